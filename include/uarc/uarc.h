@@ -3,5 +3,8 @@
 #define UARC_UARC_H
 
 #include "uarc/common.h"
+#include "uarc/rhe.h"
+#include "uarc/allowlist.h"
+#include "uarc/listener.h"
 
 #endif

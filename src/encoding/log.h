@@ -1,0 +1,17 @@
+/* Formatting front end of the logging hook. Internal. */
+#ifndef UARC_ENCODING_LOG_H
+#define UARC_ENCODING_LOG_H
+
+#include "uarc/common.h"
+
+#if defined(__GNUC__)
+#define UARC__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define UARC__PRINTF(f, a)
+#endif
+
+/* Formats and hands the message to logger->fn when set and `level` is high enough. */
+void uarc__log(const uarc_logger *logger, uarc_log_level level, const char *category,
+               const char *fmt, ...) UARC__PRINTF(4, 5);
+
+#endif

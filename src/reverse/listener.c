@@ -1,0 +1,689 @@
+/*
+ * The listener's socket edge. One epoll set holds the listening sockets (level-triggered, a bounded
+ * number of accepts per wake-up) and every pending connection (edge-triggered). A pending
+ * connection keeps no buffer: its bytes wait in the kernel, peeked at until the whole RHE is
+ * there, then read in one go into the listener's single scratch buffer. Pending connections form
+ * a list in accept order, which is also deadline order, since all share one hello timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "uarc/listener.h"
+#include "encoding/alloc.h"
+#include "encoding/log.h"
+#include "transport/socket.h"
+
+#define DEFAULT_HELLO_TIMEOUT_MS 5000u
+#define MAX_HELLO_TIMEOUT_MS 120000u
+#define DEFAULT_MAX_PENDING 1024u
+#define DEFAULT_BACKLOG 511
+#define ACCEPTS_PER_WAKEUP 64
+#define EVENTS_PER_WAIT 128
+#define REASON_SIZE 512
+
+enum watch_kind { WATCH_LISTEN, WATCH_PENDING };
+
+typedef struct listen_socket {
+    uint8_t kind; /* WATCH_LISTEN; first member, read through the epoll pointer */
+    int fd;
+    char address[UARC_PEER_SIZE];
+} listen_socket;
+
+typedef struct pending {
+    uint8_t kind;      /* WATCH_PENDING */
+    int fd;
+    uint32_t expected; /* MessageSize once the header is in, 0 before */
+    int64_t deadline;  /* monotonic ms */
+    struct pending *prev, *next;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer;
+} pending;
+
+struct uarc_listener {
+    uarc_listener_options opt;
+    char **bind_addresses; /* copies */
+    int epfd;
+    int spare_fd; /* given up to accept-and-close when out of descriptors */
+    listen_socket *sockets;
+    size_t socket_count;
+    uint16_t port;
+    pending *head, *tail; /* accept (= deadline) order */
+    size_t pending_count;
+    uarc_reverse_connection *ready; /* ring of accepted connections not yet taken */
+    size_t ready_head, ready_count, ready_capacity;
+    uint8_t *scratch; /* opt.max_message_size bytes */
+    char error[256];
+};
+
+static void set_error(uarc_listener *l, const char *fmt, ...) UARC__PRINTF(2, 3);
+
+static void set_error(uarc_listener *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->error, sizeof l->error, fmt, ap);
+    va_end(ap);
+}
+
+UARC_API void uarc_reverse_connection_init(uarc_reverse_connection *c)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+UARC_API void uarc_reverse_connection_clear(uarc_reverse_connection *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    uarc__free(c->server_uri);
+    uarc__free(c->endpoint_url);
+    uarc_reverse_connection_init(c);
+}
+
+UARC_API int uarc_reverse_connection_take_fd(uarc_reverse_connection *c)
+{
+    int fd = c->fd;
+    c->fd = -1;
+    return fd;
+}
+
+UARC_API uarc_listener *uarc_listener_new(const uarc_listener_options *options)
+{
+    uarc_listener *l = uarc__calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    if (options)
+        l->opt = *options;
+    l->epfd = -1;
+    l->spare_fd = -1;
+    if (!l->opt.hello_timeout_ms)
+        l->opt.hello_timeout_ms = DEFAULT_HELLO_TIMEOUT_MS;
+    if (l->opt.hello_timeout_ms > MAX_HELLO_TIMEOUT_MS)
+        l->opt.hello_timeout_ms = MAX_HELLO_TIMEOUT_MS;
+    if (!l->opt.max_pending)
+        l->opt.max_pending = DEFAULT_MAX_PENDING;
+    if (!l->opt.max_message_size)
+        l->opt.max_message_size = UARC_RHE_MAX_MESSAGE_SIZE;
+    if (l->opt.max_message_size < UARC_RHE_MIN_MESSAGE_SIZE)
+        l->opt.max_message_size = UARC_RHE_MIN_MESSAGE_SIZE;
+    if (l->opt.backlog <= 0)
+        l->opt.backlog = DEFAULT_BACKLOG;
+    l->scratch = uarc__malloc(l->opt.max_message_size);
+    size_t n = l->opt.bind_addresses ? l->opt.bind_address_count : 0;
+    l->bind_addresses = uarc__calloc(n ? n : 1, sizeof(char *));
+    if (!l->scratch || !l->bind_addresses)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const char *a = l->opt.bind_addresses[i];
+        if (!(l->bind_addresses[i] = uarc__strndup(a, strlen(a))))
+            goto oom;
+    }
+    l->opt.bind_address_count = n;
+    l->opt.bind_addresses = (const char *const *)l->bind_addresses;
+    return l;
+oom:
+    l->opt.bind_address_count = n;
+    uarc_listener_delete(l);
+    return NULL;
+}
+
+UARC_API const char *uarc_listener_error(const uarc_listener *l)
+{
+    return l->error;
+}
+
+UARC_API size_t uarc_listener_address_count(const uarc_listener *l)
+{
+    return l->socket_count;
+}
+
+UARC_API const char *uarc_listener_address(const uarc_listener *l, size_t index)
+{
+    return index < l->socket_count ? l->sockets[index].address : NULL;
+}
+
+UARC_API uint16_t uarc_listener_port(const uarc_listener *l)
+{
+    return l->socket_count ? l->port : 0;
+}
+
+UARC_API int uarc_listener_fd(const uarc_listener *l)
+{
+    return l->socket_count ? l->epfd : -1;
+}
+
+UARC_API size_t uarc_listener_pending_count(const uarc_listener *l)
+{
+    return l->pending_count;
+}
+
+/* ---- binding ---- */
+
+static bool is_ipv4_wildcard(const char *a)
+{
+    return strcmp(a, "0.0.0.0") == 0;
+}
+
+static uarc_status bind_one(uarc_listener *l, const struct addrinfo *ai, bool dual_stack)
+{
+    char shown[UARC_PEER_SIZE];
+    uarc__format_sockaddr(ai->ai_addr, shown, sizeof shown);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        set_error(l, "cannot create a socket for %s: %s", shown, strerror(errno));
+        return UARC_BadTcpInternalError;
+    }
+    int one = 1, v6only = dual_stack ? 0 : 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, l->opt.backlog) != 0) {
+        set_error(l, "cannot bind %s: %s", shown, strerror(errno));
+        close(fd);
+        return UARC_BadTcpInternalError;
+    }
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &len);
+    listen_socket *ls = &l->sockets[l->socket_count];
+    ls->kind = WATCH_LISTEN;
+    ls->fd = fd;
+    uarc__format_sockaddr((struct sockaddr *)&bound, ls->address, sizeof ls->address);
+    l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                               : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ls};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        set_error(l, "cannot watch %s: %s", ls->address, strerror(errno));
+        close(fd);
+        return UARC_BadTcpInternalError;
+    }
+    l->socket_count++;
+    return UARC_Good;
+}
+
+static uarc_status bind_address(uarc_listener *l, const char *address, bool dual_stack)
+{
+    char host[256];
+    size_t len = strlen(address);
+    if (len >= sizeof host) {
+        set_error(l, "bind address too long");
+        return UARC_BadInvalidArgument;
+    }
+    memcpy(host, address, len + 1);
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        memmove(host, host + 1, len - 2);
+        host[len - 2] = '\0';
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)l->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *list = NULL;
+    int rc = getaddrinfo(host, port, &hints, &list);
+    if (rc != 0) {
+        set_error(l, "cannot resolve bind address %s: %s", address, gai_strerror(rc));
+        return UARC_BadInvalidArgument;
+    }
+    uarc_status status = UARC_Good;
+    for (struct addrinfo *ai = list; ai && status == UARC_Good; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        listen_socket *grown =
+            uarc__realloc(l->sockets, (l->socket_count + 1) * sizeof(listen_socket));
+        if (!grown) {
+            set_error(l, "out of memory");
+            status = UARC_BadOutOfMemory;
+            break;
+        }
+        l->sockets = grown;
+        /* epoll holds pointers into the array: re-register the ones already bound. */
+        for (size_t i = 0; i < l->socket_count; i++) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->sockets[i]};
+            epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->sockets[i].fd, &ev);
+        }
+        status = bind_one(l, ai, dual_stack);
+    }
+    freeaddrinfo(list);
+    return status;
+}
+
+UARC_API uarc_status uarc_listener_listen(uarc_listener *l)
+{
+    if (l->socket_count) {
+        set_error(l, "already listening");
+        return UARC_BadInvalidState;
+    }
+    l->error[0] = '\0';
+    l->port = l->opt.port;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        set_error(l, "epoll_create1: %s", strerror(errno));
+        return UARC_BadTcpInternalError;
+    }
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    uarc_status status = UARC_Good;
+    if (l->opt.bind_address_count == 0) {
+        status = bind_address(l, "::", true);
+        if (status != UARC_Good && l->socket_count == 0) {
+            /* No IPv6 on this host: fall back to all IPv4 interfaces. */
+            char first[sizeof l->error];
+            memcpy(first, l->error, sizeof first);
+            status = bind_address(l, "0.0.0.0", false);
+            if (status != UARC_Good)
+                set_error(l, "%s; %s", first, l->error);
+        }
+    } else {
+        bool v4_wildcard = false;
+        for (size_t i = 0; i < l->opt.bind_address_count; i++)
+            v4_wildcard |= is_ipv4_wildcard(l->opt.bind_addresses[i]);
+        for (size_t i = 0; i < l->opt.bind_address_count && status == UARC_Good; i++) {
+            const char *a = l->opt.bind_addresses[i];
+            bool wildcard6 = strcmp(a, "::") == 0 || strcmp(a, "[::]") == 0;
+            status = bind_address(l, a, wildcard6 && !v4_wildcard);
+        }
+    }
+    if (status != UARC_Good) {
+        char saved[sizeof l->error];
+        memcpy(saved, l->error, sizeof saved);
+        uarc_listener_close(l);
+        memcpy(l->error, saved, sizeof saved);
+        uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener", "%s", l->error);
+        return status;
+    }
+    for (size_t i = 0; i < l->socket_count; i++)
+        uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "listening on %s",
+                  l->sockets[i].address);
+    return UARC_Good;
+}
+
+/* ---- pending connections ---- */
+
+static void unlink_pending(uarc_listener *l, pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        l->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        l->tail = p->prev;
+    l->pending_count--;
+}
+
+static void peer_text(const pending *p, char *out)
+{
+    uarc__format_sockaddr(&p->peer.sa, out, UARC_PEER_SIZE);
+}
+
+/* Ends a pending connection that failed: optional ERR, error event, close. */
+static void fail_pending(uarc_listener *l, pending *p, uarc_status status, bool send_err,
+                         const char *fmt, ...) UARC__PRINTF(5, 6);
+
+static void fail_pending(uarc_listener *l, pending *p, uarc_status status, bool send_err,
+                         const char *fmt, ...)
+{
+    char reason[REASON_SIZE], peer[UARC_PEER_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    peer_text(p, peer);
+    if (send_err)
+        uarc__send_err(p->fd, status, reason);
+    unlink_pending(l, p);
+    uarc__drain_and_close(p->fd);
+    uarc__free(p);
+    uarc__log(&l->opt.logger, UARC_LOG_WARNING, "listener", "%s: %s: %s", peer,
+              uarc_status_name(status), reason);
+    if (l->opt.callbacks.error)
+        l->opt.callbacks.error(l->opt.callbacks.user_data, peer, status, reason);
+}
+
+static uarc_status decide(uarc_listener *l, const uarc_rhe *hello, const char *peer, char *reason)
+{
+    uarc_status status;
+    if (l->opt.allowlist) {
+        status = uarc_allowlist_check(l->opt.allowlist, hello, reason, REASON_SIZE);
+    } else {
+        status = uarc_endpoint_url_check(hello->endpoint_url, reason, REASON_SIZE);
+        if (status == UARC_Good && !l->opt.policy) {
+            snprintf(reason, REASON_SIZE,
+                     "no allowlist or policy is configured, so every server is rejected");
+            return UARC_BadTcpEndpointUrlInvalid;
+        }
+    }
+    if (status != UARC_Good || !l->opt.policy)
+        return status;
+    reason[0] = '\0';
+    status = l->opt.policy(l->opt.policy_user_data, hello, peer, reason, REASON_SIZE);
+    reason[REASON_SIZE - 1] = '\0';
+    if (status != UARC_Good && reason[0] == '\0')
+        snprintf(reason, REASON_SIZE, "rejected by policy (%s)", uarc_status_name(status));
+    return status;
+}
+
+static bool ready_push(uarc_listener *l, uarc_reverse_connection *c)
+{
+    if (l->ready_count == l->ready_capacity) {
+        size_t cap = l->ready_capacity ? l->ready_capacity * 2 : 8;
+        uarc_reverse_connection *grown = uarc__malloc(cap * sizeof *grown);
+        if (!grown)
+            return false;
+        for (size_t i = 0; i < l->ready_count; i++)
+            grown[i] = l->ready[(l->ready_head + i) % l->ready_capacity];
+        uarc__free(l->ready);
+        l->ready = grown;
+        l->ready_head = 0;
+        l->ready_capacity = cap;
+    }
+    l->ready[(l->ready_head + l->ready_count) % l->ready_capacity] = *c;
+    l->ready_count++;
+    return true;
+}
+
+static void handle_hello(uarc_listener *l, pending *p, const uarc_rhe *hello)
+{
+    char peer[UARC_PEER_SIZE], reason[REASON_SIZE];
+    peer_text(p, peer);
+    if (l->opt.callbacks.hello)
+        l->opt.callbacks.hello(l->opt.callbacks.user_data, peer, hello);
+
+    uarc_status verdict = decide(l, hello, peer, reason);
+    if (verdict != UARC_Good) {
+        uarc_status sent = l->opt.reject_with_message_type_invalid ? UARC_BadTcpMessageTypeInvalid
+                                                                   : UARC_BadTcpEndpointUrlInvalid;
+        uarc__send_err(p->fd, sent, reason);
+        unlink_pending(l, p);
+        uarc__drain_and_close(p->fd);
+        uarc__free(p);
+        uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "%s: rejected: %s", peer, reason);
+        if (l->opt.callbacks.rejected)
+            l->opt.callbacks.rejected(l->opt.callbacks.user_data, peer, hello, sent, reason);
+        return;
+    }
+
+    uarc_reverse_connection c;
+    uarc_reverse_connection_init(&c);
+    c.server_uri = uarc__strndup(hello->server_uri.data, hello->server_uri.length);
+    c.server_uri_length = hello->server_uri.length;
+    c.endpoint_url = uarc__strndup(hello->endpoint_url.data, hello->endpoint_url.length);
+    c.endpoint_url_length = hello->endpoint_url.length;
+    memcpy(c.peer, peer, sizeof c.peer);
+    if (!c.server_uri || !c.endpoint_url || !ready_push(l, &c)) {
+        uarc_reverse_connection_clear(&c);
+        fail_pending(l, p, UARC_BadOutOfMemory, true, "out of memory while accepting");
+        return;
+    }
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    int fd = p->fd;
+    unlink_pending(l, p);
+    uarc__free(p);
+    /* The queued copy owns the socket now. */
+    l->ready[(l->ready_head + l->ready_count - 1) % l->ready_capacity].fd = fd;
+    uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "%s: accepted %s", peer, c.server_uri);
+    if (l->opt.callbacks.accepted)
+        l->opt.callbacks.accepted(l->opt.callbacks.user_data,
+                                  &l->ready[(l->ready_head + l->ready_count - 1) %
+                                            l->ready_capacity]);
+}
+
+/* Peeks at what has arrived; reads and handles the RHE once all of it is in the kernel. */
+static void on_readable(uarc_listener *l, pending *p, uint32_t events)
+{
+    bool hung_up = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    uarc_rhe_error err;
+    if (!p->expected) {
+        uint8_t header[8];
+        ssize_t n = recv(p->fd, header, sizeof header, MSG_PEEK);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            fail_pending(l, p, UARC_BadCommunicationError, false, "receive failed: %s",
+                         strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            fail_pending(l, p, UARC_BadConnectionClosed, false,
+                         "the peer closed the connection before sending an RHE");
+            return;
+        }
+        size_t needed = 0;
+        if (uarc_rhe_parse(header, (size_t)n, l->opt.max_message_size, NULL, &needed, &err) ==
+            UARC_RHE_INVALID) {
+            fail_pending(l, p, err.status, true, "%s", err.detail);
+            return;
+        }
+        if (n < (ssize_t)sizeof header) {
+            if (hung_up)
+                fail_pending(l, p, UARC_BadConnectionClosed, false,
+                             "the peer closed the connection after %zd of 8 header bytes", n);
+            return;
+        }
+        p->expected = (uint32_t)needed;
+    }
+    int available = 0;
+    if (ioctl(p->fd, FIONREAD, &available) != 0) {
+        fail_pending(l, p, UARC_BadCommunicationError, false, "FIONREAD failed: %s",
+                     strerror(errno));
+        return;
+    }
+    if ((uint32_t)available < p->expected) {
+        if (hung_up)
+            fail_pending(l, p, UARC_BadConnectionClosed, false,
+                         "the peer closed the connection after %d of %u RHE bytes", available,
+                         p->expected);
+        return;
+    }
+    ssize_t n = recv(p->fd, l->scratch, p->expected, 0);
+    if (n != (ssize_t)p->expected) {
+        fail_pending(l, p, UARC_BadCommunicationError, false, "short read of the RHE (%zd of %u)",
+                     n, p->expected);
+        return;
+    }
+    uarc_rhe hello;
+    if (uarc_rhe_parse(l->scratch, (size_t)n, l->opt.max_message_size, &hello, NULL, &err) !=
+        UARC_RHE_COMPLETE) {
+        fail_pending(l, p, err.status, true, "%s", err.detail);
+        return;
+    }
+    handle_hello(l, p, &hello);
+}
+
+static void give_up_one(uarc_listener *l, int listen_fd)
+{
+    /* Out of descriptors: free the spare, accept the oldest waiting peer, and close it, so the
+     * level-triggered listening socket does not spin. */
+    if (l->spare_fd < 0)
+        return;
+    close(l->spare_fd);
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void accept_some(uarc_listener *l, listen_socket *ls, int64_t now)
+{
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        pending probe;
+        socklen_t len = sizeof probe.peer;
+        int fd = accept4(ls->fd, &probe.peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener",
+                          "out of file descriptors; dropping an incoming connection");
+                if (l->opt.callbacks.error)
+                    l->opt.callbacks.error(l->opt.callbacks.user_data, "", UARC_BadTcpInternalError,
+                                           "out of file descriptors; connection dropped");
+                give_up_one(l, ls->fd);
+            }
+            return;
+        }
+        pending *p = NULL;
+        if (l->pending_count + l->ready_count < l->opt.max_pending)
+            p = uarc__malloc(sizeof *p);
+        if (!p) {
+            char peer[UARC_PEER_SIZE], reason[96];
+            uarc__format_sockaddr(&probe.peer.sa, peer, sizeof peer);
+            snprintf(reason, sizeof reason, "too many pending connections (limit %u)",
+                     l->opt.max_pending);
+            uarc__send_err(fd, UARC_BadTcpServerTooBusy, reason);
+            uarc__drain_and_close(fd);
+            uarc__log(&l->opt.logger, UARC_LOG_WARNING, "listener", "%s: %s", peer, reason);
+            if (l->opt.callbacks.error)
+                l->opt.callbacks.error(l->opt.callbacks.user_data, peer, UARC_BadTcpServerTooBusy,
+                                       reason);
+            continue;
+        }
+        *p = (pending){.kind = WATCH_PENDING, .fd = fd, .deadline = now + l->opt.hello_timeout_ms,
+                       .prev = l->tail, .peer = probe.peer};
+        if (l->tail)
+            l->tail->next = p;
+        else
+            l->head = p;
+        l->tail = p;
+        l->pending_count++;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            fail_pending(l, p, UARC_BadTcpInternalError, false, "cannot watch the socket: %s",
+                         strerror(errno));
+            continue;
+        }
+        /* The RHE often arrives with the connection: try now and save a wake-up. */
+        on_readable(l, p, 0);
+    }
+}
+
+static void expire(uarc_listener *l, int64_t now)
+{
+    while (l->head && l->head->deadline <= now)
+        fail_pending(l, l->head, UARC_BadTimeout, false, "no complete RHE within %u ms",
+                     l->opt.hello_timeout_ms);
+}
+
+UARC_API int uarc_listener_timeout_ms(const uarc_listener *l)
+{
+    if (!l->head)
+        return -1;
+    int64_t left = l->head->deadline - uarc__now_ms();
+    return left < 0 ? 0 : (int)left;
+}
+
+UARC_API uarc_status uarc_listener_process(uarc_listener *l, int timeout_ms)
+{
+    if (!l->socket_count) {
+        set_error(l, "the listener is not listening");
+        return UARC_BadInvalidState;
+    }
+    int wait = timeout_ms;
+    int due = uarc_listener_timeout_ms(l);
+    if (due >= 0 && (wait < 0 || due < wait))
+        wait = due;
+    struct epoll_event events[EVENTS_PER_WAIT];
+    int n = epoll_wait(l->epfd, events, EVENTS_PER_WAIT, wait);
+    if (n < 0) {
+        if (errno == EINTR)
+            return UARC_GoodCallAgain;
+        set_error(l, "epoll_wait: %s", strerror(errno));
+        return UARC_BadTcpInternalError;
+    }
+    int64_t now = uarc__now_ms();
+    for (int i = 0; i < n; i++) {
+        uint8_t kind = *(uint8_t *)events[i].data.ptr;
+        if (kind == WATCH_LISTEN)
+            accept_some(l, events[i].data.ptr, now);
+        else
+            on_readable(l, events[i].data.ptr, events[i].events);
+    }
+    expire(l, uarc__now_ms());
+    return UARC_Good;
+}
+
+UARC_API bool uarc_listener_next(uarc_listener *l, uarc_reverse_connection *connection)
+{
+    if (!l->ready_count)
+        return false;
+    *connection = l->ready[l->ready_head];
+    l->ready_head = (l->ready_head + 1) % l->ready_capacity;
+    l->ready_count--;
+    return true;
+}
+
+UARC_API uarc_status uarc_listener_accept(uarc_listener *l, int timeout_ms,
+                                          uarc_reverse_connection *connection)
+{
+    if (!l->socket_count) {
+        set_error(l, "the listener is not listening");
+        return UARC_BadInvalidState;
+    }
+    int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
+    for (;;) {
+        if (uarc_listener_next(l, connection))
+            return UARC_Good;
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - uarc__now_ms();
+            if (left <= 0) {
+                set_error(l, "no server was accepted within %d ms", timeout_ms);
+                return UARC_BadTimeout;
+            }
+            wait = (int)left;
+        }
+        uarc_status status = uarc_listener_process(l, wait);
+        if (status != UARC_Good)
+            return status;
+    }
+}
+
+UARC_API void uarc_listener_close(uarc_listener *l)
+{
+    for (size_t i = 0; i < l->socket_count; i++)
+        close(l->sockets[i].fd);
+    uarc__free(l->sockets);
+    l->sockets = NULL;
+    l->socket_count = 0;
+    while (l->head) {
+        pending *p = l->head;
+        unlink_pending(l, p);
+        close(p->fd);
+        uarc__free(p);
+    }
+    uarc_reverse_connection c;
+    while (uarc_listener_next(l, &c))
+        uarc_reverse_connection_clear(&c);
+    uarc__free(l->ready);
+    l->ready = NULL;
+    l->ready_head = l->ready_capacity = 0;
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->spare_fd >= 0)
+        close(l->spare_fd);
+    l->epfd = l->spare_fd = -1;
+}
+
+UARC_API void uarc_listener_delete(uarc_listener *l)
+{
+    if (!l)
+        return;
+    uarc_listener_close(l);
+    if (l->bind_addresses)
+        for (size_t i = 0; i < l->opt.bind_address_count; i++)
+            uarc__free(l->bind_addresses[i]);
+    uarc__free(l->bind_addresses);
+    uarc__free(l->scratch);
+    uarc__free(l);
+}
