@@ -53,8 +53,8 @@ UARC_API int uarc_reverse_connection_take_fd(uarc_reverse_connection *connection
  * Decides whether an RHE that passed the EndpointUrl checks is accepted. Return Good to accept;
  * any other status rejects, with a reason written to `reason` (NUL-terminated, reason_size bytes).
  */
-typedef uarc_status (*uarc_rhe_policy_fn)(void *user_data, const uarc_rhe *hello,
-                                          const char *peer, char *reason, size_t reason_size);
+typedef uarc_status (*uarc_rhe_policy_fn)(void *user_data, const uarc_rhe *hello, const char *peer,
+                                          char *reason, size_t reason_size);
 
 /* What happened, as it happens. Every member may be NULL. Pointers are valid during the call. */
 typedef struct uarc_listener_callbacks {

@@ -20,7 +20,8 @@ extern "C" {
 /* Header (8) plus two empty-string lengths (4 + 4). */
 #define UARC_RHE_MIN_MESSAGE_SIZE 16u
 /* The largest RHE the specification allows: header + two strings of 4095 bytes. */
-#define UARC_RHE_MAX_MESSAGE_SIZE (8u + 4u + UARC_RHE_MAX_STRING_LENGTH + 4u + UARC_RHE_MAX_STRING_LENGTH)
+#define UARC_RHE_MAX_MESSAGE_SIZE                                                                  \
+    (8u + 4u + UARC_RHE_MAX_STRING_LENGTH + 4u + UARC_RHE_MAX_STRING_LENGTH)
 
 /*
  * A decoded RHE. The views borrow the bytes given to uarc_rhe_parse(). A null string (length -1)
@@ -41,8 +42,8 @@ typedef enum uarc_rhe_result {
 #define UARC_RHE_DETAIL_SIZE 256
 
 typedef struct uarc_rhe_error {
-    uarc_status status;                 /* which rule failed (see below) */
-    char detail[UARC_RHE_DETAIL_SIZE];  /* readable; peer bytes escaped as \xHH */
+    uarc_status status;                /* which rule failed (see below) */
+    char detail[UARC_RHE_DETAIL_SIZE]; /* readable; peer bytes escaped as \xHH */
 } uarc_rhe_error;
 
 /*

@@ -88,8 +88,8 @@ UARC_API uarc_status uarc_allowlist_add(uarc_allowlist *allowlist, const char *s
     if (endpoint_url) {
         url_len = strlen(endpoint_url);
         if (url_len > UARC_RHE_MAX_STRING_LENGTH ||
-            uarc_endpoint_url_check((uarc_view){(const uint8_t *)endpoint_url, url_len}, NULL,
-                                    0) != UARC_Good)
+            uarc_endpoint_url_check((uarc_view){(const uint8_t *)endpoint_url, url_len}, NULL, 0) !=
+                UARC_Good)
             return UARC_BadInvalidArgument;
     }
     if (allowlist->count == allowlist->capacity) {
@@ -121,8 +121,7 @@ UARC_API uarc_status uarc_allowlist_load_file(uarc_allowlist *allowlist, const c
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_reason(detail, detail_size, "cannot open allowlist file %s: %s", path,
-                   strerror(errno));
+        set_reason(detail, detail_size, "cannot open allowlist file %s: %s", path, strerror(errno));
         return UARC_BadNotFound;
     }
     char line[2 * UARC_RHE_MAX_STRING_LENGTH + 64];
@@ -153,8 +152,7 @@ UARC_API uarc_status uarc_allowlist_load_file(uarc_allowlist *allowlist, const c
                 url++;
             if (strpbrk(url, " \t")) {
                 set_reason(detail, detail_size,
-                           "%s:%u: expected a ServerUri and at most one EndpointUrl", path,
-                           number);
+                           "%s:%u: expected a ServerUri and at most one EndpointUrl", path, number);
                 status = UARC_BadInvalidArgument;
                 break;
             }

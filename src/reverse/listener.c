@@ -23,12 +23,12 @@
 #include "transport/socket.h"
 
 #define DEFAULT_HELLO_TIMEOUT_MS 5000u
-#define MAX_HELLO_TIMEOUT_MS 120000u
-#define DEFAULT_MAX_PENDING 1024u
-#define DEFAULT_BACKLOG 511
-#define ACCEPTS_PER_WAKEUP 64
-#define EVENTS_PER_WAIT 128
-#define REASON_SIZE 512
+#define MAX_HELLO_TIMEOUT_MS     120000u
+#define DEFAULT_MAX_PENDING      1024u
+#define DEFAULT_BACKLOG          511
+#define ACCEPTS_PER_WAKEUP       64
+#define EVENTS_PER_WAIT          128
+#define REASON_SIZE              512
 
 enum watch_kind { WATCH_LISTEN, WATCH_PENDING };
 
@@ -39,7 +39,7 @@ typedef struct listen_socket {
 } listen_socket;
 
 typedef struct pending {
-    uint8_t kind;      /* WATCH_PENDING */
+    uint8_t kind; /* WATCH_PENDING */
     int fd;
     uint32_t expected; /* MessageSize once the header is in, 0 before */
     int64_t deadline;  /* monotonic ms */
@@ -434,9 +434,9 @@ static void handle_hello(uarc_listener *l, pending *p, const uarc_rhe *hello)
     l->ready[(l->ready_head + l->ready_count - 1) % l->ready_capacity].fd = fd;
     uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "%s: accepted %s", peer, c.server_uri);
     if (l->opt.callbacks.accepted)
-        l->opt.callbacks.accepted(l->opt.callbacks.user_data,
-                                  &l->ready[(l->ready_head + l->ready_count - 1) %
-                                            l->ready_capacity]);
+        l->opt.callbacks.accepted(
+            l->opt.callbacks.user_data,
+            &l->ready[(l->ready_head + l->ready_count - 1) % l->ready_capacity]);
 }
 
 /* Peeks at what has arrived; reads and handles the RHE once all of it is in the kernel. */
@@ -549,8 +549,11 @@ static void accept_some(uarc_listener *l, listen_socket *ls, int64_t now)
                                        reason);
             continue;
         }
-        *p = (pending){.kind = WATCH_PENDING, .fd = fd, .deadline = now + l->opt.hello_timeout_ms,
-                       .prev = l->tail, .peer = probe.peer};
+        *p = (pending){.kind = WATCH_PENDING,
+                       .fd = fd,
+                       .deadline = now + l->opt.hello_timeout_ms,
+                       .prev = l->tail,
+                       .peer = probe.peer};
         if (l->tail)
             l->tail->next = p;
         else

@@ -1,5 +1,39 @@
+/* uarc: the command-line tool. Dispatches to one subcommand per verb. */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "uarc/uarc.h"
+#include "args.h"
+#include "commands.h"
+
+static const char main_help[] =
+    "usage: uarc COMMAND [OPTIONS]\n"
+    "\n"
+    "OPC UA Reverse Connect from the client side.\n"
+    "\n"
+    "commands:\n"
+    "  listen     accept servers that dial in (Reverse Connect) and report each step\n"
+    "  version    print the version\n"
+    "\n"
+    "'uarc COMMAND --help' describes a command. Exit codes: 0 done, 1 failed, 2 usage error.\n";
+
+int main(int argc, char **argv)
 {
-    return 2;
+    if (argc < 2) {
+        fputs(main_help, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "listen") == 0)
+        return cmd_listen(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("uarc %s\n", UARC_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(main_help, stdout);
+        return EXIT_OK;
+    }
+    fprintf(stderr, "uarc: unknown command \"%s\"\n\n%s", cmd, main_help);
+    return EXIT_USAGE;
 }

@@ -1,0 +1,83 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+
+bool args_parse(const char *command, const arg_spec *specs, int argc, char **argv,
+                arg_handler handler, void *ctx)
+{
+    bool options_done = false;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (!handler(ctx, -1, arg))
+                return false;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const arg_spec *spec = NULL;
+        for (const arg_spec *s = specs; s->name; s++)
+            if (strlen(s->name) == name_len && strncmp(s->name, arg, name_len) == 0)
+                spec = s;
+        if (!spec) {
+            fprintf(stderr, "uarc %s: unknown option %.*s (see uarc %s --help)\n", command,
+                    (int)name_len, arg, command);
+            return false;
+        }
+        const char *value = NULL;
+        if (spec->takes_value) {
+            if (eq) {
+                value = eq + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                fprintf(stderr, "uarc %s: %s needs a value\n", command, spec->name);
+                return false;
+            }
+        } else if (eq) {
+            fprintf(stderr, "uarc %s: %s takes no value\n", command, spec->name);
+            return false;
+        }
+        if (!handler(ctx, spec->id, value))
+            return false;
+    }
+    return true;
+}
+
+bool args_uint(const char *command, const char *option, const char *text, unsigned long max,
+               unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v > max) {
+        fprintf(stderr, "uarc %s: %s: expected a whole number from 0 to %lu, got \"%s\"\n", command,
+                option, max, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool args_seconds(const char *command, const char *option, const char *text, double max,
+                  double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v <= 0 || v > max) {
+        fprintf(stderr, "uarc %s: %s: expected seconds above 0 and at most %g, got \"%s\"\n",
+                command, option, max, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}

@@ -1,0 +1,31 @@
+/* Command-line parsing shared by the subcommands: options may come before or after positionals. */
+#ifndef UARC_TOOL_ARGS_H
+#define UARC_TOOL_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define EXIT_USAGE 2
+
+typedef struct arg_spec {
+    const char *name; /* "--port" */
+    bool takes_value; /* "--port 4843" or "--port=4843" */
+    int id;           /* returned to the handler */
+} arg_spec;
+
+/* Called per option (value NULL for flags) and per positional (id -1). Returns false after
+ * printing a usage error to stderr. */
+typedef bool (*arg_handler)(void *ctx, int id, const char *value);
+
+/* Walks argv; "--" ends options. Returns false on an unknown option, a missing value or a
+ * handler failure (all reported on stderr with the command name). */
+bool args_parse(const char *command, const arg_spec *specs, int argc, char **argv,
+                arg_handler handler, void *ctx);
+
+/* Number parsers that print "<command>: <option>: ..." on failure. */
+bool args_uint(const char *command, const char *option, const char *text, unsigned long max,
+               unsigned long *out);
+bool args_seconds(const char *command, const char *option, const char *text, double max,
+                  double *out);
+
+#endif

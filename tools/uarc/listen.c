@@ -1,0 +1,359 @@
+/* uarc listen: accept servers that dial in, report each step. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "uarc/uarc.h"
+#include "args.h"
+#include "commands.h"
+#include "output.h"
+
+#define DEFAULT_PORT 4843
+
+static const char listen_help[] =
+    "usage: uarc listen [--bind ADDR]... [--port N] [--allow URI]... [--allow-file FILE]\n"
+    "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
+    "                   [--timeout SECONDS] [--pause-rejected] [--json] [--verbose]\n"
+    "\n"
+    "Waits for OPC UA servers to dial in (Reverse Connect), reads each server's ReverseHello,\n"
+    "accepts it when its ServerUri is allowed, and reports every step.\n"
+    "\n"
+    "  --bind ADDR          address to listen on; repeat for several. Default: all interfaces,\n"
+    "                       IPv4 and IPv6\n"
+    "  --port N             TCP port (default 4843; 0 lets the system choose, see 'listening')\n"
+    "  --allow URI          accept the server whose ServerUri (ApplicationUri) is exactly URI;\n"
+    "                       repeat for several. Without --allow/--allow-file every server is\n"
+    "                       rejected\n"
+    "  --allow-file FILE    one ServerUri per line, optionally followed by the EndpointUrl the\n"
+    "                       server must announce; '#' starts a comment line\n"
+    "  --hello-timeout S    seconds a connection has to send its ReverseHello (default 5, at most\n"
+    "                       120)\n"
+    "  --max-pending N      connections waiting for their ReverseHello at once (default 1024);\n"
+    "                       beyond it new ones get ERR BadTcpServerTooBusy\n"
+    "  --count N            exit 0 once N servers were accepted\n"
+    "  --timeout S          stop after S seconds: exit 1 if no server was accepted, or fewer than\n"
+    "                       --count; exit 0 otherwise\n"
+    "  --pause-rejected     answer rejected servers ERR BadTcpMessageTypeInvalid instead of\n"
+    "                       BadTcpEndpointUrlInvalid (some servers then pause re-dialing)\n"
+    "  --json               one JSON object per line on stdout (events: listening, hello,\n"
+    "                       accepted, rejected, error)\n"
+    "  --verbose            log details to stderr\n"
+    "\n"
+    "Rejected servers get ERR BadTcpEndpointUrlInvalid with the reason, then the socket is\n"
+    "closed. SIGINT or SIGTERM closes everything and exits 0. Exit codes: 0 done, 1 failed or "
+    "timed\n"
+    "out, 2 usage error.\n";
+
+enum {
+    OPT_BIND,
+    OPT_PORT,
+    OPT_ALLOW,
+    OPT_ALLOW_FILE,
+    OPT_HELLO_TIMEOUT,
+    OPT_MAX_PENDING,
+    OPT_COUNT,
+    OPT_TIMEOUT,
+    OPT_PAUSE_REJECTED,
+    OPT_JSON,
+    OPT_VERBOSE,
+    OPT_HELP,
+};
+
+static const arg_spec listen_specs[] = {
+    {"--bind", true, OPT_BIND},
+    {"--port", true, OPT_PORT},
+    {"--allow", true, OPT_ALLOW},
+    {"--allow-file", true, OPT_ALLOW_FILE},
+    {"--hello-timeout", true, OPT_HELLO_TIMEOUT},
+    {"--max-pending", true, OPT_MAX_PENDING},
+    {"--count", true, OPT_COUNT},
+    {"--timeout", true, OPT_TIMEOUT},
+    {"--pause-rejected", false, OPT_PAUSE_REJECTED},
+    {"--json", false, OPT_JSON},
+    {"--verbose", false, OPT_VERBOSE},
+    {"--help", false, OPT_HELP},
+    {NULL, false, 0},
+};
+
+typedef struct listen_args {
+    const char **binds;
+    size_t bind_count;
+    unsigned long port;
+    uarc_allowlist *allowlist;
+    size_t allow_sources;
+    double hello_timeout;
+    unsigned long max_pending;
+    unsigned long count;
+    double timeout;
+    bool pause_rejected, json, verbose, help;
+} listen_args;
+
+static bool on_listen_arg(void *ctx, int id, const char *value)
+{
+    listen_args *a = ctx;
+    const char *cmd = "listen";
+    switch (id) {
+    case OPT_BIND: {
+        const char **grown = realloc(a->binds, (a->bind_count + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        a->binds = grown;
+        a->binds[a->bind_count++] = value;
+        return true;
+    }
+    case OPT_PORT:
+        return args_uint(cmd, "--port", value, 65535, &a->port);
+    case OPT_ALLOW:
+        a->allow_sources++;
+        if (uarc_allowlist_add(a->allowlist, value, NULL) != UARC_Good) {
+            fprintf(stderr, "uarc listen: --allow: invalid ServerUri \"%s\"\n", value);
+            return false;
+        }
+        return true;
+    case OPT_ALLOW_FILE: {
+        char detail[256];
+        a->allow_sources++;
+        if (uarc_allowlist_load_file(a->allowlist, value, detail, sizeof detail) != UARC_Good) {
+            fprintf(stderr, "uarc listen: --allow-file: %s\n", detail);
+            return false;
+        }
+        return true;
+    }
+    case OPT_HELLO_TIMEOUT:
+        return args_seconds(cmd, "--hello-timeout", value, 120, &a->hello_timeout);
+    case OPT_MAX_PENDING:
+        if (!args_uint(cmd, "--max-pending", value, 1000000, &a->max_pending))
+            return false;
+        if (a->max_pending == 0) {
+            fprintf(stderr, "uarc listen: --max-pending must be at least 1\n");
+            return false;
+        }
+        return true;
+    case OPT_COUNT:
+        if (!args_uint(cmd, "--count", value, 1000000000, &a->count))
+            return false;
+        if (a->count == 0) {
+            fprintf(stderr, "uarc listen: --count must be at least 1\n");
+            return false;
+        }
+        return true;
+    case OPT_TIMEOUT:
+        return args_seconds(cmd, "--timeout", value, 1e9, &a->timeout);
+    case OPT_PAUSE_REJECTED:
+        a->pause_rejected = true;
+        return true;
+    case OPT_JSON:
+        a->json = true;
+        return true;
+    case OPT_VERBOSE:
+        a->verbose = true;
+        return true;
+    case OPT_HELP:
+        a->help = true;
+        return true;
+    default:
+        fprintf(stderr, "uarc listen: unexpected argument \"%s\" (see uarc listen --help)\n",
+                value);
+        return false;
+    }
+}
+
+/* ---- events ---- */
+
+typedef struct listen_state {
+    bool json;
+    unsigned long accepted;
+} listen_state;
+
+static void add_hello(out_line *line, const uarc_rhe *hello)
+{
+    out_field(line, "server_uri", (const char *)hello->server_uri.data, hello->server_uri.length);
+    out_field(line, "endpoint_url", (const char *)hello->endpoint_url.data,
+              hello->endpoint_url.length);
+}
+
+static void on_hello(void *user_data, const char *peer, const uarc_rhe *hello)
+{
+    listen_state *s = user_data;
+    out_line line;
+    out_begin(&line, s->json, "hello");
+    out_field_str(&line, "peer", peer);
+    add_hello(&line, hello);
+    out_end(&line);
+}
+
+static void on_accepted(void *user_data, const uarc_reverse_connection *c)
+{
+    listen_state *s = user_data;
+    out_line line;
+    out_begin(&line, s->json, "accepted");
+    out_field_str(&line, "peer", c->peer);
+    out_field(&line, "server_uri", c->server_uri, c->server_uri_length);
+    out_field(&line, "endpoint_url", c->endpoint_url, c->endpoint_url_length);
+    out_end(&line);
+}
+
+static void on_rejected(void *user_data, const char *peer, const uarc_rhe *hello,
+                        uarc_status status, const char *reason)
+{
+    listen_state *s = user_data;
+    out_line line;
+    out_begin(&line, s->json, "rejected");
+    out_field_str(&line, "peer", peer);
+    add_hello(&line, hello);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
+}
+
+static void on_error(void *user_data, const char *peer, uarc_status status, const char *reason)
+{
+    listen_state *s = user_data;
+    out_line line;
+    out_begin(&line, s->json, "error");
+    out_field_str(&line, "peer", peer);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
+}
+
+static void log_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                          const char *message)
+{
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    (void)user_data;
+    fprintf(stderr, "uarc: %s: %s: %s\n", names[level], category, message);
+}
+
+/* ---- main loop ---- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int serve(uarc_listener *listener, const listen_args *a, listen_state *s)
+{
+    /* Signals stay blocked except inside ppoll, so none is lost between checks. */
+    sigset_t blocked, during_wait;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    sigprocmask(SIG_BLOCK, &blocked, &during_wait);
+    sigdelset(&during_wait, SIGINT);
+    sigdelset(&during_wait, SIGTERM);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int64_t deadline = a->timeout > 0 ? now_ms() + (int64_t)(a->timeout * 1000.0 + 0.5) : -1;
+    for (;;) {
+        uarc_reverse_connection c;
+        while (uarc_listener_next(listener, &c)) {
+            /* The client core takes over here once it exists; for now report and close. */
+            uarc_reverse_connection_clear(&c);
+            s->accepted++;
+            if (a->count && s->accepted >= a->count)
+                return EXIT_OK;
+        }
+        if (stop_signal)
+            return EXIT_OK;
+        int64_t wait = uarc_listener_timeout_ms(listener);
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) {
+                if (s->accepted == 0 || (a->count && s->accepted < a->count)) {
+                    fprintf(stderr, "uarc listen: timeout: %lu server(s) accepted in %g s\n",
+                            s->accepted, a->timeout);
+                    return EXIT_FAILED;
+                }
+                return EXIT_OK;
+            }
+            if (wait < 0 || left < wait)
+                wait = left;
+        }
+        struct pollfd pfd = {.fd = uarc_listener_fd(listener), .events = POLLIN};
+        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
+        int n = ppoll(&pfd, 1, wait < 0 ? NULL : &ts, &during_wait);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "uarc listen: poll: %s\n", strerror(errno));
+            return EXIT_FAILED;
+        }
+        uarc_status status = uarc_listener_process(listener, 0);
+        if (uarc_status_is_bad(status)) {
+            fprintf(stderr, "uarc listen: %s: %s\n", uarc_status_name(status),
+                    uarc_listener_error(listener));
+            return EXIT_FAILED;
+        }
+    }
+}
+
+int cmd_listen(int argc, char **argv)
+{
+    listen_args a = {.port = DEFAULT_PORT, .allowlist = uarc_allowlist_new()};
+    if (!a.allowlist)
+        return EXIT_FAILED;
+    int rc = EXIT_USAGE;
+    uarc_listener *listener = NULL;
+    if (!args_parse("listen", listen_specs, argc, argv, on_listen_arg, &a))
+        goto done;
+    if (a.help) {
+        fputs(listen_help, stdout);
+        rc = EXIT_OK;
+        goto done;
+    }
+    if (a.allow_sources == 0)
+        fprintf(stderr, "uarc listen: warning: no --allow or --allow-file given, so every server "
+                        "will be rejected\n");
+
+    listen_state state = {.json = a.json};
+    uarc_listener_options opt = {
+        .bind_addresses = a.binds,
+        .bind_address_count = a.bind_count,
+        .port = (uint16_t)a.port,
+        .hello_timeout_ms = (uint32_t)(a.hello_timeout * 1000.0 + 0.5),
+        .max_pending = (uint32_t)a.max_pending,
+        .allowlist = a.allowlist,
+        .reject_with_message_type_invalid = a.pause_rejected,
+        .callbacks = {on_hello, on_accepted, on_rejected, on_error, &state},
+        .logger = {a.verbose ? log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
+    };
+    rc = EXIT_FAILED;
+    listener = uarc_listener_new(&opt);
+    if (!listener) {
+        fprintf(stderr, "uarc listen: out of memory\n");
+        goto done;
+    }
+    uarc_status status = uarc_listener_listen(listener);
+    if (status != UARC_Good) {
+        fprintf(stderr, "uarc listen: %s: %s\n", uarc_status_name(status),
+                uarc_listener_error(listener));
+        goto done;
+    }
+    for (size_t i = 0; i < uarc_listener_address_count(listener); i++) {
+        out_line line;
+        out_begin(&line, a.json, "listening");
+        out_field_str(&line, "address", uarc_listener_address(listener, i));
+        out_end(&line);
+    }
+    rc = serve(listener, &a, &state);
+done:
+    uarc_listener_delete(listener);
+    uarc_allowlist_delete(a.allowlist);
+    free(a.binds);
+    return rc;
+}
