@@ -8,6 +8,7 @@
 
 #include "uarc/allowlist.h"
 #include "encoding/alloc.h"
+#include "encoding/log.h"
 
 typedef struct entry {
     char *server_uri;
@@ -21,6 +22,8 @@ struct uarc_allowlist {
     size_t count;
     size_t capacity;
 };
+
+static void set_reason(char *reason, size_t reason_size, const char *fmt, ...) UARC__PRINTF(3, 4);
 
 static void set_reason(char *reason, size_t reason_size, const char *fmt, ...)
 {

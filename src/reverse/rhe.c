@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "uarc/rhe.h"
+#include "encoding/log.h"
 
 #define HEADER_SIZE 8u
 
@@ -61,6 +62,9 @@ UARC_API char *uarc_escape_bytes(char *out, size_t out_size, const uint8_t *data
     out[o < out_size ? o : out_size - 1] = '\0';
     return out;
 }
+
+static uarc_rhe_result fail(uarc_rhe_error *error, uarc_status status, const char *fmt, ...)
+    UARC__PRINTF(3, 4);
 
 static uarc_rhe_result fail(uarc_rhe_error *error, uarc_status status, const char *fmt, ...)
 {
