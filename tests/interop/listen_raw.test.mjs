@@ -1,0 +1,184 @@
+// `uarc listen` driven by fake servers on raw sockets (exact bytes), and its command line.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  startListen, runUarc, exitWithin, fakeServer, rhe, frame, uaString, parseErr, sleep, withTimeout,
+} from "./helpers.mjs";
+
+const BadTcpEndpointUrlInvalid = 0x80830000;
+const ALLOWED = "urn:raw:allowed";
+const ENDPOINT = "opc.tcp://127.0.0.1:4840/raw";
+
+let listener; // --allow urn:raw:allowed --hello-timeout 1
+const procs = [];
+const sockets = [];
+
+before(async () => {
+  listener = await startListen(["--allow", ALLOWED, "--hello-timeout", "1"]);
+});
+
+after(async () => {
+  for (const s of sockets) s.socket.destroy();
+  await Promise.all([listener?.stop(), ...procs.map((p) => p.stop())]);
+});
+
+async function connect() {
+  const s = await fakeServer(listener.port);
+  sockets.push(s);
+  return s;
+}
+
+const byPeer = (peer, event) => (e) => e.peer === peer && (!event || e.event === event);
+
+test("a valid RHE from an allowed ServerUri is accepted", async () => {
+  const s = await connect();
+  await s.write(rhe(ALLOWED, ENDPOINT));
+  const accepted = await listener.waitFor(byPeer(s.localPeer, "accepted"), 5000);
+  assert.equal(accepted.server_uri, ALLOWED);
+  assert.equal(accepted.endpoint_url, ENDPOINT);
+  const hello = listener.events.find(byPeer(s.localPeer, "hello"));
+  assert.ok(hello, listener.describe());
+  assert.equal(hello.server_uri, ALLOWED);
+  assert.equal(hello.endpoint_url, ENDPOINT);
+});
+
+test("an RHE delivered one byte at a time is accepted", async () => {
+  const s = await connect();
+  const bytes = rhe(ALLOWED, ENDPOINT);
+  s.socket.setNoDelay(true);
+  for (let i = 0; i < bytes.length; i++) {
+    await s.write(bytes.subarray(i, i + 1));
+    await sleep(2);
+  }
+  const accepted = await listener.waitFor(byPeer(s.localPeer, "accepted"), 5000);
+  assert.equal(accepted.endpoint_url, ENDPOINT);
+});
+
+test("an RHE from an unknown ServerUri gets ERR BadTcpEndpointUrlInvalid with a reason, then close", async () => {
+  const s = await connect();
+  await s.write(rhe("urn:raw:stranger", ENDPOINT));
+  const bytes = await withTimeout(s.closed, 5000, "uarc closes the rejected socket");
+  const err = parseErr(bytes);
+  assert.equal(err.type, "ERRF", bytes.toString("hex"));
+  assert.equal(err.size, bytes.length, "MessageSize counts the whole message, and nothing follows");
+  assert.equal(bytes.readUInt32LE(8), BadTcpEndpointUrlInvalid);
+  assert.deepEqual([...bytes.subarray(8, 12)], [0x00, 0x00, 0x83, 0x80], "little-endian status");
+  assert.ok(err.reasonLength > 0 && err.reasonLength < 4096, `reason length ${err.reasonLength}`);
+  assert.equal(16 + err.reasonLength, bytes.length);
+
+  const rejected = await listener.waitFor(byPeer(s.localPeer, "rejected"), 5000);
+  assert.equal(rejected.server_uri, "urn:raw:stranger");
+  assert.equal(rejected.endpoint_url, ENDPOINT);
+  assert.equal(rejected.status, "BadTcpEndpointUrlInvalid");
+  assert.ok(rejected.reason.length > 0);
+});
+
+test("a silent socket is closed after --hello-timeout 1 with an error event BadTimeout", async () => {
+  const t0 = Date.now();
+  const s = await connect();
+  await withTimeout(s.closed, 5000, "uarc closes the silent socket");
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed >= 800, `closed after the timeout, not at once (${elapsed} ms)`);
+  const ev = await listener.waitFor(byPeer(s.localPeer, "error"), 3000);
+  assert.equal(ev.status, "BadTimeout");
+  assert.ok(ev.reason.length > 0);
+});
+
+test("a silent socket does not delay an honest server", async () => {
+  const silent = await connect();
+  const honest = await connect();
+  const t0 = Date.now();
+  await honest.write(rhe(ALLOWED, ENDPOINT));
+  await listener.waitFor(byPeer(honest.localPeer, "accepted"), 5000);
+  assert.ok(Date.now() - t0 < 800, "accepted before the silent socket's hello timeout");
+  silent.socket.destroy();
+});
+
+test("a frame that is not RHE is an error event, and the socket is closed", async () => {
+  const s = await connect();
+  await s.write(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  await withTimeout(s.closed, 5000, "uarc closes the socket");
+  const ev = await listener.waitFor(byPeer(s.localPeer, "error"), 3000);
+  assert.equal(ev.status, "BadTcpMessageTypeInvalid");
+  assert.ok(ev.reason.length > 0);
+  assert.ok(!listener.events.some(byPeer(s.localPeer, "hello")));
+});
+
+test("a ServerUri of 4096 bytes is refused (spec: under 4096)", async () => {
+  const s = await connect();
+  await s.write(frame("RHEF", Buffer.concat([uaString("u".repeat(4096)), uaString(ENDPOINT)])));
+  await withTimeout(s.closed, 5000, "uarc closes the socket");
+  const ev = await listener.waitFor((e) => e.peer === s.localPeer && (e.event === "error" || e.event === "rejected"), 3000);
+  assert.equal(ev.status, "BadTcpEndpointUrlInvalid", JSON.stringify(ev));
+  assert.ok(!listener.events.some(byPeer(s.localPeer, "accepted")));
+});
+
+test("a server that closes mid-RHE is an error event", async () => {
+  const s = await connect();
+  await s.write(rhe(ALLOWED, ENDPOINT).subarray(0, 20));
+  await sleep(50);
+  s.socket.end();
+  const ev = await listener.waitFor(byPeer(s.localPeer, "error"), 5000);
+  assert.equal(typeof ev.status, "string");
+  assert.ok(ev.status.startsWith("Bad"), JSON.stringify(ev));
+  assert.ok(ev.reason.length > 0);
+});
+
+test("the raw listener's output is JSON Lines flushed per line", () => {
+  assert.deepEqual(listener.badLines, []);
+  for (const chunk of listener.chunks) assert.ok(chunk.endsWith("\n"), JSON.stringify(chunk));
+});
+
+test("--count 1 exits 0 after one accepted server", async () => {
+  const proc = await startListen(["--allow", ALLOWED, "--count", "1"]);
+  procs.push(proc);
+  const s = await fakeServer(proc.port);
+  sockets.push(s);
+  await s.write(rhe(ALLOWED, ENDPOINT));
+  const { code } = await exitWithin(proc, 5000);
+  assert.equal(code, 0, proc.describe());
+  assert.equal(proc.events.filter((e) => e.event === "accepted").length, 1);
+});
+
+test("--timeout exits 1 when nothing is accepted", async () => {
+  const t0 = Date.now();
+  const proc = await startListen(["--allow", ALLOWED, "--timeout", "1"]);
+  procs.push(proc);
+  const { code } = await exitWithin(proc, 10000);
+  assert.equal(code, 1, proc.describe());
+  assert.ok(Date.now() - t0 >= 900);
+});
+
+test("SIGINT closes cleanly with exit code 0", async () => {
+  const proc = await startListen(["--allow", ALLOWED]);
+  procs.push(proc);
+  const { code, signal } = await proc.stop("SIGINT");
+  assert.equal(signal, null);
+  assert.equal(code, 0, proc.describe());
+});
+
+for (const [name, args] of [
+  ["an unknown option", ["listen", "--no-such-option"]],
+  ["a port that is not a number", ["listen", "--port", "forty"]],
+  ["a port out of range", ["listen", "--port", "70000"]],
+  ["a missing option value", ["listen", "--allow"]],
+  ["--count 0", ["listen", "--count", "0", "--allow", ALLOWED]],
+  ["a missing allow file", ["listen", "--allow-file", "/nonexistent/uarc-allow.txt"]],
+]) {
+  test(`usage error (${name}) exits 2 with a message on stderr`, async () => {
+    const proc = runUarc(args);
+    procs.push(proc);
+    const { code } = await exitWithin(proc, 5000);
+    assert.equal(code, 2, proc.describe());
+    assert.ok(proc.stderr().trim().length > 0, "a message on stderr");
+    assert.equal(proc.stdout(), "", "nothing on stdout");
+  });
+}
+
+test("binding a port that is taken fails with exit 1 and names the address", async () => {
+  const proc = runUarc(["listen", "--json", "--bind", "127.0.0.1", "--port", String(listener.port), "--allow", ALLOWED]);
+  procs.push(proc);
+  const { code } = await exitWithin(proc, 5000);
+  assert.equal(code, 1, proc.describe());
+  assert.match(proc.stderr(), new RegExp(`127\\.0\\.0\\.1.*${listener.port}|${listener.port}`));
+});
