@@ -1,0 +1,114 @@
+/*
+ * The secure channel over UA-TCP, as a state machine without I/O (Part 6 §6.7, §7.1).
+ *
+ * It owns the UA-TCP handshake (HEL/ACK/ERR) and the secure conversation (OPN Issue/Renew, MSG
+ * chunking and reassembly, CLO). The caller moves bytes: it feeds what the socket received to
+ * uarc__channel_receive() and writes what uarc__channel_output() holds. Events come back through
+ * the callbacks, always from inside uarc__channel_receive(), uarc__channel_tick() or
+ * uarc__channel_send_request(). Time is passed in (monotonic ms), so tests can script it.
+ *
+ * Internal to uarc; used by src/client only.
+ */
+#ifndef UARC_CHANNEL_CHANNEL_H
+#define UARC_CHANNEL_CHANNEL_H
+
+#include "uarc/types.h"
+
+typedef struct uarc__channel uarc__channel;
+
+typedef enum uarc__channel_state {
+    UARC__CHANNEL_IDLE,        /* created, nothing sent */
+    UARC__CHANNEL_HEL_SENT,    /* waiting for ACK */
+    UARC__CHANNEL_OPN_SENT,    /* waiting for the OpenSecureChannel response */
+    UARC__CHANNEL_OPEN,        /* MSG may flow (a renewal may be in flight) */
+    UARC__CHANNEL_CLOSED       /* CLO sent or the channel failed; nothing more flows */
+} uarc__channel_state;
+
+typedef struct uarc__channel_config {
+    const char *endpoint_url;       /* sent in HEL (copied). Required */
+    uint32_t receive_buffer_size;   /* our ReceiveBufferSize. 0: 65535; at least 8192 */
+    uint32_t send_buffer_size;      /* our SendBufferSize. 0: 65535; at least 8192 */
+    uint32_t max_message_size;      /* largest response we accept. 0: 16 MiB */
+    uint32_t max_chunk_count;       /* most chunks per response we accept. 0: 4096 */
+    uint32_t requested_lifetime_ms; /* token lifetime asked for. 0: 600000 */
+    uint32_t handshake_timeout_ms;  /* ACK and OPN each must come within. 0: 10000 */
+    const char *security_policy_uri; /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None
+                                        (the only one implemented yet) */
+    uarc_decode_options decode;     /* limits for decoding OPN responses */
+    uarc_logger logger;
+} uarc__channel_config;
+
+typedef struct uarc__channel_events {
+    /* The first OPN succeeded: requests may be sent. */
+    void (*opened)(void *user_data);
+    /* A whole response arrived (all chunks joined). `body` starts at the encoding NodeId of the
+     * response type; it is valid during the call only. */
+    void (*message)(void *user_data, uint32_t request_id, const uint8_t *body, size_t length);
+    /* One response failed without ending the channel (abort chunk from the server, or a
+     * response over our limits that the channel could skip). */
+    void (*message_failed)(void *user_data, uint32_t request_id, uarc_status status,
+                           const char *reason);
+    /* The channel ended: ERR from the server (its status and reason), a protocol violation,
+     * a handshake timeout (BadTimeout), or after CLO (Good). No event follows. */
+    void (*closed)(void *user_data, uarc_status status, const char *reason);
+    void *user_data;
+} uarc__channel_events;
+
+/* Returns NULL when out of memory or when the config is invalid (unknown security policy). */
+uarc__channel *uarc__channel_new(const uarc__channel_config *config,
+                                 const uarc__channel_events *events);
+void uarc__channel_delete(uarc__channel *channel);
+
+uarc__channel_state uarc__channel_get_state(const uarc__channel *channel);
+
+/* Queues HEL, and OPN Issue once ACK arrives. Only from IDLE. */
+uarc_status uarc__channel_start(uarc__channel *channel, int64_t now_ms);
+
+/* Feeds received bytes (any split: partial chunks are kept until complete). Fires events.
+ * Returns Good, or the status the channel closed with. */
+uarc_status uarc__channel_receive(uarc__channel *channel, const uint8_t *data, size_t length,
+                                  int64_t now_ms);
+
+/* The peer closed the socket (or it failed): pending work fails, `closed` fires with `status`. */
+void uarc__channel_connection_lost(uarc__channel *channel, uarc_status status, const char *reason);
+
+/* Bytes waiting to be written to the socket: *data points at them (valid until the next call
+ * into the channel). Returns their count, 0 when nothing waits. */
+size_t uarc__channel_output(const uarc__channel *channel, const uint8_t **data);
+/* Marks `count` bytes of the output as written. */
+void uarc__channel_output_done(uarc__channel *channel, size_t count);
+
+/*
+ * Encodes `request` (a struct of `type`, whose first member is a uarc_RequestHeader the caller has
+ * filled: authenticationToken, timestamp, requestHandle, timeoutHint) as a MSG message, split into
+ * chunks within the server's ReceiveBufferSize, MaxMessageSize and MaxChunkCount, and queues it.
+ * *request_id receives the RequestId that the matching response will carry.
+ * Returns Good; BadInvalidState unless OPEN; BadRequestTooLarge when over the server's limits;
+ * BadEncodingError/BadEncodingLimitsExceeded; BadOutOfMemory.
+ */
+uarc_status uarc__channel_send_request(uarc__channel *channel, const void *request,
+                                       const uarc_type *type, uint32_t *request_id);
+
+/* Monotonic time of the next thing the channel must do by itself (renewal at ~75 % of the
+ * revised lifetime, a handshake deadline); -1 when nothing. */
+int64_t uarc__channel_next_deadline(const uarc__channel *channel);
+/* Does what is due at `now_ms`: sends OPN Renew, fails a handshake that took too long. */
+void uarc__channel_tick(uarc__channel *channel, int64_t now_ms);
+
+/* Queues CLO (when OPEN) and moves to CLOSED; the caller closes the socket once the output is
+ * written. `closed` fires with Good. */
+void uarc__channel_close(uarc__channel *channel);
+
+/* Details of the negotiated connection, for reports. */
+uint32_t uarc__channel_id(const uarc__channel *channel);
+uint32_t uarc__channel_token_id(const uarc__channel *channel);
+uint32_t uarc__channel_revised_lifetime_ms(const uarc__channel *channel);
+/* The server's limits from ACK (0 before ACK). */
+uint32_t uarc__channel_peer_receive_buffer_size(const uarc__channel *channel);
+uint32_t uarc__channel_peer_max_message_size(const uarc__channel *channel);
+uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *channel);
+const char *uarc__channel_security_policy_uri(const uarc__channel *channel);
+/* Detail of the last failure ("" when none). */
+const char *uarc__channel_error(const uarc__channel *channel);
+
+#endif
