@@ -3,6 +3,9 @@
 #define UARC_UARC_H
 
 #include "uarc/common.h"
+#include "uarc/types.h"
+#include "uarc/nodeids.h"
+#include "uarc/attributes.h"
 #include "uarc/rhe.h"
 #include "uarc/allowlist.h"
 #include "uarc/listener.h"

@@ -1,0 +1,45 @@
+/* The decode arena (uarc_arena): bump allocation in big blocks. Internal. */
+#ifndef UARC_ENCODING_ARENA_H
+#define UARC_ENCODING_ARENA_H
+
+#include <stddef.h>
+
+#include "uarc/types.h"
+
+typedef struct uarc__block {
+    struct uarc__block *prev;
+    size_t size; /* usable bytes after the header */
+    size_t used;
+    size_t pad_; /* keeps the data 16-byte aligned */
+} uarc__block;
+
+struct uarc_arena {
+    uarc__block *head;
+    size_t block_size;
+};
+
+/* A position in the arena to roll back to when a decode fails. */
+typedef struct uarc__arena_mark {
+    uarc__block *head;
+    size_t used;
+} uarc__arena_mark;
+
+void *uarc__arena_alloc_slow(uarc_arena *arena, size_t size);
+uarc__arena_mark uarc__arena_mark_get(const uarc_arena *arena);
+/* Frees every block allocated after `mark` and forgets the allocations made since. */
+void uarc__arena_release(uarc_arena *arena, uarc__arena_mark mark);
+
+/* `size` bytes, 8-byte aligned; NULL when out of memory. */
+static inline void *uarc__arena_alloc(uarc_arena *arena, size_t size)
+{
+    uarc__block *b = arena->head;
+    size = (size + 7) & ~(size_t)7;
+    if (b && b->size - b->used >= size) {
+        void *p = (char *)(b + 1) + b->used;
+        b->used += size;
+        return p;
+    }
+    return uarc__arena_alloc_slow(arena, size);
+}
+
+#endif
