@@ -9,6 +9,7 @@
 #ifndef UARC_ALLOWLIST_H
 #define UARC_ALLOWLIST_H
 
+#include "uarc/endpoint_url.h"
 #include "uarc/rhe.h"
 
 #ifdef __cplusplus
@@ -53,14 +54,6 @@ UARC_API size_t uarc_allowlist_count(const uarc_allowlist *allowlist);
  */
 UARC_API uarc_status uarc_allowlist_check(const uarc_allowlist *allowlist, const uarc_rhe *hello,
                                           char *reason, size_t reason_size);
-
-/*
- * Checks that an EndpointUrl is usable: non-empty, scheme "opc.tcp" (compared case-insensitively),
- * a non-empty host (a name, an IPv4 address or a bracketed IPv6 address), an optional port of
- * 1–65535 and an optional path starting with '/'; no spaces or control bytes.
- * Returns Good or BadTcpEndpointUrlInvalid with the reason in `reason` (if not NULL).
- */
-UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t reason_size);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include "uarc/types.h"
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
+#include "uarc/endpoint_url.h"
 #include "uarc/rhe.h"
 #include "uarc/allowlist.h"
 #include "uarc/listener.h"

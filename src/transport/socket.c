@@ -2,12 +2,17 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "transport/socket.h"
+#include "uarc/endpoint_url.h"
 #include "uarc/rhe.h"
+#include "encoding/log.h"
 
 int64_t uarc__now_ms(void)
 {
@@ -89,4 +94,193 @@ void uarc__drain_and_close(int fd)
             break;
     }
     close(fd);
+}
+
+uarc_status uarc__split_endpoint_url(const char *url, char *host, size_t host_size, uint16_t *port,
+                                     char *detail, size_t detail_size)
+{
+    size_t length = strlen(url);
+    char reason[160];
+    uarc_status s =
+        uarc_endpoint_url_check((uarc_view){(const uint8_t *)url, length}, reason, sizeof reason);
+    if (s != UARC_Good) {
+        snprintf(detail, detail_size, "%s", reason);
+        return s;
+    }
+    const char *p = url + 10; /* after "opc.tcp://" (checked above) */
+    const char *h = p, *h_end;
+    if (*p == '[') {
+        h = p + 1;
+        h_end = strchr(p, ']');
+        p = h_end + 1;
+    } else {
+        while (*p && *p != ':' && *p != '/')
+            p++;
+        h_end = p;
+    }
+    if ((size_t)(h_end - h) >= host_size) {
+        snprintf(detail, detail_size, "host name too long in %s", url);
+        return UARC_BadTcpEndpointUrlInvalid;
+    }
+    memcpy(host, h, (size_t)(h_end - h));
+    host[h_end - h] = '\0';
+    *port = 4840;
+    if (*p == ':')
+        *port = (uint16_t)strtoul(p + 1, NULL, 10);
+    return UARC_Good;
+}
+
+static bool dial_next(uarc__dialer *d)
+{
+    for (; d->current; d->current = d->current->ai_next) {
+        struct addrinfo *ai = d->current;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            d->last_errno = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            d->fd = fd;
+            return true;
+        }
+        d->last_errno = errno;
+        close(fd);
+    }
+    return false;
+}
+
+uarc_status uarc__dialer_start(uarc__dialer *d, const char *host, uint16_t port, char *detail,
+                               size_t detail_size)
+{
+    memset(d, 0, sizeof *d);
+    d->fd = -1;
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    int rc = getaddrinfo(host, service, &hints, &d->addresses);
+    if (rc != 0) {
+        snprintf(detail, detail_size, "cannot resolve %s: %s", host, gai_strerror(rc));
+        d->addresses = NULL;
+        return UARC_BadTcpEndpointUrlInvalid;
+    }
+    d->current = d->addresses;
+    if (!dial_next(d)) {
+        snprintf(detail, detail_size, "cannot connect to %s port %u: %s", host, (unsigned)port,
+                 strerror(d->last_errno));
+        uarc__dialer_clear(d);
+        return UARC_BadCommunicationError;
+    }
+    return UARC_Good;
+}
+
+uarc_status uarc__dialer_continue(uarc__dialer *d, bool *done, char *detail, size_t detail_size)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    *done = false;
+    if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == 0) {
+        *done = true;
+        return UARC_Good;
+    }
+    if (err == EINPROGRESS)
+        return UARC_Good;
+    char where[80];
+    uarc__format_sockaddr(d->current->ai_addr, where, sizeof where);
+    d->last_errno = err;
+    close(d->fd);
+    d->fd = -1;
+    d->current = d->current->ai_next;
+    if (dial_next(d))
+        return UARC_Good;
+    snprintf(detail, detail_size, "cannot connect to %s: %s", where, strerror(err));
+    return UARC_BadCommunicationError;
+}
+
+int uarc__dialer_take(uarc__dialer *d)
+{
+    int fd = d->fd;
+    d->fd = -1;
+    uarc__dialer_clear(d);
+    return fd;
+}
+
+void uarc__dialer_clear(uarc__dialer *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    if (d->addresses)
+        freeaddrinfo(d->addresses);
+    d->addresses = d->current = NULL;
+}
+
+static void set_reason(char *reason, size_t reason_size, const char *fmt, ...) UARC__PRINTF(3, 4);
+
+static void set_reason(char *reason, size_t reason_size, const char *fmt, ...)
+{
+    if (!reason || reason_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, reason_size, fmt, ap);
+    va_end(ap);
+}
+
+UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t reason_size)
+{
+    static const char scheme[] = "opc.tcp://";
+    const size_t scheme_len = sizeof scheme - 1;
+    char shown[128];
+    if (url.length == 0) {
+        set_reason(reason, reason_size, "EndpointUrl is empty");
+        return UARC_BadTcpEndpointUrlInvalid;
+    }
+    uarc_escape_bytes(shown, sizeof shown, url.data, url.length);
+    for (size_t i = 0; i < url.length; i++) {
+        if (url.data[i] <= 0x20 || url.data[i] == 0x7f) {
+            set_reason(reason, reason_size, "EndpointUrl \"%s\" holds a space or control byte",
+                       shown);
+            return UARC_BadTcpEndpointUrlInvalid;
+        }
+    }
+    if (url.length < scheme_len || strncasecmp((const char *)url.data, scheme, scheme_len) != 0) {
+        set_reason(reason, reason_size, "EndpointUrl \"%s\" does not use the opc.tcp scheme",
+                   shown);
+        return UARC_BadTcpEndpointUrlInvalid;
+    }
+    const uint8_t *p = url.data + scheme_len, *end = url.data + url.length;
+    const uint8_t *host = p;
+    if (p < end && *p == '[') {
+        const uint8_t *close = memchr(p, ']', (size_t)(end - p));
+        if (!close || close == p + 1) {
+            set_reason(reason, reason_size, "EndpointUrl \"%s\" has a malformed IPv6 host", shown);
+            return UARC_BadTcpEndpointUrlInvalid;
+        }
+        p = close + 1;
+    } else {
+        while (p < end && *p != ':' && *p != '/')
+            p++;
+    }
+    if (p == host) {
+        set_reason(reason, reason_size, "EndpointUrl \"%s\" names no host", shown);
+        return UARC_BadTcpEndpointUrlInvalid;
+    }
+    if (p < end && *p == ':') {
+        p++;
+        unsigned long port = 0;
+        const uint8_t *digits = p;
+        while (p < end && *p >= '0' && *p <= '9' && p - digits < 6)
+            port = port * 10 + (unsigned long)(*p++ - '0');
+        if (p == digits || port == 0 || port > 65535 || (p < end && *p != '/')) {
+            set_reason(reason, reason_size, "EndpointUrl \"%s\" has an invalid port", shown);
+            return UARC_BadTcpEndpointUrlInvalid;
+        }
+    }
+    if (p < end && *p != '/') {
+        set_reason(reason, reason_size, "EndpointUrl \"%s\" has an invalid host", shown);
+        return UARC_BadTcpEndpointUrlInvalid;
+    }
+    return UARC_Good;
 }
