@@ -18,6 +18,17 @@ let peerA;
 let peerB;
 let port;
 const others = []; // later uarc processes
+
+// Runs body(proc) with a listener on port P, and always stops it (P is free for the next test).
+async function withListener(args, body) {
+  const proc = await startListen(args, { port });
+  others.push(proc);
+  try {
+    return await body(proc);
+  } finally {
+    await proc.stop();
+  }
+}
 let tmp;
 
 before(async () => {
@@ -97,12 +108,12 @@ test("SIGTERM closes cleanly with exit code 0", async () => {
 });
 
 test("--count 2 exits 0 after two accepted servers", async () => {
-  const proc = await startListen(["--allow", "urn:peer-a", "--count", "2"], { port });
-  others.push(proc);
-  const { code } = await exitWithin(proc, 30000);
-  assert.equal(code, 0, proc.describe());
-  assert.equal(proc.events.filter((e) => e.event === "accepted").length, 2, proc.describe());
-  assert.ok(proc.events.filter((e) => e.event === "accepted").every(fromA));
+  await withListener(["--allow", "urn:peer-a", "--count", "2"], async (proc) => {
+    const { code } = await exitWithin(proc, 30000);
+    assert.equal(code, 0, proc.describe());
+    assert.equal(proc.events.filter((e) => e.event === "accepted").length, 2, proc.describe());
+    assert.ok(proc.events.filter((e) => e.event === "accepted").every(fromA));
+  });
 });
 
 test("--allow-file: URIs one per line, comments, an EndpointUrl pin", async () => {
@@ -114,29 +125,29 @@ test("--allow-file: URIs one per line, comments, an EndpointUrl pin", async () =
     "urn:peer-a opc.tcp://127.0.0.1:1",
     "",
   ].join("\n"));
-  const proc = await startListen(["--allow-file", file], { port });
-  others.push(proc);
-  const acceptedB = await proc.waitFor((e) => e.event === "accepted" && fromB(e), 20000);
-  assert.equal(acceptedB.endpoint_url, peerB.endpointUrl);
-  // peer-a is listed, but pinned to another EndpointUrl: rejected.
-  const rejectedA = await proc.waitFor((e) => e.event === "rejected" && fromA(e), 20000);
-  assert.equal(rejectedA.status, "BadTcpEndpointUrlInvalid");
-  assert.ok(rejectedA.reason.length > 0);
-  assert.ok(!proc.events.some((e) => e.event === "accepted" && fromA(e)), proc.describe());
-  const { code } = await proc.stop();
-  assert.equal(code, 0, proc.describe());
+  await withListener(["--allow-file", file], async (proc) => {
+    const acceptedB = await proc.waitFor((e) => e.event === "accepted" && fromB(e), 20000);
+    assert.equal(acceptedB.endpoint_url, peerB.endpointUrl);
+    // peer-a is listed, but pinned to another EndpointUrl: rejected.
+    const rejectedA = await proc.waitFor((e) => e.event === "rejected" && fromA(e), 20000);
+    assert.equal(rejectedA.status, "BadTcpEndpointUrlInvalid");
+    assert.ok(rejectedA.reason.length > 0);
+    assert.ok(!proc.events.some((e) => e.event === "accepted" && fromA(e)), proc.describe());
+    const { code } = await proc.stop();
+    assert.equal(code, 0, proc.describe());
+  });
 });
 
 test("--timeout exits 1 when only rejected servers came", async () => {
   const started = Date.now();
-  const proc = await startListen(["--allow", "urn:nobody", "--timeout", "3"], { port });
-  others.push(proc);
-  const { code } = await exitWithin(proc, 15000);
-  const elapsed = Date.now() - started;
-  assert.equal(code, 1, proc.describe());
-  assert.ok(elapsed >= 2500, `waited the timeout (${elapsed} ms)`);
-  assert.ok(proc.events.some((e) => e.event === "rejected"), `servers did dial in meanwhile\n${proc.describe()}`);
-  assert.ok(!proc.events.some((e) => e.event === "accepted"));
+  await withListener(["--allow", "urn:nobody", "--timeout", "3"], async (proc) => {
+    const { code } = await exitWithin(proc, 15000);
+    const elapsed = Date.now() - started;
+    assert.equal(code, 1, proc.describe());
+    assert.ok(elapsed >= 2500, `waited the timeout (${elapsed} ms)`);
+    assert.ok(proc.events.some((e) => e.event === "rejected"), `servers did dial in meanwhile\n${proc.describe()}`);
+    assert.ok(!proc.events.some((e) => e.event === "accepted"));
+  });
 });
 
 test("the peers are still alive (they were only rejected, never broken)", async () => {
