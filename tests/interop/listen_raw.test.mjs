@@ -157,6 +157,19 @@ test("SIGINT closes cleanly with exit code 0", async () => {
   assert.equal(code, 0, proc.describe());
 });
 
+// A supervisor may stop the tool as soon as it has reported `listening`: the handlers must be in
+// place by then (signals arriving between the report and the event loop once killed it).
+test("SIGTERM right after `listening` exits 0 (10 times)", async () => {
+  const outcomes = [];
+  for (let i = 0; i < 10; i++) {
+    const proc = await startListen(["--allow", ALLOWED]);
+    procs.push(proc);
+    const { code, signal } = await proc.stop("SIGTERM");
+    outcomes.push(signal ?? code);
+  }
+  assert.deepEqual(outcomes, Array(10).fill(0), "exit code per run (a signal name: killed by it)");
+});
+
 for (const [name, args] of [
   ["an unknown option", ["listen", "--no-such-option"]],
   ["a port that is not a number", ["listen", "--port", "forty"]],
