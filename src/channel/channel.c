@@ -1,0 +1,1036 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "channel/channel.h"
+#include "channel/chunk.h"
+#include "channel/security.h"
+#include "encoding/alloc.h"
+#include "encoding/log.h"
+#include "encoding/wire.h"
+#include "transport/uatcp.h"
+
+#define DEFAULT_BUFFER_SIZE 65535u
+#define DEFAULT_MAX_MESSAGE_SIZE (16u * 1024 * 1024)
+#define DEFAULT_MAX_CHUNK_COUNT 4096u
+#define DEFAULT_LIFETIME_MS 600000u
+#define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
+/* Responses being joined at once (chunks of different requests may interleave). */
+#define MAX_ASSEMBLIES 16
+/* Part 6 §6.7.2.4: sequence numbers wrap only after this value, to a value below 1024. */
+#define SEQUENCE_WRAP_AFTER (UINT32_MAX - 1024u)
+#define SEQUENCE_WRAP_LIMIT 1024u
+
+typedef struct assembly {
+    uint32_t request_id;
+    uint32_t chunks;
+    uint8_t *data;
+    size_t length;
+    size_t capacity;
+} assembly;
+
+typedef struct token {
+    bool valid;
+    uint32_t id;
+    void *keys;
+} token;
+
+struct uarc__channel {
+    uarc__channel_state state;
+    uarc__channel_events events;
+    uarc_logger logger;
+    uarc_decode_options decode;
+    char *endpoint_url;
+    uint32_t receive_buffer_size;
+    uint32_t send_buffer_size;
+    uint32_t max_message_size;
+    uint32_t max_chunk_count;
+    uint32_t requested_lifetime;
+    uint32_t handshake_timeout;
+
+    const uarc__security_policy *policy;
+    void *security;
+
+    uarc__uatcp_limits peer;
+    uint32_t send_chunk_size;
+
+    uint32_t channel_id;
+    token current;
+    token previous; /* the token before the last renewal, until the server stops using it */
+    uint32_t revised_lifetime;
+    uint8_t *client_nonce;
+    size_t client_nonce_length;
+
+    uint32_t send_sequence;
+    uint32_t receive_sequence;
+    bool receive_sequence_started;
+    uint32_t next_request_id;
+    uint32_t opn_request_id;
+    bool renewing;
+    int64_t deadline; /* handshake or renewal response, -1 none */
+    int64_t renew_at; /* -1 none */
+
+    uint32_t *outstanding; /* request ids awaiting a response */
+    size_t outstanding_count;
+    size_t outstanding_capacity;
+    assembly assemblies[MAX_ASSEMBLIES];
+    size_t assembly_count;
+    size_t assembly_bytes;
+
+    uint8_t *rx;
+    size_t rx_capacity;
+    size_t rx_fill;
+    uint32_t rx_size; /* size of the message being received; 0 while its header is incomplete */
+
+    uint8_t *out;
+    size_t out_pos;
+    size_t out_len;
+    size_t out_capacity;
+
+    uarc_status close_status;
+    bool closed_fired;
+    bool receiving; /* inside uarc__channel_receive: rx and assemblies may be in use */
+    char error[256];
+};
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static void set_error(uarc__channel *ch, const char *fmt, va_list ap) UARC__PRINTF(2, 0);
+static void set_error(uarc__channel *ch, const char *fmt, va_list ap)
+{
+    vsnprintf(ch->error, sizeof ch->error, fmt, ap);
+}
+
+static void free_assembly(uarc__channel *ch, size_t index)
+{
+    ch->assembly_bytes -= ch->assemblies[index].length;
+    uarc__free(ch->assemblies[index].data);
+    ch->assemblies[index] = ch->assemblies[--ch->assembly_count];
+}
+
+static void release_receive_state(uarc__channel *ch)
+{
+    if (ch->receiving)
+        return;
+    while (ch->assembly_count)
+        free_assembly(ch, 0);
+    uarc__free(ch->rx);
+    ch->rx = NULL;
+    ch->rx_capacity = ch->rx_fill = 0;
+    ch->rx_size = 0;
+}
+
+static void fire_closed(uarc__channel *ch)
+{
+    if (ch->closed_fired)
+        return;
+    ch->closed_fired = true;
+    if (ch->events.closed)
+        ch->events.closed(ch->events.user_data, ch->close_status, ch->error);
+}
+
+/* Ends the channel on a failure; `closed` fires once. The receive buffers are kept until the
+ * receive loop returns, because the caller's stack may still be reading them. */
+static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...) UARC__PRINTF(3, 4);
+static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
+{
+    if (ch->state == UARC__CHANNEL_CLOSED)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(ch, fmt, ap);
+    va_end(ap);
+    ch->state = UARC__CHANNEL_CLOSED;
+    ch->close_status = status;
+    ch->deadline = ch->renew_at = -1;
+    uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "closed: %s (%s)", ch->error,
+              uarc_status_name(status));
+    fire_closed(ch);
+}
+
+static uint32_t next_sequence(uarc__channel *ch)
+{
+    uint32_t s = ch->send_sequence;
+    ch->send_sequence = s > SEQUENCE_WRAP_AFTER ? 1 : s + 1;
+    return s;
+}
+
+static uint32_t next_request_id(uarc__channel *ch)
+{
+    uint32_t id = ch->next_request_id++;
+    if (ch->next_request_id == 0)
+        ch->next_request_id = 1;
+    return id;
+}
+
+static bool reserve_output(uarc__channel *ch, size_t extra)
+{
+    if (ch->out_capacity - ch->out_len >= extra)
+        return true;
+    if (ch->out_pos) {
+        memmove(ch->out, ch->out + ch->out_pos, ch->out_len - ch->out_pos);
+        ch->out_len -= ch->out_pos;
+        ch->out_pos = 0;
+        if (ch->out_capacity - ch->out_len >= extra)
+            return true;
+    }
+    if (extra > SIZE_MAX / 2 - ch->out_len)
+        return false;
+    size_t capacity = ch->out_capacity ? ch->out_capacity : 4096;
+    while (capacity - ch->out_len < extra)
+        capacity *= 2;
+    uint8_t *p = uarc__realloc(ch->out, capacity);
+    if (!p)
+        return false;
+    ch->out = p;
+    ch->out_capacity = capacity;
+    return true;
+}
+
+/* The encoding NodeId of `type` followed by the encoded value, in a new buffer. */
+static uarc_status encode_body(const void *value, const uarc_type *type, uint8_t **out,
+                               size_t *length)
+{
+    uint8_t *payload;
+    size_t payload_length;
+    uarc_status s = uarc_encode_alloc(value, type, &payload, &payload_length);
+    if (s != UARC_Good)
+        return s;
+    uarc_nodeid id = uarc_nodeid_numeric(0, type->binary_encoding_id);
+    uint8_t prefix[16];
+    size_t prefix_length = 0;
+    s = uarc_encode(&id, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length);
+    if (s == UARC_Good && payload_length > SIZE_MAX - prefix_length)
+        s = UARC_BadEncodingLimitsExceeded;
+    uint8_t *body = s == UARC_Good ? uarc__malloc(prefix_length + payload_length) : NULL;
+    if (s == UARC_Good && !body)
+        s = UARC_BadOutOfMemory;
+    if (s == UARC_Good) {
+        memcpy(body, prefix, prefix_length);
+        memcpy(body + prefix_length, payload, payload_length);
+        *out = body;
+        *length = prefix_length + payload_length;
+    }
+    uarc_free(payload);
+    return s;
+}
+
+/* ---- sending ----------------------------------------------------------------------------- */
+
+static void symmetric_chunk(uarc__channel *ch, uarc__uatcp_type type, uarc__chunk_info *info,
+                            uarc__chunk_security *security)
+{
+    memset(info, 0, sizeof *info);
+    info->type = type;
+    info->channel_id = ch->channel_id;
+    info->token_id = ch->current.id;
+    *security = (uarc__chunk_security){ch->policy, ch->security, ch->current.keys};
+}
+
+/*
+ * Splits `body` into MSG (or one CLO) chunks within the server's ReceiveBufferSize and queues
+ * them. Checks the server's MaxMessageSize and MaxChunkCount first. Nothing is queued on failure.
+ */
+static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const uint8_t *body,
+                                 size_t length, uint32_t request_id)
+{
+    uarc__chunk_info info;
+    uarc__chunk_security security;
+    symmetric_chunk(ch, type, &info, &security);
+    size_t max_body = uarc__chunk_max_body(&security, &info, ch->send_chunk_size);
+    if (max_body == 0)
+        return UARC_BadEncodingLimitsExceeded;
+    size_t chunks = length == 0 ? 1 : (length + max_body - 1) / max_body;
+    if ((ch->peer.max_message_size && length > ch->peer.max_message_size) ||
+        (ch->peer.max_chunk_count && chunks > ch->peer.max_chunk_count) ||
+        (type != UARC__UATCP_MSG && chunks > 1))
+        return UARC_BadRequestTooLarge;
+    if (chunks > SIZE_MAX / ch->send_chunk_size || !reserve_output(ch, chunks * ch->send_chunk_size))
+        return UARC_BadOutOfMemory;
+
+    size_t saved_len = ch->out_len;
+    uint32_t saved_sequence = ch->send_sequence;
+    size_t offset = 0;
+    for (size_t i = 0; i < chunks; i++) {
+        size_t piece = length - offset < max_body ? length - offset : max_body;
+        info.chunk_type = i + 1 == chunks ? 'F' : 'C';
+        info.sequence_number = next_sequence(ch);
+        info.request_id = request_id;
+        info.body = body + offset;
+        info.body_length = piece;
+        size_t size;
+        uarc_status s = uarc__chunk_encode(&security, &info, ch->out + ch->out_len,
+                                           ch->out_capacity - ch->out_len, &size);
+        if (s != UARC_Good) {
+            ch->out_len = saved_len;
+            ch->send_sequence = saved_sequence;
+            return s;
+        }
+        ch->out_len += size;
+        offset += piece;
+    }
+    return UARC_Good;
+}
+
+static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType request_type,
+                             int64_t now_ms)
+{
+    uarc__free(ch->client_nonce);
+    ch->client_nonce = NULL;
+    ch->client_nonce_length = ch->policy->nonce_length;
+    if (ch->client_nonce_length) {
+        ch->client_nonce = uarc__malloc(ch->client_nonce_length);
+        if (!ch->client_nonce)
+            return UARC_BadOutOfMemory;
+        uarc_status s = ch->policy->random(ch->security, ch->client_nonce, ch->client_nonce_length);
+        if (s != UARC_Good)
+            return s;
+    }
+
+    uint32_t request_id = next_request_id(ch);
+    uarc_OpenSecureChannelRequest request;
+    uarc_init(&request, UARC_T(OpenSecureChannelRequest));
+    request.requestHeader.requestHandle = request_id;
+    request.requestHeader.timeoutHint = ch->handshake_timeout;
+    request.clientProtocolVersion = 0;
+    request.requestType = request_type;
+    request.securityMode = ch->policy->mode(ch->security);
+    request.clientNonce.length = ch->client_nonce_length;
+    request.clientNonce.data = ch->client_nonce_length ? ch->client_nonce : UARC_EMPTY;
+    request.requestedLifetime = ch->requested_lifetime;
+
+    uint8_t *body;
+    size_t length;
+    uarc_status s = encode_body(&request, UARC_T(OpenSecureChannelRequest), &body, &length);
+    if (s != UARC_Good)
+        return s;
+
+    uarc__chunk_info info = {0};
+    info.type = UARC__UATCP_OPN;
+    info.chunk_type = 'F';
+    info.channel_id = ch->channel_id;
+    info.policy_uri = (uarc_view){(const uint8_t *)ch->policy->uri, strlen(ch->policy->uri)};
+    info.sender_certificate = ch->policy->local_certificate(ch->security);
+    info.receiver_thumbprint = ch->policy->remote_thumbprint(ch->security);
+    info.request_id = request_id;
+    info.body = body;
+    info.body_length = length;
+    uarc__chunk_security security = {ch->policy, ch->security, NULL};
+    if (length > uarc__chunk_max_body(&security, &info, ch->send_chunk_size)) {
+        s = UARC_BadEncodingLimitsExceeded;
+    } else if (!reserve_output(ch, ch->send_chunk_size)) {
+        s = UARC_BadOutOfMemory;
+    } else {
+        uint32_t saved_sequence = ch->send_sequence;
+        info.sequence_number = next_sequence(ch);
+        size_t size;
+        s = uarc__chunk_encode(&security, &info, ch->out + ch->out_len,
+                               ch->out_capacity - ch->out_len, &size);
+        if (s == UARC_Good)
+            ch->out_len += size;
+        else
+            ch->send_sequence = saved_sequence;
+    }
+    uarc__free(body);
+    if (s == UARC_Good) {
+        ch->opn_request_id = request_id;
+        ch->deadline = now_ms + ch->handshake_timeout;
+        uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel", "OPN %s sent (request %u)",
+                  request_type == UARC_SecurityTokenRequestType_Issue ? "Issue" : "Renew",
+                  request_id);
+    }
+    return s;
+}
+
+/* ---- receiving: handshake ------------------------------------------------------------------ */
+
+static void handle_err(uarc__channel *ch, const uint8_t *message, size_t size)
+{
+    uarc_status status;
+    const uint8_t *reason;
+    size_t reason_length;
+    if (uarc__uatcp_decode_err(message, size, &status, &reason, &reason_length) != UARC_Good) {
+        fail(ch, UARC_BadDecodingError, "malformed ERR message");
+        return;
+    }
+    if (!uarc_status_is_bad(status))
+        status = UARC_BadUnexpectedError; /* an ERR always ends the connection as a failure */
+    fail(ch, status, "%.*s", (int)(reason_length < 255 ? reason_length : 255),
+         reason ? (const char *)reason : "");
+}
+
+static void handle_ack(uarc__channel *ch, const uint8_t *message, size_t size, int64_t now_ms)
+{
+    uarc_status s = uarc__uatcp_decode_ack(message, size, &ch->peer);
+    if (s != UARC_Good) {
+        fail(ch, s, "invalid ACK (size %zu, buffers %u/%u)", size, ch->peer.receive_buffer_size,
+             ch->peer.send_buffer_size);
+        return;
+    }
+    ch->send_chunk_size = ch->send_buffer_size < ch->peer.receive_buffer_size
+                              ? ch->send_buffer_size
+                              : ch->peer.receive_buffer_size;
+    uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel",
+              "ACK: receive %u, send %u, max message %u, max chunks %u",
+              ch->peer.receive_buffer_size, ch->peer.send_buffer_size,
+              ch->peer.max_message_size, ch->peer.max_chunk_count);
+    ch->state = UARC__CHANNEL_OPN_SENT;
+    s = queue_opn(ch, UARC_SecurityTokenRequestType_Issue, now_ms);
+    if (s != UARC_Good)
+        fail(ch, s, "cannot encode OPN");
+}
+
+/* Part 6 §6.7.2.4: +1 per chunk, wrapping only from above 4294966271 to below 1024. */
+static bool check_sequence(uarc__channel *ch, uint32_t sequence)
+{
+    if (!ch->receive_sequence_started) {
+        ch->receive_sequence_started = true;
+        ch->receive_sequence = sequence;
+        return true;
+    }
+    uint32_t last = ch->receive_sequence;
+    bool ok = (last != UINT32_MAX && sequence == last + 1) ||
+              (last > SEQUENCE_WRAP_AFTER && sequence < SEQUENCE_WRAP_LIMIT);
+    if (ok)
+        ch->receive_sequence = sequence;
+    else
+        fail(ch, UARC_BadSequenceNumberInvalid, "sequence number %u after %u", sequence, last);
+    return ok;
+}
+
+/* The status of a ServiceFault body or an OPN response, decoded from `body`. */
+static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info, int64_t now_ms)
+{
+    size_t offset = 0;
+    uarc_nodeid type_id;
+    uarc_decode_options options = ch->decode;
+    options.arena = NULL;
+    if (uarc_decode(info->body, info->body_length, &offset, &type_id, UARC_T(NodeId), &options) !=
+            UARC_Good ||
+        type_id.namespace_index != 0 || type_id.identifier_type != UARC_NODEID_NUMERIC) {
+        uarc_clear(&type_id, UARC_T(NodeId));
+        fail(ch, UARC_BadDecodingError, "OPN response: bad type id");
+        return;
+    }
+    uint32_t encoding = type_id.identifier.numeric;
+    if (encoding == UARC_T(ServiceFault)->binary_encoding_id) {
+        uarc_ServiceFault fault;
+        uarc_status s = uarc_decode(info->body, info->body_length, &offset, &fault,
+                                    UARC_T(ServiceFault), &options);
+        uarc_status result = fault.responseHeader.serviceResult;
+        if (s == UARC_Good)
+            uarc_clear(&fault, UARC_T(ServiceFault));
+        fail(ch, s != UARC_Good ? s : uarc_status_is_bad(result) ? result : UARC_BadUnexpectedError,
+             "OPN answered with a ServiceFault");
+        return;
+    }
+    if (encoding != UARC_T(OpenSecureChannelResponse)->binary_encoding_id) {
+        fail(ch, UARC_BadDecodingError, "OPN response: unexpected type %u", encoding);
+        return;
+    }
+    uarc_OpenSecureChannelResponse r;
+    uarc_status s = uarc_decode(info->body, info->body_length, &offset, &r,
+                                UARC_T(OpenSecureChannelResponse), &options);
+    if (s != UARC_Good) {
+        fail(ch, s, "OPN response: %s", options.detail ? options.detail : "cannot decode");
+        return;
+    }
+    bool issue = !ch->current.valid;
+    void *keys = NULL;
+    if (uarc_status_is_bad(r.responseHeader.serviceResult))
+        s = r.responseHeader.serviceResult;
+    else if (r.securityToken.channelId != info->channel_id || info->channel_id == 0 ||
+             (!issue && info->channel_id != ch->channel_id))
+        s = UARC_BadSecureChannelIdInvalid;
+    else if (ch->policy->nonce_length && (r.serverNonce.length != ch->policy->nonce_length ||
+                                          !r.serverNonce.data))
+        s = UARC_BadNonceInvalid;
+    else
+        s = ch->policy->derive_keys(
+            ch->security, (uarc_view){ch->client_nonce, ch->client_nonce_length},
+            (uarc_view){r.serverNonce.length ? r.serverNonce.data : NULL, r.serverNonce.length},
+            &keys);
+    if (s != UARC_Good) {
+        uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
+        fail(ch, s, "OPN %s rejected", issue ? "Issue" : "Renew");
+        return;
+    }
+    if (ch->previous.valid)
+        ch->policy->keys_delete(ch->previous.keys);
+    ch->previous = ch->current; /* invalid after an Issue */
+    ch->current = (token){true, r.securityToken.tokenId, keys};
+    ch->channel_id = info->channel_id;
+    ch->revised_lifetime =
+        r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
+    ch->renewing = false;
+    ch->deadline = -1;
+    ch->renew_at = now_ms + (int64_t)ch->revised_lifetime * 3 / 4;
+    uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
+    uarc__log(&ch->logger, UARC_LOG_INFO, "channel", "secure channel %u token %u, lifetime %u ms",
+              ch->channel_id, ch->current.id, ch->revised_lifetime);
+    if (issue) {
+        ch->state = UARC__CHANNEL_OPEN;
+        if (ch->events.opened)
+            ch->events.opened(ch->events.user_data);
+    }
+}
+
+static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms)
+{
+    bool expected = ch->state == UARC__CHANNEL_OPN_SENT || ch->renewing;
+    if (!expected) {
+        fail(ch, UARC_BadTcpMessageTypeInvalid, "unexpected OPN");
+        return;
+    }
+    uarc__chunk_info info;
+    size_t header_size;
+    if (uarc__chunk_parse_header(chunk, size, &info, &header_size) != UARC_Good) {
+        fail(ch, UARC_BadDecodingError, "malformed OPN header");
+        return;
+    }
+    if (!info.policy_uri.data || info.policy_uri.length != strlen(ch->policy->uri) ||
+        memcmp(info.policy_uri.data, ch->policy->uri, info.policy_uri.length) != 0) {
+        fail(ch, UARC_BadSecurityPolicyRejected, "OPN response names another security policy");
+        return;
+    }
+    uarc_status s = ch->policy->check_asym_header(ch->security, info.sender_certificate,
+                                                  info.receiver_thumbprint);
+    uarc__chunk_security security = {ch->policy, ch->security, NULL};
+    if (s == UARC_Good)
+        s = uarc__chunk_open(&security, chunk, size, header_size, &info);
+    if (s != UARC_Good) {
+        fail(ch, s, "OPN response fails security checks");
+        return;
+    }
+    /* A renewal's response continues the sequence; an Issue response starts it. */
+    if (!check_sequence(ch, info.sequence_number))
+        return;
+    if (info.request_id != ch->opn_request_id) {
+        fail(ch, UARC_BadSecurityChecksFailed, "OPN response for request %u, expected %u",
+             info.request_id, ch->opn_request_id);
+        return;
+    }
+    handle_opn_response(ch, &info, now_ms);
+}
+
+/* ---- receiving: messages ----------------------------------------------------------------- */
+
+static size_t find_outstanding(const uarc__channel *ch, uint32_t request_id)
+{
+    for (size_t i = 0; i < ch->outstanding_count; i++)
+        if (ch->outstanding[i] == request_id)
+            return i;
+    return SIZE_MAX;
+}
+
+static void remove_outstanding(uarc__channel *ch, size_t index)
+{
+    ch->outstanding[index] = ch->outstanding[--ch->outstanding_count];
+}
+
+static size_t find_assembly(const uarc__channel *ch, uint32_t request_id)
+{
+    for (size_t i = 0; i < ch->assembly_count; i++)
+        if (ch->assemblies[i].request_id == request_id)
+            return i;
+    return SIZE_MAX;
+}
+
+static void message_failed(uarc__channel *ch, uint32_t request_id, uarc_status status,
+                           const char *reason)
+{
+    uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "response to request %u failed: %s (%s)",
+              request_id, reason, uarc_status_name(status));
+    if (ch->events.message_failed)
+        ch->events.message_failed(ch->events.user_data, request_id, status, reason);
+}
+
+static void handle_abort(uarc__channel *ch, const uarc__chunk_info *info)
+{
+    uarc_status status = UARC_BadDecodingError;
+    char reason[256] = "malformed abort chunk";
+    if (info->body_length >= 8) {
+        int32_t length = (int32_t)uarc__ld32(info->body + 4);
+        size_t rest = info->body_length - 8;
+        if (length == -1 || (length >= 0 && (size_t)length <= rest)) {
+            status = uarc__ld32(info->body);
+            size_t n = length > 0 ? (size_t)length : 0;
+            if (n >= sizeof reason)
+                n = sizeof reason - 1;
+            memcpy(reason, info->body + 8, n);
+            reason[n] = '\0';
+            if (!uarc_status_is_bad(status))
+                status = UARC_BadUnexpectedError;
+        }
+    }
+    message_failed(ch, info->request_id, status, reason);
+}
+
+/* Appends a C or F chunk to its response; returns false when the response went over our
+ * limits (it then failed and its later chunks are dropped as unknown). */
+static bool append_chunk(uarc__channel *ch, size_t index, const uarc__chunk_info *info)
+{
+    assembly *a = &ch->assemblies[index];
+    if (a->chunks + 1 > ch->max_chunk_count ||
+        info->body_length > ch->max_message_size - ch->assembly_bytes) {
+        uint32_t chunks = a->chunks + 1;
+        free_assembly(ch, index);
+        message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
+                       chunks > ch->max_chunk_count ? "response has too many chunks"
+                                                    : "response exceeds MaxMessageSize");
+        return false;
+    }
+    if (a->capacity - a->length < info->body_length) {
+        size_t capacity = a->capacity ? a->capacity : 4096;
+        while (capacity - a->length < info->body_length)
+            capacity *= 2;
+        if (capacity > ch->max_message_size)
+            capacity = ch->max_message_size;
+        uint8_t *p = uarc__realloc(a->data, capacity);
+        if (!p) {
+            free_assembly(ch, index);
+            message_failed(ch, info->request_id, UARC_BadOutOfMemory, "out of memory");
+            return false;
+        }
+        a->data = p;
+        a->capacity = capacity;
+    }
+    memcpy(a->data + a->length, info->body, info->body_length);
+    a->length += info->body_length;
+    ch->assembly_bytes += info->body_length;
+    a->chunks++;
+    return true;
+}
+
+static void deliver(uarc__channel *ch, uint32_t request_id, const uint8_t *body, size_t length)
+{
+    if (ch->events.message)
+        ch->events.message(ch->events.user_data, request_id, body, length);
+}
+
+static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
+{
+    size_t pending = find_outstanding(ch, info->request_id);
+    size_t index = find_assembly(ch, info->request_id);
+    if (pending == SIZE_MAX) {
+        /* a response we gave up on (over our limits) or never asked for: dropped */
+        uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel", "chunk for unknown request %u dropped",
+                  info->request_id);
+        return;
+    }
+    if (info->chunk_type == 'A') {
+        if (index != SIZE_MAX)
+            free_assembly(ch, index);
+        remove_outstanding(ch, pending);
+        handle_abort(ch, info);
+        return;
+    }
+    if (index == SIZE_MAX && info->chunk_type == 'F') {
+        remove_outstanding(ch, pending);
+        if (info->body_length > ch->max_message_size)
+            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
+                           "response exceeds MaxMessageSize");
+        else
+            deliver(ch, info->request_id, info->body, info->body_length);
+        return;
+    }
+    if (index == SIZE_MAX) {
+        if (ch->assembly_count == MAX_ASSEMBLIES) {
+            remove_outstanding(ch, pending);
+            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
+                           "too many responses interleaved");
+            return;
+        }
+        index = ch->assembly_count++;
+        ch->assemblies[index] = (assembly){.request_id = info->request_id};
+    }
+    if (!append_chunk(ch, index, info)) {
+        remove_outstanding(ch, pending);
+        return;
+    }
+    if (info->chunk_type == 'F') {
+        /* detached first: the callback may close the channel */
+        assembly done = ch->assemblies[index];
+        ch->assembly_bytes -= done.length;
+        ch->assemblies[index] = ch->assemblies[--ch->assembly_count];
+        remove_outstanding(ch, pending);
+        deliver(ch, done.request_id, done.data, done.length);
+        uarc__free(done.data);
+    }
+}
+
+static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
+{
+    if (ch->state != UARC__CHANNEL_OPEN) {
+        fail(ch, UARC_BadTcpMessageTypeInvalid, "MSG before the secure channel is open");
+        return;
+    }
+    uarc__chunk_info info;
+    size_t header_size;
+    if (uarc__chunk_parse_header(chunk, size, &info, &header_size) != UARC_Good) {
+        fail(ch, UARC_BadDecodingError, "malformed MSG header");
+        return;
+    }
+    if (info.channel_id != ch->channel_id) {
+        fail(ch, UARC_BadSecureChannelIdInvalid, "MSG for channel %u", info.channel_id);
+        return;
+    }
+    const token *t = NULL;
+    if (info.token_id == ch->current.id) {
+        t = &ch->current;
+        if (ch->previous.valid) {
+            /* the server has moved to the new token; the old one is no longer accepted */
+            ch->policy->keys_delete(ch->previous.keys);
+            ch->previous = (token){0};
+        }
+    } else if (ch->previous.valid && info.token_id == ch->previous.id) {
+        t = &ch->previous;
+    } else {
+        fail(ch, UARC_BadSecureChannelTokenUnknown, "MSG with token %u", info.token_id);
+        return;
+    }
+    uarc__chunk_security security = {ch->policy, ch->security, t->keys};
+    uarc_status s = uarc__chunk_open(&security, chunk, size, header_size, &info);
+    if (s != UARC_Good) {
+        fail(ch, s, "MSG chunk fails security checks");
+        return;
+    }
+    if (!check_sequence(ch, info.sequence_number))
+        return;
+    handle_msg_body(ch, &info);
+}
+
+/* Which message types the current state accepts (Part 6 §7.1.2, §6.7). */
+static bool type_allowed(const uarc__channel *ch, uarc__uatcp_type type)
+{
+    if (type == UARC__UATCP_ERR)
+        return true;
+    if (ch->state == UARC__CHANNEL_HEL_SENT)
+        return type == UARC__UATCP_ACK;
+    return type == UARC__UATCP_OPN || type == UARC__UATCP_MSG || type == UARC__UATCP_CLO;
+}
+
+static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int64_t now_ms)
+{
+    uarc__uatcp_header h;
+    (void)uarc__uatcp_parse_header(message, ch->receive_buffer_size, &h); /* checked before */
+    switch (h.type) {
+    case UARC__UATCP_ERR:
+        handle_err(ch, message, size);
+        break;
+    case UARC__UATCP_ACK:
+        handle_ack(ch, message, size, now_ms);
+        break;
+    case UARC__UATCP_OPN:
+        handle_opn(ch, message, size, now_ms);
+        break;
+    case UARC__UATCP_MSG:
+        handle_msg(ch, message, size);
+        break;
+    default:
+        fail(ch, UARC_BadSecureChannelClosed, "the server closed the secure channel (CLO)");
+        break;
+    }
+}
+
+/* Reads the 8-byte header, checks type and size, and makes room for the body: the size the peer
+ * announces is bounded by our ReceiveBufferSize before anything is allocated. */
+static bool begin_message(uarc__channel *ch)
+{
+    uarc__uatcp_header h;
+    uarc_status s = uarc__uatcp_parse_header(ch->rx, ch->receive_buffer_size, &h);
+    if (s == UARC_Good && !type_allowed(ch, h.type))
+        s = UARC_BadTcpMessageTypeInvalid;
+    if (s != UARC_Good) {
+        fail(ch, s, "message %.3s%c of %u bytes refused", (const char *)ch->rx,
+             (ch->rx[3] >= 0x20 && ch->rx[3] < 0x7F) ? ch->rx[3] : '?', uarc__ld32(ch->rx + 4));
+        return false;
+    }
+    if (h.size > ch->rx_capacity) {
+        uint8_t *p = uarc__realloc(ch->rx, h.size);
+        if (!p) {
+            fail(ch, UARC_BadOutOfMemory, "out of memory");
+            return false;
+        }
+        ch->rx = p;
+        ch->rx_capacity = h.size;
+    }
+    ch->rx_size = h.size;
+    return true;
+}
+
+/* ---- public functions -------------------------------------------------------------------- */
+
+uarc__channel *uarc__channel_new(const uarc__channel_config *config,
+                                 const uarc__channel_events *events)
+{
+    if (!config || !config->endpoint_url ||
+        strlen(config->endpoint_url) > UARC__UATCP_MAX_STRING_LENGTH ||
+        (config->receive_buffer_size && config->receive_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE) ||
+        (config->send_buffer_size && config->send_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE))
+        return NULL;
+    const uarc__security_policy *policy = uarc__security_policy_find(config->security_policy_uri);
+    if (!policy)
+        return NULL;
+    uarc__channel *ch = uarc__calloc(1, sizeof *ch);
+    if (!ch)
+        return NULL;
+    ch->endpoint_url = uarc__strndup(config->endpoint_url, strlen(config->endpoint_url));
+    uarc__security_config security = {0};
+    if (!ch->endpoint_url || policy->context_new(&security, &ch->security) != UARC_Good) {
+        uarc__free(ch->endpoint_url);
+        uarc__free(ch);
+        return NULL;
+    }
+    ch->policy = policy;
+    if (events)
+        ch->events = *events;
+    ch->logger = config->logger;
+    ch->decode = config->decode;
+    ch->receive_buffer_size =
+        config->receive_buffer_size ? config->receive_buffer_size : DEFAULT_BUFFER_SIZE;
+    ch->send_buffer_size = config->send_buffer_size ? config->send_buffer_size : DEFAULT_BUFFER_SIZE;
+    ch->max_message_size =
+        config->max_message_size ? config->max_message_size : DEFAULT_MAX_MESSAGE_SIZE;
+    ch->max_chunk_count =
+        config->max_chunk_count ? config->max_chunk_count : DEFAULT_MAX_CHUNK_COUNT;
+    ch->requested_lifetime =
+        config->requested_lifetime_ms ? config->requested_lifetime_ms : DEFAULT_LIFETIME_MS;
+    ch->handshake_timeout =
+        config->handshake_timeout_ms ? config->handshake_timeout_ms : DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    ch->state = UARC__CHANNEL_IDLE;
+    ch->send_sequence = 1;
+    ch->next_request_id = 1;
+    ch->deadline = ch->renew_at = -1;
+    return ch;
+}
+
+void uarc__channel_delete(uarc__channel *ch)
+{
+    if (!ch)
+        return;
+    if (ch->current.valid)
+        ch->policy->keys_delete(ch->current.keys);
+    if (ch->previous.valid)
+        ch->policy->keys_delete(ch->previous.keys);
+    ch->policy->context_delete(ch->security);
+    ch->receiving = false;
+    release_receive_state(ch);
+    uarc__free(ch->client_nonce);
+    uarc__free(ch->outstanding);
+    uarc__free(ch->out);
+    uarc__free(ch->endpoint_url);
+    uarc__free(ch);
+}
+
+uarc__channel_state uarc__channel_get_state(const uarc__channel *ch)
+{
+    return ch->state;
+}
+
+uarc_status uarc__channel_start(uarc__channel *ch, int64_t now_ms)
+{
+    if (ch->state != UARC__CHANNEL_IDLE)
+        return UARC_BadInvalidState;
+    uarc__uatcp_limits limits = {0, ch->receive_buffer_size, ch->send_buffer_size,
+                                 ch->max_message_size, ch->max_chunk_count};
+    size_t url_length = strlen(ch->endpoint_url);
+    if (!reserve_output(ch, UARC__UATCP_HEADER_SIZE + 24 + url_length))
+        return UARC_BadOutOfMemory;
+    ch->out_len += uarc__uatcp_encode_hel(ch->out + ch->out_len, ch->out_capacity - ch->out_len,
+                                          &limits, ch->endpoint_url, url_length);
+    ch->state = UARC__CHANNEL_HEL_SENT;
+    ch->deadline = now_ms + ch->handshake_timeout;
+    return UARC_Good;
+}
+
+uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t length,
+                                  int64_t now_ms)
+{
+    if (ch->state == UARC__CHANNEL_IDLE)
+        return UARC_BadInvalidState;
+    if (ch->receiving)
+        return UARC_BadInvalidState; /* not from inside a callback */
+    ch->receiving = true;
+    while (length && ch->state != UARC__CHANNEL_CLOSED) {
+        if (!ch->rx) {
+            ch->rx = uarc__malloc(UARC__UATCP_HEADER_SIZE);
+            if (!ch->rx) {
+                fail(ch, UARC_BadOutOfMemory, "out of memory");
+                break;
+            }
+            ch->rx_capacity = UARC__UATCP_HEADER_SIZE;
+        }
+        size_t want = ch->rx_size ? ch->rx_size - ch->rx_fill : UARC__UATCP_HEADER_SIZE - ch->rx_fill;
+        size_t n = length < want ? length : want;
+        memcpy(ch->rx + ch->rx_fill, data, n);
+        ch->rx_fill += n;
+        data += n;
+        length -= n;
+        if (!ch->rx_size) {
+            if (ch->rx_fill < UARC__UATCP_HEADER_SIZE || !begin_message(ch))
+                continue;
+        }
+        if (ch->rx_fill == ch->rx_size) {
+            size_t size = ch->rx_size;
+            ch->rx_fill = 0;
+            ch->rx_size = 0;
+            handle_message(ch, ch->rx, size, now_ms);
+        }
+    }
+    ch->receiving = false;
+    if (ch->state == UARC__CHANNEL_CLOSED) {
+        release_receive_state(ch);
+        return ch->close_status;
+    }
+    return UARC_Good;
+}
+
+void uarc__channel_connection_lost(uarc__channel *ch, uarc_status status, const char *reason)
+{
+    fail(ch, status, "%s", reason ? reason : "connection lost");
+    release_receive_state(ch);
+}
+
+size_t uarc__channel_output(const uarc__channel *ch, const uint8_t **data)
+{
+    *data = ch->out ? ch->out + ch->out_pos : NULL;
+    return ch->out_len - ch->out_pos;
+}
+
+void uarc__channel_output_done(uarc__channel *ch, size_t count)
+{
+    size_t waiting = ch->out_len - ch->out_pos;
+    ch->out_pos += count < waiting ? count : waiting;
+    if (ch->out_pos == ch->out_len)
+        ch->out_pos = ch->out_len = 0;
+}
+
+uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
+                                       const uarc_type *type, uint32_t *request_id)
+{
+    if (ch->state != UARC__CHANNEL_OPEN)
+        return UARC_BadInvalidState;
+    if (!request || !type || !request_id)
+        return UARC_BadInvalidArgument;
+    uint8_t *body;
+    size_t length;
+    uarc_status s = encode_body(request, type, &body, &length);
+    if (s != UARC_Good)
+        return s;
+    if (ch->outstanding_count == ch->outstanding_capacity) {
+        size_t capacity = ch->outstanding_capacity ? ch->outstanding_capacity * 2 : 16;
+        uint32_t *p = uarc__realloc(ch->outstanding, capacity * sizeof *p);
+        if (!p) {
+            uarc__free(body);
+            return UARC_BadOutOfMemory;
+        }
+        ch->outstanding = p;
+        ch->outstanding_capacity = capacity;
+    }
+    uint32_t id = next_request_id(ch);
+    s = queue_message(ch, UARC__UATCP_MSG, body, length, id);
+    uarc__free(body);
+    if (s != UARC_Good)
+        return s;
+    ch->outstanding[ch->outstanding_count++] = id;
+    *request_id = id;
+    return UARC_Good;
+}
+
+int64_t uarc__channel_next_deadline(const uarc__channel *ch)
+{
+    switch (ch->state) {
+    case UARC__CHANNEL_HEL_SENT:
+    case UARC__CHANNEL_OPN_SENT:
+        return ch->deadline;
+    case UARC__CHANNEL_OPEN:
+        return ch->renewing ? ch->deadline : ch->renew_at;
+    default:
+        return -1;
+    }
+}
+
+void uarc__channel_tick(uarc__channel *ch, int64_t now_ms)
+{
+    int64_t due = uarc__channel_next_deadline(ch);
+    if (due < 0 || now_ms < due)
+        return;
+    if (ch->state != UARC__CHANNEL_OPEN) {
+        fail(ch, UARC_BadTimeout, "no %s within %u ms",
+             ch->state == UARC__CHANNEL_HEL_SENT ? "ACK" : "OPN response", ch->handshake_timeout);
+    } else if (ch->renewing) {
+        fail(ch, UARC_BadTimeout, "no OPN Renew response within %u ms", ch->handshake_timeout);
+    } else {
+        uarc_status s = queue_opn(ch, UARC_SecurityTokenRequestType_Renew, now_ms);
+        if (s != UARC_Good)
+            fail(ch, s, "cannot encode OPN Renew");
+        else
+            ch->renewing = true;
+    }
+    if (ch->state == UARC__CHANNEL_CLOSED)
+        release_receive_state(ch);
+}
+
+void uarc__channel_close(uarc__channel *ch)
+{
+    if (ch->state == UARC__CHANNEL_CLOSED)
+        return;
+    if (ch->state == UARC__CHANNEL_OPEN) {
+        uarc_CloseSecureChannelRequest request;
+        uarc_init(&request, UARC_T(CloseSecureChannelRequest));
+        uint32_t id = next_request_id(ch);
+        request.requestHeader.requestHandle = id;
+        uint8_t *body;
+        size_t length;
+        if (encode_body(&request, UARC_T(CloseSecureChannelRequest), &body, &length) == UARC_Good) {
+            (void)queue_message(ch, UARC__UATCP_CLO, body, length, id); /* best effort */
+            uarc__free(body);
+        }
+    }
+    ch->state = UARC__CHANNEL_CLOSED;
+    ch->close_status = UARC_Good;
+    ch->deadline = ch->renew_at = -1;
+    ch->error[0] = '\0';
+    fire_closed(ch);
+}
+
+uint32_t uarc__channel_id(const uarc__channel *ch)
+{
+    return ch->channel_id;
+}
+
+uint32_t uarc__channel_token_id(const uarc__channel *ch)
+{
+    return ch->current.id;
+}
+
+uint32_t uarc__channel_revised_lifetime_ms(const uarc__channel *ch)
+{
+    return ch->revised_lifetime;
+}
+
+uint32_t uarc__channel_peer_receive_buffer_size(const uarc__channel *ch)
+{
+    return ch->peer.receive_buffer_size;
+}
+
+uint32_t uarc__channel_peer_max_message_size(const uarc__channel *ch)
+{
+    return ch->peer.max_message_size;
+}
+
+uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *ch)
+{
+    return ch->peer.max_chunk_count;
+}
+
+const char *uarc__channel_security_policy_uri(const uarc__channel *ch)
+{
+    return ch->policy->uri;
+}
+
+const char *uarc__channel_error(const uarc__channel *ch)
+{
+    return ch->error;
+}

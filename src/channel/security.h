@@ -1,0 +1,104 @@
+/*
+ * The security policy seen by the secure channel (OPC UA Part 6 §6.7.2, Part 7 policies).
+ *
+ * The channel's chunk encoder and decoder never know which algorithms run: they ask the policy for
+ * a chunk layout (block sizes, signature size, whether to sign and encrypt) and call its sign,
+ * verify, encrypt and decrypt functions at fixed places. SecurityPolicy None answers "no signature,
+ * no encryption, no padding", so its chunks are plain, but they take the same code path that
+ * Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss will take.
+ *
+ * Asymmetric operations secure OPN chunks with the application instance certificates; symmetric
+ * ones secure MSG and CLO chunks with keys derived from the client and server nonces, one key set
+ * per SecurityToken (a renewal briefly keeps two alive).
+ *
+ * Internal. A context belongs to one channel and so to one thread.
+ */
+#ifndef UARC_CHANNEL_SECURITY_H
+#define UARC_CHANNEL_SECURITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uarc/types.h"
+
+/* Where padding and signature go in one chunk, and how large they are. */
+typedef struct uarc__chunk_layout {
+    bool sign;              /* a signature follows the (padded) body */
+    bool encrypt;           /* sequence header..signature are encrypted */
+    size_t plain_block;     /* plaintext block size when encrypting (else 1) */
+    size_t cipher_block;    /* ciphertext block size when encrypting (else 1) */
+    size_t signature_size;  /* bytes of signature when signing (else 0) */
+    bool extra_padding;     /* an ExtraPaddingSize byte follows the padding (keys > 2048 bits) */
+} uarc__chunk_layout;
+
+/* What a channel hands the policy when it creates its context. Zero-filled for None. */
+typedef struct uarc__security_config {
+    uarc_MessageSecurityMode mode;  /* Invalid (0) is read as None */
+    uarc_view local_certificate;    /* DER; borrowed during context_new only */
+    uarc_view local_private_key;    /* DER; borrowed during context_new only */
+    uarc_view remote_certificate;   /* the server's DER certificate, from its endpoint */
+} uarc__security_config;
+
+typedef struct uarc__security_policy {
+    const char *uri;
+    size_t nonce_length; /* bytes of the client nonce sent in OPN (0: null nonce) */
+
+    /* Creates the per-channel state (parsed keys and certificates). Returns Good,
+     * BadSecurityPolicyRejected for a mode the policy cannot do, BadCertificateInvalid, ... */
+    uarc_status (*context_new)(const uarc__security_config *config, void **context);
+    void (*context_delete)(void *context);
+    uarc_MessageSecurityMode (*mode)(const void *context);
+
+    /* ---- asymmetric (OPN) ---- */
+    /* Layout of an OPN chunk we send (sending=true: sign with our key, encrypt for the server)
+     * or receive. */
+    void (*asym_layout)(const void *context, bool sending, uarc__chunk_layout *out);
+    /* SenderCertificate and ReceiverCertificateThumbprint we put in the asymmetric header
+     * (views into the context; empty data NULL means a null ByteString). */
+    uarc_view (*local_certificate)(const void *context);
+    uarc_view (*remote_thumbprint)(const void *context);
+    /* Checks the asymmetric header of a received OPN: the sender's certificate and the thumbprint
+     * of ours it names. */
+    uarc_status (*check_asym_header)(const void *context, uarc_view sender_certificate,
+                                     uarc_view receiver_thumbprint);
+    /* Signs data[0..length) into `signature` (layout.signature_size bytes). */
+    uarc_status (*asym_sign)(void *context, const uint8_t *data, size_t length,
+                             uint8_t *signature);
+    uarc_status (*asym_verify)(void *context, const uint8_t *data, size_t length,
+                               const uint8_t *signature);
+    /* Encrypts data[0..length) (a multiple of plain_block) in place; the result is
+     * length / plain_block * cipher_block bytes and fits `capacity`. */
+    uarc_status (*asym_encrypt)(void *context, uint8_t *data, size_t length, size_t capacity);
+    /* Decrypts data[0..length) (a multiple of cipher_block) in place into *plain_length bytes. */
+    uarc_status (*asym_decrypt)(void *context, uint8_t *data, size_t length,
+                                size_t *plain_length);
+
+    /* Fills `out` with cryptographic random bytes (nonces). */
+    uarc_status (*random)(void *context, uint8_t *out, size_t length);
+
+    /* ---- symmetric (MSG, CLO) ---- */
+    /* Derives the key set of one SecurityToken from both nonces (Part 6 §6.7.5). *keys may be NULL
+     * for None; keys_delete accepts NULL. */
+    uarc_status (*derive_keys)(void *context, uarc_view client_nonce, uarc_view server_nonce,
+                               void **keys);
+    void (*keys_delete)(void *keys);
+    void (*sym_layout)(const void *context, uarc__chunk_layout *out);
+    /* Sign/encrypt with the client keys, verify/decrypt with the server keys of `keys`.
+     * Symmetric ciphers keep the length (cipher_block == plain_block). */
+    uarc_status (*sym_sign)(const void *keys, const uint8_t *data, size_t length,
+                            uint8_t *signature);
+    uarc_status (*sym_verify)(const void *keys, const uint8_t *data, size_t length,
+                              const uint8_t *signature);
+    uarc_status (*sym_encrypt)(const void *keys, uint8_t *data, size_t length);
+    uarc_status (*sym_decrypt)(const void *keys, uint8_t *data, size_t length);
+} uarc__security_policy;
+
+#define UARC__SECURITY_POLICY_NONE_URI "http://opcfoundation.org/UA/SecurityPolicy#None"
+
+extern const uarc__security_policy uarc__security_policy_none;
+
+/* The implemented policy with this URI (NULL: None); NULL when not implemented. */
+const uarc__security_policy *uarc__security_policy_find(const char *uri);
+
+#endif
