@@ -7,7 +7,7 @@
 
 #include "encoding/text.h"
 
-#define MAX_JSON_DEPTH 100
+#define MAX_JSON_DEPTH 256
 
 typedef struct jw {
     uarc__buf b;
