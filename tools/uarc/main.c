@@ -13,6 +13,11 @@ static const char main_help[] =
     "\n"
     "commands:\n"
     "  listen     accept servers that dial in (Reverse Connect) and report each step\n"
+    "  endpoints  list a server's endpoints\n"
+    "  read       read the value of nodes\n"
+    "  write      write the value of a node\n"
+    "  browse     browse a node's references (--recursive: the tree below it)\n"
+    "  call       call a method\n"
     "  version    print the version\n"
     "\n"
     "'uarc COMMAND --help' describes a command. Exit codes: 0 done, 1 failed, 2 usage error.\n";
@@ -26,6 +31,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "listen") == 0)
         return cmd_listen(argc - 2, argv + 2);
+    static const char *const client_commands[] = {"endpoints", "read", "write", "browse", "call"};
+    for (size_t i = 0; i < sizeof client_commands / sizeof *client_commands; i++)
+        if (strcmp(cmd, client_commands[i]) == 0)
+            return cmd_client(cmd, argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("uarc %s\n", UARC_VERSION);
         return EXIT_OK;

@@ -1,0 +1,224 @@
+/*
+ * The OPC UA client: UA-TCP, secure channel and session over one socket, and the services.
+ *
+ * Two ways in, and nothing after them differs:
+ *   - uarc_client_connect(): dial an "opc.tcp://host:port/path" URL;
+ *   - uarc_client_connect_socket(): adopt an already-connected socket (for instance one a server
+ *     opened to us, Reverse Connect) and send HEL with the given EndpointUrl. It never dials.
+ *
+ * Two ways to drive it:
+ *   - blocking: the connect, service and disconnect functions return when done or timed out;
+ *   - event loop: uarc_client_start_connect()/_start_socket(), then poll uarc_client_fd() for
+ *     uarc_client_poll_events() with uarc_client_timeout_ms(), call uarc_client_process(c, 0), and
+ *     send requests with uarc_client_send(); results come through callbacks. One thread can drive
+ *     many clients this way.
+ *
+ * Errors: every function returns an OPC UA status; uarc_client_error() gives a detail string that
+ * names the failing step ("connect", "HEL", "OPN", "CreateSession", "ActivateSession", or the
+ * service) and the reason.
+ *
+ * Threads: a client belongs to one thread. Callbacks run inside uarc_client_process() or the
+ * blocking calls; they may send requests but must not delete the client.
+ */
+#ifndef UARC_CLIENT_H
+#define UARC_CLIENT_H
+
+#include "uarc/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct uarc_client uarc_client;
+
+typedef enum uarc_client_state {
+    UARC_CLIENT_DISCONNECTED = 0,   /* no socket */
+    UARC_CLIENT_CONNECTING,         /* TCP connect in progress (dialing only) */
+    UARC_CLIENT_HELLO,              /* HEL sent, waiting for ACK */
+    UARC_CLIENT_OPENING,            /* OPN sent, waiting for the secure channel */
+    UARC_CLIENT_CHANNEL_OPEN,       /* secure channel open, no session (config.no_session) */
+    UARC_CLIENT_CREATING_SESSION,   /* CreateSession sent */
+    UARC_CLIENT_ACTIVATING_SESSION, /* ActivateSession sent */
+    UARC_CLIENT_SESSION_ACTIVE,     /* ready for service calls */
+    UARC_CLIENT_CLOSING             /* CloseSession/CLO on the way out */
+} uarc_client_state;
+
+/* Name of a state ("SessionActive"). Static string. */
+UARC_API const char *uarc_client_state_name(uarc_client_state state);
+
+typedef struct uarc_client_callbacks {
+    /* The state changed. `status` is Good, or why the client fell back to DISCONNECTED. */
+    void (*state_changed)(void *user_data, uarc_client_state state, uarc_status status);
+    void *user_data;
+} uarc_client_callbacks;
+
+/* Client configuration. A zero-filled struct is valid; each default is given per field. */
+typedef struct uarc_client_config {
+    /* Bounds the whole connect: TCP connect, HEL/ACK, OPN, CreateSession, ActivateSession.
+     * 0: 10000 ms. */
+    uint32_t connect_timeout_ms;
+    /* Default per-request timeout, also sent as the timeoutHint. 0: 10000 ms. */
+    uint32_t request_timeout_ms;
+    /* UA-TCP limits we announce in HEL. 0: 65535, 65535, 16 MiB, 4096 chunks. */
+    uint32_t receive_buffer_size;
+    uint32_t send_buffer_size;
+    uint32_t max_message_size;
+    uint32_t max_chunk_count;
+    /* Requested secure channel token lifetime; renewed at 75 %. 0: 600000 ms. */
+    uint32_t secure_channel_lifetime_ms;
+    /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None (the only policy implemented yet). */
+    const char *security_policy_uri;
+    /* Our ApplicationDescription. NULL: "urn:uarc:client" and "uarc". */
+    const char *application_uri;
+    const char *application_name;
+    /* Session. NULL/0: "uarc session", 60000 ms. */
+    const char *session_name;
+    uint32_t session_timeout_ms;
+    /* Idle keep-alive: a Read of the server state when nothing else was sent for this long.
+     * 0: a third of the revised session timeout. */
+    uint32_t keepalive_interval_ms;
+    /* Open only the secure channel (for GetEndpoints); no session. */
+    bool no_session;
+    /* Identity. user_name NULL: anonymous. With a user name, the password goes out unencrypted
+     * on a None channel only when allow_unencrypted_password is true (else connect fails with
+     * BadSecurityModeInsufficient). Both strings are copied. */
+    const char *user_name;
+    const char *password;
+    bool allow_unencrypted_password;
+    /* Limits for decoding responses (see uarc_decode_options; the arena field is ignored). */
+    uarc_decode_options decode;
+    uarc_client_callbacks callbacks;
+    uarc_logger logger;
+} uarc_client_config;
+
+/* Creates a disconnected client with a copy of `config` (NULL: all defaults). NULL when out of
+ * memory. */
+UARC_API uarc_client *uarc_client_new(const uarc_client_config *config);
+
+/* Closes abruptly (no CloseSession) and frees; pending requests' callbacks run with
+ * BadConnectionClosed first. NULL is ignored. */
+UARC_API void uarc_client_delete(uarc_client *client);
+
+/* ---- Connecting ---------------------------------------------------------------------------- */
+
+/* Dials `endpoint_url` and connects (blocking). Returns Good when the session is active (or the
+ * channel open with no_session). On failure the client is DISCONNECTED and uarc_client_error()
+ * names the step. */
+UARC_API uarc_status uarc_client_connect(uarc_client *client, const char *endpoint_url);
+
+/*
+ * Adopts `fd`, an already-connected stream socket, and connects over it (blocking), sending
+ * `endpoint_url` in HEL. The client owns `fd` from this call on, even when it fails (it is then
+ * closed). Never opens another socket.
+ */
+UARC_API uarc_status uarc_client_connect_socket(uarc_client *client, int fd,
+                                                const char *endpoint_url);
+
+/* Non-blocking forms of the two above: they start the work and return Good at once (or an
+ * error); drive with uarc_client_process() and watch state_changed or uarc_client_state(). */
+UARC_API uarc_status uarc_client_start_connect(uarc_client *client, const char *endpoint_url);
+UARC_API uarc_status uarc_client_start_socket(uarc_client *client, int fd,
+                                              const char *endpoint_url);
+
+/* Closes the session (CloseSession), the channel (CLO) and the socket, waiting at most the
+ * request timeout for the server's answer. Idempotent. Pending requests fail with
+ * BadConnectionClosed. */
+UARC_API uarc_status uarc_client_disconnect(uarc_client *client);
+
+UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);
+/* Detail of the last failure ("" when none): "<step>: <StatusName>: <reason>". */
+UARC_API const char *uarc_client_error(const uarc_client *client);
+/* The endpoint URL in use, the SecurityPolicyUri of the channel, and the session's revised
+ * timeout (valid while connected). */
+UARC_API const char *uarc_client_endpoint_url(const uarc_client *client);
+UARC_API const char *uarc_client_security_policy_uri(const uarc_client *client);
+UARC_API double uarc_client_session_timeout_ms(const uarc_client *client);
+
+/*
+ * Sessions survive a lost connection: when the connection drops (not after
+ * uarc_client_disconnect()), the client keeps the session's authentication token, and the next
+ * connect to the same endpoint URL re-activates that session on the new secure channel, falling
+ * back to a new session when the server no longer knows it. uarc_client_session_resumed() tells
+ * which happened at the last activation; uarc_client_forget_session() makes the next connect
+ * start a new session.
+ */
+UARC_API bool uarc_client_session_resumed(const uarc_client *client);
+UARC_API void uarc_client_forget_session(uarc_client *client);
+
+/* ---- Event loop ---------------------------------------------------------------------------- */
+
+/* The socket to poll; -1 when disconnected. */
+UARC_API int uarc_client_fd(const uarc_client *client);
+/* POLLIN and/or POLLOUT (from <poll.h>) to wait for on uarc_client_fd(). */
+UARC_API short uarc_client_poll_events(const uarc_client *client);
+/* Milliseconds until the client has something to do by itself (a timeout, a renewal, a
+ * keep-alive); -1 when nothing. */
+UARC_API int uarc_client_timeout_ms(const uarc_client *client);
+/* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
+ * -1: no limit). Returns Good, or the status the connection ended with. */
+UARC_API uarc_status uarc_client_process(uarc_client *client, int timeout_ms);
+
+/* ---- Services ------------------------------------------------------------------------------ */
+
+/*
+ * Response callback. `status` is Good, the ServiceFault's or response's serviceResult, or why
+ * the request failed (BadTimeout, BadConnectionClosed, BadSecureChannelClosed, BadDecodingError,
+ * ...). `response` is NULL when no response of the expected type arrived; otherwise it is a
+ * heap value of the response type valid during the call: to keep it, uarc_copy() it, or move it
+ * (copy the struct and zero-fill the original).
+ */
+typedef void (*uarc_response_fn)(void *user_data, uarc_status status, void *response);
+
+/*
+ * Sends any service request (non-blocking). `request` is a value of `request_type` whose first
+ * member is the RequestHeader; the client fills authenticationToken, timestamp, requestHandle and
+ * (when 0) timeoutHint. `timeout_ms` 0 uses the configured request timeout. *request_handle (may
+ * be NULL) receives the RequestHandle. The callback runs exactly once.
+ */
+UARC_API uarc_status uarc_client_send(uarc_client *client, void *request,
+                                      const uarc_type *request_type, const uarc_type *response_type,
+                                      uint32_t timeout_ms, uarc_response_fn callback,
+                                      void *user_data, uint32_t *request_handle);
+
+/*
+ * Blocking form: sends `request` and waits. On return *response (of response_type, overwritten)
+ * is heap-owned by the caller (uarc_clear it) whenever a response of that type arrived, even when
+ * its serviceResult is bad. Returns the status as for uarc_response_fn.
+ */
+UARC_API uarc_status uarc_client_call(uarc_client *client, void *request,
+                                      const uarc_type *request_type, void *response,
+                                      const uarc_type *response_type);
+
+/* GetEndpoints for the connected endpoint URL (works with or without a session). */
+UARC_API uarc_status uarc_client_get_endpoints(uarc_client *client,
+                                               uarc_GetEndpointsResponse *response);
+
+/* Reads one attribute (UARC_ATTRIBUTEID_Value is 13) of one node into *value (heap-owned by the
+ * caller). Returns the service status; the value's own status is in value->status. */
+UARC_API uarc_status uarc_client_read_attribute(uarc_client *client, const uarc_nodeid *node,
+                                                uint32_t attribute_id, uarc_data_value *value);
+
+/* Writes the Value attribute. Returns the service status, else the operation's status. */
+UARC_API uarc_status uarc_client_write_value(uarc_client *client, const uarc_nodeid *node,
+                                             const uarc_variant *value);
+
+/*
+ * Browses the forward hierarchical references of `node`, following every continuation point
+ * (BrowseNext) to the end, and releasing them on failure. *references is a heap array of *count
+ * values (free with uarc_array_delete(..., UARC_T(ReferenceDescription))).
+ */
+UARC_API uarc_status uarc_client_browse(uarc_client *client, const uarc_nodeid *node,
+                                        uarc_ReferenceDescription **references, size_t *count);
+
+/* Calls a method. *outputs is a heap array of *output_count Variants (uarc_array_delete with
+ * UARC_T(Variant)). Returns the service status, else the method's status. */
+UARC_API uarc_status uarc_client_call_method(uarc_client *client, const uarc_nodeid *object,
+                                             const uarc_nodeid *method, const uarc_variant *inputs,
+                                             size_t input_count, uarc_variant **outputs,
+                                             size_t *output_count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1245 @@
+/*
+ * The client: session and services over the secure channel, plus the thin socket edge.
+ *
+ * Everything protocol-shaped happens in the channel (bytes in, bytes and events out); this file
+ * moves bytes between the socket and the channel, keeps the table of requests in flight, and runs
+ * the connect sequence (HEL → OPN → CreateSession → ActivateSession) as a chain of responses.
+ * A connection that ends is torn down only once control is back at the top of a call, never from
+ * inside a channel callback.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include "uarc/client.h"
+#include "uarc/endpoint_url.h"
+#include "uarc/nodeids.h"
+#include "uarc/attributes.h"
+#include "channel/channel.h"
+#include "encoding/alloc.h"
+#include "encoding/log.h"
+#include "transport/socket.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000u
+#define DEFAULT_REQUEST_TIMEOUT_MS 10000u
+#define DEFAULT_SESSION_TIMEOUT_MS 60000u
+#define READ_CHUNK                 65536
+#define SECURITY_POLICY_NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
+
+typedef struct pending_request {
+    uint32_t request_id;
+    uint32_t request_handle;
+    const uarc_type *response_type;
+    uarc_response_fn callback;
+    void *user_data;
+    int64_t deadline;
+    const char *service; /* request type name, for error details */
+} pending_request;
+
+struct uarc_client {
+    uarc_client_config cfg;
+    char *strings[6]; /* owned copies behind the cfg string fields */
+    uarc_client_state state;
+    int fd;
+    bool dialing;
+    uarc__dialer dialer;
+    uarc__channel *channel;
+    char *endpoint_url;
+    int64_t connect_deadline; /* -1 once connected */
+    /* session */
+    uarc_nodeid authentication_token;
+    double revised_session_timeout;
+    char identity_policy_id[128];
+    uarc_UserTokenType identity_type;
+    char token_policy_uri[128]; /* non-empty: the password must be encrypted with it */
+    bool has_session;           /* authentication_token names a session we may re-activate */
+    bool resumed;               /* the last activation re-used the previous session */
+    uint32_t next_handle;
+    int64_t last_send;
+    bool keepalive_in_flight;
+    /* requests in flight */
+    pending_request *pending;
+    size_t pending_count, pending_capacity;
+    /* teardown requested from inside a callback */
+    bool ending;
+    uarc_status end_status;
+    uarc_status last_status;
+    char error[512];
+};
+
+static const char *const state_names[] = {
+    "Disconnected",    "Connecting",        "Hello",         "Opening", "ChannelOpen",
+    "CreatingSession", "ActivatingSession", "SessionActive", "Closing",
+};
+
+UARC_API const char *uarc_client_state_name(uarc_client_state state)
+{
+    return (unsigned)state < sizeof state_names / sizeof *state_names ? state_names[state] : "?";
+}
+
+static void set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
+    UARC__PRINTF(4, 5);
+
+static void set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
+{
+    char reason[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    snprintf(c->error, sizeof c->error, "%s: %s: %s", step, uarc_status_name(status), reason);
+    c->last_status = status;
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client", "%s", c->error);
+}
+
+static void set_state(uarc_client *c, uarc_client_state state, uarc_status status)
+{
+    if (c->state == state)
+        return;
+    c->state = state;
+    uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client", "state %s (%s)",
+              uarc_client_state_name(state), uarc_status_name(status));
+    if (c->cfg.callbacks.state_changed)
+        c->cfg.callbacks.state_changed(c->cfg.callbacks.user_data, state, status);
+}
+
+/* The step a failure in the current state belongs to. */
+static const char *current_step(const uarc_client *c)
+{
+    switch (c->state) {
+    case UARC_CLIENT_CONNECTING:
+        return "connect";
+    case UARC_CLIENT_HELLO:
+        return "HEL";
+    case UARC_CLIENT_OPENING:
+        return "OPN";
+    case UARC_CLIENT_CREATING_SESSION:
+        return "CreateSession";
+    case UARC_CLIENT_ACTIVATING_SESSION:
+        return "ActivateSession";
+    case UARC_CLIENT_CLOSING:
+        return "close";
+    default:
+        return "connection";
+    }
+}
+
+static bool connected_state(uarc_client_state s)
+{
+    return s == UARC_CLIENT_SESSION_ACTIVE || s == UARC_CLIENT_CHANNEL_OPEN;
+}
+
+/* ---- life cycle ---- */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? uarc__strndup(s, strlen(s)) : NULL;
+}
+
+UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
+{
+    uarc_client *c = uarc__calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (config)
+        c->cfg = *config;
+    c->fd = -1;
+    c->connect_deadline = -1;
+    if (!c->cfg.connect_timeout_ms)
+        c->cfg.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!c->cfg.request_timeout_ms)
+        c->cfg.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!c->cfg.session_timeout_ms)
+        c->cfg.session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+    c->cfg.decode.arena = NULL;
+    c->cfg.decode.detail = NULL;
+    const char **fields[6] = {&c->cfg.security_policy_uri, &c->cfg.application_uri,
+                              &c->cfg.application_name,    &c->cfg.session_name,
+                              &c->cfg.user_name,           &c->cfg.password};
+    const char *defaults[6] = {
+        SECURITY_POLICY_NONE, "urn:uarc:client", "uarc", "uarc session", NULL, NULL};
+    for (int i = 0; i < 6; i++) {
+        const char *v = *fields[i] ? *fields[i] : defaults[i];
+        c->strings[i] = dup_or_null(v);
+        if (v && !c->strings[i]) {
+            uarc_client_delete(c);
+            return NULL;
+        }
+        *fields[i] = c->strings[i];
+    }
+    return c;
+}
+
+/* Runs every pending callback with `status` and empties the table. */
+static void fail_all_pending(uarc_client *c, uarc_status status)
+{
+    while (c->pending_count) {
+        pending_request p = c->pending[0];
+        memmove(c->pending, c->pending + 1, --c->pending_count * sizeof *c->pending);
+        p.callback(p.user_data, status, NULL);
+    }
+}
+
+/* Closes the socket and the channel and fails what is in flight. */
+static void teardown(uarc_client *c, uarc_status status)
+{
+    c->ending = false;
+    if (c->dialing) {
+        uarc__dialer_clear(&c->dialer);
+        c->dialing = false;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    uarc__channel_delete(c->channel);
+    c->channel = NULL;
+    c->connect_deadline = -1;
+    c->keepalive_in_flight = false;
+    set_state(c, UARC_CLIENT_DISCONNECTED, status);
+    fail_all_pending(c, status);
+}
+
+/* Drops the session we could have re-activated. */
+static void forget_session(uarc_client *c)
+{
+    uarc_clear(&c->authentication_token, UARC_T(NodeId));
+    c->has_session = false;
+}
+
+/* Asks for teardown; done when control is back outside the channel. */
+static void end_connection(uarc_client *c, uarc_status status)
+{
+    if (!c->ending) {
+        c->ending = true;
+        c->end_status = status;
+    }
+}
+
+static void finish_ending(uarc_client *c)
+{
+    if (c->ending)
+        teardown(c, c->end_status);
+}
+
+UARC_API void uarc_client_delete(uarc_client *c)
+{
+    if (!c)
+        return;
+    teardown(c, UARC_BadConnectionClosed);
+    forget_session(c);
+    for (int i = 0; i < 6; i++)
+        uarc__free(c->strings[i]);
+    uarc__free(c->endpoint_url);
+    uarc__free(c->pending);
+    uarc__free(c);
+}
+
+UARC_API uarc_client_state uarc_client_state_get(const uarc_client *c)
+{
+    return c->state;
+}
+
+UARC_API const char *uarc_client_error(const uarc_client *c)
+{
+    return c->error;
+}
+
+UARC_API const char *uarc_client_endpoint_url(const uarc_client *c)
+{
+    return c->endpoint_url ? c->endpoint_url : "";
+}
+
+UARC_API const char *uarc_client_security_policy_uri(const uarc_client *c)
+{
+    return c->cfg.security_policy_uri;
+}
+
+UARC_API bool uarc_client_session_resumed(const uarc_client *c)
+{
+    return c->resumed;
+}
+
+UARC_API void uarc_client_forget_session(uarc_client *c)
+{
+    forget_session(c);
+}
+
+UARC_API double uarc_client_session_timeout_ms(const uarc_client *c)
+{
+    return c->revised_session_timeout;
+}
+
+/* ---- output ---- */
+
+/* Writes what the channel has queued, without blocking. */
+static void flush(uarc_client *c)
+{
+    if (!c->channel || c->fd < 0 || c->dialing)
+        return;
+    const uint8_t *data;
+    size_t n;
+    while ((n = uarc__channel_output(c->channel, &data)) > 0) {
+        ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            set_error(c, current_step(c), UARC_BadConnectionClosed, "send failed: %s",
+                      strerror(errno));
+            end_connection(c, UARC_BadConnectionClosed);
+            return;
+        }
+        uarc__channel_output_done(c->channel, (size_t)w);
+    }
+}
+
+/* ---- requests ---- */
+
+static pending_request *find_pending(uarc_client *c, uint32_t request_id, size_t *index)
+{
+    for (size_t i = 0; i < c->pending_count; i++)
+        if (c->pending[i].request_id == request_id) {
+            *index = i;
+            return &c->pending[i];
+        }
+    return NULL;
+}
+
+static pending_request take_pending(uarc_client *c, size_t index)
+{
+    pending_request p = c->pending[index];
+    memmove(c->pending + index, c->pending + index + 1,
+            (c->pending_count - index - 1) * sizeof *c->pending);
+    c->pending_count--;
+    return p;
+}
+
+/* Sends without checking the session state: the connect sequence uses this too. */
+static uarc_status send_request(uarc_client *c, void *request, const uarc_type *request_type,
+                                const uarc_type *response_type, uint32_t timeout_ms,
+                                uarc_response_fn callback, void *user_data, uint32_t *handle_out)
+{
+    if (!c->channel || uarc__channel_get_state(c->channel) != UARC__CHANNEL_OPEN) {
+        set_error(c, request_type->name, UARC_BadConnectionClosed, "not connected");
+        return UARC_BadConnectionClosed;
+    }
+    if (request_type->member_count == 0 || request_type->members[0].type != UARC_T(RequestHeader)) {
+        set_error(c, request_type->name, UARC_BadInvalidArgument, "not a service request type");
+        return UARC_BadInvalidArgument;
+    }
+    if (c->pending_count == c->pending_capacity) {
+        size_t cap = c->pending_capacity ? c->pending_capacity * 2 : 8;
+        pending_request *grown = uarc__realloc(c->pending, cap * sizeof *grown);
+        if (!grown)
+            return UARC_BadOutOfMemory;
+        c->pending = grown;
+        c->pending_capacity = cap;
+    }
+    if (!timeout_ms)
+        timeout_ms = c->cfg.request_timeout_ms;
+    /* Fill the header for the encoder only; the caller's request keeps its own fields. */
+    uarc_RequestHeader *header = request;
+    uarc_RequestHeader saved = *header;
+    header->authenticationToken = c->authentication_token;
+    header->timestamp = uarc_datetime_now();
+    header->requestHandle = ++c->next_handle;
+    if (!header->timeoutHint)
+        header->timeoutHint = timeout_ms;
+    uint32_t request_id = 0;
+    uarc_status status = uarc__channel_send_request(c->channel, request, request_type, &request_id);
+    uint32_t handle = header->requestHandle;
+    *header = saved;
+    if (status != UARC_Good) {
+        set_error(c, request_type->name, status, "cannot send: %s",
+                  uarc__channel_error(c->channel));
+        return status;
+    }
+    int64_t now = uarc__now_ms();
+    c->pending[c->pending_count++] =
+        (pending_request){request_id, handle,           response_type,     callback,
+                          user_data,  now + timeout_ms, request_type->name};
+    c->last_send = now;
+    if (handle_out)
+        *handle_out = handle;
+    flush(c);
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_send(uarc_client *c, void *request, const uarc_type *request_type,
+                                      const uarc_type *response_type, uint32_t timeout_ms,
+                                      uarc_response_fn callback, void *user_data,
+                                      uint32_t *request_handle)
+{
+    if (!callback)
+        return UARC_BadInvalidArgument;
+    if (!connected_state(c->state)) {
+        set_error(c, request_type->name, UARC_BadConnectionClosed, "not connected (state %s)",
+                  uarc_client_state_name(c->state));
+        return UARC_BadConnectionClosed;
+    }
+    return send_request(c, request, request_type, response_type, timeout_ms, callback, user_data,
+                        request_handle);
+}
+
+/* Decodes a whole response and runs the callback of the request it answers. */
+static void on_message(void *user_data, uint32_t request_id, const uint8_t *body, size_t length)
+{
+    uarc_client *c = user_data;
+    size_t index;
+    if (!find_pending(c, request_id, &index)) {
+        uarc__log(&c->cfg.logger, UARC_LOG_INFO, "client",
+                  "response to request %u that is no longer waited for (timed out?)", request_id);
+        return;
+    }
+    pending_request p = take_pending(c, index);
+    char detail[256] = "";
+    uarc_decode_options options = c->cfg.decode;
+    options.detail = detail;
+    options.detail_size = sizeof detail;
+    size_t offset = 0;
+    uarc_nodeid type_id;
+    uarc_status status = uarc_decode(body, length, &offset, &type_id, UARC_T(NodeId), &options);
+    if (status != UARC_Good) {
+        set_error(c, p.service, status, "response type id: %s", detail);
+        p.callback(p.user_data, status, NULL);
+        return;
+    }
+    uint32_t id = type_id.identifier_type == UARC_NODEID_NUMERIC && type_id.namespace_index == 0
+                      ? type_id.identifier.numeric
+                      : 0;
+    uarc_clear(&type_id, UARC_T(NodeId));
+    const uarc_type *type = id == UARC_T(ServiceFault)->binary_encoding_id ? UARC_T(ServiceFault)
+                            : id == p.response_type->binary_encoding_id    ? p.response_type
+                                                                           : NULL;
+    if (!type) {
+        set_error(c, p.service, UARC_BadUnknownResponse, "unexpected response type i=%u", id);
+        p.callback(p.user_data, UARC_BadUnknownResponse, NULL);
+        return;
+    }
+    void *response = uarc_new(type);
+    if (!response) {
+        p.callback(p.user_data, UARC_BadOutOfMemory, NULL);
+        return;
+    }
+    status = uarc_decode(body, length, &offset, response, type, &options);
+    if (status == UARC_Good && offset != length)
+        uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client", "%zu bytes after the %s ignored",
+                  length - offset, type->name);
+    if (status != UARC_Good) {
+        set_error(c, p.service, status, "%s", detail);
+        uarc_delete(response, type);
+        p.callback(p.user_data, status, NULL);
+        return;
+    }
+    uarc_status result = ((uarc_ResponseHeader *)response)->serviceResult;
+    if (type == UARC_T(ServiceFault)) {
+        if (result == UARC_Good)
+            result = UARC_BadUnexpectedError;
+        set_error(c, p.service, result, "ServiceFault");
+        uarc_delete(response, type);
+        p.callback(p.user_data, result, NULL);
+        return;
+    }
+    if (uarc_status_is_bad(result))
+        set_error(c, p.service, result, "service result");
+    p.callback(p.user_data, uarc_status_is_bad(result) ? result : UARC_Good, response);
+    uarc_delete(response, type);
+}
+
+static void on_message_failed(void *user_data, uint32_t request_id, uarc_status status,
+                              const char *reason)
+{
+    uarc_client *c = user_data;
+    size_t index;
+    if (!find_pending(c, request_id, &index))
+        return;
+    pending_request p = take_pending(c, index);
+    set_error(c, p.service, status, "%s", reason);
+    p.callback(p.user_data, status, NULL);
+}
+
+static void on_closed(void *user_data, uarc_status status, const char *reason)
+{
+    uarc_client *c = user_data;
+    if (c->state == UARC_CLIENT_CLOSING || c->state == UARC_CLIENT_DISCONNECTED) {
+        end_connection(c, UARC_BadConnectionClosed);
+        return;
+    }
+    set_error(c, current_step(c), status, "%s", reason && *reason ? reason : "channel closed");
+    /* Requests in flight learn that the channel is gone; connect() learns the real cause. */
+    end_connection(c, UARC_BadSecureChannelClosed);
+}
+
+/* ---- the connect sequence ---- */
+
+static void start_create_session(uarc_client *c);
+static void send_activate(uarc_client *c, uarc_response_fn done);
+static void on_resume_session(void *user_data, uarc_status status, void *response);
+
+static void on_opened(void *user_data)
+{
+    uarc_client *c = user_data;
+    if (c->cfg.no_session) {
+        c->connect_deadline = -1;
+        set_state(c, UARC_CLIENT_CHANNEL_OPEN, UARC_Good);
+        return;
+    }
+    c->resumed = false;
+    if (c->has_session)
+        send_activate(c, on_resume_session);
+    else
+        start_create_session(c);
+}
+
+static void fail_connect(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
+    UARC__PRINTF(4, 5);
+
+static void fail_connect(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
+{
+    char reason[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    set_error(c, step, status, "%s", reason);
+    end_connection(c, status);
+}
+
+/* Picks the server's identity token policy for our security policy and identity. */
+static void choose_identity_policy(uarc_client *c, const uarc_CreateSessionResponse *r,
+                                   uarc_string *token_security_policy)
+{
+    c->identity_type =
+        c->cfg.user_name ? UARC_UserTokenType_UserName : UARC_UserTokenType_Anonymous;
+    snprintf(c->identity_policy_id, sizeof c->identity_policy_id, "%s",
+             c->cfg.user_name ? "username" : "anonymous");
+    *token_security_policy = (uarc_string){0, NULL};
+    for (size_t i = 0; i < r->serverEndpointsSize; i++) {
+        const uarc_EndpointDescription *e = &r->serverEndpoints[i];
+        if (!uarc_string_equal_cstr(&e->securityPolicyUri, c->cfg.security_policy_uri))
+            continue;
+        for (size_t j = 0; j < e->userIdentityTokensSize; j++) {
+            const uarc_UserTokenPolicy *t = &e->userIdentityTokens[j];
+            if (t->tokenType != c->identity_type || t->policyId.length == 0 ||
+                t->policyId.length >= sizeof c->identity_policy_id)
+                continue;
+            memcpy(c->identity_policy_id, t->policyId.data, t->policyId.length);
+            c->identity_policy_id[t->policyId.length] = '\0';
+            *token_security_policy = t->securityPolicyUri;
+            return;
+        }
+    }
+}
+
+static void on_activate_session(void *user_data, uarc_status status, void *response)
+{
+    uarc_client *c = user_data;
+    (void)response;
+    if (status != UARC_Good) {
+        fail_connect(c, "ActivateSession", status, "the server refused to activate the session");
+        return;
+    }
+    c->has_session = true;
+    c->connect_deadline = -1;
+    set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
+}
+
+static void on_resume_session(void *user_data, uarc_status status, void *response)
+{
+    uarc_client *c = user_data;
+    (void)response;
+    if (status == UARC_Good) {
+        c->resumed = true;
+        c->connect_deadline = -1;
+        set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
+        return;
+    }
+    /* The server no longer knows the session (restarted, or it timed out): start a new one. */
+    uarc__log(&c->cfg.logger, UARC_LOG_INFO, "client",
+              "re-activating the previous session failed (%s); creating a new session",
+              uarc_status_name(status));
+    forget_session(c);
+    start_create_session(c);
+}
+
+/* Sends ActivateSession for the session in c->authentication_token with our identity. */
+static void send_activate(uarc_client *c, uarc_response_fn done)
+{
+    uarc_ActivateSessionRequest req;
+    uarc_init(&req, UARC_T(ActivateSessionRequest));
+    uarc_AnonymousIdentityToken anonymous;
+    uarc_UserNameIdentityToken user;
+    uarc_string policy_id = {strlen(c->identity_policy_id), (uint8_t *)c->identity_policy_id};
+    req.userIdentityToken.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    if (c->identity_type == UARC_UserTokenType_Anonymous) {
+        anonymous.policyId = policy_id;
+        req.userIdentityToken.content.decoded.type = UARC_T(AnonymousIdentityToken);
+        req.userIdentityToken.content.decoded.data = &anonymous;
+    } else {
+        bool channel_unencrypted = strcmp(c->cfg.security_policy_uri, SECURITY_POLICY_NONE) == 0;
+        if (c->token_policy_uri[0]) {
+            fail_connect(c, "ActivateSession", UARC_BadSecurityPolicyRejected,
+                         "the server wants the password encrypted with %s, which is not "
+                         "implemented yet",
+                         c->token_policy_uri);
+            return;
+        }
+        if (channel_unencrypted && !c->cfg.allow_unencrypted_password) {
+            fail_connect(c, "ActivateSession", UARC_BadSecurityModeInsufficient,
+                         "refusing to send a password over an unencrypted channel "
+                         "(allow_unencrypted_password is not set)");
+            return;
+        }
+        const char *password = c->cfg.password ? c->cfg.password : "";
+        user = (uarc_UserNameIdentityToken){
+            .policyId = policy_id,
+            .userName = {strlen(c->cfg.user_name), (uint8_t *)c->cfg.user_name},
+            .password = {strlen(password), *password ? (uint8_t *)password : UARC_EMPTY},
+        };
+        req.userIdentityToken.content.decoded.type = UARC_T(UserNameIdentityToken);
+        req.userIdentityToken.content.decoded.data = &user;
+    }
+    set_state(c, UARC_CLIENT_ACTIVATING_SESSION, UARC_Good);
+    uarc_status status = send_request(c, &req, UARC_T(ActivateSessionRequest),
+                                      UARC_T(ActivateSessionResponse), 0, done, c, NULL);
+    if (status != UARC_Good)
+        fail_connect(c, "ActivateSession", status, "cannot send the request");
+}
+
+static void on_create_session(void *user_data, uarc_status status, void *response)
+{
+    uarc_client *c = user_data;
+    if (status != UARC_Good) {
+        fail_connect(c, "CreateSession", status, "the server refused to create a session");
+        return;
+    }
+    uarc_CreateSessionResponse *r = response;
+    forget_session(c);
+    if (uarc_copy(&r->authenticationToken, &c->authentication_token, UARC_T(NodeId)) != UARC_Good) {
+        fail_connect(c, "CreateSession", UARC_BadOutOfMemory, "out of memory");
+        return;
+    }
+    c->revised_session_timeout = r->revisedSessionTimeout;
+    uarc_string token_policy;
+    choose_identity_policy(c, r, &token_policy);
+    c->token_policy_uri[0] = '\0';
+    if (token_policy.length > 0 && !uarc_string_equal_cstr(&token_policy, SECURITY_POLICY_NONE))
+        snprintf(c->token_policy_uri, sizeof c->token_policy_uri, "%.*s", (int)token_policy.length,
+                 (const char *)token_policy.data);
+    send_activate(c, on_activate_session);
+}
+
+static void start_create_session(uarc_client *c)
+{
+    uarc_CreateSessionRequest req;
+    uarc_init(&req, UARC_T(CreateSessionRequest));
+    const char *app_uri = c->cfg.application_uri, *app_name = c->cfg.application_name;
+    req.clientDescription.applicationUri = (uarc_string){strlen(app_uri), (uint8_t *)app_uri};
+    req.clientDescription.productUri = req.clientDescription.applicationUri;
+    req.clientDescription.applicationName.text =
+        (uarc_string){strlen(app_name), (uint8_t *)app_name};
+    req.clientDescription.applicationType = UARC_ApplicationType_Client;
+    req.endpointUrl = (uarc_string){strlen(c->endpoint_url), (uint8_t *)c->endpoint_url};
+    req.sessionName = (uarc_string){strlen(c->cfg.session_name), (uint8_t *)c->cfg.session_name};
+    uint8_t nonce[32];
+    if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) {
+        fail_connect(c, "CreateSession", UARC_BadInternalError, "no random bytes for the nonce");
+        return;
+    }
+    req.clientNonce = (uarc_bytestring){sizeof nonce, nonce};
+    req.requestedSessionTimeout = c->cfg.session_timeout_ms;
+    req.maxResponseMessageSize = c->cfg.max_message_size;
+    set_state(c, UARC_CLIENT_CREATING_SESSION, UARC_Good);
+    uarc_status status = send_request(c, &req, UARC_T(CreateSessionRequest),
+                                      UARC_T(CreateSessionResponse), 0, on_create_session, c, NULL);
+    if (status != UARC_Good)
+        fail_connect(c, "CreateSession", status, "cannot send the request");
+}
+
+/* Creates the channel on the connected socket and sends HEL. */
+static uarc_status start_channel(uarc_client *c)
+{
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    uarc__channel_config cc = {
+        .endpoint_url = c->endpoint_url,
+        .receive_buffer_size = c->cfg.receive_buffer_size,
+        .send_buffer_size = c->cfg.send_buffer_size,
+        .max_message_size = c->cfg.max_message_size,
+        .max_chunk_count = c->cfg.max_chunk_count,
+        .requested_lifetime_ms = c->cfg.secure_channel_lifetime_ms,
+        .handshake_timeout_ms = c->cfg.connect_timeout_ms,
+        .security_policy_uri = c->cfg.security_policy_uri,
+        .decode = c->cfg.decode,
+        .logger = c->cfg.logger,
+    };
+    uarc__channel_events ev = {on_opened, on_message, on_message_failed, on_closed, c};
+    c->channel = uarc__channel_new(&cc, &ev);
+    if (!c->channel) {
+        fail_connect(c, "HEL", UARC_BadSecurityPolicyRejected,
+                     "cannot set up a channel with security policy %s (or out of memory)",
+                     c->cfg.security_policy_uri);
+        return c->end_status;
+    }
+    set_state(c, UARC_CLIENT_HELLO, UARC_Good);
+    uarc_status status = uarc__channel_start(c->channel, uarc__now_ms());
+    if (status != UARC_Good) {
+        fail_connect(c, "HEL", status, "%s", uarc__channel_error(c->channel));
+        return status;
+    }
+    flush(c);
+    return UARC_Good;
+}
+
+static uarc_status begin(uarc_client *c, const char *endpoint_url)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED) {
+        set_error(c, "connect", UARC_BadInvalidState, "already connected or connecting (%s)",
+                  uarc_client_state_name(c->state));
+        return UARC_BadInvalidState;
+    }
+    c->error[0] = '\0';
+    c->last_status = UARC_Good;
+    if (c->endpoint_url && strcmp(c->endpoint_url, endpoint_url) != 0)
+        forget_session(c);
+    uarc__free(c->endpoint_url);
+    c->endpoint_url = dup_or_null(endpoint_url);
+    if (!c->endpoint_url)
+        return UARC_BadOutOfMemory;
+    c->connect_deadline = uarc__now_ms() + c->cfg.connect_timeout_ms;
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char *endpoint_url)
+{
+    uarc_status status = begin(c, endpoint_url);
+    if (status != UARC_Good) {
+        close(fd);
+        return status;
+    }
+    char reason[256];
+    status = uarc_endpoint_url_check(
+        (uarc_view){(const uint8_t *)endpoint_url, strlen(endpoint_url)}, reason, sizeof reason);
+    if (status != UARC_Good) {
+        close(fd);
+        set_error(c, "HEL", status, "%s", reason);
+        return status;
+    }
+    c->fd = fd;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    status = start_channel(c);
+    finish_ending(c);
+    return status == UARC_Good ? UARC_Good : c->last_status;
+}
+
+UARC_API uarc_status uarc_client_start_connect(uarc_client *c, const char *endpoint_url)
+{
+    uarc_status status = begin(c, endpoint_url);
+    if (status != UARC_Good)
+        return status;
+    char host[256], detail[256];
+    uint16_t port;
+    status =
+        uarc__split_endpoint_url(endpoint_url, host, sizeof host, &port, detail, sizeof detail);
+    if (status == UARC_Good)
+        status = uarc__dialer_start(&c->dialer, host, port, detail, sizeof detail);
+    if (status != UARC_Good) {
+        set_error(c, "connect", status, "%s", detail);
+        c->connect_deadline = -1;
+        return status;
+    }
+    c->dialing = true;
+    set_state(c, UARC_CLIENT_CONNECTING, UARC_Good);
+    return UARC_Good;
+}
+
+/* ---- the event loop edge ---- */
+
+UARC_API int uarc_client_fd(const uarc_client *c)
+{
+    return c->dialing ? c->dialer.fd : c->fd;
+}
+
+UARC_API short uarc_client_poll_events(const uarc_client *c)
+{
+    if (c->dialing)
+        return POLLOUT;
+    if (c->fd < 0)
+        return 0;
+    const uint8_t *data;
+    return (short)(POLLIN | (c->channel && uarc__channel_output(c->channel, &data) ? POLLOUT : 0));
+}
+
+static int64_t keepalive_interval(const uarc_client *c)
+{
+    if (c->cfg.keepalive_interval_ms)
+        return c->cfg.keepalive_interval_ms;
+    double t = c->revised_session_timeout > 0 ? c->revised_session_timeout / 3 : 20000;
+    return t < 1000 ? 1000 : (int64_t)t;
+}
+
+static int64_t next_deadline(const uarc_client *c)
+{
+    int64_t next = c->connect_deadline;
+#define EARLIER(t)                                                                                 \
+    do {                                                                                           \
+        int64_t t_ = (t);                                                                          \
+        if (t_ >= 0 && (next < 0 || t_ < next))                                                    \
+            next = t_;                                                                             \
+    } while (0)
+    for (size_t i = 0; i < c->pending_count; i++)
+        EARLIER(c->pending[i].deadline);
+    if (c->channel)
+        EARLIER(uarc__channel_next_deadline(c->channel));
+    if (c->state == UARC_CLIENT_SESSION_ACTIVE && !c->keepalive_in_flight)
+        EARLIER(c->last_send + keepalive_interval(c));
+#undef EARLIER
+    return next;
+}
+
+UARC_API int uarc_client_timeout_ms(const uarc_client *c)
+{
+    int64_t next = next_deadline(c);
+    if (next < 0)
+        return -1;
+    int64_t left = next - uarc__now_ms();
+    return left < 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+static void on_keepalive(void *user_data, uarc_status status, void *response)
+{
+    uarc_client *c = user_data;
+    (void)response;
+    c->keepalive_in_flight = false;
+    if (status == UARC_BadTimeout) {
+        set_error(c, "keep-alive", status, "the server did not answer the keep-alive read");
+        end_connection(c, UARC_BadConnectionClosed);
+    }
+}
+
+static void send_keepalive(uarc_client *c)
+{
+    uarc_ReadValueId node = {.nodeId = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus_State),
+                             .attributeId = UARC_ATTRIBUTEID_Value};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.timestampsToReturn = UARC_TimestampsToReturn_Neither;
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &node;
+    if (send_request(c, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0, on_keepalive, c,
+                     NULL) == UARC_Good)
+        c->keepalive_in_flight = true;
+}
+
+/* Timeouts, renewals, keep-alive. */
+static void tick(uarc_client *c, int64_t now)
+{
+    if (c->connect_deadline >= 0 && now >= c->connect_deadline && !c->ending) {
+        fail_connect(c, current_step(c), UARC_BadTimeout, "no progress within %u ms",
+                     c->cfg.connect_timeout_ms);
+        return;
+    }
+    for (size_t i = 0; i < c->pending_count;) {
+        if (c->pending[i].deadline > now) {
+            i++;
+            continue;
+        }
+        pending_request p = take_pending(c, i);
+        set_error(c, p.service, UARC_BadTimeout, "no response within the request timeout");
+        p.callback(p.user_data, UARC_BadTimeout, NULL);
+    }
+    if (c->channel && !c->ending) {
+        uarc__channel_tick(c->channel, now);
+        flush(c);
+    }
+    if (c->state == UARC_CLIENT_SESSION_ACTIVE && !c->keepalive_in_flight && !c->ending &&
+        now - c->last_send >= keepalive_interval(c))
+        send_keepalive(c);
+}
+
+static void on_readable(uarc_client *c)
+{
+    uint8_t buffer[READ_CHUNK];
+    for (int i = 0; i < 16 && c->channel && !c->ending; i++) {
+        ssize_t n = recv(c->fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n > 0) {
+            uarc__channel_receive(c->channel, buffer, (size_t)n, uarc__now_ms());
+            flush(c);
+            if ((size_t)n < sizeof buffer)
+                return;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0 && errno == EINTR)
+            continue;
+        const char *why = n == 0 ? "the server closed the connection" : strerror(errno);
+        if (c->state == UARC_CLIENT_CLOSING) {
+            end_connection(c, UARC_BadConnectionClosed);
+            return;
+        }
+        set_error(c, current_step(c), UARC_BadConnectionClosed, "%s", why);
+        uarc__channel_connection_lost(c->channel, UARC_BadConnectionClosed, why);
+        end_connection(c, UARC_BadConnectionClosed);
+        return;
+    }
+}
+
+static void on_dialed(uarc_client *c)
+{
+    bool done = false;
+    char detail[256];
+    uarc_status status = uarc__dialer_continue(&c->dialer, &done, detail, sizeof detail);
+    if (status != UARC_Good) {
+        fail_connect(c, "connect", status, "%s", detail);
+        return;
+    }
+    if (!done)
+        return;
+    c->dialing = false;
+    c->fd = uarc__dialer_take(&c->dialer);
+    start_channel(c);
+}
+
+UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
+{
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return c->last_status != UARC_Good ? c->last_status : UARC_BadConnectionClosed;
+    int wait = uarc_client_timeout_ms(c);
+    if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
+        wait = timeout_ms;
+    struct pollfd pfd = {.fd = uarc_client_fd(c), .events = uarc_client_poll_events(c)};
+    int n = poll(&pfd, 1, wait);
+    if (n < 0 && errno != EINTR) {
+        set_error(c, current_step(c), UARC_BadInternalError, "poll: %s", strerror(errno));
+        return UARC_BadInternalError;
+    }
+    if (n > 0) {
+        if (c->dialing)
+            on_dialed(c);
+        else {
+            if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+                on_readable(c);
+            if ((pfd.revents & POLLOUT) && !c->ending)
+                flush(c);
+        }
+    }
+    if (!c->ending)
+        tick(c, uarc__now_ms());
+    finish_ending(c);
+    return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+}
+
+/* ---- blocking drivers ---- */
+
+static uarc_status wait_connected(uarc_client *c)
+{
+    while (!connected_state(c->state) && c->state != UARC_CLIENT_DISCONNECTED)
+        uarc_client_process(c, -1);
+    if (connected_state(c->state))
+        return UARC_Good;
+    return c->last_status != UARC_Good ? c->last_status : UARC_BadConnectionClosed;
+}
+
+UARC_API uarc_status uarc_client_connect(uarc_client *c, const char *endpoint_url)
+{
+    uarc_status status = uarc_client_start_connect(c, endpoint_url);
+    return status == UARC_Good ? wait_connected(c) : status;
+}
+
+UARC_API uarc_status uarc_client_connect_socket(uarc_client *c, int fd, const char *endpoint_url)
+{
+    uarc_status status = uarc_client_start_socket(c, fd, endpoint_url);
+    return status == UARC_Good ? wait_connected(c) : status;
+}
+
+typedef struct blocking_call {
+    bool done;
+    uarc_status status;
+    void *response; /* caller's struct to move the response into */
+    const uarc_type *type;
+} blocking_call;
+
+static void on_blocking_response(void *user_data, uarc_status status, void *response)
+{
+    blocking_call *b = user_data;
+    b->done = true;
+    b->status = status;
+    if (response && b->response) {
+        /* Move: the caller's struct takes over, the client's copy is left empty. */
+        memcpy(b->response, response, b->type->size);
+        memset(response, 0, b->type->size);
+    }
+}
+
+static uarc_status call_blocking(uarc_client *c, void *request, const uarc_type *request_type,
+                                 void *response, const uarc_type *response_type, bool any_state)
+{
+    blocking_call b = {false, UARC_Good, response, response_type};
+    if (response)
+        uarc_init(response, response_type);
+    uarc_status status = any_state ? send_request(c, request, request_type, response_type, 0,
+                                                  on_blocking_response, &b, NULL)
+                                   : uarc_client_send(c, request, request_type, response_type, 0,
+                                                      on_blocking_response, &b, NULL);
+    if (status != UARC_Good)
+        return status;
+    while (!b.done)
+        uarc_client_process(c, -1);
+    return b.status;
+}
+
+UARC_API uarc_status uarc_client_call(uarc_client *c, void *request, const uarc_type *request_type,
+                                      void *response, const uarc_type *response_type)
+{
+    return call_blocking(c, request, request_type, response, response_type, false);
+}
+
+UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
+{
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return UARC_Good;
+    if (c->state == UARC_CLIENT_SESSION_ACTIVE) {
+        uarc_CloseSessionRequest req;
+        uarc_init(&req, UARC_T(CloseSessionRequest));
+        req.deleteSubscriptions = true;
+        set_state(c, UARC_CLIENT_CLOSING, UARC_Good);
+        call_blocking(c, &req, UARC_T(CloseSessionRequest), NULL, UARC_T(CloseSessionResponse),
+                      true);
+    }
+    set_state(c, UARC_CLIENT_CLOSING, UARC_Good);
+    if (c->channel && c->fd >= 0) {
+        uarc__channel_close(c->channel);
+        /* Give CLO a moment to leave; a server that stops reading does not hold us. */
+        int64_t deadline = uarc__now_ms() + 100;
+        const uint8_t *data;
+        flush(c);
+        while (uarc__channel_output(c->channel, &data) && uarc__now_ms() < deadline) {
+            struct pollfd pfd = {c->fd, POLLOUT, 0};
+            poll(&pfd, 1, 10);
+            flush(c);
+        }
+    }
+    teardown(c, UARC_BadConnectionClosed);
+    forget_session(c);
+    c->last_status = UARC_Good;
+    return UARC_Good;
+}
+
+/* ---- service helpers ---- */
+
+UARC_API uarc_status uarc_client_get_endpoints(uarc_client *c, uarc_GetEndpointsResponse *response)
+{
+    uarc_GetEndpointsRequest req;
+    uarc_init(&req, UARC_T(GetEndpointsRequest));
+    req.endpointUrl = (uarc_string){strlen(c->endpoint_url), (uint8_t *)c->endpoint_url};
+    return uarc_client_call(c, &req, UARC_T(GetEndpointsRequest), response,
+                            UARC_T(GetEndpointsResponse));
+}
+
+UARC_API uarc_status uarc_client_read_attribute(uarc_client *c, const uarc_nodeid *node,
+                                                uint32_t attribute_id, uarc_data_value *value)
+{
+    uarc_ReadValueId id = {.nodeId = *node, .attributeId = attribute_id};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.timestampsToReturn = UARC_TimestampsToReturn_Both;
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &id;
+    uarc_ReadResponse resp;
+    uarc_init(value, UARC_T(DataValue));
+    uarc_status status =
+        uarc_client_call(c, &req, UARC_T(ReadRequest), &resp, UARC_T(ReadResponse));
+    if (status == UARC_Good) {
+        if (resp.resultsSize != 1) {
+            set_error(c, "Read", UARC_BadUnexpectedError, "%zu results for 1 node",
+                      resp.resultsSize);
+            status = UARC_BadUnexpectedError;
+        } else {
+            *value = resp.results[0];
+            memset(&resp.results[0], 0, sizeof resp.results[0]);
+        }
+    }
+    uarc_clear(&resp, UARC_T(ReadResponse));
+    return status;
+}
+
+UARC_API uarc_status uarc_client_write_value(uarc_client *c, const uarc_nodeid *node,
+                                             const uarc_variant *value)
+{
+    uarc_WriteValue wv = {.nodeId = *node, .attributeId = UARC_ATTRIBUTEID_Value};
+    wv.value.value = *value;
+    wv.value.has_value = true;
+    uarc_WriteRequest req;
+    uarc_init(&req, UARC_T(WriteRequest));
+    req.nodesToWriteSize = 1;
+    req.nodesToWrite = &wv;
+    uarc_WriteResponse resp;
+    uarc_status status =
+        uarc_client_call(c, &req, UARC_T(WriteRequest), &resp, UARC_T(WriteResponse));
+    if (status == UARC_Good) {
+        status = resp.resultsSize == 1 ? resp.results[0] : UARC_BadUnexpectedError;
+        if (status != UARC_Good)
+            set_error(c, "Write", status, "the server refused the value");
+    }
+    uarc_clear(&resp, UARC_T(WriteResponse));
+    return status;
+}
+
+/* Appends the references of `result` to the growing array, moving them. */
+static uarc_status take_references(uarc_BrowseResult *result, uarc_ReferenceDescription **all,
+                                   size_t *count, size_t *capacity)
+{
+    if (*count + result->referencesSize > *capacity) {
+        size_t cap = *capacity ? *capacity : 64;
+        while (cap < *count + result->referencesSize)
+            cap *= 2;
+        uarc_ReferenceDescription *grown = uarc__realloc(*all, cap * sizeof *grown);
+        if (!grown)
+            return UARC_BadOutOfMemory;
+        *all = grown;
+        *capacity = cap;
+    }
+    if (result->referencesSize) {
+        memcpy(*all + *count, result->references,
+               result->referencesSize * sizeof *result->references);
+        *count += result->referencesSize;
+        memset(result->references, 0, result->referencesSize * sizeof *result->references);
+    }
+    return UARC_Good;
+}
+
+static void release_continuation_point(uarc_client *c, uarc_bytestring *point)
+{
+    uarc_BrowseNextRequest next;
+    uarc_init(&next, UARC_T(BrowseNextRequest));
+    next.releaseContinuationPoints = true;
+    next.continuationPointsSize = 1;
+    next.continuationPoints = point;
+    uarc_BrowseNextResponse resp;
+    call_blocking(c, &next, UARC_T(BrowseNextRequest), &resp, UARC_T(BrowseNextResponse), false);
+    uarc_clear(&resp, UARC_T(BrowseNextResponse));
+}
+
+UARC_API uarc_status uarc_client_browse(uarc_client *c, const uarc_nodeid *node,
+                                        uarc_ReferenceDescription **references, size_t *count)
+{
+    *references = NULL;
+    *count = 0;
+    size_t capacity = 0;
+    uarc_BrowseDescription d = {
+        .nodeId = *node,
+        .browseDirection = UARC_BrowseDirection_Forward,
+        .referenceTypeId = uarc_nodeid_numeric(0, UARC_NS0ID_HierarchicalReferences),
+        .includeSubtypes = true,
+        .resultMask = 0x3F,
+    };
+    uarc_BrowseRequest req;
+    uarc_init(&req, UARC_T(BrowseRequest));
+    req.nodesToBrowseSize = 1;
+    req.nodesToBrowse = &d;
+    uarc_BrowseResponse resp;
+    uarc_status status =
+        uarc_client_call(c, &req, UARC_T(BrowseRequest), &resp, UARC_T(BrowseResponse));
+    uarc_bytestring point = {0, NULL};
+    if (status == UARC_Good) {
+        if (resp.resultsSize != 1) {
+            status = UARC_BadUnexpectedError;
+            set_error(c, "Browse", status, "%zu results for 1 node", resp.resultsSize);
+        } else if ((status = resp.results[0].statusCode) != UARC_Good) {
+            set_error(c, "Browse", status, "the server could not browse the node");
+        } else {
+            status = take_references(&resp.results[0], references, count, &capacity);
+            point = resp.results[0].continuationPoint;
+            resp.results[0].continuationPoint = (uarc_bytestring){0, NULL};
+        }
+    }
+    uarc_clear(&resp, UARC_T(BrowseResponse));
+    while (status == UARC_Good && point.length > 0) {
+        uarc_BrowseNextRequest next;
+        uarc_init(&next, UARC_T(BrowseNextRequest));
+        next.continuationPointsSize = 1;
+        next.continuationPoints = &point;
+        uarc_BrowseNextResponse nresp;
+        status = uarc_client_call(c, &next, UARC_T(BrowseNextRequest), &nresp,
+                                  UARC_T(BrowseNextResponse));
+        if (status == UARC_Good) {
+            if (nresp.resultsSize != 1) {
+                status = UARC_BadUnexpectedError;
+                set_error(c, "BrowseNext", status, "%zu results for 1 point", nresp.resultsSize);
+            } else if ((status = nresp.results[0].statusCode) != UARC_Good) {
+                set_error(c, "BrowseNext", status, "the server could not continue browsing");
+            } else {
+                status = take_references(&nresp.results[0], references, count, &capacity);
+                uarc_clear(&point, UARC_T(ByteString));
+                point = nresp.results[0].continuationPoint;
+                nresp.results[0].continuationPoint = (uarc_bytestring){0, NULL};
+            }
+        }
+        uarc_clear(&nresp, UARC_T(BrowseNextResponse));
+    }
+    if (status != UARC_Good) {
+        if (point.length > 0 && connected_state(c->state))
+            release_continuation_point(c, &point);
+        uarc_array_delete(*references, *count, UARC_T(ReferenceDescription));
+        *references = NULL;
+        *count = 0;
+    }
+    uarc_clear(&point, UARC_T(ByteString));
+    return status;
+}
+
+UARC_API uarc_status uarc_client_call_method(uarc_client *c, const uarc_nodeid *object,
+                                             const uarc_nodeid *method, const uarc_variant *inputs,
+                                             size_t input_count, uarc_variant **outputs,
+                                             size_t *output_count)
+{
+    *outputs = NULL;
+    *output_count = 0;
+    uarc_CallMethodRequest m = {.objectId = *object,
+                                .methodId = *method,
+                                .inputArgumentsSize = input_count,
+                                .inputArguments = input_count ? (uarc_variant *)inputs : NULL};
+    uarc_CallRequest req;
+    uarc_init(&req, UARC_T(CallRequest));
+    req.methodsToCallSize = 1;
+    req.methodsToCall = &m;
+    uarc_CallResponse resp;
+    uarc_status status =
+        uarc_client_call(c, &req, UARC_T(CallRequest), &resp, UARC_T(CallResponse));
+    if (status == UARC_Good) {
+        if (resp.resultsSize != 1) {
+            status = UARC_BadUnexpectedError;
+            set_error(c, "Call", status, "%zu results for 1 method", resp.resultsSize);
+        } else if (uarc_status_is_bad(resp.results[0].statusCode)) {
+            status = resp.results[0].statusCode;
+            for (size_t i = 0; i < resp.results[0].inputArgumentResultsSize; i++)
+                if (uarc_status_is_bad(resp.results[0].inputArgumentResults[i])) {
+                    set_error(c, "Call", status, "input argument %zu: %s", i,
+                              uarc_status_name(resp.results[0].inputArgumentResults[i]));
+                    break;
+                }
+            if (c->last_status != status)
+                set_error(c, "Call", status, "the method failed");
+        } else {
+            *outputs = resp.results[0].outputArguments;
+            *output_count = resp.results[0].outputArgumentsSize;
+            resp.results[0].outputArguments = NULL;
+            resp.results[0].outputArgumentsSize = 0;
+        }
+    }
+    uarc_clear(&resp, UARC_T(CallResponse));
+    return status;
+}

@@ -1,0 +1,235 @@
+/* uarc endpoints | read | write | browse | call: forward-connecting client commands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uarc/uarc.h"
+#include "uarc/client.h"
+#include "args.h"
+#include "commands.h"
+#include "ops.h"
+
+enum {
+    OPT_JSON,
+    OPT_USER,
+    OPT_PASSWORD_FILE,
+    OPT_ALLOW_UNENCRYPTED,
+    OPT_TIMEOUT,
+    OPT_RECURSIVE,
+    OPT_VERBOSE,
+    OPT_HELP,
+};
+
+static const arg_spec client_specs[] = {
+    {"--json", false, OPT_JSON},
+    {"--user", true, OPT_USER},
+    {"--password-file", true, OPT_PASSWORD_FILE},
+    {"--allow-unencrypted-password", false, OPT_ALLOW_UNENCRYPTED},
+    {"--timeout", true, OPT_TIMEOUT},
+    {"--recursive", false, OPT_RECURSIVE},
+    {"--verbose", false, OPT_VERBOSE},
+    {"--help", false, OPT_HELP},
+    {NULL, false, 0},
+};
+
+static const char common_help[] =
+    "  --json                 one JSON object per line on stdout\n"
+    "  --user NAME            log in as NAME (default: anonymous)\n"
+    "  --password-file FILE   the password is the first line of FILE\n"
+    "  --allow-unencrypted-password\n"
+    "                         allow sending the password over a channel without encryption\n"
+    "  --timeout SECONDS      bound for connecting and for each request (default 10)\n"
+    "  --verbose              log details to stderr\n"
+    "\n"
+    "Options may come before or after the arguments. On failure the error names the step\n"
+    "(connect, HEL, OPN, CreateSession, ActivateSession, or the service) and its status.\n"
+    "Exit codes: 0 done, 1 failed, 2 usage error.\n";
+
+typedef struct client_args {
+    const char *command;
+    char **positional;
+    size_t positional_count;
+    bool json, recursive, help, verbose, allow_unencrypted;
+    const char *user;
+    char *password;
+    double timeout;
+} client_args;
+
+static bool read_password(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return false;
+    }
+    char line[1024];
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    free(*out);
+    *out = strdup(line);
+    return *out != NULL;
+}
+
+static bool on_client_arg(void *ctx, int id, const char *value)
+{
+    client_args *a = ctx;
+    switch (id) {
+    case -1: {
+        char **grown = realloc(a->positional, (a->positional_count + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        a->positional = grown;
+        a->positional[a->positional_count++] = (char *)value;
+        return true;
+    }
+    case OPT_JSON:
+        a->json = true;
+        return true;
+    case OPT_USER:
+        a->user = value;
+        return true;
+    case OPT_PASSWORD_FILE:
+        if (!read_password(value, &a->password)) {
+            fprintf(stderr, "uarc %s: --password-file: cannot read %s\n", a->command, value);
+            return false;
+        }
+        return true;
+    case OPT_ALLOW_UNENCRYPTED:
+        a->allow_unencrypted = true;
+        return true;
+    case OPT_TIMEOUT:
+        return args_seconds(a->command, "--timeout", value, 86400, &a->timeout);
+    case OPT_RECURSIVE:
+        if (strcmp(a->command, "browse") != 0) {
+            fprintf(stderr, "uarc %s: --recursive is only for browse\n", a->command);
+            return false;
+        }
+        a->recursive = true;
+        return true;
+    case OPT_VERBOSE:
+        a->verbose = true;
+        return true;
+    case OPT_HELP:
+        a->help = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void log_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                          const char *message)
+{
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    (void)user_data;
+    fprintf(stderr, "uarc: %s: %s: %s\n", names[level], category, message);
+}
+
+void client_config_from_args(uarc_client_config *cfg, const char *user, const char *password,
+                             bool allow_unencrypted, double timeout, bool verbose)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (timeout > 0) {
+        uint32_t ms = (uint32_t)(timeout * 1000.0 + 0.5);
+        cfg->connect_timeout_ms = ms ? ms : 1;
+        cfg->request_timeout_ms = ms ? ms : 1;
+    }
+    cfg->user_name = user;
+    cfg->password = password;
+    cfg->allow_unencrypted_password = allow_unencrypted;
+    if (verbose)
+        cfg->logger = (uarc_logger){log_to_stderr, NULL, UARC_LOG_DEBUG};
+}
+
+typedef struct command_shape {
+    const char *name;
+    size_t min_args, max_args; /* after the URL */
+    const char *usage;
+} command_shape;
+
+static const command_shape shapes[] = {
+    {"endpoints", 0, 0, "uarc endpoints URL [options]\n\nLists the server's endpoints.\n"},
+    {"read", 1, SIZE_MAX,
+     "uarc read URL NODEID... [options]\n\nReads the Value attribute of each node.\n"},
+    {"write", 3, 3,
+     "uarc write URL NODEID TYPE VALUE [options]\n\nWrites a scalar of a built-in TYPE (Boolean, "
+     "SByte, Byte, Int16, UInt16, Int32,\nUInt32, Int64, UInt64, Float, Double, String, DateTime, "
+     "Guid, ByteString, NodeId,\nStatusCode, QualifiedName, LocalizedText) to the Value "
+     "attribute.\n"},
+    {"browse", 0, 1,
+     "uarc browse URL [NODEID] [--recursive] [options]\n\nBrowses the hierarchical references of "
+     "NODEID (default i=85, the Objects folder),\nfollowing continuation points; --recursive "
+     "walks the whole tree below it.\n"},
+    {"call", 2, SIZE_MAX,
+     "uarc call URL OBJECTID METHODID [TYPE:VALUE...] [options]\n\nCalls a method with the given "
+     "input arguments.\n"},
+};
+
+int cmd_client(const char *command, int argc, char **argv)
+{
+    const command_shape *shape = NULL;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        if (strcmp(shapes[i].name, command) == 0)
+            shape = &shapes[i];
+    client_args a = {.command = command};
+    int rc = EXIT_USAGE;
+    uarc_client *client = NULL;
+    if (!shape || !args_parse(command, client_specs, argc, argv, on_client_arg, &a))
+        goto done;
+    if (a.help) {
+        printf("usage: %s\n", shape->usage);
+        fputs(common_help, stdout);
+        rc = EXIT_OK;
+        goto done;
+    }
+    if (a.positional_count < 1 + shape->min_args || a.positional_count - 1 > shape->max_args) {
+        fprintf(stderr, "usage: %s", shape->usage);
+        goto done;
+    }
+    if (a.password && !a.user) {
+        fprintf(stderr, "uarc %s: --password-file needs --user\n", command);
+        goto done;
+    }
+    uarc_client_config cfg;
+    client_config_from_args(&cfg, a.user, a.password, a.allow_unencrypted, a.timeout, a.verbose);
+    cfg.no_session = strcmp(command, "endpoints") == 0;
+    rc = EXIT_FAILED;
+    client = uarc_client_new(&cfg);
+    if (!client) {
+        fprintf(stderr, "uarc %s: out of memory\n", command);
+        goto done;
+    }
+    ops_context ctx = {client, a.json, NULL};
+    const char *url = a.positional[0];
+    uarc_status status = uarc_client_connect(client, url);
+    if (status != UARC_Good) {
+        ops_report_error(&ctx, status);
+        if (!a.json)
+            fprintf(stderr, "uarc %s: %s\n", command, uarc_client_error(client));
+        goto done;
+    }
+    char **rest = a.positional + 1;
+    size_t n = a.positional_count - 1;
+    bool ok = true;
+    if (strcmp(command, "endpoints") == 0) {
+        ok = ops_endpoints(&ctx) == UARC_Good;
+    } else if (strcmp(command, "read") == 0) {
+        for (size_t i = 0; i < n; i++)
+            ok &= ops_read(&ctx, rest[i]) == UARC_Good;
+    } else if (strcmp(command, "write") == 0) {
+        ok = ops_write(&ctx, rest[0], rest[1], rest[2]) == UARC_Good;
+    } else if (strcmp(command, "browse") == 0) {
+        ok = ops_browse(&ctx, n ? rest[0] : NULL, a.recursive) == UARC_Good;
+    } else {
+        ok = ops_call(&ctx, rest[0], rest[1], rest + 2, n - 2) == UARC_Good;
+    }
+    uarc_client_disconnect(client);
+    rc = ok ? EXIT_OK : EXIT_FAILED;
+done:
+    uarc_client_delete(client);
+    free(a.positional);
+    free(a.password);
+    return rc;
+}

@@ -1,0 +1,566 @@
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uarc/uarc.h"
+#include "ops.h"
+#include "output.h"
+
+static void begin(out_line *line, const ops_context *ctx, const char *event)
+{
+    out_begin(line, ctx->json, event);
+    if (ctx->server_uri)
+        out_field_str(line, "server_uri", ctx->server_uri);
+}
+
+static void add_nodeid(out_line *line, const char *key, const uarc_nodeid *id)
+{
+    char text[512];
+    uarc_nodeid_print(id, text, sizeof text);
+    out_field_str(line, key, text);
+}
+
+/* The step is the part of the client's error before the first ": ". */
+void ops_report_error(const ops_context *ctx, uarc_status status)
+{
+    const char *error = uarc_client_error(ctx->client);
+    const char *colon = strstr(error, ": ");
+    char step[64] = "unknown";
+    const char *reason = error;
+    if (colon && (size_t)(colon - error) < sizeof step) {
+        memcpy(step, error, (size_t)(colon - error));
+        step[colon - error] = '\0';
+        reason = colon + 2;
+        /* Skip the status name, reported in its own field. */
+        const char *second = strstr(reason, ": ");
+        if (second)
+            reason = second + 2;
+    }
+    out_line line;
+    begin(&line, ctx, "error");
+    out_field_str(&line, "step", step);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
+    if (ctx->json)
+        fprintf(stderr, "uarc: %s\n", error[0] ? error : uarc_status_name(status));
+}
+
+static bool parse_node(const ops_context *ctx, const char *text, uarc_nodeid *id)
+{
+    if (uarc_nodeid_parse(text, SIZE_MAX, id) == UARC_Good)
+        return true;
+    out_line line;
+    begin(&line, ctx, "error");
+    out_field_str(&line, "step", "arguments");
+    out_field_str(&line, "status", "BadNodeIdInvalid");
+    char reason[600];
+    snprintf(reason, sizeof reason, "not a NodeId: \"%s\" (try i=2258 or ns=1;s=Name)", text);
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
+    return false;
+}
+
+static void add_json(out_line *line, const char *key, char *json)
+{
+    out_field_raw(line, key, json ? json : "null");
+    uarc_free(json);
+}
+
+uarc_status ops_read(const ops_context *ctx, const char *node_text)
+{
+    uarc_nodeid id;
+    if (!parse_node(ctx, node_text, &id))
+        return UARC_BadNodeIdInvalid;
+    uarc_data_value value;
+    uarc_status status =
+        uarc_client_read_attribute(ctx->client, &id, UARC_ATTRIBUTEID_Value, &value);
+    if (status != UARC_Good) {
+        ops_report_error(ctx, status);
+        uarc_clear(&id, UARC_T(NodeId));
+        return status;
+    }
+    out_line line;
+    begin(&line, ctx, "read");
+    add_nodeid(&line, "node", &id);
+    uarc_status value_status = value.has_status ? value.status : UARC_Good;
+    out_field_str(&line, "status", uarc_status_name(value_status));
+    const uarc_type *type = value.has_value ? value.value.type : NULL;
+    if (type) {
+        char type_name[96];
+        snprintf(type_name, sizeof type_name, "%s%s", type->name, value.value.is_array ? "[]" : "");
+        out_field_str(&line, "type", type_name);
+        add_json(&line, "value", uarc_variant_to_json(&value.value, NULL));
+    } else {
+        out_field_raw(&line, "type", ctx->json ? "null" : "-");
+        out_field_raw(&line, "value", "null");
+    }
+    if (value.has_source_timestamp) {
+        char t[UARC_DATETIME_TEXT_SIZE];
+        uarc_datetime_print(value.source_timestamp, t);
+        out_field_str(&line, "source_timestamp", t);
+    }
+    out_end(&line);
+    uarc_clear(&value, UARC_T(DataValue));
+    uarc_clear(&id, UARC_T(NodeId));
+    return uarc_status_is_bad(value_status) ? value_status : UARC_Good;
+}
+
+static const char *node_class_name(uarc_NodeClass c)
+{
+    switch ((int)c) {
+    case 1:
+        return "Object";
+    case 2:
+        return "Variable";
+    case 4:
+        return "Method";
+    case 8:
+        return "ObjectType";
+    case 16:
+        return "VariableType";
+    case 32:
+        return "ReferenceType";
+    case 64:
+        return "DataType";
+    case 128:
+        return "View";
+    default:
+        return "Unspecified";
+    }
+}
+
+/* A reference as a JSON object (the text form prints the same JSON). */
+static void append_reference(char **buf, size_t *len, size_t *cap, bool first,
+                             const uarc_ReferenceDescription *r)
+{
+    char node[512], name[600];
+    uarc_expanded_nodeid_print(&r->nodeId, node, sizeof node);
+    const uarc_string *bn = &r->browseName.name;
+    if (r->browseName.namespace_index)
+        snprintf(name, sizeof name, "%u:%.*s", r->browseName.namespace_index, (int)bn->length,
+                 bn->length ? (const char *)bn->data : "");
+    else
+        snprintf(name, sizeof name, "%.*s", (int)bn->length,
+                 bn->length ? (const char *)bn->data : "");
+    uarc_string node_s = {strlen(node), (uint8_t *)node};
+    uarc_string name_s = {strlen(name), (uint8_t *)name};
+    char *node_json = uarc_json_encode(&node_s, UARC_T(String), NULL);
+    char *name_json = uarc_json_encode(&name_s, UARC_T(String), NULL);
+    char *display_json = uarc_json_encode(&r->displayName.text, UARC_T(String), NULL);
+    size_t need = strlen(node_json ? node_json : "null") + strlen(name_json ? name_json : "null") +
+                  strlen(display_json ? display_json : "null") + 128;
+    if (*len + need > *cap) {
+        size_t ncap = *cap ? *cap : 1024;
+        while (ncap < *len + need)
+            ncap *= 2;
+        char *grown = realloc(*buf, ncap);
+        if (!grown)
+            goto done;
+        *buf = grown;
+        *cap = ncap;
+    }
+    *len += (size_t)snprintf(*buf + *len, *cap - *len,
+                             "%s{\"node\":%s,\"browse_name\":%s,\"display_name\":%s,"
+                             "\"node_class\":\"%s\"}",
+                             first ? "" : ",", node_json ? node_json : "null",
+                             name_json ? name_json : "null", display_json ? display_json : "null",
+                             node_class_name(r->nodeClass));
+done:
+    uarc_free(node_json);
+    uarc_free(name_json);
+    uarc_free(display_json);
+}
+
+typedef struct visited {
+    char **nodes;
+    size_t count, capacity;
+} visited;
+
+static bool visit(visited *v, const char *node)
+{
+    for (size_t i = 0; i < v->count; i++)
+        if (strcmp(v->nodes[i], node) == 0)
+            return false;
+    if (v->count == v->capacity) {
+        size_t cap = v->capacity ? v->capacity * 2 : 64;
+        char **grown = realloc(v->nodes, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        v->nodes = grown;
+        v->capacity = cap;
+    }
+    v->nodes[v->count++] = strdup(node);
+    return true;
+}
+
+static uarc_status browse_one(const ops_context *ctx, const uarc_nodeid *id, bool recursive,
+                              visited *seen, unsigned depth)
+{
+    uarc_ReferenceDescription *refs = NULL;
+    size_t count = 0;
+    uarc_status status = uarc_client_browse(ctx->client, id, &refs, &count);
+    if (status != UARC_Good) {
+        ops_report_error(ctx, status);
+        return status;
+    }
+    char *list = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < count; i++)
+        append_reference(&list, &len, &cap, i == 0, &refs[i]);
+    size_t raw_len = len + 3;
+    char *raw = malloc(raw_len);
+    if (raw)
+        snprintf(raw, raw_len, "[%s]", list ? list : "");
+    out_line line;
+    begin(&line, ctx, "browse");
+    add_nodeid(&line, "node", id);
+    out_field_raw(&line, "references", raw ? raw : "[]");
+    out_end(&line);
+    free(raw);
+    free(list);
+    for (size_t i = 0; recursive && i < count && status == UARC_Good && depth < 64; i++) {
+        const uarc_expanded_nodeid *target = &refs[i].nodeId;
+        if (target->server_index != 0 || target->namespace_uri.data)
+            continue;
+        char text[512];
+        uarc_nodeid_print(&target->node_id, text, sizeof text);
+        if (visit(seen, text))
+            status = browse_one(ctx, &target->node_id, true, seen, depth + 1);
+    }
+    uarc_array_delete(refs, count, UARC_T(ReferenceDescription));
+    return status;
+}
+
+uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recursive)
+{
+    uarc_nodeid id;
+    if (!parse_node(ctx, node_text ? node_text : "i=85", &id))
+        return UARC_BadNodeIdInvalid;
+    visited seen = {0};
+    char text[512];
+    uarc_nodeid_print(&id, text, sizeof text);
+    visit(&seen, text);
+    uarc_status status = browse_one(ctx, &id, recursive, &seen, 0);
+    for (size_t i = 0; i < seen.count; i++)
+        free(seen.nodes[i]);
+    free(seen.nodes);
+    uarc_clear(&id, UARC_T(NodeId));
+    return status;
+}
+
+static const char *security_mode_name(uarc_MessageSecurityMode m)
+{
+    switch ((int)m) {
+    case 1:
+        return "None";
+    case 2:
+        return "Sign";
+    case 3:
+        return "SignAndEncrypt";
+    default:
+        return "Invalid";
+    }
+}
+
+static const char *token_type_name(uarc_UserTokenType t)
+{
+    static const char *const names[] = {"Anonymous", "UserName", "Certificate", "IssuedToken"};
+    return (unsigned)t < 4 ? names[t] : "Unknown";
+}
+
+uarc_status ops_endpoints(const ops_context *ctx)
+{
+    uarc_GetEndpointsResponse resp;
+    uarc_status status = uarc_client_get_endpoints(ctx->client, &resp);
+    if (status != UARC_Good) {
+        ops_report_error(ctx, status);
+        uarc_clear(&resp, UARC_T(GetEndpointsResponse));
+        return status;
+    }
+    for (size_t i = 0; i < resp.endpointsSize; i++) {
+        const uarc_EndpointDescription *e = &resp.endpoints[i];
+        out_line line;
+        begin(&line, ctx, "endpoint");
+        out_field(&line, "endpoint_url", (const char *)e->endpointUrl.data, e->endpointUrl.length);
+        out_field(&line, "server_application_uri", (const char *)e->server.applicationUri.data,
+                  e->server.applicationUri.length);
+        out_field(&line, "security_policy", (const char *)e->securityPolicyUri.data,
+                  e->securityPolicyUri.length);
+        out_field_str(&line, "security_mode", security_mode_name(e->securityMode));
+        char level[8];
+        snprintf(level, sizeof level, "%u", e->securityLevel);
+        out_field_raw(&line, "security_level", level);
+        char cert[32];
+        snprintf(cert, sizeof cert, "%zu", e->serverCertificate.length);
+        out_field_raw(&line, "certificate_bytes", cert);
+        char tokens[1024] = "[";
+        size_t used = 1;
+        for (size_t j = 0; j < e->userIdentityTokensSize && used < sizeof tokens - 32; j++)
+            used += (size_t)snprintf(tokens + used, sizeof tokens - used, "%s\"%s\"", j ? "," : "",
+                                     token_type_name(e->userIdentityTokens[j].tokenType));
+        snprintf(tokens + used, sizeof tokens - used, "]");
+        out_field_raw(&line, "user_tokens", tokens);
+        out_end(&line);
+    }
+    uarc_clear(&resp, UARC_T(GetEndpointsResponse));
+    return UARC_Good;
+}
+
+/* ---- typed values from text ---- */
+
+static bool parse_integer(const char *text, long long min, unsigned long long max,
+                          long long *signed_out, unsigned long long *unsigned_out)
+{
+    char *end;
+    errno = 0;
+    if (min < 0) {
+        long long v = strtoll(text, &end, 0);
+        if (errno || end == text || *end || v < min || (unsigned long long)v > max)
+            return false;
+        *signed_out = v;
+    } else {
+        if (text[0] == '-')
+            return false;
+        unsigned long long v = strtoull(text, &end, 0);
+        if (errno || end == text || *end || v > max)
+            return false;
+        *unsigned_out = v;
+    }
+    return true;
+}
+
+bool ops_parse_value(const char *type_name, const char *text, uarc_variant *out, char *detail,
+                     size_t detail_size)
+{
+    const uarc_type *type = uarc_type_by_name(type_name);
+    memset(out, 0, sizeof *out);
+    if (!type || type->kind > UARC_KIND_LOCALIZEDTEXT) {
+        snprintf(detail, detail_size,
+                 "unsupported type \"%s\" (use a built-in scalar type such as Boolean, Int32, "
+                 "Double, String, DateTime, NodeId)",
+                 type_name);
+        return false;
+    }
+    union {
+        bool b;
+        int8_t i8;
+        uint8_t u8;
+        int16_t i16;
+        uint16_t u16;
+        int32_t i32;
+        uint32_t u32;
+        int64_t i64;
+        uint64_t u64;
+        float f;
+        double d;
+        uarc_string s;
+        uarc_datetime t;
+        uarc_guid g;
+        uarc_nodeid n;
+        uarc_expanded_nodeid x;
+        uarc_qualified_name q;
+        uarc_localized_text l;
+    } v;
+    memset(&v, 0, sizeof v);
+    long long sv = 0;
+    unsigned long long uv = 0;
+    bool ok = true;
+    char *end;
+    switch (type->kind) {
+    case UARC_KIND_BOOLEAN:
+        ok = strcmp(text, "true") == 0 || strcmp(text, "false") == 0 || strcmp(text, "1") == 0 ||
+             strcmp(text, "0") == 0;
+        v.b = strcmp(text, "true") == 0 || strcmp(text, "1") == 0;
+        break;
+    case UARC_KIND_SBYTE:
+        ok = parse_integer(text, INT8_MIN, INT8_MAX, &sv, &uv), v.i8 = (int8_t)sv;
+        break;
+    case UARC_KIND_BYTE:
+        ok = parse_integer(text, 0, UINT8_MAX, &sv, &uv), v.u8 = (uint8_t)uv;
+        break;
+    case UARC_KIND_INT16:
+        ok = parse_integer(text, INT16_MIN, INT16_MAX, &sv, &uv), v.i16 = (int16_t)sv;
+        break;
+    case UARC_KIND_UINT16:
+        ok = parse_integer(text, 0, UINT16_MAX, &sv, &uv), v.u16 = (uint16_t)uv;
+        break;
+    case UARC_KIND_INT32:
+        ok = parse_integer(text, INT32_MIN, INT32_MAX, &sv, &uv), v.i32 = (int32_t)sv;
+        break;
+    case UARC_KIND_UINT32:
+    case UARC_KIND_STATUSCODE:
+        ok = parse_integer(text, 0, UINT32_MAX, &sv, &uv), v.u32 = (uint32_t)uv;
+        if (!ok && type->kind == UARC_KIND_STATUSCODE)
+            ok = uarc_status_from_name(text, &v.u32);
+        break;
+    case UARC_KIND_INT64:
+        ok = parse_integer(text, INT64_MIN, INT64_MAX, &sv, &uv), v.i64 = sv;
+        break;
+    case UARC_KIND_UINT64:
+        ok = parse_integer(text, 0, UINT64_MAX, &sv, &uv), v.u64 = uv;
+        break;
+    case UARC_KIND_FLOAT:
+    case UARC_KIND_DOUBLE: {
+        errno = 0;
+        double d = strtod(text, &end);
+        ok = !errno && end != text && !*end;
+        if (type->kind == UARC_KIND_FLOAT)
+            v.f = (float)d;
+        else
+            v.d = d;
+        break;
+    }
+    case UARC_KIND_STRING:
+    case UARC_KIND_XMLELEMENT:
+    case UARC_KIND_BYTESTRING:
+        v.s = (uarc_string){strlen(text), strlen(text) ? (uint8_t *)text : UARC_EMPTY};
+        break;
+    case UARC_KIND_DATETIME:
+        ok = strcmp(text, "now") == 0 ? (v.t = uarc_datetime_now(), true)
+                                      : uarc_datetime_parse(text, strlen(text), &v.t);
+        break;
+    case UARC_KIND_GUID:
+        ok = uarc_guid_parse(text, strlen(text), &v.g);
+        break;
+    case UARC_KIND_NODEID:
+        ok = uarc_nodeid_parse(text, SIZE_MAX, &v.n) == UARC_Good;
+        break;
+    case UARC_KIND_EXPANDEDNODEID:
+        ok = uarc_expanded_nodeid_parse(text, SIZE_MAX, &v.x) == UARC_Good;
+        break;
+    case UARC_KIND_QUALIFIEDNAME: {
+        const char *colon = strchr(text, ':');
+        unsigned long ns = 0;
+        const char *name = text;
+        if (colon) {
+            ns = strtoul(text, &end, 10);
+            if (end == colon && ns <= UINT16_MAX)
+                name = colon + 1;
+            else
+                ns = 0;
+        }
+        v.q.namespace_index = (uint16_t)ns;
+        v.q.name = (uarc_string){strlen(name), strlen(name) ? (uint8_t *)name : UARC_EMPTY};
+        break;
+    }
+    case UARC_KIND_LOCALIZEDTEXT:
+        v.l.text = (uarc_string){strlen(text), strlen(text) ? (uint8_t *)text : UARC_EMPTY};
+        break;
+    default:
+        ok = false;
+    }
+    if (!ok) {
+        snprintf(detail, detail_size, "\"%s\" is not a valid %s", text, type->name);
+        return false;
+    }
+    uarc_status s = uarc_variant_set_scalar(out, &v, type);
+    if (type->kind == UARC_KIND_NODEID)
+        uarc_clear(&v.n, type);
+    if (type->kind == UARC_KIND_EXPANDEDNODEID)
+        uarc_clear(&v.x, type);
+    if (s != UARC_Good) {
+        snprintf(detail, detail_size, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+uarc_status ops_write(const ops_context *ctx, const char *node_text, const char *type_name,
+                      const char *value_text)
+{
+    uarc_nodeid id;
+    if (!parse_node(ctx, node_text, &id))
+        return UARC_BadNodeIdInvalid;
+    uarc_variant value;
+    char detail[256];
+    if (!ops_parse_value(type_name, value_text, &value, detail, sizeof detail)) {
+        out_line line;
+        begin(&line, ctx, "error");
+        out_field_str(&line, "step", "arguments");
+        out_field_str(&line, "status", "BadTypeMismatch");
+        out_field_str(&line, "reason", detail);
+        out_end(&line);
+        uarc_clear(&id, UARC_T(NodeId));
+        return UARC_BadTypeMismatch;
+    }
+    uarc_status status = uarc_client_write_value(ctx->client, &id, &value);
+    out_line line;
+    begin(&line, ctx, "write");
+    add_nodeid(&line, "node", &id);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "type", type_name);
+    add_json(&line, "value", uarc_variant_to_json(&value, NULL));
+    out_end(&line);
+    if (status != UARC_Good && !uarc_status_is_good(status))
+        ops_report_error(ctx, status);
+    uarc_clear(&value, UARC_T(Variant));
+    uarc_clear(&id, UARC_T(NodeId));
+    return status;
+}
+
+uarc_status ops_call(const ops_context *ctx, const char *object_text, const char *method_text,
+                     char **inputs, size_t input_count)
+{
+    uarc_nodeid object, method;
+    if (!parse_node(ctx, object_text, &object))
+        return UARC_BadNodeIdInvalid;
+    if (!parse_node(ctx, method_text, &method)) {
+        uarc_clear(&object, UARC_T(NodeId));
+        return UARC_BadNodeIdInvalid;
+    }
+    uarc_variant *args = calloc(input_count ? input_count : 1, sizeof *args);
+    uarc_status status = args ? UARC_Good : UARC_BadOutOfMemory;
+    for (size_t i = 0; i < input_count && status == UARC_Good; i++) {
+        char type[64], detail[256];
+        const char *colon = strchr(inputs[i], ':');
+        if (!colon || (size_t)(colon - inputs[i]) >= sizeof type) {
+            snprintf(detail, sizeof detail, "argument \"%s\" is not TYPE:VALUE", inputs[i]);
+            status = UARC_BadTypeMismatch;
+        } else {
+            memcpy(type, inputs[i], (size_t)(colon - inputs[i]));
+            type[colon - inputs[i]] = '\0';
+            if (!ops_parse_value(type, colon + 1, &args[i], detail, sizeof detail))
+                status = UARC_BadTypeMismatch;
+        }
+        if (status != UARC_Good) {
+            out_line line;
+            begin(&line, ctx, "error");
+            out_field_str(&line, "step", "arguments");
+            out_field_str(&line, "status", uarc_status_name(status));
+            out_field_str(&line, "reason", detail);
+            out_end(&line);
+        }
+    }
+    uarc_variant *outputs = NULL;
+    size_t output_count = 0;
+    if (status == UARC_Good) {
+        status = uarc_client_call_method(ctx->client, &object, &method, args, input_count, &outputs,
+                                         &output_count);
+        if (status != UARC_Good) {
+            ops_report_error(ctx, status);
+        } else {
+            uarc_variant all = {0};
+            uarc_variant_set_array(&all, outputs, output_count, UARC_T(Variant));
+            out_line line;
+            begin(&line, ctx, "call");
+            add_nodeid(&line, "object", &object);
+            add_nodeid(&line, "method", &method);
+            out_field_str(&line, "status", uarc_status_name(status));
+            add_json(&line, "outputs", uarc_variant_to_json(&all, NULL));
+            out_end(&line);
+            uarc_clear(&all, UARC_T(Variant));
+        }
+    }
+    if (args)
+        for (size_t i = 0; i < input_count; i++)
+            uarc_clear(&args[i], UARC_T(Variant));
+    free(args);
+    uarc_array_delete(outputs, output_count, UARC_T(Variant));
+    uarc_clear(&object, UARC_T(NodeId));
+    uarc_clear(&method, UARC_T(NodeId));
+    return status;
+}

@@ -1,0 +1,32 @@
+/* What the client subcommands do once connected, shared by `uarc read/browse/...` and
+ * `uarc listen --read/--browse`: run one operation and print its event. */
+#ifndef UARC_TOOL_OPS_H
+#define UARC_TOOL_OPS_H
+
+#include "uarc/client.h"
+
+typedef struct ops_context {
+    uarc_client *client;
+    bool json;
+    const char *server_uri; /* added to every event when not NULL */
+} ops_context;
+
+/* Each returns Good or the failing status (already reported as an event). */
+uarc_status ops_read(const ops_context *ctx, const char *node_text);
+uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recursive);
+uarc_status ops_endpoints(const ops_context *ctx);
+uarc_status ops_write(const ops_context *ctx, const char *node_text, const char *type_name,
+                      const char *value_text);
+/* `inputs` are "TYPE:VALUE" texts. */
+uarc_status ops_call(const ops_context *ctx, const char *object_text, const char *method_text,
+                     char **inputs, size_t input_count);
+
+/* Reports a failure of the client (the step and status come from uarc_client_error()). */
+void ops_report_error(const ops_context *ctx, uarc_status status);
+
+/* Parses a scalar of a built-in type from text ("Double", "3.5") into *out (heap-owned).
+ * Returns false with a message in `detail`. */
+bool ops_parse_value(const char *type_name, const char *text, uarc_variant *out, char *detail,
+                     size_t detail_size);
+
+#endif
