@@ -292,6 +292,7 @@ static void roundtrip_type(const uarc_type *t, uarc_arena *arena)
     uarc_arena_reset(arena);
 
     /* Truncations fail cleanly (heap). */
+    uarc_clear(back, t);
     for (size_t k = 0; k < len; k++) {
         pos = 0;
         s = uarc_decode(bytes, k, &pos, back, t, NULL);
