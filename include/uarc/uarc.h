@@ -10,5 +10,6 @@
 #include "uarc/rhe.h"
 #include "uarc/allowlist.h"
 #include "uarc/listener.h"
+#include "uarc/client.h"
 
 #endif
