@@ -634,17 +634,18 @@ UARC_API uarc_status uarc_listener_accept(uarc_listener *l, int timeout_ms,
         return UARC_BadInvalidState;
     }
     int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
-    for (;;) {
+    /* Process at least once, so a zero timeout still picks up an RHE already in the kernel. */
+    for (bool processed = false;; processed = true) {
         if (uarc_listener_next(l, connection))
             return UARC_Good;
         int wait = -1;
         if (deadline >= 0) {
             int64_t left = deadline - uarc__now_ms();
-            if (left <= 0) {
+            if (left <= 0 && processed) {
                 set_error(l, "no server was accepted within %d ms", timeout_ms);
                 return UARC_BadTimeout;
             }
-            wait = (int)left;
+            wait = left > 0 ? (int)left : 0;
         }
         uarc_status status = uarc_listener_process(l, wait);
         if (status != UARC_Good)
