@@ -11,5 +11,6 @@
 #include "uarc/allowlist.h"
 #include "uarc/listener.h"
 #include "uarc/client.h"
+#include "uarc/reverse.h"
 
 #endif

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "uarc/uarc.h"
+#include "uarc/reverse.h"
+#include "ops.h"
 #include "args.h"
 #include "commands.h"
 #include "output.h"
@@ -17,10 +19,14 @@
 static const char listen_help[] =
     "usage: uarc listen [--bind ADDR]... [--port N] [--allow URI]... [--allow-file FILE]\n"
     "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
-    "                   [--timeout SECONDS] [--pause-rejected] [--json] [--verbose]\n"
+    "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
+    "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
+    "                   [--stay] [--accept-only] [--pause-rejected] [--json] [--verbose]\n"
     "\n"
     "Waits for OPC UA servers to dial in (Reverse Connect), reads each server's ReverseHello,\n"
-    "accepts it when its ServerUri is allowed, and reports every step.\n"
+    "accepts it when its ServerUri is allowed, then opens a secure channel and a session over\n"
+    "that same socket (never dialing out), runs the requested operations, and reports every\n"
+    "step.\n"
     "\n"
     "  --bind ADDR          address to listen on; repeat for several. Default: all interfaces,\n"
     "                       IPv4 and IPv6\n"
@@ -34,13 +40,21 @@ static const char listen_help[] =
     "                       120)\n"
     "  --max-pending N      connections waiting for their ReverseHello at once (default 1024);\n"
     "                       beyond it new ones get ERR BadTcpServerTooBusy\n"
-    "  --count N            exit 0 once N servers were accepted\n"
+    "  --count N            exit 0 once the operations completed for N servers (with\n"
+    "                       --accept-only: once N servers were accepted)\n"
     "  --timeout S          stop after S seconds: exit 1 if no server was accepted, or fewer than\n"
     "                       --count; exit 0 otherwise\n"
+    "  --read NODEID        read the node's value on each server; repeatable\n"
+    "  --browse NODEID      browse the node's references on each server; repeatable\n"
+    "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
+    "                       password; --allow-unencrypted-password permits it on a None channel\n"
+    "  --stay               keep every session open; when a server's connection drops, wait for\n"
+    "                       its re-dial and re-activate the session (operations are not repeated)\n"
+    "  --accept-only        report each accepted server and close its socket (no session)\n"
     "  --pause-rejected     answer rejected servers ERR BadTcpMessageTypeInvalid instead of\n"
     "                       BadTcpEndpointUrlInvalid (some servers then pause re-dialing)\n"
     "  --json               one JSON object per line on stdout (events: listening, hello,\n"
-    "                       accepted, rejected, error)\n"
+    "                       accepted, rejected, connected, read, browse, disconnected, error)\n"
     "  --verbose            log details to stderr\n"
     "\n"
     "Rejected servers get ERR BadTcpEndpointUrlInvalid with the reason, then the socket is\n"
@@ -61,6 +75,13 @@ enum {
     OPT_JSON,
     OPT_VERBOSE,
     OPT_HELP,
+    OPT_READ,
+    OPT_BROWSE,
+    OPT_USER,
+    OPT_PASSWORD_FILE,
+    OPT_ALLOW_UNENCRYPTED,
+    OPT_STAY,
+    OPT_ACCEPT_ONLY,
 };
 
 static const arg_spec listen_specs[] = {
@@ -76,6 +97,13 @@ static const arg_spec listen_specs[] = {
     {"--json", false, OPT_JSON},
     {"--verbose", false, OPT_VERBOSE},
     {"--help", false, OPT_HELP},
+    {"--read", true, OPT_READ},
+    {"--browse", true, OPT_BROWSE},
+    {"--user", true, OPT_USER},
+    {"--password-file", true, OPT_PASSWORD_FILE},
+    {"--allow-unencrypted-password", false, OPT_ALLOW_UNENCRYPTED},
+    {"--stay", false, OPT_STAY},
+    {"--accept-only", false, OPT_ACCEPT_ONLY},
     {NULL, false, 0},
 };
 
@@ -90,7 +118,30 @@ typedef struct listen_args {
     unsigned long count;
     double timeout;
     bool pause_rejected, json, verbose, help;
+    /* what to do on each server */
+    const char **ops; /* "r:NODEID" or "b:NODEID", in command-line order */
+    size_t op_count;
+    const char *user;
+    char *password;
+    bool allow_unencrypted, stay, accept_only;
 } listen_args;
+
+static bool add_op(listen_args *a, char kind, const char *node)
+{
+    size_t n = strlen(node) + 3;
+    char *op = malloc(n);
+    const char **grown = realloc(a->ops, (a->op_count + 1) * sizeof *grown);
+    if (!op || !grown) {
+        free(op);
+        if (grown)
+            a->ops = grown;
+        return false;
+    }
+    snprintf(op, n, "%c:%s", kind, node);
+    a->ops = grown;
+    a->ops[a->op_count++] = op;
+    return true;
+}
 
 static bool on_listen_arg(void *ctx, int id, const char *value)
 {
@@ -154,6 +205,37 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return true;
     case OPT_HELP:
         a->help = true;
+        return true;
+    case OPT_READ:
+        return add_op(a, 'r', value);
+    case OPT_BROWSE:
+        return add_op(a, 'b', value);
+    case OPT_USER:
+        a->user = value;
+        return true;
+    case OPT_PASSWORD_FILE: {
+        FILE *f = fopen(value, "r");
+        char line[1024] = "";
+        if (!f) {
+            fprintf(stderr, "uarc listen: --password-file: cannot read %s\n", value);
+            return false;
+        }
+        if (!fgets(line, sizeof line, f))
+            line[0] = '\0';
+        fclose(f);
+        line[strcspn(line, "\r\n")] = '\0';
+        free(a->password);
+        a->password = strdup(line);
+        return a->password != NULL;
+    }
+    case OPT_ALLOW_UNENCRYPTED:
+        a->allow_unencrypted = true;
+        return true;
+    case OPT_STAY:
+        a->stay = true;
+        return true;
+    case OPT_ACCEPT_ONLY:
+        a->accept_only = true;
         return true;
     default:
         fprintf(stderr, "uarc listen: unexpected argument \"%s\" (see uarc listen --help)\n",
@@ -229,6 +311,80 @@ static void log_to_stderr(void *user_data, uarc_log_level level, const char *cat
     fprintf(stderr, "uarc: %s: %s: %s\n", names[level], category, message);
 }
 
+/* ---- sessions over the inbound sockets ---- */
+
+typedef struct session_state {
+    const listen_args *args;
+    listen_state *listen;
+    uarc_reverse_hub *hub;
+    unsigned long completed;
+} session_state;
+
+static const char *policy_short_name(const char *uri)
+{
+    const char *hash = strrchr(uri, '#');
+    return hash ? hash + 1 : uri;
+}
+
+static void print_disconnected(bool json, const char *server_uri, uarc_status status)
+{
+    out_line line;
+    out_begin(&line, json, "disconnected");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_end(&line);
+}
+
+static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
+                         bool restored, bool resumed)
+{
+    session_state *st = user_data;
+    bool json = st->listen->json;
+    out_line line;
+    out_begin(&line, json, "connected");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field_str(&line, "endpoint_url", uarc_client_endpoint_url(client));
+    out_field_str(&line, "security_policy",
+                  policy_short_name(uarc_client_security_policy_uri(client)));
+    if (restored)
+        out_field_raw(&line, "session", resumed ? "\"resumed\"" : "\"new\"");
+    out_end(&line);
+    if (restored)
+        return; /* --stay: operations ran when the server first connected */
+    ops_context ctx = {client, json, server_uri};
+    for (size_t i = 0; i < st->args->op_count; i++) {
+        const char *op = st->args->ops[i];
+        if (op[0] == 'r')
+            ops_read(&ctx, op + 2);
+        else
+            ops_browse(&ctx, op + 2, false);
+    }
+    st->completed++;
+    if (!st->args->stay) {
+        char uri[4096];
+        snprintf(uri, sizeof uri, "%s", server_uri);
+        uarc_reverse_hub_release(st->hub, uri);
+        print_disconnected(json, uri, UARC_Good);
+    }
+}
+
+static void on_failed(void *user_data, uarc_client *client, const char *server_uri,
+                      uarc_status status, const char *detail)
+{
+    session_state *st = user_data;
+    (void)detail;
+    ops_context ctx = {client, st->listen->json, server_uri};
+    ops_report_error(&ctx, status);
+}
+
+static void on_lost(void *user_data, uarc_client *client, const char *server_uri,
+                    uarc_status status)
+{
+    session_state *st = user_data;
+    (void)client;
+    print_disconnected(st->listen->json, server_uri, status);
+}
+
 /* ---- main loop ---- */
 
 static volatile sig_atomic_t stop_signal;
@@ -260,46 +416,93 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    session_state st = {a, s, NULL, 0};
+    if (!a->accept_only) {
+        uarc_reverse_hub_options ho = {.listener = listener,
+                                       .callbacks = {NULL, on_connected, on_failed, on_lost, &st}};
+        client_config_from_args(&ho.client, a->user, a->password, a->allow_unencrypted, 0,
+                                a->verbose);
+        st.hub = uarc_reverse_hub_new(&ho);
+        if (!st.hub) {
+            fprintf(stderr, "uarc listen: out of memory\n");
+            return EXIT_FAILED;
+        }
+    }
+    /* Done: N accepted (--accept-only) or N servers' operations completed. */
+    unsigned long *done = a->accept_only ? &s->accepted : &st.completed;
     int64_t deadline = a->timeout > 0 ? now_ms() + (int64_t)(a->timeout * 1000.0 + 0.5) : -1;
+    struct pollfd *fds = NULL;
+    size_t fds_capacity = 0;
+    int rc;
     for (;;) {
         uarc_reverse_connection c;
-        while (uarc_listener_next(listener, &c)) {
-            /* The client core takes over here once it exists; for now report and close. */
+        while (a->accept_only && uarc_listener_next(listener, &c)) {
             uarc_reverse_connection_clear(&c);
             s->accepted++;
-            if (a->count && s->accepted >= a->count)
-                return EXIT_OK;
         }
-        if (stop_signal)
-            return EXIT_OK;
-        int64_t wait = uarc_listener_timeout_ms(listener);
+        if (a->count && *done >= a->count) {
+            rc = EXIT_OK;
+            break;
+        }
+        if (stop_signal) {
+            rc = EXIT_OK;
+            break;
+        }
+        int64_t wait =
+            st.hub ? uarc_reverse_hub_timeout_ms(st.hub) : uarc_listener_timeout_ms(listener);
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
             if (left <= 0) {
-                if (s->accepted == 0 || (a->count && s->accepted < a->count)) {
-                    fprintf(stderr, "uarc listen: timeout: %lu server(s) accepted in %g s\n",
-                            s->accepted, a->timeout);
-                    return EXIT_FAILED;
+                rc = EXIT_OK;
+                if (*done == 0 || (a->count && *done < a->count)) {
+                    fprintf(stderr, "uarc listen: timeout: %lu server(s) %s in %g s\n", *done,
+                            a->accept_only ? "accepted" : "completed", a->timeout);
+                    rc = EXIT_FAILED;
                 }
-                return EXIT_OK;
+                break;
             }
             if (wait < 0 || left < wait)
                 wait = left;
         }
-        struct pollfd pfd = {.fd = uarc_listener_fd(listener), .events = POLLIN};
-        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
-        int n = ppoll(&pfd, 1, wait < 0 ? NULL : &ts, &during_wait);
-        if (n < 0 && errno != EINTR) {
-            fprintf(stderr, "uarc listen: poll: %s\n", strerror(errno));
-            return EXIT_FAILED;
+        size_t n = 1;
+        if (st.hub) {
+            n = uarc_reverse_hub_poll_fds(st.hub, fds, fds_capacity);
+            if (n > fds_capacity) {
+                struct pollfd *grown = realloc(fds, n * sizeof *grown);
+                if (!grown) {
+                    rc = EXIT_FAILED;
+                    break;
+                }
+                fds = grown;
+                fds_capacity = n;
+                uarc_reverse_hub_poll_fds(st.hub, fds, fds_capacity);
+            }
+        } else {
+            if (!fds && !(fds = malloc(sizeof *fds))) {
+                rc = EXIT_FAILED;
+                break;
+            }
+            fds[0] = (struct pollfd){.fd = uarc_listener_fd(listener), .events = POLLIN};
         }
-        uarc_status status = uarc_listener_process(listener, 0);
+        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
+        int ready = ppoll(fds, n, wait < 0 ? NULL : &ts, &during_wait);
+        if (ready < 0 && errno != EINTR) {
+            fprintf(stderr, "uarc listen: poll: %s\n", strerror(errno));
+            rc = EXIT_FAILED;
+            break;
+        }
+        uarc_status status =
+            st.hub ? uarc_reverse_hub_process(st.hub, 0) : uarc_listener_process(listener, 0);
         if (uarc_status_is_bad(status)) {
             fprintf(stderr, "uarc listen: %s: %s\n", uarc_status_name(status),
                     uarc_listener_error(listener));
-            return EXIT_FAILED;
+            rc = EXIT_FAILED;
+            break;
         }
     }
+    free(fds);
+    uarc_reverse_hub_delete(st.hub);
+    return rc;
 }
 
 int cmd_listen(int argc, char **argv)
@@ -314,6 +517,15 @@ int cmd_listen(int argc, char **argv)
     if (a.help) {
         fputs(listen_help, stdout);
         rc = EXIT_OK;
+        goto done;
+    }
+    if (a.accept_only && (a.op_count || a.stay || a.user)) {
+        fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
+                        "--user and --stay do not apply\n");
+        goto done;
+    }
+    if (a.password && !a.user) {
+        fprintf(stderr, "uarc listen: --password-file needs --user\n");
         goto done;
     }
     if (a.allow_sources == 0)
@@ -355,5 +567,9 @@ done:
     uarc_listener_delete(listener);
     uarc_allowlist_delete(a.allowlist);
     free(a.binds);
+    for (size_t i = 0; i < a.op_count; i++)
+        free((char *)a.ops[i]);
+    free(a.ops);
+    free(a.password);
     return rc;
 }

@@ -1,0 +1,114 @@
+/*
+ * Reverse Connect end to end: servers dial in, and each becomes a live client session without
+ * the application ever dialing out.
+ *
+ * For one server, blocking: take a connection from the listener (uarc_listener_accept() or
+ * uarc_listener_accept_from()) and hand its socket to a client with uarc_reverse_connect().
+ *
+ * For many servers at once, the hub: it takes every accepted connection from a listener, keeps
+ * one client per ServerUri, connects it over the inbound socket (HEL with the EndpointUrl the
+ * server announced, OPN, CreateSession, ActivateSession), and when a connection is lost it waits
+ * for that server's next ReverseHello (servers re-dial on their own) and re-activates the same
+ * session on the new secure channel, or creates a new one when the server no longer knows it.
+ * One thread drives the listener and every client through uarc_reverse_hub_process().
+ *
+ * The hub uses only the public listener and client APIs.
+ *
+ * Threads: a hub, its listener and its clients belong to one thread.
+ */
+#ifndef UARC_REVERSE_H
+#define UARC_REVERSE_H
+
+#include <poll.h>
+
+#include "uarc/client.h"
+#include "uarc/listener.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Connects `client` over the accepted connection's socket (blocking), sending the EndpointUrl the
+ * server announced in HEL. The socket moves to the client whatever the outcome; `connection`
+ * keeps its strings. On failure uarc_client_error() names the step.
+ */
+UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_connection *connection);
+
+typedef struct uarc_reverse_hub uarc_reverse_hub;
+
+typedef struct uarc_reverse_hub_callbacks {
+    /*
+     * Called before a client is created for a newly seen server: adjust `config` (a copy of the
+     * hub's base configuration: security, identity, timeouts, no_session for discovery only).
+     * Strings you set must stay valid until the call returns (the client copies them).
+     * Return false to refuse the server: its socket is closed and it is not remembered.
+     */
+    bool (*configure)(void *user_data, const uarc_reverse_connection *connection,
+                      uarc_client_config *config);
+    /* The session is active: first time (`restored` false) or after a re-dial (`restored` true;
+     * then `resumed` tells whether the previous session was re-activated or a new one made). */
+    void (*connected)(void *user_data, uarc_client *client, const char *server_uri, bool restored,
+                      bool resumed);
+    /* Connecting over a fresh socket failed; `detail` names the step. The hub waits for the
+     * server's next dial. */
+    void (*failed)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status,
+                   const char *detail);
+    /* An active session's connection was lost. Requests in flight failed with a status. The hub
+     * waits for the server's next dial. */
+    void (*lost)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status);
+    void *user_data;
+} uarc_reverse_hub_callbacks;
+
+typedef struct uarc_reverse_hub_options {
+    uarc_listener *listener;   /* borrowed, must be listening and outlive the hub. Required */
+    uarc_client_config client; /* base configuration of every client (zero-filled: defaults) */
+    uarc_reverse_hub_callbacks callbacks;
+} uarc_reverse_hub_options;
+
+/* Creates a hub; NULL when out of memory or without a listener. */
+UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *options);
+
+/* Disconnects every client (CloseSession, CLO), frees them and the hub. NULL is ignored. */
+UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub);
+
+/*
+ * Fills `fds` with what to poll: the listener's descriptor and every client's socket (events
+ * set). Returns how many entries are needed (fill at most `capacity`).
+ */
+UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct pollfd *fds,
+                                          size_t capacity);
+/* Milliseconds until the hub has something to do by itself; -1 when nothing. */
+UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
+
+/*
+ * Waits up to `timeout_ms` (0: no wait, -1: no limit) for any descriptor, then does all due work:
+ * accepts, hands sockets to clients, drives every client, runs callbacks. Callbacks run at the end
+ * of this call, outside of any client's processing, so they may call blocking client functions
+ * (which pause the other connections meanwhile). Returns Good, GoodCallAgain when a signal
+ * interrupted the wait, or the listener's error.
+ */
+UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms);
+
+/* The client of a server, NULL when that server never connected. Owned by the hub. */
+UARC_API uarc_client *uarc_reverse_hub_client(const uarc_reverse_hub *hub, const char *server_uri);
+
+/*
+ * Blocks until the server's session is active (serving every other connection meanwhile).
+ * Returns Good with *client set, BadTimeout, or GoodCallAgain on a signal.
+ */
+UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *server_uri,
+                                           int timeout_ms, uarc_client **client);
+
+/* Disconnects a server's client (CloseSession, CLO) and forgets the server: its next dial is
+ * treated as a new server. Returns false when the server is unknown. */
+UARC_API bool uarc_reverse_hub_release(uarc_reverse_hub *hub, const char *server_uri);
+
+/* Number of servers known (connected or waiting for a re-dial). */
+UARC_API size_t uarc_reverse_hub_count(const uarc_reverse_hub *hub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
