@@ -595,7 +595,8 @@ static bool append_chunk(uarc__channel *ch, size_t index, const uarc__chunk_info
         a->data = p;
         a->capacity = capacity;
     }
-    memcpy(a->data + a->length, info->body, info->body_length);
+    if (info->body_length)
+        memcpy(a->data + a->length, info->body, info->body_length);
     a->length += info->body_length;
     ch->assembly_bytes += info->body_length;
     a->chunks++;
