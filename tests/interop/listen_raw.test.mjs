@@ -14,7 +14,7 @@ const procs = [];
 const sockets = [];
 
 before(async () => {
-  listener = await startListen(["--allow", ALLOWED, "--hello-timeout", "1"]);
+  listener = await startListen(["--accept-only", "--allow", ALLOWED, "--hello-timeout", "1"]);
 });
 
 after(async () => {
@@ -130,7 +130,7 @@ test("the raw listener's output is JSON Lines flushed per line", () => {
 });
 
 test("--count 1 exits 0 after one accepted server", async () => {
-  const proc = await startListen(["--allow", ALLOWED, "--count", "1"]);
+  const proc = await startListen(["--accept-only", "--allow", ALLOWED, "--count", "1"]);
   procs.push(proc);
   const s = await fakeServer(proc.port);
   sockets.push(s);

@@ -401,20 +401,27 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int serve(uarc_listener *listener, const listen_args *a, listen_state *s)
+/* Signals stay blocked except inside ppoll, so none is lost between checks; this runs before
+ * the first event is printed, so a signal sent right after `listening` still ends cleanly. */
+static void catch_signals(sigset_t *during_wait)
 {
-    /* Signals stay blocked except inside ppoll, so none is lost between checks. */
-    sigset_t blocked, during_wait;
+    sigset_t blocked;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
-    sigprocmask(SIG_BLOCK, &blocked, &during_wait);
-    sigdelset(&during_wait, SIGINT);
-    sigdelset(&during_wait, SIGTERM);
+    sigprocmask(SIG_BLOCK, &blocked, during_wait);
+    sigdelset(during_wait, SIGINT);
+    sigdelset(during_wait, SIGTERM);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
+                 const sigset_t *during_wait_set)
+{
+    sigset_t during_wait = *during_wait_set;
 
     session_state st = {a, s, NULL, 0};
     if (!a->accept_only) {
@@ -545,6 +552,8 @@ int cmd_listen(int argc, char **argv)
         .logger = {a.verbose ? log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
     };
     rc = EXIT_FAILED;
+    sigset_t during_wait;
+    catch_signals(&during_wait);
     listener = uarc_listener_new(&opt);
     if (!listener) {
         fprintf(stderr, "uarc listen: out of memory\n");
@@ -562,7 +571,7 @@ int cmd_listen(int argc, char **argv)
         out_field_str(&line, "address", uarc_listener_address(listener, i));
         out_end(&line);
     }
-    rc = serve(listener, &a, &state);
+    rc = serve(listener, &a, &state, &during_wait);
 done:
     uarc_listener_delete(listener);
     uarc_allowlist_delete(a.allowlist);
