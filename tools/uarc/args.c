@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,9 @@ bool args_parse(const char *command, const arg_spec *specs, int argc, char **arg
     bool options_done = false;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
-        if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
+        /* "-5" and "-.5" are values (write ... Int32 -5), never options. */
+        bool negative_number = arg[0] == '-' && (isdigit((unsigned char)arg[1]) || arg[1] == '.');
+        if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0 || negative_number) {
             if (!handler(ctx, -1, arg))
                 return false;
             continue;

@@ -319,7 +319,7 @@ static bool parse_integer(const char *text, long long min, unsigned long long ma
     errno = 0;
     if (min < 0) {
         long long v = strtoll(text, &end, 0);
-        if (errno || end == text || *end || v < min || (unsigned long long)v > max)
+        if (errno || end == text || *end || v < min || (v > 0 && (unsigned long long)v > max))
             return false;
         *signed_out = v;
     } else {
