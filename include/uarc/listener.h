@@ -148,6 +148,16 @@ UARC_API bool uarc_listener_next(uarc_listener *listener, uarc_reverse_connectio
 UARC_API uarc_status uarc_listener_accept(uarc_listener *listener, int timeout_ms,
                                           uarc_reverse_connection *connection);
 
+/*
+ * Like uarc_listener_accept(), but returns only a connection from the server whose ServerUri is
+ * `server_uri` (and, when `endpoint_url` is not NULL, that announced exactly this EndpointUrl).
+ * Connections from other servers are accepted and stay queued for uarc_listener_next() and later
+ * accepts; the listener keeps serving everyone while it waits.
+ */
+UARC_API uarc_status uarc_listener_accept_from(uarc_listener *listener, const char *server_uri,
+                                               const char *endpoint_url, int timeout_ms,
+                                               uarc_reverse_connection *connection);
+
 /* Detail of the last error of this listener ("" when none). */
 UARC_API const char *uarc_listener_error(const uarc_listener *listener);
 

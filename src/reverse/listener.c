@@ -626,8 +626,31 @@ UARC_API bool uarc_listener_next(uarc_listener *l, uarc_reverse_connection *conn
     return true;
 }
 
-UARC_API uarc_status uarc_listener_accept(uarc_listener *l, int timeout_ms,
-                                          uarc_reverse_connection *connection)
+/* Moves the oldest ready connection that matches (NULL: any) out of the ring. */
+static bool take_matching(uarc_listener *l, const char *server_uri, const char *endpoint_url,
+                          uarc_reverse_connection *connection)
+{
+    for (size_t i = 0; i < l->ready_count; i++) {
+        size_t at = (l->ready_head + i) % l->ready_capacity;
+        const uarc_reverse_connection *c = &l->ready[at];
+        if ((server_uri && strcmp(c->server_uri, server_uri) != 0) ||
+            (endpoint_url && strcmp(c->endpoint_url, endpoint_url) != 0))
+            continue;
+        *connection = *c;
+        /* Close the gap by moving the older entries one place forward. */
+        for (size_t j = i; j > 0; j--)
+            l->ready[(l->ready_head + j) % l->ready_capacity] =
+                l->ready[(l->ready_head + j - 1) % l->ready_capacity];
+        l->ready_head = (l->ready_head + 1) % l->ready_capacity;
+        l->ready_count--;
+        return true;
+    }
+    return false;
+}
+
+UARC_API uarc_status uarc_listener_accept_from(uarc_listener *l, const char *server_uri,
+                                               const char *endpoint_url, int timeout_ms,
+                                               uarc_reverse_connection *connection)
 {
     if (!l->socket_count) {
         set_error(l, "the listener is not listening");
@@ -636,13 +659,16 @@ UARC_API uarc_status uarc_listener_accept(uarc_listener *l, int timeout_ms,
     int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
     /* Process at least once, so a zero timeout still picks up an RHE already in the kernel. */
     for (bool processed = false;; processed = true) {
-        if (uarc_listener_next(l, connection))
+        if (take_matching(l, server_uri, endpoint_url, connection))
             return UARC_Good;
         int wait = -1;
         if (deadline >= 0) {
             int64_t left = deadline - uarc__now_ms();
             if (left <= 0 && processed) {
-                set_error(l, "no server was accepted within %d ms", timeout_ms);
+                if (server_uri)
+                    set_error(l, "%s did not dial in within %d ms", server_uri, timeout_ms);
+                else
+                    set_error(l, "no server was accepted within %d ms", timeout_ms);
                 return UARC_BadTimeout;
             }
             wait = left > 0 ? (int)left : 0;
@@ -651,6 +677,12 @@ UARC_API uarc_status uarc_listener_accept(uarc_listener *l, int timeout_ms,
         if (status != UARC_Good)
             return status;
     }
+}
+
+UARC_API uarc_status uarc_listener_accept(uarc_listener *l, int timeout_ms,
+                                          uarc_reverse_connection *connection)
+{
+    return uarc_listener_accept_from(l, NULL, NULL, timeout_ms, connection);
 }
 
 UARC_API void uarc_listener_close(uarc_listener *l)

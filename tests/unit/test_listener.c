@@ -884,6 +884,51 @@ static void test_interleaved_servers(void **state)
     uarc_allowlist_delete(a);
 }
 
+/* accept_from returns the named server's connection and leaves the others queued. */
+static void test_accept_from_one_server(void **state)
+{
+    (void)state;
+    uarc_allowlist *a = allow("urn:test:alpha", NULL);
+    assert_int_equal(uarc_allowlist_add(a, "urn:test:beta", NULL), UARC_Good);
+    uarc_listener_options o = {.allowlist = a};
+    events ev;
+    uarc_listener *l = start(&o, &ev);
+    int f1 = connect_to(uarc_listener_port(l)), f2 = connect_to(uarc_listener_port(l));
+    int f3 = connect_to(uarc_listener_port(l));
+    fake_frame r1, r2, r3;
+    frame_rhe(&r1, "urn:test:alpha", "opc.tcp://alpha.test:1");
+    frame_rhe(&r2, "urn:test:beta", "opc.tcp://beta.test:1");
+    frame_rhe(&r3, "urn:test:beta", "opc.tcp://beta.test:2");
+    send_all(f1, r1.bytes, r1.length);
+    assert_true(drive_until(l, &ev.accepted, 1, 3000));
+    send_all(f2, r2.bytes, r2.length);
+    assert_true(drive_until(l, &ev.accepted, 2, 3000));
+    send_all(f3, r3.bytes, r3.length);
+    assert_true(drive_until(l, &ev.accepted, 3, 3000));
+
+    uarc_reverse_connection c;
+    /* EndpointUrl pinned: the newest beta, skipping alpha and the first beta. */
+    assert_int_equal(uarc_listener_accept_from(l, "urn:test:beta", "opc.tcp://beta.test:2", 0, &c),
+                     UARC_Good);
+    assert_string_equal(c.endpoint_url, "opc.tcp://beta.test:2");
+    uarc_reverse_connection_clear(&c);
+    assert_int_equal(uarc_listener_accept_from(l, "urn:test:beta", NULL, 0, &c), UARC_Good);
+    assert_string_equal(c.endpoint_url, "opc.tcp://beta.test:1");
+    uarc_reverse_connection_clear(&c);
+    /* No beta left: times out, while alpha is still there for a plain accept. */
+    assert_int_equal(uarc_listener_accept_from(l, "urn:test:beta", NULL, 100, &c), UARC_BadTimeout);
+    assert_non_null(strstr(uarc_listener_error(l), "urn:test:beta"));
+    assert_int_equal(uarc_listener_accept(l, 0, &c), UARC_Good);
+    assert_string_equal(c.server_uri, "urn:test:alpha");
+    uarc_reverse_connection_clear(&c);
+    assert_false(uarc_listener_next(l, &c));
+    close(f1);
+    close(f2);
+    close(f3);
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
 #define SILENT_COUNT 300
 
 static void test_silent_sockets_do_not_delay(void **state)
@@ -1628,6 +1673,7 @@ int main(void)
         cmocka_unit_test(test_hello_timeout_not_early),
         cmocka_unit_test(test_one_byte_at_a_time),
         cmocka_unit_test(test_interleaved_servers),
+        cmocka_unit_test(test_accept_from_one_server),
         cmocka_unit_test(test_silent_sockets_do_not_delay),
         cmocka_unit_test(test_max_pending),
         cmocka_unit_test(test_garbage_flood),
