@@ -1,7 +1,8 @@
 /*
  * OPC UA values: the 25 built-in types as open structs, the structured and enumerated types
  * generated from Opc.Ua.Types.bsd (uarc/types_generated.h), their descriptors, and the one
- * table-driven binary codec (OPC UA Part 6 §5.2) plus the text forms (NodeId, Guid, DateTime, JSON).
+ * table-driven binary codec (OPC UA Part 6 §5.2) plus the text forms (NodeId, Guid, DateTime,
+ * JSON).
  *
  * Values and ownership: a value owns everything its pointers reach. uarc_init() zero-fills (a
  * zero-filled value is always valid: null strings, null arrays, numeric NodeId ns=0;i=0, empty
@@ -41,7 +42,7 @@ typedef uarc_string uarc_xml_element;
 typedef int64_t uarc_datetime;
 
 /* Ticks at 1970-01-01T00:00:00Z, for converting to and from Unix time. */
-#define UARC_DATETIME_UNIX_EPOCH INT64_C(116444736000000000)
+#define UARC_DATETIME_UNIX_EPOCH       INT64_C(116444736000000000)
 #define UARC_DATETIME_TICKS_PER_SECOND INT64_C(10000000)
 
 typedef struct uarc_guid {
@@ -184,21 +185,21 @@ typedef enum uarc_kind {
 } uarc_kind;
 
 typedef struct uarc_member {
-    const char *name;              /* lowerCamelCase field name */
-    const struct uarc_type *type;  /* element type for arrays */
-    uint32_t offset;               /* of the value, or of the array pointer */
-    uint32_t size_offset;          /* arrays: of the size_t element count */
+    const char *name;             /* lowerCamelCase field name */
+    const struct uarc_type *type; /* element type for arrays */
+    uint32_t offset;              /* of the value, or of the array pointer */
+    uint32_t size_offset;         /* arrays: of the size_t element count */
     bool is_array;
 } uarc_member;
 
 typedef struct uarc_type {
-    const char *name;             /* as in the schema: "ReadRequest", "Double" */
-    uint32_t type_id;             /* numeric id of the DataType node in namespace 0 */
-    uint32_t binary_encoding_id;  /* numeric id of its DefaultBinary encoding; 0 if none */
-    uint32_t size;                /* sizeof the C type */
-    uint8_t kind;                 /* uarc_kind */
-    bool pointer_free;            /* copy and compare are plain memory operations */
-    uint16_t index;               /* position in uarc_types[] */
+    const char *name;            /* as in the schema: "ReadRequest", "Double" */
+    uint32_t type_id;            /* numeric id of the DataType node in namespace 0 */
+    uint32_t binary_encoding_id; /* numeric id of its DefaultBinary encoding; 0 if none */
+    uint32_t size;               /* sizeof the C type */
+    uint8_t kind;                /* uarc_kind */
+    bool pointer_free;           /* copy and compare are plain memory operations */
+    uint16_t index;              /* position in uarc_types[] */
     uint16_t member_count;
     const uarc_member *members;
 } uarc_type;
@@ -272,8 +273,8 @@ UARC_API uarc_status uarc_variant_set_scalar(uarc_variant *variant, const void *
                                              const uarc_type *type);
 /* Sets `variant` to own a copy of `count` values of `type` at `array` (a one-dimensional
  * array; NULL with count 0 gives the null array). */
-UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *array,
-                                            size_t count, const uarc_type *type);
+UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *array, size_t count,
+                                            const uarc_type *type);
 
 /* ---- Arena ------------------------------------------------------------------------------- */
 
@@ -329,8 +330,8 @@ UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset
  * Variant type with data, array dimensions that do not match). On failure *offset is unchanged
  * and the bytes after it are unspecified.
  */
-UARC_API uarc_status uarc_encode(const void *src, const uarc_type *type, void *buf,
-                                 size_t capacity, size_t *offset);
+UARC_API uarc_status uarc_encode(const void *src, const uarc_type *type, void *buf, size_t capacity,
+                                 size_t *offset);
 
 /* Encodes `src` into a new buffer *out of *length bytes (free with uarc_free). */
 UARC_API uarc_status uarc_encode_alloc(const void *src, const uarc_type *type, uint8_t **out,
@@ -352,8 +353,7 @@ UARC_API uarc_status uarc_expanded_nodeid_parse(const char *text, size_t length,
 /* Writes the text form like snprintf: at most `size` bytes including the NUL; returns the length
  * the full text has (so a result >= size means it was truncated). `buf` may be NULL if size 0. */
 UARC_API size_t uarc_nodeid_print(const uarc_nodeid *id, char *buf, size_t size);
-UARC_API size_t uarc_expanded_nodeid_print(const uarc_expanded_nodeid *id, char *buf,
-                                           size_t size);
+UARC_API size_t uarc_expanded_nodeid_print(const uarc_expanded_nodeid *id, char *buf, size_t size);
 
 /* Guid text "09087e75-8e5e-499b-954f-f2a9603db28a" (parsing accepts either case and optional
  * braces). `buf` must hold UARC_GUID_TEXT_SIZE bytes; it receives lowercase hex and a NUL. */

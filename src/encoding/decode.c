@@ -39,12 +39,12 @@ typedef uarc_status (*dec_fn)(dec *d, void *dst, const uarc_type *t);
 static const dec_fn dec_table[UARC_KIND_STRUCT + 1];
 
 #if defined(__GNUC__)
-#define COLD __attribute__((cold, noinline))
-#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define COLD        __attribute__((cold, noinline))
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define COLD
-#define LIKELY(x) (x)
+#define LIKELY(x)   (x)
 #define UNLIKELY(x) (x)
 #endif
 
@@ -217,10 +217,10 @@ static uarc_status dec_string(dec *d, void *dst, const uarc_type *t)
 
 /* Wire size of kinds whose C layout equals the little-endian wire layout; 0 for the others. */
 static const uint8_t memcpy_size[UARC_KIND_STRUCT + 1] = {
-    [UARC_KIND_SBYTE] = 1,      [UARC_KIND_BYTE] = 1,       [UARC_KIND_INT16] = 2,
-    [UARC_KIND_UINT16] = 2,     [UARC_KIND_INT32] = 4,      [UARC_KIND_UINT32] = 4,
-    [UARC_KIND_INT64] = 8,      [UARC_KIND_UINT64] = 8,     [UARC_KIND_FLOAT] = 4,
-    [UARC_KIND_DOUBLE] = 8,     [UARC_KIND_DATETIME] = 8,   [UARC_KIND_GUID] = 16,
+    [UARC_KIND_SBYTE] = 1,      [UARC_KIND_BYTE] = 1,     [UARC_KIND_INT16] = 2,
+    [UARC_KIND_UINT16] = 2,     [UARC_KIND_INT32] = 4,    [UARC_KIND_UINT32] = 4,
+    [UARC_KIND_INT64] = 8,      [UARC_KIND_UINT64] = 8,   [UARC_KIND_FLOAT] = 4,
+    [UARC_KIND_DOUBLE] = 8,     [UARC_KIND_DATETIME] = 8, [UARC_KIND_GUID] = 16,
     [UARC_KIND_STATUSCODE] = 4, [UARC_KIND_ENUM] = 4,
 };
 
@@ -251,15 +251,15 @@ static uarc_status dec_elements(dec *d, uint8_t *p, size_t n, const uarc_type *e
 static uarc_status alloc_array(dec *d, int32_t n, const uarc_type *et, void **out)
 {
     if (UNLIKELY((size_t)n > d->max_array))
-        return fail(d, UARC_BadEncodingLimitsExceeded, "array length %d exceeds limit %zu",
-                    (int)n, d->max_array);
+        return fail(d, UARC_BadEncodingLimitsExceeded, "array length %d exceeds limit %zu", (int)n,
+                    d->max_array);
     /* Every element takes at least one byte, except values of a structure without fields. */
     size_t min_wire = memcpy_size[et->kind] ? memcpy_size[et->kind] : 1;
     if (et->kind == UARC_KIND_STRUCT && et->member_count == 0)
         min_wire = 0;
     if (UNLIKELY((size_t)n * min_wire > (size_t)(d->end - d->pos)))
-        return fail(d, UARC_BadDecodingError, "array length %d exceeds the %zu bytes left",
-                    (int)n, (size_t)(d->end - d->pos));
+        return fail(d, UARC_BadDecodingError, "array length %d exceeds the %zu bytes left", (int)n,
+                    (size_t)(d->end - d->pos));
     if (UNLIKELY((size_t)n > SIZE_MAX / et->size))
         return fail(d, UARC_BadEncodingLimitsExceeded, "array length %d is too large", (int)n);
     uarc_status status;
@@ -526,8 +526,8 @@ static uarc_status dec_dimensions(dec *d, uarc_variant *v)
     }
     d->pos += (size_t)n * 4;
     if ((zero ? 0 : product) != v->array_length)
-        return fail(d, UARC_BadDecodingError,
-                    "array dimensions do not match the array length %zu", v->array_length);
+        return fail(d, UARC_BadDecodingError, "array dimensions do not match the array length %zu",
+                    v->array_length);
     return UARC_Good;
 }
 
@@ -710,8 +710,8 @@ UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset
     d.end = (const uint8_t *)data + length;
     d.arena = o->arena;
     d.alloc_left = o->max_alloc ? o->max_alloc : UARC_DECODE_DEFAULT_MAX_ALLOC;
-    d.max_string = o->max_string_length ? o->max_string_length
-                                        : UARC_DECODE_DEFAULT_MAX_STRING_LENGTH;
+    d.max_string =
+        o->max_string_length ? o->max_string_length : UARC_DECODE_DEFAULT_MAX_STRING_LENGTH;
     d.max_array = o->max_array_length ? o->max_array_length : UARC_DECODE_DEFAULT_MAX_ARRAY_LENGTH;
     d.depth_left = o->max_depth ? o->max_depth : UARC_DECODE_DEFAULT_MAX_DEPTH;
     d.nseg = 0;

@@ -22,7 +22,7 @@ typedef uarc_status (*enc_fn)(enc *e, const void *src, const uarc_type *t);
 static const enc_fn enc_table[UARC_KIND_STRUCT + 1];
 
 #if defined(__GNUC__)
-#define COLD __attribute__((cold, noinline))
+#define COLD        __attribute__((cold, noinline))
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define COLD
@@ -162,10 +162,10 @@ static uarc_status enc_string(enc *e, const void *src, const uarc_type *t)
 }
 
 static const uint8_t memcpy_size[UARC_KIND_STRUCT + 1] = {
-    [UARC_KIND_SBYTE] = 1,      [UARC_KIND_BYTE] = 1,       [UARC_KIND_INT16] = 2,
-    [UARC_KIND_UINT16] = 2,     [UARC_KIND_INT32] = 4,      [UARC_KIND_UINT32] = 4,
-    [UARC_KIND_INT64] = 8,      [UARC_KIND_UINT64] = 8,     [UARC_KIND_FLOAT] = 4,
-    [UARC_KIND_DOUBLE] = 8,     [UARC_KIND_DATETIME] = 8,   [UARC_KIND_GUID] = 16,
+    [UARC_KIND_SBYTE] = 1,      [UARC_KIND_BYTE] = 1,     [UARC_KIND_INT16] = 2,
+    [UARC_KIND_UINT16] = 2,     [UARC_KIND_INT32] = 4,    [UARC_KIND_UINT32] = 4,
+    [UARC_KIND_INT64] = 8,      [UARC_KIND_UINT64] = 8,   [UARC_KIND_FLOAT] = 4,
+    [UARC_KIND_DOUBLE] = 8,     [UARC_KIND_DATETIME] = 8, [UARC_KIND_GUID] = 16,
     [UARC_KIND_STATUSCODE] = 4, [UARC_KIND_ENUM] = 4,
 };
 
@@ -551,8 +551,8 @@ static uarc_status encode(const void *src, const uarc_type *type, uint8_t *buf, 
     return s;
 }
 
-UARC_API uarc_status uarc_encode(const void *src, const uarc_type *type, void *buf,
-                                 size_t capacity, size_t *offset)
+UARC_API uarc_status uarc_encode(const void *src, const uarc_type *type, void *buf, size_t capacity,
+                                 size_t *offset)
 {
     if (!src || !type || !offset || *offset > capacity || (!buf && capacity))
         return UARC_BadInvalidArgument;

@@ -199,8 +199,8 @@ UARC_API bool uarc_guid_parse(const char *text, size_t length, uarc_guid *out)
         bytes[k++] = (uint8_t)(hi << 4 | lo);
         i += 2;
     }
-    out->data1 = (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 |
-                 bytes[3];
+    out->data1 =
+        (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
     out->data2 = (uint16_t)(bytes[4] << 8 | bytes[5]);
     out->data3 = (uint16_t)(bytes[6] << 8 | bytes[7]);
     memcpy(out->data4, bytes + 8, 8);

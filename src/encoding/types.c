@@ -232,7 +232,8 @@ static uarc_status copy_array(const void *src, size_t n, void **dst, const uarc_
 static uarc_status copy_nodeid(const uarc_nodeid *src, uarc_nodeid *dst)
 {
     *dst = *src;
-    if (src->identifier_type == UARC_NODEID_STRING || src->identifier_type == UARC_NODEID_BYTESTRING)
+    if (src->identifier_type == UARC_NODEID_STRING ||
+        src->identifier_type == UARC_NODEID_BYTESTRING)
         return copy_string(&src->identifier.string, &dst->identifier.string);
     return UARC_Good;
 }
@@ -499,10 +500,10 @@ static bool equal_value(const void *a, const void *b, const uarc_type *t)
             (x->has_additional_info && !equal_string(&x->additional_info, &y->additional_info)) ||
             (x->has_inner_status_code && x->inner_status_code != y->inner_status_code))
             return false;
-        const uarc_diagnostic_info *xi = x->has_inner_diagnostic_info ? x->inner_diagnostic_info
-                                                                      : NULL;
-        const uarc_diagnostic_info *yi = y->has_inner_diagnostic_info ? y->inner_diagnostic_info
-                                                                      : NULL;
+        const uarc_diagnostic_info *xi =
+            x->has_inner_diagnostic_info ? x->inner_diagnostic_info : NULL;
+        const uarc_diagnostic_info *yi =
+            y->has_inner_diagnostic_info ? y->inner_diagnostic_info : NULL;
         if (!xi || !yi)
             return !xi && !yi;
         return equal_value(xi, yi, t);
@@ -593,8 +594,8 @@ UARC_API uarc_status uarc_variant_set_scalar(uarc_variant *variant, const void *
     return UARC_Good;
 }
 
-UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *array,
-                                            size_t count, const uarc_type *type)
+UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *array, size_t count,
+                                            const uarc_type *type)
 {
     memset(variant, 0, sizeof *variant);
     void *p;

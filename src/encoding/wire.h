@@ -7,14 +7,14 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define UARC__BIG_ENDIAN 1
-#define UARC__LE16(v) __builtin_bswap16(v)
-#define UARC__LE32(v) __builtin_bswap32(v)
-#define UARC__LE64(v) __builtin_bswap64(v)
+#define UARC__LE16(v)    __builtin_bswap16(v)
+#define UARC__LE32(v)    __builtin_bswap32(v)
+#define UARC__LE64(v)    __builtin_bswap64(v)
 #else
 #define UARC__BIG_ENDIAN 0
-#define UARC__LE16(v) (v)
-#define UARC__LE32(v) (v)
-#define UARC__LE64(v) (v)
+#define UARC__LE16(v)    (v)
+#define UARC__LE32(v)    (v)
+#define UARC__LE64(v)    (v)
 #endif
 
 static inline uint16_t uarc__ld16(const uint8_t *p)

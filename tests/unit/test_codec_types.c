@@ -75,11 +75,10 @@ static void *fill_array(const uarc_type *t, size_t n, int depth)
 
 static void fill_variant(uarc_variant *v, int depth)
 {
-    static const uint8_t kinds[] = {UARC_TYPE_Double, UARC_TYPE_String, UARC_TYPE_Boolean,
-                                    UARC_TYPE_NodeId, UARC_TYPE_LocalizedText,
-                                    UARC_TYPE_ExtensionObject, UARC_TYPE_Variant,
-                                    UARC_TYPE_DataValue, UARC_TYPE_Guid,
-                                    UARC_TYPE_DiagnosticInfo};
+    static const uint8_t kinds[] = {
+        UARC_TYPE_Double,        UARC_TYPE_String,          UARC_TYPE_Boolean, UARC_TYPE_NodeId,
+        UARC_TYPE_LocalizedText, UARC_TYPE_ExtensionObject, UARC_TYPE_Variant, UARC_TYPE_DataValue,
+        UARC_TYPE_Guid,          UARC_TYPE_DiagnosticInfo};
     const uarc_type *t = &uarc_types[kinds[rnd() % (depth > 2 ? 5 : sizeof kinds)]];
     v->type = t;
     switch (rnd() % 3) {

@@ -236,9 +236,8 @@ static void test_extension_object(void **state)
     known.content.decoded.type = UARC_T(Range);
     known.content.decoded.data = &range;
     assert_int_equal(UARC_T(Range)->binary_encoding_id, 886);
-    VEC(&known, UARC_T(ExtensionObject), 0x01, 0x00, 0x76, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0x3F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04,
-        0xC0);
+    VEC(&known, UARC_T(ExtensionObject), 0x01, 0x00, 0x76, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0x3F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0xC0);
     /* Encoding byte 3 is invalid. */
     static const uint8_t bad[] = {0x00, 0x00, 0x03};
     uarc_extension_object out;
@@ -298,8 +297,12 @@ static void test_variant(void **state)
     /* A 2x3 matrix of Byte: array bit, dimensions bit, 6 elements, then Int32 array {2, 3}. */
     uint8_t m[] = {1, 2, 3, 4, 5, 6};
     int32_t dims[] = {2, 3};
-    uarc_variant mv = {.type = UARC_T(Byte), .data = m, .array_length = 6, .is_array = true,
-                       .array_dimensions_size = 2, .array_dimensions = dims};
+    uarc_variant mv = {.type = UARC_T(Byte),
+                       .data = m,
+                       .array_length = 6,
+                       .is_array = true,
+                       .array_dimensions_size = 2,
+                       .array_dimensions = dims};
     VEC(&mv, UARC_T(Variant), 0xC3, 0x06, 0x00, 0x00, 0x00, 1, 2, 3, 4, 5, 6, 0x02, 0x00, 0x00,
         0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00);
     /* Booleans in an array are one byte each. */
@@ -328,8 +331,8 @@ static void test_variant(void **state)
     static const uint8_t bad_type[] = {0x1A};
     assert_int_equal(uarc_decode(bad_type, 1, &pos, &out, UARC_T(Variant), NULL),
                      UARC_BadDecodingError);
-    static const uint8_t bad_dims[] = {0xC3, 0x02, 0x00, 0x00, 0x00, 1, 2, 0x01, 0x00,
-                                       0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
+    static const uint8_t bad_dims[] = {0xC3, 0x02, 0x00, 0x00, 0x00, 1,    2,   0x01,
+                                       0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
     pos = 0;
     assert_int_equal(uarc_decode(bad_dims, sizeof bad_dims, &pos, &out, UARC_T(Variant), NULL),
                      UARC_BadDecodingError);
@@ -418,8 +421,8 @@ static void test_limit_detail_names_field(void **state)
     size_t off = 0;
     uarc_ResponseHeader h = {0};
     assert_int_equal(uarc_encode(&h, UARC_T(ResponseHeader), buf, sizeof buf, &off), UARC_Good);
-    static const uint8_t rest[] = {0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x0C, 0xFF,
-                                   0xFF, 0xFF, 0x7F, 'x'};
+    static const uint8_t rest[] = {0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                   0x01, 0x0C, 0xFF, 0xFF, 0xFF, 0x7F, 'x'};
     memcpy(buf + off, rest, sizeof rest);
     off += sizeof rest;
     char detail[256];
@@ -573,18 +576,18 @@ static void test_extension_object_decoding(void **state)
     uarc_decode_options o = {.detail = detail, .detail_size = sizeof detail};
     uarc_extension_object eo;
     size_t pos = 0;
-    assert_int_equal(uarc_decode(short_body, sizeof short_body, &pos, &eo,
-                                 UARC_T(ExtensionObject), &o),
-                     UARC_BadDecodingError);
+    assert_int_equal(
+        uarc_decode(short_body, sizeof short_body, &pos, &eo, UARC_T(ExtensionObject), &o),
+        UARC_BadDecodingError);
     assert_string_equal(detail, "ExtensionObject.Range.low: needs 8 bytes, 4 left");
     /* Bytes after the known fields inside the body are skipped; the outer cursor continues. */
     static const uint8_t long_body[] = {0x01, 0x00, 0x76, 0x03, 0x01, 0x11, 0x00, 0x00, 0x00,
-                                        0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0, 0, 0, 0, 0, 0, 0, 0x40,
-                                        0xEE, 0x7A};
+                                        0,    0,    0,    0,    0,    0,    0xF0, 0x3F, 0,
+                                        0,    0,    0,    0,    0,    0,    0x40, 0xEE, 0x7A};
     pos = 0;
-    assert_int_equal(uarc_decode(long_body, sizeof long_body, &pos, &eo,
-                                 UARC_T(ExtensionObject), &o),
-                     UARC_Good);
+    assert_int_equal(
+        uarc_decode(long_body, sizeof long_body, &pos, &eo, UARC_T(ExtensionObject), &o),
+        UARC_Good);
     assert_int_equal(pos, sizeof long_body - 1);
     assert_int_equal(eo.encoding, UARC_EXTENSION_OBJECT_DECODED);
     assert_ptr_equal(eo.content.decoded.type, UARC_T(Range));
@@ -598,8 +601,8 @@ static void test_arena(void **state)
     (void)state;
     uarc_arena *arena = uarc_arena_new(64);
     assert_non_null(arena);
-    static const uint8_t lt[] = {0x03, 0x02, 0x00, 0x00, 0x00, 'e', 'n', 0x02, 0x00, 0x00, 0x00,
-                                 'H', 'i'};
+    static const uint8_t lt[] = {0x03, 0x02, 0x00, 0x00, 0x00, 'e', 'n',
+                                 0x02, 0x00, 0x00, 0x00, 'H',  'i'};
     uarc_decode_options o = {.arena = arena};
     uarc_localized_text a, b;
     size_t pos = 0;

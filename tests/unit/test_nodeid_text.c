@@ -37,9 +37,8 @@ static void test_nodeid_parse_print(void **state)
     assert_true(uarc_string_equal_cstr(&id.identifier.string, "Temp"));
     uarc_clear(&id, UARC_T(NodeId));
 
-    assert_int_equal(uarc_nodeid_parse("ns=2;g=09087e75-8e5e-499b-954f-f2a9603db28a", SIZE_MAX,
-                                       &id),
-                     UARC_Good);
+    assert_int_equal(
+        uarc_nodeid_parse("ns=2;g=09087e75-8e5e-499b-954f-f2a9603db28a", SIZE_MAX, &id), UARC_Good);
     assert_int_equal(id.identifier_type, UARC_NODEID_GUID);
     assert_int_equal(id.identifier.guid.data1, 0x09087e75);
     assert_int_equal(id.identifier.guid.data2, 0x8e5e);
@@ -68,9 +67,9 @@ static void test_nodeid_parse_print(void **state)
     roundtrip_nodeid("ns=65535;i=4294967295");
     roundtrip_nodeid("s=");
 
-    static const char *bad[] = {"",        "i=",         "i=x",       "i=4294967296", "ns=1",
-                                "ns=;i=1", "ns=65536;i=1", "x=1",     "g=1234",       "b=A",
-                                "i=1 ",    "ns=1;",      "ns=-1;i=1", "I=1"};
+    static const char *bad[] = {"",        "i=",           "i=x",       "i=4294967296", "ns=1",
+                                "ns=;i=1", "ns=65536;i=1", "x=1",       "g=1234",       "b=A",
+                                "i=1 ",    "ns=1;",        "ns=-1;i=1", "I=1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (uarc_nodeid_parse(bad[i], SIZE_MAX, &id) != UARC_BadNodeIdInvalid)
             fail_msg("accepted \"%s\"", bad[i]);
@@ -111,8 +110,7 @@ static void test_expanded_nodeid_text(void **state)
     uarc_clear(&x, UARC_T(ExpandedNodeId));
 
     assert_int_equal(uarc_expanded_nodeid_parse("nsu=urn:x", SIZE_MAX, &x), UARC_BadNodeIdInvalid);
-    assert_int_equal(uarc_expanded_nodeid_parse("svr=x;i=1", SIZE_MAX, &x),
-                     UARC_BadNodeIdInvalid);
+    assert_int_equal(uarc_expanded_nodeid_parse("svr=x;i=1", SIZE_MAX, &x), UARC_BadNodeIdInvalid);
     assert_int_equal(uarc_expanded_nodeid_parse("nsu=urn:x;q=1", SIZE_MAX, &x),
                      UARC_BadNodeIdInvalid);
 }
@@ -230,7 +228,8 @@ static void test_json(void **state)
                           .value = {.type = UARC_T(Double), .data = &d},
                           .has_source_timestamp = true,
                           .source_timestamp = UARC_DATETIME_UNIX_EPOCH};
-    check_json(&dv, UARC_T(DataValue), "{\"Value\":2,\"SourceTimestamp\":\"1970-01-01T00:00:00Z\"}");
+    check_json(&dv, UARC_T(DataValue),
+               "{\"Value\":2,\"SourceTimestamp\":\"1970-01-01T00:00:00Z\"}");
     /* A structure: schema field names, null strings left out. */
     uarc_ReadValueId r = {0};
     r.nodeId = uarc_nodeid_numeric(0, 2258);
