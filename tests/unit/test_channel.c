@@ -1004,6 +1004,79 @@ static void test_close_from_callback(void **state)
     free_fixture(f);
 }
 
+/* ---- failing allocations ------------------------------------------------------------------ */
+
+static long allocations_left;
+
+static void *fail_malloc(size_t size, void *u)
+{
+    (void)u;
+    return allocations_left-- > 0 ? malloc(size) : NULL;
+}
+
+static void *fail_realloc(void *p, size_t size, void *u)
+{
+    (void)u;
+    return allocations_left-- > 0 ? realloc(p, size) : NULL;
+}
+
+static void fail_free(void *p, void *u)
+{
+    (void)u;
+    free(p);
+}
+
+/* The whole conversation, tolerating any failure; returns true when it got to the end. */
+static bool conversation_survives(void)
+{
+    recorder rec = {0};
+    uarc__channel_events events = {on_opened, on_message, on_failed, on_closed, &rec};
+    uarc__channel_config c = {.endpoint_url = URL, .receive_buffer_size = 8192};
+    uarc__channel *ch = uarc__channel_new(&c, &events);
+    if (!ch)
+        return false;
+    bytes *in = calloc(1, sizeof *in);
+    const uint8_t *p;
+    bool done = false;
+    if (uarc__channel_start(ch, 0) != UARC_Good)
+        goto out;
+    ack(in, 8192, 8192, 0, 0);
+    opn_response(in, CHANNEL_ID, 51, 1, TOKEN_ID, 60000);
+    uarc__channel_receive(ch, in->data, in->n, 0);
+    in->n = 0;
+    uarc_CreateSessionRequest r;
+    big_request(&r, 12000);
+    uint32_t id = 0;
+    if (rec.opened != 1 ||
+        uarc__channel_send_request(ch, &r, UARC_T(CreateSessionRequest), &id) != UARC_Good)
+        goto out;
+    msg_chunk(in, 'C', TOKEN_ID, 52, id, big_blob, 8000);
+    msg_chunk(in, 'F', TOKEN_ID, 53, id, big_blob, 5000);
+    uarc__channel_receive(ch, in->data, in->n, 0);
+    uarc__channel_tick(ch, 50000); /* renewal */
+    uarc__channel_output_done(ch, uarc__channel_output(ch, &p));
+    uarc__channel_close(ch);
+    done = rec.messages == 1 && rec.closes == 1 && rec.closed_status == UARC_Good;
+out:
+    free(in);
+    uarc__channel_delete(ch);
+    return done;
+}
+
+static void test_failing_allocations(void **state)
+{
+    (void)state;
+    uarc_allocator failing = {fail_malloc, fail_realloc, fail_free, NULL};
+    bool survived = false;
+    for (long n = 0; n < 400 && !survived; n++) {
+        allocations_left = n;
+        uarc_set_allocator(&failing);
+        survived = conversation_survives();
+        uarc_set_allocator(NULL);
+    }
+    assert_true(survived);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1030,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_clo_bytes),
         cmocka_unit_test(test_connection_lost),
         cmocka_unit_test(test_close_from_callback),
+        cmocka_unit_test(test_failing_allocations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
