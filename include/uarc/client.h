@@ -120,6 +120,13 @@ UARC_API uarc_status uarc_client_start_connect(uarc_client *client, const char *
 UARC_API uarc_status uarc_client_start_socket(uarc_client *client, int fd,
                                               const char *endpoint_url);
 
+/*
+ * Creates and activates a session on a client connected with config.no_session (blocking): for
+ * instance after GetEndpoints on a reverse-connected socket, to go on over the same socket
+ * without waiting for the server to dial again. Returns BadInvalidState in any other state.
+ */
+UARC_API uarc_status uarc_client_create_session(uarc_client *client);
+
 /* Closes the session (CloseSession), the channel (CLO) and the socket, waiting at most the
  * request timeout for the server's answer. Idempotent. Pending requests fail with
  * BadConnectionClosed. */

@@ -944,13 +944,20 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
 
 /* ---- blocking drivers ---- */
 
-static uarc_status wait_connected(uarc_client *c)
+/* Drives the client until it reaches `target` or falls back to DISCONNECTED. */
+static uarc_status wait_connected_to(uarc_client *c, uarc_client_state target)
 {
-    while (!connected_state(c->state) && c->state != UARC_CLIENT_DISCONNECTED)
+    while (c->state != target && c->state != UARC_CLIENT_DISCONNECTED)
         uarc_client_process(c, -1);
-    if (connected_state(c->state))
+    if (c->state == target)
         return UARC_Good;
     return c->last_status != UARC_Good ? c->last_status : UARC_BadConnectionClosed;
+}
+
+static uarc_status wait_connected(uarc_client *c)
+{
+    return wait_connected_to(c, c->cfg.no_session ? UARC_CLIENT_CHANNEL_OPEN
+                                                  : UARC_CLIENT_SESSION_ACTIVE);
 }
 
 UARC_API uarc_status uarc_client_connect(uarc_client *c, const char *endpoint_url)
@@ -1005,6 +1012,21 @@ UARC_API uarc_status uarc_client_call(uarc_client *c, void *request, const uarc_
                                       void *response, const uarc_type *response_type)
 {
     return call_blocking(c, request, request_type, response, response_type, false);
+}
+
+UARC_API uarc_status uarc_client_create_session(uarc_client *c)
+{
+    if (c->state != UARC_CLIENT_CHANNEL_OPEN) {
+        set_error(c, "CreateSession", UARC_BadInvalidState,
+                  "needs an open secure channel without a session (state %s)",
+                  uarc_client_state_name(c->state));
+        return UARC_BadInvalidState;
+    }
+    c->cfg.no_session = false;
+    c->connect_deadline = uarc__now_ms() + c->cfg.connect_timeout_ms;
+    start_create_session(c);
+    finish_ending(c);
+    return wait_connected_to(c, UARC_CLIENT_SESSION_ACTIVE);
 }
 
 UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
