@@ -257,7 +257,7 @@ static uarc_status alloc_array(dec *d, int32_t n, const uarc_type *et, void **ou
     size_t min_wire = memcpy_size[et->kind] ? memcpy_size[et->kind] : 1;
     if (et->kind == UARC_KIND_STRUCT && et->member_count == 0)
         min_wire = 0;
-    if (UNLIKELY((size_t)n * min_wire > (size_t)(d->end - d->pos)))
+    if (UNLIKELY(min_wire && (size_t)n > (size_t)(d->end - d->pos) / min_wire))
         return fail(d, UARC_BadDecodingError, "array length %d exceeds the %zu bytes left", (int)n,
                     (size_t)(d->end - d->pos));
     if (UNLIKELY((size_t)n > SIZE_MAX / et->size))
