@@ -42,14 +42,19 @@ typedef struct uarc__channel_events {
     /* The first OPN succeeded: requests may be sent. */
     void (*opened)(void *user_data);
     /* A whole response arrived (all chunks joined). `body` starts at the encoding NodeId of the
-     * response type; it is valid during the call only. */
+     * response type; it is valid during the call only (NULL when `length` is 0). Chunks for a
+     * request id that is not awaiting a response (never sent, already answered or failed) are
+     * dropped. Chunks of different requests may interleave (up to 16 being joined at once). */
     void (*message)(void *user_data, uint32_t request_id, const uint8_t *body, size_t length);
-    /* One response failed without ending the channel (abort chunk from the server, or a
-     * response over our limits that the channel could skip). */
+    /* One response failed without ending the channel: an abort chunk from the server (its
+     * status and reason), or BadResponseTooLarge for a response over our max_message_size or
+     * max_chunk_count (its later chunks are dropped). A chunk whose MessageSize exceeds our
+     * receive_buffer_size is not skippable: it ends the channel with BadTcpMessageTooLarge. */
     void (*message_failed)(void *user_data, uint32_t request_id, uarc_status status,
                            const char *reason);
     /* The channel ended: ERR from the server (its status and reason), a protocol violation,
-     * a handshake timeout (BadTimeout), or after CLO (Good). No event follows. */
+     * a handshake timeout (BadTimeout), or after CLO (Good). No event follows. Requests still
+     * awaiting a response get no message_failed: the caller fails them on `closed`. */
     void (*closed)(void *user_data, uarc_status status, const char *reason);
     void *user_data;
 } uarc__channel_events;
@@ -65,7 +70,8 @@ uarc__channel_state uarc__channel_get_state(const uarc__channel *channel);
 uarc_status uarc__channel_start(uarc__channel *channel, int64_t now_ms);
 
 /* Feeds received bytes (any split: partial chunks are kept until complete). Fires events.
- * Returns Good, or the status the channel closed with. */
+ * Returns Good, or the status the channel closed with. Not re-entrant: from inside a callback it
+ * returns BadInvalidState. */
 uarc_status uarc__channel_receive(uarc__channel *channel, const uint8_t *data, size_t length,
                                   int64_t now_ms);
 
@@ -92,7 +98,10 @@ uarc_status uarc__channel_send_request(uarc__channel *channel, const void *reque
 /* Monotonic time of the next thing the channel must do by itself (renewal at ~75 % of the
  * revised lifetime, a handshake deadline); -1 when nothing. */
 int64_t uarc__channel_next_deadline(const uarc__channel *channel);
-/* Does what is due at `now_ms`: sends OPN Renew, fails a handshake that took too long. */
+/* Does what is due at `now_ms`: sends OPN Renew, fails a handshake that took too long (or a
+ * renewal unanswered after handshake_timeout_ms). Requests keep the old token until the Renew
+ * response arrives; afterwards chunks with the old token are accepted until the server first
+ * uses the new one. */
 void uarc__channel_tick(uarc__channel *channel, int64_t now_ms);
 
 /* Queues CLO (when OPEN) and moves to CLOSED; the caller closes the socket once the output is
