@@ -24,6 +24,10 @@ const USAGE = `usage: node server.mjs --uri URI [options]
   --no-anonymous             refuse anonymous sessions
   --token-lifetime MS        ceiling of the secure channel token lifetime (default 600000)
   --no-big                   skip the 5,000-variable folder (faster start)
+  --max-references-per-node N
+                             return at most N references per node from Browse, with a continuation
+                             point for the rest, even when the client asks for more or no limit
+                             (default 0: node-opcua's behaviour, the client's limit only)
   --help                     this text`;
 
 function usage(message) {
@@ -44,6 +48,7 @@ function parseArgs(argv) {
     anonymous: true,
     tokenLifetime: 600000,
     big: true,
+    maxReferencesPerNode: 0,
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -72,6 +77,7 @@ function parseArgs(argv) {
       }
       case "--no-anonymous": opts.anonymous = false; break;
       case "--no-big": opts.big = false; break;
+      case "--max-references-per-node": opts.maxReferencesPerNode = intArg(arg, next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -188,6 +194,8 @@ const ARRAYS = [
     [new Variant({ dataType: DataType.Int32, value: 7 }), new Variant({ dataType: DataType.String, value: "x" })],
     "BaseDataType"],
   ["Empty", DataType.Int32, new Int32Array(0), "Int32"],
+  // 160,000 bytes of values: a ReadResponse that spans several 64 KiB chunks.
+  ["Large", DataType.Double, Float64Array.from({ length: 20000 }, (_, i) => i * 0.5), "Double"],
 ];
 
 function buildAddressSpace(addressSpace) {
@@ -299,6 +307,18 @@ function buildAddressSpace(addressSpace) {
     });
   });
 
+  // Counters of the services the peer served, so that tests can check what a client did.
+  const stats = folder("Stats");
+  ns.addVariable({
+    componentOf: stats,
+    nodeId: "s=Stats.BrowseNext",
+    browseName: "BrowseNext",
+    dataType: "UInt32",
+    accessLevel: AccessLevelFlag.CurrentRead,
+    userAccessLevel: AccessLevelFlag.CurrentRead,
+    value: { get: () => new Variant({ dataType: DataType.UInt32, value: browseNextCount }) },
+  });
+
   if (opts.big) {
     const big = folder("Big");
     for (let i = 1; i <= 5000; i++) {
@@ -312,6 +332,31 @@ function buildAddressSpace(addressSpace) {
       });
     }
   }
+}
+
+// ---- service hooks --------------------------------------------------------------------------
+
+// node-opcua limits the references per node only when the client asks (requestedMaxReferencesPerNode);
+// a real server also has its own limit. node-opcua dispatches each request to this[`_on_${type}`],
+// so an own property in front of the prototype's handler sees every request first.
+let browseNextCount = 0;
+if (opts.maxReferencesPerNode > 0) {
+  const browse = server._on_BrowseRequest;
+  server._on_BrowseRequest = function (message, channel) {
+    const request = message.request;
+    const max = opts.maxReferencesPerNode;
+    if (!request.requestedMaxReferencesPerNode || request.requestedMaxReferencesPerNode > max) {
+      request.requestedMaxReferencesPerNode = max;
+    }
+    return browse.call(this, message, channel);
+  };
+}
+{
+  const browseNext = server._on_BrowseNextRequest;
+  server._on_BrowseNextRequest = function (message, channel) {
+    if (!message.request.releaseContinuationPoints) browseNextCount++;
+    return browseNext.call(this, message, channel);
+  };
 }
 
 // ---- life cycle ----------------------------------------------------------------------------
