@@ -217,6 +217,15 @@ UARC_API uarc_status uarc_client_write_value(uarc_client *client, const uarc_nod
 UARC_API uarc_status uarc_client_browse(uarc_client *client, const uarc_nodeid *node,
                                         uarc_ReferenceDescription **references, size_t *count);
 
+/*
+ * TranslateBrowsePathsToNodeIds for one path of hierarchical references from `start`:
+ * "/0:Server/0:ServerStatus" or "Server/ServerStatus" (each element "[ns:]BrowseName").
+ * *target (heap-owned) receives the first target. Returns BadNoMatch when nothing matches, the
+ * service status, or the result's status.
+ */
+UARC_API uarc_status uarc_client_translate_path(uarc_client *client, const uarc_nodeid *start,
+                                                const char *path, uarc_nodeid *target);
+
 /* Calls a method. *outputs is a heap array of *output_count Variants (uarc_array_delete with
  * UARC_T(Variant)). Returns the service status, else the method's status. */
 UARC_API uarc_status uarc_client_call_method(uarc_client *client, const uarc_nodeid *object,

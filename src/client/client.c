@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -1263,5 +1264,78 @@ UARC_API uarc_status uarc_client_call_method(uarc_client *c, const uarc_nodeid *
         }
     }
     uarc_clear(&resp, UARC_T(CallResponse));
+    return status;
+}
+
+UARC_API uarc_status uarc_client_translate_path(uarc_client *c, const uarc_nodeid *start,
+                                                const char *path, uarc_nodeid *target)
+{
+    uarc_init(target, UARC_T(NodeId));
+    /* Split "/1:Name/Other" into elements; each is "[ns:]BrowseName". */
+    size_t count = 0;
+    for (const char *p = path; *p; p++)
+        count += *p == '/';
+    count += path[0] != '/';
+    uarc_RelativePathElement *elements = uarc__calloc(count ? count : 1, sizeof *elements);
+    if (!elements)
+        return UARC_BadOutOfMemory;
+    size_t n = 0;
+    uarc_status status = UARC_Good;
+    for (const char *p = path; *p && status == UARC_Good;) {
+        if (*p == '/')
+            p++;
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *name = p;
+        unsigned long ns = 0;
+        const char *colon = memchr(p, ':', len);
+        if (colon) {
+            char *digits_end;
+            ns = strtoul(p, &digits_end, 10);
+            if (digits_end == colon && colon > p && ns <= UINT16_MAX)
+                name = colon + 1;
+            else
+                ns = 0;
+        }
+        size_t name_len = len - (size_t)(name - p);
+        if (name_len == 0) {
+            status = UARC_BadBrowseNameInvalid;
+            set_error(c, "TranslateBrowsePathsToNodeIds", status, "empty element in path \"%s\"",
+                      path);
+            break;
+        }
+        uarc_RelativePathElement *e = &elements[n++];
+        e->referenceTypeId = uarc_nodeid_numeric(0, UARC_NS0ID_HierarchicalReferences);
+        e->includeSubtypes = true;
+        e->targetName.namespace_index = (uint16_t)ns;
+        e->targetName.name = (uarc_string){name_len, (uint8_t *)name};
+        p += len;
+    }
+    if (status == UARC_Good) {
+        uarc_BrowsePath bp = {.startingNode = *start, .relativePath = {n, elements}};
+        uarc_TranslateBrowsePathsToNodeIdsRequest req;
+        uarc_init(&req, UARC_T(TranslateBrowsePathsToNodeIdsRequest));
+        req.browsePathsSize = 1;
+        req.browsePaths = &bp;
+        uarc_TranslateBrowsePathsToNodeIdsResponse resp;
+        status = uarc_client_call(c, &req, UARC_T(TranslateBrowsePathsToNodeIdsRequest), &resp,
+                                  UARC_T(TranslateBrowsePathsToNodeIdsResponse));
+        if (status == UARC_Good) {
+            const uarc_BrowsePathResult *r = resp.resultsSize == 1 ? resp.results : NULL;
+            if (!r)
+                status = UARC_BadUnexpectedError;
+            else if (uarc_status_is_bad(r->statusCode))
+                status = r->statusCode;
+            else if (r->targetsSize == 0)
+                status = UARC_BadNoMatch;
+            else
+                status = uarc_copy(&r->targets[0].targetId.node_id, target, UARC_T(NodeId));
+            if (status != UARC_Good)
+                set_error(c, "TranslateBrowsePathsToNodeIds", status, "path \"%s\" not resolved",
+                          path);
+        }
+        uarc_clear(&resp, UARC_T(TranslateBrowsePathsToNodeIdsResponse));
+    }
+    uarc__free(elements);
     return status;
 }
