@@ -94,10 +94,16 @@ test("stdout is JSON Lines, one event per line, flushed per line", () => {
   for (const chunk of listener.chunks) {
     assert.ok(chunk.endsWith("\n"), `a chunk ends at a line end: ${JSON.stringify(chunk)}`);
   }
-  const known = new Set(["listening", "hello", "accepted", "rejected", "error"]);
+  // This listener opens a session on each accepted server (the default): connected, read,
+  // browse and disconnected name the server by server_uri; the socket events name the peer.
+  const known = new Set(["listening", "hello", "accepted", "rejected", "error", "connected", "read",
+    "browse", "disconnected"]);
   for (const e of listener.events) assert.ok(known.has(e.event), `known event: ${JSON.stringify(e)}`);
-  for (const e of listener.events.filter((x) => x.event !== "listening")) {
-    assert.equal(typeof e.peer, "string");
+  for (const e of listener.events.filter((x) => ["hello", "accepted", "rejected"].includes(x.event))) {
+    assert.match(e.peer, /^127\.0\.0\.1:\d+$/, JSON.stringify(e));
+  }
+  for (const e of listener.events.filter((x) => x.event !== "listening" && x.event !== "error")) {
+    assert.equal(typeof e.server_uri, "string", JSON.stringify(e));
   }
 });
 

@@ -1,6 +1,8 @@
 // `uarc listen` driven by fake servers on raw sockets (exact bytes), and its command line.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
+import os from "node:os";
 import {
   startListen, runUarc, exitWithin, fakeServer, rhe, frame, uaString, parseErr, sleep, withTimeout,
 } from "./helpers.mjs";
@@ -26,6 +28,19 @@ async function connect() {
   const s = await fakeServer(listener.port);
   sockets.push(s);
   return s;
+}
+
+const hasIPv6Loopback = Object.values(os.networkInterfaces()).flat()
+  .some((i) => i && i.family === "IPv6" && i.address === "::1");
+
+async function rawConnect(host, port) {
+  const socket = net.connect({ host, port });
+  socket.on("error", () => {});
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  return socket;
 }
 
 const byPeer = (peer, event) => (e) => e.peer === peer && (!event || e.event === event);
@@ -169,6 +184,44 @@ test("SIGTERM right after `listening` exits 0 (10 times)", async () => {
   }
   assert.deepEqual(outcomes, Array(10).fill(0), "exit code per run (a signal name: killed by it)");
 });
+
+test("default bind: one dual-stack socket [::]:PORT that takes IPv4 and IPv6 servers",
+  { skip: hasIPv6Loopback ? false : "no IPv6 loopback on this machine" }, async () => {
+    const proc = runUarc(["listen", "--json", "--accept-only", "--port", "0", "--allow", ALLOWED]);
+    procs.push(proc);
+    const listening = await proc.waitFor((e) => e.event === "listening", 5000);
+    const m = /^\[::\]:(\d+)$/.exec(listening.address);
+    assert.ok(m, `address of the default bind: ${listening.address}`);
+    const p = Number(m[1]);
+    for (const [host, shown] of [["127.0.0.1", "127.0.0.1"], ["::1", "[::1]"]]) {
+      const socket = await rawConnect(host, p);
+      socket.write(rhe(ALLOWED, ENDPOINT));
+      const peer = `${shown}:${socket.localPort}`;
+      const ev = await proc.waitFor(byPeer(peer, "accepted"), 5000);
+      assert.equal(ev.server_uri, ALLOWED);
+      socket.destroy();
+    }
+    await sleep(100);
+    assert.equal(proc.events.filter((e) => e.event === "listening").length, 1, proc.describe());
+    const { code } = await proc.stop();
+    assert.equal(code, 0);
+  });
+
+test("two --bind addresses: one listening event each, on the same port",
+  { skip: hasIPv6Loopback ? false : "no IPv6 loopback on this machine" }, async () => {
+    const proc = runUarc(["listen", "--json", "--accept-only", "--bind", "::1", "--bind", "127.0.0.1", "--port", "0", "--allow", ALLOWED]);
+    procs.push(proc);
+    const [a, b] = await proc.waitCount((e) => e.event === "listening", 2, 5000);
+    const addresses = [a.address, b.address].sort();
+    const port = a.address.split(":").pop();
+    assert.deepEqual(addresses, [`127.0.0.1:${port}`, `[::1]:${port}`].sort());
+    const socket = await rawConnect("::1", Number(port));
+    socket.write(rhe("urn:raw:stranger", ENDPOINT));
+    const ev = await proc.waitFor(byPeer(`[::1]:${socket.localPort}`, "rejected"), 5000);
+    assert.equal(ev.status, "BadTcpEndpointUrlInvalid");
+    socket.destroy();
+    await proc.stop();
+  });
 
 for (const [name, args] of [
   ["an unknown option", ["listen", "--no-such-option"]],
