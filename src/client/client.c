@@ -86,19 +86,28 @@ UARC_API const char *uarc_client_state_name(uarc_client_state state)
     return (unsigned)state < sizeof state_names / sizeof *state_names ? state_names[state] : "?";
 }
 
+static void vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
+                       va_list ap) UARC__PRINTF(4, 0);
+
+static void vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
+                       va_list ap)
+{
+    char reason[384];
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    snprintf(c->error, sizeof c->error, "%s: %s: %s", step, uarc_status_name(status), reason);
+    c->last_status = status;
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client", "%s", c->error);
+}
+
 static void set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
     UARC__PRINTF(4, 5);
 
 static void set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
 {
-    char reason[384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    vset_error(c, step, status, fmt, ap);
     va_end(ap);
-    snprintf(c->error, sizeof c->error, "%s: %s: %s", step, uarc_status_name(status), reason);
-    c->last_status = status;
-    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client", "%s", c->error);
 }
 
 static void set_state(uarc_client *c, uarc_client_state state, uarc_status status)
@@ -507,12 +516,10 @@ static void fail_connect(uarc_client *c, const char *step, uarc_status status, c
 
 static void fail_connect(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
 {
-    char reason[384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    vset_error(c, step, status, fmt, ap);
     va_end(ap);
-    set_error(c, step, status, "%s", reason);
     end_connection(c, status);
 }
 
