@@ -1,0 +1,694 @@
+/*
+ * The client library against a real node-opcua server (tests/peer/server.mjs), through the public
+ * API: secure channel renewal, requests in flight together, timeouts, a server that dies
+ * mid-request, an adopted socket, GetEndpoints without a session, and session re-activation.
+ *
+ * The program starts the peer itself (node UARC_PEER_DIR/server.mjs) with a pipe on its stdin, so
+ * the peer exits when this process does, and reads its one JSON "started" line for the endpoint
+ * URL. The tests share that peer and run in the order listed in main(): the last two restart and
+ * kill it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "uarc/uarc.h"
+#include "uarc/client.h"
+#include "uarc/attributes.h"
+#include "uarc/nodeids.h"
+
+#ifndef UARC_PEER_DIR
+#error "UARC_PEER_DIR must name tests/peer"
+#endif
+#ifndef UARC_NODE
+#define UARC_NODE "node"
+#endif
+
+extern char **environ;
+
+#define PEER_URI        "urn:uarc:client-interop"
+/* ms: the peer's ceiling and what we request. node-opcua grants at least 2500 ms, and refuses a
+ * token 1.25 lifetimes after it was issued. */
+#define TOKEN_LIFETIME      2000
+#define MIN_TOKEN_LIFETIME  2500
+#define START_TIMEOUT   60000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the peer process ---- */
+
+typedef struct peer {
+    pid_t pid;
+    int stdin_fd; /* our end of its stdin: closing it stops the peer */
+    int stdout_fd;
+    char url[128];
+    uint16_t port;
+} peer;
+
+static peer the_peer = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1};
+
+static void peer_kill(peer *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        p->pid = -1;
+    }
+    if (p->stdin_fd >= 0)
+        close(p->stdin_fd);
+    if (p->stdout_fd >= 0)
+        close(p->stdout_fd);
+    p->stdin_fd = p->stdout_fd = -1;
+}
+
+/* Starts server.mjs (on `port`, 0: any) and waits for its "started" line. */
+static bool peer_start(peer *p, uint16_t port)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+        return false;
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%u", port);
+    char *argv[] = {UARC_NODE,         UARC_PEER_DIR "/server.mjs",
+                    "--uri",           PEER_URI,
+                    "--no-big",        "--token-lifetime",
+                    "2000",            "--port",
+                    port_text,         NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    int rc = posix_spawnp(&p->pid, UARC_NODE, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    p->stdin_fd = in[1];
+    p->stdout_fd = out[0];
+    if (rc != 0) {
+        fprintf(stderr, "cannot start %s: %s\n", UARC_NODE, strerror(rc));
+        p->pid = -1;
+        peer_kill(p);
+        return false;
+    }
+    char line[1024];
+    size_t len = 0;
+    int64_t deadline = now_ms() + START_TIMEOUT;
+    while (!memchr(line, '\n', len)) {
+        int left = (int)(deadline - now_ms());
+        struct pollfd pfd = {p->stdout_fd, POLLIN, 0};
+        if (left <= 0 || poll(&pfd, 1, left) <= 0 || len + 1 >= sizeof line)
+            break;
+        ssize_t n = read(p->stdout_fd, line + len, sizeof line - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    line[len] = '\0';
+    const char *key = strstr(line, "\"endpoint_url\":\"");
+    const char *start = key ? key + strlen("\"endpoint_url\":\"") : NULL;
+    const char *end = start ? strchr(start, '"') : NULL;
+    if (end && (size_t)(end - start) < sizeof p->url) {
+        memcpy(p->url, start, (size_t)(end - start));
+        p->url[end - start] = '\0';
+    }
+    const char *colon = end ? strrchr(p->url, ':') : NULL;
+    if (!colon || (p->port = (uint16_t)atoi(colon + 1)) == 0) {
+        fprintf(stderr, "the peer did not start: \"%s\"\n", line);
+        peer_kill(p);
+        return false;
+    }
+    return true;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    return peer_start(&the_peer, 0) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    peer_kill(&the_peer);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+typedef struct log_record {
+    int renew_sent;   /* "OPN Renew sent" */
+    int tokens;       /* "secure channel C token T": one per Issue or Renew response */
+    uint32_t last_token;
+    uint32_t lifetime; /* the revised lifetime of the last token */
+} log_record;
+
+static void on_log(void *user_data, uarc_log_level level, const char *category,
+                   const char *message)
+{
+    log_record *r = user_data;
+    (void)level;
+    (void)category;
+    if (strstr(message, "OPN Renew sent"))
+        r->renew_sent++;
+    unsigned channel, token, lifetime;
+    if (sscanf(message, "secure channel %u token %u, lifetime %u ms", &channel, &token,
+               &lifetime) == 3) {
+        r->lifetime = lifetime;
+        if (r->tokens > 0)
+            assert_true(token > r->last_token);
+        r->tokens++;
+        r->last_token = token;
+    }
+}
+
+static uarc_client *new_client(uarc_client_config *cfg)
+{
+    uarc_client_config defaults = {0};
+    uarc_client *c = uarc_client_new(cfg ? cfg : &defaults);
+    assert_non_null(c);
+    return c;
+}
+
+static void connect_ok(uarc_client *c, const char *url)
+{
+    uarc_status s = uarc_client_connect(c, url);
+    if (s != UARC_Good)
+        fail_msg("connect %s: %s (%s)", url, uarc_status_name(s), uarc_client_error(c));
+}
+
+static uarc_nodeid node(const char *text)
+{
+    uarc_nodeid id;
+    assert_int_equal(uarc_nodeid_parse(text, SIZE_MAX, &id), UARC_Good);
+    return id;
+}
+
+/* Reads ns=1;s=Scalar.Int32 (blocking) and checks its value. */
+static void read_int32_ok(uarc_client *c)
+{
+    uarc_nodeid id = node("ns=1;s=Scalar.Int32");
+    uarc_data_value v;
+    uarc_status s = uarc_client_read_attribute(c, &id, UARC_ATTRIBUTEID_Value, &v);
+    if (s != UARC_Good)
+        fail_msg("read: %s (%s)", uarc_status_name(s), uarc_client_error(c));
+    assert_false(v.has_status && uarc_status_is_bad(v.status));
+    assert_ptr_equal(v.value.type, UARC_T(Int32));
+    assert_int_equal(*(int32_t *)v.value.data, -2000000000);
+    uarc_clear(&v, UARC_T(DataValue));
+    uarc_clear(&id, UARC_T(NodeId));
+}
+
+/* Drives the client until `*flag` or the deadline; false on timeout. */
+static bool process_until(uarc_client *c, const bool *flag, int ms)
+{
+    int64_t deadline = now_ms() + ms;
+    while (!*flag) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0)
+            return false;
+        uarc_client_process(c, left < 50 ? left : 50);
+        if (uarc_client_state_get(c) == UARC_CLIENT_DISCONNECTED && !*flag)
+            uarc_client_process(c, 0); /* returns at once; callbacks have run */
+    }
+    return true;
+}
+
+static bool process_until_state(uarc_client *c, uarc_client_state state, int ms)
+{
+    int64_t deadline = now_ms() + ms;
+    while (uarc_client_state_get(c) != state) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0)
+            return false;
+        uarc_client_process(c, left < 50 ? left : 50);
+    }
+    return true;
+}
+
+/* One Read of one node, non-blocking. */
+typedef struct read_call {
+    uarc_ReadValueId id;
+    uarc_ReadRequest req;
+    uint32_t handle; /* from uarc_client_send */
+    bool done;
+    uarc_status status;
+    uint32_t response_handle;
+    uarc_data_value value;
+} read_call;
+
+static void on_read(void *user_data, uarc_status status, void *response)
+{
+    read_call *r = user_data;
+    assert_false(r->done); /* exactly once */
+    r->done = true;
+    r->status = status;
+    if (response) {
+        uarc_ReadResponse *resp = response;
+        r->response_handle = resp->responseHeader.requestHandle;
+        if (resp->resultsSize == 1) {
+            r->value = resp->results[0];
+            memset(&resp->results[0], 0, sizeof resp->results[0]);
+        }
+    }
+}
+
+static uarc_status send_read(uarc_client *c, read_call *r, const char *node_text,
+                             uint32_t timeout_ms)
+{
+    memset(r, 0, sizeof *r);
+    r->id.nodeId = node(node_text);
+    r->id.attributeId = UARC_ATTRIBUTEID_Value;
+    uarc_init(&r->req, UARC_T(ReadRequest));
+    r->req.nodesToReadSize = 1;
+    r->req.nodesToRead = &r->id;
+    r->req.timestampsToReturn = UARC_TimestampsToReturn_Neither;
+    return uarc_client_send(c, &r->req, UARC_T(ReadRequest), UARC_T(ReadResponse), timeout_ms,
+                            on_read, r, &r->handle);
+}
+
+static void read_call_clear(read_call *r)
+{
+    uarc_clear(&r->id.nodeId, UARC_T(NodeId));
+    uarc_clear(&r->value, UARC_T(DataValue));
+}
+
+/* ---- tests ---- */
+
+/* With a 2.5 s token, a 6 s conversation needs several renewals, none of which may disturb the
+ * reads in flight. node-opcua 2.186.4 only logs a warning when a token outlives 1.25 lifetimes
+ * (with renewal switched off all reads still succeed), so the renewals are counted in the log:
+ * each OPN Renew sent and each new token the server issued. */
+static void test_renewal(void **state)
+{
+    (void)state;
+    log_record log = {0};
+    uarc_client_config cfg = {
+        .secure_channel_lifetime_ms = TOKEN_LIFETIME,
+        .logger = {on_log, &log, UARC_LOG_DEBUG},
+    };
+    uarc_client *c = new_client(&cfg);
+    connect_ok(c, the_peer.url);
+    int fd = uarc_client_fd(c);
+    assert_int_equal(log.tokens, 1);
+
+    enum { READS = 30 };
+    static read_call calls[READS];
+    int64_t start = now_ms();
+    for (int i = 0; i < READS; i++) {
+        assert_int_equal(send_read(c, &calls[i], "i=2258", 0), UARC_Good);
+        int64_t next = start + (int64_t)(i + 1) * 200;
+        while (now_ms() < next) {
+            uarc_status s = uarc_client_process(c, (int)(next - now_ms()));
+            if (s != UARC_Good)
+                fail_msg("connection lost after %d reads: %s (%s)", i, uarc_status_name(s),
+                         uarc_client_error(c));
+        }
+    }
+    bool all_done = false;
+    while (!all_done) {
+        all_done = true;
+        for (int i = 0; i < READS; i++)
+            all_done &= calls[i].done;
+        if (!all_done && now_ms() - start > 15000)
+            fail_msg("reads still pending");
+        if (!all_done)
+            uarc_client_process(c, 50);
+    }
+    for (int i = 0; i < READS; i++) {
+        if (calls[i].status != UARC_Good)
+            fail_msg("read %d: %s", i, uarc_status_name(calls[i].status));
+        assert_ptr_equal(calls[i].value.value.type, UARC_T(DateTime));
+        read_call_clear(&calls[i]);
+    }
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    assert_int_equal(uarc_client_fd(c), fd); /* the same connection all along */
+    /* Renewals at 1.9, 3.8 and 5.6 s (75 % of 2.5 s), each answered with a new token. */
+    print_message("%d renewals, %d tokens, lifetime %u ms\n", log.renew_sent, log.tokens,
+                  log.lifetime);
+    assert_true(log.lifetime >= TOKEN_LIFETIME && log.lifetime <= MIN_TOKEN_LIFETIME);
+    assert_true(log.renew_sent >= 3);
+    assert_int_equal(log.tokens, 1 + log.renew_sent);
+    assert_int_equal(uarc_client_disconnect(c), UARC_Good);
+    uarc_client_delete(c);
+}
+
+/* Ten requests of three services sent before any answer is read, each matched to its own. */
+typedef struct any_call {
+    uint32_t handle;
+    bool done;
+    uarc_status status;
+    uint32_t response_handle;
+    const uarc_type *type;
+    double number; /* Read: the value as a double; Call: the sum; Browse: the reference count */
+} any_call;
+
+static void on_any(void *user_data, uarc_status status, void *response)
+{
+    any_call *a = user_data;
+    assert_false(a->done);
+    a->done = true;
+    a->status = status;
+    if (!response)
+        return;
+    a->response_handle = ((uarc_ResponseHeader *)response)->requestHandle;
+    if (a->type == UARC_T(ReadResponse)) {
+        uarc_ReadResponse *r = response;
+        assert_int_equal(r->resultsSize, 1);
+        const uarc_variant *v = &r->results[0].value;
+        const uarc_type *t = v->type;
+        a->number = t == UARC_T(SByte)    ? *(int8_t *)v->data
+                    : t == UARC_T(Byte)   ? *(uint8_t *)v->data
+                    : t == UARC_T(Int16)  ? *(int16_t *)v->data
+                    : t == UARC_T(UInt16) ? *(uint16_t *)v->data
+                    : t == UARC_T(Int32)  ? *(int32_t *)v->data
+                    : t == UARC_T(UInt32) ? *(uint32_t *)v->data
+                    : t == UARC_T(Float)  ? *(float *)v->data
+                    : t == UARC_T(Double) ? *(double *)v->data
+                                          : -1e308;
+    } else if (a->type == UARC_T(CallResponse)) {
+        uarc_CallResponse *r = response;
+        assert_int_equal(r->resultsSize, 1);
+        assert_int_equal(r->results[0].outputArgumentsSize, 1);
+        a->number = *(double *)r->results[0].outputArguments[0].data;
+    } else {
+        uarc_BrowseResponse *r = response;
+        assert_int_equal(r->resultsSize, 1);
+        a->number = (double)r->results[0].referencesSize;
+    }
+}
+
+static void test_requests_in_flight(void **state)
+{
+    (void)state;
+    uarc_client *c = new_client(NULL);
+    connect_ok(c, the_peer.url);
+
+    static const struct {
+        const char *node;
+        double value;
+    } reads[] = {
+        {"ns=1;s=Scalar.SByte", -100},       {"ns=1;s=Scalar.Byte", 200},
+        {"ns=1;s=Scalar.Int16", -30000},     {"ns=1;s=Scalar.UInt16", 60000},
+        {"ns=1;s=Scalar.Int32", -2000000000}, {"ns=1;s=Scalar.UInt32", 4000000000.0},
+        {"ns=1;s=Scalar.Float", 3.5},        {"ns=1;s=ReadOnly.Int32", 7},
+    };
+    enum { N = 10, READS = sizeof reads / sizeof *reads };
+    any_call calls[N];
+    memset(calls, 0, sizeof calls);
+
+    for (int i = 0; i < READS; i++) {
+        uarc_ReadValueId id = {.nodeId = node(reads[i].node),
+                               .attributeId = UARC_ATTRIBUTEID_Value};
+        uarc_ReadRequest req;
+        uarc_init(&req, UARC_T(ReadRequest));
+        req.nodesToReadSize = 1;
+        req.nodesToRead = &id;
+        calls[i].type = UARC_T(ReadResponse);
+        assert_int_equal(uarc_client_send(c, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0,
+                                          on_any, &calls[i], &calls[i].handle),
+                         UARC_Good);
+        uarc_clear(&id.nodeId, UARC_T(NodeId));
+    }
+    /* A Call of Add(20, 22) ... */
+    uarc_variant args[2] = {{0}};
+    double a = 20, b = 22.5;
+    uarc_variant_set_scalar(&args[0], &a, UARC_T(Double));
+    uarc_variant_set_scalar(&args[1], &b, UARC_T(Double));
+    uarc_CallMethodRequest m = {.objectId = node("ns=1;s=Methods"),
+                                .methodId = node("ns=1;s=Methods/Add"),
+                                .inputArgumentsSize = 2,
+                                .inputArguments = args};
+    uarc_CallRequest call;
+    uarc_init(&call, UARC_T(CallRequest));
+    call.methodsToCallSize = 1;
+    call.methodsToCall = &m;
+    calls[READS].type = UARC_T(CallResponse);
+    assert_int_equal(uarc_client_send(c, &call, UARC_T(CallRequest), UARC_T(CallResponse), 0,
+                                      on_any, &calls[READS], &calls[READS].handle),
+                     UARC_Good);
+    /* ... and a Browse of the Matrix folder (one child). */
+    uarc_BrowseDescription d = {.nodeId = node("ns=1;s=Matrix"),
+                                .browseDirection = UARC_BrowseDirection_Forward,
+                                .referenceTypeId =
+                                    uarc_nodeid_numeric(0, UARC_NS0ID_HierarchicalReferences),
+                                .includeSubtypes = true,
+                                .resultMask = 0x3F};
+    uarc_BrowseRequest browse;
+    uarc_init(&browse, UARC_T(BrowseRequest));
+    browse.nodesToBrowseSize = 1;
+    browse.nodesToBrowse = &d;
+    calls[READS + 1].type = UARC_T(BrowseResponse);
+    assert_int_equal(uarc_client_send(c, &browse, UARC_T(BrowseRequest), UARC_T(BrowseResponse),
+                                      0, on_any, &calls[READS + 1], &calls[READS + 1].handle),
+                     UARC_Good);
+
+    for (int i = 0; i < N; i++) {
+        assert_false(calls[i].done); /* nothing is read before process() */
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(calls[i].handle, calls[j].handle);
+    }
+    int64_t deadline = now_ms() + 10000;
+    for (int i = 0; i < N; i++)
+        while (!calls[i].done) {
+            assert_true(now_ms() < deadline);
+            assert_int_equal(uarc_client_process(c, 100), UARC_Good);
+        }
+    for (int i = 0; i < N; i++) {
+        if (calls[i].status != UARC_Good)
+            fail_msg("request %d: %s", i, uarc_status_name(calls[i].status));
+        assert_int_equal(calls[i].response_handle, calls[i].handle);
+    }
+    for (int i = 0; i < READS; i++)
+        if (calls[i].number != reads[i].value)
+            fail_msg("%s read %g, expected %g", reads[i].node, calls[i].number, reads[i].value);
+    assert_true(calls[READS].number == 42.5);
+    assert_true(calls[READS + 1].number == 1);
+
+    uarc_clear(&args[0], UARC_T(Variant));
+    uarc_clear(&args[1], UARC_T(Variant));
+    uarc_clear(&m.objectId, UARC_T(NodeId));
+    uarc_clear(&m.methodId, UARC_T(NodeId));
+    uarc_clear(&d.nodeId, UARC_T(NodeId));
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+}
+
+/* A stopped server: the request times out on our side; the connection stays usable after. */
+static void test_request_timeout(void **state)
+{
+    (void)state;
+    uarc_client *c = new_client(NULL);
+    connect_ok(c, the_peer.url);
+    read_call r;
+    assert_int_equal(kill(the_peer.pid, SIGSTOP), 0);
+    int64_t t0 = now_ms();
+    assert_int_equal(send_read(c, &r, "i=2258", 300), UARC_Good);
+    bool ok = process_until(c, &r.done, 5000);
+    int64_t took = now_ms() - t0;
+    kill(the_peer.pid, SIGCONT);
+    assert_true(ok);
+    assert_int_equal(r.status, UARC_BadTimeout);
+    assert_true(took >= 290 && took < 1500);
+    read_call_clear(&r);
+    /* The late answer is dropped; the next request gets its own. */
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    read_int32_ok(c);
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+}
+
+/* connect() ourselves, then hand the socket over: the same session as a dialed one. */
+static void test_adopted_socket(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(the_peer.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+
+    uarc_client *c = new_client(NULL);
+    uarc_status s = uarc_client_connect_socket(c, fd, the_peer.url);
+    if (s != UARC_Good)
+        fail_msg("connect_socket: %s (%s)", uarc_status_name(s), uarc_client_error(c));
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    assert_int_equal(uarc_client_fd(c), fd);
+    assert_string_equal(uarc_client_endpoint_url(c), the_peer.url);
+    assert_true(uarc_client_session_timeout_ms(c) > 0);
+    read_int32_ok(c);
+    uarc_nodeid ns = uarc_nodeid_numeric(0, UARC_NS0ID_Server_NamespaceArray);
+    uarc_data_value v;
+    assert_int_equal(uarc_client_read_attribute(c, &ns, UARC_ATTRIBUTEID_Value, &v), UARC_Good);
+    assert_true(v.value.is_array);
+    assert_int_equal(v.value.array_length, 2);
+    uarc_string *uris = v.value.data;
+    assert_true(uarc_string_equal_cstr(&uris[1], PEER_URI));
+    uarc_clear(&v, UARC_T(DataValue));
+    assert_int_equal(uarc_client_disconnect(c), UARC_Good);
+    assert_int_equal(uarc_client_fd(c), -1);
+    uarc_client_delete(c);
+}
+
+static void test_get_endpoints_without_session(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.no_session = true};
+    uarc_client *c = new_client(&cfg);
+    connect_ok(c, the_peer.url);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_CHANNEL_OPEN);
+    uarc_GetEndpointsResponse resp;
+    assert_int_equal(uarc_client_get_endpoints(c, &resp), UARC_Good);
+    assert_true(resp.endpointsSize >= 1);
+    bool none = false;
+    for (size_t i = 0; i < resp.endpointsSize; i++) {
+        const uarc_EndpointDescription *e = &resp.endpoints[i];
+        if (uarc_string_equal_cstr(&e->securityPolicyUri,
+                                   "http://opcfoundation.org/UA/SecurityPolicy#None") &&
+            e->securityMode == UARC_MessageSecurityMode_None) {
+            none = true;
+            assert_true(uarc_string_equal_cstr(&e->endpointUrl, the_peer.url));
+            assert_true(uarc_string_equal_cstr(&e->server.applicationUri, PEER_URI));
+        }
+    }
+    assert_true(none);
+    uarc_clear(&resp, UARC_T(GetEndpointsResponse));
+    /* No session: a Read is refused by the server, and the channel stays open. */
+    uarc_nodeid id = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus_CurrentTime);
+    uarc_data_value v;
+    uarc_status s = uarc_client_read_attribute(c, &id, UARC_ATTRIBUTEID_Value, &v);
+    assert_true(uarc_status_is_bad(s));
+    uarc_clear(&v, UARC_T(DataValue));
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_CHANNEL_OPEN);
+    assert_int_equal(uarc_client_disconnect(c), UARC_Good);
+    uarc_client_delete(c);
+}
+
+/* A connection lost under the session: the next connect re-activates the same session; once the
+ * server restarted, it creates a new one. */
+static void test_session_reactivation(void **state)
+{
+    (void)state;
+    uarc_client *c = new_client(NULL);
+    connect_ok(c, the_peer.url);
+    assert_false(uarc_client_session_resumed(c));
+    read_int32_ok(c);
+
+    assert_int_equal(shutdown(uarc_client_fd(c), SHUT_RDWR), 0);
+    assert_true(process_until_state(c, UARC_CLIENT_DISCONNECTED, 5000));
+    connect_ok(c, the_peer.url);
+    assert_true(uarc_client_session_resumed(c));
+    read_int32_ok(c);
+
+    /* A new server process on the same port (same URL) knows nothing of the session. */
+    uint16_t port = the_peer.port;
+    char url[sizeof the_peer.url];
+    memcpy(url, the_peer.url, sizeof url);
+    peer_kill(&the_peer);
+    assert_true(process_until_state(c, UARC_CLIENT_DISCONNECTED, 5000));
+    assert_true(peer_start(&the_peer, port));
+    assert_string_equal(the_peer.url, url);
+    connect_ok(c, url);
+    assert_false(uarc_client_session_resumed(c));
+    read_int32_ok(c);
+
+    /* After a clean disconnect there is nothing to resume. */
+    assert_int_equal(uarc_client_disconnect(c), UARC_Good);
+    connect_ok(c, url);
+    assert_false(uarc_client_session_resumed(c));
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+}
+
+typedef struct states {
+    int disconnected;
+    uarc_status status;
+} states;
+
+static void on_state(void *user_data, uarc_client_state state, uarc_status status)
+{
+    states *s = user_data;
+    if (state == UARC_CLIENT_DISCONNECTED) {
+        s->disconnected++;
+        s->status = status;
+    }
+}
+
+/* The server dies with a request in flight: the callback learns it, nothing hangs. */
+static void test_server_killed_mid_request(void **state)
+{
+    (void)state;
+    states st = {0};
+    uarc_client_config cfg = {.callbacks = {on_state, &st}};
+    uarc_client *c = new_client(&cfg);
+    connect_ok(c, the_peer.url);
+    read_int32_ok(c);
+
+    assert_int_equal(kill(the_peer.pid, SIGSTOP), 0);
+    read_call r;
+    assert_int_equal(send_read(c, &r, "i=2258", 10000), UARC_Good);
+    uarc_client_process(c, 100);
+    assert_false(r.done);
+    int64_t t0 = now_ms();
+    peer_kill(&the_peer);
+    assert_true(process_until(c, &r.done, 5000));
+    assert_true(now_ms() - t0 < 3000);
+    if (r.status != UARC_BadConnectionClosed && r.status != UARC_BadSecureChannelClosed)
+        fail_msg("the pending read ended with %s", uarc_status_name(r.status));
+    assert_null(r.value.value.type);
+    assert_true(process_until_state(c, UARC_CLIENT_DISCONNECTED, 1000));
+    assert_int_equal(st.disconnected, 1);
+    assert_true(uarc_status_is_bad(st.status));
+    assert_int_equal(uarc_client_fd(c), -1);
+    assert_true(uarc_status_is_bad(uarc_client_process(c, 0)));
+    read_call_clear(&r);
+
+    /* Sending now fails at once, and reconnecting reports the connect step. */
+    read_call r2;
+    assert_int_equal(send_read(c, &r2, "i=2258", 0), UARC_BadConnectionClosed);
+    read_call_clear(&r2);
+    uarc_client_config quick = {.connect_timeout_ms = 2000};
+    uarc_client *c2 = new_client(&quick);
+    assert_true(uarc_status_is_bad(uarc_client_connect(c2, the_peer.url)));
+    assert_int_equal(strncmp(uarc_client_error(c2), "connect: ", 9), 0);
+    uarc_client_delete(c2);
+    uarc_client_delete(c);
+}
+
+int main(void)
+{
+    /* A hang fails the test instead of stalling ctest (the peer exits when its stdin closes). */
+    alarm(150);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_renewal),
+        cmocka_unit_test(test_requests_in_flight),
+        cmocka_unit_test(test_request_timeout),
+        cmocka_unit_test(test_adopted_socket),
+        cmocka_unit_test(test_get_endpoints_without_session),
+        cmocka_unit_test(test_session_reactivation),
+        cmocka_unit_test(test_server_killed_mid_request),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
