@@ -5,7 +5,8 @@
  * encoded bytes and ns per value. Decoding goes into an arena that is reset between runs (the
  * way a client decodes one response after another); heap decoding is shown for comparison.
  *
- * Usage: bench_codec [runs]   (default 50)
+ * Usage: bench_codec [runs] [--json]   (default 50 runs)
+ *   --json: one JSON line per measurement with the median and p90 (the slower tail) of the runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,16 +30,25 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static bool json;
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void report(const char *what, double ns, size_t bytes)
+/* Prints the median (and with --json the p90) of n run times in ns; sorts t. */
+static void report(const char *what, double *t, int n, size_t bytes)
 {
-    printf("%-34s %9.1f MB/s  %7.1f ns/value  (%zu bytes, median %.1f us)\n", what,
-           (double)bytes / ns * 1e3, ns / VALUES, bytes, ns / 1e3);
+    double ns = median(t, n), p90 = t[(int)(0.9 * (n - 1) + 0.5)];
+    if (json)
+        printf("{\"bench\":\"codec\",\"what\":\"%s\",\"bytes\":%zu,\"values\":%d,\"runs\":%d,"
+               "\"median_ns\":%.1f,\"p90_ns\":%.1f}\n",
+               what, bytes, VALUES, n, ns, p90);
+    else
+        printf("%-34s %9.1f MB/s  %7.1f ns/value  (%zu bytes, median %.1f us)\n", what,
+               (double)bytes / ns * 1e3, ns / VALUES, bytes, ns / 1e3);
 }
 
 static void bench(const char *name, const void *value, const uarc_type *type, int runs)
@@ -64,7 +74,7 @@ static void bench(const char *name, const void *value, const uarc_type *type, in
         }
     }
     snprintf(label, sizeof label, "%s encode", name);
-    report(label, median(t, runs), len);
+    report(label, t, runs, len);
 
     uarc_arena *arena = uarc_arena_new(0);
     uarc_decode_options o = {.arena = arena};
@@ -87,7 +97,7 @@ static void bench(const char *name, const void *value, const uarc_type *type, in
         exit(1);
     }
     snprintf(label, sizeof label, "%s decode (arena)", name);
-    report(label, median(t, runs), len);
+    report(label, t, runs, len);
     uarc_arena_delete(arena);
 
     for (int r = 0; r < runs; r++) {
@@ -102,7 +112,7 @@ static void bench(const char *name, const void *value, const uarc_type *type, in
         uarc_clear(out, type);
     }
     snprintf(label, sizeof label, "%s decode (heap)", name);
-    report(label, median(t, runs), len);
+    report(label, t, runs, len);
 
     free(out);
     free(buf);
@@ -119,7 +129,13 @@ static uarc_string name9(const char *prefix, int i)
 
 int main(int argc, char **argv)
 {
-    int runs = argc > 1 ? atoi(argv[1]) : 50;
+    int runs = 50;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else
+            runs = atoi(argv[i]);
+    }
     if (runs < 1)
         runs = 1;
 
@@ -160,7 +176,8 @@ int main(int argc, char **argv)
         r->typeDefinition.node_id = uarc_nodeid_numeric(0, UARC_NS0ID_BaseDataVariableType);
     }
 
-    printf("uarc %s, %d runs, %d values per message\n", UARC_VERSION, runs, VALUES);
+    if (!json)
+        printf("uarc %s, %d runs, %d values per message\n", UARC_VERSION, runs, VALUES);
     bench("ReadResponse", &rr, UARC_T(ReadResponse), runs);
     bench("BrowseResponse", &br, UARC_T(BrowseResponse), runs);
     uarc_clear(&rr, UARC_T(ReadResponse));
