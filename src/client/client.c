@@ -486,8 +486,9 @@ static void on_closed(void *user_data, uarc_status status, const char *reason)
         return;
     }
     set_error(c, current_step(c), status, "%s", reason && *reason ? reason : "channel closed");
-    /* Requests in flight learn that the channel is gone; connect() learns the real cause. */
-    end_connection(c, UARC_BadSecureChannelClosed);
+    /* Requests in flight learn that the channel is gone; while connecting, the cause itself (an
+     * ERR's status, a malformed ACK) is why the client falls back to DISCONNECTED. */
+    end_connection(c, connected_state(c->state) ? UARC_BadSecureChannelClosed : status);
 }
 
 /* ---- the connect sequence ---- */
@@ -516,6 +517,10 @@ static void fail_connect(uarc_client *c, const char *step, uarc_status status, c
 
 static void fail_connect(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)
 {
+    /* A connect request failed by the teardown itself: the connection is already gone, its
+     * cause is already recorded, and the next connect must not inherit an ending. */
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vset_error(c, step, status, fmt, ap);
@@ -572,6 +577,9 @@ static void on_resume_session(void *user_data, uarc_status status, void *respons
         set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
         return;
     }
+    /* The connection ended before the answer: keep the session for the next connect. */
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return;
     /* The server no longer knows the session (restarted, or it timed out): start a new one. */
     uarc__log(&c->cfg.logger, UARC_LOG_INFO, "client",
               "re-activating the previous session failed (%s); creating a new session",
@@ -884,6 +892,10 @@ static void on_readable(uarc_client *c)
         ssize_t n = recv(c->fd, buffer, sizeof buffer, MSG_DONTWAIT);
         if (n > 0) {
             uarc__channel_receive(c->channel, buffer, (size_t)n, uarc__now_ms());
+            /* The ACK arrived and OPN went out: failures from here on belong to the OPN step. */
+            if (c->state == UARC_CLIENT_HELLO && c->channel &&
+                uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
+                set_state(c, UARC_CLIENT_OPENING, UARC_Good);
             flush(c);
             if ((size_t)n < sizeof buffer)
                 return;
