@@ -43,12 +43,12 @@
 
 extern char **environ;
 
-#define PEER_URI        "urn:uarc:client-interop"
+#define PEER_URI "urn:uarc:client-interop"
 /* ms: the peer's ceiling and what we request. node-opcua grants at least 2500 ms, and refuses a
  * token 1.25 lifetimes after it was issued. */
-#define TOKEN_LIFETIME      2000
-#define MIN_TOKEN_LIFETIME  2500
-#define START_TIMEOUT   60000
+#define TOKEN_LIFETIME     2000
+#define MIN_TOKEN_LIFETIME 2500
+#define START_TIMEOUT      60000
 
 static int64_t now_ms(void)
 {
@@ -91,11 +91,11 @@ static bool peer_start(peer *p, uint16_t port)
         return false;
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%u", port);
-    char *argv[] = {UARC_NODE,         UARC_PEER_DIR "/server.mjs",
-                    "--uri",           PEER_URI,
-                    "--no-big",        "--token-lifetime",
-                    "2000",            "--port",
-                    port_text,         NULL};
+    char *argv[] = {UARC_NODE,  UARC_PEER_DIR "/server.mjs",
+                    "--uri",    PEER_URI,
+                    "--no-big", "--token-lifetime",
+                    "2000",     "--port",
+                    port_text,  NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -159,14 +159,13 @@ static int group_teardown(void **state)
 /* ---- helpers ---- */
 
 typedef struct log_record {
-    int renew_sent;   /* "OPN Renew sent" */
-    int tokens;       /* "secure channel C token T": one per Issue or Renew response */
+    int renew_sent; /* "OPN Renew sent" */
+    int tokens;     /* "secure channel C token T": one per Issue or Renew response */
     uint32_t last_token;
     uint32_t lifetime; /* the revised lifetime of the last token */
 } log_record;
 
-static void on_log(void *user_data, uarc_log_level level, const char *category,
-                   const char *message)
+static void on_log(void *user_data, uarc_log_level level, const char *category, const char *message)
 {
     log_record *r = user_data;
     (void)level;
@@ -410,10 +409,10 @@ static void test_requests_in_flight(void **state)
         const char *node;
         double value;
     } reads[] = {
-        {"ns=1;s=Scalar.SByte", -100},       {"ns=1;s=Scalar.Byte", 200},
-        {"ns=1;s=Scalar.Int16", -30000},     {"ns=1;s=Scalar.UInt16", 60000},
+        {"ns=1;s=Scalar.SByte", -100},        {"ns=1;s=Scalar.Byte", 200},
+        {"ns=1;s=Scalar.Int16", -30000},      {"ns=1;s=Scalar.UInt16", 60000},
         {"ns=1;s=Scalar.Int32", -2000000000}, {"ns=1;s=Scalar.UInt32", 4000000000.0},
-        {"ns=1;s=Scalar.Float", 3.5},        {"ns=1;s=ReadOnly.Int32", 7},
+        {"ns=1;s=Scalar.Float", 3.5},         {"ns=1;s=ReadOnly.Int32", 7},
     };
     enum { N = 10, READS = sizeof reads / sizeof *reads };
     any_call calls[N];
@@ -461,8 +460,8 @@ static void test_requests_in_flight(void **state)
     browse.nodesToBrowseSize = 1;
     browse.nodesToBrowse = &d;
     calls[READS + 1].type = UARC_T(BrowseResponse);
-    assert_int_equal(uarc_client_send(c, &browse, UARC_T(BrowseRequest), UARC_T(BrowseResponse),
-                                      0, on_any, &calls[READS + 1], &calls[READS + 1].handle),
+    assert_int_equal(uarc_client_send(c, &browse, UARC_T(BrowseRequest), UARC_T(BrowseResponse), 0,
+                                      on_any, &calls[READS + 1], &calls[READS + 1].handle),
                      UARC_Good);
 
     for (int i = 0; i < N; i++) {
