@@ -385,6 +385,19 @@ function finish(code) {
 
 process.on("SIGTERM", () => shutdown(0));
 process.on("SIGINT", () => shutdown(0));
+// SIGUSR2 drops every connection at once (a cable pulled, not a restart): each secure channel's
+// socket is destroyed without CLO; sessions stay, and the reverse-connect loops re-dial.
+process.on("SIGUSR2", () => {
+  for (const endpoint of server.endpoints) {
+    for (const channel of endpoint.getChannels()) {
+      try {
+        channel.abruptlyInterrupt();
+      } catch {
+        // a channel already being disposed has no socket left
+      }
+    }
+  }
+});
 // Watch stdin only when it is a pipe or socket (a parent process): a background job whose stdin
 // is /dev/null or a terminal must not stop at once.
 try {

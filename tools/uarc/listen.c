@@ -317,8 +317,28 @@ typedef struct session_state {
     const listen_args *args;
     listen_state *listen;
     uarc_reverse_hub *hub;
-    unsigned long completed;
+    unsigned long completed; /* distinct servers, for --count */
+    char **done_uris;        /* their ServerUris: a re-dial after release is not a new server */
+    size_t done_count;
 } session_state;
+
+/* Notes that `server_uri` completed its operations; counts it once. */
+static void note_completed(session_state *st, const char *server_uri)
+{
+    for (size_t i = 0; i < st->done_count; i++)
+        if (strcmp(st->done_uris[i], server_uri) == 0)
+            return;
+    char *copy = strdup(server_uri);
+    char **grown = realloc(st->done_uris, (st->done_count + 1) * sizeof *grown);
+    if (grown)
+        st->done_uris = grown;
+    if (!copy || !grown) {
+        free(copy);
+        return;
+    }
+    st->done_uris[st->done_count++] = copy;
+    st->completed++;
+}
 
 static const char *policy_short_name(const char *uri)
 {
@@ -359,7 +379,7 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
         else
             ops_browse(&ctx, op + 2, false);
     }
-    st->completed++;
+    note_completed(st, server_uri);
     if (!st->args->stay) {
         char uri[4096];
         snprintf(uri, sizeof uri, "%s", server_uri);
@@ -423,7 +443,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
 {
     sigset_t during_wait = *during_wait_set;
 
-    session_state st = {a, s, NULL, 0};
+    session_state st = {a, s, NULL, 0, NULL, 0};
     if (!a->accept_only) {
         uarc_reverse_hub_options ho = {.listener = listener,
                                        .callbacks = {NULL, on_connected, on_failed, on_lost, &st}};
@@ -509,6 +529,9 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     }
     free(fds);
     uarc_reverse_hub_delete(st.hub);
+    for (size_t i = 0; i < st.done_count; i++)
+        free(st.done_uris[i]);
+    free(st.done_uris);
     return rc;
 }
 
