@@ -10,13 +10,19 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import readline from "node:readline";
+import fs from "node:fs";
+import os from "node:os";
 
 export const PEER_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const SERVER = path.join(PEER_DIR, "server.mjs");
 
 const live = new Set();
+// The peers' temporary folders (certificate stores) go under one folder of this process, removed
+// on exit: a peer killed with SIGKILL cannot remove its own.
+let tmpRoot;
 process.on("exit", () => {
   for (const child of live) child.kill("SIGKILL");
+  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
 });
 
 export async function startPeer({ uri, reverse = [], reconnectDelay = 100, maxReconnectDelay = 400,
@@ -27,9 +33,10 @@ export async function startPeer({ uri, reverse = [], reconnectDelay = 100, maxRe
   for (const url of reverse) argv.push("--reverse", url);
   argv.push(...args);
 
+  tmpRoot ??= fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peers-"));
   const child = spawn(process.execPath, argv, {
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NODEOPCUA_LOG_LEVEL: process.env.NODEOPCUA_LOG_LEVEL ?? "3" },
+    env: { ...process.env, NODEOPCUA_LOG_LEVEL: process.env.NODEOPCUA_LOG_LEVEL ?? "3", TMPDIR: tmpRoot },
   });
   live.add(child);
   let stderr = "";
