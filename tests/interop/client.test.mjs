@@ -226,12 +226,14 @@ test("a write to a read-only variable: BadNotWritable, exit 1", async () => {
   assert.equal(r.events.find((e) => e.event === "write").status, "BadNotWritable");
 });
 
-test("a value the TYPE parser rejects: error event at step arguments, nothing written, exit 1", async () => {
+test("a value the TYPE parser rejects is a usage error: exit 2 before connecting, nothing written", async () => {
   const r = await uarc(["write", url, "ns=1;s=Scalar.SByte", "SByte", "-129", "--json"]);
-  assert.equal(r.code, 1, r.describe());
-  const err = r.events.find((e) => e.event === "error");
-  assert.equal(err.step, "arguments");
-  assert.equal(r.events.filter((e) => e.event === "write").length, 0);
+  assert.equal(r.code, 2, r.describe());
+  assert.match(r.stderr, /"-129" is not a valid SByte/);
+  assert.equal(r.events.length, 0, r.describe());
+  const c = await uarc(["call", url, "ns=1;s=Methods", "ns=1;s=Methods/Add", "Double:x", "--json"]);
+  assert.equal(c.code, 2, c.describe());
+  assert.match(c.stderr, /"x" is not a valid Double/);
 });
 
 // ---- unknown nodes ----

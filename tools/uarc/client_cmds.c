@@ -167,6 +167,37 @@ static const command_shape shapes[] = {
      "input arguments.\n"},
 };
 
+/* Checks typed values before connecting, so a bad one is a usage error (exit 2). */
+static bool values_parse(const char *command, char **args, size_t n)
+{
+    char detail[256];
+    uarc_variant v;
+    if (strcmp(command, "write") == 0) {
+        if (!ops_parse_value(args[1], args[2], &v, detail, sizeof detail)) {
+            fprintf(stderr, "uarc write: %s\n", detail);
+            return false;
+        }
+        uarc_clear(&v, UARC_T(Variant));
+    } else if (strcmp(command, "call") == 0) {
+        for (size_t i = 2; i < n; i++) {
+            char type[64];
+            const char *colon = strchr(args[i], ':');
+            if (!colon || (size_t)(colon - args[i]) >= sizeof type) {
+                fprintf(stderr, "uarc call: argument \"%s\" is not TYPE:VALUE\n", args[i]);
+                return false;
+            }
+            memcpy(type, args[i], (size_t)(colon - args[i]));
+            type[colon - args[i]] = '\0';
+            if (!ops_parse_value(type, colon + 1, &v, detail, sizeof detail)) {
+                fprintf(stderr, "uarc call: %s\n", detail);
+                return false;
+            }
+            uarc_clear(&v, UARC_T(Variant));
+        }
+    }
+    return true;
+}
+
 int cmd_client(const char *command, int argc, char **argv)
 {
     const command_shape *shape = NULL;
@@ -192,6 +223,8 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "uarc %s: --password-file needs --user\n", command);
         goto done;
     }
+    if (!values_parse(command, a.positional + 1, a.positional_count - 1))
+        goto done;
     uarc_client_config cfg;
     client_config_from_args(&cfg, a.user, a.password, a.allow_unencrypted, a.timeout, a.verbose);
     cfg.no_session = strcmp(command, "endpoints") == 0;
