@@ -1,0 +1,530 @@
+#!/usr/bin/env node
+// Runs every uarc benchmark beside its reference in one run and writes the table.
+//
+//   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
+//
+// DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
+// the number of runs behind every median and p90. LIST picks sections: codec,connect,listener,
+// memory (default all). The table goes to stdout and, as Markdown with the date, the machine and
+// the versions, to FILE (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl.
+// scripts/bench is the one command that builds and runs this.
+process.env.NODEOPCUA_LOG_LEVEL ??= "3";
+
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PEER = path.join(ROOT, "tests/peer");
+const SERVER_URI = "urn:uarc:bench:server";
+
+// ---- arguments -------------------------------------------------------------------------------
+
+const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
+  only: new Set(["codec", "connect", "listener", "memory"]) };
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const value = () => argv[++i] ?? usage(`${argv[i - 1]} needs a value`);
+    switch (argv[i]) {
+      case "--build": opts.build = path.resolve(value()); break;
+      case "--runs": opts.runs = Number(value()); break;
+      case "--out": opts.out = path.resolve(value()); break;
+      case "--only": opts.only = new Set(value().split(",")); break;
+      default: usage(`unknown argument ${argv[i]}`);
+    }
+  }
+  if (!opts.build) usage("--build is required");
+  if (!(opts.runs >= 1)) usage("--runs needs a positive number");
+}
+function usage(message) {
+  process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
+    "[--out FILE] [--only codec,connect,listener,memory]\n");
+  process.exit(2);
+}
+const exe = (name) => path.join(opts.build, "bench", name);
+const raw = fs.createWriteStream(path.join(opts.build, "bench-raw.jsonl"));
+const log = (...a) => process.stderr.write(a.join(" ") + "\n");
+
+// ---- node-opcua, with the accept time of every socket its reverse-connect listener takes -------
+
+// ClientReverseConnect's listener is a net.Server made in this process. Its "connection" event is
+// the moment the server's socket is accepted, which is where a reverse-connect measurement starts.
+let lastAccept = null;
+{
+  const createServer = net.createServer;
+  net.createServer = function (...args) {
+    const server = createServer.apply(this, args);
+    server.prependListener("connection", () => {
+      lastAccept = { wall: performance.now(), cpu: process.cpuUsage() };
+    });
+    return server;
+  };
+  syncBuiltinESMExports();
+}
+const requirePeer = createRequire(path.join(PEER, "package.json"));
+let ua = null;
+async function nodeOpcua() {
+  ua ??= await import(pathToFileURL(requirePeer.resolve("node-opcua")).href);
+  return ua;
+}
+
+// ---- statistics ------------------------------------------------------------------------------
+
+const sorted = (v) => [...v].sort((a, b) => a - b);
+function quantile(v, q) {
+  const s = sorted(v);
+  if (!s.length) return NaN;
+  const x = q * (s.length - 1), lo = Math.floor(x), hi = Math.ceil(x);
+  return s[lo] + (s[hi] - s[lo]) * (x - lo);
+}
+const median = (v) => quantile(v, 0.5);
+// "p90" is always the worse tail: the 90th percentile of a time, the 10th of a rate.
+const p90 = (v) => quantile(v, 0.9);
+const p90rate = (v) => quantile(v, 0.1);
+
+// ---- child processes speaking JSON lines --------------------------------------------------------
+
+function start(cmd, args, { stdin = "pipe" } = {}) {
+  const child = spawn(cmd, args, { stdio: [stdin, "pipe", "inherit"] });
+  const lines = [], waiters = [];
+  let ended = false;
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
+    if (waiters.length) waiters.shift().resolve(line);
+    else lines.push(line);
+  }).on("close", () => {
+    ended = true;
+    for (const w of waiters.splice(0)) w.reject(new Error(`${path.basename(cmd)} ended`));
+  });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  return {
+    child,
+    exited,
+    next(timeoutMs = 120000) {
+      if (lines.length) return Promise.resolve(lines.shift());
+      if (ended) return Promise.reject(new Error(`${path.basename(cmd)} ended`));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${path.basename(cmd)}: no output ` +
+          `within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ resolve: (l) => { clearTimeout(timer); resolve(l); },
+          reject: (e) => { clearTimeout(timer); reject(e); } });
+      });
+    },
+    async json(timeoutMs) { return JSON.parse(await this.next(timeoutMs)); },
+    async all() {
+      const out = [];
+      for (;;) {
+        try { out.push(JSON.parse(await this.next(600000))); } catch { return out; }
+      }
+    },
+  };
+}
+
+// ---- 1 and 2: connections against one node-opcua server ----------------------------------------
+
+async function nodeClient() {
+  const { OPCUAClient, MessageSecurityMode, SecurityPolicy } = await nodeOpcua();
+  return OPCUAClient.create({
+    applicationName: "node-opcua bench client",
+    securityMode: MessageSecurityMode.None,
+    securityPolicy: SecurityPolicy.None,
+    connectionStrategy: { maxRetry: 0 },
+    clientCertificateManager: nodeCertificates,
+  });
+}
+let nodeCertificates = null;
+
+async function nodeSession(client, t0, kind) {
+  const { AttributeIds } = await nodeOpcua();
+  const session = await client.createSession();
+  const value = await session.read({ nodeId: "i=2258", attributeId: AttributeIds.Value });
+  const close0 = performance.now();
+  await session.close();
+  await client.disconnect();
+  const end = performance.now(), cpu = process.cpuUsage(t0.cpu);
+  return { kind, wall_ms: end - t0.wall, cpu_ms: (cpu.user + cpu.system) / 1e3,
+    close_ms: end - close0, status: value.statusCode.name };
+}
+
+async function nodeReverse(rc) {
+  const client = await nodeClient();
+  const call = { wall: performance.now(), cpu: process.cpuUsage() };
+  await client.connectReverse(rc, { serverUri: SERVER_URI });
+  // The clock starts when the socket was accepted, or at the call when it was already waiting.
+  const t0 = lastAccept && lastAccept.wall > call.wall ? lastAccept : call;
+  return nodeSession(client, t0, "reverse");
+}
+
+async function nodeForward(url) {
+  const client = await nodeClient();
+  const t0 = { wall: performance.now(), cpu: process.cpuUsage() };
+  await client.connect(url);
+  return nodeSession(client, t0, "forward");
+}
+
+async function startServer(reverseUrls) {
+  const args = [path.join(ROOT, "bench/server.mjs"), "--reconnect-delay", "10"];
+  for (const url of reverseUrls) args.push("--reverse", url);
+  const server = start(process.execPath, args);
+  const { endpoint_url } = await server.json(120000);
+  return { ...server, url: endpoint_url };
+}
+
+async function benchConnect(results) {
+  const { ClientReverseConnect, OPCUACertificateManager } = await nodeOpcua();
+  const pki = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-bench-client-"));
+  nodeCertificates = new OPCUACertificateManager({ rootFolder: pki,
+    automaticallyAcceptUnknownCertificate: true });
+  const uarc = start(exe("bench_connect"), []);
+  const { port } = await uarc.json();
+  const rc = new ClientReverseConnect({ connectionUrl: "opc.tcp://127.0.0.1:0" });
+  await rc.start();
+  const server = await startServer([`opc.tcp://127.0.0.1:${port}`,
+    `opc.tcp://127.0.0.1:${rc.listeningPort}`]);
+  log(`  node-opcua server ${server.url}; uarc listener :${port}, node-opcua listener ` +
+    `:${rc.listeningPort}`);
+
+  const uarcRun = async (command) => {
+    uarc.child.stdin.write(command + "\n");
+    const out = [];
+    for (;;) {
+      const line = await uarc.json(60000);
+      if (line.done) return out;
+      out.push(line);
+    }
+  };
+  const nodeRun = async (n, fn) => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      try {
+        out.push(await fn());
+      } catch (err) {
+        out.push({ status: "error", detail: String(err?.message ?? err) });
+      }
+    }
+    return out;
+  };
+  const samples = { uarc: { reverse: [], forward: [] }, node: { reverse: [], forward: [] } };
+  const keep = (who, kind, list) => {
+    for (const s of list) {
+      raw.write(JSON.stringify({ bench: "connect", who, kind, ...s }) + "\n");
+      samples[who][kind].push(s);
+    }
+  };
+
+  // Warm-up (the node-opcua client makes its key pair on first use): not kept.
+  await uarcRun("reverse 2");
+  await uarcRun(`forward ${server.url} 2`);
+  await nodeRun(2, () => nodeReverse(rc));
+  await nodeRun(2, () => nodeForward(server.url));
+
+  // Turns of a few connections each, alternating who goes first. The first reverse connection of
+  // a turn was dialed while the other client was measured and has waited: it is not kept.
+  const batch = 5, turns = Math.ceil(opts.runs / batch);
+  for (let t = 0; t < turns; t++) {
+    const steps = [
+      async () => keep("uarc", "reverse", (await uarcRun(`reverse ${batch + 1}`)).slice(1)),
+      async () => keep("node", "reverse", (await nodeRun(batch + 1, () => nodeReverse(rc))).slice(1)),
+      async () => keep("uarc", "forward", await uarcRun(`forward ${server.url} ${batch}`)),
+      async () => keep("node", "forward", await nodeRun(batch, () => nodeForward(server.url))),
+    ];
+    const order = t % 2 ? [1, 0, 3, 2] : [0, 1, 2, 3];
+    for (const i of order) await steps[i]();
+    log(`  connect: turn ${t + 1}/${turns}`);
+  }
+  uarc.child.stdin.end("quit\n");
+  await uarc.exited;
+  await rc.stop();
+
+  for (const kind of ["reverse", "forward"]) {
+    const row = { kind };
+    for (const who of ["uarc", "node"]) {
+      const all = samples[who][kind];
+      const good = all.filter((s) => s.status === "Good");
+      row[who] = { n: good.length, failed: all.length - good.length,
+        failures: [...new Set(all.filter((s) => s.status !== "Good").map((s) =>
+          `${s.status}${s.detail ? ": " + s.detail : ""}`))].slice(0, 3) };
+      for (const f of ["wall_ms", "cpu_ms", "close_ms"]) {
+        const v = good.map((s) => s[f]);
+        row[who][f] = { median: median(v), p90: p90(v), max: Math.max(...v) };
+      }
+    }
+    results.connect.push(row);
+  }
+  fs.rmSync(pki, { recursive: true, force: true });
+  return server; // kept for the session memory benchmark
+}
+
+// ---- 3: listener capacity ------------------------------------------------------------------------
+
+async function benchListener(results) {
+  const proc = start(exe("bench_listener"), ["--windows", String(opts.runs)], { stdin: "ignore" });
+  const windows = await proc.all();
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`bench_listener exited with ${code}`);
+  const groups = new Map();
+  for (const w of windows) {
+    raw.write(JSON.stringify(w) + "\n");
+    const key = `${w.k}/${w.idle}`;
+    if (!groups.has(key)) groups.set(key, { k: w.k, idle: w.idle, uarc: [], minimal: [] });
+    groups.get(key)[w.target].push(w);
+  }
+  for (const g of groups.values()) {
+    const row = { k: g.k, idle: g.idle };
+    for (const who of ["uarc", "minimal"]) {
+      const w = g[who];
+      row[who] = {
+        n: w.length,
+        errors: w.reduce((a, x) => a + x.errors, 0),
+        rate: { median: median(w.map((x) => x.rate)), p90: p90rate(w.map((x) => x.rate)) },
+        p50: { median: median(w.map((x) => x.p50_ms)), p90: p90(w.map((x) => x.p50_ms)) },
+        p99: { median: median(w.map((x) => x.p99_ms)), p90: p90(w.map((x) => x.p99_ms)) },
+      };
+    }
+    results.listener.push(row);
+  }
+}
+
+// ---- 4: codec ------------------------------------------------------------------------------------
+
+async function benchCodec(results) {
+  const out = execFileSync(exe("bench_codec"), [String(Math.max(opts.runs, 30)), "--json"],
+    { encoding: "utf8" });
+  for (const line of out.trim().split("\n")) {
+    const r = JSON.parse(line);
+    raw.write(line + "\n");
+    results.codec.push(r);
+  }
+}
+
+// ---- 5: memory -----------------------------------------------------------------------------------
+
+async function memoryRuns(args, what) {
+  const v = [];
+  for (let i = 0; i < opts.runs; i++) {
+    const proc = start(exe("bench_memory"), args, { stdin: "ignore" });
+    const lines = await proc.all();
+    const code = await proc.exited;
+    if (code !== 0 || !lines.length) throw new Error(`bench_memory ${args.join(" ")} failed`);
+    raw.write(JSON.stringify(lines[0]) + "\n");
+    v.push(lines[0].bytes_per);
+  }
+  log(`  memory: ${what} done`);
+  return { median: median(v), p90: p90(v), max: Math.max(...v) };
+}
+
+async function benchMemory(results, server) {
+  const n = 10000, sessions = 24;
+  results.memory.push({ what: "pending", n, ...(await memoryRuns(["pending", String(n)], "pending")) });
+  if (server)
+    results.memory.push({ what: "session", n: sessions,
+      ...(await memoryRuns(["sessions", server.url, String(sessions)], "sessions")) });
+}
+
+// ---- the report ----------------------------------------------------------------------------------
+
+function machine() {
+  const cpuinfo = fs.readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
+  const version = /#define UARC_VERSION\s+"([^"]+)"/.exec(
+    fs.readFileSync(path.join(ROOT, "include/uarc/version.h"), "utf8"))?.[1];
+  const cache = fs.readFileSync(path.join(opts.build, "CMakeCache.txt"), "utf8");
+  const cc = /CMAKE_C_COMPILER:\w+=(.*)/.exec(cache)?.[1] ?? "cc";
+  const buildType = /CMAKE_BUILD_TYPE:\w+=(.*)/.exec(cache)?.[1] ?? "?";
+  const first = (cmd, args) => {
+    try { return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0].trim(); } catch { return "?"; }
+  };
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    cores: os.cpus().length,
+    model,
+    kernel: `${os.type()} ${os.release()}`,
+    uarc: `${version} (${first("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"])}), ` +
+      `${buildType}, ${first(cc, ["--version"])}`,
+    node: process.version,
+    nodeOpcua: JSON.parse(fs.readFileSync(requirePeer.resolve("node-opcua/package.json"),
+      "utf8")).version,
+    load: os.loadavg().map((x) => x.toFixed(2)).join(", "),
+  };
+}
+
+const f = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
+const fk = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
+const mark = (ok) => (ok ? "yes" : "**no**");
+
+function table(results) {
+  const out = [];
+  const checks = [];
+  if (results.connect.length) {
+    out.push("### 1, 2. Connect, session, Read(i=2258), close — against one node-opcua server",
+      "",
+      "| what | uarc median | uarc p90 | node-opcua median | node-opcua p90 | uarc / node-opcua | target | held |",
+      "|---|---:|---:|---:|---:|---:|---|---|");
+    for (const r of results.connect) {
+      const name = r.kind === "reverse" ? "1 reverse" : "2 forward";
+      const u = r.uarc, n = r.node;
+      const wall = u.wall_ms.median / n.wall_ms.median, cpu = u.cpu_ms.median / n.cpu_ms.median;
+      const closeOk = u.close_ms.p90 <= 1;
+      out.push(`| ${name}: wall ms per connection | ${f(u.wall_ms.median)} | ${f(u.wall_ms.p90)} | ` +
+        `${f(n.wall_ms.median)} | ${f(n.wall_ms.p90)} | ${f(wall, 3)} | ≤ 0.3 × | ${mark(wall <= 0.3)} |`);
+      out.push(`| ${name}: client CPU ms per connection | ${f(u.cpu_ms.median, 3)} | ${f(u.cpu_ms.p90, 3)} | ` +
+        `${f(n.cpu_ms.median)} | ${f(n.cpu_ms.p90)} | ${f(cpu, 3)} | ≤ 0.3 ms and ≤ 0.05 × | ` +
+        `${mark(u.cpu_ms.median <= 0.3 && cpu <= 0.05)} |`);
+      out.push(`| ${name}: close call → socket closed, ms (max uarc ${f(u.close_ms.max, 3)}) | ` +
+        `${f(u.close_ms.median, 3)} | ${f(u.close_ms.p90, 3)} | ${f(n.close_ms.median)} | ` +
+        `${f(n.close_ms.p90)} | ${f(u.close_ms.median / n.close_ms.median, 3)} | ≤ 1 ms (p90) | ` +
+        `${mark(closeOk)} |`);
+      checks.push([`#${name[0]} wall`, wall <= 0.3], [`#${name[0]} CPU`, u.cpu_ms.median <= 0.3 && cpu <= 0.05],
+        [`#${name[0]} close`, closeOk]);
+    }
+    const fails = results.connect.flatMap((r) => ["uarc", "node"].filter((w) => r[w].failed)
+      .map((w) => `${r.kind} ${w}: ${r[w].failed} failed (${r[w].failures.join("; ")})`));
+    out.push("", `Samples: ${results.connect.map((r) => `${r.kind} ${r.uarc.n} uarc / ${r.node.n} node-opcua`).join(", ")}` +
+      (fails.length ? `; failures: ${fails.join(", ")}` : "; no failures") + ".", "");
+  }
+  if (results.listener.length) {
+    out.push("### 3. Listener capacity: K connections in flight, each RHE → ERR → close",
+      "",
+      "Rate in answered hellos per second (median and p90 of the windows, p90 being the slower " +
+      "10th percentile); latency RHE sent → answer received, per-window p50 and p99, median over " +
+      "the windows (p90 of the windows in brackets).",
+      "",
+      "| K | idle | uarc hellos/s | minimal hellos/s | ratio | uarc p50 ms | minimal p50 ms | uarc p99 ms | minimal p99 ms | p99 ratio | held (≥ 0.8 ×, p99 ≤ 1.5 ×) |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for (const r of results.listener) {
+      const u = r.uarc, m = r.minimal;
+      const ratio = u.rate.median / m.rate.median, p99 = u.p99.median / m.p99.median;
+      const ok = ratio >= 0.8 && p99 <= 1.5;
+      out.push(`| ${r.k} | ${r.idle} | ${fk(u.rate.median)} (${fk(u.rate.p90)}) | ` +
+        `${fk(m.rate.median)} (${fk(m.rate.p90)}) | ${f(ratio)} | ${f(u.p50.median, 3)} | ` +
+        `${f(m.p50.median, 3)} | ${f(u.p99.median, 3)} (${f(u.p99.p90, 3)}) | ` +
+        `${f(m.p99.median, 3)} (${f(m.p99.p90, 3)}) | ${f(p99)} | ${mark(ok)} |`);
+      checks.push([`#3 K=${r.k} idle=${r.idle}`, ok]);
+    }
+    const errors = results.listener.reduce((a, r) => a + r.uarc.errors + r.minimal.errors, 0);
+    out.push("", `${results.listener[0].uarc.n} windows per target and row; ${errors} hellos ` +
+      "answered with something other than ERR.", "");
+  }
+  if (results.codec.length) {
+    out.push("### 4. Codec: 10,000 values per message, one core",
+      "",
+      "| what | MB/s median | MB/s p90 | ns/value median | ns/value p90 | target | held |",
+      "|---|---:|---:|---:|---:|---|---|");
+    const targets = { "ReadResponse encode": 1200, "ReadResponse decode (arena)": 600,
+      "BrowseResponse encode": 500, "BrowseResponse decode (arena)": 300 };
+    for (const r of results.codec) {
+      const mbs = r.bytes / r.median_ns * 1e3, mbs90 = r.bytes / r.p90_ns * 1e3;
+      const t = targets[r.what];
+      out.push(`| ${r.what} | ${f(mbs, 0)} | ${f(mbs90, 0)} | ${f(r.median_ns / r.values, 1)} | ` +
+        `${f(r.p90_ns / r.values, 1)} | ${t ? `≥ ${t} MB/s` : "—"} | ${t ? mark(mbs >= t) : ""} |`);
+      if (t) checks.push([`#4 ${r.what}`, mbs >= t]);
+    }
+    out.push("");
+  }
+  if (results.memory.length) {
+    out.push("### 5. Memory: RSS growth of the uarc process",
+      "",
+      "| what | bytes median | bytes p90 | max | target | held |",
+      "|---|---:|---:|---:|---|---|");
+    for (const r of results.memory) {
+      const limit = r.what === "pending" ? 1024 : 256 * 1024;
+      const name = r.what === "pending"
+        ? `per pending connection (${fk(r.n)} pending)`
+        : `per active session (${r.n} sessions, default buffers)`;
+      out.push(`| ${name} | ${fk(r.median)} | ${fk(r.p90)} | ${fk(r.max)} | ≤ ${fk(limit)} | ` +
+        `${mark(r.median <= limit)} |`);
+      checks.push([`#5 ${r.what}`, r.median <= limit]);
+    }
+    out.push("");
+  }
+  return { text: out.join("\n"), checks };
+}
+
+function markdown(m, body, checks) {
+  const held = checks.filter(([, ok]) => ok).map(([n]) => n);
+  const missed = checks.filter(([, ok]) => !ok).map(([n]) => n);
+  return [
+    "# uarc benchmarks",
+    "",
+    "Written by `scripts/bench` (bench/run.mjs); do not edit by hand. Every figure is the median " +
+    `and p90 of ${opts.runs} runs, each uarc figure taken in the same run as its reference, ` +
+    "alternating between the two.",
+    "",
+    `- Date: ${m.date}`,
+    `- Machine: ${m.cores} cores, ${m.model}, ${m.kernel}; load average at the end ${m.load}`,
+    `- uarc ${m.uarc}`,
+    `- node-opcua ${m.nodeOpcua} on Node.js ${m.node}`,
+    "",
+    "How each is measured:",
+    "- 1: the node-opcua server (bench/server.mjs, re-dial delay 10 ms) dials a uarc listener and a " +
+    "node-opcua `ClientReverseConnect`. From the server's socket being accepted to the socket " +
+    "closed after CloseSession: HEL/ACK, OPN, CreateSession, ActivateSession, Read of i=2258, " +
+    "CloseSession, CLO. uarc: `uarc_listener_accept` + `uarc_reverse_connect` + " +
+    "`uarc_client_read_attribute` + `uarc_client_disconnect`; node-opcua: `connectReverse`, " +
+    "`createSession`, `read`, `session.close`, `disconnect`. Client CPU: uarc " +
+    "`CLOCK_THREAD_CPUTIME_ID`, node-opcua `process.cpuUsage()` (the whole process). " +
+    "Close: from the close call (CloseSession included) to the socket closed.",
+    "- 2: the same against the same server, dialing it (`uarc_client_connect`, `client.connect`).",
+    "- 3: bench_listener: a C load generator keeps K connections in flight against a uarc " +
+    "listener whose allowlist rejects the ServerUri, and against a minimal single-thread epoll " +
+    "accept / read / answer / close loop, each in its own process, in alternating windows of " +
+    "150 ms; with 200 silent connections held open to each in the idle rows.",
+    "- 4: bench_codec (encode; decode into a reset arena, and into the heap for comparison).",
+    "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
+    "",
+    body,
+    `Held: ${held.join(", ") || "none"}.`,
+    "",
+    `Missed: ${missed.join(", ") || "none"}.`,
+    "",
+  ].join("\n");
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+const results = { connect: [], listener: [], codec: [], memory: [] };
+let server = null;
+const cleanup = () => server?.child.kill("SIGTERM");
+process.on("exit", cleanup);
+try {
+  if (opts.only.has("codec")) {
+    log("4. codec");
+    await benchCodec(results);
+  }
+  if (opts.only.has("connect")) {
+    log("1, 2. connect (node-opcua server starting: a few seconds)");
+    server = await benchConnect(results);
+  }
+  if (opts.only.has("memory")) {
+    log("5. memory");
+    if (!server) server = await startServer([]);
+    await benchMemory(results, server);
+  }
+  if (server) {
+    server.child.kill("SIGTERM");
+    await server.exited;
+    server = null;
+  }
+  if (opts.only.has("listener")) {
+    log("3. listener capacity");
+    await benchListener(results);
+  }
+} catch (err) {
+  log(`run.mjs: ${err?.stack ?? err}`);
+  process.exitCode = 1;
+}
+const m = machine();
+const { text, checks } = table(results);
+const md = markdown(m, text, checks);
+process.stdout.write(md);
+if (process.exitCode !== 1) {
+  fs.writeFileSync(opts.out, md);
+  log(`written ${path.relative(process.cwd(), opts.out)}`);
+}
+raw.end();
+process.exit(process.exitCode ?? 0);
