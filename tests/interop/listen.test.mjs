@@ -113,8 +113,10 @@ test("SIGTERM closes cleanly with exit code 0", async () => {
   assert.equal(code, 0, listener.describe());
 });
 
-test("--count 2 exits 0 after two accepted servers", async () => {
-  await withListener(["--allow", "urn:peer-a", "--count", "2"], async (proc) => {
+// --accept-only counts accepted connections; with sessions --count counts distinct servers
+// (reverse.test.mjs), and only one server is allowed here.
+test("--count 2 --accept-only exits 0 after two accepted connections", async () => {
+  await withListener(["--allow", "urn:peer-a", "--count", "2", "--accept-only"], async (proc) => {
     const { code } = await exitWithin(proc, 30000);
     assert.equal(code, 0, proc.describe());
     assert.equal(proc.events.filter((e) => e.event === "accepted").length, 2, proc.describe());
