@@ -84,3 +84,29 @@ bool args_seconds(const char *command, const char *option, const char *text, dou
     *out = v;
     return true;
 }
+
+bool args_read_first_line(const char *command, const char *option, const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "uarc %s: %s: cannot read %s: %s\n", command, option, path,
+                strerror(errno));
+        return false;
+    }
+    char line[1024];
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    free(*out);
+    *out = strdup(line);
+    return *out != NULL;
+}
+
+void args_log_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                        const char *message)
+{
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    (void)user_data;
+    fprintf(stderr, "uarc: %s: %s: %s\n", names[level & 3], category, message);
+}

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "uarc/common.h"
+
 #define EXIT_USAGE 2
 
 typedef struct arg_spec {
@@ -27,5 +29,13 @@ bool args_uint(const char *command, const char *option, const char *text, unsign
                unsigned long *out);
 bool args_seconds(const char *command, const char *option, const char *text, double max,
                   double *out);
+
+/* Replaces *out with a copy of the first line of `path` (without its line end). Prints
+ * "uarc <command>: <option>: cannot read <path>" and returns false when it cannot. */
+bool args_read_first_line(const char *command, const char *option, const char *path, char **out);
+
+/* A uarc_log_fn printing "uarc: <level>: <category>: <message>" to stderr (for --verbose). */
+void args_log_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                        const char *message);
 
 #endif

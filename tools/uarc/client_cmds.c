@@ -55,23 +55,6 @@ typedef struct client_args {
     double timeout;
 } client_args;
 
-static bool read_password(const char *path, char **out)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
-        return false;
-    }
-    char line[1024];
-    if (!fgets(line, sizeof line, f))
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    free(*out);
-    *out = strdup(line);
-    return *out != NULL;
-}
-
 static bool on_client_arg(void *ctx, int id, const char *value)
 {
     client_args *a = ctx;
@@ -91,11 +74,7 @@ static bool on_client_arg(void *ctx, int id, const char *value)
         a->user = value;
         return true;
     case OPT_PASSWORD_FILE:
-        if (!read_password(value, &a->password)) {
-            fprintf(stderr, "uarc %s: --password-file: cannot read %s\n", a->command, value);
-            return false;
-        }
-        return true;
+        return args_read_first_line(a->command, "--password-file", value, &a->password);
     case OPT_ALLOW_UNENCRYPTED:
         a->allow_unencrypted = true;
         return true;
@@ -119,14 +98,6 @@ static bool on_client_arg(void *ctx, int id, const char *value)
     }
 }
 
-static void log_to_stderr(void *user_data, uarc_log_level level, const char *category,
-                          const char *message)
-{
-    static const char *const names[] = {"debug", "info", "warning", "error"};
-    (void)user_data;
-    fprintf(stderr, "uarc: %s: %s: %s\n", names[level], category, message);
-}
-
 void client_config_from_args(uarc_client_config *cfg, const char *user, const char *password,
                              bool allow_unencrypted, double timeout, bool verbose)
 {
@@ -140,7 +111,7 @@ void client_config_from_args(uarc_client_config *cfg, const char *user, const ch
     cfg->password = password;
     cfg->allow_unencrypted_password = allow_unencrypted;
     if (verbose)
-        cfg->logger = (uarc_logger){log_to_stderr, NULL, UARC_LOG_DEBUG};
+        cfg->logger = (uarc_logger){args_log_to_stderr, NULL, UARC_LOG_DEBUG};
 }
 
 typedef struct command_shape {

@@ -213,21 +213,8 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
     case OPT_USER:
         a->user = value;
         return true;
-    case OPT_PASSWORD_FILE: {
-        FILE *f = fopen(value, "r");
-        char line[1024] = "";
-        if (!f) {
-            fprintf(stderr, "uarc listen: --password-file: cannot read %s\n", value);
-            return false;
-        }
-        if (!fgets(line, sizeof line, f))
-            line[0] = '\0';
-        fclose(f);
-        line[strcspn(line, "\r\n")] = '\0';
-        free(a->password);
-        a->password = strdup(line);
-        return a->password != NULL;
-    }
+    case OPT_PASSWORD_FILE:
+        return args_read_first_line("listen", "--password-file", value, &a->password);
     case OPT_ALLOW_UNENCRYPTED:
         a->allow_unencrypted = true;
         return true;
@@ -301,14 +288,6 @@ static void on_error(void *user_data, const char *peer, uarc_status status, cons
     out_field_str(&line, "status", uarc_status_name(status));
     out_field_str(&line, "reason", reason);
     out_end(&line);
-}
-
-static void log_to_stderr(void *user_data, uarc_log_level level, const char *category,
-                          const char *message)
-{
-    static const char *const names[] = {"debug", "info", "warning", "error"};
-    (void)user_data;
-    fprintf(stderr, "uarc: %s: %s: %s\n", names[level], category, message);
 }
 
 /* ---- sessions over the inbound sockets ---- */
@@ -572,7 +551,7 @@ int cmd_listen(int argc, char **argv)
         .allowlist = a.allowlist,
         .reject_with_message_type_invalid = a.pause_rejected,
         .callbacks = {on_hello, on_accepted, on_rejected, on_error, &state},
-        .logger = {a.verbose ? log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
+        .logger = {a.verbose ? args_log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
     };
     rc = EXIT_FAILED;
     sigset_t during_wait;
