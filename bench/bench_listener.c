@@ -31,12 +31,12 @@
 
 #include "uarc/uarc.h"
 
-#define MAX_K        4096
-#define MAX_IDLE     4096
-#define LOAD_URI     "urn:uarc:bench:load"
-#define LOAD_URL     "opc.tcp://127.0.0.1:4840"
-#define ALLOWED_URI  "urn:uarc:bench:someone-else"
-#define MAX_SAMPLES  (1 << 20)
+#define MAX_K       4096
+#define MAX_IDLE    4096
+#define LOAD_URI    "urn:uarc:bench:load"
+#define LOAD_URL    "opc.tcp://127.0.0.1:4840"
+#define ALLOWED_URI "urn:uarc:bench:someone-else"
+#define MAX_SAMPLES (1 << 20)
 
 static double now_ms(void)
 {
@@ -246,9 +246,8 @@ static int dial(uint16_t port)
     source_host = source_host >= 250 ? 2 : source_host + 1;
     if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0)
         die("bind source");
-    struct sockaddr_in dst = {.sin_family = AF_INET,
-                              .sin_port = htons(port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in dst = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS)
         die("connect");
     return fd;
@@ -426,10 +425,10 @@ int main(int argc, char **argv)
             window("minimal", minimal_port, k, m, window_ms / 2, -1, false);
             for (int w = 0; w < windows; w++) {
                 bool uarc_first = w % 2 == 0;
-                window(uarc_first ? "uarc" : "minimal", uarc_first ? uarc_port : minimal_port, k,
-                       m, window_ms, w, true);
-                window(uarc_first ? "minimal" : "uarc", uarc_first ? minimal_port : uarc_port, k,
-                       m, window_ms, w, true);
+                window(uarc_first ? "uarc" : "minimal", uarc_first ? uarc_port : minimal_port, k, m,
+                       window_ms, w, true);
+                window(uarc_first ? "minimal" : "uarc", uarc_first ? minimal_port : uarc_port, k, m,
+                       window_ms, w, true);
             }
         }
         close_idle(idle_uarc, m);

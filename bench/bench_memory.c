@@ -139,8 +139,9 @@ static int pending(int n, int repeat)
         long before = rss_bytes();
         int hold = fill_pending(l, count);
         if (hold < 0) {
-            fprintf(stderr, "bench_memory: the listener did not reach %d pending connections "
-                            "(%zu); raise the file limit\n",
+            fprintf(stderr,
+                    "bench_memory: the listener did not reach %d pending connections "
+                    "(%zu); raise the file limit\n",
                     count, uarc_listener_pending_count(l));
             return 1;
         }

@@ -127,9 +127,9 @@ UARC_API uarc_status uarc_client_start_socket(uarc_client *client, int fd,
  */
 UARC_API uarc_status uarc_client_create_session(uarc_client *client);
 
-/* Closes the session (CloseSession), the channel (CLO) and the socket, waiting at most the
- * request timeout for the server's answer. Idempotent. Pending requests fail with
- * BadConnectionClosed. */
+/* Closes the session (CloseSession), the channel (CLO) and the socket. It does not wait for the
+ * server's answer to CloseSession; it waits at most 100 ms for a server that stops reading to take
+ * the bytes. Idempotent. Pending requests fail with BadConnectionClosed. */
 UARC_API uarc_status uarc_client_disconnect(uarc_client *client);
 
 UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);

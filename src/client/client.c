@@ -1049,17 +1049,26 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *c)
     return wait_connected_to(c, UARC_CLIENT_SESSION_ACTIVE);
 }
 
+static void ignore_response(void *user_data, uarc_status status, void *response)
+{
+    (void)user_data, (void)status, (void)response;
+}
+
 UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
 {
     if (c->state == UARC_CLIENT_DISCONNECTED)
         return UARC_Good;
     if (c->state == UARC_CLIENT_SESSION_ACTIVE) {
+        /* CloseSession goes out just ahead of CLO and nobody waits for its answer: nothing in it
+         * would change what happens next, and waiting would let a slow or silent server hold
+         * the close for up to the request timeout. TCP delivers CloseSession before CLO and FIN,
+         * so the server closes the session all the same. */
         uarc_CloseSessionRequest req;
         uarc_init(&req, UARC_T(CloseSessionRequest));
         req.deleteSubscriptions = true;
         set_state(c, UARC_CLIENT_CLOSING, UARC_Good);
-        call_blocking(c, &req, UARC_T(CloseSessionRequest), NULL, UARC_T(CloseSessionResponse),
-                      true);
+        send_request(c, &req, UARC_T(CloseSessionRequest), UARC_T(CloseSessionResponse), 0,
+                     ignore_response, NULL, NULL);
     }
     set_state(c, UARC_CLIENT_CLOSING, UARC_Good);
     if (c->channel && c->fd >= 0) {
