@@ -13,7 +13,6 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,14 +33,7 @@
 #include "uarc/attributes.h"
 #include "uarc/nodeids.h"
 
-#ifndef UARC_PEER_DIR
-#error "UARC_PEER_DIR must name tests/peer"
-#endif
-#ifndef UARC_NODE
-#define UARC_NODE "node"
-#endif
-
-extern char **environ;
+#include "peer_process.h"
 
 #define PEER_URI "urn:uarc:client-interop"
 /* ms: the peer's ceiling and what we request. node-opcua grants at least 2500 ms, and refuses a
@@ -52,91 +44,31 @@ extern char **environ;
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return peer_process_now_ms();
 }
 
 /* ---- the peer process ---- */
 
-typedef struct peer {
-    pid_t pid;
-    int stdin_fd; /* our end of its stdin: closing it stops the peer */
-    int stdout_fd;
-    char url[128];
-    uint16_t port;
-} peer;
+static peer_process the_peer = PEER_PROCESS_INIT;
 
-static peer the_peer = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1};
-
-static void peer_kill(peer *p)
+/* The port of the peer's EndpointUrl (opc.tcp://127.0.0.1:PORT). */
+static uint16_t peer_port(const peer_process *p)
 {
-    if (p->pid > 0) {
-        kill(p->pid, SIGKILL);
-        waitpid(p->pid, NULL, 0);
-        p->pid = -1;
-    }
-    if (p->stdin_fd >= 0)
-        close(p->stdin_fd);
-    if (p->stdout_fd >= 0)
-        close(p->stdout_fd);
-    p->stdin_fd = p->stdout_fd = -1;
+    const char *colon = strrchr(p->url, ':');
+    return colon ? (uint16_t)atoi(colon + 1) : 0;
 }
 
 /* Starts server.mjs (on `port`, 0: any) and waits for its "started" line. */
-static bool peer_start(peer *p, uint16_t port)
+static bool peer_start(peer_process *p, uint16_t port)
 {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
-        return false;
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%u", port);
-    char *argv[] = {UARC_NODE,  UARC_PEER_DIR "/server.mjs",
-                    "--uri",    PEER_URI,
-                    "--no-big", "--token-lifetime",
-                    "2000",     "--port",
-                    port_text,  NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    int rc = posix_spawnp(&p->pid, UARC_NODE, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(in[0]);
-    close(out[1]);
-    p->stdin_fd = in[1];
-    p->stdout_fd = out[0];
-    if (rc != 0) {
-        fprintf(stderr, "cannot start %s: %s\n", UARC_NODE, strerror(rc));
-        p->pid = -1;
-        peer_kill(p);
+    const char *args[] = {"--uri", PEER_URI, "--no-big", "--token-lifetime",
+                          "2000",  "--port", port_text,  NULL};
+    if (!peer_process_spawn(p, args))
         return false;
-    }
-    char line[1024];
-    size_t len = 0;
-    int64_t deadline = now_ms() + START_TIMEOUT;
-    while (!memchr(line, '\n', len)) {
-        int left = (int)(deadline - now_ms());
-        struct pollfd pfd = {p->stdout_fd, POLLIN, 0};
-        if (left <= 0 || poll(&pfd, 1, left) <= 0 || len + 1 >= sizeof line)
-            break;
-        ssize_t n = read(p->stdout_fd, line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    line[len] = '\0';
-    const char *key = strstr(line, "\"endpoint_url\":\"");
-    const char *start = key ? key + strlen("\"endpoint_url\":\"") : NULL;
-    const char *end = start ? strchr(start, '"') : NULL;
-    if (end && (size_t)(end - start) < sizeof p->url) {
-        memcpy(p->url, start, (size_t)(end - start));
-        p->url[end - start] = '\0';
-    }
-    const char *colon = end ? strrchr(p->url, ':') : NULL;
-    if (!colon || (p->port = (uint16_t)atoi(colon + 1)) == 0) {
-        fprintf(stderr, "the peer did not start: \"%s\"\n", line);
-        peer_kill(p);
+    if (!peer_process_wait_started(p, START_TIMEOUT) || peer_port(p) == 0) {
+        peer_process_stop(p);
         return false;
     }
     return true;
@@ -152,7 +84,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    peer_kill(&the_peer);
+    peer_process_stop(&the_peer);
     return 0;
 }
 
@@ -525,7 +457,7 @@ static void test_adopted_socket(void **state)
     (void)state;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(the_peer.port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(peer_port(&the_peer))};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 
@@ -602,10 +534,10 @@ static void test_session_reactivation(void **state)
     read_int32_ok(c);
 
     /* A new server process on the same port (same URL) knows nothing of the session. */
-    uint16_t port = the_peer.port;
+    uint16_t port = peer_port(&the_peer);
     char url[sizeof the_peer.url];
     memcpy(url, the_peer.url, sizeof url);
-    peer_kill(&the_peer);
+    peer_process_stop(&the_peer);
     assert_true(process_until_state(c, UARC_CLIENT_DISCONNECTED, 5000));
     assert_true(peer_start(&the_peer, port));
     assert_string_equal(the_peer.url, url);
@@ -651,7 +583,8 @@ static void test_server_killed_mid_request(void **state)
     uarc_client_process(c, 100);
     assert_false(r.done);
     int64_t t0 = now_ms();
-    peer_kill(&the_peer);
+    kill(the_peer.pid, SIGKILL); /* it is stopped: only SIGKILL ends it at once */
+    peer_process_stop(&the_peer);
     assert_true(process_until(c, &r.done, 5000));
     assert_true(now_ms() - t0 < 3000);
     if (r.status != UARC_BadConnectionClosed && r.status != UARC_BadSecureChannelClosed)
