@@ -803,7 +803,7 @@ static int64_t keepalive_interval(const uarc_client *c)
     if (c->cfg.keepalive_interval_ms)
         return c->cfg.keepalive_interval_ms;
     double t = c->revised_session_timeout > 0 ? c->revised_session_timeout / 3 : 20000;
-    return t < 1000 ? 1000 : (int64_t)t;
+    return t < 100 ? 100 : (int64_t)t;
 }
 
 static int64_t next_deadline(const uarc_client *c)

@@ -517,6 +517,48 @@ static void test_get_endpoints_without_session(void **state)
     uarc_client_delete(c);
 }
 
+/* Leaves the client idle (no request of its own) for `ms`, processing. */
+static void idle(uarc_client *c, int ms)
+{
+    int64_t end = now_ms() + ms;
+    while (now_ms() < end)
+        uarc_client_process(c, (int)(end - now_ms()));
+}
+
+/*
+ * An idle session stays alive through the keep-alive: with a short session timeout the server
+ * drops a session that hears nothing. The control run, keep-alive pushed beyond the idle time,
+ * shows the server really does, so the first half can fail.
+ */
+static void test_idle_keepalive(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.session_timeout_ms = 1500};
+    uarc_client *c = new_client(&cfg);
+    connect_ok(c, the_peer.url);
+    double revised = uarc_client_session_timeout_ms(c);
+    assert_true(revised >= 1000 && revised <= 2000);
+    idle(c, (int)(3 * revised));
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    read_int32_ok(c);
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+
+    uarc_client_config no_keepalive = {.session_timeout_ms = 1500, .keepalive_interval_ms = 60000};
+    c = new_client(&no_keepalive);
+    connect_ok(c, the_peer.url);
+    idle(c, (int)(3 * uarc_client_session_timeout_ms(c)));
+    uarc_nodeid id = node("ns=1;s=Scalar.Int32");
+    uarc_data_value v;
+    uarc_status s = uarc_client_read_attribute(c, &id, UARC_ATTRIBUTEID_Value, &v);
+    if (s != UARC_BadSessionIdInvalid && s != UARC_BadSessionClosed)
+        fail_msg("without keep-alive the server should have dropped the session; read gave %s",
+                 uarc_status_name(s));
+    uarc_clear(&v, UARC_T(DataValue));
+    uarc_clear(&id, UARC_T(NodeId));
+    uarc_client_delete(c);
+}
+
 /* A connection lost under the session: the next connect re-activates the same session; once the
  * server restarted, it creates a new one. */
 static void test_session_reactivation(void **state)
@@ -619,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_adopted_socket),
         cmocka_unit_test(test_get_endpoints_without_session),
+        cmocka_unit_test(test_idle_keepalive),
         cmocka_unit_test(test_session_reactivation),
         cmocka_unit_test(test_server_killed_mid_request),
     };
