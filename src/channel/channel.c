@@ -660,6 +660,16 @@ static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
     }
 }
 
+void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
+{
+    size_t index = find_assembly(ch, request_id);
+    if (index != SIZE_MAX)
+        free_assembly(ch, index);
+    size_t pending = find_outstanding(ch, request_id);
+    if (pending != SIZE_MAX)
+        remove_outstanding(ch, pending);
+}
+
 static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
 {
     if (ch->state != UARC__CHANNEL_OPEN) {

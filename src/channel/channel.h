@@ -95,6 +95,10 @@ void uarc__channel_output_done(uarc__channel *channel, size_t count);
 uarc_status uarc__channel_send_request(uarc__channel *channel, const void *request,
                                        const uarc_type *type, uint32_t *request_id);
 
+/* The caller gave up on a request (it timed out): its response, if it still comes, is dropped
+ * without being buffered, and the channel forgets the id. */
+void uarc__channel_forget_request(uarc__channel *channel, uint32_t request_id);
+
 /* Monotonic time of the next thing the channel must do by itself (renewal at ~75 % of the
  * revised lifetime, a handshake deadline); -1 when nothing. */
 int64_t uarc__channel_next_deadline(const uarc__channel *channel);

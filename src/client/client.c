@@ -873,6 +873,8 @@ static void tick(uarc_client *c, int64_t now)
             continue;
         }
         pending_request p = take_pending(c, i);
+        if (c->channel)
+            uarc__channel_forget_request(c->channel, p.request_id);
         set_error(c, p.service, UARC_BadTimeout, "no response within the request timeout");
         p.callback(p.user_data, UARC_BadTimeout, NULL);
     }

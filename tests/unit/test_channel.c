@@ -487,6 +487,26 @@ static void test_abort_chunk(void **state)
     free_fixture(f);
 }
 
+/* A request the caller gave up on: its late response (first chunk before the forget, the rest
+ * after) is dropped, and the next request is answered as usual. */
+static void test_forgotten_request(void **state)
+{
+    (void)state;
+    fixture *f = new_fixture(NULL);
+    open_channel(f, 65535, 0, 0, 60000, 0);
+    uint32_t id = send_read(f);
+    msg_chunk(&f->in, 'C', TOKEN_ID, f->server_sequence++, id, "part", 4);
+    assert_int_equal(feed(f, &f->in, 0), UARC_Good);
+    uarc__channel_forget_request(f->ch, id);
+    msg_chunk(&f->in, 'F', TOKEN_ID, f->server_sequence++, id, "rest", 4);
+    assert_int_equal(feed(f, &f->in, 0), UARC_Good);
+    assert_int_equal(f->rec.messages, 0);
+    assert_int_equal(f->rec.failures, 0);
+    assert_int_equal(uarc__channel_get_state(f->ch), UARC__CHANNEL_OPEN);
+    server_reply(f, TOKEN_ID, send_read(f), "ok");
+    free_fixture(f);
+}
+
 static void test_response_over_our_limits(void **state)
 {
     (void)state;
@@ -1088,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_response_in_three_chunks_bytewise),
         cmocka_unit_test(test_interleaved_responses),
         cmocka_unit_test(test_abort_chunk),
+        cmocka_unit_test(test_forgotten_request),
         cmocka_unit_test(test_response_over_our_limits),
         cmocka_unit_test(test_oversize_header_rejected_before_body),
         cmocka_unit_test(test_wrong_message_types),
