@@ -517,6 +517,31 @@ static void test_get_endpoints_without_session(void **state)
     uarc_client_delete(c);
 }
 
+/* TranslateBrowsePathsToNodeIds: a path by browse names resolves to the node's id; a path that
+ * matches nothing is BadNoMatch (or the server's own Bad status for it). */
+static void test_translate_path(void **state)
+{
+    (void)state;
+    uarc_client *c = new_client(NULL);
+    connect_ok(c, the_peer.url);
+    uarc_nodeid objects = uarc_nodeid_numeric(0, UARC_NS0ID_ObjectsFolder), target;
+    assert_int_equal(uarc_client_translate_path(c, &objects, "/1:Scalar/1:Double", &target),
+                     UARC_Good);
+    char text[128];
+    uarc_nodeid_print(&target, text, sizeof text);
+    assert_string_equal(text, "ns=1;s=Scalar.Double");
+    uarc_clear(&target, UARC_T(NodeId));
+    assert_int_equal(uarc_client_translate_path(c, &objects, "0:Server/0:ServerStatus", &target),
+                     UARC_Good);
+    assert_int_equal(target.identifier.numeric, UARC_NS0ID_Server_ServerStatus);
+    uarc_status s = uarc_client_translate_path(c, &objects, "/1:Scalar/1:NoSuchChild", &target);
+    assert_true(uarc_status_is_bad(s));
+    assert_non_null(strstr(uarc_client_error(c), "TranslateBrowsePathsToNodeIds"));
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+}
+
 /* Leaves the client idle (no request of its own) for `ms`, processing. */
 static void idle(uarc_client *c, int ms)
 {
@@ -661,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_adopted_socket),
         cmocka_unit_test(test_get_endpoints_without_session),
+        cmocka_unit_test(test_translate_path),
         cmocka_unit_test(test_idle_keepalive),
         cmocka_unit_test(test_session_reactivation),
         cmocka_unit_test(test_server_killed_mid_request),

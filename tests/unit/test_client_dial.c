@@ -1,0 +1,211 @@
+/*
+ * The client's forward connection: dialing IPv4, IPv6 and host names, trying each address a name
+ * resolves to, and naming the connect step when it fails. A plain listening socket plays the
+ * server: it checks the HEL the client sends (carrying the URL it dialed), then answers ERR, which
+ * the client must report at step HEL with the server's status and reason. Driven through the
+ * event-loop API, so no thread is needed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "uarc/client.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A listening socket on `address` (AF_INET or AF_INET6 loopback); -1 when the family is missing. */
+static int listen_on(int family, uint16_t *port)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *in;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_addr = in6addr_loopback;
+        len = sizeof *in6;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 8) != 0) {
+        close(fd);
+        return -1;
+    }
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    *port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+/*
+ * Dials `url`, expects a connection on `server`, checks the HEL names `url`, answers ERR, and
+ * checks the client reports it at step HEL.
+ */
+static void dial_and_refuse(int server, const char *url)
+{
+    uarc_client *c = uarc_client_new(NULL);
+    assert_int_equal(uarc_client_start_connect(c, url), UARC_Good);
+    int peer = -1;
+    uint8_t hel[512];
+    size_t got = 0;
+    int64_t deadline = now_ms() + 5000;
+    while (now_ms() < deadline && uarc_client_state_get(c) != UARC_CLIENT_DISCONNECTED) {
+        uarc_client_process(c, 10);
+        if (peer < 0)
+            peer = accept4(server, NULL, NULL, SOCK_CLOEXEC);
+        if (peer >= 0 && got < 8) {
+            ssize_t n = recv(peer, hel + got, sizeof hel - got, MSG_DONTWAIT);
+            if (n > 0)
+                got += (size_t)n;
+        }
+        if (got >= 8 && got >= get_u32(hel + 4)) {
+            /* HEL: header, 5 UInt32 fields, then the EndpointUrl string. */
+            assert_memory_equal(hel, "HELF", 4);
+            assert_int_equal(get_u32(hel + 28), strlen(url));
+            assert_memory_equal(hel + 32, url, strlen(url));
+            fake_frame err;
+            frame_begin(&err, "ERRF");
+            frame_u32(&err, UARC_BadTcpEndpointUrlInvalid);
+            frame_cstring(&err, "no such endpoint here");
+            frame_end(&err);
+            send_all(peer, err.bytes, err.length);
+            got = 0;
+            hel[4] = 0xff; /* answered: do not answer again */
+        }
+    }
+    assert_true(peer >= 0);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    const char *error = uarc_client_error(c);
+    if (strncmp(error, "HEL: BadTcpEndpointUrlInvalid: no such endpoint here", 52) != 0)
+        fail_msg("unexpected error detail: %s", error);
+    close(peer);
+    uarc_client_delete(c);
+}
+
+static void test_dial_ipv4(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u/some/path", port);
+    dial_and_refuse(server, url);
+    close(server);
+}
+
+static void test_dial_ipv6(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET6, &port);
+    if (server < 0)
+        skip();
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://[::1]:%u", port);
+    dial_and_refuse(server, url);
+    close(server);
+}
+
+/* "localhost" may resolve to ::1 first; with only 127.0.0.1 listening the dialer must go on to
+ * the next address rather than fail at the first refusal. */
+static void test_dial_name_tries_every_address(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://localhost:%u", port);
+    dial_and_refuse(server, url);
+    close(server);
+}
+
+static void test_dial_refused_names_connect(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    close(server); /* nothing listens there now */
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", port);
+    uarc_client *c = uarc_client_new(NULL);
+    uarc_status s = uarc_client_connect(c, url);
+    assert_int_equal(s, UARC_BadCommunicationError);
+    assert_non_null(strstr(uarc_client_error(c), "connect: BadCommunicationError"));
+    assert_non_null(strstr(uarc_client_error(c), "refused"));
+    assert_int_equal(uarc_client_fd(c), -1);
+    uarc_client_delete(c);
+}
+
+static void test_dial_bad_urls(void **state)
+{
+    (void)state;
+    uarc_client *c = uarc_client_new(NULL);
+    assert_int_equal(uarc_client_connect(c, "http://127.0.0.1:4840"),
+                     UARC_BadTcpEndpointUrlInvalid);
+    assert_non_null(strstr(uarc_client_error(c), "opc.tcp scheme"));
+    assert_int_equal(uarc_client_connect(c, "opc.tcp://host.invalid:4840"),
+                     UARC_BadTcpEndpointUrlInvalid);
+    assert_non_null(strstr(uarc_client_error(c), "cannot resolve host.invalid"));
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    uarc_client_delete(c);
+}
+
+/* A server that accepts and never answers: the connect timeout bounds the wait, step HEL. */
+static void test_connect_timeout(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", port);
+    uarc_client_config cfg = {.connect_timeout_ms = 300};
+    uarc_client *c = uarc_client_new(&cfg);
+    int64_t t0 = now_ms();
+    assert_int_equal(uarc_client_connect(c, url), UARC_BadTimeout);
+    int64_t took = now_ms() - t0;
+    assert_true(took >= 290 && took < 3000);
+    assert_int_equal(strncmp(uarc_client_error(c), "HEL: BadTimeout", 15), 0);
+    uarc_client_delete(c);
+    close(server);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dial_ipv4),
+        cmocka_unit_test(test_dial_ipv6),
+        cmocka_unit_test(test_dial_name_tries_every_address),
+        cmocka_unit_test(test_dial_refused_names_connect),
+        cmocka_unit_test(test_dial_bad_urls),
+        cmocka_unit_test(test_connect_timeout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
