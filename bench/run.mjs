@@ -388,7 +388,11 @@ function table(results) {
     const fails = results.connect.flatMap((r) => ["uarc", "node"].filter((w) => r[w].failed)
       .map((w) => `${r.kind} ${w}: ${r[w].failed} failed (${r[w].failures.join("; ")})`));
     out.push("", `Samples: ${results.connect.map((r) => `${r.kind} ${r.uarc.n} uarc / ${r.node.n} node-opcua`).join(", ")}` +
-      (fails.length ? `; failures: ${fails.join(", ")}` : "; no failures") + ".", "");
+      (fails.length ? `; failures: ${fails.join(", ")}` : "; no failures") + ". " +
+      "Both clients wait for the same server: uarc's own CPU is " +
+      results.connect.map((r) => `${f(100 * r.uarc.cpu_ms.median / r.uarc.wall_ms.median, 1)} %`).join(" and ") +
+      " of its wall time (reverse, forward); the rest is the server's work and loopback round " +
+      "trips, which bound the wall-time ratio from below.", "");
   }
   if (results.listener.length) {
     out.push("### 3. Listener capacity: K connections in flight, each RHE → ERR → close",
