@@ -18,7 +18,11 @@
  * service) and the reason.
  *
  * Threads: a client belongs to one thread. Callbacks run inside uarc_client_process() or the
- * blocking calls; they may send requests but must not delete the client.
+ * blocking calls; they may send requests (uarc_client_send) but must not delete the client.
+ * uarc_client_disconnect() from a callback sends CloseSession and CLO at once and closes the
+ * socket when control is back in uarc_client_process(). A blocking call (or
+ * uarc_client_process()) from a callback that runs while a response is being received returns
+ * BadInvalidState.
  */
 #ifndef UARC_CLIENT_H
 #define UARC_CLIENT_H

@@ -71,6 +71,7 @@ struct uarc_client {
     size_t pending_count, pending_capacity;
     /* teardown requested from inside a callback */
     bool ending;
+    bool receiving; /* inside uarc__channel_receive: the channel must outlive the call */
     uarc_status end_status;
     uarc_status last_status;
     char error[512];
@@ -893,7 +894,9 @@ static void on_readable(uarc_client *c)
     for (int i = 0; i < 16 && c->channel && !c->ending; i++) {
         ssize_t n = recv(c->fd, buffer, sizeof buffer, MSG_DONTWAIT);
         if (n > 0) {
+            c->receiving = true;
             uarc__channel_receive(c->channel, buffer, (size_t)n, uarc__now_ms());
+            c->receiving = false;
             /* The ACK arrived and OPN went out: failures from here on belong to the OPN step. */
             if (c->state == UARC_CLIENT_HELLO && c->channel &&
                 uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
@@ -935,8 +938,21 @@ static void on_dialed(uarc_client *c)
     start_channel(c);
 }
 
+/* A callback run from the channel's receive loop cannot drive the client: the bytes an inner
+ * call read would be refused by the channel, which is still busy with the outer ones. */
+static bool refuse_inside_receive(uarc_client *c, const char *step)
+{
+    if (!c->receiving)
+        return false;
+    set_error(c, step, UARC_BadInvalidState,
+              "a blocking call or uarc_client_process() from inside a client callback");
+    return true;
+}
+
 UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
 {
+    if (refuse_inside_receive(c, current_step(c)))
+        return UARC_BadInvalidState;
     if (c->state == UARC_CLIENT_DISCONNECTED)
         return c->last_status != UARC_Good ? c->last_status : UARC_BadConnectionClosed;
     int wait = uarc_client_timeout_ms(c);
@@ -969,6 +985,8 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
 /* Drives the client until it reaches `target` or falls back to DISCONNECTED. */
 static uarc_status wait_connected_to(uarc_client *c, uarc_client_state target)
 {
+    if (refuse_inside_receive(c, current_step(c)))
+        return UARC_BadInvalidState;
     while (c->state != target && c->state != UARC_CLIENT_DISCONNECTED)
         uarc_client_process(c, -1);
     if (c->state == target)
@@ -1019,6 +1037,8 @@ static uarc_status call_blocking(uarc_client *c, void *request, const uarc_type 
     blocking_call b = {false, UARC_Good, response, response_type};
     if (response)
         uarc_init(response, response_type);
+    if (refuse_inside_receive(c, request_type->name))
+        return UARC_BadInvalidState;
     uarc_status status = any_state ? send_request(c, request, request_type, response_type, 0,
                                                   on_blocking_response, &b, NULL)
                                    : uarc_client_send(c, request, request_type, response_type, 0,
@@ -1044,6 +1064,8 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *c)
                   uarc_client_state_name(c->state));
         return UARC_BadInvalidState;
     }
+    if (refuse_inside_receive(c, "CreateSession"))
+        return UARC_BadInvalidState;
     c->cfg.no_session = false;
     c->connect_deadline = uarc__now_ms() + c->cfg.connect_timeout_ms;
     start_create_session(c);
@@ -1075,6 +1097,14 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
     set_state(c, UARC_CLIENT_CLOSING, UARC_Good);
     if (c->channel && c->fd >= 0) {
         uarc__channel_close(c->channel);
+        if (c->receiving) {
+            /* Called from a callback inside the channel's receive loop: the channel must outlive
+             * that loop, so the teardown happens once control is back in uarc_client_process(). */
+            flush(c);
+            forget_session(c);
+            end_connection(c, UARC_BadConnectionClosed);
+            return UARC_Good;
+        }
         /* Give CLO a moment to leave; a server that stops reading does not hold us. */
         int64_t deadline = uarc__now_ms() + 100;
         const uint8_t *data;

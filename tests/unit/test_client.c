@@ -1,0 +1,348 @@
+/*
+ * The client's state machine against a scripted server on a socketpair, all in one thread: the
+ * test writes the server's bytes into its end, then lets the client process them. Covers what
+ * application callbacks may do from inside the client's processing: disconnect, and blocking
+ * calls (refused there, instead of losing the bytes the inner call would read).
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "uarc/uarc.h"
+
+#define URL        "opc.tcp://fake:4840"
+#define NONE_URI   "http://opcfoundation.org/UA/SecurityPolicy#None"
+#define CHANNEL_ID 9u
+#define TOKEN_ID   3u
+
+typedef struct server {
+    int fd;
+    uint32_t sequence;
+} server;
+
+/* Reads one whole message into buf; returns its size. */
+static size_t read_message(server *s, uint8_t *buf, size_t capacity)
+{
+    assert_true(recv_exact(s->fd, buf, 8));
+    uint32_t size = get_u32(buf + 4);
+    assert_true(size >= 8 && size <= capacity);
+    assert_true(recv_exact(s->fd, buf + 8, size - 8));
+    return size;
+}
+
+/* Reads a MSG request: its RequestId and the numeric id of its encoding NodeId. */
+static void read_request(server *s, uint32_t *request_id, uint32_t *type_id)
+{
+    static uint8_t buf[70000];
+    size_t size = read_message(s, buf, sizeof buf);
+    assert_memory_equal(buf, "MSGF", 4);
+    *request_id = get_u32(buf + 20);
+    size_t offset = 0;
+    uarc_nodeid id;
+    assert_int_equal(uarc_decode(buf + 24, size - 24, &offset, &id, UARC_T(NodeId), NULL),
+                     UARC_Good);
+    *type_id = id.identifier.numeric;
+}
+
+/* Answers `request_id` with `response` (a struct of `type`) in one MSG chunk. */
+static void reply(server *s, uint32_t request_id, void *response, const uarc_type *type)
+{
+    ((uarc_ResponseHeader *)response)->requestHandle = 0;
+    uint8_t *body;
+    size_t length;
+    assert_int_equal(uarc_encode_alloc(response, type, &body, &length), UARC_Good);
+    uarc_nodeid id = uarc_nodeid_numeric(0, type->binary_encoding_id);
+    uint8_t prefix[16];
+    size_t prefix_length = 0;
+    assert_int_equal(uarc_encode(&id, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length),
+                     UARC_Good);
+    fake_frame f;
+    frame_begin(&f, "MSGF");
+    frame_u32(&f, CHANNEL_ID);
+    frame_u32(&f, TOKEN_ID);
+    frame_u32(&f, s->sequence++);
+    frame_u32(&f, request_id);
+    frame_bytes(&f, prefix, prefix_length);
+    frame_bytes(&f, body, length);
+    frame_end(&f);
+    uarc_free(body);
+    send_all(s->fd, f.bytes, f.length);
+}
+
+static void ack(server *s)
+{
+    fake_frame f;
+    frame_begin(&f, "ACKF");
+    frame_u32(&f, 0);
+    frame_u32(&f, 65535);
+    frame_u32(&f, 65535);
+    frame_u32(&f, 0);
+    frame_u32(&f, 0);
+    frame_end(&f);
+    send_all(s->fd, f.bytes, f.length);
+}
+
+static void opn_response(server *s, uint32_t request_id)
+{
+    uarc_OpenSecureChannelResponse r;
+    uarc_init(&r, UARC_T(OpenSecureChannelResponse));
+    r.securityToken.channelId = CHANNEL_ID;
+    r.securityToken.tokenId = TOKEN_ID;
+    r.securityToken.revisedLifetime = 600000;
+    uint8_t *body;
+    size_t length;
+    assert_int_equal(uarc_encode_alloc(&r, UARC_T(OpenSecureChannelResponse), &body, &length),
+                     UARC_Good);
+    fake_frame f;
+    frame_begin(&f, "OPNF");
+    frame_u32(&f, CHANNEL_ID);
+    frame_cstring(&f, NONE_URI);
+    frame_u32(&f, 0xFFFFFFFFu);
+    frame_u32(&f, 0xFFFFFFFFu);
+    frame_u32(&f, s->sequence++);
+    frame_u32(&f, request_id);
+    frame_bytes(&f, "\x01\x00\xC1\x01", 4); /* i=449 */
+    frame_bytes(&f, body, length);
+    frame_end(&f);
+    uarc_free(body);
+    send_all(s->fd, f.bytes, f.length);
+}
+
+/* Drives the client until its state is `target` (or it disconnects). */
+static void process_until(uarc_client *c, uarc_client_state target)
+{
+    for (int i = 0; i < 50 && uarc_client_state_get(c) != target &&
+                    uarc_client_state_get(c) != UARC_CLIENT_DISCONNECTED;
+         i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(uarc_client_state_get(c), target);
+}
+
+/* A client on one end of a socketpair, the scripted server on the other. */
+static uarc_client *new_client(uarc_client_config *cfg, server *s)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    *s = (server){sv[1], 1};
+    set_read_timeout(s->fd, FAKE_READ_TIMEOUT_MS);
+    uarc_client *c = uarc_client_new(cfg);
+    assert_non_null(c);
+    assert_int_equal(uarc_client_start_socket(c, sv[0], URL), UARC_Good);
+    return c;
+}
+
+/* HEL/ACK and OPN; with a session also CreateSession and ActivateSession. Answers the last
+ * step and returns before the client has processed that answer. */
+static void serve_handshake(uarc_client *c, server *s, bool session)
+{
+    uint8_t buf[4096];
+    read_message(s, buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4);
+    ack(s);
+    process_until(c, UARC_CLIENT_OPENING);
+    read_message(s, buf, sizeof buf);
+    assert_memory_equal(buf, "OPNF", 4);
+    size_t pos = 12; /* after the three strings of the asymmetric header: sequence, request id */
+    for (int i = 0; i < 3; i++) {
+        int32_t len = (int32_t)get_u32(buf + pos);
+        pos += 4 + (len > 0 ? (size_t)len : 0);
+    }
+    opn_response(s, get_u32(buf + pos + 4));
+    if (!session)
+        return;
+    process_until(c, UARC_CLIENT_CREATING_SESSION);
+    uint32_t id, type;
+    read_request(s, &id, &type);
+    assert_int_equal(type, UARC_T(CreateSessionRequest)->binary_encoding_id);
+    uarc_CreateSessionResponse cs;
+    uarc_init(&cs, UARC_T(CreateSessionResponse));
+    cs.sessionId = uarc_nodeid_numeric(1, 77);
+    cs.authenticationToken = uarc_nodeid_numeric(1, 78);
+    cs.revisedSessionTimeout = 60000;
+    reply(s, id, &cs, UARC_T(CreateSessionResponse));
+    process_until(c, UARC_CLIENT_ACTIVATING_SESSION);
+    read_request(s, &id, &type);
+    assert_int_equal(type, UARC_T(ActivateSessionRequest)->binary_encoding_id);
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    reply(s, id, &as, UARC_T(ActivateSessionResponse));
+}
+
+static uarc_client *open_client(uarc_client_config *cfg, server *s)
+{
+    uarc_client *c = new_client(cfg, s);
+    serve_handshake(c, s, true);
+    process_until(c, UARC_CLIENT_SESSION_ACTIVE);
+    return c;
+}
+
+static void send_read(uarc_client *c, uarc_response_fn callback, void *user_data)
+{
+    uarc_ReadValueId node = {.nodeId = uarc_nodeid_numeric(0, 2258), .attributeId = 13};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &node;
+    assert_int_equal(uarc_client_send(c, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0,
+                                      callback, user_data, NULL),
+                     UARC_Good);
+}
+
+static void reply_read(server *s, uint32_t request_id)
+{
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    reply(s, request_id, &r, UARC_T(ReadResponse));
+}
+
+/* ---- disconnect from inside a callback ---- */
+
+typedef struct outcome {
+    uarc_client *client;
+    int calls;
+    uarc_status status;
+} outcome;
+
+static void disconnect_in_response(void *user_data, uarc_status status, void *response)
+{
+    outcome *o = user_data;
+    (void)response;
+    o->calls++;
+    o->status = status;
+    assert_int_equal(uarc_client_disconnect(o->client), UARC_Good);
+}
+
+/* The server sees CloseSession (when `session`), then CLO, then the end of the stream. */
+static void expect_close_sequence(server *s, bool session)
+{
+    uint8_t buf[4096];
+    if (session) {
+        uint32_t id, type;
+        read_request(s, &id, &type);
+        assert_int_equal(type, UARC_T(CloseSessionRequest)->binary_encoding_id);
+    }
+    read_message(s, buf, sizeof buf);
+    assert_memory_equal(buf, "CLOF", 4);
+    expect_eof(s->fd);
+}
+
+static void test_disconnect_from_response_callback(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    outcome o = {c, 0, 0};
+    send_read(c, disconnect_in_response, &o);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    reply_read(&s, id);
+    uarc_client_process(c, 1000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_Good);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    assert_int_equal(uarc_client_fd(c), -1);
+    expect_close_sequence(&s, true);
+    /* the session was closed on purpose: the next connect must not try to re-activate it */
+    assert_false(uarc_client_session_resumed(c));
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+typedef struct state_log {
+    uarc_client *client;
+    uarc_client_state disconnect_at;
+    int disconnected;
+    uarc_status blocking_status;
+    bool call_blocking;
+} state_log;
+
+static void on_state(void *user_data, uarc_client_state st, uarc_status status)
+{
+    state_log *log = user_data;
+    (void)status;
+    if (!log->client)
+        return;
+    if (st == UARC_CLIENT_DISCONNECTED)
+        log->disconnected++;
+    if (st == log->disconnect_at)
+        assert_int_equal(uarc_client_disconnect(log->client), UARC_Good);
+    if (st == UARC_CLIENT_SESSION_ACTIVE && log->call_blocking) {
+        log->call_blocking = false;
+        uarc_nodeid node = uarc_nodeid_numeric(0, 2258);
+        uarc_data_value value;
+        log->blocking_status = uarc_client_read_attribute(log->client, &node, 13, &value);
+        uarc_clear(&value, UARC_T(DataValue));
+    }
+}
+
+/* state_changed(SESSION_ACTIVE) runs from inside the channel's receive loop. */
+static void test_disconnect_from_state_callback(void **state)
+{
+    (void)state;
+    state_log log = {NULL, UARC_CLIENT_SESSION_ACTIVE, 0, UARC_Good, false};
+    uarc_client_config cfg = {.callbacks = {on_state, &log}};
+    server s;
+    uarc_client *c = new_client(&cfg, &s);
+    log.client = c;
+    serve_handshake(c, &s, true);
+    uarc_client_process(c, 1000);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    assert_int_equal(log.disconnected, 1);
+    expect_close_sequence(&s, true);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+static void count_response(void *user_data, uarc_status status, void *response)
+{
+    outcome *o = user_data;
+    o->calls++;
+    o->status = response ? status : UARC_BadUnexpectedError;
+}
+
+/* A blocking call from inside a callback cannot be served (the channel is in the middle of
+ * its receive loop): it fails at once, and the connection goes on unharmed. */
+static void test_blocking_call_from_callback_refused(void **state)
+{
+    (void)state;
+    state_log log = {NULL, (uarc_client_state)-1, 0, UARC_Good, true};
+    uarc_client_config cfg = {.callbacks = {on_state, &log}, .request_timeout_ms = 300};
+    server s;
+    uarc_client *c = new_client(&cfg, &s);
+    log.client = c;
+    serve_handshake(c, &s, true);
+    process_until(c, UARC_CLIENT_SESSION_ACTIVE);
+    assert_int_equal(log.blocking_status, UARC_BadInvalidState);
+    /* The connection still works: a request and its response. */
+    outcome o = {c, 0, UARC_BadUnexpectedError};
+    send_read(c, count_response, &o);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    assert_int_equal(type, UARC_T(ReadRequest)->binary_encoding_id);
+    reply_read(&s, id);
+    for (int i = 0; i < 20 && !o.calls; i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_Good);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_disconnect_from_response_callback),
+        cmocka_unit_test(test_disconnect_from_state_callback),
+        cmocka_unit_test(test_blocking_call_from_callback_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
