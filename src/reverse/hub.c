@@ -220,37 +220,49 @@ static void drop_closed_spares(uarc_reverse_hub *hub)
     }
 }
 
-/* Acts on what the clients noted: callbacks, and spare sockets for clients that ended. */
-static void settle(uarc_reverse_hub *hub)
+/* Acts on what one client noted: a callback, or its spare socket once it ended. Returns true
+ * when it ran a callback or started a spare (the table may have changed). */
+static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
 {
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
-    for (size_t i = 0; i < hub->count; i++) {
-        hub_server *s = hub->servers[i];
-        if (s->became_active) {
-            s->became_active = false;
-            bool restored = s->was_active;
-            s->was_active = true;
-            if (cb->connected)
-                cb->connected(cb->user_data, s->client, s->server_uri, restored,
-                              uarc_client_session_resumed(s->client));
-        }
-        /* The callback may have released this server. */
-        if (i >= hub->count || hub->servers[i] != s)
-            continue;
-        if (s->became_inactive && uarc_client_state_get(s->client) == UARC_CLIENT_DISCONNECTED) {
-            s->became_inactive = false;
-            bool was = s->active;
-            s->active = false;
-            if (was && cb->lost)
-                cb->lost(cb->user_data, s->client, s->server_uri, s->end_status);
-            else if (!was && cb->failed)
-                cb->failed(cb->user_data, s->client, s->server_uri, s->end_status,
-                           uarc_client_error(s->client));
-            if (i < hub->count && hub->servers[i] == s && s->spare.fd >= 0 &&
-                uarc_client_state_get(s->client) == UARC_CLIENT_DISCONNECTED)
-                start(s, &s->spare);
+    if (s->became_active) {
+        s->became_active = false;
+        bool restored = s->was_active;
+        s->was_active = true;
+        if (cb->connected) {
+            cb->connected(cb->user_data, s->client, s->server_uri, restored,
+                          uarc_client_session_resumed(s->client));
+            return true;
         }
     }
+    bool disconnected = uarc_client_state_get(s->client) == UARC_CLIENT_DISCONNECTED;
+    if (s->became_inactive && disconnected) {
+        s->became_inactive = false;
+        bool was = s->active;
+        s->active = false;
+        if (was && cb->lost) {
+            cb->lost(cb->user_data, s->client, s->server_uri, s->end_status);
+            return true;
+        }
+        if (!was && cb->failed) {
+            cb->failed(cb->user_data, s->client, s->server_uri, s->end_status,
+                       uarc_client_error(s->client));
+            return true;
+        }
+    }
+    if (!s->became_inactive && disconnected && s->spare.fd >= 0) {
+        start(s, &s->spare);
+        return true;
+    }
+    return false;
+}
+
+/* A callback may release servers (its own or others), which shifts the table: after each one
+ * the scan starts over. Every flag and spare is consumed before its callback, so this ends. */
+static void settle(uarc_reverse_hub *hub)
+{
+    for (size_t i = 0; i < hub->count;)
+        i = settle_one(hub, hub->servers[i]) ? 0 : i + 1;
 }
 
 UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms)
