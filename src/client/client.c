@@ -858,6 +858,8 @@ static void send_keepalive(uarc_client *c)
     if (send_request(c, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0, on_keepalive, c,
                      NULL) == UARC_Good)
         c->keepalive_in_flight = true;
+    else
+        c->last_send = uarc__now_ms(); /* retry after an interval, not at once in a busy loop */
 }
 
 /* Timeouts, renewals, keep-alive. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -337,12 +338,49 @@ static void test_blocking_call_from_callback_refused(void **state)
     close(s.fd);
 }
 
+static void *no_malloc(size_t size, void *user_data)
+{
+    (void)size, (void)user_data;
+    return NULL;
+}
+
+static void *no_realloc(void *p, size_t size, void *user_data)
+{
+    (void)p, (void)size, (void)user_data;
+    return NULL;
+}
+
+static void plain_free(void *p, void *user_data)
+{
+    (void)user_data;
+    free(p);
+}
+
+/* A keep-alive that cannot be sent (out of memory) is retried an interval later: the client's
+ * timeout does not stay at 0, which would make every event loop spin. */
+static void test_keepalive_send_failure_does_not_spin(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.keepalive_interval_ms = 50};
+    server s;
+    uarc_client *c = open_client(&cfg, &s);
+    nanosleep(&(struct timespec){0, 60000000}, NULL);
+    uarc_set_allocator(&(uarc_allocator){no_malloc, no_realloc, plain_free, NULL});
+    uarc_client_process(c, 0);
+    uarc_set_allocator(NULL);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    assert_true(uarc_client_timeout_ms(c) > 0);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disconnect_from_response_callback),
         cmocka_unit_test(test_disconnect_from_state_callback),
         cmocka_unit_test(test_blocking_call_from_callback_refused),
+        cmocka_unit_test(test_keepalive_send_failure_does_not_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
