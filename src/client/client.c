@@ -281,7 +281,11 @@ UARC_API bool uarc_client_session_resumed(const uarc_client *c)
 
 UARC_API void uarc_client_forget_session(uarc_client *c)
 {
-    forget_session(c);
+    /* A session in use keeps its token until the connection ends; only the next connect
+     * starts a new one. */
+    c->has_session = false;
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        forget_session(c);
 }
 
 UARC_API double uarc_client_session_timeout_ms(const uarc_client *c)
@@ -507,10 +511,12 @@ static void on_opened(void *user_data)
         return;
     }
     c->resumed = false;
-    if (c->has_session)
+    if (c->has_session) {
         send_activate(c, on_resume_session);
-    else
+    } else {
+        forget_session(c); /* a token kept by uarc_client_forget_session() while connected */
         start_create_session(c);
+    }
 }
 
 static void fail_connect(uarc_client *c, const char *step, uarc_status status, const char *fmt, ...)

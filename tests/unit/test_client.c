@@ -39,11 +39,15 @@ static size_t read_message(server *s, uint8_t *buf, size_t capacity)
     return size;
 }
 
-/* Reads a MSG request: its RequestId and the numeric id of its encoding NodeId. */
+static uint8_t request_buf[70000];
+static size_t request_size;
+
+/* Reads a MSG request (kept in request_buf): its RequestId and the numeric id of its encoding
+ * NodeId. */
 static void read_request(server *s, uint32_t *request_id, uint32_t *type_id)
 {
-    static uint8_t buf[70000];
-    size_t size = read_message(s, buf, sizeof buf);
+    uint8_t *buf = request_buf;
+    size_t size = request_size = read_message(s, buf, sizeof request_buf);
     assert_memory_equal(buf, "MSGF", 4);
     *request_id = get_u32(buf + 20);
     size_t offset = 0;
@@ -374,6 +378,35 @@ static void test_keepalive_send_failure_does_not_spin(void **state)
     close(s.fd);
 }
 
+/* uarc_client_forget_session() while the session is active: requests go on with its token;
+ * only the next connect creates a new session. */
+static void test_forget_session_while_active(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    uarc_client_forget_session(c);
+    outcome o = {c, 0, UARC_BadUnexpectedError};
+    send_read(c, count_response, &o);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    size_t offset = 24;
+    uarc_nodeid type_id;
+    assert_int_equal(
+        uarc_decode(request_buf, request_size, &offset, &type_id, UARC_T(NodeId), NULL), UARC_Good);
+    uarc_ReadRequest req;
+    assert_int_equal(
+        uarc_decode(request_buf, request_size, &offset, &req, UARC_T(ReadRequest), NULL),
+        UARC_Good);
+    const uarc_nodeid *token = &req.requestHeader.authenticationToken;
+    assert_int_equal(token->identifier_type, UARC_NODEID_NUMERIC);
+    assert_int_equal(token->namespace_index, 1);
+    assert_int_equal(token->identifier.numeric, 78);
+    uarc_clear(&req, UARC_T(ReadRequest));
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_from_state_callback),
         cmocka_unit_test(test_blocking_call_from_callback_refused),
         cmocka_unit_test(test_keepalive_send_failure_does_not_spin),
+        cmocka_unit_test(test_forget_session_while_active),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
