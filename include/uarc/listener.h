@@ -12,7 +12,7 @@
  *     uarc_listener_process(l, 0), then take accepted connections with uarc_listener_next().
  *
  * Threads: a listener belongs to one thread. Callbacks run inside uarc_listener_process() or
- * uarc_listener_accept(); they must not delete the listener.
+ * uarc_listener_accept(); they must not close or delete the listener.
  */
 #ifndef UARC_LISTENER_H
 #define UARC_LISTENER_H
