@@ -28,8 +28,8 @@ extern "C" {
 /* An OPC UA StatusCode. The top two bits give the severity: 00 good, 01 uncertain, 10 bad. */
 typedef uint32_t uarc_status;
 
-#define uarc_status_is_good(s) (((s) & 0xC0000000u) == 0)
-#define uarc_status_is_bad(s)  (((s) & 0x80000000u) != 0)
+#define uarc_status_is_good(s) (((s)&0xC0000000u) == 0)
+#define uarc_status_is_bad(s)  (((s)&0x80000000u) != 0)
 
 /* Name of a standard status code ("BadTimeout"), ignoring the info bits (low 16 bits).
  * Returns "Unknown" for a code that is not in StatusCode.csv. The string is static. */

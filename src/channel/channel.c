@@ -10,10 +10,10 @@
 #include "encoding/wire.h"
 #include "transport/uatcp.h"
 
-#define DEFAULT_BUFFER_SIZE 65535u
-#define DEFAULT_MAX_MESSAGE_SIZE (16u * 1024 * 1024)
-#define DEFAULT_MAX_CHUNK_COUNT 4096u
-#define DEFAULT_LIFETIME_MS 600000u
+#define DEFAULT_BUFFER_SIZE          65535u
+#define DEFAULT_MAX_MESSAGE_SIZE     (16u * 1024 * 1024)
+#define DEFAULT_MAX_CHUNK_COUNT      4096u
+#define DEFAULT_LIFETIME_MS          600000u
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
 /* Responses being joined at once (chunks of different requests may interleave). */
 #define MAX_ASSEMBLIES 16
@@ -245,7 +245,8 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
         (ch->peer.max_chunk_count && chunks > ch->peer.max_chunk_count) ||
         (type != UARC__UATCP_MSG && chunks > 1))
         return UARC_BadRequestTooLarge;
-    if (chunks > SIZE_MAX / ch->send_chunk_size || !reserve_output(ch, chunks * ch->send_chunk_size))
+    if (chunks > SIZE_MAX / ch->send_chunk_size ||
+        !reserve_output(ch, chunks * ch->send_chunk_size))
         return UARC_BadOutOfMemory;
 
     size_t saved_len = ch->out_len;
@@ -372,8 +373,8 @@ static void handle_ack(uarc__channel *ch, const uint8_t *message, size_t size, i
                               : ch->peer.receive_buffer_size;
     uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel",
               "ACK: receive %u, send %u, max message %u, max chunks %u",
-              ch->peer.receive_buffer_size, ch->peer.send_buffer_size,
-              ch->peer.max_message_size, ch->peer.max_chunk_count);
+              ch->peer.receive_buffer_size, ch->peer.send_buffer_size, ch->peer.max_message_size,
+              ch->peer.max_chunk_count);
     ch->state = UARC__CHANNEL_OPN_SENT;
     s = queue_opn(ch, UARC_SecurityTokenRequestType_Issue, now_ms);
     if (s != UARC_Good)
@@ -420,7 +421,10 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         uarc_status result = fault.responseHeader.serviceResult;
         if (s == UARC_Good)
             uarc_clear(&fault, UARC_T(ServiceFault));
-        fail(ch, s != UARC_Good ? s : uarc_status_is_bad(result) ? result : UARC_BadUnexpectedError,
+        fail(ch,
+             s != UARC_Good               ? s
+             : uarc_status_is_bad(result) ? result
+                                          : UARC_BadUnexpectedError,
              "OPN answered with a ServiceFault");
         return;
     }
@@ -442,8 +446,8 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
     else if (r.securityToken.channelId != info->channel_id || info->channel_id == 0 ||
              (!issue && info->channel_id != ch->channel_id))
         s = UARC_BadSecureChannelIdInvalid;
-    else if (ch->policy->nonce_length && (r.serverNonce.length != ch->policy->nonce_length ||
-                                          !r.serverNonce.data))
+    else if (ch->policy->nonce_length &&
+             (r.serverNonce.length != ch->policy->nonce_length || !r.serverNonce.data))
         s = UARC_BadNonceInvalid;
     else
         s = ch->policy->derive_keys(
@@ -777,7 +781,8 @@ uarc__channel *uarc__channel_new(const uarc__channel_config *config,
 {
     if (!config || !config->endpoint_url ||
         strlen(config->endpoint_url) > UARC__UATCP_MAX_STRING_LENGTH ||
-        (config->receive_buffer_size && config->receive_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE) ||
+        (config->receive_buffer_size &&
+         config->receive_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE) ||
         (config->send_buffer_size && config->send_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE))
         return NULL;
     const uarc__security_policy *policy = uarc__security_policy_find(config->security_policy_uri);
@@ -800,7 +805,8 @@ uarc__channel *uarc__channel_new(const uarc__channel_config *config,
     ch->decode = config->decode;
     ch->receive_buffer_size =
         config->receive_buffer_size ? config->receive_buffer_size : DEFAULT_BUFFER_SIZE;
-    ch->send_buffer_size = config->send_buffer_size ? config->send_buffer_size : DEFAULT_BUFFER_SIZE;
+    ch->send_buffer_size =
+        config->send_buffer_size ? config->send_buffer_size : DEFAULT_BUFFER_SIZE;
     ch->max_message_size =
         config->max_message_size ? config->max_message_size : DEFAULT_MAX_MESSAGE_SIZE;
     ch->max_chunk_count =
@@ -872,7 +878,8 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
             }
             ch->rx_capacity = UARC__UATCP_HEADER_SIZE;
         }
-        size_t want = ch->rx_size ? ch->rx_size - ch->rx_fill : UARC__UATCP_HEADER_SIZE - ch->rx_fill;
+        size_t want =
+            ch->rx_size ? ch->rx_size - ch->rx_fill : UARC__UATCP_HEADER_SIZE - ch->rx_fill;
         size_t n = length < want ? length : want;
         memcpy(ch->rx + ch->rx_fill, data, n);
         ch->rx_fill += n;

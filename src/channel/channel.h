@@ -17,24 +17,24 @@
 typedef struct uarc__channel uarc__channel;
 
 typedef enum uarc__channel_state {
-    UARC__CHANNEL_IDLE,        /* created, nothing sent */
-    UARC__CHANNEL_HEL_SENT,    /* waiting for ACK */
-    UARC__CHANNEL_OPN_SENT,    /* waiting for the OpenSecureChannel response */
-    UARC__CHANNEL_OPEN,        /* MSG may flow (a renewal may be in flight) */
-    UARC__CHANNEL_CLOSED       /* CLO sent or the channel failed; nothing more flows */
+    UARC__CHANNEL_IDLE,     /* created, nothing sent */
+    UARC__CHANNEL_HEL_SENT, /* waiting for ACK */
+    UARC__CHANNEL_OPN_SENT, /* waiting for the OpenSecureChannel response */
+    UARC__CHANNEL_OPEN,     /* MSG may flow (a renewal may be in flight) */
+    UARC__CHANNEL_CLOSED    /* CLO sent or the channel failed; nothing more flows */
 } uarc__channel_state;
 
 typedef struct uarc__channel_config {
-    const char *endpoint_url;       /* sent in HEL (copied). Required */
-    uint32_t receive_buffer_size;   /* our ReceiveBufferSize. 0: 65535; at least 8192 */
-    uint32_t send_buffer_size;      /* our SendBufferSize. 0: 65535; at least 8192 */
-    uint32_t max_message_size;      /* largest response we accept. 0: 16 MiB */
-    uint32_t max_chunk_count;       /* most chunks per response we accept. 0: 4096 */
-    uint32_t requested_lifetime_ms; /* token lifetime asked for. 0: 600000 */
-    uint32_t handshake_timeout_ms;  /* ACK and OPN each must come within. 0: 10000 */
+    const char *endpoint_url;        /* sent in HEL (copied). Required */
+    uint32_t receive_buffer_size;    /* our ReceiveBufferSize. 0: 65535; at least 8192 */
+    uint32_t send_buffer_size;       /* our SendBufferSize. 0: 65535; at least 8192 */
+    uint32_t max_message_size;       /* largest response we accept. 0: 16 MiB */
+    uint32_t max_chunk_count;        /* most chunks per response we accept. 0: 4096 */
+    uint32_t requested_lifetime_ms;  /* token lifetime asked for. 0: 600000 */
+    uint32_t handshake_timeout_ms;   /* ACK and OPN each must come within. 0: 10000 */
     const char *security_policy_uri; /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None
                                         (the only one implemented yet) */
-    uarc_decode_options decode;     /* limits for decoding OPN responses */
+    uarc_decode_options decode;      /* limits for decoding OPN responses */
     uarc_logger logger;
 } uarc__channel_config;
 

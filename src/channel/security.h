@@ -24,20 +24,20 @@
 
 /* Where padding and signature go in one chunk, and how large they are. */
 typedef struct uarc__chunk_layout {
-    bool sign;              /* a signature follows the (padded) body */
-    bool encrypt;           /* sequence header..signature are encrypted */
-    size_t plain_block;     /* plaintext block size when encrypting (else 1) */
-    size_t cipher_block;    /* ciphertext block size when encrypting (else 1) */
-    size_t signature_size;  /* bytes of signature when signing (else 0) */
-    bool extra_padding;     /* an ExtraPaddingSize byte follows the padding (keys > 2048 bits) */
+    bool sign;             /* a signature follows the (padded) body */
+    bool encrypt;          /* sequence header..signature are encrypted */
+    size_t plain_block;    /* plaintext block size when encrypting (else 1) */
+    size_t cipher_block;   /* ciphertext block size when encrypting (else 1) */
+    size_t signature_size; /* bytes of signature when signing (else 0) */
+    bool extra_padding;    /* an ExtraPaddingSize byte follows the padding (keys > 2048 bits) */
 } uarc__chunk_layout;
 
 /* What a channel hands the policy when it creates its context. Zero-filled for None. */
 typedef struct uarc__security_config {
-    uarc_MessageSecurityMode mode;  /* Invalid (0) is read as None */
-    uarc_view local_certificate;    /* DER; borrowed during context_new only */
-    uarc_view local_private_key;    /* DER; borrowed during context_new only */
-    uarc_view remote_certificate;   /* the server's DER certificate, from its endpoint */
+    uarc_MessageSecurityMode mode; /* Invalid (0) is read as None */
+    uarc_view local_certificate;   /* DER; borrowed during context_new only */
+    uarc_view local_private_key;   /* DER; borrowed during context_new only */
+    uarc_view remote_certificate;  /* the server's DER certificate, from its endpoint */
 } uarc__security_config;
 
 typedef struct uarc__security_policy {
@@ -63,16 +63,14 @@ typedef struct uarc__security_policy {
     uarc_status (*check_asym_header)(const void *context, uarc_view sender_certificate,
                                      uarc_view receiver_thumbprint);
     /* Signs data[0..length) into `signature` (layout.signature_size bytes). */
-    uarc_status (*asym_sign)(void *context, const uint8_t *data, size_t length,
-                             uint8_t *signature);
+    uarc_status (*asym_sign)(void *context, const uint8_t *data, size_t length, uint8_t *signature);
     uarc_status (*asym_verify)(void *context, const uint8_t *data, size_t length,
                                const uint8_t *signature);
     /* Encrypts data[0..length) (a multiple of plain_block) in place; the result is
      * length / plain_block * cipher_block bytes and fits `capacity`. */
     uarc_status (*asym_encrypt)(void *context, uint8_t *data, size_t length, size_t capacity);
     /* Decrypts data[0..length) (a multiple of cipher_block) in place into *plain_length bytes. */
-    uarc_status (*asym_decrypt)(void *context, uint8_t *data, size_t length,
-                                size_t *plain_length);
+    uarc_status (*asym_decrypt)(void *context, uint8_t *data, size_t length, size_t *plain_length);
 
     /* Fills `out` with cryptographic random bytes (nonces). */
     uarc_status (*random)(void *context, uint8_t *out, size_t length);

@@ -56,8 +56,7 @@ static uarc_status none_check_asym_header(const void *context, uarc_view sender_
     return UARC_Good;
 }
 
-static uarc_status none_sign(void *context, const uint8_t *data, size_t length,
-                             uint8_t *signature)
+static uarc_status none_sign(void *context, const uint8_t *data, size_t length, uint8_t *signature)
 {
     (void)context;
     (void)data;

@@ -36,14 +36,14 @@ void uarc__drain_and_close(int fd);
 
 /* Splits "opc.tcp://host[:port][/path]" (host may be "[v6]"). Port defaults to 4840.
  * Returns Good or BadTcpEndpointUrlInvalid with a reason in `detail`. */
-uarc_status uarc__split_endpoint_url(const char *url, char *host, size_t host_size,
-                                     uint16_t *port, char *detail, size_t detail_size);
+uarc_status uarc__split_endpoint_url(const char *url, char *host, size_t host_size, uint16_t *port,
+                                     char *detail, size_t detail_size);
 
 /* A non-blocking connect that tries each address a host name resolves to in turn. */
 typedef struct uarc__dialer {
     struct addrinfo *addresses; /* from getaddrinfo */
     struct addrinfo *current;
-    int fd;                     /* the socket being connected, -1 when none */
+    int fd; /* the socket being connected, -1 when none */
     int last_errno;
 } uarc__dialer;
 

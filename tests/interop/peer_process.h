@@ -32,13 +32,16 @@
 extern char **environ;
 
 typedef struct peer_process {
-    pid_t pid;         /* -1: not running */
-    int stdin_fd;      /* our end of its stdin: closing it stops the peer */
+    pid_t pid;    /* -1: not running */
+    int stdin_fd; /* our end of its stdin: closing it stops the peer */
     int stdout_fd;
-    char url[128];     /* its EndpointUrl, once started */
+    char url[128]; /* its EndpointUrl, once started */
 } peer_process;
 
-#define PEER_PROCESS_INIT {-1, -1, -1, ""}
+#define PEER_PROCESS_INIT                                                                          \
+    {                                                                                              \
+        -1, -1, -1, ""                                                                             \
+    }
 
 static inline int64_t peer_process_now_ms(void)
 {

@@ -14,8 +14,8 @@
 
 static uarc_rhe hello_of(const char *uri, size_t uri_len, const char *url)
 {
-    uarc_rhe h = {{(const uint8_t *)uri, uri_len}, {(const uint8_t *)url, url ? strlen(url) : 0},
-                  0};
+    uarc_rhe h = {
+        {(const uint8_t *)uri, uri_len}, {(const uint8_t *)url, url ? strlen(url) : 0}, 0};
     return h;
 }
 

@@ -16,10 +16,10 @@
 #include "channel/channel.h"
 #include "transport/uatcp.h"
 
-#define URL "opc.tcp://h:4840"
-#define NONE_URI "http://opcfoundation.org/UA/SecurityPolicy#None"
+#define URL        "opc.tcp://h:4840"
+#define NONE_URI   "http://opcfoundation.org/UA/SecurityPolicy#None"
 #define CHANNEL_ID 5u
-#define TOKEN_ID 7u
+#define TOKEN_ID   7u
 
 /* ---- a byte builder for the server side -------------------------------------------------- */
 
@@ -98,14 +98,14 @@ static void opn_response(bytes *b, uint32_t channel_id, uint32_t sequence, uint3
     put32(b, sequence);
     put32(b, request_id);
     put(b, "\x01\x00\xC1\x01", 4); /* NodeId i=449, four-byte form */
-    put(b, "\0\0\0\0\0\0\0\0", 8);   /* ResponseHeader.timestamp */
-    put32(b, request_id);           /* requestHandle */
-    put32(b, 0);                    /* serviceResult */
-    put(b, "\x00", 1);              /* serviceDiagnostics: empty DiagnosticInfo */
-    put32(b, 0xFFFFFFFFu);          /* stringTable: null */
-    put(b, "\x00\x00\x00", 3);      /* additionalHeader: empty ExtensionObject */
-    put32(b, 0);                    /* serverProtocolVersion */
-    put32(b, channel_id);           /* securityToken.channelId */
+    put(b, "\0\0\0\0\0\0\0\0", 8); /* ResponseHeader.timestamp */
+    put32(b, request_id);          /* requestHandle */
+    put32(b, 0);                   /* serviceResult */
+    put(b, "\x00", 1);             /* serviceDiagnostics: empty DiagnosticInfo */
+    put32(b, 0xFFFFFFFFu);         /* stringTable: null */
+    put(b, "\x00\x00\x00", 3);     /* additionalHeader: empty ExtensionObject */
+    put32(b, 0);                   /* serverProtocolVersion */
+    put32(b, channel_id);          /* securityToken.channelId */
     put32(b, token_id);
     put(b, "\0\0\0\0\0\0\0\0", 8); /* createdAt */
     put32(b, lifetime);
@@ -271,15 +271,15 @@ static void test_hel_bytes(void **state)
     fixture *f = new_fixture(NULL);
     assert_int_equal(uarc__channel_start(f->ch, 0), UARC_Good);
     take(f);
-    static const uint8_t expected[] = {
-        'H', 'E', 'L', 'F', 48, 0, 0, 0, /* header, size 48 */
-        0, 0, 0, 0,                      /* ProtocolVersion */
-        0xFF, 0xFF, 0, 0,                /* ReceiveBufferSize 65535 */
-        0xFF, 0xFF, 0, 0,                /* SendBufferSize 65535 */
-        0, 0, 0, 1,                      /* MaxMessageSize 16 MiB */
-        0, 0x10, 0, 0,                   /* MaxChunkCount 4096 */
-        16, 0, 0, 0,                     /* EndpointUrl length */
-        'o', 'p', 'c', '.', 't', 'c', 'p', ':', '/', '/', 'h', ':', '4', '8', '4', '0'};
+    static const uint8_t expected[] = {'H',  'E',  'L', 'F', 48,  0,   0,   0, /* header, size 48 */
+                                       0,    0,    0,   0,                     /* ProtocolVersion */
+                                       0xFF, 0xFF, 0,   0, /* ReceiveBufferSize 65535 */
+                                       0xFF, 0xFF, 0,   0, /* SendBufferSize 65535 */
+                                       0,    0,    0,   1, /* MaxMessageSize 16 MiB */
+                                       0,    0x10, 0,   0, /* MaxChunkCount 4096 */
+                                       16,   0,    0,   0, /* EndpointUrl length */
+                                       'o',  'p',  'c', '.', 't', 'c', 'p', ':',
+                                       '/',  '/',  'h', ':', '4', '8', '4', '0'};
     assert_int_equal(f->out.n, sizeof expected);
     assert_memory_equal(f->out.data, expected, sizeof expected);
     assert_int_equal(uarc__channel_get_state(f->ch), UARC__CHANNEL_HEL_SENT);
@@ -318,12 +318,12 @@ static void test_ack_and_opn_issue(void **state)
 
     bytes *e = calloc(1, sizeof *e);
     size_t m = begin_message(e, "OPNF");
-    put32(e, 0);           /* SecureChannelId: 0 for Issue */
+    put32(e, 0); /* SecureChannelId: 0 for Issue */
     put_string(e, NONE_URI);
-    put32(e, 0xFFFFFFFFu); /* null certificate */
-    put32(e, 0xFFFFFFFFu); /* null thumbprint */
-    put32(e, 1);           /* SequenceNumber */
-    put32(e, 1);           /* RequestId */
+    put32(e, 0xFFFFFFFFu);         /* null certificate */
+    put32(e, 0xFFFFFFFFu);         /* null thumbprint */
+    put32(e, 1);                   /* SequenceNumber */
+    put32(e, 1);                   /* RequestId */
     put(e, "\x01\x00\xBE\x01", 4); /* i=446 OpenSecureChannelRequest_Encoding_DefaultBinary */
     put(e, "\x00\x00", 2);         /* authenticationToken i=0 */
     put(e, "\0\0\0\0\0\0\0\0", 8); /* timestamp */
@@ -387,8 +387,8 @@ static void test_err_closes_with_status_and_reason(void **state)
     (void)state;
     fixture *f = new_fixture(NULL);
     uarc__channel_start(f->ch, 0);
-    static const uint8_t err[] = {'E', 'R', 'R', 'F', 24, 0, 0, 0, 0x00, 0x00, 0x83, 0x80,
-                                  8,   0,   0,   0,   'b', 'a', 'd', ' ', 'p', 'a', 't', 'h'};
+    static const uint8_t err[] = {'E', 'R', 'R', 'F', 24,  0,   0,   0,   0x00, 0x00, 0x83, 0x80,
+                                  8,   0,   0,   0,   'b', 'a', 'd', ' ', 'p',  'a',  't',  'h'};
     assert_int_equal(uarc__channel_receive(f->ch, err, sizeof err, 0),
                      UARC_BadTcpEndpointUrlInvalid);
     expect_closed(f, UARC_BadTcpEndpointUrlInvalid);
@@ -856,9 +856,9 @@ static void test_request_split_into_chunks(void **state)
 
     uint8_t *expected;
     size_t expected_length;
-    assert_int_equal(uarc_encode_alloc(&r, UARC_T(CreateSessionRequest), &expected,
-                                       &expected_length),
-                     UARC_Good);
+    assert_int_equal(
+        uarc_encode_alloc(&r, UARC_T(CreateSessionRequest), &expected, &expected_length),
+        UARC_Good);
     bytes *joined = calloc(1, sizeof *joined);
     put(joined, "\x01\x00\xCD\x01", 4); /* i=461 CreateSessionRequest_Encoding_DefaultBinary */
     size_t pos = 0, chunks = 0;
@@ -953,20 +953,19 @@ static void test_clo_bytes(void **state)
     take(f);
     uarc__channel_close(f->ch);
     take(f);
-    static const uint8_t expected[] = {
-        'C', 'L', 'O', 'F', 57, 0, 0, 0, /* header */
-        5, 0, 0, 0,                      /* SecureChannelId */
-        7, 0, 0, 0,                      /* TokenId */
-        2, 0, 0, 0,                      /* SequenceNumber (OPN was 1) */
-        2, 0, 0, 0,                      /* RequestId */
-        0x01, 0x00, 0xC4, 0x01,          /* i=452 CloseSecureChannelRequest */
-        0x00, 0x00,                      /* authenticationToken */
-        0, 0, 0, 0, 0, 0, 0, 0,          /* timestamp */
-        2, 0, 0, 0,                      /* requestHandle */
-        0, 0, 0, 0,                      /* returnDiagnostics */
-        0xFF, 0xFF, 0xFF, 0xFF,          /* auditEntryId */
-        0, 0, 0, 0,                      /* timeoutHint */
-        0x00, 0x00, 0x00};               /* additionalHeader */
+    static const uint8_t expected[] = {'C',  'L',  'O',  'F',  57, 0, 0, 0, /* header */
+                                       5,    0,    0,    0,                 /* SecureChannelId */
+                                       7,    0,    0,    0,                 /* TokenId */
+                                       2,    0,    0,    0,    /* SequenceNumber (OPN was 1) */
+                                       2,    0,    0,    0,    /* RequestId */
+                                       0x01, 0x00, 0xC4, 0x01, /* i=452 CloseSecureChannelRequest */
+                                       0x00, 0x00,             /* authenticationToken */
+                                       0,    0,    0,    0,    0,  0, 0, 0, /* timestamp */
+                                       2,    0,    0,    0,                 /* requestHandle */
+                                       0,    0,    0,    0,                 /* returnDiagnostics */
+                                       0xFF, 0xFF, 0xFF, 0xFF,              /* auditEntryId */
+                                       0,    0,    0,    0,                 /* timeoutHint */
+                                       0x00, 0x00, 0x00};                   /* additionalHeader */
     assert_int_equal(f->out.n, sizeof expected);
     assert_memory_equal(f->out.data, expected, sizeof expected);
     expect_closed(f, UARC_Good);

@@ -128,8 +128,12 @@ static void round_trip(toy *t, uarc__uatcp_type type, size_t max_chunk)
     for (size_t i = 0; i < sizeof body; i++)
         body[i] = (uint8_t)(i * 13 + 1);
     uarc__chunk_security security = {&toy_policy, t, t};
-    uarc__chunk_info info = {.type = type, .chunk_type = 'F', .channel_id = 9, .token_id = 3,
-                             .sequence_number = 77, .request_id = 5};
+    uarc__chunk_info info = {.type = type,
+                             .chunk_type = 'F',
+                             .channel_id = 9,
+                             .token_id = 3,
+                             .sequence_number = 77,
+                             .request_id = 5};
     if (type == UARC__UATCP_OPN) {
         info.policy_uri = (uarc_view){(const uint8_t *)"urn:toy", 7};
         info.sender_certificate = (uarc_view){(const uint8_t *)"CERT", 4};
@@ -209,9 +213,14 @@ static void test_padding_bytes(void **state)
     (void)state;
     toy t = {false, 4};
     uarc__chunk_security security = {&toy_policy, &t, &t};
-    uarc__chunk_info info = {.type = UARC__UATCP_MSG, .chunk_type = 'F', .channel_id = 1,
-                             .token_id = 2, .sequence_number = 3, .request_id = 4,
-                             .body = (const uint8_t *)"abc", .body_length = 3};
+    uarc__chunk_info info = {.type = UARC__UATCP_MSG,
+                             .chunk_type = 'F',
+                             .channel_id = 1,
+                             .token_id = 2,
+                             .sequence_number = 3,
+                             .request_id = 4,
+                             .body = (const uint8_t *)"abc",
+                             .body_length = 3};
     uint8_t buf[256];
     size_t size;
     assert_int_equal(uarc__chunk_encode(&security, &info, buf, sizeof buf, &size), UARC_Good);

@@ -116,7 +116,8 @@ static bool wait_eof(int fd)
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
 }
 
 static void ack_frame(fake_frame *f, uint32_t receive_buffer_size)
@@ -318,7 +319,8 @@ static void expect_trap_untouched(const fixture *fx)
     int fd = accept(fx->trap, NULL, NULL);
     if (fd >= 0) {
         close(fd);
-        fail_msg("the client dialed the EndpointUrl of the RHE: it must use the inbound socket only");
+        fail_msg(
+            "the client dialed the EndpointUrl of the RHE: it must use the inbound socket only");
     }
     assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -419,12 +421,30 @@ static void run_direct(void **state, const expectation *e)
     assert_int_equal(count_fds(), fds_before);
 }
 
-static void test_direct_err(void **state) { run_direct(state, &expectations[0]); }
-static void test_direct_silent(void **state) { run_direct(state, &expectations[1]); }
-static void test_direct_ack_small(void **state) { run_direct(state, &expectations[2]); }
-static void test_direct_ack_truncated(void **state) { run_direct(state, &expectations[3]); }
-static void test_direct_closed_opn(void **state) { run_direct(state, &expectations[4]); }
-static void test_direct_closed_create(void **state) { run_direct(state, &expectations[5]); }
+static void test_direct_err(void **state)
+{
+    run_direct(state, &expectations[0]);
+}
+static void test_direct_silent(void **state)
+{
+    run_direct(state, &expectations[1]);
+}
+static void test_direct_ack_small(void **state)
+{
+    run_direct(state, &expectations[2]);
+}
+static void test_direct_ack_truncated(void **state)
+{
+    run_direct(state, &expectations[3]);
+}
+static void test_direct_closed_opn(void **state)
+{
+    run_direct(state, &expectations[4]);
+}
+static void test_direct_closed_create(void **state)
+{
+    run_direct(state, &expectations[5]);
+}
 
 /* ---- through the hub ---- */
 
@@ -511,12 +531,30 @@ static void run_hub(void **state, const expectation *e)
     assert_int_equal(count_fds(), fds_before);
 }
 
-static void test_hub_err(void **state) { run_hub(state, &expectations[0]); }
-static void test_hub_silent(void **state) { run_hub(state, &expectations[1]); }
-static void test_hub_ack_small(void **state) { run_hub(state, &expectations[2]); }
-static void test_hub_ack_truncated(void **state) { run_hub(state, &expectations[3]); }
-static void test_hub_closed_opn(void **state) { run_hub(state, &expectations[4]); }
-static void test_hub_closed_create(void **state) { run_hub(state, &expectations[5]); }
+static void test_hub_err(void **state)
+{
+    run_hub(state, &expectations[0]);
+}
+static void test_hub_silent(void **state)
+{
+    run_hub(state, &expectations[1]);
+}
+static void test_hub_ack_small(void **state)
+{
+    run_hub(state, &expectations[2]);
+}
+static void test_hub_ack_truncated(void **state)
+{
+    run_hub(state, &expectations[3]);
+}
+static void test_hub_closed_opn(void **state)
+{
+    run_hub(state, &expectations[4]);
+}
+static void test_hub_closed_create(void **state)
+{
+    run_hub(state, &expectations[5]);
+}
 
 /*
  * A failure never spills into the next dial: after every kind of failure, the same server's

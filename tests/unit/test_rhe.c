@@ -110,8 +110,7 @@ static void test_chunk_type_not_final(void **state)
 {
     (void)state;
     expect_invalid((const uint8_t *)"RHEC", 4, UARC_BadTcpMessageTypeInvalid, "chunk type");
-    expect_invalid((const uint8_t *)"RHE\xff\x10\0\0\0", 8, UARC_BadTcpMessageTypeInvalid,
-                   "\\xff");
+    expect_invalid((const uint8_t *)"RHE\xff\x10\0\0\0", 8, UARC_BadTcpMessageTypeInvalid, "\\xff");
 }
 
 static void test_size_below_minimum(void **state)

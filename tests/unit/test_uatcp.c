@@ -1,4 +1,5 @@
-/* UA-TCP framing: message header rules, HEL encoding limits, ACK and ERR decoding (Part 6 §7.1.2). */
+/* UA-TCP framing: message header rules, HEL encoding limits, ACK and ERR decoding (Part 6 §7.1.2).
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,8 +55,8 @@ static void test_hel_limits(void **state)
 static void test_ack(void **state)
 {
     (void)state;
-    static const uint8_t ack[] = {'A', 'C', 'K', 'F', 28, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0,
-                                  0, 0x20, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0};
+    static const uint8_t ack[] = {'A', 'C', 'K', 'F',  28, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF,
+                                  0,   0,   0,   0x20, 0,  0, 0, 0, 0, 1, 0, 1, 0,    0};
     uarc__uatcp_limits l;
     assert_int_equal(uarc__uatcp_decode_ack(ack, sizeof ack, &l), UARC_Good);
     assert_int_equal(l.receive_buffer_size, 65535);
@@ -84,20 +85,20 @@ static void test_err_round_trip(void **state)
     assert_int_equal(reason_length, 4);
     assert_memory_equal(reason, "busy", 4);
     /* null reason */
-    static const uint8_t null_reason[] = {'E', 'R', 'R', 'F', 16, 0, 0, 0,
+    static const uint8_t null_reason[] = {'E', 'R', 'R',  'F',  16,   0,    0,    0,
                                           0,   0,   0x7D, 0x80, 0xFF, 0xFF, 0xFF, 0xFF};
-    assert_int_equal(uarc__uatcp_decode_err(null_reason, sizeof null_reason, &status, &reason,
-                                            &reason_length),
-                     UARC_Good);
+    assert_int_equal(
+        uarc__uatcp_decode_err(null_reason, sizeof null_reason, &status, &reason, &reason_length),
+        UARC_Good);
     assert_null(reason);
     /* trailing bytes, negative length, short */
     assert_int_equal(uarc__uatcp_decode_err(out, n - 1, &status, &reason, &reason_length),
                      UARC_BadDecodingError);
-    static const uint8_t negative[] = {'E', 'R', 'R', 'F', 16, 0, 0, 0,
+    static const uint8_t negative[] = {'E', 'R', 'R',  'F',  16,   0,    0,    0,
                                        0,   0,   0x7D, 0x80, 0xFE, 0xFF, 0xFF, 0xFF};
-    assert_int_equal(uarc__uatcp_decode_err(negative, sizeof negative, &status, &reason,
-                                            &reason_length),
-                     UARC_BadDecodingError);
+    assert_int_equal(
+        uarc__uatcp_decode_err(negative, sizeof negative, &status, &reason, &reason_length),
+        UARC_BadDecodingError);
     assert_int_equal(uarc__uatcp_decode_err(out, 15, &status, &reason, &reason_length),
                      UARC_BadDecodingError);
 }
