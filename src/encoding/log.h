@@ -8,10 +8,18 @@
 #define UARC__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define UARC__PRINTF(f, a)
+/* Writes a formatted detail string into `out` when out is not NULL and size > 0 (callers pass
+ * an optional reason buffer straight through). */
+void uarc__set_detail(char *out, size_t size, const char *fmt, ...) UARC__PRINTF(3, 4);
+
 #endif
 
 /* Formats and hands the message to logger->fn when set and `level` is high enough. */
 void uarc__log(const uarc_logger *logger, uarc_log_level level, const char *category,
                const char *fmt, ...) UARC__PRINTF(4, 5);
+
+/* Writes a formatted detail string into `out` when out is not NULL and size > 0 (callers pass
+ * an optional reason buffer straight through). */
+void uarc__set_detail(char *out, size_t size, const char *fmt, ...) UARC__PRINTF(3, 4);
 
 #endif

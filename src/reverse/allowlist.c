@@ -22,18 +22,6 @@ struct uarc_allowlist {
     size_t capacity;
 };
 
-static void set_reason(char *reason, size_t reason_size, const char *fmt, ...) UARC__PRINTF(3, 4);
-
-static void set_reason(char *reason, size_t reason_size, const char *fmt, ...)
-{
-    if (!reason || reason_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, reason_size, fmt, ap);
-    va_end(ap);
-}
-
 static int compare_uri(const char *a, size_t a_len, const uint8_t *b, size_t b_len)
 {
     if (a_len != b_len)
@@ -123,7 +111,8 @@ UARC_API uarc_status uarc_allowlist_load_file(uarc_allowlist *allowlist, const c
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_reason(detail, detail_size, "cannot open allowlist file %s: %s", path, strerror(errno));
+        uarc__set_detail(detail, detail_size, "cannot open allowlist file %s: %s", path,
+                         strerror(errno));
         return UARC_BadNotFound;
     }
     char line[2 * UARC_RHE_MAX_STRING_LENGTH + 64];
@@ -133,7 +122,7 @@ UARC_API uarc_status uarc_allowlist_load_file(uarc_allowlist *allowlist, const c
         number++;
         size_t len = strlen(line);
         if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
-            set_reason(detail, detail_size, "%s:%u: line too long", path, number);
+            uarc__set_detail(detail, detail_size, "%s:%u: line too long", path, number);
             status = UARC_BadInvalidArgument;
             break;
         }
@@ -153,8 +142,9 @@ UARC_API uarc_status uarc_allowlist_load_file(uarc_allowlist *allowlist, const c
             while (isspace((unsigned char)*url))
                 url++;
             if (strpbrk(url, " \t")) {
-                set_reason(detail, detail_size,
-                           "%s:%u: expected a ServerUri and at most one EndpointUrl", path, number);
+                uarc__set_detail(detail, detail_size,
+                                 "%s:%u: expected a ServerUri and at most one EndpointUrl", path,
+                                 number);
                 status = UARC_BadInvalidArgument;
                 break;
             }
@@ -163,15 +153,15 @@ UARC_API uarc_status uarc_allowlist_load_file(uarc_allowlist *allowlist, const c
         }
         status = uarc_allowlist_add(allowlist, s, url);
         if (status != UARC_Good) {
-            set_reason(detail, detail_size, "%s:%u: %s", path, number,
-                       status == UARC_BadOutOfMemory ? "out of memory"
-                       : url ? "invalid ServerUri or EndpointUrl (must be opc.tcp://host...)"
-                             : "invalid ServerUri");
+            uarc__set_detail(detail, detail_size, "%s:%u: %s", path, number,
+                             status == UARC_BadOutOfMemory ? "out of memory"
+                             : url ? "invalid ServerUri or EndpointUrl (must be opc.tcp://host...)"
+                                   : "invalid ServerUri");
             break;
         }
     }
     if (status == UARC_Good && ferror(f)) {
-        set_reason(detail, detail_size, "error reading %s", path);
+        uarc__set_detail(detail, detail_size, "error reading %s", path);
         status = UARC_BadNotFound;
     }
     fclose(f);
@@ -186,12 +176,13 @@ UARC_API uarc_status uarc_allowlist_check(const uarc_allowlist *allowlist, const
         return status;
     char shown[128];
     if (hello->server_uri.length == 0) {
-        set_reason(reason, reason_size, "ServerUri is empty");
+        uarc__set_detail(reason, reason_size, "ServerUri is empty");
         return UARC_BadTcpEndpointUrlInvalid;
     }
     uarc_escape_bytes(shown, sizeof shown, hello->server_uri.data, hello->server_uri.length);
     if (!allowlist || allowlist->count == 0) {
-        set_reason(reason, reason_size, "ServerUri \"%s\" rejected: the allowlist is empty", shown);
+        uarc__set_detail(reason, reason_size, "ServerUri \"%s\" rejected: the allowlist is empty",
+                         shown);
         return UARC_BadTcpEndpointUrlInvalid;
     }
     const uint8_t *uri = hello->server_uri.data;
@@ -210,11 +201,11 @@ UARC_API uarc_status uarc_allowlist_check(const uarc_allowlist *allowlist, const
     if (known) {
         char url[128];
         uarc_escape_bytes(url, sizeof url, hello->endpoint_url.data, hello->endpoint_url.length);
-        set_reason(reason, reason_size,
-                   "ServerUri \"%s\" is allowed only with another EndpointUrl, not \"%s\"", shown,
-                   url);
+        uarc__set_detail(reason, reason_size,
+                         "ServerUri \"%s\" is allowed only with another EndpointUrl, not \"%s\"",
+                         shown, url);
     } else {
-        set_reason(reason, reason_size, "ServerUri \"%s\" is not in the allowlist", shown);
+        uarc__set_detail(reason, reason_size, "ServerUri \"%s\" is not in the allowlist", shown);
     }
     return UARC_BadTcpEndpointUrlInvalid;
 }

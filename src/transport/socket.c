@@ -216,38 +216,26 @@ void uarc__dialer_clear(uarc__dialer *d)
     d->addresses = d->current = NULL;
 }
 
-static void set_reason(char *reason, size_t reason_size, const char *fmt, ...) UARC__PRINTF(3, 4);
-
-static void set_reason(char *reason, size_t reason_size, const char *fmt, ...)
-{
-    if (!reason || reason_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, reason_size, fmt, ap);
-    va_end(ap);
-}
-
 UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t reason_size)
 {
     static const char scheme[] = "opc.tcp://";
     const size_t scheme_len = sizeof scheme - 1;
     char shown[128];
     if (url.length == 0) {
-        set_reason(reason, reason_size, "EndpointUrl is empty");
+        uarc__set_detail(reason, reason_size, "EndpointUrl is empty");
         return UARC_BadTcpEndpointUrlInvalid;
     }
     uarc_escape_bytes(shown, sizeof shown, url.data, url.length);
     for (size_t i = 0; i < url.length; i++) {
         if (url.data[i] <= 0x20 || url.data[i] == 0x7f) {
-            set_reason(reason, reason_size, "EndpointUrl \"%s\" holds a space or control byte",
-                       shown);
+            uarc__set_detail(reason, reason_size,
+                             "EndpointUrl \"%s\" holds a space or control byte", shown);
             return UARC_BadTcpEndpointUrlInvalid;
         }
     }
     if (url.length < scheme_len || strncasecmp((const char *)url.data, scheme, scheme_len) != 0) {
-        set_reason(reason, reason_size, "EndpointUrl \"%s\" does not use the opc.tcp scheme",
-                   shown);
+        uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" does not use the opc.tcp scheme",
+                         shown);
         return UARC_BadTcpEndpointUrlInvalid;
     }
     const uint8_t *p = url.data + scheme_len, *end = url.data + url.length;
@@ -255,7 +243,8 @@ UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t
     if (p < end && *p == '[') {
         const uint8_t *close = memchr(p, ']', (size_t)(end - p));
         if (!close || close == p + 1) {
-            set_reason(reason, reason_size, "EndpointUrl \"%s\" has a malformed IPv6 host", shown);
+            uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" has a malformed IPv6 host",
+                             shown);
             return UARC_BadTcpEndpointUrlInvalid;
         }
         p = close + 1;
@@ -264,7 +253,7 @@ UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t
             p++;
     }
     if (p == host) {
-        set_reason(reason, reason_size, "EndpointUrl \"%s\" names no host", shown);
+        uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" names no host", shown);
         return UARC_BadTcpEndpointUrlInvalid;
     }
     if (p < end && *p == ':') {
@@ -274,12 +263,12 @@ UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t
         while (p < end && *p >= '0' && *p <= '9' && p - digits < 6)
             port = port * 10 + (unsigned long)(*p++ - '0');
         if (p == digits || port == 0 || port > 65535 || (p < end && *p != '/')) {
-            set_reason(reason, reason_size, "EndpointUrl \"%s\" has an invalid port", shown);
+            uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" has an invalid port", shown);
             return UARC_BadTcpEndpointUrlInvalid;
         }
     }
     if (p < end && *p != '/') {
-        set_reason(reason, reason_size, "EndpointUrl \"%s\" has an invalid host", shown);
+        uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" has an invalid host", shown);
         return UARC_BadTcpEndpointUrlInvalid;
     }
     return UARC_Good;
