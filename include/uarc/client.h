@@ -230,6 +230,17 @@ UARC_API uarc_status uarc_client_browse(uarc_client *client, const uarc_nodeid *
 UARC_API uarc_status uarc_client_translate_path(uarc_client *client, const uarc_nodeid *start,
                                                 const char *path, uarc_nodeid *target);
 
+/*
+ * Non-blocking form of uarc_client_browse(): Browse, then BrowseNext for every continuation point,
+ * then the callback runs once with the references. The callback owns the array (free it with
+ * uarc_array_delete(..., UARC_T(ReferenceDescription))); on failure it gets NULL and 0, and a
+ * continuation point still held is released on the server.
+ */
+typedef void (*uarc_browse_fn)(void *user_data, uarc_status status,
+                               uarc_ReferenceDescription *references, size_t count);
+UARC_API uarc_status uarc_client_browse_send(uarc_client *client, const uarc_nodeid *node,
+                                             uarc_browse_fn callback, void *user_data);
+
 /* Calls a method. *outputs is a heap array of *output_count Variants (uarc_array_delete with
  * UARC_T(Variant)). Returns the service status, else the method's status. */
 UARC_API uarc_status uarc_client_call_method(uarc_client *client, const uarc_nodeid *object,

@@ -1189,47 +1189,127 @@ UARC_API uarc_status uarc_client_write_value(uarc_client *c, const uarc_nodeid *
     return status;
 }
 
-/* Appends the references of `result` to the growing array, moving them. */
-static uarc_status take_references(uarc_BrowseResult *result, uarc_ReferenceDescription **all,
-                                   size_t *count, size_t *capacity)
+/* A browse in progress: Browse, then BrowseNext for as long as the server hands out continuation
+ * points; references gathered as they come. */
+typedef struct browse_job {
+    uarc_client *client;
+    uarc_browse_fn callback;
+    void *user_data;
+    uarc_ReferenceDescription *references;
+    size_t count, capacity;
+    uarc_bytestring point; /* the continuation point the next BrowseNext uses */
+} browse_job;
+
+/* Appends the references of `result` to the job's array, moving them. */
+static uarc_status take_references(browse_job *job, uarc_BrowseResult *result)
 {
-    if (*count + result->referencesSize > *capacity) {
-        size_t cap = *capacity ? *capacity : 64;
-        while (cap < *count + result->referencesSize)
+    if (job->count + result->referencesSize > job->capacity) {
+        size_t cap = job->capacity ? job->capacity : 64;
+        while (cap < job->count + result->referencesSize)
             cap *= 2;
-        uarc_ReferenceDescription *grown = uarc__realloc(*all, cap * sizeof *grown);
+        uarc_ReferenceDescription *grown = uarc__realloc(job->references, cap * sizeof *grown);
         if (!grown)
             return UARC_BadOutOfMemory;
-        *all = grown;
-        *capacity = cap;
+        job->references = grown;
+        job->capacity = cap;
     }
     if (result->referencesSize) {
-        memcpy(*all + *count, result->references,
+        memcpy(job->references + job->count, result->references,
                result->referencesSize * sizeof *result->references);
-        *count += result->referencesSize;
+        job->count += result->referencesSize;
         memset(result->references, 0, result->referencesSize * sizeof *result->references);
     }
     return UARC_Good;
 }
 
-static void release_continuation_point(uarc_client *c, uarc_bytestring *point)
+/* Ends the job: the callback gets the references (or the failure) and the job is freed. A
+ * continuation point still held is released on the server, without waiting for the answer. */
+static void browse_finish(browse_job *job, uarc_status status)
+{
+    uarc_client *c = job->client;
+    if (job->point.length > 0 && connected_state(c->state)) {
+        uarc_BrowseNextRequest release;
+        uarc_init(&release, UARC_T(BrowseNextRequest));
+        release.releaseContinuationPoints = true;
+        release.continuationPointsSize = 1;
+        release.continuationPoints = &job->point;
+        uarc_client_send(c, &release, UARC_T(BrowseNextRequest), UARC_T(BrowseNextResponse), 0,
+                         ignore_response, NULL, NULL);
+    }
+    uarc_clear(&job->point, UARC_T(ByteString));
+    if (status != UARC_Good) {
+        uarc_array_delete(job->references, job->count, UARC_T(ReferenceDescription));
+        job->references = NULL;
+        job->count = 0;
+    }
+    job->callback(job->user_data, status, job->references, job->count);
+    uarc__free(job);
+}
+
+static void on_browse_next_response(void *user_data, uarc_status status, void *response);
+
+/* Sends BrowseNext for the job's continuation point. */
+static void browse_next(browse_job *job)
 {
     uarc_BrowseNextRequest next;
     uarc_init(&next, UARC_T(BrowseNextRequest));
-    next.releaseContinuationPoints = true;
     next.continuationPointsSize = 1;
-    next.continuationPoints = point;
-    uarc_BrowseNextResponse resp;
-    call_blocking(c, &next, UARC_T(BrowseNextRequest), &resp, UARC_T(BrowseNextResponse), false);
-    uarc_clear(&resp, UARC_T(BrowseNextResponse));
+    next.continuationPoints = &job->point;
+    uarc_status status =
+        uarc_client_send(job->client, &next, UARC_T(BrowseNextRequest), UARC_T(BrowseNextResponse),
+                         0, on_browse_next_response, job, NULL);
+    if (status != UARC_Good)
+        browse_finish(job, status);
 }
 
-UARC_API uarc_status uarc_client_browse(uarc_client *c, const uarc_nodeid *node,
-                                        uarc_ReferenceDescription **references, size_t *count)
+/* One step of the job with the results of a Browse or BrowseNext response. */
+static void browse_step(browse_job *job, uarc_status status, size_t results_size,
+                        uarc_BrowseResult *results)
 {
-    *references = NULL;
-    *count = 0;
-    size_t capacity = 0;
+    uarc_client *c = job->client;
+    if (status == UARC_Good && results_size != 1) {
+        status = UARC_BadUnexpectedError;
+        set_error(c, "Browse", status, "%zu results for 1 node", results_size);
+    } else if (status == UARC_Good && uarc_status_is_bad(results[0].statusCode)) {
+        status = results[0].statusCode;
+        set_error(c, "Browse", status, "the server could not browse the node");
+    }
+    if (status == UARC_Good)
+        status = take_references(job, &results[0]);
+    if (status != UARC_Good) {
+        browse_finish(job, status);
+        return;
+    }
+    uarc_clear(&job->point, UARC_T(ByteString));
+    job->point = results[0].continuationPoint;
+    results[0].continuationPoint = (uarc_bytestring){0, NULL};
+    if (job->point.length > 0)
+        browse_next(job);
+    else
+        browse_finish(job, UARC_Good);
+}
+
+static void on_browse_response(void *user_data, uarc_status status, void *response)
+{
+    uarc_BrowseResponse *r = response;
+    browse_step(user_data, status, r ? r->resultsSize : 0, r ? r->results : NULL);
+}
+
+static void on_browse_next_response(void *user_data, uarc_status status, void *response)
+{
+    uarc_BrowseNextResponse *r = response;
+    browse_step(user_data, status, r ? r->resultsSize : 0, r ? r->results : NULL);
+}
+
+UARC_API uarc_status uarc_client_browse_send(uarc_client *c, const uarc_nodeid *node,
+                                             uarc_browse_fn callback, void *user_data)
+{
+    if (!callback)
+        return UARC_BadInvalidArgument;
+    browse_job *job = uarc__calloc(1, sizeof *job);
+    if (!job)
+        return UARC_BadOutOfMemory;
+    *job = (browse_job){.client = c, .callback = callback, .user_data = user_data};
     uarc_BrowseDescription d = {
         .nodeId = *node,
         .browseDirection = UARC_BrowseDirection_Forward,
@@ -1241,55 +1321,43 @@ UARC_API uarc_status uarc_client_browse(uarc_client *c, const uarc_nodeid *node,
     uarc_init(&req, UARC_T(BrowseRequest));
     req.nodesToBrowseSize = 1;
     req.nodesToBrowse = &d;
-    uarc_BrowseResponse resp;
-    uarc_status status =
-        uarc_client_call(c, &req, UARC_T(BrowseRequest), &resp, UARC_T(BrowseResponse));
-    uarc_bytestring point = {0, NULL};
-    if (status == UARC_Good) {
-        if (resp.resultsSize != 1) {
-            status = UARC_BadUnexpectedError;
-            set_error(c, "Browse", status, "%zu results for 1 node", resp.resultsSize);
-        } else if ((status = resp.results[0].statusCode) != UARC_Good) {
-            set_error(c, "Browse", status, "the server could not browse the node");
-        } else {
-            status = take_references(&resp.results[0], references, count, &capacity);
-            point = resp.results[0].continuationPoint;
-            resp.results[0].continuationPoint = (uarc_bytestring){0, NULL};
-        }
-    }
-    uarc_clear(&resp, UARC_T(BrowseResponse));
-    while (status == UARC_Good && point.length > 0) {
-        uarc_BrowseNextRequest next;
-        uarc_init(&next, UARC_T(BrowseNextRequest));
-        next.continuationPointsSize = 1;
-        next.continuationPoints = &point;
-        uarc_BrowseNextResponse nresp;
-        status = uarc_client_call(c, &next, UARC_T(BrowseNextRequest), &nresp,
-                                  UARC_T(BrowseNextResponse));
-        if (status == UARC_Good) {
-            if (nresp.resultsSize != 1) {
-                status = UARC_BadUnexpectedError;
-                set_error(c, "BrowseNext", status, "%zu results for 1 point", nresp.resultsSize);
-            } else if ((status = nresp.results[0].statusCode) != UARC_Good) {
-                set_error(c, "BrowseNext", status, "the server could not continue browsing");
-            } else {
-                status = take_references(&nresp.results[0], references, count, &capacity);
-                uarc_clear(&point, UARC_T(ByteString));
-                point = nresp.results[0].continuationPoint;
-                nresp.results[0].continuationPoint = (uarc_bytestring){0, NULL};
-            }
-        }
-        uarc_clear(&nresp, UARC_T(BrowseNextResponse));
-    }
-    if (status != UARC_Good) {
-        if (point.length > 0 && connected_state(c->state))
-            release_continuation_point(c, &point);
-        uarc_array_delete(*references, *count, UARC_T(ReferenceDescription));
-        *references = NULL;
-        *count = 0;
-    }
-    uarc_clear(&point, UARC_T(ByteString));
+    uarc_status status = uarc_client_send(c, &req, UARC_T(BrowseRequest), UARC_T(BrowseResponse), 0,
+                                          on_browse_response, job, NULL);
+    if (status != UARC_Good)
+        uarc__free(job);
     return status;
+}
+
+typedef struct blocking_browse {
+    bool done;
+    uarc_status status;
+    uarc_ReferenceDescription *references;
+    size_t count;
+} blocking_browse;
+
+static void on_blocking_browse(void *user_data, uarc_status status,
+                               uarc_ReferenceDescription *references, size_t count)
+{
+    blocking_browse *b = user_data;
+    *b = (blocking_browse){true, status, references, count};
+}
+
+UARC_API uarc_status uarc_client_browse(uarc_client *c, const uarc_nodeid *node,
+                                        uarc_ReferenceDescription **references, size_t *count)
+{
+    *references = NULL;
+    *count = 0;
+    if (refuse_inside_receive(c, "Browse"))
+        return UARC_BadInvalidState;
+    blocking_browse b = {false, UARC_Good, NULL, 0};
+    uarc_status status = uarc_client_browse_send(c, node, on_blocking_browse, &b);
+    if (status != UARC_Good)
+        return status;
+    while (!b.done)
+        uarc_client_process(c, -1);
+    *references = b.references;
+    *count = b.count;
+    return b.status;
 }
 
 UARC_API uarc_status uarc_client_call_method(uarc_client *c, const uarc_nodeid *object,
