@@ -28,6 +28,7 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              return at most N references per node from Browse, with a continuation
                              point for the rest, even when the client asks for more or no limit
                              (default 0: node-opcua's behaviour, the client's limit only)
+  --slow-read MS             ns=1;s=Slow (a Double, 1.5) answers a read only after MS (default 0)
   --help                     this text`;
 
 function usage(message) {
@@ -49,6 +50,7 @@ function parseArgs(argv) {
     tokenLifetime: 600000,
     big: true,
     maxReferencesPerNode: 0,
+    slowReadMs: 0,
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -78,6 +80,7 @@ function parseArgs(argv) {
       case "--no-anonymous": opts.anonymous = false; break;
       case "--no-big": opts.big = false; break;
       case "--max-references-per-node": opts.maxReferencesPerNode = intArg(arg, next()); break;
+      case "--slow-read": opts.slowReadMs = intArg(arg, next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -317,6 +320,26 @@ function buildAddressSpace(addressSpace) {
     accessLevel: AccessLevelFlag.CurrentRead,
     userAccessLevel: AccessLevelFlag.CurrentRead,
     value: { get: () => new Variant({ dataType: DataType.UInt32, value: browseNextCount }) },
+  });
+
+  // A variable whose read takes --slow-read ms: a slow server, for tests that one server's slowness
+  // delays no other.
+  ns.addVariable({
+    organizedBy: objects,
+    nodeId: "s=Slow",
+    browseName: "Slow",
+    dataType: "Double",
+    accessLevel: AccessLevelFlag.CurrentRead,
+    userAccessLevel: AccessLevelFlag.CurrentRead,
+    value: {
+      timestamped_get: (callback) => {
+        const answer = () =>
+          callback(null, new DataValue({ value: { dataType: DataType.Double, value: 1.5 },
+            statusCode: StatusCodes.Good, sourceTimestamp: new Date(), serverTimestamp: new Date() }));
+        if (opts.slowReadMs > 0) setTimeout(answer, opts.slowReadMs);
+        else answer();
+      },
+    },
   });
 
   if (opts.big) {

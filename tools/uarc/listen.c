@@ -299,7 +299,34 @@ typedef struct session_state {
     unsigned long completed; /* distinct servers, for --count */
     char **done_uris;        /* their ServerUris: a re-dial after release is not a new server */
     size_t done_count;
+    struct server_job **jobs; /* operations in progress, one per connected server */
+    size_t job_count;
+    bool closing; /* the tool is exiting: operations cut short are not reported */
 } session_state;
+
+/*
+ * The operations of one server, run without blocking: each is sent, and its response callback
+ * prints the event and sends the next, so a slow or silent server delays nobody else. When all
+ * are done the job is `done`; the main loop then counts the server and (without --stay) releases
+ * it, outside of any client callback.
+ */
+typedef struct server_job {
+    session_state *st;
+    char *server_uri;
+    uarc_client *client;
+    size_t next;      /* index of the next operation in args->ops */
+    uarc_nodeid node; /* the node of the operation in flight */
+    bool done;        /* every operation ran */
+    bool aborted;     /* the connection ended first: not counted; redone after a re-dial */
+} server_job;
+
+static bool server_done(const session_state *st, const char *server_uri)
+{
+    for (size_t i = 0; i < st->done_count; i++)
+        if (strcmp(st->done_uris[i], server_uri) == 0)
+            return true;
+    return false;
+}
 
 /* Notes that `server_uri` completed its operations; counts it once. */
 static void note_completed(session_state *st, const char *server_uri)
@@ -334,6 +361,112 @@ static void print_disconnected(bool json, const char *server_uri, uarc_status st
     out_end(&line);
 }
 
+static void job_next(server_job *job);
+
+static ops_context job_context(const server_job *job)
+{
+    return (ops_context){job->client, job->st->listen->json, job->server_uri};
+}
+
+static void on_job_read(void *user_data, uarc_status status, void *response)
+{
+    server_job *job = user_data;
+    if (job->st->closing)
+        return;
+    ops_context ctx = job_context(job);
+    uarc_ReadResponse *r = response;
+    if (status == UARC_Good && r->resultsSize == 1)
+        ops_print_read(&ctx, &job->node, &r->results[0]);
+    else
+        ops_report_error(&ctx, status == UARC_Good ? UARC_BadUnexpectedError : status);
+    job->next++;
+    job_next(job);
+}
+
+static void on_job_browse(void *user_data, uarc_status status, uarc_ReferenceDescription *refs,
+                          size_t count)
+{
+    server_job *job = user_data;
+    if (job->st->closing) {
+        uarc_array_delete(refs, count, UARC_T(ReferenceDescription));
+        return;
+    }
+    ops_context ctx = job_context(job);
+    if (status == UARC_Good)
+        ops_print_browse(&ctx, &job->node, refs, count);
+    else
+        ops_report_error(&ctx, status);
+    uarc_array_delete(refs, count, UARC_T(ReferenceDescription));
+    job->next++;
+    job_next(job);
+}
+
+/* Sends the next operation, skipping those that cannot be sent; marks the job done after the
+ * last. */
+static void job_next(server_job *job)
+{
+    const listen_args *a = job->st->args;
+    ops_context ctx = job_context(job);
+    for (; job->next < a->op_count; job->next++) {
+        if (uarc_client_state_get(job->client) != UARC_CLIENT_SESSION_ACTIVE) {
+            job->aborted = true;
+            return;
+        }
+        const char *op = a->ops[job->next];
+        uarc_clear(&job->node, UARC_T(NodeId));
+        if (!ops_parse_node(&ctx, op + 2, &job->node))
+            continue;
+        uarc_status status;
+        if (op[0] == 'r') {
+            uarc_ReadValueId id = {.nodeId = job->node, .attributeId = UARC_ATTRIBUTEID_Value};
+            uarc_ReadRequest req;
+            uarc_init(&req, UARC_T(ReadRequest));
+            req.timestampsToReturn = UARC_TimestampsToReturn_Both;
+            req.nodesToReadSize = 1;
+            req.nodesToRead = &id;
+            status = uarc_client_send(job->client, &req, UARC_T(ReadRequest), UARC_T(ReadResponse),
+                                      0, on_job_read, job, NULL);
+        } else {
+            status = uarc_client_browse_send(job->client, &job->node, on_job_browse, job);
+        }
+        if (status == UARC_Good)
+            return; /* its callback goes on */
+        ops_report_error(&ctx, status);
+    }
+    uarc_clear(&job->node, UARC_T(NodeId));
+    job->done = true;
+}
+
+static void job_free(server_job *job)
+{
+    uarc_clear(&job->node, UARC_T(NodeId));
+    free(job->server_uri);
+    free(job);
+}
+
+/* Counts and (without --stay) releases the servers whose operations are done. */
+static void finish_jobs(session_state *st)
+{
+    for (size_t i = 0; i < st->job_count;) {
+        server_job *job = st->jobs[i];
+        if (!job->done && !job->aborted) {
+            i++;
+            continue;
+        }
+        st->jobs[i] = st->jobs[--st->job_count];
+        if (job->aborted) {
+            job_free(job);
+            continue;
+        }
+        note_completed(st, job->server_uri);
+        if (!st->args->stay) {
+            uarc_reverse_hub_release(st->hub, job->server_uri);
+            print_disconnected(st->listen->json, job->server_uri, UARC_Good);
+        }
+        job_free(job);
+    }
+}
+
 static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
                          bool restored, bool resumed)
 {
@@ -348,23 +481,25 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     if (restored)
         out_field_raw(&line, "session", resumed ? "\"resumed\"" : "\"new\"");
     out_end(&line);
-    if (restored)
-        return; /* --stay: operations ran when the server first connected */
-    ops_context ctx = {client, json, server_uri};
-    for (size_t i = 0; i < st->args->op_count; i++) {
-        const char *op = st->args->ops[i];
-        if (op[0] == 'r')
-            ops_read(&ctx, op + 2);
-        else
-            ops_browse(&ctx, op + 2, false);
+    /* --stay: a restored session does not repeat operations that completed before. */
+    if (restored && server_done(st, server_uri))
+        return;
+    for (size_t i = 0; i < st->job_count; i++)
+        if (strcmp(st->jobs[i]->server_uri, server_uri) == 0 && !st->jobs[i]->aborted)
+            return; /* its operations are already under way */
+    server_job *job = calloc(1, sizeof *job);
+    server_job **grown = realloc(st->jobs, (st->job_count + 1) * sizeof *grown);
+    if (grown)
+        st->jobs = grown;
+    if (!job || !grown || !(job->server_uri = strdup(server_uri))) {
+        free(job);
+        fprintf(stderr, "uarc listen: out of memory\n");
+        return;
     }
-    note_completed(st, server_uri);
-    if (!st->args->stay) {
-        char uri[4096];
-        snprintf(uri, sizeof uri, "%s", server_uri);
-        uarc_reverse_hub_release(st->hub, uri);
-        print_disconnected(json, uri, UARC_Good);
-    }
+    job->st = st;
+    job->client = client;
+    st->jobs[st->job_count++] = job;
+    job_next(job);
 }
 
 static void on_failed(void *user_data, uarc_client *client, const char *server_uri,
@@ -422,7 +557,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
 {
     sigset_t during_wait = *during_wait_set;
 
-    session_state st = {a, s, NULL, 0, NULL, 0};
+    session_state st = {.args = a, .listen = s};
     if (!a->accept_only) {
         uarc_reverse_hub_options ho = {.listener = listener,
                                        .callbacks = {NULL, on_connected, on_failed, on_lost, &st}};
@@ -505,9 +640,17 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             rc = EXIT_FAILED;
             break;
         }
+        if (st.hub)
+            finish_jobs(&st);
     }
     free(fds);
+    /* Deleting the hub fails what is still in flight: the jobs' callbacks run (and stay quiet),
+     * so the jobs are freed after. */
+    st.closing = true;
     uarc_reverse_hub_delete(st.hub);
+    for (size_t i = 0; i < st.job_count; i++)
+        job_free(st.jobs[i]);
+    free(st.jobs);
     for (size_t i = 0; i < st.done_count; i++)
         free(st.done_uris[i]);
     free(st.done_uris);

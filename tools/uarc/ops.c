@@ -49,7 +49,7 @@ void ops_report_error(const ops_context *ctx, uarc_status status)
         fprintf(stderr, "uarc: %s\n", error[0] ? error : uarc_status_name(status));
 }
 
-static bool parse_node(const ops_context *ctx, const char *text, uarc_nodeid *id)
+bool ops_parse_node(const ops_context *ctx, const char *text, uarc_nodeid *id)
 {
     if (uarc_nodeid_parse(text, SIZE_MAX, id) == UARC_Good)
         return true;
@@ -70,43 +70,49 @@ static void add_json(out_line *line, const char *key, char *json)
     uarc_free(json);
 }
 
-uarc_status ops_read(const ops_context *ctx, const char *node_text)
+uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
+                           const uarc_data_value *value)
 {
-    uarc_nodeid id;
-    if (!parse_node(ctx, node_text, &id))
-        return UARC_BadNodeIdInvalid;
-    uarc_data_value value;
-    uarc_status status =
-        uarc_client_read_attribute(ctx->client, &id, UARC_ATTRIBUTEID_Value, &value);
-    if (status != UARC_Good) {
-        ops_report_error(ctx, status);
-        uarc_clear(&id, UARC_T(NodeId));
-        return status;
-    }
     out_line line;
     begin(&line, ctx, "read");
-    add_nodeid(&line, "node", &id);
-    uarc_status value_status = value.has_status ? value.status : UARC_Good;
+    add_nodeid(&line, "node", id);
+    uarc_status value_status = value->has_status ? value->status : UARC_Good;
     out_field_str(&line, "status", uarc_status_name(value_status));
-    const uarc_type *type = value.has_value ? value.value.type : NULL;
+    const uarc_type *type = value->has_value ? value->value.type : NULL;
     if (type) {
         char type_name[96];
-        snprintf(type_name, sizeof type_name, "%s%s", type->name, value.value.is_array ? "[]" : "");
+        snprintf(type_name, sizeof type_name, "%s%s", type->name,
+                 value->value.is_array ? "[]" : "");
         out_field_str(&line, "type", type_name);
-        add_json(&line, "value", uarc_variant_to_json(&value.value, NULL));
+        add_json(&line, "value", uarc_variant_to_json(&value->value, NULL));
     } else {
         out_field_raw(&line, "type", ctx->json ? "null" : "-");
         out_field_raw(&line, "value", "null");
     }
-    if (value.has_source_timestamp) {
+    if (value->has_source_timestamp) {
         char t[UARC_DATETIME_TEXT_SIZE];
-        uarc_datetime_print(value.source_timestamp, t);
+        uarc_datetime_print(value->source_timestamp, t);
         out_field_str(&line, "source_timestamp", t);
     }
     out_end(&line);
+    return uarc_status_is_bad(value_status) ? value_status : UARC_Good;
+}
+
+uarc_status ops_read(const ops_context *ctx, const char *node_text)
+{
+    uarc_nodeid id;
+    if (!ops_parse_node(ctx, node_text, &id))
+        return UARC_BadNodeIdInvalid;
+    uarc_data_value value;
+    uarc_status status =
+        uarc_client_read_attribute(ctx->client, &id, UARC_ATTRIBUTEID_Value, &value);
+    if (status != UARC_Good)
+        ops_report_error(ctx, status);
+    else
+        status = ops_print_read(ctx, &id, &value);
     uarc_clear(&value, UARC_T(DataValue));
     uarc_clear(&id, UARC_T(NodeId));
-    return uarc_status_is_bad(value_status) ? value_status : UARC_Good;
+    return status;
 }
 
 static const char *node_class_name(uarc_NodeClass c)
@@ -175,6 +181,26 @@ done:
     uarc_free(display_json);
 }
 
+void ops_print_browse(const ops_context *ctx, const uarc_nodeid *id,
+                      const uarc_ReferenceDescription *refs, size_t count)
+{
+    char *list = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < count; i++)
+        append_reference(&list, &len, &cap, i == 0, &refs[i]);
+    size_t raw_len = len + 3;
+    char *raw = malloc(raw_len);
+    if (raw)
+        snprintf(raw, raw_len, "[%s]", list ? list : "");
+    out_line line;
+    begin(&line, ctx, "browse");
+    add_nodeid(&line, "node", id);
+    out_field_raw(&line, "references", raw ? raw : "[]");
+    out_end(&line);
+    free(raw);
+    free(list);
+}
+
 typedef struct visited {
     char **nodes;
     size_t count, capacity;
@@ -207,21 +233,7 @@ static uarc_status browse_one(const ops_context *ctx, const uarc_nodeid *id, boo
         ops_report_error(ctx, status);
         return status;
     }
-    char *list = NULL;
-    size_t len = 0, cap = 0;
-    for (size_t i = 0; i < count; i++)
-        append_reference(&list, &len, &cap, i == 0, &refs[i]);
-    size_t raw_len = len + 3;
-    char *raw = malloc(raw_len);
-    if (raw)
-        snprintf(raw, raw_len, "[%s]", list ? list : "");
-    out_line line;
-    begin(&line, ctx, "browse");
-    add_nodeid(&line, "node", id);
-    out_field_raw(&line, "references", raw ? raw : "[]");
-    out_end(&line);
-    free(raw);
-    free(list);
+    ops_print_browse(ctx, id, refs, count);
     for (size_t i = 0; recursive && i < count && status == UARC_Good && depth < 64; i++) {
         const uarc_expanded_nodeid *target = &refs[i].nodeId;
         if (target->server_index != 0 || target->namespace_uri.data)
@@ -238,7 +250,7 @@ static uarc_status browse_one(const ops_context *ctx, const uarc_nodeid *id, boo
 uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recursive)
 {
     uarc_nodeid id;
-    if (!parse_node(ctx, node_text ? node_text : "i=85", &id))
+    if (!ops_parse_node(ctx, node_text ? node_text : "i=85", &id))
         return UARC_BadNodeIdInvalid;
     visited seen = {0};
     char text[512];
@@ -473,7 +485,7 @@ uarc_status ops_write(const ops_context *ctx, const char *node_text, const char 
                       const char *value_text)
 {
     uarc_nodeid id;
-    if (!parse_node(ctx, node_text, &id))
+    if (!ops_parse_node(ctx, node_text, &id))
         return UARC_BadNodeIdInvalid;
     uarc_variant value;
     char detail[256];
@@ -506,9 +518,9 @@ uarc_status ops_call(const ops_context *ctx, const char *object_text, const char
                      char **inputs, size_t input_count)
 {
     uarc_nodeid object, method;
-    if (!parse_node(ctx, object_text, &object))
+    if (!ops_parse_node(ctx, object_text, &object))
         return UARC_BadNodeIdInvalid;
-    if (!parse_node(ctx, method_text, &method)) {
+    if (!ops_parse_node(ctx, method_text, &method)) {
         uarc_clear(&object, UARC_T(NodeId));
         return UARC_BadNodeIdInvalid;
     }

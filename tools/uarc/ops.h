@@ -21,6 +21,16 @@ uarc_status ops_write(const ops_context *ctx, const char *node_text, const char 
 uarc_status ops_call(const ops_context *ctx, const char *object_text, const char *method_text,
                      char **inputs, size_t input_count);
 
+/* Parses a NodeId; on failure prints an error event (step "arguments") and returns false. */
+bool ops_parse_node(const ops_context *ctx, const char *text, uarc_nodeid *id);
+
+/* Print the event of one finished operation (for callers that ran it themselves). The read
+ * returns the value's status when it is Bad, else Good. */
+uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
+                           const uarc_data_value *value);
+void ops_print_browse(const ops_context *ctx, const uarc_nodeid *id,
+                      const uarc_ReferenceDescription *refs, size_t count);
+
 /* Reports a failure of the client (the step and status come from uarc_client_error()). */
 void ops_report_error(const ops_context *ctx, uarc_status status);
 
