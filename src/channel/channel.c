@@ -792,7 +792,8 @@ uarc__channel *uarc__channel_new(const uarc__channel_config *config,
     if (!ch)
         return NULL;
     ch->endpoint_url = uarc__strndup(config->endpoint_url, strlen(config->endpoint_url));
-    uarc__security_config security = {0};
+    uarc__security_config security = {config->security_mode, config->local_certificate,
+                                      config->local_private_key, config->remote_certificate};
     if (!ch->endpoint_url || policy->context_new(&security, &ch->security) != UARC_Good) {
         uarc__free(ch->endpoint_url);
         uarc__free(ch);

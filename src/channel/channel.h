@@ -32,9 +32,17 @@ typedef struct uarc__channel_config {
     uint32_t max_chunk_count;        /* most chunks per response we accept. 0: 4096 */
     uint32_t requested_lifetime_ms;  /* token lifetime asked for. 0: 600000 */
     uint32_t handshake_timeout_ms;   /* ACK and OPN each must come within. 0: 10000 */
-    const char *security_policy_uri; /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None
-                                        (the only one implemented yet) */
-    uarc_decode_options decode;      /* limits for decoding OPN responses */
+    const char *security_policy_uri; /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None;
+                                        also Basic256Sha256, Aes128_Sha256_RsaOaep,
+                                        Aes256_Sha256_RsaPss */
+    /* For a policy other than None: the mode (Invalid: SignAndEncrypt), our certificate and
+     * private key (DER) and the server's certificate (DER). Borrowed during uarc__channel_new
+     * only. */
+    uarc_MessageSecurityMode security_mode;
+    uarc_view local_certificate;
+    uarc_view local_private_key;
+    uarc_view remote_certificate;
+    uarc_decode_options decode; /* limits for decoding OPN responses */
     uarc_logger logger;
 } uarc__channel_config;
 
@@ -59,7 +67,8 @@ typedef struct uarc__channel_events {
     void *user_data;
 } uarc__channel_events;
 
-/* Returns NULL when out of memory or when the config is invalid (unknown security policy). */
+/* Returns NULL when out of memory or when the config is invalid (unknown security policy, or
+ * certificates and mode the policy refuses). */
 uarc__channel *uarc__channel_new(const uarc__channel_config *config,
                                  const uarc__channel_events *events);
 void uarc__channel_delete(uarc__channel *channel);

@@ -34,15 +34,21 @@ typedef struct uarc__chunk_layout {
 
 /* What a channel hands the policy when it creates its context. Zero-filled for None. */
 typedef struct uarc__security_config {
-    uarc_MessageSecurityMode mode; /* Invalid (0) is read as None */
+    uarc_MessageSecurityMode mode; /* Invalid (0): None for None, SignAndEncrypt otherwise */
     uarc_view local_certificate;   /* DER; borrowed during context_new only */
     uarc_view local_private_key;   /* DER; borrowed during context_new only */
-    uarc_view remote_certificate;  /* the server's DER certificate, from its endpoint */
+    uarc_view remote_certificate;  /* the server's DER certificate (or chain), from its endpoint.
+                                      The secured policies need it; the local certificate and key
+                                      only to sign and decrypt (not for encrypted secrets). */
 } uarc__security_config;
 
 typedef struct uarc__security_policy {
     const char *uri;
     size_t nonce_length; /* bytes of the client nonce sent in OPN (0: null nonce) */
+    /* AsymmetricSignatureAlgorithm and AsymmetricEncryptionAlgorithm URIs (Part 7), as named in
+     * SignatureData and in an encrypted UserNameIdentityToken. NULL for None. */
+    const char *asym_signature_uri;
+    const char *asym_encryption_uri;
 
     /* Creates the per-channel state (parsed keys and certificates). Returns Good,
      * BadSecurityPolicyRejected for a mode the policy cannot do, BadCertificateInvalid, ... */
@@ -66,8 +72,9 @@ typedef struct uarc__security_policy {
     uarc_status (*asym_sign)(void *context, const uint8_t *data, size_t length, uint8_t *signature);
     uarc_status (*asym_verify)(void *context, const uint8_t *data, size_t length,
                                const uint8_t *signature);
-    /* Encrypts data[0..length) (a multiple of plain_block) in place; the result is
-     * length / plain_block * cipher_block bytes and fits `capacity`. */
+    /* Encrypts data[0..length) in place with the remote public key; the result is
+     * ceil(length / plain_block) * cipher_block bytes and must fit `capacity` (chunks pass a
+     * multiple of plain_block; a shorter last block serves encrypted secrets). */
     uarc_status (*asym_encrypt)(void *context, uint8_t *data, size_t length, size_t capacity);
     /* Decrypts data[0..length) (a multiple of cipher_block) in place into *plain_length bytes. */
     uarc_status (*asym_decrypt)(void *context, uint8_t *data, size_t length, size_t *plain_length);
@@ -94,7 +101,21 @@ typedef struct uarc__security_policy {
 
 #define UARC__SECURITY_POLICY_NONE_URI "http://opcfoundation.org/UA/SecurityPolicy#None"
 
+#define UARC__SECURITY_POLICY_BASIC256SHA256_URI                                                   \
+    "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+#define UARC__SECURITY_POLICY_AES128_SHA256_RSAOAEP_URI                                            \
+    "http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep"
+#define UARC__SECURITY_POLICY_AES256_SHA256_RSAPSS_URI                                             \
+    "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss"
+
 extern const uarc__security_policy uarc__security_policy_none;
+extern const uarc__security_policy uarc__security_policy_basic256sha256;
+extern const uarc__security_policy uarc__security_policy_aes128_sha256_rsaoaep;
+extern const uarc__security_policy uarc__security_policy_aes256_sha256_rsapss;
+
+/* P_SHA256(secret, seed) of RFC 5246 §5 (Part 6 §6.7.5), `length` bytes into out. Seeds up to 64
+ * bytes. */
+uarc_status uarc__p_sha256(uarc_view secret, uarc_view seed, uint8_t *out, size_t length);
 
 /* The implemented policy with this URI (NULL: None); NULL when not implemented. */
 const uarc__security_policy *uarc__security_policy_find(const char *uri);

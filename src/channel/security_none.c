@@ -172,7 +172,12 @@ const uarc__security_policy uarc__security_policy_none = {
     .sym_decrypt = none_sym_crypt,
 };
 
-static const uarc__security_policy *const policies[] = {&uarc__security_policy_none};
+static const uarc__security_policy *const policies[] = {
+    &uarc__security_policy_none,
+    &uarc__security_policy_basic256sha256,
+    &uarc__security_policy_aes128_sha256_rsaoaep,
+    &uarc__security_policy_aes256_sha256_rsapss,
+};
 
 const uarc__security_policy *uarc__security_policy_find(const char *uri)
 {

@@ -1,0 +1,211 @@
+/* Certificate and key helpers over OpenSSL 3. */
+#include <stdio.h>
+#include <string.h>
+
+#include <stdbool.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "channel/crypto.h"
+#include "encoding/alloc.h"
+
+/* Reads a whole (small) file. */
+static uarc_status read_file(const char *path, uint8_t **data, size_t *length)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return UARC_BadNotFound;
+    size_t capacity = 4096, used = 0;
+    uint8_t *buffer = uarc__malloc(capacity);
+    while (buffer) {
+        size_t n = fread(buffer + used, 1, capacity - used, f);
+        used += n;
+        if (used < capacity || capacity >= (1u << 20))
+            break;
+        uint8_t *bigger = uarc__realloc(buffer, capacity * 2);
+        if (!bigger) {
+            uarc__free(buffer);
+            buffer = NULL;
+            break;
+        }
+        buffer = bigger;
+        capacity *= 2;
+    }
+    fclose(f);
+    if (!buffer)
+        return UARC_BadOutOfMemory;
+    *data = buffer;
+    *length = used;
+    return UARC_Good;
+}
+
+static uarc_status to_der(unsigned char *der, int length, uint8_t **out, size_t *out_length)
+{
+    if (length <= 0 || !der)
+        return UARC_BadCertificateInvalid;
+    *out = uarc__malloc((size_t)length);
+    if (!*out) {
+        OPENSSL_free(der);
+        return UARC_BadOutOfMemory;
+    }
+    memcpy(*out, der, (size_t)length);
+    *out_length = (size_t)length;
+    OPENSSL_free(der);
+    return UARC_Good;
+}
+
+uarc_status uarc__crypto_load_certificate(const char *path, uint8_t **der, size_t *length)
+{
+    uint8_t *data;
+    size_t size;
+    uarc_status s = read_file(path, &data, &size);
+    if (s != UARC_Good)
+        return s;
+    const unsigned char *p = data;
+    X509 *x = d2i_X509(NULL, &p, (long)size);
+    if (!x) {
+        BIO *bio = BIO_new_mem_buf(data, (int)size);
+        x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+    }
+    uarc__free(data);
+    if (!x)
+        return UARC_BadCertificateInvalid;
+    unsigned char *out = NULL;
+    int n = i2d_X509(x, &out);
+    X509_free(x);
+    return to_der(out, n, der, length);
+}
+
+uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_t *length)
+{
+    uint8_t *data;
+    size_t size;
+    uarc_status s = read_file(path, &data, &size);
+    if (s != UARC_Good)
+        return s;
+    const unsigned char *p = data;
+    EVP_PKEY *key = d2i_AutoPrivateKey(NULL, &p, (long)size);
+    if (!key) {
+        BIO *bio = BIO_new_mem_buf(data, (int)size);
+        key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+    }
+    OPENSSL_cleanse(data, size);
+    uarc__free(data);
+    if (!key)
+        return UARC_BadCertificateInvalid;
+    unsigned char *out = NULL;
+    int n = i2d_PrivateKey(key, &out);
+    EVP_PKEY_free(key);
+    return to_der(out, n, der, length);
+}
+
+size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)length);
+    if (!x)
+        return 0;
+    X509_free(x);
+    return (size_t)(p - der);
+}
+
+uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t **cert,
+                                          size_t *cert_length, uint8_t **key, size_t *key_length)
+{
+    uarc_status s = UARC_BadInternalError;
+    EVP_PKEY *pkey = EVP_RSA_gen(2048);
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    if (!pkey || !x || !name)
+        goto done;
+    unsigned char serial[16];
+    if (RAND_bytes(serial, sizeof serial) != 1)
+        goto done;
+    serial[0] &= 0x7F;
+    BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
+    if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))) {
+        BN_free(bn);
+        goto done;
+    }
+    BN_free(bn);
+    char san[600];
+    if (snprintf(san, sizeof san, "URI:%s,DNS:localhost", application_uri) >= (int)sizeof san) {
+        s = UARC_BadCertificateUriInvalid;
+        goto done;
+    }
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext_san = NULL, *ext_ku = NULL, *ext_eku = NULL, *ext_bc = NULL;
+    if (X509_set_version(x, 2) != 1 ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"uarc", -1, -1,
+                                    0) ||
+        X509_set_subject_name(x, name) != 1 || X509_set_issuer_name(x, name) != 1 ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600) || X509_set_pubkey(x, pkey) != 1)
+        goto done;
+    ext_san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+    ext_ku = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage,
+                                 "critical,digitalSignature,nonRepudiation,keyEncipherment,"
+                                 "dataEncipherment,keyCertSign");
+    ext_eku = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, "clientAuth,serverAuth");
+    ext_bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:FALSE");
+    bool added = ext_san && ext_ku && ext_eku && ext_bc && X509_add_ext(x, ext_san, -1) &&
+                 X509_add_ext(x, ext_ku, -1) && X509_add_ext(x, ext_eku, -1) &&
+                 X509_add_ext(x, ext_bc, -1);
+    X509_EXTENSION_free(ext_san);
+    X509_EXTENSION_free(ext_ku);
+    X509_EXTENSION_free(ext_eku);
+    X509_EXTENSION_free(ext_bc);
+    if (!added || X509_sign(x, pkey, EVP_sha256()) <= 0)
+        goto done;
+    unsigned char *out = NULL;
+    int n = i2d_X509(x, &out);
+    s = to_der(out, n, cert, cert_length);
+    if (s != UARC_Good)
+        goto done;
+    out = NULL;
+    n = i2d_PrivateKey(pkey, &out);
+    s = to_der(out, n, key, key_length);
+    if (s != UARC_Good)
+        uarc__free(*cert);
+done:
+    X509_NAME_free(name);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    return s;
+}
+
+uarc_status uarc__crypto_certificate_uri(const uint8_t *der, size_t length, char *out,
+                                         size_t out_size)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)length);
+    if (!x)
+        return UARC_BadCertificateInvalid;
+    uarc_status s = UARC_BadCertificateUriInvalid;
+    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_URI)
+            continue;
+        const ASN1_IA5STRING *uri = g->d.uniformResourceIdentifier;
+        int n = ASN1_STRING_length(uri);
+        if (n < 0 || (size_t)n >= out_size)
+            break;
+        memcpy(out, ASN1_STRING_get0_data(uri), (size_t)n);
+        out[n] = '\0';
+        s = UARC_Good;
+        break;
+    }
+    GENERAL_NAMES_free(names);
+    X509_free(x);
+    return s;
+}

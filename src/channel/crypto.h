@@ -1,0 +1,31 @@
+/*
+ * Certificate and key helpers over OpenSSL for the secured policies and the client: loading PEM or
+ * DER, making an ephemeral self-signed application certificate, reading the subjectAltName URI.
+ * Internal. Every output buffer is allocated with uarc__malloc and owned by the caller.
+ */
+#ifndef UARC_CHANNEL_CRYPTO_H
+#define UARC_CHANNEL_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uarc/types.h"
+
+/* Reads a certificate file (PEM or DER) into DER. Returns Good, BadCertificateInvalid or
+ * BadNotFound (no such file). */
+uarc_status uarc__crypto_load_certificate(const char *path, uint8_t **der, size_t *length);
+/* Reads an unencrypted private key file (PEM or DER, PKCS#1 or PKCS#8) into PKCS#8 DER. */
+uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_t *length);
+/* The first certificate of `der` (a certificate or a chain of them): its length, 0 when not a
+ * certificate. */
+size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
+/* Makes an RSA-2048 key and a self-signed SHA-256 certificate valid from now for a year, with
+ * subjectAltName URI `application_uri` (and DNS "localhost"). */
+uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t **cert,
+                                          size_t *cert_length, uint8_t **key, size_t *key_length);
+/* Copies the first URI of the certificate's subjectAltName into out (NUL-terminated). Returns
+ * Good, BadCertificateUriInvalid when it has none, BadCertificateInvalid when unparseable. */
+uarc_status uarc__crypto_certificate_uri(const uint8_t *der, size_t length, char *out,
+                                         size_t out_size);
+
+#endif
