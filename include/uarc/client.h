@@ -70,8 +70,40 @@ typedef struct uarc_client_config {
     uint32_t max_chunk_count;
     /* Requested secure channel token lifetime; renewed at 75 %. 0: 600000 ms. */
     uint32_t secure_channel_lifetime_ms;
-    /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None (the only policy implemented yet). */
+    /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None. Also implemented:
+     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep and
+     * #Aes256_Sha256_RsaPss. */
     const char *security_policy_uri;
+    /* For a policy other than None: UARC_MessageSecurityMode_Sign or _SignAndEncrypt.
+     * Invalid (0): SignAndEncrypt. */
+    uarc_MessageSecurityMode security_mode;
+    /* Our application instance certificate and its unencrypted RSA private key, needed for a
+     * policy other than None (and then for the CreateSession/ActivateSession signatures): in-memory
+     * DER (certificate/private_key, copied; they win over the files) or files in PEM or DER.
+     * NULL: none; with generate_certificate true, an ephemeral self-signed certificate (RSA-2048,
+     * SHA-256, subjectAltName URI = application_uri, valid from now for a year) is made at the
+     * first secured connect and kept for the client's life. Without either, a secured connect
+     * fails with BadCertificateInvalid. */
+    const uint8_t *certificate;
+    size_t certificate_length;
+    const uint8_t *private_key;
+    size_t private_key_length;
+    const char *certificate_file;
+    const char *private_key_file;
+    bool generate_certificate;
+    /* The server's application instance certificate (DER, or a file in PEM or DER), as its
+     * EndpointDescription gives it (uarc_client_get_endpoints() on a None channel with
+     * no_session, then uarc_client_set_server_certificate()). Required for a policy other than
+     * None, before OPN: without it the connect fails with BadCertificateInvalid saying to run
+     * GetEndpoints first. Copied; the memory wins over the file. */
+    const uint8_t *server_certificate;
+    size_t server_certificate_length;
+    const char *server_certificate_file;
+    /* When set and the channel is secured: the server certificate's subjectAltName URI must equal
+     * it, else the connect fails with BadCertificateUriInvalid naming both URIs.
+     * uarc_reverse_connect() and the hub set it to the ServerUri of the ReverseHello, so a server
+     * cannot claim another server's identity. NULL: not checked. Copied. */
+    const char *expected_server_uri;
     /* Our ApplicationDescription. NULL: "urn:uarc:client" and "uarc". */
     const char *application_uri;
     const char *application_name;
@@ -83,9 +115,12 @@ typedef struct uarc_client_config {
     uint32_t keepalive_interval_ms;
     /* Open only the secure channel (for GetEndpoints); no session. */
     bool no_session;
-    /* Identity. user_name NULL: anonymous. With a user name, the password goes out unencrypted
-     * on a None channel only when allow_unencrypted_password is true (else connect fails with
-     * BadSecurityModeInsufficient). Both strings are copied. */
+    /* Identity. user_name NULL: anonymous. With a user name, the password is encrypted with the
+     * server's public key when the server's UserName token policy names a security policy (or
+     * the channel is secured and the token policy names none): the legacy encrypted secret of
+     * Part 4 §7.36.2.2, RSA-OAEP per that policy. Otherwise it would go out in clear text, which
+     * happens on a None channel only when allow_unencrypted_password is true (else connect fails
+     * with BadSecurityModeInsufficient). Both strings are copied. */
     const char *user_name;
     const char *password;
     bool allow_unencrypted_password;
@@ -137,6 +172,16 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *client);
 UARC_API uarc_status uarc_client_disconnect(uarc_client *client);
 
 UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);
+/* Sets the server's certificate (DER, copied; the first certificate of a chain is used) for the
+ * next secured connect, for instance the serverCertificate of the EndpointDescription that
+ * uarc_client_get_endpoints() returned. NULL/0 forgets it. Returns Good, BadCertificateInvalid,
+ * BadOutOfMemory; BadInvalidState while connected. */
+UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *client,
+                                                        const uint8_t *certificate, size_t length);
+/* Sets config.expected_server_uri (copied; NULL: no check) for the next connect. Returns Good,
+ * BadOutOfMemory; BadInvalidState while connected. */
+UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, const char *uri);
+
 /* Detail of the last failure ("" when none): "<step>: <StatusName>: <reason>". */
 UARC_API const char *uarc_client_error(const uarc_client *client);
 /* The endpoint URL in use, the SecurityPolicyUri of the channel, and the session's revised

@@ -25,6 +25,8 @@
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
 #include "channel/channel.h"
+#include "channel/crypto.h"
+#include "channel/security.h"
 #include "encoding/alloc.h"
 #include "encoding/log.h"
 #include "transport/socket.h"
@@ -33,6 +35,8 @@
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000u
 #define DEFAULT_SESSION_TIMEOUT_MS 60000u
 #define READ_CHUNK                 65536
+#define SESSION_NONCE_LENGTH       32u
+#define STRING_FIELDS              10
 #define SECURITY_POLICY_NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
 
 typedef struct pending_request {
@@ -47,7 +51,7 @@ typedef struct pending_request {
 
 struct uarc_client {
     uarc_client_config cfg;
-    char *strings[6]; /* owned copies behind the cfg string fields */
+    char *strings[STRING_FIELDS]; /* owned copies behind the cfg string fields */
     uarc_client_state state;
     int fd;
     bool dialing;
@@ -75,6 +79,14 @@ struct uarc_client {
     uarc_status end_status;
     uarc_status last_status;
     char error[512];
+    /* security: owned copies of the certificates (config, files or generated) */
+    uint8_t *local_cert, *local_key, *server_cert;
+    size_t local_cert_length, local_key_length, server_cert_length;
+    const uarc__security_policy *policy; /* of the current connection; NULL: None */
+    void *security;                      /* its context, for the session signatures */
+    uint8_t client_nonce[SESSION_NONCE_LENGTH];
+    uarc_bytestring server_nonce;        /* the last from CreateSession/ActivateSession */
+    uarc_bytestring session_server_cert; /* serverCertificate of CreateSession */
 };
 
 static const char *const state_names[] = {
@@ -155,6 +167,22 @@ static char *dup_or_null(const char *s)
     return s ? uarc__strndup(s, strlen(s)) : NULL;
 }
 
+/* Replaces *dst with a copy of src (NULL/0: none). False when out of memory. */
+static bool copy_bytes(uint8_t **dst, size_t *dst_length, const uint8_t *src, size_t length)
+{
+    uarc__free(*dst);
+    *dst = NULL;
+    *dst_length = 0;
+    if (!src || !length)
+        return true;
+    *dst = uarc__malloc(length);
+    if (!*dst)
+        return false;
+    memcpy(*dst, src, length);
+    *dst_length = length;
+    return true;
+}
+
 UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
 {
     uarc_client *c = uarc__calloc(1, sizeof *c);
@@ -172,12 +200,22 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         c->cfg.session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
     c->cfg.decode.arena = NULL;
     c->cfg.decode.detail = NULL;
-    const char **fields[6] = {&c->cfg.security_policy_uri, &c->cfg.application_uri,
-                              &c->cfg.application_name,    &c->cfg.session_name,
-                              &c->cfg.user_name,           &c->cfg.password};
-    const char *defaults[6] = {
-        SECURITY_POLICY_NONE, "urn:uarc:client", "uarc", "uarc session", NULL, NULL};
-    for (int i = 0; i < 6; i++) {
+    const char **fields[STRING_FIELDS] = {
+        &c->cfg.security_policy_uri, &c->cfg.application_uri,  &c->cfg.application_name,
+        &c->cfg.session_name,        &c->cfg.user_name,        &c->cfg.password,
+        &c->cfg.certificate_file,    &c->cfg.private_key_file, &c->cfg.server_certificate_file,
+        &c->cfg.expected_server_uri};
+    const char *defaults[STRING_FIELDS] = {SECURITY_POLICY_NONE,
+                                           "urn:uarc:client",
+                                           "uarc",
+                                           "uarc session",
+                                           NULL,
+                                           NULL,
+                                           NULL,
+                                           NULL,
+                                           NULL,
+                                           NULL};
+    for (int i = 0; i < STRING_FIELDS; i++) {
         const char *v = *fields[i] ? *fields[i] : defaults[i];
         c->strings[i] = dup_or_null(v);
         if (v && !c->strings[i]) {
@@ -185,6 +223,17 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
             return NULL;
         }
         *fields[i] = c->strings[i];
+    }
+    bool copied = copy_bytes(&c->local_cert, &c->local_cert_length, c->cfg.certificate,
+                             c->cfg.certificate_length) &&
+                  copy_bytes(&c->local_key, &c->local_key_length, c->cfg.private_key,
+                             c->cfg.private_key_length) &&
+                  copy_bytes(&c->server_cert, &c->server_cert_length, c->cfg.server_certificate,
+                             c->cfg.server_certificate_length);
+    c->cfg.certificate = c->cfg.private_key = c->cfg.server_certificate = NULL;
+    if (!copied) {
+        uarc_client_delete(c);
+        return NULL;
     }
     return c;
 }
@@ -213,6 +262,10 @@ static void teardown(uarc_client *c, uarc_status status)
     }
     uarc__channel_delete(c->channel);
     c->channel = NULL;
+    if (c->policy)
+        c->policy->context_delete(c->security);
+    c->policy = NULL;
+    c->security = NULL;
     c->connect_deadline = -1;
     c->keepalive_in_flight = false;
     set_state(c, UARC_CLIENT_DISCONNECTED, status);
@@ -247,11 +300,46 @@ UARC_API void uarc_client_delete(uarc_client *c)
         return;
     teardown(c, UARC_BadConnectionClosed);
     forget_session(c);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < STRING_FIELDS; i++)
         uarc__free(c->strings[i]);
+    if (c->local_key)
+        memset(c->local_key, 0, c->local_key_length);
+    uarc__free(c->local_cert);
+    uarc__free(c->local_key);
+    uarc__free(c->server_cert);
+    uarc_clear(&c->server_nonce, UARC_T(ByteString));
+    uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
     uarc__free(c->pending);
     uarc__free(c);
+}
+
+UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const uint8_t *certificate,
+                                                        size_t length)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    if (certificate && length) {
+        length = uarc__crypto_first_certificate(certificate, length);
+        if (!length)
+            return UARC_BadCertificateInvalid;
+    }
+    return copy_bytes(&c->server_cert, &c->server_cert_length, certificate, length)
+               ? UARC_Good
+               : UARC_BadOutOfMemory;
+}
+
+UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *c, const char *uri)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    char *copy = dup_or_null(uri);
+    if (uri && !copy)
+        return UARC_BadOutOfMemory;
+    uarc__free(c->strings[STRING_FIELDS - 1]);
+    c->strings[STRING_FIELDS - 1] = copy;
+    c->cfg.expected_server_uri = copy;
+    return UARC_Good;
 }
 
 UARC_API uarc_client_state uarc_client_state_get(const uarc_client *c)
@@ -535,6 +623,143 @@ static void fail_connect(uarc_client *c, const char *step, uarc_status status, c
     end_connection(c, status);
 }
 
+/* The nonce of an ActivateSession response signs the next activation. */
+static void keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r)
+{
+    if (!r || !r->serverNonce.length)
+        return;
+    uarc_bytestring copy;
+    if (uarc_copy(&r->serverNonce, &copy, UARC_T(ByteString)) != UARC_Good)
+        return;
+    uarc_clear(&c->server_nonce, UARC_T(ByteString));
+    c->server_nonce = copy;
+}
+
+/* On a secured channel: the session's server certificate is the channel's, and its signature
+ * over our certificate and nonce verifies (Part 4 §5.6.2). Fails the connect otherwise. */
+static uarc_status check_server_signature(uarc_client *c, const uarc_CreateSessionResponse *r)
+{
+    if (!c->policy)
+        return UARC_Good;
+    const char *why = NULL;
+    uarc_status status = UARC_BadApplicationSignatureInvalid;
+    uarc__chunk_layout layout;
+    c->policy->asym_layout(c->security, false, &layout);
+    size_t first =
+        r->serverCertificate.data
+            ? uarc__crypto_first_certificate(r->serverCertificate.data, r->serverCertificate.length)
+            : 0;
+    if (first != c->server_cert_length ||
+        memcmp(r->serverCertificate.data, c->server_cert, first) != 0) {
+        status = UARC_BadCertificateInvalid;
+        why = "the server's certificate differs from the secure channel's";
+    } else if (r->serverNonce.length < SESSION_NONCE_LENGTH) {
+        status = UARC_BadNonceInvalid;
+        why = "the server's nonce is shorter than 32 bytes";
+    } else if (!uarc_string_equal_cstr(&r->serverSignature.algorithm,
+                                       c->policy->asym_signature_uri)) {
+        why = "the server's signature names another algorithm";
+    } else if (r->serverSignature.signature.length != layout.signature_size) {
+        why = "the server's signature has the wrong length";
+    } else {
+        size_t length = c->local_cert_length + sizeof c->client_nonce;
+        uint8_t *data = uarc__malloc(length);
+        if (!data) {
+            status = UARC_BadOutOfMemory;
+            why = "out of memory";
+        } else {
+            memcpy(data, c->local_cert, c->local_cert_length);
+            memcpy(data + c->local_cert_length, c->client_nonce, sizeof c->client_nonce);
+            if (c->policy->asym_verify(c->security, data, length,
+                                       r->serverSignature.signature.data) != UARC_Good)
+                why = "the server's signature does not verify";
+            uarc__free(data);
+        }
+    }
+    if (!why)
+        return UARC_Good;
+    fail_connect(c, "CreateSession", status, "%s", why);
+    return status;
+}
+
+/* Signs serverCertificate + serverNonce with our key for ActivateSession. */
+static uarc_status sign_activation(uarc_client *c, uarc_SignatureData *out, uint8_t **signature)
+{
+    uarc__chunk_layout layout;
+    c->policy->asym_layout(c->security, true, &layout);
+    size_t length = c->session_server_cert.length + c->server_nonce.length;
+    uint8_t *data = uarc__malloc(length ? length : 1);
+    *signature = uarc__malloc(layout.signature_size);
+    uarc_status s = UARC_BadOutOfMemory;
+    if (data && *signature) {
+        if (c->session_server_cert.length)
+            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
+        if (c->server_nonce.length)
+            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
+                   c->server_nonce.length);
+        s = c->policy->asym_sign(c->security, data, length, *signature);
+    }
+    uarc__free(data);
+    out->algorithm = (uarc_string){strlen(c->policy->asym_signature_uri),
+                                   (uint8_t *)c->policy->asym_signature_uri};
+    out->signature = (uarc_bytestring){layout.signature_size, *signature};
+    return s;
+}
+
+/* The legacy encrypted secret of Part 4 §7.36.2.2: length (UInt32) of password + serverNonce,
+ * the password, the serverNonce, encrypted with the server's public key (RSA-OAEP of the token
+ * policy). *secret is heap-owned by the caller. */
+static uarc_status encrypt_password(uarc_client *c, const char *password, uarc_bytestring *secret,
+                                    const char **algorithm, char *why, size_t why_size)
+{
+    const uarc__security_policy *policy = uarc__security_policy_find(c->token_policy_uri);
+    if (!policy || policy == &uarc__security_policy_none) {
+        snprintf(why, why_size, "the password must be encrypted with %s, which is not implemented",
+                 c->token_policy_uri);
+        return UARC_BadSecurityPolicyRejected;
+    }
+    const uarc_bytestring *cert = &c->session_server_cert;
+    if (!cert->length) {
+        snprintf(why, why_size, "the server sent no certificate to encrypt the password with");
+        return UARC_BadCertificateInvalid;
+    }
+    uarc__security_config config = {
+        UARC_MessageSecurityMode_SignAndEncrypt, {NULL, 0}, {NULL, 0}, {cert->data, cert->length}};
+    void *context = NULL;
+    uarc_status s = policy->context_new(&config, &context);
+    if (s != UARC_Good) {
+        snprintf(why, why_size, "cannot use the server's certificate");
+        return s;
+    }
+    uarc__chunk_layout layout;
+    policy->asym_layout(context, true, &layout);
+    size_t pw = strlen(password), plain = 4 + pw + c->server_nonce.length;
+    size_t blocks = (plain + layout.plain_block - 1) / layout.plain_block;
+    size_t capacity = blocks * layout.cipher_block;
+    uint8_t *buffer = uarc__malloc(capacity > plain ? capacity : plain);
+    if (!buffer) {
+        policy->context_delete(context);
+        return UARC_BadOutOfMemory;
+    }
+    uint32_t n = (uint32_t)(pw + c->server_nonce.length);
+    for (int i = 0; i < 4; i++)
+        buffer[i] = (uint8_t)(n >> (8 * i));
+    memcpy(buffer + 4, password, pw);
+    if (c->server_nonce.length)
+        memcpy(buffer + 4 + pw, c->server_nonce.data, c->server_nonce.length);
+    s = policy->asym_encrypt(context, buffer, plain, capacity);
+    policy->context_delete(context);
+    if (s != UARC_Good) {
+        memset(buffer, 0, plain);
+        uarc__free(buffer);
+        snprintf(why, why_size, "encrypting the password failed");
+        return s;
+    }
+    *secret = (uarc_bytestring){capacity, buffer};
+    *algorithm = policy->asym_encryption_uri;
+    return UARC_Good;
+}
+
 /* Picks the server's identity token policy for our security policy and identity. */
 static void choose_identity_policy(uarc_client *c, const uarc_CreateSessionResponse *r,
                                    uarc_string *token_security_policy)
@@ -544,9 +769,13 @@ static void choose_identity_policy(uarc_client *c, const uarc_CreateSessionRespo
     snprintf(c->identity_policy_id, sizeof c->identity_policy_id, "%s",
              c->cfg.user_name ? "username" : "anonymous");
     *token_security_policy = (uarc_string){0, NULL};
+    uarc_MessageSecurityMode mode =
+        c->policy ? c->policy->mode(c->security) : UARC_MessageSecurityMode_None;
     for (size_t i = 0; i < r->serverEndpointsSize; i++) {
         const uarc_EndpointDescription *e = &r->serverEndpoints[i];
-        if (!uarc_string_equal_cstr(&e->securityPolicyUri, c->cfg.security_policy_uri))
+        /* node-opcua names policies per endpoint ("anonymous_2"): the mode must match too */
+        if (!uarc_string_equal_cstr(&e->securityPolicyUri, c->cfg.security_policy_uri) ||
+            e->securityMode != mode)
             continue;
         for (size_t j = 0; j < e->userIdentityTokensSize; j++) {
             const uarc_UserTokenPolicy *t = &e->userIdentityTokens[j];
@@ -569,6 +798,7 @@ static void on_activate_session(void *user_data, uarc_status status, void *respo
         fail_connect(c, "ActivateSession", status, "the server refused to activate the session");
         return;
     }
+    keep_server_nonce(c, response);
     c->has_session = true;
     c->connect_deadline = -1;
     set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
@@ -579,6 +809,7 @@ static void on_resume_session(void *user_data, uarc_status status, void *respons
     uarc_client *c = user_data;
     (void)response;
     if (status == UARC_Good) {
+        keep_server_nonce(c, response);
         c->resumed = true;
         c->connect_deadline = -1;
         set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
@@ -603,38 +834,59 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
     uarc_AnonymousIdentityToken anonymous;
     uarc_UserNameIdentityToken user;
     uarc_string policy_id = {strlen(c->identity_policy_id), (uint8_t *)c->identity_policy_id};
+    uint8_t *signature = NULL;
+    uarc_bytestring secret = {0, NULL};
+    if (c->policy && sign_activation(c, &req.clientSignature, &signature) != UARC_Good) {
+        uarc__free(signature);
+        fail_connect(c, "ActivateSession", UARC_BadInternalError, "cannot sign the activation");
+        return;
+    }
     req.userIdentityToken.encoding = UARC_EXTENSION_OBJECT_DECODED;
     if (c->identity_type == UARC_UserTokenType_Anonymous) {
         anonymous.policyId = policy_id;
         req.userIdentityToken.content.decoded.type = UARC_T(AnonymousIdentityToken);
         req.userIdentityToken.content.decoded.data = &anonymous;
     } else {
-        bool channel_unencrypted = strcmp(c->cfg.security_policy_uri, SECURITY_POLICY_NONE) == 0;
+        bool channel_unencrypted =
+            !c->policy ||
+            (c->policy && c->policy->mode(c->security) != UARC_MessageSecurityMode_SignAndEncrypt);
+        const char *password = c->cfg.password ? c->cfg.password : "";
+        const char *algorithm = NULL;
         if (c->token_policy_uri[0]) {
-            fail_connect(c, "ActivateSession", UARC_BadSecurityPolicyRejected,
-                         "the server wants the password encrypted with %s, which is not "
-                         "implemented yet",
-                         c->token_policy_uri);
-            return;
-        }
-        if (channel_unencrypted && !c->cfg.allow_unencrypted_password) {
+            char why[256];
+            uarc_status s = encrypt_password(c, password, &secret, &algorithm, why, sizeof why);
+            if (s != UARC_Good) {
+                uarc__free(signature);
+                fail_connect(c, "ActivateSession", s, "%s", why);
+                return;
+            }
+        } else if (channel_unencrypted && !c->cfg.allow_unencrypted_password) {
+            uarc__free(signature);
             fail_connect(c, "ActivateSession", UARC_BadSecurityModeInsufficient,
                          "refusing to send a password over an unencrypted channel "
                          "(allow_unencrypted_password is not set)");
             return;
         }
-        const char *password = c->cfg.password ? c->cfg.password : "";
         user = (uarc_UserNameIdentityToken){
             .policyId = policy_id,
             .userName = {strlen(c->cfg.user_name), (uint8_t *)c->cfg.user_name},
             .password = {strlen(password), *password ? (uint8_t *)password : UARC_EMPTY},
         };
+        if (secret.data) {
+            user.password = secret;
+            user.encryptionAlgorithm = (uarc_string){strlen(algorithm), (uint8_t *)algorithm};
+        }
         req.userIdentityToken.content.decoded.type = UARC_T(UserNameIdentityToken);
         req.userIdentityToken.content.decoded.data = &user;
     }
     set_state(c, UARC_CLIENT_ACTIVATING_SESSION, UARC_Good);
     uarc_status status = send_request(c, &req, UARC_T(ActivateSessionRequest),
                                       UARC_T(ActivateSessionResponse), 0, done, c, NULL);
+    uarc__free(signature);
+    if (secret.data) {
+        memset(secret.data, 0, secret.length);
+        uarc__free(secret.data);
+    }
     if (status != UARC_Good)
         fail_connect(c, "ActivateSession", status, "cannot send the request");
 }
@@ -653,12 +905,26 @@ static void on_create_session(void *user_data, uarc_status status, void *respons
         return;
     }
     c->revised_session_timeout = r->revisedSessionTimeout;
+    uarc_status s = check_server_signature(c, r);
+    if (s != UARC_Good)
+        return;
+    uarc_clear(&c->session_server_cert, UARC_T(ByteString));
+    uarc_clear(&c->server_nonce, UARC_T(ByteString));
+    if (uarc_copy(&r->serverCertificate, &c->session_server_cert, UARC_T(ByteString)) !=
+            UARC_Good ||
+        uarc_copy(&r->serverNonce, &c->server_nonce, UARC_T(ByteString)) != UARC_Good) {
+        fail_connect(c, "CreateSession", UARC_BadOutOfMemory, "out of memory");
+        return;
+    }
     uarc_string token_policy;
     choose_identity_policy(c, r, &token_policy);
     c->token_policy_uri[0] = '\0';
     if (token_policy.length > 0 && !uarc_string_equal_cstr(&token_policy, SECURITY_POLICY_NONE))
         snprintf(c->token_policy_uri, sizeof c->token_policy_uri, "%.*s", (int)token_policy.length,
                  (const char *)token_policy.data);
+    else if (token_policy.length == 0 && c->policy)
+        /* Part 4 §7.41: an empty SecurityPolicyUri means the endpoint's own policy */
+        snprintf(c->token_policy_uri, sizeof c->token_policy_uri, "%s", c->policy->uri);
     send_activate(c, on_activate_session);
 }
 
@@ -674,12 +940,13 @@ static void start_create_session(uarc_client *c)
     req.clientDescription.applicationType = UARC_ApplicationType_Client;
     req.endpointUrl = (uarc_string){strlen(c->endpoint_url), (uint8_t *)c->endpoint_url};
     req.sessionName = (uarc_string){strlen(c->cfg.session_name), (uint8_t *)c->cfg.session_name};
-    uint8_t nonce[32];
-    if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) {
+    if (getrandom(c->client_nonce, sizeof c->client_nonce, 0) != (ssize_t)sizeof c->client_nonce) {
         fail_connect(c, "CreateSession", UARC_BadInternalError, "no random bytes for the nonce");
         return;
     }
-    req.clientNonce = (uarc_bytestring){sizeof nonce, nonce};
+    req.clientNonce = (uarc_bytestring){sizeof c->client_nonce, c->client_nonce};
+    if (c->policy)
+        req.clientCertificate = (uarc_bytestring){c->local_cert_length, c->local_cert};
     req.requestedSessionTimeout = c->cfg.session_timeout_ms;
     req.maxResponseMessageSize = c->cfg.max_message_size;
     set_state(c, UARC_CLIENT_CREATING_SESSION, UARC_Good);
@@ -687,6 +954,95 @@ static void start_create_session(uarc_client *c)
                                       UARC_T(CreateSessionResponse), 0, on_create_session, c, NULL);
     if (status != UARC_Good)
         fail_connect(c, "CreateSession", status, "cannot send the request");
+}
+
+static uarc_status security_failed(uarc_client *c, uarc_status status, const char *fmt, ...)
+    UARC__PRINTF(3, 4);
+
+static uarc_status security_failed(uarc_client *c, uarc_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset_error(c, "OPN", status, fmt, ap);
+    va_end(ap);
+    end_connection(c, status);
+    return status;
+}
+
+/* Loads a file into *dst unless it already holds bytes. */
+static uarc_status load_once(uarc_client *c, const char *path, bool key, uint8_t **dst,
+                             size_t *length, const char *what)
+{
+    if (*dst || !path)
+        return UARC_Good;
+    uarc_status s = key ? uarc__crypto_load_private_key(path, dst, length)
+                        : uarc__crypto_load_certificate(path, dst, length);
+    if (s != UARC_Good)
+        return security_failed(c, s, "cannot read the %s from %s", what, path);
+    return UARC_Good;
+}
+
+/* For a policy other than None: our certificate and key (loaded or made once), the server's
+ * certificate, its URI against expected_server_uri, and the policy context for the session. */
+static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
+{
+    const uarc__security_policy *policy = uarc__security_policy_find(c->cfg.security_policy_uri);
+    if (!policy)
+        return security_failed(c, UARC_BadSecurityPolicyRejected,
+                               "security policy %s is not implemented", c->cfg.security_policy_uri);
+    if (policy == &uarc__security_policy_none)
+        return UARC_Good;
+    uarc_status s;
+    if ((s = load_once(c, c->cfg.certificate_file, false, &c->local_cert, &c->local_cert_length,
+                       "certificate")) != UARC_Good ||
+        (s = load_once(c, c->cfg.private_key_file, true, &c->local_key, &c->local_key_length,
+                       "private key")) != UARC_Good ||
+        (s = load_once(c, c->cfg.server_certificate_file, false, &c->server_cert,
+                       &c->server_cert_length, "server certificate")) != UARC_Good)
+        return s;
+    if (!c->local_cert && c->cfg.generate_certificate) {
+        s = uarc__crypto_make_certificate(c->cfg.application_uri, &c->local_cert,
+                                          &c->local_cert_length, &c->local_key,
+                                          &c->local_key_length);
+        if (s != UARC_Good)
+            return security_failed(c, s, "cannot make a self-signed certificate");
+        uarc__log(&c->cfg.logger, UARC_LOG_INFO, "client",
+                  "made an ephemeral self-signed certificate for %s", c->cfg.application_uri);
+    }
+    if (!c->local_cert || !c->local_key)
+        return security_failed(c, UARC_BadCertificateInvalid,
+                               "%s needs a client certificate and private key (or "
+                               "generate_certificate)",
+                               policy->uri);
+    if (!c->server_cert)
+        return security_failed(c, UARC_BadCertificateInvalid,
+                               "%s needs the server's certificate before OPN: run GetEndpoints "
+                               "first (a None channel with no_session) and pass the endpoint's "
+                               "serverCertificate (uarc_client_set_server_certificate)",
+                               policy->uri);
+    if (c->cfg.expected_server_uri) {
+        char uri[512];
+        s = uarc__crypto_certificate_uri(c->server_cert, c->server_cert_length, uri, sizeof uri);
+        if (s != UARC_Good || strcmp(uri, c->cfg.expected_server_uri) != 0)
+            return security_failed(
+                c, UARC_BadCertificateUriInvalid,
+                "the server's certificate names URI %s, but the server claims to be %s",
+                s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
+    }
+    cc->security_mode = c->cfg.security_mode;
+    cc->local_certificate = (uarc_view){c->local_cert, c->local_cert_length};
+    cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
+    cc->remote_certificate = (uarc_view){c->server_cert, c->server_cert_length};
+    uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
+                                    cc->remote_certificate};
+    s = policy->context_new(&config, &c->security);
+    if (s != UARC_Good)
+        return security_failed(c, s,
+                               "the certificates or mode do not suit %s (a key that is not the "
+                               "certificate's, not RSA, or mode None)",
+                               policy->uri);
+    c->policy = policy;
+    return UARC_Good;
 }
 
 /* Creates the channel on the connected socket and sends HEL. */
@@ -707,6 +1063,8 @@ static uarc_status start_channel(uarc_client *c)
         .logger = c->cfg.logger,
     };
     uarc__channel_events ev = {on_opened, on_message, on_message_failed, on_closed, c};
+    if (prepare_security(c, &cc) != UARC_Good)
+        return c->end_status;
     c->channel = uarc__channel_new(&cc, &ev);
     if (!c->channel) {
         fail_connect(c, "HEL", UARC_BadSecurityPolicyRejected,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "uarc/reverse.h"
 #include "encoding/alloc.h"
@@ -38,6 +39,12 @@ UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_conn
     int fd = uarc_reverse_connection_take_fd(connection);
     if (fd < 0)
         return UARC_BadInvalidArgument;
+    /* Once the channel is secured, the certificate must carry the ServerUri the RHE claimed. */
+    uarc_status status = uarc_client_set_expected_server_uri(client, connection->server_uri);
+    if (status != UARC_Good) {
+        close(fd);
+        return status;
+    }
     return uarc_client_connect_socket(client, fd, connection->endpoint_url);
 }
 
@@ -117,7 +124,13 @@ static void start(hub_server *s, uarc_reverse_connection *c)
 {
     int fd = uarc_reverse_connection_take_fd(c);
     s->became_inactive = false;
-    uarc_client_start_socket(s->client, fd, c->endpoint_url);
+    uarc_status status = uarc_client_start_socket(s->client, fd, c->endpoint_url);
+    if (status != UARC_Good && uarc_client_state_get(s->client) == UARC_CLIENT_DISCONNECTED) {
+        /* refused before any state change (a certificate that does not carry the ServerUri):
+         * no state_changed tells it, so note it here */
+        s->became_inactive = true;
+        s->end_status = status;
+    }
     uarc_reverse_connection_clear(c);
 }
 
@@ -134,6 +147,7 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     s->hub = hub;
     s->server_uri = uarc__strndup(c->server_uri, c->server_uri_length);
     cfg.callbacks = (uarc_client_callbacks){on_state, s};
+    cfg.expected_server_uri = s->server_uri; /* the certificate must carry the RHE's ServerUri */
     s->client = uarc_client_new(&cfg);
     if (hub->count == hub->capacity) {
         size_t cap = hub->capacity ? hub->capacity * 2 : 8;

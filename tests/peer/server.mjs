@@ -29,6 +29,10 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              point for the rest, even when the client asks for more or no limit
                              (default 0: node-opcua's behaviour, the client's limit only)
   --slow-read MS             ns=1;s=Slow (a Double, 1.5) answers a read only after MS (default 0)
+  --secure                   also offer Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss
+                             endpoints in modes Sign and SignAndEncrypt (None stays), trusting every
+                             client certificate
+  --certificate-out FILE     write the server's certificate (DER) to FILE once started
   --help                     this text`;
 
 function usage(message) {
@@ -51,6 +55,8 @@ function parseArgs(argv) {
     big: true,
     maxReferencesPerNode: 0,
     slowReadMs: 0,
+    secure: false,
+    certificateOut: undefined,
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -81,6 +87,8 @@ function parseArgs(argv) {
       case "--no-big": opts.big = false; break;
       case "--max-references-per-node": opts.maxReferencesPerNode = intArg(arg, next()); break;
       case "--slow-read": opts.slowReadMs = intArg(arg, next()); break;
+      case "--secure": opts.secure = true; break;
+      case "--certificate-out": opts.certificateOut = next(); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -125,8 +133,13 @@ const server = new OPCUAServer({
     applicationName: { text: "uarc test peer", locale: "en" },
   },
   buildInfo: { productName: "uarc test peer", manufacturerName: "uarc" },
-  securityPolicies: [SecurityPolicy.None],
-  securityModes: [MessageSecurityMode.None],
+  securityPolicies: opts.secure
+    ? [SecurityPolicy.None, SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep,
+       SecurityPolicy.Aes256_Sha256_RsaPss]
+    : [SecurityPolicy.None],
+  securityModes: opts.secure
+    ? [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt]
+    : [MessageSecurityMode.None],
   allowAnonymous: opts.anonymous,
   serverCertificateManager: certificateManager("server-pki"),
   userCertificateManager: certificateManager("user-pki"),
@@ -461,6 +474,15 @@ try {
 } catch (err) {
   process.stderr.write(`server.mjs: start failed: ${err?.stack ?? err}\n`);
   finish(1);
+}
+
+if (opts.certificateOut) {
+  try {
+    fs.writeFileSync(opts.certificateOut, server.getCertificate());
+  } catch (err) {
+    process.stderr.write(`server.mjs: --certificate-out: ${err?.message ?? err}\n`);
+    finish(1);
+  }
 }
 
 const started = {

@@ -29,6 +29,7 @@ static const arg_spec client_specs[] = {
     {"--recursive", false, OPT_RECURSIVE},
     {"--verbose", false, OPT_VERBOSE},
     {"--help", false, OPT_HELP},
+    SECURITY_SPECS,
     {NULL, false, 0},
 };
 
@@ -38,7 +39,10 @@ static const char common_help[] =
     "  --password-file FILE   the password is the first line of FILE\n"
     "  --allow-unencrypted-password\n"
     "                         allow sending the password over a channel without encryption\n"
-    "  --timeout SECONDS      bound for connecting and for each request (default 10)\n"
+    "  --timeout SECONDS      bound for connecting and for each request (default "
+    "10)\n" SECURITY_HELP
+    "                         (default: asked from the server with GetEndpoints on a None\n"
+    "                         channel first)\n"
     "  --verbose              log details to stderr\n"
     "\n"
     "Options may come before or after the arguments. On failure the error names the step\n"
@@ -53,6 +57,7 @@ typedef struct client_args {
     const char *user;
     char *password;
     double timeout;
+    security_args security;
 } client_args;
 
 static bool on_client_arg(void *ctx, int id, const char *value)
@@ -94,8 +99,130 @@ static bool on_client_arg(void *ctx, int id, const char *value)
         a->help = true;
         return true;
     default:
+        return security_arg(&a->security, id, value);
+    }
+}
+
+static const char *const policy_names[] = {"None", "Basic256Sha256", "Aes128_Sha256_RsaOaep",
+                                           "Aes256_Sha256_RsaPss"};
+static char policy_uris[4][80];
+
+bool security_arg(security_args *s, int id, const char *value)
+{
+    switch (id - SECURITY_OPT_BASE) {
+    case 0:
+        s->policy = value;
+        return true;
+    case 1:
+        s->mode = value;
+        return true;
+    case 2:
+        s->certificate = value;
+        return true;
+    case 3:
+        s->private_key = value;
+        return true;
+    case 4:
+        s->server_certificate = value;
+        return true;
+    default:
         return false;
     }
+}
+
+bool security_apply(const char *command, const security_args *s, uarc_client_config *cfg)
+{
+    if (s->policy) {
+        const char *uri = NULL;
+        for (size_t i = 0; i < sizeof policy_names / sizeof *policy_names; i++) {
+            snprintf(policy_uris[i], sizeof policy_uris[i],
+                     "http://opcfoundation.org/UA/SecurityPolicy#%s", policy_names[i]);
+            if (strcmp(s->policy, policy_names[i]) == 0 || strcmp(s->policy, policy_uris[i]) == 0)
+                uri = policy_uris[i];
+        }
+        if (!uri) {
+            fprintf(stderr,
+                    "uarc %s: --security-policy: unknown policy \"%s\" (None, Basic256Sha256, "
+                    "Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss)\n",
+                    command, s->policy);
+            return false;
+        }
+        cfg->security_policy_uri = uri;
+    }
+    if (s->mode) {
+        if (strcmp(s->mode, "Sign") == 0) {
+            cfg->security_mode = UARC_MessageSecurityMode_Sign;
+        } else if (strcmp(s->mode, "SignAndEncrypt") == 0) {
+            cfg->security_mode = UARC_MessageSecurityMode_SignAndEncrypt;
+        } else {
+            fprintf(stderr, "uarc %s: --security-mode: Sign or SignAndEncrypt, not \"%s\"\n",
+                    command, s->mode);
+            return false;
+        }
+        if (security_is_none(cfg)) {
+            fprintf(stderr, "uarc %s: --security-mode needs --security-policy other than None\n",
+                    command);
+            return false;
+        }
+    }
+    if (!s->certificate != !s->private_key) {
+        fprintf(stderr, "uarc %s: --certificate and --private-key go together\n", command);
+        return false;
+    }
+    cfg->certificate_file = s->certificate;
+    cfg->private_key_file = s->private_key;
+    cfg->generate_certificate = !s->certificate;
+    cfg->server_certificate_file = s->server_certificate;
+    return true;
+}
+
+bool security_is_none(const uarc_client_config *cfg)
+{
+    return !cfg->security_policy_uri || strstr(cfg->security_policy_uri, "#None") != NULL;
+}
+
+/* Asks the server for its certificate with GetEndpoints on a None channel: the endpoint of the
+ * chosen policy and mode. Returns Good and sets it on `client`. */
+static uarc_status discover_server_certificate(uarc_client *client, const uarc_client_config *base,
+                                               const char *url, const char *command)
+{
+    uarc_client_config cfg = *base;
+    cfg.security_policy_uri = NULL;
+    cfg.security_mode = UARC_MessageSecurityMode_Invalid;
+    cfg.no_session = true;
+    cfg.user_name = cfg.password = NULL;
+    uarc_client *probe = uarc_client_new(&cfg);
+    if (!probe)
+        return UARC_BadOutOfMemory;
+    uarc_status status = uarc_client_connect(probe, url);
+    uarc_GetEndpointsResponse r;
+    uarc_init(&r, UARC_T(GetEndpointsResponse));
+    if (status == UARC_Good)
+        status = uarc_client_get_endpoints(probe, &r);
+    if (status != UARC_Good) {
+        fprintf(stderr, "uarc %s: GetEndpoints for the server certificate: %s\n", command,
+                uarc_client_error(probe));
+    } else {
+        uarc_MessageSecurityMode mode =
+            base->security_mode ? base->security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
+        status = UARC_BadSecurityPolicyRejected;
+        for (size_t i = 0; i < r.endpointsSize; i++) {
+            const uarc_EndpointDescription *e = &r.endpoints[i];
+            if (uarc_string_equal_cstr(&e->securityPolicyUri, base->security_policy_uri) &&
+                e->securityMode == mode && e->serverCertificate.length) {
+                status = uarc_client_set_server_certificate(client, e->serverCertificate.data,
+                                                            e->serverCertificate.length);
+                break;
+            }
+        }
+        if (status != UARC_Good)
+            fprintf(stderr, "uarc %s: the server offers no endpoint with %s in that mode\n",
+                    command, base->security_policy_uri);
+    }
+    uarc_clear(&r, UARC_T(GetEndpointsResponse));
+    uarc_client_disconnect(probe);
+    uarc_client_delete(probe);
+    return status;
 }
 
 void client_config_from_args(uarc_client_config *cfg, const char *user, const char *password,
@@ -198,6 +325,8 @@ int cmd_client(const char *command, int argc, char **argv)
         goto done;
     uarc_client_config cfg;
     client_config_from_args(&cfg, a.user, a.password, a.allow_unencrypted, a.timeout, a.verbose);
+    if (!security_apply(command, &a.security, &cfg))
+        goto done;
     cfg.no_session = strcmp(command, "endpoints") == 0;
     rc = EXIT_FAILED;
     client = uarc_client_new(&cfg);
@@ -207,6 +336,9 @@ int cmd_client(const char *command, int argc, char **argv)
     }
     ops_context ctx = {client, a.json, NULL};
     const char *url = a.positional[0];
+    if (!security_is_none(&cfg) && !cfg.server_certificate_file &&
+        discover_server_certificate(client, &cfg, url, command) != UARC_Good)
+        goto done;
     uarc_status status = uarc_client_connect(client, url);
     if (status != UARC_Good) {
         ops_report_error(&ctx, status);

@@ -18,4 +18,35 @@ struct uarc_client_config;
 void client_config_from_args(struct uarc_client_config *cfg, const char *user, const char *password,
                              bool allow_unencrypted, double timeout, bool verbose);
 
+/* --security-policy, --security-mode, --certificate, --private-key, --server-certificate: shared
+ * by the client commands and listen. Their option ids start at SECURITY_OPT_BASE. */
+#define SECURITY_OPT_BASE 100
+typedef struct security_args {
+    const char *policy; /* short name or URI; NULL: None */
+    const char *mode;
+    const char *certificate, *private_key, *server_certificate;
+} security_args;
+/* clang-format off */
+#define SECURITY_SPECS                                                                             \
+    {"--security-policy", true, SECURITY_OPT_BASE},                                                \
+    {"--security-mode", true, SECURITY_OPT_BASE + 1},                                              \
+    {"--certificate", true, SECURITY_OPT_BASE + 2},                                                \
+    {"--private-key", true, SECURITY_OPT_BASE + 3},                                                \
+    {"--server-certificate", true, SECURITY_OPT_BASE + 4}
+#define SECURITY_HELP                                                                              \
+    "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
+    "                         Aes256_Sha256_RsaPss (or the policy URI)\n"                          \
+    "  --security-mode MODE   Sign or SignAndEncrypt (default, for a policy other than None)\n"    \
+    "  --certificate FILE     our certificate (PEM or DER), with --private-key FILE (PEM or\n"     \
+    "                         DER, unencrypted). Default: an ephemeral self-signed one\n"          \
+    "  --server-certificate FILE\n"                                                               \
+    "                         the server's certificate (PEM or DER)\n"
+/* clang-format on */
+/* Stores one security option (id >= SECURITY_OPT_BASE). */
+bool security_arg(security_args *s, int id, const char *value);
+/* Applies them to cfg (strings borrowed from `s`/argv). Prints a usage error and returns false
+ * on a bad name or mode, or a certificate without its key. */
+bool security_apply(const char *command, const security_args *s, struct uarc_client_config *cfg);
+bool security_is_none(const struct uarc_client_config *cfg);
+
 #endif

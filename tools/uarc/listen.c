@@ -21,6 +21,8 @@ static const char listen_help[] =
     "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
+    "                   [--security-policy NAME [--security-mode MODE]\n"
+    "                    --server-certificate FILE [--certificate FILE --private-key FILE]]\n"
     "                   [--stay] [--accept-only] [--pause-rejected] [--json] [--verbose]\n"
     "\n"
     "Waits for OPC UA servers to dial in (Reverse Connect), reads each server's ReverseHello,\n"
@@ -47,7 +49,11 @@ static const char listen_help[] =
     "  --read NODEID        read the node's value on each server; repeatable\n"
     "  --browse NODEID      browse the node's references on each server; repeatable\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
-    "                       password; --allow-unencrypted-password permits it on a None channel\n"
+    "                       password; --allow-unencrypted-password permits it on a None "
+    "channel\n" SECURITY_HELP
+    "                         Needed for a policy other than None: the secure channel starts\n"
+    "                         before the server could be asked (GetEndpoints); the certificate's\n"
+    "                         subjectAltName URI must equal the ServerUri of the ReverseHello\n"
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
     "                       its re-dial and re-activate the session (operations are not repeated)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
@@ -104,6 +110,7 @@ static const arg_spec listen_specs[] = {
     {"--allow-unencrypted-password", false, OPT_ALLOW_UNENCRYPTED},
     {"--stay", false, OPT_STAY},
     {"--accept-only", false, OPT_ACCEPT_ONLY},
+    SECURITY_SPECS,
     {NULL, false, 0},
 };
 
@@ -124,6 +131,7 @@ typedef struct listen_args {
     const char *user;
     char *password;
     bool allow_unencrypted, stay, accept_only;
+    security_args security;
 } listen_args;
 
 static bool add_op(listen_args *a, char kind, const char *node)
@@ -225,6 +233,8 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->accept_only = true;
         return true;
     default:
+        if (id >= SECURITY_OPT_BASE)
+            return security_arg(&a->security, id, value);
         fprintf(stderr, "uarc listen: unexpected argument \"%s\" (see uarc listen --help)\n",
                 value);
         return false;
@@ -563,6 +573,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                                        .callbacks = {NULL, on_connected, on_failed, on_lost, &st}};
         client_config_from_args(&ho.client, a->user, a->password, a->allow_unencrypted, 0,
                                 a->verbose);
+        security_apply("listen", &a->security, &ho.client); /* checked in cmd_listen */
         st.hub = uarc_reverse_hub_new(&ho);
         if (!st.hub) {
             fprintf(stderr, "uarc listen: out of memory\n");
@@ -679,6 +690,18 @@ int cmd_listen(int argc, char **argv)
     if (a.password && !a.user) {
         fprintf(stderr, "uarc listen: --password-file needs --user\n");
         goto done;
+    }
+    {
+        uarc_client_config check = {0};
+        if (!security_apply("listen", &a.security, &check))
+            goto done;
+        if (!security_is_none(&check) && !a.security.server_certificate) {
+            fprintf(stderr,
+                    "uarc listen: --security-policy %s needs --server-certificate FILE "
+                    "(the secure channel starts before the server could be asked)\n",
+                    a.security.policy);
+            goto done;
+        }
     }
     if (a.allow_sources == 0)
         fprintf(stderr, "uarc listen: warning: no --allow or --allow-file given, so every server "

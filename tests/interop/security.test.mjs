@@ -1,0 +1,110 @@
+// Secured channels against node-opcua 2.186.4 (tests/peer/server.mjs --secure): reads over
+// Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in modes Sign and SignAndEncrypt
+// with an ephemeral self-signed client certificate, a UserName login with an encrypted password,
+// and Reverse Connect where the server's identity is tied to its certificate: a ReverseHello whose
+// ServerUri is not the certificate's URI is refused once the channel is secured.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { runUarc, startListen, loadPeer, rhe, exitWithin } from "./helpers.mjs";
+
+const { startPeer } = await loadPeer();
+
+const URI = "urn:sec-peer";
+const IMPOSTOR = "urn:sec-impostor";
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-sec-"));
+const certFile = path.join(tmp, "server.der");
+const passwordFile = path.join(tmp, "password");
+const wrongFile = path.join(tmp, "wrong");
+fs.writeFileSync(passwordFile, "secret\n");
+fs.writeFileSync(wrongFile, "wrong\n");
+
+let peer;
+let listener;
+let impostorListener;
+const run = async (args) => {
+  const p = runUarc(args);
+  await exitWithin(p, 30000);
+  return p;
+};
+
+before(async () => {
+  const secure = ["--security-policy", "Basic256Sha256", "--security-mode", "SignAndEncrypt",
+    "--server-certificate", certFile, "--read", "ns=1;s=Scalar.Double"];
+  [listener, impostorListener] = await Promise.all([
+    startListen(["--allow", URI, ...secure, "--count", "1"]),
+    startListen(["--allow", IMPOSTOR, ...secure, "--stay"]),
+  ]);
+  peer = await startPeer({
+    uri: URI,
+    reverse: [listener.url],
+    args: ["--no-big", "--secure", "--certificate-out", certFile, "--user", "alice:secret"],
+  });
+});
+
+after(async () => {
+  listener?.stop?.();
+  impostorListener?.stop?.();
+  await peer?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+for (const policy of ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]) {
+  for (const mode of ["Sign", "SignAndEncrypt"]) {
+    test(`read over ${policy} ${mode} (server certificate found with GetEndpoints)`, async () => {
+      const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
+        "--security-policy", policy, "--security-mode", mode]);
+      assert.equal((await r.exited).code, 0, r.describe());
+      assert.equal(r.events[0].status, "Good", r.describe());
+      assert.equal(r.events[0].value, 3.141592653589793, r.describe());
+    });
+  }
+}
+
+test("read over Basic256Sha256 with --server-certificate", async () => {
+  const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
+    "--security-policy", "Basic256Sha256", "--server-certificate", certFile]);
+  assert.equal(r.events[0]?.status, "Good", r.describe());
+});
+
+test("UserName with the password encrypted for the server", async () => {
+  const ok = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
+    "Basic256Sha256", "--user", "alice", "--password-file", passwordFile]);
+  assert.equal(ok.events[0]?.status, "Good", ok.describe());
+  assert.equal(ok.events[0].type, "DateTime");
+  // the server decrypted it and compared: a wrong password is a wrong credential, not a
+  // malformed token
+  const wrong = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
+    "Aes256_Sha256_RsaPss", "--user", "alice", "--password-file", wrongFile]);
+  assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
+  assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
+});
+
+test("Reverse Connect over Basic256Sha256 SignAndEncrypt", async () => {
+  const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+  assert.equal(ev.status, "Good", listener.describe());
+  const connected = listener.events.find((e) => e.event === "connected" && e.server_uri === URI);
+  assert.equal(connected?.security_policy, "Basic256Sha256", listener.describe());
+});
+
+test("an RHE claiming another ServerUri than the certificate's is refused once secured", async () => {
+  // A relay dials the listener, announces itself as IMPOSTOR, then passes the bytes through to the
+  // real peer, whose certificate says urn:sec-peer.
+  const upstream = net.connect(Number(new URL(peer.endpointUrl).port), "127.0.0.1");
+  const down = net.connect(impostorListener.port, "127.0.0.1");
+  await Promise.all([new Promise((r) => upstream.once("connect", r)),
+    new Promise((r) => down.once("connect", r))]);
+  down.write(rhe(IMPOSTOR, peer.endpointUrl));
+  down.pipe(upstream);
+  upstream.pipe(down);
+  const ev = await impostorListener.waitFor((e) => e.event === "error" && e.server_uri === IMPOSTOR,
+    20000);
+  assert.equal(ev.status, "BadCertificateUriInvalid", impostorListener.describe());
+  assert.match(ev.reason ?? "", new RegExp(`${URI}.*${IMPOSTOR}`), impostorListener.describe());
+  assert.ok(!impostorListener.events.some((e) => e.event === "read"), impostorListener.describe());
+  down.destroy();
+  upstream.destroy();
+});

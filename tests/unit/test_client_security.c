@@ -1,0 +1,134 @@
+/*
+ * The client's checks before a secured channel starts: the server certificate must be known, and
+ * its subjectAltName URI must be the expected one (the ServerUri a ReverseHello claimed). Nothing
+ * goes on the wire when they fail.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "uarc/client.h"
+#include "channel/crypto.h"
+#include "encoding/alloc.h"
+
+#define B256 "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+
+static uint8_t *server_cert, *server_key;
+static size_t server_cert_length, server_key_length;
+
+static int setup(void **state)
+{
+    (void)state;
+    return uarc__crypto_make_certificate("urn:test:real-server", &server_cert, &server_cert_length,
+                                         &server_key, &server_key_length) == UARC_Good
+               ? 0
+               : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uarc__free(server_cert);
+    uarc__free(server_key);
+    return 0;
+}
+
+/* Connects over one end of a socket pair; returns the status and whether bytes were sent. */
+static uarc_status connect_pair(uarc_client *client, bool *sent)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    uarc_status status = uarc_client_start_socket(client, sv[0], "opc.tcp://127.0.0.1:4840");
+    uint8_t buffer[64];
+    *sent = recv(sv[1], buffer, sizeof buffer, MSG_DONTWAIT) > 0;
+    close(sv[1]);
+    return status;
+}
+
+static void test_server_uri_must_match_certificate(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.generate_certificate = true;
+    cfg.server_certificate = server_cert;
+    cfg.server_certificate_length = server_cert_length;
+    cfg.expected_server_uri = "urn:test:impostor";
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateUriInvalid);
+    assert_false(sent);
+    const char *error = uarc_client_error(client);
+    assert_non_null(strstr(error, "urn:test:real-server"));
+    assert_non_null(strstr(error, "urn:test:impostor"));
+    assert_int_equal(uarc_client_state_get(client), UARC_CLIENT_DISCONNECTED);
+
+    /* the right URI: HEL goes out */
+    assert_int_equal(uarc_client_set_expected_server_uri(client, "urn:test:real-server"),
+                     UARC_Good);
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+}
+
+static void test_server_certificate_required(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.generate_certificate = true;
+    uarc_client *client = uarc_client_new(&cfg);
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateInvalid);
+    assert_false(sent);
+    assert_non_null(strstr(uarc_client_error(client), "GetEndpoints"));
+    assert_int_equal(uarc_client_set_server_certificate(client, (const uint8_t *)"junk", 4),
+                     UARC_BadCertificateInvalid);
+    assert_int_equal(uarc_client_set_server_certificate(client, server_cert, server_cert_length),
+                     UARC_Good);
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+}
+
+static void test_client_certificate_required(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.server_certificate = server_cert;
+    cfg.server_certificate_length = server_cert_length;
+    uarc_client *client = uarc_client_new(&cfg);
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateInvalid);
+    assert_false(sent);
+    uarc_client_delete(client);
+
+    /* mode None with a secured policy is refused */
+    cfg.certificate = server_cert;
+    cfg.certificate_length = server_cert_length;
+    cfg.private_key = server_key;
+    cfg.private_key_length = server_key_length;
+    cfg.security_mode = UARC_MessageSecurityMode_None;
+    client = uarc_client_new(&cfg);
+    assert_int_equal(connect_pair(client, &sent), UARC_BadSecurityModeRejected);
+    assert_false(sent);
+    uarc_client_delete(client);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_uri_must_match_certificate),
+        cmocka_unit_test(test_server_certificate_required),
+        cmocka_unit_test(test_client_certificate_required),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
