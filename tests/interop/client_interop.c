@@ -63,8 +63,8 @@ static bool peer_start(peer_process *p, uint16_t port)
 {
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%u", port);
-    const char *args[] = {"--uri", PEER_URI, "--no-big", "--token-lifetime",
-                          "2000",  "--port", port_text,  NULL};
+    const char *args[] = {"--uri",   PEER_URI,   "--no-big", "--token-lifetime", "2000", "--port",
+                          port_text, "--secure", NULL};
     if (!peer_process_spawn(p, args))
         return false;
     if (!peer_process_wait_started(p, START_TIMEOUT) || peer_port(p) == 0) {
@@ -232,15 +232,18 @@ static void read_call_clear(read_call *r)
  * reads in flight. node-opcua 2.186.4 only logs a warning when a token outlives 1.25 lifetimes
  * (with renewal switched off all reads still succeed), so the renewals are counted in the log:
  * each OPN Renew sent and each new token the server issued. */
-static void test_renewal(void **state)
+/* Reads every 200 ms for 6 s over one connection while the token is renewed; `cfg` may ask for
+ * a secured channel, with the server certificate `certificate`. */
+static void renewal_with(uarc_client_config *cfg, const uarc_bytestring *certificate)
 {
-    (void)state;
     log_record log = {0};
-    uarc_client_config cfg = {
-        .secure_channel_lifetime_ms = TOKEN_LIFETIME,
-        .logger = {on_log, &log, UARC_LOG_DEBUG},
-    };
-    uarc_client *c = new_client(&cfg);
+    cfg->secure_channel_lifetime_ms = TOKEN_LIFETIME;
+    cfg->logger = (uarc_logger){on_log, &log, UARC_LOG_DEBUG};
+    uarc_client *c = new_client(cfg);
+    if (certificate)
+        assert_int_equal(
+            uarc_client_set_server_certificate(c, certificate->data, certificate->length),
+            UARC_Good);
     connect_ok(c, the_peer.url);
     int fd = uarc_client_fd(c);
     assert_int_equal(log.tokens, 1);
@@ -284,6 +287,57 @@ static void test_renewal(void **state)
     assert_int_equal(log.tokens, 1 + log.renew_sent);
     assert_int_equal(uarc_client_disconnect(c), UARC_Good);
     uarc_client_delete(c);
+}
+
+static void test_renewal(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    renewal_with(&cfg, NULL);
+}
+
+/* The server's certificate of an endpoint, asked with GetEndpoints on a None channel. */
+static void server_certificate_of(const char *policy, uarc_MessageSecurityMode mode,
+                                  uarc_bytestring *out)
+{
+    uarc_client_config cfg = {.no_session = true};
+    uarc_client *c = new_client(&cfg);
+    connect_ok(c, the_peer.url);
+    uarc_GetEndpointsResponse resp;
+    assert_int_equal(uarc_client_get_endpoints(c, &resp), UARC_Good);
+    out->length = 0;
+    for (size_t i = 0; i < resp.endpointsSize; i++) {
+        const uarc_EndpointDescription *e = &resp.endpoints[i];
+        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy) && e->securityMode == mode)
+            assert_int_equal(uarc_copy(&e->serverCertificate, out, UARC_T(ByteString)), UARC_Good);
+    }
+    assert_true(out->length > 0);
+    uarc_clear(&resp, UARC_T(GetEndpointsResponse));
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+}
+
+/* The same over Basic256Sha256 SignAndEncrypt and Aes256_Sha256_RsaPss Sign: each renewal sends
+ * a new client nonce and derives new keys; the server's expected URI is its certificate's. */
+static void test_secured_renewal(void **state)
+{
+    (void)state;
+    const char *policies[2] = {"http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256",
+                               "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss"};
+    uarc_MessageSecurityMode modes[2] = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                         UARC_MessageSecurityMode_Sign};
+    for (int i = 0; i < 2; i++) {
+        uarc_bytestring certificate;
+        server_certificate_of(policies[i], modes[i], &certificate);
+        uarc_client_config cfg = {
+            .security_policy_uri = policies[i],
+            .security_mode = modes[i],
+            .generate_certificate = true,
+            .expected_server_uri = PEER_URI,
+        };
+        renewal_with(&cfg, &certificate);
+        uarc_clear(&certificate, UARC_T(ByteString));
+    }
 }
 
 /* Ten requests of three services sent before any answer is read, each matched to its own. */
@@ -682,6 +736,7 @@ int main(void)
     alarm(150);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_renewal),
+        cmocka_unit_test(test_secured_renewal),
         cmocka_unit_test(test_requests_in_flight),
         cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_adopted_socket),
