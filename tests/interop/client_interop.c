@@ -334,6 +334,9 @@ static void test_secured_renewal(void **state)
             .security_mode = modes[i],
             .generate_certificate = true,
             .expected_server_uri = PEER_URI,
+            /* Making an RSA key and the RSA work of each OPN are slow under valgrind. */
+            .connect_timeout_ms = 120000,
+            .request_timeout_ms = 60000,
         };
         renewal_with(&cfg, &certificate);
         uarc_clear(&certificate, UARC_T(ByteString));
