@@ -104,6 +104,29 @@ typedef struct uarc_client_config {
      * uarc_reverse_connect() and the hub set it to the ServerUri of the ReverseHello, so a server
      * cannot claim another server's identity. NULL: not checked. Copied. */
     const char *expected_server_uri;
+    /* Validation of the server certificate of a secured channel (Part 4 §6.1.3), before OPN, so
+     * nothing is encrypted for an untrusted key:
+     * - trust_list_dir set: a folder of trusted certificates (CA certificates or self-signed
+     *   application certificates, PEM or DER) and optionally CRLs, read at each connect; its
+     *   "certs" and "crl" subfolders are read too (the usual pki/trusted layout). The server's
+     *   certificate, whether configured or from GetEndpoints, must be in it or chain to a
+     *   certificate in it; when the folder holds any CRL, every certificate of the chain must be
+     *   covered by a current CRL of its issuer (self-signed ones excepted).
+     * - trust_list_dir NULL (default): the configured server certificate is the trusted one
+     *   (pinning, the server must present exactly it), as before trust lists existed.
+     * Either way the certificate must be within its validity period, have an RSA key of 2048 to
+     * 4096 bits and a SHA-2 signature, and, where it has them, keyUsage digitalSignature and
+     * keyEncipherment and extendedKeyUsage serverAuth. A failure ends the connect at step OPN with
+     * BadCertificateUntrusted, BadCertificateChainIncomplete, BadCertificate(Issuer)TimeInvalid,
+     * BadCertificate(Issuer)Revoked, BadCertificate(Issuer)RevocationUnknown,
+     * BadCertificate(Issuer)UseNotAllowed, BadCertificatePolicyCheckFailed, BadCertificateInvalid
+     * or BadConfigurationError (folder unreadable); uarc_client_error() names the certificate's
+     * subject and the reason. Copied.
+     * accept_untrusted_server_certificate (default false) skips the validation and only logs its
+     * verdict as a warning: for tests and demos, never for production. The pinning and the
+     * expected_server_uri check still apply. */
+    const char *trust_list_dir;
+    bool accept_untrusted_server_certificate;
     /* Our ApplicationDescription. NULL: "urn:uarc:client" and "uarc". */
     const char *application_uri;
     const char *application_name;

@@ -25,6 +25,7 @@
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
 #include "channel/channel.h"
+#include "channel/cert_trust.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
 #include "encoding/alloc.h"
@@ -36,7 +37,7 @@
 #define DEFAULT_SESSION_TIMEOUT_MS 60000u
 #define READ_CHUNK                 65536
 #define SESSION_NONCE_LENGTH       32u
-#define STRING_FIELDS              10
+#define STRING_FIELDS              11
 #define SECURITY_POLICY_NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
 
 typedef struct pending_request {
@@ -204,11 +205,12 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         &c->cfg.security_policy_uri, &c->cfg.application_uri,  &c->cfg.application_name,
         &c->cfg.session_name,        &c->cfg.user_name,        &c->cfg.password,
         &c->cfg.certificate_file,    &c->cfg.private_key_file, &c->cfg.server_certificate_file,
-        &c->cfg.expected_server_uri};
+        &c->cfg.expected_server_uri, &c->cfg.trust_list_dir};
     const char *defaults[STRING_FIELDS] = {SECURITY_POLICY_NONE,
                                            "urn:uarc:client",
                                            "uarc",
                                            "uarc session",
+                                           NULL,
                                            NULL,
                                            NULL,
                                            NULL,
@@ -982,6 +984,25 @@ static uarc_status load_once(uarc_client *c, const char *path, bool key, uint8_t
     return UARC_Good;
 }
 
+/* The server certificate against the trust list (or itself when pinned), before anything is
+ * encrypted for its key. */
+static uarc_status validate_server_certificate(uarc_client *c)
+{
+    char detail[600];
+    uarc_status s = uarc__cert_validate(c->server_cert, c->server_cert_length,
+                                        c->cfg.trust_list_dir, 0, detail, sizeof detail);
+    if (s == UARC_Good)
+        return UARC_Good;
+    if (c->cfg.accept_untrusted_server_certificate) {
+        uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
+                  "accepting the server certificate despite %s: %s", uarc_status_name(s), detail);
+        return UARC_Good;
+    }
+    if (c->cfg.trust_list_dir)
+        return security_failed(c, s, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
+    return security_failed(c, s, "server %s", detail);
+}
+
 /* For a policy other than None: our certificate and key (loaded or made once), the server's
  * certificate, its URI against expected_server_uri, and the policy context for the session. */
 static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
@@ -1020,6 +1041,8 @@ static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
                                "first (a None channel with no_session) and pass the endpoint's "
                                "serverCertificate (uarc_client_set_server_certificate)",
                                policy->uri);
+    if ((s = validate_server_certificate(c)) != UARC_Good)
+        return s;
     if (c->cfg.expected_server_uri) {
         char uri[512];
         s = uarc__crypto_certificate_uri(c->server_cert, c->server_cert_length, uri, sizeof uri);

@@ -2,7 +2,8 @@
 // Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in modes Sign and SignAndEncrypt
 // with an ephemeral self-signed client certificate, a UserName login with an encrypted password,
 // and Reverse Connect where the server's identity is tied to its certificate: a ReverseHello whose
-// ServerUri is not the certificate's URI is refused once the channel is secured.
+// ServerUri is not the certificate's URI is refused once the channel is secured. With --trust-list,
+// the server's certificate must validate against the folder's certificates before OPN.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -19,6 +20,10 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-sec-"));
 const certFile = path.join(tmp, "server.der");
 const passwordFile = path.join(tmp, "password");
 const wrongFile = path.join(tmp, "wrong");
+const trustedDir = path.join(tmp, "trusted"); // gets the peer's certificate once it runs
+const emptyTrustDir = path.join(tmp, "empty-trust-list");
+fs.mkdirSync(trustedDir);
+fs.mkdirSync(emptyTrustDir);
 fs.writeFileSync(passwordFile, "secret\n");
 fs.writeFileSync(wrongFile, "wrong\n");
 
@@ -69,6 +74,26 @@ test("read over Basic256Sha256 with --server-certificate", async () => {
     "--security-policy", "Basic256Sha256", "--server-certificate", certFile]);
   assert.equal(r.events[0]?.status, "Good", r.describe());
 });
+
+test("--trust-list holding the server's certificate: the read works", async () => {
+  fs.copyFileSync(certFile, path.join(trustedDir, "peer.der"));
+  const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
+    "--security-policy", "Basic256Sha256", "--trust-list", trustedDir]);
+  assert.equal((await r.exited).code, 0, r.describe());
+  assert.equal(r.events[0]?.status, "Good", r.describe());
+});
+
+test("an empty --trust-list: the server's certificate is untrusted, the connect fails at OPN",
+  async () => {
+    const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
+      "--security-policy", "Basic256Sha256", "--server-certificate", certFile,
+      "--trust-list", emptyTrustDir]);
+    assert.notEqual((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.step, "OPN", r.describe());
+    assert.match(r.events[0]?.status ?? "", /^BadCertificate/, r.describe());
+    assert.equal(r.events[0].status, "BadCertificateUntrusted", r.describe());
+    assert.match(r.events[0].reason ?? "", /trust list/, r.describe());
+  });
 
 test("UserName with the password encrypted for the server", async () => {
   const ok = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",

@@ -1,10 +1,13 @@
 /*
  * The client's checks before a secured channel starts: the server certificate must be known, and
  * its subjectAltName URI must be the expected one (the ServerUri a ReverseHello claimed). Nothing
- * goes on the wire when they fail.
+ * goes on the wire when they fail. With a trust list, the server certificate must validate against
+ * it (tests/unit/test_cert_trust.c checks the verdicts themselves).
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -123,12 +126,59 @@ static void test_client_certificate_required(void **state)
     uarc_client_delete(client);
 }
 
+static void test_trust_list(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/uarc-client-trust-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.generate_certificate = true;
+    cfg.server_certificate = server_cert;
+    cfg.server_certificate_length = server_cert_length;
+    cfg.trust_list_dir = dir;
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    bool sent;
+    /* an empty trust list: the pinned certificate alone is not enough */
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateUntrusted);
+    assert_false(sent);
+    const char *error = uarc_client_error(client);
+    assert_non_null(strstr(error, "OPN"));
+    assert_non_null(strstr(error, "CN=uarc"));
+    assert_non_null(strstr(error, dir));
+    uarc_client_delete(client);
+
+    /* accept_untrusted_server_certificate: HEL goes out */
+    cfg.accept_untrusted_server_certificate = true;
+    client = uarc_client_new(&cfg);
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+
+    /* the certificate in the trust list (read at each connect) */
+    char path[96];
+    snprintf(path, sizeof path, "%s/server.der", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(server_cert, 1, server_cert_length, f), server_cert_length);
+    fclose(f);
+    cfg.accept_untrusted_server_certificate = false;
+    client = uarc_client_new(&cfg);
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_uri_must_match_certificate),
         cmocka_unit_test(test_server_certificate_required),
         cmocka_unit_test(test_client_certificate_required),
+        cmocka_unit_test(test_trust_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,7 +42,7 @@ static const char common_help[] =
     "  --timeout SECONDS      bound for connecting and for each request (default "
     "10)\n" SECURITY_HELP
     "                         (default: asked from the server with GetEndpoints on a None\n"
-    "                         channel first)\n"
+    "                         channel first)\n" TRUST_LIST_HELP
     "  --verbose              log details to stderr\n"
     "\n"
     "Options may come before or after the arguments. On failure the error names the step\n"
@@ -125,6 +125,9 @@ bool security_arg(security_args *s, int id, const char *value)
     case 4:
         s->server_certificate = value;
         return true;
+    case 5:
+        s->trust_list = value;
+        return true;
     default:
         return false;
     }
@@ -173,6 +176,7 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->private_key_file = s->private_key;
     cfg->generate_certificate = !s->certificate;
     cfg->server_certificate_file = s->server_certificate;
+    cfg->trust_list_dir = s->trust_list;
     return true;
 }
 

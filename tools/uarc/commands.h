@@ -18,13 +18,15 @@ struct uarc_client_config;
 void client_config_from_args(struct uarc_client_config *cfg, const char *user, const char *password,
                              bool allow_unencrypted, double timeout, bool verbose);
 
-/* --security-policy, --security-mode, --certificate, --private-key, --server-certificate: shared
+/* --security-policy, --security-mode, --certificate, --private-key, --server-certificate,
+ * --trust-list: shared
  * by the client commands and listen. Their option ids start at SECURITY_OPT_BASE. */
 #define SECURITY_OPT_BASE 100
 typedef struct security_args {
     const char *policy; /* short name or URI; NULL: None */
     const char *mode;
     const char *certificate, *private_key, *server_certificate;
+    const char *trust_list; /* folder; NULL: the server certificate is pinned, not validated */
 } security_args;
 /* clang-format off */
 #define SECURITY_SPECS                                                                             \
@@ -32,7 +34,8 @@ typedef struct security_args {
     {"--security-mode", true, SECURITY_OPT_BASE + 1},                                              \
     {"--certificate", true, SECURITY_OPT_BASE + 2},                                                \
     {"--private-key", true, SECURITY_OPT_BASE + 3},                                                \
-    {"--server-certificate", true, SECURITY_OPT_BASE + 4}
+    {"--server-certificate", true, SECURITY_OPT_BASE + 4},                                         \
+    {"--trust-list", true, SECURITY_OPT_BASE + 5}
 #define SECURITY_HELP                                                                              \
     "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
     "                         Aes256_Sha256_RsaPss (or the policy URI)\n"                          \
@@ -41,6 +44,12 @@ typedef struct security_args {
     "                         DER, unencrypted). Default: an ephemeral self-signed one\n"          \
     "  --server-certificate FILE\n"                                                               \
     "                         the server's certificate (PEM or DER)\n"
+/* --trust-list, after the command's own words on --server-certificate. */
+#define TRUST_LIST_HELP                                                                            \
+    "  --trust-list DIR       trusted certificates (CA or self-signed, PEM or DER) and CRLs, in\n" \
+    "                         DIR, DIR/certs and DIR/crl: the server's certificate must chain to\n"\
+    "                         one and pass validity, revocation and key usage checks before OPN.\n"\
+    "                         Default: the server's certificate is trusted as given or found\n"
 /* clang-format on */
 /* Stores one security option (id >= SECURITY_OPT_BASE). */
 bool security_arg(security_args *s, int id, const char *value);

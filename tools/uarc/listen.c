@@ -22,7 +22,8 @@ static const char listen_help[] =
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
-    "                    --server-certificate FILE [--certificate FILE --private-key FILE]]\n"
+    "                    --server-certificate FILE [--certificate FILE --private-key FILE]\n"
+    "                    [--trust-list DIR]]\n"
     "                   [--stay] [--accept-only] [--pause-rejected] [--json] [--verbose]\n"
     "\n"
     "Waits for OPC UA servers to dial in (Reverse Connect), reads each server's ReverseHello,\n"
@@ -53,7 +54,8 @@ static const char listen_help[] =
     "channel\n" SECURITY_HELP
     "                         Needed for a policy other than None: the secure channel starts\n"
     "                         before the server could be asked (GetEndpoints); the certificate's\n"
-    "                         subjectAltName URI must equal the ServerUri of the ReverseHello\n"
+    "                         subjectAltName URI must equal the ServerUri of the "
+    "ReverseHello\n" TRUST_LIST_HELP
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
     "                       its re-dial and re-activate the session (operations are not repeated)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
