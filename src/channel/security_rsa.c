@@ -83,7 +83,8 @@ static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *lengt
     *length = (size_t)(p - der.data);
     *key = X509_get_pubkey(x);
     X509_free(x);
-    if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA)
+    /* Part 7 bounds these policies' keys at 4096 bits; the block buffers below rely on it */
+    if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(*key) > 4096)
         return UARC_BadCertificateInvalid;
     *copy = uarc__malloc(*length);
     if (!*copy)

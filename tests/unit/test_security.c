@@ -24,6 +24,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
 
 #include "channel/chunk.h"
 #include "channel/crypto.h"
@@ -340,6 +345,85 @@ static void test_context_refusals(void **state)
     policy->context_delete(context);
 }
 
+/* A certificate for an RSA public key of `bits` bits (its modulus need not factor: only its size
+ * matters here), signed with application 0's key. */
+static uint8_t *certificate_with_key_bits(int bits, size_t *length)
+{
+    BIGNUM *n = BN_new(), *e = BN_new();
+    assert_true(n && e && BN_set_bit(n, bits - 1) && BN_set_bit(n, 0) && BN_set_word(e, 65537));
+    OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new();
+    assert_true(build && OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_N, n) &&
+                OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_E, e));
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(build);
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    EVP_PKEY *public_key = NULL;
+    assert_true(params && pctx && EVP_PKEY_fromdata_init(pctx) == 1 &&
+                EVP_PKEY_fromdata(pctx, &public_key, EVP_PKEY_PUBLIC_KEY, params) == 1);
+    const unsigned char *p = key[0];
+    EVP_PKEY *signer = d2i_AutoPrivateKey(NULL, &p, (long)key_length[0]);
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    assert_true(signer && x && name &&
+                X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"big",
+                                           -1, -1, 0) &&
+                X509_set_subject_name(x, name) && X509_set_issuer_name(x, name) &&
+                X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+                X509_gmtime_adj(X509_getm_notAfter(x), 3600) && X509_set_pubkey(x, public_key) &&
+                X509_sign(x, signer, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
+    int der_length = i2d_X509(x, &der);
+    assert_true(der_length > 0);
+    uint8_t *copy = uarc__malloc((size_t)der_length);
+    assert_non_null(copy);
+    memcpy(copy, der, (size_t)der_length);
+    *length = (size_t)der_length;
+    OPENSSL_free(der);
+    X509_NAME_free(name);
+    X509_free(x);
+    EVP_PKEY_free(signer);
+    EVP_PKEY_free(public_key);
+    EVP_PKEY_CTX_free(pctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(build);
+    BN_free(n);
+    BN_free(e);
+    return copy;
+}
+
+/* The policies take RSA keys of at most 4096 bits (Part 7). A server certificate with a larger
+ * key, as GetEndpoints may deliver it, is refused when the channel is made; it once overflowed a
+ * stack buffer when the OPN request was encrypted for it. */
+static void test_key_over_4096_bits_refused(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        const uarc__security_policy *policy = secured[i];
+        size_t big_length;
+        uint8_t *big = certificate_with_key_bits(5120, &big_length);
+        uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                        {cert[0], cert_length[0]},
+                                        {key[0], key_length[0]},
+                                        {big, big_length}};
+        void *context = NULL;
+        uarc_status s = policy->context_new(&config, &context);
+        if (s == UARC_Good) { /* what an OPN chunk of 640-byte blocks asks of it */
+            static uint8_t data[2 * 640];
+            uarc__chunk_layout layout;
+            policy->asym_layout(context, true, &layout);
+            (void)policy->asym_encrypt(context, data, layout.plain_block, sizeof data);
+            policy->context_delete(context);
+        }
+        assert_int_equal(s, UARC_BadCertificateInvalid);
+        /* and 4096 bits are still fine */
+        uarc__free(big);
+        big = certificate_with_key_bits(4096, &big_length);
+        config.remote_certificate = (uarc_view){big, big_length};
+        assert_int_equal(policy->context_new(&config, &context), UARC_Good);
+        policy->context_delete(context);
+        uarc__free(big);
+    }
+}
+
 static void test_policy_lookup(void **state)
 {
     (void)state;
@@ -374,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_symmetric_round_trip),
         cmocka_unit_test(test_sign_verify_and_secret),
         cmocka_unit_test(test_context_refusals),
+        cmocka_unit_test(test_key_over_4096_bits_refused),
         cmocka_unit_test(test_policy_lookup),
         cmocka_unit_test(test_certificate_uri),
     };
