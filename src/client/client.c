@@ -1350,7 +1350,11 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
     struct pollfd pfd = {.fd = uarc_client_fd(c), .events = uarc_client_poll_events(c)};
     int n = poll(&pfd, 1, wait);
     if (n < 0 && errno != EINTR) {
+        /* Nothing can be waited for any more: end the connection, so that every pending request
+         * and every blocking loop finishes instead of retrying a failing poll forever. */
         set_error(c, current_step(c), UARC_BadInternalError, "poll: %s", strerror(errno));
+        end_connection(c, UARC_BadInternalError);
+        finish_ending(c);
         return UARC_BadInternalError;
     }
     if (n > 0) {
