@@ -21,6 +21,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "uarc/types.h"
+
 #define FAKE_READ_TIMEOUT_MS 5000
 
 /* A frame under construction: bytes appended in order, integers little-endian. */
@@ -70,6 +72,33 @@ static inline void frame_end(fake_frame *f)
     uint8_t b[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
                     (uint8_t)(size >> 24)};
     memcpy(f->bytes + 4, b, 4);
+}
+
+/* An OpenSecureChannelResponse chunk for SecurityPolicy None (null certificate and thumbprint)
+ * granting `token_id` on `channel_id` for 600 s. */
+static inline void frame_opn_response(fake_frame *f, uint32_t channel_id, uint32_t token_id,
+                                      uint32_t sequence, uint32_t request_id)
+{
+    uarc_OpenSecureChannelResponse r;
+    uarc_init(&r, UARC_T(OpenSecureChannelResponse));
+    r.securityToken.channelId = channel_id;
+    r.securityToken.tokenId = token_id;
+    r.securityToken.revisedLifetime = 600000;
+    uint8_t *body;
+    size_t length;
+    assert_int_equal(uarc_encode_alloc(&r, UARC_T(OpenSecureChannelResponse), &body, &length),
+                     UARC_Good);
+    frame_begin(f, "OPNF");
+    frame_u32(f, channel_id);
+    frame_cstring(f, "http://opcfoundation.org/UA/SecurityPolicy#None");
+    frame_u32(f, 0xFFFFFFFFu);
+    frame_u32(f, 0xFFFFFFFFu);
+    frame_u32(f, sequence);
+    frame_u32(f, request_id);
+    frame_bytes(f, "\x01\x00\xC1\x01", 4); /* i=449, OpenSecureChannelResponse */
+    frame_bytes(f, body, length);
+    frame_end(f);
+    uarc_free(body);
 }
 
 /* A well-formed RHE. */

@@ -20,7 +20,6 @@
 #include "uarc/uarc.h"
 
 #define URL        "opc.tcp://fake:4840"
-#define NONE_URI   "http://opcfoundation.org/UA/SecurityPolicy#None"
 #define CHANNEL_ID 9u
 #define TOKEN_ID   3u
 
@@ -97,27 +96,8 @@ static void ack(server *s)
 
 static void opn_response(server *s, uint32_t request_id)
 {
-    uarc_OpenSecureChannelResponse r;
-    uarc_init(&r, UARC_T(OpenSecureChannelResponse));
-    r.securityToken.channelId = CHANNEL_ID;
-    r.securityToken.tokenId = TOKEN_ID;
-    r.securityToken.revisedLifetime = 600000;
-    uint8_t *body;
-    size_t length;
-    assert_int_equal(uarc_encode_alloc(&r, UARC_T(OpenSecureChannelResponse), &body, &length),
-                     UARC_Good);
     fake_frame f;
-    frame_begin(&f, "OPNF");
-    frame_u32(&f, CHANNEL_ID);
-    frame_cstring(&f, NONE_URI);
-    frame_u32(&f, 0xFFFFFFFFu);
-    frame_u32(&f, 0xFFFFFFFFu);
-    frame_u32(&f, s->sequence++);
-    frame_u32(&f, request_id);
-    frame_bytes(&f, "\x01\x00\xC1\x01", 4); /* i=449 */
-    frame_bytes(&f, body, length);
-    frame_end(&f);
-    uarc_free(body);
+    frame_opn_response(&f, CHANNEL_ID, TOKEN_ID, s->sequence++, request_id);
     send_all(s->fd, f.bytes, f.length);
 }
 

@@ -16,7 +16,6 @@
 #include "fake_server.h"
 #include "uarc/uarc.h"
 
-#define NONE_URI   "http://opcfoundation.org/UA/SecurityPolicy#None"
 #define CHANNEL_ID 11u
 
 static size_t read_message(int fd, uint8_t *buf, size_t capacity)
@@ -53,27 +52,8 @@ static void answer_opn(int fd)
         pos += 4 + (len > 0 ? (size_t)len : 0);
     }
     uint32_t request_id = get_u32(buf + pos + 4);
-    uarc_OpenSecureChannelResponse r;
-    uarc_init(&r, UARC_T(OpenSecureChannelResponse));
-    r.securityToken.channelId = CHANNEL_ID;
-    r.securityToken.tokenId = 1;
-    r.securityToken.revisedLifetime = 600000;
-    uint8_t *body;
-    size_t length;
-    assert_int_equal(uarc_encode_alloc(&r, UARC_T(OpenSecureChannelResponse), &body, &length),
-                     UARC_Good);
     fake_frame f;
-    frame_begin(&f, "OPNF");
-    frame_u32(&f, CHANNEL_ID);
-    frame_cstring(&f, NONE_URI);
-    frame_u32(&f, 0xFFFFFFFFu);
-    frame_u32(&f, 0xFFFFFFFFu);
-    frame_u32(&f, 1);
-    frame_u32(&f, request_id);
-    frame_bytes(&f, "\x01\x00\xC1\x01", 4); /* i=449 */
-    frame_bytes(&f, body, length);
-    frame_end(&f);
-    uarc_free(body);
+    frame_opn_response(&f, CHANNEL_ID, 1, 1, request_id);
     send_all(fd, f.bytes, f.length);
 }
 
