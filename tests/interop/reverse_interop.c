@@ -62,7 +62,7 @@ static bool spawn_peer(fixture *fx, int i)
                           "--max-reconnect-delay",
                           "400",
                           "--connection-timeout",
-                          "3000",
+                          "10000",
                           "--no-big",
                           NULL};
     return peer_process_spawn(&fx->peers[i], args);
@@ -124,7 +124,7 @@ static void read_server_time(uarc_client *client)
 
 /*
  * accept_from + uarc_reverse_connect. A queued socket may be one the server already gave up
- * (it closes a dial that got no HEL within 3 s and dials again): then the next one is taken.
+ * (it closes a dial that got no HEL within 10 s and dials again): then the next one is taken.
  */
 static uarc_client *connect_from(fixture *fx, const char *uri, const uarc_client_config *cfg)
 {
@@ -210,6 +210,8 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     (void)client;
     int i = index_of(server_uri);
     assert_true(i >= 0);
+    fprintf(stderr, "note: hub: %s connected%s%s\n", server_uri, restored ? ", restored" : "",
+            restored && resumed ? ", session resumed" : "");
     log->connected[i]++;
     log->restored[i] += restored;
     log->resumed[i] += restored && resumed;
@@ -231,6 +233,7 @@ static void on_lost(void *user_data, uarc_client *client, const char *server_uri
     hub_log *log = user_data;
     (void)client;
     int i = index_of(server_uri);
+    fprintf(stderr, "note: hub: %s lost: %s\n", server_uri, uarc_status_name(status));
     log->lost[i]++;
     log->lost_status[i] = status;
 }
@@ -238,7 +241,10 @@ static void on_lost(void *user_data, uarc_client *client, const char *server_uri
 static void test_hub_three_servers(void **state)
 {
     fixture *fx = *state;
+    /* node-opcua drops a reverse-connected channel that receives nothing for its
+     * --connection-timeout (10 s here): a keep-alive every second keeps idle sessions up. */
     uarc_reverse_hub_options ho = {.listener = fx->listener,
+                                   .client = {.keepalive_interval_ms = 1000},
                                    .callbacks = {NULL, on_connected, on_failed, on_lost, &fx->log}};
     fx->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(fx->hub);
@@ -270,6 +276,16 @@ static void hub_until(fixture *fx, const int *counter, int value, int ms, const 
         fail_msg("%s: not within %d ms", what, ms);
 }
 
+/* A Read on the hub's client for `uri`, once the hub has it connected. */
+static void read_through_hub(fixture *fx, const char *uri)
+{
+    uarc_client *client;
+    uarc_status status = uarc_reverse_hub_wait(fx->hub, uri, 20000, &client);
+    if (status != UARC_Good)
+        fail_msg("hub_wait %s: %s", uri, uarc_status_name(status));
+    read_server_time(client);
+}
+
 static void test_hub_dropped_connection_resumes(void **state)
 {
     fixture *fx = *state;
@@ -288,7 +304,7 @@ static void test_hub_dropped_connection_resumes(void **state)
     /* The others were not disturbed. */
     for (int i = 1; i < 3; i++) {
         assert_int_equal(log->lost[i], 0);
-        read_server_time(uarc_reverse_hub_client(fx->hub, uris[i]));
+        read_through_hub(fx, uris[i]);
     }
 }
 
@@ -297,21 +313,25 @@ static void test_hub_restarted_server_new_session(void **state)
     fixture *fx = *state;
     assert_non_null(fx->hub);
     hub_log *log = &fx->log;
-    int lost = log->lost[0], restored = log->restored[0], resumed = log->resumed[0];
-    peer_process_stop(&fx->peers[0]);
+    int lost = log->lost[0], resumed = log->resumed[0];
+    /* The hub keeps running while the peer shuts down and while the new one starts, so the
+     * other servers' sessions see their keep-alives. */
+    kill(fx->peers[0].pid, SIGTERM);
     hub_until(fx, &log->lost[0], lost + 1, 10000, "lost after the stop");
     assert_true(uarc_status_is_bad(log->lost_status[0]));
+    peer_process_stop(&fx->peers[0]); /* reaps it (it is exiting already) */
 
+    int restored = log->restored[0];
     assert_true(spawn_peer(fx, 0));
+    hub_until(fx, &log->restored[0], restored + 1, START_TIMEOUT, "connected after the restart");
     assert_true(peer_process_wait_started(&fx->peers[0], START_TIMEOUT));
-    hub_until(fx, &log->restored[0], restored + 1, 20000, "connected after the restart");
     assert_int_equal(log->resumed[0], resumed); /* not resumed: a new session */
     uarc_client *client = uarc_reverse_hub_client(fx->hub, URI_A);
     assert_false(uarc_client_session_resumed(client));
     assert_string_equal(uarc_client_endpoint_url(client), fx->peers[0].url);
     read_server_time(client);
     for (int i = 1; i < 3; i++)
-        read_server_time(uarc_reverse_hub_client(fx->hub, uris[i]));
+        read_through_hub(fx, uris[i]);
 }
 
 int main(void)
