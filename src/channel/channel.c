@@ -440,12 +440,17 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         return;
     }
     bool issue = !ch->current.valid;
+    /* Part 4 §5.5.2, Part 6 §6.7: a renewal issues a new token, and each chunk names its token
+     * by id; were the id reused, which keys secure a chunk could not be told. */
+    bool reused = !issue && r.securityToken.tokenId == ch->current.id;
     void *keys = NULL;
     if (uarc_status_is_bad(r.responseHeader.serviceResult))
         s = r.responseHeader.serviceResult;
     else if (r.securityToken.channelId != info->channel_id || info->channel_id == 0 ||
              (!issue && info->channel_id != ch->channel_id))
         s = UARC_BadSecureChannelIdInvalid;
+    else if (reused)
+        s = UARC_BadSecurityChecksFailed;
     else if (ch->policy->nonce_length &&
              (r.serverNonce.length != ch->policy->nonce_length || !r.serverNonce.data))
         s = UARC_BadNonceInvalid;
@@ -455,8 +460,12 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
             (uarc_view){r.serverNonce.length ? r.serverNonce.data : NULL, r.serverNonce.length},
             &keys);
     if (s != UARC_Good) {
+        if (s == UARC_BadSecurityChecksFailed && reused)
+            fail(ch, s, "OPN Renew: the new token has id %u, the id of the current token %u",
+                 r.securityToken.tokenId, ch->current.id);
+        else
+            fail(ch, s, "OPN %s rejected", issue ? "Issue" : "Renew");
         uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
-        fail(ch, s, "OPN %s rejected", issue ? "Issue" : "Renew");
         return;
     }
     if (ch->previous.valid)

@@ -780,6 +780,39 @@ static void test_renewal_timeout(void **state)
     free_fixture(f);
 }
 
+/* A renewal must bring a new TokenId (Part 4 §5.5.2): the same id again is a protocol error, and
+ * the old token is not swapped for keys nobody could tell apart from it. */
+static void test_renewal_reusing_token_id(void **state)
+{
+    (void)state;
+    fixture *f = new_fixture(NULL);
+    open_channel(f, 65535, 0, 0, 4000, 0);
+    uint32_t read_id = send_read(f);
+    take(f);
+    uarc__channel_tick(f->ch, 3000);
+    take(f);
+    uint32_t renew_id = check_renew(f);
+    opn_response(&f->in, CHANNEL_ID, f->server_sequence++, renew_id, TOKEN_ID, 4000);
+    assert_int_equal(feed(f, &f->in, 3100), UARC_BadSecurityChecksFailed);
+    expect_closed(f, UARC_BadSecurityChecksFailed);
+    char want[128];
+    snprintf(want, sizeof want,
+             "OPN Renew: the new token has id %u, the id of the current token %u", TOKEN_ID,
+             TOKEN_ID);
+    assert_string_equal(f->rec.closed_reason, want);
+    assert_string_equal(uarc__channel_error(f->ch), want);
+    assert_int_equal(uarc__channel_next_deadline(f->ch), -1);
+    assert_int_equal(f->rec.messages + f->rec.failures, 0);
+    /* closed for good: nothing more is sent or delivered */
+    take(f);
+    assert_int_equal(f->out.n, 0);
+    msg_chunk(&f->in, 'F', TOKEN_ID, f->server_sequence++, read_id, "late", 4);
+    assert_int_equal(feed(f, &f->in, 3200), UARC_BadSecurityChecksFailed);
+    assert_int_equal(f->rec.messages, 0);
+    assert_int_equal(f->rec.closes, 1);
+    free_fixture(f);
+}
+
 static void test_handshake_timeouts(void **state)
 {
     (void)state;
@@ -1115,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_sequence_numbers),
         cmocka_unit_test(test_renewal),
         cmocka_unit_test(test_renewal_timeout),
+        cmocka_unit_test(test_renewal_reusing_token_id),
         cmocka_unit_test(test_handshake_timeouts),
         cmocka_unit_test(test_opn_service_fault),
         cmocka_unit_test(test_request_split_into_chunks),
