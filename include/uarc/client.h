@@ -68,7 +68,8 @@ typedef struct uarc_client_config {
     uint32_t send_buffer_size;
     uint32_t max_message_size;
     uint32_t max_chunk_count;
-    /* Requested secure channel token lifetime; renewed at 75 %. 0: 600000 ms. */
+    /* Requested secure channel token lifetime; renewed at 75 % of the lifetime the server
+     * grants, but never sooner than 500 ms after the last token. 0: 600000 ms. */
     uint32_t secure_channel_lifetime_ms;
     /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None. Also implemented:
      * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep and

@@ -15,6 +15,11 @@
 #define DEFAULT_MAX_CHUNK_COUNT      4096u
 #define DEFAULT_LIFETIME_MS          600000u
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
+/* A renewal is never due sooner than this after the token it replaces arrived, whatever
+ * lifetime the server revised: a server granting a few ms would otherwise have the client renew
+ * (and, with RSA policies, sign and encrypt) in a tight loop. Lifetimes of at least 667 ms keep
+ * their 75 %. */
+#define MIN_RENEW_DELAY_MS 500u
 /* Responses being joined at once (chunks of different requests may interleave). */
 #define MAX_ASSEMBLIES 16
 /* Part 6 §6.7.2.4: sequence numbers wrap only after this value, to a value below 1024. */
@@ -58,6 +63,7 @@ struct uarc__channel {
     token current;
     token previous; /* the token before the last renewal, until the server stops using it */
     uint32_t revised_lifetime;
+    bool short_lifetime_logged; /* the MIN_RENEW_DELAY_MS warning, once per channel */
     uint8_t *client_nonce;
     size_t client_nonce_length;
 
@@ -477,7 +483,17 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
     ch->renewing = false;
     ch->deadline = -1;
-    ch->renew_at = now_ms + (int64_t)ch->revised_lifetime * 3 / 4;
+    int64_t renew_after = (int64_t)ch->revised_lifetime * 3 / 4;
+    if (renew_after < MIN_RENEW_DELAY_MS) {
+        if (!ch->short_lifetime_logged)
+            uarc__log(&ch->logger, UARC_LOG_WARNING, "channel",
+                      "the server revised the token lifetime to %u ms; renewing every %u ms "
+                      "instead of at 75 %% of it",
+                      ch->revised_lifetime, MIN_RENEW_DELAY_MS);
+        ch->short_lifetime_logged = true;
+        renew_after = MIN_RENEW_DELAY_MS;
+    }
+    ch->renew_at = now_ms + renew_after;
     uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
     uarc__log(&ch->logger, UARC_LOG_INFO, "channel", "secure channel %u token %u, lifetime %u ms",
               ch->channel_id, ch->current.id, ch->revised_lifetime);

@@ -108,8 +108,9 @@ uarc_status uarc__channel_send_request(uarc__channel *channel, const void *reque
  * without being buffered, and the channel forgets the id. */
 void uarc__channel_forget_request(uarc__channel *channel, uint32_t request_id);
 
-/* Monotonic time of the next thing the channel must do by itself (renewal at ~75 % of the
- * revised lifetime, a handshake deadline); -1 when nothing. */
+/* Monotonic time of the next thing the channel must do by itself (renewal at 75 % of the
+ * revised lifetime but at least 500 ms after the last token arrived, a handshake deadline); -1
+ * when nothing. */
 int64_t uarc__channel_next_deadline(const uarc__channel *channel);
 /* Does what is due at `now_ms`: sends OPN Renew, fails a handshake that took too long (or a
  * renewal unanswered after handshake_timeout_ms). Requests keep the old token until the Renew

@@ -813,6 +813,68 @@ static void test_renewal_reusing_token_id(void **state)
     free_fixture(f);
 }
 
+typedef struct log_count {
+    int warnings;
+    char last[256];
+} log_count;
+
+static void count_warnings(void *u, uarc_log_level level, const char *category, const char *text)
+{
+    log_count *c = u;
+    (void)category;
+    if (level == UARC_LOG_WARNING) {
+        c->warnings++;
+        snprintf(c->last, sizeof c->last, "%s", text);
+    }
+}
+
+/* A server that revises the lifetime to a few ms does not get a renewal every few ms: the next
+ * one is due 500 ms after the last token arrived, and the channel says so once. Lifetimes whose
+ * 75 % is at least 500 ms keep it. */
+static void test_renewal_floor(void **state)
+{
+    (void)state;
+    log_count log = {0};
+    uarc__channel_config c = {.endpoint_url = URL, .logger = {count_warnings, &log, 0}};
+    fixture *f = new_fixture(&c);
+    open_channel(f, 65535, 0, 0, 4, 1000);
+    assert_int_equal(uarc__channel_revised_lifetime_ms(f->ch), 4);
+    assert_int_equal(uarc__channel_next_deadline(f->ch), 1000 + 500);
+    assert_int_equal(log.warnings, 1);
+    assert_non_null(strstr(log.last, "lifetime to 4 ms"));
+    uarc__channel_tick(f->ch, 1003); /* 75 % of 4 ms is long past: still nothing */
+    uarc__channel_tick(f->ch, 1499);
+    take(f);
+    assert_int_equal(f->out.n, 0);
+    uint32_t token = TOKEN_ID;
+    int64_t now = 1500;
+    for (int i = 0; i < 3; i++) {
+        uarc__channel_tick(f->ch, now);
+        take(f);
+        uint32_t renew_id = check_renew(f);
+        /* answered at once, each time with a lifetime of 1 ms */
+        opn_response(&f->in, CHANNEL_ID, f->server_sequence++, renew_id, ++token, 1);
+        assert_int_equal(feed(f, &f->in, now + 2), UARC_Good);
+        assert_int_equal(uarc__channel_token_id(f->ch), token);
+        assert_int_equal(uarc__channel_next_deadline(f->ch), now + 2 + 500);
+        uarc__channel_tick(f->ch, now + 2 + 499);
+        take(f);
+        assert_int_equal(f->out.n, 0);
+        now += 2 + 500;
+    }
+    assert_int_equal(log.warnings, 1); /* once per channel, not once per renewal */
+    assert_int_equal(f->rec.closes, 0);
+    free_fixture(f);
+
+    /* 75 % of 700 ms is 525 ms: the floor does not apply, nothing is logged */
+    log = (log_count){0};
+    f = new_fixture(&c);
+    open_channel(f, 65535, 0, 0, 700, 0);
+    assert_int_equal(uarc__channel_next_deadline(f->ch), 525);
+    assert_int_equal(log.warnings, 0);
+    free_fixture(f);
+}
+
 static void test_handshake_timeouts(void **state)
 {
     (void)state;
@@ -1149,6 +1211,7 @@ int main(void)
         cmocka_unit_test(test_renewal),
         cmocka_unit_test(test_renewal_timeout),
         cmocka_unit_test(test_renewal_reusing_token_id),
+        cmocka_unit_test(test_renewal_floor),
         cmocka_unit_test(test_handshake_timeouts),
         cmocka_unit_test(test_opn_service_fault),
         cmocka_unit_test(test_request_split_into_chunks),
