@@ -67,7 +67,10 @@ typedef struct uarc_listener_callbacks {
                      const char *reason);
     /* A connection failed before its RHE was complete, or could not be served: parse error,
      * hello timeout (BadTimeout), peer closed early (BadConnectionClosed), too many pending
-     * connections (BadTcpServerTooBusy), I/O (BadCommunicationError). The socket is closed. */
+     * connections (BadTcpServerTooBusy), I/O (BadCommunicationError). The socket is closed.
+     * Out of file descriptors (BadTcpInternalError, `peer` ""): once per connection dropped to
+     * keep the backlog moving, or, with no descriptor to drop one with, once until an accept
+     * succeeds again (meanwhile the listener retries every 250 ms). */
     void (*error)(void *user_data, const char *peer, uarc_status status, const char *reason);
     void *user_data;
 } uarc_listener_callbacks;
@@ -123,7 +126,8 @@ UARC_API uint16_t uarc_listener_port(const uarc_listener *listener);
 /* The one descriptor to poll for reading; -1 when not listening. */
 UARC_API int uarc_listener_fd(const uarc_listener *listener);
 
-/* Milliseconds until the next hello deadline, -1 when none is pending. */
+/* Milliseconds until the next hello deadline, or until accepting resumes after running out of
+ * file descriptors; -1 when neither is due. */
 UARC_API int uarc_listener_timeout_ms(const uarc_listener *listener);
 
 /*

@@ -29,6 +29,9 @@
 #define ACCEPTS_PER_WAKEUP       64
 #define EVENTS_PER_WAIT          128
 #define REASON_SIZE              512
+/* Out of descriptors with no spare to drop connections with: the listening sockets are not
+ * watched for this long, then tried again, so a level-triggered socket cannot spin the loop. */
+#define ACCEPT_BACKOFF_MS 250
 
 enum watch_kind { WATCH_LISTEN, WATCH_PENDING };
 
@@ -55,7 +58,9 @@ struct uarc_listener {
     uarc_listener_options opt;
     char **bind_addresses; /* copies */
     int epfd;
-    int spare_fd; /* given up to accept-and-close when out of descriptors */
+    int spare_fd;             /* given up to accept-and-close when out of descriptors */
+    int64_t accept_resume_at; /* -1: accepting; else when the listening sockets are watched again */
+    bool descriptors_reported; /* the back-off was reported; reset once an accept succeeds */
     listen_socket *sockets;
     size_t socket_count;
     uint16_t port;
@@ -108,6 +113,7 @@ UARC_API uarc_listener *uarc_listener_new(const uarc_listener_options *options)
         l->opt = *options;
     l->epfd = -1;
     l->spare_fd = -1;
+    l->accept_resume_at = -1;
     if (!l->opt.hello_timeout_ms)
         l->opt.hello_timeout_ms = DEFAULT_HELLO_TIMEOUT_MS;
     if (l->opt.hello_timeout_ms > MAX_HELLO_TIMEOUT_MS)
@@ -501,17 +507,64 @@ static void on_readable(uarc_listener *l, pending *p, uint32_t events)
     handle_hello(l, p, &hello);
 }
 
-static void give_up_one(uarc_listener *l, int listen_fd)
+/* Out of descriptors: frees the spare, accepts the oldest waiting peer and closes it, so the
+ * level-triggered listening socket does not spin. Returns false when that did not help: no
+ * spare, or the descriptor it freed cannot be used (another limit, or taken meanwhile). */
+static bool drop_one(uarc_listener *l, int listen_fd)
 {
-    /* Out of descriptors: free the spare, accept the oldest waiting peer, and close it, so the
-     * level-triggered listening socket does not spin. */
     if (l->spare_fd < 0)
-        return;
+        return false;
     close(l->spare_fd);
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int accept_errno = errno;
     if (fd >= 0)
         close(fd);
     l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) /* still no descriptor; any other error: the peer left, nothing to drop */
+        return accept_errno != EMFILE && accept_errno != ENFILE;
+    uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener",
+              "out of file descriptors; dropping an incoming connection");
+    if (l->opt.callbacks.error)
+        l->opt.callbacks.error(l->opt.callbacks.user_data, "", UARC_BadTcpInternalError,
+                               "out of file descriptors; connection dropped");
+    return true;
+}
+
+static void watch_listening(uarc_listener *l, uint32_t events)
+{
+    for (size_t i = 0; i < l->socket_count; i++) {
+        struct epoll_event ev = {.events = events, .data.ptr = &l->sockets[i]};
+        epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->sockets[i].fd, &ev);
+    }
+}
+
+/* No descriptor and no spare: waiting peers stay in the backlog, and the listening sockets are
+ * left out of epoll for a while. Reported once until an accept succeeds again. */
+static void pause_accepting(uarc_listener *l, int64_t now)
+{
+    l->accept_resume_at = now + ACCEPT_BACKOFF_MS;
+    watch_listening(l, 0);
+    if (l->descriptors_reported)
+        return;
+    l->descriptors_reported = true;
+    char reason[160];
+    snprintf(reason, sizeof reason,
+             "out of file descriptors and no spare one to drop connections with; accepting "
+             "again every %d ms until descriptors are free",
+             ACCEPT_BACKOFF_MS);
+    uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener", "%s", reason);
+    if (l->opt.callbacks.error)
+        l->opt.callbacks.error(l->opt.callbacks.user_data, "", UARC_BadTcpInternalError, reason);
+}
+
+static void resume_accepting(uarc_listener *l, int64_t now)
+{
+    if (l->accept_resume_at < 0 || now < l->accept_resume_at)
+        return;
+    l->accept_resume_at = -1;
+    if (l->spare_fd < 0)
+        l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    watch_listening(l, EPOLLIN);
 }
 
 static void accept_some(uarc_listener *l, listen_socket *ls, int64_t now)
@@ -523,15 +576,14 @@ static void accept_some(uarc_listener *l, listen_socket *ls, int64_t now)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener",
-                          "out of file descriptors; dropping an incoming connection");
-                if (l->opt.callbacks.error)
-                    l->opt.callbacks.error(l->opt.callbacks.user_data, "", UARC_BadTcpInternalError,
-                                           "out of file descriptors; connection dropped");
-                give_up_one(l, ls->fd);
-            }
+            if ((errno == EMFILE || errno == ENFILE) && !drop_one(l, ls->fd))
+                pause_accepting(l, now);
             return;
+        }
+        if (l->descriptors_reported) {
+            l->descriptors_reported = false;
+            uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener",
+                      "file descriptors are available again");
         }
         pending *p = NULL;
         if (l->pending_count + l->ready_count < l->opt.max_pending)
@@ -580,9 +632,12 @@ static void expire(uarc_listener *l, int64_t now)
 
 UARC_API int uarc_listener_timeout_ms(const uarc_listener *l)
 {
-    if (!l->head)
+    int64_t due = l->head ? l->head->deadline : -1;
+    if (l->accept_resume_at >= 0 && (due < 0 || l->accept_resume_at < due))
+        due = l->accept_resume_at;
+    if (due < 0)
         return -1;
-    int64_t left = l->head->deadline - uarc__now_ms();
+    int64_t left = due - uarc__now_ms();
     return left < 0 ? 0 : (int)left;
 }
 
@@ -605,6 +660,7 @@ UARC_API uarc_status uarc_listener_process(uarc_listener *l, int timeout_ms)
         return UARC_BadTcpInternalError;
     }
     int64_t now = uarc__now_ms();
+    resume_accepting(l, now);
     for (int i = 0; i < n; i++) {
         uint8_t kind = *(uint8_t *)events[i].data.ptr;
         if (kind == WATCH_LISTEN)
@@ -709,6 +765,8 @@ UARC_API void uarc_listener_close(uarc_listener *l)
     if (l->spare_fd >= 0)
         close(l->spare_fd);
     l->epfd = l->spare_fd = -1;
+    l->accept_resume_at = -1;
+    l->descriptors_reported = false;
 }
 
 UARC_API void uarc_listener_delete(uarc_listener *l)

@@ -1562,6 +1562,98 @@ static void test_out_of_descriptors(void **state)
     uarc_allowlist_delete(a);
 }
 
+/*
+ * Out of descriptors with no spare to drop a connection with: the listener must not spin on its
+ * readable listening socket. The limit is lowered to one above the listener's epoll descriptor,
+ * the first it opened: every number up to it is in use, and the spare (/dev/null, opened next)
+ * lies above it, so closing the spare frees nothing usable and it cannot be reopened.
+ */
+/* The soft RLIMIT_NOFILE the kernel applies, read from /proc/self/limits through `fd` (opened
+ * beforehand, since no descriptor may be left); -1 when unknown. */
+static long kernel_nofile_limit(int fd)
+{
+    char text[4096];
+    ssize_t n = lseek(fd, 0, SEEK_SET) == 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    const char *line = strstr(text, "Max open files");
+    return line ? strtol(line + strlen("Max open files"), NULL, 10) : -1;
+}
+
+static void test_out_of_descriptors_no_spare(void **state)
+{
+    (void)state;
+    int limits = open("/proc/self/limits", O_RDONLY | O_CLOEXEC);
+    if (limits < 0)
+        skip();
+    int lowest = dup(0);
+    assert_true(lowest >= 0);
+    close(lowest);
+    uarc_allowlist *a = allow(SERVER_URI, NULL);
+    uarc_listener_options o = {.allowlist = a};
+    events ev;
+    uarc_listener *l = start(&o, &ev);
+    assert_int_equal(uarc_listener_fd(l), lowest);
+    fake_frame f;
+    frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
+    int fd = connect_to(uarc_listener_port(l));
+    send_all(fd, f.bytes, f.length);
+
+    struct rlimit saved, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = saved;
+    low.rlim_cur = (rlim_t)lowest + 1;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int x = dup(0);
+    if (x >= 0 || kernel_nofile_limit(limits) != (long)lowest + 1) {
+        /* the kernel does not enforce the limit: valgrind, for one, only emulates it, and
+         * closes descriptors above it behind the listener's back */
+        if (x >= 0)
+            close(x);
+        setrlimit(RLIMIT_NOFILE, &saved);
+        close(limits);
+        close(fd);
+        uarc_listener_delete(l);
+        uarc_allowlist_delete(a);
+        skip();
+    }
+
+    /* 600 ms of waiting in calls that may each wait 100 ms: a spinning listener returns at
+     * once, every time, with an error event each time. */
+    int calls = 0, paused_for = 0;
+    uarc_status status = UARC_Good;
+    int64_t end = now_ms() + 600;
+    while (now_ms() < end && calls < 1000 && status == UARC_Good) {
+        status = uarc_listener_process(l, 100);
+        if (++calls == 1)
+            paused_for = uarc_listener_timeout_ms(l);
+    }
+    setrlimit(RLIMIT_NOFILE, &saved); /* before any assertion can end the test */
+    assert_int_equal(status, UARC_Good);
+    if (calls > 20)
+        fail_msg("%d calls in 600 ms: the listener spins", calls);
+    /* paused, and an event loop is told when to call again */
+    assert_true(paused_for > 0 && paused_for <= 250);
+    assert_int_equal(ev.errors, 1); /* reported once */
+    assert_int_equal(ev.statuses[0], UARC_BadTcpInternalError);
+    assert_string_equal(ev.peer, "");
+    assert_non_null(strstr(ev.reason, "out of file descriptors"));
+    assert_int_equal(ev.accepted, 0);
+
+    /* With descriptors back, the waiting server is accepted after the back-off. */
+    assert_true(drive_until(l, &ev.accepted, 1, 3000));
+    uarc_reverse_connection c;
+    assert_true(uarc_listener_next(l, &c));
+    uarc_reverse_connection_clear(&c);
+    assert_int_equal(ev.errors, 1);
+    assert_int_equal(uarc_listener_timeout_ms(l), -1);
+    close(fd);
+    close(limits);
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
 static void test_bind_default_dual_stack(void **state)
 {
     (void)state;
@@ -1689,6 +1781,7 @@ int main(void)
         cmocka_unit_test(test_accept_interrupted_by_signal),
         cmocka_unit_test(test_failing_allocations),
         cmocka_unit_test(test_out_of_descriptors),
+        cmocka_unit_test(test_out_of_descriptors_no_spare),
         cmocka_unit_test(test_bind_default_dual_stack),
         cmocka_unit_test(test_bind_two_addresses),
     };
