@@ -146,9 +146,10 @@ test("every ns=1 array and the matrix have the values server.mjs gives them", as
     assert.equal(reads[i].type, type, `type of Array.${name}`);
     assert.deepEqual(reads[i].value, value, `value of Array.${name}`);
   });
-  // ArrayDimensions [3,4], row-major, element [r][c] = 10r + c: nested arrays in JSON.
+  // ArrayDimensions [3,4], row-major, element [r][c] = 10r + c: nested arrays in JSON, and the
+  // dimensions in the type (a one-dimensional array is "Double[]").
   const matrix = reads[names.length];
-  assert.match(matrix.type, /^Double\[/);
+  assert.equal(matrix.type, "Double[3,4]");
   assert.deepEqual(matrix.value, [[0, 1, 2, 3], [10, 11, 12, 13], [20, 21, 22, 23]]);
 });
 

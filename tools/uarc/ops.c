@@ -70,6 +70,28 @@ static void add_json(out_line *line, const char *key, char *json)
     uarc_free(json);
 }
 
+/* The value's type as the tool names it: "Double", "Double[]" for an array, "Double[3,4]" for a
+ * matrix (its ArrayDimensions; a one-dimensional array shows no length, the value has it). */
+static void add_type(out_line *line, const uarc_variant *v)
+{
+    size_t dims = v->is_array && v->array_dimensions ? v->array_dimensions_size : 0;
+    if (dims < 2)
+        dims = 0;
+    size_t size = strlen(v->type->name) + 3 + dims * 12;
+    char *name = malloc(size);
+    if (!name) {
+        line->failed = true;
+        return;
+    }
+    size_t used = (size_t)snprintf(name, size, "%s%s", v->type->name, v->is_array ? "[" : "");
+    for (size_t i = 0; i < dims; i++)
+        used += (size_t)snprintf(name + used, size - used, "%s%d", i ? "," : "",
+                                 (int)v->array_dimensions[i]);
+    snprintf(name + used, size - used, "%s", v->is_array ? "]" : "");
+    out_field_str(line, "type", name);
+    free(name);
+}
+
 uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
                            const uarc_data_value *value)
 {
@@ -80,10 +102,7 @@ uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
     out_field_str(&line, "status", uarc_status_name(value_status));
     const uarc_type *type = value->has_value ? value->value.type : NULL;
     if (type) {
-        char type_name[96];
-        snprintf(type_name, sizeof type_name, "%s%s", type->name,
-                 value->value.is_array ? "[]" : "");
-        out_field_str(&line, "type", type_name);
+        add_type(&line, &value->value);
         add_json(&line, "value", uarc_variant_to_json(&value->value, NULL));
     } else {
         out_field_raw(&line, "type", ctx->json ? "null" : "-");
