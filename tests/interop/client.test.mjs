@@ -209,14 +209,14 @@ test("write then read back every built-in type the TYPE parser supports", async 
   });
 });
 
-test("a write of the wrong type: BadTypeMismatch, exit 1", async () => {
+// A node's Bad result is the status of its `read` or `write` event, one line per operation; an
+// `error` event only comes when there is no result (arguments, connect, the service call failed).
+test("a write of the wrong type: BadTypeMismatch in the write event alone, exit 1", async () => {
   const r = await uarc(["write", url, "ns=1;s=Scalar.UInt32", "String", "not a number", "--json"]);
   assert.equal(r.code, 1, r.describe());
-  const w = r.events.find((e) => e.event === "write");
-  assert.equal(w.status, "BadTypeMismatch", r.describe());
-  const err = r.events.find((e) => e.event === "error");
-  assert.equal(err.status, "BadTypeMismatch");
-  assert.equal(err.step, "Write");
+  assert.deepEqual(r.events.map((e) => e.event), ["write"], r.describe());
+  assert.equal(r.events[0].status, "BadTypeMismatch", r.describe());
+  assert.equal(r.events[0].node, "ns=1;s=Scalar.UInt32");
   const [after_] = await readAll(["ns=1;s=Scalar.UInt32"]);
   assert.equal(after_.value, 4294967295, "the value is unchanged");
 });
@@ -242,6 +242,7 @@ test("a value the TYPE parser rejects is a usage error: exit 2 before connecting
 test("an unknown node id: status BadNodeIdUnknown, exit 1 (read and write)", async () => {
   const r = await uarc(["read", url, "ns=1;s=NoSuchNode", "--json"]);
   assert.equal(r.code, 1, r.describe());
+  assert.deepEqual(r.events.map((e) => e.event), ["read"], r.describe());
   const ev = r.events.find((e) => e.event === "read");
   assert.equal(ev.node, "ns=1;s=NoSuchNode");
   assert.equal(ev.status, "BadNodeIdUnknown");
@@ -255,7 +256,8 @@ test("an unknown node id: status BadNodeIdUnknown, exit 1 (read and write)", asy
 
   const w = await uarc(["write", url, "ns=1;s=NoSuchNode", "Int32", "1", "--json"]);
   assert.equal(w.code, 1, w.describe());
-  assert.equal(w.events.find((e) => e.event === "write").status, "BadNodeIdUnknown");
+  assert.deepEqual(w.events.map((e) => e.event), ["write"], w.describe());
+  assert.equal(w.events[0].status, "BadNodeIdUnknown");
 });
 
 // ---- browsing ----

@@ -47,6 +47,8 @@ static const char common_help[] =
     "\n"
     "Options may come before or after the arguments. On failure the error names the step\n"
     "(connect, HEL, OPN, CreateSession, ActivateSession, or the service) and its status.\n"
+    "A read or write the server answered prints its read/write event with the node's status,\n"
+    "Bad included, and no error event. Types: Double, Double[] (array), Double[3,4] (matrix).\n"
     "Exit codes: 0 done, 1 failed, 2 usage error.\n";
 
 typedef struct client_args {

@@ -23,6 +23,18 @@ static void add_nodeid(out_line *line, const char *key, const uarc_nodeid *id)
     out_field_str(line, key, text);
 }
 
+/* An `error` event: the step could not be carried out, so it has no event of its own. */
+static void print_error(const ops_context *ctx, const char *step, const char *status,
+                        const char *reason)
+{
+    out_line line;
+    begin(&line, ctx, "error");
+    out_field_str(&line, "step", step);
+    out_field_str(&line, "status", status);
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
+}
+
 /* The step is the part of the client's error before the first ": ". */
 void ops_report_error(const ops_context *ctx, uarc_status status)
 {
@@ -39,12 +51,7 @@ void ops_report_error(const ops_context *ctx, uarc_status status)
         if (second)
             reason = second + 2;
     }
-    out_line line;
-    begin(&line, ctx, "error");
-    out_field_str(&line, "step", step);
-    out_field_str(&line, "status", uarc_status_name(status));
-    out_field_str(&line, "reason", reason);
-    out_end(&line);
+    print_error(ctx, step, uarc_status_name(status), reason);
     if (ctx->json)
         fprintf(stderr, "uarc: %s\n", error[0] ? error : uarc_status_name(status));
 }
@@ -53,14 +60,9 @@ bool ops_parse_node(const ops_context *ctx, const char *text, uarc_nodeid *id)
 {
     if (uarc_nodeid_parse(text, SIZE_MAX, id) == UARC_Good)
         return true;
-    out_line line;
-    begin(&line, ctx, "error");
-    out_field_str(&line, "step", "arguments");
-    out_field_str(&line, "status", "BadNodeIdInvalid");
     char reason[600];
     snprintf(reason, sizeof reason, "not a NodeId: \"%s\" (try i=2258 or ns=1;s=Name)", text);
-    out_field_str(&line, "reason", reason);
-    out_end(&line);
+    print_error(ctx, "arguments", "BadNodeIdInvalid", reason);
     return false;
 }
 
@@ -509,25 +511,41 @@ uarc_status ops_write(const ops_context *ctx, const char *node_text, const char 
     uarc_variant value;
     char detail[256];
     if (!ops_parse_value(type_name, value_text, &value, detail, sizeof detail)) {
-        out_line line;
-        begin(&line, ctx, "error");
-        out_field_str(&line, "step", "arguments");
-        out_field_str(&line, "status", "BadTypeMismatch");
-        out_field_str(&line, "reason", detail);
-        out_end(&line);
+        print_error(ctx, "arguments", "BadTypeMismatch", detail);
         uarc_clear(&id, UARC_T(NodeId));
         return UARC_BadTypeMismatch;
     }
-    uarc_status status = uarc_client_write_value(ctx->client, &id, &value);
-    out_line line;
-    begin(&line, ctx, "write");
-    add_nodeid(&line, "node", &id);
-    out_field_str(&line, "status", uarc_status_name(status));
-    out_field_str(&line, "type", type_name);
-    add_json(&line, "value", uarc_variant_to_json(&value, NULL));
-    out_end(&line);
-    if (status != UARC_Good && !uarc_status_is_good(status))
+    /* The Write service by hand rather than uarc_client_write_value(), which folds the service's
+     * status and the node's result into one: only a node's result gets a `write` event. */
+    uarc_WriteValue node = {.nodeId = id, .attributeId = UARC_ATTRIBUTEID_Value};
+    node.value.value = value;
+    node.value.has_value = true;
+    uarc_WriteRequest request;
+    uarc_init(&request, UARC_T(WriteRequest));
+    request.nodesToWriteSize = 1;
+    request.nodesToWrite = &node;
+    uarc_WriteResponse response;
+    uarc_status status = uarc_client_call(ctx->client, &request, UARC_T(WriteRequest), &response,
+                                          UARC_T(WriteResponse));
+    if (status != UARC_Good) {
         ops_report_error(ctx, status);
+    } else if (response.resultsSize != 1) {
+        status = UARC_BadUnexpectedError;
+        char reason[64];
+        snprintf(reason, sizeof reason, "%zu results for 1 node", response.resultsSize);
+        print_error(ctx, "Write", uarc_status_name(status), reason);
+    } else {
+        uarc_status result = response.results[0];
+        out_line line;
+        begin(&line, ctx, "write");
+        add_nodeid(&line, "node", &id);
+        out_field_str(&line, "status", uarc_status_name(result));
+        out_field_str(&line, "type", type_name);
+        add_json(&line, "value", uarc_variant_to_json(&value, NULL));
+        out_end(&line);
+        status = uarc_status_is_bad(result) ? result : UARC_Good; /* as for a read */
+    }
+    uarc_clear(&response, UARC_T(WriteResponse));
     uarc_clear(&value, UARC_T(Variant));
     uarc_clear(&id, UARC_T(NodeId));
     return status;
@@ -557,14 +575,8 @@ uarc_status ops_call(const ops_context *ctx, const char *object_text, const char
             if (!ops_parse_value(type, colon + 1, &args[i], detail, sizeof detail))
                 status = UARC_BadTypeMismatch;
         }
-        if (status != UARC_Good) {
-            out_line line;
-            begin(&line, ctx, "error");
-            out_field_str(&line, "step", "arguments");
-            out_field_str(&line, "status", uarc_status_name(status));
-            out_field_str(&line, "reason", detail);
-            out_end(&line);
-        }
+        if (status != UARC_Good)
+            print_error(ctx, "arguments", uarc_status_name(status), detail);
     }
     uarc_variant *outputs = NULL;
     size_t output_count = 0;

@@ -11,7 +11,10 @@ typedef struct ops_context {
     const char *server_uri; /* added to every event when not NULL */
 } ops_context;
 
-/* Each returns Good or the failing status (already reported as an event). */
+/* Each returns Good or the failing status (already reported as an event). A read or write the
+ * server answered gets one `read`/`write` event carrying the node's status, Bad ones included,
+ * and no `error` event; `error` is for a step that could not be carried out (arguments, the
+ * service call as a whole). A Bad node status is a failure, others are not. */
 uarc_status ops_read(const ops_context *ctx, const char *node_text);
 uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recursive);
 uarc_status ops_endpoints(const ops_context *ctx);
