@@ -273,6 +273,18 @@ UARC_API uarc_status uarc_client_call(uarc_client *client, void *request,
 UARC_API uarc_status uarc_client_get_endpoints(uarc_client *client,
                                                uarc_GetEndpointsResponse *response);
 
+/*
+ * Reads `count` attributes in one Read request (nodes[i].attributeId 13 is the Value; an empty
+ * indexRange/dataEncoding reads the whole value in the default encoding), with source and server
+ * timestamps and maxAge 0. On Good, values[0..count-1] hold the results in order (heap-owned by
+ * the caller: uarc_clear(&values[i], UARC_T(DataValue)) each), every one with its own status;
+ * otherwise they are empty. Returns the service status (BadTooManyOperations when the server
+ * takes fewer nodes per Read), or BadUnexpectedError when the server answers with another number
+ * of results. count 0 is BadNothingToDo without a request.
+ */
+UARC_API uarc_status uarc_client_read(uarc_client *client, const uarc_ReadValueId *nodes,
+                                      size_t count, uarc_data_value *values);
+
 /* Reads one attribute (UARC_ATTRIBUTEID_Value is 13) of one node into *value (heap-owned by the
  * caller). Returns the service status; the value's own status is in value->status. */
 UARC_API uarc_status uarc_client_read_attribute(uarc_client *client, const uarc_nodeid *node,

@@ -1525,31 +1525,41 @@ UARC_API uarc_status uarc_client_get_endpoints(uarc_client *c, uarc_GetEndpoints
                             UARC_T(GetEndpointsResponse));
 }
 
+UARC_API uarc_status uarc_client_read(uarc_client *c, const uarc_ReadValueId *nodes, size_t count,
+                                      uarc_data_value *values)
+{
+    for (size_t i = 0; i < count; i++)
+        uarc_init(&values[i], UARC_T(DataValue));
+    if (count == 0) {
+        set_error(c, "Read", UARC_BadNothingToDo, "no node to read");
+        return UARC_BadNothingToDo;
+    }
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.timestampsToReturn = UARC_TimestampsToReturn_Both;
+    req.nodesToReadSize = count;
+    req.nodesToRead = (uarc_ReadValueId *)nodes; /* only encoded, never changed */
+    uarc_ReadResponse resp;
+    uarc_status status =
+        uarc_client_call(c, &req, UARC_T(ReadRequest), &resp, UARC_T(ReadResponse));
+    if (status == UARC_Good && resp.resultsSize != count) {
+        set_error(c, "Read", UARC_BadUnexpectedError, "%zu results for %zu nodes", resp.resultsSize,
+                  count);
+        status = UARC_BadUnexpectedError;
+    }
+    if (status == UARC_Good) {
+        memcpy(values, resp.results, count * sizeof *values);
+        memset(resp.results, 0, count * sizeof *resp.results);
+    }
+    uarc_clear(&resp, UARC_T(ReadResponse));
+    return status;
+}
+
 UARC_API uarc_status uarc_client_read_attribute(uarc_client *c, const uarc_nodeid *node,
                                                 uint32_t attribute_id, uarc_data_value *value)
 {
     uarc_ReadValueId id = {.nodeId = *node, .attributeId = attribute_id};
-    uarc_ReadRequest req;
-    uarc_init(&req, UARC_T(ReadRequest));
-    req.timestampsToReturn = UARC_TimestampsToReturn_Both;
-    req.nodesToReadSize = 1;
-    req.nodesToRead = &id;
-    uarc_ReadResponse resp;
-    uarc_init(value, UARC_T(DataValue));
-    uarc_status status =
-        uarc_client_call(c, &req, UARC_T(ReadRequest), &resp, UARC_T(ReadResponse));
-    if (status == UARC_Good) {
-        if (resp.resultsSize != 1) {
-            set_error(c, "Read", UARC_BadUnexpectedError, "%zu results for 1 node",
-                      resp.resultsSize);
-            status = UARC_BadUnexpectedError;
-        } else {
-            *value = resp.results[0];
-            memset(&resp.results[0], 0, sizeof resp.results[0]);
-        }
-    }
-    uarc_clear(&resp, UARC_T(ReadResponse));
-    return status;
+    return uarc_client_read(c, &id, 1, value);
 }
 
 UARC_API uarc_status uarc_client_write_value(uarc_client *c, const uarc_nodeid *node,

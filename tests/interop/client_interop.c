@@ -574,6 +574,53 @@ static void test_get_endpoints_without_session(void **state)
     uarc_client_delete(c);
 }
 
+/* Several attributes of several nodes in one Read: each result in order with its own status, an
+ * unknown node failing alone; no node at all is refused without a request. */
+static void test_read_many(void **state)
+{
+    (void)state;
+    uarc_client *c = new_client(NULL);
+    connect_ok(c, the_peer.url);
+    uarc_ReadValueId ids[5] = {
+        {.nodeId = node("i=2258"), .attributeId = UARC_ATTRIBUTEID_Value},
+        {.nodeId = node("i=2255"), .attributeId = UARC_ATTRIBUTEID_Value},
+        {.nodeId = node("i=85"), .attributeId = UARC_ATTRIBUTEID_BrowseName},
+        {.nodeId = node("ns=1;s=NoSuchNode"), .attributeId = UARC_ATTRIBUTEID_Value},
+        {.nodeId = node("i=2253"), .attributeId = UARC_ATTRIBUTEID_NodeClass},
+    };
+    uarc_data_value v[5];
+    uarc_status s = uarc_client_read(c, ids, 5, v);
+    if (s != UARC_Good)
+        fail_msg("read: %s (%s)", uarc_status_name(s), uarc_client_error(c));
+    assert_int_equal(v[0].status, UARC_Good);
+    assert_ptr_equal(v[0].value.type, UARC_T(DateTime));
+    /* NamespaceArray: an array of strings, the first the OPC UA namespace */
+    assert_int_equal(v[1].status, UARC_Good);
+    assert_ptr_equal(v[1].value.type, UARC_T(String));
+    assert_true(v[1].value.is_array && v[1].value.array_length >= 2);
+    assert_true(uarc_string_equal_cstr(&((uarc_string *)v[1].value.data)[0],
+                                       "http://opcfoundation.org/UA/"));
+    assert_int_equal(v[2].status, UARC_Good);
+    assert_ptr_equal(v[2].value.type, UARC_T(QualifiedName));
+    const uarc_qualified_name *name = v[2].value.data;
+    assert_int_equal(name->namespace_index, 0);
+    assert_true(uarc_string_equal_cstr(&name->name, "Objects"));
+    assert_int_equal(v[3].status, UARC_BadNodeIdUnknown);
+    assert_false(v[3].has_value);
+    assert_int_equal(v[4].status, UARC_Good);
+    assert_ptr_equal(v[4].value.type, UARC_T(Int32)); /* NodeClass travels as Int32 */
+    assert_int_equal(*(int32_t *)v[4].value.data, 1); /* Object */
+    for (int i = 0; i < 5; i++)
+        uarc_clear(&v[i], UARC_T(DataValue));
+    for (int i = 0; i < 5; i++)
+        uarc_clear(&ids[i].nodeId, UARC_T(NodeId));
+
+    assert_int_equal(uarc_client_read(c, ids, 0, v), UARC_BadNothingToDo);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_disconnect(c);
+    uarc_client_delete(c);
+}
+
 /* TranslateBrowsePathsToNodeIds: a path by browse names resolves to the node's id; a path that
  * matches nothing is BadNoMatch (or the server's own Bad status for it). */
 static void test_translate_path(void **state)
@@ -744,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_adopted_socket),
         cmocka_unit_test(test_get_endpoints_without_session),
+        cmocka_unit_test(test_read_many),
         cmocka_unit_test(test_translate_path),
         cmocka_unit_test(test_idle_keepalive),
         cmocka_unit_test(test_session_reactivation),
