@@ -12,7 +12,24 @@
  * session on the new secure channel, or creates a new one when the server no longer knows it.
  * One thread drives the listener and every client through uarc_reverse_hub_process().
  *
- * The hub uses only the public listener and client APIs.
+ * Secured servers whose certificate you do not have (Part 6 §7.1.3): when the client configuration
+ * asks for a security policy other than None and gives no server certificate
+ * (server_certificate/server_certificate_file, after the `configure` callback), the hub learns it
+ * from the server. The server's first connection is used for discovery only: a secure channel
+ * with SecurityPolicy None and no session, GetEndpoints, then CLO and close. The hub picks the
+ * endpoint with the configured policy and mode (mode Invalid: SignAndEncrypt) and takes its
+ * serverCertificate only when the certificate's subjectAltName URI equals the ServerUri of the
+ * ReverseHello; it sets it on that server's client (uarc_client_set_server_certificate()) and
+ * reports `discovered`. The server's next dial then opens the secured channel and the session;
+ * the trust list (config.trust_list_dir) and the ServerUri are checked there as for a configured
+ * certificate, and the client keeps the certificate for every later re-dial. Failures are
+ * reported through `failed` and no certificate is set: no endpoint with that policy and mode
+ * (BadSecurityPolicyRejected, step "GetEndpoints"), a certificate naming another URI
+ * (BadCertificateUriInvalid, step "GetEndpoints", the detail names both URIs), or a failure of the
+ * None channel itself (its step: HEL, OPN, GetEndpoints). The next dial then tries discovery
+ * again. Discovery runs without blocking, like the clients, so it delays no other server.
+ *
+ * The hub drives the listener and its clients through their public APIs only.
  *
  * Threads: a hub, its listener and its clients belong to one thread.
  */
@@ -50,8 +67,8 @@ typedef struct uarc_reverse_hub_callbacks {
      * then `resumed` tells whether the previous session was re-activated or a new one made). */
     void (*connected)(void *user_data, uarc_client *client, const char *server_uri, bool restored,
                       bool resumed);
-    /* Connecting over a fresh socket failed; `detail` names the step. The hub waits for the
-     * server's next dial. */
+    /* Connecting over a fresh socket failed, or discovery did; `detail` names the step
+     * ("<step>: <StatusName>: <reason>"). The hub waits for the server's next dial. */
     void (*failed)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status,
                    const char *detail);
     /* An active session's connection was lost. Requests in flight failed with a status. The hub
@@ -60,10 +77,21 @@ typedef struct uarc_reverse_hub_callbacks {
     void *user_data;
 } uarc_reverse_hub_callbacks;
 
+/*
+ * A server's certificate was learned by discovery (see the top of this file) and set on its
+ * client; the server is expected to dial again for the secured session. `endpoint` is the
+ * endpoint it was taken from, valid during the call. Runs like the other callbacks, with
+ * callbacks.user_data.
+ */
+typedef void (*uarc_reverse_hub_discovered_fn)(void *user_data, uarc_client *client,
+                                               const char *server_uri,
+                                               const uarc_EndpointDescription *endpoint);
+
 typedef struct uarc_reverse_hub_options {
     uarc_listener *listener;   /* borrowed, must be listening and outlive the hub. Required */
     uarc_client_config client; /* base configuration of every client (zero-filled: defaults) */
     uarc_reverse_hub_callbacks callbacks;
+    uarc_reverse_hub_discovered_fn discovered; /* NULL: not told */
 } uarc_reverse_hub_options;
 
 /* Creates a hub; NULL when out of memory or without a listener. */

@@ -5,16 +5,36 @@
  * A client's state changes are only noted while the client runs; the hub acts on them (starts a
  * re-dialed socket, runs the application's callbacks) once every client has run, so callbacks
  * can make blocking calls and no client is touched from inside its own processing.
+ *
+ * Discovery (Part 6 §7.1.3). A secured channel needs the server's certificate before OPN, and a
+ * server that dials in was never asked for it. So when the configuration asks for a policy other
+ * than None and names no server certificate, the server gets a second client, its probe: None,
+ * no session. The server's first socket goes to the probe, which asks GetEndpoints, looks for
+ * the endpoint of the configured policy and mode, and closes its channel with CLO. The probe runs
+ * like every other client (non-blocking, its outcome noted and acted on afterwards), so a slow
+ * server delays nobody. The certificate found is used only when its subjectAltName URI is the
+ * ServerUri of the ReverseHello: a server must not pass off another's certificate as its own,
+ * and a relay could otherwise hand us any certificate. When it fits, it goes to the server's
+ * client and the probe is dropped; the server's next dial then opens the secured channel and the
+ * session as if the certificate had been configured (trust list and URI are checked again at
+ * OPN), and later re-dials keep it. Any other outcome is reported as `failed`, and the next dial
+ * asks again. Reading the certificate's URI is the one thing the client's API does not offer, so
+ * that comes from the channel layer's certificate helper.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "uarc/reverse.h"
+#include "channel/crypto.h"
 #include "encoding/alloc.h"
+#include "encoding/log.h"
+
+#define SECURITY_POLICY_NONE "http://opcfoundation.org/UA/SecurityPolicy#None"
 
 typedef struct hub_server {
     char *server_uri;
@@ -26,6 +46,14 @@ typedef struct hub_server {
     bool became_inactive; /* likewise */
     uarc_status end_status;
     uarc_reverse_connection spare; /* a newer socket from this server, kept while busy */
+    /* Discovery of the server's certificate; probe is NULL when it is known or not needed. */
+    uarc_client *probe;
+    uarc_MessageSecurityMode mode;   /* of the endpoint to look for */
+    bool probe_ended;                /* noted during processing, acted on afterwards */
+    bool probe_answered;             /* the outcome is known: found or probe_status */
+    uarc_status probe_status;        /* why discovery failed */
+    uarc_EndpointDescription *found; /* the endpoint whose certificate fits */
+    char probe_detail[1024];         /* "<step>: <StatusName>: <reason>" of a failure */
 } hub_server;
 
 struct uarc_reverse_hub {
@@ -70,6 +98,10 @@ static void free_server(hub_server *s)
     if (s->client)
         uarc_client_disconnect(s->client);
     uarc_client_delete(s->client);
+    if (s->probe)
+        uarc_client_disconnect(s->probe);
+    uarc_client_delete(s->probe);
+    uarc_delete(s->found, UARC_T(EndpointDescription));
     uarc_reverse_connection_clear(&s->spare);
     uarc__free(s->server_uri);
     uarc__free(s);
@@ -119,9 +151,237 @@ static void on_state(void *user_data, uarc_client_state state, uarc_status statu
     }
 }
 
-/* Hands a socket to the server's idle client. */
+/* ---- discovery ---- */
+
+static const char *mode_name(uarc_MessageSecurityMode mode)
+{
+    switch (mode) {
+    case UARC_MessageSecurityMode_None:
+        return "None";
+    case UARC_MessageSecurityMode_Sign:
+        return "Sign";
+    case UARC_MessageSecurityMode_SignAndEncrypt:
+        return "SignAndEncrypt";
+    default:
+        return "Invalid";
+    }
+}
+
+static void appendf(char *buf, size_t size, const char *fmt, ...) UARC__PRINTF(3, 4);
+static void appendf(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, size - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Notes why the probe's connection failed (the first reason counts). `error` is the probe's
+ * detail, which names the step and the status; the reason says it was the discovery. */
+static void probe_failed(hub_server *s, uarc_status status, const char *error)
+{
+    if (s->probe_answered)
+        return;
+    s->probe_answered = true;
+    s->probe_status = status;
+    s->probe_detail[0] = '\0';
+    if (error[0])
+        appendf(s->probe_detail, sizeof s->probe_detail, "%s", error);
+    else
+        appendf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: connection ended",
+                uarc_status_name(status));
+    appendf(s->probe_detail, sizeof s->probe_detail,
+            " (asking GetEndpoints for the server's certificate over SecurityPolicy None)");
+}
+
+/* The endpoint of the configured policy and mode, or NULL with the failure noted. */
+static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
+                                                     const uarc_GetEndpointsResponse *r)
+{
+    const char *policy = uarc_client_security_policy_uri(s->client);
+    for (size_t i = 0; i < r->endpointsSize; i++) {
+        const uarc_EndpointDescription *e = &r->endpoints[i];
+        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy) && e->securityMode == s->mode &&
+            e->serverCertificate.length)
+            return e;
+    }
+    char *d = s->probe_detail;
+    d[0] = '\0';
+    appendf(
+        d, sizeof s->probe_detail,
+        "GetEndpoints: BadSecurityPolicyRejected: the server offers no endpoint with %s in mode "
+        "%s and a certificate; it offers",
+        policy, mode_name(s->mode));
+    for (size_t i = 0; i < r->endpointsSize; i++) {
+        const uarc_string *p = &r->endpoints[i].securityPolicyUri;
+        const char *hash = p->length ? memchr(p->data, '#', p->length) : NULL;
+        size_t skip = hash ? (size_t)(hash + 1 - (const char *)p->data) : 0;
+        appendf(d, sizeof s->probe_detail, "%s %.*s/%s", i ? "," : "", (int)(p->length - skip),
+                p->length ? (const char *)p->data + skip : "",
+                mode_name(r->endpoints[i].securityMode));
+    }
+    appendf(d, sizeof s->probe_detail, "%s", r->endpointsSize ? "" : " none");
+    s->probe_status = UARC_BadSecurityPolicyRejected;
+    s->probe_answered = true;
+    return NULL;
+}
+
+/* Takes the certificate only when it names the ServerUri the ReverseHello claimed. */
+static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
+{
+    char uri[4096];
+    uarc_status status = uarc__crypto_certificate_uri(e->serverCertificate.data,
+                                                      e->serverCertificate.length, uri, sizeof uri);
+    if (status == UARC_BadCertificateInvalid) {
+        s->probe_status = status;
+        snprintf(s->probe_detail, sizeof s->probe_detail,
+                 "GetEndpoints: BadCertificateInvalid: the serverCertificate of the endpoint for "
+                 "%s is not a certificate",
+                 uarc_client_security_policy_uri(s->client));
+    } else if (status != UARC_Good || strcmp(uri, s->server_uri) != 0) {
+        s->probe_status = UARC_BadCertificateUriInvalid;
+        snprintf(s->probe_detail, sizeof s->probe_detail,
+                 "GetEndpoints: BadCertificateUriInvalid: the server's certificate names URI "
+                 "%.400s, but the server claims to be %.400s (ReverseHello); the certificate is "
+                 "not used",
+                 status == UARC_Good ? uri : "(none)", s->server_uri);
+    } else {
+        s->found = uarc_new(UARC_T(EndpointDescription));
+        status =
+            s->found ? uarc_copy(e, s->found, UARC_T(EndpointDescription)) : UARC_BadOutOfMemory;
+        s->probe_status = status;
+        if (status != UARC_Good)
+            snprintf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: out of memory",
+                     uarc_status_name(status));
+    }
+    s->probe_answered = true;
+}
+
+static void on_endpoints(void *user_data, uarc_status status, void *response)
+{
+    hub_server *s = user_data;
+    /* When the connection ended first, on_probe_state has noted why. */
+    if (uarc_client_state_get(s->probe) != UARC_CLIENT_CHANNEL_OPEN)
+        return;
+    if (status != UARC_Good || !response) {
+        probe_failed(s, status != UARC_Good ? status : UARC_BadUnexpectedError,
+                     uarc_client_error(s->probe));
+    } else {
+        const uarc_EndpointDescription *e = pick_endpoint(s, response);
+        if (e)
+            check_endpoint(s, e);
+    }
+    uarc_client_disconnect(s->probe); /* CLO now; the socket closes after this callback */
+}
+
+static void on_probe_state(void *user_data, uarc_client_state state, uarc_status status)
+{
+    hub_server *s = user_data;
+    if (state == UARC_CLIENT_CHANNEL_OPEN) {
+        uarc_GetEndpointsRequest req;
+        uarc_init(&req, UARC_T(GetEndpointsRequest));
+        const char *url = uarc_client_endpoint_url(s->probe);
+        req.endpointUrl = (uarc_string){strlen(url), (uint8_t *)url};
+        uarc_status sent = uarc_client_send(s->probe, &req, UARC_T(GetEndpointsRequest),
+                                            UARC_T(GetEndpointsResponse), 0, on_endpoints, s, NULL);
+        if (sent != UARC_Good) {
+            probe_failed(s, sent, uarc_client_error(s->probe));
+            uarc_client_disconnect(s->probe);
+        }
+    } else if (state == UARC_CLIENT_DISCONNECTED) {
+        s->probe_ended = true;
+        probe_failed(s, status == UARC_Good ? UARC_BadConnectionClosed : status,
+                     uarc_client_error(s->probe));
+    }
+}
+
+/* The probe: None, no session, no identity; limits and logging as the server's client. */
+static uarc_client *new_probe(hub_server *s, const uarc_client_config *cfg)
+{
+    uarc_client_config p = {
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .request_timeout_ms = cfg->request_timeout_ms,
+        .receive_buffer_size = cfg->receive_buffer_size,
+        .send_buffer_size = cfg->send_buffer_size,
+        .max_message_size = cfg->max_message_size,
+        .max_chunk_count = cfg->max_chunk_count,
+        .application_uri = cfg->application_uri,
+        .application_name = cfg->application_name,
+        .no_session = true,
+        .decode = cfg->decode,
+        .callbacks = {on_probe_state, s},
+        .logger = cfg->logger,
+    };
+    return uarc_client_new(&p);
+}
+
+/* Hands a socket to the server's probe, to learn its certificate. */
+static void start_discovery(hub_server *s, uarc_reverse_connection *c)
+{
+    int fd = uarc_reverse_connection_take_fd(c);
+    s->probe_ended = s->probe_answered = false;
+    uarc_status status = uarc_client_start_socket(s->probe, fd, c->endpoint_url);
+    if (status != UARC_Good && uarc_client_state_get(s->probe) == UARC_CLIENT_DISCONNECTED) {
+        probe_failed(s, status, uarc_client_error(s->probe));
+        s->probe_ended = true;
+    }
+    uarc_reverse_connection_clear(c);
+}
+
+/*
+ * Acts on a discovery that ended: the certificate goes to the server's client and the probe is
+ * dropped, or the failure is reported. Returns true when it ran a callback.
+ */
+static bool finish_discovery(uarc_reverse_hub *hub, hub_server *s)
+{
+    s->probe_ended = false;
+    const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
+    uarc_EndpointDescription *found = s->found;
+    s->found = NULL;
+    if (found) {
+        uarc_status status = uarc_client_set_server_certificate(
+            s->client, found->serverCertificate.data, found->serverCertificate.length);
+        if (status == UARC_Good) {
+            uarc_client_delete(s->probe);
+            s->probe = NULL;
+            bool called = hub->opt.discovered != NULL;
+            if (called)
+                hub->opt.discovered(cb->user_data, s->client, s->server_uri, found);
+            uarc_delete(found, UARC_T(EndpointDescription));
+            return called;
+        }
+        s->probe_status = status;
+        snprintf(s->probe_detail, sizeof s->probe_detail,
+                 "GetEndpoints: %s: the server's certificate cannot be used",
+                 uarc_status_name(status));
+        uarc_delete(found, UARC_T(EndpointDescription));
+    }
+    if (!cb->failed)
+        return false;
+    cb->failed(cb->user_data, s->client, s->server_uri, s->probe_status, s->probe_detail);
+    return true;
+}
+
+/* ---- connections ---- */
+
+/* No socket in use and nothing noted that still waits to be acted on. */
+static bool idle(const hub_server *s)
+{
+    return uarc_client_state_get(s->client) == UARC_CLIENT_DISCONNECTED &&
+           (!s->probe ||
+            (uarc_client_state_get(s->probe) == UARC_CLIENT_DISCONNECTED && !s->probe_ended));
+}
+
+/* Hands a socket to the server's idle client, or to its probe while the certificate is unknown. */
 static void start(hub_server *s, uarc_reverse_connection *c)
 {
+    if (s->probe) {
+        start_discovery(s, c);
+        return;
+    }
     int fd = uarc_reverse_connection_take_fd(c);
     s->became_inactive = false;
     uarc_status status = uarc_client_start_socket(s->client, fd, c->endpoint_url);
@@ -149,6 +409,14 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     cfg.callbacks = (uarc_client_callbacks){on_state, s};
     cfg.expected_server_uri = s->server_uri; /* the certificate must carry the RHE's ServerUri */
     s->client = uarc_client_new(&cfg);
+    s->mode = cfg.security_mode ? cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
+    bool secured =
+        s->client && strcmp(uarc_client_security_policy_uri(s->client), SECURITY_POLICY_NONE) != 0;
+    bool certificate_known = cfg.server_certificate_length || cfg.server_certificate_file;
+    if (secured && !certificate_known && !(s->probe = new_probe(s, &cfg))) {
+        free_server(s);
+        return NULL;
+    }
     if (hub->count == hub->capacity) {
         size_t cap = hub->capacity ? hub->capacity * 2 : 8;
         hub_server **grown = uarc__realloc(hub->servers, cap * sizeof *grown);
@@ -176,7 +444,7 @@ static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c)
             return;
         }
     }
-    if (uarc_client_state_get(s->client) == UARC_CLIENT_DISCONNECTED) {
+    if (idle(s)) {
         start(s, c);
         return;
     }
@@ -195,10 +463,13 @@ UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct po
     n++;
     for (size_t i = 0; i < hub->count; i++) {
         const hub_server *s = hub->servers[i];
-        int fd = uarc_client_fd(s->client);
-        if (fd >= 0) {
+        uarc_client *clients[2] = {s->client, s->probe};
+        for (int k = 0; k < 2; k++) {
+            int fd = clients[k] ? uarc_client_fd(clients[k]) : -1;
+            if (fd < 0)
+                continue;
             if (n < capacity)
-                fds[n] = (struct pollfd){fd, uarc_client_poll_events(s->client), 0};
+                fds[n] = (struct pollfd){fd, uarc_client_poll_events(clients[k]), 0};
             n++;
         }
         if (s->spare.fd >= 0) {
@@ -215,7 +486,11 @@ UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub)
 {
     int wait = uarc_listener_timeout_ms(hub->opt.listener);
     for (size_t i = 0; i < hub->count; i++) {
-        int t = uarc_client_timeout_ms(hub->servers[i]->client);
+        const hub_server *s = hub->servers[i];
+        int t = uarc_client_timeout_ms(s->client);
+        if (t >= 0 && (wait < 0 || t < wait))
+            wait = t;
+        t = s->probe ? uarc_client_timeout_ms(s->probe) : -1;
         if (t >= 0 && (wait < 0 || t < wait))
             wait = t;
     }
@@ -234,11 +509,14 @@ static void drop_closed_spares(uarc_reverse_hub *hub)
     }
 }
 
-/* Acts on what one client noted: a callback, or its spare socket once it ended. Returns true
- * when it ran a callback or started a spare (the table may have changed). */
+/* Acts on what one server's client or probe noted: a callback, or its spare socket once it
+ * ended. Returns true when it ran a callback or started a spare (the table may have changed). */
 static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
 {
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
+    if (s->probe && s->probe_ended && uarc_client_state_get(s->probe) == UARC_CLIENT_DISCONNECTED &&
+        finish_discovery(hub, s))
+        return true;
     if (s->became_active) {
         s->became_active = false;
         bool restored = s->was_active;
@@ -264,7 +542,7 @@ static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
             return true;
         }
     }
-    if (!s->became_inactive && disconnected && s->spare.fd >= 0) {
+    if (!s->became_inactive && idle(s) && s->spare.fd >= 0) {
         start(s, &s->spare);
         return true;
     }
@@ -303,9 +581,13 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
     uarc_reverse_connection c;
     while (uarc_listener_next(hub->opt.listener, &c))
         route(hub, &c);
-    for (size_t i = 0; i < hub->count; i++)
-        if (uarc_client_state_get(hub->servers[i]->client) != UARC_CLIENT_DISCONNECTED)
-            uarc_client_process(hub->servers[i]->client, 0);
+    for (size_t i = 0; i < hub->count; i++) {
+        hub_server *s = hub->servers[i];
+        if (uarc_client_state_get(s->client) != UARC_CLIENT_DISCONNECTED)
+            uarc_client_process(s->client, 0);
+        if (s->probe && uarc_client_state_get(s->probe) != UARC_CLIENT_DISCONNECTED)
+            uarc_client_process(s->probe, 0);
+    }
     drop_closed_spares(hub);
     settle(hub);
     return UARC_Good;

@@ -1,0 +1,412 @@
+/*
+ * The hub learning a secured server's certificate over its first dial (GetEndpoints on a None
+ * channel) before the next dial opens the secured channel. Scripted servers on loopback, driven
+ * from the test's own thread: the test runs the hub until a server's socket has something to
+ * read, then reads it and writes the server's answer.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "uarc/uarc.h"
+#include "channel/crypto.h"
+#include "encoding/alloc.h"
+
+#define CHANNEL_ID 21u
+#define TOKEN_ID   1u
+#define SERVER_URI "urn:a"
+#define OTHER_URI  "urn:b"
+#define ENDPOINT   "opc.tcp://127.0.0.1:4840"
+#define POLICY     "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+#define NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
+
+/* Certificates with subjectAltName URI urn:a and urn:elsewhere, and our own with its key, made
+ * once (not by each client at its first secured connect: that is slow under valgrind). */
+static uint8_t *cert_a, *cert_elsewhere, *cert_client, *key_client;
+static size_t cert_a_length, cert_elsewhere_length, cert_client_length, key_client_length;
+
+typedef struct events {
+    int discovered, failed, connected;
+    char server_uri[64];
+    uarc_status status;
+    char detail[1024];
+    uarc_MessageSecurityMode mode;
+    char endpoint_url[64];
+} events;
+
+typedef struct fixture {
+    uarc_allowlist *allow;
+    uarc_listener *listener;
+    uarc_reverse_hub *hub;
+    events ev;
+} fixture;
+
+static void on_discovered(void *user_data, uarc_client *client, const char *server_uri,
+                          const uarc_EndpointDescription *endpoint)
+{
+    events *e = user_data;
+    (void)client;
+    e->discovered++;
+    snprintf(e->server_uri, sizeof e->server_uri, "%s", server_uri);
+    e->mode = endpoint->securityMode;
+    snprintf(e->endpoint_url, sizeof e->endpoint_url, "%.*s", (int)endpoint->endpointUrl.length,
+             (const char *)endpoint->endpointUrl.data);
+}
+
+static void on_failed(void *user_data, uarc_client *client, const char *server_uri,
+                      uarc_status status, const char *detail)
+{
+    events *e = user_data;
+    (void)client;
+    e->failed++;
+    snprintf(e->server_uri, sizeof e->server_uri, "%s", server_uri);
+    e->status = status;
+    snprintf(e->detail, sizeof e->detail, "%s", detail);
+}
+
+static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
+                         bool restored, bool resumed)
+{
+    events *e = user_data;
+    (void)client, (void)server_uri, (void)restored, (void)resumed;
+    e->connected++;
+}
+
+static int make_certificates(void **state)
+{
+    (void)state;
+    uint8_t *key;
+    size_t key_length;
+    if (uarc__crypto_make_certificate(SERVER_URI, &cert_a, &cert_a_length, &key, &key_length) !=
+        UARC_Good)
+        return -1;
+    uarc__free(key);
+    if (uarc__crypto_make_certificate("urn:elsewhere", &cert_elsewhere, &cert_elsewhere_length,
+                                      &key, &key_length) != UARC_Good)
+        return -1;
+    uarc__free(key);
+    if (uarc__crypto_make_certificate("urn:uarc:test-client", &cert_client, &cert_client_length,
+                                      &key_client, &key_client_length) != UARC_Good)
+        return -1;
+    return 0;
+}
+
+static int free_certificates(void **state)
+{
+    (void)state;
+    uarc__free(cert_a);
+    uarc__free(cert_elsewhere);
+    uarc__free(cert_client);
+    uarc__free(key_client);
+    return 0;
+}
+
+/* A hub whose clients ask for Basic256Sha256 (mode left to its default, SignAndEncrypt), with
+ * `server_certificate` configured or not. */
+static fixture *new_fixture(const uint8_t *server_certificate, size_t length)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->allow = uarc_allowlist_new();
+    assert_int_equal(uarc_allowlist_add(fx->allow, SERVER_URI, NULL), UARC_Good);
+    assert_int_equal(uarc_allowlist_add(fx->allow, OTHER_URI, NULL), UARC_Good);
+    uarc_listener_options lo = {.allowlist = fx->allow,
+                                .bind_addresses = (const char *[]){"127.0.0.1"},
+                                .bind_address_count = 1};
+    fx->listener = uarc_listener_new(&lo);
+    assert_int_equal(uarc_listener_listen(fx->listener), UARC_Good);
+    uarc_reverse_hub_options ho = {
+        .listener = fx->listener,
+        .client = {.security_policy_uri = POLICY,
+                   .certificate = cert_client,
+                   .certificate_length = cert_client_length,
+                   .private_key = key_client,
+                   .private_key_length = key_client_length,
+                   .server_certificate = server_certificate,
+                   .server_certificate_length = length},
+        .callbacks = {.connected = on_connected, .failed = on_failed, .user_data = &fx->ev},
+        .discovered = on_discovered,
+    };
+    fx->hub = uarc_reverse_hub_new(&ho);
+    assert_non_null(fx->hub);
+    return fx;
+}
+
+static void free_fixture(fixture *fx)
+{
+    uarc_reverse_hub_delete(fx->hub);
+    uarc_listener_delete(fx->listener);
+    uarc_allowlist_delete(fx->allow);
+    free(fx);
+}
+
+static bool readable(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Runs the hub until `fd` has bytes (or end of stream) to read. */
+static void run_until_readable(fixture *fx, int fd)
+{
+    for (int i = 0; i < 250 && !readable(fd); i++)
+        uarc_reverse_hub_process(fx->hub, 20);
+    assert_true(readable(fd));
+}
+
+/* Runs the hub until *counter reaches `n`. */
+static void run_until(fixture *fx, const int *counter, int n)
+{
+    for (int i = 0; i < 250 && *counter < n; i++)
+        uarc_reverse_hub_process(fx->hub, 20);
+    assert_int_equal(*counter, n);
+}
+
+static int dial(fixture *fx, const char *server_uri)
+{
+    int fd = connect_to(uarc_listener_port(fx->listener));
+    fake_frame f;
+    frame_rhe(&f, server_uri, ENDPOINT);
+    send_all(fd, f.bytes, f.length);
+    return fd;
+}
+
+static uint8_t message[65536];
+
+/* Reads the client's next message into `message`, running the hub until it is there. */
+static size_t next_message(fixture *fx, int fd, const char type[4])
+{
+    run_until_readable(fx, fd);
+    assert_true(recv_exact(fd, message, 8));
+    uint32_t size = get_u32(message + 4);
+    assert_true(size >= 8 && size <= sizeof message);
+    assert_true(recv_exact(fd, message + 8, size - 8));
+    assert_memory_equal(message, type, 4);
+    return size;
+}
+
+/* HEL/ACK, then the OPN: returns whether it asked for `policy`; a None OPN is answered. */
+static bool open_channel(fixture *fx, int fd, const char *policy)
+{
+    next_message(fx, fd, "HELF");
+    fake_frame f;
+    frame_begin(&f, "ACKF");
+    frame_u32(&f, 0);
+    frame_u32(&f, 65535);
+    frame_u32(&f, 65535);
+    frame_u32(&f, 0);
+    frame_u32(&f, 0);
+    frame_end(&f);
+    send_all(fd, f.bytes, f.length);
+    next_message(fx, fd, "OPNF");
+    /* OPN: header, channel id, then the SecurityPolicyUri of the asymmetric header. */
+    uint32_t length = get_u32(message + 12);
+    bool same = length == strlen(policy) && memcmp(message + 16, policy, length) == 0;
+    if (same && strcmp(policy, NONE) == 0) {
+        size_t pos = 12;
+        for (int i = 0; i < 3; i++) {
+            int32_t n = (int32_t)get_u32(message + pos);
+            pos += 4 + (n > 0 ? (size_t)n : 0);
+        }
+        frame_opn_response(&f, CHANNEL_ID, TOKEN_ID, 1, get_u32(message + pos + 4));
+        send_all(fd, f.bytes, f.length);
+    }
+    return same;
+}
+
+/* An endpoint of the policy and mode, with a certificate or none. */
+static uarc_EndpointDescription endpoint(const char *policy, uarc_MessageSecurityMode mode,
+                                         const uint8_t *cert, size_t cert_length)
+{
+    uarc_EndpointDescription e;
+    uarc_init(&e, UARC_T(EndpointDescription));
+    e.endpointUrl = (uarc_string){strlen(ENDPOINT), (uint8_t *)ENDPOINT};
+    e.securityPolicyUri = (uarc_string){strlen(policy), (uint8_t *)policy};
+    e.securityMode = mode;
+    e.serverCertificate = (uarc_bytestring){cert_length, (uint8_t *)cert};
+    return e;
+}
+
+/* Reads the GetEndpoints request and answers it with `endpoints`. */
+static void answer_get_endpoints(fixture *fx, int fd, uarc_EndpointDescription *endpoints,
+                                 size_t count)
+{
+    size_t size = next_message(fx, fd, "MSGF");
+    uint32_t request_id = get_u32(message + 20);
+    size_t offset = 0;
+    uarc_nodeid id;
+    assert_int_equal(uarc_decode(message + 24, size - 24, &offset, &id, UARC_T(NodeId), NULL),
+                     UARC_Good);
+    assert_int_equal(id.identifier.numeric, UARC_T(GetEndpointsRequest)->binary_encoding_id);
+
+    uarc_GetEndpointsResponse r;
+    uarc_init(&r, UARC_T(GetEndpointsResponse));
+    r.endpointsSize = count;
+    r.endpoints = endpoints;
+    uint8_t *body;
+    size_t length;
+    assert_int_equal(uarc_encode_alloc(&r, UARC_T(GetEndpointsResponse), &body, &length),
+                     UARC_Good);
+    uarc_nodeid type = uarc_nodeid_numeric(0, UARC_T(GetEndpointsResponse)->binary_encoding_id);
+    uint8_t prefix[16];
+    size_t prefix_length = 0;
+    assert_int_equal(uarc_encode(&type, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length),
+                     UARC_Good);
+    fake_frame f;
+    frame_begin(&f, "MSGF");
+    frame_u32(&f, CHANNEL_ID);
+    frame_u32(&f, TOKEN_ID);
+    frame_u32(&f, 2);
+    frame_u32(&f, request_id);
+    frame_bytes(&f, prefix, prefix_length);
+    frame_bytes(&f, body, length);
+    frame_end(&f);
+    uarc_free(body);
+    send_all(fd, f.bytes, f.length);
+}
+
+/* The discovery channel ends cleanly: CLO, then end of stream. */
+static void expect_clo_and_close(fixture *fx, int fd)
+{
+    next_message(fx, fd, "CLOF");
+    run_until_readable(fx, fd);
+    expect_eof(fd);
+}
+
+/* One dial used for discovery that ends without a certificate; the next dial asks again (the
+ * certificate was not set: its OPN is None). */
+static void expect_refused(fixture *fx, uarc_EndpointDescription *endpoints, size_t count,
+                           uarc_status status)
+{
+    int fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, NONE));
+    answer_get_endpoints(fx, fd, endpoints, count);
+    expect_clo_and_close(fx, fd);
+    run_until(fx, &fx->ev.failed, 1);
+    assert_string_equal(fx->ev.server_uri, SERVER_URI);
+    assert_int_equal(fx->ev.status, status);
+    assert_non_null(strstr(fx->ev.detail, "GetEndpoints: "));
+    assert_int_equal(fx->ev.discovered, 0);
+    close(fd);
+
+    fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, NONE));
+    close(fd);
+}
+
+static void test_no_matching_endpoint(void **state)
+{
+    (void)state;
+    fixture *fx = new_fixture(NULL, 0);
+    uarc_EndpointDescription e[] = {
+        endpoint(NONE, UARC_MessageSecurityMode_None, NULL, 0),
+        endpoint(POLICY, UARC_MessageSecurityMode_Sign, cert_a, cert_a_length),
+        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, NULL, 0), /* no certificate */
+    };
+    expect_refused(fx, e, 3, UARC_BadSecurityPolicyRejected);
+    assert_non_null(strstr(fx->ev.detail, "BadSecurityPolicyRejected"));
+    assert_non_null(strstr(fx->ev.detail, POLICY " in mode SignAndEncrypt"));
+    assert_non_null(strstr(fx->ev.detail, "None/None, Basic256Sha256/Sign"));
+    free_fixture(fx);
+}
+
+static void test_certificate_uri_differs(void **state)
+{
+    (void)state;
+    fixture *fx = new_fixture(NULL, 0);
+    uarc_EndpointDescription e[] = {
+        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, cert_elsewhere,
+                 cert_elsewhere_length),
+    };
+    expect_refused(fx, e, 1, UARC_BadCertificateUriInvalid);
+    assert_non_null(strstr(fx->ev.detail, "urn:elsewhere"));
+    assert_non_null(strstr(fx->ev.detail, "claims to be " SERVER_URI));
+    free_fixture(fx);
+}
+
+/* The certificate found goes to the server's client: its next dials open Basic256Sha256. */
+static void test_discovered_then_secured(void **state)
+{
+    (void)state;
+    fixture *fx = new_fixture(NULL, 0);
+    int fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, NONE));
+    uarc_EndpointDescription e[] = {
+        endpoint(NONE, UARC_MessageSecurityMode_None, NULL, 0),
+        endpoint(POLICY, UARC_MessageSecurityMode_Sign, cert_a, cert_a_length),
+        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, cert_a, cert_a_length),
+    };
+    answer_get_endpoints(fx, fd, e, 3);
+    expect_clo_and_close(fx, fd);
+    run_until(fx, &fx->ev.discovered, 1);
+    assert_string_equal(fx->ev.server_uri, SERVER_URI);
+    assert_int_equal(fx->ev.mode, UARC_MessageSecurityMode_SignAndEncrypt);
+    assert_string_equal(fx->ev.endpoint_url, ENDPOINT);
+    assert_int_equal(fx->ev.failed, 0);
+    close(fd);
+
+    for (int dials = 1; dials <= 2; dials++) {
+        fd = dial(fx, SERVER_URI);
+        assert_true(open_channel(fx, fd, POLICY));
+        close(fd); /* the fake cannot go on: the connect fails at OPN */
+        run_until(fx, &fx->ev.failed, dials);
+        assert_non_null(strstr(fx->ev.detail, "OPN"));
+    }
+    assert_int_equal(fx->ev.discovered, 1);
+    free_fixture(fx);
+}
+
+/* A configured certificate is used at once: no discovery. */
+static void test_configured_certificate_skips_discovery(void **state)
+{
+    (void)state;
+    fixture *fx = new_fixture(cert_a, cert_a_length);
+    int fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, POLICY));
+    close(fd);
+    run_until(fx, &fx->ev.failed, 1);
+    assert_int_equal(fx->ev.discovered, 0);
+    free_fixture(fx);
+}
+
+/* A server that never answers its discovery's HEL holds up nobody: another server's discovery
+ * completes meanwhile, long before the silent one's connect timeout (10 s). */
+static void test_discovery_does_not_block(void **state)
+{
+    (void)state;
+    fixture *fx = new_fixture(NULL, 0);
+    int silent = dial(fx, OTHER_URI);
+    next_message(fx, silent, "HELF"); /* and no ACK */
+    int fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, NONE));
+    uarc_EndpointDescription e[] = {
+        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, cert_a, cert_a_length),
+    };
+    answer_get_endpoints(fx, fd, e, 1);
+    expect_clo_and_close(fx, fd);
+    run_until(fx, &fx->ev.discovered, 1);
+    assert_string_equal(fx->ev.server_uri, SERVER_URI);
+    assert_int_equal(fx->ev.failed, 0);
+    close(fd);
+    close(silent);
+    free_fixture(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_matching_endpoint),
+        cmocka_unit_test(test_certificate_uri_differs),
+        cmocka_unit_test(test_discovered_then_secured),
+        cmocka_unit_test(test_configured_certificate_skips_discovery),
+        cmocka_unit_test(test_discovery_does_not_block),
+    };
+    return cmocka_run_group_tests(tests, make_certificates, free_certificates);
+}
