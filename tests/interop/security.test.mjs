@@ -3,7 +3,10 @@
 // with an ephemeral self-signed client certificate, a UserName login with an encrypted password,
 // and Reverse Connect where the server's identity is tied to its certificate: a ReverseHello whose
 // ServerUri is not the certificate's URI is refused once the channel is secured. With --trust-list,
-// the server's certificate must validate against the folder's certificates before OPN.
+// the server's certificate must validate against the folder's certificates before OPN. Without
+// --server-certificate, `uarc listen` asks the server for it over its first dial (GetEndpoints on a
+// None channel), checks its URI against the ReverseHello, and opens the secured session on the
+// server's next dial.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -30,6 +33,8 @@ fs.writeFileSync(wrongFile, "wrong\n");
 let peer;
 let listener;
 let impostorListener;
+let discoveringListener; // no --server-certificate: learns it on the peer's first dial
+let discoveringImpostorListener;
 const run = async (args) => {
   const p = runUarc(args);
   await exitWithin(p, 30000);
@@ -37,15 +42,19 @@ const run = async (args) => {
 };
 
 before(async () => {
-  const secure = ["--security-policy", "Basic256Sha256", "--security-mode", "SignAndEncrypt",
-    "--server-certificate", certFile, "--read", "ns=1;s=Scalar.Double"];
-  [listener, impostorListener] = await Promise.all([
-    startListen(["--allow", URI, ...secure, "--count", "1"]),
-    startListen(["--allow", IMPOSTOR, ...secure, "--stay"]),
-  ]);
+  const discovering = ["--security-policy", "Basic256Sha256", "--security-mode", "SignAndEncrypt",
+    "--read", "ns=1;s=Scalar.Double"];
+  const secure = [...discovering, "--server-certificate", certFile];
+  [listener, impostorListener, discoveringListener, discoveringImpostorListener] =
+    await Promise.all([
+      startListen(["--allow", URI, ...secure, "--count", "1"]),
+      startListen(["--allow", IMPOSTOR, ...secure, "--stay"]),
+      startListen(["--allow", URI, ...discovering, "--count", "1"]),
+      startListen(["--allow", IMPOSTOR, ...discovering, "--stay"]),
+    ]);
   peer = await startPeer({
     uri: URI,
-    reverse: [listener.url],
+    reverse: [listener.url, discoveringListener.url],
     args: ["--no-big", "--secure", "--certificate-out", certFile, "--user", "alice:secret"],
   });
 });
@@ -53,6 +62,8 @@ before(async () => {
 after(async () => {
   listener?.stop?.();
   impostorListener?.stop?.();
+  discoveringListener?.stop?.();
+  discoveringImpostorListener?.stop?.();
   await peer?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -115,21 +126,62 @@ test("Reverse Connect over Basic256Sha256 SignAndEncrypt", async () => {
   assert.equal(connected?.security_policy, "Basic256Sha256", listener.describe());
 });
 
-test("an RHE claiming another ServerUri than the certificate's is refused once secured", async () => {
-  // A relay dials the listener, announces itself as IMPOSTOR, then passes the bytes through to the
-  // real peer, whose certificate says urn:sec-peer.
+// A relay dials `target`, announces itself as IMPOSTOR, then passes the bytes through to the real
+// peer, whose certificate says urn:sec-peer. Returns a function that closes both sockets.
+async function relayAsImpostor(target) {
   const upstream = net.connect(Number(new URL(peer.endpointUrl).port), "127.0.0.1");
-  const down = net.connect(impostorListener.port, "127.0.0.1");
+  const down = net.connect(target.port, "127.0.0.1");
+  for (const s of [upstream, down]) s.on("error", () => {}); // the listener may close first
   await Promise.all([new Promise((r) => upstream.once("connect", r)),
     new Promise((r) => down.once("connect", r))]);
   down.write(rhe(IMPOSTOR, peer.endpointUrl));
   down.pipe(upstream);
   upstream.pipe(down);
+  return () => {
+    down.destroy();
+    upstream.destroy();
+  };
+}
+
+test("an RHE claiming another ServerUri than the certificate's is refused once secured", async () => {
+  const close = await relayAsImpostor(impostorListener);
   const ev = await impostorListener.waitFor((e) => e.event === "error" && e.server_uri === IMPOSTOR,
     20000);
   assert.equal(ev.status, "BadCertificateUriInvalid", impostorListener.describe());
   assert.match(ev.reason ?? "", new RegExp(`${URI}.*${IMPOSTOR}`), impostorListener.describe());
   assert.ok(!impostorListener.events.some((e) => e.event === "read"), impostorListener.describe());
-  down.destroy();
-  upstream.destroy();
+  close();
+});
+
+test("Reverse Connect over Basic256Sha256 SignAndEncrypt without --server-certificate: the first " +
+  "dial asks GetEndpoints, the next one reads", async () => {
+  const l = discoveringListener;
+  const ev = await l.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+  assert.equal(ev.status, "Good", l.describe());
+  assert.equal(ev.value, 3.141592653589793, l.describe());
+  const at = (pred) => l.events.findIndex(pred);
+  const discovered = at((e) => e.event === "discovered" && e.server_uri === URI);
+  const connected = at((e) => e.event === "connected" && e.server_uri === URI);
+  assert.ok(discovered >= 0 && connected > discovered, l.describe());
+  assert.equal(l.events[discovered].security_policy, "Basic256Sha256", l.describe());
+  assert.equal(l.events[discovered].security_mode, "SignAndEncrypt", l.describe());
+  assert.equal(l.events[connected].security_policy, "Basic256Sha256", l.describe());
+  // two dials: the discovery's, then the session's
+  const accepted = l.events.filter((e) => e.event === "accepted" && e.server_uri === URI);
+  assert.ok(accepted.length >= 2, l.describe());
+  assert.ok(!l.events.some((e) => e.event === "error"), l.describe());
+  assert.equal((await exitWithin(l, 10000)).code, 0, l.describe()); // --count 1
+});
+
+test("without --server-certificate, an RHE claiming another ServerUri than the certificate's is " +
+  "refused at discovery", async () => {
+  const l = discoveringImpostorListener;
+  const close = await relayAsImpostor(l);
+  const ev = await l.waitFor((e) => e.event === "error" && e.server_uri === IMPOSTOR, 20000);
+  assert.equal(ev.status, "BadCertificateUriInvalid", l.describe());
+  assert.equal(ev.step, "GetEndpoints", l.describe());
+  assert.match(ev.reason ?? "", new RegExp(`${URI}.*${IMPOSTOR}`), l.describe());
+  assert.ok(!l.events.some((e) => e.event === "discovered" || e.event === "connected" ||
+    e.event === "read"), l.describe());
+  close();
 });

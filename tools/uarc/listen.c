@@ -22,7 +22,7 @@ static const char listen_help[] =
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
-    "                    --server-certificate FILE [--certificate FILE --private-key FILE]\n"
+    "                    [--server-certificate FILE] [--certificate FILE --private-key FILE]\n"
     "                    [--trust-list DIR]]\n"
     "                   [--stay] [--accept-only] [--pause-rejected] [--json] [--verbose]\n"
     "\n"
@@ -52,17 +52,19 @@ static const char listen_help[] =
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
-    "                         Needed for a policy other than None: the secure channel starts\n"
-    "                         before the server could be asked (GetEndpoints); the certificate's\n"
-    "                         subjectAltName URI must equal the ServerUri of the "
-    "ReverseHello\n" TRUST_LIST_HELP
+    "                         Default: learned on the server's first dial (GetEndpoints over\n"
+    "                         SecurityPolicy None, event 'discovered', then that socket is\n"
+    "                         closed); its next dial opens the secured channel. Either way the\n"
+    "                         certificate's subjectAltName URI must equal the ServerUri of the\n"
+    "                         ReverseHello\n" TRUST_LIST_HELP
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
     "                       its re-dial and re-activate the session (operations are not repeated)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
     "  --pause-rejected     answer rejected servers ERR BadTcpMessageTypeInvalid instead of\n"
     "                       BadTcpEndpointUrlInvalid (some servers then pause re-dialing)\n"
     "  --json               one JSON object per line on stdout (events: listening, hello,\n"
-    "                       accepted, rejected, connected, read, browse, disconnected, error)\n"
+    "                       accepted, rejected, discovered, connected, read, browse,\n"
+    "                       disconnected, error)\n"
     "  --verbose            log details to stderr\n"
     "\n"
     "Rejected servers get ERR BadTcpEndpointUrlInvalid with the reason, then the socket is\n"
@@ -514,13 +516,51 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     job_next(job);
 }
 
+/* The server's certificate was learned on this dial; its next dial brings the session. */
+static void on_discovered(void *user_data, uarc_client *client, const char *server_uri,
+                          const uarc_EndpointDescription *endpoint)
+{
+    session_state *st = user_data;
+    out_line line;
+    out_begin(&line, st->listen->json, "discovered");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field(&line, "endpoint_url", (const char *)endpoint->endpointUrl.data,
+              endpoint->endpointUrl.length);
+    out_field_str(&line, "security_policy",
+                  policy_short_name(uarc_client_security_policy_uri(client)));
+    out_field_str(&line, "security_mode",
+                  endpoint->securityMode == UARC_MessageSecurityMode_Sign ? "Sign"
+                                                                          : "SignAndEncrypt");
+    out_end(&line);
+}
+
+/* Connecting or discovery failed. The hub's detail is "<step>: <StatusName>: <reason>" (for a
+ * discovery it is not the client's own error), reported as ops_report_error() does. */
 static void on_failed(void *user_data, uarc_client *client, const char *server_uri,
                       uarc_status status, const char *detail)
 {
     session_state *st = user_data;
-    (void)detail;
-    ops_context ctx = {client, st->listen->json, server_uri};
-    ops_report_error(&ctx, status);
+    (void)client;
+    char step[64] = "unknown";
+    const char *reason = detail;
+    const char *colon = strstr(detail, ": ");
+    if (colon && (size_t)(colon - detail) < sizeof step) {
+        memcpy(step, detail, (size_t)(colon - detail));
+        step[colon - detail] = '\0';
+        reason = colon + 2;
+        const char *second = strstr(reason, ": ");
+        if (second)
+            reason = second + 2;
+    }
+    out_line line;
+    out_begin(&line, st->listen->json, "error");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field_str(&line, "step", step);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
+    if (st->listen->json)
+        fprintf(stderr, "uarc: %s\n", detail[0] ? detail : uarc_status_name(status));
 }
 
 static void on_lost(void *user_data, uarc_client *client, const char *server_uri,
@@ -572,7 +612,8 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     session_state st = {.args = a, .listen = s};
     if (!a->accept_only) {
         uarc_reverse_hub_options ho = {.listener = listener,
-                                       .callbacks = {NULL, on_connected, on_failed, on_lost, &st}};
+                                       .callbacks = {NULL, on_connected, on_failed, on_lost, &st},
+                                       .discovered = on_discovered};
         client_config_from_args(&ho.client, a->user, a->password, a->allow_unencrypted, 0,
                                 a->verbose);
         security_apply("listen", &a->security, &ho.client); /* checked in cmd_listen */
@@ -697,13 +738,6 @@ int cmd_listen(int argc, char **argv)
         uarc_client_config check = {0};
         if (!security_apply("listen", &a.security, &check))
             goto done;
-        if (!security_is_none(&check) && !a.security.server_certificate) {
-            fprintf(stderr,
-                    "uarc listen: --security-policy %s needs --server-certificate FILE "
-                    "(the secure channel starts before the server could be asked)\n",
-                    a.security.policy);
-            goto done;
-        }
     }
     if (a.allow_sources == 0)
         fprintf(stderr, "uarc listen: warning: no --allow or --allow-file given, so every server "
