@@ -358,8 +358,7 @@ int cmd_client(const char *command, int argc, char **argv)
     if (strcmp(command, "endpoints") == 0) {
         ok = ops_endpoints(&ctx) == UARC_Good;
     } else if (strcmp(command, "read") == 0) {
-        for (size_t i = 0; i < n; i++)
-            ok &= ops_read(&ctx, rest[i]) == UARC_Good;
+        ok = ops_read(&ctx, rest, n) == UARC_Good;
     } else if (strcmp(command, "write") == 0) {
         ok = ops_write(&ctx, rest[0], rest[1], rest[2]) == UARC_Good;
     } else if (strcmp(command, "browse") == 0) {

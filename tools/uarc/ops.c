@@ -119,21 +119,45 @@ uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
     return uarc_status_is_bad(value_status) ? value_status : UARC_Good;
 }
 
-uarc_status ops_read(const ops_context *ctx, const char *node_text)
+uarc_status ops_read(const ops_context *ctx, char *const *node_texts, size_t count)
 {
-    uarc_nodeid id;
-    if (!ops_parse_node(ctx, node_text, &id))
-        return UARC_BadNodeIdInvalid;
-    uarc_data_value value;
-    uarc_status status =
-        uarc_client_read_attribute(ctx->client, &id, UARC_ATTRIBUTEID_Value, &value);
-    if (status != UARC_Good)
+    uarc_ReadValueId *ids = calloc(count ? count : 1, sizeof *ids);
+    uarc_data_value *values = calloc(count ? count : 1, sizeof *values);
+    uarc_status result = UARC_Good;
+    size_t n = 0;
+    if (!ids || !values) {
+        result = UARC_BadOutOfMemory;
+        ops_report_error(ctx, result);
+        goto done;
+    }
+    /* A node that does not parse gets its error event; the others are read all in one request. */
+    for (size_t i = 0; i < count; i++) {
+        if (!ops_parse_node(ctx, node_texts[i], &ids[n].nodeId)) {
+            result = UARC_BadNodeIdInvalid;
+            continue;
+        }
+        ids[n++].attributeId = UARC_ATTRIBUTEID_Value;
+    }
+    if (n == 0)
+        goto done;
+    uarc_status status = uarc_client_read(ctx->client, ids, n, values);
+    if (status != UARC_Good) {
         ops_report_error(ctx, status);
-    else
-        status = ops_print_read(ctx, &id, &value);
-    uarc_clear(&value, UARC_T(DataValue));
-    uarc_clear(&id, UARC_T(NodeId));
-    return status;
+        result = status;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uarc_status s = ops_print_read(ctx, &ids[i].nodeId, &values[i]);
+        if (result == UARC_Good)
+            result = s;
+        uarc_clear(&values[i], UARC_T(DataValue));
+    }
+done:
+    for (size_t i = 0; i < n; i++)
+        uarc_clear(&ids[i].nodeId, UARC_T(NodeId));
+    free(ids);
+    free(values);
+    return result;
 }
 
 static const char *node_class_name(uarc_NodeClass c)

@@ -15,7 +15,8 @@ typedef struct ops_context {
  * server answered gets one `read`/`write` event carrying the node's status, Bad ones included,
  * and no `error` event; `error` is for a step that could not be carried out (arguments, the
  * service call as a whole). A Bad node status is a failure, others are not. */
-uarc_status ops_read(const ops_context *ctx, const char *node_text);
+/* Reads the Value of every node in one Read request; one event per node, in order. */
+uarc_status ops_read(const ops_context *ctx, char *const *node_texts, size_t count);
 uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recursive);
 uarc_status ops_endpoints(const ops_context *ctx);
 uarc_status ops_write(const ops_context *ctx, const char *node_text, const char *type_name,
