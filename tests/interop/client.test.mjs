@@ -351,24 +351,26 @@ test("call Add and Concat: outputs as JSON", async () => {
   assert.deepEqual(concat.events.find((e) => e.event === "call").outputs, ["ab\u00e9t\u00e9", 7]);
 });
 
-test("call with wrong argument types or too few arguments: error event with a Bad status, exit 1", async () => {
+test("call with wrong argument types, too few arguments or an unknown method: one call event with the Bad result, exit 1", async () => {
+  // The server answered for the method: its result is the call event (as for read and write);
+  // no error event, which is for a call that got no result at all.
   const wrong = await uarc(["call", url, "ns=1;s=Methods", "ns=1;s=Methods/Add", "String:one", "Double:2", "--json"]);
   assert.equal(wrong.code, 1, wrong.describe());
-  let err = wrong.events.find((e) => e.event === "error");
-  assert.ok(err, wrong.describe());
-  assert.equal(err.step, "Call");
-  assert.match(err.status, /^Bad/);
-  assert.match(err.reason, /input argument 0: BadTypeMismatch/);
-  assert.equal(wrong.events.filter((e) => e.event === "call").length, 0);
+  assert.deepEqual(wrong.events.map((e) => e.event), ["call"], wrong.describe());
+  assert.equal(wrong.events[0].status, "BadInvalidArgument", wrong.describe());
+  assert.deepEqual(wrong.events[0].input_results, ["BadTypeMismatch", "Good"], wrong.describe());
+  assert.deepEqual(wrong.events[0].outputs, []);
 
   const missing = await uarc(["call", url, "ns=1;s=Methods", "ns=1;s=Methods/Add", "Double:2", "--json"]);
   assert.equal(missing.code, 1, missing.describe());
-  err = missing.events.find((e) => e.event === "error");
-  assert.equal(err.status, "BadArgumentsMissing");
+  assert.deepEqual(missing.events.map((e) => e.event), ["call"], missing.describe());
+  assert.equal(missing.events[0].status, "BadArgumentsMissing");
 
   const unknown = await uarc(["call", url, "ns=1;s=Methods", "ns=1;s=Methods/Nope", "--json"]);
   assert.equal(unknown.code, 1, unknown.describe());
-  assert.match(unknown.events.find((e) => e.event === "error").status, /^BadMethodInvalid|^BadNodeIdUnknown/);
+  assert.deepEqual(unknown.events.map((e) => e.event), ["call"], unknown.describe());
+  assert.match(unknown.events[0].status, /^BadMethodInvalid|^BadNodeIdUnknown/);
+
 });
 
 // ---- endpoints ----

@@ -72,6 +72,27 @@ static void add_json(out_line *line, const char *key, char *json)
     uarc_free(json);
 }
 
+/* `key`: a JSON array of status names, as every other status the tool prints. */
+static void add_status_names(out_line *line, const char *key, const uarc_status *codes,
+                             size_t count)
+{
+    size_t size = 3, used = 0;
+    for (size_t i = 0; i < count; i++)
+        size += strlen(uarc_status_name(codes[i])) + 3;
+    char *json = malloc(size);
+    if (!json) {
+        line->failed = true;
+        return;
+    }
+    json[used++] = '[';
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)snprintf(json + used, size - used, "%s\"%s\"", i ? "," : "",
+                                 uarc_status_name(codes[i]));
+    snprintf(json + used, size - used, "]");
+    out_field_raw(line, key, json);
+    free(json);
+}
+
 /* The value's type as the tool names it: "Double", "Double[]" for an array, "Double[3,4]" for a
  * matrix (its ArrayDimensions; a one-dimensional array shows no length, the value has it). */
 static void add_type(out_line *line, const uarc_variant *v)
@@ -602,31 +623,52 @@ uarc_status ops_call(const ops_context *ctx, const char *object_text, const char
         if (status != UARC_Good)
             print_error(ctx, "arguments", uarc_status_name(status), detail);
     }
-    uarc_variant *outputs = NULL;
-    size_t output_count = 0;
+    /* The Call service by hand rather than uarc_client_call_method(), which folds the service's
+     * status and the method's result into one: as for a write, a result the server gave gets a
+     * `call` event, Bad included, and `error` is for a call that got no result. */
     if (status == UARC_Good) {
-        status = uarc_client_call_method(ctx->client, &object, &method, args, input_count, &outputs,
-                                         &output_count);
+        uarc_CallMethodRequest method_call = {.objectId = object,
+                                              .methodId = method,
+                                              .inputArgumentsSize = input_count,
+                                              .inputArguments = input_count ? args : NULL};
+        uarc_CallRequest request;
+        uarc_init(&request, UARC_T(CallRequest));
+        request.methodsToCallSize = 1;
+        request.methodsToCall = &method_call;
+        uarc_CallResponse response;
+        status = uarc_client_call(ctx->client, &request, UARC_T(CallRequest), &response,
+                                  UARC_T(CallResponse));
         if (status != UARC_Good) {
             ops_report_error(ctx, status);
+        } else if (response.resultsSize != 1) {
+            status = UARC_BadUnexpectedError;
+            char reason[64];
+            snprintf(reason, sizeof reason, "%zu results for 1 method", response.resultsSize);
+            print_error(ctx, "Call", uarc_status_name(status), reason);
         } else {
+            const uarc_CallMethodResult *result = &response.results[0];
             uarc_variant all = {0};
-            uarc_variant_set_array(&all, outputs, output_count, UARC_T(Variant));
+            uarc_variant_set_array(&all, result->outputArguments, result->outputArgumentsSize,
+                                   UARC_T(Variant));
             out_line line;
             begin(&line, ctx, "call");
             add_nodeid(&line, "object", &object);
             add_nodeid(&line, "method", &method);
-            out_field_str(&line, "status", uarc_status_name(status));
+            out_field_str(&line, "status", uarc_status_name(result->statusCode));
+            if (result->inputArgumentResultsSize)
+                add_status_names(&line, "input_results", result->inputArgumentResults,
+                                 result->inputArgumentResultsSize);
             add_json(&line, "outputs", uarc_variant_to_json(&all, NULL));
             out_end(&line);
             uarc_clear(&all, UARC_T(Variant));
+            status = uarc_status_is_bad(result->statusCode) ? result->statusCode : UARC_Good;
         }
+        uarc_clear(&response, UARC_T(CallResponse));
     }
     if (args)
         for (size_t i = 0; i < input_count; i++)
             uarc_clear(&args[i], UARC_T(Variant));
     free(args);
-    uarc_array_delete(outputs, output_count, UARC_T(Variant));
     uarc_clear(&object, UARC_T(NodeId));
     uarc_clear(&method, UARC_T(NodeId));
     return status;

@@ -11,10 +11,10 @@ typedef struct ops_context {
     const char *server_uri; /* added to every event when not NULL */
 } ops_context;
 
-/* Each returns Good or the failing status (already reported as an event). A read or write the
- * server answered gets one `read`/`write` event carrying the node's status, Bad ones included,
- * and no `error` event; `error` is for a step that could not be carried out (arguments, the
- * service call as a whole). A Bad node status is a failure, others are not. */
+/* Each returns Good or the failing status (already reported as an event). A read, write or call
+ * the server answered gets one `read`/`write`/`call` event carrying the node's or method's
+ * status, Bad ones included, and no `error` event; `error` is for a step that could not be carried
+ * out (arguments, the service call as a whole). A Bad node status is a failure, others are not. */
 /* Reads the Value of every node in one Read request; one event per node, in order. */
 uarc_status ops_read(const ops_context *ctx, char *const *node_texts, size_t count);
 uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recursive);
