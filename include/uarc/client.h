@@ -202,6 +202,11 @@ UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *client,
                                                         const uint8_t *certificate, size_t length);
+/* The application URI a certificate (DER) names: the first URI of its subjectAltName, copied
+ * NUL-terminated into `uri` (`size` bytes). Returns Good, BadCertificateUriInvalid when it names
+ * none (or one that does not fit), BadCertificateInvalid when `der` is not a certificate. */
+UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri,
+                                          size_t size);
 /* Sets config.expected_server_uri (copied; NULL: no check) for the next connect. Returns Good,
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, const char *uri);

@@ -331,6 +331,13 @@ UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const ui
                : UARC_BadOutOfMemory;
 }
 
+UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri, size_t size)
+{
+    if (!der || !uri || size == 0)
+        return UARC_BadInvalidArgument;
+    return uarc__crypto_certificate_uri(der, length, uri, size);
+}
+
 UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *c, const char *uri)
 {
     if (c->state != UARC_CLIENT_DISCONNECTED)

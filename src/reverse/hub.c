@@ -18,8 +18,7 @@
  * client and the probe is dropped; the server's next dial then opens the secured channel and the
  * session as if the certificate had been configured (trust list and URI are checked again at
  * OPN), and later re-dials keep it. Any other outcome is reported as `failed`, and the next dial
- * asks again. Reading the certificate's URI is the one thing the client's API does not offer, so
- * that comes from the channel layer's certificate helper.
+ * asks again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,7 +29,6 @@
 #include <unistd.h>
 
 #include "uarc/reverse.h"
-#include "channel/crypto.h"
 #include "encoding/alloc.h"
 #include "encoding/log.h"
 
@@ -233,8 +231,8 @@ static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
 static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
 {
     char uri[4096];
-    uarc_status status = uarc__crypto_certificate_uri(e->serverCertificate.data,
-                                                      e->serverCertificate.length, uri, sizeof uri);
+    uarc_status status = uarc_certificate_uri(e->serverCertificate.data,
+                                              e->serverCertificate.length, uri, sizeof uri);
     if (status == UARC_BadCertificateInvalid) {
         s->probe_status = status;
         snprintf(s->probe_detail, sizeof s->probe_detail,

@@ -34,6 +34,7 @@
 #include "channel/crypto.h"
 #include "channel/security.h"
 #include "encoding/alloc.h"
+#include "uarc/client.h"
 
 static const uint8_t short_expected[40] = {
     0x8e, 0x4d, 0x93, 0x25, 0x30, 0xd7, 0x65, 0xa0, 0xaa, 0xe9, 0x74, 0xc3, 0x04, 0x73,
@@ -447,6 +448,13 @@ static void test_certificate_uri(void **state)
     assert_int_equal(uarc__crypto_certificate_uri((const uint8_t *)"x", 1, uri, sizeof uri),
                      UARC_BadCertificateInvalid);
     assert_int_equal(uarc__crypto_first_certificate(cert[0], cert_length[0]), cert_length[0]);
+    /* the public form the reverse-connect hub uses */
+    memset(uri, 0, sizeof uri);
+    assert_int_equal(uarc_certificate_uri(cert[1], cert_length[1], uri, sizeof uri), UARC_Good);
+    assert_string_equal(uri, "urn:test:server");
+    assert_int_equal(uarc_certificate_uri(NULL, 0, uri, sizeof uri), UARC_BadInvalidArgument);
+    assert_int_equal(uarc_certificate_uri(cert[1], cert_length[1], uri, 0),
+                     UARC_BadInvalidArgument);
 }
 
 int main(void)
