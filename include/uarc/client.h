@@ -202,6 +202,14 @@ UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *client,
                                                         const uint8_t *certificate, size_t length);
+/* Makes what generate_certificate makes, for an application that wants one certificate for many
+ * clients: an RSA-2048 key and a self-signed SHA-256 application instance certificate with
+ * subjectAltName URI `application_uri` (NULL: the client's default, "urn:uarc:client"), valid
+ * from now for a year. *certificate is DER, *private_key PKCS#8 DER, both heap-owned (uarc_free;
+ * cleanse the key first if that matters). Returns Good, BadOutOfMemory, BadInternalError. */
+UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
+                                               size_t *certificate_length, uint8_t **private_key,
+                                               size_t *private_key_length);
 /* The application URI a certificate (DER) names: the first URI of its subjectAltName, copied
  * NUL-terminated into `uri` (`size` bytes). Returns Good, BadCertificateUriInvalid when it names
  * none (or one that does not fit), BadCertificateInvalid when `der` is not a certificate. */

@@ -35,6 +35,7 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000u
 #define DEFAULT_SESSION_TIMEOUT_MS 60000u
+#define DEFAULT_APPLICATION_URI    "urn:uarc:client"
 #define READ_CHUNK                 65536
 #define SESSION_NONCE_LENGTH       32u
 #define STRING_FIELDS              11
@@ -207,7 +208,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         &c->cfg.certificate_file,    &c->cfg.private_key_file, &c->cfg.server_certificate_file,
         &c->cfg.expected_server_uri, &c->cfg.trust_list_dir};
     const char *defaults[STRING_FIELDS] = {SECURITY_POLICY_NONE,
-                                           "urn:uarc:client",
+                                           DEFAULT_APPLICATION_URI,
                                            "uarc",
                                            "uarc session",
                                            NULL,
@@ -329,6 +330,17 @@ UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const ui
     return copy_bytes(&c->server_cert, &c->server_cert_length, certificate, length)
                ? UARC_Good
                : UARC_BadOutOfMemory;
+}
+
+UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
+                                               size_t *certificate_length, uint8_t **private_key,
+                                               size_t *private_key_length)
+{
+    if (!certificate || !certificate_length || !private_key || !private_key_length)
+        return UARC_BadInvalidArgument;
+    return uarc__crypto_make_certificate(
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, certificate,
+        certificate_length, private_key, private_key_length);
 }
 
 UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri, size_t size)
@@ -514,6 +526,11 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
         return;
     }
     pending_request p = take_pending(c, index);
+    if (length == 0) { /* the channel passes no buffer at all then: nothing to decode from */
+        set_error(c, p.service, UARC_BadDecodingError, "empty response");
+        p.callback(p.user_data, UARC_BadDecodingError, NULL);
+        return;
+    }
     char detail[256] = "";
     uarc_decode_options options = c->cfg.decode;
     options.detail = detail;
@@ -555,11 +572,16 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
     }
     uarc_status result = ((uarc_ResponseHeader *)response)->serviceResult;
     if (type == UARC_T(ServiceFault)) {
-        if (result == UARC_Good)
-            result = UARC_BadUnexpectedError;
-        set_error(c, p.service, result, "ServiceFault");
+        /* A fault is a failure whatever code it carries: one that is not Bad (Good, Uncertain)
+         * must not reach the caller as if the request had succeeded. */
+        uarc_status failure = uarc_status_is_bad(result) ? result : UARC_BadUnexpectedError;
+        if (failure == result)
+            set_error(c, p.service, failure, "ServiceFault");
+        else
+            set_error(c, p.service, failure, "ServiceFault with the code %s",
+                      uarc_status_name(result));
         uarc_delete(response, type);
-        p.callback(p.user_data, result, NULL);
+        p.callback(p.user_data, failure, NULL);
         return;
     }
     if (uarc_status_is_bad(result))

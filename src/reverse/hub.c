@@ -58,6 +58,12 @@ struct uarc_reverse_hub {
     uarc_reverse_hub_options opt;
     hub_server **servers;
     size_t count, capacity;
+    /* With generate_certificate: the one certificate every client of the hub presents, made at
+     * the first secured server rather than by each client (an RSA key takes a while to make, and
+     * it would be made inside the loop that serves everybody). */
+    char *generated_for; /* its application URI */
+    uint8_t *generated_certificate, *generated_key;
+    size_t generated_certificate_length, generated_key_length;
 };
 
 UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_connection *connection)
@@ -112,7 +118,47 @@ UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub)
     for (size_t i = 0; i < hub->count; i++)
         free_server(hub->servers[i]);
     uarc__free(hub->servers);
+    if (hub->generated_key) {
+        volatile uint8_t *key = hub->generated_key;
+        for (size_t i = 0; i < hub->generated_key_length; i++)
+            key[i] = 0;
+    }
+    uarc__free(hub->generated_key);
+    uarc__free(hub->generated_certificate);
+    uarc__free(hub->generated_for);
     uarc__free(hub);
+}
+
+static bool is_none(const char *policy_uri)
+{
+    return !policy_uri || strcmp(policy_uri, SECURITY_POLICY_NONE) == 0;
+}
+
+/* generate_certificate for a secured client: hands it the hub's certificate, made once. A client
+ * configured with another application URI than the first makes its own, as it would alone. */
+static uarc_status share_generated_certificate(uarc_reverse_hub *hub, uarc_client_config *cfg)
+{
+    if (!cfg->generate_certificate || cfg->certificate || cfg->certificate_file ||
+        is_none(cfg->security_policy_uri))
+        return UARC_Good;
+    const char *uri = cfg->application_uri ? cfg->application_uri : "";
+    if (!hub->generated_for) {
+        uarc_status status = uarc_certificate_generate(
+            cfg->application_uri, &hub->generated_certificate, &hub->generated_certificate_length,
+            &hub->generated_key, &hub->generated_key_length);
+        if (status != UARC_Good)
+            return status;
+        if (!(hub->generated_for = uarc__strndup(uri, strlen(uri))))
+            return UARC_BadOutOfMemory;
+    }
+    if (strcmp(hub->generated_for, uri) != 0)
+        return UARC_Good;
+    cfg->certificate = hub->generated_certificate;
+    cfg->certificate_length = hub->generated_certificate_length;
+    cfg->private_key = hub->generated_key;
+    cfg->private_key_length = hub->generated_key_length;
+    cfg->generate_certificate = false;
+    return UARC_Good;
 }
 
 static hub_server *find(const uarc_reverse_hub *hub, const char *server_uri, size_t *index)
@@ -397,6 +443,8 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     uarc_client_config cfg = hub->opt.client;
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
     if (cb->configure && !cb->configure(cb->user_data, c, &cfg))
+        return NULL;
+    if (share_generated_certificate(hub, &cfg) != UARC_Good)
         return NULL;
     hub_server *s = uarc__calloc(1, sizeof *s);
     if (!s)

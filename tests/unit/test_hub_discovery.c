@@ -27,10 +27,10 @@
 #define POLICY     "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
 #define NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
 
-/* Certificates with subjectAltName URI urn:a and urn:elsewhere, and our own with its key, made
+/* Certificates with subjectAltName URI urn:a and urn:b, and our own with its key, made
  * once (not by each client at its first secured connect: that is slow under valgrind). */
-static uint8_t *cert_a, *cert_elsewhere, *cert_client, *key_client;
-static size_t cert_a_length, cert_elsewhere_length, cert_client_length, key_client_length;
+static uint8_t *cert_a, *cert_b, *cert_client, *key_client;
+static size_t cert_a_length, cert_b_length, cert_client_length, key_client_length;
 
 typedef struct events {
     int discovered, failed, connected;
@@ -88,8 +88,8 @@ static int make_certificates(void **state)
         UARC_Good)
         return -1;
     uarc__free(key);
-    if (uarc__crypto_make_certificate("urn:elsewhere", &cert_elsewhere, &cert_elsewhere_length,
-                                      &key, &key_length) != UARC_Good)
+    if (uarc__crypto_make_certificate(OTHER_URI, &cert_b, &cert_b_length, &key, &key_length) !=
+        UARC_Good)
         return -1;
     uarc__free(key);
     if (uarc__crypto_make_certificate("urn:uarc:test-client", &cert_client, &cert_client_length,
@@ -102,7 +102,7 @@ static int free_certificates(void **state)
 {
     (void)state;
     uarc__free(cert_a);
-    uarc__free(cert_elsewhere);
+    uarc__free(cert_b);
     uarc__free(cert_client);
     uarc__free(key_client);
     return 0;
@@ -322,11 +322,10 @@ static void test_certificate_uri_differs(void **state)
     (void)state;
     fixture *fx = new_fixture(NULL, 0);
     uarc_EndpointDescription e[] = {
-        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, cert_elsewhere,
-                 cert_elsewhere_length),
+        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, cert_b, cert_b_length),
     };
     expect_refused(fx, e, 1, UARC_BadCertificateUriInvalid);
-    assert_non_null(strstr(fx->ev.detail, "urn:elsewhere"));
+    assert_non_null(strstr(fx->ev.detail, "names URI " OTHER_URI));
     assert_non_null(strstr(fx->ev.detail, "claims to be " SERVER_URI));
     free_fixture(fx);
 }
@@ -376,6 +375,85 @@ static void test_configured_certificate_skips_discovery(void **state)
     free_fixture(fx);
 }
 
+/* Each server's certificate, given by `configure` (so no discovery). */
+static bool configure_per_server(void *user_data, const uarc_reverse_connection *c,
+                                 uarc_client_config *cfg)
+{
+    (void)user_data;
+    bool a = strcmp(c->server_uri, SERVER_URI) == 0;
+    cfg->server_certificate = a ? cert_a : cert_b;
+    cfg->server_certificate_length = a ? cert_a_length : cert_b_length;
+    return true;
+}
+
+/* Where the OPN in `message` has its SenderCertificate (after the SecurityPolicyUri). */
+static const uint8_t *sender_certificate(size_t *length)
+{
+    uint32_t policy_length = get_u32(message + 12);
+    const uint8_t *at = message + 16 + policy_length;
+    int32_t n = (int32_t)get_u32(at);
+    assert_true(n > 0);
+    *length = (size_t)n;
+    return at + 4;
+}
+
+/* generate_certificate with no certificate given: the hub makes one certificate, once, and every
+ * client presents it (each client making its own would stall the hub's loop for every server). */
+static void test_generated_certificate_shared(void **state)
+{
+    (void)state;
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->allow = uarc_allowlist_new();
+    assert_int_equal(uarc_allowlist_add(fx->allow, SERVER_URI, NULL), UARC_Good);
+    assert_int_equal(uarc_allowlist_add(fx->allow, OTHER_URI, NULL), UARC_Good);
+    uarc_listener_options lo = {.allowlist = fx->allow,
+                                .bind_addresses = (const char *[]){"127.0.0.1"},
+                                .bind_address_count = 1};
+    fx->listener = uarc_listener_new(&lo);
+    assert_int_equal(uarc_listener_listen(fx->listener), UARC_Good);
+    uarc_reverse_hub_options ho = {
+        .listener = fx->listener,
+        .client = {.security_policy_uri = POLICY,
+                   .application_uri = "urn:uarc:test-hub",
+                   .generate_certificate = true},
+        .callbacks = {.configure = configure_per_server,
+                      .connected = on_connected,
+                      .failed = on_failed,
+                      .user_data = &fx->ev},
+        .discovered = on_discovered,
+    };
+    fx->hub = uarc_reverse_hub_new(&ho);
+    assert_non_null(fx->hub);
+
+    uint8_t *first = NULL;
+    size_t first_length = 0;
+    const char *servers[] = {SERVER_URI, OTHER_URI};
+    for (int i = 0; i < 2; i++) {
+        int fd = dial(fx, servers[i]);
+        assert_true(open_channel(fx, fd, POLICY));
+        size_t length;
+        const uint8_t *cert = sender_certificate(&length);
+        char uri[64];
+        assert_int_equal(uarc_certificate_uri(cert, length, uri, sizeof uri), UARC_Good);
+        assert_string_equal(uri, "urn:uarc:test-hub");
+        if (i == 0) {
+            first = malloc(length);
+            assert_non_null(first);
+            memcpy(first, cert, length);
+            first_length = length;
+        } else {
+            assert_int_equal(length, first_length);
+            assert_memory_equal(cert, first, length);
+        }
+        close(fd);
+        run_until(fx, &fx->ev.failed, i + 1); /* the fake goes no further than the OPN */
+    }
+    assert_int_equal(fx->ev.discovered, 0);
+    free(first);
+    free_fixture(fx);
+}
+
 /* A server that never answers its discovery's HEL holds up nobody: another server's discovery
  * completes meanwhile, long before the silent one's connect timeout (10 s). */
 static void test_discovery_does_not_block(void **state)
@@ -406,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_certificate_uri_differs),
         cmocka_unit_test(test_discovered_then_secured),
         cmocka_unit_test(test_configured_certificate_skips_discovery),
+        cmocka_unit_test(test_generated_certificate_shared),
         cmocka_unit_test(test_discovery_does_not_block),
     };
     return cmocka_run_group_tests(tests, make_certificates, free_certificates);
