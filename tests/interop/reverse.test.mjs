@@ -147,6 +147,27 @@ test("--stay: a dropped connection (no restart) comes back with the same session
   assert.equal(peers[C].child.exitCode, null, "the peer was not restarted");
 });
 
+test("--stay: a connection cut in the middle of the operations goes on where it stopped, repeating nothing", async () => {
+  const E = "urn:rc-e";
+  const SLOW = "ns=1;s=Slow";
+  const proc = await startListen(["--allow", E, "--read", "i=2258", "--read", SLOW, "--read", "i=2255", "--stay"]);
+  extra.push(proc);
+  // Reading ns=1;s=Slow takes 3 s: the connection is dropped while that read is in flight.
+  const peer = await startPeer({ uri: E, reverse: [proc.url], args: ["--no-big", "--slow-read", "3000"] });
+  extra.push(peer);
+  await proc.waitFor((e) => from(E, "read")(e) && e.node === "i=2258", 20000);
+  peer.child.kill("SIGUSR2");
+  const lost = await proc.waitFor(from(E, "disconnected"), 10000);
+  assert.match(lost.status, /^Bad/, proc.describe());
+  const back = await proc.waitFor((e) => proc.events.indexOf(e) > proc.events.indexOf(lost) &&
+    from(E, "connected")(e), 15000);
+  assert.equal(back.session, "resumed", proc.describe());
+  await proc.waitFor((e) => from(E, "read")(e) && e.node === "i=2255", 20000);
+  const reads = proc.events.filter(from(E, "read")).map((e) => [e.node, e.status]);
+  assert.deepEqual(reads, [["i=2258", "Good"], [SLOW, "Good"], ["i=2255", "Good"]], proc.describe());
+  assert.ok(!proc.events.some((e) => e.event === "error"), proc.describe());
+});
+
 test("--stay: a server restarted mid-session re-dials and gets a new session", async () => {
   const proc = L.stay;
   const before = proc.events.length;

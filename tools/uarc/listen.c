@@ -331,7 +331,8 @@ typedef struct server_job {
     size_t next;      /* index of the next operation in args->ops */
     uarc_nodeid node; /* the node of the operation in flight */
     bool done;        /* every operation ran */
-    bool aborted;     /* the connection ended first: not counted; redone after a re-dial */
+    bool aborted;     /* the connection ended first: it goes on from `next` after a re-dial (what
+                         completed is not repeated; the operation that was cut off is sent again) */
 } server_job;
 
 static bool server_done(const session_state *st, const char *server_uri)
@@ -382,10 +383,22 @@ static ops_context job_context(const server_job *job)
     return (ops_context){job->client, job->st->listen->json, job->server_uri};
 }
 
+/* An operation whose connection ended under it (the client is no longer in session): no event;
+ * the job waits for the server's re-dial and sends it again then. */
+static bool cut_off(server_job *job)
+{
+    if (uarc_client_state_get(job->client) == UARC_CLIENT_SESSION_ACTIVE)
+        return false;
+    job->aborted = true;
+    return true;
+}
+
 static void on_job_read(void *user_data, uarc_status status, void *response)
 {
     server_job *job = user_data;
     if (job->st->closing)
+        return;
+    if (cut_off(job))
         return;
     ops_context ctx = job_context(job);
     uarc_ReadResponse *r = response;
@@ -401,7 +414,7 @@ static void on_job_browse(void *user_data, uarc_status status, uarc_ReferenceDes
                           size_t count)
 {
     server_job *job = user_data;
-    if (job->st->closing) {
+    if (job->st->closing || cut_off(job)) {
         uarc_array_delete(refs, count, UARC_T(ReferenceDescription));
         return;
     }
@@ -467,11 +480,11 @@ static void finish_jobs(session_state *st)
             i++;
             continue;
         }
-        st->jobs[i] = st->jobs[--st->job_count];
-        if (job->aborted) {
-            job_free(job);
+        if (job->aborted) { /* kept for the re-dial */
+            i++;
             continue;
         }
+        st->jobs[i] = st->jobs[--st->job_count];
         note_completed(st, job->server_uri);
         if (!st->args->stay) {
             uarc_reverse_hub_release(st->hub, job->server_uri);
@@ -498,9 +511,17 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     /* --stay: a restored session does not repeat operations that completed before. */
     if (restored && server_done(st, server_uri))
         return;
-    for (size_t i = 0; i < st->job_count; i++)
-        if (strcmp(st->jobs[i]->server_uri, server_uri) == 0 && !st->jobs[i]->aborted)
-            return; /* its operations are already under way */
+    for (size_t i = 0; i < st->job_count; i++) {
+        server_job *job = st->jobs[i];
+        if (strcmp(job->server_uri, server_uri) != 0)
+            continue;
+        if (job->aborted) { /* cut off by the connection's end: go on where it stopped */
+            job->aborted = false;
+            job->client = client;
+            job_next(job);
+        }
+        return; /* its operations are under way */
+    }
     server_job *job = calloc(1, sizeof *job);
     server_job **grown = realloc(st->jobs, (st->job_count + 1) * sizeof *grown);
     if (grown)
