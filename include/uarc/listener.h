@@ -81,8 +81,10 @@ typedef struct uarc_listener_options {
      * NULL/0: all interfaces, IPv4 and IPv6 (a dual-stack "::" socket, or 0.0.0.0 without IPv6). */
     const char *const *bind_addresses;
     size_t bind_address_count;
-    /* TCP port. 0: the kernel chooses (read it back with uarc_listener_port()); with several
-     * addresses the port the first one got is used for the others. */
+    /* TCP port. 0: the kernel chooses (read it back with uarc_listener_port()). Several
+     * addresses, given here or from a name that resolves to several (localhost: 127.0.0.1 and
+     * ::1), all get the port the first one got; should another address have that port taken,
+     * listening starts over on a new one (a few times). An address reached twice is bound once. */
     uint16_t port;
     /* Time a connection has to deliver its RHE. 0: 5000 ms. At most 120000 (the spec's ceiling). */
     uint32_t hello_timeout_ms;

@@ -32,6 +32,9 @@
 /* Out of descriptors with no spare to drop connections with: the listening sockets are not
  * watched for this long, then tried again, so a level-triggered socket cannot spin the loop. */
 #define ACCEPT_BACKOFF_MS 250
+/* Port 0 with several addresses: how often to start over when the port the kernel gave the first
+ * socket is taken on another address. */
+#define SHARED_PORT_ATTEMPTS 8
 
 enum watch_kind { WATCH_LISTEN, WATCH_PENDING };
 
@@ -64,6 +67,7 @@ struct uarc_listener {
     listen_socket *sockets;
     size_t socket_count;
     uint16_t port;
+    bool port_clash; /* a later address could not get the port the kernel chose for the first */
     pending *head, *tail; /* accept (= deadline) order */
     size_t pending_count;
     uarc_reverse_connection *ready; /* ring of accepted connections not yet taken */
@@ -182,10 +186,25 @@ static bool is_ipv4_wildcard(const char *a)
     return strcmp(a, "0.0.0.0") == 0;
 }
 
-static uarc_status bind_one(uarc_listener *l, const struct addrinfo *ai, bool dual_stack)
+static void set_port(struct sockaddr *address, uint16_t port)
 {
-    char shown[UARC_PEER_SIZE];
-    uarc__format_sockaddr(ai->ai_addr, shown, sizeof shown);
+    if (address->sa_family == AF_INET)
+        ((struct sockaddr_in *)address)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)address)->sin6_port = htons(port);
+}
+
+static bool already_bound(const uarc_listener *l, const char *shown)
+{
+    for (size_t i = 0; i < l->socket_count; i++)
+        if (strcmp(l->sockets[i].address, shown) == 0)
+            return true;
+    return false;
+}
+
+static uarc_status bind_one(uarc_listener *l, const struct addrinfo *ai, const char *shown,
+                            bool dual_stack)
+{
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         set_error(l, "cannot create a socket for %s: %s", shown, strerror(errno));
@@ -196,6 +215,8 @@ static uarc_status bind_one(uarc_listener *l, const struct addrinfo *ai, bool du
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, l->opt.backlog) != 0) {
+        if (errno == EADDRINUSE && l->opt.port == 0 && l->socket_count > 0)
+            l->port_clash = true;
         set_error(l, "cannot bind %s: %s", shown, strerror(errno));
         close(fd);
         return UARC_BadTcpInternalError;
@@ -245,6 +266,13 @@ static uarc_status bind_address(uarc_listener *l, const char *address, bool dual
     for (struct addrinfo *ai = list; ai && status == UARC_Good; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
+        /* With port 0 the port the kernel chose for the first socket holds for every further
+         * one: also for the further addresses of this name (localhost: 127.0.0.1 and ::1). */
+        set_port(ai->ai_addr, l->port);
+        char shown[UARC_PEER_SIZE];
+        uarc__format_sockaddr(ai->ai_addr, shown, sizeof shown);
+        if (l->port && already_bound(l, shown))
+            continue; /* given twice, or reached through two names: one socket is enough */
         listen_socket *grown =
             uarc__realloc(l->sockets, (l->socket_count + 1) * sizeof(listen_socket));
         if (!grown) {
@@ -258,20 +286,18 @@ static uarc_status bind_address(uarc_listener *l, const char *address, bool dual
             struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->sockets[i]};
             epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->sockets[i].fd, &ev);
         }
-        status = bind_one(l, ai, dual_stack);
+        status = bind_one(l, ai, shown, dual_stack);
     }
     freeaddrinfo(list);
     return status;
 }
 
-UARC_API uarc_status uarc_listener_listen(uarc_listener *l)
+/* One attempt at binding everything; on failure the caller closes what was bound. */
+static uarc_status bind_all(uarc_listener *l)
 {
-    if (l->socket_count) {
-        set_error(l, "already listening");
-        return UARC_BadInvalidState;
-    }
     l->error[0] = '\0';
     l->port = l->opt.port;
+    l->port_clash = false;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         set_error(l, "epoll_create1: %s", strerror(errno));
@@ -299,13 +325,30 @@ UARC_API uarc_status uarc_listener_listen(uarc_listener *l)
             status = bind_address(l, a, wildcard6 && !v4_wildcard);
         }
     }
-    if (status != UARC_Good) {
+    return status;
+}
+
+UARC_API uarc_status uarc_listener_listen(uarc_listener *l)
+{
+    if (l->socket_count) {
+        set_error(l, "already listening");
+        return UARC_BadInvalidState;
+    }
+    for (int attempt = 1;; attempt++) {
+        uarc_status status = bind_all(l);
+        if (status == UARC_Good)
+            break;
         char saved[sizeof l->error];
         memcpy(saved, l->error, sizeof saved);
+        bool again = l->port_clash && attempt < SHARED_PORT_ATTEMPTS;
         uarc_listener_close(l);
         memcpy(l->error, saved, sizeof saved);
-        uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener", "%s", l->error);
-        return status;
+        if (!again) {
+            uarc__log(&l->opt.logger, UARC_LOG_ERROR, "listener", "%s", l->error);
+            return status;
+        }
+        /* The kernel chose the first socket's port without looking at the other addresses. */
+        uarc__log(&l->opt.logger, UARC_LOG_DEBUG, "listener", "%s; trying another port", l->error);
     }
     for (size_t i = 0; i < l->socket_count; i++)
         uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "listening on %s",
