@@ -11,8 +11,15 @@
  *   - event loop: poll uarc_listener_fd() for reading with uarc_listener_timeout_ms(), call
  *     uarc_listener_process(l, 0), then take accepted connections with uarc_listener_next().
  *
- * Threads: a listener belongs to one thread. Callbacks run inside uarc_listener_process() or
- * uarc_listener_accept(); they must not close or delete the listener.
+ * Accepted connections wait in a queue until the application takes them. A server sends nothing
+ * after its RHE until it gets HEL, so the listener keeps watching them: one whose peer closes or
+ * resets it before it is taken leaves the queue at once (error event, BadConnectionClosed), stops
+ * counting against max_pending, and is never handed out. (A peer that vanished without closing,
+ * say behind a NAT that lost its state, cannot be told apart from one that waits.)
+ *
+ * Threads: a listener belongs to one thread. Callbacks run inside uarc_listener_process(),
+ * uarc_listener_accept(), uarc_listener_accept_from() or uarc_listener_next(); they must not close
+ * or delete the listener.
  */
 #ifndef UARC_LISTENER_H
 #define UARC_LISTENER_H
@@ -29,7 +36,7 @@ extern "C" {
 /*
  * An accepted reverse connection. It owns its socket and strings until cleared; take the socket
  * with uarc_reverse_connection_take_fd() to keep it. The socket is non-blocking and close-on-exec;
- * any bytes the server sent after its RHE are still unread in it.
+ * any bytes the server sent after its RHE (it should send none before HEL) are still unread in it.
  */
 typedef struct uarc_reverse_connection {
     int fd;                     /* the live socket, -1 when taken or closed */
@@ -68,6 +75,8 @@ typedef struct uarc_listener_callbacks {
     /* A connection failed before its RHE was complete, or could not be served: parse error,
      * hello timeout (BadTimeout), peer closed early (BadConnectionClosed), too many pending
      * connections (BadTcpServerTooBusy), I/O (BadCommunicationError). The socket is closed.
+     * Also for an accepted connection whose peer closed or reset it while it waited to be
+     * taken (BadConnectionClosed, after its `accepted` event): it has left the queue.
      * Out of file descriptors (BadTcpInternalError, `peer` ""): once per connection dropped to
      * keep the backlog moving, or, with no descriptor to drop one with, once until an accept
      * succeeds again (meanwhile the listener retries every 250 ms). */
@@ -89,7 +98,8 @@ typedef struct uarc_listener_options {
     /* Time a connection has to deliver its RHE. 0: 5000 ms. At most 120000 (the spec's ceiling). */
     uint32_t hello_timeout_ms;
     /* Connections waiting for their RHE or to be taken. Beyond it new ones get ERR
-     * BadTcpServerTooBusy and are closed. 0: 1024. */
+     * BadTcpServerTooBusy and are closed. One whose peer hung up while waiting to be taken no
+     * longer counts. 0: 1024. */
     uint32_t max_pending;
     /* Largest RHE accepted. 0: UARC_RHE_MAX_MESSAGE_SIZE, the largest the spec allows. */
     uint32_t max_message_size;
@@ -142,7 +152,8 @@ UARC_API int uarc_listener_timeout_ms(const uarc_listener *listener);
 UARC_API uarc_status uarc_listener_process(uarc_listener *listener, int timeout_ms);
 
 /* Moves the oldest accepted connection into *connection (which the caller then clears).
- * Returns true, or false when none is waiting. */
+ * Returns true, or false when none is waiting. Each connection is checked first: one whose peer
+ * has closed it is dropped (error event) and the next one is looked at. */
 UARC_API bool uarc_listener_next(uarc_listener *listener, uarc_reverse_connection *connection);
 
 /*
@@ -156,9 +167,13 @@ UARC_API uarc_status uarc_listener_accept(uarc_listener *listener, int timeout_m
 
 /*
  * Like uarc_listener_accept(), but returns only a connection from the server whose ServerUri is
- * `server_uri` (and, when `endpoint_url` is not NULL, that announced exactly this EndpointUrl).
- * Connections from other servers are accepted and stay queued for uarc_listener_next() and later
- * accepts; the listener keeps serving everyone while it waits.
+ * `server_uri` (and, when `endpoint_url` is not NULL, that announced exactly this EndpointUrl;
+ * server_uri may then be NULL). Connections from other servers are accepted and stay queued for
+ * uarc_listener_next() and later accepts; the listener keeps serving everyone while it waits.
+ * When several of that server's connections are queued it returns the NEWEST one still open: a
+ * server keeps one socket waiting per client, so that is the one it waits on now, and older
+ * ones are those it has likely given up on (they stay queued until taken or closed).
+ * uarc_listener_accept() and uarc_listener_next(), with no server named, take the oldest.
  */
 UARC_API uarc_status uarc_listener_accept_from(uarc_listener *listener, const char *server_uri,
                                                const char *endpoint_url, int timeout_ms,

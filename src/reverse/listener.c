@@ -1,14 +1,16 @@
 /*
  * The listener's socket edge. One epoll set holds the listening sockets (level-triggered, a bounded
- * number of accepts per wake-up) and every pending connection (edge-triggered). A pending
- * connection keeps no buffer: its bytes wait in the kernel, peeked at until the whole RHE is
- * there, then read in one go into the listener's single scratch buffer. Pending connections form
- * a list in accept order, which is also deadline order, since all share one hello timeout.
+ * number of accepts per wake-up), every pending connection (edge-triggered) and every accepted
+ * connection not yet claimed (hang-up only). A pending connection keeps no buffer: its bytes wait
+ * in the kernel, peeked at until the whole RHE is there, then read in one go into the listener's
+ * single scratch buffer. Pending connections form a list in accept order, which is also deadline
+ * order, since all share one hello timeout; accepted ones form a second list in accept order.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +38,7 @@
  * socket is taken on another address. */
 #define SHARED_PORT_ATTEMPTS 8
 
-enum watch_kind { WATCH_LISTEN, WATCH_PENDING };
+enum watch_kind { WATCH_LISTEN, WATCH_PENDING, WATCH_READY };
 
 typedef struct listen_socket {
     uint8_t kind; /* WATCH_LISTEN; first member, read through the epoll pointer */
@@ -57,6 +59,20 @@ typedef struct pending {
     } peer;
 } pending;
 
+/*
+ * An accepted connection waiting to be claimed. A server sends nothing after its RHE until it gets
+ * HEL, so the socket is watched for hang-up only (EPOLLRDHUP, level-triggered): a peer that went
+ * away is dropped at once instead of holding a max_pending slot and being handed out dead, while
+ * bytes a server sends anyway wake nobody and stay unread for the client.
+ */
+typedef struct ready {
+    uint8_t kind; /* WATCH_READY */
+    bool gone;    /* taken or dropped while events were dispatched; freed once they are done */
+    int64_t accepted_at; /* monotonic ms */
+    struct ready *prev, *next;
+    uarc_reverse_connection c;
+} ready;
+
 struct uarc_listener {
     uarc_listener_options opt;
     char **bind_addresses; /* copies */
@@ -70,8 +86,12 @@ struct uarc_listener {
     bool port_clash; /* a later address could not get the port the kernel chose for the first */
     pending *head, *tail; /* accept (= deadline) order */
     size_t pending_count;
-    uarc_reverse_connection *ready; /* ring of accepted connections not yet taken */
-    size_t ready_head, ready_count, ready_capacity;
+    ready *ready_head, *ready_tail; /* accepted, not yet taken; accept order */
+    size_t ready_count;
+    /* While epoll events are dispatched a callback may take a connection whose event is still
+     * queued: taken and dropped entries wait here (marked gone) until the batch is done. */
+    bool dispatching;
+    ready *graveyard;
     uint8_t *scratch; /* opt.max_message_size bytes */
     char error[256];
 };
@@ -423,23 +443,97 @@ static uarc_status decide(uarc_listener *l, const uarc_rhe *hello, const char *p
     return status;
 }
 
-static bool ready_push(uarc_listener *l, uarc_reverse_connection *c)
+/* ---- accepted connections waiting to be claimed ---- */
+
+static void ready_append(uarc_listener *l, ready *r)
 {
-    if (l->ready_count == l->ready_capacity) {
-        size_t cap = l->ready_capacity ? l->ready_capacity * 2 : 8;
-        uarc_reverse_connection *grown = uarc__malloc(cap * sizeof *grown);
-        if (!grown)
-            return false;
-        for (size_t i = 0; i < l->ready_count; i++)
-            grown[i] = l->ready[(l->ready_head + i) % l->ready_capacity];
-        uarc__free(l->ready);
-        l->ready = grown;
-        l->ready_head = 0;
-        l->ready_capacity = cap;
-    }
-    l->ready[(l->ready_head + l->ready_count) % l->ready_capacity] = *c;
+    r->prev = l->ready_tail;
+    r->next = NULL;
+    if (l->ready_tail)
+        l->ready_tail->next = r;
+    else
+        l->ready_head = r;
+    l->ready_tail = r;
     l->ready_count++;
-    return true;
+}
+
+static void ready_unlink(uarc_listener *l, ready *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        l->ready_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        l->ready_tail = r->prev;
+    l->ready_count--;
+}
+
+/* Frees an unlinked entry, or keeps it marked gone while an epoll batch may still name it. */
+static void ready_release(uarc_listener *l, ready *r)
+{
+    if (!l->dispatching) {
+        uarc__free(r);
+        return;
+    }
+    r->gone = true;
+    r->next = l->graveyard;
+    l->graveyard = r;
+}
+
+static void free_graveyard(uarc_listener *l)
+{
+    while (l->graveyard) {
+        ready *r = l->graveyard;
+        l->graveyard = r->next;
+        uarc__free(r);
+    }
+}
+
+/* Drops an accepted connection whose peer went away before anyone claimed it. */
+static void drop_ready(uarc_listener *l, ready *r)
+{
+    char peer[UARC_PEER_SIZE], reason[REASON_SIZE];
+    memcpy(peer, r->c.peer, sizeof peer);
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(r->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = 0;
+    long long waited = (long long)(uarc__now_ms() - r->accepted_at);
+    if (err)
+        snprintf(reason, sizeof reason,
+                 "the connection failed while waiting to be claimed, %lld ms after the RHE of "
+                 "%s: %s",
+                 waited, r->c.server_uri, strerror(err));
+    else
+        snprintf(reason, sizeof reason,
+                 "the peer closed the connection while waiting to be claimed, %lld ms after the "
+                 "RHE of %s",
+                 waited, r->c.server_uri);
+    ready_unlink(l, r);
+    /* Explicitly: a descriptor duplicated elsewhere would keep the registration alive. */
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, r->c.fd, NULL);
+    uarc_reverse_connection_clear(&r->c);
+    ready_release(l, r);
+    uarc__log(&l->opt.logger, UARC_LOG_WARNING, "listener", "%s: %s: %s", peer,
+              uarc_status_name(UARC_BadConnectionClosed), reason);
+    if (l->opt.callbacks.error)
+        l->opt.callbacks.error(l->opt.callbacks.user_data, peer, UARC_BadConnectionClosed, reason);
+}
+
+/* Whether the peer of a waiting connection has hung up or the connection failed, looked at now
+ * rather than at the last epoll_wait. */
+static bool ready_is_dead(const ready *r)
+{
+    struct pollfd p = {.fd = r->c.fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+static void on_ready_event(uarc_listener *l, ready *r, uint32_t events)
+{
+    if (!r->gone && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        drop_ready(l, r);
 }
 
 static void handle_hello(uarc_listener *l, pending *p, const uarc_rhe *hello)
@@ -463,29 +557,40 @@ static void handle_hello(uarc_listener *l, pending *p, const uarc_rhe *hello)
         return;
     }
 
-    uarc_reverse_connection c;
-    uarc_reverse_connection_init(&c);
-    c.server_uri = uarc__strndup(hello->server_uri.data, hello->server_uri.length);
-    c.server_uri_length = hello->server_uri.length;
-    c.endpoint_url = uarc__strndup(hello->endpoint_url.data, hello->endpoint_url.length);
-    c.endpoint_url_length = hello->endpoint_url.length;
-    memcpy(c.peer, peer, sizeof c.peer);
-    if (!c.server_uri || !c.endpoint_url || !ready_push(l, &c)) {
-        uarc_reverse_connection_clear(&c);
+    ready *r = uarc__malloc(sizeof *r);
+    if (!r) {
         fail_pending(l, p, UARC_BadOutOfMemory, true, "out of memory while accepting");
         return;
     }
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, p->fd, NULL);
-    int fd = p->fd;
+    *r = (ready){.kind = WATCH_READY, .accepted_at = uarc__now_ms()};
+    uarc_reverse_connection *c = &r->c;
+    uarc_reverse_connection_init(c);
+    c->server_uri = uarc__strndup(hello->server_uri.data, hello->server_uri.length);
+    c->server_uri_length = hello->server_uri.length;
+    c->endpoint_url = uarc__strndup(hello->endpoint_url.data, hello->endpoint_url.length);
+    c->endpoint_url_length = hello->endpoint_url.length;
+    memcpy(c->peer, peer, sizeof c->peer);
+    if (!c->server_uri || !c->endpoint_url) {
+        uarc_reverse_connection_clear(c);
+        uarc__free(r);
+        fail_pending(l, p, UARC_BadOutOfMemory, true, "out of memory while accepting");
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = r};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
+        uarc_reverse_connection_clear(c);
+        uarc__free(r);
+        fail_pending(l, p, UARC_BadTcpInternalError, false, "cannot watch the socket: %s",
+                     strerror(errno));
+        return;
+    }
+    c->fd = p->fd; /* the queued entry owns the socket now */
     unlink_pending(l, p);
     uarc__free(p);
-    /* The queued copy owns the socket now. */
-    l->ready[(l->ready_head + l->ready_count - 1) % l->ready_capacity].fd = fd;
-    uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "%s: accepted %s", peer, c.server_uri);
+    ready_append(l, r);
+    uarc__log(&l->opt.logger, UARC_LOG_INFO, "listener", "%s: accepted %s", peer, c->server_uri);
     if (l->opt.callbacks.accepted)
-        l->opt.callbacks.accepted(
-            l->opt.callbacks.user_data,
-            &l->ready[(l->ready_head + l->ready_count - 1) % l->ready_capacity]);
+        l->opt.callbacks.accepted(l->opt.callbacks.user_data, c);
 }
 
 /* Peeks at what has arrived; reads and handles the RHE once all of it is in the kernel. */
@@ -704,47 +809,62 @@ UARC_API uarc_status uarc_listener_process(uarc_listener *l, int timeout_ms)
     }
     int64_t now = uarc__now_ms();
     resume_accepting(l, now);
+    /* Connections first, listening sockets last: slots that hang-ups in this batch free are
+     * free before a newcomer is counted against max_pending. */
+    l->dispatching = true;
+    int listening = 0; /* listening sockets' events, moved to the front of the array */
     for (int i = 0; i < n; i++) {
         uint8_t kind = *(uint8_t *)events[i].data.ptr;
         if (kind == WATCH_LISTEN)
-            accept_some(l, events[i].data.ptr, now);
-        else
+            events[listening++] = events[i];
+        else if (kind == WATCH_PENDING)
             on_readable(l, events[i].data.ptr, events[i].events);
+        else
+            on_ready_event(l, events[i].data.ptr, events[i].events);
     }
+    for (int i = 0; i < listening; i++)
+        accept_some(l, events[i].data.ptr, now);
+    l->dispatching = false;
+    free_graveyard(l);
     expire(l, uarc__now_ms());
     return UARC_Good;
 }
 
-UARC_API bool uarc_listener_next(uarc_listener *l, uarc_reverse_connection *connection)
+static bool ready_matches(const ready *r, const char *server_uri, const char *endpoint_url)
 {
-    if (!l->ready_count)
-        return false;
-    *connection = l->ready[l->ready_head];
-    l->ready_head = (l->ready_head + 1) % l->ready_capacity;
-    l->ready_count--;
-    return true;
+    return (!server_uri || strcmp(r->c.server_uri, server_uri) == 0) &&
+           (!endpoint_url || strcmp(r->c.endpoint_url, endpoint_url) == 0);
 }
 
-/* Moves the oldest ready connection that matches (NULL: any) out of the ring. */
-static bool take_matching(uarc_listener *l, const char *server_uri, const char *endpoint_url,
-                          uarc_reverse_connection *connection)
+/*
+ * Moves a waiting connection that matches (NULL: any) out of the list: the oldest, or with
+ * `newest` the newest. One whose peer has gone is dropped (error event) and the search goes on;
+ * it starts over each time, since the callback may have taken entries.
+ */
+static bool take(uarc_listener *l, const char *server_uri, const char *endpoint_url, bool newest,
+                 uarc_reverse_connection *connection)
 {
-    for (size_t i = 0; i < l->ready_count; i++) {
-        size_t at = (l->ready_head + i) % l->ready_capacity;
-        const uarc_reverse_connection *c = &l->ready[at];
-        if ((server_uri && strcmp(c->server_uri, server_uri) != 0) ||
-            (endpoint_url && strcmp(c->endpoint_url, endpoint_url) != 0))
+    for (;;) {
+        ready *r = newest ? l->ready_tail : l->ready_head;
+        while (r && !ready_matches(r, server_uri, endpoint_url))
+            r = newest ? r->prev : r->next;
+        if (!r)
+            return false;
+        if (ready_is_dead(r)) {
+            drop_ready(l, r);
             continue;
-        *connection = *c;
-        /* Close the gap by moving the older entries one place forward. */
-        for (size_t j = i; j > 0; j--)
-            l->ready[(l->ready_head + j) % l->ready_capacity] =
-                l->ready[(l->ready_head + j - 1) % l->ready_capacity];
-        l->ready_head = (l->ready_head + 1) % l->ready_capacity;
-        l->ready_count--;
+        }
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, r->c.fd, NULL);
+        ready_unlink(l, r);
+        *connection = r->c;
+        ready_release(l, r);
         return true;
     }
-    return false;
+}
+
+UARC_API bool uarc_listener_next(uarc_listener *l, uarc_reverse_connection *connection)
+{
+    return take(l, NULL, NULL, false, connection);
 }
 
 UARC_API uarc_status uarc_listener_accept_from(uarc_listener *l, const char *server_uri,
@@ -757,8 +877,11 @@ UARC_API uarc_status uarc_listener_accept_from(uarc_listener *l, const char *ser
     }
     int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
     /* Process at least once, so a zero timeout still picks up an RHE already in the kernel. */
+    /* Several connections of one server: the newest is the one it is waiting on now; it keeps
+     * only one waiting socket per client, so older ones are those it likely gave up on. */
+    bool newest = server_uri || endpoint_url;
     for (bool processed = false;; processed = true) {
-        if (take_matching(l, server_uri, endpoint_url, connection))
+        if (take(l, server_uri, endpoint_url, newest, connection))
             return UARC_Good;
         int wait = -1;
         if (deadline >= 0) {
@@ -797,12 +920,13 @@ UARC_API void uarc_listener_close(uarc_listener *l)
         close(p->fd);
         uarc__free(p);
     }
-    uarc_reverse_connection c;
-    while (uarc_listener_next(l, &c))
-        uarc_reverse_connection_clear(&c);
-    uarc__free(l->ready);
-    l->ready = NULL;
-    l->ready_head = l->ready_capacity = 0;
+    while (l->ready_head) {
+        ready *r = l->ready_head;
+        ready_unlink(l, r);
+        uarc_reverse_connection_clear(&r->c);
+        uarc__free(r);
+    }
+    free_graveyard(l);
     if (l->epfd >= 0)
         close(l->epfd);
     if (l->spare_fd >= 0)

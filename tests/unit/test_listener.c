@@ -929,6 +929,246 @@ static void test_accept_from_one_server(void **state)
     uarc_allowlist_delete(a);
 }
 
+/* ---- accepted connections nobody has taken yet ---- */
+
+/* Closes with a reset instead of a FIN. */
+static void reset_close(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(fd);
+}
+
+static bool reason_says_unclaimed(const char *reason)
+{
+    return strstr(reason, "waiting to be claimed") != NULL;
+}
+
+/* A server's connections that it closed while nobody claimed them leave the queue at once: they
+ * free their max_pending slots for another server and are never handed out. */
+static void test_unclaimed_closed_frees_slot(void **state)
+{
+    (void)state;
+    uarc_allowlist *a = allow("urn:test:A", NULL);
+    assert_int_equal(uarc_allowlist_add(a, "urn:test:B", NULL), UARC_Good);
+    uarc_listener_options o = {.allowlist = a, .max_pending = 3};
+    events ev;
+    uarc_listener *l = start(&o, &ev);
+    fake_frame ra, rb;
+    frame_rhe(&ra, "urn:test:A", "opc.tcp://a.test:4840");
+    frame_rhe(&rb, "urn:test:B", "opc.tcp://b.test:4840");
+    int b[3];
+    char bpeer[3][UARC_PEER_SIZE];
+    for (int i = 0; i < 3; i++) {
+        b[i] = connect_to(uarc_listener_port(l));
+        local_address(b[i], bpeer[i], sizeof bpeer[i]);
+        send_all(b[i], rb.bytes, rb.length);
+    }
+    assert_true(drive_until(l, &ev.accepted, 3, 3000));
+    assert_int_equal(ev.errors, 0);
+
+    /* B gives up on all three, the last one with a reset. */
+    close(b[0]);
+    close(b[1]);
+    reset_close(b[2]);
+    assert_true(drive_until(l, &ev.errors, 3, 3000));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ev.statuses[i], UARC_BadConnectionClosed);
+    if (!reason_says_unclaimed(ev.reason) || !strstr(ev.reason, "urn:test:B"))
+        fail_msg("reason \"%s\"", ev.reason);
+    bool last_peer_is_b = false;
+    for (int i = 0; i < 3; i++)
+        last_peer_is_b |= strcmp(ev.peer, bpeer[i]) == 0;
+    assert_true(last_peer_is_b);
+
+    /* A is not turned away as too busy... */
+    int fa = connect_to(uarc_listener_port(l));
+    send_all(fa, ra.bytes, ra.length);
+    uarc_reverse_connection c;
+    assert_int_equal(uarc_listener_accept_from(l, "urn:test:A", NULL, 3000, &c), UARC_Good);
+    assert_string_equal(c.server_uri, "urn:test:A");
+    uarc_reverse_connection_clear(&c);
+    assert_int_equal(ev.errors, 3);
+    /* ...and none of B's dead sockets is handed out. */
+    assert_int_equal(uarc_listener_accept_from(l, "urn:test:B", NULL, 100, &c), UARC_BadTimeout);
+    assert_false(uarc_listener_next(l, &c));
+    assert_int_equal(ev.errors, 3);
+
+    close(fa);
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
+/* The check happens when a connection is taken too, not only when the listener processes: a
+ * program that took a while to come back never gets a socket that was closed meanwhile. */
+static void test_unclaimed_closed_not_handed_out(void **state)
+{
+    (void)state;
+    uarc_allowlist *a = allow(SERVER_URI, NULL);
+    uarc_listener_options o = {.allowlist = a};
+    events ev;
+    uarc_listener *l = start(&o, &ev);
+    fake_frame f;
+    frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
+    uarc_reverse_connection c;
+    for (int round = 0; round < 2; round++) {
+        int fd = connect_to(uarc_listener_port(l));
+        char me[UARC_PEER_SIZE];
+        local_address(fd, me, sizeof me);
+        send_all(fd, f.bytes, f.length);
+        assert_true(drive_until(l, &ev.accepted, round + 1, 3000));
+        close(fd);
+        /* Let the FIN arrive without processing it (the listener's descriptor turns readable). */
+        struct pollfd p = {.fd = uarc_listener_fd(l), .events = POLLIN};
+        poll(&p, 1, 1000);
+        sleep_ms(20);
+        int errors = ev.errors;
+        if (round == 0)
+            assert_false(uarc_listener_next(l, &c));
+        else
+            assert_int_equal(uarc_listener_accept_from(l, SERVER_URI, NULL, 0, &c),
+                             UARC_BadTimeout);
+        assert_int_equal(ev.errors, errors + 1);
+        assert_int_equal(ev.status, UARC_BadConnectionClosed);
+        assert_string_equal(ev.peer, me);
+        if (!reason_says_unclaimed(ev.reason))
+            fail_msg("reason \"%s\"", ev.reason);
+    }
+    /* Nothing is reported twice when the listener processes afterwards. */
+    assert_int_equal(uarc_listener_process(l, 50), UARC_Good);
+    assert_int_equal(ev.errors, 2);
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
+/* Several live connections of one server: accept_from returns the newest, next() the oldest.
+ * Bytes a server sends before HEL do not get its connection dropped. */
+static void test_accept_from_prefers_newest(void **state)
+{
+    (void)state;
+    uarc_allowlist *a = allow("urn:test:alpha", NULL);
+    assert_int_equal(uarc_allowlist_add(a, "urn:test:beta", NULL), UARC_Good);
+    uarc_listener_options o = {.allowlist = a};
+    events ev;
+    uarc_listener *l = start(&o, &ev);
+    fake_frame ra, rb;
+    frame_rhe(&ra, "urn:test:alpha", "opc.tcp://alpha.test:1");
+    frame_rhe(&rb, "urn:test:beta", "opc.tcp://beta.test:1");
+    int fd[4];
+    char peer[4][UARC_PEER_SIZE];
+    const fake_frame *order[4] = {&rb, &ra, &rb, &rb}; /* beta, alpha, beta, beta */
+    for (int i = 0; i < 4; i++) {
+        fd[i] = connect_to(uarc_listener_port(l));
+        local_address(fd[i], peer[i], sizeof peer[i]);
+        send_all(fd[i], order[i]->bytes, order[i]->length);
+        assert_true(drive_until(l, &ev.accepted, i + 1, 3000));
+    }
+    send_all(fd[0], "EARLY", 5); /* the oldest beta speaks out of turn */
+    assert_int_equal(uarc_listener_process(l, 50), UARC_Good);
+    assert_int_equal(ev.errors, 0);
+
+    uarc_reverse_connection c;
+    assert_int_equal(uarc_listener_accept_from(l, "urn:test:beta", NULL, 0, &c), UARC_Good);
+    assert_string_equal(c.peer, peer[3]);
+    uarc_reverse_connection_clear(&c);
+    /* The newest beta having closed, the next newest live one. */
+    close(fd[2]);
+    assert_true(drive_until(l, &ev.errors, 1, 3000));
+    assert_string_equal(ev.peer, peer[2]);
+    /* The EndpointUrl alone names a server too. */
+    assert_int_equal(uarc_listener_accept_from(l, NULL, "opc.tcp://alpha.test:1", 0, &c),
+                     UARC_Good);
+    assert_string_equal(c.peer, peer[1]);
+    uarc_reverse_connection_clear(&c);
+    /* Oldest first without a name; its early bytes are still in the socket. */
+    assert_true(uarc_listener_next(l, &c));
+    assert_string_equal(c.peer, peer[0]);
+    char buf[8];
+    assert_int_equal(recv(c.fd, buf, sizeof buf, 0), 5);
+    assert_memory_equal(buf, "EARLY", 5);
+    uarc_reverse_connection_clear(&c);
+    assert_false(uarc_listener_next(l, &c));
+    assert_int_equal(ev.errors, 1);
+    for (int i = 0; i < 4; i++)
+        if (i != 2)
+            close(fd[i]);
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
+typedef struct taker {
+    events ev;
+    uarc_listener *l;
+    int taken;
+    char taken_peer[UARC_PEER_SIZE];
+} taker;
+
+static void take_on_accepted(void *user_data, const uarc_reverse_connection *c)
+{
+    taker *t = user_data;
+    on_accepted(&t->ev, c);
+    if (strcmp(c->server_uri, "urn:test:A") != 0)
+        return;
+    uarc_reverse_connection mine;
+    while (uarc_listener_next(t->l, &mine)) {
+        if (strcmp(mine.server_uri, "urn:test:B") == 0) {
+            t->taken++;
+            snprintf(t->taken_peer, sizeof t->taken_peer, "%s", mine.peer);
+        }
+        uarc_reverse_connection_clear(&mine);
+    }
+}
+
+static void take_on_error(void *user_data, const char *peer, uarc_status status, const char *reason)
+{
+    on_error(&((taker *)user_data)->ev, peer, status, reason);
+}
+
+/* A callback that takes connections while the listener works through a batch of events that
+ * still names one of them (ASan would see a use after free). */
+static void test_take_inside_callback(void **state)
+{
+    (void)state;
+    uarc_allowlist *a = allow("urn:test:A", NULL);
+    assert_int_equal(uarc_allowlist_add(a, "urn:test:B", NULL), UARC_Good);
+    static taker t;
+    memset(&t, 0, sizeof t);
+    uarc_listener_options o = {
+        .bind_addresses = loopback4, .bind_address_count = 1, .allowlist = a};
+    o.callbacks = (uarc_listener_callbacks){NULL, take_on_accepted, NULL, take_on_error, &t};
+    uarc_listener *l = t.l = uarc_listener_new(&o);
+    assert_non_null(l);
+    assert_int_equal(uarc_listener_listen(l), UARC_Good);
+    fake_frame ra, rb;
+    frame_rhe(&ra, "urn:test:A", "opc.tcp://a.test:4840");
+    frame_rhe(&rb, "urn:test:B", "opc.tcp://b.test:4840");
+    int b1 = connect_to(uarc_listener_port(l)), b2 = connect_to(uarc_listener_port(l));
+    char b2peer[UARC_PEER_SIZE];
+    local_address(b2, b2peer, sizeof b2peer);
+    send_all(b1, rb.bytes, rb.length);
+    send_all(b2, rb.bytes, rb.length);
+    assert_true(drive_until(l, &t.ev.accepted, 2, 3000));
+    int fa = connect_to(uarc_listener_port(l));
+    int64_t end = now_ms() + 3000;
+    while (uarc_listener_pending_count(l) != 1 && now_ms() < end)
+        assert_int_equal(uarc_listener_process(l, 20), UARC_Good);
+    assert_int_equal(uarc_listener_pending_count(l), 1);
+    /* A's RHE and b1's FIN land in one batch, A's first. */
+    send_all(fa, ra.bytes, ra.length);
+    close(b1);
+    sleep_ms(100);
+    assert_true(drive_until(l, &t.ev.accepted, 3, 3000));
+    assert_int_equal(uarc_listener_process(l, 50), UARC_Good);
+    assert_int_equal(t.taken, 1);
+    assert_string_equal(t.taken_peer, b2peer);
+    assert_int_equal(t.ev.errors, 1);
+    assert_int_equal(t.ev.status, UARC_BadConnectionClosed);
+    close(b2);
+    close(fa);
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
 #define SILENT_COUNT 300
 
 static void test_silent_sockets_do_not_delay(void **state)
@@ -1766,6 +2006,10 @@ int main(void)
         cmocka_unit_test(test_one_byte_at_a_time),
         cmocka_unit_test(test_interleaved_servers),
         cmocka_unit_test(test_accept_from_one_server),
+        cmocka_unit_test(test_unclaimed_closed_frees_slot),
+        cmocka_unit_test(test_unclaimed_closed_not_handed_out),
+        cmocka_unit_test(test_accept_from_prefers_newest),
+        cmocka_unit_test(test_take_inside_callback),
         cmocka_unit_test(test_silent_sockets_do_not_delay),
         cmocka_unit_test(test_max_pending),
         cmocka_unit_test(test_garbage_flood),
