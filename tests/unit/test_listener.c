@@ -1957,6 +1957,139 @@ static void test_bind_two_addresses(void **state)
     uarc_listener_delete(l);
 }
 
+/* ---- logging ---- */
+
+#define LOG_CAPACITY 32
+
+typedef struct log_book {
+    int count;
+    uarc_log_level level[LOG_CAPACITY];
+    char category[LOG_CAPACITY][32];
+    char message[LOG_CAPACITY][TEXT_SIZE];
+} log_book;
+
+static void on_log(void *user_data, uarc_log_level level, const char *category, const char *message)
+{
+    log_book *b = user_data;
+    assert_true(b->count < LOG_CAPACITY);
+    b->level[b->count] = level;
+    snprintf(b->category[b->count], sizeof b->category[b->count], "%s", category);
+    snprintf(b->message[b->count], sizeof b->message[b->count], "%s", message);
+    b->count++;
+}
+
+/* The one message logged since `from` that contains every given part (NULL-terminated list);
+ * fails unless there is exactly one, and returns its index. */
+static int logged(const log_book *b, int from, ...)
+{
+    int found = -1;
+    for (int i = from; i < b->count; i++) {
+        va_list ap;
+        va_start(ap, from);
+        bool all = true;
+        for (const char *part; (part = va_arg(ap, const char *));)
+            all &= strstr(b->message[i], part) != NULL;
+        va_end(ap);
+        if (!all)
+            continue;
+        if (found >= 0)
+            fail_msg("logged twice: \"%s\" and \"%s\"", b->message[found], b->message[i]);
+        found = i;
+    }
+    if (found < 0)
+        fail_msg("not logged (%d messages since %d)", b->count - from, from);
+    assert_string_equal(b->category[found], "listener");
+    return found;
+}
+
+/* Sends `bytes` as a server and runs the listener until it has answered or accepted. */
+static void dial_and_settle(uarc_listener *l, events *ev, const void *bytes, size_t length)
+{
+    int before = ev->accepted + ev->rejected + ev->errors;
+    int fd = connect_to(uarc_listener_port(l));
+    send_all(fd, bytes, length);
+    int64_t end = now_ms() + 3000;
+    while (ev->accepted + ev->rejected + ev->errors == before && now_ms() < end)
+        assert_int_equal(uarc_listener_process(l, 20), UARC_Good);
+    assert_int_equal(ev->accepted + ev->rejected + ev->errors, before + 1);
+    uarc_reverse_connection c;
+    while (uarc_listener_next(l, &c))
+        uarc_reverse_connection_clear(&c);
+    close(fd);
+}
+
+static void test_logger(void **state)
+{
+    (void)state;
+    uarc_allowlist *a = allow(SERVER_URI, NULL);
+    static log_book book;
+    memset(&book, 0, sizeof book);
+    uarc_listener_options o = {.allowlist = a, .logger = {on_log, &book, UARC_LOG_DEBUG}};
+    events ev;
+    uarc_listener *l = start(&o, &ev);
+    char address[32];
+    snprintf(address, sizeof address, "127.0.0.1:%u", (unsigned)uarc_listener_port(l));
+    int i = logged(&book, 0, "listening on", address, NULL);
+    assert_int_equal(book.level[i], UARC_LOG_INFO);
+
+    fake_frame good, stranger;
+    frame_rhe(&good, SERVER_URI, ENDPOINT_URL);
+    frame_rhe(&stranger, "urn:test:stranger", ENDPOINT_URL);
+    const char *http = "GET / HTTP/1.1\r\n\r\n";
+
+    /* Accepted: INFO, naming the peer and the ServerUri. */
+    int from = book.count;
+    dial_and_settle(l, &ev, good.bytes, good.length);
+    assert_int_equal(ev.accepted, 1);
+    i = logged(&book, from, "accepted", SERVER_URI, ev.accepted_peer, NULL);
+    assert_int_equal(book.level[i], UARC_LOG_INFO);
+    assert_int_equal(book.count, from + 1);
+
+    /* Rejected: INFO, naming the peer and the reason (which names the ServerUri). */
+    from = book.count;
+    dial_and_settle(l, &ev, stranger.bytes, stranger.length);
+    assert_int_equal(ev.rejected, 1);
+    i = logged(&book, from, "rejected", ev.peer, "urn:test:stranger", NULL);
+    assert_int_equal(book.level[i], UARC_LOG_INFO);
+    assert_int_equal(book.count, from + 1);
+
+    /* Not an RHE: WARNING, naming the peer and the status. */
+    from = book.count;
+    dial_and_settle(l, &ev, http, strlen(http));
+    assert_int_equal(ev.errors, 1);
+    i = logged(&book, from, ev.peer, "BadTcpMessageTypeInvalid", NULL);
+    assert_int_equal(book.level[i], UARC_LOG_WARNING);
+    assert_int_equal(book.count, from + 1);
+    uarc_listener_delete(l);
+
+    /* min_level WARNING: the INFO messages are not delivered, the WARNING one is. */
+    memset(&book, 0, sizeof book);
+    o = (uarc_listener_options){.allowlist = a, .logger = {on_log, &book, UARC_LOG_WARNING}};
+    l = start(&o, &ev);
+    dial_and_settle(l, &ev, good.bytes, good.length);
+    dial_and_settle(l, &ev, stranger.bytes, stranger.length);
+    assert_int_equal(book.count, 0);
+    dial_and_settle(l, &ev, http, strlen(http));
+    assert_int_equal(book.count, 1);
+    assert_int_equal(book.level[0], UARC_LOG_WARNING);
+    uarc_listener_delete(l);
+
+    /* A failed listen: ERROR, with the same detail as uarc_listener_error(). */
+    static const char *const bogus[] = {"not an address at all"};
+    memset(&book, 0, sizeof book);
+    o = (uarc_listener_options){.bind_addresses = bogus,
+                                .bind_address_count = 1,
+                                .logger = {on_log, &book, UARC_LOG_DEBUG}};
+    l = uarc_listener_new(&o);
+    assert_non_null(l);
+    assert_int_equal(uarc_listener_listen(l), UARC_BadInvalidArgument);
+    assert_int_equal(book.count, 1);
+    assert_int_equal(book.level[0], UARC_LOG_ERROR);
+    assert_string_equal(book.message[0], uarc_listener_error(l));
+    uarc_listener_delete(l);
+    uarc_allowlist_delete(a);
+}
+
 /* Hundreds of sockets: raise the soft descriptor limit towards the hard one. */
 static void raise_fd_limit(void)
 {
@@ -2028,6 +2161,7 @@ int main(void)
         cmocka_unit_test(test_out_of_descriptors_no_spare),
         cmocka_unit_test(test_bind_default_dual_stack),
         cmocka_unit_test(test_bind_two_addresses),
+        cmocka_unit_test(test_logger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
