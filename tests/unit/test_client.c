@@ -387,6 +387,113 @@ static void test_forget_session_while_active(void **state)
     close(s.fd);
 }
 
+/* ---- ServiceFaults ---- */
+
+typedef struct response_log {
+    int calls;
+    uarc_status status;
+    bool had_response;
+} response_log;
+
+static void log_response(void *user_data, uarc_status status, void *response)
+{
+    response_log *r = user_data;
+    r->calls++;
+    r->status = status;
+    r->had_response = response != NULL;
+}
+
+/* A ServiceFault is a failure even when its code is not Bad: the request fails with a Bad status
+ * and no response, and the connection goes on. */
+static void test_service_fault_without_bad_code(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    response_log r = {0, UARC_Good, true};
+    send_read(c, log_response, &r);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    uarc_ServiceFault fault;
+    uarc_init(&fault, UARC_T(ServiceFault));
+    fault.responseHeader.serviceResult = UARC_UncertainNoCommunicationLastUsableValue;
+    reply(&s, id, &fault, UARC_T(ServiceFault));
+    for (int i = 0; i < 20 && !r.calls; i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, UARC_BadUnexpectedError);
+    assert_false(r.had_response);
+    assert_non_null(strstr(uarc_client_error(c), "UncertainNoCommunicationLastUsableValue"));
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+/* A Read is answered by two MSG chunks (C, then F) without any body: the Read fails with
+ * BadDecodingError. The joined body the channel hands over is then NULL, on which nothing may do
+ * pointer arithmetic (UBSan builds caught it). */
+static void test_empty_response_body(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    response_log r = {0, UARC_Good, true};
+    send_read(c, log_response, &r);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    for (int i = 0; i < 2; i++) {
+        fake_frame f;
+        frame_begin(&f, i == 0 ? "MSGC" : "MSGF");
+        frame_u32(&f, CHANNEL_ID);
+        frame_u32(&f, TOKEN_ID);
+        frame_u32(&f, s.sequence++);
+        frame_u32(&f, id);
+        frame_end(&f);
+        send_all(s.fd, f.bytes, f.length);
+    }
+    for (int i = 0; i < 20 && !r.calls; i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, UARC_BadDecodingError);
+    assert_false(r.had_response);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+static void record_state(void *user_data, uarc_client_state st, uarc_status status)
+{
+    uarc_status *last = user_data;
+    if (st == UARC_CLIENT_DISCONNECTED)
+        *last = status;
+}
+
+/* A fault without a Bad code to CreateSession fails the connect with a Bad status, which is what
+ * the state callback and uarc_client_process() report. */
+static void test_create_session_fault_without_bad_code(void **state)
+{
+    (void)state;
+    uarc_status disconnected = UARC_Good;
+    uarc_client_config cfg = {.callbacks = {record_state, &disconnected}};
+    server s;
+    uarc_client *c = new_client(&cfg, &s);
+    serve_handshake(c, &s, false);
+    process_until(c, UARC_CLIENT_CREATING_SESSION);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    assert_int_equal(type, UARC_T(CreateSessionRequest)->binary_encoding_id);
+    uarc_ServiceFault fault;
+    uarc_init(&fault, UARC_T(ServiceFault));
+    fault.responseHeader.serviceResult = UARC_Uncertain;
+    reply(&s, id, &fault, UARC_T(ServiceFault));
+    process_until(c, UARC_CLIENT_DISCONNECTED);
+    assert_true(uarc_status_is_bad(disconnected));
+    assert_true(uarc_status_is_bad(uarc_client_process(c, 0)));
+    assert_non_null(strstr(uarc_client_error(c), "CreateSession"));
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +502,9 @@ int main(void)
         cmocka_unit_test(test_blocking_call_from_callback_refused),
         cmocka_unit_test(test_keepalive_send_failure_does_not_spin),
         cmocka_unit_test(test_forget_session_while_active),
+        cmocka_unit_test(test_service_fault_without_bad_code),
+        cmocka_unit_test(test_empty_response_body),
+        cmocka_unit_test(test_create_session_fault_without_bad_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
