@@ -494,6 +494,152 @@ static void test_create_session_fault_without_bad_code(void **state)
     close(s.fd);
 }
 
+/* ---- Browse continuation points ---- */
+
+typedef struct browse_outcome {
+    int calls;
+    uarc_status status;
+    uarc_ReferenceDescription *references;
+    size_t count;
+} browse_outcome;
+
+static void on_browse_done(void *user_data, uarc_status status,
+                           uarc_ReferenceDescription *references, size_t count)
+{
+    browse_outcome *b = user_data;
+    *b = (browse_outcome){b->calls + 1, status, references, count};
+}
+
+/* Decodes the request last read by read_request(). */
+static void decode_request(void *request, const uarc_type *type)
+{
+    size_t offset = 24;
+    uarc_nodeid type_id;
+    assert_int_equal(
+        uarc_decode(request_buf, request_size, &offset, &type_id, UARC_T(NodeId), NULL), UARC_Good);
+    assert_int_equal(uarc_decode(request_buf, request_size, &offset, request, type, NULL),
+                     UARC_Good);
+}
+
+/* Reads the next request, which must be a BrowseNext for `point` alone, with `release`. */
+static uint32_t expect_browse_next(server *s, const char *point, bool release)
+{
+    uint32_t id, type;
+    read_request(s, &id, &type);
+    assert_int_equal(type, UARC_T(BrowseNextRequest)->binary_encoding_id);
+    uarc_BrowseNextRequest next;
+    decode_request(&next, UARC_T(BrowseNextRequest));
+    assert_int_equal(next.releaseContinuationPoints, release);
+    assert_int_equal(next.continuationPointsSize, 1);
+    assert_int_equal(next.continuationPoints[0].length, strlen(point));
+    assert_memory_equal(next.continuationPoints[0].data, point, strlen(point));
+    uarc_clear(&next, UARC_T(BrowseNextRequest));
+    return id;
+}
+
+/* Starts a browse of i=85 and answers its Browse with one reference and continuation point
+ * "cp-1"; returns when the client has asked for the rest with BrowseNext("cp-1"), whose
+ * RequestId goes to *next_id. */
+static void browse_until_next(uarc_client *c, server *s, browse_outcome *b, uint32_t *next_id)
+{
+    uarc_nodeid objects = uarc_nodeid_numeric(0, 85);
+    assert_int_equal(uarc_client_browse_send(c, &objects, on_browse_done, b), UARC_Good);
+    uint32_t id, type;
+    read_request(s, &id, &type);
+    assert_int_equal(type, UARC_T(BrowseRequest)->binary_encoding_id);
+    uarc_ReferenceDescription reference;
+    uarc_init(&reference, UARC_T(ReferenceDescription));
+    reference.nodeId.node_id = uarc_nodeid_numeric(0, 2253);
+    uarc_BrowseResult result = {.statusCode = UARC_Good,
+                                .continuationPoint = {4, (uint8_t *)"cp-1"},
+                                .referencesSize = 1,
+                                .references = &reference};
+    uarc_BrowseResponse response;
+    uarc_init(&response, UARC_T(BrowseResponse));
+    response.resultsSize = 1;
+    response.results = &result;
+    reply(s, id, &response, UARC_T(BrowseResponse));
+    uarc_client_process(c, 1000);
+    *next_id = expect_browse_next(s, "cp-1", false);
+    assert_int_equal(b->calls, 0);
+}
+
+/* The server cannot serve BrowseNext for now (a ServiceFault): the browse fails, and the
+ * continuation point it still holds is released with BrowseNext(releaseContinuationPoints). */
+static void test_browse_failure_releases_continuation_point(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    browse_outcome b = {0, UARC_Good, NULL, 0};
+    uint32_t next_id;
+    browse_until_next(c, &s, &b, &next_id);
+    uarc_ServiceFault fault;
+    uarc_init(&fault, UARC_T(ServiceFault));
+    fault.responseHeader.serviceResult = UARC_BadServerTooBusy;
+    reply(&s, next_id, &fault, UARC_T(ServiceFault));
+    for (int i = 0; i < 20 && !b.calls; i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, UARC_BadServerTooBusy);
+    assert_null(b.references);
+    assert_int_equal(b.count, 0);
+    expect_browse_next(&s, "cp-1", true);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+/* The client gives up on a BrowseNext that gets no answer: the continuation point is released
+ * just the same. */
+static void test_browse_timeout_releases_continuation_point(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.request_timeout_ms = 200};
+    server s;
+    uarc_client *c = open_client(&cfg, &s);
+    browse_outcome b = {0, UARC_Good, NULL, 0};
+    uint32_t next_id;
+    browse_until_next(c, &s, &b, &next_id);
+    for (int i = 0; i < 50 && !b.calls; i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, UARC_BadTimeout);
+    assert_null(b.references);
+    expect_browse_next(&s, "cp-1", true);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+/* The last BrowseNext hands out no continuation point: nothing is left to release, and nothing
+ * more is sent. */
+static void test_browse_complete_releases_nothing(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    browse_outcome b = {0, UARC_Good, NULL, 0};
+    uint32_t next_id;
+    browse_until_next(c, &s, &b, &next_id);
+    uarc_BrowseResult result = {.statusCode = UARC_Good};
+    uarc_BrowseNextResponse response;
+    uarc_init(&response, UARC_T(BrowseNextResponse));
+    response.resultsSize = 1;
+    response.results = &result;
+    reply(&s, next_id, &response, UARC_T(BrowseNextResponse));
+    for (int i = 0; i < 20 && !b.calls; i++)
+        uarc_client_process(c, 100);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, UARC_Good);
+    assert_int_equal(b.count, 1);
+    uarc_array_delete(b.references, b.count, UARC_T(ReferenceDescription));
+    /* what the server sees next is the close sequence: no BrowseNext came in between */
+    assert_int_equal(uarc_client_disconnect(c), UARC_Good);
+    expect_close_sequence(&s, true);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +651,9 @@ int main(void)
         cmocka_unit_test(test_service_fault_without_bad_code),
         cmocka_unit_test(test_empty_response_body),
         cmocka_unit_test(test_create_session_fault_without_bad_code),
+        cmocka_unit_test(test_browse_failure_releases_continuation_point),
+        cmocka_unit_test(test_browse_timeout_releases_continuation_point),
+        cmocka_unit_test(test_browse_complete_releases_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
