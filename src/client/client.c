@@ -1698,15 +1698,20 @@ static void browse_step(browse_job *job, uarc_status status, size_t results_size
         status = results[0].statusCode;
         set_error(c, "Browse", status, "the server could not browse the node");
     }
-    if (status == UARC_Good)
+    if (status == UARC_Good) {
+        /* The server has answered for the point the request named; from here on it holds the one
+         * this result hands out, which is what a failure below must release. */
+        uarc_clear(&job->point, UARC_T(ByteString));
+        job->point = results[0].continuationPoint;
+        results[0].continuationPoint = (uarc_bytestring){0, NULL};
         status = take_references(job, &results[0]);
+        if (status != UARC_Good)
+            set_error(c, "Browse", status, "no memory for the references");
+    }
     if (status != UARC_Good) {
         browse_finish(job, status);
         return;
     }
-    uarc_clear(&job->point, UARC_T(ByteString));
-    job->point = results[0].continuationPoint;
-    results[0].continuationPoint = (uarc_bytestring){0, NULL};
     if (job->point.length > 0)
         browse_next(job);
     else

@@ -640,6 +640,57 @@ static void test_browse_complete_releases_nothing(void **state)
     close(s.fd);
 }
 
+static size_t failing_realloc_size; /* a realloc to exactly this size fails */
+
+static void *plain_malloc(size_t size, void *user_data)
+{
+    (void)user_data;
+    return malloc(size);
+}
+
+static void *realloc_failing_at(void *p, size_t size, void *user_data)
+{
+    (void)user_data;
+    return size == failing_realloc_size ? NULL : realloc(p, size);
+}
+
+/* Out of memory for the references of a Browse response that handed out "cp-1": the browse fails,
+ * and "cp-1", which the server now holds, is released. */
+static void test_browse_out_of_memory_releases_new_point(void **state)
+{
+    (void)state;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    browse_outcome b = {0, UARC_Good, NULL, 0};
+    uarc_nodeid objects = uarc_nodeid_numeric(0, 85);
+    assert_int_equal(uarc_client_browse_send(c, &objects, on_browse_done, &b), UARC_Good);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    uarc_ReferenceDescription reference;
+    uarc_init(&reference, UARC_T(ReferenceDescription));
+    uarc_BrowseResult result = {.statusCode = UARC_Good,
+                                .continuationPoint = {4, (uint8_t *)"cp-1"},
+                                .referencesSize = 1,
+                                .references = &reference};
+    uarc_BrowseResponse response;
+    uarc_init(&response, UARC_T(BrowseResponse));
+    response.resultsSize = 1;
+    response.results = &result;
+    reply(&s, id, &response, UARC_T(BrowseResponse));
+    /* the first array of references the client grows holds 64 of them */
+    failing_realloc_size = 64 * sizeof(uarc_ReferenceDescription);
+    uarc_set_allocator(&(uarc_allocator){plain_malloc, realloc_failing_at, plain_free, NULL});
+    for (int i = 0; i < 20 && !b.calls; i++)
+        uarc_client_process(c, 100);
+    uarc_set_allocator(NULL);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, UARC_BadOutOfMemory);
+    assert_null(b.references);
+    expect_browse_next(&s, "cp-1", true);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_browse_failure_releases_continuation_point),
         cmocka_unit_test(test_browse_timeout_releases_continuation_point),
         cmocka_unit_test(test_browse_complete_releases_nothing),
+        cmocka_unit_test(test_browse_out_of_memory_releases_new_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
