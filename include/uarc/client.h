@@ -135,7 +135,8 @@ typedef struct uarc_client_config {
     const char *session_name;
     uint32_t session_timeout_ms;
     /* Idle keep-alive: a Read of the server state when nothing else was sent for this long.
-     * 0: a third of the revised session timeout. */
+     * 0: a third of the revised session timeout, at most 5 s (servers also drop a channel that
+     * stays silent: node-opcua closes a reverse-connected one after its connectionTimeout). */
     uint32_t keepalive_interval_ms;
     /* Open only the secure channel (for GetEndpoints); no session. */
     bool no_session;

@@ -36,6 +36,7 @@
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000u
 #define DEFAULT_SESSION_TIMEOUT_MS 60000u
 #define DEFAULT_APPLICATION_URI    "urn:uarc:client"
+#define DEFAULT_KEEPALIVE_MAX_MS   5000
 #define READ_CHUNK                 65536
 #define SESSION_NONCE_LENGTH       32u
 #define STRING_FIELDS              11
@@ -1220,6 +1221,8 @@ static int64_t keepalive_interval(const uarc_client *c)
     if (c->cfg.keepalive_interval_ms)
         return c->cfg.keepalive_interval_ms;
     double t = c->revised_session_timeout > 0 ? c->revised_session_timeout / 3 : 20000;
+    if (t > DEFAULT_KEEPALIVE_MAX_MS)
+        t = DEFAULT_KEEPALIVE_MAX_MS;
     return t < 100 ? 100 : (int64_t)t;
 }
 

@@ -203,6 +203,27 @@ static void test_get_endpoints_then_session(void **state)
     uarc_client_delete(client);
 }
 
+/* node-opcua drops a reverse-connected channel that hears nothing for its --connection-timeout
+ * (10 s here). A client with the default configuration keeps it: its idle keep-alive comes at
+ * most every 5 s. Idle 12 s, processing, then a Read on the same socket. */
+static void test_default_keepalive_outlasts_idle_timeout(void **state)
+{
+    fixture *fx = *state;
+    uarc_client *client = connect_from(fx, URI_C, NULL);
+    int fd = uarc_client_fd(client);
+    int64_t end = peer_process_now_ms() + 12000;
+    while (peer_process_now_ms() < end) {
+        uarc_status status = uarc_client_process(client, (int)(end - peer_process_now_ms()));
+        if (uarc_status_is_bad(status))
+            fail_msg("idle: %s (%s)", uarc_status_name(status), uarc_client_error(client));
+    }
+    assert_int_equal(uarc_client_state_get(client), UARC_CLIENT_SESSION_ACTIVE);
+    assert_int_equal(uarc_client_fd(client), fd);
+    read_server_time(client);
+    uarc_client_disconnect(client);
+    uarc_client_delete(client);
+}
+
 static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
                          bool restored, bool resumed)
 {
@@ -339,6 +360,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accept_from_and_read),
         cmocka_unit_test(test_get_endpoints_then_session),
+        cmocka_unit_test(test_default_keepalive_outlasts_idle_timeout),
         cmocka_unit_test(test_hub_three_servers),
         cmocka_unit_test(test_hub_dropped_connection_resumes),
         cmocka_unit_test(test_hub_restarted_server_new_session),
