@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_client (its input format is described at the top of
+tests/fuzz/fuzz_client.c) into tests/fuzz/corpus/fuzz_client/: valid exchanges for each service
+the client offers, and the usual ways they go wrong."""
+import os
+import struct
+
+REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT = range(8)
+NO_ACK, NO_RENEW, FUZZ_CREATE, FUZZ_ACT, NO_SESSION, USER, SMALL, KEEPALIVE = (1 << i for i in range(8))
+FUZZ_REACTIVATE = 0x80  # in the second byte
+WHOLE, TYPED, HEADED, OWN_ID = range(4)  # reply modes
+FINAL, PART, ABORT = 0, 4, 8  # chunk types, in the reply parameter
+
+
+def op(kind, p=0):
+    return bytes([kind | p << 4])
+
+
+def data(b):
+    return struct.pack("<H", len(b)) + b
+
+
+def reply(body, mode=HEADED, chunk=FINAL, selector=0):
+    return op(REPLY, mode | chunk) + bytes([selector]) + data(body)
+
+
+def tick(ms=0, seconds=0):
+    return op(TICK, 1 if seconds else 0) + struct.pack("<H", seconds or ms)
+
+
+def seed(options, session_seconds, *records):
+    return bytes([options, session_seconds]) + b"".join(records)
+
+
+# ---- OPC UA binary, just what the seeds need ----
+
+def i32(v):
+    return struct.pack("<i", v)
+
+
+def u32(v):
+    return struct.pack("<I", v)
+
+
+def string(s):
+    if s is None:
+        return i32(-1)
+    b = s.encode() if isinstance(s, str) else s
+    return i32(len(b)) + b
+
+
+def nodeid(n, ns=0):
+    if ns == 0 and n < 256:
+        return bytes([0, n])
+    return bytes([1, ns]) + struct.pack("<H", n)
+
+
+def array(items):
+    return i32(len(items)) + b"".join(items)
+
+
+NO_DIAGNOSTICS = i32(-1)
+
+
+def response_header(status=0, handle=1):
+    return (struct.pack("<qII", 0, handle, status) + b"\x00" + i32(-1) + nodeid(0) + b"\x00")
+
+
+def service_fault(status):
+    return nodeid(397) + response_header(status)
+
+
+def int32_value(v):
+    return b"\x01" + b"\x06" + i32(v)  # DataValue with a Variant Int32
+
+
+def reference(name, n):
+    return (nodeid(35) + b"\x01" + nodeid(n, 1) + struct.pack("<H", 1) + string(name) + b"\x02"
+            + string(name) + i32(1) + nodeid(61))
+
+
+def browse_result(point=None, refs=(), status=0):
+    return u32(status) + string(point) + array([reference(name, n) for name, n in refs])
+
+
+def browse_rest(point=None, refs=(), status=0):
+    return array([browse_result(point, refs, status)]) + NO_DIAGNOSTICS
+
+
+def read_rest(*values):
+    return array([int32_value(v) for v in values]) + NO_DIAGNOSTICS
+
+
+def call_rest(status=0):
+    result = u32(status) + array([]) + NO_DIAGNOSTICS + array([b"\x0b" + struct.pack("<d", 3.0)])
+    return array([result]) + NO_DIAGNOSTICS
+
+
+def translate_rest(targets=1):
+    target = b"\x01\x00" + struct.pack("<H", 2253) + u32(0xFFFFFFFF)
+    return array([u32(0) + array([target] * targets)]) + NO_DIAGNOSTICS
+
+
+def write_rest(status=0):
+    return array([u32(status)]) + NO_DIAGNOSTICS
+
+
+def create_session_rest(token=78, timeout_ms=60000.0):
+    return (nodeid(77, 1) + nodeid(token, 1) + struct.pack("<d", timeout_ms) + string(b"\x00" * 32)
+            + string(None) + array([]) + array([]) + string(None) + string(None) + u32(0))
+
+
+def activate_session_rest():
+    return string(None) + array([]) + NO_DIAGNOSTICS
+
+
+BAD_TOO_MANY_OPERATIONS = 0x80100000
+BAD_SESSION_ID_INVALID = 0x80250000
+BAD_CONTINUATION_POINT_INVALID = 0x804A0000
+BAD_NODE_ID_UNKNOWN = 0x80340000
+
+seeds = {
+    "read": seed(0, 60, op(SEND), reply(read_rest(42))),
+    "read_three": seed(0, 60, op(SEND, 1), reply(read_rest(1, 2, 3))),
+    "read_fault": seed(0, 60, op(SEND), reply(service_fault(BAD_TOO_MANY_OPERATIONS), WHOLE)),
+    "read_fault_uncertain": seed(0, 60, op(SEND), reply(service_fault(0x40000000), WHOLE)),
+    "read_empty_body": seed(0, 60, op(SEND), reply(b"", WHOLE, PART), reply(b"", WHOLE)),
+    "read_unknown_type": seed(0, 60, op(SEND), reply(nodeid(530) + response_header(), WHOLE)),
+    "browse_next": seed(0, 60, op(BROWSE), reply(browse_rest(b"cp-1", [("Server", 2253)])),
+                        reply(browse_rest(None, [("Aliases", 23470)]))),
+    "browse_next_fault": seed(0, 60, op(BROWSE), reply(browse_rest(b"cp-1", [("Server", 2253)])),
+                              reply(service_fault(BAD_CONTINUATION_POINT_INVALID), WHOLE)),
+    "browse_bad_node": seed(0, 60, op(BROWSE), reply(browse_rest(status=BAD_NODE_ID_UNKNOWN))),
+    "write": seed(0, 60, op(SEND, 2), reply(write_rest())),
+    "call": seed(0, 60, op(SEND, 3), reply(call_rest())),
+    "translate": seed(0, 60, op(SEND, 4), reply(translate_rest())),
+    "endpoints": seed(0, 60, op(SEND, 5), reply(array([]))),
+    "blocking_read": seed(0, 60, op(BLOCK, 0), reply(read_rest(7, 8))),
+    "blocking_read_short": seed(0, 60, op(BLOCK, 0), reply(read_rest(7))),
+    "blocking_browse": seed(0, 60, op(BLOCK, 3), reply(browse_rest(b"cp-2", [("Server", 2253)])),
+                            reply(browse_rest(None, [("Aliases", 23470)]))),
+    "blocking_write": seed(0, 60, op(BLOCK, 2), reply(write_rest(BAD_NODE_ID_UNKNOWN))),
+    "blocking_call": seed(0, 60, op(BLOCK, 4), reply(call_rest())),
+    "blocking_translate": seed(0, 60, op(BLOCK, 5), reply(translate_rest(0))),
+    "blocking_endpoints": seed(0, 60, op(BLOCK, 6), reply(array([]))),
+    "blocking_timeout": seed(0, 60, op(BLOCK, 8)),
+    "create_session": seed(FUZZ_CREATE, 60, reply(create_session_rest()), op(SEND),
+                           reply(read_rest(1))),
+    "create_session_huge_timeout": seed(FUZZ_CREATE, 60, reply(create_session_rest(timeout_ms=1e300)),
+                                        tick(seconds=30)),
+    "create_session_fault": seed(FUZZ_CREATE, 60, reply(service_fault(BAD_TOO_MANY_OPERATIONS),
+                                                        WHOLE)),
+    "activate_session": seed(FUZZ_ACT, 60, reply(activate_session_rest()), op(SEND),
+                             reply(read_rest(1))),
+    "no_session": seed(NO_SESSION, 60, op(BLOCK, 6), reply(array([])), op(BLOCK, 7), op(SEND),
+                       reply(read_rest(5))),
+    "user": seed(USER, 60, op(SEND), reply(read_rest(1))),
+    "reactivate": seed(0, FUZZ_REACTIVATE | 60, op(CLOSE, 1), op(RECONNECT),
+                       reply(service_fault(BAD_SESSION_ID_INVALID), WHOLE),
+                       reply(activate_session_rest()), op(SEND), reply(read_rest(2))),
+    "resume": seed(0, 60, op(CLOSE, 1), op(RECONNECT), op(SEND), reply(read_rest(3))),
+    "disconnect": seed(0, 60, op(SEND), op(CLOSE, 0), op(RECONNECT), op(SEND), reply(read_rest(4))),
+    "keepalive": seed(KEEPALIVE, 1, tick(150), reply(read_rest(0)), tick(150)),
+    "request_timeout": seed(0, 60, op(SEND, 8), tick(200), reply(read_rest(1), selector=0x80)),
+    "renew": seed(0, 60, tick(seconds=500), op(SEND), reply(read_rest(6))),
+    "renew_unanswered": seed(NO_RENEW, 60, tick(seconds=500), op(SEND), tick(seconds=20)),
+    "chunks": seed(0, 60, op(SEND, 1), reply(read_rest(1, 2, 3)[:6], HEADED, PART),
+                   reply(read_rest(1, 2, 3)[6:], WHOLE)),
+    "abort": seed(0, 60, op(SEND), reply(u32(BAD_TOO_MANY_OPERATIONS) + string("busy"),
+                                         chunk=ABORT)),
+    "unknown_request_id": seed(0, 60, op(SEND), reply(u32(999) + nodeid(634) + response_header(),
+                                                      OWN_ID), reply(read_rest(1))),
+    "small": seed(SMALL, 60, op(SEND, 1), reply(read_rest(*range(100)))),
+    "err": seed(NO_ACK, 60, op(RAW) + data(b"ERRF" + u32(18) + u32(0x80820000) + string("no"))),
+}
+
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_client")
+os.makedirs(out, exist_ok=True)
+for name, content in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(content)
+print(f"{len(seeds)} seeds in {out}")
