@@ -28,6 +28,9 @@ typedef struct server {
     uint32_t sequence;
 } server;
 
+/* The revisedSessionTimeout serve_handshake() answers CreateSession with. */
+static double revised_session_timeout = 60000;
+
 /* Reads one whole message into buf; returns its size. */
 static size_t read_message(server *s, uint8_t *buf, size_t capacity)
 {
@@ -151,7 +154,7 @@ static void serve_handshake(uarc_client *c, server *s, bool session)
     uarc_init(&cs, UARC_T(CreateSessionResponse));
     cs.sessionId = uarc_nodeid_numeric(1, 77);
     cs.authenticationToken = uarc_nodeid_numeric(1, 78);
-    cs.revisedSessionTimeout = 60000;
+    cs.revisedSessionTimeout = revised_session_timeout;
     reply(s, id, &cs, UARC_T(CreateSessionResponse));
     process_until(c, UARC_CLIENT_ACTIVATING_SESSION);
     read_request(s, &id, &type);
@@ -383,6 +386,22 @@ static void test_forget_session_while_active(void **state)
     assert_int_equal(token->namespace_index, 1);
     assert_int_equal(token->identifier.numeric, 78);
     uarc_clear(&req, UARC_T(ReadRequest));
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
+/* A server may revise the session timeout to any Double: the keep-alive interval made from it is
+ * still a few seconds (a third of 1e300 converted to an integer was undefined behaviour, and in
+ * practice a negative interval, so no keep-alive at all). */
+static void test_huge_revised_session_timeout(void **state)
+{
+    (void)state;
+    revised_session_timeout = 1e300;
+    server s;
+    uarc_client *c = open_client(NULL, &s);
+    revised_session_timeout = 60000;
+    int timeout = uarc_client_timeout_ms(c);
+    assert_true(timeout > 0 && timeout <= 5000);
     uarc_client_delete(c);
     close(s.fd);
 }
@@ -699,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_blocking_call_from_callback_refused),
         cmocka_unit_test(test_keepalive_send_failure_does_not_spin),
         cmocka_unit_test(test_forget_session_while_active),
+        cmocka_unit_test(test_huge_revised_session_timeout),
         cmocka_unit_test(test_service_fault_without_bad_code),
         cmocka_unit_test(test_empty_response_body),
         cmocka_unit_test(test_create_session_fault_without_bad_code),
