@@ -112,6 +112,7 @@ const {
   OPCUAServer, OPCUACertificateManager, SecurityPolicy, MessageSecurityMode, RegisterServerMethod,
   DataType, Variant, VariantArrayType, StatusCodes, AccessLevelFlag, LocalizedText, QualifiedName,
   DataValue, DiagnosticInfo, ExpandedNodeId, NodeId, resolveNodeId, Range, UserTokenType, UserTokenPolicy,
+  Argument,
 } = ua;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peer-"));
@@ -210,6 +211,34 @@ const ARRAYS = [
     [new Variant({ dataType: DataType.Int32, value: 7 }), new Variant({ dataType: DataType.String, value: "x" })],
     "BaseDataType"],
   ["Empty", DataType.Int32, new Int32Array(0), "Int32"],
+  // The other built-in types, each with two or three values, for tests that write arrays.
+  ["SByte", DataType.SByte, Int8Array.from([-128, 0, 127])],
+  ["Int16", DataType.Int16, Int16Array.from([-32768, 0, 32767])],
+  ["UInt16", DataType.UInt16, Uint16Array.from([0, 1, 65535])],
+  ["UInt32", DataType.UInt32, Uint32Array.from([0, 1, 4294967295])],
+  ["Int64", DataType.Int64,
+    [words(-1n & 0xffffffffffffffffn), words(0n), words(9223372036854775807n)]],
+  ["Float", DataType.Float, Float32Array.from([0, -0.5, 3.5])],
+  ["DateTime", DataType.DateTime,
+    [new Date("2024-01-02T03:04:05.678Z"), new Date("1999-12-31T23:59:59Z")]],
+  ["Guid", DataType.Guid,
+    ["72962B91-FA75-4AE6-8D28-B404DC7DAF63", "00000000-0000-0000-0000-000000000001"]],
+  ["XmlElement", DataType.XmlElement, ["<a>b</a>", "<c/>"]],
+  ["NodeId", DataType.NodeId, [resolveNodeId("ns=1;s=Scalar.Double"), resolveNodeId("i=85")]],
+  ["ExpandedNodeId", DataType.ExpandedNodeId,
+    [new ExpandedNodeId(NodeId.NodeIdType.NUMERIC, 2258, 0),
+     new ExpandedNodeId(NodeId.NodeIdType.STRING, "x", 1)]],
+  ["StatusCode", DataType.StatusCode, [StatusCodes.Good, StatusCodes.BadTimeout]],
+  ["QualifiedName", DataType.QualifiedName,
+    [new QualifiedName({ namespaceIndex: 1, name: "one" }), new QualifiedName({ name: "two" })]],
+  ["ExtensionObject", DataType.ExtensionObject,
+    [new Range({ low: 0, high: 1 }), new Range({ low: -2, high: 2 })], "Range"],
+  ["DataValue", DataType.DataValue,
+    [new DataValue({ value: { dataType: DataType.Int32, value: 1 } }),
+     new DataValue({ value: { dataType: DataType.String, value: "two" },
+       statusCode: StatusCodes.UncertainInitialValue })]],
+  ["DiagnosticInfo", DataType.DiagnosticInfo,
+    [new DiagnosticInfo({ symbolicId: 1 }), new DiagnosticInfo({ additionalInfo: "two" })]],
   // 160,000 bytes of values: a ReadResponse that spans several 64 KiB chunks.
   ["Large", DataType.Double, Float64Array.from({ length: 20000 }, (_, i) => i * 0.5), "Double"],
 ];
@@ -280,6 +309,28 @@ function buildAddressSpace(addressSpace) {
       arrayType: VariantArrayType.Matrix,
       dimensions: [3, 4],
       value: Float64Array.from({ length: 12 }, (_, k) => Math.floor(k / 4) * 10 + (k % 4)),
+    }),
+  });
+
+  // A structure of a standard DataType that has strings, a NodeId, an array and a LocalizedText.
+  const struct = folder("Struct");
+  ns.addVariable({
+    componentOf: struct,
+    nodeId: "s=Struct.Argument",
+    browseName: "Argument",
+    dataType: "Argument",
+    valueRank: -1,
+    accessLevel: rw,
+    userAccessLevel: rw,
+    value: new Variant({
+      dataType: DataType.ExtensionObject,
+      value: new Argument({
+        name: "level",
+        dataType: resolveNodeId("i=11"),
+        valueRank: 1,
+        arrayDimensions: [5],
+        description: new LocalizedText({ locale: "en", text: "fill level" }),
+      }),
     }),
   });
 
