@@ -209,6 +209,79 @@ test("write then read back every built-in type the TYPE parser supports", async 
   });
 });
 
+// One-dimensional arrays: TYPE[] and a JSON array of the scalar texts, as strings or as bare
+// numbers and booleans. [variable, TYPE, VALUE text, the value read back as JSON]; every value
+// differs from the one server.mjs gives the variable.
+const ARRAY_WRITES = [
+  ["Boolean", "Boolean[]", '[false, true, "1", 0]', [false, true, true, false]],
+  ["SByte", "SByte[]", "[127,-1]", [127, -1]],
+  ["Byte", "Byte[]", '[255, "0x10"]', [255, 16]],
+  ["Int16", "Int16[]", "[-1,32767]", [-1, 32767]],
+  ["UInt16", "UInt16[]", "[65535, 2]", [65535, 2]],
+  ["Int32", "Int32[]", "[1,-2,3]", [1, -2, 3]],
+  ["UInt32", "UInt32[]", "[4294967295]", [4294967295]],
+  ["Int64", "Int64[]", '["-9223372036854775808", 5]', ["-9223372036854775808", "5"]],
+  ["UInt64", "UInt64[]", '["18446744073709551615",2]', ["18446744073709551615", "2"]],
+  ["Float", "Float[]", "[-0.25, 1e3]", [-0.25, 1000]],
+  ["Double", "Double[]", "[ -2.5e-10 , 1E300 ]", [-2.5e-10, 1e300]],
+  ["String", "String[]", '["a", "", "\\u00e9t\\u00e9 \\"q\\"", "\\ud83d\\ude00 \\\\ \\/"]',
+    ["a", "", "\u00e9t\u00e9 \"q\"", "\u{1f600} \\ /"]],
+  ["DateTime", "DateTime[]", '["2030-06-07T08:09:10.123Z", "1999-01-01T00:00:00Z"]',
+    ["2030-06-07T08:09:10.123Z", "1999-01-01T00:00:00Z"]],
+  ["Guid", "Guid[]", '["01234567-89AB-CDEF-0123-456789ABCDEF"]', ["01234567-89ab-cdef-0123-456789abcdef"]],
+  ["ByteString", "ByteString[]", '["xyz", ""]', [Buffer.from("xyz").toString("base64"), ""]],
+  ["XmlElement", "XmlElement[]", '["<b c=\\"d\\"/>", "<e/>"]', ["<b c=\"d\"/>", "<e/>"]],
+  ["NodeId", "NodeId[]", '["ns=1;s=Big/Item0042", "i=85"]', ["ns=1;s=Big/Item0042", "i=85"]],
+  ["ExpandedNodeId", "ExpandedNodeId[]", '["ns=1;i=7", "svr=1;i=2"]', ["ns=1;i=7", "svr=1;i=2"]],
+  ["StatusCode", "StatusCode[]", '["BadNodeIdUnknown", 0]',
+    [{ Code: 0x80340000, Symbol: "BadNodeIdUnknown" }, { Code: 0, Symbol: "Good" }]],
+  ["QualifiedName", "QualifiedName[]", '["2:Name", "plain"]', ["2:Name", "plain"]],
+  ["LocalizedText", "LocalizedText[]", '["Bonjour"]', [{ Text: "Bonjour" }]],
+  ["Variant", "Int32[]", "[]", []], // a BaseDataType variable: an empty Int32 array
+];
+
+test("write then read back a one-dimensional array of every type the TYPE parser supports", async () => {
+  for (const [name, type, text, expected] of ARRAY_WRITES) {
+    const node = `ns=1;s=Array.${name}`;
+    const w = await uarc(["write", url, node, type, text, "--json"]);
+    assert.equal(w.code, 0, w.describe());
+    assert.deepEqual(w.events.map((e) => [e.event, e.node, e.status, e.type]), [["write", node, "Good", type]],
+      w.describe());
+    assert.deepEqual(w.events[0].value, expected, `the write event echoes the array written to ${node}`);
+  }
+  const reads = await readAll(ARRAY_WRITES.map(([name]) => `ns=1;s=Array.${name}`));
+  ARRAY_WRITES.forEach(([name, type, , expected], i) => {
+    assert.equal(reads[i].type, type, `type read back from Array.${name}`);
+    assert.deepEqual(reads[i].value, expected, `value read back from Array.${name}`);
+  });
+});
+
+test("a malformed array VALUE is a usage error naming the problem: exit 2 before connecting", async () => {
+  const cases = [
+    ["Int32[]", "[1,,2]", /"\[1,,2\]" is not a JSON array of Int32: an element is missing \(at offset 3\)/],
+    ["Int32[]", "[1, 2", /is not a JSON array of Int32: no closing \]/],
+    ["Int32[]", "1,2", /is not a JSON array of Int32: it does not start with \[/],
+    ["String[]", '["a" "b"]', /is not a JSON array of String: expected , or \] after an element/],
+    ["String[]", '["a\\x"]', /is not a JSON array of String: an unknown escape in a string/],
+    ["Int32[]", "[null]", /is not a JSON array of Int32: null is not an element value/],
+    ["SByte[]", "[1,-129]", /element 1 of the SByte\[\] array: "-129" is not a valid SByte/],
+    ["Struct[]", "[1]", /unsupported type "Struct\[\]"/],
+  ];
+  for (const [type, text, message] of cases) {
+    const r = await uarc(["write", url, "ns=1;s=Array.Int32", type, text, "--json"]);
+    assert.equal(r.code, 2, r.describe());
+    assert.equal(r.events.length, 0, r.describe());
+    assert.match(r.stderr, message, r.describe());
+  }
+  const [after_] = await readAll(["ns=1;s=Array.Int32"]);
+  assert.deepEqual(after_.value, [1, -2, 3], "the array is unchanged");
+  const help = runUarc(["write", "--help"]);
+  assert.equal((await exitWithin(help, 20000)).code, 0);
+  for (const word of ["XmlElement", "ExpandedNodeId", "TYPE[]", "Int32[] '[1,-2,3]'"]) {
+    assert.ok(help.stdout().includes(word), `write --help mentions ${word}`);
+  }
+});
+
 // A node's Bad result is the status of its `read` or `write` event, one line per operation; an
 // `error` event only comes when there is no result (arguments, connect, the service call failed).
 test("a write of the wrong type: BadTypeMismatch in the write event alone, exit 1", async () => {

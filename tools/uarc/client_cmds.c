@@ -258,10 +258,19 @@ static const command_shape shapes[] = {
     {"read", 1, SIZE_MAX,
      "uarc read URL NODEID... [options]\n\nReads the Value attribute of each node.\n"},
     {"write", 3, 3,
-     "uarc write URL NODEID TYPE VALUE [options]\n\nWrites a scalar of a built-in TYPE (Boolean, "
-     "SByte, Byte, Int16, UInt16, Int32,\nUInt32, Int64, UInt64, Float, Double, String, DateTime, "
-     "Guid, ByteString, NodeId,\nStatusCode, QualifiedName, LocalizedText) to the Value "
-     "attribute.\n"},
+     "uarc write URL NODEID TYPE VALUE [options]\n\n"
+     "Writes a value of a built-in TYPE to the Value attribute: Boolean, SByte, Byte,\n"
+     "Int16, UInt16, Int32, UInt32, Int64, UInt64, Float, Double, String, DateTime, Guid,\n"
+     "ByteString, XmlElement, NodeId, ExpandedNodeId, StatusCode, QualifiedName or\n"
+     "LocalizedText. VALUE: Boolean true, false, 1 or 0; integers in decimal or 0x hex;\n"
+     "Float and Double decimal (-2.5e-3); DateTime ISO 8601 (2024-05-01T12:30:00Z) or now;\n"
+     "Guid 8-4-4-4-12 hex digits; String, ByteString and XmlElement their bytes as given;\n"
+     "NodeId i=2258 or ns=1;s=Name; ExpandedNodeId [svr=N;]nsu=URI;s=Name or a NodeId;\n"
+     "StatusCode a name (BadTimeout) or a number; QualifiedName [ns:]name; LocalizedText\n"
+     "its text (no locale).\n"
+     "TYPE[] writes a one-dimensional array, VALUE a JSON array of those texts, each a\n"
+     "JSON string, number, true or false: Int32[] '[1,-2,3]', String[] '[\"a\",\"b\"]',\n"
+     "UInt64[] '[\"18446744073709551615\"]', Double[] '[]'.\n"},
     {"browse", 0, 1,
      "uarc browse URL [NODEID] [--recursive] [options]\n\nBrowses the hierarchical references of "
      "NODEID (default i=85, the Objects folder),\nfollowing continuation points; --recursive "

@@ -38,7 +38,9 @@ void ops_print_browse(const ops_context *ctx, const uarc_nodeid *id,
 /* Reports a failure of the client (the step and status come from uarc_client_error()). */
 void ops_report_error(const ops_context *ctx, uarc_status status);
 
-/* Parses a scalar of a built-in type from text ("Double", "3.5") into *out (heap-owned).
+/* Parses a scalar of a built-in type from text ("Double", "3.5") into *out (heap-owned), or a
+ * one-dimensional array when the type ends with "[]": the text is then a JSON array whose
+ * elements (strings, numbers, true, false) are the scalar texts ("Int32[]", "[1,-2]").
  * Returns false with a message in `detail`. */
 bool ops_parse_value(const char *type_name, const char *text, uarc_variant *out, char *detail,
                      size_t detail_size);
