@@ -209,6 +209,17 @@ test("write then read back every built-in type the TYPE parser supports", async 
   });
 });
 
+test("integer texts are decimal or 0x hex, never octal: 010 is ten", async () => {
+  for (const [text, expected] of [["010", 10], ["-0x1F", -31], ["+7", 7]]) {
+    const w = await uarc(["write", url, "ns=1;s=Scalar.Int32", "Int32", text, "--json"]);
+    assert.equal(w.code, 0, w.describe());
+    const [r] = await readAll(["ns=1;s=Scalar.Int32"]);
+    assert.equal(r.value, expected, `${text}: ${JSON.stringify(r)}`);
+  }
+  const bad = await uarc(["write", url, "ns=1;s=Scalar.Int32", "Int32", "09x", "--json"]);
+  assert.equal(bad.code, 2, bad.describe());
+});
+
 // One-dimensional arrays: TYPE[] and a JSON array of the scalar texts, as strings or as bare
 // numbers and booleans. [variable, TYPE, VALUE text, the value read back as JSON]; every value
 // differs from the one server.mjs gives the variable.

@@ -393,17 +393,20 @@ uarc_status ops_endpoints(const ops_context *ctx)
 static bool parse_integer(const char *text, long long min, unsigned long long max,
                           long long *signed_out, unsigned long long *unsigned_out)
 {
+    /* decimal, or hex with 0x; never octal (a leading zero is just a zero: "010" is ten) */
+    const char *digits = text + (text[0] == '-' || text[0] == '+');
+    int base = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') ? 16 : 10;
     char *end;
     errno = 0;
     if (min < 0) {
-        long long v = strtoll(text, &end, 0);
+        long long v = strtoll(text, &end, base);
         if (errno || end == text || *end || v < min || (v > 0 && (unsigned long long)v > max))
             return false;
         *signed_out = v;
     } else {
         if (text[0] == '-')
             return false;
-        unsigned long long v = strtoull(text, &end, 0);
+        unsigned long long v = strtoull(text, &end, base);
         if (errno || end == text || *end || v > max)
             return false;
         *unsigned_out = v;
