@@ -6,7 +6,8 @@ import os
 import struct
 
 REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT = range(8)
-NO_ACK, NO_RENEW, FUZZ_CREATE, FUZZ_ACT, NO_SESSION, USER, SMALL, KEEPALIVE = (1 << i for i in range(8))
+(NO_ACK, NO_RENEW, FUZZ_CREATE, FUZZ_ACT, NO_SESSION, USER, SMALL,
+ KEEPALIVE) = (1 << i for i in range(8))
 FUZZ_REACTIVATE = 0x80  # in the second byte
 WHOLE, TYPED, HEADED, OWN_ID = range(4)  # reply modes
 FINAL, PART, ABORT = 0, 4, 8  # chunk types, in the reply parameter
@@ -105,9 +106,23 @@ def write_rest(status=0):
     return array([u32(status)]) + NO_DIAGNOSTICS
 
 
-def create_session_rest(token=78, timeout_ms=60000.0):
-    return (nodeid(77, 1) + nodeid(token, 1) + struct.pack("<d", timeout_ms) + string(b"\x00" * 32)
-            + string(None) + array([]) + array([]) + string(None) + string(None) + u32(0))
+POLICY = "http://opcfoundation.org/UA/SecurityPolicy#"
+
+
+def endpoint(token_policy_uri, token_type=1):
+    """An EndpointDescription for SecurityPolicy None with one user token policy."""
+    application = (string("urn:fuzz:server") + string(None) + b"\x02" + string("fuzz") + i32(0)
+                   + string(None) + string(None) + array([]))
+    token = (string("user") + i32(token_type) + string(None) + string(None)
+             + string(token_policy_uri))
+    return (string("opc.tcp://fuzz:4840") + application + string(None) + i32(1)
+            + string(POLICY + "None") + array([token]) + string(None) + b"\x00")
+
+
+def create_session_rest(token=78, timeout_ms=60000.0, endpoints=()):
+    return (nodeid(77, 1) + nodeid(token, 1) + struct.pack("<d", timeout_ms)
+            + string(b"\x00" * 32) + string(None) + array(list(endpoints)) + array([])
+            + string(None) + string(None) + u32(0))
 
 
 def activate_session_rest():
@@ -146,7 +161,8 @@ seeds = {
     "blocking_timeout": seed(0, 60, op(BLOCK, 8)),
     "create_session": seed(FUZZ_CREATE, 60, reply(create_session_rest()), op(SEND),
                            reply(read_rest(1))),
-    "create_session_huge_timeout": seed(FUZZ_CREATE, 60, reply(create_session_rest(timeout_ms=1e300)),
+    "create_session_huge_timeout": seed(FUZZ_CREATE, 60,
+                                        reply(create_session_rest(timeout_ms=1e300)),
                                         tick(seconds=30)),
     "create_session_fault": seed(FUZZ_CREATE, 60, reply(service_fault(BAD_TOO_MANY_OPERATIONS),
                                                         WHOLE)),
@@ -155,6 +171,12 @@ seeds = {
     "no_session": seed(NO_SESSION, 60, op(BLOCK, 6), reply(array([])), op(BLOCK, 7), op(SEND),
                        reply(read_rest(5))),
     "user": seed(USER, 60, op(SEND), reply(read_rest(1))),
+    "user_token_none": seed(USER | FUZZ_CREATE, 60,
+                            reply(create_session_rest(endpoints=[endpoint(POLICY + "None")])),
+                            op(SEND), reply(read_rest(1))),
+    "user_token_encrypted": seed(
+        USER | FUZZ_CREATE, 60,
+        reply(create_session_rest(endpoints=[endpoint(POLICY + "Basic256Sha256")]))),
     "reactivate": seed(0, FUZZ_REACTIVATE | 60, op(CLOSE, 1), op(RECONNECT),
                        reply(service_fault(BAD_SESSION_ID_INVALID), WHOLE),
                        reply(activate_session_rest()), op(SEND), reply(read_rest(2))),
