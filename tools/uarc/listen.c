@@ -562,27 +562,8 @@ static void on_failed(void *user_data, uarc_client *client, const char *server_u
                       uarc_status status, const char *detail)
 {
     session_state *st = user_data;
-    (void)client;
-    char step[64] = "unknown";
-    const char *reason = detail;
-    const char *colon = strstr(detail, ": ");
-    if (colon && (size_t)(colon - detail) < sizeof step) {
-        memcpy(step, detail, (size_t)(colon - detail));
-        step[colon - detail] = '\0';
-        reason = colon + 2;
-        const char *second = strstr(reason, ": ");
-        if (second)
-            reason = second + 2;
-    }
-    out_line line;
-    out_begin(&line, st->listen->json, "error");
-    out_field_str(&line, "server_uri", server_uri);
-    out_field_str(&line, "step", step);
-    out_field_str(&line, "status", uarc_status_name(status));
-    out_field_str(&line, "reason", reason);
-    out_end(&line);
-    if (st->listen->json)
-        fprintf(stderr, "uarc: %s\n", detail[0] ? detail : uarc_status_name(status));
+    ops_context ctx = {client, st->listen->json, server_uri};
+    ops_report_detail(&ctx, status, detail);
 }
 
 static void on_lost(void *user_data, uarc_client *client, const char *server_uri,

@@ -35,25 +35,29 @@ static void print_error(const ops_context *ctx, const char *step, const char *st
     out_end(&line);
 }
 
-/* The step is the part of the client's error before the first ": ". */
 void ops_report_error(const ops_context *ctx, uarc_status status)
 {
-    const char *error = uarc_client_error(ctx->client);
-    const char *colon = strstr(error, ": ");
+    ops_report_detail(ctx, status, uarc_client_error(ctx->client));
+}
+
+/* The step is the part of the detail before the first ": "; the status name after it is left
+ * out of the reason (it has its own field). */
+void ops_report_detail(const ops_context *ctx, uarc_status status, const char *detail)
+{
+    const char *colon = strstr(detail, ": ");
     char step[64] = "unknown";
-    const char *reason = error;
-    if (colon && (size_t)(colon - error) < sizeof step) {
-        memcpy(step, error, (size_t)(colon - error));
-        step[colon - error] = '\0';
+    const char *reason = detail;
+    if (colon && (size_t)(colon - detail) < sizeof step) {
+        memcpy(step, detail, (size_t)(colon - detail));
+        step[colon - detail] = '\0';
         reason = colon + 2;
-        /* Skip the status name, reported in its own field. */
         const char *second = strstr(reason, ": ");
         if (second)
             reason = second + 2;
     }
     print_error(ctx, step, uarc_status_name(status), reason);
     if (ctx->json)
-        fprintf(stderr, "uarc: %s\n", error[0] ? error : uarc_status_name(status));
+        fprintf(stderr, "uarc: %s\n", detail[0] ? detail : uarc_status_name(status));
 }
 
 bool ops_parse_node(const ops_context *ctx, const char *text, uarc_nodeid *id)

@@ -37,6 +37,8 @@ void ops_print_browse(const ops_context *ctx, const uarc_nodeid *id,
 
 /* Reports a failure of the client (the step and status come from uarc_client_error()). */
 void ops_report_error(const ops_context *ctx, uarc_status status);
+/* The same for a detail "<step>: <StatusName>: <reason>" from elsewhere (the hub's). */
+void ops_report_detail(const ops_context *ctx, uarc_status status, const char *detail);
 
 /* Parses a scalar of a built-in type from text ("Double", "3.5") into *out (heap-owned), or a
  * one-dimensional array when the type ends with "[]": the text is then a JSON array whose
