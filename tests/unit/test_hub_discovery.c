@@ -108,9 +108,9 @@ static int free_certificates(void **state)
     return 0;
 }
 
-/* A hub whose clients ask for Basic256Sha256 (mode left to its default, SignAndEncrypt), with
- * `server_certificate` configured or not. */
-static fixture *new_fixture(const uint8_t *server_certificate, size_t length)
+/* A hub over a listener allowing urn:a and urn:b; `ho` gives its options but the listener and
+ * the callbacks' user data. */
+static fixture *new_hub(uarc_reverse_hub_options ho)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
@@ -122,21 +122,27 @@ static fixture *new_fixture(const uint8_t *server_certificate, size_t length)
                                 .bind_address_count = 1};
     fx->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(fx->listener), UARC_Good);
-    uarc_reverse_hub_options ho = {
-        .listener = fx->listener,
-        .client = {.security_policy_uri = POLICY,
-                   .certificate = cert_client,
-                   .certificate_length = cert_client_length,
-                   .private_key = key_client,
-                   .private_key_length = key_client_length,
-                   .server_certificate = server_certificate,
-                   .server_certificate_length = length},
-        .callbacks = {.connected = on_connected, .failed = on_failed, .user_data = &fx->ev},
-        .discovered = on_discovered,
-    };
+    ho.listener = fx->listener;
+    ho.callbacks.connected = on_connected;
+    ho.callbacks.failed = on_failed;
+    ho.callbacks.user_data = &fx->ev;
+    ho.discovered = on_discovered;
     fx->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(fx->hub);
     return fx;
+}
+
+/* A hub whose clients ask for Basic256Sha256 (mode left to its default, SignAndEncrypt), with
+ * `server_certificate` configured or not. */
+static fixture *new_fixture(const uint8_t *server_certificate, size_t length)
+{
+    return new_hub((uarc_reverse_hub_options){.client = {.security_policy_uri = POLICY,
+                                                         .certificate = cert_client,
+                                                         .certificate_length = cert_client_length,
+                                                         .private_key = key_client,
+                                                         .private_key_length = key_client_length,
+                                                         .server_certificate = server_certificate,
+                                                         .server_certificate_length = length}});
 }
 
 static void free_fixture(fixture *fx)
@@ -402,29 +408,11 @@ static const uint8_t *sender_certificate(size_t *length)
 static void test_generated_certificate_shared(void **state)
 {
     (void)state;
-    fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    fx->allow = uarc_allowlist_new();
-    assert_int_equal(uarc_allowlist_add(fx->allow, SERVER_URI, NULL), UARC_Good);
-    assert_int_equal(uarc_allowlist_add(fx->allow, OTHER_URI, NULL), UARC_Good);
-    uarc_listener_options lo = {.allowlist = fx->allow,
-                                .bind_addresses = (const char *[]){"127.0.0.1"},
-                                .bind_address_count = 1};
-    fx->listener = uarc_listener_new(&lo);
-    assert_int_equal(uarc_listener_listen(fx->listener), UARC_Good);
-    uarc_reverse_hub_options ho = {
-        .listener = fx->listener,
-        .client = {.security_policy_uri = POLICY,
-                   .application_uri = "urn:uarc:test-hub",
-                   .generate_certificate = true},
-        .callbacks = {.configure = configure_per_server,
-                      .connected = on_connected,
-                      .failed = on_failed,
-                      .user_data = &fx->ev},
-        .discovered = on_discovered,
-    };
-    fx->hub = uarc_reverse_hub_new(&ho);
-    assert_non_null(fx->hub);
+    fixture *fx =
+        new_hub((uarc_reverse_hub_options){.client = {.security_policy_uri = POLICY,
+                                                      .application_uri = "urn:uarc:test-hub",
+                                                      .generate_certificate = true},
+                                           .callbacks = {.configure = configure_per_server}});
 
     uint8_t *first = NULL;
     size_t first_length = 0;
