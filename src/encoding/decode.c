@@ -705,9 +705,11 @@ UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset
     const uarc_decode_options *o = options ? options : &defaults;
     if (!offset || *offset > length || !dst || !type || (!data && length))
         return UARC_BadInvalidArgument;
+    static const uint8_t nothing[1];
+    const uint8_t *bytes = data ? data : nothing; /* no arithmetic on NULL (length is 0 then) */
     dec d;
-    d.pos = (const uint8_t *)data + *offset;
-    d.end = (const uint8_t *)data + length;
+    d.pos = bytes + *offset;
+    d.end = bytes + length;
     d.arena = o->arena;
     d.alloc_left = o->max_alloc ? o->max_alloc : UARC_DECODE_DEFAULT_MAX_ALLOC;
     d.max_string =

@@ -544,6 +544,10 @@ static void test_offsets_and_arguments(void **state)
     pos = 9;
     assert_int_equal(uarc_decode(two, sizeof two, &pos, &b, UARC_T(UInt32), NULL),
                      UARC_BadInvalidArgument);
+    /* No bytes at all (NULL, 0): the end of the data, not a crash nor undefined behaviour. */
+    pos = 0;
+    assert_int_equal(uarc_decode(NULL, 0, &pos, &b, UARC_T(UInt32), NULL), UARC_BadDecodingError);
+    assert_int_equal(uarc_decode(NULL, 1, &pos, &b, UARC_T(UInt32), NULL), UARC_BadInvalidArgument);
     /* Encoding into a buffer that is too small fails without moving the offset. */
     uint8_t small[3];
     size_t off = 0;
