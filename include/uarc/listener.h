@@ -19,7 +19,9 @@
  *
  * Threads: a listener belongs to one thread. Callbacks run inside uarc_listener_process(),
  * uarc_listener_accept(), uarc_listener_accept_from() or uarc_listener_next(); they must not close
- * or delete the listener.
+ * or delete the listener. From a callback run by uarc_listener_process() (or by the accept calls
+ * that drive it), uarc_listener_next() works but uarc_listener_process(), _accept() and
+ * _accept_from() return BadInvalidState: they would start a batch inside the running one.
  */
 #ifndef UARC_LISTENER_H
 #define UARC_LISTENER_H
@@ -147,7 +149,7 @@ UARC_API int uarc_listener_timeout_ms(const uarc_listener *listener);
  * are not starved), reads RHEs, checks them, rejects, expires deadlines, runs callbacks. Waits up
  * to `timeout_ms` for something to do (0: do not wait; -1: wait without limit).
  * Returns Good, GoodCallAgain when a signal interrupted the wait, or BadInvalidState when not
- * listening.
+ * listening or when called from one of its callbacks.
  */
 UARC_API uarc_status uarc_listener_process(uarc_listener *listener, int timeout_ms);
 

@@ -795,6 +795,10 @@ UARC_API uarc_status uarc_listener_process(uarc_listener *l, int timeout_ms)
         set_error(l, "the listener is not listening");
         return UARC_BadInvalidState;
     }
+    if (l->dispatching) { /* a callback: a nested batch would free what this one still names */
+        set_error(l, "called from a listener callback (uarc_listener_next() works there)");
+        return UARC_BadInvalidState;
+    }
     int wait = timeout_ms;
     int due = uarc_listener_timeout_ms(l);
     if (due >= 0 && (wait < 0 || due < wait))
@@ -824,9 +828,9 @@ UARC_API uarc_status uarc_listener_process(uarc_listener *l, int timeout_ms)
     }
     for (int i = 0; i < listening; i++)
         accept_some(l, events[i].data.ptr, now);
+    expire(l, uarc__now_ms());
     l->dispatching = false;
     free_graveyard(l);
-    expire(l, uarc__now_ms());
     return UARC_Good;
 }
 

@@ -1101,6 +1101,7 @@ typedef struct taker {
     uarc_listener *l;
     int taken;
     char taken_peer[UARC_PEER_SIZE];
+    uarc_status nested; /* what uarc_listener_accept_from() gave inside the callback */
 } taker;
 
 static void take_on_accepted(void *user_data, const uarc_reverse_connection *c)
@@ -1109,6 +1110,10 @@ static void take_on_accepted(void *user_data, const uarc_reverse_connection *c)
     on_accepted(&t->ev, c);
     if (strcmp(c->server_uri, "urn:test:A") != 0)
         return;
+    /* A blocking accept would run a batch inside this one: refused. */
+    uarc_reverse_connection none;
+    uarc_reverse_connection_init(&none);
+    t->nested = uarc_listener_accept_from(t->l, "urn:nobody", NULL, 0, &none);
     uarc_reverse_connection mine;
     while (uarc_listener_next(t->l, &mine)) {
         if (strcmp(mine.server_uri, "urn:test:B") == 0) {
@@ -1161,6 +1166,7 @@ static void test_take_inside_callback(void **state)
     assert_int_equal(uarc_listener_process(l, 50), UARC_Good);
     assert_int_equal(t.taken, 1);
     assert_string_equal(t.taken_peer, b2peer);
+    assert_int_equal(t.nested, UARC_BadInvalidState);
     assert_int_equal(t.ev.errors, 1);
     assert_int_equal(t.ev.status, UARC_BadConnectionClosed);
     close(b2);
