@@ -111,6 +111,14 @@ static void free_server(hub_server *s)
     uarc__free(s);
 }
 
+/* Zeroes a private key before it is freed (volatile: the stores are not optimized away). */
+static void wipe(uint8_t *key, size_t length)
+{
+    volatile uint8_t *p = key;
+    for (size_t i = 0; key && i < length; i++)
+        p[i] = 0;
+}
+
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub)
 {
     if (!hub)
@@ -118,11 +126,7 @@ UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub)
     for (size_t i = 0; i < hub->count; i++)
         free_server(hub->servers[i]);
     uarc__free(hub->servers);
-    if (hub->generated_key) {
-        volatile uint8_t *key = hub->generated_key;
-        for (size_t i = 0; i < hub->generated_key_length; i++)
-            key[i] = 0;
-    }
+    wipe(hub->generated_key, hub->generated_key_length);
     uarc__free(hub->generated_key);
     uarc__free(hub->generated_certificate);
     uarc__free(hub->generated_for);
@@ -143,13 +147,24 @@ static uarc_status share_generated_certificate(uarc_reverse_hub *hub, uarc_clien
         return UARC_Good;
     const char *uri = cfg->application_uri ? cfg->application_uri : "";
     if (!hub->generated_for) {
-        uarc_status status = uarc_certificate_generate(
-            cfg->application_uri, &hub->generated_certificate, &hub->generated_certificate_length,
-            &hub->generated_key, &hub->generated_key_length);
+        uint8_t *cert, *key;
+        size_t cert_length, key_length;
+        uarc_status status =
+            uarc_certificate_generate(cfg->application_uri, &cert, &cert_length, &key, &key_length);
         if (status != UARC_Good)
             return status;
-        if (!(hub->generated_for = uarc__strndup(uri, strlen(uri))))
+        char *for_uri = uarc__strndup(uri, strlen(uri));
+        if (!for_uri) {
+            wipe(key, key_length);
+            uarc__free(key);
+            uarc__free(cert);
             return UARC_BadOutOfMemory;
+        }
+        hub->generated_for = for_uri;
+        hub->generated_certificate = cert;
+        hub->generated_certificate_length = cert_length;
+        hub->generated_key = key;
+        hub->generated_key_length = key_length;
     }
     if (strcmp(hub->generated_for, uri) != 0)
         return UARC_Good;
@@ -297,9 +312,12 @@ static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
         status =
             s->found ? uarc_copy(e, s->found, UARC_T(EndpointDescription)) : UARC_BadOutOfMemory;
         s->probe_status = status;
-        if (status != UARC_Good)
+        if (status != UARC_Good) {
+            uarc_delete(s->found, UARC_T(EndpointDescription)); /* found only when copied */
+            s->found = NULL;
             snprintf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: out of memory",
                      uarc_status_name(status));
+        }
     }
     s->probe_answered = true;
 }
