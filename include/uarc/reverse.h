@@ -28,6 +28,9 @@
  * (BadCertificateUriInvalid, step "GetEndpoints", the detail names both URIs), or a failure of the
  * None channel itself (its step: HEL, OPN, GetEndpoints). The next dial then tries discovery
  * again. Discovery runs without blocking, like the clients, so it delays no other server.
+ * Mind: the None channel proves nothing about who answers. Without a trust list, the first
+ * certificate a dialer presents under a ServerUri is the one trusted from then on (trust on first
+ * use); set config.trust_list_dir wherever that matters.
  *
  * The hub drives the listener and its clients through their public APIs only.
  *
