@@ -1,17 +1,28 @@
 /*
  * The OPC UA client: UA-TCP, secure channel and session over one socket, and the services.
  *
- * Two ways in, and nothing after them differs:
+ * Three ways in, and nothing after them differs:
  *   - uarc_client_connect(): dial an "opc.tcp://host:port/path" URL;
  *   - uarc_client_connect_socket(): adopt an already-connected socket (for instance one a server
  *     opened to us, Reverse Connect) and send HEL with the given EndpointUrl. It never dials.
+ *   - uarc_client_start_bytes(): no socket at all (byte mode, below).
  *
- * Two ways to drive it:
+ * Three ways to drive it:
  *   - blocking: the connect, service and disconnect functions return when done or timed out;
  *   - event loop: uarc_client_start_connect()/_start_socket(), then poll uarc_client_fd() for
  *     uarc_client_poll_events() with uarc_client_timeout_ms(), call uarc_client_process(c, 0), and
  *     send requests with uarc_client_send(); results come through callbacks. One thread can drive
  *     many clients this way.
+ *   - byte mode (sans I/O): the application owns the transport and the clock. After
+ *     uarc_client_start_bytes() it sends what uarc_client_output_bytes() gives (and reports it
+ *     with uarc_client_output_consumed()), feeds what it receives to uarc_client_receive_bytes(),
+ *     calls uarc_client_tick() when uarc_client_timeout_ms() has passed, and reports the end of
+ *     its transport with uarc_client_transport_closed(). Every one of these takes the current
+ *     time in milliseconds (any monotonic origin); the client never reads the clock for protocol
+ *     decisions and never touches a socket. Requests go out with uarc_client_send() or
+ *     uarc_client_browse_send(); the blocking calls and uarc_client_process() return
+ *     BadInvalidState, as there is nothing they could wait on. After uarc_client_send(), after
+ *     receiving and after a tick, check uarc_client_output_bytes() for bytes to send.
  *
  * Errors: every function returns an OPC UA status; uarc_client_error() gives a detail string that
  * names the failing step ("connect", "HEL", "OPN", "CreateSession", "ActivateSession", or the
@@ -246,11 +257,47 @@ UARC_API int uarc_client_fd(const uarc_client *client);
 /* POLLIN and/or POLLOUT (from <poll.h>) to wait for on uarc_client_fd(). */
 UARC_API short uarc_client_poll_events(const uarc_client *client);
 /* Milliseconds until the client has something to do by itself (a timeout, a renewal, a
- * keep-alive); -1 when nothing. */
+ * keep-alive); -1 when nothing. In byte mode counted from the last time the application gave. */
 UARC_API int uarc_client_timeout_ms(const uarc_client *client);
 /* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
  * -1: no limit). Returns Good, or the status the connection ended with. */
 UARC_API uarc_status uarc_client_process(uarc_client *client, int timeout_ms);
+
+/* ---- Byte mode ----------------------------------------------------------------------------- */
+
+/* Starts a connect with no socket, at time `now_ms`: HEL is queued for uarc_client_output_bytes()
+ * at once. Returns Good (the client is then HELLO) or an error (the client stays DISCONNECTED,
+ * BadInvalidState when it is not). The connect_timeout_ms counts from `now_ms`. */
+UARC_API uarc_status uarc_client_start_bytes(uarc_client *client, const char *endpoint_url,
+                                             int64_t now_ms);
+
+/* Feeds `length` bytes the transport received at `now_ms` (any split of the stream). Callbacks
+ * run inside. Returns Good, or the status the connection ended with (the client is then
+ * DISCONNECTED); BadInvalidState when not in byte mode or called from a callback. */
+UARC_API uarc_status uarc_client_receive_bytes(uarc_client *client, const uint8_t *data,
+                                               size_t length, int64_t now_ms);
+
+/* The bytes waiting to be sent: their count, and *data pointing at them (owned by the client,
+ * valid until the next call on the client). 0 when nothing waits or not in byte mode. After
+ * uarc_client_disconnect() the client is DISCONNECTED but still gives the CLO bytes here. */
+UARC_API size_t uarc_client_output_bytes(const uarc_client *client, const uint8_t **data);
+
+/* Tells that the first `length` bytes of uarc_client_output_bytes() were sent (at most its
+ * count). */
+UARC_API void uarc_client_output_consumed(uarc_client *client, size_t length);
+
+/* Handles what is due at `now_ms`: request and connect timeouts, secure channel renewal,
+ * keep-alive. Call it when uarc_client_timeout_ms() (counted from the last time given) has
+ * passed; calling it more often is harmless. Returns as uarc_client_receive_bytes(). */
+UARC_API uarc_status uarc_client_tick(uarc_client *client, int64_t now_ms);
+
+/* The application's transport ended: `status` Good for an orderly end by the peer (the
+ * connection then ends with BadConnectionClosed), else the status to end it with. Pending
+ * requests fail with it, the client becomes DISCONNECTED (keeping the session for a resume, as
+ * with a lost socket) and unsent output is dropped. Returns the status the connection ended with
+ * (Good after uarc_client_disconnect()); BadInvalidState when not in byte mode or called from a
+ * callback. */
+UARC_API uarc_status uarc_client_transport_closed(uarc_client *client, uarc_status status);
 
 /* ---- Services ------------------------------------------------------------------------------ */
 

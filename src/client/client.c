@@ -58,6 +58,11 @@ struct uarc_client {
     uarc_client_state state;
     int fd;
     bool dialing;
+    /* byte mode: no socket; the application moves the bytes and gives the time */
+    bool bytes_mode;
+    int64_t now;   /* the last time the application gave, in byte mode */
+    uint8_t *tail; /* output left when the channel ended, in byte mode */
+    size_t tail_length;
     uarc__dialer dialer;
     uarc__channel *channel;
     char *endpoint_url;
@@ -163,6 +168,12 @@ static bool connected_state(uarc_client_state s)
     return s == UARC_CLIENT_SESSION_ACTIVE || s == UARC_CLIENT_CHANNEL_OPEN;
 }
 
+/* The protocol's clock: the application's in byte mode, so that it alone decides what is due. */
+static int64_t now_ms(const uarc_client *c)
+{
+    return c->bytes_mode ? c->now : uarc__now_ms();
+}
+
 /* ---- life cycle ---- */
 
 static char *dup_or_null(const char *s)
@@ -252,6 +263,29 @@ static void fail_all_pending(uarc_client *c, uarc_status status)
     }
 }
 
+/* In byte mode, keeps what the channel still had to send (CLO after a disconnect), for the
+ * application to take after the channel is gone; a socket would have had it sent already. */
+static void keep_tail(uarc_client *c)
+{
+    const uint8_t *data;
+    size_t n;
+    if (!c->bytes_mode || !c->channel || !(n = uarc__channel_output(c->channel, &data)))
+        return;
+    uint8_t *tail = uarc__realloc(c->tail, c->tail_length + n);
+    if (!tail)
+        return; /* out of memory: those bytes are lost, as with a socket that failed */
+    memcpy(tail + c->tail_length, data, n);
+    c->tail = tail;
+    c->tail_length += n;
+}
+
+static void drop_tail(uarc_client *c)
+{
+    uarc__free(c->tail);
+    c->tail = NULL;
+    c->tail_length = 0;
+}
+
 /* Closes the socket and the channel and fails what is in flight. */
 static void teardown(uarc_client *c, uarc_status status)
 {
@@ -264,6 +298,7 @@ static void teardown(uarc_client *c, uarc_status status)
         close(c->fd);
         c->fd = -1;
     }
+    keep_tail(c);
     uarc__channel_delete(c->channel);
     c->channel = NULL;
     if (c->policy)
@@ -315,6 +350,7 @@ UARC_API void uarc_client_delete(uarc_client *c)
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
     uarc__free(c->pending);
+    drop_tail(c);
     uarc__free(c);
 }
 
@@ -489,7 +525,7 @@ static uarc_status send_request(uarc_client *c, void *request, const uarc_type *
                   uarc__channel_error(c->channel));
         return status;
     }
-    int64_t now = uarc__now_ms();
+    int64_t now = now_ms(c);
     c->pending[c->pending_count++] =
         (pending_request){request_id, handle,           response_type,     callback,
                           user_data,  now + timeout_ms, request_type->name};
@@ -1102,7 +1138,8 @@ static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
 static uarc_status start_channel(uarc_client *c)
 {
     int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->fd >= 0)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     uarc__channel_config cc = {
         .endpoint_url = c->endpoint_url,
         .receive_buffer_size = c->cfg.receive_buffer_size,
@@ -1126,7 +1163,7 @@ static uarc_status start_channel(uarc_client *c)
         return c->end_status;
     }
     set_state(c, UARC_CLIENT_HELLO, UARC_Good);
-    uarc_status status = uarc__channel_start(c->channel, uarc__now_ms());
+    uarc_status status = uarc__channel_start(c->channel, now_ms(c));
     if (status != UARC_Good) {
         fail_connect(c, "HEL", status, "%s", uarc__channel_error(c->channel));
         return status;
@@ -1135,13 +1172,17 @@ static uarc_status start_channel(uarc_client *c)
     return UARC_Good;
 }
 
-static uarc_status begin(uarc_client *c, const char *endpoint_url)
+/* Starts a connect in byte mode (`bytes`, at time `now`) or over a socket. */
+static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, int64_t now)
 {
     if (c->state != UARC_CLIENT_DISCONNECTED) {
         set_error(c, "connect", UARC_BadInvalidState, "already connected or connecting (%s)",
                   uarc_client_state_name(c->state));
         return UARC_BadInvalidState;
     }
+    c->bytes_mode = bytes;
+    c->now = now;
+    drop_tail(c);
     c->error[0] = '\0';
     c->last_status = UARC_Good;
     if (c->endpoint_url && strcmp(c->endpoint_url, endpoint_url) != 0)
@@ -1150,23 +1191,27 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url)
     c->endpoint_url = dup_or_null(endpoint_url);
     if (!c->endpoint_url)
         return UARC_BadOutOfMemory;
-    c->connect_deadline = uarc__now_ms() + c->cfg.connect_timeout_ms;
+    c->connect_deadline = now_ms(c) + c->cfg.connect_timeout_ms;
     return UARC_Good;
+}
+
+static uarc_status check_endpoint_url(uarc_client *c, const char *endpoint_url)
+{
+    char reason[256];
+    uarc_status status = uarc_endpoint_url_check(
+        (uarc_view){(const uint8_t *)endpoint_url, strlen(endpoint_url)}, reason, sizeof reason);
+    if (status != UARC_Good)
+        set_error(c, "HEL", status, "%s", reason);
+    return status;
 }
 
 UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char *endpoint_url)
 {
-    uarc_status status = begin(c, endpoint_url);
+    uarc_status status = begin(c, endpoint_url, false, uarc__now_ms());
+    if (status == UARC_Good)
+        status = check_endpoint_url(c, endpoint_url);
     if (status != UARC_Good) {
         close(fd);
-        return status;
-    }
-    char reason[256];
-    status = uarc_endpoint_url_check(
-        (uarc_view){(const uint8_t *)endpoint_url, strlen(endpoint_url)}, reason, sizeof reason);
-    if (status != UARC_Good) {
-        close(fd);
-        set_error(c, "HEL", status, "%s", reason);
         return status;
     }
     c->fd = fd;
@@ -1178,9 +1223,22 @@ UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char
     return status == UARC_Good ? UARC_Good : c->last_status;
 }
 
+UARC_API uarc_status uarc_client_start_bytes(uarc_client *c, const char *endpoint_url,
+                                             int64_t now_ms)
+{
+    uarc_status status = begin(c, endpoint_url, true, now_ms);
+    if (status == UARC_Good)
+        status = check_endpoint_url(c, endpoint_url);
+    if (status != UARC_Good)
+        return status;
+    status = start_channel(c);
+    finish_ending(c);
+    return status == UARC_Good ? UARC_Good : c->last_status;
+}
+
 UARC_API uarc_status uarc_client_start_connect(uarc_client *c, const char *endpoint_url)
 {
-    uarc_status status = begin(c, endpoint_url);
+    uarc_status status = begin(c, endpoint_url, false, uarc__now_ms());
     if (status != UARC_Good)
         return status;
     char host[256], detail[256];
@@ -1250,7 +1308,7 @@ UARC_API int uarc_client_timeout_ms(const uarc_client *c)
     int64_t next = next_deadline(c);
     if (next < 0)
         return -1;
-    int64_t left = next - uarc__now_ms();
+    int64_t left = next - now_ms(c);
     return left < 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
@@ -1278,7 +1336,7 @@ static void send_keepalive(uarc_client *c)
                      NULL) == UARC_Good)
         c->keepalive_in_flight = true;
     else
-        c->last_send = uarc__now_ms(); /* retry after an interval, not at once in a busy loop */
+        c->last_send = now_ms(c); /* retry after an interval, not at once in a busy loop */
 }
 
 /* Timeouts, renewals, keep-alive. */
@@ -1309,20 +1367,38 @@ static void tick(uarc_client *c, int64_t now)
         send_keepalive(c);
 }
 
+/* Bytes the transport received, in either mode. */
+static void receive(uarc_client *c, const uint8_t *data, size_t length)
+{
+    c->receiving = true;
+    uarc__channel_receive(c->channel, data, length, now_ms(c));
+    c->receiving = false;
+    /* The ACK arrived and OPN went out: failures from here on belong to the OPN step. */
+    if (c->state == UARC_CLIENT_HELLO && c->channel &&
+        uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
+        set_state(c, UARC_CLIENT_OPENING, UARC_Good);
+    flush(c);
+}
+
+/* The transport ended (EOF or an error), in either mode. */
+static void transport_ended(uarc_client *c, uarc_status status, const char *why)
+{
+    if (c->state == UARC_CLIENT_CLOSING) {
+        end_connection(c, status);
+        return;
+    }
+    set_error(c, current_step(c), status, "%s", why);
+    uarc__channel_connection_lost(c->channel, status, why);
+    end_connection(c, status);
+}
+
 static void on_readable(uarc_client *c)
 {
     uint8_t buffer[READ_CHUNK];
     for (int i = 0; i < 16 && c->channel && !c->ending; i++) {
         ssize_t n = recv(c->fd, buffer, sizeof buffer, MSG_DONTWAIT);
         if (n > 0) {
-            c->receiving = true;
-            uarc__channel_receive(c->channel, buffer, (size_t)n, uarc__now_ms());
-            c->receiving = false;
-            /* The ACK arrived and OPN went out: failures from here on belong to the OPN step. */
-            if (c->state == UARC_CLIENT_HELLO && c->channel &&
-                uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
-                set_state(c, UARC_CLIENT_OPENING, UARC_Good);
-            flush(c);
+            receive(c, buffer, (size_t)n);
             if ((size_t)n < sizeof buffer)
                 return;
             continue;
@@ -1331,14 +1407,8 @@ static void on_readable(uarc_client *c)
             return;
         if (n < 0 && errno == EINTR)
             continue;
-        const char *why = n == 0 ? "the server closed the connection" : strerror(errno);
-        if (c->state == UARC_CLIENT_CLOSING) {
-            end_connection(c, UARC_BadConnectionClosed);
-            return;
-        }
-        set_error(c, current_step(c), UARC_BadConnectionClosed, "%s", why);
-        uarc__channel_connection_lost(c->channel, UARC_BadConnectionClosed, why);
-        end_connection(c, UARC_BadConnectionClosed);
+        transport_ended(c, UARC_BadConnectionClosed,
+                        n == 0 ? "the server closed the connection" : strerror(errno));
         return;
     }
 }
@@ -1363,6 +1433,12 @@ static void on_dialed(uarc_client *c)
  * call read would be refused by the channel, which is still busy with the outer ones. */
 static bool refuse_inside_receive(uarc_client *c, const char *step)
 {
+    if (c->bytes_mode) {
+        /* Nothing to wait on: the application owns the transport. */
+        set_error(c, step, UARC_BadInvalidState,
+                  "a blocking call or uarc_client_process() on a client in byte mode");
+        return true;
+    }
     if (!c->receiving)
         return false;
     set_error(c, step, UARC_BadInvalidState,
@@ -1400,9 +1476,94 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
         }
     }
     if (!c->ending)
-        tick(c, uarc__now_ms());
+        tick(c, now_ms(c));
     finish_ending(c);
     return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+}
+
+/* ---- byte mode ---- */
+
+/* The state a byte-mode call returns: Good, or the status the connection ended with. */
+static uarc_status bytes_result(uarc_client *c)
+{
+    finish_ending(c);
+    return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+}
+
+static bool refuse_bytes_call(uarc_client *c, const char *step)
+{
+    if (!c->bytes_mode || c->receiving) {
+        set_error(c, step, UARC_BadInvalidState,
+                  c->bytes_mode ? "called from inside a client callback"
+                                : "the client is not in byte mode (uarc_client_start_bytes)");
+        return true;
+    }
+    return false;
+}
+
+UARC_API uarc_status uarc_client_receive_bytes(uarc_client *c, const uint8_t *data, size_t length,
+                                               int64_t now_ms)
+{
+    if (refuse_bytes_call(c, "receive"))
+        return UARC_BadInvalidState;
+    c->now = now_ms;
+    if (c->channel && !c->ending && length)
+        receive(c, data, length);
+    return bytes_result(c);
+}
+
+UARC_API size_t uarc_client_output_bytes(const uarc_client *c, const uint8_t **data)
+{
+    *data = NULL;
+    if (!c->bytes_mode)
+        return 0;
+    if (c->tail_length) {
+        *data = c->tail;
+        return c->tail_length;
+    }
+    return c->channel ? uarc__channel_output(c->channel, data) : 0;
+}
+
+UARC_API void uarc_client_output_consumed(uarc_client *c, size_t length)
+{
+    if (!c->bytes_mode)
+        return;
+    if (c->tail_length) {
+        if (length >= c->tail_length)
+            drop_tail(c);
+        else {
+            memmove(c->tail, c->tail + length, c->tail_length - length);
+            c->tail_length -= length;
+        }
+        return;
+    }
+    if (c->channel)
+        uarc__channel_output_done(c->channel, length);
+}
+
+UARC_API uarc_status uarc_client_tick(uarc_client *c, int64_t now_ms)
+{
+    if (refuse_bytes_call(c, current_step(c)))
+        return UARC_BadInvalidState;
+    c->now = now_ms;
+    if (c->state != UARC_CLIENT_DISCONNECTED && !c->ending)
+        tick(c, now_ms);
+    return bytes_result(c);
+}
+
+UARC_API uarc_status uarc_client_transport_closed(uarc_client *c, uarc_status status)
+{
+    if (refuse_bytes_call(c, current_step(c)))
+        return UARC_BadInvalidState;
+    if (c->state != UARC_CLIENT_DISCONNECTED) {
+        if (status == UARC_Good)
+            transport_ended(c, UARC_BadConnectionClosed, "the server closed the connection");
+        else
+            transport_ended(c, status, "the transport failed");
+    }
+    finish_ending(c);
+    drop_tail(c); /* nowhere to send it any more */
+    return c->last_status;
 }
 
 /* ---- blocking drivers ---- */
@@ -1492,7 +1653,7 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *c)
     if (refuse_inside_receive(c, "CreateSession"))
         return UARC_BadInvalidState;
     c->cfg.no_session = false;
-    c->connect_deadline = uarc__now_ms() + c->cfg.connect_timeout_ms;
+    c->connect_deadline = now_ms(c) + c->cfg.connect_timeout_ms;
     start_create_session(c);
     finish_ending(c);
     return wait_connected_to(c, UARC_CLIENT_SESSION_ACTIVE);
@@ -1520,7 +1681,7 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
                      ignore_response, NULL, NULL);
     }
     set_state(c, UARC_CLIENT_CLOSING, UARC_Good);
-    if (c->channel && c->fd >= 0) {
+    if (c->channel && (c->fd >= 0 || c->bytes_mode)) {
         uarc__channel_close(c->channel);
         if (c->receiving) {
             /* Called from a callback inside the channel's receive loop: the channel must outlive
@@ -1530,11 +1691,12 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
             end_connection(c, UARC_BadConnectionClosed);
             return UARC_Good;
         }
-        /* Give CLO a moment to leave; a server that stops reading does not hold us. */
+        /* Give CLO a moment to leave; a server that stops reading does not hold us. In byte mode
+         * teardown keeps it for the application instead. */
         int64_t deadline = uarc__now_ms() + 100;
         const uint8_t *data;
         flush(c);
-        while (uarc__channel_output(c->channel, &data) && uarc__now_ms() < deadline) {
+        while (c->fd >= 0 && uarc__channel_output(c->channel, &data) && uarc__now_ms() < deadline) {
             struct pollfd pfd = {c->fd, POLLOUT, 0};
             poll(&pfd, 1, 10);
             flush(c);
