@@ -101,6 +101,44 @@ static inline void frame_opn_response(fake_frame *f, uint32_t channel_id, uint32
     uarc_free(body);
 }
 
+/* An ACK granting 65535-byte buffers and no message or chunk limits. */
+static inline void frame_ack(fake_frame *f)
+{
+    frame_begin(f, "ACKF");
+    frame_u32(f, 0);
+    frame_u32(f, 65535);
+    frame_u32(f, 65535);
+    frame_u32(f, 0);
+    frame_u32(f, 0);
+    frame_end(f);
+}
+
+/* One final MSG chunk (SecurityPolicy None) answering `request_id` with `response`, a struct of
+ * `type` whose first member is the ResponseHeader (its requestHandle is zeroed). */
+static inline void frame_msg_response(fake_frame *f, uint32_t channel_id, uint32_t token_id,
+                                      uint32_t sequence, uint32_t request_id, void *response,
+                                      const uarc_type *type)
+{
+    ((uarc_ResponseHeader *)response)->requestHandle = 0;
+    uint8_t *body;
+    size_t length;
+    assert_int_equal(uarc_encode_alloc(response, type, &body, &length), UARC_Good);
+    uarc_nodeid id = uarc_nodeid_numeric(0, type->binary_encoding_id);
+    uint8_t prefix[16];
+    size_t prefix_length = 0;
+    assert_int_equal(uarc_encode(&id, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length),
+                     UARC_Good);
+    frame_begin(f, "MSGF");
+    frame_u32(f, channel_id);
+    frame_u32(f, token_id);
+    frame_u32(f, sequence);
+    frame_u32(f, request_id);
+    frame_bytes(f, prefix, prefix_length);
+    frame_bytes(f, body, length);
+    frame_end(f);
+    uarc_free(body);
+}
+
 /* A well-formed RHE. */
 static inline void frame_rhe(fake_frame *f, const char *server_uri, const char *endpoint_url)
 {

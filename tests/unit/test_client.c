@@ -62,38 +62,15 @@ static void read_request(server *s, uint32_t *request_id, uint32_t *type_id)
 /* Answers `request_id` with `response` (a struct of `type`) in one MSG chunk. */
 static void reply(server *s, uint32_t request_id, void *response, const uarc_type *type)
 {
-    ((uarc_ResponseHeader *)response)->requestHandle = 0;
-    uint8_t *body;
-    size_t length;
-    assert_int_equal(uarc_encode_alloc(response, type, &body, &length), UARC_Good);
-    uarc_nodeid id = uarc_nodeid_numeric(0, type->binary_encoding_id);
-    uint8_t prefix[16];
-    size_t prefix_length = 0;
-    assert_int_equal(uarc_encode(&id, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length),
-                     UARC_Good);
     fake_frame f;
-    frame_begin(&f, "MSGF");
-    frame_u32(&f, CHANNEL_ID);
-    frame_u32(&f, TOKEN_ID);
-    frame_u32(&f, s->sequence++);
-    frame_u32(&f, request_id);
-    frame_bytes(&f, prefix, prefix_length);
-    frame_bytes(&f, body, length);
-    frame_end(&f);
-    uarc_free(body);
+    frame_msg_response(&f, CHANNEL_ID, TOKEN_ID, s->sequence++, request_id, response, type);
     send_all(s->fd, f.bytes, f.length);
 }
 
 static void ack(server *s)
 {
     fake_frame f;
-    frame_begin(&f, "ACKF");
-    frame_u32(&f, 0);
-    frame_u32(&f, 65535);
-    frame_u32(&f, 65535);
-    frame_u32(&f, 0);
-    frame_u32(&f, 0);
-    frame_end(&f);
+    frame_ack(&f);
     send_all(s->fd, f.bytes, f.length);
 }
 
