@@ -292,8 +292,9 @@ UARC_API void uarc_client_output_consumed(uarc_client *client, size_t length);
 UARC_API uarc_status uarc_client_tick(uarc_client *client, int64_t now_ms);
 
 /* The application's transport ended: `status` Good for an orderly end by the peer (the
- * connection then ends with BadConnectionClosed), else the status to end it with. Pending
- * requests fail with it, the client becomes DISCONNECTED (keeping the session for a resume, as
+ * connection then ends with BadConnectionClosed), else the status to end it with. As with a lost
+ * socket, pending requests fail with BadSecureChannelClosed once the channel was open (with that
+ * status while connecting), the client becomes DISCONNECTED (keeping the session for a resume, as
  * with a lost socket) and unsent output is dropped. Returns the status the connection ended with
  * (Good after uarc_client_disconnect()); BadInvalidState when not in byte mode or called from a
  * callback. */

@@ -1,0 +1,326 @@
+/*
+ * The client in byte mode: no socket and no clock of its own. The test is the transport (it takes
+ * the client's output and feeds it scripted server frames) and the clock (a number it advances),
+ * so timeouts and keep-alives are checked without sleeping.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "uarc/uarc.h"
+
+#define URL                "opc.tcp://fake:4840"
+#define CHANNEL_ID         9u
+#define TOKEN_ID           3u
+#define START_MS           1000000
+#define REQUEST_TIMEOUT_MS 2000u
+#define KEEPALIVE_MS       3000u
+
+/* The application around a byte-mode client: transport, clock and the bytes not yet read. */
+typedef struct peer {
+    uarc_client *client;
+    int64_t now;
+    uint32_t sequence;
+    uint8_t out[70000]; /* what the client sent, not yet popped by the test */
+    size_t out_length;
+} peer;
+
+/* Takes everything the client has to send, as an application's send loop would. */
+static void pull(peer *p)
+{
+    const uint8_t *data;
+    size_t n;
+    while ((n = uarc_client_output_bytes(p->client, &data)) > 0) {
+        assert_true(p->out_length + n <= sizeof p->out);
+        memcpy(p->out + p->out_length, data, n);
+        p->out_length += n;
+        uarc_client_output_consumed(p->client, n);
+    }
+}
+
+/* Pops the next whole message the client sent into buf and checks its type and chunk
+ * ("HELF"); returns its size. */
+static size_t pop(peer *p, const char *type, uint8_t *buf, size_t capacity)
+{
+    pull(p);
+    assert_true(p->out_length >= 8);
+    assert_memory_equal(p->out, type, 4);
+    uint32_t size = get_u32(p->out + 4);
+    assert_true(size >= 8 && size <= p->out_length && size <= capacity);
+    memcpy(buf, p->out, size);
+    memmove(p->out, p->out + size, p->out_length - size);
+    p->out_length -= size;
+    return size;
+}
+
+static void expect_silence(peer *p)
+{
+    pull(p);
+    assert_int_equal(p->out_length, 0);
+}
+
+/* Pops a MSG request: its RequestId; *type_id gets the numeric id of its encoding NodeId. */
+static uint32_t pop_request(peer *p, uint32_t *type_id)
+{
+    static uint8_t buf[70000];
+    size_t size = pop(p, "MSGF", buf, sizeof buf);
+    size_t offset = 0;
+    uarc_nodeid id;
+    assert_int_equal(uarc_decode(buf + 24, size - 24, &offset, &id, UARC_T(NodeId), NULL),
+                     UARC_Good);
+    assert_int_equal(id.identifier_type, UARC_NODEID_NUMERIC);
+    *type_id = id.identifier.numeric;
+    return get_u32(buf + 20);
+}
+
+static uint32_t pop_request_of(peer *p, const uarc_type *type)
+{
+    uint32_t type_id;
+    uint32_t request_id = pop_request(p, &type_id);
+    assert_int_equal(type_id, type->binary_encoding_id);
+    return request_id;
+}
+
+static uarc_status feed(peer *p, const fake_frame *f)
+{
+    return uarc_client_receive_bytes(p->client, f->bytes, f->length, p->now);
+}
+
+static void reply(peer *p, uint32_t request_id, void *response, const uarc_type *type)
+{
+    fake_frame f;
+    frame_msg_response(&f, CHANNEL_ID, TOKEN_ID, p->sequence++, request_id, response, type);
+    assert_int_equal(feed(p, &f), UARC_Good);
+}
+
+/* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS. */
+static void open_peer(peer *p)
+{
+    memset(p, 0, sizeof *p);
+    p->now = START_MS;
+    p->sequence = 1;
+    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                              .keepalive_interval_ms = KEEPALIVE_MS};
+    p->client = uarc_client_new(&cfg);
+    assert_non_null(p->client);
+    assert_int_equal(uarc_client_start_bytes(p->client, URL, p->now), UARC_Good);
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_HELLO);
+    assert_int_equal(uarc_client_fd(p->client), -1);
+    assert_int_equal(uarc_client_poll_events(p->client), 0);
+
+    uint8_t buf[4096];
+    pop(p, "HELF", buf, sizeof buf);
+    expect_silence(p);
+    fake_frame f;
+    frame_ack(&f);
+    assert_int_equal(feed(p, &f), UARC_Good);
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_OPENING);
+
+    pop(p, "OPNF", buf, sizeof buf);
+    size_t pos = 12; /* after the three strings of the asymmetric header: sequence, request id */
+    for (int i = 0; i < 3; i++) {
+        int32_t len = (int32_t)get_u32(buf + pos);
+        pos += 4 + (len > 0 ? (size_t)len : 0);
+    }
+    frame_opn_response(&f, CHANNEL_ID, TOKEN_ID, p->sequence++, get_u32(buf + pos + 4));
+    assert_int_equal(feed(p, &f), UARC_Good);
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_CREATING_SESSION);
+
+    uarc_CreateSessionResponse cs;
+    uarc_init(&cs, UARC_T(CreateSessionResponse));
+    cs.sessionId = uarc_nodeid_numeric(1, 77);
+    cs.authenticationToken = uarc_nodeid_numeric(1, 78);
+    cs.revisedSessionTimeout = 60000;
+    reply(p, pop_request_of(p, UARC_T(CreateSessionRequest)), &cs, UARC_T(CreateSessionResponse));
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_ACTIVATING_SESSION);
+
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    reply(p, pop_request_of(p, UARC_T(ActivateSessionRequest)), &as,
+          UARC_T(ActivateSessionResponse));
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
+    expect_silence(p);
+}
+
+typedef struct outcome {
+    int calls;
+    uarc_status status;
+    bool had_response;
+} outcome;
+
+static void record(void *user_data, uarc_status status, void *response)
+{
+    outcome *o = user_data;
+    o->calls++;
+    o->status = status;
+    o->had_response = response != NULL;
+}
+
+static void send_read(peer *p, outcome *o)
+{
+    uarc_ReadValueId node = {.nodeId = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus),
+                             .attributeId = UARC_ATTRIBUTEID_Value};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &node;
+    assert_int_equal(uarc_client_send(p->client, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0,
+                                      record, o, NULL),
+                     UARC_Good);
+}
+
+static void test_read_answered(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    outcome o = {0};
+    send_read(&p, &o);
+    uint32_t id = pop_request_of(&p, UARC_T(ReadRequest));
+    /* The answer arrives one byte at a time: any split of the stream works. */
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    fake_frame f;
+    frame_msg_response(&f, CHANNEL_ID, TOKEN_ID, p.sequence++, id, &r, UARC_T(ReadResponse));
+    for (size_t i = 0; i < f.length; i++) {
+        assert_int_equal(o.calls, 0);
+        assert_int_equal(uarc_client_receive_bytes(p.client, f.bytes + i, 1, p.now), UARC_Good);
+    }
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_Good);
+    assert_true(o.had_response);
+    uarc_client_delete(p.client);
+}
+
+static void test_request_times_out_on_the_given_clock(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    p.now += 500; /* a while after the session came up */
+    assert_int_equal(uarc_client_tick(p.client, p.now), UARC_Good);
+    outcome o = {0};
+    send_read(&p, &o);
+    pop_request_of(&p, UARC_T(ReadRequest));
+    assert_int_equal(uarc_client_timeout_ms(p.client), REQUEST_TIMEOUT_MS);
+    assert_int_equal(uarc_client_tick(p.client, p.now + REQUEST_TIMEOUT_MS - 1), UARC_Good);
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(uarc_client_timeout_ms(p.client), 1);
+    assert_int_equal(uarc_client_tick(p.client, p.now + REQUEST_TIMEOUT_MS), UARC_Good);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_BadTimeout);
+    assert_false(o.had_response);
+    assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_delete(p.client);
+}
+
+static void test_keepalive_after_idle_interval(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p); /* ActivateSession, the last request, went out at START_MS */
+    assert_int_equal(uarc_client_timeout_ms(p.client), KEEPALIVE_MS);
+    assert_int_equal(uarc_client_tick(p.client, START_MS + KEEPALIVE_MS - 1), UARC_Good);
+    expect_silence(&p);
+    assert_int_equal(uarc_client_tick(p.client, START_MS + KEEPALIVE_MS), UARC_Good);
+    uint32_t id = pop_request_of(&p, UARC_T(ReadRequest));
+    expect_silence(&p);
+    p.now = START_MS + KEEPALIVE_MS + 10;
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    reply(&p, id, &r, UARC_T(ReadResponse));
+    /* The next one is due an interval after that keep-alive went out. */
+    assert_int_equal(uarc_client_tick(p.client, START_MS + 2 * KEEPALIVE_MS - 1), UARC_Good);
+    expect_silence(&p);
+    assert_int_equal(uarc_client_tick(p.client, START_MS + 2 * KEEPALIVE_MS), UARC_Good);
+    pop_request_of(&p, UARC_T(ReadRequest));
+    uarc_client_delete(p.client);
+}
+
+static void test_transport_closed_fails_pending(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    outcome a = {0}, b = {0};
+    send_read(&p, &a);
+    send_read(&p, &b);
+    pop_request_of(&p, UARC_T(ReadRequest));
+    /* As when a socket reaches EOF: the connection ends with BadConnectionClosed, and requests
+     * in flight on the open channel learn that it is gone. */
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    assert_non_null(strstr(uarc_client_error(p.client), "BadConnectionClosed"));
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.status, UARC_BadSecureChannelClosed);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, UARC_BadSecureChannelClosed);
+    assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_DISCONNECTED);
+    /* The second Read, never taken, is dropped with the transport. */
+    const uint8_t *data;
+    assert_int_equal(uarc_client_output_bytes(p.client, &data), 0);
+    assert_int_equal(uarc_client_timeout_ms(p.client), -1);
+    uarc_client_delete(p.client);
+}
+
+static void test_blocking_calls_refused(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    uarc_nodeid node = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus);
+    uarc_data_value value;
+    assert_int_equal(uarc_client_read_attribute(p.client, &node, UARC_ATTRIBUTEID_Value, &value),
+                     UARC_BadInvalidState);
+    assert_non_null(strstr(uarc_client_error(p.client), "byte mode"));
+    assert_int_equal(uarc_client_process(p.client, 0), UARC_BadInvalidState);
+    expect_silence(&p); /* nothing was sent */
+    assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
+    uarc_client_delete(p.client);
+}
+
+static void test_disconnect_leaves_close_bytes(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    assert_int_equal(uarc_client_disconnect(p.client), UARC_Good);
+    assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_DISCONNECTED);
+    pop_request_of(&p, UARC_T(CloseSessionRequest));
+    uint8_t buf[256];
+    pop(&p, "CLOF", buf, sizeof buf);
+    expect_silence(&p);
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_Good);
+    uarc_client_delete(p.client);
+}
+
+static void test_calls_outside_byte_mode_refused(void **state)
+{
+    (void)state;
+    uarc_client *c = uarc_client_new(NULL);
+    assert_non_null(c);
+    uint8_t byte = 0;
+    assert_int_equal(uarc_client_receive_bytes(c, &byte, 1, 0), UARC_BadInvalidState);
+    assert_int_equal(uarc_client_tick(c, 0), UARC_BadInvalidState);
+    const uint8_t *data;
+    assert_int_equal(uarc_client_output_bytes(c, &data), 0);
+    uarc_client_delete(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_answered),
+        cmocka_unit_test(test_request_times_out_on_the_given_clock),
+        cmocka_unit_test(test_keepalive_after_idle_interval),
+        cmocka_unit_test(test_transport_closed_fails_pending),
+        cmocka_unit_test(test_blocking_calls_refused),
+        cmocka_unit_test(test_disconnect_leaves_close_bytes),
+        cmocka_unit_test(test_calls_outside_byte_mode_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
