@@ -298,6 +298,60 @@ static void test_disconnect_leaves_close_bytes(void **state)
     uarc_client_delete(p.client);
 }
 
+typedef struct browse_outcome {
+    int calls;
+    uarc_status status;
+    size_t count;
+} browse_outcome;
+
+static void record_browse(void *user_data, uarc_status status,
+                          uarc_ReferenceDescription *references, size_t count)
+{
+    browse_outcome *o = user_data;
+    o->calls++;
+    o->status = status;
+    o->count = count;
+    uarc_array_delete(references, count, UARC_T(ReferenceDescription));
+}
+
+static void test_browse_send(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    browse_outcome o = {0};
+    uarc_nodeid node = uarc_nodeid_numeric(0, UARC_NS0ID_ObjectsFolder);
+    assert_int_equal(uarc_client_browse_send(p.client, &node, record_browse, &o), UARC_Good);
+    uint32_t id = pop_request_of(&p, UARC_T(BrowseRequest));
+    uarc_BrowseResult result = {.statusCode = UARC_Good};
+    uarc_BrowseResponse r;
+    uarc_init(&r, UARC_T(BrowseResponse));
+    r.resultsSize = 1;
+    r.results = &result;
+    reply(&p, id, &r, UARC_T(BrowseResponse));
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_Good);
+    assert_int_equal(o.count, 0);
+    expect_silence(&p); /* no continuation point: no BrowseNext */
+    uarc_client_delete(p.client);
+}
+
+static void test_connect_times_out_on_the_given_clock(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.connect_timeout_ms = 5000};
+    uarc_client *c = uarc_client_new(&cfg);
+    assert_non_null(c);
+    assert_int_equal(uarc_client_start_bytes(c, URL, 0), UARC_Good);
+    assert_int_equal(uarc_client_timeout_ms(c), 5000);
+    assert_int_equal(uarc_client_tick(c, 4999), UARC_Good);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_HELLO);
+    assert_int_equal(uarc_client_tick(c, 5000), UARC_BadTimeout);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    assert_non_null(strstr(uarc_client_error(c), "HEL"));
+    uarc_client_delete(c);
+}
+
 static void test_calls_outside_byte_mode_refused(void **state)
 {
     (void)state;
@@ -320,6 +374,8 @@ int main(void)
         cmocka_unit_test(test_transport_closed_fails_pending),
         cmocka_unit_test(test_blocking_calls_refused),
         cmocka_unit_test(test_disconnect_leaves_close_bytes),
+        cmocka_unit_test(test_browse_send),
+        cmocka_unit_test(test_connect_times_out_on_the_given_clock),
         cmocka_unit_test(test_calls_outside_byte_mode_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
