@@ -474,8 +474,7 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     cfg.expected_server_uri = s->server_uri; /* the certificate must carry the RHE's ServerUri */
     s->client = uarc_client_new(&cfg);
     s->mode = cfg.security_mode ? cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
-    bool secured =
-        s->client && strcmp(uarc_client_security_policy_uri(s->client), SECURITY_POLICY_NONE) != 0;
+    bool secured = s->client && !is_none(uarc_client_security_policy_uri(s->client));
     bool certificate_known = cfg.server_certificate_length || cfg.server_certificate_file;
     if (secured && !certificate_known && !(s->probe = new_probe(s, &cfg))) {
         free_server(s);

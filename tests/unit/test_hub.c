@@ -30,13 +30,7 @@ static size_t read_message(int fd, uint8_t *buf, size_t capacity)
 static void send_ack(int fd)
 {
     fake_frame f;
-    frame_begin(&f, "ACKF");
-    frame_u32(&f, 0);
-    frame_u32(&f, 65535);
-    frame_u32(&f, 65535);
-    frame_u32(&f, 0);
-    frame_u32(&f, 0);
-    frame_end(&f);
+    frame_ack(&f);
     send_all(fd, f.bytes, f.length);
 }
 

@@ -203,13 +203,7 @@ static bool open_channel(fixture *fx, int fd, const char *policy)
 {
     next_message(fx, fd, "HELF");
     fake_frame f;
-    frame_begin(&f, "ACKF");
-    frame_u32(&f, 0);
-    frame_u32(&f, 65535);
-    frame_u32(&f, 65535);
-    frame_u32(&f, 0);
-    frame_u32(&f, 0);
-    frame_end(&f);
+    frame_ack(&f);
     send_all(fd, f.bytes, f.length);
     next_message(fx, fd, "OPNF");
     /* OPN: header, channel id, then the SecurityPolicyUri of the asymmetric header. */
