@@ -139,7 +139,11 @@ typedef struct uarc_client_config {
      * expected_server_uri check still apply. */
     const char *trust_list_dir;
     bool accept_untrusted_server_certificate;
-    /* Our ApplicationDescription. NULL: "urn:uarc:client" and "uarc". */
+    /* Our ApplicationDescription. NULL: the subjectAltName URI of our certificate when one is
+     * configured (certificate or certificate_file), else "urn:uarc:client"; and "uarc". The URI
+     * must be the certificate's (servers check it): a configured application_uri that differs
+     * from the configured certificate's fails every connect with BadCertificateUriInvalid, step
+     * "connect", before anything is sent or dialed, as does a certificate without a URI. */
     const char *application_uri;
     const char *application_name;
     /* Session. NULL/0: "uarc session", 60000 ms. */
@@ -237,6 +241,9 @@ UARC_API const char *uarc_client_error(const uarc_client *client);
  * timeout (valid while connected). */
 UARC_API const char *uarc_client_endpoint_url(const uarc_client *client);
 UARC_API const char *uarc_client_security_policy_uri(const uarc_client *client);
+/* The ApplicationUri the client presents in CreateSession: config.application_uri, or, when the
+ * configuration gives a certificate and no URI, the certificate's once a connect has started. */
+UARC_API const char *uarc_client_application_uri(const uarc_client *client);
 UARC_API double uarc_client_session_timeout_ms(const uarc_client *client);
 
 /*

@@ -39,8 +39,23 @@
 #define DEFAULT_KEEPALIVE_MAX_MS   5000
 #define READ_CHUNK                 65536
 #define SESSION_NONCE_LENGTH       32u
-#define STRING_FIELDS              11
 #define SECURITY_POLICY_NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
+
+/* The configuration's string fields, copied into uarc_client.strings in this order. */
+enum {
+    STRING_SECURITY_POLICY_URI,
+    STRING_APPLICATION_URI,
+    STRING_APPLICATION_NAME,
+    STRING_SESSION_NAME,
+    STRING_USER_NAME,
+    STRING_PASSWORD,
+    STRING_CERTIFICATE_FILE,
+    STRING_PRIVATE_KEY_FILE,
+    STRING_SERVER_CERTIFICATE_FILE,
+    STRING_EXPECTED_SERVER_URI,
+    STRING_TRUST_LIST_DIR,
+    STRING_FIELDS
+};
 
 typedef struct pending_request {
     uint32_t request_id;
@@ -84,6 +99,7 @@ struct uarc_client {
     /* teardown requested from inside a callback */
     bool ending;
     bool receiving; /* inside uarc__channel_receive: the channel must outlive the call */
+    bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;
     uarc_status last_status;
     char error[512];
@@ -206,6 +222,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         c->cfg = *config;
     c->fd = -1;
     c->connect_deadline = -1;
+    c->application_uri_given = c->cfg.application_uri != NULL;
     if (!c->cfg.connect_timeout_ms)
         c->cfg.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     if (!c->cfg.request_timeout_ms)
@@ -215,21 +232,24 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
     c->cfg.decode.arena = NULL;
     c->cfg.decode.detail = NULL;
     const char **fields[STRING_FIELDS] = {
-        &c->cfg.security_policy_uri, &c->cfg.application_uri,  &c->cfg.application_name,
-        &c->cfg.session_name,        &c->cfg.user_name,        &c->cfg.password,
-        &c->cfg.certificate_file,    &c->cfg.private_key_file, &c->cfg.server_certificate_file,
-        &c->cfg.expected_server_uri, &c->cfg.trust_list_dir};
-    const char *defaults[STRING_FIELDS] = {SECURITY_POLICY_NONE,
-                                           DEFAULT_APPLICATION_URI,
-                                           "uarc",
-                                           "uarc session",
-                                           NULL,
-                                           NULL,
-                                           NULL,
-                                           NULL,
-                                           NULL,
-                                           NULL,
-                                           NULL};
+        [STRING_SECURITY_POLICY_URI] = &c->cfg.security_policy_uri,
+        [STRING_APPLICATION_URI] = &c->cfg.application_uri,
+        [STRING_APPLICATION_NAME] = &c->cfg.application_name,
+        [STRING_SESSION_NAME] = &c->cfg.session_name,
+        [STRING_USER_NAME] = &c->cfg.user_name,
+        [STRING_PASSWORD] = &c->cfg.password,
+        [STRING_CERTIFICATE_FILE] = &c->cfg.certificate_file,
+        [STRING_PRIVATE_KEY_FILE] = &c->cfg.private_key_file,
+        [STRING_SERVER_CERTIFICATE_FILE] = &c->cfg.server_certificate_file,
+        [STRING_EXPECTED_SERVER_URI] = &c->cfg.expected_server_uri,
+        [STRING_TRUST_LIST_DIR] = &c->cfg.trust_list_dir,
+    };
+    const char *defaults[STRING_FIELDS] = {
+        [STRING_SECURITY_POLICY_URI] = SECURITY_POLICY_NONE,
+        [STRING_APPLICATION_URI] = DEFAULT_APPLICATION_URI,
+        [STRING_APPLICATION_NAME] = "uarc",
+        [STRING_SESSION_NAME] = "uarc session",
+    };
     for (int i = 0; i < STRING_FIELDS; i++) {
         const char *v = *fields[i] ? *fields[i] : defaults[i];
         c->strings[i] = dup_or_null(v);
@@ -394,8 +414,8 @@ UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *c, const c
     char *copy = dup_or_null(uri);
     if (uri && !copy)
         return UARC_BadOutOfMemory;
-    uarc__free(c->strings[STRING_FIELDS - 1]);
-    c->strings[STRING_FIELDS - 1] = copy;
+    uarc__free(c->strings[STRING_EXPECTED_SERVER_URI]);
+    c->strings[STRING_EXPECTED_SERVER_URI] = copy;
     c->cfg.expected_server_uri = copy;
     return UARC_Good;
 }
@@ -418,6 +438,11 @@ UARC_API const char *uarc_client_endpoint_url(const uarc_client *c)
 UARC_API const char *uarc_client_security_policy_uri(const uarc_client *c)
 {
     return c->cfg.security_policy_uri;
+}
+
+UARC_API const char *uarc_client_application_uri(const uarc_client *c)
+{
+    return c->cfg.application_uri;
 }
 
 UARC_API bool uarc_client_session_resumed(const uarc_client *c)
@@ -1172,6 +1197,52 @@ static uarc_status start_channel(uarc_client *c)
     return UARC_Good;
 }
 
+/* Our ApplicationDescription must carry the URI of the certificate we present (Part 4 §5.6.2;
+ * open62541 refuses the session otherwise). With a configured certificate, the URI comes from it;
+ * a configured application_uri that differs is a configuration error, found before any byte is
+ * sent. */
+static uarc_status adopt_certificate_uri(uarc_client *c)
+{
+    if (!c->local_cert && c->cfg.certificate_file) {
+        uarc_status s = uarc__crypto_load_certificate(c->cfg.certificate_file, &c->local_cert,
+                                                      &c->local_cert_length);
+        if (s != UARC_Good) {
+            set_error(c, "connect", s, "cannot read the certificate from %s",
+                      c->cfg.certificate_file);
+            return s;
+        }
+    }
+    if (!c->local_cert)
+        return UARC_Good;
+    char uri[512];
+    uarc_status s =
+        uarc__crypto_certificate_uri(c->local_cert, c->local_cert_length, uri, sizeof uri);
+    if (s != UARC_Good) {
+        set_error(c, "connect", s,
+                  "our certificate%s%s has no usable subjectAltName URI, which OPC UA requires as "
+                  "the client's ApplicationUri",
+                  c->cfg.certificate_file ? " " : "",
+                  c->cfg.certificate_file ? c->cfg.certificate_file : "");
+        return s;
+    }
+    if (strcmp(uri, c->cfg.application_uri) == 0)
+        return UARC_Good;
+    if (c->application_uri_given) {
+        set_error(c, "connect", UARC_BadCertificateUriInvalid,
+                  "application_uri %s differs from the URI %s of our certificate; the server would "
+                  "refuse the session",
+                  c->cfg.application_uri, uri);
+        return UARC_BadCertificateUriInvalid;
+    }
+    char *copy = dup_or_null(uri);
+    if (!copy)
+        return UARC_BadOutOfMemory;
+    uarc__free(c->strings[STRING_APPLICATION_URI]);
+    c->strings[STRING_APPLICATION_URI] = copy;
+    c->cfg.application_uri = copy;
+    return UARC_Good;
+}
+
 /* Starts a connect in byte mode (`bytes`, at time `now`) or over a socket. */
 static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, int64_t now)
 {
@@ -1191,6 +1262,9 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, i
     c->endpoint_url = dup_or_null(endpoint_url);
     if (!c->endpoint_url)
         return UARC_BadOutOfMemory;
+    uarc_status status = adopt_certificate_uri(c);
+    if (status != UARC_Good)
+        return status;
     c->connect_deadline = now_ms(c) + c->cfg.connect_timeout_ms;
     return UARC_Good;
 }

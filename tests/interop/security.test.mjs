@@ -13,6 +13,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { execFileSync } from "node:child_process";
 import { runUarc, startListen, loadPeer, rhe, exitWithin } from "./helpers.mjs";
 
 const { startPeer } = await loadPeer();
@@ -184,4 +185,51 @@ test("without --server-certificate, an RHE claiming another ServerUri than the c
   assert.ok(!l.events.some((e) => e.event === "discovered" || e.event === "connected" ||
     e.event === "read"), l.describe());
   close();
+});
+
+// Our own certificate with another URI than urn:uarc:client: the ApplicationDescription must carry
+// the certificate's URI, or node-opcua refuses the session (BadCertificateUriInvalid).
+function makeClientCertificate(uri) {
+  const key = path.join(tmp, "other-client.key.pem");
+  const cert = path.join(tmp, "other-client.cert.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+    "-out", cert, "-days", "30", "-subj", "/CN=uarc test collector",
+    "-addext", `subjectAltName=URI:${uri},DNS:localhost`,
+    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
+    "-addext", "extendedKeyUsage=clientAuth,serverAuth"], { stdio: "ignore" });
+  return ["--certificate", cert, "--private-key", key];
+}
+
+test("--certificate naming another ApplicationUri: the session uses the certificate's URI, " +
+  "forward and reverse", async () => {
+  const own = makeClientCertificate("urn:plant:collector-7");
+  const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
+    "--security-policy", "Basic256Sha256", "--server-certificate", certFile, ...own]);
+  assert.equal((await r.exited).code, 0, r.describe());
+  assert.equal(r.events[0]?.status, "Good", r.describe());
+
+  // a configured URI that is not the certificate's: a usage problem found before dialing
+  const clash = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
+    "Basic256Sha256", "--server-certificate", certFile, ...own,
+    "--application-uri", "urn:uarc:client"]);
+  assert.notEqual((await clash.exited).code, 0, clash.describe());
+  assert.equal(clash.events[0]?.step, "connect", clash.describe());
+  assert.equal(clash.events[0].status, "BadCertificateUriInvalid", clash.describe());
+  assert.match(clash.events[0].reason ?? "", /urn:plant:collector-7/, clash.describe());
+
+  // reverse: a second peer dials a listener that presents the same certificate
+  const l = await startListen(["--allow", "urn:sec-peer-2", "--security-policy", "Basic256Sha256",
+    "--read", "ns=1;s=Scalar.Double", "--count", "1", ...own]);
+  const second = await startPeer({
+    uri: "urn:sec-peer-2", reverse: [l.url], args: ["--no-big", "--secure"],
+  });
+  try {
+    const ev = await l.waitFor((e) => e.event === "read" && e.server_uri === "urn:sec-peer-2",
+      30000);
+    assert.equal(ev.status, "Good", l.describe());
+    assert.ok(!l.events.some((e) => e.event === "error"), l.describe());
+  } finally {
+    l.stop?.();
+    await second.stop();
+  }
 });

@@ -172,6 +172,106 @@ static void test_trust_list(void **state)
     rmdir(dir);
 }
 
+/* Setting the expected ServerUri (as uarc_reverse_connect() does) leaves every other configured
+ * string intact: the trust list is still the one configured. */
+static void test_expected_uri_keeps_trust_list(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/uarc-client-trust-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.generate_certificate = true;
+    cfg.server_certificate = server_cert;
+    cfg.server_certificate_length = server_cert_length;
+    cfg.trust_list_dir = dir;
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    assert_int_equal(uarc_client_set_expected_server_uri(client, "urn:test:real-server"),
+                     UARC_Good);
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateUntrusted);
+    assert_false(sent);
+    assert_non_null(strstr(uarc_client_error(client), dir));
+    uarc_client_delete(client);
+    rmdir(dir);
+}
+
+/* Writes `der` to a temporary file; returns its path in `path`. */
+static void write_temp(char *path, size_t size, const char *name, const uint8_t *der, size_t length)
+{
+    snprintf(path, size, "/tmp/uarc-test-%d-%s.der", (int)getpid(), name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(der, 1, length, f), length);
+    fclose(f);
+}
+
+/* Our ApplicationUri is our certificate's (a strict server refuses any other). */
+static void test_application_uri_from_certificate(void **state)
+{
+    (void)state;
+    uint8_t *cert, *key;
+    size_t cert_length, key_length;
+    assert_int_equal(uarc__crypto_make_certificate("urn:plant:collector-7", &cert, &cert_length,
+                                                   &key, &key_length),
+                     UARC_Good);
+    char cert_path[128], key_path[128];
+    write_temp(cert_path, sizeof cert_path, "client-cert", cert, cert_length);
+    write_temp(key_path, sizeof key_path, "client-key", key, key_length);
+
+    /* the certificate's URI is used when none is configured */
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.certificate_file = cert_path;
+    cfg.private_key_file = key_path;
+    cfg.server_certificate = server_cert;
+    cfg.server_certificate_length = server_cert_length;
+    cfg.accept_untrusted_server_certificate = true;
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    assert_string_equal(uarc_client_application_uri(client), "urn:plant:collector-7");
+    uarc_client_delete(client);
+
+    /* the same URI configured: fine */
+    cfg.application_uri = "urn:plant:collector-7";
+    client = uarc_client_new(&cfg);
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+
+    /* another URI configured: refused before anything is sent, naming both */
+    cfg.application_uri = "urn:uarc:client";
+    client = uarc_client_new(&cfg);
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateUriInvalid);
+    assert_false(sent);
+    const char *error = uarc_client_error(client);
+    assert_non_null(strstr(error, "urn:plant:collector-7"));
+    assert_non_null(strstr(error, "urn:uarc:client"));
+    /* and before dialing, too */
+    assert_int_equal(uarc_client_start_connect(client, "opc.tcp://127.0.0.1:1"),
+                     UARC_BadCertificateUriInvalid);
+    assert_int_equal(uarc_client_state_get(client), UARC_CLIENT_DISCONNECTED);
+    uarc_client_delete(client);
+
+    /* a certificate file that cannot be read is named */
+    cfg.application_uri = NULL;
+    cfg.certificate_file = "/nonexistent/uarc-cert.der";
+    client = uarc_client_new(&cfg);
+    assert_int_not_equal(connect_pair(client, &sent), UARC_Good);
+    assert_false(sent);
+    assert_non_null(strstr(uarc_client_error(client), "/nonexistent/uarc-cert.der"));
+    uarc_client_delete(client);
+
+    remove(cert_path);
+    remove(key_path);
+    uarc__free(cert);
+    uarc__free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +279,8 @@ int main(void)
         cmocka_unit_test(test_server_certificate_required),
         cmocka_unit_test(test_client_certificate_required),
         cmocka_unit_test(test_trust_list),
+        cmocka_unit_test(test_expected_uri_keeps_trust_list),
+        cmocka_unit_test(test_application_uri_from_certificate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

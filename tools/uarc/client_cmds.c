@@ -130,6 +130,9 @@ bool security_arg(security_args *s, int id, const char *value)
     case 5:
         s->trust_list = value;
         return true;
+    case 10:
+        s->application_uri = value;
+        return true;
     default:
         return false;
     }
@@ -179,6 +182,7 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->generate_certificate = !s->certificate;
     cfg->server_certificate_file = s->server_certificate;
     cfg->trust_list_dir = s->trust_list;
+    cfg->application_uri = s->application_uri;
     return true;
 }
 

@@ -19,7 +19,7 @@ void client_config_from_args(struct uarc_client_config *cfg, const char *user, c
                              bool allow_unencrypted, double timeout, bool verbose);
 
 /* --security-policy, --security-mode, --certificate, --private-key, --server-certificate,
- * --trust-list: shared
+ * --trust-list, --application-uri: shared
  * by the client commands and listen. Their option ids start at SECURITY_OPT_BASE. */
 #define SECURITY_OPT_BASE 100
 typedef struct security_args {
@@ -27,6 +27,7 @@ typedef struct security_args {
     const char *mode;
     const char *certificate, *private_key, *server_certificate;
     const char *trust_list; /* folder; NULL: the server certificate is pinned, not validated */
+    const char *application_uri; /* NULL: our certificate's URI, or urn:uarc:client */
 } security_args;
 /* clang-format off */
 #define SECURITY_SPECS                                                                             \
@@ -35,13 +36,16 @@ typedef struct security_args {
     {"--certificate", true, SECURITY_OPT_BASE + 2},                                                \
     {"--private-key", true, SECURITY_OPT_BASE + 3},                                                \
     {"--server-certificate", true, SECURITY_OPT_BASE + 4},                                         \
-    {"--trust-list", true, SECURITY_OPT_BASE + 5}
+    {"--trust-list", true, SECURITY_OPT_BASE + 5},                                                 \
+    {"--application-uri", true, SECURITY_OPT_BASE + 10}
 #define SECURITY_HELP                                                                              \
     "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
     "                         Aes256_Sha256_RsaPss (or the policy URI)\n"                          \
     "  --security-mode MODE   Sign or SignAndEncrypt (default, for a policy other than None)\n"    \
     "  --certificate FILE     our certificate (PEM or DER), with --private-key FILE (PEM or\n"     \
     "                         DER, unencrypted). Default: an ephemeral self-signed one\n"          \
+    "  --application-uri URI  our ApplicationUri (default: the URI of --certificate, else\n"      \
+    "                         urn:uarc:client); must equal the certificate's\n"                   \
     "  --server-certificate FILE\n"                                                               \
     "                         the server's certificate (PEM or DER)\n"
 /* --trust-list, after the command's own words on --server-certificate. */
