@@ -25,6 +25,7 @@
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
 #include "channel/channel.h"
+#include "client/client_internal.h"
 #include "channel/cert_trust.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
@@ -111,6 +112,7 @@ struct uarc_client {
     uint8_t client_nonce[SESSION_NONCE_LENGTH];
     uarc_bytestring server_nonce;        /* the last from CreateSession/ActivateSession */
     uarc_bytestring session_server_cert; /* serverCertificate of CreateSession */
+    uarc__client_hooks hooks;            /* the modules built on the client (subscriptions) */
 };
 
 static const char *const state_names[] = {
@@ -329,6 +331,8 @@ static void teardown(uarc_client *c, uarc_status status)
     c->keepalive_in_flight = false;
     set_state(c, UARC_CLIENT_DISCONNECTED, status);
     fail_all_pending(c, status);
+    if (c->hooks.connection_lost)
+        c->hooks.connection_lost(c->hooks.user_data);
 }
 
 /* Drops the session we could have re-activated. */
@@ -358,6 +362,8 @@ UARC_API void uarc_client_delete(uarc_client *c)
     if (!c)
         return;
     teardown(c, UARC_BadConnectionClosed);
+    if (c->hooks.destroy)
+        c->hooks.destroy(c->hooks.user_data);
     forget_session(c);
     for (int i = 0; i < STRING_FIELDS; i++)
         uarc__free(c->strings[i]);
@@ -895,6 +901,8 @@ static void on_activate_session(void *user_data, uarc_status status, void *respo
     c->has_session = true;
     c->connect_deadline = -1;
     set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
+    if (c->hooks.session_active && c->state == UARC_CLIENT_SESSION_ACTIVE)
+        c->hooks.session_active(c->hooks.user_data, false);
 }
 
 static void on_resume_session(void *user_data, uarc_status status, void *response)
@@ -906,6 +914,8 @@ static void on_resume_session(void *user_data, uarc_status status, void *respons
         c->resumed = true;
         c->connect_deadline = -1;
         set_state(c, UARC_CLIENT_SESSION_ACTIVE, UARC_Good);
+        if (c->hooks.session_active && c->state == UARC_CLIENT_SESSION_ACTIVE)
+            c->hooks.session_active(c->hooks.user_data, true);
         return;
     }
     /* The connection ended before the answer: keep the session for the next connect. */
@@ -1373,6 +1383,8 @@ static int64_t next_deadline(const uarc_client *c)
         EARLIER(uarc__channel_next_deadline(c->channel));
     if (c->state == UARC_CLIENT_SESSION_ACTIVE && !c->keepalive_in_flight)
         EARLIER(c->last_send + keepalive_interval(c));
+    if (c->state == UARC_CLIENT_SESSION_ACTIVE && c->hooks.next_deadline)
+        EARLIER(c->hooks.next_deadline(c->hooks.user_data));
 #undef EARLIER
     return next;
 }
@@ -1439,6 +1451,8 @@ static void tick(uarc_client *c, int64_t now)
     if (c->state == UARC_CLIENT_SESSION_ACTIVE && !c->keepalive_in_flight && !c->ending &&
         now - c->last_send >= keepalive_interval(c))
         send_keepalive(c);
+    if (c->state == UARC_CLIENT_SESSION_ACTIVE && !c->ending && c->hooks.tick)
+        c->hooks.tick(c->hooks.user_data, now);
 }
 
 /* Bytes the transport received, in either mode. */
@@ -2142,4 +2156,34 @@ UARC_API uarc_status uarc_client_translate_path(uarc_client *c, const uarc_nodei
     }
     uarc__free(elements);
     return status;
+}
+
+/* ---- what the modules built on the client use (client_internal.h) ---- */
+
+void uarc__client_set_hooks(uarc_client *c, const uarc__client_hooks *hooks)
+{
+    if (hooks)
+        c->hooks = *hooks;
+    else
+        memset(&c->hooks, 0, sizeof c->hooks);
+}
+
+void *uarc__client_hooks_user_data(const uarc_client *c)
+{
+    return c->hooks.user_data;
+}
+
+int64_t uarc__client_now(const uarc_client *c)
+{
+    return now_ms(c);
+}
+
+const uarc_logger *uarc__client_logger(const uarc_client *c)
+{
+    return &c->cfg.logger;
+}
+
+uint32_t uarc__client_request_timeout(const uarc_client *c)
+{
+    return c->cfg.request_timeout_ms;
 }
