@@ -11,6 +11,7 @@
 #include "uarc/allowlist.h"
 #include "uarc/listener.h"
 #include "uarc/client.h"
+#include "uarc/subscription.h"
 #include "uarc/reverse.h"
 
 #endif

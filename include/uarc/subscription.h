@@ -1,0 +1,190 @@
+/*
+ * Subscriptions and monitored data items on a client, built to lose nothing.
+ *
+ * A subscription belongs to a client and follows it across connections. It is created on the
+ * server as soon as the client's session is active (at once, or at the next activation), and
+ * its items are created in batches after it. While subscriptions exist the client keeps
+ * min(live subscriptions + 1, cap) PublishRequests outstanding (cap: 5, see
+ * uarc_subscription_set_publish_cap()).
+ *
+ * Delivery is in sequence-number order, once: duplicates are dropped; a missing number that the
+ * server still lists as available is fetched with Republish before anything newer is delivered;
+ * a number that cannot be had any more is reported as a gap (the `gap` callback), never skipped
+ * silently. A NotificationMessage is acknowledged once its callbacks have returned, or, with
+ * config.deferred_ack, only when the application calls uarc_subscription_ack(): until then the
+ * server keeps it in its retransmission queue.
+ *
+ * Across a lost connection (Part 4 §6.7): when the client re-activates the same session, each
+ * subscription Republishes from its next expected number until the server answers
+ * BadMessageNotAvailable, then publishing resumes (state RESUMED). When the client had to create
+ * a new session, the subscriptions are moved to it with TransferSubscriptions (sendInitialValues
+ * true; state TRANSFERRED, then the same Republish loop); a subscription the server no longer
+ * has is created again with its items (state RECREATED, new subscription id), after a gap from
+ * the first undelivered number (`to` 0: open-ended).
+ *
+ * The module does no I/O and reads no clock: it sends through uarc_client_send() and runs from
+ * the client's callbacks and tick, so it works the same in blocking, event-loop and byte mode.
+ *
+ * Threads and callbacks: as the client's. Callbacks run inside uarc_client_process(),
+ * uarc_client_receive_bytes(), uarc_client_tick() or the blocking calls. A callback may call any
+ * function here, including uarc_subscription_delete() on its own subscription (the memory is
+ * released once control is back in the client), but must not delete the client.
+ *
+ * Bounds on what the server controls: messages held while a hole is being filled (256 per
+ * subscription; beyond, the hole is reported as a gap), the available sequence numbers kept
+ * (1024), acknowledgements waiting for a PublishRequest (4096; beyond, the oldest are dropped and
+ * the server keeps those messages until they age out), item handles outside the subscription's
+ * items (ignored). Array lengths and nesting in responses are bounded by the client's decode
+ * limits. Memory per monitored item: one uarc_monitored_item_params-sized record plus a copy of
+ * its NodeId.
+ */
+#ifndef UARC_SUBSCRIPTION_H
+#define UARC_SUBSCRIPTION_H
+
+#include "uarc/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct uarc_subscription uarc_subscription;
+
+typedef enum uarc_subscription_state {
+    UARC_SUBSCRIPTION_PENDING = 0, /* not yet on the server */
+    UARC_SUBSCRIPTION_CREATED,     /* CreateSubscription succeeded */
+    UARC_SUBSCRIPTION_RESUMED,     /* the same session was re-activated and caught up */
+    UARC_SUBSCRIPTION_TRANSFERRED, /* moved to a new session with TransferSubscriptions */
+    UARC_SUBSCRIPTION_RECREATED,   /* created again (new id) after the server lost it */
+    UARC_SUBSCRIPTION_STALLED,     /* no PublishResponse for keep-alive count x interval + margin */
+    UARC_SUBSCRIPTION_FAILED       /* the server refused CreateSubscription (status tells why) */
+} uarc_subscription_state;
+
+/* "created", "resumed", ... (static string). */
+UARC_API const char *uarc_subscription_state_name(uarc_subscription_state state);
+
+/* One data change, valid during the callback. */
+typedef struct uarc_data_change {
+    uarc_subscription *subscription;
+    uint32_t subscription_id; /* the server's */
+    uint32_t sequence_number; /* of the NotificationMessage that carried it */
+    uint32_t item;            /* the handle uarc_subscription_add_item() gave */
+    void *item_user_data;
+    const uarc_nodeid *node;
+    const uarc_data_value *value; /* status bit 0x400 (overflow) tells that the queue dropped */
+} uarc_data_change;
+
+typedef struct uarc_subscription_callbacks {
+    void (*data_change)(void *user_data, const uarc_data_change *change);
+    /* Every data change of message `sequence_number` has been delivered: with deferred_ack, the
+     * moment to pass the number on to whatever will later call uarc_subscription_ack(). */
+    void (*message_delivered)(void *user_data, uarc_subscription *subscription,
+                              uint32_t sequence_number);
+    /* Messages `from`..`to` (wrapping past 4294967295 to 1) will never be delivered; `to` 0:
+     * every number from `from` on, of the subscription id the server had before. `reason`:
+     * BadMessageNotAvailable (the server no longer holds them), BadSubscriptionIdInvalid (the
+     * subscription was lost and re-created), BadResourceUnavailable (a bound was reached). */
+    void (*gap)(void *user_data, uarc_subscription *subscription, uint32_t from, uint32_t to,
+                uarc_status reason);
+    void (*state_changed)(void *user_data, uarc_subscription *subscription,
+                          uarc_subscription_state state, uarc_status status);
+    /* An item's CreateMonitoredItems result (again after a re-creation). */
+    void (*item_created)(void *user_data, uarc_subscription *subscription, uint32_t item,
+                         uarc_status status);
+    void *user_data;
+} uarc_subscription_callbacks;
+
+/* A zero-filled struct is valid; each default is given per field. */
+typedef struct uarc_subscription_config {
+    double publishing_interval_ms; /* 0: 500 */
+    uint32_t max_keepalive_count;  /* 0: 10 */
+    /* 0: at least 3 x max_keepalive_count and enough publishing intervals to cover 120 s, so that
+     * the subscription outlives a server's re-dial back-off (node-opcua's reaches 60 s). */
+    uint32_t lifetime_count;
+    uint32_t max_notifications_per_publish; /* 0: no limit */
+    uint8_t priority;
+    bool publishing_disabled; /* create with publishing off */
+    bool deferred_ack;        /* acknowledge only on uarc_subscription_ack() */
+    uint32_t item_batch_size; /* items per CreateMonitoredItems; 0: 500 */
+    uarc_subscription_callbacks callbacks;
+} uarc_subscription_config;
+
+typedef enum uarc_monitor_trigger {
+    UARC_MONITOR_TRIGGER_STATUS_VALUE = 0, /* default */
+    UARC_MONITOR_TRIGGER_STATUS,
+    UARC_MONITOR_TRIGGER_STATUS_VALUE_TIMESTAMP
+} uarc_monitor_trigger;
+
+/* A data item. A zero-filled struct (with a node) monitors the Value with the defaults. */
+typedef struct uarc_monitored_item_params {
+    uarc_nodeid node;      /* copied */
+    uint32_t attribute_id; /* 0: Value (13) */
+    /* 0: the publishing interval (OPC UA's -1); a negative value asks for the fastest rate the
+     * server supports (0 on the wire). */
+    double sampling_interval_ms;
+    uint32_t queue_size; /* 0: 1 */
+    bool discard_newest; /* default false: a full queue discards its oldest value */
+    uarc_monitor_trigger trigger;
+    uarc_DeadbandType deadband_type; /* None (default), Absolute, Percent */
+    double deadband_value;
+    void *user_data; /* given back in each uarc_data_change */
+} uarc_monitored_item_params;
+
+/*
+ * Creates a subscription on `client` (config NULL: defaults). It is created on the server at
+ * once when the session is active, else at the next activation; state_changed tells the outcome.
+ * *subscription is owned by the client: uarc_subscription_delete() it, or it is freed with the
+ * client. Returns Good, BadOutOfMemory.
+ */
+UARC_API uarc_status uarc_subscription_new(uarc_client *client,
+                                           const uarc_subscription_config *config,
+                                           uarc_subscription **subscription);
+
+/* Deletes the subscription on the server (DeleteSubscriptions, not waited for) and here: no
+ * callback of it runs any more. NULL is ignored. */
+UARC_API void uarc_subscription_delete(uarc_subscription *subscription);
+
+/* Adds a data item; it is created with the next batch. *item (may be NULL) receives its handle,
+ * which data changes carry. Returns Good, BadOutOfMemory, BadTooManyMonitoredItems (2^24 items
+ * were added to this subscription). */
+UARC_API uarc_status uarc_subscription_add_item(uarc_subscription *subscription,
+                                                const uarc_monitored_item_params *params,
+                                                uint32_t *item);
+
+/* Removes an item (DeleteMonitoredItems when it exists on the server). Returns Good,
+ * BadMonitoredItemIdInvalid. */
+UARC_API uarc_status uarc_subscription_remove_item(uarc_subscription *subscription, uint32_t item);
+
+/* ModifySubscription with new values (0: keep the current one); kept for a re-creation too.
+ * Returns Good or why the request could not be sent; the revised values are read with
+ * uarc_subscription_revised(). */
+UARC_API uarc_status uarc_subscription_modify(uarc_subscription *subscription,
+                                              double publishing_interval_ms,
+                                              uint32_t max_keepalive_count,
+                                              uint32_t lifetime_count);
+
+/* SetPublishingMode; kept for a re-creation too. */
+UARC_API uarc_status uarc_subscription_set_publishing(uarc_subscription *subscription,
+                                                      bool enabled);
+
+/* With config.deferred_ack: acknowledge message `sequence_number` (sent with the next
+ * PublishRequest). Returns Good, BadInvalidState without deferred_ack. */
+UARC_API uarc_status uarc_subscription_ack(uarc_subscription *subscription,
+                                           uint32_t sequence_number);
+
+/* The server's subscription id (0 while not created) and state. */
+UARC_API uint32_t uarc_subscription_id(const uarc_subscription *subscription);
+UARC_API uarc_subscription_state uarc_subscription_state_get(const uarc_subscription *subscription);
+/* The values the server revised (0 until created). */
+UARC_API void uarc_subscription_revised(const uarc_subscription *subscription,
+                                        double *publishing_interval_ms,
+                                        uint32_t *max_keepalive_count, uint32_t *lifetime_count);
+
+/* The most PublishRequests the client keeps outstanding (0: 5). A BadTooManyPublishRequests
+ * lowers it to what the server held at the time, until the next session. */
+UARC_API void uarc_subscription_set_publish_cap(uarc_client *client, uint32_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

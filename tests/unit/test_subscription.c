@@ -1,0 +1,637 @@
+/*
+ * Subscriptions in byte mode against a scripted server: the publish pipeline, ordering by
+ * sequence number (wrap, duplicates, keep-alives), Republish of holes, gaps, acknowledgements,
+ * and recovery across a lost connection. The clock is the test's; nothing sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "byte_peer.h"
+
+#define SUB_ID      5u
+#define INTERVAL_MS 100.0
+#define KEEPALIVE   10u
+
+typedef struct recorder {
+    uint32_t seq[64];
+    int32_t value[64];
+    size_t count;
+    uint32_t gap_from[8], gap_to[8];
+    uarc_status gap_reason[8];
+    size_t gaps;
+    uarc_subscription_state states[16];
+    size_t state_count;
+    size_t delivered_messages;
+    uarc_subscription *delete_on_data; /* deletes this subscription from the data callback */
+} recorder;
+
+static void on_data(void *user_data, const uarc_data_change *c)
+{
+    recorder *r = user_data;
+    assert_true(r->count < 64);
+    r->seq[r->count] = c->sequence_number;
+    r->value[r->count] = c->value->has_value && c->value->value.type == UARC_T(Int32)
+                             ? *(int32_t *)c->value->value.data
+                             : -1;
+    r->count++;
+    if (r->delete_on_data) {
+        uarc_subscription_delete(r->delete_on_data);
+        r->delete_on_data = NULL;
+    }
+}
+
+static void on_delivered(void *user_data, uarc_subscription *s, uint32_t sequence)
+{
+    (void)s, (void)sequence;
+    ((recorder *)user_data)->delivered_messages++;
+}
+
+static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
+                   uarc_status reason)
+{
+    (void)s;
+    recorder *r = user_data;
+    assert_true(r->gaps < 8);
+    r->gap_from[r->gaps] = from;
+    r->gap_to[r->gaps] = to;
+    r->gap_reason[r->gaps] = reason;
+    r->gaps++;
+}
+
+static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_state state,
+                     uarc_status status)
+{
+    (void)s, (void)status;
+    recorder *r = user_data;
+    assert_true(r->state_count < 16);
+    r->states[r->state_count++] = state;
+}
+
+static uarc_subscription_config config_for(recorder *r)
+{
+    memset(r, 0, sizeof *r);
+    uarc_subscription_config cfg = {.publishing_interval_ms = INTERVAL_MS,
+                                    .max_keepalive_count = KEEPALIVE};
+    cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                  .message_delivered = on_delivered,
+                                                  .gap = on_gap,
+                                                  .state_changed = on_state,
+                                                  .user_data = r};
+    return cfg;
+}
+
+static void reply_create(byte_peer *p, uint32_t id)
+{
+    uarc_CreateSubscriptionRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CreateSubscriptionRequest), &req);
+    assert_true(req.requestedLifetimeCount >= 3 * req.requestedMaxKeepAliveCount);
+    uarc_CreateSubscriptionResponse r;
+    uarc_init(&r, UARC_T(CreateSubscriptionResponse));
+    r.subscriptionId = id;
+    r.revisedPublishingInterval = INTERVAL_MS;
+    r.revisedMaxKeepAliveCount = KEEPALIVE;
+    r.revisedLifetimeCount = 1200;
+    peer_reply(p, rid, &r, UARC_T(CreateSubscriptionResponse));
+}
+
+/* Answers a CreateMonitoredItems with `count` Good results; returns how many items it asked. */
+static size_t reply_items(byte_peer *p, uint32_t subscription_id)
+{
+    uarc_CreateMonitoredItemsRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CreateMonitoredItemsRequest), &req);
+    assert_int_equal(req.subscriptionId, subscription_id);
+    size_t n = req.itemsToCreateSize;
+    uarc_MonitoredItemCreateResult results[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        results[i] = (uarc_MonitoredItemCreateResult){.statusCode = UARC_Good,
+                                                      .monitoredItemId = 100 + (uint32_t)i};
+    uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    uarc_CreateMonitoredItemsResponse r;
+    uarc_init(&r, UARC_T(CreateMonitoredItemsResponse));
+    r.resultsSize = n;
+    r.results = results;
+    peer_reply(p, rid, &r, UARC_T(CreateMonitoredItemsResponse));
+    return n;
+}
+
+/* Pops a PublishRequest; its acknowledgements' sequence numbers go to acks (may be NULL). */
+static uint32_t pop_publish(byte_peer *p, uint32_t *acks, size_t *ack_count)
+{
+    uarc_PublishRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(PublishRequest), &req);
+    if (ack_count) {
+        *ack_count = req.subscriptionAcknowledgementsSize;
+        for (size_t i = 0; i < req.subscriptionAcknowledgementsSize; i++)
+            acks[i] = req.subscriptionAcknowledgements[i].sequenceNumber;
+    }
+    uarc_clear(&req, UARC_T(PublishRequest));
+    return rid;
+}
+
+/* A NotificationMessage `seq` with one data change of item 1 to `value` (value < 0: a
+ * keep-alive). The message borrows `dcn` and `mn`. */
+static void make_message(uarc_NotificationMessage *m, uint32_t seq, int32_t value,
+                         uarc_DataChangeNotification *dcn, uarc_MonitoredItemNotification *mn,
+                         uarc_extension_object *e, int32_t *boxed)
+{
+    memset(m, 0, sizeof *m);
+    m->sequenceNumber = seq;
+    if (value < 0)
+        return;
+    *boxed = value;
+    memset(mn, 0, sizeof *mn);
+    mn->clientHandle = 1;
+    mn->value.has_value = true;
+    mn->value.value.type = UARC_T(Int32);
+    mn->value.value.data = boxed;
+    *dcn = (uarc_DataChangeNotification){.monitoredItemsSize = 1, .monitoredItems = mn};
+    *e = (uarc_extension_object){.encoding = UARC_EXTENSION_OBJECT_DECODED};
+    e->content.decoded.type = UARC_T(DataChangeNotification);
+    e->content.decoded.data = dcn;
+    m->notificationDataSize = 1;
+    m->notificationData = e;
+}
+
+/* Answers Publish `rid` with message `seq` (value < 0: keep-alive), listing `available`. */
+static void reply_publish(byte_peer *p, uint32_t rid, uint32_t subscription_id, uint32_t seq,
+                          int32_t value, const uint32_t *available, size_t available_count)
+{
+    uarc_DataChangeNotification dcn;
+    uarc_MonitoredItemNotification mn;
+    uarc_extension_object e;
+    int32_t boxed;
+    uarc_PublishResponse r;
+    uarc_init(&r, UARC_T(PublishResponse));
+    r.subscriptionId = subscription_id;
+    r.availableSequenceNumbersSize = available_count;
+    r.availableSequenceNumbers = (uint32_t *)available;
+    make_message(&r.notificationMessage, seq, value, &dcn, &mn, &e, &boxed);
+    peer_reply(p, rid, &r, UARC_T(PublishResponse));
+}
+
+static void reply_republish(byte_peer *p, uint32_t rid, uint32_t seq, int32_t value)
+{
+    uarc_DataChangeNotification dcn;
+    uarc_MonitoredItemNotification mn;
+    uarc_extension_object e;
+    int32_t boxed;
+    uarc_RepublishResponse r;
+    uarc_init(&r, UARC_T(RepublishResponse));
+    make_message(&r.notificationMessage, seq, value, &dcn, &mn, &e, &boxed);
+    peer_reply(p, rid, &r, UARC_T(RepublishResponse));
+}
+
+static uint32_t pop_republish(byte_peer *p, uint32_t *seq)
+{
+    uarc_RepublishRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(RepublishRequest), &req);
+    *seq = req.retransmitSequenceNumber;
+    return rid;
+}
+
+/* A session, a subscription with one item, created; the two PublishRequests it keeps out are in
+ * pub[0], pub[1]. */
+static uarc_subscription *setup(byte_peer *p, recorder *r, uarc_subscription_config *cfg,
+                                uint32_t pub[2])
+{
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(p, &ccfg);
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p->client, cfg, &s), UARC_Good);
+    uarc_monitored_item_params item = {.node = uarc_nodeid_string(1, "Counter"), .queue_size = 100};
+    uint32_t handle;
+    assert_int_equal(uarc_subscription_add_item(s, &item, &handle), UARC_Good);
+    assert_int_equal(handle, 1);
+    reply_create(p, SUB_ID);
+    assert_int_equal(uarc_subscription_id(s), SUB_ID);
+    assert_int_equal(r->states[0], UARC_SUBSCRIPTION_CREATED);
+    /* The item goes out first, then the pipeline: one subscription, two PublishRequests. */
+    assert_int_equal(reply_items(p, SUB_ID), 1);
+    pub[0] = pop_publish(p, NULL, NULL);
+    pub[1] = pop_publish(p, NULL, NULL);
+    assert_true(peer_silent(p));
+    return s;
+}
+
+static void test_in_order_with_wrap_and_duplicates(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    /* 4294967294, 4294967295, then 1: the number wraps past 0. */
+    reply_publish(&p, pub[0], SUB_ID, UINT32_MAX - 1, 10, NULL, 0);
+    uint32_t acks[8];
+    size_t n;
+    uint32_t next = pop_publish(&p, acks, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(acks[0], UINT32_MAX - 1);
+    reply_publish(&p, pub[1], SUB_ID, UINT32_MAX, 11, NULL, 0);
+    uint32_t next2 = pop_publish(&p, acks, &n);
+    reply_publish(&p, next, SUB_ID, 1, 12, NULL, 0);
+    next = pop_publish(&p, acks, &n);
+    /* A duplicate of a delivered message is dropped, not delivered again. */
+    reply_publish(&p, next2, SUB_ID, UINT32_MAX, 11, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(r.seq[0], UINT32_MAX - 1);
+    assert_int_equal(r.seq[1], UINT32_MAX);
+    assert_int_equal(r.seq[2], 1);
+    assert_int_equal(r.value[2], 12);
+    assert_int_equal(r.gaps, 0);
+    uarc_client_delete(p.client);
+}
+
+static void test_keepalive_does_not_advance(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 7, 1, NULL, 0);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    /* The keep-alive names 8, the next message's number: nothing is missing. */
+    reply_publish(&p, pub[1], SUB_ID, 8, -1, NULL, 0);
+    uint32_t next2 = pop_publish(&p, NULL, NULL);
+    reply_publish(&p, next, SUB_ID, 8, 2, NULL, 0);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.seq[1], 8);
+    assert_int_equal(r.gaps, 0);
+    assert_int_equal(r.delivered_messages, 2);
+    /* A keep-alive that names 10 after 8 tells that 9 was sent: asked for, as it is available. */
+    pop_publish(&p, NULL, NULL);
+    uint32_t available[] = {9};
+    reply_publish(&p, next2, SUB_ID, 10, -1, available, 1);
+    uint32_t seq;
+    uint32_t rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 9);
+    reply_republish(&p, rid, 9, 3);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(r.seq[2], 9);
+    uarc_client_delete(p.client);
+}
+
+static void test_hole_filled_by_republish_in_order(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 10, 100, NULL, 0);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    /* 12 arrives, 11 is missing but still held by the server. */
+    uint32_t available[] = {11, 12};
+    reply_publish(&p, pub[1], SUB_ID, 12, 102, available, 2);
+    uint32_t seq;
+    uint32_t rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 11);
+    assert_int_equal(r.count, 1); /* 12 waits for 11 */
+    uint32_t next2 = pop_publish(&p, NULL, NULL);
+    reply_republish(&p, rid, 11, 101);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(r.seq[1], 11);
+    assert_int_equal(r.seq[2], 12);
+    assert_int_equal(r.value[2], 102);
+    /* 11 and 12 are acknowledged with the next PublishRequest, 11 first. */
+    uint32_t acks[8];
+    size_t n;
+    reply_publish(&p, next, SUB_ID, 13, -1, NULL, 0);
+    pop_publish(&p, acks, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(acks[0], 11);
+    assert_int_equal(acks[1], 12);
+    /* 13 is gone from the server: a gap, then 14. */
+    uint32_t available2[] = {14};
+    reply_publish(&p, next2, SUB_ID, 14, 104, available2, 1);
+    assert_int_equal(r.gaps, 1);
+    assert_int_equal(r.gap_from[0], 13);
+    assert_int_equal(r.gap_to[0], 13);
+    assert_int_equal(r.gap_reason[0], UARC_BadMessageNotAvailable);
+    assert_int_equal(r.count, 4);
+    assert_int_equal(r.seq[3], 14);
+    uarc_client_delete(p.client);
+}
+
+static void test_republish_not_available_as_fault_and_result(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    uint32_t available[] = {2, 3, 4};
+    reply_publish(&p, pub[1], SUB_ID, 4, 4, available, 3);
+    uint32_t seq;
+    uint32_t rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 2);
+    pop_publish(&p, NULL, NULL); /* the pipeline refilled meanwhile */
+    /* As a fault ... */
+    peer_fault(&p, rid, UARC_BadMessageNotAvailable);
+    rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 3);
+    /* ... and as a Good answer without the message (CoDeSys, node-opcua #1524): both end the
+     * wait for that number with a gap instead of asking forever. */
+    reply_republish(&p, rid, 0, -1);
+    assert_int_equal(r.gaps, 2);
+    assert_int_equal(r.gap_from[0], 2);
+    assert_int_equal(r.gap_from[1], 3);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.seq[1], 4);
+    assert_true(peer_silent(&p));
+    uarc_client_delete(p.client);
+}
+
+static void test_too_many_publish_requests(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    (void)s;
+    /* Three more subscriptions: four live, so the cap of 5 PublishRequests is reached. */
+    uarc_subscription *more[3];
+    uint32_t out[5] = {pub[0], pub[1]};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(uarc_subscription_new(p.client, &cfg, &more[i]), UARC_Good);
+        reply_create(&p, SUB_ID + 1 + (uint32_t)i);
+        out[2 + i] = pop_publish(&p, NULL, NULL); /* one more per live subscription */
+    }
+    assert_true(peer_silent(&p));
+    /* The server holds only four: it answers the oldest with BadTooManyPublishRequests, and no
+     * new one goes out until one of the four returns. */
+    peer_fault(&p, out[0], UARC_BadTooManyPublishRequests);
+    assert_true(peer_silent(&p));
+    p.now += 100;
+    assert_int_equal(uarc_client_tick(p.client, p.now), UARC_Good);
+    assert_true(peer_silent(&p));
+    reply_publish(&p, out[1], SUB_ID, 1, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    /* BadNoSubscription is harmless: nothing fails, nothing is re-sent in a loop. */
+    peer_fault(&p, out[2], UARC_BadNoSubscription);
+    assert_true(peer_silent(&p));
+    assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
+    assert_int_equal(r.count, 1);
+    uarc_client_delete(p.client);
+}
+
+static void test_deferred_ack(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    cfg.deferred_ack = true;
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 3, 1, NULL, 0);
+    uint32_t acks[8];
+    size_t n;
+    uint32_t next = pop_publish(&p, acks, &n);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(n, 0); /* delivered, not yet acknowledged */
+    assert_int_equal(uarc_subscription_ack(s, 3), UARC_Good);
+    reply_publish(&p, pub[1], SUB_ID, 4, -1, NULL, 0);
+    pop_publish(&p, acks, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(acks[0], 3);
+    (void)next;
+    uarc_client_delete(p.client);
+}
+
+static void test_resume_republishes_until_not_available(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 20, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    /* The connection drops with 21 and 22 still unacknowledged on the server. */
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    p.now += 1000;
+    peer_open_channel(&p);
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+    assert_true(uarc_client_session_resumed(p.client));
+    /* Republish 21, 22, 23 (gone: caught up), then the pipeline is refilled. */
+    uint32_t seq;
+    uint32_t rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 21);
+    assert_true(peer_silent(&p));
+    reply_republish(&p, rid, 21, 2);
+    rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 22);
+    reply_republish(&p, rid, 22, 3);
+    rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 23);
+    peer_fault(&p, rid, UARC_BadMessageNotAvailable);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RESUMED);
+    uint32_t acks[8];
+    size_t n;
+    uint32_t next = pop_publish(&p, acks, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(acks[0], 21);
+    assert_int_equal(acks[1], 22);
+    pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    reply_publish(&p, next, SUB_ID, 23, 4, NULL, 0);
+    assert_int_equal(r.count, 4);
+    assert_int_equal(r.seq[3], 23);
+    assert_int_equal(r.gaps, 0);
+    uarc_client_delete(p.client);
+}
+
+static void test_new_session_transfer_fails_then_recreate_with_gap(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 30, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    /* The server restarted: the session is unknown, a new one is made. */
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    p.now += 1000;
+    peer_open_channel(&p);
+    peer_fault(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL),
+               UARC_BadSessionIdInvalid);
+    peer_new_session(&p, 90);
+    uarc_TransferSubscriptionsRequest treq;
+    uint32_t rid = peer_pop_request(&p, UARC_T(TransferSubscriptionsRequest), &treq);
+    assert_int_equal(treq.subscriptionIdsSize, 1);
+    assert_int_equal(treq.subscriptionIds[0], SUB_ID);
+    assert_true(treq.sendInitialValues);
+    uarc_clear(&treq, UARC_T(TransferSubscriptionsRequest));
+    uarc_TransferResult result = {.statusCode = UARC_BadSubscriptionIdInvalid};
+    uarc_TransferSubscriptionsResponse tr;
+    uarc_init(&tr, UARC_T(TransferSubscriptionsResponse));
+    tr.resultsSize = 1;
+    tr.results = &result;
+    peer_reply(&p, rid, &tr, UARC_T(TransferSubscriptionsResponse));
+    /* Everything after 30 is lost, said as a gap; then the subscription and its item again. */
+    assert_int_equal(r.gaps, 1);
+    assert_int_equal(r.gap_from[0], 31);
+    assert_int_equal(r.gap_to[0], 0);
+    reply_create(&p, 77);
+    assert_int_equal(uarc_subscription_id(s), 77);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RECREATED);
+    assert_int_equal(reply_items(&p, 77), 1);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
+    reply_publish(&p, next, 77, 1, 5, NULL, 0);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.value[1], 5);
+    uarc_client_delete(p.client);
+}
+
+static void test_new_session_transfer_succeeds(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 40, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    uarc_client_forget_session(p.client);
+    peer_open_channel(&p);
+    peer_new_session(&p, 91);
+    uint32_t rid = peer_pop_request(&p, UARC_T(TransferSubscriptionsRequest), NULL);
+    uint32_t available[] = {41};
+    uarc_TransferResult result = {.statusCode = UARC_Good,
+                                  .availableSequenceNumbersSize = 1,
+                                  .availableSequenceNumbers = available};
+    uarc_TransferSubscriptionsResponse tr;
+    uarc_init(&tr, UARC_T(TransferSubscriptionsResponse));
+    tr.resultsSize = 1;
+    tr.results = &result;
+    peer_reply(&p, rid, &tr, UARC_T(TransferSubscriptionsResponse));
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_TRANSFERRED);
+    uint32_t seq;
+    rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 41);
+    reply_republish(&p, rid, 41, 2);
+    rid = pop_republish(&p, &seq);
+    peer_fault(&p, rid, UARC_BadMessageNotAvailable);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.gaps, 0);
+    assert_int_equal(uarc_subscription_id(s), SUB_ID);
+    pop_publish(&p, NULL, NULL);
+    uarc_client_delete(p.client);
+}
+
+static void test_stalled_on_the_given_clock(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    /* keep-alive period 10 x 100 ms, plus one interval and a second of margin */
+    int64_t due = p.now + (int64_t)(INTERVAL_MS * (KEEPALIVE + 1)) + 1000;
+    assert_true(uarc_client_timeout_ms(p.client) <= due - p.now);
+    assert_int_equal(uarc_client_tick(p.client, due - 1), UARC_Good);
+    assert_int_not_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
+    assert_int_equal(uarc_client_tick(p.client, due), UARC_Good);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
+    uarc_client_delete(p.client);
+}
+
+static void test_delete_from_own_callback(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    r.delete_on_data = s;
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    assert_int_equal(r.count, 1);
+    peer_pop_request(&p, UARC_T(DeleteSubscriptionsRequest), NULL);
+    /* Nothing more of it is delivered and no PublishRequest is sent for it. */
+    reply_publish(&p, pub[1], SUB_ID, 2, 2, NULL, 0);
+    assert_int_equal(r.count, 1);
+    assert_true(peer_silent(&p));
+    uarc_client_delete(p.client);
+}
+
+static void test_items_in_batches(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    cfg.item_batch_size = 2;
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(&p, &ccfg);
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
+    for (int i = 0; i < 5; i++) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, (uint32_t)i),
+                                           .deadband_type = UARC_DeadbandType_Absolute,
+                                           .deadband_value = 0.5};
+        assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    }
+    reply_create(&p, SUB_ID);
+    uarc_CreateMonitoredItemsRequest req;
+    peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &req);
+    assert_int_equal(req.itemsToCreateSize, 2);
+    const uarc_extension_object *f = &req.itemsToCreate[1].requestedParameters.filter;
+    assert_int_equal(f->encoding, UARC_EXTENSION_OBJECT_DECODED);
+    assert_ptr_equal(f->content.decoded.type, UARC_T(DataChangeFilter));
+    const uarc_DataChangeFilter *dcf = f->content.decoded.data;
+    assert_int_equal(dcf->deadbandType, UARC_DeadbandType_Absolute);
+    assert_true(dcf->deadbandValue == 0.5);
+    assert_int_equal(req.itemsToCreate[1].requestedParameters.clientHandle, 2);
+    assert_true(req.itemsToCreate[0].requestedParameters.samplingInterval == -1);
+    uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    uarc_client_delete(p.client);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_in_order_with_wrap_and_duplicates),
+        cmocka_unit_test(test_keepalive_does_not_advance),
+        cmocka_unit_test(test_hole_filled_by_republish_in_order),
+        cmocka_unit_test(test_republish_not_available_as_fault_and_result),
+        cmocka_unit_test(test_too_many_publish_requests),
+        cmocka_unit_test(test_deferred_ack),
+        cmocka_unit_test(test_resume_republishes_until_not_available),
+        cmocka_unit_test(test_new_session_transfer_fails_then_recreate_with_gap),
+        cmocka_unit_test(test_new_session_transfer_succeeds),
+        cmocka_unit_test(test_stalled_on_the_given_clock),
+        cmocka_unit_test(test_delete_from_own_callback),
+        cmocka_unit_test(test_items_in_batches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
