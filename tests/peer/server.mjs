@@ -146,6 +146,10 @@ const server = new OPCUAServer({
   userCertificateManager: certificateManager("user-pki"),
   registerServerMethod: RegisterServerMethod.HIDDEN,
   defaultSecureTokenLifetime: opts.tokenLifetime,
+  // 0: an item asking for sampling interval 0 on a variable with MinimumSamplingInterval 0 gets
+  // every change, uncoalesced (ns=1;s=Counter).
+  serverCapabilities: { minSupportedSampleRate: 0 },
+
   userManager: {
     isValidUser: (name, password) => userTable.has(name) && userTable.get(name) === password,
   },
@@ -373,6 +377,24 @@ function buildAddressSpace(addressSpace) {
       ],
     });
   });
+
+  // A counter incremented every 10 ms, reported on every change (minimumSamplingInterval 0), for
+  // subscription tests that check every value arrives once and in order.
+  const counter = ns.addVariable({
+    organizedBy: objects,
+    nodeId: "s=Counter",
+    browseName: "Counter",
+    dataType: "UInt32",
+    minimumSamplingInterval: 0,
+    accessLevel: AccessLevelFlag.CurrentRead,
+    userAccessLevel: AccessLevelFlag.CurrentRead,
+    value: new Variant({ dataType: DataType.UInt32, value: 0 }),
+  });
+  let count = 0;
+  setInterval(() => {
+    count++;
+    counter.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: count }));
+  }, 10).unref();
 
   // Counters of the services the peer served, so that tests can check what a client did.
   const stats = folder("Stats");

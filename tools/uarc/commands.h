@@ -10,6 +10,7 @@
 /* EXIT_USAGE (2) is in args.h */
 
 int cmd_listen(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 /* endpoints, read, write, browse, call */
 int cmd_client(const char *command, int argc, char **argv);
 

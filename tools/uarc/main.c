@@ -18,6 +18,7 @@ static const char main_help[] =
     "  write      write the value of a node\n"
     "  browse     browse a node's references (--recursive: the tree below it)\n"
     "  call       call a method\n"
+    "  monitor    subscribe to nodes and print every change, across lost connections\n"
     "  version    print the version\n"
     "\n"
     "'uarc COMMAND --help' describes a command. Exit codes: 0 done, 1 failed, 2 usage error.\n";
@@ -31,6 +32,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "listen") == 0)
         return cmd_listen(argc - 2, argv + 2);
+    if (strcmp(cmd, "monitor") == 0)
+        return cmd_monitor(argc - 2, argv + 2);
     static const char *const client_commands[] = {"endpoints", "read", "write", "browse", "call"};
     for (size_t i = 0; i < sizeof client_commands / sizeof *client_commands; i++)
         if (strcmp(cmd, client_commands[i]) == 0)

@@ -119,6 +119,33 @@ static void add_type(out_line *line, const uarc_variant *v)
     free(name);
 }
 
+void ops_add_nodeid(out_line *line, const char *key, const uarc_nodeid *id)
+{
+    add_nodeid(line, key, id);
+}
+
+void ops_add_data_value(out_line *line, const uarc_data_value *value)
+{
+    uarc_status value_status = value->has_status ? value->status : UARC_Good;
+    out_field_str(line, "status", uarc_status_name(value_status));
+    if (value->has_value && value->value.type) {
+        add_type(line, &value->value);
+        add_json(line, "value", uarc_variant_to_json(&value->value, NULL));
+    } else {
+        out_field_raw(line, "type", line->json ? "null" : "-");
+        out_field_raw(line, "value", "null");
+    }
+    char t[UARC_DATETIME_TEXT_SIZE];
+    if (value->has_source_timestamp) {
+        uarc_datetime_print(value->source_timestamp, t);
+        out_field_str(line, "source_timestamp", t);
+    }
+    if (value->has_server_timestamp) {
+        uarc_datetime_print(value->server_timestamp, t);
+        out_field_str(line, "server_timestamp", t);
+    }
+}
+
 uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
                            const uarc_data_value *value)
 {

@@ -4,6 +4,7 @@
 #define UARC_TOOL_OPS_H
 
 #include "uarc/client.h"
+#include "output.h"
 
 typedef struct ops_context {
     uarc_client *client;
@@ -34,6 +35,10 @@ uarc_status ops_print_read(const ops_context *ctx, const uarc_nodeid *id,
                            const uarc_data_value *value);
 void ops_print_browse(const ops_context *ctx, const uarc_nodeid *id,
                       const uarc_ReferenceDescription *refs, size_t count);
+
+/* Adds a NodeId field, and the status, type, value and timestamps of a DataValue. */
+void ops_add_nodeid(out_line *line, const char *key, const uarc_nodeid *id);
+void ops_add_data_value(out_line *line, const uarc_data_value *value);
 
 /* Reports a failure of the client (the step and status come from uarc_client_error()). */
 void ops_report_error(const ops_context *ctx, uarc_status status);

@@ -1,0 +1,370 @@
+/* uarc monitor: subscribe to data items of a server and print every change, across drops. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "uarc/uarc.h"
+#include "args.h"
+#include "commands.h"
+#include "ops.h"
+#include "output.h"
+
+#define FIRST_BACKOFF_MS 100
+#define MAX_BACKOFF_MS   5000
+
+enum {
+    OPT_JSON,
+    OPT_INTERVAL,
+    OPT_SAMPLING,
+    OPT_QUEUE,
+    OPT_DEADBAND,
+    OPT_DURATION,
+    OPT_COUNT,
+    OPT_TIMEOUT,
+    OPT_VERBOSE,
+    OPT_HELP,
+};
+
+static const arg_spec monitor_specs[] = {
+    {"--json", false, OPT_JSON},
+    {"--interval", true, OPT_INTERVAL},
+    {"--sampling", true, OPT_SAMPLING},
+    {"--queue", true, OPT_QUEUE},
+    {"--deadband", true, OPT_DEADBAND},
+    {"--duration", true, OPT_DURATION},
+    {"--count", true, OPT_COUNT},
+    {"--timeout", true, OPT_TIMEOUT},
+    {"--verbose", false, OPT_VERBOSE},
+    {"--help", false, OPT_HELP},
+    {NULL, false, 0},
+};
+
+static const char monitor_help[] =
+    "usage: uarc monitor URL NODEID... [options]\n"
+    "\n"
+    "Subscribes to the Value of each node and prints every change, in the server's order, once.\n"
+    "When the connection drops it dials again (100 ms, doubling up to 5 s) and recovers the\n"
+    "subscription: the same session re-activated and the missed messages fetched again\n"
+    "(resumed), else moved to a new session (transferred), else created again (recreated).\n"
+    "Whatever the server could not hand over any more is reported as a gap event, never\n"
+    "skipped silently. Each line is written and flushed before its message is acknowledged.\n"
+    "\n"
+    "  --interval MS          publishing interval (default 500)\n"
+    "  --sampling MS          sampling interval (default: the publishing interval; 0: the\n"
+    "                         fastest the server offers)\n"
+    "  --queue N              values queued per item between publishes (default 1; make it\n"
+    "                         large enough for an outage to lose nothing)\n"
+    "  --deadband abs:X|pct:X report a change only beyond an absolute or percent deadband\n"
+    "  --duration SECONDS     stop after this long (default: until interrupted)\n"
+    "  --count N              stop after N data events\n"
+    "  --timeout SECONDS      bound for connecting and for each request (default 10)\n"
+    "  --json                 one JSON object per line on stdout\n"
+    "  --verbose              log details to stderr\n"
+    "\n"
+    "Events: data {node, value, type, status, source_timestamp, server_timestamp,\n"
+    "subscription, sequence}; gap {subscription, from, to (null: every number from `from` on\n"
+    "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
+    "recreated, stalled or failed; subscription, status}; item {node, status};\n"
+    "connection {state: connected, lost or failed; status, reason}.\n"
+    "SecurityPolicy None, anonymous. Exit codes: 0 done, 1 failed, 2 usage error.\n";
+
+typedef struct monitor_args {
+    char **positional;
+    size_t positional_count;
+    bool json, verbose, help;
+    unsigned long interval, queue, count;
+    double sampling; /* < 0: not given */
+    double duration, timeout;
+    uarc_DeadbandType deadband_type;
+    double deadband_value;
+} monitor_args;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static bool parse_deadband(monitor_args *a, const char *value)
+{
+    char *end;
+    if (strncmp(value, "abs:", 4) == 0)
+        a->deadband_type = UARC_DeadbandType_Absolute;
+    else if (strncmp(value, "pct:", 4) == 0)
+        a->deadband_type = UARC_DeadbandType_Percent;
+    else {
+        fprintf(stderr, "uarc monitor: --deadband: abs:X or pct:X, not \"%s\"\n", value);
+        return false;
+    }
+    errno = 0;
+    a->deadband_value = strtod(value + 4, &end);
+    if (errno || end == value + 4 || *end || !(a->deadband_value >= 0) ||
+        !isfinite(a->deadband_value) ||
+        (a->deadband_type == UARC_DeadbandType_Percent && a->deadband_value > 100)) {
+        fprintf(stderr, "uarc monitor: --deadband: \"%s\" is not a deadband\n", value);
+        return false;
+    }
+    return true;
+}
+
+static bool on_monitor_arg(void *ctx, int id, const char *value)
+{
+    monitor_args *a = ctx;
+    unsigned long n;
+    switch (id) {
+    case -1: {
+        char **grown = realloc(a->positional, (a->positional_count + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        a->positional = grown;
+        a->positional[a->positional_count++] = (char *)value;
+        return true;
+    }
+    case OPT_JSON:
+        a->json = true;
+        return true;
+    case OPT_INTERVAL:
+        return args_uint("monitor", "--interval", value, 86400000, &a->interval);
+    case OPT_SAMPLING:
+        if (!args_uint("monitor", "--sampling", value, 86400000, &n))
+            return false;
+        a->sampling = (double)n;
+        return true;
+    case OPT_QUEUE:
+        return args_uint("monitor", "--queue", value, 1000000, &a->queue);
+    case OPT_DEADBAND:
+        return parse_deadband(a, value);
+    case OPT_DURATION:
+        return args_seconds("monitor", "--duration", value, 31536000, &a->duration);
+    case OPT_COUNT:
+        return args_uint("monitor", "--count", value, 0xFFFFFFFFul, &a->count);
+    case OPT_TIMEOUT:
+        return args_seconds("monitor", "--timeout", value, 86400, &a->timeout);
+    case OPT_VERBOSE:
+        a->verbose = true;
+        return true;
+    default:
+        a->help = true;
+        return true;
+    }
+}
+
+typedef struct monitor {
+    bool json;
+    unsigned long count, limit;
+    uarc_client *client;
+} monitor;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void add_u32(out_line *line, const char *key, uint32_t v)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%u", v);
+    out_field_raw(line, key, text);
+}
+
+static void on_data(void *user_data, const uarc_data_change *c)
+{
+    monitor *m = user_data;
+    if (m->limit && m->count >= m->limit)
+        return; /* past --count: the run is ending */
+    out_line line;
+    out_begin(&line, m->json, "data");
+    ops_add_nodeid(&line, "node", c->node);
+    ops_add_data_value(&line, c->value);
+    add_u32(&line, "subscription", c->subscription_id);
+    add_u32(&line, "sequence", c->sequence_number);
+    out_end(&line); /* flushed: only now may the message be acknowledged */
+    m->count++;
+}
+
+static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
+                   uarc_status reason)
+{
+    monitor *m = user_data;
+    (void)s;
+    out_line line;
+    out_begin(&line, m->json, "gap");
+    add_u32(&line, "subscription", uarc_subscription_id(s));
+    add_u32(&line, "from", from);
+    if (to)
+        add_u32(&line, "to", to);
+    else
+        out_field_raw(&line, "to", "null");
+    out_field_str(&line, "reason", uarc_status_name(reason));
+    out_end(&line);
+}
+
+static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_state state,
+                     uarc_status status)
+{
+    monitor *m = user_data;
+    out_line line;
+    out_begin(&line, m->json, "subscription");
+    out_field_str(&line, "state", uarc_subscription_state_name(state));
+    add_u32(&line, "subscription", uarc_subscription_id(s));
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_end(&line);
+}
+
+static void connection_event(const monitor *m, const char *state, uarc_status status,
+                             const char *reason)
+{
+    out_line line;
+    out_begin(&line, m->json, "connection");
+    out_field_str(&line, "state", state);
+    out_field_str(&line, "status", uarc_status_name(status));
+    if (reason)
+        out_field_str(&line, "reason", reason);
+    out_end(&line);
+}
+
+/* The nodes, indexed by item handle - 1, for the item event. */
+static uarc_nodeid *item_nodes;
+
+static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_status status)
+{
+    monitor *m = user_data;
+    (void)s;
+    out_line line;
+    out_begin(&line, m->json, "item");
+    ops_add_nodeid(&line, "node", &item_nodes[item - 1]);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_end(&line);
+}
+
+/* Dials, runs and re-dials until the count, the duration or a signal ends the run. */
+static int run(monitor *m, const char *url, int64_t end)
+{
+    int64_t backoff = FIRST_BACKOFF_MS, next_dial = 0;
+    bool was_active = false;
+    while (!interrupted && !(m->limit && m->count >= m->limit)) {
+        int64_t now = now_ms();
+        if (end >= 0 && now >= end)
+            break;
+        uarc_client_state state = uarc_client_state_get(m->client);
+        if (state == UARC_CLIENT_DISCONNECTED) {
+            if (now < next_dial) {
+                int64_t wait = next_dial - now;
+                if (end >= 0 && end - now < wait)
+                    wait = end - now;
+                poll(NULL, 0, (int)wait);
+                continue;
+            }
+            uarc_status status = uarc_client_start_connect(m->client, url);
+            if (status != UARC_Good) {
+                connection_event(m, "failed", status, uarc_client_error(m->client));
+                next_dial = now_ms() + backoff;
+                backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
+            }
+            continue;
+        }
+        int wait = 200;
+        if (end >= 0 && end - now < wait)
+            wait = (int)(end - now);
+        uarc_status status = uarc_client_process(m->client, wait);
+        state = uarc_client_state_get(m->client);
+        if (state == UARC_CLIENT_SESSION_ACTIVE && !was_active) {
+            was_active = true;
+            backoff = FIRST_BACKOFF_MS;
+            connection_event(m, "connected", UARC_Good,
+                             uarc_client_session_resumed(m->client) ? "session resumed"
+                                                                    : "new session");
+        } else if (state == UARC_CLIENT_DISCONNECTED) {
+            connection_event(m, was_active ? "lost" : "failed",
+                             status != UARC_Good ? status : UARC_BadConnectionClosed,
+                             uarc_client_error(m->client));
+            was_active = false;
+            next_dial = now_ms() + backoff;
+            backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
+        }
+    }
+    return EXIT_OK;
+}
+
+int cmd_monitor(int argc, char **argv)
+{
+    monitor_args a = {.sampling = -1};
+    int rc = EXIT_USAGE;
+    uarc_client *client = NULL;
+    size_t nodes = 0;
+    if (!args_parse("monitor", monitor_specs, argc, argv, on_monitor_arg, &a))
+        goto done;
+    if (a.help) {
+        fputs(monitor_help, stdout);
+        rc = EXIT_OK;
+        goto done;
+    }
+    if (a.positional_count < 2) {
+        fputs(monitor_help, stderr);
+        goto done;
+    }
+    item_nodes = calloc(a.positional_count - 1, sizeof *item_nodes);
+    if (!item_nodes)
+        goto done;
+    for (; nodes < a.positional_count - 1; nodes++)
+        if (uarc_nodeid_parse(a.positional[nodes + 1], SIZE_MAX, &item_nodes[nodes]) != UARC_Good) {
+            fprintf(stderr, "uarc monitor: not a NodeId: \"%s\" (try i=2258 or ns=1;s=Name)\n",
+                    a.positional[nodes + 1]);
+            goto done;
+        }
+    uarc_client_config cfg;
+    client_config_from_args(&cfg, NULL, NULL, false, a.timeout, a.verbose);
+    rc = EXIT_FAILED;
+    client = uarc_client_new(&cfg);
+    monitor m = {.json = a.json, .limit = a.count, .client = client};
+    uarc_subscription_config scfg = {.publishing_interval_ms = (double)a.interval};
+    scfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                   .gap = on_gap,
+                                                   .state_changed = on_state,
+                                                   .item_created = on_item,
+                                                   .user_data = &m};
+    uarc_subscription *sub = NULL;
+    if (!client || uarc_subscription_new(client, &scfg, &sub) != UARC_Good) {
+        fprintf(stderr, "uarc monitor: out of memory\n");
+        goto done;
+    }
+    for (size_t i = 0; i < nodes; i++) {
+        uarc_monitored_item_params p = {
+            .node = item_nodes[i],
+            .sampling_interval_ms = a.sampling < 0    ? 0
+                                    : a.sampling == 0 ? -1
+                                                      : a.sampling,
+            .queue_size = (uint32_t)a.queue,
+            .deadband_type = a.deadband_type,
+            .deadband_value = a.deadband_value,
+        };
+        if (uarc_subscription_add_item(sub, &p, NULL) != UARC_Good) {
+            fprintf(stderr, "uarc monitor: out of memory\n");
+            goto done;
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int64_t end = a.duration > 0 ? now_ms() + (int64_t)(a.duration * 1000) : -1;
+    rc = run(&m, a.positional[0], end);
+    uarc_subscription_delete(sub);
+    uarc_client_disconnect(client);
+done:
+    uarc_client_delete(client);
+    for (size_t i = 0; i < nodes; i++)
+        uarc_clear(&item_nodes[i], UARC_T(NodeId));
+    free(item_nodes);
+    item_nodes = NULL;
+    free(a.positional);
+    return rc;
+}
