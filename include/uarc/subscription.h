@@ -35,8 +35,12 @@
  * (1024), acknowledgements waiting for a PublishRequest (4096; beyond, the oldest are dropped and
  * the server keeps those messages until they age out), item handles outside the subscription's
  * items (ignored). Array lengths and nesting in responses are bounded by the client's decode
- * limits. Memory per monitored item: one uarc_monitored_item_params-sized record plus a copy of
- * its NodeId.
+ * limits. Memory per monitored item: a record of about 170 bytes, a copy of its NodeId and a
+ * copy of the last value delivered.
+ *
+ * A value the server sends again in a later message (the same DataValue, source timestamp
+ * included, as the item's last one) is not a change and is not delivered twice: node-opcua does
+ * that after a resumed session.
  */
 #ifndef UARC_SUBSCRIPTION_H
 #define UARC_SUBSCRIPTION_H

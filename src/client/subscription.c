@@ -51,6 +51,9 @@ typedef struct item {
     uarc_monitored_item_params params; /* params.node owned */
     item_state state;
     uint32_t server_id;
+    /* the last value delivered, to drop one the server sends again in a later message (node-opcua
+     * does after a resumed session: same value, same timestamps, new sequence number) */
+    uarc_data_value last;
 } item;
 
 typedef struct manager manager;
@@ -149,8 +152,10 @@ static void log_sub(const uarc_subscription *s, uarc_log_level level, const char
 
 static void free_subscription(uarc_subscription *s)
 {
-    for (size_t i = 0; i < s->item_count; i++)
+    for (size_t i = 0; i < s->item_count; i++) {
         uarc_clear(&s->items[i].params.node, UARC_T(NodeId));
+        uarc_clear(&s->items[i].last, UARC_T(DataValue));
+    }
     for (size_t i = 0; i < s->held_count; i++)
         uarc_clear(&s->held[i], UARC_T(NotificationMessage));
     uarc__free(s->items);
@@ -246,12 +251,27 @@ static uint32_t publish_timeout(const manager *m)
 
 /* ---- delivery ---- */
 
-static const item *item_of(const uarc_subscription *s, uint32_t handle)
+static item *item_of(const uarc_subscription *s, uint32_t handle)
 {
     if (handle == 0 || handle > s->item_count)
         return NULL;
-    const item *it = &s->items[handle - 1];
+    item *it = &s->items[handle - 1];
     return it->state == ITEM_REMOVED ? NULL : it;
+}
+
+/* The same value with the same source timestamp as the last one delivered: not a change. */
+static bool repeated(item *it, const uarc_data_value *value)
+{
+    if (!value->has_source_timestamp)
+        return false;
+    if (it->last.has_source_timestamp && uarc_equal(&it->last, value, UARC_T(DataValue)))
+        return true;
+    uarc_data_value copy;
+    if (uarc_copy(value, &copy, UARC_T(DataValue)) == UARC_Good) {
+        uarc_clear(&it->last, UARC_T(DataValue));
+        it->last = copy;
+    }
+    return false;
 }
 
 static void status_change(uarc_subscription *s, const uarc_StatusChangeNotification *n)
@@ -292,9 +312,14 @@ static void deliver(uarc_subscription *s, const uarc_NotificationMessage *msg)
             const uarc_DataChangeNotification *d = e->content.decoded.data;
             for (size_t j = 0; j < d->monitoredItemsSize && !s->deleted; j++) {
                 const uarc_MonitoredItemNotification *n = &d->monitoredItems[j];
-                const item *it = item_of(s, n->clientHandle);
+                item *it = item_of(s, n->clientHandle);
                 if (!it || !s->cfg.callbacks.data_change)
                     continue;
+                if (repeated(it, &n->value)) {
+                    log_sub(s, UARC_LOG_DEBUG, "item %u: the same value again in message %u",
+                            n->clientHandle, seq);
+                    continue;
+                }
                 uarc_data_change change = {
                     s, id, seq, n->clientHandle, it->params.user_data, &it->params.node, &n->value};
                 s->cfg.callbacks.data_change(s->cfg.callbacks.user_data, &change);

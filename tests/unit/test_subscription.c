@@ -135,6 +135,9 @@ static uint32_t pop_publish(byte_peer *p, uint32_t *acks, size_t *ack_count)
     return rid;
 }
 
+/* Non-zero: the source timestamp of the values make_message() builds. */
+static uarc_datetime message_timestamp;
+
 /* A NotificationMessage `seq` with one data change of item 1 to `value` (value < 0: a
  * keep-alive). The message borrows `dcn` and `mn`. */
 static void make_message(uarc_NotificationMessage *m, uint32_t seq, int32_t value,
@@ -151,6 +154,8 @@ static void make_message(uarc_NotificationMessage *m, uint32_t seq, int32_t valu
     mn->value.has_value = true;
     mn->value.value.type = UARC_T(Int32);
     mn->value.value.data = boxed;
+    mn->value.has_source_timestamp = message_timestamp != 0;
+    mn->value.source_timestamp = message_timestamp;
     *dcn = (uarc_DataChangeNotification){.monitoredItemsSize = 1, .monitoredItems = mn};
     *e = (uarc_extension_object){.encoding = UARC_EXTENSION_OBJECT_DECODED};
     e->content.decoded.type = UARC_T(DataChangeNotification);
@@ -584,6 +589,33 @@ static void test_delete_from_own_callback(void **state)
     uarc_client_delete(p.client);
 }
 
+static void test_same_value_again_dropped(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    /* node-opcua, after a resumed session, sends a value it had sent already in a new message:
+     * same value, same source timestamp. It is not a change and is not delivered twice. */
+    message_timestamp = 1000;
+    reply_publish(&p, pub[0], SUB_ID, 1, 7, NULL, 0);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    reply_publish(&p, pub[1], SUB_ID, 2, 7, NULL, 0);
+    uint32_t next2 = pop_publish(&p, NULL, NULL);
+    message_timestamp = 2000; /* the same value at a later time is delivered */
+    reply_publish(&p, next, SUB_ID, 3, 7, NULL, 0);
+    message_timestamp = 0; /* and without a timestamp nothing is judged a repeat */
+    reply_publish(&p, next2, SUB_ID, 4, 7, NULL, 0);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(r.seq[0], 1);
+    assert_int_equal(r.seq[1], 3);
+    assert_int_equal(r.seq[2], 4);
+    assert_int_equal(r.delivered_messages, 4);
+    uarc_client_delete(p.client);
+}
+
 static void test_items_in_batches(void **state)
 {
     (void)state;
@@ -631,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_new_session_transfer_succeeds),
         cmocka_unit_test(test_stalled_on_the_given_clock),
         cmocka_unit_test(test_delete_from_own_callback),
+        cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_items_in_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
