@@ -1,0 +1,91 @@
+// uarc monitor against the node-opcua peer: its counter (ns=1;s=Counter, +1 every 10 ms, every
+// change reported) must arrive once and in order across a cut connection, and a server restart
+// must be told as a gap followed by a re-created subscription.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { runUarc, loadPeer } from "./helpers.mjs";
+
+const { startPeer } = await loadPeer();
+
+const MONITOR = ["--json", "--interval", "100", "--sampling", "0", "--queue", "10000"];
+const isData = (e) => e.event === "data";
+
+/** Every counter value from the first to the last, each once, in order; sequence numbers of one
+ * subscription never go back. */
+function assertConsecutive(data) {
+  for (let i = 1; i < data.length; i++) {
+    const a = data[i - 1];
+    const b = data[i];
+    assert.equal(b.value, a.value + 1, `#${i}: ${JSON.stringify(b)} after ${JSON.stringify(a)}`);
+    if (a.subscription === b.subscription) assert.ok(b.sequence >= a.sequence);
+  }
+}
+
+test("a cut connection loses nothing: the session is resumed and every value arrives once", async () => {
+  const peer = await startPeer({ uri: "urn:peer-monitor-cut", args: ["--no-big"] });
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", ...MONITOR]);
+  try {
+    await uarc.waitFor((e) => e.event === "subscription" && e.state === "created", 20000);
+    const before = await uarc.waitCount(isData, 30, 20000);
+    // SIGUSR2: every socket dropped without CLO, the session and its subscription kept.
+    peer.child.kill("SIGUSR2");
+    await uarc.waitFor((e) => e.event === "connection" && e.state === "lost", 20000);
+    await uarc.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+    const cutAt = before[before.length - 1].value;
+    await uarc.waitFor((e) => isData(e) && e.value >= cutAt + 100, 20000);
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  const data = uarc.events.filter(isData);
+  assert.ok(data.length > 130, uarc.describe());
+  assert.deepEqual(uarc.events.filter((e) => e.event === "gap"), [], uarc.describe());
+  assert.equal(new Set(data.map((e) => e.subscription)).size, 1);
+  assertConsecutive(data);
+});
+
+test("a restarted server: a gap after the last delivered message, the subscription re-created", async () => {
+  const first = await startPeer({ uri: "urn:peer-monitor-restart", args: ["--no-big"] });
+  const port = new URL(first.endpointUrl).port;
+  const uarc = runUarc(["monitor", first.endpointUrl, "ns=1;s=Counter", ...MONITOR]);
+  let second;
+  try {
+    const created = await uarc.waitFor((e) => e.event === "subscription" && e.state === "created", 20000);
+    await uarc.waitCount(isData, 20, 20000);
+    await first.stop();
+    await uarc.waitFor((e) => e.event === "connection" && e.state === "lost", 20000);
+    const lastOld = uarc.events.filter(isData).at(-1);
+    second = await startPeer({ uri: "urn:peer-monitor-restart", args: ["--no-big", "--port", port] });
+    const gap = await uarc.waitFor((e) => e.event === "gap", 30000);
+    assert.equal(gap.subscription, created.subscription);
+    assert.equal(gap.from, lastOld.sequence + 1);
+    assert.equal(gap.to, null);
+    assert.equal(gap.reason, "BadSubscriptionIdInvalid");
+    const recreated = await uarc.waitFor((e) => e.event === "subscription" && e.state === "recreated", 20000);
+    const after = await uarc.waitCount((e) => isData(e) && e.subscription === recreated.subscription, 20, 20000);
+    // The new server counts from 0 again; from there on, every value once, in order.
+    assertConsecutive(after);
+    assert.ok(uarc.events.indexOf(gap) < uarc.events.indexOf(after[0]));
+  } finally {
+    await uarc.stop();
+    await first.stop();
+    if (second) await second.stop();
+  }
+});
+
+test("--count stops after that many data events; bad arguments are usage errors", async () => {
+  const peer = await startPeer({ uri: "urn:peer-monitor-count", args: ["--no-big"] });
+  try {
+    const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--count", "5", "--json",
+      "--interval", "50", "--sampling", "0", "--queue", "100", "--deadband", "abs:0"]);
+    const { code } = await uarc.exited;
+    assert.equal(code, 0, uarc.describe());
+    assert.equal(uarc.events.filter(isData).length, 5);
+    for (const args of [["--deadband", "rel:1"], ["--queue", "x"]]) {
+      const bad = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", ...args]);
+      assert.equal((await bad.exited).code, 2);
+    }
+  } finally {
+    await peer.stop();
+  }
+});
