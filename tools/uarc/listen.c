@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "args.h"
 #include "commands.h"
+#include "monitor.h"
 #include "output.h"
 
 #define DEFAULT_PORT 4843
@@ -20,6 +21,7 @@ static const char listen_help[] =
     "usage: uarc listen [--bind ADDR]... [--port N] [--allow URI]... [--allow-file FILE]\n"
     "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
+    "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
     "                    [--server-certificate FILE] [--certificate FILE --private-key FILE]\n"
@@ -50,6 +52,15 @@ static const char listen_help[] =
     "                       exit 0 otherwise\n"
     "  --read NODEID        read the node's value on each server; repeatable\n"
     "  --browse NODEID      browse the node's references on each server; repeatable\n"
+    "  --monitor NODEID     subscribe to the node's value on each server (needs --stay);\n"
+    "                       repeatable. Events data, gap, subscription and item as `uarc\n"
+    "                       monitor` prints them, with server_uri; the subscription follows\n"
+    "                       the server through its re-dials (resumed, transferred or\n"
+    "                       recreated, and a gap for whatever could not be recovered)\n"
+    "  --interval MS        publishing interval of --monitor (default 500)\n"
+    "  --sampling MS        sampling interval of --monitor (default: the publishing interval;\n"
+    "                       0: the fastest the server offers)\n"
+    "  --queue N            values queued per monitored node (default 1)\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
@@ -93,6 +104,10 @@ enum {
     OPT_ALLOW_UNENCRYPTED,
     OPT_STAY,
     OPT_ACCEPT_ONLY,
+    OPT_MONITOR,
+    OPT_INTERVAL,
+    OPT_QUEUE,
+    OPT_SAMPLING,
 };
 
 static const arg_spec listen_specs[] = {
@@ -115,6 +130,10 @@ static const arg_spec listen_specs[] = {
     {"--allow-unencrypted-password", false, OPT_ALLOW_UNENCRYPTED},
     {"--stay", false, OPT_STAY},
     {"--accept-only", false, OPT_ACCEPT_ONLY},
+    {"--monitor", true, OPT_MONITOR},
+    {"--interval", true, OPT_INTERVAL},
+    {"--queue", true, OPT_QUEUE},
+    {"--sampling", true, OPT_SAMPLING},
     SECURITY_SPECS,
     {NULL, false, 0},
 };
@@ -137,6 +156,11 @@ typedef struct listen_args {
     char *password;
     bool allow_unencrypted, stay, accept_only;
     security_args security;
+    /* --monitor: the nodes subscribed to on each server */
+    uarc_nodeid *monitors;
+    size_t monitor_count;
+    unsigned long interval, queue;
+    double sampling; /* < 0: not given */
 } listen_args;
 
 static bool add_op(listen_args *a, char kind, const char *node)
@@ -237,6 +261,29 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
     case OPT_ACCEPT_ONLY:
         a->accept_only = true;
         return true;
+    case OPT_MONITOR: {
+        uarc_nodeid *grown = realloc(a->monitors, (a->monitor_count + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        a->monitors = grown;
+        if (uarc_nodeid_parse(value, SIZE_MAX, &a->monitors[a->monitor_count]) != UARC_Good) {
+            fprintf(stderr, "uarc listen: --monitor: not a NodeId: \"%s\"\n", value);
+            return false;
+        }
+        a->monitor_count++;
+        return true;
+    }
+    case OPT_INTERVAL:
+        return args_uint(cmd, "--interval", value, 86400000, &a->interval);
+    case OPT_QUEUE:
+        return args_uint(cmd, "--queue", value, 1000000, &a->queue);
+    case OPT_SAMPLING: {
+        unsigned long ms;
+        if (!args_uint(cmd, "--sampling", value, 86400000, &ms))
+            return false;
+        a->sampling = (double)ms;
+        return true;
+    }
     default:
         if (id >= SECURITY_OPT_BASE)
             return security_arg(&a->security, id, value);
@@ -316,6 +363,8 @@ typedef struct session_state {
     size_t done_count;
     struct server_job **jobs; /* operations in progress, one per connected server */
     size_t job_count;
+    monitor_sink **sinks; /* --monitor: one per server subscribed to, for the tool's life */
+    size_t sink_count;
     bool closing; /* the tool is exiting: operations cut short are not reported */
 } session_state;
 
@@ -495,6 +544,40 @@ static void finish_jobs(session_state *st)
     }
 }
 
+/* --monitor: the first session of a server gets the subscription; it lives in the server's
+ * client, which the hub keeps across re-dials, and recovers by itself after one. */
+static void subscribe(session_state *st, uarc_client *client, const char *server_uri)
+{
+    const listen_args *a = st->args;
+    if (!a->monitor_count)
+        return;
+    for (size_t i = 0; i < st->sink_count; i++)
+        if (strcmp(st->sinks[i]->server_uri, server_uri) == 0)
+            return;
+    monitor_sink *sink = calloc(1, sizeof *sink);
+    char *uri = strdup(server_uri);
+    monitor_sink **grown = realloc(st->sinks, (st->sink_count + 1) * sizeof *grown);
+    if (grown)
+        st->sinks = grown;
+    if (!sink || !uri || !grown) {
+        free(sink);
+        free(uri);
+        fprintf(stderr, "uarc listen: out of memory\n");
+        return;
+    }
+    *sink = (monitor_sink){.json = st->listen->json,
+                           .server_uri = uri,
+                           .nodes = a->monitors,
+                           .node_count = a->monitor_count};
+    st->sinks[st->sink_count++] = sink;
+    monitor_params params = {.interval_ms = (double)a->interval,
+                             .sampling_ms = a->sampling,
+                             .queue_size = (uint32_t)a->queue};
+    uarc_subscription *subscription;
+    if (monitor_subscribe(client, sink, &params, &subscription) != UARC_Good)
+        fprintf(stderr, "uarc listen: out of memory\n");
+}
+
 static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
                          bool restored, bool resumed)
 {
@@ -509,6 +592,7 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     if (restored)
         out_field_raw(&line, "session", resumed ? "\"resumed\"" : "\"new\"");
     out_end(&line);
+    subscribe(st, client, server_uri);
     /* --stay: a restored session does not repeat operations that completed before. */
     if (restored && server_done(st, server_uri))
         return;
@@ -711,12 +795,17 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     for (size_t i = 0; i < st.done_count; i++)
         free(st.done_uris[i]);
     free(st.done_uris);
+    for (size_t i = 0; i < st.sink_count; i++) {
+        free((char *)st.sinks[i]->server_uri);
+        free(st.sinks[i]);
+    }
+    free(st.sinks);
     return rc;
 }
 
 int cmd_listen(int argc, char **argv)
 {
-    listen_args a = {.port = DEFAULT_PORT, .allowlist = uarc_allowlist_new()};
+    listen_args a = {.port = DEFAULT_PORT, .allowlist = uarc_allowlist_new(), .sampling = -1};
     if (!a.allowlist)
         return EXIT_FAILED;
     int rc = EXIT_USAGE;
@@ -735,6 +824,11 @@ int cmd_listen(int argc, char **argv)
     }
     if (a.password && !a.user) {
         fprintf(stderr, "uarc listen: --password-file needs --user\n");
+        goto done;
+    }
+    if (a.monitor_count && (!a.stay || a.accept_only)) {
+        fprintf(stderr, "uarc listen: --monitor needs --stay (the subscription lives as long as "
+                        "the session)\n");
         goto done;
     }
     {
@@ -787,5 +881,8 @@ done:
         free((char *)a.ops[i]);
     free(a.ops);
     free(a.password);
+    for (size_t i = 0; i < a.monitor_count; i++)
+        uarc_clear(&a.monitors[i], UARC_T(NodeId));
+    free(a.monitors);
     return rc;
 }

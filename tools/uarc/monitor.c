@@ -12,6 +12,7 @@
 #include "args.h"
 #include "commands.h"
 #include "ops.h"
+#include "monitor.h"
 #include "output.h"
 
 #define FIRST_BACKOFF_MS 100
@@ -156,12 +157,6 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
     }
 }
 
-typedef struct monitor {
-    bool json;
-    unsigned long count, limit;
-    uarc_client *client;
-} monitor;
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -176,13 +171,20 @@ static void add_u32(out_line *line, const char *key, uint32_t v)
     out_field_raw(line, key, text);
 }
 
+static void begin(out_line *line, const monitor_sink *m, const char *event)
+{
+    out_begin(line, m->json, event);
+    if (m->server_uri)
+        out_field_str(line, "server_uri", m->server_uri);
+}
+
 static void on_data(void *user_data, const uarc_data_change *c)
 {
-    monitor *m = user_data;
+    monitor_sink *m = user_data;
     if (m->limit && m->count >= m->limit)
         return; /* past --count: the run is ending */
     out_line line;
-    out_begin(&line, m->json, "data");
+    begin(&line, m, "data");
     ops_add_nodeid(&line, "node", c->node);
     ops_add_data_value(&line, c->value);
     add_u32(&line, "subscription", c->subscription_id);
@@ -194,10 +196,9 @@ static void on_data(void *user_data, const uarc_data_change *c)
 static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
                    uarc_status reason)
 {
-    monitor *m = user_data;
-    (void)s;
+    monitor_sink *m = user_data;
     out_line line;
-    out_begin(&line, m->json, "gap");
+    begin(&line, m, "gap");
     add_u32(&line, "subscription", uarc_subscription_id(s));
     add_u32(&line, "from", from);
     if (to)
@@ -211,38 +212,65 @@ static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_
 static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_state state,
                      uarc_status status)
 {
-    monitor *m = user_data;
+    monitor_sink *m = user_data;
     out_line line;
-    out_begin(&line, m->json, "subscription");
+    begin(&line, m, "subscription");
     out_field_str(&line, "state", uarc_subscription_state_name(state));
     add_u32(&line, "subscription", uarc_subscription_id(s));
     out_field_str(&line, "status", uarc_status_name(status));
     out_end(&line);
 }
 
+static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_status status)
+{
+    monitor_sink *m = user_data;
+    (void)s;
+    out_line line;
+    begin(&line, m, "item");
+    if (item >= 1 && item <= m->node_count)
+        ops_add_nodeid(&line, "node", &m->nodes[item - 1]);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_end(&line);
+}
+
+uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const monitor_params *p,
+                              uarc_subscription **subscription)
+{
+    uarc_subscription_config cfg = {.publishing_interval_ms = p->interval_ms};
+    cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                  .gap = on_gap,
+                                                  .state_changed = on_state,
+                                                  .item_created = on_item,
+                                                  .user_data = sink};
+    uarc_status status = uarc_subscription_new(client, &cfg, subscription);
+    double sampling = p->sampling_ms < 0 ? 0 : p->sampling_ms == 0 ? -1 : p->sampling_ms;
+    for (size_t i = 0; status == UARC_Good && i < sink->node_count; i++) {
+        uarc_monitored_item_params item = {
+            .node = sink->nodes[i],
+            .sampling_interval_ms = sampling,
+            .queue_size = p->queue_size,
+            .deadband_type = p->deadband_type,
+            .deadband_value = p->deadband_value,
+        };
+        status = uarc_subscription_add_item(*subscription, &item, NULL);
+    }
+    return status;
+}
+
+typedef struct monitor {
+    monitor_sink sink;
+    uarc_client *client;
+} monitor;
+
 static void connection_event(const monitor *m, const char *state, uarc_status status,
                              const char *reason)
 {
     out_line line;
-    out_begin(&line, m->json, "connection");
+    out_begin(&line, m->sink.json, "connection");
     out_field_str(&line, "state", state);
     out_field_str(&line, "status", uarc_status_name(status));
     if (reason)
         out_field_str(&line, "reason", reason);
-    out_end(&line);
-}
-
-/* The nodes, indexed by item handle - 1, for the item event. */
-static uarc_nodeid *item_nodes;
-
-static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_status status)
-{
-    monitor *m = user_data;
-    (void)s;
-    out_line line;
-    out_begin(&line, m->json, "item");
-    ops_add_nodeid(&line, "node", &item_nodes[item - 1]);
-    out_field_str(&line, "status", uarc_status_name(status));
     out_end(&line);
 }
 
@@ -251,7 +279,7 @@ static int run(monitor *m, const char *url, int64_t end)
 {
     int64_t backoff = FIRST_BACKOFF_MS, next_dial = 0;
     bool was_active = false;
-    while (!interrupted && !(m->limit && m->count >= m->limit)) {
+    while (!interrupted && !(m->sink.limit && m->sink.count >= m->sink.limit)) {
         int64_t now = now_ms();
         if (end >= 0 && now >= end)
             break;
@@ -300,7 +328,8 @@ int cmd_monitor(int argc, char **argv)
     monitor_args a = {.sampling = -1};
     int rc = EXIT_USAGE;
     uarc_client *client = NULL;
-    size_t nodes = 0;
+    uarc_nodeid *nodes = NULL;
+    size_t node_count = 0;
     if (!args_parse("monitor", monitor_specs, argc, argv, on_monitor_arg, &a))
         goto done;
     if (a.help) {
@@ -312,45 +341,33 @@ int cmd_monitor(int argc, char **argv)
         fputs(monitor_help, stderr);
         goto done;
     }
-    item_nodes = calloc(a.positional_count - 1, sizeof *item_nodes);
-    if (!item_nodes)
+    nodes = calloc(a.positional_count - 1, sizeof *nodes);
+    if (!nodes)
         goto done;
-    for (; nodes < a.positional_count - 1; nodes++)
-        if (uarc_nodeid_parse(a.positional[nodes + 1], SIZE_MAX, &item_nodes[nodes]) != UARC_Good) {
+    for (; node_count < a.positional_count - 1; node_count++) {
+        const char *text = a.positional[node_count + 1];
+        if (uarc_nodeid_parse(text, SIZE_MAX, &nodes[node_count]) != UARC_Good) {
             fprintf(stderr, "uarc monitor: not a NodeId: \"%s\" (try i=2258 or ns=1;s=Name)\n",
-                    a.positional[nodes + 1]);
+                    text);
             goto done;
         }
+    }
     uarc_client_config cfg;
     client_config_from_args(&cfg, NULL, NULL, false, a.timeout, a.verbose);
     rc = EXIT_FAILED;
     client = uarc_client_new(&cfg);
-    monitor m = {.json = a.json, .limit = a.count, .client = client};
-    uarc_subscription_config scfg = {.publishing_interval_ms = (double)a.interval};
-    scfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
-                                                   .gap = on_gap,
-                                                   .state_changed = on_state,
-                                                   .item_created = on_item,
-                                                   .user_data = &m};
+    monitor m = {
+        .sink = {.json = a.json, .nodes = nodes, .node_count = node_count, .limit = a.count},
+        .client = client};
+    monitor_params params = {.interval_ms = (double)a.interval,
+                             .sampling_ms = a.sampling,
+                             .queue_size = (uint32_t)a.queue,
+                             .deadband_type = a.deadband_type,
+                             .deadband_value = a.deadband_value};
     uarc_subscription *sub = NULL;
-    if (!client || uarc_subscription_new(client, &scfg, &sub) != UARC_Good) {
+    if (!client || monitor_subscribe(client, &m.sink, &params, &sub) != UARC_Good) {
         fprintf(stderr, "uarc monitor: out of memory\n");
         goto done;
-    }
-    for (size_t i = 0; i < nodes; i++) {
-        uarc_monitored_item_params p = {
-            .node = item_nodes[i],
-            .sampling_interval_ms = a.sampling < 0    ? 0
-                                    : a.sampling == 0 ? -1
-                                                      : a.sampling,
-            .queue_size = (uint32_t)a.queue,
-            .deadband_type = a.deadband_type,
-            .deadband_value = a.deadband_value,
-        };
-        if (uarc_subscription_add_item(sub, &p, NULL) != UARC_Good) {
-            fprintf(stderr, "uarc monitor: out of memory\n");
-            goto done;
-        }
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -361,10 +378,9 @@ int cmd_monitor(int argc, char **argv)
     uarc_client_disconnect(client);
 done:
     uarc_client_delete(client);
-    for (size_t i = 0; i < nodes; i++)
-        uarc_clear(&item_nodes[i], UARC_T(NodeId));
-    free(item_nodes);
-    item_nodes = NULL;
+    for (size_t i = 0; i < node_count; i++)
+        uarc_clear(&nodes[i], UARC_T(NodeId));
+    free(nodes);
     free(a.positional);
     return rc;
 }

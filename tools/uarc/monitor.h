@@ -1,0 +1,29 @@
+/* Subscriptions as the tool prints them: shared by `uarc monitor` and `uarc listen --monitor`. */
+#ifndef UARC_TOOL_MONITOR_H
+#define UARC_TOOL_MONITOR_H
+
+#include "uarc/uarc.h"
+
+/* Where one subscription's events go: data, gap, subscription and item lines. */
+typedef struct monitor_sink {
+    bool json;
+    const char *server_uri;   /* added to every event when not NULL */
+    const uarc_nodeid *nodes; /* the items' nodes, in the order they were added */
+    size_t node_count;
+    unsigned long count, limit; /* data events printed; once `limit` (0: none) is reached, none */
+} monitor_sink;
+
+typedef struct monitor_params {
+    double interval_ms; /* 0: the library's default */
+    double sampling_ms; /* < 0: the publishing interval; 0: the fastest */
+    uint32_t queue_size;
+    uarc_DeadbandType deadband_type;
+    double deadband_value;
+} monitor_params;
+
+/* Creates a subscription on `client` with one data item per node of `sink`, printing to `sink`
+ * (which must outlive the client). Returns Good or BadOutOfMemory. */
+uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const monitor_params *p,
+                              uarc_subscription **subscription);
+
+#endif
