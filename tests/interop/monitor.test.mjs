@@ -3,7 +3,7 @@
 // must be told as a gap followed by a re-created subscription.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runUarc, loadPeer } from "./helpers.mjs";
+import { runUarc, loadPeer, startListen } from "./helpers.mjs";
 
 const { startPeer } = await loadPeer();
 
@@ -88,4 +88,29 @@ test("--count stops after that many data events; bad arguments are usage errors"
   } finally {
     await peer.stop();
   }
+});
+
+test("listen --monitor --stay follows a reverse-connected server through a dropped socket", async () => {
+  const uri = "urn:peer-monitor-reverse";
+  const listener = await startListen(["--allow", uri, "--stay", "--monitor", "ns=1;s=Counter",
+    "--interval", "100", "--sampling", "0", "--queue", "10000"]);
+  const peer = await startPeer({ uri, reverse: [listener.url], args: ["--no-big"] });
+  try {
+    const created = await listener.waitFor((e) => e.event === "subscription" && e.state === "created", 30000);
+    assert.equal(created.server_uri, uri);
+    const before = await listener.waitCount(isData, 30, 20000);
+    // The server drops its socket and dials again; the hub re-activates the session on it.
+    peer.child.kill("SIGUSR2");
+    await listener.waitFor((e) => e.event === "disconnected", 20000);
+    await listener.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+    const cutAt = before[before.length - 1].value;
+    await listener.waitFor((e) => isData(e) && e.value >= cutAt + 100, 20000);
+  } finally {
+    await listener.stop();
+    await peer.stop();
+  }
+  const data = listener.events.filter(isData);
+  assert.ok(data.every((e) => e.server_uri === uri));
+  assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
+  assertConsecutive(data);
 });
