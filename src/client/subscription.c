@@ -30,6 +30,7 @@
 #define MAX_ITEMS           (1u << 24)
 #define STALL_MARGIN_MS     1000
 #define PUBLISH_RETRY_MS    1000
+#define MAX_INTERVAL_MS     86400000.0 /* a longer revised interval is taken as this */
 
 typedef enum phase {
     PHASE_NEW,          /* to be created at the next chance */
@@ -122,6 +123,11 @@ UARC_API const char *uarc_subscription_state_name(uarc_subscription_state state)
 static uint32_t seq_after(uint32_t n)
 {
     return n == UINT32_MAX ? 1 : n + 1;
+}
+
+static uint32_t seq_preceding(uint32_t n)
+{
+    return n <= 1 ? UINT32_MAX : n - 1;
 }
 
 /* a comes before b (within half the number space) */
@@ -241,12 +247,29 @@ static uint32_t publish_timeout(const manager *m)
     double period = 0;
     for (size_t i = 0; i < m->sub_count; i++) {
         const uarc_subscription *s = m->subs[i];
-        double p = s->revised_interval * (s->revised_keepalive ? s->revised_keepalive : 1);
+        double p = s->revised_interval * (s->revised_keepalive ? (double)s->revised_keepalive : 1);
         if (p > period)
             period = p;
     }
     double t = period * (m->cap + 1) + uarc__client_request_timeout(m->client);
     return t > 3600000 ? 3600000 : (uint32_t)t;
+}
+
+/* A revised publishing interval as the server gave it, made usable: NaN, 0 or less is the one we
+ * asked for, more than a day is a day. */
+static double sane_interval(double revised, double requested)
+{
+    if (!(revised > 0))
+        return requested;
+    return revised > MAX_INTERVAL_MS ? MAX_INTERVAL_MS : revised;
+}
+
+/* When a live subscription that hears nothing is stalled: its keep-alive period, one more
+ * interval and a margin after the last response. */
+static int64_t stall_due(const uarc_subscription *s)
+{
+    double period = s->revised_interval * ((double)s->revised_keepalive + 1);
+    return s->last_heard + (int64_t)(period > 1e10 ? 1e10 : period) + STALL_MARGIN_MS;
 }
 
 /* ---- delivery ---- */
@@ -424,16 +447,17 @@ static void drain(uarc_subscription *s)
                 send_republish(s);
             return;
         }
-        /* Lost: up to the next number the server still has, the next held one or the horizon. */
-        uint32_t end = s->next, last = s->next;
-        while (seq_before(end, s->horizon) && !is_available(s, end) &&
-               !(s->held_count && s->held[0].sequenceNumber == end)) {
-            last = end;
-            end = seq_after(end);
-        }
+        /* Lost: up to the next number the server still has, the next held one or the horizon
+         * (found without walking the numbers: a hostile horizon may be 2^31 ahead). */
+        uint32_t end = s->horizon;
+        if (s->held_count && seq_before(s->held[0].sequenceNumber, end))
+            end = s->held[0].sequenceNumber;
+        for (size_t i = 0; i < s->available_count; i++)
+            if (seq_before(s->next, s->available[i]) && seq_before(s->available[i], end))
+                end = s->available[i];
         uint32_t from = s->next;
         s->next = end;
-        report_gap(s, from, last, UARC_BadMessageNotAvailable);
+        report_gap(s, from, seq_preceding(end), UARC_BadMessageNotAvailable);
     }
 }
 
@@ -464,10 +488,8 @@ static void take_message(uarc_subscription *s, uarc_NotificationMessage *msg)
     }
     if (!hold(s, msg) && s->held_count == MAX_HELD) {
         /* No room to wait any longer for the hole: give it up. */
-        uint32_t before = s->held[0].sequenceNumber, last = s->next;
-        while (seq_after(last) != before)
-            last = seq_after(last);
-        report_gap(s, s->next, last, UARC_BadResourceUnavailable);
+        uint32_t before = s->held[0].sequenceNumber;
+        report_gap(s, s->next, seq_preceding(before), UARC_BadResourceUnavailable);
         s->next = before;
         drain(s);
         if (!s->deleted)
@@ -661,7 +683,8 @@ static void on_create_subscription(void *user_data, uarc_status status, void *re
     }
     uarc_CreateSubscriptionResponse *r = response;
     s->id = r->subscriptionId;
-    s->revised_interval = r->revisedPublishingInterval;
+    s->revised_interval =
+        sane_interval(r->revisedPublishingInterval, s->cfg.publishing_interval_ms);
     s->revised_keepalive = r->revisedMaxKeepAliveCount;
     s->revised_lifetime = r->revisedLifetimeCount;
     s->next = s->horizon = 0;
@@ -943,8 +966,7 @@ static int64_t on_next_deadline(void *user_data)
         const uarc_subscription *s = m->subs[i];
         if (s->phase != PHASE_LIVE || !s->id || s->stalled || s->deleted)
             continue;
-        int64_t t = s->last_heard + (int64_t)(s->revised_interval * (s->revised_keepalive + 1)) +
-                    STALL_MARGIN_MS;
+        int64_t t = stall_due(s);
         if (next < 0 || t < next)
             next = t;
     }
@@ -962,9 +984,7 @@ static void on_tick(void *user_data, int64_t now)
         uarc_subscription *s = m->subs[i];
         if (s->phase != PHASE_LIVE || !s->id || s->stalled || s->deleted)
             continue;
-        int64_t due = s->last_heard + (int64_t)(s->revised_interval * (s->revised_keepalive + 1)) +
-                      STALL_MARGIN_MS;
-        if (now >= due) {
+        if (now >= stall_due(s)) {
             s->stalled = true;
             set_state(s, UARC_SUBSCRIPTION_STALLED, UARC_BadTimeout);
         }
@@ -1110,7 +1130,8 @@ static void on_modified(void *user_data, uarc_status status, void *response)
     s->inflight--;
     uarc_ModifySubscriptionResponse *r = response;
     if (status == UARC_Good && r && !s->deleted) {
-        s->revised_interval = r->revisedPublishingInterval;
+        s->revised_interval =
+            sane_interval(r->revisedPublishingInterval, s->cfg.publishing_interval_ms);
         s->revised_keepalive = r->revisedMaxKeepAliveCount;
         s->revised_lifetime = r->revisedLifetimeCount;
     }

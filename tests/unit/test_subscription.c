@@ -616,6 +616,33 @@ static void test_same_value_again_dropped(void **state)
     uarc_client_delete(p.client);
 }
 
+static void test_far_keepalive_is_one_gap(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 5, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    /* A keep-alive claiming 2^31 - 2 messages were sent: one gap, found without walking them,
+     * ending before the one number the server still lists. */
+    uint32_t available[] = {1000};
+    reply_publish(&p, pub[1], SUB_ID, 5 + 0x7FFFFFFEu, -1, available, 1);
+    uint32_t seq;
+    uint32_t rid = pop_republish(&p, &seq);
+    assert_int_equal(r.gaps, 1);
+    assert_int_equal(r.gap_from[0], 6);
+    assert_int_equal(r.gap_to[0], 999);
+    assert_int_equal(seq, 1000);
+    peer_fault(&p, rid, UARC_BadMessageNotAvailable);
+    assert_int_equal(r.gaps, 3);
+    assert_int_equal(r.gap_from[2], 1001);
+    assert_int_equal(r.gap_to[2], 5 + 0x7FFFFFFEu - 1);
+    uarc_client_delete(p.client);
+}
+
 static void test_items_in_batches(void **state)
 {
     (void)state;
@@ -664,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_stalled_on_the_given_clock),
         cmocka_unit_test(test_delete_from_own_callback),
         cmocka_unit_test(test_same_value_again_dropped),
+        cmocka_unit_test(test_far_keepalive_is_one_gap),
         cmocka_unit_test(test_items_in_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
