@@ -23,7 +23,9 @@
  * Checks besides "no crash, no leak": every callback runs exactly once; Good comes with a response;
  * a failed blocking helper leaves an error detail; the client never polls without a timeout while
  * nothing can arrive (a hang), and once it has done what was due, uarc_client_timeout_ms() is not
- * 0 (an event loop would spin); a state change to Disconnected carries a Bad status. At the end the
+ * 0 (an event loop would spin); a state change to Disconnected carries a Bad status; a
+ * subscription delivers its messages in increasing sequence numbers (wrapping) per subscription
+ * id, and nothing after it was deleted. At the end the
  * client is connected and a valid Read is answered Good (when only well-formed frames were sent),
  * or it is disconnected with an error detail, no socket and nothing pending; with the clock run
  * past every timeout it is in one of those two states, never halfway.
@@ -47,6 +49,9 @@
  *     BLOCK     a blocking helper (p modulo 9)
  *     CLOSE     p 0: uarc_client_disconnect, 1: the server closes its end, 2: forget the session
  *     RECONNECT a new socketpair and uarc_client_start_socket (refused unless disconnected)
+ *     SUBSCRIBE p 0-3: a subscription (bit 0: deferred acknowledgement, acknowledged from its
+ *               callback; bit 1: no data item), created once the session is active, its Publish
+ *               requests then answered by REPLY records; p 4: the last one deleted
  *   u16 values are little-endian; a length past the end takes what is left.
  *
  * FUZZ_CLIENT_TRACE=1 in the environment prints what happens in a run, for triage.
@@ -81,7 +86,9 @@
 #define OPT_SMALL       0x40 /* small decode and message limits */
 #define OPT_KEEPALIVE   0x80 /* keep-alive every 100 ms */
 
-enum { REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT };
+enum { REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE };
+
+#define MAX_SUBSCRIPTIONS 8
 
 #define require(condition)                                                                         \
     do {                                                                                           \
@@ -136,6 +143,12 @@ typedef struct harness {
     size_t ticket_count;
     bool clean;           /* only whole, well-formed frames were sent */
     bool disconnected_us; /* the last disconnect was uarc_client_disconnect() */
+    /* subscriptions */
+    struct watched {
+        uarc_subscription *subscription; /* NULL once deleted */
+        uint32_t last_id, last_sequence; /* of the last message delivered */
+    } subs[MAX_SUBSCRIPTIONS];
+    size_t sub_count;
 } harness;
 
 static harness h;
@@ -840,6 +853,86 @@ static void connect_client(void)
     h.disconnected_us = false;
 }
 
+/* ---- subscriptions ---- */
+
+static struct watched *watched_of(const uarc_subscription *s)
+{
+    for (size_t i = 0; i < h.sub_count; i++)
+        if (h.subs[i].subscription == s)
+            return &h.subs[i];
+    require(false); /* a callback of a deleted subscription */
+    return NULL;
+}
+
+static void on_data_change(void *user_data, const uarc_data_change *c)
+{
+    (void)user_data;
+    struct watched *w = watched_of(c->subscription);
+    require(c->sequence_number != 0);
+    require(c->node && c->value && c->item == 1);
+    /* in the message after the last one delivered */
+    if (w->last_id == c->subscription_id && w->last_sequence)
+        require((int32_t)(c->sequence_number - w->last_sequence) > 0);
+}
+
+static void on_message_delivered(void *user_data, uarc_subscription *s, uint32_t sequence)
+{
+    (void)user_data;
+    struct watched *w = watched_of(s);
+    uint32_t id = uarc_subscription_id(s);
+    if (w->last_id == id && w->last_sequence)
+        require((int32_t)(sequence - w->last_sequence) > 0);
+    w->last_id = id;
+    w->last_sequence = sequence;
+    if (uarc_subscription_ack(s, sequence) == UARC_Good)
+        trace("acknowledged %u", sequence);
+}
+
+static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
+                   uarc_status reason)
+{
+    (void)user_data;
+    watched_of(s);
+    require(from != 0 && uarc_status_is_bad(reason));
+    trace("gap %u..%u %s", from, to, uarc_status_name(reason));
+}
+
+static void on_subscription_state(void *user_data, uarc_subscription *s,
+                                  uarc_subscription_state state, uarc_status status)
+{
+    (void)user_data;
+    struct watched *w = watched_of(s);
+    if (state == UARC_SUBSCRIPTION_RECREATED)
+        w->last_sequence = 0; /* a new subscription, whatever id the server gives it */
+    trace("subscription %s (%s)", uarc_subscription_state_name(state), uarc_status_name(status));
+}
+
+static void subscribe(unsigned p)
+{
+    if (p == 4) {
+        for (size_t i = h.sub_count; i-- > 0;)
+            if (h.subs[i].subscription) {
+                uarc_subscription_delete(h.subs[i].subscription);
+                h.subs[i].subscription = NULL;
+                break;
+            }
+        return;
+    }
+    if (p > 4 || h.sub_count == MAX_SUBSCRIPTIONS)
+        return;
+    uarc_subscription_config config = {.publishing_interval_ms = 100,
+                                       .deferred_ack = p & 1,
+                                       .callbacks = {on_data_change, on_message_delivered, on_gap,
+                                                     on_subscription_state, NULL, NULL}};
+    uarc_subscription *s;
+    require(uarc_subscription_new(h.client, &config, &s) == UARC_Good);
+    h.subs[h.sub_count++] = (struct watched){s, 0, 0};
+    if (!(p & 2)) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 1), .queue_size = 10};
+        require(uarc_subscription_add_item(s, &item, NULL) == UARC_Good);
+    }
+}
+
 /* Runs the next record; inside a blocking call only a server record (true when one ran). */
 static bool run_record(bool server_only)
 {
@@ -891,6 +984,9 @@ static bool run_record(bool server_only)
         break;
     case RECONNECT:
         connect_client();
+        break;
+    case SUBSCRIBE:
+        subscribe(p);
         break;
     default:
         break;
@@ -1034,6 +1130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.clean = true;
     h.activated_once = false;
     h.fd = h.client_fd = -1;
+    h.sub_count = 0;
 
     uarc_client_config config = {.callbacks = {on_state, NULL},
                                  .logger = {on_log, NULL, UARC_LOG_DEBUG}};

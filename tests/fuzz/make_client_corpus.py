@@ -5,7 +5,7 @@ the client offers, and the usual ways they go wrong."""
 import os
 import struct
 
-REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT = range(8)
+REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE = range(9)
 (NO_ACK, NO_RENEW, FUZZ_CREATE, FUZZ_ACT, NO_SESSION, USER, SMALL,
  KEEPALIVE) = (1 << i for i in range(8))
 FUZZ_REACTIVATE = 0x80  # in the second byte
@@ -129,7 +129,55 @@ def activate_session_rest():
     return string(None) + array([]) + NO_DIAGNOSTICS
 
 
+def create_subscription_rest(sub_id=5, interval=100.0, keepalive=10):
+    return u32(sub_id) + struct.pack("<d", interval) + u32(1200) + u32(keepalive)
+
+
+def create_items_rest(count=1, status=0):
+    result = u32(status) + u32(100) + struct.pack("<d", 100.0) + u32(10) + nodeid(0) + b"\x00"
+    return array([result] * count) + NO_DIAGNOSTICS
+
+
+def data_change(*values):
+    """An ExtensionObject holding a DataChangeNotification of item 1 (i=811)."""
+    items = [u32(1) + int32_value(v) for v in values]
+    body = array(items) + NO_DIAGNOSTICS
+    return nodeid(811) + b"\x01" + i32(len(body)) + body
+
+
+def status_change(status):
+    """An ExtensionObject holding a StatusChangeNotification (i=820)."""
+    body = u32(status) + b"\x00"
+    return nodeid(820) + b"\x01" + i32(len(body)) + body
+
+
+def message(seq, notifications=()):
+    return u32(seq) + struct.pack("<q", 0) + array(list(notifications))
+
+
+def publish_rest(seq, values=(1,), sub_id=5, available=(), more=False, results=(),
+                 notifications=None):
+    if notifications is None:
+        notifications = [data_change(*values)] if values else []
+    return (u32(sub_id) + array([u32(n) for n in available]) + (b"\x01" if more else b"\x00")
+            + message(seq, notifications) + array([u32(r) for r in results]) + NO_DIAGNOSTICS)
+
+
+def republish_rest(seq, values=(1,)):
+    return message(seq, [data_change(*values)] if values else [])
+
+
+def transfer_rest(status=0, available=()):
+    return array([u32(status) + array([u32(n) for n in available])]) + NO_DIAGNOSTICS
+
+
 BAD_TOO_MANY_OPERATIONS = 0x80100000
+BAD_MESSAGE_NOT_AVAILABLE = 0x807B0000
+BAD_TOO_MANY_PUBLISH_REQUESTS = 0x80780000
+BAD_NO_SUBSCRIPTION = 0x80790000
+BAD_SUBSCRIPTION_ID_INVALID = 0x80280000
+BAD_TIMEOUT = 0x800A0000
+GOOD_SUBSCRIPTION_TRANSFERRED = 0x002D0000
 BAD_SESSION_ID_INVALID = 0x80250000
 BAD_CONTINUATION_POINT_INVALID = 0x804A0000
 BAD_NODE_ID_UNKNOWN = 0x80340000
@@ -194,6 +242,57 @@ seeds = {
                                                       OWN_ID), reply(read_rest(1))),
     "small": seed(SMALL, 60, op(SEND, 1), reply(read_rest(*range(100)))),
     "err": seed(NO_ACK, 60, op(RAW) + data(b"ERRF" + u32(18) + u32(0x80820000) + string("no"))),
+    # Subscriptions: requests go out as CreateSubscription, CreateMonitoredItems, then two Publish;
+    # a reply picks among those not yet answered, the oldest first.
+    "subscribe_in_order": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                               reply(create_items_rest()), reply(publish_rest(1, (10,))),
+                               reply(publish_rest(2, (11, 12))), reply(publish_rest(3, ()))),
+    "subscribe_wrap_duplicate": seed(0, 60, op(SUBSCRIBE, 1), reply(create_subscription_rest()),
+                                     reply(create_items_rest()),
+                                     reply(publish_rest(0xFFFFFFFF, (1,))),
+                                     reply(publish_rest(1, (2,))),
+                                     reply(publish_rest(0xFFFFFFFF, (1,)))),
+    "subscribe_hole_republish": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                     reply(create_items_rest()), reply(publish_rest(1, (1,))),
+                                     reply(publish_rest(3, (3,), available=(2, 3))),
+                                     reply(republish_rest(2, (2,)), selector=1)),
+    "subscribe_hole_gone": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                reply(create_items_rest()), reply(publish_rest(1, (1,))),
+                                reply(publish_rest(4, (4,), available=(2, 4))),
+                                reply(service_fault(BAD_MESSAGE_NOT_AVAILABLE), WHOLE,
+                                      selector=1)),
+    "subscribe_faults": seed(0, 60, op(SUBSCRIBE, 2), reply(create_subscription_rest()),
+                             reply(service_fault(BAD_TOO_MANY_PUBLISH_REQUESTS), WHOLE),
+                             reply(service_fault(BAD_NO_SUBSCRIPTION), WHOLE),
+                             reply(service_fault(BAD_TIMEOUT), WHOLE), tick(seconds=3)),
+    "subscribe_status_change": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                    reply(create_items_rest()),
+                                    reply(publish_rest(1, notifications=[
+                                        status_change(GOOD_SUBSCRIPTION_TRANSFERRED)])),
+                                    reply(publish_rest(2, notifications=[
+                                        status_change(BAD_TIMEOUT)]))),
+    "subscribe_resume": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                             reply(create_items_rest()), reply(publish_rest(1, (1,))),
+                             op(CLOSE, 1), op(RECONNECT), reply(republish_rest(2, (2,))),
+                             reply(service_fault(BAD_MESSAGE_NOT_AVAILABLE), WHOLE),
+                             reply(publish_rest(3, (3,)))),
+    "subscribe_transfer": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                               reply(create_items_rest()), reply(publish_rest(1, (1,))),
+                               op(CLOSE, 1), op(CLOSE, 2), op(RECONNECT),
+                               reply(transfer_rest(0, (2,))), reply(republish_rest(2, (2,))),
+                               reply(service_fault(BAD_MESSAGE_NOT_AVAILABLE), WHOLE)),
+    "subscribe_recreate": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                               reply(create_items_rest()), reply(publish_rest(1, (1,))),
+                               op(CLOSE, 1), op(CLOSE, 2), op(RECONNECT),
+                               reply(transfer_rest(BAD_SUBSCRIPTION_ID_INVALID)),
+                               reply(create_subscription_rest(6)), reply(create_items_rest()),
+                               reply(publish_rest(1, (5,), sub_id=6))),
+    "subscribe_stall_delete": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                   tick(seconds=20), op(SUBSCRIBE, 4), tick(seconds=20)),
+    "subscribe_huge_revision": seed(0, 60, op(SUBSCRIBE),
+                                    reply(create_subscription_rest(interval=1e300,
+                                                                   keepalive=0xFFFFFFFF)),
+                                    tick(seconds=60)),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_client")
