@@ -56,7 +56,8 @@ typedef struct uarc_subscription uarc_subscription;
 typedef enum uarc_subscription_state {
     UARC_SUBSCRIPTION_PENDING = 0, /* not yet on the server */
     UARC_SUBSCRIPTION_CREATED,     /* CreateSubscription succeeded */
-    UARC_SUBSCRIPTION_RESUMED,     /* the same session was re-activated and caught up */
+    UARC_SUBSCRIPTION_RESUMED,     /* the same session was re-activated and caught up, or a
+                                      stalled subscription was heard from again */
     UARC_SUBSCRIPTION_TRANSFERRED, /* moved to a new session with TransferSubscriptions */
     UARC_SUBSCRIPTION_RECREATED,   /* created again (new id) after the server lost it */
     UARC_SUBSCRIPTION_STALLED,     /* no PublishResponse for keep-alive count x interval + margin */

@@ -613,7 +613,10 @@ static void on_publish(void *user_data, uarc_status status, void *response)
         uarc_subscription *s = find_by_id(m, r->subscriptionId);
         if (s && (s->phase == PHASE_LIVE || s->phase == PHASE_CATCHING_UP)) {
             s->last_heard = uarc__client_now(m->client);
-            s->stalled = false;
+            if (s->stalled) {
+                s->stalled = false;
+                set_state(s, UARC_SUBSCRIPTION_RESUMED, UARC_Good); /* heard from again */
+            }
             keep_available(s, r->availableSequenceNumbers, r->availableSequenceNumbersSize);
             s->delivering++;
             take_message(s, &r->notificationMessage);

@@ -567,6 +567,15 @@ static void test_stalled_on_the_given_clock(void **state)
     assert_int_not_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
     assert_int_equal(uarc_client_tick(p.client, due), UARC_Good);
     assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
+    /* Reported once; a response brings it back. */
+    assert_int_equal(uarc_client_tick(p.client, due + 10000), UARC_Good);
+    assert_int_equal(r.state_count, 2);
+    /* (the two PublishRequests timed out meanwhile and were sent again) */
+    uint32_t fresh = pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
+    p.now = due + 10000;
+    reply_publish(&p, fresh, SUB_ID, 1, -1, NULL, 0);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RESUMED);
     uarc_client_delete(p.client);
 }
 
