@@ -213,6 +213,7 @@ static uarc_subscription *setup(byte_peer *p, recorder *r, uarc_subscription_con
     uarc_monitored_item_params item = {.node = uarc_nodeid_string(1, "Counter"), .queue_size = 100};
     uint32_t handle;
     assert_int_equal(uarc_subscription_add_item(s, &item, &handle), UARC_Good);
+    uarc_clear(&item.node, UARC_T(NodeId)); /* the subscription keeps its own copy */
     assert_int_equal(handle, 1);
     reply_create(p, SUB_ID);
     assert_int_equal(uarc_subscription_id(s), SUB_ID);
