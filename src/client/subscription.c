@@ -77,7 +77,8 @@ struct uarc_subscription {
     /* sequence numbers: next to deliver (0: not known yet); everything before `horizon` has been
      * sent by the server */
     uint32_t next, horizon;
-    bool republishing;                       /* a Republish of `next` is in flight */
+    bool republishing; /* a Republish of `asked` is in flight */
+    uint32_t asked;
     uarc_NotificationMessage held[MAX_HELD]; /* ahead of a hole, sorted */
     size_t held_count;
     uint32_t *available;
@@ -394,6 +395,7 @@ static void send_republish(uarc_subscription *s)
     if (uarc_client_send(s->mgr->client, &req, UARC_T(RepublishRequest), UARC_T(RepublishResponse),
                          0, on_republish, s, NULL) == UARC_Good) {
         s->republishing = true;
+        s->asked = s->next;
         s->inflight++;
     }
 }
@@ -537,10 +539,12 @@ static void on_republish(void *user_data, uarc_status status, void *response)
         sweep(m);
         return;
     }
-    uint32_t asked = s->next;
+    uint32_t asked = s->asked;
     bool got = status == UARC_Good && r && r->notificationMessage.sequenceNumber == asked &&
                r->notificationMessage.notificationDataSize > 0;
-    if (got) {
+    if (s->next != asked && session_active(m)) {
+        /* A PublishResponse brought that message meanwhile: nothing to fill, nothing lost. */
+    } else if (got) {
         s->last_heard = uarc__client_now(m->client);
         take_message(s, &r->notificationMessage);
     } else if (status == UARC_BadSubscriptionIdInvalid) {
@@ -554,8 +558,7 @@ static void on_republish(void *user_data, uarc_status status, void *response)
             return;
         }
         report_gap(s, asked, asked, UARC_BadMessageNotAvailable);
-        if (s->next == asked)
-            s->next = seq_after(asked);
+        s->next = seq_after(asked);
     } else {
         /* The connection went, or a timeout: the session hooks decide what comes next. */
         if (s->phase == PHASE_CATCHING_UP && session_active(m))

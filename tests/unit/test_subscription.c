@@ -331,6 +331,34 @@ static void test_hole_filled_by_republish_in_order(void **state)
     uarc_client_delete(p.client);
 }
 
+static void test_hole_filled_by_a_late_publish(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    /* 2 is missing, 3 is here: Republish(2) goes out ... */
+    uint32_t available[] = {2, 3};
+    reply_publish(&p, pub[1], SUB_ID, 3, 3, available, 2);
+    uint32_t seq;
+    uint32_t rid = pop_republish(&p, &seq);
+    assert_int_equal(seq, 2);
+    pop_publish(&p, NULL, NULL);
+    /* ... but a PublishResponse brings 2 first: 2 and 3 are delivered, and the Republish's
+     * BadMessageNotAvailable that follows is no loss. */
+    reply_publish(&p, next, SUB_ID, 2, 2, available, 2);
+    assert_int_equal(r.count, 3);
+    peer_fault(&p, rid, UARC_BadMessageNotAvailable);
+    assert_int_equal(r.gaps, 0);
+    assert_int_equal(r.seq[1], 2);
+    assert_int_equal(r.seq[2], 3);
+    uarc_client_delete(p.client);
+}
+
 static void test_republish_not_available_as_fault_and_result(void **state)
 {
     (void)state;
@@ -692,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_in_order_with_wrap_and_duplicates),
         cmocka_unit_test(test_keepalive_does_not_advance),
         cmocka_unit_test(test_hole_filled_by_republish_in_order),
+        cmocka_unit_test(test_hole_filled_by_a_late_publish),
         cmocka_unit_test(test_republish_not_available_as_fault_and_result),
         cmocka_unit_test(test_too_many_publish_requests),
         cmocka_unit_test(test_deferred_ack),
