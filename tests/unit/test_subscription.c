@@ -681,6 +681,58 @@ static void test_far_keepalive_is_one_gap(void **state)
     uarc_client_delete(p.client);
 }
 
+static void test_modify_publishing_mode_remove(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    assert_int_equal(uarc_subscription_modify(s, 250, 4, 0), UARC_Good);
+    uarc_ModifySubscriptionRequest mreq;
+    uint32_t rid = peer_pop_request(&p, UARC_T(ModifySubscriptionRequest), &mreq);
+    assert_int_equal(mreq.subscriptionId, SUB_ID);
+    assert_true(mreq.requestedPublishingInterval == 250);
+    assert_int_equal(mreq.requestedMaxKeepAliveCount, 4);
+    assert_true(mreq.requestedLifetimeCount >= 12);
+    uarc_ModifySubscriptionResponse mr;
+    uarc_init(&mr, UARC_T(ModifySubscriptionResponse));
+    mr.revisedPublishingInterval = 300;
+    mr.revisedMaxKeepAliveCount = 5;
+    mr.revisedLifetimeCount = 480;
+    peer_reply(&p, rid, &mr, UARC_T(ModifySubscriptionResponse));
+    double interval;
+    uint32_t keepalive, lifetime;
+    uarc_subscription_revised(s, &interval, &keepalive, &lifetime);
+    assert_true(interval == 300);
+    assert_int_equal(keepalive, 5);
+    assert_int_equal(lifetime, 480);
+
+    assert_int_equal(uarc_subscription_set_publishing(s, false), UARC_Good);
+    uarc_SetPublishingModeRequest preq;
+    peer_pop_request(&p, UARC_T(SetPublishingModeRequest), &preq);
+    assert_false(preq.publishingEnabled);
+    assert_int_equal(preq.subscriptionIdsSize, 1);
+    assert_int_equal(preq.subscriptionIds[0], SUB_ID);
+    uarc_clear(&preq, UARC_T(SetPublishingModeRequest));
+
+    /* The item exists on the server (id 100): removing it deletes it there; a data change that
+     * still names it is not delivered. */
+    assert_int_equal(uarc_subscription_remove_item(s, 1), UARC_Good);
+    uarc_DeleteMonitoredItemsRequest dreq;
+    peer_pop_request(&p, UARC_T(DeleteMonitoredItemsRequest), &dreq);
+    assert_int_equal(dreq.subscriptionId, SUB_ID);
+    assert_int_equal(dreq.monitoredItemIdsSize, 1);
+    assert_int_equal(dreq.monitoredItemIds[0], 100);
+    uarc_clear(&dreq, UARC_T(DeleteMonitoredItemsRequest));
+    assert_int_equal(uarc_subscription_remove_item(s, 1), UARC_BadMonitoredItemIdInvalid);
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    assert_int_equal(r.count, 0);
+    assert_int_equal(r.delivered_messages, 1);
+    uarc_client_delete(p.client);
+}
+
 static void test_items_in_batches(void **state)
 {
     (void)state;
@@ -731,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_delete_from_own_callback),
         cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
+        cmocka_unit_test(test_modify_publishing_mode_remove),
         cmocka_unit_test(test_items_in_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
