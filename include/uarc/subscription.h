@@ -39,8 +39,9 @@
  * copy of the last value delivered.
  *
  * A value the server sends again in a later message (the same DataValue, source timestamp
- * included, as the item's last one) is not a change and is not delivered twice: node-opcua does
- * that after a resumed session.
+ * included, as the item's last one) is not a change and is not delivered twice: node-opcua
+ * 2.186.4 re-sends the last value of every item with an empty queue at each ActivateSession, so
+ * a resumed session would otherwise repeat one value per item.
  */
 #ifndef UARC_SUBSCRIPTION_H
 #define UARC_SUBSCRIPTION_H

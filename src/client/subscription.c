@@ -52,8 +52,8 @@ typedef struct item {
     uarc_monitored_item_params params; /* params.node owned */
     item_state state;
     uint32_t server_id;
-    /* the last value delivered, to drop one the server sends again in a later message (node-opcua
-     * does after a resumed session: same value, same timestamps, new sequence number) */
+    /* the last value delivered, to drop one the server sends again in a later message
+     * (node-opcua does at each ActivateSession: same value, same timestamps, new number) */
     uarc_data_value last;
 } item;
 
