@@ -115,3 +115,19 @@ test("listen --monitor --stay follows a reverse-connected server through a dropp
   assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
   assertConsecutive(data);
 });
+
+test("a server that queues one PublishRequest: BadTooManyPublishRequests lowers the pipeline, nothing stalls or is lost", async () => {
+  const peer = await startPeer({ uri: "urn:peer-monitor-publish", args: ["--no-big", "--max-publish-requests", "1"] });
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", ...MONITOR, "--verbose"]);
+  try {
+    await uarc.waitCount(isData, 150, 30000);
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  // One subscription wants two PublishRequests out; the server answered the older of them
+  // BadTooManyPublishRequests, and from then on one at a time carried every value.
+  assert.match(uarc.stderr(), /BadTooManyPublishRequests: at most 1 PublishRequests/);
+  assert.deepEqual(uarc.events.filter((e) => e.event === "gap" || e.state === "stalled"), []);
+  assertConsecutive(uarc.events.filter(isData));
+});

@@ -33,6 +33,8 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              endpoints in modes Sign and SignAndEncrypt (None stays), trusting every
                              client certificate
   --certificate-out FILE     write the server's certificate (DER) to FILE once started
+  --max-publish-requests N   PublishRequests a session queues; one more gets the oldest answered
+                             BadTooManyPublishRequests (default 0: node-opcua's 100)
   --help                     this text`;
 
 function usage(message) {
@@ -57,6 +59,7 @@ function parseArgs(argv) {
     slowReadMs: 0,
     secure: false,
     certificateOut: undefined,
+    maxPublishRequests: 0,
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -89,6 +92,7 @@ function parseArgs(argv) {
       case "--slow-read": opts.slowReadMs = intArg(arg, next()); break;
       case "--secure": opts.secure = true; break;
       case "--certificate-out": opts.certificateOut = next(); break;
+      case "--max-publish-requests": opts.maxPublishRequests = intArg(arg, next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -112,8 +116,9 @@ const {
   OPCUAServer, OPCUACertificateManager, SecurityPolicy, MessageSecurityMode, RegisterServerMethod,
   DataType, Variant, VariantArrayType, StatusCodes, AccessLevelFlag, LocalizedText, QualifiedName,
   DataValue, DiagnosticInfo, ExpandedNodeId, NodeId, resolveNodeId, Range, UserTokenType, UserTokenPolicy,
-  Argument,
+  Argument, ServerSession,
 } = ua;
+if (opts.maxPublishRequests > 0) ServerSession.maxPublishRequestInQueue = opts.maxPublishRequests;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peer-"));
 const certificateManager = (sub) =>
