@@ -110,7 +110,9 @@ typedef struct uarc_subscription_config {
     uint8_t priority;
     bool publishing_disabled; /* create with publishing off */
     bool deferred_ack;        /* acknowledge only on uarc_subscription_ack() */
-    uint32_t item_batch_size; /* items per CreateMonitoredItems; 0: 500 */
+    /* Items per CreateMonitoredItems; 0: 500. Halved whenever the server answers
+     * BadTooManyOperations (its MaxMonitoredItemsPerCall is lower). */
+    uint32_t item_batch_size;
     uarc_subscription_callbacks callbacks;
 } uarc_subscription_config;
 

@@ -779,10 +779,17 @@ static void on_items_created(void *user_data, uarc_status status, void *response
         make_again(s, status);
         return;
     }
-    if (status == UARC_Good)
+    if (status == UARC_BadTooManyOperations && s->cfg.item_batch_size > 1) {
+        /* Beyond the server's MaxMonitoredItemsPerCall: halve the batch and go on. */
+        s->cfg.item_batch_size /= 2;
+        log_sub(s, UARC_LOG_INFO, "CreateMonitoredItems: BadTooManyOperations, %u items per call",
+                s->cfg.item_batch_size);
         send_items(s);
-    else if (session_active(s->mgr))
+    } else if (status == UARC_Good) {
+        send_items(s);
+    } else if (session_active(s->mgr)) {
         log_sub(s, UARC_LOG_WARNING, "CreateMonitoredItems: %s", uarc_status_name(status));
+    }
 }
 
 static uarc_extension_object filter_of(const uarc_monitored_item_params *p,

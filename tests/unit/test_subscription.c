@@ -763,6 +763,15 @@ static void test_items_in_batches(void **state)
     assert_int_equal(req.itemsToCreate[1].requestedParameters.clientHandle, 2);
     assert_true(req.itemsToCreate[0].requestedParameters.samplingInterval == -1);
     uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    /* The server takes only one per call: the batch is halved and the same items go again. */
+    uint32_t items_request = get_u32(p.message + 20);
+    pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
+    peer_fault(&p, items_request, UARC_BadTooManyOperations);
+    peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &req);
+    assert_int_equal(req.itemsToCreateSize, 1);
+    assert_int_equal(req.itemsToCreate[0].requestedParameters.clientHandle, 1);
+    uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
     uarc_client_delete(p.client);
 }
 
