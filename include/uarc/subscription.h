@@ -61,8 +61,10 @@ typedef enum uarc_subscription_state {
                                       stalled subscription was heard from again */
     UARC_SUBSCRIPTION_TRANSFERRED, /* moved to a new session with TransferSubscriptions */
     UARC_SUBSCRIPTION_RECREATED,   /* created again (new id) after the server lost it */
-    UARC_SUBSCRIPTION_STALLED,     /* no PublishResponse for keep-alive count x interval + margin */
-    UARC_SUBSCRIPTION_FAILED       /* the server refused CreateSubscription (status tells why) */
+    UARC_SUBSCRIPTION_STALLED, /* no PublishResponse for (keep-alive count + 1) x interval + 1 s; a
+                                  Republish then asks the server, and one it no longer has is
+                                  created again (RECREATED, after a gap) */
+    UARC_SUBSCRIPTION_FAILED   /* the server refused CreateSubscription (status tells why) */
 } uarc_subscription_state;
 
 /* "created", "resumed", ... (static string). */

@@ -78,6 +78,7 @@ struct uarc_subscription {
      * sent by the server */
     uint32_t next, horizon;
     bool republishing; /* a Republish of `asked` is in flight */
+    bool probing;      /* that Republish asks whether it still exists */
     uint32_t asked;
     uarc_NotificationMessage held[MAX_HELD]; /* ahead of a hole, sorted */
     size_t held_count;
@@ -386,18 +387,23 @@ static void keep_available(uarc_subscription *s, const uint32_t *numbers, size_t
 
 static void on_republish(void *user_data, uarc_status status, void *response);
 
-static void send_republish(uarc_subscription *s)
+static void send_republish_of(uarc_subscription *s, uint32_t sequence)
 {
     uarc_RepublishRequest req;
     uarc_init(&req, UARC_T(RepublishRequest));
     req.subscriptionId = s->id;
-    req.retransmitSequenceNumber = s->next;
+    req.retransmitSequenceNumber = sequence;
     if (uarc_client_send(s->mgr->client, &req, UARC_T(RepublishRequest), UARC_T(RepublishResponse),
                          0, on_republish, s, NULL) == UARC_Good) {
         s->republishing = true;
-        s->asked = s->next;
+        s->asked = sequence;
         s->inflight++;
     }
+}
+
+static void send_republish(uarc_subscription *s)
+{
+    send_republish_of(s, s->next);
 }
 
 /* Moves `msg` into the held messages in order; false when it is a duplicate or there is no
@@ -534,6 +540,16 @@ static void on_republish(void *user_data, uarc_status status, void *response)
     s->inflight--;
     s->republishing = false;
     uarc_RepublishResponse *r = response;
+    if (s->probing) {
+        /* Only BadSubscriptionIdInvalid tells something: the server lost the subscription. */
+        s->probing = false;
+        if (status == UARC_BadSubscriptionIdInvalid && !s->deleted && session_active(s->mgr))
+            make_again(s, status);
+        else if (!s->deleted)
+            drain(s);
+        sweep(s->mgr);
+        return;
+    }
     manager *m = s->mgr;
     if (s->deleted) {
         sweep(m);
@@ -963,7 +979,7 @@ static void on_connection_lost(void *user_data)
     m->outstanding = 0;
     for (size_t i = 0; i < m->sub_count; i++) {
         uarc_subscription *s = m->subs[i];
-        s->republishing = false;
+        s->republishing = s->probing = false;
         if (s->phase == PHASE_CREATING)
             s->phase = PHASE_NEW;
         else if (s->phase != PHASE_NEW)
@@ -1000,6 +1016,12 @@ static void on_tick(void *user_data, int64_t now)
         if (now >= stall_due(s)) {
             s->stalled = true;
             set_state(s, UARC_SUBSCRIPTION_STALLED, UARC_BadTimeout);
+            /* Does the server still have it? A Republish answers BadSubscriptionIdInvalid when
+             * not, and the subscription is then created again. */
+            if (!s->deleted && !s->republishing && session_active(m)) {
+                send_republish_of(s, s->next ? s->next : 1);
+                s->probing = s->republishing;
+            }
         }
     }
     sweep(m);

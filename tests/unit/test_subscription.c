@@ -596,6 +596,11 @@ static void test_stalled_on_the_given_clock(void **state)
     assert_int_not_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
     assert_int_equal(uarc_client_tick(p.client, due), UARC_Good);
     assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
+    /* A Republish asks whether the server still has it: it has (the message is just not there). */
+    uint32_t seq;
+    peer_fault(&p, pop_republish(&p, &seq), UARC_BadMessageNotAvailable);
+    assert_int_equal(seq, 1);
+    assert_int_equal(r.gaps, 0);
     /* Reported once; a response brings it back. */
     assert_int_equal(uarc_client_tick(p.client, due + 10000), UARC_Good);
     assert_int_equal(r.state_count, 2);
@@ -605,6 +610,32 @@ static void test_stalled_on_the_given_clock(void **state)
     p.now = due + 10000;
     reply_publish(&p, fresh, SUB_ID, 1, -1, NULL, 0);
     assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RESUMED);
+    uarc_client_delete(p.client);
+}
+
+static void test_stalled_and_lost_is_recreated(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    /* Silence past the keep-alive period; the probe finds the subscription gone. */
+    p.now += 3000;
+    assert_int_equal(uarc_client_tick(p.client, p.now), UARC_Good);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_STALLED);
+    uint32_t seq;
+    peer_fault(&p, pop_republish(&p, &seq), UARC_BadSubscriptionIdInvalid);
+    assert_int_equal(seq, 2);
+    assert_int_equal(r.gaps, 1);
+    assert_int_equal(r.gap_from[0], 2);
+    assert_int_equal(r.gap_to[0], 0);
+    reply_create(&p, 88);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RECREATED);
+    assert_int_equal(reply_items(&p, 88), 1);
     uarc_client_delete(p.client);
 }
 
@@ -789,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_new_session_transfer_fails_then_recreate_with_gap),
         cmocka_unit_test(test_new_session_transfer_succeeds),
         cmocka_unit_test(test_stalled_on_the_given_clock),
+        cmocka_unit_test(test_stalled_and_lost_is_recreated),
         cmocka_unit_test(test_delete_from_own_callback),
         cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
