@@ -81,6 +81,18 @@ typedef struct uarc_data_change {
     const uarc_data_value *value; /* status bit 0x400 (overflow) tells that the queue dropped */
 } uarc_data_change;
 
+/* One event of an event item, valid during the callback. */
+typedef struct uarc_event {
+    uarc_subscription *subscription;
+    uint32_t subscription_id;
+    uint32_t sequence_number;
+    uint32_t item; /* the handle uarc_subscription_add_event_item() gave */
+    void *item_user_data;
+    const uarc_nodeid *node;    /* the notifier */
+    const uarc_variant *fields; /* in the order of the item's select clauses */
+    size_t field_count;         /* as the server sent them (normally the select count) */
+} uarc_event;
+
 typedef struct uarc_subscription_callbacks {
     void (*data_change)(void *user_data, const uarc_data_change *change);
     /* Every data change of message `sequence_number` has been delivered: with deferred_ack, the
@@ -98,6 +110,7 @@ typedef struct uarc_subscription_callbacks {
     /* An item's CreateMonitoredItems result (again after a re-creation). */
     void (*item_created)(void *user_data, uarc_subscription *subscription, uint32_t item,
                          uarc_status status);
+    void (*event)(void *user_data, const uarc_event *event);
     void *user_data;
 } uarc_subscription_callbacks;
 
@@ -159,6 +172,29 @@ UARC_API void uarc_subscription_delete(uarc_subscription *subscription);
 UARC_API uarc_status uarc_subscription_add_item(uarc_subscription *subscription,
                                                 const uarc_monitored_item_params *params,
                                                 uint32_t *item);
+
+/* An event item: the events an object reports (EventNotifier attribute), each delivered as the
+ * values of its select clauses. A zero-filled struct with a node and one select is valid. */
+typedef struct uarc_event_item_params {
+    uarc_nodeid node; /* the notifier, e.g. i=2253 (Server); copied */
+    /* Browse paths of the fields, relative to BaseEventType: "Message", "Severity", "EventType",
+     * "EnabledState/Id"; each element "[ns:]Name" (namespace 0 when none). 1 to 64 of them,
+     * each at most 512 bytes; copied. */
+    const char *const *select;
+    size_t select_count;
+    /* Where clause: only events of this type or a subtype (OfType). Null NodeId (i=0): all. */
+    uarc_nodeid of_type;
+    uint32_t queue_size; /* 0: 100 */
+    void *user_data;     /* given back in each uarc_event */
+} uarc_event_item_params;
+
+/* Adds an event item (EventFilter with the select clauses and the OfType where clause); it is
+ * created with the next batch, like a data item. Returns Good, BadOutOfMemory,
+ * BadTooManyMonitoredItems, BadEventFilterInvalid (no select clause or more than 64, or a path
+ * that does not parse: an empty element, a name over 512 bytes). */
+UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscription,
+                                                      const uarc_event_item_params *params,
+                                                      uint32_t *item);
 
 /* Removes an item (DeleteMonitoredItems when it exists on the server). Returns Good,
  * BadMonitoredItemIdInvalid. */

@@ -14,6 +14,7 @@
 
 #include "uarc/subscription.h"
 #include "uarc/attributes.h"
+#include "uarc/nodeids.h"
 #include "client/client_internal.h"
 #include "encoding/alloc.h"
 #include "encoding/log.h"
@@ -28,6 +29,9 @@
 #define MAX_ACKS            4096u
 #define ACKS_PER_PUBLISH    256u
 #define MAX_ITEMS           (1u << 24)
+#define MAX_SELECT          64u
+#define MAX_PATH_NAME       512u
+#define DEFAULT_EVENT_QUEUE 100u
 #define STALL_MARGIN_MS     1000
 #define PUBLISH_RETRY_MS    1000
 #define MAX_INTERVAL_MS     86400000.0 /* a longer revised interval is taken as this */
@@ -55,6 +59,7 @@ typedef struct item {
     /* the last value delivered, to drop one the server sends again in a later message
      * (node-opcua does at each ActivateSession: same value, same timestamps, new number) */
     uarc_data_value last;
+    uarc_EventFilter *event_filter; /* an event item's filter, owned; NULL for a data item */
 } item;
 
 typedef struct manager manager;
@@ -163,6 +168,8 @@ static void free_subscription(uarc_subscription *s)
     for (size_t i = 0; i < s->item_count; i++) {
         uarc_clear(&s->items[i].params.node, UARC_T(NodeId));
         uarc_clear(&s->items[i].last, UARC_T(DataValue));
+        if (s->items[i].event_filter)
+            uarc_delete(s->items[i].event_filter, UARC_T(EventFilter));
     }
     for (size_t i = 0; i < s->held_count; i++)
         uarc_clear(&s->held[i], UARC_T(NotificationMessage));
@@ -338,7 +345,7 @@ static void deliver(uarc_subscription *s, const uarc_NotificationMessage *msg)
             for (size_t j = 0; j < d->monitoredItemsSize && !s->deleted; j++) {
                 const uarc_MonitoredItemNotification *n = &d->monitoredItems[j];
                 item *it = item_of(s, n->clientHandle);
-                if (!it || !s->cfg.callbacks.data_change)
+                if (!it || it->event_filter || !s->cfg.callbacks.data_change)
                     continue;
                 if (repeated(it, &n->value)) {
                     log_sub(s, UARC_LOG_DEBUG, "item %u: the same value again in message %u",
@@ -348,6 +355,23 @@ static void deliver(uarc_subscription *s, const uarc_NotificationMessage *msg)
                 uarc_data_change change = {
                     s, id, seq, n->clientHandle, it->params.user_data, &it->params.node, &n->value};
                 s->cfg.callbacks.data_change(s->cfg.callbacks.user_data, &change);
+            }
+        } else if (e->content.decoded.type == UARC_T(EventNotificationList)) {
+            const uarc_EventNotificationList *l = e->content.decoded.data;
+            for (size_t j = 0; j < l->eventsSize && !s->deleted; j++) {
+                const uarc_EventFieldList *f = &l->events[j];
+                item *it = item_of(s, f->clientHandle);
+                if (!it || !it->event_filter || !s->cfg.callbacks.event)
+                    continue;
+                uarc_event event = {s,
+                                    id,
+                                    seq,
+                                    f->clientHandle,
+                                    it->params.user_data,
+                                    &it->params.node,
+                                    f->eventFields,
+                                    f->eventFieldsSize};
+                s->cfg.callbacks.event(s->cfg.callbacks.user_data, &event);
             }
         } else if (e->content.decoded.type == UARC_T(StatusChangeNotification)) {
             status_change(s, e->content.decoded.data);
@@ -842,8 +866,9 @@ static void send_items(uarc_subscription *s)
             continue;
         uarc_MonitoredItemCreateRequest *r = &reqs[n];
         r->itemToMonitor.nodeId = it->params.node;
-        r->itemToMonitor.attributeId =
-            it->params.attribute_id ? it->params.attribute_id : UARC_ATTRIBUTEID_Value;
+        r->itemToMonitor.attributeId = it->event_filter          ? UARC_ATTRIBUTEID_EventNotifier
+                                       : it->params.attribute_id ? it->params.attribute_id
+                                                                 : UARC_ATTRIBUTEID_Value;
         r->monitoringMode = UARC_MonitoringMode_Reporting;
         r->requestedParameters.clientHandle = (uint32_t)(i + 1);
         double sampling = it->params.sampling_interval_ms;
@@ -851,6 +876,12 @@ static void send_items(uarc_subscription *s)
         r->requestedParameters.queueSize = it->params.queue_size ? it->params.queue_size : 1;
         r->requestedParameters.discardOldest = !it->params.discard_newest;
         r->requestedParameters.filter = filter_of(&it->params, &filters[n]);
+        if (it->event_filter) {
+            r->requestedParameters.samplingInterval = 0; /* Part 4 5.12.1.2: events ask 0 */
+            r->requestedParameters.filter =
+                (uarc_extension_object){.encoding = UARC_EXTENSION_OBJECT_DECODED,
+                                        .content.decoded = {UARC_T(EventFilter), it->event_filter}};
+        }
         n++;
     }
     if (n) {
@@ -1114,9 +1145,9 @@ UARC_API void uarc_subscription_delete(uarc_subscription *s)
     sweep(m);
 }
 
-UARC_API uarc_status uarc_subscription_add_item(uarc_subscription *s,
-                                                const uarc_monitored_item_params *params,
-                                                uint32_t *handle)
+/* Adds an item (data, or event with `event_filter`, taken over on success). */
+static uarc_status add_item(uarc_subscription *s, const uarc_monitored_item_params *params,
+                            uarc_EventFilter *event_filter, uint32_t *handle)
 {
     if (s->item_count >= MAX_ITEMS)
         return UARC_BadTooManyMonitoredItems;
@@ -1134,10 +1165,100 @@ UARC_API uarc_status uarc_subscription_add_item(uarc_subscription *s,
     if (uarc_copy(&params->node, &it->params.node, UARC_T(NodeId)) != UARC_Good)
         return UARC_BadOutOfMemory;
     it->state = ITEM_PENDING;
+    it->event_filter = event_filter;
     s->item_count++;
     if (handle)
         *handle = (uint32_t)s->item_count;
     send_items(s);
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_subscription_add_item(uarc_subscription *s,
+                                                const uarc_monitored_item_params *params,
+                                                uint32_t *handle)
+{
+    return add_item(s, params, NULL, handle);
+}
+
+/* Parses "[ns:]Name/[ns:]Name" into qualified names borrowing from `path`. Returns the count,
+ * 0 when an element is empty or too long or there are more than `capacity`. */
+static size_t parse_path(const char *path, uarc_qualified_name *out, size_t capacity)
+{
+    size_t n = 0;
+    for (const char *p = path;;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        uint16_t ns = 0;
+        const char *colon = memchr(p, ':', len);
+        if (colon && colon > p) {
+            unsigned long v = 0;
+            const char *d = p;
+            while (d < colon && *d >= '0' && *d <= '9' && v <= 65535)
+                v = v * 10 + (unsigned long)(*d++ - '0');
+            if (d == colon && v <= 65535) {
+                ns = (uint16_t)v;
+                len -= (size_t)(colon + 1 - p);
+                p = colon + 1;
+            }
+        }
+        if (len == 0 || len > MAX_PATH_NAME || n == capacity)
+            return 0;
+        out[n++] = (uarc_qualified_name){ns, {len, (uint8_t *)p}};
+        if (!end)
+            return n;
+        p = end + 1;
+    }
+}
+
+UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *s,
+                                                      const uarc_event_item_params *params,
+                                                      uint32_t *handle)
+{
+    if (params->select_count == 0 || params->select_count > MAX_SELECT || !params->select)
+        return UARC_BadEventFilterInvalid;
+    enum { MAX_DEPTH = 8 };
+    uarc_SimpleAttributeOperand clauses[MAX_SELECT];
+    uarc_qualified_name names[MAX_SELECT][MAX_DEPTH];
+    for (size_t i = 0; i < params->select_count; i++) {
+        size_t depth = params->select[i] ? parse_path(params->select[i], names[i], MAX_DEPTH) : 0;
+        if (!depth)
+            return UARC_BadEventFilterInvalid;
+        clauses[i] = (uarc_SimpleAttributeOperand){
+            .typeDefinitionId = uarc_nodeid_numeric(0, UARC_NS0ID_BaseEventType),
+            .browsePathSize = depth,
+            .browsePath = names[i],
+            .attributeId = UARC_ATTRIBUTEID_Value};
+    }
+    uarc_EventFilter filter = {.selectClausesSize = params->select_count, .selectClauses = clauses};
+    uarc_LiteralOperand literal = {{0}};
+    uarc_extension_object operand = {.encoding = UARC_EXTENSION_OBJECT_DECODED,
+                                     .content.decoded = {UARC_T(LiteralOperand), &literal}};
+    uarc_ContentFilterElement of_type = {.filterOperator = UARC_FilterOperator_OfType,
+                                         .filterOperandsSize = 1,
+                                         .filterOperands = &operand};
+    uarc_nodeid null_id = uarc_nodeid_numeric(0, 0);
+    if (!uarc_equal(&params->of_type, &null_id, UARC_T(NodeId))) {
+        literal.value.type = UARC_T(NodeId);
+        literal.value.data = (void *)&params->of_type; /* only copied below */
+        filter.whereClause = (uarc_ContentFilter){1, &of_type};
+    }
+    uarc_EventFilter *owned = uarc_new(UARC_T(EventFilter));
+    if (!owned || uarc_copy(&filter, owned, UARC_T(EventFilter)) != UARC_Good) {
+        uarc_delete(owned, UARC_T(EventFilter));
+        return UARC_BadOutOfMemory;
+    }
+    uarc_monitored_item_params data = {.node = params->node,
+                                       .queue_size = params->queue_size ? params->queue_size
+                                                                        : DEFAULT_EVENT_QUEUE,
+                                       .user_data = params->user_data};
+    uint32_t h;
+    uarc_status status = add_item(s, &data, owned, &h);
+    if (status != UARC_Good) {
+        uarc_delete(owned, UARC_T(EventFilter));
+        return status;
+    }
+    if (handle)
+        *handle = h;
     return UARC_Good;
 }
 

@@ -764,6 +764,95 @@ static void test_modify_publishing_mode_remove(void **state)
     uarc_client_delete(p.client);
 }
 
+typedef struct event_record {
+    size_t count;
+    size_t field_count;
+    int32_t severity;
+} event_record;
+
+static void on_event_cb(void *user_data, const uarc_event *e)
+{
+    event_record *r = user_data;
+    r->count++;
+    r->field_count = e->field_count;
+    if (e->field_count >= 2 && e->fields[1].type == UARC_T(Int32))
+        r->severity = *(int32_t *)e->fields[1].data;
+}
+
+static void test_event_item(void **state)
+{
+    (void)state;
+    byte_peer p;
+    event_record er = {0};
+    uarc_subscription_config cfg = {.publishing_interval_ms = INTERVAL_MS,
+                                    .max_keepalive_count = KEEPALIVE};
+    cfg.callbacks.event = on_event_cb;
+    cfg.callbacks.user_data = &er;
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(&p, &ccfg);
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
+    const char *select[] = {"Message", "0:Severity", "EnabledState/Id"};
+    uarc_event_item_params ep = {.node = uarc_nodeid_numeric(0, UARC_NS0ID_Server),
+                                 .select = select,
+                                 .select_count = 3,
+                                 .of_type = uarc_nodeid_numeric(0, 2041)};
+    uint32_t handle;
+    assert_int_equal(uarc_subscription_add_event_item(s, &ep, &handle), UARC_Good);
+    const char *bad[] = {"Message//x"};
+    uarc_event_item_params bp = {.node = ep.node, .select = bad, .select_count = 1};
+    assert_int_equal(uarc_subscription_add_event_item(s, &bp, NULL), UARC_BadEventFilterInvalid);
+    bp.select_count = 0;
+    assert_int_equal(uarc_subscription_add_event_item(s, &bp, NULL), UARC_BadEventFilterInvalid);
+    reply_create(&p, SUB_ID);
+    uarc_CreateMonitoredItemsRequest req;
+    uint32_t rid = peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &req);
+    assert_int_equal(req.itemsToCreateSize, 1);
+    const uarc_MonitoredItemCreateRequest *m = &req.itemsToCreate[0];
+    assert_int_equal(m->itemToMonitor.attributeId, UARC_ATTRIBUTEID_EventNotifier);
+    assert_true(m->requestedParameters.samplingInterval == 0);
+    assert_int_equal(m->requestedParameters.queueSize, 100);
+    assert_ptr_equal(m->requestedParameters.filter.content.decoded.type, UARC_T(EventFilter));
+    const uarc_EventFilter *f = m->requestedParameters.filter.content.decoded.data;
+    assert_int_equal(f->selectClausesSize, 3);
+    assert_int_equal(f->selectClauses[2].browsePathSize, 2);
+    assert_true(uarc_string_equal_cstr(&f->selectClauses[2].browsePath[1].name, "Id"));
+    assert_true(uarc_string_equal_cstr(&f->selectClauses[1].browsePath[0].name, "Severity"));
+    assert_int_equal(f->whereClause.elementsSize, 1);
+    assert_int_equal(f->whereClause.elements[0].filterOperator, UARC_FilterOperator_OfType);
+    const uarc_LiteralOperand *lit =
+        f->whereClause.elements[0].filterOperands[0].content.decoded.data;
+    assert_ptr_equal(lit->value.type, UARC_T(NodeId));
+    uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    uarc_MonitoredItemCreateResult result = {.statusCode = UARC_Good, .monitoredItemId = 7};
+    uarc_CreateMonitoredItemsResponse cr;
+    uarc_init(&cr, UARC_T(CreateMonitoredItemsResponse));
+    cr.resultsSize = 1;
+    cr.results = &result;
+    peer_reply(&p, rid, &cr, UARC_T(CreateMonitoredItemsResponse));
+    uint32_t pub = pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
+    /* An event with its three fields. */
+    int32_t severity = 500;
+    uarc_variant fields[3] = {{0}};
+    fields[1].type = UARC_T(Int32);
+    fields[1].data = &severity;
+    uarc_EventFieldList efl = {.clientHandle = handle, .eventFieldsSize = 3, .eventFields = fields};
+    uarc_EventNotificationList enl = {.eventsSize = 1, .events = &efl};
+    uarc_extension_object e = {.encoding = UARC_EXTENSION_OBJECT_DECODED,
+                               .content.decoded = {UARC_T(EventNotificationList), &enl}};
+    uarc_PublishResponse r;
+    uarc_init(&r, UARC_T(PublishResponse));
+    r.subscriptionId = SUB_ID;
+    r.notificationMessage = (uarc_NotificationMessage){
+        .sequenceNumber = 1, .notificationDataSize = 1, .notificationData = &e};
+    peer_reply(&p, pub, &r, UARC_T(PublishResponse));
+    assert_int_equal(er.count, 1);
+    assert_int_equal(er.field_count, 3);
+    assert_int_equal(er.severity, 500);
+    uarc_client_delete(p.client);
+}
+
 static void test_items_in_batches(void **state)
 {
     (void)state;
@@ -825,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
         cmocka_unit_test(test_modify_publishing_mode_remove),
+        cmocka_unit_test(test_event_item),
         cmocka_unit_test(test_items_in_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
