@@ -131,3 +131,29 @@ test("a server that queues one PublishRequest: BadTooManyPublishRequests lowers 
   assert.deepEqual(uarc.events.filter((e) => e.event === "gap" || e.state === "stalled"), []);
   assertConsecutive(uarc.events.filter(isData));
 });
+
+test("--events: the peer's events arrive with the selected fields, each once, in order", async () => {
+  const peer = await startPeer({ uri: "urn:peer-monitor-events", args: ["--no-big", "--events-every", "100"] });
+  const uarc = runUarc(["monitor", peer.endpointUrl, "--events", "i=2253", "--select", "Message",
+    "--select", "0:Severity", "--of-type", "i=2041", "--interval", "100", "--queue", "1000",
+    "--count", "10", "--json"]);
+  try {
+    const { code } = await uarc.exited;
+    assert.equal(code, 0, uarc.describe());
+  } finally {
+    await peer.stop();
+  }
+  const item = uarc.events.find((e) => e.event === "item");
+  assert.equal(item.node, "i=2253");
+  assert.equal(item.status, "Good");
+  const events = uarc.events.filter((e) => e.event === "event");
+  assert.equal(events.length, 10, uarc.describe());
+  const ticks = events.map((e) => {
+    assert.deepEqual(Object.keys(e.fields), ["Message", "0:Severity"]);
+    assert.equal(e.fields["0:Severity"], 100);
+    const m = /^tick (\d+)$/.exec(e.fields.Message.Text);
+    assert.ok(m, JSON.stringify(e));
+    return Number(m[1]);
+  });
+  for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1] + 1);
+});

@@ -33,6 +33,8 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              endpoints in modes Sign and SignAndEncrypt (None stays), trusting every
                              client certificate
   --certificate-out FILE     write the server's certificate (DER) to FILE once started
+  --events-every MS          raise a BaseEventType event on the Server object every MS: Message
+                             "tick N" (N from 1), Severity 100 (default 0: none)
   --max-publish-requests N   PublishRequests a session queues; one more gets the oldest answered
                              BadTooManyPublishRequests (default 0: node-opcua's 100)
   --help                     this text`;
@@ -60,6 +62,7 @@ function parseArgs(argv) {
     secure: false,
     certificateOut: undefined,
     maxPublishRequests: 0,
+    eventsEvery: 0,
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -93,6 +96,7 @@ function parseArgs(argv) {
       case "--secure": opts.secure = true; break;
       case "--certificate-out": opts.certificateOut = next(); break;
       case "--max-publish-requests": opts.maxPublishRequests = intArg(arg, next()); break;
+      case "--events-every": opts.eventsEvery = intArg(arg, next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -561,6 +565,17 @@ if (opts.certificateOut) {
     process.stderr.write(`server.mjs: --certificate-out: ${err?.message ?? err}\n`);
     finish(1);
   }
+}
+
+if (opts.eventsEvery > 0) {
+  let tick = 0;
+  setInterval(() => {
+    tick++;
+    server.raiseEvent("BaseEventType", {
+      message: { dataType: DataType.LocalizedText, value: { text: `tick ${tick}` } },
+      severity: { dataType: DataType.UInt16, value: 100 },
+    });
+  }, opts.eventsEvery).unref();
 }
 
 const started = {

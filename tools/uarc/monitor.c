@@ -29,24 +29,23 @@ enum {
     OPT_TIMEOUT,
     OPT_VERBOSE,
     OPT_HELP,
+    OPT_EVENTS,
+    OPT_SELECT,
+    OPT_OF_TYPE,
 };
 
 static const arg_spec monitor_specs[] = {
-    {"--json", false, OPT_JSON},
-    {"--interval", true, OPT_INTERVAL},
-    {"--sampling", true, OPT_SAMPLING},
-    {"--queue", true, OPT_QUEUE},
-    {"--deadband", true, OPT_DEADBAND},
-    {"--duration", true, OPT_DURATION},
-    {"--count", true, OPT_COUNT},
-    {"--timeout", true, OPT_TIMEOUT},
-    {"--verbose", false, OPT_VERBOSE},
-    {"--help", false, OPT_HELP},
-    {NULL, false, 0},
+    {"--json", false, OPT_JSON},        {"--interval", true, OPT_INTERVAL},
+    {"--sampling", true, OPT_SAMPLING}, {"--queue", true, OPT_QUEUE},
+    {"--deadband", true, OPT_DEADBAND}, {"--duration", true, OPT_DURATION},
+    {"--count", true, OPT_COUNT},       {"--timeout", true, OPT_TIMEOUT},
+    {"--verbose", false, OPT_VERBOSE},  {"--help", false, OPT_HELP},
+    {"--events", true, OPT_EVENTS},     {"--select", true, OPT_SELECT},
+    {"--of-type", true, OPT_OF_TYPE},   {NULL, false, 0},
 };
 
 static const char monitor_help[] =
-    "usage: uarc monitor URL NODEID... [options]\n"
+    "usage: uarc monitor URL [NODEID...] [--events NODEID [--select FIELD]...] [options]\n"
     "\n"
     "Subscribes to the Value of each node and prints every change, in the server's order, once.\n"
     "When the connection drops it dials again (100 ms, doubling up to 5 s) and recovers the\n"
@@ -62,13 +61,20 @@ static const char monitor_help[] =
     "                         large enough for an outage to lose nothing)\n"
     "  --deadband abs:X|pct:X report a change only beyond an absolute or percent deadband\n"
     "  --duration SECONDS     stop after this long (default: until interrupted)\n"
-    "  --count N              stop after N data events\n"
+    "  --count N              stop after N data and event lines\n"
+    "  --events NODEID        also subscribe to the events the object reports (i=2253: the\n"
+    "                         Server), each printed as the values of the --select fields\n"
+    "  --select FIELD         a field of BaseEventType by browse path (Message, Severity,\n"
+    "                         EnabledState/Id, 1:Custom); repeatable. Default: EventType,\n"
+    "                         SourceName, Time, Message, Severity\n"
+    "  --of-type NODEID       only events of this type or a subtype (an OfType where clause)\n"
     "  --timeout SECONDS      bound for connecting and for each request (default 10)\n"
     "  --json                 one JSON object per line on stdout\n"
     "  --verbose              log details to stderr\n"
     "\n"
     "Events: data {node, value, type, status, source_timestamp, server_timestamp,\n"
-    "subscription, sequence}; gap {subscription, from, to (null: every number from `from` on\n"
+    "subscription, sequence}; event {node, fields {FIELD: value}, subscription, sequence};\n"
+    "gap {subscription, from, to (null: every number from `from` on\n"
     "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
     "recreated, stalled or failed; subscription, status}; item {node, status};\n"
     "connection {state: connected, lost or failed; status, reason}.\n"
@@ -83,6 +89,10 @@ typedef struct monitor_args {
     double duration, timeout;
     uarc_DeadbandType deadband_type;
     double deadband_value;
+    const char *events;  /* --events NODEID */
+    const char *of_type; /* --of-type NODEID */
+    const char **select;
+    size_t select_count;
 } monitor_args;
 
 static volatile sig_atomic_t interrupted;
@@ -151,6 +161,28 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
     case OPT_VERBOSE:
         a->verbose = true;
         return true;
+    case OPT_EVENTS:
+        a->events = value;
+        return true;
+    case OPT_OF_TYPE:
+        a->of_type = value;
+        return true;
+    case OPT_SELECT: {
+        if (!monitor_select_valid(value)) {
+            fprintf(
+                stderr,
+                "uarc monitor: --select: \"%s\" is not a field path ([ns:]Name/..., of letters, "
+                "digits and _ . -)\n",
+                value);
+            return false;
+        }
+        const char **grown = realloc(a->select, (a->select_count + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        a->select = grown;
+        a->select[a->select_count++] = value;
+        return true;
+    }
     default:
         a->help = true;
         return true;
@@ -221,6 +253,53 @@ static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_st
     out_end(&line);
 }
 
+bool monitor_select_valid(const char *field)
+{
+    if (!*field || strlen(field) > 512)
+        return false;
+    for (const char *p = field; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("_.-:/", *p)))
+            return false;
+    return true;
+}
+
+static void on_event(void *user_data, const uarc_event *e)
+{
+    monitor_sink *m = user_data;
+    if (m->limit && m->count >= m->limit)
+        return;
+    /* {"Field": value, ...}; the names were checked to need no escaping */
+    size_t size = 3, used = 0;
+    char **values = calloc(e->field_count ? e->field_count : 1, sizeof *values);
+    if (!values)
+        return;
+    for (size_t i = 0; i < e->field_count && i < m->select_count; i++) {
+        values[i] = uarc_variant_to_json(&e->fields[i], NULL);
+        size += strlen(m->select[i]) + 4 + (values[i] ? strlen(values[i]) : 4);
+    }
+    char *json = malloc(size);
+    if (json) {
+        json[used++] = '{';
+        for (size_t i = 0; i < e->field_count && i < m->select_count; i++)
+            used += (size_t)snprintf(json + used, size - used, "%s\"%s\":%s", i ? "," : "",
+                                     m->select[i], values[i] ? values[i] : "null");
+        snprintf(json + used, size - used, "}");
+        out_line line;
+        begin(&line, m, "event");
+        ops_add_nodeid(&line, "node", e->node);
+        out_field_raw(&line, "fields", json);
+        add_u32(&line, "subscription", e->subscription_id);
+        add_u32(&line, "sequence", e->sequence_number);
+        out_end(&line);
+        m->count++;
+    }
+    for (size_t i = 0; i < e->field_count && i < m->select_count; i++)
+        uarc_free(values[i]);
+    free(values);
+    free(json);
+}
+
 static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_status status)
 {
     monitor_sink *m = user_data;
@@ -229,6 +308,8 @@ static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_s
     begin(&line, m, "item");
     if (item >= 1 && item <= m->node_count)
         ops_add_nodeid(&line, "node", &m->nodes[item - 1]);
+    else if (m->event_node)
+        ops_add_nodeid(&line, "node", m->event_node);
     out_field_str(&line, "status", uarc_status_name(status));
     out_end(&line);
 }
@@ -241,6 +322,7 @@ uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const mon
                                                   .gap = on_gap,
                                                   .state_changed = on_state,
                                                   .item_created = on_item,
+                                                  .event = on_event,
                                                   .user_data = sink};
     uarc_status status = uarc_subscription_new(client, &cfg, subscription);
     double sampling = p->sampling_ms < 0 ? 0 : p->sampling_ms == 0 ? -1 : p->sampling_ms;
@@ -253,6 +335,14 @@ uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const mon
             .deadband_value = p->deadband_value,
         };
         status = uarc_subscription_add_item(*subscription, &item, NULL);
+    }
+    if (status == UARC_Good && sink->event_node) {
+        uarc_event_item_params events = {.node = *sink->event_node,
+                                         .select = sink->select,
+                                         .select_count = sink->select_count,
+                                         .of_type = sink->of_type,
+                                         .queue_size = p->queue_size};
+        status = uarc_subscription_add_event_item(*subscription, &events, NULL);
     }
     return status;
 }
@@ -329,6 +419,7 @@ int cmd_monitor(int argc, char **argv)
     int rc = EXIT_USAGE;
     uarc_client *client = NULL;
     uarc_nodeid *nodes = NULL;
+    uarc_nodeid event_node = uarc_nodeid_numeric(0, 0), of_type = uarc_nodeid_numeric(0, 0);
     size_t node_count = 0;
     if (!args_parse("monitor", monitor_specs, argc, argv, on_monitor_arg, &a))
         goto done;
@@ -337,11 +428,36 @@ int cmd_monitor(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
-    if (a.positional_count < 2) {
+    if (a.positional_count < (a.events ? 1u : 2u)) {
         fputs(monitor_help, stderr);
         goto done;
     }
-    nodes = calloc(a.positional_count - 1, sizeof *nodes);
+    if ((a.select_count || a.of_type) && !a.events) {
+        fprintf(stderr, "uarc monitor: --select and --of-type need --events NODEID\n");
+        goto done;
+    }
+    static const char *const default_select[] = {"EventType", "SourceName", "Time", "Message",
+                                                 "Severity"};
+    if (a.events && !a.select_count) {
+        a.select_count = sizeof default_select / sizeof *default_select;
+        a.select = malloc(sizeof default_select);
+        if (!a.select)
+            goto done;
+        memcpy(a.select, default_select, sizeof default_select);
+    }
+    if (a.select_count > 64) {
+        fprintf(stderr, "uarc monitor: at most 64 --select fields\n");
+        goto done;
+    }
+    if (a.events && uarc_nodeid_parse(a.events, SIZE_MAX, &event_node) != UARC_Good) {
+        fprintf(stderr, "uarc monitor: --events: not a NodeId: \"%s\"\n", a.events);
+        goto done;
+    }
+    if (a.of_type && uarc_nodeid_parse(a.of_type, SIZE_MAX, &of_type) != UARC_Good) {
+        fprintf(stderr, "uarc monitor: --of-type: not a NodeId: \"%s\"\n", a.of_type);
+        goto done;
+    }
+    nodes = calloc(a.positional_count, sizeof *nodes);
     if (!nodes)
         goto done;
     for (; node_count < a.positional_count - 1; node_count++) {
@@ -356,9 +472,15 @@ int cmd_monitor(int argc, char **argv)
     client_config_from_args(&cfg, NULL, NULL, false, a.timeout, a.verbose);
     rc = EXIT_FAILED;
     client = uarc_client_new(&cfg);
-    monitor m = {
-        .sink = {.json = a.json, .nodes = nodes, .node_count = node_count, .limit = a.count},
-        .client = client};
+    monitor m = {.sink = {.json = a.json,
+                          .nodes = nodes,
+                          .node_count = node_count,
+                          .event_node = a.events ? &event_node : NULL,
+                          .select = a.select,
+                          .select_count = a.select_count,
+                          .of_type = of_type,
+                          .limit = a.count},
+                 .client = client};
     monitor_params params = {.interval_ms = (double)a.interval,
                              .sampling_ms = a.sampling,
                              .queue_size = (uint32_t)a.queue,
@@ -381,6 +503,9 @@ done:
     for (size_t i = 0; i < node_count; i++)
         uarc_clear(&nodes[i], UARC_T(NodeId));
     free(nodes);
+    uarc_clear(&event_node, UARC_T(NodeId));
+    uarc_clear(&of_type, UARC_T(NodeId));
+    free(a.select);
     free(a.positional);
     return rc;
 }

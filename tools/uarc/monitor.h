@@ -10,7 +10,12 @@ typedef struct monitor_sink {
     const char *server_uri;   /* added to every event when not NULL */
     const uarc_nodeid *nodes; /* the items' nodes, in the order they were added */
     size_t node_count;
-    unsigned long count, limit; /* data events printed; once `limit` (0: none) is reached, none */
+    /* an event item after them, when event_node is not NULL: its select clauses */
+    const uarc_nodeid *event_node;
+    const char *const *select;
+    size_t select_count;
+    uarc_nodeid of_type;        /* i=0: no where clause */
+    unsigned long count, limit; /* data and event lines printed; at `limit` (0: none), no more */
 } monitor_sink;
 
 typedef struct monitor_params {
@@ -21,7 +26,12 @@ typedef struct monitor_params {
     double deadband_value;
 } monitor_params;
 
-/* Creates a subscription on `client` with one data item per node of `sink`, printing to `sink`
+/* A --select field: "[ns:]Name" elements joined by "/", of letters, digits and _ . - only (it is
+ * printed as a JSON key as it is). */
+bool monitor_select_valid(const char *field);
+
+/* Creates a subscription on `client` with one data item per node of `sink` (and the event item),
+ * printing to `sink`
  * (which must outlive the client). Returns Good or BadOutOfMemory. */
 uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const monitor_params *p,
                               uarc_subscription **subscription);
