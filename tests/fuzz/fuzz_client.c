@@ -51,7 +51,8 @@
  *     RECONNECT a new socketpair and uarc_client_start_socket (refused unless disconnected)
  *     SUBSCRIBE p 0-3: a subscription (bit 0: deferred acknowledgement, acknowledged from its
  *               callback; bit 1: no data item), created once the session is active, its Publish
- *               requests then answered by REPLY records; p 4: the last one deleted
+ *               requests then answered by REPLY records; p 4: the last one deleted; p 5: a
+ *               subscription with an event item (two select clauses, OfType)
  *   u16 values are little-endian; a length past the end takes what is left.
  *
  * FUZZ_CLIENT_TRACE=1 in the environment prints what happens in a run, for triage.
@@ -888,6 +889,13 @@ static void on_message_delivered(void *user_data, uarc_subscription *s, uint32_t
         trace("acknowledged %u", sequence);
 }
 
+static void on_event(void *user_data, const uarc_event *e)
+{
+    (void)user_data;
+    watched_of(e->subscription);
+    require(e->item == 1 && e->node && (e->fields || e->field_count == 0));
+}
+
 static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
                    uarc_status reason)
 {
@@ -918,16 +926,25 @@ static void subscribe(unsigned p)
             }
         return;
     }
-    if (p > 4 || h.sub_count == MAX_SUBSCRIPTIONS)
+    if (p > 5 || h.sub_count == MAX_SUBSCRIPTIONS)
         return;
-    uarc_subscription_config config = {.publishing_interval_ms = 100,
-                                       .deferred_ack = p & 1,
-                                       .callbacks = {on_data_change, on_message_delivered, on_gap,
-                                                     on_subscription_state, NULL, NULL}};
+    uarc_subscription_config config = {.publishing_interval_ms = 100, .deferred_ack = p & 1};
+    config.callbacks = (uarc_subscription_callbacks){.data_change = on_data_change,
+                                                     .message_delivered = on_message_delivered,
+                                                     .gap = on_gap,
+                                                     .state_changed = on_subscription_state,
+                                                     .event = on_event};
     uarc_subscription *s;
     require(uarc_subscription_new(h.client, &config, &s) == UARC_Good);
     h.subs[h.sub_count++] = (struct watched){s, 0, 0};
-    if (!(p & 2)) {
+    if (p == 5) {
+        const char *select[] = {"Message", "EnabledState/Id"};
+        uarc_event_item_params events = {.node = uarc_nodeid_numeric(0, 2253),
+                                         .select = select,
+                                         .select_count = 2,
+                                         .of_type = uarc_nodeid_numeric(0, 2041)};
+        require(uarc_subscription_add_event_item(s, &events, NULL) == UARC_Good);
+    } else if (!(p & 2)) {
         uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 1), .queue_size = 10};
         require(uarc_subscription_add_item(s, &item, NULL) == UARC_Good);
     }

@@ -151,6 +151,14 @@ def status_change(status):
     return nodeid(820) + b"\x01" + i32(len(body)) + body
 
 
+def event_list(*messages):
+    """An ExtensionObject holding an EventNotificationList (i=916) of item 1, two fields each."""
+    events = [u32(1) + array([b"\x15" + b"\x02" + string(m), b"\x01\x01"])
+              for m in messages]
+    body = array(events)
+    return nodeid(916) + b"\x01" + i32(len(body)) + body
+
+
 def message(seq, notifications=()):
     return u32(seq) + struct.pack("<q", 0) + array(list(notifications))
 
@@ -289,6 +297,10 @@ seeds = {
                                reply(publish_rest(1, (5,), sub_id=6))),
     "subscribe_stall_delete": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
                                    tick(seconds=20), op(SUBSCRIBE, 4), tick(seconds=20)),
+    "subscribe_events": seed(0, 60, op(SUBSCRIBE, 5), reply(create_subscription_rest()),
+                             reply(create_items_rest()),
+                             reply(publish_rest(1, notifications=[event_list("tick 1", "tick 2")])),
+                             reply(publish_rest(2, notifications=[event_list("tick 3")]))),
     "subscribe_huge_revision": seed(0, 60, op(SUBSCRIBE),
                                     reply(create_subscription_rest(interval=1e300,
                                                                    keepalive=0xFFFFFFFF)),
