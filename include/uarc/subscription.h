@@ -1,5 +1,5 @@
 /*
- * Subscriptions and monitored data items on a client, built to lose nothing.
+ * Subscriptions, monitored data items and event items on a client, built to lose nothing.
  *
  * A subscription belongs to a client and follows it across connections. It is created on the
  * server as soon as the client's session is active (at once, or at the next activation), and
