@@ -6,20 +6,12 @@
 #include <string.h>
 #include <strings.h>
 #include <stdarg.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "transport/socket.h"
 #include "uarc/endpoint_url.h"
 #include "uarc/rhe.h"
-#include "encoding/log.h"
-
-int64_t uarc__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "core/log.h"
 
 void uarc__format_sockaddr(const struct sockaddr *address, char *out, size_t out_size)
 {

@@ -10,9 +10,6 @@
 
 #include "uarc/common.h"
 
-/* Monotonic clock in milliseconds. */
-int64_t uarc__now_ms(void);
-
 /* "1.2.3.4:80" or "[::1]:80"; an IPv4-mapped IPv6 address is shown as IPv4. */
 void uarc__format_sockaddr(const struct sockaddr *address, char *out, size_t out_size);
 

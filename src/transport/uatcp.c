@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "encoding/wire.h"
+#include "core/endian.h"
 #include "transport/uatcp.h"
 
 static const struct {
