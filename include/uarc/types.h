@@ -276,22 +276,6 @@ UARC_API uarc_status uarc_variant_set_scalar(uarc_variant *variant, const void *
 UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *array, size_t count,
                                             const uarc_type *type);
 
-/* ---- Arena ------------------------------------------------------------------------------- */
-
-/*
- * A bump allocator for decoding: every allocation of a decode goes into big blocks, so decoding
- * allocates nothing per value and releasing is one call. Values decoded into an arena are valid
- * until the arena is reset or deleted.
- */
-typedef struct uarc_arena uarc_arena;
-
-/* A new arena whose first block holds `block_size` bytes (0: 64 KiB). NULL when out of memory. */
-UARC_API uarc_arena *uarc_arena_new(size_t block_size);
-/* Forgets every allocation. Keeps the largest block so the next message reuses it. */
-UARC_API void uarc_arena_reset(uarc_arena *arena);
-/* Frees the arena and everything in it. NULL is ignored. */
-UARC_API void uarc_arena_delete(uarc_arena *arena);
-
 /* ---- Binary codec ------------------------------------------------------------------------ */
 
 /* Decoding options. Zero-filled is valid; every 0 means the documented default. */

@@ -5,9 +5,9 @@
 #include "channel/channel.h"
 #include "channel/chunk.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
-#include "encoding/wire.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/endian.h"
 #include "transport/uatcp.h"
 
 #define DEFAULT_BUFFER_SIZE          65535u

@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "channel/chunk.h"
-#include "encoding/wire.h"
+#include "core/endian.h"
 
 #define SEQUENCE_HEADER_SIZE 8u
 

@@ -12,7 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "channel/crypto.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 /* Reads a whole (small) file. */
 static uarc_status read_file(const char *path, uint8_t **data, size_t *length)

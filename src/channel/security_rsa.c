@@ -18,7 +18,7 @@
 
 #include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 #define SYM_SIGN_KEY 32u /* HMAC-SHA256 key and signature */
 #define AES_BLOCK    16u

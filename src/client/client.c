@@ -28,8 +28,9 @@
 #include "channel/cert_trust.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "transport/socket.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u

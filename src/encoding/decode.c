@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "uarc/types.h"
-#include "encoding/arena.h"
-#include "encoding/wire.h"
+#include "core/arena.h"
+#include "core/endian.h"
 
 #define MAX_SEGMENTS 16
 

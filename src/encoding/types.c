@@ -1,7 +1,7 @@
 /* Generic operations over the type descriptors: init, clear, copy, equal, lookups. */
 #include <string.h>
 
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "encoding/type_table.h"
 #include "uarc/types.h"
 

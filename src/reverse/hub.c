@@ -25,12 +25,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "uarc/reverse.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #define SECURITY_POLICY_NONE "http://opcfoundation.org/UA/SecurityPolicy#None"
 
@@ -78,13 +78,6 @@ UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_conn
         return status;
     }
     return uarc_client_connect_socket(client, fd, connection->endpoint_url);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *options)
@@ -659,7 +652,7 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
 UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *server_uri,
                                            int timeout_ms, uarc_client **client)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
     for (;;) {
         hub_server *s = find(hub, server_uri, NULL);
         if (s && s->active && !s->became_active) {
@@ -668,7 +661,7 @@ UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *se
         }
         int wait = -1;
         if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - uarc__now_ms();
             if (left <= 0)
                 return UARC_BadTimeout;
             wait = (int)left;

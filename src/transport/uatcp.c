@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "encoding/wire.h"
+#include "core/endian.h"
 #include "transport/uatcp.h"
 
 static const struct {
@@ -74,6 +74,24 @@ uarc_status uarc__uatcp_decode_ack(const uint8_t *message, size_t size, uarc__ua
         out->send_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE)
         return UARC_BadTcpNotEnoughResources;
     return UARC_Good;
+}
+
+size_t uarc__uatcp_encode_err(uint8_t *out, size_t capacity, uarc_status status, const char *reason)
+{
+    if (capacity < UARC__UATCP_HEADER_SIZE + 8)
+        return 0;
+    size_t length = reason ? strlen(reason) : 0;
+    if (length > UARC__UATCP_MAX_STRING_LENGTH)
+        length = UARC__UATCP_MAX_STRING_LENGTH;
+    if (length > capacity - (UARC__UATCP_HEADER_SIZE + 8))
+        length = capacity - (UARC__UATCP_HEADER_SIZE + 8);
+    size_t size = UARC__UATCP_HEADER_SIZE + 8 + length;
+    uarc__uatcp_write_header(out, "ERR", 'F', (uint32_t)size);
+    uarc__st32(out + 8, status);
+    uarc__st32(out + 12, (uint32_t)length);
+    if (length)
+        memcpy(out + 16, reason, length);
+    return size;
 }
 
 uarc_status uarc__uatcp_decode_err(const uint8_t *message, size_t size, uarc_status *status,

@@ -70,6 +70,13 @@ size_t uarc__uatcp_encode_hel(uint8_t *out, size_t capacity, const uarc__uatcp_l
 uarc_status uarc__uatcp_decode_ack(const uint8_t *message, size_t size, uarc__uatcp_limits *out);
 
 /*
+ * Encodes ERR into `out`: the reason is cut to fit both the buffer and the 4095-byte limit; NULL
+ * is an empty reason. Returns the message size, 0 when `capacity` is below 16.
+ */
+size_t uarc__uatcp_encode_err(uint8_t *out, size_t capacity, uarc_status status,
+                              const char *reason);
+
+/*
  * Decodes a whole ERR message (header included). On Good, *status is the peer's error and
  * *reason and *reason_length view its reason inside `message` (NULL/0 for a null string).
  * Returns BadDecodingError when the layout is malformed or the reason is 4096 bytes or longer.

@@ -41,7 +41,7 @@
 
 #include "channel/channel.h"
 #include "channel/chunk.h"
-#include "encoding/wire.h"
+#include "core/endian.h"
 #include "fuzz_secure_keys.h"
 
 #define SMALL_BUFFER 8192u

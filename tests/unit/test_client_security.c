@@ -18,7 +18,7 @@
 
 #include "uarc/client.h"
 #include "channel/crypto.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 #define B256 "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
 

@@ -17,7 +17,7 @@
 #include "fake_server.h"
 #include "uarc/uarc.h"
 #include "channel/crypto.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 #define CHANNEL_ID 21u
 #define TOKEN_ID   1u

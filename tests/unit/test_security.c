@@ -33,7 +33,7 @@
 #include "channel/chunk.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "uarc/client.h"
 
 static const uint8_t short_expected[40] = {

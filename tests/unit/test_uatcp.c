@@ -8,7 +8,6 @@
 
 #include <cmocka.h>
 
-#include "transport/socket.h"
 #include "transport/uatcp.h"
 
 static void test_header(void **state)
@@ -76,7 +75,7 @@ static void test_err_round_trip(void **state)
 {
     (void)state;
     uint8_t out[64];
-    size_t n = uarc__encode_err(out, sizeof out, UARC_BadTcpServerTooBusy, "busy");
+    size_t n = uarc__uatcp_encode_err(out, sizeof out, UARC_BadTcpServerTooBusy, "busy");
     uarc_status status;
     const uint8_t *reason;
     size_t reason_length;
