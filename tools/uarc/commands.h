@@ -26,7 +26,7 @@ typedef struct security_args {
     const char *policy; /* short name or URI; NULL: None */
     const char *mode;
     const char *certificate, *private_key, *server_certificate;
-    const char *trust_list; /* folder; NULL: the server certificate is pinned, not validated */
+    const char *trust_list;      /* folder; NULL: the server certificate is pinned, not validated */
     const char *application_uri; /* NULL: our certificate's URI, or urn:uarc:client */
 } security_args;
 /* clang-format off */
