@@ -73,6 +73,9 @@ typedef struct uarc_client_config {
     /* Bounds the whole connect: TCP connect, HEL/ACK, OPN, CreateSession, ActivateSession.
      * 0: 10000 ms. */
     uint32_t connect_timeout_ms;
+    /* Each handshake answer must come within this: the ACK to our HEL, the OPN response, and
+     * the response to a token renewal. 0: connect_timeout_ms. */
+    uint32_t handshake_timeout_ms;
     /* Default per-request timeout, also sent as the timeoutHint. 0: 10000 ms. */
     uint32_t request_timeout_ms;
     /* UA-TCP limits we announce in HEL. 0: 65535, 65535, 16 MiB, 4096 chunks. */

@@ -1228,7 +1228,8 @@ static uarc_status start_channel(uarc_client *c)
         .max_message_size = c->cfg.max_message_size,
         .max_chunk_count = c->cfg.max_chunk_count,
         .requested_lifetime_ms = c->cfg.secure_channel_lifetime_ms,
-        .handshake_timeout_ms = c->cfg.connect_timeout_ms,
+        .handshake_timeout_ms = c->cfg.handshake_timeout_ms ? c->cfg.handshake_timeout_ms
+                                                            : c->cfg.connect_timeout_ms,
         .security_policy_uri = c->cfg.security_policy_uri,
         .decode = c->cfg.decode,
         .budget = c->cfg.memory_budget,

@@ -133,10 +133,230 @@ static void test_release_in_callback_does_not_skip_next(void **state)
     uarc_allowlist_delete(allow);
 }
 
+/* ---- several sockets for one ServerUri ---- */
+
+typedef struct record {
+    uarc_reverse_hub *hub;
+    int connected, restored, failed, lost, dropped;
+    uarc_status lost_status;
+    char lost_reason[64], lost_peer[UARC_PEER_SIZE];
+    char drop_uri[32], drop_peer[UARC_PEER_SIZE], drop_reason[160];
+    uarc_status drop_status;
+} record;
+
+static void rec_connected(void *user_data, uarc_client *client, const char *server_uri,
+                          bool restored, bool resumed)
+{
+    record *r = user_data;
+    (void)client, (void)server_uri, (void)resumed;
+    r->connected++;
+    r->restored += restored;
+}
+
+static void rec_failed(void *user_data, uarc_client *client, const char *server_uri,
+                       uarc_status status, const char *detail)
+{
+    record *r = user_data;
+    (void)client, (void)server_uri, (void)status, (void)detail;
+    r->failed++;
+}
+
+static void rec_lost(void *user_data, uarc_client *client, const char *server_uri,
+                     uarc_status status)
+{
+    record *r = user_data;
+    (void)server_uri;
+    r->lost++;
+    r->lost_status = status;
+    snprintf(r->lost_reason, sizeof r->lost_reason, "%s", uarc_client_end_reason(client));
+    snprintf(r->lost_peer, sizeof r->lost_peer, "%s", uarc_client_peer(client));
+}
+
+static void rec_dropped(void *user_data, const char *server_uri, const char *peer,
+                        uarc_status status, const char *reason)
+{
+    record *r = user_data;
+    r->dropped++;
+    r->drop_status = status;
+    snprintf(r->drop_uri, sizeof r->drop_uri, "%s", server_uri);
+    snprintf(r->drop_peer, sizeof r->drop_peer, "%s", peer);
+    snprintf(r->drop_reason, sizeof r->drop_reason, "%s", reason);
+}
+
+typedef struct fixture {
+    uarc_allowlist *allow;
+    uarc_listener *listener;
+    record r;
+} fixture;
+
+static void fixture_open(fixture *f, uint32_t spare_timeout_ms)
+{
+    memset(f, 0, sizeof *f);
+    f->allow = uarc_allowlist_new();
+    assert_int_equal(uarc_allowlist_add(f->allow, "urn:honest", NULL), UARC_Good);
+    uarc_listener_options lo = {.allowlist = f->allow,
+                                .bind_addresses = (const char *[]){"127.0.0.1"},
+                                .bind_address_count = 1};
+    f->listener = uarc_listener_new(&lo);
+    assert_int_equal(uarc_listener_listen(f->listener), UARC_Good);
+    uarc_reverse_hub_options ho = {
+        .listener = f->listener,
+        .client = {.no_session = true},
+        .callbacks = {NULL, rec_connected, rec_failed, rec_lost, &f->r},
+        .dropped = rec_dropped,
+        .spare_timeout_ms = spare_timeout_ms,
+    };
+    f->r.hub = uarc_reverse_hub_new(&ho);
+    assert_non_null(f->r.hub);
+}
+
+static void fixture_close(fixture *f)
+{
+    uarc_reverse_hub_delete(f->r.hub);
+    uarc_listener_delete(f->listener);
+    uarc_allowlist_delete(f->allow);
+}
+
+/* Runs the hub until `done` holds, for at most `ms` (about). */
+#define RUN_UNTIL(f, done, ms)                                                                     \
+    for (int run_ = 0; run_ < (ms) / 10 && !(done); run_++)                                       \
+    uarc_reverse_hub_process((f)->r.hub, 10)
+
+/* A socket that dials the listener with an RHE claiming urn:honest. */
+static int dial(fixture *f)
+{
+    int fd = connect_to(uarc_listener_port(f->listener));
+    fake_frame fr;
+    frame_rhe(&fr, "urn:honest", "opc.tcp://127.0.0.1:4840");
+    send_all(fd, fr.bytes, fr.length);
+    return fd;
+}
+
+/* The honest server: dials, answers HEL and OPN, until the hub reports the channel. */
+static int dial_and_open(fixture *f)
+{
+    int connected = f->r.connected;
+    int fd = dial(f);
+    RUN_UNTIL(f, readable(fd), 2000);
+    uint8_t buf[4096];
+    read_message(fd, buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4);
+    send_ack(fd);
+    RUN_UNTIL(f, readable(fd), 2000);
+    answer_opn(fd);
+    RUN_UNTIL(f, f->r.connected > connected, 2000);
+    assert_int_equal(f->r.connected, connected + 1);
+    return fd;
+}
+
+/* Descriptors the hub polls: the listener, the client's socket and a spare when one is held. */
+static size_t polled(const fixture *f)
+{
+    struct pollfd fds[8];
+    return uarc_reverse_hub_poll_fds(f->r.hub, fds, 8);
+}
+
+/* A silent socket claims the honest server's URI while its session is up, and is the spare when
+ * that session ends. The honest server's re-dial must not wait for the impostor's HEL to time out
+ * (10 s): the newest socket wins at once, and the impostor's end is reported as its own. */
+static void test_impostor_spare_does_not_delay_redial(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, 0);
+    int honest = dial_and_open(&f);
+    char honest_peer[UARC_PEER_SIZE];
+    local_address(honest, honest_peer, sizeof honest_peer);
+
+    int impostor = dial(&f);
+    char impostor_peer[UARC_PEER_SIZE];
+    local_address(impostor, impostor_peer, sizeof impostor_peer);
+    RUN_UNTIL(&f, polled(&f) == 3, 2000);
+    assert_int_equal(polled(&f), 3); /* held as the spare */
+
+    close(honest); /* the session's connection ends; the hub turns to the spare */
+    RUN_UNTIL(&f, f.r.lost == 1, 2000);
+    assert_int_equal(f.r.lost, 1);
+    assert_int_equal(f.r.lost_status, UARC_BadConnectionClosed);
+    assert_string_equal(f.r.lost_reason, "closed by peer");
+    assert_string_equal(f.r.lost_peer, honest_peer);
+    uint8_t buf[4096];
+    RUN_UNTIL(&f, readable(impostor), 2000);
+    read_message(impostor, buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4); /* the impostor never answers */
+
+    int redial = dial(&f);
+    RUN_UNTIL(&f, readable(redial), 2000);
+    assert_true(readable(redial)); /* HEL within 2 s, not after the impostor's 10 s */
+    read_message(redial, buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4);
+    send_ack(redial);
+    RUN_UNTIL(&f, readable(redial), 2000);
+    answer_opn(redial);
+    RUN_UNTIL(&f, f.r.connected == 2, 2000);
+    assert_int_equal(f.r.connected, 2);
+    assert_int_equal(f.r.restored, 1);
+    assert_int_equal(f.r.failed, 0); /* nothing reported against the server itself */
+    assert_int_equal(f.r.dropped, 1);
+    assert_string_equal(f.r.drop_uri, "urn:honest");
+    assert_string_equal(f.r.drop_peer, impostor_peer);
+    assert_int_equal(f.r.drop_status, UARC_BadConnectionClosed);
+    assert_non_null(strstr(f.r.drop_reason, "superseded"));
+    expect_eof(impostor);
+
+    close(impostor);
+    close(redial);
+    fixture_close(&f);
+}
+
+/* A held spare is dropped after spare_timeout_ms, or when its peer closes it, each reported with
+ * its address; a reset session reports "reset by peer". */
+static void test_spare_bounded_and_reported(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, 200);
+    int honest = dial_and_open(&f);
+
+    int spare = dial(&f);
+    char peer[UARC_PEER_SIZE];
+    local_address(spare, peer, sizeof peer);
+    RUN_UNTIL(&f, f.r.dropped == 1, 3000);
+    assert_int_equal(f.r.dropped, 1);
+    assert_int_equal(f.r.drop_status, UARC_BadTimeout);
+    assert_string_equal(f.r.drop_peer, peer);
+    assert_non_null(strstr(f.r.drop_reason, "200 ms"));
+    expect_eof(spare);
+    close(spare);
+
+    spare = dial(&f);
+    local_address(spare, peer, sizeof peer);
+    RUN_UNTIL(&f, polled(&f) == 3, 2000);
+    assert_int_equal(polled(&f), 3);
+    close(spare);
+    RUN_UNTIL(&f, f.r.dropped == 2, 2000);
+    assert_int_equal(f.r.dropped, 2);
+    assert_int_equal(f.r.drop_status, UARC_BadConnectionClosed);
+    assert_string_equal(f.r.drop_peer, peer);
+    assert_string_equal(f.r.drop_reason, "spare closed by peer");
+    assert_int_equal(f.r.lost, 0); /* the session was never touched */
+
+    struct linger reset = {1, 0};
+    assert_int_equal(setsockopt(honest, SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    close(honest);
+    RUN_UNTIL(&f, f.r.lost == 1, 2000);
+    assert_int_equal(f.r.lost, 1);
+    assert_int_equal(f.r.lost_status, UARC_BadConnectionClosed);
+    assert_string_equal(f.r.lost_reason, "reset by peer");
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_release_in_callback_does_not_skip_next),
+        cmocka_unit_test(test_impostor_spare_does_not_delay_redial),
+        cmocka_unit_test(test_spare_bounded_and_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
