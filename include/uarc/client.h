@@ -287,8 +287,7 @@ UARC_API const char *uarc_client_peer(const uarc_client *client);
  * uarc_client_end_status()/_end_reason() give `status` and `reason` (copied, cut to 63 bytes).
  * From inside a callback the teardown happens once control is back in the client. Returns Good.
  */
-UARC_API uarc_status uarc_client_abort(uarc_client *client, uarc_status status,
-                                       const char *reason);
+UARC_API uarc_status uarc_client_abort(uarc_client *client, uarc_status status, const char *reason);
 /* The endpoint URL in use, the SecurityPolicyUri of the channel, and the session's revised
  * timeout (valid while connected). */
 UARC_API const char *uarc_client_endpoint_url(const uarc_client *client);

@@ -26,6 +26,8 @@
 /* Part 6 §6.7.2.4: sequence numbers wrap only after this value, to a value below 1024. */
 #define SEQUENCE_WRAP_AFTER (UINT32_MAX - 1024u)
 #define SEQUENCE_WRAP_LIMIT 1024u
+
+/* Chunks answering no request of ours before the channel is dropped. */
 #define DEFAULT_MAX_UNSOLICITED 100u
 /* Ids of requests given up on that are remembered, so that their late answers are not counted
  * as unsolicited. */
@@ -89,8 +91,8 @@ struct uarc__channel {
     size_t assembly_bytes;
     uarc_memory_budget *budget; /* charged for rx_capacity and every assembly's capacity */
     uint32_t max_unsolicited;
-    uint32_t unsolicited;                /* chunks for requests we never sent or already had */
-    uint32_t forgotten[FORGOTTEN_IDS];   /* requests given up on: late answers are not counted */
+    uint32_t unsolicited;              /* chunks for requests we never sent or already had */
+    uint32_t forgotten[FORGOTTEN_IDS]; /* requests given up on: late answers are not counted */
     size_t forgotten_next;
     bool err_received;
 

@@ -1228,8 +1228,8 @@ static uarc_status start_channel(uarc_client *c)
         .max_message_size = c->cfg.max_message_size,
         .max_chunk_count = c->cfg.max_chunk_count,
         .requested_lifetime_ms = c->cfg.secure_channel_lifetime_ms,
-        .handshake_timeout_ms = c->cfg.handshake_timeout_ms ? c->cfg.handshake_timeout_ms
-                                                            : c->cfg.connect_timeout_ms,
+        .handshake_timeout_ms =
+            c->cfg.handshake_timeout_ms ? c->cfg.handshake_timeout_ms : c->cfg.connect_timeout_ms,
         .security_policy_uri = c->cfg.security_policy_uri,
         .decode = c->cfg.decode,
         .budget = c->cfg.memory_budget,
@@ -1534,8 +1534,7 @@ static void receive(uarc_client *c, const uint8_t *data, size_t length)
 }
 
 /* The transport ended (EOF or an error), in either mode. */
-static void transport_ended(uarc_client *c, uarc_status status, const char *cause,
-                            const char *why)
+static void transport_ended(uarc_client *c, uarc_status status, const char *cause, const char *why)
 {
     if (c->state == UARC_CLIENT_CLOSING) {
         end_connection(c, status);
@@ -1562,7 +1561,8 @@ static void on_readable(uarc_client *c)
             return;
         if (n < 0 && errno == EINTR)
             continue;
-        transport_ended(c, UARC_BadConnectionClosed, n == 0 ? "closed by peer" : errno_reason(errno),
+        transport_ended(c, UARC_BadConnectionClosed,
+                        n == 0 ? "closed by peer" : errno_reason(errno),
                         n == 0 ? "the server closed the connection" : strerror(errno));
         return;
     }

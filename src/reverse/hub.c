@@ -34,6 +34,7 @@
 #include "encoding/log.h"
 
 #define SECURITY_POLICY_NONE "http://opcfoundation.org/UA/SecurityPolicy#None"
+
 #define DEFAULT_SPARE_TIMEOUT_MS 30000u
 #define DEFAULT_HELLO_TIMEOUT_MS 5000u
 
@@ -561,8 +562,7 @@ static void report_drop(uarc_reverse_hub *hub, const char *server_uri, const cha
 }
 
 /* Drops the held spare, reporting why. */
-static void drop_spare(uarc_reverse_hub *hub, hub_server *s, uarc_status status,
-                       const char *reason)
+static void drop_spare(uarc_reverse_hub *hub, hub_server *s, uarc_status status, const char *reason)
 {
     report_drop(hub, s->server_uri, s->spare.peer, status, "%s", reason);
     uarc_reverse_connection_clear(&s->spare);
@@ -597,8 +597,8 @@ static void supersede(uarc_reverse_hub *hub, hub_server *s, uarc_client *attempt
         s->became_active = false;
     }
     report_drop(hub, s->server_uri, peer, UARC_BadConnectionClosed,
-                "superseded in state %s by a newer connection from %s",
-                uarc_client_state_name(at), newer_peer);
+                "superseded in state %s by a newer connection from %s", uarc_client_state_name(at),
+                newer_peer);
 }
 
 /* Routes one accepted connection to its server's client. */
@@ -694,9 +694,10 @@ static void drop_stale_spares(uarc_reverse_hub *hub)
             uint8_t byte;
             ssize_t n = recv(s->spare.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
             drop_spare(hub, s, UARC_BadConnectionClosed,
-                       n == 0                          ? "spare closed by peer"
+                       n == 0                         ? "spare closed by peer"
                        : n < 0 && errno == ECONNRESET ? "spare reset by peer"
-                       : n > 0 ? "spare sent bytes before HEL" : "spare failed");
+                       : n > 0                        ? "spare sent bytes before HEL"
+                                                      : "spare failed");
         } else if (now >= s->spare_deadline) {
             char reason[128];
             snprintf(reason, sizeof reason, "held as a spare for %u ms without being needed",

@@ -547,8 +547,7 @@ static void test_budget_holds_against_flooding_servers(void **state)
             send_read(honest, &h);
             uarc_ReadResponse r;
             uarc_init(&r, UARC_T(ReadResponse));
-            reply(honest, pop_request_of(honest, UARC_T(ReadRequest)), &r,
-                  UARC_T(ReadResponse));
+            reply(honest, pop_request_of(honest, UARC_T(ReadRequest)), &r, UARC_T(ReadResponse));
             assert_int_equal(h.calls, 1);
             assert_int_equal(h.status, UARC_Good);
             honest_answers++;
@@ -614,6 +613,40 @@ static void test_budget_bounds_decoded_responses(void **state)
     uarc_memory_budget_delete(budget);
 }
 
+/* A chunk whose receive buffer would not fit in the budget ends that connection with
+ * BadTcpNotEnoughResources, reason "memory budget"; a client sharing the budget goes on. */
+static void test_budget_ends_connection_whose_buffer_does_not_fit(void **state)
+{
+    (void)state;
+    uarc_memory_budget *budget = uarc_memory_budget_new(32 * 1024);
+    peer *hostile = calloc(1, sizeof *hostile), *honest = calloc(1, sizeof *honest);
+    assert_non_null(hostile);
+    assert_non_null(honest);
+    open_peer_in(hostile, budget);
+    open_peer_in(honest, budget);
+    outcome o = {0};
+    send_read(hostile, &o);
+    uint32_t id = pop_request_of(hostile, UARC_T(ReadRequest));
+    assert_int_equal(feed_chunk(hostile, "MSGC", CHANNEL_ID, id, 40000),
+                     UARC_BadTcpNotEnoughResources);
+    expect_end(hostile, UARC_BadTcpNotEnoughResources, "memory budget");
+    assert_int_equal(o.status, UARC_BadSecureChannelClosed);
+    assert_true(uarc_memory_budget_peak(budget) <= 32 * 1024);
+
+    outcome h = {0};
+    send_read(honest, &h);
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    reply(honest, pop_request_of(honest, UARC_T(ReadRequest)), &r, UARC_T(ReadResponse));
+    assert_int_equal(h.status, UARC_Good);
+    uarc_client_delete(hostile->client);
+    uarc_client_delete(honest->client);
+    assert_int_equal(uarc_memory_budget_used(budget), 0);
+    free(hostile);
+    free(honest);
+    uarc_memory_budget_delete(budget);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_unsolicited_responses_dropped),
         cmocka_unit_test(test_budget_holds_against_flooding_servers),
         cmocka_unit_test(test_budget_bounds_decoded_responses),
+        cmocka_unit_test(test_budget_ends_connection_whose_buffer_does_not_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -219,7 +219,7 @@ static void fixture_close(fixture *f)
 
 /* Runs the hub until `done` holds, for at most `ms` (about). */
 #define RUN_UNTIL(f, done, ms)                                                                     \
-    for (int run_ = 0; run_ < (ms) / 10 && !(done); run_++)                                       \
+    for (int run_ = 0; run_ < (ms) / 10 && !(done); run_++)                                        \
     uarc_reverse_hub_process((f)->r.hub, 10)
 
 /* A socket that dials the listener with an RHE claiming urn:honest. */
