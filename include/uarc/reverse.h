@@ -71,10 +71,11 @@ typedef struct uarc_reverse_hub_callbacks {
     void (*connected)(void *user_data, uarc_client *client, const char *server_uri, bool restored,
                       bool resumed);
     /* Connecting over a fresh socket failed, or discovery did; `detail` names the step
-     * ("<step>: <StatusName>: <reason>"), `status` is the cause's. uarc_client_end_reason() and
-     * uarc_client_peer() of `client` tell how that socket ended and whose it was (for a
-     * discovery, the probe's socket: `client` then has no peer). The hub waits for the server's
-     * next dial. */
+     * ("<step>: <StatusName>: <reason>"), `status` is the cause's. When the client's own connect
+     * failed, `detail` is uarc_client_error(client), and uarc_client_end_reason() and
+     * uarc_client_peer() of `client` tell how that socket ended and whose it was; for a failed
+     * discovery `detail` is the hub's own text and those tell of the client's last connection,
+     * not of the discovery's socket. The hub waits for the server's next dial. */
     void (*failed)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status,
                    const char *detail);
     /* An active session's connection was lost; `status` is the cause's (BadConnectionClosed

@@ -623,8 +623,11 @@ static void on_failed(void *user_data, uarc_client *client, const char *server_u
                       uarc_status status, const char *detail)
 {
     session_state *st = user_data;
-    ops_context ctx = {client, st->listen->json, server_uri, uarc_client_peer(client),
-                       uarc_client_end_reason(client)};
+    ops_context ctx = {.client = client, .json = st->listen->json, .server_uri = server_uri};
+    if (detail == uarc_client_error(client)) { /* the client's own connect, not a discovery */
+        ctx.peer = uarc_client_peer(client);
+        ctx.end = uarc_client_end_reason(client);
+    }
     ops_report_detail(&ctx, status, detail);
 }
 
