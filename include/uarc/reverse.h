@@ -100,10 +100,10 @@ typedef void (*uarc_reverse_hub_discovered_fn)(void *user_data, uarc_client *cli
 /*
  * A socket that claimed `server_uri` was dropped without becoming (or staying) that server's
  * connection, and `peer` is its address: a newer socket superseded it while it was connecting or
- * held as a spare, its peer closed it while held, or it was held longer than spare_timeout_ms
- * (BadTimeout). `reason` says which. It is that socket's end, not the server's: the server's
- * record (its client, its session) is untouched. Runs like the other callbacks, with
- * callbacks.user_data.
+ * held as a spare, its peer closed it (or sent bytes before our HEL) while held, or it was held
+ * longer than spare_timeout_ms (BadTimeout). `reason` says which. It is that socket's end, not
+ * the server's: the server's record (its client, its session) is untouched. Runs like the other
+ * callbacks, with callbacks.user_data.
  */
 typedef void (*uarc_reverse_hub_dropped_fn)(void *user_data, const char *server_uri,
                                             const char *peer, uarc_status status,
@@ -140,8 +140,8 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub);
 
 /*
- * Fills `fds` with what to poll: the listener's descriptor and every client's socket (events
- * set). Returns how many entries are needed (fill at most `capacity`).
+ * Fills `fds` with what to poll: the listener's descriptor, every client's socket and every
+ * held spare (events set). Returns how many entries are needed (fill at most `capacity`).
  */
 UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct pollfd *fds,
                                           size_t capacity);
