@@ -38,6 +38,7 @@
 #ifndef UARC_CLIENT_H
 #define UARC_CLIENT_H
 
+#include "uarc/budget.h"
 #include "uarc/types.h"
 
 #ifdef __cplusplus
@@ -72,6 +73,9 @@ typedef struct uarc_client_config {
     /* Bounds the whole connect: TCP connect, HEL/ACK, OPN, CreateSession, ActivateSession.
      * 0: 10000 ms. */
     uint32_t connect_timeout_ms;
+    /* Each handshake answer must come within this: the ACK to our HEL, the OPN response, and
+     * the response to a token renewal. 0: connect_timeout_ms. */
+    uint32_t handshake_timeout_ms;
     /* Default per-request timeout, also sent as the timeoutHint. 0: 10000 ms. */
     uint32_t request_timeout_ms;
     /* UA-TCP limits we announce in HEL. 0: 65535, 65535, 16 MiB, 4096 chunks. */
@@ -166,6 +170,14 @@ typedef struct uarc_client_config {
     bool allow_unencrypted_password;
     /* Limits for decoding responses (see uarc_decode_options; the arena field is ignored). */
     uarc_decode_options decode;
+    /* The budget (uarc/budget.h) charged for this client's receive buffer, the responses being
+     * joined and each decoded response while its callback runs; share one among many clients.
+     * NULL: none, only the per-connection limits above. Borrowed: it must outlive the client. */
+    uarc_memory_budget *memory_budget;
+    /* Chunks the server sends for no request we are waiting for (never sent, or answered
+     * already; late answers to requests that timed out do not count) before the connection is
+     * dropped with BadUnknownResponse, reason "unsolicited responses". 0: 100. */
+    uint32_t max_unsolicited_responses;
     uarc_client_callbacks callbacks;
     uarc_logger logger;
 } uarc_client_config;
@@ -237,6 +249,45 @@ UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, co
 
 /* Detail of the last failure ("" when none): "<step>: <StatusName>: <reason>". */
 UARC_API const char *uarc_client_error(const uarc_client *client);
+
+/*
+ * How the last connection ended, kept until the next connect starts ("" and Good before):
+ * the status of the cause (not the BadSecureChannelClosed that requests in flight get) and a
+ * short reason:
+ *   "closed by peer"        the server closed the TCP connection (BadConnectionClosed)
+ *   "reset by peer"         the connection was reset (BadConnectionClosed)
+ *   "TCP keepalive"         the kernel gave up on the connection: keepalive probes or
+ *                           retransmissions unanswered (BadConnectionClosed)
+ *   "I/O error"             another socket error
+ *   "transport failed"      byte mode: uarc_client_transport_closed() with a bad status
+ *   "keep-alive timeout"    the keep-alive Read went unanswered (BadTimeout)
+ *   "connect timeout"       the connect did not complete within connect_timeout_ms (BadTimeout)
+ *   "handshake timeout"     no ACK/OPN response, or no answer to a token renewal (BadTimeout)
+ *   "ERR from server"       the server sent ERR (its status)
+ *   "CLO from server"       the server closed the secure channel (BadSecureChannelClosed)
+ *   "protocol violation"    a malformed or unexpected message (BadSecureChannelIdInvalid,
+ *                           BadDecodingError, BadTcpMessageTypeInvalid, BadTcpMessageTooLarge...)
+ *   "memory budget"         the receive buffer would exceed the memory budget
+ *                           (BadTcpNotEnoughResources)
+ *   "unsolicited responses" over max_unsolicited_responses (BadUnknownResponse)
+ *   "connect failed"        a connect step failed otherwise (its status)
+ *   "closed by client"      uarc_client_disconnect() (Good)
+ *   or the reason given to uarc_client_abort().
+ */
+UARC_API uarc_status uarc_client_end_status(const uarc_client *client);
+UARC_API const char *uarc_client_end_reason(const uarc_client *client);
+
+/* The address of the server's end of the socket ("127.0.0.1:4840", "[::1]:4840"), noted when
+ * the connect starts and kept until the next; "" in byte mode or before any socket. */
+UARC_API const char *uarc_client_peer(const uarc_client *client);
+
+/*
+ * Ends the connection at once, as a lost socket would: no CloseSession, no CLO, the session is
+ * kept for a resume, pending requests fail, the client becomes DISCONNECTED, and
+ * uarc_client_end_status()/_end_reason() give `status` and `reason` (copied, cut to 63 bytes).
+ * From inside a callback the teardown happens once control is back in the client. Returns Good.
+ */
+UARC_API uarc_status uarc_client_abort(uarc_client *client, uarc_status status, const char *reason);
 /* The endpoint URL in use, the SecurityPolicyUri of the channel, and the session's revised
  * timeout (valid while connected). */
 UARC_API const char *uarc_client_endpoint_url(const uarc_client *client);

@@ -6,6 +6,7 @@
 #include "channel/chunk.h"
 #include "channel/security.h"
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/log.h"
 #include "core/endian.h"
 #include "transport/uatcp.h"
@@ -25,6 +26,12 @@
 /* Part 6 §6.7.2.4: sequence numbers wrap only after this value, to a value below 1024. */
 #define SEQUENCE_WRAP_AFTER (UINT32_MAX - 1024u)
 #define SEQUENCE_WRAP_LIMIT 1024u
+
+/* Chunks answering no request of ours before the channel is dropped. */
+#define DEFAULT_MAX_UNSOLICITED 100u
+/* Ids of requests given up on that are remembered, so that their late answers are not counted
+ * as unsolicited. */
+#define FORGOTTEN_IDS 16
 
 typedef struct assembly {
     uint32_t request_id;
@@ -82,6 +89,12 @@ struct uarc__channel {
     assembly assemblies[MAX_ASSEMBLIES];
     size_t assembly_count;
     size_t assembly_bytes;
+    uarc_memory_budget *budget; /* charged for rx_capacity and every assembly's capacity */
+    uint32_t max_unsolicited;
+    uint32_t unsolicited;              /* chunks for requests we never sent or already had */
+    uint32_t forgotten[FORGOTTEN_IDS]; /* requests given up on: late answers are not counted */
+    size_t forgotten_next;
+    bool err_received;
 
     uint8_t *rx;
     size_t rx_capacity;
@@ -110,6 +123,7 @@ static void set_error(uarc__channel *ch, const char *fmt, va_list ap)
 static void free_assembly(uarc__channel *ch, size_t index)
 {
     ch->assembly_bytes -= ch->assemblies[index].length;
+    uarc__budget_release(ch->budget, ch->assemblies[index].capacity);
     uarc__free(ch->assemblies[index].data);
     ch->assemblies[index] = ch->assemblies[--ch->assembly_count];
 }
@@ -121,6 +135,7 @@ static void release_receive_state(uarc__channel *ch)
     while (ch->assembly_count)
         free_assembly(ch, 0);
     uarc__free(ch->rx);
+    uarc__budget_release(ch->budget, ch->rx_capacity);
     ch->rx = NULL;
     ch->rx_capacity = ch->rx_fill = 0;
     ch->rx_size = 0;
@@ -362,6 +377,7 @@ static void handle_err(uarc__channel *ch, const uint8_t *message, size_t size)
     }
     if (!uarc_status_is_bad(status))
         status = UARC_BadUnexpectedError; /* an ERR always ends the connection as a failure */
+    ch->err_received = true;
     fail(ch, status, "%.*s", (int)(reason_length < 255 ? reason_length : 255),
          reason ? (const char *)reason : "");
 }
@@ -565,9 +581,17 @@ static size_t find_assembly(const uarc__channel *ch, uint32_t request_id)
     return SIZE_MAX;
 }
 
+/* A request no longer waited for: chunks of its answer may still come, and are not unsolicited. */
+static void remember_forgotten(uarc__channel *ch, uint32_t request_id)
+{
+    ch->forgotten[ch->forgotten_next] = request_id;
+    ch->forgotten_next = (ch->forgotten_next + 1) % FORGOTTEN_IDS;
+}
+
 static void message_failed(uarc__channel *ch, uint32_t request_id, uarc_status status,
                            const char *reason)
 {
+    remember_forgotten(ch, request_id);
     uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "response to request %u failed: %s (%s)",
               request_id, reason, uarc_status_name(status));
     if (ch->events.message_failed)
@@ -615,8 +639,19 @@ static bool append_chunk(uarc__channel *ch, size_t index, const uarc__chunk_info
             capacity *= 2;
         if (capacity > ch->max_message_size)
             capacity = ch->max_message_size;
+        /* Responses being joined may fill at most three quarters of the budget: when hostile
+         * servers stream endless responses, the rest still lets every connection read its
+         * chunks and decode its small answers. */
+        size_t keep = ch->budget ? uarc_memory_budget_limit(ch->budget) / 4 : 0;
+        if (!uarc__budget_charge_leaving(ch->budget, capacity - a->capacity, keep)) {
+            free_assembly(ch, index);
+            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
+                           "response exceeds the memory budget");
+            return false;
+        }
         uint8_t *p = uarc__realloc(a->data, capacity);
         if (!p) {
+            uarc__budget_release(ch->budget, capacity - a->capacity);
             free_assembly(ch, index);
             message_failed(ch, info->request_id, UARC_BadOutOfMemory, "out of memory");
             return false;
@@ -638,6 +673,26 @@ static void deliver(uarc__channel *ch, uint32_t request_id, const uint8_t *body,
         ch->events.message(ch->events.user_data, request_id, body, length);
 }
 
+static bool forgotten(const uarc__channel *ch, uint32_t request_id)
+{
+    for (size_t i = 0; i < FORGOTTEN_IDS; i++)
+        if (ch->forgotten[i] == request_id)
+            return request_id != 0;
+    return false;
+}
+
+/* A chunk for no request we are waiting for. The late answer of a request we gave up on is
+ * expected; anything else costs us work for nothing, and a server that keeps sending it is
+ * dropped. */
+static void count_unsolicited(uarc__channel *ch, uint32_t request_id)
+{
+    if (forgotten(ch, request_id) || ++ch->unsolicited <= ch->max_unsolicited)
+        return;
+    fail(ch, UARC_BadUnknownResponse,
+         "more than %u chunks answering no request of ours (the last for request %u)",
+         ch->max_unsolicited, request_id);
+}
+
 static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
 {
     size_t pending = find_outstanding(ch, info->request_id);
@@ -646,6 +701,7 @@ static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
         /* a response we gave up on (over our limits) or never asked for: dropped */
         uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel", "chunk for unknown request %u dropped",
                   info->request_id);
+        count_unsolicited(ch, info->request_id);
         return;
     }
     if (info->chunk_type == 'A') {
@@ -686,11 +742,13 @@ static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
         remove_outstanding(ch, pending);
         deliver(ch, done.request_id, done.data, done.length);
         uarc__free(done.data);
+        uarc__budget_release(ch->budget, done.capacity);
     }
 }
 
 void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
 {
+    remember_forgotten(ch, request_id);
     size_t index = find_assembly(ch, request_id);
     if (index != SIZE_MAX)
         free_assembly(ch, index);
@@ -787,8 +845,15 @@ static bool begin_message(uarc__channel *ch)
         return false;
     }
     if (h.size > ch->rx_capacity) {
+        if (!uarc__budget_charge(ch->budget, h.size - ch->rx_capacity)) {
+            fail(ch, UARC_BadTcpNotEnoughResources,
+                 "a %u-byte chunk exceeds the memory budget (%zu of %zu bytes in use)", h.size,
+                 uarc_memory_budget_used(ch->budget), uarc_memory_budget_limit(ch->budget));
+            return false;
+        }
         uint8_t *p = uarc__realloc(ch->rx, h.size);
         if (!p) {
+            uarc__budget_release(ch->budget, h.size - ch->rx_capacity);
             fail(ch, UARC_BadOutOfMemory, "out of memory");
             return false;
         }
@@ -837,6 +902,9 @@ uarc__channel *uarc__channel_new(const uarc__channel_config *config,
         config->max_message_size ? config->max_message_size : DEFAULT_MAX_MESSAGE_SIZE;
     ch->max_chunk_count =
         config->max_chunk_count ? config->max_chunk_count : DEFAULT_MAX_CHUNK_COUNT;
+    ch->budget = config->budget;
+    ch->max_unsolicited =
+        config->max_unsolicited ? config->max_unsolicited : DEFAULT_MAX_UNSOLICITED;
     ch->requested_lifetime =
         config->requested_lifetime_ms ? config->requested_lifetime_ms : DEFAULT_LIFETIME_MS;
     ch->handshake_timeout =
@@ -897,8 +965,13 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
     ch->receiving = true;
     while (length && ch->state != UARC__CHANNEL_CLOSED) {
         if (!ch->rx) {
+            if (!uarc__budget_charge(ch->budget, UARC__UATCP_HEADER_SIZE)) {
+                fail(ch, UARC_BadTcpNotEnoughResources, "the memory budget is exhausted");
+                break;
+            }
             ch->rx = uarc__malloc(UARC__UATCP_HEADER_SIZE);
             if (!ch->rx) {
+                uarc__budget_release(ch->budget, UARC__UATCP_HEADER_SIZE);
                 fail(ch, UARC_BadOutOfMemory, "out of memory");
                 break;
             }
@@ -1072,6 +1145,11 @@ uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *ch)
 const char *uarc__channel_security_policy_uri(const uarc__channel *ch)
 {
     return ch->policy->uri;
+}
+
+bool uarc__channel_ended_by_err(const uarc__channel *ch)
+{
+    return ch->err_received;
 }
 
 const char *uarc__channel_error(const uarc__channel *ch)

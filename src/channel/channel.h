@@ -12,6 +12,7 @@
 #ifndef UARC_CHANNEL_CHANNEL_H
 #define UARC_CHANNEL_CHANNEL_H
 
+#include "uarc/budget.h"
 #include "uarc/types.h"
 
 typedef struct uarc__channel uarc__channel;
@@ -43,6 +44,14 @@ typedef struct uarc__channel_config {
     uarc_view local_private_key;
     uarc_view remote_certificate;
     uarc_decode_options decode; /* limits for decoding OPN responses */
+    /* Charged for the receive buffer and the responses being joined (see uarc/budget.h); over
+     * it, a chunk ends the channel with BadTcpNotEnoughResources and a response fails with
+     * BadResponseTooLarge. NULL: none. Borrowed. */
+    uarc_memory_budget *budget;
+    /* Chunks answering no request we are waiting for (never sent, or already answered) beyond
+     * which the channel ends with BadUnknownResponse; late answers to the last 16 requests given
+     * up on (uarc__channel_forget_request) do not count. 0: 100. */
+    uint32_t max_unsolicited;
     uarc_logger logger;
 } uarc__channel_config;
 
@@ -131,6 +140,8 @@ uint32_t uarc__channel_peer_receive_buffer_size(const uarc__channel *channel);
 uint32_t uarc__channel_peer_max_message_size(const uarc__channel *channel);
 uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *channel);
 const char *uarc__channel_security_policy_uri(const uarc__channel *channel);
+/* The channel ended because the server sent ERR. */
+bool uarc__channel_ended_by_err(const uarc__channel *channel);
 /* Detail of the last failure ("" when none). */
 const char *uarc__channel_error(const uarc__channel *channel);
 

@@ -29,6 +29,8 @@
 #include "channel/crypto.h"
 #include "channel/security.h"
 #include "core/alloc.h"
+#include "core/budget.h"
+#include "encoding/decode_charged.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "transport/socket.h"
@@ -104,6 +106,10 @@ struct uarc_client {
     uarc_status end_status;
     uarc_status last_status;
     char error[512];
+    /* how the last connection ended (the first cause noted counts) and with whom */
+    uarc_status cause_status;
+    char cause_reason[64];
+    char peer[80];
     /* security: owned copies of the certificates (config, files or generated) */
     uint8_t *local_cert, *local_key, *server_cert;
     size_t local_cert_length, local_key_length, server_cert_length;
@@ -157,6 +163,29 @@ static void set_state(uarc_client *c, uarc_client_state state, uarc_status statu
               uarc_client_state_name(state), uarc_status_name(status));
     if (c->cfg.callbacks.state_changed)
         c->cfg.callbacks.state_changed(c->cfg.callbacks.user_data, state, status);
+}
+
+/* Notes why the connection ends; the first cause noted for a connection is the one reported. */
+static void note_cause(uarc_client *c, uarc_status status, const char *reason)
+{
+    if (c->cause_reason[0])
+        return;
+    c->cause_status = status;
+    snprintf(c->cause_reason, sizeof c->cause_reason, "%s", reason);
+}
+
+/* The reason for a socket error. */
+static const char *errno_reason(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+        return "reset by peer";
+    case ETIMEDOUT:
+        return "TCP keepalive";
+    default:
+        return "I/O error";
+    }
 }
 
 /* The step a failure in the current state belongs to. */
@@ -460,6 +489,21 @@ UARC_API void uarc_client_forget_session(uarc_client *c)
         forget_session(c);
 }
 
+UARC_API uarc_status uarc_client_end_status(const uarc_client *c)
+{
+    return c->cause_status;
+}
+
+UARC_API const char *uarc_client_end_reason(const uarc_client *c)
+{
+    return c->cause_reason;
+}
+
+UARC_API const char *uarc_client_peer(const uarc_client *c)
+{
+    return c->peer;
+}
+
 UARC_API double uarc_client_session_timeout_ms(const uarc_client *c)
 {
     return c->revised_session_timeout;
@@ -483,6 +527,7 @@ static void flush(uarc_client *c)
                 return;
             set_error(c, current_step(c), UARC_BadConnectionClosed, "send failed: %s",
                       strerror(errno));
+            note_cause(c, UARC_BadConnectionClosed, errno_reason(errno));
             end_connection(c, UARC_BadConnectionClosed);
             return;
         }
@@ -623,7 +668,9 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
         p.callback(p.user_data, UARC_BadOutOfMemory, NULL);
         return;
     }
-    status = uarc_decode(body, length, &offset, response, type, &options);
+    size_t charged; /* the decoded response's share of the memory budget, while it lives */
+    status = uarc__decode_charged(body, length, &offset, response, type, &options,
+                                  c->cfg.memory_budget, &charged);
     if (status == UARC_Good && offset != length)
         uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client", "%zu bytes after the %s ignored",
                   length - offset, type->name);
@@ -644,6 +691,7 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
             set_error(c, p.service, failure, "ServiceFault with the code %s",
                       uarc_status_name(result));
         uarc_delete(response, type);
+        uarc__budget_release(c->cfg.memory_budget, charged);
         p.callback(p.user_data, failure, NULL);
         return;
     }
@@ -651,6 +699,7 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
         set_error(c, p.service, result, "service result");
     p.callback(p.user_data, uarc_status_is_bad(result) ? result : UARC_Good, response);
     uarc_delete(response, type);
+    uarc__budget_release(c->cfg.memory_budget, charged);
 }
 
 static void on_message_failed(void *user_data, uint32_t request_id, uarc_status status,
@@ -673,6 +722,13 @@ static void on_closed(void *user_data, uarc_status status, const char *reason)
         return;
     }
     set_error(c, current_step(c), status, "%s", reason && *reason ? reason : "channel closed");
+    note_cause(c, status,
+               uarc__channel_ended_by_err(c->channel)    ? "ERR from server"
+               : status == UARC_BadSecureChannelClosed   ? "CLO from server"
+               : status == UARC_BadTimeout               ? "handshake timeout"
+               : status == UARC_BadTcpNotEnoughResources ? "memory budget"
+               : status == UARC_BadUnknownResponse       ? "unsolicited responses"
+                                                         : "protocol violation");
     /* Requests in flight learn that the channel is gone; while connecting, the cause itself (an
      * ERR's status, a malformed ACK) is why the client falls back to DISCONNECTED. */
     end_connection(c, connected_state(c->state) ? UARC_BadSecureChannelClosed : status);
@@ -714,6 +770,7 @@ static void fail_connect(uarc_client *c, const char *step, uarc_status status, c
     va_start(ap, fmt);
     vset_error(c, step, status, fmt, ap);
     va_end(ap);
+    note_cause(c, status, "connect failed");
     end_connection(c, status);
 }
 
@@ -1173,9 +1230,12 @@ static uarc_status start_channel(uarc_client *c)
         .max_message_size = c->cfg.max_message_size,
         .max_chunk_count = c->cfg.max_chunk_count,
         .requested_lifetime_ms = c->cfg.secure_channel_lifetime_ms,
-        .handshake_timeout_ms = c->cfg.connect_timeout_ms,
+        .handshake_timeout_ms =
+            c->cfg.handshake_timeout_ms ? c->cfg.handshake_timeout_ms : c->cfg.connect_timeout_ms,
         .security_policy_uri = c->cfg.security_policy_uri,
         .decode = c->cfg.decode,
+        .budget = c->cfg.memory_budget,
+        .max_unsolicited = c->cfg.max_unsolicited_responses,
         .logger = c->cfg.logger,
     };
     uarc__channel_events ev = {on_opened, on_message, on_message_failed, on_closed, c};
@@ -1257,6 +1317,8 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, i
     drop_tail(c);
     c->error[0] = '\0';
     c->last_status = UARC_Good;
+    c->cause_status = UARC_Good;
+    c->cause_reason[0] = c->peer[0] = '\0';
     if (c->endpoint_url && strcmp(c->endpoint_url, endpoint_url) != 0)
         forget_session(c);
     uarc__free(c->endpoint_url);
@@ -1267,7 +1329,22 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, i
     if (status != UARC_Good)
         return status;
     c->connect_deadline = now_ms(c) + c->cfg.connect_timeout_ms;
+    uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client",
+              "connecting to %s: connect timeout %u ms, request timeout %u ms, keep-alive %s%u ms",
+              endpoint_url, c->cfg.connect_timeout_ms, c->cfg.request_timeout_ms,
+              c->cfg.keepalive_interval_ms ? "" : "at most ",
+              c->cfg.keepalive_interval_ms ? c->cfg.keepalive_interval_ms
+                                           : (unsigned)DEFAULT_KEEPALIVE_MAX_MS);
     return UARC_Good;
+}
+
+/* Remembers the address of the server's end of the socket, for reports. */
+static void note_peer(uarc_client *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t length = sizeof ss;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &length) == 0)
+        uarc__format_sockaddr((struct sockaddr *)&ss, c->peer, sizeof c->peer);
 }
 
 static uarc_status check_endpoint_url(uarc_client *c, const char *endpoint_url)
@@ -1290,6 +1367,7 @@ UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char
         return status;
     }
     c->fd = fd;
+    note_peer(c);
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -1394,6 +1472,7 @@ static void on_keepalive(void *user_data, uarc_status status, void *response)
     c->keepalive_in_flight = false;
     if (status == UARC_BadTimeout) {
         set_error(c, "keep-alive", status, "the server did not answer the keep-alive read");
+        note_cause(c, UARC_BadTimeout, "keep-alive timeout");
         end_connection(c, UARC_BadConnectionClosed);
     }
 }
@@ -1418,6 +1497,7 @@ static void send_keepalive(uarc_client *c)
 static void tick(uarc_client *c, int64_t now)
 {
     if (c->connect_deadline >= 0 && now >= c->connect_deadline && !c->ending) {
+        note_cause(c, UARC_BadTimeout, "connect timeout");
         fail_connect(c, current_step(c), UARC_BadTimeout, "no progress within %u ms",
                      c->cfg.connect_timeout_ms);
         return;
@@ -1456,12 +1536,13 @@ static void receive(uarc_client *c, const uint8_t *data, size_t length)
 }
 
 /* The transport ended (EOF or an error), in either mode. */
-static void transport_ended(uarc_client *c, uarc_status status, const char *why)
+static void transport_ended(uarc_client *c, uarc_status status, const char *cause, const char *why)
 {
     if (c->state == UARC_CLIENT_CLOSING) {
         end_connection(c, status);
         return;
     }
+    note_cause(c, status, cause);
     set_error(c, current_step(c), status, "%s", why);
     uarc__channel_connection_lost(c->channel, status, why);
     end_connection(c, status);
@@ -1483,6 +1564,7 @@ static void on_readable(uarc_client *c)
         if (n < 0 && errno == EINTR)
             continue;
         transport_ended(c, UARC_BadConnectionClosed,
+                        n == 0 ? "closed by peer" : errno_reason(errno),
                         n == 0 ? "the server closed the connection" : strerror(errno));
         return;
     }
@@ -1501,6 +1583,7 @@ static void on_dialed(uarc_client *c)
         return;
     c->dialing = false;
     c->fd = uarc__dialer_take(&c->dialer);
+    note_peer(c);
     start_channel(c);
 }
 
@@ -1536,6 +1619,7 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
         /* Nothing can be waited for any more: end the connection, so that every pending request
          * and every blocking loop finishes instead of retrying a failing poll forever. */
         set_error(c, current_step(c), UARC_BadInternalError, "poll: %s", strerror(errno));
+        note_cause(c, UARC_BadInternalError, "I/O error");
         end_connection(c, UARC_BadInternalError);
         finish_ending(c);
         return UARC_BadInternalError;
@@ -1554,6 +1638,16 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
         tick(c, now_ms(c));
     finish_ending(c);
     return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_abort(uarc_client *c, uarc_status status, const char *reason)
+{
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return UARC_Good;
+    transport_ended(c, status, reason, reason);
+    if (!c->receiving)
+        finish_ending(c);
+    return UARC_Good;
 }
 
 /* ---- byte mode ---- */
@@ -1632,9 +1726,10 @@ UARC_API uarc_status uarc_client_transport_closed(uarc_client *c, uarc_status st
         return UARC_BadInvalidState;
     if (c->state != UARC_CLIENT_DISCONNECTED) {
         if (status == UARC_Good)
-            transport_ended(c, UARC_BadConnectionClosed, "the server closed the connection");
+            transport_ended(c, UARC_BadConnectionClosed, "closed by peer",
+                            "the server closed the connection");
         else
-            transport_ended(c, status, "the transport failed");
+            transport_ended(c, status, "transport failed", "the transport failed");
     }
     finish_ending(c);
     drop_tail(c); /* nowhere to send it any more */
@@ -1743,6 +1838,7 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
 {
     if (c->state == UARC_CLIENT_DISCONNECTED)
         return UARC_Good;
+    note_cause(c, UARC_Good, "closed by client");
     if (c->state == UARC_CLIENT_SESSION_ACTIVE) {
         /* CloseSession goes out just ahead of CLO and nobody waits for its answer: nothing in it
          * would change what happens next, and waiting would let a slow or silent server hold

@@ -29,7 +29,9 @@ uarc_status uarc__uatcp_parse_header(const uint8_t header[UARC__UATCP_HEADER_SIZ
     bool multi = out->type == UARC__UATCP_MSG;
     if (!(out->chunk_type == 'F' || (multi && (out->chunk_type == 'C' || out->chunk_type == 'A'))))
         return UARC_BadTcpMessageTypeInvalid;
-    if (out->size < UARC__UATCP_HEADER_SIZE || out->size > max_size)
+    if (out->size < UARC__UATCP_HEADER_SIZE)
+        return UARC_BadDecodingError; /* shorter than its own header: malformed, not too large */
+    if (out->size > max_size)
         return UARC_BadTcpMessageTooLarge;
     return UARC_Good;
 }

@@ -38,8 +38,9 @@ typedef struct uarc__uatcp_header {
 
 /*
  * Parses the first 8 bytes of a message. Returns Good; BadTcpMessageTypeInvalid for an unknown
- * type or a chunk byte other than F/C/A (C and A only for MSG); BadTcpMessageTooLarge when the size
- * is below the header itself or above `max_size`. Size checks come before any body is read.
+ * type or a chunk byte other than F/C/A (C and A only for MSG); BadDecodingError when the size is
+ * below the header itself; BadTcpMessageTooLarge when it is above `max_size`. Size checks come
+ * before any body is read.
  */
 uarc_status uarc__uatcp_parse_header(const uint8_t header[UARC__UATCP_HEADER_SIZE],
                                      uint32_t max_size, uarc__uatcp_header *out);

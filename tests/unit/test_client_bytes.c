@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -98,14 +99,16 @@ static void reply(peer *p, uint32_t request_id, void *response, const uarc_type 
     assert_int_equal(feed(p, &f), UARC_Good);
 }
 
-/* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS. */
-static void open_peer(peer *p)
+/* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS, sharing
+ * `budget` (may be NULL). */
+static void open_peer_in(peer *p, uarc_memory_budget *budget)
 {
     memset(p, 0, sizeof *p);
     p->now = START_MS;
     p->sequence = 1;
     uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
-                              .keepalive_interval_ms = KEEPALIVE_MS};
+                              .keepalive_interval_ms = KEEPALIVE_MS,
+                              .memory_budget = budget};
     p->client = uarc_client_new(&cfg);
     assert_non_null(p->client);
     assert_int_equal(uarc_client_start_bytes(p->client, URL, p->now), UARC_Good);
@@ -145,6 +148,11 @@ static void open_peer(peer *p)
           UARC_T(ActivateSessionResponse));
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
     expect_silence(p);
+}
+
+static void open_peer(peer *p)
+{
+    open_peer_in(p, NULL);
 }
 
 typedef struct outcome {
@@ -365,6 +373,280 @@ static void test_calls_outside_byte_mode_refused(void **state)
     uarc_client_delete(c);
 }
 
+static void expect_end(peer *p, uarc_status status, const char *reason)
+{
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_DISCONNECTED);
+    assert_string_equal(uarc_client_end_reason(p->client), reason);
+    assert_int_equal(uarc_client_end_status(p->client), status);
+    assert_string_equal(uarc_client_peer(p->client), ""); /* byte mode: no socket */
+}
+
+/* One MSG chunk of `type` ("MSGC", "MSGF") on `channel_id` carrying `body_length` bytes for
+ * `request_id`, in a heap buffer of *length bytes. */
+static uint8_t *msg_chunk(peer *p, const char *type, uint32_t channel_id, uint32_t request_id,
+                          size_t body_length, size_t *length)
+{
+    *length = 24 + body_length;
+    uint8_t *b = calloc(1, *length);
+    assert_non_null(b);
+    uint32_t fields[6] = {0, (uint32_t)*length, channel_id, TOKEN_ID, p->sequence++, request_id};
+    for (int i = 1; i < 6; i++)
+        for (int k = 0; k < 4; k++)
+            b[4 * i + k] = (uint8_t)(fields[i] >> (8 * k));
+    memcpy(b, type, 4);
+    return b;
+}
+
+static uarc_status feed_chunk(peer *p, const char *type, uint32_t channel_id, uint32_t request_id,
+                              size_t body_length)
+{
+    size_t length;
+    uint8_t *b = msg_chunk(p, type, channel_id, request_id, body_length, &length);
+    uarc_status status = uarc_client_receive_bytes(p->client, b, length, p->now);
+    free(b);
+    return status;
+}
+
+/* Each kind of end is told apart: the status of the cause, not only the BadSecureChannelClosed
+ * that requests in flight get, and a reason. */
+static void test_end_reasons(void **state)
+{
+    (void)state;
+    peer p;
+    outcome o = {0};
+
+    open_peer(&p);
+    send_read(&p, &o);
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    assert_int_equal(o.status, UARC_BadSecureChannelClosed);
+    expect_end(&p, UARC_BadConnectionClosed, "closed by peer");
+    uarc_client_delete(p.client);
+
+    open_peer(&p);
+    feed_chunk(&p, "MSGF", CHANNEL_ID + 1, 1, 8);
+    expect_end(&p, UARC_BadSecureChannelIdInvalid, "protocol violation");
+    uarc_client_delete(p.client);
+
+    open_peer(&p);
+    assert_int_equal(uarc_client_tick(p.client, START_MS + KEEPALIVE_MS), UARC_Good);
+    pop_request_of(&p, UARC_T(ReadRequest));
+    uarc_client_tick(p.client, START_MS + KEEPALIVE_MS + REQUEST_TIMEOUT_MS);
+    expect_end(&p, UARC_BadTimeout, "keep-alive timeout");
+    uarc_client_delete(p.client);
+
+    open_peer(&p);
+    fake_frame f;
+    frame_begin(&f, "CLOF");
+    frame_u32(&f, CHANNEL_ID);
+    frame_u32(&f, TOKEN_ID);
+    frame_u32(&f, p.sequence++);
+    frame_u32(&f, 0);
+    frame_end(&f);
+    feed(&p, &f);
+    expect_end(&p, UARC_BadSecureChannelClosed, "CLO from server");
+    uarc_client_delete(p.client);
+
+    open_peer(&p);
+    frame_begin(&f, "ERRF");
+    frame_u32(&f, UARC_BadTcpServerTooBusy);
+    frame_cstring(&f, "busy");
+    frame_end(&f);
+    feed(&p, &f);
+    expect_end(&p, UARC_BadTcpServerTooBusy, "ERR from server");
+    uarc_client_delete(p.client);
+
+    open_peer(&p);
+    assert_int_equal(uarc_client_abort(p.client, UARC_BadConnectionClosed, "superseded"),
+                     UARC_Good);
+    expect_end(&p, UARC_BadConnectionClosed, "superseded");
+    uarc_client_delete(p.client);
+
+    open_peer(&p);
+    uarc_client_disconnect(p.client);
+    expect_end(&p, UARC_Good, "closed by client");
+    uarc_client_delete(p.client);
+
+    uarc_client_config cfg = {.connect_timeout_ms = 5000};
+    uarc_client *c = uarc_client_new(&cfg);
+    assert_non_null(c);
+    assert_int_equal(uarc_client_start_bytes(c, URL, 0), UARC_Good);
+    assert_string_equal(uarc_client_end_reason(c), "");
+    uarc_client_tick(c, 5000);
+    assert_int_equal(uarc_client_end_status(c), UARC_BadTimeout);
+    assert_string_equal(uarc_client_end_reason(c), "connect timeout");
+    uarc_client_delete(c);
+
+    /* a frame shorter than its own header is malformed, not too large */
+    c = uarc_client_new(NULL);
+    assert_int_equal(uarc_client_start_bytes(c, URL, 0), UARC_Good);
+    uarc_client_receive_bytes(c, (const uint8_t *)"ACKF\x04\x00\x00\x00", 8, 0);
+    assert_int_equal(uarc_client_end_status(c), UARC_BadDecodingError);
+    assert_string_equal(uarc_client_end_reason(c), "protocol violation");
+    uarc_client_delete(c);
+}
+
+/* Responses to nothing we asked are counted; past the bound the connection is dropped. Late
+ * answers to requests that timed out are not held against the server. */
+static void test_unsolicited_responses_dropped(void **state)
+{
+    (void)state;
+    peer p;
+    open_peer(&p);
+    outcome o = {0};
+    send_read(&p, &o);
+    uint32_t late = pop_request_of(&p, UARC_T(ReadRequest));
+    p.now += REQUEST_TIMEOUT_MS;
+    uarc_client_tick(p.client, p.now);
+    assert_int_equal(o.status, UARC_BadTimeout);
+    for (int i = 0; i < 150; i++)
+        assert_int_equal(feed_chunk(&p, "MSGF", CHANNEL_ID, late, 8), UARC_Good);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(feed_chunk(&p, "MSGF", CHANNEL_ID, 9999, 8), UARC_Good);
+    assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
+    assert_int_equal(feed_chunk(&p, "MSGF", CHANNEL_ID, 9999, 8), UARC_BadUnknownResponse);
+    expect_end(&p, UARC_BadUnknownResponse, "unsolicited responses");
+    assert_non_null(strstr(uarc_client_error(p.client), "more than 100"));
+    uarc_client_delete(p.client);
+}
+
+#define FLOODERS     12
+#define FLOOD_CHUNK  60000
+#define FLOOD_ROUNDS 40
+#define BUDGET       ((size_t)2 * 1024 * 1024)
+
+/* Many servers stream endless responses into clients sharing one budget: the budget holds at
+ * every step, each flooded response fails with BadResponseTooLarge while its connection lives
+ * on, and an honest server's session keeps answering in the middle of the flood. */
+static void test_budget_holds_against_flooding_servers(void **state)
+{
+    (void)state;
+    uarc_memory_budget *budget = uarc_memory_budget_new(BUDGET);
+    assert_non_null(budget);
+    assert_int_equal(uarc_memory_budget_limit(budget), BUDGET);
+    peer *flood = calloc(FLOODERS, sizeof *flood);
+    peer *honest = calloc(1, sizeof *honest);
+    assert_non_null(flood);
+    assert_non_null(honest);
+    outcome o[FLOODERS] = {{0}};
+    uint32_t id[FLOODERS];
+    open_peer_in(honest, budget);
+    for (int i = 0; i < FLOODERS; i++) {
+        open_peer_in(&flood[i], budget);
+        send_read(&flood[i], &o[i]);
+        id[i] = pop_request_of(&flood[i], UARC_T(ReadRequest));
+    }
+    int honest_answers = 0;
+    for (int round = 0; round < FLOOD_ROUNDS; round++) {
+        for (int i = 0; i < FLOODERS; i++) {
+            assert_int_equal(feed_chunk(&flood[i], "MSGC", CHANNEL_ID, id[i], FLOOD_CHUNK),
+                             UARC_Good);
+            assert_true(uarc_memory_budget_used(budget) <= BUDGET);
+        }
+        if (round % 10 == 5) { /* the honest server, while the flood fills the budget */
+            outcome h = {0};
+            send_read(honest, &h);
+            uarc_ReadResponse r;
+            uarc_init(&r, UARC_T(ReadResponse));
+            reply(honest, pop_request_of(honest, UARC_T(ReadRequest)), &r, UARC_T(ReadResponse));
+            assert_int_equal(h.calls, 1);
+            assert_int_equal(h.status, UARC_Good);
+            honest_answers++;
+        }
+    }
+    assert_int_equal(honest_answers, 4);
+    assert_true(uarc_memory_budget_peak(budget) <= BUDGET);
+    assert_true(uarc_memory_budget_peak(budget) > BUDGET / 2); /* the flood did fill it */
+    for (int i = 0; i < FLOODERS; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status, UARC_BadResponseTooLarge);
+        assert_non_null(strstr(uarc_client_error(flood[i].client), "memory budget"));
+        assert_int_equal(uarc_client_state_get(flood[i].client), UARC_CLIENT_SESSION_ACTIVE);
+        uarc_client_delete(flood[i].client);
+    }
+    uarc_client_delete(honest->client);
+    assert_int_equal(uarc_memory_budget_used(budget), 0); /* everything charged was given back */
+    free(flood);
+    free(honest);
+    uarc_memory_budget_delete(budget);
+}
+
+/* A decoded response is charged while it lives: one that would not fit fails, the next fits. */
+static void test_budget_bounds_decoded_responses(void **state)
+{
+    (void)state;
+    uarc_memory_budget *budget = uarc_memory_budget_new(256 * 1024);
+    peer *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    open_peer_in(p, budget);
+    /* 12000 DataValues of one byte each (24 KB) decode to far more than the 256 KiB budget */
+    outcome o = {0};
+    send_read(p, &o);
+    uint32_t id = pop_request_of(p, UARC_T(ReadRequest));
+    uarc_ReadResponse big;
+    uarc_init(&big, UARC_T(ReadResponse));
+    big.resultsSize = 12000;
+    big.results = calloc(big.resultsSize, sizeof *big.results); /* each encodes as one byte */
+    assert_non_null(big.results);
+    uint8_t *encoded;
+    size_t encoded_length, length;
+    assert_int_equal(uarc_encode_alloc(&big, UARC_T(ReadResponse), &encoded, &encoded_length),
+                     UARC_Good);
+    free(big.results);
+    uint8_t *b = msg_chunk(p, "MSGF", CHANNEL_ID, id, 4 + encoded_length, &length);
+    memcpy(b + 24, "\x01\x00\x7a\x02", 4); /* i=634, ReadResponse */
+    memcpy(b + 28, encoded, encoded_length);
+    uarc_free(encoded);
+    assert_int_equal(uarc_client_receive_bytes(p->client, b, length, p->now), UARC_Good);
+    free(b);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_BadResponseTooLarge);
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
+    outcome small = {0};
+    send_read(p, &small);
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    reply(p, pop_request_of(p, UARC_T(ReadRequest)), &r, UARC_T(ReadResponse));
+    assert_int_equal(small.status, UARC_Good);
+    uarc_client_delete(p->client);
+    assert_int_equal(uarc_memory_budget_used(budget), 0);
+    free(p);
+    uarc_memory_budget_delete(budget);
+}
+
+/* A chunk whose receive buffer would not fit in the budget ends that connection with
+ * BadTcpNotEnoughResources, reason "memory budget"; a client sharing the budget goes on. */
+static void test_budget_ends_connection_whose_buffer_does_not_fit(void **state)
+{
+    (void)state;
+    uarc_memory_budget *budget = uarc_memory_budget_new(32 * 1024);
+    peer *hostile = calloc(1, sizeof *hostile), *honest = calloc(1, sizeof *honest);
+    assert_non_null(hostile);
+    assert_non_null(honest);
+    open_peer_in(hostile, budget);
+    open_peer_in(honest, budget);
+    outcome o = {0};
+    send_read(hostile, &o);
+    uint32_t id = pop_request_of(hostile, UARC_T(ReadRequest));
+    assert_int_equal(feed_chunk(hostile, "MSGC", CHANNEL_ID, id, 40000),
+                     UARC_BadTcpNotEnoughResources);
+    expect_end(hostile, UARC_BadTcpNotEnoughResources, "memory budget");
+    assert_int_equal(o.status, UARC_BadSecureChannelClosed);
+    assert_true(uarc_memory_budget_peak(budget) <= 32 * 1024);
+
+    outcome h = {0};
+    send_read(honest, &h);
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    reply(honest, pop_request_of(honest, UARC_T(ReadRequest)), &r, UARC_T(ReadResponse));
+    assert_int_equal(h.status, UARC_Good);
+    uarc_client_delete(hostile->client);
+    uarc_client_delete(honest->client);
+    assert_int_equal(uarc_memory_budget_used(budget), 0);
+    free(hostile);
+    free(honest);
+    uarc_memory_budget_delete(budget);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +659,11 @@ int main(void)
         cmocka_unit_test(test_browse_send),
         cmocka_unit_test(test_connect_times_out_on_the_given_clock),
         cmocka_unit_test(test_calls_outside_byte_mode_refused),
+        cmocka_unit_test(test_end_reasons),
+        cmocka_unit_test(test_unsolicited_responses_dropped),
+        cmocka_unit_test(test_budget_holds_against_flooding_servers),
+        cmocka_unit_test(test_budget_bounds_decoded_responses),
+        cmocka_unit_test(test_budget_ends_connection_whose_buffer_does_not_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

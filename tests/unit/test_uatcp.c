@@ -23,8 +23,11 @@ static void test_header(void **state)
                      UARC_Good);
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"MSGF\x09\x00\x00\x00", 8, &h),
                      UARC_BadTcpMessageTooLarge);
+    /* shorter than its own header: malformed, not too large */
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"ACKF\x07\x00\x00\x00", 99, &h),
-                     UARC_BadTcpMessageTooLarge);
+                     UARC_BadDecodingError);
+    assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"MSGF\x00\x00\x00\x00", 99, &h),
+                     UARC_BadDecodingError);
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"OPNC\x20\x00\x00\x00", 99, &h),
                      UARC_BadTcpMessageTypeInvalid);
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"CLOA\x20\x00\x00\x00", 99, &h),

@@ -353,7 +353,7 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "uarc %s: out of memory\n", command);
         goto done;
     }
-    ops_context ctx = {client, a.json, NULL};
+    ops_context ctx = {.client = client, .json = a.json};
     const char *url = a.positional[0];
     if (!security_is_none(&cfg) && !cfg.server_certificate_file &&
         discover_server_certificate(client, &cfg, url, command) != UARC_Good)

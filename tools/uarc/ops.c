@@ -32,6 +32,10 @@ static void print_error(const ops_context *ctx, const char *step, const char *st
     out_field_str(&line, "step", step);
     out_field_str(&line, "status", status);
     out_field_str(&line, "reason", reason);
+    if (ctx->end && ctx->end[0])
+        out_field_str(&line, "end", ctx->end);
+    if (ctx->peer && ctx->peer[0])
+        out_field_str(&line, "peer", ctx->peer);
     out_end(&line);
 }
 
