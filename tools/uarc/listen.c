@@ -220,9 +220,9 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->help = true;
         return true;
     case OPT_READ:
-        return add_op(a, 'r', value);
+        return args_nodeid(cmd, "--read", value) && add_op(a, 'r', value);
     case OPT_BROWSE:
-        return add_op(a, 'b', value);
+        return args_nodeid(cmd, "--browse", value) && add_op(a, 'b', value);
     case OPT_USER:
         a->user = value;
         return true;
