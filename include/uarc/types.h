@@ -364,6 +364,14 @@ UARC_API uarc_datetime uarc_datetime_now(void);
  */
 UARC_API char *uarc_json_encode(const void *value, const uarc_type *type, size_t *length);
 UARC_API char *uarc_variant_to_json(const uarc_variant *variant, size_t *length);
+/*
+ * `length` bytes of `data` as one JSON string, quotes included, written as every string of
+ * uarc_json_encode() is: '"' and '\' escaped, \n \r \t as such, other control bytes and DEL as
+ * \u00XX, other valid UTF-8 as is, each byte that is not part of valid UTF-8 as \ufffd. Returns
+ * a NUL-terminated string (free with uarc_free) and its length in *json_length (may be NULL);
+ * NULL when out of memory.
+ */
+UARC_API char *uarc_json_string(const void *data, size_t length, size_t *json_length);
 
 #ifdef __cplusplus
 }
