@@ -226,6 +226,11 @@ UARC_API const uarc_type *uarc_type_by_type_id(uint32_t type_id);
 /* The type with this schema name ("ReadResponse"); NULL if none. */
 UARC_API const uarc_type *uarc_type_by_name(const char *name);
 
+/* Name of a value of an enumeration type, as in the schema: "SignAndEncrypt" for
+ * uarc_enum_name(UARC_T(MessageSecurityMode), 3). NULL when `type` is not an enumeration (option
+ * sets are not: their values combine) or has no value `value`. The string is static. */
+UARC_API const char *uarc_enum_name(const uarc_type *type, int32_t value);
+
 /* Name of an attribute id ("Value" for 13); NULL if unknown. The string is static. */
 UARC_API const char *uarc_attribute_name(uint32_t attribute_id);
 

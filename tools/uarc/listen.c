@@ -550,9 +550,8 @@ static void on_discovered(void *user_data, uarc_client *client, const char *serv
               endpoint->endpointUrl.length);
     out_field_str(&line, "security_policy",
                   policy_short_name(uarc_client_security_policy_uri(client)));
-    out_field_str(&line, "security_mode",
-                  endpoint->securityMode == UARC_MessageSecurityMode_Sign ? "Sign"
-                                                                          : "SignAndEncrypt");
+    const char *mode = uarc_enum_name(UARC_T(MessageSecurityMode), (int32_t)endpoint->securityMode);
+    out_field_str(&line, "security_mode", mode ? mode : "Invalid");
     out_end(&line);
 }
 
