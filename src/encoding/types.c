@@ -44,6 +44,18 @@ UARC_API const uarc_type *uarc_type_by_name(const char *name)
     return NULL;
 }
 
+UARC_API const char *uarc_enum_name(const uarc_type *type, int32_t value)
+{
+    if (!type || type->index < uarc__enum_first ||
+        type->index - uarc__enum_first >= uarc__enum_table_count)
+        return NULL;
+    const uarc__enum_table *t = &uarc__enum_tables[type->index - uarc__enum_first];
+    for (size_t i = 0; i < t->count; i++)
+        if (t->values[i].value == value)
+            return t->values[i].name;
+    return NULL;
+}
+
 UARC_API const char *uarc_attribute_name(uint32_t attribute_id)
 {
     return attribute_id < uarc__attribute_name_count ? uarc__attribute_names[attribute_id] : NULL;

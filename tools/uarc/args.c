@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "args.h"
+#include "uarc/endpoint_url.h"
+#include "uarc/types.h"
 
 bool args_parse(const char *command, const arg_spec *specs, int argc, char **argv,
                 arg_handler handler, void *ctx)
@@ -83,6 +85,28 @@ bool args_seconds(const char *command, const char *option, const char *text, dou
     }
     *out = v;
     return true;
+}
+
+bool args_nodeid(const char *command, const char *what, const char *text)
+{
+    uarc_nodeid id;
+    if (uarc_nodeid_parse(text, SIZE_MAX, &id) == UARC_Good) {
+        uarc_clear(&id, UARC_T(NodeId));
+        return true;
+    }
+    fprintf(stderr, "uarc %s: %s: not a NodeId: \"%s\" (try i=2258 or ns=1;s=Name)\n", command,
+            what, text);
+    return false;
+}
+
+bool args_url(const char *command, const char *what, const char *text)
+{
+    char reason[256];
+    if (uarc_endpoint_url_check((uarc_view){(const uint8_t *)text, strlen(text)}, reason,
+                                sizeof reason) == UARC_Good)
+        return true;
+    fprintf(stderr, "uarc %s: %s: not an opc.tcp URL: \"%s\": %s\n", command, what, text, reason);
+    return false;
 }
 
 bool args_read_first_line(const char *command, const char *option, const char *path, char **out)

@@ -284,11 +284,22 @@ static const command_shape shapes[] = {
      "input arguments.\n"},
 };
 
-/* Checks typed values before connecting, so a bad one is a usage error (exit 2). */
-static bool values_parse(const char *command, char **args, size_t n)
+/* Checks the URL, every NodeId and every typed value before connecting, so a bad one is a usage
+ * error (exit 2). `args` are the positionals after the URL. */
+static bool values_parse(const char *command, const char *url, char **args, size_t n)
 {
     char detail[256];
     uarc_variant v;
+    if (!args_url(command, "URL", url))
+        return false;
+    bool call = strcmp(command, "call") == 0;
+    size_t nodes = strcmp(command, "read") == 0        ? n /* every positional */
+                   : call                              ? 2 /* OBJECTID METHODID, then TYPE:VALUE */
+                   : strcmp(command, "endpoints") == 0 ? 0
+                                                       : (n ? 1 : 0); /* write, browse */
+    for (size_t i = 0; i < nodes && i < n; i++)
+        if (!args_nodeid(command, call ? (i ? "METHODID" : "OBJECTID") : "NODEID", args[i]))
+            return false;
     if (strcmp(command, "write") == 0) {
         if (!ops_parse_value(args[1], args[2], &v, detail, sizeof detail)) {
             fprintf(stderr, "uarc write: %s\n", detail);
@@ -340,7 +351,7 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "uarc %s: --password-file needs --user\n", command);
         goto done;
     }
-    if (!values_parse(command, a.positional + 1, a.positional_count - 1))
+    if (!values_parse(command, a.positional[0], a.positional + 1, a.positional_count - 1))
         goto done;
     uarc_client_config cfg;
     client_config_from_args(&cfg, a.user, a.password, a.allow_unencrypted, a.timeout, a.verbose);

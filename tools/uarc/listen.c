@@ -267,9 +267,9 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->help = true;
         return true;
     case OPT_READ:
-        return add_op(a, 'r', value);
+        return args_nodeid(cmd, "--read", value) && add_op(a, 'r', value);
     case OPT_BROWSE:
-        return add_op(a, 'b', value);
+        return args_nodeid(cmd, "--browse", value) && add_op(a, 'b', value);
     case OPT_USER:
         a->user = value;
         return true;
@@ -611,9 +611,8 @@ static void on_discovered(void *user_data, uarc_client *client, const char *serv
               endpoint->endpointUrl.length);
     out_field_str(&line, "security_policy",
                   policy_short_name(uarc_client_security_policy_uri(client)));
-    out_field_str(&line, "security_mode",
-                  endpoint->securityMode == UARC_MessageSecurityMode_Sign ? "Sign"
-                                                                          : "SignAndEncrypt");
+    const char *mode = uarc_enum_name(UARC_T(MessageSecurityMode), (int32_t)endpoint->securityMode);
+    out_field_str(&line, "security_mode", mode ? mode : "Invalid");
     out_end(&line);
 }
 
