@@ -23,6 +23,12 @@
 #define SYM_SIGN_KEY 32u /* HMAC-SHA256 key and signature */
 #define AES_BLOCK    16u
 #define THUMBPRINT   20u /* SHA-1 of the DER certificate */
+/* Part 7 fixes these policies' AsymmetricKeyLength to 2048-4096 bits */
+#define MIN_KEY_BITS  2048
+#define MAX_KEY_BITS  4096
+#define MAX_KEY_BYTES (MAX_KEY_BITS / 8)
+/* Part 7: RSA-PSS-SHA2-256 uses a salt as long as the SHA-256 digest */
+#define PSS_SALT_LENGTH 32
 
 typedef struct rsa_params {
     bool pss;           /* asymmetric signature RSA-PSS-SHA256, else RSA-PKCS#1 v1.5-SHA256 */
@@ -72,7 +78,8 @@ static void rsa_context_delete(void *context)
     uarc__free(c);
 }
 
-/* Parses the first certificate of `der` and copies it. */
+/* Parses the first certificate of `der` and copies it. Its key must be RSA of a size the policies
+ * allow, whoever vouched for the certificate: the block sizes and buffers below rely on it. */
 static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *length, EVP_PKEY **key,
                                     uint8_t thumbprint[THUMBPRINT])
 {
@@ -83,9 +90,11 @@ static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *lengt
     *length = (size_t)(p - der.data);
     *key = X509_get_pubkey(x);
     X509_free(x);
-    /* Part 7 bounds these policies' keys at 4096 bits; the block buffers below rely on it */
-    if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(*key) > 4096)
+    if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA)
         return UARC_BadCertificateInvalid;
+    int bits = EVP_PKEY_get_bits(*key);
+    if (bits < MIN_KEY_BITS || bits > MAX_KEY_BITS || EVP_PKEY_get_size(*key) > MAX_KEY_BYTES)
+        return UARC_BadCertificatePolicyCheckFailed;
     *copy = uarc__malloc(*length);
     if (!*copy)
         return UARC_BadOutOfMemory;
@@ -158,6 +167,12 @@ static uarc_MessageSecurityMode rsa_mode(const void *context)
 
 /* ---- asymmetric ---- */
 
+/* Plaintext bytes one RSA-OAEP block of a `bytes`-byte key holds (0: none). */
+static size_t oaep_plain_block(const rsa_params *p, size_t bytes)
+{
+    return bytes > oaep_overhead(p) ? bytes - oaep_overhead(p) : 0;
+}
+
 static void rsa_asym_layout(const void *context, bool sending, uarc__chunk_layout *out)
 {
     const rsa_context *c = context;
@@ -167,7 +182,7 @@ static void rsa_asym_layout(const void *context, bool sending, uarc__chunk_layou
     *out = (uarc__chunk_layout){
         .sign = true,
         .encrypt = true,
-        .plain_block = encrypting - oaep_overhead(c->p),
+        .plain_block = oaep_plain_block(c->p, encrypting),
         .cipher_block = encrypting,
         .signature_size = signing,
         .extra_padding = encrypting > 256,
@@ -258,14 +273,16 @@ static EVP_PKEY_CTX *oaep_context(const rsa_params *p, EVP_PKEY *key, bool encry
 static uarc_status rsa_asym_encrypt(void *context, uint8_t *data, size_t length, size_t capacity)
 {
     rsa_context *c = context;
-    size_t plain_block = c->remote_bytes - oaep_overhead(c->p);
-    size_t blocks = (length + plain_block - 1) / plain_block;
-    if (blocks * c->remote_bytes > capacity)
+    size_t plain_block = oaep_plain_block(c->p, c->remote_bytes);
+    if (!plain_block || c->remote_bytes > MAX_KEY_BYTES)
+        return UARC_BadSecurityChecksFailed;
+    size_t blocks = length / plain_block + (length % plain_block != 0);
+    if (blocks > capacity / c->remote_bytes)
         return UARC_BadEncodingLimitsExceeded;
     EVP_PKEY_CTX *pctx = oaep_context(c->p, c->remote_key, true);
     if (!pctx)
         return UARC_BadInternalError;
-    uint8_t in[512];
+    uint8_t in[MAX_KEY_BYTES];
     uarc_status s = UARC_Good;
     /* Last block first: each ciphertext block is longer than its plaintext and overwrites only
      * plaintext already consumed. */
@@ -291,7 +308,7 @@ static uarc_status rsa_asym_decrypt(void *context, uint8_t *data, size_t length,
     EVP_PKEY_CTX *pctx = oaep_context(c->p, c->local_key, false);
     if (!pctx)
         return UARC_BadInternalError;
-    uint8_t out[512];
+    uint8_t out[MAX_KEY_BYTES];
     size_t total = 0;
     uarc_status s = UARC_Good;
     for (size_t i = 0; i < length / c->local_bytes && s == UARC_Good; i++) {

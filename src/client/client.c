@@ -1125,6 +1125,11 @@ static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
                                     cc->remote_certificate};
     s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed)
+        return security_failed(c, s,
+                               "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
+                               "server's certificate has another size)",
+                               policy->uri);
     if (s != UARC_Good)
         return security_failed(c, s,
                                "the certificates or mode do not suit %s (a key that is not the "

@@ -19,8 +19,11 @@
 #include "uarc/client.h"
 #include "channel/crypto.h"
 #include "encoding/alloc.h"
+#include "fake_server.h"
+#include "rsa_keys.h"
 
 #define B256 "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+#define PSS  "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss"
 
 static uint8_t *server_cert, *server_key;
 static size_t server_cert_length, server_key_length;
@@ -172,6 +175,74 @@ static void test_trust_list(void **state)
     rmdir(dir);
 }
 
+/* A server certificate with a key of `bits` bits, accepted although untrusted, in byte mode:
+ * returns what starting the connect returned, and with Good feeds the ACK and returns the OPN
+ * chunk's size after its asymmetric header (0 when no OPN came). */
+static uarc_status connect_with_server_key(const char *policy, int bits, size_t *opn_body)
+{
+    size_t cert_length;
+    uint8_t *cert = rsa_certificate_of_bits(bits, server_key, server_key_length, &cert_length);
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = policy;
+    cfg.generate_certificate = true;
+    cfg.server_certificate = cert;
+    cfg.server_certificate_length = cert_length;
+    cfg.accept_untrusted_server_certificate = true;
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    uarc__free(cert);
+    *opn_body = 0;
+    uarc_status status = uarc_client_start_bytes(client, "opc.tcp://127.0.0.1:4840", 0);
+    const uint8_t *out;
+    if (status != UARC_Good) {
+        assert_int_equal(uarc_client_output_bytes(client, &out), 0);
+        assert_int_equal(uarc_client_state_get(client), UARC_CLIENT_DISCONNECTED);
+        const char *error = uarc_client_error(client);
+        assert_non_null(strstr(error, "OPN"));
+        assert_non_null(strstr(error, "2048"));
+        uarc_client_delete(client);
+        return status;
+    }
+    size_t n = uarc_client_output_bytes(client, &out);
+    assert_true(n > 0 && memcmp(out, "HEL", 3) == 0);
+    uarc_client_output_consumed(client, n);
+    fake_frame ack;
+    frame_ack(&ack);
+    assert_int_equal(uarc_client_receive_bytes(client, ack.bytes, ack.length, 1), UARC_Good);
+    n = uarc_client_output_bytes(client, &out);
+    if (n >= 12 && memcmp(out, "OPN", 3) == 0) {
+        size_t pos = 12; /* header and SecureChannelId, then three ByteStrings */
+        for (int i = 0; i < 3; i++)
+            pos += 4 + get_u32(out + pos);
+        assert_int_equal(get_u32(out + 4), n);
+        *opn_body = n - pos;
+    }
+    uarc_client_delete(client);
+    return status;
+}
+
+/* Every RSA policy refuses a server certificate with a key outside 2048-4096 bits before anything
+ * is sent, even when told to accept untrusted certificates: a 512-bit key made the OPN padding
+ * computation wrap and write far past the output buffer (for the RSA-OAEP-SHA256 of
+ * Aes256_Sha256_RsaPss, whose overhead of 66 bytes exceeds such a key's 64). Odd sizes within the
+ * range work: the OPN is whole blocks of the key's size. */
+static void test_server_key_sizes(void **state)
+{
+    (void)state;
+    const char *policies[] = {PSS, B256};
+    static const int refused[] = {512, 1024, 8192};
+    for (size_t p = 0; p < 2; p++) {
+        size_t opn;
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+            assert_int_equal(connect_with_server_key(policies[p], refused[i], &opn),
+                             UARC_BadCertificatePolicyCheckFailed);
+        assert_int_equal(connect_with_server_key(policies[p], 3001, &opn), UARC_Good);
+        assert_true(opn > 0 && opn % 376 == 0);
+        assert_int_equal(connect_with_server_key(policies[p], 4096, &opn), UARC_Good);
+        assert_true(opn > 0 && opn % 512 == 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_server_certificate_required),
         cmocka_unit_test(test_client_certificate_required),
         cmocka_unit_test(test_trust_list),
+        cmocka_unit_test(test_server_key_sizes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
