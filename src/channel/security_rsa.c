@@ -216,13 +216,14 @@ static uarc_status rsa_check_asym_header(const void *context, uarc_view sender_c
     return UARC_Good;
 }
 
-static bool set_signature_padding(const rsa_params *p, EVP_PKEY_CTX *pctx, bool verifying)
+static bool set_signature_padding(const rsa_params *p, EVP_PKEY_CTX *pctx)
 {
     if (!p->pss)
         return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
+    /* the same fixed salt length both ways: a verifier that took any salt length would accept
+     * signatures the policy does not allow */
     return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-           EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, verifying ? RSA_PSS_SALTLEN_AUTO
-                                                            : RSA_PSS_SALTLEN_DIGEST) > 0;
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LENGTH) > 0;
 }
 
 static uarc_status rsa_asym_sign(void *context, const uint8_t *data, size_t length,
@@ -235,7 +236,7 @@ static uarc_status rsa_asym_sign(void *context, const uint8_t *data, size_t leng
     EVP_PKEY_CTX *pctx = NULL;
     size_t size = c->local_bytes;
     bool ok = md && EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, c->local_key) == 1 &&
-              set_signature_padding(c->p, pctx, false) &&
+              set_signature_padding(c->p, pctx) &&
               EVP_DigestSign(md, signature, &size, data, length) == 1 && size == c->local_bytes;
     EVP_MD_CTX_free(md);
     return ok ? UARC_Good : UARC_BadSecurityChecksFailed;
@@ -248,7 +249,7 @@ static uarc_status rsa_asym_verify(void *context, const uint8_t *data, size_t le
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     bool ok = md && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, c->remote_key) == 1 &&
-              set_signature_padding(c->p, pctx, true) &&
+              set_signature_padding(c->p, pctx) &&
               EVP_DigestVerify(md, signature, c->remote_bytes, data, length) == 1;
     EVP_MD_CTX_free(md);
     return ok ? UARC_Good : UARC_BadSecurityChecksFailed;

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "channel/chunk.h"
@@ -438,6 +439,67 @@ static void test_local_key_size(void **state)
     uarc__free(small_key);
 }
 
+/* An RSA-PSS-SHA256 signature by application 1's key with a salt of `salt` bytes (or one of
+ * OpenSSL's RSA_PSS_SALTLEN_* choices). */
+static void sign_pss(int salt, const uint8_t *data, size_t length, uint8_t signature[256])
+{
+    const unsigned char *p = key[1];
+    EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)key_length[1]);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t size = 256;
+    assert_true(pkey && md && EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) == 1 &&
+                EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) > 0 &&
+                EVP_DigestSign(md, signature, &size, data, length) == 1 && size == 256);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+}
+
+/* Whether `signature` verifies under application 1's public key with a salt of `salt` bytes. */
+static bool verifies_with_salt(int salt, const uint8_t *data, size_t length,
+                               const uint8_t signature[256])
+{
+    const unsigned char *p = cert[1];
+    X509 *x = d2i_X509(NULL, &p, (long)cert_length[1]);
+    EVP_PKEY *pkey = x ? X509_get_pubkey(x) : NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    assert_true(pkey && md && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pkey) == 1 &&
+                EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) > 0);
+    bool ok = EVP_DigestVerify(md, signature, 256, data, length) == 1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+    X509_free(x);
+    return ok;
+}
+
+/* Part 7 fixes the salt of Aes256_Sha256_RsaPss's RSA-PSS-SHA2-256 at 32 bytes: a signature with
+ * any other salt length is refused, and ours carry 32 bytes. */
+static void test_pss_salt_length(void **state)
+{
+    (void)state;
+    const uarc__security_policy *policy = &uarc__security_policy_aes256_sha256_rsapss;
+    void *verifier = context_of(policy, 0, UARC_MessageSecurityMode_SignAndEncrypt);
+    void *signer = context_of(policy, 1, UARC_MessageSecurityMode_SignAndEncrypt);
+    const uint8_t data[] = "server certificate and nonce";
+    uint8_t signature[256];
+    sign_pss(32, data, sizeof data, signature);
+    assert_int_equal(policy->asym_verify(verifier, data, sizeof data, signature), UARC_Good);
+    static const int other[] = {0, 20, 31, 33, 64, RSA_PSS_SALTLEN_MAX};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        sign_pss(other[i], data, sizeof data, signature);
+        assert_int_equal(policy->asym_verify(verifier, data, sizeof data, signature),
+                         UARC_BadSecurityChecksFailed);
+    }
+    assert_int_equal(policy->asym_sign(signer, data, sizeof data, signature), UARC_Good);
+    assert_true(verifies_with_salt(32, data, sizeof data, signature));
+    assert_false(verifies_with_salt(20, data, sizeof data, signature));
+    policy->context_delete(verifier);
+    policy->context_delete(signer);
+}
+
 static void test_policy_lookup(void **state)
 {
     (void)state;
@@ -481,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_context_refusals),
         cmocka_unit_test(test_remote_key_sizes),
         cmocka_unit_test(test_local_key_size),
+        cmocka_unit_test(test_pss_salt_length),
         cmocka_unit_test(test_policy_lookup),
         cmocka_unit_test(test_certificate_uri),
     };
