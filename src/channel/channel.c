@@ -38,6 +38,7 @@ typedef struct token {
     bool valid;
     uint32_t id;
     void *keys;
+    uint32_t lifetime; /* revised lifetime, ms */
 } token;
 
 struct uarc__channel {
@@ -61,7 +62,10 @@ struct uarc__channel {
 
     uint32_t channel_id;
     token current;
-    token previous; /* the token before the last renewal, until the server stops using it */
+    /* the token before the last renewal, until the server stops using it, and no longer than
+     * previous_until (the end of the overlap) */
+    token previous;
+    int64_t previous_until;
     uint32_t revised_lifetime;
     bool short_lifetime_logged; /* the MIN_RENEW_DELAY_MS warning, once per channel */
     uint8_t *client_nonce;
@@ -152,6 +156,14 @@ static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
     uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "closed: %s (%s)", ch->error,
               uarc_status_name(status));
     fire_closed(ch);
+}
+
+/* Forgets the token before the last renewal and wipes its keys. */
+static void drop_previous(uarc__channel *ch)
+{
+    if (ch->previous.valid)
+        ch->policy->keys_delete(ch->previous.keys);
+    ch->previous = (token){0};
 }
 
 static uint32_t next_sequence(uarc__channel *ch)
@@ -474,13 +486,14 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
         return;
     }
-    if (ch->previous.valid)
-        ch->policy->keys_delete(ch->previous.keys);
+    drop_previous(ch);
     ch->previous = ch->current; /* invalid after an Issue */
-    ch->current = (token){true, r.securityToken.tokenId, keys};
-    ch->channel_id = info->channel_id;
+    /* Part 4 §5.5.2.1: messages under the old token are still accepted for 25 % of its lifetime */
+    ch->previous_until = now_ms + ch->previous.lifetime / 4;
     ch->revised_lifetime =
         r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
+    ch->current = (token){true, r.securityToken.tokenId, keys, ch->revised_lifetime};
+    ch->channel_id = info->channel_id;
     ch->renewing = false;
     ch->deadline = -1;
     int64_t renew_after = (int64_t)ch->revised_lifetime * 3 / 4;
@@ -699,7 +712,7 @@ void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
         remove_outstanding(ch, pending);
 }
 
-static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
+static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms)
 {
     if (ch->state != UARC__CHANNEL_OPEN) {
         fail(ch, UARC_BadTcpMessageTypeInvalid, "MSG before the secure channel is open");
@@ -718,12 +731,15 @@ static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
     const token *t = NULL;
     if (info.token_id == ch->current.id) {
         t = &ch->current;
-        if (ch->previous.valid) {
-            /* the server has moved to the new token; the old one is no longer accepted */
-            ch->policy->keys_delete(ch->previous.keys);
-            ch->previous = (token){0};
-        }
+        drop_previous(ch); /* the server has moved to the new token: the old one is done */
     } else if (ch->previous.valid && info.token_id == ch->previous.id) {
+        if (now_ms >= ch->previous_until) {
+            drop_previous(ch);
+            fail(ch, UARC_BadSecureChannelTokenUnknown,
+                 "MSG with token %u after its overlap with token %u ended", info.token_id,
+                 ch->current.id);
+            return;
+        }
         t = &ch->previous;
     } else {
         fail(ch, UARC_BadSecureChannelTokenUnknown, "MSG with token %u", info.token_id);
@@ -765,7 +781,7 @@ static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int
         handle_opn(ch, message, size, now_ms);
         break;
     case UARC__UATCP_MSG:
-        handle_msg(ch, message, size);
+        handle_msg(ch, message, size, now_ms);
         break;
     default:
         fail(ch, UARC_BadSecureChannelClosed, "the server closed the secure channel (CLO)");
@@ -997,6 +1013,8 @@ int64_t uarc__channel_next_deadline(const uarc__channel *ch)
 
 void uarc__channel_tick(uarc__channel *ch, int64_t now_ms)
 {
+    if (ch->previous.valid && now_ms >= ch->previous_until)
+        drop_previous(ch); /* its keys need not wait for the next chunk to be wiped */
     int64_t due = uarc__channel_next_deadline(ch);
     if (due < 0 || now_ms < due)
         return;
