@@ -2,8 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "channel/channel.h"
 #include "channel/chunk.h"
+#include "channel/crypto.h"
 #include "channel/security.h"
 #include "encoding/alloc.h"
 #include "encoding/log.h"
@@ -229,6 +232,8 @@ static uarc_status encode_body(const void *value, const uarc_type *type, uint8_t
         *out = body;
         *length = prefix_length + payload_length;
     }
+    /* a request may carry a password or a nonce */
+    OPENSSL_cleanse(payload, payload_length);
     uarc_free(payload);
     return s;
 }
@@ -291,11 +296,18 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
     return UARC_Good;
 }
 
+/* The client nonce with the server's derives every key of a token: it is wiped once it served. */
+static void drop_client_nonce(uarc__channel *ch)
+{
+    uarc__crypto_free_secret(ch->client_nonce, ch->client_nonce_length);
+    ch->client_nonce = NULL;
+    ch->client_nonce_length = 0;
+}
+
 static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType request_type,
                              int64_t now_ms)
 {
-    uarc__free(ch->client_nonce);
-    ch->client_nonce = NULL;
+    drop_client_nonce(ch);
     ch->client_nonce_length = ch->policy->nonce_length;
     if (ch->client_nonce_length) {
         ch->client_nonce = uarc__malloc(ch->client_nonce_length);
@@ -350,7 +362,7 @@ static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType re
         else
             ch->send_sequence = saved_sequence;
     }
-    uarc__free(body);
+    uarc__crypto_free_secret(body, length);
     if (s == UARC_Good) {
         ch->opn_request_id = request_id;
         ch->deadline = now_ms + ch->handshake_timeout;
@@ -477,6 +489,9 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
             ch->security, (uarc_view){ch->client_nonce, ch->client_nonce_length},
             (uarc_view){r.serverNonce.length ? r.serverNonce.data : NULL, r.serverNonce.length},
             &keys);
+    drop_client_nonce(ch);
+    if (r.serverNonce.data)
+        OPENSSL_cleanse(r.serverNonce.data, r.serverNonce.length);
     if (s != UARC_Good) {
         if (s == UARC_BadSecurityChecksFailed && reused)
             fail(ch, s, "OPN Renew: the new token has id %u, the id of the current token %u",
@@ -553,6 +568,7 @@ static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t n
         return;
     }
     handle_opn_response(ch, &info, now_ms);
+    OPENSSL_cleanse(chunk, size); /* the decrypted server nonce */
 }
 
 /* ---- receiving: messages ----------------------------------------------------------------- */
@@ -870,12 +886,11 @@ void uarc__channel_delete(uarc__channel *ch)
         return;
     if (ch->current.valid)
         ch->policy->keys_delete(ch->current.keys);
-    if (ch->previous.valid)
-        ch->policy->keys_delete(ch->previous.keys);
+    drop_previous(ch);
     ch->policy->context_delete(ch->security);
     ch->receiving = false;
     release_receive_state(ch);
-    uarc__free(ch->client_nonce);
+    drop_client_nonce(ch);
     uarc__free(ch->outstanding);
     uarc__free(ch->out);
     uarc__free(ch->endpoint_url);
@@ -982,7 +997,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
         size_t capacity = ch->outstanding_capacity ? ch->outstanding_capacity * 2 : 16;
         uint32_t *p = uarc__realloc(ch->outstanding, capacity * sizeof *p);
         if (!p) {
-            uarc__free(body);
+            uarc__crypto_free_secret(body, length);
             return UARC_BadOutOfMemory;
         }
         ch->outstanding = p;
@@ -990,7 +1005,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
     }
     uint32_t id = next_request_id(ch);
     s = queue_message(ch, UARC__UATCP_MSG, body, length, id);
-    uarc__free(body);
+    uarc__crypto_free_secret(body, length);
     if (s != UARC_Good)
         return s;
     ch->outstanding[ch->outstanding_count++] = id;
@@ -1047,7 +1062,7 @@ void uarc__channel_close(uarc__channel *ch)
         size_t length;
         if (encode_body(&request, UARC_T(CloseSecureChannelRequest), &body, &length) == UARC_Good) {
             (void)queue_message(ch, UARC__UATCP_CLO, body, length, id); /* best effort */
-            uarc__free(body);
+            uarc__crypto_free_secret(body, length);
         }
     }
     ch->state = UARC__CHANNEL_CLOSED;

@@ -337,30 +337,35 @@ static uarc_status rsa_random(void *context, uint8_t *out, size_t length)
 
 uarc_status uarc__p_sha256(uarc_view secret, uarc_view seed, uint8_t *out, size_t length)
 {
-    uint8_t a[32], block[32 + 64];
+    /* every one of these holds key material or what leads to it: wiped on every way out */
+    uint8_t a[32], block[32 + 64], chunk[32];
     unsigned int n;
     if (seed.length > 64)
         return UARC_BadInvalidArgument;
+    uarc_status s = UARC_Good;
     /* A(1) = HMAC(secret, seed); output block i = HMAC(secret, A(i) + seed). */
     if (!HMAC(EVP_sha256(), secret.data, (int)secret.length, seed.data, seed.length, a, &n))
-        return UARC_BadInternalError;
-    while (length) {
+        s = UARC_BadInternalError;
+    while (length && s == UARC_Good) {
         memcpy(block, a, 32);
         if (seed.length)
             memcpy(block + 32, seed.data, seed.length);
-        uint8_t chunk[32];
         if (!HMAC(EVP_sha256(), secret.data, (int)secret.length, block, 32 + seed.length, chunk,
-                  &n))
-            return UARC_BadInternalError;
+                  &n)) {
+            s = UARC_BadInternalError;
+            break;
+        }
         size_t take = length < 32 ? length : 32;
         memcpy(out, chunk, take);
         out += take;
         length -= take;
         if (!HMAC(EVP_sha256(), secret.data, (int)secret.length, a, 32, a, &n))
-            return UARC_BadInternalError;
+            s = UARC_BadInternalError;
     }
     OPENSSL_cleanse(a, sizeof a);
-    return UARC_Good;
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(chunk, sizeof chunk);
+    return s;
 }
 
 static uarc_status rsa_derive_keys(void *context, uarc_view client_nonce, uarc_view server_nonce,
@@ -391,6 +396,7 @@ static uarc_status rsa_derive_keys(void *context, uarc_view client_nonce, uarc_v
     }
     OPENSSL_cleanse(material, sizeof material);
     if (s != UARC_Good) {
+        OPENSSL_cleanse(k, sizeof *k); /* what was copied before the failure */
         uarc__free(k);
         return s;
     }
