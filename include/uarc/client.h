@@ -99,7 +99,8 @@ typedef struct uarc_client_config {
      * NULL: none; with generate_certificate true, an ephemeral self-signed certificate (RSA-2048,
      * SHA-256, subjectAltName URI = application_uri, valid from now for a year) is made at the
      * first secured connect and kept for the client's life. Without either, a secured connect
-     * fails with BadCertificateInvalid. */
+     * fails with BadCertificateInvalid; with a key outside 2048 to 4096 bits (the RSA policies'
+     * range, Part 7), with BadCertificatePolicyCheckFailed. */
     const uint8_t *certificate;
     size_t certificate_length;
     const uint8_t *private_key;
@@ -139,8 +140,9 @@ typedef struct uarc_client_config {
      * or BadConfigurationError (folder unreadable); uarc_client_error() names the certificate's
      * subject and the reason. Copied.
      * accept_untrusted_server_certificate (default false) skips the validation and only logs its
-     * verdict as a warning: for tests and demos, never for production. The pinning and the
-     * expected_server_uri check still apply. */
+     * verdict as a warning: for tests and demos, never for production. The pinning, the
+     * expected_server_uri check and the policy's key size range (2048 to 4096 bits, else
+     * BadCertificatePolicyCheckFailed before anything is sent) still apply. */
     const char *trust_list_dir;
     bool accept_untrusted_server_certificate;
     /* Our ApplicationDescription. NULL: the subjectAltName URI of our certificate when one is

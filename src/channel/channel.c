@@ -2,8 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "channel/channel.h"
 #include "channel/chunk.h"
+#include "channel/crypto.h"
 #include "channel/security.h"
 #include "core/alloc.h"
 #include "core/budget.h"
@@ -45,6 +48,7 @@ typedef struct token {
     bool valid;
     uint32_t id;
     void *keys;
+    uint32_t lifetime; /* revised lifetime, ms */
 } token;
 
 struct uarc__channel {
@@ -68,7 +72,10 @@ struct uarc__channel {
 
     uint32_t channel_id;
     token current;
-    token previous; /* the token before the last renewal, until the server stops using it */
+    /* the token before the last renewal, until the server stops using it, and no longer than
+     * previous_until (the end of the overlap) */
+    token previous;
+    int64_t previous_until;
     uint32_t revised_lifetime;
     bool short_lifetime_logged; /* the MIN_RENEW_DELAY_MS warning, once per channel */
     uint8_t *client_nonce;
@@ -169,6 +176,14 @@ static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
     fire_closed(ch);
 }
 
+/* Forgets the token before the last renewal and wipes its keys. */
+static void drop_previous(uarc__channel *ch)
+{
+    if (ch->previous.valid)
+        ch->policy->keys_delete(ch->previous.keys);
+    ch->previous = (token){0};
+}
+
 static uint32_t next_sequence(uarc__channel *ch)
 {
     uint32_t s = ch->send_sequence;
@@ -232,6 +247,8 @@ static uarc_status encode_body(const void *value, const uarc_type *type, uint8_t
         *out = body;
         *length = prefix_length + payload_length;
     }
+    /* a request may carry a password or a nonce */
+    OPENSSL_cleanse(payload, payload_length);
     uarc_free(payload);
     return s;
 }
@@ -294,11 +311,18 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
     return UARC_Good;
 }
 
+/* The client nonce with the server's derives every key of a token: it is wiped once it served. */
+static void drop_client_nonce(uarc__channel *ch)
+{
+    uarc__crypto_free_secret(ch->client_nonce, ch->client_nonce_length);
+    ch->client_nonce = NULL;
+    ch->client_nonce_length = 0;
+}
+
 static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType request_type,
                              int64_t now_ms)
 {
-    uarc__free(ch->client_nonce);
-    ch->client_nonce = NULL;
+    drop_client_nonce(ch);
     ch->client_nonce_length = ch->policy->nonce_length;
     if (ch->client_nonce_length) {
         ch->client_nonce = uarc__malloc(ch->client_nonce_length);
@@ -353,7 +377,7 @@ static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType re
         else
             ch->send_sequence = saved_sequence;
     }
-    uarc__free(body);
+    uarc__crypto_free_secret(body, length);
     if (s == UARC_Good) {
         ch->opn_request_id = request_id;
         ch->deadline = now_ms + ch->handshake_timeout;
@@ -481,6 +505,9 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
             ch->security, (uarc_view){ch->client_nonce, ch->client_nonce_length},
             (uarc_view){r.serverNonce.length ? r.serverNonce.data : NULL, r.serverNonce.length},
             &keys);
+    drop_client_nonce(ch);
+    if (r.serverNonce.data)
+        OPENSSL_cleanse(r.serverNonce.data, r.serverNonce.length);
     if (s != UARC_Good) {
         if (s == UARC_BadSecurityChecksFailed && reused)
             fail(ch, s, "OPN Renew: the new token has id %u, the id of the current token %u",
@@ -490,13 +517,14 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
         return;
     }
-    if (ch->previous.valid)
-        ch->policy->keys_delete(ch->previous.keys);
+    drop_previous(ch);
     ch->previous = ch->current; /* invalid after an Issue */
-    ch->current = (token){true, r.securityToken.tokenId, keys};
-    ch->channel_id = info->channel_id;
+    /* Part 4 §5.5.2.1: messages under the old token are still accepted for 25 % of its lifetime */
+    ch->previous_until = now_ms + ch->previous.lifetime / 4;
     ch->revised_lifetime =
         r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
+    ch->current = (token){true, r.securityToken.tokenId, keys, ch->revised_lifetime};
+    ch->channel_id = info->channel_id;
     ch->renewing = false;
     ch->deadline = -1;
     int64_t renew_after = (int64_t)ch->revised_lifetime * 3 / 4;
@@ -556,6 +584,7 @@ static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t n
         return;
     }
     handle_opn_response(ch, &info, now_ms);
+    OPENSSL_cleanse(chunk, size); /* the decrypted server nonce */
 }
 
 /* ---- receiving: messages ----------------------------------------------------------------- */
@@ -757,7 +786,7 @@ void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
         remove_outstanding(ch, pending);
 }
 
-static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
+static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms)
 {
     if (ch->state != UARC__CHANNEL_OPEN) {
         fail(ch, UARC_BadTcpMessageTypeInvalid, "MSG before the secure channel is open");
@@ -776,12 +805,15 @@ static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
     const token *t = NULL;
     if (info.token_id == ch->current.id) {
         t = &ch->current;
-        if (ch->previous.valid) {
-            /* the server has moved to the new token; the old one is no longer accepted */
-            ch->policy->keys_delete(ch->previous.keys);
-            ch->previous = (token){0};
-        }
+        drop_previous(ch); /* the server has moved to the new token: the old one is done */
     } else if (ch->previous.valid && info.token_id == ch->previous.id) {
+        if (now_ms >= ch->previous_until) {
+            drop_previous(ch);
+            fail(ch, UARC_BadSecureChannelTokenUnknown,
+                 "MSG with token %u after its overlap with token %u ended", info.token_id,
+                 ch->current.id);
+            return;
+        }
         t = &ch->previous;
     } else {
         fail(ch, UARC_BadSecureChannelTokenUnknown, "MSG with token %u", info.token_id);
@@ -823,7 +855,7 @@ static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int
         handle_opn(ch, message, size, now_ms);
         break;
     case UARC__UATCP_MSG:
-        handle_msg(ch, message, size);
+        handle_msg(ch, message, size, now_ms);
         break;
     default:
         fail(ch, UARC_BadSecureChannelClosed, "the server closed the secure channel (CLO)");
@@ -922,12 +954,11 @@ void uarc__channel_delete(uarc__channel *ch)
         return;
     if (ch->current.valid)
         ch->policy->keys_delete(ch->current.keys);
-    if (ch->previous.valid)
-        ch->policy->keys_delete(ch->previous.keys);
+    drop_previous(ch);
     ch->policy->context_delete(ch->security);
     ch->receiving = false;
     release_receive_state(ch);
-    uarc__free(ch->client_nonce);
+    drop_client_nonce(ch);
     uarc__free(ch->outstanding);
     uarc__free(ch->out);
     uarc__free(ch->endpoint_url);
@@ -1039,7 +1070,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
         size_t capacity = ch->outstanding_capacity ? ch->outstanding_capacity * 2 : 16;
         uint32_t *p = uarc__realloc(ch->outstanding, capacity * sizeof *p);
         if (!p) {
-            uarc__free(body);
+            uarc__crypto_free_secret(body, length);
             return UARC_BadOutOfMemory;
         }
         ch->outstanding = p;
@@ -1047,7 +1078,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
     }
     uint32_t id = next_request_id(ch);
     s = queue_message(ch, UARC__UATCP_MSG, body, length, id);
-    uarc__free(body);
+    uarc__crypto_free_secret(body, length);
     if (s != UARC_Good)
         return s;
     ch->outstanding[ch->outstanding_count++] = id;
@@ -1070,6 +1101,8 @@ int64_t uarc__channel_next_deadline(const uarc__channel *ch)
 
 void uarc__channel_tick(uarc__channel *ch, int64_t now_ms)
 {
+    if (ch->previous.valid && now_ms >= ch->previous_until)
+        drop_previous(ch); /* its keys need not wait for the next chunk to be wiped */
     int64_t due = uarc__channel_next_deadline(ch);
     if (due < 0 || now_ms < due)
         return;
@@ -1102,7 +1135,7 @@ void uarc__channel_close(uarc__channel *ch)
         size_t length;
         if (encode_body(&request, UARC_T(CloseSecureChannelRequest), &body, &length) == UARC_Good) {
             (void)queue_message(ch, UARC__UATCP_CLO, body, length, id); /* best effort */
-            uarc__free(body);
+            uarc__crypto_free_secret(body, length);
         }
     }
     ch->state = UARC__CHANNEL_CLOSED;

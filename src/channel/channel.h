@@ -124,7 +124,9 @@ int64_t uarc__channel_next_deadline(const uarc__channel *channel);
 /* Does what is due at `now_ms`: sends OPN Renew, fails a handshake that took too long (or a
  * renewal unanswered after handshake_timeout_ms). Requests keep the old token until the Renew
  * response arrives; afterwards chunks with the old token are accepted until the server first
- * uses the new one. */
+ * uses the new one, and for at most 25 % of the old token's lifetime after the new one arrived
+ * (Part 4 §5.5.2.1); a chunk with the old token after that ends the channel with
+ * BadSecureChannelTokenUnknown. */
 void uarc__channel_tick(uarc__channel *channel, int64_t now_ms);
 
 /* Queues CLO (when OPEN) and moves to CLOSED; the caller closes the socket once the output is

@@ -389,12 +389,14 @@ UARC_API void uarc_client_delete(uarc_client *c)
         return;
     teardown(c, UARC_BadConnectionClosed);
     forget_session(c);
-    for (int i = 0; i < STRING_FIELDS; i++)
-        uarc__free(c->strings[i]);
-    if (c->local_key)
-        memset(c->local_key, 0, c->local_key_length);
+    for (int i = 0; i < STRING_FIELDS; i++) {
+        if (c->strings[i] && c->strings[i] == c->cfg.password)
+            uarc__crypto_free_secret(c->strings[i], strlen(c->strings[i]));
+        else
+            uarc__free(c->strings[i]);
+    }
     uarc__free(c->local_cert);
-    uarc__free(c->local_key);
+    uarc__crypto_free_secret(c->local_key, c->local_key_length);
     uarc__free(c->server_cert);
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
@@ -901,8 +903,7 @@ static uarc_status encrypt_password(uarc_client *c, const char *password, uarc_b
     s = policy->asym_encrypt(context, buffer, plain, capacity);
     policy->context_delete(context);
     if (s != UARC_Good) {
-        memset(buffer, 0, plain);
-        uarc__free(buffer);
+        uarc__crypto_free_secret(buffer, capacity > plain ? capacity : plain);
         snprintf(why, why_size, "encrypting the password failed");
         return s;
     }
@@ -1034,10 +1035,7 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
     uarc_status status = send_request(c, &req, UARC_T(ActivateSessionRequest),
                                       UARC_T(ActivateSessionResponse), 0, done, c, NULL);
     uarc__free(signature);
-    if (secret.data) {
-        memset(secret.data, 0, secret.length);
-        uarc__free(secret.data);
-    }
+    uarc__crypto_free_secret(secret.data, secret.length);
     if (status != UARC_Good)
         fail_connect(c, "ActivateSession", status, "cannot send the request");
 }
@@ -1208,6 +1206,11 @@ static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
                                     cc->remote_certificate};
     s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed)
+        return security_failed(c, s,
+                               "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
+                               "server's certificate has another size)",
+                               policy->uri);
     if (s != UARC_Good)
         return security_failed(c, s,
                                "the certificates or mode do not suit %s (a key that is not the "
