@@ -49,6 +49,7 @@ typedef struct token {
     uint32_t id;
     void *keys;
     uint32_t lifetime; /* revised lifetime, ms */
+    int64_t issued;    /* when we took it into use, ms */
 } token;
 
 struct uarc__channel {
@@ -519,11 +520,13 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
     }
     drop_previous(ch);
     ch->previous = ch->current; /* invalid after an Issue */
-    /* Part 4 §5.5.2.1: messages under the old token are still accepted for 25 % of its lifetime */
-    ch->previous_until = now_ms + ch->previous.lifetime / 4;
+    /* Part 4 §5.5.2.1: messages under an expired token are still accepted for 25 % of its
+     * lifetime; not beyond */
+    ch->previous_until =
+        ch->previous.issued + (int64_t)ch->previous.lifetime + ch->previous.lifetime / 4;
     ch->revised_lifetime =
         r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
-    ch->current = (token){true, r.securityToken.tokenId, keys, ch->revised_lifetime};
+    ch->current = (token){true, r.securityToken.tokenId, keys, ch->revised_lifetime, now_ms};
     ch->channel_id = info->channel_id;
     ch->renewing = false;
     ch->deadline = -1;

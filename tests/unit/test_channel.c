@@ -783,9 +783,9 @@ static void renew_at(fixture *f, int64_t due, uint32_t token, uint32_t lifetime,
     assert_int_equal(uarc__channel_token_id(f->ch), token);
 }
 
-/* After a renewal the old token is accepted for 25 % of its own lifetime after the new one
- * arrived (Part 4 §5.5.2.1), not for ever: a server still using it after that ends the channel,
- * even though it never used the new token. The clock is the caller's: nothing sleeps. */
+/* After a renewal the old token is accepted until 25 % of its own lifetime after it expired
+ * (Part 4 §5.5.2.1), not for ever: a server still using it after that ends the channel, even
+ * though it never used the new token. The clock is the caller's: nothing sleeps. */
 static void test_renewal_overlap_ends(void **state)
 {
     (void)state;
@@ -793,7 +793,7 @@ static void test_renewal_overlap_ends(void **state)
     open_channel(f, 65535, 0, 0, 4000, 1000);
     uint32_t first = send_read(f), second = send_read(f);
     take(f);
-    renew_at(f, 4000, TOKEN_ID + 1, 8000, 5000); /* old lifetime 4000: overlap until 6000 */
+    renew_at(f, 4000, TOKEN_ID + 1, 8000, 5000); /* issued at 1000, lifetime 4000: until 6000 */
     assert_int_equal(reply_at(f, TOKEN_ID, first, 5999), UARC_Good);
     assert_int_equal(f->rec.message_id, first);
     uarc__channel_tick(f->ch, 5999);
@@ -808,15 +808,15 @@ static void test_renewal_overlap_ends(void **state)
     f = new_fixture(NULL);
     open_channel(f, 65535, 0, 0, 4000, 1000);
     renew_at(f, 4000, TOKEN_ID + 1, 8000, 5000);
-    renew_at(f, 5000 + 6000, TOKEN_ID + 2, 8000, 11500); /* old lifetime 8000: until 13500 */
+    renew_at(f, 5000 + 6000, TOKEN_ID + 2, 8000, 11500); /* issued 5000, 8000: until 15000 */
     uint32_t third = send_read(f), fourth = send_read(f);
     take(f);
     assert_int_equal(get32(f->out.data + 12), TOKEN_ID + 2);
-    assert_int_equal(reply_at(f, TOKEN_ID + 1, third, 13499), UARC_Good);
+    assert_int_equal(reply_at(f, TOKEN_ID + 1, third, 14999), UARC_Good);
     assert_int_equal(f->rec.message_id, third);
-    uarc__channel_tick(f->ch, 13500);
+    uarc__channel_tick(f->ch, 15000);
     assert_int_equal(f->rec.closes, 0);
-    assert_int_equal(reply_at(f, TOKEN_ID + 1, fourth, 13500), UARC_BadSecureChannelTokenUnknown);
+    assert_int_equal(reply_at(f, TOKEN_ID + 1, fourth, 15000), UARC_BadSecureChannelTokenUnknown);
     assert_int_equal(f->rec.messages, 1);
     free_fixture(f);
 }
