@@ -25,6 +25,7 @@
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
 #include "channel/channel.h"
+#include "channel/cert_store.h"
 #include "channel/cert_trust.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
@@ -57,6 +58,7 @@ enum {
     STRING_SERVER_CERTIFICATE_FILE,
     STRING_EXPECTED_SERVER_URI,
     STRING_TRUST_LIST_DIR,
+    STRING_TRUST_STORE_DIR,
     STRING_FIELDS
 };
 
@@ -105,14 +107,19 @@ struct uarc_client {
     bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;
     uarc_status last_status;
-    char error[512];
+    char error[1280];
     /* how the last connection ended (the first cause noted counts) and with whom */
     uarc_status cause_status;
     char cause_reason[64];
     char peer[80];
     /* security: owned copies of the certificates (config, files or generated) */
-    uint8_t *local_cert, *local_key, *server_cert;
+    uint8_t *local_cert, *local_key, *server_cert; /* server_cert: the pin, if any */
     size_t local_cert_length, local_key_length, server_cert_length;
+    uint8_t *channel_cert; /* the server certificate of the secured channel: pinned or learned */
+    size_t channel_cert_length;
+    /* the discovery result (uarc_client_set_endpoints or uarc_client_get_endpoints) */
+    uarc_EndpointDescription *endpoints;
+    size_t endpoint_count;
     const uarc__security_policy *policy; /* of the current connection; NULL: None */
     void *security;                      /* its context, for the session signatures */
     uint8_t client_nonce[SESSION_NONCE_LENGTH];
@@ -136,7 +143,7 @@ static void vset_error(uarc_client *c, const char *step, uarc_status status, con
 static void vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
                        va_list ap)
 {
-    char reason[384];
+    char reason[1024];
     vsnprintf(reason, sizeof reason, fmt, ap);
     snprintf(c->error, sizeof c->error, "%s: %s: %s", step, uarc_status_name(status), reason);
     c->last_status = status;
@@ -273,6 +280,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         [STRING_SERVER_CERTIFICATE_FILE] = &c->cfg.server_certificate_file,
         [STRING_EXPECTED_SERVER_URI] = &c->cfg.expected_server_uri,
         [STRING_TRUST_LIST_DIR] = &c->cfg.trust_list_dir,
+        [STRING_TRUST_STORE_DIR] = &c->cfg.trust_store_dir,
     };
     const char *defaults[STRING_FIELDS] = {
         [STRING_SECURITY_POLICY_URI] = SECURITY_POLICY_NONE,
@@ -398,6 +406,8 @@ UARC_API void uarc_client_delete(uarc_client *c)
     uarc__free(c->local_cert);
     uarc__crypto_free_secret(c->local_key, c->local_key_length);
     uarc__free(c->server_cert);
+    uarc__free(c->channel_cert);
+    uarc_array_delete(c->endpoints, c->endpoint_count, UARC_T(EndpointDescription));
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
@@ -419,6 +429,35 @@ UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const ui
     return copy_bytes(&c->server_cert, &c->server_cert_length, certificate, length)
                ? UARC_Good
                : UARC_BadOutOfMemory;
+}
+
+/* Replaces the kept discovery result with a copy of `endpoints`. */
+static uarc_status keep_endpoints(uarc_client *c, const uarc_EndpointDescription *endpoints,
+                                  size_t count)
+{
+    uarc_GetEndpointsResponse from = {.endpointsSize = count,
+                                      .endpoints = (uarc_EndpointDescription *)endpoints};
+    uarc_GetEndpointsResponse copy;
+    if (count && uarc_copy(&from, &copy, UARC_T(GetEndpointsResponse)) != UARC_Good)
+        return UARC_BadOutOfMemory;
+    uarc_array_delete(c->endpoints, c->endpoint_count, UARC_T(EndpointDescription));
+    c->endpoints = count ? copy.endpoints : NULL;
+    c->endpoint_count = count ? copy.endpointsSize : 0;
+    if (count) {
+        copy.endpoints = NULL;
+        copy.endpointsSize = 0;
+        uarc_clear(&copy, UARC_T(GetEndpointsResponse));
+    }
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_set_endpoints(uarc_client *c,
+                                               const uarc_EndpointDescription *endpoints,
+                                               size_t count)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    return keep_endpoints(c, endpoints, endpoints ? count : 0);
 }
 
 UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
@@ -776,14 +815,90 @@ static void fail_connect(uarc_client *c, const char *step, uarc_status status, c
     end_connection(c, status);
 }
 
-/* The nonce of an ActivateSession response signs the next activation. */
+/* The name a server's certificate is kept under in the trust store: the ServerUri we expect (from
+ * the ReverseHello, or configured), else the endpoint URL we connect to. Never a name the
+ * certificate or the server's messages choose: a substitute would then start a record of its
+ * own. */
+static const char *store_name(const uarc_client *c)
+{
+    return c->cfg.expected_server_uri ? c->cfg.expected_server_uri : c->endpoint_url;
+}
+
+/*
+ * The trust decision for the server certificate `der` (see trust_list_dir in uarc/client.h):
+ * the trust list, else the pin (`pinned`: `der` is the pinned certificate), else the trust store,
+ * else accept_untrusted_server_certificate, else refused. Returns Good or the verdict, with the
+ * reason in `why`.
+ */
+static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, size_t length,
+                                            bool pinned, char *why, size_t why_size)
+{
+    char detail[700];
+    uarc_status s;
+    if (c->cfg.trust_list_dir) {
+        s = uarc__cert_validate(der, length, c->cfg.trust_list_dir, 0, detail, sizeof detail);
+        if (s != UARC_Good)
+            snprintf(why, why_size, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
+    } else if (pinned || c->cfg.trust_store_dir) {
+        s = uarc__cert_validate(der, length, NULL, 0, detail, sizeof detail);
+        if (s != UARC_Good)
+            snprintf(why, why_size, "server %s", detail);
+    } else {
+        s = UARC_BadCertificateUntrusted;
+        snprintf(why, why_size,
+                 "the server's certificate was learned from the network (GetEndpoints or "
+                 "CreateSession) and nothing decides whether to trust it: set a trust list "
+                 "(trust_list_dir, --trust-list), a trust store (trust_store_dir, --trust-store), "
+                 "pin the certificate (server_certificate, --server-certificate), or accept any "
+                 "certificate (accept_untrusted_server_certificate, --accept-any-certificate; "
+                 "tests only)");
+    }
+    if (s == UARC_Good && !c->cfg.trust_list_dir && !pinned && c->cfg.trust_store_dir) {
+        bool recorded = false;
+        char path[4200];
+        s = uarc__cert_store_check(c->cfg.trust_store_dir, store_name(c), der, length, &recorded,
+                                   path, sizeof path, detail, sizeof detail);
+        if (s != UARC_Good) {
+            snprintf(why, why_size, "trust store: %s", detail);
+        } else if (recorded) {
+            char thumbprint[41];
+            uarc__cert_thumbprint(der, length, thumbprint);
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+                      "first certificate seen for %s (thumbprint %s) is trusted from now on and "
+                      "recorded in %s; compare the thumbprint with the server's own",
+                      store_name(c), thumbprint, path);
+        }
+    }
+    if (s == UARC_Good || !c->cfg.accept_untrusted_server_certificate)
+        return s;
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+              "accepting the server certificate despite %s (accept_untrusted_server_certificate): "
+              "%s",
+              uarc_status_name(s), why);
+    return UARC_Good;
+}
+
+/* The serverCertificate of the discovery result's endpoint with `policy_uri` and `mode`. */
+static const uarc_bytestring *endpoint_certificate(const uarc_client *c, const char *policy_uri,
+                                                   uarc_MessageSecurityMode mode)
+{
+    for (size_t i = 0; i < c->endpoint_count; i++) {
+        const uarc_EndpointDescription *e = &c->endpoints[i];
+        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy_uri) && e->securityMode == mode &&
+            e->serverCertificate.length)
+            return &e->serverCertificate;
+    }
+    return NULL;
+}
+
+/* The nonce of an ActivateSession response signs the next activation and goes into the next
+ * encrypted password. A response without one leaves none (never the previous nonce, which the
+ * server has seen used already), so a password cannot be encrypted for that activation. */
 static void keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r)
 {
-    if (!r || !r->serverNonce.length)
-        return;
-    uarc_bytestring copy;
-    if (uarc_copy(&r->serverNonce, &copy, UARC_T(ByteString)) != UARC_Good)
-        return;
+    uarc_bytestring copy = {0, NULL};
+    if (r && uarc_copy(&r->serverNonce, &copy, UARC_T(ByteString)) != UARC_Good)
+        copy = (uarc_bytestring){0, NULL};
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     c->server_nonce = copy;
 }
@@ -802,8 +917,8 @@ static uarc_status check_server_signature(uarc_client *c, const uarc_CreateSessi
         r->serverCertificate.data
             ? uarc__crypto_first_certificate(r->serverCertificate.data, r->serverCertificate.length)
             : 0;
-    if (first != c->server_cert_length ||
-        memcmp(r->serverCertificate.data, c->server_cert, first) != 0) {
+    if (first != c->channel_cert_length ||
+        memcmp(r->serverCertificate.data, c->channel_cert, first) != 0) {
         status = UARC_BadCertificateInvalid;
         why = "the server's certificate differs from the secure channel's";
     } else if (r->serverNonce.length < SESSION_NONCE_LENGTH) {
@@ -857,6 +972,64 @@ static uarc_status sign_activation(uarc_client *c, uarc_SignatureData *out, uint
                                    (uint8_t *)c->policy->asym_signature_uri};
     out->signature = (uarc_bytestring){layout.signature_size, *signature};
     return s;
+}
+
+/*
+ * Whether the password may be encrypted for the serverCertificate of CreateSession with the
+ * current server nonce (Part 4 §7.36.2.2 relies on both): the certificate must be the one of the
+ * endpoint in use and trusted, the nonce at least 32 bytes. On a secured channel the certificate
+ * is the channel's (check_server_signature), trusted before OPN; on a None channel nothing has
+ * vouched for it yet, so the trust decision is made here. Returns Good, BadSecurityChecksFailed or
+ * BadNonceInvalid with the reason in `why`.
+ */
+static uarc_status check_password_key(uarc_client *c, char *why, size_t why_size)
+{
+    const uarc_bytestring *cert = &c->session_server_cert;
+    size_t length = cert->length ? uarc__crypto_first_certificate(cert->data, cert->length) : 0;
+    if (!length) {
+        snprintf(why, why_size,
+                 "the password must be encrypted, but the server's certificate in CreateSession "
+                 "is %s",
+                 cert->length ? "not a certificate" : "missing");
+        return UARC_BadSecurityChecksFailed;
+    }
+    if (!c->policy) {
+        const uint8_t *chosen = c->server_cert;
+        size_t chosen_length = c->server_cert_length;
+        const char *source = "the pinned certificate";
+        if (!chosen) {
+            const uarc_bytestring *e =
+                endpoint_certificate(c, SECURITY_POLICY_NONE, UARC_MessageSecurityMode_None);
+            chosen = e ? e->data : NULL;
+            chosen_length = e ? uarc__crypto_first_certificate(e->data, e->length) : 0;
+            source = "the certificate of the endpoint from GetEndpoints";
+        }
+        if (chosen && (chosen_length != length || memcmp(chosen, cert->data, length) != 0)) {
+            snprintf(why, why_size,
+                     "the server's certificate in CreateSession is not %s; the password is not "
+                     "encrypted for it",
+                     source);
+            return UARC_BadSecurityChecksFailed;
+        }
+        char reason[1200];
+        uarc_status s = trust_server_certificate(c, cert->data, length, c->server_cert != NULL,
+                                                 reason, sizeof reason);
+        if (s != UARC_Good) {
+            snprintf(why, why_size,
+                     "the password would be encrypted for the server's certificate from "
+                     "CreateSession on a None channel, which is not trusted (%s): %s",
+                     uarc_status_name(s), reason);
+            return UARC_BadSecurityChecksFailed;
+        }
+    }
+    if (c->server_nonce.length < SESSION_NONCE_LENGTH) {
+        snprintf(why, why_size,
+                 "the server's nonce is %zu bytes, fewer than 32: a password encrypted with it "
+                 "could be replayed",
+                 c->server_nonce.length);
+        return UARC_BadNonceInvalid;
+    }
+    return UARC_Good;
 }
 
 /* The legacy encrypted secret of Part 4 §7.36.2.2: length (UInt32) of password + serverNonce,
@@ -1005,8 +1178,10 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
         const char *password = c->cfg.password ? c->cfg.password : "";
         const char *algorithm = NULL;
         if (c->token_policy_uri[0]) {
-            char why[256];
-            uarc_status s = encrypt_password(c, password, &secret, &algorithm, why, sizeof why);
+            char why[1500];
+            uarc_status s = check_password_key(c, why, sizeof why);
+            if (s == UARC_Good)
+                s = encrypt_password(c, password, &secret, &algorithm, why, sizeof why);
             if (s != UARC_Good) {
                 uarc__free(signature);
                 fail_connect(c, "ActivateSession", s, "%s", why);
@@ -1131,23 +1306,54 @@ static uarc_status load_once(uarc_client *c, const char *path, bool key, uint8_t
     return UARC_Good;
 }
 
-/* The server certificate against the trust list (or itself when pinned), before anything is
- * encrypted for its key. */
-static uarc_status validate_server_certificate(uarc_client *c)
+/* The server certificate of the secured channel, the pin or the discovery result's, trusted
+ * before anything is encrypted for its key; kept in c->channel_cert. */
+static uarc_status choose_server_certificate(uarc_client *c, const uarc__security_policy *policy)
 {
-    char detail[600];
-    uarc_status s = uarc__cert_validate(c->server_cert, c->server_cert_length,
-                                        c->cfg.trust_list_dir, 0, detail, sizeof detail);
-    if (s == UARC_Good)
-        return UARC_Good;
-    if (c->cfg.accept_untrusted_server_certificate) {
-        uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
-                  "accepting the server certificate despite %s: %s", uarc_status_name(s), detail);
-        return UARC_Good;
+    uarc__free(c->channel_cert);
+    c->channel_cert = NULL;
+    c->channel_cert_length = 0;
+    const uint8_t *der = c->server_cert;
+    size_t length = c->server_cert_length;
+    if (!der) {
+        uarc_MessageSecurityMode mode =
+            c->cfg.security_mode ? c->cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
+        const uarc_bytestring *found = endpoint_certificate(c, policy->uri, mode);
+        der = found ? found->data : NULL;
+        length = found ? uarc__crypto_first_certificate(found->data, found->length) : 0;
+        if (found && !length)
+            return security_failed(c, UARC_BadCertificateInvalid,
+                                   "the serverCertificate of the endpoint for %s is not a "
+                                   "certificate",
+                                   policy->uri);
     }
-    if (c->cfg.trust_list_dir)
-        return security_failed(c, s, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
-    return security_failed(c, s, "server %s", detail);
+    if (!der)
+        return security_failed(c, UARC_BadCertificateInvalid,
+                               "%s needs the server's certificate before OPN: run GetEndpoints "
+                               "first (a None channel with no_session) and pass the result "
+                               "(uarc_client_set_endpoints), or pin the certificate "
+                               "(server_certificate)%s",
+                               policy->uri,
+                               c->endpoint_count ? "; the endpoints known offer none for this "
+                                                   "policy and mode"
+                                                 : "");
+    if (!copy_bytes(&c->channel_cert, &c->channel_cert_length, der, length))
+        return security_failed(c, UARC_BadOutOfMemory, "out of memory");
+    if (c->cfg.expected_server_uri) {
+        char uri[512];
+        uarc_status s = uarc__crypto_certificate_uri(der, length, uri, sizeof uri);
+        if (s != UARC_Good || strcmp(uri, c->cfg.expected_server_uri) != 0)
+            return security_failed(
+                c, UARC_BadCertificateUriInvalid,
+                "the server's certificate names URI %s, but the server claims to be %s",
+                s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
+    }
+    char why[1200];
+    uarc_status s =
+        trust_server_certificate(c, der, length, der == c->server_cert, why, sizeof why);
+    if (s != UARC_Good)
+        return security_failed(c, s, "%s", why);
+    return UARC_Good;
 }
 
 /* For a policy other than None: our certificate and key (loaded or made once), the server's
@@ -1182,27 +1388,12 @@ static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
                                "%s needs a client certificate and private key (or "
                                "generate_certificate)",
                                policy->uri);
-    if (!c->server_cert)
-        return security_failed(c, UARC_BadCertificateInvalid,
-                               "%s needs the server's certificate before OPN: run GetEndpoints "
-                               "first (a None channel with no_session) and pass the endpoint's "
-                               "serverCertificate (uarc_client_set_server_certificate)",
-                               policy->uri);
-    if ((s = validate_server_certificate(c)) != UARC_Good)
+    if ((s = choose_server_certificate(c, policy)) != UARC_Good)
         return s;
-    if (c->cfg.expected_server_uri) {
-        char uri[512];
-        s = uarc__crypto_certificate_uri(c->server_cert, c->server_cert_length, uri, sizeof uri);
-        if (s != UARC_Good || strcmp(uri, c->cfg.expected_server_uri) != 0)
-            return security_failed(
-                c, UARC_BadCertificateUriInvalid,
-                "the server's certificate names URI %s, but the server claims to be %s",
-                s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
-    }
     cc->security_mode = c->cfg.security_mode;
     cc->local_certificate = (uarc_view){c->local_cert, c->local_cert_length};
     cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
-    cc->remote_certificate = (uarc_view){c->server_cert, c->server_cert_length};
+    cc->remote_certificate = (uarc_view){c->channel_cert, c->channel_cert_length};
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
                                     cc->remote_certificate};
     s = policy->context_new(&config, &c->security);
@@ -1889,8 +2080,11 @@ UARC_API uarc_status uarc_client_get_endpoints(uarc_client *c, uarc_GetEndpoints
     uarc_GetEndpointsRequest req;
     uarc_init(&req, UARC_T(GetEndpointsRequest));
     req.endpointUrl = (uarc_string){strlen(c->endpoint_url), (uint8_t *)c->endpoint_url};
-    return uarc_client_call(c, &req, UARC_T(GetEndpointsRequest), response,
-                            UARC_T(GetEndpointsResponse));
+    uarc_status status = uarc_client_call(c, &req, UARC_T(GetEndpointsRequest), response,
+                                          UARC_T(GetEndpointsResponse));
+    if (status == UARC_Good)
+        status = keep_endpoints(c, response->endpoints, response->endpointsSize);
+    return status;
 }
 
 UARC_API uarc_status uarc_client_read(uarc_client *c, const uarc_ReadValueId *nodes, size_t count,

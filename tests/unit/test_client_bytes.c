@@ -1,14 +1,18 @@
 /*
  * The client in byte mode: no socket and no clock of its own. The test is the transport (it takes
  * the client's output and feeds it scripted server frames) and the clock (a number it advances),
- * so timeouts and keep-alives are checked without sleeping.
+ * so timeouts and keep-alives are checked without sleeping. The same fake server plays a machine in
+ * the middle for the session's security checks: the key a password is encrypted for and the
+ * server nonce.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -21,6 +25,10 @@
 #define START_MS           1000000
 #define REQUEST_TIMEOUT_MS 2000u
 #define KEEPALIVE_MS       3000u
+#define NONE_URI           "http://opcfoundation.org/UA/SecurityPolicy#None"
+#define B256_URI           "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+#define USER               "operator"
+#define PASSWORD           "s3cret-Pa55word"
 
 /* The application around a byte-mode client: transport, clock and the bytes not yet read. */
 typedef struct peer {
@@ -99,18 +107,9 @@ static void reply(peer *p, uint32_t request_id, void *response, const uarc_type 
     assert_int_equal(feed(p, &f), UARC_Good);
 }
 
-/* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS, sharing
- * `budget` (may be NULL). */
-static void open_peer_in(peer *p, uarc_memory_budget *budget)
+/* Through HEL and OPN (SecurityPolicy None) to the CreateSession request: its RequestId. */
+static uint32_t start_session(peer *p)
 {
-    memset(p, 0, sizeof *p);
-    p->now = START_MS;
-    p->sequence = 1;
-    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
-                              .keepalive_interval_ms = KEEPALIVE_MS,
-                              .memory_budget = budget};
-    p->client = uarc_client_new(&cfg);
-    assert_non_null(p->client);
     assert_int_equal(uarc_client_start_bytes(p->client, URL, p->now), UARC_Good);
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_HELLO);
     assert_int_equal(uarc_client_fd(p->client), -1);
@@ -133,13 +132,35 @@ static void open_peer_in(peer *p, uarc_memory_budget *budget)
     frame_opn_response(&f, CHANNEL_ID, TOKEN_ID, p->sequence++, get_u32(buf + pos + 4));
     assert_int_equal(feed(p, &f), UARC_Good);
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_CREATING_SESSION);
+    return pop_request_of(p, UARC_T(CreateSessionRequest));
+}
+
+/* A byte-mode client of `cfg` at START_MS, not started. */
+static void new_peer(peer *p, const uarc_client_config *cfg)
+{
+    memset(p, 0, sizeof *p);
+    p->now = START_MS;
+    p->sequence = 1;
+    p->client = uarc_client_new(cfg);
+    assert_non_null(p->client);
+}
+
+/* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS, sharing
+ * `budget` (may be NULL). */
+static void open_peer_in(peer *p, uarc_memory_budget *budget)
+{
+    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                              .keepalive_interval_ms = KEEPALIVE_MS,
+                              .memory_budget = budget};
+    new_peer(p, &cfg);
+    uint32_t create_session = start_session(p);
 
     uarc_CreateSessionResponse cs;
     uarc_init(&cs, UARC_T(CreateSessionResponse));
     cs.sessionId = uarc_nodeid_numeric(1, 77);
     cs.authenticationToken = uarc_nodeid_numeric(1, 78);
     cs.revisedSessionTimeout = 60000;
-    reply(p, pop_request_of(p, UARC_T(CreateSessionRequest)), &cs, UARC_T(CreateSessionResponse));
+    reply(p, create_session, &cs, UARC_T(CreateSessionResponse));
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_ACTIVATING_SESSION);
 
     uarc_ActivateSessionResponse as;
@@ -647,6 +668,244 @@ static void test_budget_ends_connection_whose_buffer_does_not_fit(void **state)
     uarc_memory_budget_delete(budget);
 }
 
+/* ---- the session's security checks ---- */
+
+/* Two server certificates for urn:fake:server: the real one and a substitute (another key). */
+static uint8_t *cert_real, *cert_other;
+static size_t cert_real_length, cert_other_length;
+
+static int make_certificates(void **state)
+{
+    (void)state;
+    uint8_t *key;
+    size_t key_length;
+    if (uarc_certificate_generate("urn:fake:server", &cert_real, &cert_real_length, &key,
+                                  &key_length) != UARC_Good)
+        return -1;
+    uarc_free(key);
+    if (uarc_certificate_generate("urn:fake:server", &cert_other, &cert_other_length, &key,
+                                  &key_length) != UARC_Good)
+        return -1;
+    uarc_free(key);
+    return 0;
+}
+
+static int free_certificates(void **state)
+{
+    (void)state;
+    uarc_free(cert_real);
+    uarc_free(cert_other);
+    return 0;
+}
+
+/* An endpoint of `policy` and `mode` with `cert` (NULL: none) and, for mode None, a UserName
+ * token policy whose passwords are encrypted with Basic256Sha256. */
+static uarc_EndpointDescription endpoint(const char *policy, uarc_MessageSecurityMode mode,
+                                         const uint8_t *cert, size_t cert_length)
+{
+    static uarc_UserTokenPolicy tokens[] = {{
+        .policyId = {8, (uint8_t *)"username"},
+        .tokenType = UARC_UserTokenType_UserName,
+        .securityPolicyUri = {sizeof B256_URI - 1, (uint8_t *)B256_URI},
+    }};
+    uarc_EndpointDescription e;
+    uarc_init(&e, UARC_T(EndpointDescription));
+    e.endpointUrl = (uarc_string){strlen(URL), (uint8_t *)URL};
+    e.securityPolicyUri = (uarc_string){strlen(policy), (uint8_t *)policy};
+    e.securityMode = mode;
+    e.serverCertificate = (uarc_bytestring){cert ? cert_length : 0, (uint8_t *)cert};
+    if (mode == UARC_MessageSecurityMode_None) {
+        e.userIdentityTokensSize = 1;
+        e.userIdentityTokens = tokens;
+    }
+    return e;
+}
+
+/* Answers CreateSession as a server with `cert` (NULL: none), a nonce of `nonce_length` bytes
+ * and `endpoints` (NULL: one None endpoint with `cert` and the UserName policy above). Returns
+ * what the client's processing returned. */
+static uarc_status answer_create_session(peer *p, uint32_t request_id, const uint8_t *cert,
+                                         size_t cert_length, size_t nonce_length,
+                                         uarc_EndpointDescription *endpoints, size_t count)
+{
+    static uint8_t nonce[64];
+    memset(nonce, 0xA5, sizeof nonce);
+    uarc_EndpointDescription none =
+        endpoint(NONE_URI, UARC_MessageSecurityMode_None, cert, cert_length);
+    uarc_CreateSessionResponse cs;
+    uarc_init(&cs, UARC_T(CreateSessionResponse));
+    cs.sessionId = uarc_nodeid_numeric(1, 77);
+    cs.authenticationToken = uarc_nodeid_numeric(1, 78);
+    cs.revisedSessionTimeout = 60000;
+    cs.serverCertificate = (uarc_bytestring){cert ? cert_length : 0, (uint8_t *)cert};
+    cs.serverNonce = (uarc_bytestring){nonce_length, nonce_length ? nonce : NULL};
+    cs.serverEndpointsSize = endpoints ? count : 1;
+    cs.serverEndpoints = endpoints ? endpoints : &none;
+    fake_frame f;
+    frame_msg_response(&f, CHANNEL_ID, TOKEN_ID, p->sequence++, request_id, &cs,
+                       UARC_T(CreateSessionResponse));
+    return feed(p, &f);
+}
+
+/* A client logging in as USER with PASSWORD; `cfg` adds the trust settings. */
+static void new_user_peer(peer *p, uarc_client_config cfg)
+{
+    cfg.user_name = USER;
+    cfg.password = PASSWORD;
+    new_peer(p, &cfg);
+}
+
+/* The connect ended at ActivateSession with `status` before any ActivateSession went out, and
+ * not one byte of what the client sent after CreateSession holds the password. */
+static void expect_refused_at_activate(peer *p, uarc_status returned, uarc_status status,
+                                       const char *reason)
+{
+    assert_int_equal(returned, status);
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_DISCONNECTED);
+    const char *error = uarc_client_error(p->client);
+    assert_non_null(strstr(error, "ActivateSession: "));
+    assert_non_null(strstr(error, uarc_status_name(status)));
+    if (!strstr(error, reason))
+        fail_msg("\"%s\" does not say \"%s\"", error, reason);
+    pull(p);
+    assert_null(memmem(p->out, p->out_length, PASSWORD, strlen(PASSWORD)));
+    /* all that may follow is the CLO of the teardown */
+    assert_true(p->out_length == 0 || memcmp(p->out, "CLOF", 4) == 0);
+}
+
+/* Issue 14, finding 1: on a None channel a machine in the middle answers CreateSession with its
+ * own certificate and a token policy naming Basic256Sha256. Nothing vouches for that key (no
+ * trust list, pin, store or accept-any), so the password is not encrypted for it. */
+static void test_password_not_encrypted_for_an_unverified_key(void **state)
+{
+    (void)state;
+    size_t nonces[] = {0, 32};
+    for (size_t i = 0; i < 2; i++) {
+        peer p;
+        new_user_peer(&p, (uarc_client_config){0});
+        uint32_t id = start_session(&p);
+        uarc_status s =
+            answer_create_session(&p, id, cert_other, cert_other_length, nonces[i], NULL, 0);
+        expect_refused_at_activate(&p, s, UARC_BadSecurityChecksFailed, "not trusted");
+        assert_non_null(strstr(uarc_client_error(p.client), "trust_store_dir"));
+        uarc_client_delete(p.client);
+    }
+}
+
+/* A trusted (pinned) key with no nonce or a short one: an encrypted password could be replayed. */
+static void test_password_needs_a_long_nonce(void **state)
+{
+    (void)state;
+    size_t nonces[] = {0, 16, 31};
+    for (size_t i = 0; i < 3; i++) {
+        peer p;
+        new_user_peer(&p, (uarc_client_config){.server_certificate = cert_real,
+                                               .server_certificate_length = cert_real_length});
+        uint32_t id = start_session(&p);
+        uarc_status s =
+            answer_create_session(&p, id, cert_real, cert_real_length, nonces[i], NULL, 0);
+        expect_refused_at_activate(&p, s, UARC_BadNonceInvalid, "fewer than 32");
+        uarc_client_delete(p.client);
+    }
+}
+
+/* The pin is the endpoint's certificate: another one in CreateSession is refused. */
+static void test_password_only_for_the_pinned_key(void **state)
+{
+    (void)state;
+    peer p;
+    new_user_peer(&p, (uarc_client_config){.server_certificate = cert_real,
+                                           .server_certificate_length = cert_real_length});
+    uint32_t id = start_session(&p);
+    uarc_status s = answer_create_session(&p, id, cert_other, cert_other_length, 32, NULL, 0);
+    expect_refused_at_activate(&p, s, UARC_BadSecurityChecksFailed, "not the pinned certificate");
+    uarc_client_delete(p.client);
+}
+
+/* Pops the ActivateSession request and answers it with a nonce of `nonce_length` bytes; checks
+ * that the password went out encrypted. */
+static void answer_activate(peer *p, size_t nonce_length)
+{
+    pull(p);
+    assert_null(memmem(p->out, p->out_length, PASSWORD, strlen(PASSWORD)));
+    uint32_t id = pop_request_of(p, UARC_T(ActivateSessionRequest));
+    static uint8_t nonce[32];
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    as.serverNonce = (uarc_bytestring){nonce_length, nonce_length ? nonce : NULL};
+    reply(p, id, &as, UARC_T(ActivateSessionResponse));
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
+}
+
+/* accept_untrusted_server_certificate is an explicit choice: the password goes out encrypted.
+ * The ActivateSession response brings no nonce; re-activating the session after the connection
+ * dropped must not reuse the previous nonce, which the server has seen used. */
+static void test_nonce_of_activate_session_replaces_the_previous(void **state)
+{
+    (void)state;
+    peer p;
+    new_user_peer(&p, (uarc_client_config){.accept_untrusted_server_certificate = true});
+    uint32_t id = start_session(&p);
+    assert_int_equal(answer_create_session(&p, id, cert_other, cert_other_length, 32, NULL, 0),
+                     UARC_Good);
+    answer_activate(&p, 0);
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    p.out_length = 0;
+
+    assert_int_equal(uarc_client_start_bytes(p.client, URL, p.now), UARC_Good);
+    uint8_t buf[4096];
+    pop(&p, "HELF", buf, sizeof buf);
+    fake_frame f;
+    frame_ack(&f);
+    assert_int_equal(feed(&p, &f), UARC_Good);
+    pop(&p, "OPNF", buf, sizeof buf);
+    size_t pos = 12;
+    for (int i = 0; i < 3; i++) {
+        int32_t len = (int32_t)get_u32(buf + pos);
+        pos += 4 + (len > 0 ? (size_t)len : 0);
+    }
+    frame_opn_response(&f, CHANNEL_ID, TOKEN_ID, p.sequence++, get_u32(buf + pos + 4));
+    uarc_status s = feed(&p, &f); /* the resume's ActivateSession would follow at once */
+    expect_refused_at_activate(&p, s, UARC_BadNonceInvalid, "fewer than 32");
+    uarc_client_delete(p.client);
+}
+
+/* Trust on first use on a None channel: the first certificate seen for the endpoint URL is
+ * recorded; a client that later meets a substitute refuses to encrypt the password for it. */
+static void test_trust_store_refuses_a_substituted_key(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/uarc-client-store-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    uarc_client_config cfg = {.trust_store_dir = dir};
+    peer p;
+    new_user_peer(&p, cfg);
+    uint32_t id = start_session(&p);
+    assert_int_equal(answer_create_session(&p, id, cert_real, cert_real_length, 32, NULL, 0),
+                     UARC_Good);
+    answer_activate(&p, 32);
+    uarc_client_delete(p.client);
+
+    new_user_peer(&p, cfg);
+    id = start_session(&p);
+    uarc_status s = answer_create_session(&p, id, cert_other, cert_other_length, 32, NULL, 0);
+    expect_refused_at_activate(&p, s, UARC_BadSecurityChecksFailed,
+                               "not the one recorded on first use");
+    assert_non_null(strstr(uarc_client_error(p.client), dir));
+    uarc_client_delete(p.client);
+
+    new_user_peer(&p, cfg); /* the recorded one is still trusted */
+    id = start_session(&p);
+    assert_int_equal(answer_create_session(&p, id, cert_real, cert_real_length, 32, NULL, 0),
+                     UARC_Good);
+    answer_activate(&p, 32);
+    uarc_client_delete(p.client);
+
+    char command[128];
+    snprintf(command, sizeof command, "rm -r %s", dir);
+    assert_int_equal(system(command), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +923,11 @@ int main(void)
         cmocka_unit_test(test_budget_holds_against_flooding_servers),
         cmocka_unit_test(test_budget_bounds_decoded_responses),
         cmocka_unit_test(test_budget_ends_connection_whose_buffer_does_not_fit),
+        cmocka_unit_test(test_password_not_encrypted_for_an_unverified_key),
+        cmocka_unit_test(test_password_needs_a_long_nonce),
+        cmocka_unit_test(test_password_only_for_the_pinned_key),
+        cmocka_unit_test(test_nonce_of_activate_session_replaces_the_previous),
+        cmocka_unit_test(test_trust_store_refuses_a_substituted_key),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, make_certificates, free_certificates);
 }
