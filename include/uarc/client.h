@@ -274,9 +274,13 @@ UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, cha
 /*
  * Gives the client the server's endpoints as GetEndpoints returned them (copied; NULL/0 forgets
  * them), for instance from another client that asked over a None channel;
- * uarc_client_get_endpoints() keeps its result the same way. Without a pinned certificate, a
- * secured connect uses the serverCertificate of the endpoint with the configured policy and mode
- * (it still needs a trust decision, see trust_list_dir).
+ * uarc_client_get_endpoints() keeps its result the same way. They serve the next connects:
+ *   - without a pinned certificate, a secured connect uses the serverCertificate of the endpoint
+ *     with the configured policy and mode (it still needs a trust decision, see trust_list_dir);
+ *   - the serverEndpoints of CreateSession must match them (Part 4 §5.6.2): every endpoint of
+ *     one list has an endpoint of the same security policy and mode in the other, with the same
+ *     certificate where both carry one; else the connect fails at CreateSession with
+ *     BadSecurityChecksFailed naming the difference.
  * Returns Good, BadOutOfMemory; BadInvalidState while connected.
  */
 UARC_API uarc_status uarc_client_set_endpoints(uarc_client *client,

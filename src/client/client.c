@@ -1085,6 +1085,64 @@ static uarc_status encrypt_password(uarc_client *c, const char *password, uarc_b
     return UARC_Good;
 }
 
+/* Whether `list` has an endpoint of e's security policy and mode whose certificate is e's, where
+ * both carry one (Part 4 §5.6.2 lets serverEndpoints leave certificates out). */
+static bool has_endpoint(const uarc_EndpointDescription *list, size_t count,
+                         const uarc_EndpointDescription *e)
+{
+    size_t length =
+        e->serverCertificate.length
+            ? uarc__crypto_first_certificate(e->serverCertificate.data, e->serverCertificate.length)
+            : 0;
+    for (size_t i = 0; i < count; i++) {
+        const uarc_EndpointDescription *o = &list[i];
+        if (!uarc_equal(&o->securityPolicyUri, &e->securityPolicyUri, UARC_T(String)) ||
+            o->securityMode != e->securityMode)
+            continue;
+        if (!length || !o->serverCertificate.length)
+            return true;
+        size_t other =
+            uarc__crypto_first_certificate(o->serverCertificate.data, o->serverCertificate.length);
+        if (other == length &&
+            memcmp(o->serverCertificate.data, e->serverCertificate.data, length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The serverEndpoints of CreateSession against the discovery result, when there is one: the same
+ * policies and modes, and the same certificates (Part 4 §5.6.2). A difference means that the
+ * discovery was tampered with (a policy hidden, a certificate substituted) or that another server
+ * answers. */
+static uarc_status check_server_endpoints(uarc_client *c, const uarc_CreateSessionResponse *r)
+{
+    if (!c->endpoints)
+        return UARC_Good;
+    const uarc_EndpointDescription *missing = NULL;
+    const char *where = NULL;
+    for (size_t i = 0; i < c->endpoint_count && !missing; i++)
+        if (!has_endpoint(r->serverEndpoints, r->serverEndpointsSize, &c->endpoints[i])) {
+            missing = &c->endpoints[i];
+            where = "GetEndpoints offered it, CreateSession's serverEndpoints do not";
+        }
+    for (size_t i = 0; i < r->serverEndpointsSize && !missing; i++)
+        if (!has_endpoint(c->endpoints, c->endpoint_count, &r->serverEndpoints[i])) {
+            missing = &r->serverEndpoints[i];
+            where = "CreateSession's serverEndpoints offer it, GetEndpoints did not";
+        }
+    if (!missing)
+        return UARC_Good;
+    const uarc_string *p = &missing->securityPolicyUri;
+    static const char *const modes[] = {"Invalid", "None", "Sign", "SignAndEncrypt"};
+    unsigned mode = (unsigned)missing->securityMode;
+    fail_connect(c, "CreateSession", UARC_BadSecurityChecksFailed,
+                 "the server's endpoints differ from GetEndpoints: %.*s in mode %s%s: %s",
+                 (int)(p->length > 200 ? 200 : p->length), p->length ? (const char *)p->data : "",
+                 mode < 4 ? modes[mode] : "?",
+                 missing->serverCertificate.length ? " with that certificate" : "", where);
+    return UARC_BadSecurityChecksFailed;
+}
+
 /* Picks the server's identity token policy for our security policy and identity. */
 static void choose_identity_policy(uarc_client *c, const uarc_CreateSessionResponse *r,
                                    uarc_string *token_security_policy)
@@ -1230,6 +1288,8 @@ static void on_create_session(void *user_data, uarc_status status, void *respons
     }
     c->revised_session_timeout = r->revisedSessionTimeout;
     uarc_status s = check_server_signature(c, r);
+    if (s == UARC_Good)
+        s = check_server_endpoints(c, r);
     if (s != UARC_Good)
         return;
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));

@@ -2,8 +2,8 @@
  * The client in byte mode: no socket and no clock of its own. The test is the transport (it takes
  * the client's output and feeds it scripted server frames) and the clock (a number it advances),
  * so timeouts and keep-alives are checked without sleeping. The same fake server plays a machine in
- * the middle for the session's security checks: the key a password is encrypted for and the
- * server nonce.
+ * the middle for the session's security checks: the key a password is encrypted for, the server
+ * nonce, and serverEndpoints against the discovery result.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -906,6 +906,65 @@ static void test_trust_store_refuses_a_substituted_key(void **state)
     assert_int_equal(system(command), 0);
 }
 
+/* Issue 14, finding 4: serverEndpoints against the endpoints GetEndpoints gave (Part 4 §5.6.2). */
+static void test_server_endpoints_must_match_discovery(void **state)
+{
+    (void)state;
+    uarc_EndpointDescription discovered[] = {
+        endpoint(NONE_URI, UARC_MessageSecurityMode_None, cert_real, cert_real_length),
+        endpoint(B256_URI, UARC_MessageSecurityMode_SignAndEncrypt, cert_real, cert_real_length),
+    };
+    struct {
+        uarc_EndpointDescription session[3];
+        size_t count;
+        const char *reason;
+    } cases[] = {
+        /* the secured endpoint hidden from GetEndpoints' reader: a downgrade */
+        {{endpoint(NONE_URI, UARC_MessageSecurityMode_None, cert_real, cert_real_length)},
+         1,
+         "Basic256Sha256 in mode SignAndEncrypt with that certificate: GetEndpoints offered it"},
+        /* another certificate */
+        {{endpoint(NONE_URI, UARC_MessageSecurityMode_None, cert_real, cert_real_length),
+          endpoint(B256_URI, UARC_MessageSecurityMode_SignAndEncrypt, cert_other,
+                   cert_other_length)},
+         2,
+         "GetEndpoints offered it"},
+        /* one more endpoint than GetEndpoints gave */
+        {{endpoint(NONE_URI, UARC_MessageSecurityMode_None, cert_real, cert_real_length),
+          endpoint(B256_URI, UARC_MessageSecurityMode_SignAndEncrypt, cert_real, cert_real_length),
+          endpoint(B256_URI, UARC_MessageSecurityMode_Sign, cert_real, cert_real_length)},
+         3,
+         "Basic256Sha256 in mode Sign with that certificate: CreateSession's serverEndpoints "
+         "offer it"},
+        /* the same, certificates left out as Part 4 allows: accepted */
+        {{endpoint(NONE_URI, UARC_MessageSecurityMode_None, NULL, 0),
+          endpoint(B256_URI, UARC_MessageSecurityMode_SignAndEncrypt, NULL, 0)},
+         2,
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        peer p;
+        new_peer(&p, &(uarc_client_config){0});
+        assert_int_equal(uarc_client_set_endpoints(p.client, discovered, 2), UARC_Good);
+        uint32_t id = start_session(&p);
+        uarc_status s = answer_create_session(&p, id, cert_real, cert_real_length, 32,
+                                              cases[i].session, cases[i].count);
+        if (!cases[i].reason) {
+            assert_int_equal(s, UARC_Good);
+            assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_ACTIVATING_SESSION);
+        } else {
+            assert_int_equal(s, UARC_BadSecurityChecksFailed);
+            const char *error = uarc_client_error(p.client);
+            assert_non_null(strstr(error, "CreateSession: BadSecurityChecksFailed: "));
+            if (!strstr(error, cases[i].reason))
+                fail_msg("\"%s\" does not say \"%s\"", error, cases[i].reason);
+            pull(&p);
+            assert_null(memmem(p.out, p.out_length, "\x01\x00\xd3\x01", 4)); /* i=467 */
+        }
+        uarc_client_delete(p.client);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -928,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_password_only_for_the_pinned_key),
         cmocka_unit_test(test_nonce_of_activate_session_replaces_the_previous),
         cmocka_unit_test(test_trust_store_refuses_a_substituted_key),
+        cmocka_unit_test(test_server_endpoints_must_match_discovery),
     };
     return cmocka_run_group_tests(tests, make_certificates, free_certificates);
 }
