@@ -17,20 +17,22 @@
  * (server_certificate/server_certificate_file, after the `configure` callback), the hub learns it
  * from the server. The server's first connection is used for discovery only: a secure channel
  * with SecurityPolicy None and no session, GetEndpoints, then CLO and close. The hub picks the
- * endpoint with the configured policy and mode (mode Invalid: SignAndEncrypt) and takes its
- * serverCertificate only when the certificate's subjectAltName URI equals the ServerUri of the
- * ReverseHello; it sets it on that server's client (uarc_client_set_server_certificate()) and
- * reports `discovered`. The server's next dial then opens the secured channel and the session;
- * the trust list (config.trust_list_dir) and the ServerUri are checked there as for a configured
- * certificate, and the client keeps the certificate for every later re-dial. Failures are
- * reported through `failed` and no certificate is set: no endpoint with that policy and mode
- * (BadSecurityPolicyRejected, step "GetEndpoints"), a certificate naming another URI
- * (BadCertificateUriInvalid, step "GetEndpoints", the detail names both URIs), or a failure of the
- * None channel itself (its step: HEL, OPN, GetEndpoints). The next dial then tries discovery
- * again. Discovery runs without blocking, like the clients, so it delays no other server.
- * Mind: the None channel proves nothing about who answers. Without a trust list, the first
- * certificate a dialer presents under a ServerUri is the one trusted from then on (trust on first
- * use); set config.trust_list_dir wherever that matters.
+ * endpoint with the configured policy and mode (mode Invalid: SignAndEncrypt) and uses it only
+ * when its certificate's subjectAltName URI equals the ServerUri of the ReverseHello; it then hands
+ * the endpoints to that server's client (uarc_client_set_endpoints()) and reports `discovered`.
+ * The server's next dial then opens the secured channel and the session. A certificate learned
+ * this way is not pinned: the client's trust decision applies at that OPN (see trust_list_dir in
+ * uarc/client.h): config.trust_list_dir, or config.trust_store_dir (trust on first use, recorded
+ * per ServerUri in a folder, so a later substitute is refused with BadCertificateUntrusted), or
+ * config.accept_untrusted_server_certificate (tests); with none of them that connect fails before
+ * OPN with BadCertificateUntrusted saying so. The ServerUri is checked there too, CreateSession's
+ * serverEndpoints are compared with the discovered ones, and the client keeps the endpoints for
+ * every later re-dial. Failures are reported through `failed` and nothing is handed over: no
+ * endpoint with that policy and mode (BadSecurityPolicyRejected, step "GetEndpoints"), a
+ * certificate naming another URI (BadCertificateUriInvalid, step "GetEndpoints", the detail names
+ * both URIs), or a failure of the None channel itself (its step: HEL, OPN, GetEndpoints). The next
+ * dial then tries discovery again. Discovery runs without blocking, like the clients, so it delays
+ * no other server.
  *
  * The hub drives the listener and its clients through their public APIs only.
  *

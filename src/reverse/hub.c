@@ -14,11 +14,11 @@
  * like every other client (non-blocking, its outcome noted and acted on afterwards), so a slow
  * server delays nobody. The certificate found is used only when its subjectAltName URI is the
  * ServerUri of the ReverseHello: a server must not pass off another's certificate as its own,
- * and a relay could otherwise hand us any certificate. When it fits, it goes to the server's
- * client and the probe is dropped; the server's next dial then opens the secured channel and the
- * session as if the certificate had been configured (trust list and URI are checked again at
- * OPN), and later re-dials keep it. Any other outcome is reported as `failed`, and the next dial
- * asks again.
+ * and a relay could otherwise hand us any certificate. When it fits, the whole GetEndpoints result
+ * goes to the server's client (uarc_client_set_endpoints: learned, not pinned) and the probe is
+ * dropped; the server's next dial then opens the secured channel and the session, the client
+ * deciding trust at OPN by its trust list or store as for any learned certificate, and later
+ * re-dials keep it. Any other outcome is reported as `failed`, and the next dial asks again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -57,6 +57,8 @@ typedef struct hub_server {
     uarc_status probe_status;        /* why discovery failed */
     uarc_EndpointDescription *found; /* the endpoint whose certificate fits */
     char probe_detail[1024];         /* "<step>: <StatusName>: <reason>" of a failure */
+    /* with `found`: everything GetEndpoints said, for the server's client */
+    uarc_GetEndpointsResponse *offered;
 } hub_server;
 
 /* A socket dropped without becoming its server's connection, reported after the round. */
@@ -128,6 +130,7 @@ static void free_server(hub_server *s)
         uarc_client_disconnect(s->probe);
     uarc_client_delete(s->probe);
     uarc_delete(s->found, UARC_T(EndpointDescription));
+    uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
     uarc_reverse_connection_clear(&s->spare);
     uarc__free(s->server_uri);
     uarc__free(s);
@@ -348,6 +351,22 @@ static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
     s->probe_answered = true;
 }
 
+/* Keeps the whole GetEndpoints result for the server's client: it compares CreateSession's
+ * serverEndpoints with it. Out of memory drops `found`: no certificate without its endpoints. */
+static void keep_offered(hub_server *s, const uarc_GetEndpointsResponse *r)
+{
+    s->offered = uarc_new(UARC_T(GetEndpointsResponse));
+    if (s->offered && uarc_copy(r, s->offered, UARC_T(GetEndpointsResponse)) == UARC_Good)
+        return;
+    uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
+    s->offered = NULL;
+    uarc_delete(s->found, UARC_T(EndpointDescription));
+    s->found = NULL;
+    s->probe_status = UARC_BadOutOfMemory;
+    snprintf(s->probe_detail, sizeof s->probe_detail,
+             "GetEndpoints: BadOutOfMemory: out of memory");
+}
+
 static void on_endpoints(void *user_data, uarc_status status, void *response)
 {
     hub_server *s = user_data;
@@ -361,6 +380,8 @@ static void on_endpoints(void *user_data, uarc_status status, void *response)
         const uarc_EndpointDescription *e = pick_endpoint(s, response);
         if (e)
             check_endpoint(s, e);
+        if (s->found)
+            keep_offered(s, response);
     }
     uarc_client_disconnect(s->probe); /* CLO now; the socket closes after this callback */
 }
@@ -430,10 +451,15 @@ static bool finish_discovery(uarc_reverse_hub *hub, hub_server *s)
     s->probe_ended = false;
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
     uarc_EndpointDescription *found = s->found;
+    uarc_GetEndpointsResponse *offered = s->offered;
     s->found = NULL;
+    s->offered = NULL;
     if (found) {
-        uarc_status status = uarc_client_set_server_certificate(
-            s->client, found->serverCertificate.data, found->serverCertificate.length);
+        /* Learned, not pinned: the client's trust list or store decides at OPN. */
+        uarc_status status = offered ? uarc_client_set_endpoints(s->client, offered->endpoints,
+                                                                 offered->endpointsSize)
+                                     : UARC_BadOutOfMemory;
+        uarc_delete(offered, UARC_T(GetEndpointsResponse));
         if (status == UARC_Good) {
             uarc_client_delete(s->probe);
             s->probe = NULL;
