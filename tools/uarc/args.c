@@ -134,3 +134,10 @@ void args_log_to_stderr(void *user_data, uarc_log_level level, const char *categ
     (void)user_data;
     fprintf(stderr, "uarc: %s: %s: %s\n", names[level & 3], category, message);
 }
+
+void args_log_trust_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                              const char *message)
+{
+    if (strcmp(category, "trust") == 0)
+        args_log_to_stderr(user_data, level, category, message);
+}

@@ -43,5 +43,9 @@ bool args_read_first_line(const char *command, const char *option, const char *p
 /* A uarc_log_fn printing "uarc: <level>: <category>: <message>" to stderr (for --verbose). */
 void args_log_to_stderr(void *user_data, uarc_log_level level, const char *category,
                         const char *message);
+/* The same for the messages of category "trust" only (a certificate trusted on first use or
+ * accepted without trust), which the tool shows even without --verbose. */
+void args_log_trust_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                              const char *message);
 
 #endif

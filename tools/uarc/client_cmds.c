@@ -41,8 +41,10 @@ static const char common_help[] =
     "                         allow sending the password over a channel without encryption\n"
     "  --timeout SECONDS      bound for connecting and for each request (default "
     "10)\n" SECURITY_HELP
-    "                         (default: asked from the server with GetEndpoints on a None\n"
-    "                         channel first)\n" TRUST_LIST_HELP
+    "                         (pinned: trusted as given). Default: asked from the server with\n"
+    "                         GetEndpoints on a None channel first, then trusted only as the\n"
+    "                         options below say; the endpoints the session reports must match\n"
+    "                         that answer\n" TRUST_LIST_HELP
     "  --verbose              log details to stderr\n"
     "\n"
     "Options may come before or after the arguments. On failure the error names the step\n"
@@ -130,6 +132,12 @@ bool security_arg(security_args *s, int id, const char *value)
     case 5:
         s->trust_list = value;
         return true;
+    case 6:
+        s->trust_store = value;
+        return true;
+    case 7:
+        s->accept_any = true;
+        return true;
     case 10:
         s->application_uri = value;
         return true;
@@ -180,8 +188,19 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->certificate_file = s->certificate;
     cfg->private_key_file = s->private_key;
     cfg->generate_certificate = !s->certificate;
+    if (!security_is_none(cfg) && !s->server_certificate && !s->trust_list && !s->trust_store &&
+        !s->accept_any) {
+        fprintf(stderr,
+                "uarc %s: %s needs a decision on the server's certificate, which would otherwise "
+                "be learned from the network unchecked: give --trust-list DIR, --trust-store DIR "
+                "or --server-certificate FILE (or --accept-any-certificate, for tests only)\n",
+                command, s->policy);
+        return false;
+    }
     cfg->server_certificate_file = s->server_certificate;
     cfg->trust_list_dir = s->trust_list;
+    cfg->trust_store_dir = s->trust_store;
+    cfg->accept_untrusted_server_certificate = s->accept_any;
     cfg->application_uri = s->application_uri;
     return true;
 }
@@ -191,8 +210,10 @@ bool security_is_none(const uarc_client_config *cfg)
     return !cfg->security_policy_uri || strstr(cfg->security_policy_uri, "#None") != NULL;
 }
 
-/* Asks the server for its certificate with GetEndpoints on a None channel: the endpoint of the
- * chosen policy and mode. Returns Good and sets it on `client`. */
+/* Asks the server for its endpoints with GetEndpoints on a None channel and hands them to
+ * `client`, which takes the certificate of the chosen policy and mode from them (learned, so
+ * its trust options decide) and compares them with CreateSession's. Returns Good when that
+ * endpoint is there. */
 static uarc_status discover_server_certificate(uarc_client *client, const uarc_client_config *base,
                                                const char *url, const char *command)
 {
@@ -216,14 +237,11 @@ static uarc_status discover_server_certificate(uarc_client *client, const uarc_c
         uarc_MessageSecurityMode mode =
             base->security_mode ? base->security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
         status = UARC_BadSecurityPolicyRejected;
-        for (size_t i = 0; i < r.endpointsSize; i++) {
+        for (size_t i = 0; i < r.endpointsSize && status != UARC_Good; i++) {
             const uarc_EndpointDescription *e = &r.endpoints[i];
             if (uarc_string_equal_cstr(&e->securityPolicyUri, base->security_policy_uri) &&
-                e->securityMode == mode && e->serverCertificate.length) {
-                status = uarc_client_set_server_certificate(client, e->serverCertificate.data,
-                                                            e->serverCertificate.length);
-                break;
-            }
+                e->securityMode == mode && e->serverCertificate.length)
+                status = uarc_client_set_endpoints(client, r.endpoints, r.endpointsSize);
         }
         if (status != UARC_Good)
             fprintf(stderr, "uarc %s: the server offers no endpoint with %s in that mode\n",
@@ -247,8 +265,9 @@ void client_config_from_args(uarc_client_config *cfg, const char *user, const ch
     cfg->user_name = user;
     cfg->password = password;
     cfg->allow_unencrypted_password = allow_unencrypted;
-    if (verbose)
-        cfg->logger = (uarc_logger){args_log_to_stderr, NULL, UARC_LOG_DEBUG};
+    /* Trust-on-first-use records are reported whether or not --verbose asks for the rest. */
+    cfg->logger = verbose ? (uarc_logger){args_log_to_stderr, NULL, UARC_LOG_DEBUG}
+                          : (uarc_logger){args_log_trust_to_stderr, NULL, UARC_LOG_WARNING};
 }
 
 typedef struct command_shape {

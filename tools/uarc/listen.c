@@ -25,7 +25,7 @@ static const char listen_help[] =
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
     "                    [--server-certificate FILE] [--certificate FILE --private-key FILE]\n"
-    "                    [--trust-list DIR]]\n"
+    "                    [--trust-list DIR | --trust-store DIR | --accept-any-certificate]]\n"
     "                   [--stay] [--accept-only] [--pause-rejected] [--json] [--verbose]\n"
     "\n"
     "Waits for OPC UA servers to dial in (Reverse Connect), reads each server's ReverseHello,\n"
@@ -71,7 +71,8 @@ static const char listen_help[] =
     "                         SecurityPolicy None, event 'discovered', then that socket is\n"
     "                         closed); its next dial opens the secured channel. Either way the\n"
     "                         certificate's subjectAltName URI must equal the ServerUri of the\n"
-    "                         ReverseHello\n" TRUST_LIST_HELP
+    "                         ReverseHello. A given certificate is pinned: trusted as given;\n"
+    "                         a learned one only as the options below say\n" TRUST_LIST_HELP
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
     "                       its re-dial and re-activate the session (operations are not repeated)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
