@@ -847,11 +847,16 @@ static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, 
         s = UARC_BadCertificateUntrusted;
         snprintf(why, why_size,
                  "the server's certificate was learned from the network (GetEndpoints or "
-                 "CreateSession) and nothing decides whether to trust it: set a trust list "
-                 "(trust_list_dir, --trust-list), a trust store (trust_store_dir, --trust-store), "
-                 "pin the certificate (server_certificate, --server-certificate), or accept any "
-                 "certificate (accept_untrusted_server_certificate, --accept-any-certificate; "
-                 "tests only)");
+                 "CreateSession) and nothing decides whether to trust it: configure a trust list "
+                 "(trust_list_dir), a pinned certificate (server_certificate), a trust store "
+                 "(trust_store_dir), or accept any certificate "
+                 "(accept_untrusted_server_certificate, tests only)");
+        if (c->cfg.accept_untrusted_server_certificate) {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+                      "accepting the server certificate learned from the network without any "
+                      "trust decision (accept_untrusted_server_certificate)");
+            return UARC_Good;
+        }
     }
     if (s == UARC_Good && !c->cfg.trust_list_dir && !pinned && c->cfg.trust_store_dir) {
         bool recorded = false;

@@ -393,6 +393,14 @@ int cmd_client(const char *command, int argc, char **argv)
         ops_report_error(&ctx, status);
         if (!a.json)
             fprintf(stderr, "uarc %s: %s\n", command, uarc_client_error(client));
+        if (status == UARC_BadSecurityChecksFailed && !cfg.trust_list_dir &&
+            !cfg.server_certificate_file && !cfg.trust_store_dir &&
+            !cfg.accept_untrusted_server_certificate)
+            fprintf(stderr,
+                    "uarc %s: to let the password be encrypted for the server, choose how its "
+                    "certificate is trusted: --trust-list DIR, --server-certificate FILE, "
+                    "--trust-store DIR or --accept-any-certificate (tests only)\n",
+                    command);
         goto done;
     }
     char **rest = a.positional + 1;
