@@ -109,19 +109,20 @@ def write_rest(status=0):
 POLICY = "http://opcfoundation.org/UA/SecurityPolicy#"
 
 
-def endpoint(token_policy_uri, token_type=1):
-    """An EndpointDescription for SecurityPolicy None with one user token policy."""
+def endpoint(token_policy_uri, token_type=1, certificate=None, policy="None", mode=1):
+    """An EndpointDescription (SecurityPolicy None by default) with one user token policy."""
     application = (string("urn:fuzz:server") + string(None) + b"\x02" + string("fuzz") + i32(0)
                    + string(None) + string(None) + array([]))
     token = (string("user") + i32(token_type) + string(None) + string(None)
              + string(token_policy_uri))
-    return (string("opc.tcp://fuzz:4840") + application + string(None) + i32(1)
-            + string(POLICY + "None") + array([token]) + string(None) + b"\x00")
+    return (string("opc.tcp://fuzz:4840") + application + string(certificate) + i32(mode)
+            + string(POLICY + policy) + array([token]) + string(None) + b"\x00")
 
 
-def create_session_rest(token=78, timeout_ms=60000.0, endpoints=(), certificate=None):
+def create_session_rest(token=78, timeout_ms=60000.0, endpoints=(), certificate=None,
+                        nonce=b"\x00" * 32):
     return (nodeid(77, 1) + nodeid(token, 1) + struct.pack("<d", timeout_ms)
-            + string(b"\x00" * 32) + string(certificate) + array(list(endpoints)) + array([])
+            + string(nonce) + string(certificate) + array(list(endpoints)) + array([])
             + string(None) + string(None) + u32(0))
 
 
@@ -170,10 +171,16 @@ def rsa_certificate(bits):
 
 def user_token_with_key(policy, bits, *records):
     """CreateSession answered with a server certificate of `bits` bits and a user token policy
-    asking for the password to be encrypted with `policy`."""
+    asking for the password to be encrypted with `policy`. Odd session seconds: any certificate is
+    accepted, so the key itself is what decides."""
     rest = create_session_rest(endpoints=[endpoint(POLICY + policy)],
                                certificate=rsa_certificate(bits))
-    return seed(USER | FUZZ_CREATE, 60, reply(rest), *records)
+    return seed(USER | FUZZ_CREATE, 61, reply(rest), *records)
+
+
+CERT = rsa_certificate(2048)
+OTHER_CERT = rsa_certificate(3072)
+B256_TOKEN = POLICY + "Basic256Sha256"
 
 
 def activate_session_rest():
@@ -236,6 +243,36 @@ seeds = {
                                                reply(read_rest(1))),
     "user_token_key_3000": user_token_with_key("Aes256_Sha256_RsaPss", 3000, op(SEND),
                                                reply(read_rest(1))),
+    # The password-encryption decision (issue 14): a key nobody vouched for, then (accept-any, odd
+    # session seconds) a short nonce, a good one, and a re-activation after a nonce-less answer.
+    "user_token_untrusted_key": seed(
+        USER | FUZZ_CREATE, 60,
+        reply(create_session_rest(certificate=CERT,
+                                  endpoints=[endpoint(B256_TOKEN, certificate=CERT)]))),
+    "user_token_short_nonce": seed(
+        USER | FUZZ_CREATE, 61,
+        reply(create_session_rest(certificate=CERT, nonce=b"\x01" * 8,
+                                  endpoints=[endpoint(B256_TOKEN, certificate=CERT)]))),
+    "user_token_encrypted_for_key": seed(
+        USER | FUZZ_CREATE | FUZZ_ACT, 61,
+        reply(create_session_rest(certificate=CERT,
+                                  endpoints=[endpoint(B256_TOKEN, certificate=CERT)])),
+        reply(activate_session_rest()), op(SEND), reply(read_rest(1)), op(CLOSE, 1),
+        op(RECONNECT)),
+    # serverEndpoints against a kept GetEndpoints result: another certificate, then the same.
+    "endpoints_differ": seed(
+        FUZZ_CREATE, 60, reply(create_session_rest()), op(BLOCK, 6),
+        reply(array([endpoint(POLICY + "None", certificate=CERT),
+                     endpoint(B256_TOKEN, certificate=CERT, policy="Basic256Sha256", mode=3)])),
+        op(CLOSE, 0), op(RECONNECT),
+        reply(create_session_rest(endpoints=[
+            endpoint(POLICY + "None", certificate=CERT),
+            endpoint(B256_TOKEN, certificate=OTHER_CERT, policy="Basic256Sha256", mode=3)]))),
+    "endpoints_match": seed(
+        FUZZ_CREATE, 60, reply(create_session_rest()), op(BLOCK, 6),
+        reply(array([endpoint(POLICY + "None", certificate=CERT)])), op(CLOSE, 0),
+        op(RECONNECT), reply(create_session_rest(endpoints=[endpoint(POLICY + "None")])),
+        op(SEND), reply(read_rest(1))),
     "reactivate": seed(0, FUZZ_REACTIVATE | 60, op(CLOSE, 1), op(RECONNECT),
                        reply(service_fault(BAD_SESSION_ID_INVALID), WHOLE),
                        reply(activate_session_rest()), op(SEND), reply(read_rest(2))),
