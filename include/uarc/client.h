@@ -38,6 +38,7 @@
 #ifndef UARC_CLIENT_H
 #define UARC_CLIENT_H
 
+#include "uarc/budget.h"
 #include "uarc/types.h"
 
 #ifdef __cplusplus
@@ -72,6 +73,9 @@ typedef struct uarc_client_config {
     /* Bounds the whole connect: TCP connect, HEL/ACK, OPN, CreateSession, ActivateSession.
      * 0: 10000 ms. */
     uint32_t connect_timeout_ms;
+    /* Each handshake answer must come within this: the ACK to our HEL, the OPN response, and
+     * the response to a token renewal. 0: connect_timeout_ms. */
+    uint32_t handshake_timeout_ms;
     /* Default per-request timeout, also sent as the timeoutHint. 0: 10000 ms. */
     uint32_t request_timeout_ms;
     /* UA-TCP limits we announce in HEL. 0: 65535, 65535, 16 MiB, 4096 chunks. */
@@ -95,7 +99,8 @@ typedef struct uarc_client_config {
      * NULL: none; with generate_certificate true, an ephemeral self-signed certificate (RSA-2048,
      * SHA-256, subjectAltName URI = application_uri, valid from now for a year) is made at the
      * first secured connect and kept for the client's life. Without either, a secured connect
-     * fails with BadCertificateInvalid. */
+     * fails with BadCertificateInvalid; with a key outside 2048 to 4096 bits (the RSA policies'
+     * range, Part 7), with BadCertificatePolicyCheckFailed. */
     const uint8_t *certificate;
     size_t certificate_length;
     const uint8_t *private_key;
@@ -103,11 +108,13 @@ typedef struct uarc_client_config {
     const char *certificate_file;
     const char *private_key_file;
     bool generate_certificate;
-    /* The server's application instance certificate (DER, or a file in PEM or DER), as its
-     * EndpointDescription gives it (uarc_client_get_endpoints() on a None channel with
-     * no_session, then uarc_client_set_server_certificate()). Required for a policy other than
-     * None, before OPN: without it the connect fails with BadCertificateInvalid saying to run
-     * GetEndpoints first. Copied; the memory wins over the file. */
+    /* The server's application instance certificate (DER, or a file in PEM or DER), given by the
+     * application: a pin. The server must present exactly this certificate, and it is trusted
+     * without trust list or store (see trust_list_dir). NULL: the certificate of the endpoint
+     * with our policy and mode in the discovery result (uarc_client_set_endpoints() or
+     * uarc_client_get_endpoints()), which needs a trust decision. A policy other than None with
+     * neither fails before OPN with BadCertificateInvalid saying to run GetEndpoints first.
+     * Copied; the memory wins over the file. */
     const uint8_t *server_certificate;
     size_t server_certificate_length;
     const char *server_certificate_file;
@@ -116,28 +123,46 @@ typedef struct uarc_client_config {
      * uarc_reverse_connect() and the hub set it to the ServerUri of the ReverseHello, so a server
      * cannot claim another server's identity. NULL: not checked. Copied. */
     const char *expected_server_uri;
-    /* Validation of the server certificate of a secured channel (Part 4 §6.1.3), before OPN, so
-     * nothing is encrypted for an untrusted key:
-     * - trust_list_dir set: a folder of trusted certificates (CA certificates or self-signed
+    /*
+     * Trust in the server's certificate (Part 4 §6.1.3). A certificate is trusted before anything
+     * is encrypted for its key: before OPN on a secured channel, and on a None channel before a
+     * password is encrypted for the serverCertificate of CreateSession. The first of these that
+     * is set decides:
+     * - trust_list_dir: a folder of trusted certificates (CA certificates or self-signed
      *   application certificates, PEM or DER) and optionally CRLs, read at each connect; its
      *   "certs" and "crl" subfolders are read too (the usual pki/trusted layout). The server's
-     *   certificate, whether configured or from GetEndpoints, must be in it or chain to a
-     *   certificate in it; when the folder holds any CRL, every certificate of the chain must be
-     *   covered by a current CRL of its issuer (self-signed ones excepted).
-     * - trust_list_dir NULL (default): the configured server certificate is the trusted one
-     *   (pinning, the server must present exactly it), as before trust lists existed.
-     * Either way the certificate must be within its validity period, have an RSA key of 2048 to
-     * 4096 bits and a SHA-2 signature, and, where it has them, keyUsage digitalSignature and
-     * keyEncipherment and extendedKeyUsage serverAuth. A failure ends the connect at step OPN with
-     * BadCertificateUntrusted, BadCertificateChainIncomplete, BadCertificate(Issuer)TimeInvalid,
-     * BadCertificate(Issuer)Revoked, BadCertificate(Issuer)RevocationUnknown,
-     * BadCertificate(Issuer)UseNotAllowed, BadCertificatePolicyCheckFailed, BadCertificateInvalid
-     * or BadConfigurationError (folder unreadable); uarc_client_error() names the certificate's
-     * subject and the reason. Copied.
-     * accept_untrusted_server_certificate (default false) skips the validation and only logs its
-     * verdict as a warning: for tests and demos, never for production. The pinning and the
-     * expected_server_uri check still apply. */
+     *   certificate, pinned or learned, must be in it or chain to a certificate in it; when the
+     *   folder holds any CRL, every certificate of the chain must be covered by a current CRL of
+     *   its issuer (self-signed ones excepted).
+     * - a pinned certificate (server_certificate, server_certificate_file or
+     *   uarc_client_set_server_certificate()): trusted as given; on a None channel the
+     *   serverCertificate of CreateSession must equal it.
+     * - trust_store_dir: trust on first use. The first certificate seen for the server is
+     *   recorded in this folder (made when missing), one PEM file per expected_server_uri, or
+     *   per endpoint URL when that is NULL, with a warning in the log (category "trust"); from
+     *   then on only that certificate is trusted for it, any other fails with
+     *   BadCertificateUntrusted naming the file, until the operator deletes or replaces it.
+     * - accept_untrusted_server_certificate: any certificate is accepted with a warning in the
+     *   log; for tests and demos, never for production.
+     * With none of them, a certificate learned from the network (GetEndpoints, CreateSession) is
+     * refused: a secured connect fails before OPN with BadCertificateUntrusted, a password
+     * encryption at ActivateSession with BadSecurityChecksFailed, the detail saying what to set.
+     * Whatever decides, the certificate must also be within its validity period, have an RSA key
+     * of 2048 to 4096 bits and a SHA-2 signature, and, where it has them, keyUsage
+     * digitalSignature and keyEncipherment and extendedKeyUsage serverAuth. A failure ends a
+     * secured connect at step OPN with BadCertificateUntrusted, BadCertificateChainIncomplete,
+     * BadCertificate(Issuer)TimeInvalid, BadCertificate(Issuer)Revoked,
+     * BadCertificate(Issuer)RevocationUnknown, BadCertificate(Issuer)UseNotAllowed,
+     * BadCertificatePolicyCheckFailed, BadCertificateInvalid or BadConfigurationError (folder
+     * unreadable); uarc_client_error() names the certificate's subject and the reason.
+     * accept_untrusted_server_certificate also turns every such failure, of a trust list or store
+     * too, into a logged warning (a store still records a first certificate). The pin, the
+     * comparison with the secure channel's certificate, expected_server_uri and the policy's key
+     * size range (2048 to 4096 bits, else BadCertificatePolicyCheckFailed before anything is
+     * sent) still apply. Strings copied.
+     */
     const char *trust_list_dir;
+    const char *trust_store_dir;
     bool accept_untrusted_server_certificate;
     /* Our ApplicationDescription. NULL: the subjectAltName URI of our certificate when one is
      * configured (certificate or certificate_file), else "urn:uarc:client"; and "uarc". The URI
@@ -158,14 +183,28 @@ typedef struct uarc_client_config {
     /* Identity. user_name NULL: anonymous. With a user name, the password is encrypted with the
      * server's public key when the server's UserName token policy names a security policy (or
      * the channel is secured and the token policy names none): the legacy encrypted secret of
-     * Part 4 §7.36.2.2, RSA-OAEP per that policy. Otherwise it would go out in clear text, which
-     * happens on a None channel only when allow_unencrypted_password is true (else connect fails
-     * with BadSecurityModeInsufficient). Both strings are copied. */
+     * Part 4 §7.36.2.2, RSA-OAEP per that policy. The key is the serverCertificate of
+     * CreateSession, and it is used only when it is trusted (see trust_list_dir; on a secured
+     * channel it is the channel's) and is the certificate of the endpoint in use (the pin, or the
+     * discovery result's endpoint), and only with a server nonce of at least 32 bytes
+     * (CreateSession's, then the one each ActivateSession returns). Otherwise the connect fails at
+     * ActivateSession with BadSecurityChecksFailed or BadNonceInvalid and the password is never
+     * sent. Without a security policy in the token policy, the password would go out in clear text,
+     * which happens on a None channel only when allow_unencrypted_password is true (else connect
+     * fails with BadSecurityModeInsufficient). Both strings are copied. */
     const char *user_name;
     const char *password;
     bool allow_unencrypted_password;
     /* Limits for decoding responses (see uarc_decode_options; the arena field is ignored). */
     uarc_decode_options decode;
+    /* The budget (uarc/budget.h) charged for this client's receive buffer, the responses being
+     * joined and each decoded response while its callback runs; share one among many clients.
+     * NULL: none, only the per-connection limits above. Borrowed: it must outlive the client. */
+    uarc_memory_budget *memory_budget;
+    /* Chunks the server sends for no request we are waiting for (never sent, or answered
+     * already; late answers to requests that timed out do not count) before the connection is
+     * dropped with BadUnknownResponse, reason "unsolicited responses". 0: 100. */
+    uint32_t max_unsolicited_responses;
     uarc_client_callbacks callbacks;
     uarc_logger logger;
 } uarc_client_config;
@@ -212,10 +251,11 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *client);
 UARC_API uarc_status uarc_client_disconnect(uarc_client *client);
 
 UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);
-/* Sets the server's certificate (DER, copied; the first certificate of a chain is used) for the
- * next secured connect, for instance the serverCertificate of the EndpointDescription that
- * uarc_client_get_endpoints() returned. NULL/0 forgets it. Returns Good, BadCertificateInvalid,
- * BadOutOfMemory; BadInvalidState while connected. */
+/* Pins the server's certificate (DER, copied; the first certificate of a chain is used) for the
+ * next connects, as config.server_certificate does: the application vouches for it. For a
+ * certificate learned from GetEndpoints, hand the whole result to uarc_client_set_endpoints()
+ * instead, which leaves the trust decision to the trust list or store. NULL/0 forgets it.
+ * Returns Good, BadCertificateInvalid, BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *client,
                                                         const uint8_t *certificate, size_t length);
 /* Makes what generate_certificate makes, for an application that wants one certificate for many
@@ -231,12 +271,66 @@ UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint
  * none (or one that does not fit), BadCertificateInvalid when `der` is not a certificate. */
 UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri,
                                           size_t size);
+/*
+ * Gives the client the server's endpoints as GetEndpoints returned them (copied; NULL/0 forgets
+ * them), for instance from another client that asked over a None channel;
+ * uarc_client_get_endpoints() keeps its result the same way. They serve the next connects:
+ *   - without a pinned certificate, a secured connect uses the serverCertificate of the endpoint
+ *     with the configured policy and mode (it still needs a trust decision, see trust_list_dir);
+ *   - the serverEndpoints of CreateSession must match them (Part 4 §5.6.2): every endpoint of
+ *     one list has an endpoint of the same security policy and mode in the other, with the same
+ *     certificate where both carry one; else the connect fails at CreateSession with
+ *     BadSecurityChecksFailed naming the difference.
+ * Returns Good, BadOutOfMemory; BadInvalidState while connected.
+ */
+UARC_API uarc_status uarc_client_set_endpoints(uarc_client *client,
+                                               const uarc_EndpointDescription *endpoints,
+                                               size_t count);
 /* Sets config.expected_server_uri (copied; NULL: no check) for the next connect. Returns Good,
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, const char *uri);
 
 /* Detail of the last failure ("" when none): "<step>: <StatusName>: <reason>". */
 UARC_API const char *uarc_client_error(const uarc_client *client);
+
+/*
+ * How the last connection ended, kept until the next connect starts ("" and Good before):
+ * the status of the cause (not the BadSecureChannelClosed that requests in flight get) and a
+ * short reason:
+ *   "closed by peer"        the server closed the TCP connection (BadConnectionClosed)
+ *   "reset by peer"         the connection was reset (BadConnectionClosed)
+ *   "TCP keepalive"         the kernel gave up on the connection: keepalive probes or
+ *                           retransmissions unanswered (BadConnectionClosed)
+ *   "I/O error"             another socket error
+ *   "transport failed"      byte mode: uarc_client_transport_closed() with a bad status
+ *   "keep-alive timeout"    the keep-alive Read went unanswered (BadTimeout)
+ *   "connect timeout"       the connect did not complete within connect_timeout_ms (BadTimeout)
+ *   "handshake timeout"     no ACK/OPN response, or no answer to a token renewal (BadTimeout)
+ *   "ERR from server"       the server sent ERR (its status)
+ *   "CLO from server"       the server closed the secure channel (BadSecureChannelClosed)
+ *   "protocol violation"    a malformed or unexpected message (BadSecureChannelIdInvalid,
+ *                           BadDecodingError, BadTcpMessageTypeInvalid, BadTcpMessageTooLarge...)
+ *   "memory budget"         the receive buffer would exceed the memory budget
+ *                           (BadTcpNotEnoughResources)
+ *   "unsolicited responses" over max_unsolicited_responses (BadUnknownResponse)
+ *   "connect failed"        a connect step failed otherwise (its status)
+ *   "closed by client"      uarc_client_disconnect() (Good)
+ *   or the reason given to uarc_client_abort().
+ */
+UARC_API uarc_status uarc_client_end_status(const uarc_client *client);
+UARC_API const char *uarc_client_end_reason(const uarc_client *client);
+
+/* The address of the server's end of the socket ("127.0.0.1:4840", "[::1]:4840"), noted when
+ * the connect starts and kept until the next; "" in byte mode or before any socket. */
+UARC_API const char *uarc_client_peer(const uarc_client *client);
+
+/*
+ * Ends the connection at once, as a lost socket would: no CloseSession, no CLO, the session is
+ * kept for a resume, pending requests fail, the client becomes DISCONNECTED, and
+ * uarc_client_end_status()/_end_reason() give `status` and `reason` (copied, cut to 63 bytes).
+ * From inside a callback the teardown happens once control is back in the client. Returns Good.
+ */
+UARC_API uarc_status uarc_client_abort(uarc_client *client, uarc_status status, const char *reason);
 /* The endpoint URL in use, the SecurityPolicyUri of the channel, and the session's revised
  * timeout (valid while connected). */
 UARC_API const char *uarc_client_endpoint_url(const uarc_client *client);
@@ -338,7 +432,8 @@ UARC_API uarc_status uarc_client_call(uarc_client *client, void *request,
                                       const uarc_type *request_type, void *response,
                                       const uarc_type *response_type);
 
-/* GetEndpoints for the connected endpoint URL (works with or without a session). */
+/* GetEndpoints for the connected endpoint URL (works with or without a session). On Good the
+ * client also keeps the endpoints, as uarc_client_set_endpoints() does. */
 UARC_API uarc_status uarc_client_get_endpoints(uarc_client *client,
                                                uarc_GetEndpointsResponse *response);
 

@@ -1,6 +1,6 @@
 /*
- * Things every layer of uarc shares: the export macro, the status type, the allocator hook,
- * the logging hook and the byte view.
+ * Things every layer of uarc shares: the export macro, the status type, the allocator hook, the
+ * logging hook, the byte view, the arena and the byte escaper.
  *
  * Threads: uarc objects belong to one thread each. The functions in this header are safe to call
  * from any thread, except uarc_set_allocator(), which must run before any other uarc call.
@@ -77,6 +77,29 @@ typedef struct uarc_logger {
     void *user_data;          /* passed to fn */
     uarc_log_level min_level; /* messages below this level are not formatted. Default: DEBUG */
 } uarc_logger;
+
+/* ---- Arena ------------------------------------------------------------------------------- */
+
+/*
+ * A bump allocator for decoding: every allocation of a decode goes into big blocks, so decoding
+ * allocates nothing per value and releasing is one call. Values decoded into an arena are valid
+ * until the arena is reset or deleted.
+ */
+typedef struct uarc_arena uarc_arena;
+
+/* A new arena whose first block holds `block_size` bytes (0: 64 KiB). NULL when out of memory. */
+UARC_API uarc_arena *uarc_arena_new(size_t block_size);
+/* Forgets every allocation. Keeps the largest block so the next message reuses it. */
+UARC_API void uarc_arena_reset(uarc_arena *arena);
+/* Frees the arena and everything in it. NULL is ignored. */
+UARC_API void uarc_arena_delete(uarc_arena *arena);
+
+/*
+ * Writes `data` into `out` as readable text: printable ASCII as is, backslash as "\\", anything
+ * else as \xHH. Truncates with "..." when `out` is too small; always NUL-terminates when
+ * out_size > 0. Returns out.
+ */
+UARC_API char *uarc_escape_bytes(char *out, size_t out_size, const uint8_t *data, size_t length);
 
 #ifdef __cplusplus
 }

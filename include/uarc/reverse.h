@@ -17,20 +17,22 @@
  * (server_certificate/server_certificate_file, after the `configure` callback), the hub learns it
  * from the server. The server's first connection is used for discovery only: a secure channel
  * with SecurityPolicy None and no session, GetEndpoints, then CLO and close. The hub picks the
- * endpoint with the configured policy and mode (mode Invalid: SignAndEncrypt) and takes its
- * serverCertificate only when the certificate's subjectAltName URI equals the ServerUri of the
- * ReverseHello; it sets it on that server's client (uarc_client_set_server_certificate()) and
- * reports `discovered`. The server's next dial then opens the secured channel and the session;
- * the trust list (config.trust_list_dir) and the ServerUri are checked there as for a configured
- * certificate, and the client keeps the certificate for every later re-dial. Failures are
- * reported through `failed` and no certificate is set: no endpoint with that policy and mode
- * (BadSecurityPolicyRejected, step "GetEndpoints"), a certificate naming another URI
- * (BadCertificateUriInvalid, step "GetEndpoints", the detail names both URIs), or a failure of the
- * None channel itself (its step: HEL, OPN, GetEndpoints). The next dial then tries discovery
- * again. Discovery runs without blocking, like the clients, so it delays no other server.
- * Mind: the None channel proves nothing about who answers. Without a trust list, the first
- * certificate a dialer presents under a ServerUri is the one trusted from then on (trust on first
- * use); set config.trust_list_dir wherever that matters.
+ * endpoint with the configured policy and mode (mode Invalid: SignAndEncrypt) and uses it only
+ * when its certificate's subjectAltName URI equals the ServerUri of the ReverseHello; it then hands
+ * the endpoints to that server's client (uarc_client_set_endpoints()) and reports `discovered`.
+ * The server's next dial then opens the secured channel and the session. A certificate learned
+ * this way is not pinned: the client's trust decision applies at that OPN (see trust_list_dir in
+ * uarc/client.h): config.trust_list_dir, or config.trust_store_dir (trust on first use, recorded
+ * per ServerUri in a folder, so a later substitute is refused with BadCertificateUntrusted), or
+ * config.accept_untrusted_server_certificate (tests); with none of them that connect fails before
+ * OPN with BadCertificateUntrusted saying so. The ServerUri is checked there too, CreateSession's
+ * serverEndpoints are compared with the discovered ones, and the client keeps the endpoints for
+ * every later re-dial. Failures are reported through `failed` and nothing is handed over: no
+ * endpoint with that policy and mode (BadSecurityPolicyRejected, step "GetEndpoints"), a
+ * certificate naming another URI (BadCertificateUriInvalid, step "GetEndpoints", the detail names
+ * both URIs), or a failure of the None channel itself (its step: HEL, OPN, GetEndpoints). The next
+ * dial then tries discovery again. Discovery runs without blocking, like the clients, so it delays
+ * no other server.
  *
  * The hub drives the listener and its clients through their public APIs only.
  *
@@ -71,11 +73,18 @@ typedef struct uarc_reverse_hub_callbacks {
     void (*connected)(void *user_data, uarc_client *client, const char *server_uri, bool restored,
                       bool resumed);
     /* Connecting over a fresh socket failed, or discovery did; `detail` names the step
-     * ("<step>: <StatusName>: <reason>"). The hub waits for the server's next dial. */
+     * ("<step>: <StatusName>: <reason>"), `status` is the cause's. When the client's own connect
+     * failed, `detail` is uarc_client_error(client), and uarc_client_end_reason() and
+     * uarc_client_peer() of `client` tell how that socket ended and whose it was; for a failed
+     * discovery `detail` is the hub's own text and those tell of the client's last connection,
+     * not of the discovery's socket. The hub waits for the server's next dial. */
     void (*failed)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status,
                    const char *detail);
-    /* An active session's connection was lost. Requests in flight failed with a status. The hub
-     * waits for the server's next dial. */
+    /* An active session's connection was lost; `status` is the cause's (BadConnectionClosed
+     * for a socket closed or reset, BadTimeout for an unanswered keep-alive,
+     * BadSecureChannelIdInvalid...), uarc_client_end_reason(client) says which kind of end it
+     * was and uarc_client_peer(client) gives the socket's peer address. Requests in flight
+     * failed with a status. The hub waits for the server's next dial. */
     void (*lost)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status);
     void *user_data;
 } uarc_reverse_hub_callbacks;
@@ -90,11 +99,40 @@ typedef void (*uarc_reverse_hub_discovered_fn)(void *user_data, uarc_client *cli
                                                const char *server_uri,
                                                const uarc_EndpointDescription *endpoint);
 
+/*
+ * A socket that claimed `server_uri` was dropped without becoming (or staying) that server's
+ * connection, and `peer` is its address: a newer socket superseded it while it was connecting or
+ * held as a spare, its peer closed it (or sent bytes before our HEL) while held, or it was held
+ * longer than spare_timeout_ms (BadTimeout). `reason` says which. It is that socket's end, not
+ * the server's: the server's record (its client, its session) is untouched. Runs like the other
+ * callbacks, with callbacks.user_data.
+ */
+typedef void (*uarc_reverse_hub_dropped_fn)(void *user_data, const char *server_uri,
+                                            const char *peer, uarc_status status,
+                                            const char *reason);
+
+/*
+ * Several sockets for one ServerUri (a server re-dialing, or another dialer claiming its URI,
+ * which SecurityPolicy None cannot tell apart): the newest wins. A socket arriving while the
+ * server's client (or probe) is still connecting over an older one ends that attempt at once
+ * and takes its place, so a silent socket never delays a fresh dial. A socket arriving while the
+ * session is up is held as the spare, used when the session's connection ends; a newer one
+ * replaces it, and it is dropped when its peer closes it or after spare_timeout_ms. Every socket
+ * the hub starts must see the ACK to its HEL within client.handshake_timeout_ms. Each dropped
+ * socket is reported through `dropped` with its address.
+ *
+ * Memory: every client of the hub charges one memory budget (uarc/budget.h): client.memory_budget
+ * when given (it must outlive the hub), else one of UARC_MEMORY_BUDGET_DEFAULT the hub makes.
+ */
 typedef struct uarc_reverse_hub_options {
-    uarc_listener *listener;   /* borrowed, must be listening and outlive the hub. Required */
-    uarc_client_config client; /* base configuration of every client (zero-filled: defaults) */
+    uarc_listener *listener; /* borrowed, must be listening and outlive the hub. Required */
+    /* Base configuration of every client (zero-filled: the client's defaults, except
+     * handshake_timeout_ms 0: 5000 ms, and memory_budget NULL: the hub's own). */
+    uarc_client_config client;
     uarc_reverse_hub_callbacks callbacks;
     uarc_reverse_hub_discovered_fn discovered; /* NULL: not told */
+    uarc_reverse_hub_dropped_fn dropped;       /* NULL: not told */
+    uint32_t spare_timeout_ms;                 /* how long a spare is held. 0: 30000 */
 } uarc_reverse_hub_options;
 
 /* Creates a hub; NULL when out of memory or without a listener. */
@@ -104,8 +142,8 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub);
 
 /*
- * Fills `fds` with what to poll: the listener's descriptor and every client's socket (events
- * set). Returns how many entries are needed (fill at most `capacity`).
+ * Fills `fds` with what to poll: the listener's descriptor, every client's socket and every
+ * held spare (events set). Returns how many entries are needed (fill at most `capacity`).
  */
 UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct pollfd *fds,
                                           size_t capacity);

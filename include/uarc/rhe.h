@@ -78,13 +78,6 @@ UARC_API uarc_rhe_result uarc_rhe_parse(const uint8_t *data, size_t length,
 UARC_API uarc_status uarc_rhe_encode(uarc_view server_uri, uarc_view endpoint_url, uint8_t *out,
                                      size_t capacity, size_t *written);
 
-/*
- * Writes `data` into `out` as readable text: printable ASCII as is, backslash as "\\", anything
- * else as \xHH. Truncates with "..." when `out` is too small; always NUL-terminates when
- * out_size > 0. Returns out.
- */
-UARC_API char *uarc_escape_bytes(char *out, size_t out_size, const uint8_t *data, size_t length);
-
 #ifdef __cplusplus
 }
 #endif

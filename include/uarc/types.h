@@ -226,6 +226,11 @@ UARC_API const uarc_type *uarc_type_by_type_id(uint32_t type_id);
 /* The type with this schema name ("ReadResponse"); NULL if none. */
 UARC_API const uarc_type *uarc_type_by_name(const char *name);
 
+/* Name of a value of an enumeration type, as in the schema: "SignAndEncrypt" for
+ * uarc_enum_name(UARC_T(MessageSecurityMode), 3). NULL when `type` is not an enumeration (option
+ * sets are not: their values combine) or has no value `value`. The string is static. */
+UARC_API const char *uarc_enum_name(const uarc_type *type, int32_t value);
+
 /* Name of an attribute id ("Value" for 13); NULL if unknown. The string is static. */
 UARC_API const char *uarc_attribute_name(uint32_t attribute_id);
 
@@ -275,22 +280,6 @@ UARC_API uarc_status uarc_variant_set_scalar(uarc_variant *variant, const void *
  * array; NULL with count 0 gives the null array). */
 UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *array, size_t count,
                                             const uarc_type *type);
-
-/* ---- Arena ------------------------------------------------------------------------------- */
-
-/*
- * A bump allocator for decoding: every allocation of a decode goes into big blocks, so decoding
- * allocates nothing per value and releasing is one call. Values decoded into an arena are valid
- * until the arena is reset or deleted.
- */
-typedef struct uarc_arena uarc_arena;
-
-/* A new arena whose first block holds `block_size` bytes (0: 64 KiB). NULL when out of memory. */
-UARC_API uarc_arena *uarc_arena_new(size_t block_size);
-/* Forgets every allocation. Keeps the largest block so the next message reuses it. */
-UARC_API void uarc_arena_reset(uarc_arena *arena);
-/* Frees the arena and everything in it. NULL is ignored. */
-UARC_API void uarc_arena_delete(uarc_arena *arena);
 
 /* ---- Binary codec ------------------------------------------------------------------------ */
 
@@ -380,6 +369,14 @@ UARC_API uarc_datetime uarc_datetime_now(void);
  */
 UARC_API char *uarc_json_encode(const void *value, const uarc_type *type, size_t *length);
 UARC_API char *uarc_variant_to_json(const uarc_variant *variant, size_t *length);
+/*
+ * `length` bytes of `data` as one JSON string, quotes included, written as every string of
+ * uarc_json_encode() is: '"' and '\' escaped, \n \r \t as such, other control bytes and DEL as
+ * \u00XX, other valid UTF-8 as is, each byte that is not part of valid UTF-8 as \ufffd. Returns
+ * a NUL-terminated string (free with uarc_free) and its length in *json_length (may be NULL);
+ * NULL when out of memory.
+ */
+UARC_API char *uarc_json_string(const void *data, size_t length, size_t *json_length);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
 
 #include "uarc/common.h"
 #include "uarc/types.h"
+#include "uarc/budget.h"
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
 #include "uarc/endpoint_url.h"

@@ -13,8 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/log.h"
 
 /* A trust list file larger than this is not a certificate or CRL we would use. */
 #define MAX_TRUST_FILE (4u * 1024 * 1024)

@@ -2,12 +2,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "channel/channel.h"
 #include "channel/chunk.h"
+#include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
-#include "encoding/wire.h"
+#include "core/alloc.h"
+#include "core/budget.h"
+#include "core/log.h"
+#include "core/endian.h"
 #include "transport/uatcp.h"
 
 #define DEFAULT_BUFFER_SIZE          65535u
@@ -26,6 +30,12 @@
 #define SEQUENCE_WRAP_AFTER (UINT32_MAX - 1024u)
 #define SEQUENCE_WRAP_LIMIT 1024u
 
+/* Chunks answering no request of ours before the channel is dropped. */
+#define DEFAULT_MAX_UNSOLICITED 100u
+/* Ids of requests given up on that are remembered, so that their late answers are not counted
+ * as unsolicited. */
+#define FORGOTTEN_IDS 16
+
 typedef struct assembly {
     uint32_t request_id;
     uint32_t chunks;
@@ -38,6 +48,8 @@ typedef struct token {
     bool valid;
     uint32_t id;
     void *keys;
+    uint32_t lifetime; /* revised lifetime, ms */
+    int64_t issued;    /* when we took it into use, ms */
 } token;
 
 struct uarc__channel {
@@ -61,7 +73,10 @@ struct uarc__channel {
 
     uint32_t channel_id;
     token current;
-    token previous; /* the token before the last renewal, until the server stops using it */
+    /* the token before the last renewal, until the server stops using it, and no longer than
+     * previous_until (the end of the overlap) */
+    token previous;
+    int64_t previous_until;
     uint32_t revised_lifetime;
     bool short_lifetime_logged; /* the MIN_RENEW_DELAY_MS warning, once per channel */
     uint8_t *client_nonce;
@@ -82,6 +97,12 @@ struct uarc__channel {
     assembly assemblies[MAX_ASSEMBLIES];
     size_t assembly_count;
     size_t assembly_bytes;
+    uarc_memory_budget *budget; /* charged for rx_capacity and every assembly's capacity */
+    uint32_t max_unsolicited;
+    uint32_t unsolicited;              /* chunks for requests we never sent or already had */
+    uint32_t forgotten[FORGOTTEN_IDS]; /* requests given up on: late answers are not counted */
+    size_t forgotten_next;
+    bool err_received;
 
     uint8_t *rx;
     size_t rx_capacity;
@@ -110,6 +131,7 @@ static void set_error(uarc__channel *ch, const char *fmt, va_list ap)
 static void free_assembly(uarc__channel *ch, size_t index)
 {
     ch->assembly_bytes -= ch->assemblies[index].length;
+    uarc__budget_release(ch->budget, ch->assemblies[index].capacity);
     uarc__free(ch->assemblies[index].data);
     ch->assemblies[index] = ch->assemblies[--ch->assembly_count];
 }
@@ -121,6 +143,7 @@ static void release_receive_state(uarc__channel *ch)
     while (ch->assembly_count)
         free_assembly(ch, 0);
     uarc__free(ch->rx);
+    uarc__budget_release(ch->budget, ch->rx_capacity);
     ch->rx = NULL;
     ch->rx_capacity = ch->rx_fill = 0;
     ch->rx_size = 0;
@@ -152,6 +175,14 @@ static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
     uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "closed: %s (%s)", ch->error,
               uarc_status_name(status));
     fire_closed(ch);
+}
+
+/* Forgets the token before the last renewal and wipes its keys. */
+static void drop_previous(uarc__channel *ch)
+{
+    if (ch->previous.valid)
+        ch->policy->keys_delete(ch->previous.keys);
+    ch->previous = (token){0};
 }
 
 static uint32_t next_sequence(uarc__channel *ch)
@@ -217,6 +248,8 @@ static uarc_status encode_body(const void *value, const uarc_type *type, uint8_t
         *out = body;
         *length = prefix_length + payload_length;
     }
+    /* a request may carry a password or a nonce */
+    OPENSSL_cleanse(payload, payload_length);
     uarc_free(payload);
     return s;
 }
@@ -279,11 +312,18 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
     return UARC_Good;
 }
 
+/* The client nonce with the server's derives every key of a token: it is wiped once it served. */
+static void drop_client_nonce(uarc__channel *ch)
+{
+    uarc__crypto_free_secret(ch->client_nonce, ch->client_nonce_length);
+    ch->client_nonce = NULL;
+    ch->client_nonce_length = 0;
+}
+
 static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType request_type,
                              int64_t now_ms)
 {
-    uarc__free(ch->client_nonce);
-    ch->client_nonce = NULL;
+    drop_client_nonce(ch);
     ch->client_nonce_length = ch->policy->nonce_length;
     if (ch->client_nonce_length) {
         ch->client_nonce = uarc__malloc(ch->client_nonce_length);
@@ -338,7 +378,7 @@ static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType re
         else
             ch->send_sequence = saved_sequence;
     }
-    uarc__free(body);
+    uarc__crypto_free_secret(body, length);
     if (s == UARC_Good) {
         ch->opn_request_id = request_id;
         ch->deadline = now_ms + ch->handshake_timeout;
@@ -362,6 +402,7 @@ static void handle_err(uarc__channel *ch, const uint8_t *message, size_t size)
     }
     if (!uarc_status_is_bad(status))
         status = UARC_BadUnexpectedError; /* an ERR always ends the connection as a failure */
+    ch->err_received = true;
     fail(ch, status, "%.*s", (int)(reason_length < 255 ? reason_length : 255),
          reason ? (const char *)reason : "");
 }
@@ -465,6 +506,9 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
             ch->security, (uarc_view){ch->client_nonce, ch->client_nonce_length},
             (uarc_view){r.serverNonce.length ? r.serverNonce.data : NULL, r.serverNonce.length},
             &keys);
+    drop_client_nonce(ch);
+    if (r.serverNonce.data)
+        OPENSSL_cleanse(r.serverNonce.data, r.serverNonce.length);
     if (s != UARC_Good) {
         if (s == UARC_BadSecurityChecksFailed && reused)
             fail(ch, s, "OPN Renew: the new token has id %u, the id of the current token %u",
@@ -474,13 +518,16 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
         return;
     }
-    if (ch->previous.valid)
-        ch->policy->keys_delete(ch->previous.keys);
+    drop_previous(ch);
     ch->previous = ch->current; /* invalid after an Issue */
-    ch->current = (token){true, r.securityToken.tokenId, keys};
-    ch->channel_id = info->channel_id;
+    /* Part 4 §5.5.2.1: messages under an expired token are still accepted for 25 % of its
+     * lifetime; not beyond */
+    ch->previous_until =
+        ch->previous.issued + (int64_t)ch->previous.lifetime + ch->previous.lifetime / 4;
     ch->revised_lifetime =
         r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
+    ch->current = (token){true, r.securityToken.tokenId, keys, ch->revised_lifetime, now_ms};
+    ch->channel_id = info->channel_id;
     ch->renewing = false;
     ch->deadline = -1;
     int64_t renew_after = (int64_t)ch->revised_lifetime * 3 / 4;
@@ -540,6 +587,7 @@ static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t n
         return;
     }
     handle_opn_response(ch, &info, now_ms);
+    OPENSSL_cleanse(chunk, size); /* the decrypted server nonce */
 }
 
 /* ---- receiving: messages ----------------------------------------------------------------- */
@@ -565,9 +613,17 @@ static size_t find_assembly(const uarc__channel *ch, uint32_t request_id)
     return SIZE_MAX;
 }
 
+/* A request no longer waited for: chunks of its answer may still come, and are not unsolicited. */
+static void remember_forgotten(uarc__channel *ch, uint32_t request_id)
+{
+    ch->forgotten[ch->forgotten_next] = request_id;
+    ch->forgotten_next = (ch->forgotten_next + 1) % FORGOTTEN_IDS;
+}
+
 static void message_failed(uarc__channel *ch, uint32_t request_id, uarc_status status,
                            const char *reason)
 {
+    remember_forgotten(ch, request_id);
     uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "response to request %u failed: %s (%s)",
               request_id, reason, uarc_status_name(status));
     if (ch->events.message_failed)
@@ -615,8 +671,19 @@ static bool append_chunk(uarc__channel *ch, size_t index, const uarc__chunk_info
             capacity *= 2;
         if (capacity > ch->max_message_size)
             capacity = ch->max_message_size;
+        /* Responses being joined may fill at most three quarters of the budget: when hostile
+         * servers stream endless responses, the rest still lets every connection read its
+         * chunks and decode its small answers. */
+        size_t keep = ch->budget ? uarc_memory_budget_limit(ch->budget) / 4 : 0;
+        if (!uarc__budget_charge_leaving(ch->budget, capacity - a->capacity, keep)) {
+            free_assembly(ch, index);
+            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
+                           "response exceeds the memory budget");
+            return false;
+        }
         uint8_t *p = uarc__realloc(a->data, capacity);
         if (!p) {
+            uarc__budget_release(ch->budget, capacity - a->capacity);
             free_assembly(ch, index);
             message_failed(ch, info->request_id, UARC_BadOutOfMemory, "out of memory");
             return false;
@@ -638,6 +705,26 @@ static void deliver(uarc__channel *ch, uint32_t request_id, const uint8_t *body,
         ch->events.message(ch->events.user_data, request_id, body, length);
 }
 
+static bool forgotten(const uarc__channel *ch, uint32_t request_id)
+{
+    for (size_t i = 0; i < FORGOTTEN_IDS; i++)
+        if (ch->forgotten[i] == request_id)
+            return request_id != 0;
+    return false;
+}
+
+/* A chunk for no request we are waiting for. The late answer of a request we gave up on is
+ * expected; anything else costs us work for nothing, and a server that keeps sending it is
+ * dropped. */
+static void count_unsolicited(uarc__channel *ch, uint32_t request_id)
+{
+    if (forgotten(ch, request_id) || ++ch->unsolicited <= ch->max_unsolicited)
+        return;
+    fail(ch, UARC_BadUnknownResponse,
+         "more than %u chunks answering no request of ours (the last for request %u)",
+         ch->max_unsolicited, request_id);
+}
+
 static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
 {
     size_t pending = find_outstanding(ch, info->request_id);
@@ -646,6 +733,7 @@ static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
         /* a response we gave up on (over our limits) or never asked for: dropped */
         uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel", "chunk for unknown request %u dropped",
                   info->request_id);
+        count_unsolicited(ch, info->request_id);
         return;
     }
     if (info->chunk_type == 'A') {
@@ -686,11 +774,13 @@ static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
         remove_outstanding(ch, pending);
         deliver(ch, done.request_id, done.data, done.length);
         uarc__free(done.data);
+        uarc__budget_release(ch->budget, done.capacity);
     }
 }
 
 void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
 {
+    remember_forgotten(ch, request_id);
     size_t index = find_assembly(ch, request_id);
     if (index != SIZE_MAX)
         free_assembly(ch, index);
@@ -699,7 +789,7 @@ void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
         remove_outstanding(ch, pending);
 }
 
-static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
+static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms)
 {
     if (ch->state != UARC__CHANNEL_OPEN) {
         fail(ch, UARC_BadTcpMessageTypeInvalid, "MSG before the secure channel is open");
@@ -718,12 +808,15 @@ static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size)
     const token *t = NULL;
     if (info.token_id == ch->current.id) {
         t = &ch->current;
-        if (ch->previous.valid) {
-            /* the server has moved to the new token; the old one is no longer accepted */
-            ch->policy->keys_delete(ch->previous.keys);
-            ch->previous = (token){0};
-        }
+        drop_previous(ch); /* the server has moved to the new token: the old one is done */
     } else if (ch->previous.valid && info.token_id == ch->previous.id) {
+        if (now_ms >= ch->previous_until) {
+            drop_previous(ch);
+            fail(ch, UARC_BadSecureChannelTokenUnknown,
+                 "MSG with token %u after its overlap with token %u ended", info.token_id,
+                 ch->current.id);
+            return;
+        }
         t = &ch->previous;
     } else {
         fail(ch, UARC_BadSecureChannelTokenUnknown, "MSG with token %u", info.token_id);
@@ -765,7 +858,7 @@ static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int
         handle_opn(ch, message, size, now_ms);
         break;
     case UARC__UATCP_MSG:
-        handle_msg(ch, message, size);
+        handle_msg(ch, message, size, now_ms);
         break;
     default:
         fail(ch, UARC_BadSecureChannelClosed, "the server closed the secure channel (CLO)");
@@ -787,8 +880,15 @@ static bool begin_message(uarc__channel *ch)
         return false;
     }
     if (h.size > ch->rx_capacity) {
+        if (!uarc__budget_charge(ch->budget, h.size - ch->rx_capacity)) {
+            fail(ch, UARC_BadTcpNotEnoughResources,
+                 "a %u-byte chunk exceeds the memory budget (%zu of %zu bytes in use)", h.size,
+                 uarc_memory_budget_used(ch->budget), uarc_memory_budget_limit(ch->budget));
+            return false;
+        }
         uint8_t *p = uarc__realloc(ch->rx, h.size);
         if (!p) {
+            uarc__budget_release(ch->budget, h.size - ch->rx_capacity);
             fail(ch, UARC_BadOutOfMemory, "out of memory");
             return false;
         }
@@ -837,6 +937,9 @@ uarc__channel *uarc__channel_new(const uarc__channel_config *config,
         config->max_message_size ? config->max_message_size : DEFAULT_MAX_MESSAGE_SIZE;
     ch->max_chunk_count =
         config->max_chunk_count ? config->max_chunk_count : DEFAULT_MAX_CHUNK_COUNT;
+    ch->budget = config->budget;
+    ch->max_unsolicited =
+        config->max_unsolicited ? config->max_unsolicited : DEFAULT_MAX_UNSOLICITED;
     ch->requested_lifetime =
         config->requested_lifetime_ms ? config->requested_lifetime_ms : DEFAULT_LIFETIME_MS;
     ch->handshake_timeout =
@@ -854,12 +957,11 @@ void uarc__channel_delete(uarc__channel *ch)
         return;
     if (ch->current.valid)
         ch->policy->keys_delete(ch->current.keys);
-    if (ch->previous.valid)
-        ch->policy->keys_delete(ch->previous.keys);
+    drop_previous(ch);
     ch->policy->context_delete(ch->security);
     ch->receiving = false;
     release_receive_state(ch);
-    uarc__free(ch->client_nonce);
+    drop_client_nonce(ch);
     uarc__free(ch->outstanding);
     uarc__free(ch->out);
     uarc__free(ch->endpoint_url);
@@ -897,8 +999,13 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
     ch->receiving = true;
     while (length && ch->state != UARC__CHANNEL_CLOSED) {
         if (!ch->rx) {
+            if (!uarc__budget_charge(ch->budget, UARC__UATCP_HEADER_SIZE)) {
+                fail(ch, UARC_BadTcpNotEnoughResources, "the memory budget is exhausted");
+                break;
+            }
             ch->rx = uarc__malloc(UARC__UATCP_HEADER_SIZE);
             if (!ch->rx) {
+                uarc__budget_release(ch->budget, UARC__UATCP_HEADER_SIZE);
                 fail(ch, UARC_BadOutOfMemory, "out of memory");
                 break;
             }
@@ -966,7 +1073,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
         size_t capacity = ch->outstanding_capacity ? ch->outstanding_capacity * 2 : 16;
         uint32_t *p = uarc__realloc(ch->outstanding, capacity * sizeof *p);
         if (!p) {
-            uarc__free(body);
+            uarc__crypto_free_secret(body, length);
             return UARC_BadOutOfMemory;
         }
         ch->outstanding = p;
@@ -974,7 +1081,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
     }
     uint32_t id = next_request_id(ch);
     s = queue_message(ch, UARC__UATCP_MSG, body, length, id);
-    uarc__free(body);
+    uarc__crypto_free_secret(body, length);
     if (s != UARC_Good)
         return s;
     ch->outstanding[ch->outstanding_count++] = id;
@@ -997,6 +1104,8 @@ int64_t uarc__channel_next_deadline(const uarc__channel *ch)
 
 void uarc__channel_tick(uarc__channel *ch, int64_t now_ms)
 {
+    if (ch->previous.valid && now_ms >= ch->previous_until)
+        drop_previous(ch); /* its keys need not wait for the next chunk to be wiped */
     int64_t due = uarc__channel_next_deadline(ch);
     if (due < 0 || now_ms < due)
         return;
@@ -1029,7 +1138,7 @@ void uarc__channel_close(uarc__channel *ch)
         size_t length;
         if (encode_body(&request, UARC_T(CloseSecureChannelRequest), &body, &length) == UARC_Good) {
             (void)queue_message(ch, UARC__UATCP_CLO, body, length, id); /* best effort */
-            uarc__free(body);
+            uarc__crypto_free_secret(body, length);
         }
     }
     ch->state = UARC__CHANNEL_CLOSED;
@@ -1072,6 +1181,11 @@ uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *ch)
 const char *uarc__channel_security_policy_uri(const uarc__channel *ch)
 {
     return ch->policy->uri;
+}
+
+bool uarc__channel_ended_by_err(const uarc__channel *ch)
+{
+    return ch->err_received;
 }
 
 const char *uarc__channel_error(const uarc__channel *ch)

@@ -12,6 +12,7 @@
 #ifndef UARC_CHANNEL_CHANNEL_H
 #define UARC_CHANNEL_CHANNEL_H
 
+#include "uarc/budget.h"
 #include "uarc/types.h"
 
 typedef struct uarc__channel uarc__channel;
@@ -43,6 +44,14 @@ typedef struct uarc__channel_config {
     uarc_view local_private_key;
     uarc_view remote_certificate;
     uarc_decode_options decode; /* limits for decoding OPN responses */
+    /* Charged for the receive buffer and the responses being joined (see uarc/budget.h); over
+     * it, a chunk ends the channel with BadTcpNotEnoughResources and a response fails with
+     * BadResponseTooLarge. NULL: none. Borrowed. */
+    uarc_memory_budget *budget;
+    /* Chunks answering no request we are waiting for (never sent, or already answered) beyond
+     * which the channel ends with BadUnknownResponse; late answers to the last 16 requests given
+     * up on (uarc__channel_forget_request) do not count. 0: 100. */
+    uint32_t max_unsolicited;
     uarc_logger logger;
 } uarc__channel_config;
 
@@ -115,7 +124,9 @@ int64_t uarc__channel_next_deadline(const uarc__channel *channel);
 /* Does what is due at `now_ms`: sends OPN Renew, fails a handshake that took too long (or a
  * renewal unanswered after handshake_timeout_ms). Requests keep the old token until the Renew
  * response arrives; afterwards chunks with the old token are accepted until the server first
- * uses the new one. */
+ * uses the new one, and for at most 25 % of the old token's lifetime after the new one arrived
+ * (Part 4 §5.5.2.1); a chunk with the old token after that ends the channel with
+ * BadSecureChannelTokenUnknown. */
 void uarc__channel_tick(uarc__channel *channel, int64_t now_ms);
 
 /* Queues CLO (when OPEN) and moves to CLOSED; the caller closes the socket once the output is
@@ -131,6 +142,8 @@ uint32_t uarc__channel_peer_receive_buffer_size(const uarc__channel *channel);
 uint32_t uarc__channel_peer_max_message_size(const uarc__channel *channel);
 uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *channel);
 const char *uarc__channel_security_policy_uri(const uarc__channel *channel);
+/* The channel ended because the server sent ERR. */
+bool uarc__channel_ended_by_err(const uarc__channel *channel);
 /* Detail of the last failure ("" when none). */
 const char *uarc__channel_error(const uarc__channel *channel);
 

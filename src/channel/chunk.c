@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "channel/chunk.h"
-#include "encoding/wire.h"
+#include "core/endian.h"
 
 #define SEQUENCE_HEADER_SIZE 8u
 
@@ -10,7 +10,26 @@ static bool is_asymmetric(const uarc__chunk_info *info)
     return info->type == UARC__UATCP_OPN;
 }
 
-static void layout_of(const uarc__chunk_security *security, const uarc__chunk_info *info,
+/* The largest signature or cipher block a layout may name: far above any real key (RSA-4096
+ * gives 512 bytes), far below anything that could overflow the sums it enters. */
+#define MAX_LAYOUT_PART 65536u
+
+/* *total += n, unless that overflows. */
+static bool add_size(size_t *total, size_t n)
+{
+    if (n > SIZE_MAX - *total)
+        return false;
+    *total += n;
+    return true;
+}
+
+/*
+ * The layout of one chunk, from the policy. False when the arithmetic below could not trust it:
+ * empty blocks, ciphertext blocks smaller than plaintext ones, padding whose count would not fit
+ * its one byte (or two with ExtraPaddingSize), or absurd sizes. A policy that was given a key it
+ * should have refused then fails here instead of wrapping a size.
+ */
+static bool layout_of(const uarc__chunk_security *security, const uarc__chunk_info *info,
                       bool sending, uarc__chunk_layout *layout)
 {
     if (is_asymmetric(info))
@@ -24,6 +43,10 @@ static void layout_of(const uarc__chunk_security *security, const uarc__chunk_in
     }
     if (!layout->sign)
         layout->signature_size = 0;
+    size_t max_plain_block = layout->extra_padding ? MAX_LAYOUT_PART : 256;
+    return layout->signature_size <= MAX_LAYOUT_PART && layout->plain_block >= 1 &&
+           layout->plain_block <= max_plain_block && layout->cipher_block >= layout->plain_block &&
+           layout->cipher_block <= MAX_LAYOUT_PART;
 }
 
 size_t uarc__chunk_header_size(const uarc__chunk_info *info)
@@ -31,32 +54,42 @@ size_t uarc__chunk_header_size(const uarc__chunk_info *info)
     size_t size = UARC__UATCP_HEADER_SIZE + 4;
     if (!is_asymmetric(info))
         return size + 4;
-    return size + 12 + info->policy_uri.length + info->sender_certificate.length +
-           info->receiver_thumbprint.length;
+    size += 12;
+    if (!add_size(&size, info->policy_uri.length) ||
+        !add_size(&size, info->sender_certificate.length) ||
+        !add_size(&size, info->receiver_thumbprint.length))
+        return SIZE_MAX;
+    return size;
 }
 
 /* Bytes of padding fields (PaddingSize, padding, ExtraPaddingSize) that bring sequence header,
- * body, padding and signature to a multiple of the plaintext block. */
-static size_t padding_fields(const uarc__chunk_layout *layout, size_t body_length)
+ * body, padding and signature to a multiple of the plaintext block. False when the body is so
+ * large that the sum overflows. */
+static bool padding_fields(const uarc__chunk_layout *layout, size_t body_length, size_t *padding)
 {
+    *padding = 0;
     if (!layout->encrypt)
-        return 0;
-    size_t fixed = SEQUENCE_HEADER_SIZE + body_length + 1 + (layout->extra_padding ? 1 : 0) +
-                   layout->signature_size;
+        return true;
+    size_t extra = layout->extra_padding ? 1 : 0;
+    size_t fixed = SEQUENCE_HEADER_SIZE + 1 + extra + layout->signature_size;
+    if (!add_size(&fixed, body_length))
+        return false;
     size_t pad = (layout->plain_block - fixed % layout->plain_block) % layout->plain_block;
-    return 1 + pad + (layout->extra_padding ? 1 : 0);
+    *padding = 1 + pad + extra;
+    return true;
 }
 
 size_t uarc__chunk_max_body(const uarc__chunk_security *security, const uarc__chunk_info *info,
                             size_t max_chunk)
 {
     uarc__chunk_layout layout;
-    layout_of(security, info, true, &layout);
+    if (!layout_of(security, info, true, &layout))
+        return 0;
     size_t header = uarc__chunk_header_size(info);
     if (max_chunk <= header)
         return 0;
     size_t plain = max_chunk - header;
-    if (layout.encrypt)
+    if (layout.encrypt) /* never grows: plain_block <= cipher_block */
         plain = plain / layout.cipher_block * layout.plain_block;
     size_t overhead = SEQUENCE_HEADER_SIZE + layout.signature_size +
                       (layout.encrypt ? 1 + (layout.extra_padding ? 1 : 0) : 0);
@@ -98,13 +131,18 @@ uarc_status uarc__chunk_encode(const uarc__chunk_security *security, const uarc_
                                uint8_t *out, size_t capacity, size_t *size)
 {
     uarc__chunk_layout layout;
-    layout_of(security, info, true, &layout);
-    size_t header = uarc__chunk_header_size(info);
-    size_t padding = padding_fields(&layout, info->body_length);
-    size_t plain = SEQUENCE_HEADER_SIZE + info->body_length + padding + layout.signature_size;
-    size_t encrypted = layout.encrypt ? plain / layout.plain_block * layout.cipher_block : plain;
-    if (header + plain > capacity || header + encrypted > capacity ||
-        header + encrypted > UINT32_MAX)
+    size_t header = uarc__chunk_header_size(info), padding, plain = SEQUENCE_HEADER_SIZE;
+    if (!layout_of(security, info, true, &layout) || header >= capacity ||
+        !padding_fields(&layout, info->body_length, &padding) ||
+        !add_size(&plain, info->body_length) || !add_size(&plain, padding) ||
+        !add_size(&plain, layout.signature_size))
+        return UARC_BadEncodingLimitsExceeded;
+    /* plain is a whole number of plaintext blocks; each becomes one ciphertext block */
+    size_t blocks = plain / layout.plain_block, room = capacity - header;
+    if (blocks > room / layout.cipher_block)
+        return UARC_BadEncodingLimitsExceeded;
+    size_t encrypted = blocks * layout.cipher_block;
+    if (plain > room || header > UINT32_MAX || encrypted > UINT32_MAX - header)
         return UARC_BadEncodingLimitsExceeded;
 
     uarc__uatcp_write_header(out, type_name(info->type), info->chunk_type,
@@ -212,7 +250,8 @@ uarc_status uarc__chunk_open(const uarc__chunk_security *security, uint8_t *chun
                              size_t header_size, uarc__chunk_info *info)
 {
     uarc__chunk_layout layout;
-    layout_of(security, info, false, &layout);
+    if (!layout_of(security, info, false, &layout) || header_size > size)
+        return UARC_BadSecurityChecksFailed;
     size_t plain = size - header_size;
     uarc_status status;
     if (layout.encrypt) {
@@ -228,7 +267,7 @@ uarc_status uarc__chunk_open(const uarc__chunk_security *security, uint8_t *chun
         if (plain > size - header_size)
             return UARC_BadSecurityChecksFailed;
     }
-    if (plain < SEQUENCE_HEADER_SIZE + layout.signature_size)
+    if (plain < SEQUENCE_HEADER_SIZE || plain - SEQUENCE_HEADER_SIZE < layout.signature_size)
         return UARC_BadDecodingError;
     size_t end = header_size + plain - layout.signature_size;
     if (layout.sign) {

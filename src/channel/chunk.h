@@ -31,17 +31,21 @@ typedef struct uarc__chunk_info {
     size_t body_length;
 } uarc__chunk_info;
 
-/* Bytes before the sequence header: message header, SecureChannelId, security header. */
+/* Bytes before the sequence header: message header, SecureChannelId, security header. SIZE_MAX
+ * when the sum overflows. */
 size_t uarc__chunk_header_size(const uarc__chunk_info *info);
 
-/* The largest body one chunk of at most `max_chunk` bytes can carry (0 when none fits). */
+/* The largest body one chunk of at most `max_chunk` bytes can carry (0 when none fits, or when
+ * the policy's layout is not one the chunk arithmetic accepts). */
 size_t uarc__chunk_max_body(const uarc__chunk_security *security, const uarc__chunk_info *info,
                             size_t max_chunk);
 
 /*
  * Encodes one chunk with info->body into out[0..capacity): headers, body, padding, signature,
  * then encryption. *size receives the chunk size. Returns Good, BadEncodingLimitsExceeded when it
- * does not fit, or the policy's failure.
+ * does not fit (or any size would overflow, or the policy's layout is absurd: empty blocks,
+ * ciphertext blocks smaller than plaintext ones, padding counts that do not fit their bytes), or
+ * the policy's failure.
  */
 uarc_status uarc__chunk_encode(const uarc__chunk_security *security, const uarc__chunk_info *info,
                                uint8_t *out, size_t capacity, size_t *size);
@@ -57,7 +61,8 @@ uarc_status uarc__chunk_parse_header(const uint8_t *chunk, size_t size, uarc__ch
 /*
  * Decrypts the chunk in place and verifies its signature, then removes padding and signature and
  * reads the sequence header: fills sequence_number, request_id, body and body_length.
- * Returns Good, BadSecurityChecksFailed for a bad signature or padding, BadDecodingError.
+ * Returns Good, BadSecurityChecksFailed for a bad signature or padding (or an absurd layout, as
+ * for uarc__chunk_encode), BadDecodingError.
  */
 uarc_status uarc__chunk_open(const uarc__chunk_security *security, uint8_t *chunk, size_t size,
                              size_t header_size, uarc__chunk_info *info);

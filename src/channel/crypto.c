@@ -12,14 +12,24 @@
 #include <openssl/x509v3.h>
 
 #include "channel/crypto.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
-/* Reads a whole (small) file. */
-static uarc_status read_file(const char *path, uint8_t **data, size_t *length)
+void uarc__crypto_free_secret(void *data, size_t length)
+{
+    if (!data)
+        return;
+    OPENSSL_cleanse(data, length);
+    uarc__free(data);
+}
+
+/* Reads a whole (small) file. A `secret` file's bytes are wiped from every buffer let go. */
+static uarc_status read_file(const char *path, bool secret, uint8_t **data, size_t *length)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return UARC_BadNotFound;
+    if (secret)
+        setvbuf(f, NULL, _IONBF, 0); /* no copy of the key in stdio's buffer */
     size_t capacity = 4096, used = 0;
     uint8_t *buffer = uarc__malloc(capacity);
     while (buffer) {
@@ -27,12 +37,13 @@ static uarc_status read_file(const char *path, uint8_t **data, size_t *length)
         used += n;
         if (used < capacity || capacity >= (1u << 20))
             break;
-        uint8_t *bigger = uarc__realloc(buffer, capacity * 2);
-        if (!bigger) {
-            uarc__free(buffer);
-            buffer = NULL;
-            break;
-        }
+        uint8_t *bigger = uarc__malloc(capacity * 2);
+        if (bigger)
+            memcpy(bigger, buffer, used);
+        /* not realloc: it would let a key file's bytes go unwiped */
+        if (secret)
+            OPENSSL_cleanse(buffer, used);
+        uarc__free(buffer);
         buffer = bigger;
         capacity *= 2;
     }
@@ -44,26 +55,32 @@ static uarc_status read_file(const char *path, uint8_t **data, size_t *length)
     return UARC_Good;
 }
 
-static uarc_status to_der(unsigned char *der, int length, uint8_t **out, size_t *out_length)
+/* Moves OpenSSL's DER output into a uarc__malloc'd copy. A `secret` (private key) is wiped from
+ * OpenSSL's buffer, also when the copy fails. */
+static uarc_status to_der(unsigned char *der, int length, bool secret, uint8_t **out,
+                          size_t *out_length)
 {
-    if (length <= 0 || !der)
-        return UARC_BadCertificateInvalid;
-    *out = uarc__malloc((size_t)length);
-    if (!*out) {
+    if (length <= 0 || !der) {
         OPENSSL_free(der);
-        return UARC_BadOutOfMemory;
+        return UARC_BadCertificateInvalid;
     }
-    memcpy(*out, der, (size_t)length);
-    *out_length = (size_t)length;
-    OPENSSL_free(der);
-    return UARC_Good;
+    *out = uarc__malloc((size_t)length);
+    if (*out) {
+        memcpy(*out, der, (size_t)length);
+        *out_length = (size_t)length;
+    }
+    if (secret)
+        OPENSSL_clear_free(der, (size_t)length);
+    else
+        OPENSSL_free(der);
+    return *out ? UARC_Good : UARC_BadOutOfMemory;
 }
 
 uarc_status uarc__crypto_load_certificate(const char *path, uint8_t **der, size_t *length)
 {
     uint8_t *data;
     size_t size;
-    uarc_status s = read_file(path, &data, &size);
+    uarc_status s = read_file(path, false, &data, &size);
     if (s != UARC_Good)
         return s;
     const unsigned char *p = data;
@@ -79,14 +96,14 @@ uarc_status uarc__crypto_load_certificate(const char *path, uint8_t **der, size_
     unsigned char *out = NULL;
     int n = i2d_X509(x, &out);
     X509_free(x);
-    return to_der(out, n, der, length);
+    return to_der(out, n, false, der, length);
 }
 
 uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_t *length)
 {
     uint8_t *data;
     size_t size;
-    uarc_status s = read_file(path, &data, &size);
+    uarc_status s = read_file(path, true, &data, &size);
     if (s != UARC_Good)
         return s;
     const unsigned char *p = data;
@@ -96,14 +113,13 @@ uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_
         key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
         BIO_free(bio);
     }
-    OPENSSL_cleanse(data, size);
-    uarc__free(data);
+    uarc__crypto_free_secret(data, size);
     if (!key)
         return UARC_BadCertificateInvalid;
     unsigned char *out = NULL;
     int n = i2d_PrivateKey(key, &out);
     EVP_PKEY_free(key);
-    return to_der(out, n, der, length);
+    return to_der(out, n, true, der, length);
 }
 
 size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length)
@@ -168,12 +184,12 @@ uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t *
         goto done;
     unsigned char *out = NULL;
     int n = i2d_X509(x, &out);
-    s = to_der(out, n, cert, cert_length);
+    s = to_der(out, n, false, cert, cert_length);
     if (s != UARC_Good)
         goto done;
     out = NULL;
     n = i2d_PrivateKey(pkey, &out);
-    s = to_der(out, n, key, key_length);
+    s = to_der(out, n, true, key, key_length);
     if (s != UARC_Good)
         uarc__free(*cert);
 done:

@@ -11,10 +11,15 @@
 
 #include "uarc/types.h"
 
+/* Wipes `length` bytes at `data` (uarc__malloc'd; NULL is fine) with OPENSSL_cleanse, which the
+ * compiler may not drop, then frees them. For every buffer that held a secret: private key DER,
+ * nonces, passwords, encoded requests that carry them. */
+void uarc__crypto_free_secret(void *data, size_t length);
 /* Reads a certificate file (PEM or DER) into DER. Returns Good, BadCertificateInvalid or
  * BadNotFound (no such file). */
 uarc_status uarc__crypto_load_certificate(const char *path, uint8_t **der, size_t *length);
-/* Reads an unencrypted private key file (PEM or DER, PKCS#1 or PKCS#8) into PKCS#8 DER. */
+/* Reads an unencrypted private key file (PEM or DER, PKCS#1 or PKCS#8) into PKCS#8 DER; free it
+ * with uarc__crypto_free_secret. */
 uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_t *length);
 /* The first certificate of `der` (a certificate or a chain of them): its length, 0 when not a
  * certificate. */

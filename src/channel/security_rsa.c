@@ -18,11 +18,17 @@
 
 #include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 #define SYM_SIGN_KEY 32u /* HMAC-SHA256 key and signature */
 #define AES_BLOCK    16u
 #define THUMBPRINT   20u /* SHA-1 of the DER certificate */
+/* Part 7 fixes these policies' AsymmetricKeyLength to 2048-4096 bits */
+#define MIN_KEY_BITS  2048
+#define MAX_KEY_BITS  4096
+#define MAX_KEY_BYTES (MAX_KEY_BITS / 8)
+/* Part 7: RSA-PSS-SHA2-256 uses a salt as long as the SHA-256 digest */
+#define PSS_SALT_LENGTH 32
 
 typedef struct rsa_params {
     bool pss;           /* asymmetric signature RSA-PSS-SHA256, else RSA-PKCS#1 v1.5-SHA256 */
@@ -72,7 +78,8 @@ static void rsa_context_delete(void *context)
     uarc__free(c);
 }
 
-/* Parses the first certificate of `der` and copies it. */
+/* Parses the first certificate of `der` and copies it. Its key must be RSA of a size the policies
+ * allow, whoever vouched for the certificate: the block sizes and buffers below rely on it. */
 static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *length, EVP_PKEY **key,
                                     uint8_t thumbprint[THUMBPRINT])
 {
@@ -83,9 +90,11 @@ static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *lengt
     *length = (size_t)(p - der.data);
     *key = X509_get_pubkey(x);
     X509_free(x);
-    /* Part 7 bounds these policies' keys at 4096 bits; the block buffers below rely on it */
-    if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(*key) > 4096)
+    if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA)
         return UARC_BadCertificateInvalid;
+    int bits = EVP_PKEY_get_bits(*key);
+    if (bits < MIN_KEY_BITS || bits > MAX_KEY_BITS || EVP_PKEY_get_size(*key) > MAX_KEY_BYTES)
+        return UARC_BadCertificatePolicyCheckFailed;
     *copy = uarc__malloc(*length);
     if (!*copy)
         return UARC_BadOutOfMemory;
@@ -158,6 +167,12 @@ static uarc_MessageSecurityMode rsa_mode(const void *context)
 
 /* ---- asymmetric ---- */
 
+/* Plaintext bytes one RSA-OAEP block of a `bytes`-byte key holds (0: none). */
+static size_t oaep_plain_block(const rsa_params *p, size_t bytes)
+{
+    return bytes > oaep_overhead(p) ? bytes - oaep_overhead(p) : 0;
+}
+
 static void rsa_asym_layout(const void *context, bool sending, uarc__chunk_layout *out)
 {
     const rsa_context *c = context;
@@ -167,7 +182,7 @@ static void rsa_asym_layout(const void *context, bool sending, uarc__chunk_layou
     *out = (uarc__chunk_layout){
         .sign = true,
         .encrypt = true,
-        .plain_block = encrypting - oaep_overhead(c->p),
+        .plain_block = oaep_plain_block(c->p, encrypting),
         .cipher_block = encrypting,
         .signature_size = signing,
         .extra_padding = encrypting > 256,
@@ -201,13 +216,14 @@ static uarc_status rsa_check_asym_header(const void *context, uarc_view sender_c
     return UARC_Good;
 }
 
-static bool set_signature_padding(const rsa_params *p, EVP_PKEY_CTX *pctx, bool verifying)
+static bool set_signature_padding(const rsa_params *p, EVP_PKEY_CTX *pctx)
 {
     if (!p->pss)
         return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
+    /* the same fixed salt length both ways: a verifier that took any salt length would accept
+     * signatures the policy does not allow */
     return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-           EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, verifying ? RSA_PSS_SALTLEN_AUTO
-                                                            : RSA_PSS_SALTLEN_DIGEST) > 0;
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LENGTH) > 0;
 }
 
 static uarc_status rsa_asym_sign(void *context, const uint8_t *data, size_t length,
@@ -220,7 +236,7 @@ static uarc_status rsa_asym_sign(void *context, const uint8_t *data, size_t leng
     EVP_PKEY_CTX *pctx = NULL;
     size_t size = c->local_bytes;
     bool ok = md && EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, c->local_key) == 1 &&
-              set_signature_padding(c->p, pctx, false) &&
+              set_signature_padding(c->p, pctx) &&
               EVP_DigestSign(md, signature, &size, data, length) == 1 && size == c->local_bytes;
     EVP_MD_CTX_free(md);
     return ok ? UARC_Good : UARC_BadSecurityChecksFailed;
@@ -233,7 +249,7 @@ static uarc_status rsa_asym_verify(void *context, const uint8_t *data, size_t le
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     bool ok = md && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, c->remote_key) == 1 &&
-              set_signature_padding(c->p, pctx, true) &&
+              set_signature_padding(c->p, pctx) &&
               EVP_DigestVerify(md, signature, c->remote_bytes, data, length) == 1;
     EVP_MD_CTX_free(md);
     return ok ? UARC_Good : UARC_BadSecurityChecksFailed;
@@ -258,14 +274,16 @@ static EVP_PKEY_CTX *oaep_context(const rsa_params *p, EVP_PKEY *key, bool encry
 static uarc_status rsa_asym_encrypt(void *context, uint8_t *data, size_t length, size_t capacity)
 {
     rsa_context *c = context;
-    size_t plain_block = c->remote_bytes - oaep_overhead(c->p);
-    size_t blocks = (length + plain_block - 1) / plain_block;
-    if (blocks * c->remote_bytes > capacity)
+    size_t plain_block = oaep_plain_block(c->p, c->remote_bytes);
+    if (!plain_block || c->remote_bytes > MAX_KEY_BYTES)
+        return UARC_BadSecurityChecksFailed;
+    size_t blocks = length / plain_block + (length % plain_block != 0);
+    if (blocks > capacity / c->remote_bytes)
         return UARC_BadEncodingLimitsExceeded;
     EVP_PKEY_CTX *pctx = oaep_context(c->p, c->remote_key, true);
     if (!pctx)
         return UARC_BadInternalError;
-    uint8_t in[512];
+    uint8_t in[MAX_KEY_BYTES];
     uarc_status s = UARC_Good;
     /* Last block first: each ciphertext block is longer than its plaintext and overwrites only
      * plaintext already consumed. */
@@ -291,7 +309,7 @@ static uarc_status rsa_asym_decrypt(void *context, uint8_t *data, size_t length,
     EVP_PKEY_CTX *pctx = oaep_context(c->p, c->local_key, false);
     if (!pctx)
         return UARC_BadInternalError;
-    uint8_t out[512];
+    uint8_t out[MAX_KEY_BYTES];
     size_t total = 0;
     uarc_status s = UARC_Good;
     for (size_t i = 0; i < length / c->local_bytes && s == UARC_Good; i++) {
@@ -319,30 +337,35 @@ static uarc_status rsa_random(void *context, uint8_t *out, size_t length)
 
 uarc_status uarc__p_sha256(uarc_view secret, uarc_view seed, uint8_t *out, size_t length)
 {
-    uint8_t a[32], block[32 + 64];
+    /* every one of these holds key material or what leads to it: wiped on every way out */
+    uint8_t a[32], block[32 + 64], chunk[32];
     unsigned int n;
     if (seed.length > 64)
         return UARC_BadInvalidArgument;
+    uarc_status s = UARC_Good;
     /* A(1) = HMAC(secret, seed); output block i = HMAC(secret, A(i) + seed). */
     if (!HMAC(EVP_sha256(), secret.data, (int)secret.length, seed.data, seed.length, a, &n))
-        return UARC_BadInternalError;
-    while (length) {
+        s = UARC_BadInternalError;
+    while (length && s == UARC_Good) {
         memcpy(block, a, 32);
         if (seed.length)
             memcpy(block + 32, seed.data, seed.length);
-        uint8_t chunk[32];
         if (!HMAC(EVP_sha256(), secret.data, (int)secret.length, block, 32 + seed.length, chunk,
-                  &n))
-            return UARC_BadInternalError;
+                  &n)) {
+            s = UARC_BadInternalError;
+            break;
+        }
         size_t take = length < 32 ? length : 32;
         memcpy(out, chunk, take);
         out += take;
         length -= take;
         if (!HMAC(EVP_sha256(), secret.data, (int)secret.length, a, 32, a, &n))
-            return UARC_BadInternalError;
+            s = UARC_BadInternalError;
     }
     OPENSSL_cleanse(a, sizeof a);
-    return UARC_Good;
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(chunk, sizeof chunk);
+    return s;
 }
 
 static uarc_status rsa_derive_keys(void *context, uarc_view client_nonce, uarc_view server_nonce,
@@ -373,6 +396,7 @@ static uarc_status rsa_derive_keys(void *context, uarc_view client_nonce, uarc_v
     }
     OPENSSL_cleanse(material, sizeof material);
     if (s != UARC_Good) {
+        OPENSSL_cleanse(k, sizeof *k); /* what was copied before the failure */
         uarc__free(k);
         return s;
     }

@@ -25,12 +25,16 @@
 #include "uarc/nodeids.h"
 #include "uarc/attributes.h"
 #include "channel/channel.h"
+#include "channel/cert_store.h"
 #include "client/client_internal.h"
 #include "channel/cert_trust.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/budget.h"
+#include "encoding/decode_charged.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "transport/socket.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
@@ -55,6 +59,7 @@ enum {
     STRING_SERVER_CERTIFICATE_FILE,
     STRING_EXPECTED_SERVER_URI,
     STRING_TRUST_LIST_DIR,
+    STRING_TRUST_STORE_DIR,
     STRING_FIELDS
 };
 
@@ -103,10 +108,19 @@ struct uarc_client {
     bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;
     uarc_status last_status;
-    char error[512];
+    char error[1280];
+    /* how the last connection ended (the first cause noted counts) and with whom */
+    uarc_status cause_status;
+    char cause_reason[64];
+    char peer[80];
     /* security: owned copies of the certificates (config, files or generated) */
-    uint8_t *local_cert, *local_key, *server_cert;
+    uint8_t *local_cert, *local_key, *server_cert; /* server_cert: the pin, if any */
     size_t local_cert_length, local_key_length, server_cert_length;
+    uint8_t *channel_cert; /* the server certificate of the secured channel: pinned or learned */
+    size_t channel_cert_length;
+    /* the discovery result (uarc_client_set_endpoints or uarc_client_get_endpoints) */
+    uarc_EndpointDescription *endpoints;
+    size_t endpoint_count;
     const uarc__security_policy *policy; /* of the current connection; NULL: None */
     void *security;                      /* its context, for the session signatures */
     uint8_t client_nonce[SESSION_NONCE_LENGTH];
@@ -131,7 +145,7 @@ static void vset_error(uarc_client *c, const char *step, uarc_status status, con
 static void vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
                        va_list ap)
 {
-    char reason[384];
+    char reason[1024];
     vsnprintf(reason, sizeof reason, fmt, ap);
     snprintf(c->error, sizeof c->error, "%s: %s: %s", step, uarc_status_name(status), reason);
     c->last_status = status;
@@ -158,6 +172,29 @@ static void set_state(uarc_client *c, uarc_client_state state, uarc_status statu
               uarc_client_state_name(state), uarc_status_name(status));
     if (c->cfg.callbacks.state_changed)
         c->cfg.callbacks.state_changed(c->cfg.callbacks.user_data, state, status);
+}
+
+/* Notes why the connection ends; the first cause noted for a connection is the one reported. */
+static void note_cause(uarc_client *c, uarc_status status, const char *reason)
+{
+    if (c->cause_reason[0])
+        return;
+    c->cause_status = status;
+    snprintf(c->cause_reason, sizeof c->cause_reason, "%s", reason);
+}
+
+/* The reason for a socket error. */
+static const char *errno_reason(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+        return "reset by peer";
+    case ETIMEDOUT:
+        return "TCP keepalive";
+    default:
+        return "I/O error";
+    }
 }
 
 /* The step a failure in the current state belongs to. */
@@ -245,6 +282,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         [STRING_SERVER_CERTIFICATE_FILE] = &c->cfg.server_certificate_file,
         [STRING_EXPECTED_SERVER_URI] = &c->cfg.expected_server_uri,
         [STRING_TRUST_LIST_DIR] = &c->cfg.trust_list_dir,
+        [STRING_TRUST_STORE_DIR] = &c->cfg.trust_store_dir,
     };
     const char *defaults[STRING_FIELDS] = {
         [STRING_SECURITY_POLICY_URI] = SECURITY_POLICY_NONE,
@@ -365,13 +403,17 @@ UARC_API void uarc_client_delete(uarc_client *c)
     if (c->hooks.destroy)
         c->hooks.destroy(c->hooks.user_data);
     forget_session(c);
-    for (int i = 0; i < STRING_FIELDS; i++)
-        uarc__free(c->strings[i]);
-    if (c->local_key)
-        memset(c->local_key, 0, c->local_key_length);
+    for (int i = 0; i < STRING_FIELDS; i++) {
+        if (c->strings[i] && c->strings[i] == c->cfg.password)
+            uarc__crypto_free_secret(c->strings[i], strlen(c->strings[i]));
+        else
+            uarc__free(c->strings[i]);
+    }
     uarc__free(c->local_cert);
-    uarc__free(c->local_key);
+    uarc__crypto_free_secret(c->local_key, c->local_key_length);
     uarc__free(c->server_cert);
+    uarc__free(c->channel_cert);
+    uarc_array_delete(c->endpoints, c->endpoint_count, UARC_T(EndpointDescription));
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
@@ -393,6 +435,35 @@ UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const ui
     return copy_bytes(&c->server_cert, &c->server_cert_length, certificate, length)
                ? UARC_Good
                : UARC_BadOutOfMemory;
+}
+
+/* Replaces the kept discovery result with a copy of `endpoints`. */
+static uarc_status keep_endpoints(uarc_client *c, const uarc_EndpointDescription *endpoints,
+                                  size_t count)
+{
+    uarc_GetEndpointsResponse from = {.endpointsSize = count,
+                                      .endpoints = (uarc_EndpointDescription *)endpoints};
+    uarc_GetEndpointsResponse copy;
+    if (count && uarc_copy(&from, &copy, UARC_T(GetEndpointsResponse)) != UARC_Good)
+        return UARC_BadOutOfMemory;
+    uarc_array_delete(c->endpoints, c->endpoint_count, UARC_T(EndpointDescription));
+    c->endpoints = count ? copy.endpoints : NULL;
+    c->endpoint_count = count ? copy.endpointsSize : 0;
+    if (count) {
+        copy.endpoints = NULL;
+        copy.endpointsSize = 0;
+        uarc_clear(&copy, UARC_T(GetEndpointsResponse));
+    }
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_set_endpoints(uarc_client *c,
+                                               const uarc_EndpointDescription *endpoints,
+                                               size_t count)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    return keep_endpoints(c, endpoints, endpoints ? count : 0);
 }
 
 UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
@@ -465,6 +536,21 @@ UARC_API void uarc_client_forget_session(uarc_client *c)
         forget_session(c);
 }
 
+UARC_API uarc_status uarc_client_end_status(const uarc_client *c)
+{
+    return c->cause_status;
+}
+
+UARC_API const char *uarc_client_end_reason(const uarc_client *c)
+{
+    return c->cause_reason;
+}
+
+UARC_API const char *uarc_client_peer(const uarc_client *c)
+{
+    return c->peer;
+}
+
 UARC_API double uarc_client_session_timeout_ms(const uarc_client *c)
 {
     return c->revised_session_timeout;
@@ -488,6 +574,7 @@ static void flush(uarc_client *c)
                 return;
             set_error(c, current_step(c), UARC_BadConnectionClosed, "send failed: %s",
                       strerror(errno));
+            note_cause(c, UARC_BadConnectionClosed, errno_reason(errno));
             end_connection(c, UARC_BadConnectionClosed);
             return;
         }
@@ -628,7 +715,9 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
         p.callback(p.user_data, UARC_BadOutOfMemory, NULL);
         return;
     }
-    status = uarc_decode(body, length, &offset, response, type, &options);
+    size_t charged; /* the decoded response's share of the memory budget, while it lives */
+    status = uarc__decode_charged(body, length, &offset, response, type, &options,
+                                  c->cfg.memory_budget, &charged);
     if (status == UARC_Good && offset != length)
         uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client", "%zu bytes after the %s ignored",
                   length - offset, type->name);
@@ -649,6 +738,7 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
             set_error(c, p.service, failure, "ServiceFault with the code %s",
                       uarc_status_name(result));
         uarc_delete(response, type);
+        uarc__budget_release(c->cfg.memory_budget, charged);
         p.callback(p.user_data, failure, NULL);
         return;
     }
@@ -656,6 +746,7 @@ static void on_message(void *user_data, uint32_t request_id, const uint8_t *body
         set_error(c, p.service, result, "service result");
     p.callback(p.user_data, uarc_status_is_bad(result) ? result : UARC_Good, response);
     uarc_delete(response, type);
+    uarc__budget_release(c->cfg.memory_budget, charged);
 }
 
 static void on_message_failed(void *user_data, uint32_t request_id, uarc_status status,
@@ -678,6 +769,13 @@ static void on_closed(void *user_data, uarc_status status, const char *reason)
         return;
     }
     set_error(c, current_step(c), status, "%s", reason && *reason ? reason : "channel closed");
+    note_cause(c, status,
+               uarc__channel_ended_by_err(c->channel)    ? "ERR from server"
+               : status == UARC_BadSecureChannelClosed   ? "CLO from server"
+               : status == UARC_BadTimeout               ? "handshake timeout"
+               : status == UARC_BadTcpNotEnoughResources ? "memory budget"
+               : status == UARC_BadUnknownResponse       ? "unsolicited responses"
+                                                         : "protocol violation");
     /* Requests in flight learn that the channel is gone; while connecting, the cause itself (an
      * ERR's status, a malformed ACK) is why the client falls back to DISCONNECTED. */
     end_connection(c, connected_state(c->state) ? UARC_BadSecureChannelClosed : status);
@@ -719,17 +817,99 @@ static void fail_connect(uarc_client *c, const char *step, uarc_status status, c
     va_start(ap, fmt);
     vset_error(c, step, status, fmt, ap);
     va_end(ap);
+    note_cause(c, status, "connect failed");
     end_connection(c, status);
 }
 
-/* The nonce of an ActivateSession response signs the next activation. */
+/* The name a server's certificate is kept under in the trust store: the ServerUri we expect (from
+ * the ReverseHello, or configured), else the endpoint URL we connect to. Never a name the
+ * certificate or the server's messages choose: a substitute would then start a record of its
+ * own. */
+static const char *store_name(const uarc_client *c)
+{
+    return c->cfg.expected_server_uri ? c->cfg.expected_server_uri : c->endpoint_url;
+}
+
+/*
+ * The trust decision for the server certificate `der` (see trust_list_dir in uarc/client.h):
+ * the trust list, else the pin (`pinned`: `der` is the pinned certificate), else the trust store,
+ * else accept_untrusted_server_certificate, else refused. Returns Good or the verdict, with the
+ * reason in `why`.
+ */
+static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, size_t length,
+                                            bool pinned, char *why, size_t why_size)
+{
+    char detail[700];
+    uarc_status s;
+    if (c->cfg.trust_list_dir) {
+        s = uarc__cert_validate(der, length, c->cfg.trust_list_dir, 0, detail, sizeof detail);
+        if (s != UARC_Good)
+            snprintf(why, why_size, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
+    } else if (pinned || c->cfg.trust_store_dir) {
+        s = uarc__cert_validate(der, length, NULL, 0, detail, sizeof detail);
+        if (s != UARC_Good)
+            snprintf(why, why_size, "server %s", detail);
+    } else {
+        s = UARC_BadCertificateUntrusted;
+        snprintf(why, why_size,
+                 "the server's certificate was learned from the network (GetEndpoints or "
+                 "CreateSession) and nothing decides whether to trust it: configure a trust list "
+                 "(trust_list_dir), a pinned certificate (server_certificate), a trust store "
+                 "(trust_store_dir), or accept any certificate "
+                 "(accept_untrusted_server_certificate, tests only)");
+        if (c->cfg.accept_untrusted_server_certificate) {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+                      "accepting the server certificate learned from the network without any "
+                      "trust decision (accept_untrusted_server_certificate)");
+            return UARC_Good;
+        }
+    }
+    if (s == UARC_Good && !c->cfg.trust_list_dir && !pinned && c->cfg.trust_store_dir) {
+        bool recorded = false;
+        char path[4200];
+        s = uarc__cert_store_check(c->cfg.trust_store_dir, store_name(c), der, length, &recorded,
+                                   path, sizeof path, detail, sizeof detail);
+        if (s != UARC_Good) {
+            snprintf(why, why_size, "trust store: %s", detail);
+        } else if (recorded) {
+            char thumbprint[41];
+            uarc__cert_thumbprint(der, length, thumbprint);
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+                      "first certificate seen for %s (thumbprint %s) is trusted from now on and "
+                      "recorded in %s; compare the thumbprint with the server's own",
+                      store_name(c), thumbprint, path);
+        }
+    }
+    if (s == UARC_Good || !c->cfg.accept_untrusted_server_certificate)
+        return s;
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+              "accepting the server certificate despite %s (accept_untrusted_server_certificate): "
+              "%s",
+              uarc_status_name(s), why);
+    return UARC_Good;
+}
+
+/* The serverCertificate of the discovery result's endpoint with `policy_uri` and `mode`. */
+static const uarc_bytestring *endpoint_certificate(const uarc_client *c, const char *policy_uri,
+                                                   uarc_MessageSecurityMode mode)
+{
+    for (size_t i = 0; i < c->endpoint_count; i++) {
+        const uarc_EndpointDescription *e = &c->endpoints[i];
+        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy_uri) && e->securityMode == mode &&
+            e->serverCertificate.length)
+            return &e->serverCertificate;
+    }
+    return NULL;
+}
+
+/* The nonce of an ActivateSession response signs the next activation and goes into the next
+ * encrypted password. A response without one leaves none (never the previous nonce, which the
+ * server has seen used already), so a password cannot be encrypted for that activation. */
 static void keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r)
 {
-    if (!r || !r->serverNonce.length)
-        return;
-    uarc_bytestring copy;
-    if (uarc_copy(&r->serverNonce, &copy, UARC_T(ByteString)) != UARC_Good)
-        return;
+    uarc_bytestring copy = {0, NULL};
+    if (r && uarc_copy(&r->serverNonce, &copy, UARC_T(ByteString)) != UARC_Good)
+        copy = (uarc_bytestring){0, NULL};
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     c->server_nonce = copy;
 }
@@ -748,8 +928,8 @@ static uarc_status check_server_signature(uarc_client *c, const uarc_CreateSessi
         r->serverCertificate.data
             ? uarc__crypto_first_certificate(r->serverCertificate.data, r->serverCertificate.length)
             : 0;
-    if (first != c->server_cert_length ||
-        memcmp(r->serverCertificate.data, c->server_cert, first) != 0) {
+    if (first != c->channel_cert_length ||
+        memcmp(r->serverCertificate.data, c->channel_cert, first) != 0) {
         status = UARC_BadCertificateInvalid;
         why = "the server's certificate differs from the secure channel's";
     } else if (r->serverNonce.length < SESSION_NONCE_LENGTH) {
@@ -805,6 +985,64 @@ static uarc_status sign_activation(uarc_client *c, uarc_SignatureData *out, uint
     return s;
 }
 
+/*
+ * Whether the password may be encrypted for the serverCertificate of CreateSession with the
+ * current server nonce (Part 4 §7.36.2.2 relies on both): the certificate must be the one of the
+ * endpoint in use and trusted, the nonce at least 32 bytes. On a secured channel the certificate
+ * is the channel's (check_server_signature), trusted before OPN; on a None channel nothing has
+ * vouched for it yet, so the trust decision is made here. Returns Good, BadSecurityChecksFailed or
+ * BadNonceInvalid with the reason in `why`.
+ */
+static uarc_status check_password_key(uarc_client *c, char *why, size_t why_size)
+{
+    const uarc_bytestring *cert = &c->session_server_cert;
+    size_t length = cert->length ? uarc__crypto_first_certificate(cert->data, cert->length) : 0;
+    if (!length) {
+        snprintf(why, why_size,
+                 "the password must be encrypted, but the server's certificate in CreateSession "
+                 "is %s",
+                 cert->length ? "not a certificate" : "missing");
+        return UARC_BadSecurityChecksFailed;
+    }
+    if (!c->policy) {
+        const uint8_t *chosen = c->server_cert;
+        size_t chosen_length = c->server_cert_length;
+        const char *source = "the pinned certificate";
+        if (!chosen) {
+            const uarc_bytestring *e =
+                endpoint_certificate(c, SECURITY_POLICY_NONE, UARC_MessageSecurityMode_None);
+            chosen = e ? e->data : NULL;
+            chosen_length = e ? uarc__crypto_first_certificate(e->data, e->length) : 0;
+            source = "the certificate of the endpoint from GetEndpoints";
+        }
+        if (chosen && (chosen_length != length || memcmp(chosen, cert->data, length) != 0)) {
+            snprintf(why, why_size,
+                     "the server's certificate in CreateSession is not %s; the password is not "
+                     "encrypted for it",
+                     source);
+            return UARC_BadSecurityChecksFailed;
+        }
+        char reason[1200];
+        uarc_status s = trust_server_certificate(c, cert->data, length, c->server_cert != NULL,
+                                                 reason, sizeof reason);
+        if (s != UARC_Good) {
+            snprintf(why, why_size,
+                     "the password would be encrypted for the server's certificate from "
+                     "CreateSession on a None channel, which is not trusted (%s): %s",
+                     uarc_status_name(s), reason);
+            return UARC_BadSecurityChecksFailed;
+        }
+    }
+    if (c->server_nonce.length < SESSION_NONCE_LENGTH) {
+        snprintf(why, why_size,
+                 "the server's nonce is %zu bytes, fewer than 32: a password encrypted with it "
+                 "could be replayed",
+                 c->server_nonce.length);
+        return UARC_BadNonceInvalid;
+    }
+    return UARC_Good;
+}
+
 /* The legacy encrypted secret of Part 4 §7.36.2.2: length (UInt32) of password + serverNonce,
  * the password, the serverNonce, encrypted with the server's public key (RSA-OAEP of the token
  * policy). *secret is heap-owned by the caller. */
@@ -849,14 +1087,71 @@ static uarc_status encrypt_password(uarc_client *c, const char *password, uarc_b
     s = policy->asym_encrypt(context, buffer, plain, capacity);
     policy->context_delete(context);
     if (s != UARC_Good) {
-        memset(buffer, 0, plain);
-        uarc__free(buffer);
+        uarc__crypto_free_secret(buffer, capacity > plain ? capacity : plain);
         snprintf(why, why_size, "encrypting the password failed");
         return s;
     }
     *secret = (uarc_bytestring){capacity, buffer};
     *algorithm = policy->asym_encryption_uri;
     return UARC_Good;
+}
+
+/* Whether `list` has an endpoint of e's security policy and mode whose certificate is e's, where
+ * both carry one (Part 4 §5.6.2 lets serverEndpoints leave certificates out). */
+static bool has_endpoint(const uarc_EndpointDescription *list, size_t count,
+                         const uarc_EndpointDescription *e)
+{
+    size_t length =
+        e->serverCertificate.length
+            ? uarc__crypto_first_certificate(e->serverCertificate.data, e->serverCertificate.length)
+            : 0;
+    for (size_t i = 0; i < count; i++) {
+        const uarc_EndpointDescription *o = &list[i];
+        if (!uarc_equal(&o->securityPolicyUri, &e->securityPolicyUri, UARC_T(String)) ||
+            o->securityMode != e->securityMode)
+            continue;
+        if (!length || !o->serverCertificate.length)
+            return true;
+        size_t other =
+            uarc__crypto_first_certificate(o->serverCertificate.data, o->serverCertificate.length);
+        if (other == length &&
+            memcmp(o->serverCertificate.data, e->serverCertificate.data, length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The serverEndpoints of CreateSession against the discovery result, when there is one: the same
+ * policies and modes, and the same certificates (Part 4 §5.6.2). A difference means that the
+ * discovery was tampered with (a policy hidden, a certificate substituted) or that another server
+ * answers. */
+static uarc_status check_server_endpoints(uarc_client *c, const uarc_CreateSessionResponse *r)
+{
+    if (!c->endpoints)
+        return UARC_Good;
+    const uarc_EndpointDescription *missing = NULL;
+    const char *where = NULL;
+    for (size_t i = 0; i < c->endpoint_count && !missing; i++)
+        if (!has_endpoint(r->serverEndpoints, r->serverEndpointsSize, &c->endpoints[i])) {
+            missing = &c->endpoints[i];
+            where = "GetEndpoints offered it, CreateSession's serverEndpoints do not";
+        }
+    for (size_t i = 0; i < r->serverEndpointsSize && !missing; i++)
+        if (!has_endpoint(c->endpoints, c->endpoint_count, &r->serverEndpoints[i])) {
+            missing = &r->serverEndpoints[i];
+            where = "CreateSession's serverEndpoints offer it, GetEndpoints did not";
+        }
+    if (!missing)
+        return UARC_Good;
+    const uarc_string *p = &missing->securityPolicyUri;
+    static const char *const modes[] = {"Invalid", "None", "Sign", "SignAndEncrypt"};
+    unsigned mode = (unsigned)missing->securityMode;
+    fail_connect(c, "CreateSession", UARC_BadSecurityChecksFailed,
+                 "the server's endpoints differ from GetEndpoints: %.*s in mode %s%s: %s",
+                 (int)(p->length > 200 ? 200 : p->length), p->length ? (const char *)p->data : "",
+                 mode < 4 ? modes[mode] : "?",
+                 missing->serverCertificate.length ? " with that certificate" : "", where);
+    return UARC_BadSecurityChecksFailed;
 }
 
 /* Picks the server's identity token policy for our security policy and identity. */
@@ -956,8 +1251,10 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
         const char *password = c->cfg.password ? c->cfg.password : "";
         const char *algorithm = NULL;
         if (c->token_policy_uri[0]) {
-            char why[256];
-            uarc_status s = encrypt_password(c, password, &secret, &algorithm, why, sizeof why);
+            char why[1500];
+            uarc_status s = check_password_key(c, why, sizeof why);
+            if (s == UARC_Good)
+                s = encrypt_password(c, password, &secret, &algorithm, why, sizeof why);
             if (s != UARC_Good) {
                 uarc__free(signature);
                 fail_connect(c, "ActivateSession", s, "%s", why);
@@ -986,10 +1283,7 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
     uarc_status status = send_request(c, &req, UARC_T(ActivateSessionRequest),
                                       UARC_T(ActivateSessionResponse), 0, done, c, NULL);
     uarc__free(signature);
-    if (secret.data) {
-        memset(secret.data, 0, secret.length);
-        uarc__free(secret.data);
-    }
+    uarc__crypto_free_secret(secret.data, secret.length);
     if (status != UARC_Good)
         fail_connect(c, "ActivateSession", status, "cannot send the request");
 }
@@ -1009,6 +1303,8 @@ static void on_create_session(void *user_data, uarc_status status, void *respons
     }
     c->revised_session_timeout = r->revisedSessionTimeout;
     uarc_status s = check_server_signature(c, r);
+    if (s == UARC_Good)
+        s = check_server_endpoints(c, r);
     if (s != UARC_Good)
         return;
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
@@ -1085,23 +1381,54 @@ static uarc_status load_once(uarc_client *c, const char *path, bool key, uint8_t
     return UARC_Good;
 }
 
-/* The server certificate against the trust list (or itself when pinned), before anything is
- * encrypted for its key. */
-static uarc_status validate_server_certificate(uarc_client *c)
+/* The server certificate of the secured channel, the pin or the discovery result's, trusted
+ * before anything is encrypted for its key; kept in c->channel_cert. */
+static uarc_status choose_server_certificate(uarc_client *c, const uarc__security_policy *policy)
 {
-    char detail[600];
-    uarc_status s = uarc__cert_validate(c->server_cert, c->server_cert_length,
-                                        c->cfg.trust_list_dir, 0, detail, sizeof detail);
-    if (s == UARC_Good)
-        return UARC_Good;
-    if (c->cfg.accept_untrusted_server_certificate) {
-        uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
-                  "accepting the server certificate despite %s: %s", uarc_status_name(s), detail);
-        return UARC_Good;
+    uarc__free(c->channel_cert);
+    c->channel_cert = NULL;
+    c->channel_cert_length = 0;
+    const uint8_t *der = c->server_cert;
+    size_t length = c->server_cert_length;
+    if (!der) {
+        uarc_MessageSecurityMode mode =
+            c->cfg.security_mode ? c->cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
+        const uarc_bytestring *found = endpoint_certificate(c, policy->uri, mode);
+        der = found ? found->data : NULL;
+        length = found ? uarc__crypto_first_certificate(found->data, found->length) : 0;
+        if (found && !length)
+            return security_failed(c, UARC_BadCertificateInvalid,
+                                   "the serverCertificate of the endpoint for %s is not a "
+                                   "certificate",
+                                   policy->uri);
     }
-    if (c->cfg.trust_list_dir)
-        return security_failed(c, s, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
-    return security_failed(c, s, "server %s", detail);
+    if (!der)
+        return security_failed(c, UARC_BadCertificateInvalid,
+                               "%s needs the server's certificate before OPN: run GetEndpoints "
+                               "first (a None channel with no_session) and pass the result "
+                               "(uarc_client_set_endpoints), or pin the certificate "
+                               "(server_certificate)%s",
+                               policy->uri,
+                               c->endpoint_count ? "; the endpoints known offer none for this "
+                                                   "policy and mode"
+                                                 : "");
+    if (!copy_bytes(&c->channel_cert, &c->channel_cert_length, der, length))
+        return security_failed(c, UARC_BadOutOfMemory, "out of memory");
+    if (c->cfg.expected_server_uri) {
+        char uri[512];
+        uarc_status s = uarc__crypto_certificate_uri(der, length, uri, sizeof uri);
+        if (s != UARC_Good || strcmp(uri, c->cfg.expected_server_uri) != 0)
+            return security_failed(
+                c, UARC_BadCertificateUriInvalid,
+                "the server's certificate names URI %s, but the server claims to be %s",
+                s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
+    }
+    char why[1200];
+    uarc_status s =
+        trust_server_certificate(c, der, length, der == c->server_cert, why, sizeof why);
+    if (s != UARC_Good)
+        return security_failed(c, s, "%s", why);
+    return UARC_Good;
 }
 
 /* For a policy other than None: our certificate and key (loaded or made once), the server's
@@ -1136,30 +1463,20 @@ static uarc_status prepare_security(uarc_client *c, uarc__channel_config *cc)
                                "%s needs a client certificate and private key (or "
                                "generate_certificate)",
                                policy->uri);
-    if (!c->server_cert)
-        return security_failed(c, UARC_BadCertificateInvalid,
-                               "%s needs the server's certificate before OPN: run GetEndpoints "
-                               "first (a None channel with no_session) and pass the endpoint's "
-                               "serverCertificate (uarc_client_set_server_certificate)",
-                               policy->uri);
-    if ((s = validate_server_certificate(c)) != UARC_Good)
+    if ((s = choose_server_certificate(c, policy)) != UARC_Good)
         return s;
-    if (c->cfg.expected_server_uri) {
-        char uri[512];
-        s = uarc__crypto_certificate_uri(c->server_cert, c->server_cert_length, uri, sizeof uri);
-        if (s != UARC_Good || strcmp(uri, c->cfg.expected_server_uri) != 0)
-            return security_failed(
-                c, UARC_BadCertificateUriInvalid,
-                "the server's certificate names URI %s, but the server claims to be %s",
-                s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
-    }
     cc->security_mode = c->cfg.security_mode;
     cc->local_certificate = (uarc_view){c->local_cert, c->local_cert_length};
     cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
-    cc->remote_certificate = (uarc_view){c->server_cert, c->server_cert_length};
+    cc->remote_certificate = (uarc_view){c->channel_cert, c->channel_cert_length};
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
                                     cc->remote_certificate};
     s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed)
+        return security_failed(c, s,
+                               "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
+                               "server's certificate has another size)",
+                               policy->uri);
     if (s != UARC_Good)
         return security_failed(c, s,
                                "the certificates or mode do not suit %s (a key that is not the "
@@ -1182,9 +1499,12 @@ static uarc_status start_channel(uarc_client *c)
         .max_message_size = c->cfg.max_message_size,
         .max_chunk_count = c->cfg.max_chunk_count,
         .requested_lifetime_ms = c->cfg.secure_channel_lifetime_ms,
-        .handshake_timeout_ms = c->cfg.connect_timeout_ms,
+        .handshake_timeout_ms =
+            c->cfg.handshake_timeout_ms ? c->cfg.handshake_timeout_ms : c->cfg.connect_timeout_ms,
         .security_policy_uri = c->cfg.security_policy_uri,
         .decode = c->cfg.decode,
+        .budget = c->cfg.memory_budget,
+        .max_unsolicited = c->cfg.max_unsolicited_responses,
         .logger = c->cfg.logger,
     };
     uarc__channel_events ev = {on_opened, on_message, on_message_failed, on_closed, c};
@@ -1266,6 +1586,8 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, i
     drop_tail(c);
     c->error[0] = '\0';
     c->last_status = UARC_Good;
+    c->cause_status = UARC_Good;
+    c->cause_reason[0] = c->peer[0] = '\0';
     if (c->endpoint_url && strcmp(c->endpoint_url, endpoint_url) != 0)
         forget_session(c);
     uarc__free(c->endpoint_url);
@@ -1276,7 +1598,22 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, i
     if (status != UARC_Good)
         return status;
     c->connect_deadline = now_ms(c) + c->cfg.connect_timeout_ms;
+    uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client",
+              "connecting to %s: connect timeout %u ms, request timeout %u ms, keep-alive %s%u ms",
+              endpoint_url, c->cfg.connect_timeout_ms, c->cfg.request_timeout_ms,
+              c->cfg.keepalive_interval_ms ? "" : "at most ",
+              c->cfg.keepalive_interval_ms ? c->cfg.keepalive_interval_ms
+                                           : (unsigned)DEFAULT_KEEPALIVE_MAX_MS);
     return UARC_Good;
+}
+
+/* Remembers the address of the server's end of the socket, for reports. */
+static void note_peer(uarc_client *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t length = sizeof ss;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &length) == 0)
+        uarc__format_sockaddr((struct sockaddr *)&ss, c->peer, sizeof c->peer);
 }
 
 static uarc_status check_endpoint_url(uarc_client *c, const char *endpoint_url)
@@ -1299,6 +1636,7 @@ UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char
         return status;
     }
     c->fd = fd;
+    note_peer(c);
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -1405,6 +1743,7 @@ static void on_keepalive(void *user_data, uarc_status status, void *response)
     c->keepalive_in_flight = false;
     if (status == UARC_BadTimeout) {
         set_error(c, "keep-alive", status, "the server did not answer the keep-alive read");
+        note_cause(c, UARC_BadTimeout, "keep-alive timeout");
         end_connection(c, UARC_BadConnectionClosed);
     }
 }
@@ -1429,6 +1768,7 @@ static void send_keepalive(uarc_client *c)
 static void tick(uarc_client *c, int64_t now)
 {
     if (c->connect_deadline >= 0 && now >= c->connect_deadline && !c->ending) {
+        note_cause(c, UARC_BadTimeout, "connect timeout");
         fail_connect(c, current_step(c), UARC_BadTimeout, "no progress within %u ms",
                      c->cfg.connect_timeout_ms);
         return;
@@ -1469,12 +1809,13 @@ static void receive(uarc_client *c, const uint8_t *data, size_t length)
 }
 
 /* The transport ended (EOF or an error), in either mode. */
-static void transport_ended(uarc_client *c, uarc_status status, const char *why)
+static void transport_ended(uarc_client *c, uarc_status status, const char *cause, const char *why)
 {
     if (c->state == UARC_CLIENT_CLOSING) {
         end_connection(c, status);
         return;
     }
+    note_cause(c, status, cause);
     set_error(c, current_step(c), status, "%s", why);
     uarc__channel_connection_lost(c->channel, status, why);
     end_connection(c, status);
@@ -1496,6 +1837,7 @@ static void on_readable(uarc_client *c)
         if (n < 0 && errno == EINTR)
             continue;
         transport_ended(c, UARC_BadConnectionClosed,
+                        n == 0 ? "closed by peer" : errno_reason(errno),
                         n == 0 ? "the server closed the connection" : strerror(errno));
         return;
     }
@@ -1514,6 +1856,7 @@ static void on_dialed(uarc_client *c)
         return;
     c->dialing = false;
     c->fd = uarc__dialer_take(&c->dialer);
+    note_peer(c);
     start_channel(c);
 }
 
@@ -1549,6 +1892,7 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
         /* Nothing can be waited for any more: end the connection, so that every pending request
          * and every blocking loop finishes instead of retrying a failing poll forever. */
         set_error(c, current_step(c), UARC_BadInternalError, "poll: %s", strerror(errno));
+        note_cause(c, UARC_BadInternalError, "I/O error");
         end_connection(c, UARC_BadInternalError);
         finish_ending(c);
         return UARC_BadInternalError;
@@ -1567,6 +1911,16 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
         tick(c, now_ms(c));
     finish_ending(c);
     return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_abort(uarc_client *c, uarc_status status, const char *reason)
+{
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return UARC_Good;
+    transport_ended(c, status, reason, reason);
+    if (!c->receiving)
+        finish_ending(c);
+    return UARC_Good;
 }
 
 /* ---- byte mode ---- */
@@ -1645,9 +1999,10 @@ UARC_API uarc_status uarc_client_transport_closed(uarc_client *c, uarc_status st
         return UARC_BadInvalidState;
     if (c->state != UARC_CLIENT_DISCONNECTED) {
         if (status == UARC_Good)
-            transport_ended(c, UARC_BadConnectionClosed, "the server closed the connection");
+            transport_ended(c, UARC_BadConnectionClosed, "closed by peer",
+                            "the server closed the connection");
         else
-            transport_ended(c, status, "the transport failed");
+            transport_ended(c, status, "transport failed", "the transport failed");
     }
     finish_ending(c);
     drop_tail(c); /* nowhere to send it any more */
@@ -1756,6 +2111,7 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
 {
     if (c->state == UARC_CLIENT_DISCONNECTED)
         return UARC_Good;
+    note_cause(c, UARC_Good, "closed by client");
     if (c->state == UARC_CLIENT_SESSION_ACTIVE) {
         /* CloseSession goes out just ahead of CLO and nobody waits for its answer: nothing in it
          * would change what happens next, and waiting would let a slow or silent server hold
@@ -1803,8 +2159,11 @@ UARC_API uarc_status uarc_client_get_endpoints(uarc_client *c, uarc_GetEndpoints
     uarc_GetEndpointsRequest req;
     uarc_init(&req, UARC_T(GetEndpointsRequest));
     req.endpointUrl = (uarc_string){strlen(c->endpoint_url), (uint8_t *)c->endpoint_url};
-    return uarc_client_call(c, &req, UARC_T(GetEndpointsRequest), response,
-                            UARC_T(GetEndpointsResponse));
+    uarc_status status = uarc_client_call(c, &req, UARC_T(GetEndpointsRequest), response,
+                                          UARC_T(GetEndpointsResponse));
+    if (status == UARC_Good)
+        status = keep_endpoints(c, response->endpoints, response->endpointsSize);
+    return status;
 }
 
 UARC_API uarc_status uarc_client_read(uarc_client *c, const uarc_ReadValueId *nodes, size_t count,

@@ -16,8 +16,8 @@
 #include "uarc/attributes.h"
 #include "uarc/nodeids.h"
 #include "client/client_internal.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/log.h"
 
 #define DEFAULT_INTERVAL_MS 500.0
 #define DEFAULT_KEEPALIVE   10u

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "uarc/types.h"
-#include "encoding/arena.h"
-#include "encoding/wire.h"
+#include "core/arena.h"
+#include "core/budget.h"
+#include "encoding/decode_charged.h"
+#include "core/endian.h"
 
 #define MAX_SEGMENTS 16
 
@@ -25,6 +27,7 @@ typedef struct dec {
     const uint8_t *end;
     uarc_arena *arena;
     size_t alloc_left;
+    uarc_memory_budget *budget; /* charged before each heap allocation; NULL: none */
     size_t max_string;
     size_t max_array;
     uint32_t depth_left;
@@ -98,6 +101,11 @@ static inline void *dalloc(dec *d, size_t size, uarc_status *status)
     if (UNLIKELY(size > d->alloc_left)) {
         *status = fail(d, UARC_BadEncodingLimitsExceeded,
                        "allocation of %zu bytes exceeds the message allocation limit", size);
+        return NULL;
+    }
+    if (UNLIKELY(!uarc__budget_charge(d->budget, size))) {
+        *status = fail(d, UARC_BadResponseTooLarge,
+                       "allocation of %zu bytes exceeds the memory budget", size);
         return NULL;
     }
     d->alloc_left -= size;
@@ -698,8 +706,9 @@ static COLD void write_detail(const dec *d, const uarc_type *type, char *out, si
         snprintf(out + n, size - n, ": %s", d->msg);
 }
 
-UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset, void *dst,
-                                 const uarc_type *type, const uarc_decode_options *options)
+static uarc_status decode(const void *data, size_t length, size_t *offset, void *dst,
+                          const uarc_type *type, const uarc_decode_options *options,
+                          uarc_memory_budget *budget, size_t *charged)
 {
     static const uarc_decode_options defaults = {0};
     const uarc_decode_options *o = options ? options : &defaults;
@@ -712,6 +721,8 @@ UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset
     d.end = bytes + length;
     d.arena = o->arena;
     d.alloc_left = o->max_alloc ? o->max_alloc : UARC_DECODE_DEFAULT_MAX_ALLOC;
+    d.budget = d.arena ? NULL : budget;
+    size_t alloc_limit = d.alloc_left;
     d.max_string =
         o->max_string_length ? o->max_string_length : UARC_DECODE_DEFAULT_MAX_STRING_LENGTH;
     d.max_array = o->max_array_length ? o->max_array_length : UARC_DECODE_DEFAULT_MAX_ARRAY_LENGTH;
@@ -726,6 +737,8 @@ UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset
     uarc_status s = dec_table[type->kind](&d, dst, type);
     if (LIKELY(s == UARC_Good)) {
         *offset = (size_t)(d.pos - (const uint8_t *)data);
+        if (charged)
+            *charged = d.budget ? alloc_limit - d.alloc_left : 0;
         return UARC_Good;
     }
     write_detail(&d, type, o->detail, o->detail_size);
@@ -733,6 +746,21 @@ UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset
         uarc__arena_release(d.arena, mark);
     else
         uarc_clear(dst, type);
+    uarc__budget_release(d.budget, alloc_limit - d.alloc_left);
     memset(dst, 0, type->size);
     return s;
+}
+
+UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset, void *dst,
+                                 const uarc_type *type, const uarc_decode_options *options)
+{
+    return decode(data, length, offset, dst, type, options, NULL, NULL);
+}
+
+uarc_status uarc__decode_charged(const void *data, size_t length, size_t *offset, void *dst,
+                                 const uarc_type *type, const uarc_decode_options *options,
+                                 uarc_memory_budget *budget, size_t *charged)
+{
+    *charged = 0;
+    return decode(data, length, offset, dst, type, options, budget, charged);
 }

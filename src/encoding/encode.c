@@ -4,9 +4,9 @@
  */
 #include <string.h>
 
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "uarc/types.h"
-#include "encoding/wire.h"
+#include "core/endian.h"
 
 #define MAX_ENCODE_DEPTH 100
 

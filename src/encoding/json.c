@@ -16,15 +16,14 @@ typedef struct jw {
 
 static void json_value(jw *w, const void *v, const uarc_type *t);
 
-/* Writes a JSON string; bytes that are not valid UTF-8 become U+FFFD. */
-static void json_string_bytes(jw *w, const uint8_t *s, size_t n)
+/* Writes a JSON string (the rules are in uarc_json_string()'s header comment). */
+static void buf_json_string(uarc__buf *b, const uint8_t *s, size_t n)
 {
-    uarc__buf *b = &w->b;
     uarc__buf_putc(b, '"');
     size_t run = 0; /* start of bytes that need no escaping */
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
             i++;
             continue;
         }
@@ -67,8 +66,8 @@ static void json_string_bytes(jw *w, const uint8_t *s, size_t n)
         case '\t':
             uarc__buf_puts(b, "\\t");
             break;
-        default:
-            if (c < 0x20)
+        default: /* DEL too: a terminal would act on it */
+            if (c < 0x20 || c == 0x7f)
                 uarc__buf_printf(b, "\\u%04x", c);
             else
                 uarc__buf_puts(b, "\\ufffd");
@@ -78,6 +77,11 @@ static void json_string_bytes(jw *w, const uint8_t *s, size_t n)
     }
     uarc__buf_append(b, s + run, n - run);
     uarc__buf_putc(b, '"');
+}
+
+static void json_string_bytes(jw *w, const uint8_t *s, size_t n)
+{
+    buf_json_string(&w->b, s, n);
 }
 
 static void json_cstr(jw *w, const char *s)
@@ -496,6 +500,21 @@ UARC_API char *uarc_json_encode(const void *value, const uarc_type *type, size_t
     if (length)
         *length = w.b.length;
     return w.b.data;
+}
+
+UARC_API char *uarc_json_string(const void *data, size_t length, size_t *json_length)
+{
+    uarc__buf b = {0};
+    if (json_length)
+        *json_length = 0;
+    buf_json_string(&b, length ? data : (const void *)"", length);
+    if (b.failed || !b.data) {
+        uarc__buf_free(&b);
+        return NULL;
+    }
+    if (json_length)
+        *json_length = b.length;
+    return b.data;
 }
 
 UARC_API char *uarc_variant_to_json(const uarc_variant *variant, size_t *length)

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "encoding/text.h"
 
 /* ---- Growable buffer --------------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* Generic operations over the type descriptors: init, clear, copy, equal, lookups. */
 #include <string.h>
 
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "encoding/type_table.h"
 #include "uarc/types.h"
 
@@ -41,6 +41,18 @@ UARC_API const uarc_type *uarc_type_by_name(const char *name)
     for (size_t i = 0; name && i < UARC_TYPE_COUNT; i++)
         if (strcmp(uarc_types[i].name, name) == 0)
             return &uarc_types[i];
+    return NULL;
+}
+
+UARC_API const char *uarc_enum_name(const uarc_type *type, int32_t value)
+{
+    if (!type || type->index < uarc__enum_first ||
+        type->index - uarc__enum_first >= uarc__enum_table_count)
+        return NULL;
+    const uarc__enum_table *t = &uarc__enum_tables[type->index - uarc__enum_first];
+    for (size_t i = 0; i < t->count; i++)
+        if (t->values[i].value == value)
+            return t->values[i].name;
     return NULL;
 }
 

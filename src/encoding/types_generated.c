@@ -2462,6 +2462,413 @@ const uarc__type_by_id uarc__types_by_encoding_id[] = {
 };
 const size_t uarc__types_by_encoding_id_count = 314;
 
+static const uarc__enum_value values_NamingRuleType[] = {
+    {1, "Mandatory"},
+    {2, "Optional"},
+    {3, "Constraint"},
+};
+static const uarc__enum_value values_Enumeration[] = {
+};
+static const uarc__enum_value values_RedundantServerMode[] = {
+    {0, "PrimaryWithBackup"},
+    {1, "PrimaryOnly"},
+    {2, "BackupReady"},
+    {3, "BackupNotReady"},
+};
+static const uarc__enum_value values_OpenFileMode[] = {
+    {1, "Read"},
+    {2, "Write"},
+    {4, "EraseExisting"},
+    {8, "Append"},
+};
+static const uarc__enum_value values_IdentityCriteriaType[] = {
+    {1, "UserName"},
+    {2, "Thumbprint"},
+    {3, "Role"},
+    {4, "GroupId"},
+    {5, "Anonymous"},
+    {6, "AuthenticatedUser"},
+    {7, "Application"},
+    {8, "X509Subject"},
+};
+static const uarc__enum_value values_ConversionLimitEnum[] = {
+    {0, "NoConversion"},
+    {1, "Limited"},
+    {2, "Unlimited"},
+};
+static const uarc__enum_value values_TrustListMasks[] = {
+    {0, "None"},
+    {1, "TrustedCertificates"},
+    {2, "TrustedCrls"},
+    {4, "IssuerCertificates"},
+    {8, "IssuerCrls"},
+    {15, "All"},
+};
+static const uarc__enum_value values_PubSubState[] = {
+    {0, "Disabled"},
+    {1, "Paused"},
+    {2, "Operational"},
+    {3, "Error"},
+    {4, "PreOperational"},
+};
+static const uarc__enum_value values_OverrideValueHandling[] = {
+    {0, "Disabled"},
+    {1, "LastUsableValue"},
+    {2, "OverrideValue"},
+};
+static const uarc__enum_value values_DataSetOrderingType[] = {
+    {0, "Undefined"},
+    {1, "AscendingWriterId"},
+    {2, "AscendingWriterIdSingle"},
+};
+static const uarc__enum_value values_BrokerTransportQualityOfService[] = {
+    {0, "NotSpecified"},
+    {1, "BestEffort"},
+    {2, "AtLeastOnce"},
+    {3, "AtMostOnce"},
+    {4, "ExactlyOnce"},
+};
+static const uarc__enum_value values_DiagnosticsLevel[] = {
+    {0, "Basic"},
+    {1, "Advanced"},
+    {2, "Info"},
+    {3, "Log"},
+    {4, "Debug"},
+};
+static const uarc__enum_value values_PubSubDiagnosticsCounterClassification[] = {
+    {0, "Information"},
+    {1, "Error"},
+};
+static const uarc__enum_value values_Duplex[] = {
+    {0, "Full"},
+    {1, "Half"},
+    {2, "Unknown"},
+};
+static const uarc__enum_value values_InterfaceAdminStatus[] = {
+    {0, "Up"},
+    {1, "Down"},
+    {2, "Testing"},
+};
+static const uarc__enum_value values_InterfaceOperStatus[] = {
+    {0, "Up"},
+    {1, "Down"},
+    {2, "Testing"},
+    {3, "Unknown"},
+    {4, "Dormant"},
+    {5, "NotPresent"},
+    {6, "LowerLayerDown"},
+};
+static const uarc__enum_value values_NegotiationStatus[] = {
+    {0, "InProgress"},
+    {1, "Complete"},
+    {2, "Failed"},
+    {3, "Unknown"},
+    {4, "NoNegotiation"},
+};
+static const uarc__enum_value values_TsnFailureCode[] = {
+    {0, "NoFailure"},
+    {1, "InsufficientBandwidth"},
+    {2, "InsufficientResources"},
+    {3, "InsufficientTrafficClassBandwidth"},
+    {4, "StreamIdInUse"},
+    {5, "StreamDestinationAddressInUse"},
+    {6, "StreamPreemptedByHigherRank"},
+    {7, "LatencyHasChanged"},
+    {8, "EgressPortNotAvbCapable"},
+    {9, "UseDifferentDestinationAddress"},
+    {10, "OutOfMsrpResources"},
+    {11, "OutOfMmrpResources"},
+    {12, "CannotStoreDestinationAddress"},
+    {13, "PriorityIsNotAnSrcClass"},
+    {14, "MaxFrameSizeTooLarge"},
+    {15, "MaxFanInPortsLimitReached"},
+    {16, "FirstValueChangedForStreamId"},
+    {17, "VlanBlockedOnEgress"},
+    {18, "VlanTaggingDisabledOnEgress"},
+    {19, "SrClassPriorityMismatch"},
+    {20, "FeatureNotPropagated"},
+    {21, "MaxLatencyExceeded"},
+    {22, "BridgeDoesNotProvideNetworkId"},
+    {23, "StreamTransformNotSupported"},
+    {24, "StreamIdTypeNotSupported"},
+    {25, "FeatureNotSupported"},
+};
+static const uarc__enum_value values_TsnStreamState[] = {
+    {0, "Disabled"},
+    {1, "Configuring"},
+    {2, "Ready"},
+    {3, "Operational"},
+    {4, "Error"},
+};
+static const uarc__enum_value values_TsnTalkerStatus[] = {
+    {0, "None"},
+    {1, "Ready"},
+    {2, "Failed"},
+};
+static const uarc__enum_value values_TsnListenerStatus[] = {
+    {0, "None"},
+    {1, "Ready"},
+    {2, "PartialFailed"},
+    {3, "Failed"},
+};
+static const uarc__enum_value values_IdType[] = {
+    {0, "Numeric"},
+    {1, "String"},
+    {2, "Guid"},
+    {3, "Opaque"},
+};
+static const uarc__enum_value values_NodeClass[] = {
+    {0, "Unspecified"},
+    {1, "Object"},
+    {2, "Variable"},
+    {4, "Method"},
+    {8, "ObjectType"},
+    {16, "VariableType"},
+    {32, "ReferenceType"},
+    {64, "DataType"},
+    {128, "View"},
+};
+static const uarc__enum_value values_StructureType[] = {
+    {0, "Structure"},
+    {1, "StructureWithOptionalFields"},
+    {2, "Union"},
+    {3, "StructureWithSubtypedValues"},
+    {4, "UnionWithSubtypedValues"},
+};
+static const uarc__enum_value values_ApplicationType[] = {
+    {0, "Server"},
+    {1, "Client"},
+    {2, "ClientAndServer"},
+    {3, "DiscoveryServer"},
+};
+static const uarc__enum_value values_MessageSecurityMode[] = {
+    {0, "Invalid"},
+    {1, "None"},
+    {2, "Sign"},
+    {3, "SignAndEncrypt"},
+};
+static const uarc__enum_value values_UserTokenType[] = {
+    {0, "Anonymous"},
+    {1, "UserName"},
+    {2, "Certificate"},
+    {3, "IssuedToken"},
+};
+static const uarc__enum_value values_SecurityTokenRequestType[] = {
+    {0, "Issue"},
+    {1, "Renew"},
+};
+static const uarc__enum_value values_NodeAttributesMask[] = {
+    {0, "None"},
+    {1, "AccessLevel"},
+    {2, "ArrayDimensions"},
+    {4, "BrowseName"},
+    {8, "ContainsNoLoops"},
+    {16, "DataType"},
+    {32, "Description"},
+    {64, "DisplayName"},
+    {128, "EventNotifier"},
+    {256, "Executable"},
+    {512, "Historizing"},
+    {1024, "InverseName"},
+    {2048, "IsAbstract"},
+    {4096, "MinimumSamplingInterval"},
+    {8192, "NodeClass"},
+    {16384, "NodeId"},
+    {32768, "Symmetric"},
+    {65536, "UserAccessLevel"},
+    {131072, "UserExecutable"},
+    {262144, "UserWriteMask"},
+    {524288, "ValueRank"},
+    {1048576, "WriteMask"},
+    {2097152, "Value"},
+    {4194304, "DataTypeDefinition"},
+    {8388608, "RolePermissions"},
+    {16777216, "AccessRestrictions"},
+    {26501220, "BaseNode"},
+    {26501348, "Object"},
+    {26501356, "View"},
+    {26503268, "ObjectType"},
+    {26537060, "ReferenceType"},
+    {26571383, "Variable"},
+    {26632548, "Method"},
+    {28600438, "VariableType"},
+    {33554431, "All"},
+};
+static const uarc__enum_value values_BrowseDirection[] = {
+    {0, "Forward"},
+    {1, "Inverse"},
+    {2, "Both"},
+    {3, "Invalid"},
+};
+static const uarc__enum_value values_BrowseResultMask[] = {
+    {0, "None"},
+    {1, "ReferenceTypeId"},
+    {2, "IsForward"},
+    {3, "ReferenceTypeInfo"},
+    {4, "NodeClass"},
+    {8, "BrowseName"},
+    {16, "DisplayName"},
+    {32, "TypeDefinition"},
+    {60, "TargetInfo"},
+    {63, "All"},
+};
+static const uarc__enum_value values_FilterOperator[] = {
+    {0, "Equals"},
+    {1, "IsNull"},
+    {2, "GreaterThan"},
+    {3, "LessThan"},
+    {4, "GreaterThanOrEqual"},
+    {5, "LessThanOrEqual"},
+    {6, "Like"},
+    {7, "Not"},
+    {8, "Between"},
+    {9, "InList"},
+    {10, "And"},
+    {11, "Or"},
+    {12, "Cast"},
+    {13, "InView"},
+    {14, "OfType"},
+    {15, "RelatedTo"},
+    {16, "BitwiseAnd"},
+    {17, "BitwiseOr"},
+};
+static const uarc__enum_value values_TimestampsToReturn[] = {
+    {0, "Source"},
+    {1, "Server"},
+    {2, "Both"},
+    {3, "Neither"},
+    {4, "Invalid"},
+};
+static const uarc__enum_value values_HistoryUpdateType[] = {
+    {1, "Insert"},
+    {2, "Replace"},
+    {3, "Update"},
+    {4, "Delete"},
+};
+static const uarc__enum_value values_PerformUpdateType[] = {
+    {1, "Insert"},
+    {2, "Replace"},
+    {3, "Update"},
+    {4, "Remove"},
+};
+static const uarc__enum_value values_MonitoringMode[] = {
+    {0, "Disabled"},
+    {1, "Sampling"},
+    {2, "Reporting"},
+};
+static const uarc__enum_value values_DataChangeTrigger[] = {
+    {0, "Status"},
+    {1, "StatusValue"},
+    {2, "StatusValueTimestamp"},
+};
+static const uarc__enum_value values_DeadbandType[] = {
+    {0, "None"},
+    {1, "Absolute"},
+    {2, "Percent"},
+};
+static const uarc__enum_value values_RedundancySupport[] = {
+    {0, "None"},
+    {1, "Cold"},
+    {2, "Warm"},
+    {3, "Hot"},
+    {4, "Transparent"},
+    {5, "HotAndMirrored"},
+};
+static const uarc__enum_value values_ServerState[] = {
+    {0, "Running"},
+    {1, "Failed"},
+    {2, "NoConfiguration"},
+    {3, "Suspended"},
+    {4, "Shutdown"},
+    {5, "Test"},
+    {6, "CommunicationFault"},
+    {7, "Unknown"},
+};
+static const uarc__enum_value values_ModelChangeStructureVerbMask[] = {
+    {1, "NodeAdded"},
+    {2, "NodeDeleted"},
+    {4, "ReferenceAdded"},
+    {8, "ReferenceDeleted"},
+    {16, "DataTypeChanged"},
+};
+static const uarc__enum_value values_AxisScaleEnumeration[] = {
+    {0, "Linear"},
+    {1, "Log"},
+    {2, "Ln"},
+};
+static const uarc__enum_value values_ExceptionDeviationFormat[] = {
+    {0, "AbsoluteValue"},
+    {1, "PercentOfValue"},
+    {2, "PercentOfRange"},
+    {3, "PercentOfEURange"},
+    {4, "Unknown"},
+};
+
+const uarc__enum_table uarc__enum_tables[] = {
+    {values_NamingRuleType, 3},
+    {values_Enumeration, 0},
+    {values_RedundantServerMode, 4},
+    {values_OpenFileMode, 4},
+    {values_IdentityCriteriaType, 8},
+    {values_ConversionLimitEnum, 3},
+    {NULL, 0}, /* AlarmMask: an option set */
+    {NULL, 0}, /* TrustListValidationOptions: an option set */
+    {values_TrustListMasks, 6},
+    {values_PubSubState, 5},
+    {NULL, 0}, /* DataSetFieldFlags: an option set */
+    {NULL, 0}, /* DataSetFieldContentMask: an option set */
+    {values_OverrideValueHandling, 3},
+    {values_DataSetOrderingType, 3},
+    {NULL, 0}, /* UadpNetworkMessageContentMask: an option set */
+    {NULL, 0}, /* UadpDataSetMessageContentMask: an option set */
+    {NULL, 0}, /* JsonNetworkMessageContentMask: an option set */
+    {NULL, 0}, /* JsonDataSetMessageContentMask: an option set */
+    {values_BrokerTransportQualityOfService, 5},
+    {NULL, 0}, /* PubSubConfigurationRefMask: an option set */
+    {values_DiagnosticsLevel, 5},
+    {values_PubSubDiagnosticsCounterClassification, 2},
+    {NULL, 0}, /* PasswordOptionsMask: an option set */
+    {NULL, 0}, /* UserConfigurationMask: an option set */
+    {values_Duplex, 3},
+    {values_InterfaceAdminStatus, 3},
+    {values_InterfaceOperStatus, 7},
+    {values_NegotiationStatus, 5},
+    {values_TsnFailureCode, 26},
+    {values_TsnStreamState, 5},
+    {values_TsnTalkerStatus, 3},
+    {values_TsnListenerStatus, 4},
+    {values_IdType, 4},
+    {values_NodeClass, 9},
+    {NULL, 0}, /* PermissionType: an option set */
+    {NULL, 0}, /* AccessLevelType: an option set */
+    {NULL, 0}, /* AccessLevelExType: an option set */
+    {NULL, 0}, /* EventNotifierType: an option set */
+    {NULL, 0}, /* AccessRestrictionType: an option set */
+    {values_StructureType, 5},
+    {values_ApplicationType, 4},
+    {values_MessageSecurityMode, 4},
+    {values_UserTokenType, 4},
+    {values_SecurityTokenRequestType, 2},
+    {values_NodeAttributesMask, 35},
+    {NULL, 0}, /* AttributeWriteMask: an option set */
+    {values_BrowseDirection, 4},
+    {values_BrowseResultMask, 10},
+    {values_FilterOperator, 18},
+    {values_TimestampsToReturn, 5},
+    {values_HistoryUpdateType, 4},
+    {values_PerformUpdateType, 4},
+    {values_MonitoringMode, 3},
+    {values_DataChangeTrigger, 3},
+    {values_DeadbandType, 3},
+    {values_RedundancySupport, 6},
+    {values_ServerState, 8},
+    {values_ModelChangeStructureVerbMask, 5},
+    {values_AxisScaleEnumeration, 3},
+    {values_ExceptionDeviationFormat, 5},
+};
+const size_t uarc__enum_first = 25;
+const size_t uarc__enum_table_count = 60;
+
 const char *const uarc__attribute_names[] = {
     NULL,
     "NodeId",

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "uarc/allowlist.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/log.h"
 
 typedef struct entry {
     char *server_uri;

@@ -14,25 +14,29 @@
  * like every other client (non-blocking, its outcome noted and acted on afterwards), so a slow
  * server delays nobody. The certificate found is used only when its subjectAltName URI is the
  * ServerUri of the ReverseHello: a server must not pass off another's certificate as its own,
- * and a relay could otherwise hand us any certificate. When it fits, it goes to the server's
- * client and the probe is dropped; the server's next dial then opens the secured channel and the
- * session as if the certificate had been configured (trust list and URI are checked again at
- * OPN), and later re-dials keep it. Any other outcome is reported as `failed`, and the next dial
- * asks again.
+ * and a relay could otherwise hand us any certificate. When it fits, the whole GetEndpoints result
+ * goes to the server's client (uarc_client_set_endpoints: learned, not pinned) and the probe is
+ * dropped; the server's next dial then opens the secured channel and the session, the client
+ * deciding trust at OPN by its trust list or store as for any learned certificate, and later
+ * re-dials keep it. Any other outcome is reported as `failed`, and the next dial asks again.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "uarc/reverse.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #define SECURITY_POLICY_NONE "http://opcfoundation.org/UA/SecurityPolicy#None"
+
+#define DEFAULT_SPARE_TIMEOUT_MS 30000u
+#define DEFAULT_HELLO_TIMEOUT_MS 5000u
 
 typedef struct hub_server {
     char *server_uri;
@@ -43,7 +47,8 @@ typedef struct hub_server {
     bool became_active;   /* noted during processing, reported afterwards */
     bool became_inactive; /* likewise */
     uarc_status end_status;
-    uarc_reverse_connection spare; /* a newer socket from this server, kept while busy */
+    uarc_reverse_connection spare; /* a newer socket from this server, kept while in session */
+    int64_t spare_deadline;        /* when a spare still unused is dropped */
     /* Discovery of the server's certificate; probe is NULL when it is known or not needed. */
     uarc_client *probe;
     uarc_MessageSecurityMode mode;   /* of the endpoint to look for */
@@ -52,12 +57,25 @@ typedef struct hub_server {
     uarc_status probe_status;        /* why discovery failed */
     uarc_EndpointDescription *found; /* the endpoint whose certificate fits */
     char probe_detail[1024];         /* "<step>: <StatusName>: <reason>" of a failure */
+    /* with `found`: everything GetEndpoints said, for the server's client */
+    uarc_GetEndpointsResponse *offered;
 } hub_server;
+
+/* A socket dropped without becoming its server's connection, reported after the round. */
+typedef struct drop_report {
+    char *server_uri;
+    char peer[UARC_PEER_SIZE];
+    uarc_status status;
+    char reason[160];
+} drop_report;
 
 struct uarc_reverse_hub {
     uarc_reverse_hub_options opt;
     hub_server **servers;
     size_t count, capacity;
+    drop_report *drops;
+    size_t drop_count, drop_capacity;
+    uarc_memory_budget *own_budget; /* made when the base configuration names none */
     /* With generate_certificate: the one certificate every client of the hub presents, made at
      * the first secured server rather than by each client (an RSA key takes a while to make, and
      * it would be made inside the loop that serves everybody). */
@@ -80,20 +98,26 @@ UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_conn
     return uarc_client_connect_socket(client, fd, connection->endpoint_url);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *options)
 {
     if (!options || !options->listener)
         return NULL;
     uarc_reverse_hub *hub = uarc__calloc(1, sizeof *hub);
-    if (hub)
-        hub->opt = *options;
+    if (!hub)
+        return NULL;
+    hub->opt = *options;
+    if (!hub->opt.spare_timeout_ms)
+        hub->opt.spare_timeout_ms = DEFAULT_SPARE_TIMEOUT_MS;
+    if (!hub->opt.client.handshake_timeout_ms)
+        hub->opt.client.handshake_timeout_ms = DEFAULT_HELLO_TIMEOUT_MS;
+    if (!hub->opt.client.memory_budget) {
+        hub->own_budget = uarc_memory_budget_new(0);
+        if (!hub->own_budget) {
+            uarc__free(hub);
+            return NULL;
+        }
+        hub->opt.client.memory_budget = hub->own_budget;
+    }
     return hub;
 }
 
@@ -106,6 +130,7 @@ static void free_server(hub_server *s)
         uarc_client_disconnect(s->probe);
     uarc_client_delete(s->probe);
     uarc_delete(s->found, UARC_T(EndpointDescription));
+    uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
     uarc_reverse_connection_clear(&s->spare);
     uarc__free(s->server_uri);
     uarc__free(s);
@@ -126,6 +151,10 @@ UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub)
     for (size_t i = 0; i < hub->count; i++)
         free_server(hub->servers[i]);
     uarc__free(hub->servers);
+    for (size_t i = 0; i < hub->drop_count; i++)
+        uarc__free(hub->drops[i].server_uri);
+    uarc__free(hub->drops);
+    uarc_memory_budget_delete(hub->own_budget); /* after the clients that used it */
     wipe(hub->generated_key, hub->generated_key_length);
     uarc__free(hub->generated_key);
     uarc__free(hub->generated_certificate);
@@ -322,6 +351,22 @@ static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
     s->probe_answered = true;
 }
 
+/* Keeps the whole GetEndpoints result for the server's client: it compares CreateSession's
+ * serverEndpoints with it. Out of memory drops `found`: no certificate without its endpoints. */
+static void keep_offered(hub_server *s, const uarc_GetEndpointsResponse *r)
+{
+    s->offered = uarc_new(UARC_T(GetEndpointsResponse));
+    if (s->offered && uarc_copy(r, s->offered, UARC_T(GetEndpointsResponse)) == UARC_Good)
+        return;
+    uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
+    s->offered = NULL;
+    uarc_delete(s->found, UARC_T(EndpointDescription));
+    s->found = NULL;
+    s->probe_status = UARC_BadOutOfMemory;
+    snprintf(s->probe_detail, sizeof s->probe_detail,
+             "GetEndpoints: BadOutOfMemory: out of memory");
+}
+
 static void on_endpoints(void *user_data, uarc_status status, void *response)
 {
     hub_server *s = user_data;
@@ -335,6 +380,8 @@ static void on_endpoints(void *user_data, uarc_status status, void *response)
         const uarc_EndpointDescription *e = pick_endpoint(s, response);
         if (e)
             check_endpoint(s, e);
+        if (s->found)
+            keep_offered(s, response);
     }
     uarc_client_disconnect(s->probe); /* CLO now; the socket closes after this callback */
 }
@@ -374,6 +421,8 @@ static uarc_client *new_probe(hub_server *s, const uarc_client_config *cfg)
         .application_name = cfg->application_name,
         .no_session = true,
         .decode = cfg->decode,
+        .memory_budget = cfg->memory_budget,
+        .handshake_timeout_ms = cfg->handshake_timeout_ms,
         .callbacks = {on_probe_state, s},
         .logger = cfg->logger,
     };
@@ -402,10 +451,15 @@ static bool finish_discovery(uarc_reverse_hub *hub, hub_server *s)
     s->probe_ended = false;
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
     uarc_EndpointDescription *found = s->found;
+    uarc_GetEndpointsResponse *offered = s->offered;
     s->found = NULL;
+    s->offered = NULL;
     if (found) {
-        uarc_status status = uarc_client_set_server_certificate(
-            s->client, found->serverCertificate.data, found->serverCertificate.length);
+        /* Learned, not pinned: the client's trust list or store decides at OPN. */
+        uarc_status status = offered ? uarc_client_set_endpoints(s->client, offered->endpoints,
+                                                                 offered->endpointsSize)
+                                     : UARC_BadOutOfMemory;
+        uarc_delete(offered, UARC_T(GetEndpointsResponse));
         if (status == UARC_Good) {
             uarc_client_delete(s->probe);
             s->probe = NULL;
@@ -496,6 +550,76 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     return s;
 }
 
+/* Notes a socket that claimed `server_uri` and was dropped, for the `dropped` callback after the
+ * round. Out of memory: it goes unreported (the log has it). */
+static void report_drop(uarc_reverse_hub *hub, const char *server_uri, const char *peer,
+                        uarc_status status, const char *fmt, ...) UARC__PRINTF(5, 6);
+static void report_drop(uarc_reverse_hub *hub, const char *server_uri, const char *peer,
+                        uarc_status status, const char *fmt, ...)
+{
+    drop_report r = {.status = status};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r.reason, sizeof r.reason, fmt, ap);
+    va_end(ap);
+    snprintf(r.peer, sizeof r.peer, "%s", peer);
+    uarc__log(&hub->opt.client.logger, UARC_LOG_INFO, "hub", "%s from %s dropped: %s (%s)",
+              server_uri, peer, r.reason, uarc_status_name(status));
+    if (!hub->opt.dropped)
+        return;
+    if (hub->drop_count == hub->drop_capacity) {
+        size_t cap = hub->drop_capacity ? hub->drop_capacity * 2 : 8;
+        drop_report *grown = uarc__realloc(hub->drops, cap * sizeof *grown);
+        if (!grown)
+            return;
+        hub->drops = grown;
+        hub->drop_capacity = cap;
+    }
+    r.server_uri = uarc__strndup(server_uri, strlen(server_uri));
+    if (r.server_uri)
+        hub->drops[hub->drop_count++] = r;
+}
+
+/* Drops the held spare, reporting why. */
+static void drop_spare(uarc_reverse_hub *hub, hub_server *s, uarc_status status, const char *reason)
+{
+    report_drop(hub, s->server_uri, s->spare.peer, status, "%s", reason);
+    uarc_reverse_connection_clear(&s->spare);
+}
+
+/* The server's client or probe is connecting over a socket that has not reached a session (or,
+ * for the probe, its answer) yet. */
+static uarc_client *attempt_in_progress(const hub_server *s)
+{
+    if (s->probe && !s->found && uarc_client_state_get(s->probe) != UARC_CLIENT_DISCONNECTED)
+        return s->probe;
+    if (!s->active && uarc_client_state_get(s->client) != UARC_CLIENT_DISCONNECTED)
+        return s->client;
+    return NULL;
+}
+
+/* A newer socket claims the server while an older one is still connecting: the newest wins. A
+ * server dials again only when it has given up on its last socket, so the older one is either
+ * abandoned or not the server at all (a silent impostor must not hold the server's place). Its
+ * end is reported as that socket's, with its address, not as the server's failure. */
+static void supersede(uarc_reverse_hub *hub, hub_server *s, uarc_client *attempt,
+                      const char *newer_peer)
+{
+    char peer[UARC_PEER_SIZE];
+    snprintf(peer, sizeof peer, "%s", uarc_client_peer(attempt));
+    uarc_client_state at = uarc_client_state_get(attempt);
+    uarc_client_abort(attempt, UARC_BadConnectionClosed, "superseded by a newer connection");
+    if (attempt == s->probe) {
+        s->probe_ended = s->probe_answered = false;
+    } else {
+        s->became_inactive = false;
+        s->became_active = false;
+    }
+    report_drop(hub, s->server_uri, peer, UARC_BadConnectionClosed,
+                "superseded in state %s by a newer connection from %s", uarc_client_state_name(at),
+                newer_peer);
+}
+
 /* Routes one accepted connection to its server's client. */
 static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c)
 {
@@ -507,13 +631,23 @@ static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c)
             return;
         }
     }
+    uarc_client *attempt = attempt_in_progress(s);
+    if (attempt)
+        supersede(hub, s, attempt, c->peer);
     if (idle(s)) {
         start(s, c);
         return;
     }
-    /* Busy: keep the newest socket for when the current one ends. */
-    uarc_reverse_connection_clear(&s->spare);
+    /* In session: keep the newest socket for when the session's connection ends, for a bounded
+     * time (a server that waits longer has likely given up on it, or was never the server). */
+    if (s->spare.fd >= 0) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "superseded as the spare by a newer connection from %s",
+                 c->peer);
+        drop_spare(hub, s, UARC_BadConnectionClosed, reason);
+    }
     s->spare = *c;
+    s->spare_deadline = uarc__now_ms() + hub->opt.spare_timeout_ms;
     uarc_reverse_connection_init(c);
 }
 
@@ -556,19 +690,39 @@ UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub)
         t = s->probe ? uarc_client_timeout_ms(s->probe) : -1;
         if (t >= 0 && (wait < 0 || t < wait))
             wait = t;
+        if (s->spare.fd >= 0) {
+            int64_t left = s->spare_deadline - uarc__now_ms();
+            t = left < 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+            if (wait < 0 || t < wait)
+                wait = t;
+        }
     }
     return wait;
 }
 
-static void drop_closed_spares(uarc_reverse_hub *hub)
+/* Drops the spares whose peer closed them, and those held past their deadline. */
+static void drop_stale_spares(uarc_reverse_hub *hub)
 {
+    int64_t now = uarc__now_ms();
     for (size_t i = 0; i < hub->count; i++) {
         hub_server *s = hub->servers[i];
         if (s->spare.fd < 0)
             continue;
         struct pollfd p = {s->spare.fd, POLLIN, 0};
-        if (poll(&p, 1, 0) > 0)
-            uarc_reverse_connection_clear(&s->spare);
+        if (poll(&p, 1, 0) > 0) {
+            uint8_t byte;
+            ssize_t n = recv(s->spare.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            drop_spare(hub, s, UARC_BadConnectionClosed,
+                       n == 0                         ? "spare closed by peer"
+                       : n < 0 && errno == ECONNRESET ? "spare reset by peer"
+                       : n > 0                        ? "spare sent bytes before HEL"
+                                                      : "spare failed");
+        } else if (now >= s->spare_deadline) {
+            char reason[128];
+            snprintf(reason, sizeof reason, "held as a spare for %u ms without being needed",
+                     hub->opt.spare_timeout_ms);
+            drop_spare(hub, s, UARC_BadTimeout, reason);
+        }
     }
 }
 
@@ -595,12 +749,17 @@ static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
         s->became_inactive = false;
         bool was = s->active;
         s->active = false;
+        /* the cause's status (a keep-alive BadTimeout, BadSecureChannelIdInvalid...) rather
+         * than the BadSecureChannelClosed that requests in flight got */
+        uarc_status status = uarc_client_end_reason(s->client)[0]
+                                 ? uarc_client_end_status(s->client)
+                                 : s->end_status;
         if (was && cb->lost) {
-            cb->lost(cb->user_data, s->client, s->server_uri, s->end_status);
+            cb->lost(cb->user_data, s->client, s->server_uri, status);
             return true;
         }
         if (!was && cb->failed) {
-            cb->failed(cb->user_data, s->client, s->server_uri, s->end_status,
+            cb->failed(cb->user_data, s->client, s->server_uri, status,
                        uarc_client_error(s->client));
             return true;
         }
@@ -616,6 +775,19 @@ static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
  * the scan starts over. Every flag and spare is consumed before its callback, so this ends. */
 static void settle(uarc_reverse_hub *hub)
 {
+    /* Dropped sockets first: the one a newer socket superseded is told before that one connects.
+     * The list is taken before the calls, which may run the hub again (blocking client calls do
+     * not, but uarc_reverse_hub_wait from a callback would). */
+    drop_report *drops = hub->drops;
+    size_t drop_count = hub->drop_count;
+    hub->drops = NULL;
+    hub->drop_count = hub->drop_capacity = 0;
+    for (size_t i = 0; i < drop_count; i++) {
+        hub->opt.dropped(hub->opt.callbacks.user_data, drops[i].server_uri, drops[i].peer,
+                         drops[i].status, drops[i].reason);
+        uarc__free(drops[i].server_uri);
+    }
+    uarc__free(drops);
     for (size_t i = 0; i < hub->count;)
         i = settle_one(hub, hub->servers[i]) ? 0 : i + 1;
 }
@@ -651,7 +823,7 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
         if (s->probe && uarc_client_state_get(s->probe) != UARC_CLIENT_DISCONNECTED)
             uarc_client_process(s->probe, 0);
     }
-    drop_closed_spares(hub);
+    drop_stale_spares(hub);
     settle(hub);
     return UARC_Good;
 }
@@ -659,7 +831,7 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
 UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *server_uri,
                                            int timeout_ms, uarc_client **client)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
     for (;;) {
         hub_server *s = find(hub, server_uri, NULL);
         if (s && s->active && !s->became_active) {
@@ -668,7 +840,7 @@ UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *se
         }
         int wait = -1;
         if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - uarc__now_ms();
             if (left <= 0)
                 return UARC_BadTimeout;
             wait = (int)left;

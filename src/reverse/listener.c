@@ -20,8 +20,9 @@
 #include <unistd.h>
 
 #include "uarc/listener.h"
-#include "encoding/alloc.h"
-#include "encoding/log.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "transport/socket.h"
 
 #define DEFAULT_HELLO_TIMEOUT_MS 5000u

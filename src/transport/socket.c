@@ -6,20 +6,11 @@
 #include <string.h>
 #include <strings.h>
 #include <stdarg.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "transport/socket.h"
+#include "transport/uatcp.h"
 #include "uarc/endpoint_url.h"
-#include "uarc/rhe.h"
-#include "encoding/log.h"
-
-int64_t uarc__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void uarc__format_sockaddr(const struct sockaddr *address, char *out, size_t out_size)
 {
@@ -48,37 +39,10 @@ void uarc__format_sockaddr(const struct sockaddr *address, char *out, size_t out
     }
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-size_t uarc__encode_err(uint8_t *out, size_t capacity, uarc_status status, const char *reason)
-{
-    if (capacity < 16)
-        return 0;
-    size_t len = reason ? strlen(reason) : 0;
-    if (len > UARC_RHE_MAX_STRING_LENGTH)
-        len = UARC_RHE_MAX_STRING_LENGTH;
-    if (len > capacity - 16)
-        len = capacity - 16;
-    size_t size = 16 + len;
-    memcpy(out, "ERRF", 4);
-    put_u32(out + 4, (uint32_t)size);
-    put_u32(out + 8, status);
-    put_u32(out + 12, (uint32_t)len);
-    if (len)
-        memcpy(out + 16, reason, len);
-    return size;
-}
-
 void uarc__send_err(int fd, uarc_status status, const char *reason)
 {
     uint8_t frame[16 + 512];
-    size_t size = uarc__encode_err(frame, sizeof frame, status, reason);
+    size_t size = uarc__uatcp_encode_err(frame, sizeof frame, status, reason);
     ssize_t n;
     do
         n = send(fd, frame, size, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -214,62 +178,4 @@ void uarc__dialer_clear(uarc__dialer *d)
     if (d->addresses)
         freeaddrinfo(d->addresses);
     d->addresses = d->current = NULL;
-}
-
-UARC_API uarc_status uarc_endpoint_url_check(uarc_view url, char *reason, size_t reason_size)
-{
-    static const char scheme[] = "opc.tcp://";
-    const size_t scheme_len = sizeof scheme - 1;
-    char shown[128];
-    if (url.length == 0) {
-        uarc__set_detail(reason, reason_size, "EndpointUrl is empty");
-        return UARC_BadTcpEndpointUrlInvalid;
-    }
-    uarc_escape_bytes(shown, sizeof shown, url.data, url.length);
-    for (size_t i = 0; i < url.length; i++) {
-        if (url.data[i] <= 0x20 || url.data[i] == 0x7f) {
-            uarc__set_detail(reason, reason_size,
-                             "EndpointUrl \"%s\" holds a space or control byte", shown);
-            return UARC_BadTcpEndpointUrlInvalid;
-        }
-    }
-    if (url.length < scheme_len || strncasecmp((const char *)url.data, scheme, scheme_len) != 0) {
-        uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" does not use the opc.tcp scheme",
-                         shown);
-        return UARC_BadTcpEndpointUrlInvalid;
-    }
-    const uint8_t *p = url.data + scheme_len, *end = url.data + url.length;
-    const uint8_t *host = p;
-    if (p < end && *p == '[') {
-        const uint8_t *close = memchr(p, ']', (size_t)(end - p));
-        if (!close || close == p + 1) {
-            uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" has a malformed IPv6 host",
-                             shown);
-            return UARC_BadTcpEndpointUrlInvalid;
-        }
-        p = close + 1;
-    } else {
-        while (p < end && *p != ':' && *p != '/')
-            p++;
-    }
-    if (p == host) {
-        uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" names no host", shown);
-        return UARC_BadTcpEndpointUrlInvalid;
-    }
-    if (p < end && *p == ':') {
-        p++;
-        unsigned long port = 0;
-        const uint8_t *digits = p;
-        while (p < end && *p >= '0' && *p <= '9' && p - digits < 6)
-            port = port * 10 + (unsigned long)(*p++ - '0');
-        if (p == digits || port == 0 || port > 65535 || (p < end && *p != '/')) {
-            uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" has an invalid port", shown);
-            return UARC_BadTcpEndpointUrlInvalid;
-        }
-    }
-    if (p < end && *p != '/') {
-        uarc__set_detail(reason, reason_size, "EndpointUrl \"%s\" has an invalid host", shown);
-        return UARC_BadTcpEndpointUrlInvalid;
-    }
-    return UARC_Good;
 }

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "encoding/wire.h"
+#include "core/endian.h"
 #include "transport/uatcp.h"
 
 static const struct {
@@ -29,7 +29,9 @@ uarc_status uarc__uatcp_parse_header(const uint8_t header[UARC__UATCP_HEADER_SIZ
     bool multi = out->type == UARC__UATCP_MSG;
     if (!(out->chunk_type == 'F' || (multi && (out->chunk_type == 'C' || out->chunk_type == 'A'))))
         return UARC_BadTcpMessageTypeInvalid;
-    if (out->size < UARC__UATCP_HEADER_SIZE || out->size > max_size)
+    if (out->size < UARC__UATCP_HEADER_SIZE)
+        return UARC_BadDecodingError; /* shorter than its own header: malformed, not too large */
+    if (out->size > max_size)
         return UARC_BadTcpMessageTooLarge;
     return UARC_Good;
 }
@@ -74,6 +76,24 @@ uarc_status uarc__uatcp_decode_ack(const uint8_t *message, size_t size, uarc__ua
         out->send_buffer_size < UARC__UATCP_MIN_BUFFER_SIZE)
         return UARC_BadTcpNotEnoughResources;
     return UARC_Good;
+}
+
+size_t uarc__uatcp_encode_err(uint8_t *out, size_t capacity, uarc_status status, const char *reason)
+{
+    if (capacity < UARC__UATCP_HEADER_SIZE + 8)
+        return 0;
+    size_t length = reason ? strlen(reason) : 0;
+    if (length > UARC__UATCP_MAX_STRING_LENGTH)
+        length = UARC__UATCP_MAX_STRING_LENGTH;
+    if (length > capacity - (UARC__UATCP_HEADER_SIZE + 8))
+        length = capacity - (UARC__UATCP_HEADER_SIZE + 8);
+    size_t size = UARC__UATCP_HEADER_SIZE + 8 + length;
+    uarc__uatcp_write_header(out, "ERR", 'F', (uint32_t)size);
+    uarc__st32(out + 8, status);
+    uarc__st32(out + 12, (uint32_t)length);
+    if (length)
+        memcpy(out + 16, reason, length);
+    return size;
 }
 
 uarc_status uarc__uatcp_decode_err(const uint8_t *message, size_t size, uarc_status *status,

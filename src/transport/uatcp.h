@@ -38,8 +38,9 @@ typedef struct uarc__uatcp_header {
 
 /*
  * Parses the first 8 bytes of a message. Returns Good; BadTcpMessageTypeInvalid for an unknown
- * type or a chunk byte other than F/C/A (C and A only for MSG); BadTcpMessageTooLarge when the size
- * is below the header itself or above `max_size`. Size checks come before any body is read.
+ * type or a chunk byte other than F/C/A (C and A only for MSG); BadDecodingError when the size is
+ * below the header itself; BadTcpMessageTooLarge when it is above `max_size`. Size checks come
+ * before any body is read.
  */
 uarc_status uarc__uatcp_parse_header(const uint8_t header[UARC__UATCP_HEADER_SIZE],
                                      uint32_t max_size, uarc__uatcp_header *out);
@@ -68,6 +69,13 @@ size_t uarc__uatcp_encode_hel(uint8_t *out, size_t capacity, const uarc__uatcp_l
  * `size` is not exactly that of an ACK; BadTcpNotEnoughResources when a buffer size is below 8192.
  */
 uarc_status uarc__uatcp_decode_ack(const uint8_t *message, size_t size, uarc__uatcp_limits *out);
+
+/*
+ * Encodes ERR into `out`: the reason is cut to fit both the buffer and the 4095-byte limit; NULL
+ * is an empty reason. Returns the message size, 0 when `capacity` is below 16.
+ */
+size_t uarc__uatcp_encode_err(uint8_t *out, size_t capacity, uarc_status status,
+                              const char *reason);
 
 /*
  * Decodes a whole ERR message (header included). On Good, *status is the peer's error and

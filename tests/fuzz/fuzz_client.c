@@ -32,8 +32,10 @@
  *
  * Input:
  *   byte 0: options (OPT_* below)
- *   byte 1: bits 0-6 the revisedSessionTimeout of the valid CreateSession response in seconds,
- *           bit 7 leaves re-activations (ActivateSession after a reconnect) to the fuzzer
+ *   byte 1: bits 0-6 the revisedSessionTimeout of the valid CreateSession response in seconds
+ *           (with OPT_USER, an odd value also sets accept_untrusted_server_certificate, so that a
+ *           password can be encrypted for a certificate of the fuzzer's CreateSession), bit 7
+ *           leaves re-activations (ActivateSession after a reconnect) to the fuzzer
  *   records, each an op byte (kind in bits 0-3, parameter p in bits 4-7) and its data:
  *     REPLY     selector byte, u16 length, data. The reply goes to a request in flight: the
  *               selector (bits 0-6) picks one of those not yet answered, or with bit 7 any seen
@@ -1157,6 +1159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         config.user_name = "operator";
         config.password = "secret";
         config.allow_unencrypted_password = true;
+        config.accept_untrusted_server_certificate = h.session_byte & 1;
     }
     if (h.options & OPT_SMALL) {
         config.max_message_size = 20000;

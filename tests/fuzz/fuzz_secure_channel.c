@@ -4,10 +4,12 @@
  * OpenSecureChannel response), then MSG/CLO chunks sealed with the token keys (padding, HMAC,
  * AES-CBC, sequence numbers, token switch-over after a renewal, chunk joining, abort chunks).
  *
- * The harness plays the server with fixed RSA-1024 identities (fuzz_secure_keys.h): it opens
- * what the channel sends with the server's keys (so it learns the client nonces and checks that
- * every chunk the channel sends is valid), and seals what the fuzzer asks for, since the fuzzer
- * could never forge a signature itself. Raw records reach the parsers before any check.
+ * The harness plays the server with fixed RSA identities (fuzz_secure_keys.h): it opens what the
+ * channel sends with the server's keys (so it learns the client nonces and checks that every chunk
+ * the channel sends is valid), and seals what the fuzzer asks for, since the fuzzer could never
+ * forge a signature itself. Raw records reach the parsers before any check. The identities are
+ * RSA-2048 unless the input picks other key sizes: odd ones inside the policies' 2048-4096 bits
+ * run the whole input, and with keys outside that range the channel must refuse to be made.
  *
  * Input: byte 0 holds options
  *   bits 0-1  policy: Basic256Sha256, Aes256_Sha256_RsaPss, Aes128_Sha256_RsaOaep, Basic256Sha256
@@ -17,8 +19,12 @@
  *   bit 5     send three requests when the channel opens
  *   bit 6     the server's sequence numbers start just below the wrap
  *   bit 7     end with a lost connection instead of CLO
- * bytes 1-2 seed the split points of what is fed; then records, each an op byte (low 3 bits the
- * kind, high 5 bits its parameters) and for most kinds a 16-bit little-endian length and bytes:
+ * bytes 1-2 (16 bits, little-endian) seed the split points of what is fed; their top 3 bits also
+ *           pick the key sizes (key_sizes below): 0 client and server RSA-2048, 1-3 a server
+ *           certificate of 512, 1024, 8192 bits, 4-5 a server of 4096, 3000 bits, 6 a client
+ *           certificate of 1024 bits, 7 a client of 2056 bits
+ * then records, each an op byte (low 3 bits the kind, high 5 bits its parameters) and for most
+ * kinds a 16-bit little-endian length and bytes:
  *   0 RAW   bytes fed as they are
  *   1 MSG   a MSG chunk sealed around the bytes      2 CLO  the same as CLO
  *   3 OPN   an OPN chunk sealed around the bytes (the body of a response of the fuzzer's making)
@@ -41,7 +47,7 @@
 
 #include "channel/channel.h"
 #include "channel/chunk.h"
-#include "encoding/wire.h"
+#include "core/endian.h"
 #include "fuzz_secure_keys.h"
 
 #define SMALL_BUFFER 8192u
@@ -114,7 +120,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* every policy and mode once through the handshake, sealed MSG chunks, a renewal and a bad
      * signature, so that what OpenSSL allocates once is allocated before the count matters */
     static const uint8_t warm[] = {
-        0x20, 0,    0,              /* options (each policy and mode below), seed */
+        0x20, 0,    0,              /* options (each policy and mode below), seed (key sizes) */
         1,    2,    0,    'a', 'b', /* MSG "ab" */
         5,    0xff, 0x0f,           /* TICK 4095 ms: OPN Renew */
         4,                          /* REPLY */
@@ -124,9 +130,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     };
     uint8_t input[sizeof warm];
     memcpy(input, warm, sizeof warm);
-    for (uint8_t options = 0; options < 8; options++) {
-        input[0] = (uint8_t)(0x20 | options);
-        LLVMFuzzerTestOneInput(input, sizeof input);
+    for (uint8_t keys = 0; keys < 8; keys++) {
+        for (uint8_t options = 0; options < 8; options++) {
+            input[0] = (uint8_t)(0x20 | options);
+            input[2] = (uint8_t)(keys << 5);
+            LLVMFuzzerTestOneInput(input, sizeof input);
+        }
     }
     warmed_up = true;
     return 0;
@@ -141,20 +150,50 @@ static const uarc__security_policy *const policies[4] = {
     &uarc__security_policy_basic256sha256,
 };
 
-/* The server's security contexts, one per policy and mode, made once. */
-static void *server_context(size_t policy, int sign_only)
+/* The client's and the server's certificate and key of one input. */
+typedef struct identities {
+    uarc_view client_cert, client_key, server_cert, server_key;
+    bool refused; /* a key outside 2048-4096 bits: the channel must not be made */
+} identities;
+
+#define VIEW(a)                                                                                    \
+    {                                                                                              \
+        a, sizeof a                                                                                \
+    }
+#define CLIENT VIEW(fuzz_client_cert), VIEW(fuzz_client_key)
+#define SERVER VIEW(fuzz_server_cert), VIEW(fuzz_server_key)
+#define NO_KEY                                                                                     \
+    {                                                                                              \
+        NULL, 0                                                                                    \
+    }
+#define KEY_BITS 13 /* the seed's bits from here on pick one of these */
+static const identities key_sizes[8] = {
+    {CLIENT, SERVER, false},
+    {CLIENT, VIEW(fuzz_server_512_cert), NO_KEY, true},
+    {CLIENT, VIEW(fuzz_server_1024_cert), NO_KEY, true},
+    {CLIENT, VIEW(fuzz_server_8192_cert), NO_KEY, true},
+    {CLIENT, VIEW(fuzz_server_4096_cert), VIEW(fuzz_server_4096_key), false},
+    {CLIENT, VIEW(fuzz_server_3000_cert), VIEW(fuzz_server_3000_key), false},
+    {VIEW(fuzz_client_1024_cert), VIEW(fuzz_client_1024_key), SERVER, true},
+    {VIEW(fuzz_client_2056_cert), VIEW(fuzz_client_2056_key), SERVER, false},
+};
+
+/* The server's security contexts, one per policy, mode and key sizes, made once. */
+static void *server_context(size_t policy, int sign_only, size_t keys)
 {
-    static void *contexts[4][2];
-    if (!contexts[policy][sign_only]) {
+    static void *contexts[4][2][8];
+    if (!contexts[policy][sign_only][keys]) {
+        const identities *ids = &key_sizes[keys];
         uarc__security_config config = {
             sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt,
-            {fuzz_server_cert, sizeof fuzz_server_cert},
-            {fuzz_server_key, sizeof fuzz_server_key},
-            {fuzz_client_cert, sizeof fuzz_client_cert},
+            ids->server_cert,
+            ids->server_key,
+            ids->client_cert,
         };
-        require(policies[policy]->context_new(&config, &contexts[policy][sign_only]) == UARC_Good);
+        require(policies[policy]->context_new(&config, &contexts[policy][sign_only][keys]) ==
+                UARC_Good);
     }
-    return contexts[policy][sign_only];
+    return contexts[policy][sign_only][keys];
 }
 
 typedef struct server_token {
@@ -166,6 +205,7 @@ typedef struct server_token {
 typedef struct run {
     uarc__channel *channel;
     const uarc__security_policy *policy;
+    const identities *ids;
     void *context;
     int send_on_open;
     int closed;
@@ -503,8 +543,8 @@ static void sealed_opn(run *r, unsigned p, const uint8_t *body, size_t length)
     info.channel_id = r->channel_id;
     const char *uri = p & 4 ? UARC__SECURITY_POLICY_NONE_URI : r->policy->uri;
     info.policy_uri = (uarc_view){(const uint8_t *)uri, strlen(uri)};
-    info.sender_certificate = p & 8 ? (uarc_view){fuzz_client_cert, sizeof fuzz_client_cert}
-                                    : r->policy->local_certificate(r->context);
+    info.sender_certificate =
+        p & 8 ? r->ids->client_cert : r->policy->local_certificate(r->context);
     info.receiver_thumbprint = r->policy->remote_thumbprint(r->context);
     info.sequence_number = pick_sequence(r, (p & 2) != 0);
     info.request_id = p & 1 ? r->opn_request_id + 1 : r->opn_request_id;
@@ -586,6 +626,16 @@ static uint16_t ld16(const uint8_t *p)
     return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* Every input gives back what OpenSSL took for it. */
+static void check_openssl_memory(long before)
+{
+    ERR_clear_error();
+    if (warmed_up && openssl_live != before) {
+        fprintf(stderr, "OpenSSL memory leaked: %ld blocks\n", openssl_live - before);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -595,9 +645,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t options = data[0];
     size_t policy_index = options & 3;
     int sign_only = (options >> 2) & 1;
+    size_t keys = ld16(data + 1) >> KEY_BITS;
     run r = {0};
     r.policy = policies[policy_index];
-    r.context = server_context(policy_index, sign_only);
+    r.ids = &key_sizes[keys];
+    r.context = r.ids->refused ? NULL : server_context(policy_index, sign_only, keys);
     r.send_on_open = (options >> 5) & 1;
     r.seed = ld16(data + 1);
     r.limit = options & 16 ? SMALL_BUFFER : 65535;
@@ -612,9 +664,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     config.security_policy_uri = r.policy->uri;
     config.security_mode =
         sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
-    config.local_certificate = (uarc_view){fuzz_client_cert, sizeof fuzz_client_cert};
-    config.local_private_key = (uarc_view){fuzz_client_key, sizeof fuzz_client_key};
-    config.remote_certificate = (uarc_view){fuzz_server_cert, sizeof fuzz_server_cert};
+    config.local_certificate = r.ids->client_cert;
+    config.local_private_key = r.ids->client_key;
+    config.remote_certificate = r.ids->server_cert;
     if (options & 16) {
         config.receive_buffer_size = SMALL_BUFFER;
         config.send_buffer_size = SMALL_BUFFER;
@@ -626,6 +678,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     config.requested_lifetime_ms = 4000;
     uarc__channel_events events = {on_opened, on_message, on_failed, on_closed, &r};
     r.channel = uarc__channel_new(&config, &events);
+    if (r.ids->refused) {
+        /* every policy refuses a key outside 2048-4096 bits, ours or the server's */
+        require(r.channel == NULL);
+        check_openssl_memory(openssl_before);
+        return 0;
+    }
     require(r.channel != NULL);
     require(uarc__channel_start(r.channel, r.now) == UARC_Good);
     drain(&r);
@@ -694,10 +752,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uarc__channel_delete(r.channel);
     forget_token(&r, &r.current);
     forget_token(&r, &r.previous);
-    ERR_clear_error();
-    if (warmed_up && openssl_live != openssl_before) {
-        fprintf(stderr, "OpenSSL memory leaked: %ld blocks\n", openssl_live - openssl_before);
-        abort();
-    }
+    check_openssl_memory(openssl_before);
     return 0;
 }

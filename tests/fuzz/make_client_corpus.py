@@ -109,20 +109,78 @@ def write_rest(status=0):
 POLICY = "http://opcfoundation.org/UA/SecurityPolicy#"
 
 
-def endpoint(token_policy_uri, token_type=1):
-    """An EndpointDescription for SecurityPolicy None with one user token policy."""
+def endpoint(token_policy_uri, token_type=1, certificate=None, policy="None", mode=1):
+    """An EndpointDescription (SecurityPolicy None by default) with one user token policy."""
     application = (string("urn:fuzz:server") + string(None) + b"\x02" + string("fuzz") + i32(0)
                    + string(None) + string(None) + array([]))
     token = (string("user") + i32(token_type) + string(None) + string(None)
              + string(token_policy_uri))
-    return (string("opc.tcp://fuzz:4840") + application + string(None) + i32(1)
-            + string(POLICY + "None") + array([token]) + string(None) + b"\x00")
+    return (string("opc.tcp://fuzz:4840") + application + string(certificate) + i32(mode)
+            + string(POLICY + policy) + array([token]) + string(None) + b"\x00")
 
 
-def create_session_rest(token=78, timeout_ms=60000.0, endpoints=()):
+def create_session_rest(token=78, timeout_ms=60000.0, endpoints=(), certificate=None,
+                        nonce=b"\x00" * 32):
     return (nodeid(77, 1) + nodeid(token, 1) + struct.pack("<d", timeout_ms)
-            + string(b"\x00" * 32) + string(None) + array(list(endpoints)) + array([])
+            + string(nonce) + string(certificate) + array(list(endpoints)) + array([])
             + string(None) + string(None) + u32(0))
+
+
+# ---- DER, just enough for an X.509 certificate with an RSA key of any size ----
+
+def der(tag, content):
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def der_int(v):
+    return der(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
+
+
+def der_oid(dotted):
+    parts = [int(p) for p in dotted.split(".")]
+    body = bytes([40 * parts[0] + parts[1]])
+    for p in parts[2:]:
+        chunk = [p & 0x7F]
+        while p > 0x7F:
+            p >>= 7
+            chunk.append(0x80 | (p & 0x7F))
+        body += bytes(reversed(chunk))
+    return der(0x06, body)
+
+
+def der_seq(*items):
+    return der(0x30, b"".join(items))
+
+
+def rsa_certificate(bits):
+    """A certificate for an RSA public key of exactly `bits` bits: modulus 2^(bits-1) + 1 (only
+    its size matters) and a signature nobody checks. Deterministic, so the corpus is too."""
+    rsa = der_seq(der_oid("1.2.840.113549.1.1.1"), der(0x05, b""))
+    sha256_rsa = der_seq(der_oid("1.2.840.113549.1.1.11"), der(0x05, b""))
+    key = der_seq(der_int((1 << (bits - 1)) | 1), der_int(65537))
+    name = der_seq(der(0x31, der_seq(der_oid("2.5.4.3"), der(0x0C, b"uarc fuzz %d" % bits))))
+    validity = der_seq(der(0x17, b"260101000000Z"), der(0x18, b"21260101000000Z"))
+    tbs = der_seq(der(0xA0, der_int(2)), der_int(bits), sha256_rsa, name, validity, name,
+                  der_seq(rsa, der(0x03, b"\x00" + key)))
+    return der_seq(tbs, sha256_rsa, der(0x03, b"\x00" + bytes(bits // 8)))
+
+
+def user_token_with_key(policy, bits, *records):
+    """CreateSession answered with a server certificate of `bits` bits and a user token policy
+    asking for the password to be encrypted with `policy`. Odd session seconds: any certificate is
+    accepted, so the key itself is what decides."""
+    rest = create_session_rest(endpoints=[endpoint(POLICY + policy)],
+                               certificate=rsa_certificate(bits))
+    return seed(USER | FUZZ_CREATE, 61, reply(rest), *records)
+
+
+CERT = rsa_certificate(2048)
+OTHER_CERT = rsa_certificate(3072)
+B256_TOKEN = POLICY + "Basic256Sha256"
 
 
 def activate_session_rest():
@@ -233,6 +291,44 @@ seeds = {
     "user_token_encrypted": seed(
         USER | FUZZ_CREATE, 60,
         reply(create_session_rest(endpoints=[endpoint(POLICY + "Basic256Sha256")]))),
+    # password encryption for keys outside 2048-4096 bits (refused) and of odd sizes within
+    "user_token_key_512": user_token_with_key("Aes256_Sha256_RsaPss", 512),
+    "user_token_key_1024": user_token_with_key("Basic256Sha256", 1024),
+    "user_token_key_8192": user_token_with_key("Aes128_Sha256_RsaOaep", 8192),
+    "user_token_key_2056": user_token_with_key("Basic256Sha256", 2056, op(SEND),
+                                               reply(read_rest(1))),
+    "user_token_key_3000": user_token_with_key("Aes256_Sha256_RsaPss", 3000, op(SEND),
+                                               reply(read_rest(1))),
+    # The password-encryption decision (issue 14): a key nobody vouched for, then (accept-any, odd
+    # session seconds) a short nonce, a good one, and a re-activation after a nonce-less answer.
+    "user_token_untrusted_key": seed(
+        USER | FUZZ_CREATE, 60,
+        reply(create_session_rest(certificate=CERT,
+                                  endpoints=[endpoint(B256_TOKEN, certificate=CERT)]))),
+    "user_token_short_nonce": seed(
+        USER | FUZZ_CREATE, 61,
+        reply(create_session_rest(certificate=CERT, nonce=b"\x01" * 8,
+                                  endpoints=[endpoint(B256_TOKEN, certificate=CERT)]))),
+    "user_token_encrypted_for_key": seed(
+        USER | FUZZ_CREATE | FUZZ_ACT, 61,
+        reply(create_session_rest(certificate=CERT,
+                                  endpoints=[endpoint(B256_TOKEN, certificate=CERT)])),
+        reply(activate_session_rest()), op(SEND), reply(read_rest(1)), op(CLOSE, 1),
+        op(RECONNECT)),
+    # serverEndpoints against a kept GetEndpoints result: another certificate, then the same.
+    "endpoints_differ": seed(
+        FUZZ_CREATE, 60, reply(create_session_rest()), op(BLOCK, 6),
+        reply(array([endpoint(POLICY + "None", certificate=CERT),
+                     endpoint(B256_TOKEN, certificate=CERT, policy="Basic256Sha256", mode=3)])),
+        op(CLOSE, 0), op(RECONNECT),
+        reply(create_session_rest(endpoints=[
+            endpoint(POLICY + "None", certificate=CERT),
+            endpoint(B256_TOKEN, certificate=OTHER_CERT, policy="Basic256Sha256", mode=3)]))),
+    "endpoints_match": seed(
+        FUZZ_CREATE, 60, reply(create_session_rest()), op(BLOCK, 6),
+        reply(array([endpoint(POLICY + "None", certificate=CERT)])), op(CLOSE, 0),
+        op(RECONNECT), reply(create_session_rest(endpoints=[endpoint(POLICY + "None")])),
+        op(SEND), reply(read_rest(1))),
     "reactivate": seed(0, FUZZ_REACTIVATE | 60, op(CLOSE, 1), op(RECONNECT),
                        reply(service_fault(BAD_SESSION_ID_INVALID), WHOLE),
                        reply(activate_session_rest()), op(SEND), reply(read_rest(2))),

@@ -7,6 +7,9 @@ import struct
 RAW, MSG, CLO, OPN, REPLY, TICK, SEND, FORGET = range(8)
 B256, PSS, A128 = 0, 1, 2
 SIGN, NO_ISSUE, SMALL, SEND_ON_OPEN, WRAP, LOST = 4, 8, 16, 32, 64, 128
+# key sizes, in the seed's top three bits (key_sizes in fuzz_secure_channel.c)
+(RSA2048, SERVER_512, SERVER_1024, SERVER_8192, SERVER_4096, SERVER_3000, CLIENT_1024,
+ CLIENT_2056) = range(8)
 
 
 def record(kind, p=0, data=b""):
@@ -18,8 +21,8 @@ def record(kind, p=0, data=b""):
     return op
 
 
-def seed(options, *records, split=0):
-    return bytes([options]) + struct.pack("<H", split) + b"".join(records)
+def seed(options, *records, split=0, keys=RSA2048):
+    return bytes([options]) + struct.pack("<H", split | keys << 13) + b"".join(records)
 
 
 def nodeid(n):
@@ -70,6 +73,22 @@ seeds = {
     # split 7 makes the first "something off" the fuzzer's own padding (here 15 zero bytes)
     "own_padding": seed(SEND_ON_OPEN, record(MSG, SOMETHING_OFF | F, bytes(range(41))),
                         record(MSG, F, read_response()), split=7),
+    # keys outside 2048-4096 bits: the channel is refused before anything is sent
+    "key_server_512": seed(PSS | SEND_ON_OPEN, record(MSG, F, read_response()), keys=SERVER_512),
+    "key_server_1024": seed(SEND_ON_OPEN, record(MSG, F, read_response()), keys=SERVER_1024),
+    "key_server_8192": seed(A128, record(MSG, F, read_response()), keys=SERVER_8192),
+    "key_client_1024": seed(SIGN, record(MSG, F, read_response()), keys=CLIENT_1024),
+    # odd sizes inside the range: whole handshakes, renewals, chunks, the fuzzer's own OPN
+    "key_server_4096": seed(SEND_ON_OPEN | PSS, record(MSG, F, read_response()),
+                            record(TICK, data=3100), record(REPLY),
+                            record(MSG, OTHER_TOKEN | F, read_response()), record(SEND, 1),
+                            record(MSG, F, read_response()), keys=SERVER_4096),
+    "key_server_3000": seed(SEND_ON_OPEN | SIGN, record(MSG, C, big[:3000]),
+                            record(MSG, F, big[3000:]), record(TICK, data=3100),
+                            record(OPN, 16, opn_response(token=2)), keys=SERVER_3000),
+    "key_client_2056": seed(SMALL | A128 | SEND_ON_OPEN, record(MSG, F, read_response()),
+                            record(TICK, data=3100), record(REPLY), record(MSG, F, read_response()),
+                            record(MSG, SOMETHING_OFF | F, read_response()), keys=CLIENT_2056),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_secure_channel")

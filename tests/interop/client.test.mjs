@@ -338,16 +338,11 @@ test("an unknown node id: status BadNodeIdUnknown, exit 1 (read and write)", asy
   assert.deepEqual(mixed.events.filter((e) => e.event === "read").map((e) => e.status),
     ["Good", "BadNodeIdUnknown", "Good"]);
 
-  // A node id that does not parse gets an error event of its own; the others are still read
-  // (all of them in one Read request), their events in the order given.
+  // A node id that does not parse is a usage error before anything is read (usage.test.mjs).
   const unparsable = await uarc(["read", url, "i=2258", "not-a-node", "ns=7;i=1", "i=2255", "--json"]);
-  assert.equal(unparsable.code, 1, unparsable.describe());
-  const errors = unparsable.events.filter((e) => e.event === "error");
-  assert.equal(errors.length, 1, unparsable.describe());
-  assert.equal(errors[0].step, "arguments", unparsable.describe());
-  assert.match(errors[0].reason, /not-a-node/, unparsable.describe());
-  assert.deepEqual(unparsable.events.filter((e) => e.event === "read").map((e) => [e.node, e.status]),
-    [["i=2258", "Good"], ["ns=7;i=1", "BadNodeIdUnknown"], ["i=2255", "Good"]], unparsable.describe());
+  assert.equal(unparsable.code, 2, unparsable.describe());
+  assert.equal(unparsable.events.length, 0, unparsable.describe());
+  assert.match(unparsable.stderr, /NODEID: not a NodeId: "not-a-node"/, unparsable.describe());
 
   const w = await uarc(["write", url, "ns=1;s=NoSuchNode", "Int32", "1", "--json"]);
   assert.equal(w.code, 1, w.describe());

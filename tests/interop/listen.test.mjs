@@ -97,7 +97,7 @@ test("stdout is JSON Lines, one event per line, flushed per line", () => {
   // This listener opens a session on each accepted server (the default): connected, read,
   // browse and disconnected name the server by server_uri; the socket events name the peer.
   const known = new Set(["listening", "hello", "accepted", "rejected", "error", "connected", "read",
-    "browse", "disconnected"]);
+    "browse", "disconnected", "dropped"]);
   for (const e of listener.events) assert.ok(known.has(e.event), `known event: ${JSON.stringify(e)}`);
   for (const e of listener.events.filter((x) => ["hello", "accepted", "rejected"].includes(x.event))) {
     assert.match(e.peer, /^127\.0\.0\.1:\d+$/, JSON.stringify(e));

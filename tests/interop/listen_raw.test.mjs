@@ -139,6 +139,45 @@ test("a server that closes mid-RHE is an error event", async () => {
   assert.ok(ev.reason.length > 0);
 });
 
+/** Resolves once `pred()` holds (checked as output arrives), or fails after `ms`. */
+async function until(pred, ms, what) {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+const configLine = (connect, request, keepalive) =>
+  new RegExp(`connect timeout ${connect} ms, request timeout ${request} ms, keep-alive ${keepalive} ms`);
+
+test("--connect-timeout, --request-timeout and --keepalive reach the client configuration", async () => {
+  const proc = await startListen(["--allow", ALLOWED, "--verbose", "--connect-timeout", "700",
+    "--request-timeout", "2345", "--keepalive", "3456"]);
+  procs.push(proc);
+  const s = await fakeServer(proc.port);
+  sockets.push(s);
+  await s.write(rhe(ALLOWED, ENDPOINT));
+  // The server never answers HEL: the connect ends after 700 ms, reported with its cause and peer.
+  const ev = await proc.waitFor((e) => e.event === "error" && e.server_uri === ALLOWED, 5000);
+  assert.equal(ev.step, "HEL", proc.describe());
+  assert.equal(ev.status, "BadTimeout");
+  assert.match(ev.reason, /700 ms/);
+  assert.equal(ev.end, "connect timeout");
+  assert.equal(ev.peer, s.localPeer);
+  assert.match(proc.stderr(), configLine(700, 2345, 3456));
+});
+
+test("without them the client's defaults apply: 10000 ms, 10000 ms, keep-alive at most 5000 ms", async () => {
+  const proc = await startListen(["--allow", ALLOWED, "--verbose"]);
+  procs.push(proc);
+  const s = await fakeServer(proc.port);
+  sockets.push(s);
+  await s.write(rhe(ALLOWED, ENDPOINT));
+  await until(() => configLine(10000, 10000, "at most 5000").test(proc.stderr()), 5000,
+    `the client's configuration is logged\n${proc.describe()}`);
+});
+
 test("the raw listener's output is JSON Lines flushed per line", () => {
   assert.deepEqual(listener.badLines, []);
   for (const chunk of listener.chunks) assert.ok(chunk.endsWith("\n"), JSON.stringify(chunk));
@@ -229,6 +268,9 @@ for (const [name, args] of [
   ["a port out of range", ["listen", "--port", "70000"]],
   ["a missing option value", ["listen", "--allow"]],
   ["--count 0", ["listen", "--count", "0", "--allow", ALLOWED]],
+  ["--connect-timeout 0", ["listen", "--connect-timeout", "0", "--allow", ALLOWED]],
+  ["--keepalive that is not a number", ["listen", "--keepalive", "soon", "--allow", ALLOWED]],
+  ["--request-timeout with --accept-only", ["listen", "--accept-only", "--request-timeout", "5", "--allow", ALLOWED]],
   ["a missing allow file", ["listen", "--allow-file", "/nonexistent/uarc-allow.txt"]],
 ]) {
   test(`usage error (${name}) exits 2 with a message on stderr`, async () => {

@@ -82,6 +82,7 @@ test("full flow: hello, accepted, connected, read, browse, disconnected Good; --
   assert.equal(server.node_class, "Object");
 
   assert.equal(ev.disconnected.status, "Good");
+  assert.equal(ev.disconnected.reason, "closed by client");
 });
 
 test("three servers dialing one listener: each gets its own session and a Read (--count 3)", async () => {

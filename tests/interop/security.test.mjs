@@ -6,7 +6,8 @@
 // the server's certificate must validate against the folder's certificates before OPN. Without
 // --server-certificate, `uarc listen` asks the server for it over its first dial (GetEndpoints on a
 // None channel), checks its URI against the ReverseHello, and opens the secured session on the
-// server's next dial.
+// server's next dial. A certificate learned that way is trusted only by an explicit choice:
+// --trust-list, --trust-store (trust on first use) or --accept-any-certificate.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -26,6 +27,8 @@ const passwordFile = path.join(tmp, "password");
 const wrongFile = path.join(tmp, "wrong");
 const trustedDir = path.join(tmp, "trusted"); // gets the peer's certificate once it runs
 const emptyTrustDir = path.join(tmp, "empty-trust-list");
+const storeDir = path.join(tmp, "store"); // --trust-store of the forward reads, made by uarc
+const reverseStoreDir = path.join(tmp, "reverse-store");
 fs.mkdirSync(trustedDir);
 fs.mkdirSync(emptyTrustDir);
 fs.writeFileSync(passwordFile, "secret\n");
@@ -50,8 +53,9 @@ before(async () => {
     await Promise.all([
       startListen(["--allow", URI, ...secure, "--count", "1"]),
       startListen(["--allow", IMPOSTOR, ...secure, "--stay"]),
-      startListen(["--allow", URI, ...discovering, "--count", "1"]),
-      startListen(["--allow", IMPOSTOR, ...discovering, "--stay"]),
+      startListen(["--allow", URI, ...discovering, "--trust-store", reverseStoreDir, "--count",
+        "1"]),
+      startListen(["--allow", IMPOSTOR, ...discovering, "--accept-any-certificate", "--stay"]),
     ]);
   peer = await startPeer({
     uri: URI,
@@ -73,13 +77,52 @@ for (const policy of ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_
   for (const mode of ["Sign", "SignAndEncrypt"]) {
     test(`read over ${policy} ${mode} (server certificate found with GetEndpoints)`, async () => {
       const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
-        "--security-policy", policy, "--security-mode", mode]);
+        "--security-policy", policy, "--security-mode", mode, "--trust-store", storeDir]);
       assert.equal((await r.exited).code, 0, r.describe());
       assert.equal(r.events[0].status, "Good", r.describe());
       assert.equal(r.events[0].value, 3.141592653589793, r.describe());
     });
   }
 }
+
+test("--trust-store: the first certificate was recorded with a warning; a different one recorded " +
+  "for the endpoint is refused before OPN until the operator replaces the file", async () => {
+  const records = fs.readdirSync(storeDir);
+  assert.equal(records.length, 1, records.join(" "));
+  const record = path.join(storeDir, records[0]);
+  const pem = fs.readFileSync(record, "utf8");
+  assert.match(pem, new RegExp(`^# .*${peer.endpointUrl}`));
+  const again = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
+    "Basic256Sha256", "--trust-store", storeDir]);
+  assert.equal((await again.exited).code, 0, again.describe());
+  assert.doesNotMatch(again.stderr(), /first certificate seen/, again.describe());
+
+  // the record now holds another certificate, as after a substitution on first use elsewhere
+  const other = makeClientCertificate("urn:sec-peer");
+  fs.copyFileSync(other[1], record);
+  const refused = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
+    "Basic256Sha256", "--trust-store", storeDir]);
+  assert.equal((await refused.exited).code, 1, refused.describe());
+  assert.equal(refused.events[0]?.step, "OPN", refused.describe());
+  assert.equal(refused.events[0].status, "BadCertificateUntrusted", refused.describe());
+  assert.match(refused.events[0].reason ?? "", /not the one recorded on first use/,
+    refused.describe());
+
+  // the operator removes the record: the next read is a first use, reported on stderr
+  fs.rmSync(record);
+  const first = await run(["read", peer.endpointUrl, "i=2258", "--security-policy",
+    "Basic256Sha256", "--trust-store", storeDir]);
+  assert.equal((await first.exited).code, 0, first.describe());
+  assert.match(first.stderr(), /warning: trust: first certificate seen for opc\.tcp:/,
+    first.describe());
+});
+
+test("a secured policy with no trust option is a usage error, before any connection", async () => {
+  const r = await run(["read", peer.endpointUrl, "i=2258", "--security-policy", "Basic256Sha256"]);
+  assert.equal((await r.exited).code, 2, r.describe());
+  assert.match(r.stderr(), /--trust-list DIR, --trust-store DIR or --server-certificate FILE/,
+    r.describe());
+});
 
 test("read over Basic256Sha256 with --server-certificate", async () => {
   const r = await run(["read", peer.endpointUrl, "ns=1;s=Scalar.Double", "--json",
@@ -109,13 +152,15 @@ test("an empty --trust-list: the server's certificate is untrusted, the connect 
 
 test("UserName with the password encrypted for the server", async () => {
   const ok = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
-    "Basic256Sha256", "--user", "alice", "--password-file", passwordFile]);
+    "Basic256Sha256", "--trust-store", storeDir, "--user", "alice", "--password-file",
+    passwordFile]);
   assert.equal(ok.events[0]?.status, "Good", ok.describe());
   assert.equal(ok.events[0].type, "DateTime");
   // the server decrypted it and compared: a wrong password is a wrong credential, not a
   // malformed token
   const wrong = await run(["read", peer.endpointUrl, "i=2258", "--json", "--security-policy",
-    "Aes256_Sha256_RsaPss", "--user", "alice", "--password-file", wrongFile]);
+    "Aes256_Sha256_RsaPss", "--trust-list", trustedDir, "--user", "alice", "--password-file",
+    wrongFile]);
   assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
   assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
 });
@@ -172,6 +217,11 @@ test("Reverse Connect over Basic256Sha256 SignAndEncrypt without --server-certif
   assert.ok(accepted.length >= 2, l.describe());
   assert.ok(!l.events.some((e) => e.event === "error"), l.describe());
   assert.equal((await exitWithin(l, 10000)).code, 0, l.describe()); // --count 1
+  // trust on first use, per ServerUri: the certificate is recorded and the operator warned
+  const records = fs.readdirSync(reverseStoreDir);
+  assert.equal(records.length, 1, records.join(" "));
+  assert.match(records[0], /^urn_sec-peer-[0-9a-f]{8}\.pem$/);
+  assert.match(l.stderr(), /warning: trust: first certificate seen for urn:sec-peer /, l.describe());
 });
 
 test("without --server-certificate, an RHE claiming another ServerUri than the certificate's is " +
@@ -219,7 +269,7 @@ test("--certificate naming another ApplicationUri: the session uses the certific
 
   // reverse: a second peer dials a listener that presents the same certificate
   const l = await startListen(["--allow", "urn:sec-peer-2", "--security-policy", "Basic256Sha256",
-    "--read", "ns=1;s=Scalar.Double", "--count", "1", ...own]);
+    "--accept-any-certificate", "--read", "ns=1;s=Scalar.Double", "--count", "1", ...own]);
   const second = await startPeer({
     uri: "urn:sec-peer-2", reverse: [l.url], args: ["--no-big", "--secure"],
   });

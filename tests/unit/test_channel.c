@@ -559,12 +559,11 @@ static void test_oversize_header_rejected_before_body(void **state)
                      UARC_BadTcpMessageTooLarge);
     free_fixture(f);
 
-    /* a size smaller than the header itself */
+    /* a size smaller than the header itself is malformed (BadDecodingError), not too large */
     f = new_fixture(NULL);
     uarc__channel_start(f->ch, 0);
     static const uint8_t tiny[] = {'A', 'C', 'K', 'F', 7, 0, 0, 0};
-    assert_int_equal(uarc__channel_receive(f->ch, tiny, sizeof tiny, 0),
-                     UARC_BadTcpMessageTooLarge);
+    assert_int_equal(uarc__channel_receive(f->ch, tiny, sizeof tiny, 0), UARC_BadDecodingError);
     free_fixture(f);
 }
 
@@ -761,6 +760,64 @@ static void test_renewal(void **state)
     /* once the new token is used, the old one is refused */
     msg_chunk(&f->in, 'F', TOKEN_ID, f->server_sequence++, send_read(f), "late", 4);
     assert_int_equal(feed(f, &f->in, 0), UARC_BadSecureChannelTokenUnknown);
+    free_fixture(f);
+}
+
+/* A reply under `token` to `request_id`, received at `now`. */
+static uarc_status reply_at(fixture *f, uint32_t token, uint32_t request_id, int64_t now)
+{
+    msg_chunk(&f->in, 'F', token, f->server_sequence++, request_id, "late", 4);
+    return feed(f, &f->in, now);
+}
+
+/* Renews at 75 % of the current token's lifetime; the new token `token` (lifetime `lifetime`)
+ * arrives at `now`. */
+static void renew_at(fixture *f, int64_t due, uint32_t token, uint32_t lifetime, int64_t now)
+{
+    assert_int_equal(uarc__channel_next_deadline(f->ch), due);
+    uarc__channel_tick(f->ch, due);
+    take(f);
+    uint32_t renew_id = check_renew(f);
+    opn_response(&f->in, CHANNEL_ID, f->server_sequence++, renew_id, token, lifetime);
+    assert_int_equal(feed(f, &f->in, now), UARC_Good);
+    assert_int_equal(uarc__channel_token_id(f->ch), token);
+}
+
+/* After a renewal the old token is accepted until 25 % of its own lifetime after it expired
+ * (Part 4 §5.5.2.1), not for ever: a server still using it after that ends the channel, even
+ * though it never used the new token. The clock is the caller's: nothing sleeps. */
+static void test_renewal_overlap_ends(void **state)
+{
+    (void)state;
+    fixture *f = new_fixture(NULL);
+    open_channel(f, 65535, 0, 0, 4000, 1000);
+    uint32_t first = send_read(f), second = send_read(f);
+    take(f);
+    renew_at(f, 4000, TOKEN_ID + 1, 8000, 5000); /* issued at 1000, lifetime 4000: until 6000 */
+    assert_int_equal(reply_at(f, TOKEN_ID, first, 5999), UARC_Good);
+    assert_int_equal(f->rec.message_id, first);
+    uarc__channel_tick(f->ch, 5999);
+    assert_int_equal(reply_at(f, TOKEN_ID, second, 6000), UARC_BadSecureChannelTokenUnknown);
+    assert_int_equal(f->rec.messages, 1);
+    assert_int_equal(f->rec.closes, 1);
+    assert_int_equal(f->rec.closed_status, UARC_BadSecureChannelTokenUnknown);
+    assert_non_null(strstr(f->rec.closed_reason, "overlap"));
+    free_fixture(f);
+
+    /* each token's own lifetime counts; a tick past the overlap forgets the old keys too */
+    f = new_fixture(NULL);
+    open_channel(f, 65535, 0, 0, 4000, 1000);
+    renew_at(f, 4000, TOKEN_ID + 1, 8000, 5000);
+    renew_at(f, 5000 + 6000, TOKEN_ID + 2, 8000, 11500); /* issued 5000, 8000: until 15000 */
+    uint32_t third = send_read(f), fourth = send_read(f);
+    take(f);
+    assert_int_equal(get32(f->out.data + 12), TOKEN_ID + 2);
+    assert_int_equal(reply_at(f, TOKEN_ID + 1, third, 14999), UARC_Good);
+    assert_int_equal(f->rec.message_id, third);
+    uarc__channel_tick(f->ch, 15000);
+    assert_int_equal(f->rec.closes, 0);
+    assert_int_equal(reply_at(f, TOKEN_ID + 1, fourth, 15000), UARC_BadSecureChannelTokenUnknown);
+    assert_int_equal(f->rec.messages, 1);
     free_fixture(f);
 }
 
@@ -1209,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_wrong_channel_and_token),
         cmocka_unit_test(test_sequence_numbers),
         cmocka_unit_test(test_renewal),
+        cmocka_unit_test(test_renewal_overlap_ends),
         cmocka_unit_test(test_renewal_timeout),
         cmocka_unit_test(test_renewal_reusing_token_id),
         cmocka_unit_test(test_renewal_floor),

@@ -17,19 +17,23 @@
 typedef struct toy {
     bool extra_padding;
     size_t signature_size;
+    const uarc__chunk_layout *layout; /* when set, what both layouts answer */
 } toy;
 
 static void toy_layout(const void *context, bool sending, uarc__chunk_layout *out)
 {
     (void)sending;
     const toy *t = context;
-    *out = (uarc__chunk_layout){true, true, 11, 16, t->signature_size, t->extra_padding};
+    *out = t->layout
+               ? *t->layout
+               : (uarc__chunk_layout){true, true, 11, 16, t->signature_size, t->extra_padding};
 }
 
 static void toy_sym_layout(const void *context, uarc__chunk_layout *out)
 {
     const toy *t = context;
-    *out = (uarc__chunk_layout){true, true, 16, 16, t->signature_size, false};
+    *out =
+        t->layout ? *t->layout : (uarc__chunk_layout){true, true, 16, 16, t->signature_size, false};
 }
 
 static void checksum(const uint8_t *data, size_t length, uint8_t *signature, size_t size)
@@ -187,7 +191,7 @@ static void round_trip(toy *t, uarc__uatcp_type type, size_t max_chunk)
 static void test_asymmetric_padding_and_signature(void **state)
 {
     (void)state;
-    toy t = {false, 20};
+    toy t = {false, 20, NULL};
     round_trip(&t, UARC__UATCP_OPN, 8192);
     round_trip(&t, UARC__UATCP_OPN, 1000);
 }
@@ -195,14 +199,14 @@ static void test_asymmetric_padding_and_signature(void **state)
 static void test_asymmetric_extra_padding(void **state)
 {
     (void)state;
-    toy t = {true, 32};
+    toy t = {true, 32, NULL};
     round_trip(&t, UARC__UATCP_OPN, 8192);
 }
 
 static void test_symmetric_padding_and_signature(void **state)
 {
     (void)state;
-    toy t = {false, 32};
+    toy t = {false, 32, NULL};
     round_trip(&t, UARC__UATCP_MSG, 8192);
     round_trip(&t, UARC__UATCP_MSG, 777);
 }
@@ -211,7 +215,7 @@ static void test_symmetric_padding_and_signature(void **state)
 static void test_padding_bytes(void **state)
 {
     (void)state;
-    toy t = {false, 4};
+    toy t = {false, 4, NULL};
     uarc__chunk_security security = {&toy_policy, &t, &t};
     uarc__chunk_info info = {.type = UARC__UATCP_MSG,
                              .chunk_type = 'F',
@@ -239,6 +243,78 @@ static void test_padding_bytes(void **state)
     assert_int_equal(buf[27], 1); /* the padding byte holds the size too */
 }
 
+/* Layouts no sane policy gives (what a key the policy should have refused once produced: a
+ * plaintext block of (size_t)(64 - 66)), and bodies and headers too large to add up: every size
+ * computation refuses them instead of wrapping, and nothing is written. */
+static void test_absurd_layouts(void **state)
+{
+    (void)state;
+    static const uarc__chunk_layout absurd[] = {
+        {true, true, 0, 16, 32, false},               /* empty plaintext block */
+        {true, true, 16, 0, 32, false},               /* empty ciphertext block */
+        {true, true, (size_t)64 - 66, 64, 64, false}, /* the wrapped OAEP block of a tiny key */
+        {true, true, (size_t)64 - 66, 64, 64, true},
+        {true, true, 64, 32, 32, false},         /* ciphertext smaller than plaintext */
+        {true, true, 300, 512, 256, false},      /* a padding count over one byte */
+        {true, true, 100000, 100000, 256, true}, /* over two bytes */
+        {true, true, 16, 16, SIZE_MAX, false},   /* a signature no sum survives */
+        {true, false, 1, 1, SIZE_MAX - 8, false},
+        {true, true, 16, SIZE_MAX, 32, false},
+    };
+    static uint8_t buf[4096];
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
+        for (int asym = 0; asym < 2; asym++) {
+            toy t = {false, 32, &absurd[i]};
+            uarc__chunk_security security = {&toy_policy, &t, &t};
+            uarc__chunk_info info = {.type = asym ? UARC__UATCP_OPN : UARC__UATCP_MSG,
+                                     .chunk_type = 'F',
+                                     .body = (const uint8_t *)"body",
+                                     .body_length = 4};
+            memset(buf, 0xAB, sizeof buf);
+            size_t size = 12345;
+            assert_int_equal(uarc__chunk_max_body(&security, &info, 8192), 0);
+            assert_int_equal(uarc__chunk_encode(&security, &info, buf, 64, &size),
+                             UARC_BadEncodingLimitsExceeded);
+            assert_int_equal(size, 12345);
+            assert_int_equal(buf[0], 0xAB);
+            assert_int_equal(buf[64], 0xAB);
+            /* a received chunk under such a layout is refused before anything is read */
+            uarc__chunk_info got = info;
+            size_t header = uarc__chunk_header_size(&info);
+            assert_int_equal(uarc__chunk_open(&security, buf, header + 64, header, &got),
+                             UARC_BadSecurityChecksFailed);
+        }
+    }
+
+    /* a sane layout, but a body length or header no buffer could hold */
+    toy t = {false, 32, NULL};
+    uarc__chunk_security security = {&toy_policy, &t, &t};
+    uarc__chunk_info info = {.type = UARC__UATCP_MSG, .chunk_type = 'F', .body = buf};
+    size_t size = 0;
+    static const size_t huge[] = {SIZE_MAX, SIZE_MAX - 8, SIZE_MAX - 40, SIZE_MAX / 16 * 11};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        info.body_length = huge[i];
+        assert_int_equal(uarc__chunk_encode(&security, &info, buf, sizeof buf, &size),
+                         UARC_BadEncodingLimitsExceeded);
+        assert_int_equal(uarc__chunk_encode(&security, &info, buf, SIZE_MAX, &size),
+                         UARC_BadEncodingLimitsExceeded);
+    }
+    info.type = UARC__UATCP_OPN;
+    info.body_length = 4;
+    info.sender_certificate = (uarc_view){buf, SIZE_MAX / 2};
+    info.receiver_thumbprint = (uarc_view){buf, SIZE_MAX / 2};
+    assert_int_equal(uarc__chunk_header_size(&info), SIZE_MAX);
+    assert_int_equal(uarc__chunk_max_body(&security, &info, SIZE_MAX), 0);
+    assert_int_equal(uarc__chunk_encode(&security, &info, buf, SIZE_MAX, &size),
+                     UARC_BadEncodingLimitsExceeded);
+    /* a capacity smaller than the header */
+    info.sender_certificate = info.receiver_thumbprint = (uarc_view){NULL, 0};
+    assert_int_equal(uarc__chunk_encode(&security, &info, buf, 10, &size),
+                     UARC_BadEncodingLimitsExceeded);
+    /* a header longer than the chunk */
+    assert_int_equal(uarc__chunk_open(&security, buf, 10, 20, &info), UARC_BadSecurityChecksFailed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_asymmetric_extra_padding),
         cmocka_unit_test(test_symmetric_padding_and_signature),
         cmocka_unit_test(test_padding_bytes),
+        cmocka_unit_test(test_absurd_layouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,10 +17,14 @@
 #include <cmocka.h>
 
 #include "uarc/client.h"
+#include "channel/chunk.h"
 #include "channel/crypto.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
+#include "fake_server.h"
+#include "rsa_keys.h"
 
 #define B256 "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+#define PSS  "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss"
 
 static uint8_t *server_cert, *server_key;
 static size_t server_cert_length, server_key_length;
@@ -172,6 +176,204 @@ static void test_trust_list(void **state)
     rmdir(dir);
 }
 
+/* A server certificate with a key of `bits` bits, accepted although untrusted, in byte mode:
+ * returns what starting the connect returned, and with Good feeds the ACK and returns the OPN
+ * chunk's size after its asymmetric header (0 when no OPN came). */
+static uarc_status connect_with_server_key(const char *policy, int bits, size_t *opn_body)
+{
+    size_t cert_length;
+    uint8_t *cert = rsa_certificate_of_bits(bits, server_key, server_key_length, &cert_length);
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = policy;
+    cfg.generate_certificate = true;
+    cfg.server_certificate = cert;
+    cfg.server_certificate_length = cert_length;
+    cfg.accept_untrusted_server_certificate = true;
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    uarc__free(cert);
+    *opn_body = 0;
+    uarc_status status = uarc_client_start_bytes(client, "opc.tcp://127.0.0.1:4840", 0);
+    const uint8_t *out;
+    if (status != UARC_Good) {
+        assert_int_equal(uarc_client_output_bytes(client, &out), 0);
+        assert_int_equal(uarc_client_state_get(client), UARC_CLIENT_DISCONNECTED);
+        const char *error = uarc_client_error(client);
+        assert_non_null(strstr(error, "OPN"));
+        assert_non_null(strstr(error, "2048"));
+        uarc_client_delete(client);
+        return status;
+    }
+    size_t n = uarc_client_output_bytes(client, &out);
+    assert_true(n > 0 && memcmp(out, "HEL", 3) == 0);
+    uarc_client_output_consumed(client, n);
+    fake_frame ack;
+    frame_ack(&ack);
+    assert_int_equal(uarc_client_receive_bytes(client, ack.bytes, ack.length, 1), UARC_Good);
+    n = uarc_client_output_bytes(client, &out);
+    if (n >= 12 && memcmp(out, "OPN", 3) == 0) {
+        size_t pos = 12; /* header and SecureChannelId, then three ByteStrings */
+        for (int i = 0; i < 3; i++)
+            pos += 4 + get_u32(out + pos);
+        assert_int_equal(get_u32(out + 4), n);
+        *opn_body = n - pos;
+    }
+    uarc_client_delete(client);
+    return status;
+}
+
+/* Every RSA policy refuses a server certificate with a key outside 2048-4096 bits before anything
+ * is sent, even when told to accept untrusted certificates: a 512-bit key made the OPN padding
+ * computation wrap and write far past the output buffer (for the RSA-OAEP-SHA256 of
+ * Aes256_Sha256_RsaPss, whose overhead of 66 bytes exceeds such a key's 64). Odd sizes within the
+ * range work: the OPN is whole blocks of the key's size. */
+static void test_server_key_sizes(void **state)
+{
+    (void)state;
+    const char *policies[] = {PSS, B256};
+    static const int refused[] = {512, 1024, 8192};
+    for (size_t p = 0; p < 2; p++) {
+        size_t opn;
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+            assert_int_equal(connect_with_server_key(policies[p], refused[i], &opn),
+                             UARC_BadCertificatePolicyCheckFailed);
+        assert_int_equal(connect_with_server_key(policies[p], 3001, &opn), UARC_Good);
+        assert_true(opn > 0 && opn % 376 == 0);
+        assert_int_equal(connect_with_server_key(policies[p], 4096, &opn), UARC_Good);
+        assert_true(opn > 0 && opn % 512 == 0);
+    }
+}
+
+/* An allocator that looks into every block uarc lets go (freed, or left behind by a realloc)
+ * for the bytes of a secret. */
+#define BLOCK_HEADER 16
+static const uint8_t *secret_needles[3];
+static size_t secret_needle_lengths[3];
+static int secrets_found;
+
+static void *scanning_malloc(size_t size, void *user_data)
+{
+    (void)user_data;
+    uint8_t *p = calloc(1, BLOCK_HEADER + size); /* zeroed: the scan reads whole blocks */
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    return p + BLOCK_HEADER;
+}
+
+static void scanning_free(void *ptr, void *user_data)
+{
+    (void)user_data;
+    if (!ptr)
+        return;
+    uint8_t *p = (uint8_t *)ptr - BLOCK_HEADER;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    for (int i = 0; i < 3; i++)
+        if (secret_needles[i] && memmem(ptr, size, secret_needles[i], secret_needle_lengths[i]))
+            secrets_found++;
+    free(p);
+}
+
+static void *scanning_realloc(void *ptr, size_t size, void *user_data)
+{
+    uint8_t *q = scanning_malloc(size, user_data);
+    if (q && ptr) {
+        size_t old;
+        memcpy(&old, (uint8_t *)ptr - BLOCK_HEADER, sizeof old);
+        memcpy(q, ptr, old < size ? old : size);
+        scanning_free(ptr, user_data);
+    }
+    return q;
+}
+
+/* Key material, nonces and the password are wiped before their memory goes back: a client that
+ * read its private key from a file, sent OPN and was deleted leaves none of them in any block it
+ * freed (the old code freed the password, the key's DER and the channel's nonce unwiped). */
+static void test_secrets_wiped(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/uarc-client-secrets-XXXXXX", cert_path[64], key_path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert_path, sizeof cert_path, "%s/cert.der", dir);
+    snprintf(key_path, sizeof key_path, "%s/key.der", dir);
+    FILE *f = fopen(cert_path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(server_cert, 1, server_cert_length, f), server_cert_length);
+    fclose(f);
+    f = fopen(key_path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(server_key, 1, server_key_length, f), server_key_length);
+    fclose(f);
+
+    static const char password[] = "uarc-test-password-7f3a";
+    secret_needles[0] = (const uint8_t *)password;
+    secret_needle_lengths[0] = strlen(password);
+    secret_needles[1] = server_key + server_key_length / 2; /* inside the private exponent */
+    secret_needle_lengths[1] = 32;
+    secrets_found = 0;
+    uarc_set_allocator(&(uarc_allocator){scanning_malloc, scanning_realloc, scanning_free, NULL});
+    uarc_client_config cfg = {0};
+    cfg.security_policy_uri = B256;
+    cfg.certificate_file = cert_path;
+    cfg.private_key_file = key_path;
+    cfg.server_certificate = server_cert; /* talks to itself: the same identity both ways */
+    cfg.server_certificate_length = server_cert_length;
+    cfg.accept_untrusted_server_certificate = true;
+    cfg.user_name = "operator";
+    cfg.password = password;
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    assert_int_equal(uarc_client_start_bytes(client, "opc.tcp://127.0.0.1:4840", 0), UARC_Good);
+    fake_frame ack;
+    frame_ack(&ack);
+    assert_int_equal(uarc_client_receive_bytes(client, ack.bytes, ack.length, 1), UARC_Good);
+    /* the client nonce, from the OPN opened as the server would (the same identity) */
+    const uint8_t *out;
+    size_t n = uarc_client_output_bytes(client, &out);
+    const uint8_t *opn = memmem(out, n, "OPNF", 4);
+    assert_non_null(opn);
+    static uint8_t chunk[8192];
+    size_t size = n - (size_t)(opn - out), header;
+    assert_true(size <= sizeof chunk);
+    memcpy(chunk, opn, size);
+    const uarc__security_policy *policy = &uarc__security_policy_basic256sha256;
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    {server_cert, server_cert_length},
+                                    {server_key, server_key_length},
+                                    {server_cert, server_cert_length}};
+    void *context = NULL;
+    assert_int_equal(policy->context_new(&config, &context), UARC_Good);
+    uarc__chunk_info info;
+    uarc__chunk_security security = {policy, context, NULL};
+    assert_int_equal(uarc__chunk_parse_header(chunk, size, &info, &header), UARC_Good);
+    assert_int_equal(uarc__chunk_open(&security, chunk, size, header, &info), UARC_Good);
+    policy->context_delete(context);
+    size_t offset = 0;
+    uarc_nodeid type_id;
+    uarc_OpenSecureChannelRequest request;
+    assert_int_equal(
+        uarc_decode(info.body, info.body_length, &offset, &type_id, UARC_T(NodeId), NULL),
+        UARC_Good);
+    assert_int_equal(uarc_decode(info.body, info.body_length, &offset, &request,
+                                 UARC_T(OpenSecureChannelRequest), NULL),
+                     UARC_Good);
+    static uint8_t nonce[32];
+    assert_int_equal(request.clientNonce.length, sizeof nonce);
+    memcpy(nonce, request.clientNonce.data, sizeof nonce);
+    uarc_clear(&request, UARC_T(OpenSecureChannelRequest));
+    secret_needles[2] = nonce;
+    secret_needle_lengths[2] = sizeof nonce;
+
+    uarc_client_delete(client);
+    uarc_set_allocator(NULL);
+    secret_needles[0] = secret_needles[1] = secret_needles[2] = NULL;
+    assert_int_equal(secrets_found, 0);
+    remove(cert_path);
+    remove(key_path);
+    rmdir(dir);
+}
+
 /* Setting the expected ServerUri (as uarc_reverse_connect() does) leaves every other configured
  * string intact: the trust list is still the one configured. */
 static void test_expected_uri_keeps_trust_list(void **state)
@@ -279,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_server_certificate_required),
         cmocka_unit_test(test_client_certificate_required),
         cmocka_unit_test(test_trust_list),
+        cmocka_unit_test(test_server_key_sizes),
+        cmocka_unit_test(test_secrets_wiped),
         cmocka_unit_test(test_expected_uri_keeps_trust_list),
         cmocka_unit_test(test_application_uri_from_certificate),
     };

@@ -411,6 +411,42 @@ static void test_structure(void **state)
     assert_null(uarc_attribute_name(1000));
 }
 
+/* Enumeration value names come from the schema, for every enumeration and nothing else. */
+static void test_enum_names(void **state)
+{
+    (void)state;
+    assert_string_equal(uarc_enum_name(UARC_T(MessageSecurityMode), 3), "SignAndEncrypt");
+    assert_string_equal(uarc_enum_name(UARC_T(MessageSecurityMode), 0), "Invalid");
+    assert_null(uarc_enum_name(UARC_T(MessageSecurityMode), 4));
+    assert_string_equal(uarc_enum_name(UARC_T(NodeClass), UARC_NodeClass_VariableType),
+                        "VariableType");
+    assert_string_equal(uarc_enum_name(UARC_T(NodeClass), 128), "View");
+    assert_null(uarc_enum_name(UARC_T(NodeClass), 3));
+    assert_string_equal(uarc_enum_name(UARC_T(BrowseDirection), UARC_BrowseDirection_Inverse),
+                        "Inverse");
+    assert_string_equal(uarc_enum_name(UARC_T(UserTokenType), 3), "IssuedToken");
+    assert_string_equal(uarc_enum_name(UARC_T(TimestampsToReturn), 2), "Both");
+    assert_null(uarc_enum_name(UARC_T(NodeClass), -1));
+    /* option sets, built-ins and structures have no value names */
+    assert_null(uarc_enum_name(UARC_T(AttributeWriteMask), 1));
+    assert_null(uarc_enum_name(UARC_T(Int32), 0));
+    assert_null(uarc_enum_name(UARC_T(ReadRequest), 0));
+    assert_null(uarc_enum_name(NULL, 0));
+    /* every enumeration has a table whose names are all set */
+    size_t enums = 0;
+    for (size_t i = 0; i < UARC_TYPE_COUNT; i++) {
+        if (uarc_types[i].kind != UARC_KIND_ENUM || strcmp(uarc_types[i].name, "Enumeration") == 0)
+            continue; /* the abstract built-in has no values */
+        enums++;
+        bool named = false;
+        for (int32_t v = 0; v < 256 && !named; v++)
+            named = uarc_enum_name(&uarc_types[i], v) != NULL;
+        if (!named)
+            fail_msg("%s: no value 0-255 has a name", uarc_types[i].name);
+    }
+    assert_true(enums > 20);
+}
+
 /* ---- Limits and malformed input ---------------------------------------------------------- */
 
 static void test_limit_detail_names_field(void **state)
@@ -651,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_variant),
         cmocka_unit_test(test_diagnostic_info),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_enum_names),
         cmocka_unit_test(test_limit_detail_names_field),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_offsets_and_arguments),

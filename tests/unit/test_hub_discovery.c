@@ -17,7 +17,7 @@
 #include "fake_server.h"
 #include "uarc/uarc.h"
 #include "channel/crypto.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 #define CHANNEL_ID 21u
 #define TOKEN_ID   1u
@@ -27,10 +27,11 @@
 #define POLICY     "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
 #define NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
 
-/* Certificates with subjectAltName URI urn:a and urn:b, and our own with its key, made
- * once (not by each client at its first secured connect: that is slow under valgrind). */
-static uint8_t *cert_a, *cert_b, *cert_client, *key_client;
-static size_t cert_a_length, cert_b_length, cert_client_length, key_client_length;
+/* Certificates with subjectAltName URI urn:a and urn:b, a substitute for urn:a's (same URI,
+ * another key), and our own with its key, made once (not by each client at its first secured
+ * connect: that is slow under valgrind). */
+static uint8_t *cert_a, *cert_b, *cert_a2, *cert_client, *key_client;
+static size_t cert_a_length, cert_b_length, cert_a2_length, cert_client_length, key_client_length;
 
 typedef struct events {
     int discovered, failed, connected;
@@ -92,6 +93,10 @@ static int make_certificates(void **state)
         UARC_Good)
         return -1;
     uarc__free(key);
+    if (uarc__crypto_make_certificate(SERVER_URI, &cert_a2, &cert_a2_length, &key, &key_length) !=
+        UARC_Good)
+        return -1;
+    uarc__free(key);
     if (uarc__crypto_make_certificate("urn:uarc:test-client", &cert_client, &cert_client_length,
                                       &key_client, &key_client_length) != UARC_Good)
         return -1;
@@ -103,6 +108,7 @@ static int free_certificates(void **state)
     (void)state;
     uarc__free(cert_a);
     uarc__free(cert_b);
+    uarc__free(cert_a2);
     uarc__free(cert_client);
     uarc__free(key_client);
     return 0;
@@ -132,17 +138,26 @@ static fixture *new_hub(uarc_reverse_hub_options ho)
     return fx;
 }
 
+/* The clients' configuration of new_fixture(). */
+static uarc_client_config secured_config(const uint8_t *server_certificate, size_t length)
+{
+    return (uarc_client_config){.security_policy_uri = POLICY,
+                                .certificate = cert_client,
+                                .certificate_length = cert_client_length,
+                                .private_key = key_client,
+                                .private_key_length = key_client_length,
+                                .server_certificate = server_certificate,
+                                .server_certificate_length = length,
+                                .accept_untrusted_server_certificate = true};
+}
+
 /* A hub whose clients ask for Basic256Sha256 (mode left to its default, SignAndEncrypt), with
- * `server_certificate` configured or not. */
+ * `server_certificate` configured or not, accepting any certificate (the trust decision itself
+ * is tested with its own fixtures). */
 static fixture *new_fixture(const uint8_t *server_certificate, size_t length)
 {
-    return new_hub((uarc_reverse_hub_options){.client = {.security_policy_uri = POLICY,
-                                                         .certificate = cert_client,
-                                                         .certificate_length = cert_client_length,
-                                                         .private_key = key_client,
-                                                         .private_key_length = key_client_length,
-                                                         .server_certificate = server_certificate,
-                                                         .server_certificate_length = length}});
+    return new_hub(
+        (uarc_reverse_hub_options){.client = secured_config(server_certificate, length)});
 }
 
 static void free_fixture(fixture *fx)
@@ -362,6 +377,88 @@ static void test_discovered_then_secured(void **state)
     free_fixture(fx);
 }
 
+/* Discovery over the first dial of `fx`, answered with one endpoint of POLICY and `cert`. */
+static void discover(fixture *fx, const uint8_t *cert, size_t cert_length)
+{
+    int fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, NONE));
+    uarc_EndpointDescription e[] = {
+        endpoint(POLICY, UARC_MessageSecurityMode_SignAndEncrypt, cert, cert_length),
+    };
+    answer_get_endpoints(fx, fd, e, 1);
+    expect_clo_and_close(fx, fd);
+    run_until(fx, &fx->ev.discovered, 1);
+    close(fd);
+}
+
+/* Runs the hub until the server's dial fails; true when the client sent HEL first. */
+static bool dial_fails(fixture *fx, int failures)
+{
+    int fd = dial(fx, SERVER_URI);
+    run_until(fx, &fx->ev.failed, failures);
+    bool hel =
+        readable(fd) && recv(fd, message, 4, MSG_DONTWAIT) == 4 && memcmp(message, "HELF", 4) == 0;
+    close(fd);
+    return hel;
+}
+
+/* A learned certificate with no trust decision configured is never used: the next dial fails
+ * before HEL, saying what to configure. */
+static void test_discovered_needs_a_trust_decision(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = secured_config(NULL, 0);
+    cfg.accept_untrusted_server_certificate = false;
+    fixture *fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    discover(fx, cert_a, cert_a_length);
+    assert_false(dial_fails(fx, 1));
+    assert_int_equal(fx->ev.status, UARC_BadCertificateUntrusted);
+    assert_non_null(strstr(fx->ev.detail, "OPN: BadCertificateUntrusted"));
+    assert_non_null(strstr(fx->ev.detail, "trust_store_dir"));
+    free_fixture(fx);
+}
+
+/* With a trust store, the first certificate discovered for a ServerUri is recorded; a hub that
+ * later discovers another one under that ServerUri (a substitute) refuses it before OPN. */
+static void test_trust_store_refuses_a_substitute(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/uarc-hub-store-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    uarc_client_config cfg = secured_config(NULL, 0);
+    cfg.accept_untrusted_server_certificate = false;
+    cfg.trust_store_dir = dir;
+
+    fixture *fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    discover(fx, cert_a, cert_a_length);
+    int fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, POLICY)); /* trusted on first use: OPN goes out */
+    close(fd);
+    run_until(fx, &fx->ev.failed, 1); /* the fake goes no further than the OPN */
+    free_fixture(fx);
+
+    fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    discover(fx, cert_a2, cert_a2_length);
+    assert_false(dial_fails(fx, 1));
+    assert_int_equal(fx->ev.status, UARC_BadCertificateUntrusted);
+    assert_non_null(strstr(fx->ev.detail, "not the one recorded on first use"));
+    assert_non_null(strstr(fx->ev.detail, dir));
+    free_fixture(fx);
+
+    /* the same certificate as recorded: trusted again */
+    fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    discover(fx, cert_a, cert_a_length);
+    fd = dial(fx, SERVER_URI);
+    assert_true(open_channel(fx, fd, POLICY));
+    close(fd);
+    run_until(fx, &fx->ev.failed, 1);
+    free_fixture(fx);
+
+    char command[128];
+    snprintf(command, sizeof command, "rm -r %s", dir);
+    assert_int_equal(system(command), 0);
+}
+
 /* A configured certificate is used at once: no discovery. */
 static void test_configured_certificate_skips_discovery(void **state)
 {
@@ -465,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_no_matching_endpoint),
         cmocka_unit_test(test_certificate_uri_differs),
         cmocka_unit_test(test_discovered_then_secured),
+        cmocka_unit_test(test_discovered_needs_a_trust_decision),
+        cmocka_unit_test(test_trust_store_refuses_a_substitute),
         cmocka_unit_test(test_configured_certificate_skips_discovery),
         cmocka_unit_test(test_generated_certificate_shared),
         cmocka_unit_test(test_discovery_does_not_block),

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -124,10 +123,47 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms)
+static bool same_address(const struct sockaddr_storage *a, socklen_t alen,
+                         const struct sockaddr_storage *b, socklen_t blen)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* The listener runs in this process, so the far end of a loopback connection is one of our own
+ * descriptors: the socket whose local and peer addresses are `fd`'s peer and local addresses.
+ * Waiting on it lets a test see that bytes or a FIN reached the listener without reading them. */
+static int far_end(int fd)
+{
+    struct sockaddr_storage me, peer, a, b;
+    socklen_t me_len = sizeof me, peer_len = sizeof peer;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &me_len), 0);
+    assert_int_equal(getpeername(fd, (struct sockaddr *)&peer, &peer_len), 0);
+    struct rlimit r;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &r), 0);
+    int max = r.rlim_cur > 65536 ? 65536 : (int)r.rlim_cur;
+    for (int i = 0; i < max; i++) {
+        socklen_t a_len = sizeof a, b_len = sizeof b;
+        if (i == fd || getsockname(i, (struct sockaddr *)&a, &a_len) != 0 ||
+            getpeername(i, (struct sockaddr *)&b, &b_len) != 0)
+            continue;
+        if (same_address(&a, a_len, &peer, peer_len) && same_address(&b, b_len, &me, me_len))
+            return i;
+    }
+    fail_msg("no descriptor of this process is the far end of %d", fd);
+    return -1;
+}
+
+/* Waits until `fd` has `events` pending, without consuming anything; the bound only fails a hung
+ * test. */
+static void wait_for(int fd, short wanted)
+{
+    struct pollfd p = {.fd = fd, .events = wanted};
+    int64_t end = now_ms() + 10000;
+    while (!(p.revents & wanted)) {
+        int64_t left = end - now_ms();
+        if (left <= 0)
+            fail_msg("descriptor %d: nothing pending after 10 s", fd);
+        assert_true(poll(&p, 1, (int)left) >= 0 || errno == EINTR);
     }
 }
 
@@ -764,35 +800,23 @@ static void test_hello_timeout_not_early(void **state)
     uarc_listener_options o = {.hello_timeout_ms = 2000};
     events ev;
     uarc_listener *l = start(&o, &ev);
+    int64_t connected = now_ms(); /* no later than the listener's accept */
     int fd = connect_to(uarc_listener_port(l));
     assert_true(drive_until_pending(l, 1, 1000));
-    assert_int_equal(uarc_listener_process(l, 100), UARC_Good);
+    assert_int_equal(uarc_listener_process(l, 0), UARC_Good);
     assert_int_equal(ev.errors, 0);
     assert_int_equal(uarc_listener_pending_count(l), 1);
     assert_true(drive_until(l, &ev.errors, 1, 4000));
     assert_int_equal(ev.status, UARC_BadTimeout);
+    int64_t waited = now_ms() - connected;
+    if (waited < 2000)
+        fail_msg("dropped after %lld ms, inside the 2000 ms hello timeout", (long long)waited);
     expect_eof(fd);
     close(fd);
     uarc_listener_delete(l);
 }
 
 /* ---- slow, interleaved, silent and hostile peers ---- */
-
-typedef struct dribbler {
-    int fd;
-    fake_frame frame;
-    int pause_ms;
-} dribbler;
-
-static void *dribble(void *arg)
-{
-    dribbler *d = arg;
-    for (size_t i = 0; i < d->frame.length; i++) {
-        send_all(d->fd, &d->frame.bytes[i], 1);
-        sleep_ms(d->pause_ms);
-    }
-    return NULL;
-}
 
 static void test_one_byte_at_a_time(void **state)
 {
@@ -801,14 +825,22 @@ static void test_one_byte_at_a_time(void **state)
     uarc_listener_options o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
-    dribbler d = {.fd = connect_to(uarc_listener_port(l)), .pause_ms = 2};
-    frame_rhe(&d.frame, SERVER_URI, ENDPOINT_URL);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, dribble, &d), 0);
+    int fd = connect_to(uarc_listener_port(l));
+    assert_true(drive_until_pending(l, 1, 3000));
+    int theirs = far_end(fd);
+    fake_frame f;
+    frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
+    /* Each byte reaches the listener, which looks at it, before the next one is sent. */
+    for (size_t i = 0; i + 1 < f.length; i++) {
+        send_all(fd, &f.bytes[i], 1);
+        wait_for(theirs, POLLIN);
+        assert_int_equal(uarc_listener_process(l, 0), UARC_Good);
+        assert_int_equal(ev.hellos + ev.errors + ev.rejected, 0);
+    }
+    send_all(fd, &f.bytes[f.length - 1], 1);
 
     uarc_reverse_connection c;
     uarc_status s = uarc_listener_accept(l, 4000, &c);
-    pthread_join(t, NULL);
     assert_int_equal(s, UARC_Good);
     assert_string_equal(c.server_uri, SERVER_URI);
     assert_string_equal(c.endpoint_url, ENDPOINT_URL);
@@ -816,7 +848,7 @@ static void test_one_byte_at_a_time(void **state)
     assert_int_equal(ev.accepted, 1);
     assert_int_equal(ev.errors + ev.rejected, 0);
     uarc_reverse_connection_clear(&c);
-    close(d.fd);
+    close(fd);
     uarc_listener_delete(l);
     uarc_allowlist_delete(a);
 }
@@ -1017,11 +1049,10 @@ static void test_unclaimed_closed_not_handed_out(void **state)
         local_address(fd, me, sizeof me);
         send_all(fd, f.bytes, f.length);
         assert_true(drive_until(l, &ev.accepted, round + 1, 3000));
+        int theirs = far_end(fd);
         close(fd);
-        /* Let the FIN arrive without processing it (the listener's descriptor turns readable). */
-        struct pollfd p = {.fd = uarc_listener_fd(l), .events = POLLIN};
-        poll(&p, 1, 1000);
-        sleep_ms(20);
+        /* Let the FIN arrive without processing it. */
+        wait_for(theirs, POLLIN); /* the FIN: nothing else is left unread */
         int errors = ev.errors;
         if (round == 0)
             assert_false(uarc_listener_next(l, &c));
@@ -1159,9 +1190,11 @@ static void test_take_inside_callback(void **state)
         assert_int_equal(uarc_listener_process(l, 20), UARC_Good);
     assert_int_equal(uarc_listener_pending_count(l), 1);
     /* A's RHE and b1's FIN land in one batch, A's first. */
+    int fa_far = far_end(fa), b1_far = far_end(b1);
     send_all(fa, ra.bytes, ra.length);
     close(b1);
-    sleep_ms(100);
+    wait_for(fa_far, POLLIN);
+    wait_for(b1_far, POLLIN);
     assert_true(drive_until(l, &t.ev.accepted, 3, 3000));
     assert_int_equal(uarc_listener_process(l, 50), UARC_Good);
     assert_int_equal(t.taken, 1);

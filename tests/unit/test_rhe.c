@@ -263,17 +263,6 @@ static void test_encode_round_trip(void **state)
     assert_memory_equal(buf + 8, "\xff\xff\xff\xff", 4);
 }
 
-static void test_escape_bytes(void **state)
-{
-    (void)state;
-    char out[32];
-    assert_string_equal(uarc_escape_bytes(out, sizeof out, (const uint8_t *)"a\\b\x01\xff", 5),
-                        "a\\\\b\\x01\\xff");
-    uarc_escape_bytes(out, 8, (const uint8_t *)"abcdefghijkl", 12);
-    assert_string_equal(out, "abcd...");
-    assert_true(strlen(out) < 8);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,7 +281,6 @@ int main(void)
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_embedded_nul),
         cmocka_unit_test(test_encode_round_trip),
-        cmocka_unit_test(test_escape_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

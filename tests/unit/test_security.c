@@ -24,17 +24,16 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "channel/chunk.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 #include "uarc/client.h"
+#include "rsa_keys.h"
 
 static const uint8_t short_expected[40] = {
     0x8e, 0x4d, 0x93, 0x25, 0x30, 0xd7, 0x65, 0xa0, 0xaa, 0xe9, 0x74, 0xc3, 0x04, 0x73,
@@ -346,83 +345,159 @@ static void test_context_refusals(void **state)
     policy->context_delete(context);
 }
 
-/* A certificate for an RSA public key of `bits` bits (its modulus need not factor: only its size
- * matters here), signed with application 0's key. */
-static uint8_t *certificate_with_key_bits(int bits, size_t *length)
+static size_t oaep_overhead_of(const uarc__security_policy *policy)
 {
-    BIGNUM *n = BN_new(), *e = BN_new();
-    assert_true(n && e && BN_set_bit(n, bits - 1) && BN_set_bit(n, 0) && BN_set_word(e, 65537));
-    OSSL_PARAM_BLD *build = OSSL_PARAM_BLD_new();
-    assert_true(build && OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_N, n) &&
-                OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_E, e));
-    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(build);
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    EVP_PKEY *public_key = NULL;
-    assert_true(params && pctx && EVP_PKEY_fromdata_init(pctx) == 1 &&
-                EVP_PKEY_fromdata(pctx, &public_key, EVP_PKEY_PUBLIC_KEY, params) == 1);
-    const unsigned char *p = key[0];
-    EVP_PKEY *signer = d2i_AutoPrivateKey(NULL, &p, (long)key_length[0]);
-    X509 *x = X509_new();
-    X509_NAME *name = X509_NAME_new();
-    assert_true(signer && x && name &&
-                X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"big",
-                                           -1, -1, 0) &&
-                X509_set_subject_name(x, name) && X509_set_issuer_name(x, name) &&
-                X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-                X509_gmtime_adj(X509_getm_notAfter(x), 3600) && X509_set_pubkey(x, public_key) &&
-                X509_sign(x, signer, EVP_sha256()) > 0);
-    unsigned char *der = NULL;
-    int der_length = i2d_X509(x, &der);
-    assert_true(der_length > 0);
-    uint8_t *copy = uarc__malloc((size_t)der_length);
-    assert_non_null(copy);
-    memcpy(copy, der, (size_t)der_length);
-    *length = (size_t)der_length;
-    OPENSSL_free(der);
-    X509_NAME_free(name);
-    X509_free(x);
-    EVP_PKEY_free(signer);
-    EVP_PKEY_free(public_key);
-    EVP_PKEY_CTX_free(pctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(build);
-    BN_free(n);
-    BN_free(e);
-    return copy;
+    return policy == &uarc__security_policy_aes256_sha256_rsapss ? 66 : 42; /* SHA-256, SHA-1 */
 }
 
-/* The policies take RSA keys of at most 4096 bits (Part 7). A server certificate with a larger
- * key, as GetEndpoints may deliver it, is refused when the channel is made; it once overflowed a
- * stack buffer when the OPN request was encrypted for it. */
-static void test_key_over_4096_bits_refused(void **state)
+/* Part 7 fixes these policies' keys at 2048 to 4096 bits. Each policy refuses a server certificate
+ * with a key outside that range by itself, whoever validated the certificate: a 512-bit key made
+ * the OPN padding wrap and the chunk encoder write far past its buffer, a 5120-bit one overflowed
+ * a stack buffer. Keys of odd sizes inside the range give odd blocks, and OPN chunks fit them. */
+static void test_remote_key_sizes(void **state)
 {
     (void)state;
+    static const int refused[] = {512, 1024, 2047, 4097, 5120, 8192};
+    static const int accepted[] = {2048, 2049, 3001, 4096};
     for (size_t i = 0; i < 3; i++) {
         const uarc__security_policy *policy = secured[i];
-        size_t big_length;
-        uint8_t *big = certificate_with_key_bits(5120, &big_length);
-        uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
-                                        {cert[0], cert_length[0]},
-                                        {key[0], key_length[0]},
-                                        {big, big_length}};
-        void *context = NULL;
-        uarc_status s = policy->context_new(&config, &context);
-        if (s == UARC_Good) { /* what an OPN chunk of 640-byte blocks asks of it */
-            static uint8_t data[2 * 640];
+        for (size_t j = 0; j < sizeof refused / sizeof refused[0]; j++) {
+            size_t length;
+            uint8_t *remote = rsa_certificate_of_bits(refused[j], key[0], key_length[0], &length);
+            uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                            {cert[0], cert_length[0]},
+                                            {key[0], key_length[0]},
+                                            {remote, length}};
+            void *context = NULL;
+            assert_int_equal(policy->context_new(&config, &context),
+                             UARC_BadCertificatePolicyCheckFailed);
+            assert_null(context);
+            /* also where only the server's certificate is given (an encrypted password) */
+            config.local_certificate = config.local_private_key = (uarc_view){NULL, 0};
+            assert_int_equal(policy->context_new(&config, &context),
+                             UARC_BadCertificatePolicyCheckFailed);
+            uarc__free(remote);
+        }
+        for (size_t j = 0; j < sizeof accepted / sizeof accepted[0]; j++) {
+            size_t length;
+            uint8_t *remote = rsa_certificate_of_bits(accepted[j], key[0], key_length[0], &length);
+            uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                            {cert[0], cert_length[0]},
+                                            {key[0], key_length[0]},
+                                            {remote, length}};
+            void *context = NULL;
+            assert_int_equal(policy->context_new(&config, &context), UARC_Good);
             uarc__chunk_layout layout;
             policy->asym_layout(context, true, &layout);
-            (void)policy->asym_encrypt(context, data, layout.plain_block, sizeof data);
+            size_t bytes = ((size_t)accepted[j] + 7) / 8;
+            assert_int_equal(layout.cipher_block, bytes);
+            assert_int_equal(layout.plain_block, bytes - oaep_overhead_of(policy));
+            assert_int_equal(layout.extra_padding, bytes > 256);
+            assert_int_equal(layout.signature_size, 256);
+
+            static uint8_t body[1000], chunk[16384];
+            uarc__chunk_info info = {0};
+            info.type = UARC__UATCP_OPN;
+            info.chunk_type = 'F';
+            info.policy_uri = (uarc_view){(const uint8_t *)policy->uri, strlen(policy->uri)};
+            info.sender_certificate = policy->local_certificate(context);
+            info.receiver_thumbprint = policy->remote_thumbprint(context);
+            info.sequence_number = 1;
+            info.request_id = 1;
+            info.body = body;
+            info.body_length = sizeof body;
+            uarc__chunk_security security = {policy, context, NULL};
+            size_t size = 0, header = uarc__chunk_header_size(&info);
+            assert_true(uarc__chunk_max_body(&security, &info, sizeof chunk) >= sizeof body);
+            assert_int_equal(uarc__chunk_encode(&security, &info, chunk, sizeof chunk, &size),
+                             UARC_Good);
+            assert_true(size > header && (size - header) % bytes == 0);
             policy->context_delete(context);
+            uarc__free(remote);
         }
-        assert_int_equal(s, UARC_BadCertificateInvalid);
-        /* and 4096 bits are still fine */
-        uarc__free(big);
-        big = certificate_with_key_bits(4096, &big_length);
-        config.remote_certificate = (uarc_view){big, big_length};
-        assert_int_equal(policy->context_new(&config, &context), UARC_Good);
-        policy->context_delete(context);
-        uarc__free(big);
     }
+}
+
+/* Our own certificate's key is held to the same range: a 1024-bit identity is refused. */
+static void test_local_key_size(void **state)
+{
+    (void)state;
+    uint8_t *small_cert, *small_key;
+    size_t small_cert_length, small_key_length;
+    rsa_identity_of_bits(1024, &small_cert, &small_cert_length, &small_key, &small_key_length);
+    for (size_t i = 0; i < 3; i++) {
+        uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                        {small_cert, small_cert_length},
+                                        {small_key, small_key_length},
+                                        {cert[1], cert_length[1]}};
+        void *context = NULL;
+        assert_int_equal(secured[i]->context_new(&config, &context),
+                         UARC_BadCertificatePolicyCheckFailed);
+        assert_null(context);
+    }
+    uarc__free(small_cert);
+    uarc__free(small_key);
+}
+
+/* An RSA-PSS-SHA256 signature by application 1's key with a salt of `salt` bytes (or one of
+ * OpenSSL's RSA_PSS_SALTLEN_* choices). */
+static void sign_pss(int salt, const uint8_t *data, size_t length, uint8_t signature[256])
+{
+    const unsigned char *p = key[1];
+    EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)key_length[1]);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t size = 256;
+    assert_true(pkey && md && EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) == 1 &&
+                EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) > 0 &&
+                EVP_DigestSign(md, signature, &size, data, length) == 1 && size == 256);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+}
+
+/* Whether `signature` verifies under application 1's public key with a salt of `salt` bytes. */
+static bool verifies_with_salt(int salt, const uint8_t *data, size_t length,
+                               const uint8_t signature[256])
+{
+    const unsigned char *p = cert[1];
+    X509 *x = d2i_X509(NULL, &p, (long)cert_length[1]);
+    EVP_PKEY *pkey = x ? X509_get_pubkey(x) : NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    assert_true(pkey && md && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pkey) == 1 &&
+                EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) > 0);
+    bool ok = EVP_DigestVerify(md, signature, 256, data, length) == 1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+    X509_free(x);
+    return ok;
+}
+
+/* Part 7 fixes the salt of Aes256_Sha256_RsaPss's RSA-PSS-SHA2-256 at 32 bytes: a signature with
+ * any other salt length is refused, and ours carry 32 bytes. */
+static void test_pss_salt_length(void **state)
+{
+    (void)state;
+    const uarc__security_policy *policy = &uarc__security_policy_aes256_sha256_rsapss;
+    void *verifier = context_of(policy, 0, UARC_MessageSecurityMode_SignAndEncrypt);
+    void *signer = context_of(policy, 1, UARC_MessageSecurityMode_SignAndEncrypt);
+    const uint8_t data[] = "server certificate and nonce";
+    uint8_t signature[256];
+    sign_pss(32, data, sizeof data, signature);
+    assert_int_equal(policy->asym_verify(verifier, data, sizeof data, signature), UARC_Good);
+    static const int other[] = {0, 20, 31, 33, 64, RSA_PSS_SALTLEN_MAX};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        sign_pss(other[i], data, sizeof data, signature);
+        assert_int_equal(policy->asym_verify(verifier, data, sizeof data, signature),
+                         UARC_BadSecurityChecksFailed);
+    }
+    assert_int_equal(policy->asym_sign(signer, data, sizeof data, signature), UARC_Good);
+    assert_true(verifies_with_salt(32, data, sizeof data, signature));
+    assert_false(verifies_with_salt(20, data, sizeof data, signature));
+    policy->context_delete(verifier);
+    policy->context_delete(signer);
 }
 
 static void test_policy_lookup(void **state)
@@ -466,7 +541,9 @@ int main(void)
         cmocka_unit_test(test_symmetric_round_trip),
         cmocka_unit_test(test_sign_verify_and_secret),
         cmocka_unit_test(test_context_refusals),
-        cmocka_unit_test(test_key_over_4096_bits_refused),
+        cmocka_unit_test(test_remote_key_sizes),
+        cmocka_unit_test(test_local_key_size),
+        cmocka_unit_test(test_pss_salt_length),
         cmocka_unit_test(test_policy_lookup),
         cmocka_unit_test(test_certificate_uri),
     };

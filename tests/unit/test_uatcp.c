@@ -8,7 +8,6 @@
 
 #include <cmocka.h>
 
-#include "transport/socket.h"
 #include "transport/uatcp.h"
 
 static void test_header(void **state)
@@ -24,8 +23,11 @@ static void test_header(void **state)
                      UARC_Good);
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"MSGF\x09\x00\x00\x00", 8, &h),
                      UARC_BadTcpMessageTooLarge);
+    /* shorter than its own header: malformed, not too large */
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"ACKF\x07\x00\x00\x00", 99, &h),
-                     UARC_BadTcpMessageTooLarge);
+                     UARC_BadDecodingError);
+    assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"MSGF\x00\x00\x00\x00", 99, &h),
+                     UARC_BadDecodingError);
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"OPNC\x20\x00\x00\x00", 99, &h),
                      UARC_BadTcpMessageTypeInvalid);
     assert_int_equal(uarc__uatcp_parse_header((const uint8_t *)"CLOA\x20\x00\x00\x00", 99, &h),
@@ -76,7 +78,7 @@ static void test_err_round_trip(void **state)
 {
     (void)state;
     uint8_t out[64];
-    size_t n = uarc__encode_err(out, sizeof out, UARC_BadTcpServerTooBusy, "busy");
+    size_t n = uarc__uatcp_encode_err(out, sizeof out, UARC_BadTcpServerTooBusy, "busy");
     uarc_status status;
     const uint8_t *reason;
     size_t reason_length;

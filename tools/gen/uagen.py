@@ -319,6 +319,23 @@ def gen_types_source(model, attrs):
     for num, idx in enc:
         out.append("    {%du, %d},\n" % (num, idx))
     out.append("};\nconst size_t uarc__types_by_encoding_id_count = %d;\n\n" % len(enc))
+    # Value names of every enumeration, in type table order (option sets have none: their
+    # values combine). uarc_enum_name() finds a type's table at index - uarc__enum_first.
+    for e in model.enums:
+        if e.option_set:
+            continue
+        out.append("static const uarc__enum_value values_%s[] = {\n" % e.name)
+        for vname, value in sorted(e.values, key=lambda v: v[1]):
+            out.append("    {%d, %s},\n" % (value, c_string(vname)))
+        out.append("};\n")
+    out.append("\nconst uarc__enum_table uarc__enum_tables[] = {\n")
+    for e in model.enums:
+        if e.option_set:
+            out.append("    {NULL, 0}, /* %s: an option set */\n" % e.name)
+        else:
+            out.append("    {values_%s, %d},\n" % (e.name, len(e.values)))
+    out.append("};\nconst size_t uarc__enum_first = %d;\nconst size_t uarc__enum_table_count = %d;\n\n"
+               % (model.index[model.enums[0].name], len(model.enums)))
     out.append("const char *const uarc__attribute_names[] = {\n")
     names = dict((num, name) for name, num in attrs)
     for i in range(max(names) + 1):

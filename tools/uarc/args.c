@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "args.h"
+#include "uarc/endpoint_url.h"
+#include "uarc/types.h"
 
 bool args_parse(const char *command, const arg_spec *specs, int argc, char **argv,
                 arg_handler handler, void *ctx)
@@ -85,6 +87,28 @@ bool args_seconds(const char *command, const char *option, const char *text, dou
     return true;
 }
 
+bool args_nodeid(const char *command, const char *what, const char *text)
+{
+    uarc_nodeid id;
+    if (uarc_nodeid_parse(text, SIZE_MAX, &id) == UARC_Good) {
+        uarc_clear(&id, UARC_T(NodeId));
+        return true;
+    }
+    fprintf(stderr, "uarc %s: %s: not a NodeId: \"%s\" (try i=2258 or ns=1;s=Name)\n", command,
+            what, text);
+    return false;
+}
+
+bool args_url(const char *command, const char *what, const char *text)
+{
+    char reason[256];
+    if (uarc_endpoint_url_check((uarc_view){(const uint8_t *)text, strlen(text)}, reason,
+                                sizeof reason) == UARC_Good)
+        return true;
+    fprintf(stderr, "uarc %s: %s: not an opc.tcp URL: \"%s\": %s\n", command, what, text, reason);
+    return false;
+}
+
 bool args_read_first_line(const char *command, const char *option, const char *path, char **out)
 {
     FILE *f = fopen(path, "r");
@@ -109,4 +133,11 @@ void args_log_to_stderr(void *user_data, uarc_log_level level, const char *categ
     static const char *const names[] = {"debug", "info", "warning", "error"};
     (void)user_data;
     fprintf(stderr, "uarc: %s: %s: %s\n", names[level & 3], category, message);
+}
+
+void args_log_trust_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                              const char *message)
+{
+    if (strcmp(category, "trust") == 0)
+        args_log_to_stderr(user_data, level, category, message);
 }

@@ -30,6 +30,12 @@ bool args_uint(const char *command, const char *option, const char *text, unsign
 bool args_seconds(const char *command, const char *option, const char *text, double max,
                   double *out);
 
+/* Argument checks made before any network work; `what` names the argument ("NODEID", "--read").
+ * Print "uarc <command>: <what>: ..." and return false when the text is not a NodeId, or not an
+ * opc.tcp URL (the rules of uarc_endpoint_url_check()). */
+bool args_nodeid(const char *command, const char *what, const char *text);
+bool args_url(const char *command, const char *what, const char *text);
+
 /* Replaces *out with a copy of the first line of `path` (without its line end). Prints
  * "uarc <command>: <option>: cannot read <path>" and returns false when it cannot. */
 bool args_read_first_line(const char *command, const char *option, const char *path, char **out);
@@ -37,5 +43,9 @@ bool args_read_first_line(const char *command, const char *option, const char *p
 /* A uarc_log_fn printing "uarc: <level>: <category>: <message>" to stderr (for --verbose). */
 void args_log_to_stderr(void *user_data, uarc_log_level level, const char *category,
                         const char *message);
+/* The same for the messages of category "trust" only (a certificate trusted on first use or
+ * accepted without trust), which the tool shows even without --verbose. */
+void args_log_trust_to_stderr(void *user_data, uarc_log_level level, const char *category,
+                              const char *message);
 
 #endif

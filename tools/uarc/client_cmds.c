@@ -41,8 +41,10 @@ static const char common_help[] =
     "                         allow sending the password over a channel without encryption\n"
     "  --timeout SECONDS      bound for connecting and for each request (default "
     "10)\n" SECURITY_HELP
-    "                         (default: asked from the server with GetEndpoints on a None\n"
-    "                         channel first)\n" TRUST_LIST_HELP
+    "                         (pinned: trusted as given). Default: asked from the server with\n"
+    "                         GetEndpoints on a None channel first, then trusted only as the\n"
+    "                         options below say; the endpoints the session reports must match\n"
+    "                         that answer\n" TRUST_LIST_HELP
     "  --verbose              log details to stderr\n"
     "\n"
     "Options may come before or after the arguments. On failure the error names the step\n"
@@ -130,6 +132,12 @@ bool security_arg(security_args *s, int id, const char *value)
     case 5:
         s->trust_list = value;
         return true;
+    case 6:
+        s->trust_store = value;
+        return true;
+    case 7:
+        s->accept_any = true;
+        return true;
     case 10:
         s->application_uri = value;
         return true;
@@ -180,8 +188,19 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->certificate_file = s->certificate;
     cfg->private_key_file = s->private_key;
     cfg->generate_certificate = !s->certificate;
+    if (!security_is_none(cfg) && !s->server_certificate && !s->trust_list && !s->trust_store &&
+        !s->accept_any) {
+        fprintf(stderr,
+                "uarc %s: %s needs a decision on the server's certificate, which would otherwise "
+                "be learned from the network unchecked: give --trust-list DIR, --trust-store DIR "
+                "or --server-certificate FILE (or --accept-any-certificate, for tests only)\n",
+                command, s->policy);
+        return false;
+    }
     cfg->server_certificate_file = s->server_certificate;
     cfg->trust_list_dir = s->trust_list;
+    cfg->trust_store_dir = s->trust_store;
+    cfg->accept_untrusted_server_certificate = s->accept_any;
     cfg->application_uri = s->application_uri;
     return true;
 }
@@ -191,8 +210,10 @@ bool security_is_none(const uarc_client_config *cfg)
     return !cfg->security_policy_uri || strstr(cfg->security_policy_uri, "#None") != NULL;
 }
 
-/* Asks the server for its certificate with GetEndpoints on a None channel: the endpoint of the
- * chosen policy and mode. Returns Good and sets it on `client`. */
+/* Asks the server for its endpoints with GetEndpoints on a None channel and hands them to
+ * `client`, which takes the certificate of the chosen policy and mode from them (learned, so
+ * its trust options decide) and compares them with CreateSession's. Returns Good when that
+ * endpoint is there. */
 static uarc_status discover_server_certificate(uarc_client *client, const uarc_client_config *base,
                                                const char *url, const char *command)
 {
@@ -216,14 +237,11 @@ static uarc_status discover_server_certificate(uarc_client *client, const uarc_c
         uarc_MessageSecurityMode mode =
             base->security_mode ? base->security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
         status = UARC_BadSecurityPolicyRejected;
-        for (size_t i = 0; i < r.endpointsSize; i++) {
+        for (size_t i = 0; i < r.endpointsSize && status != UARC_Good; i++) {
             const uarc_EndpointDescription *e = &r.endpoints[i];
             if (uarc_string_equal_cstr(&e->securityPolicyUri, base->security_policy_uri) &&
-                e->securityMode == mode && e->serverCertificate.length) {
-                status = uarc_client_set_server_certificate(client, e->serverCertificate.data,
-                                                            e->serverCertificate.length);
-                break;
-            }
+                e->securityMode == mode && e->serverCertificate.length)
+                status = uarc_client_set_endpoints(client, r.endpoints, r.endpointsSize);
         }
         if (status != UARC_Good)
             fprintf(stderr, "uarc %s: the server offers no endpoint with %s in that mode\n",
@@ -247,8 +265,9 @@ void client_config_from_args(uarc_client_config *cfg, const char *user, const ch
     cfg->user_name = user;
     cfg->password = password;
     cfg->allow_unencrypted_password = allow_unencrypted;
-    if (verbose)
-        cfg->logger = (uarc_logger){args_log_to_stderr, NULL, UARC_LOG_DEBUG};
+    /* Trust-on-first-use records are reported whether or not --verbose asks for the rest. */
+    cfg->logger = verbose ? (uarc_logger){args_log_to_stderr, NULL, UARC_LOG_DEBUG}
+                          : (uarc_logger){args_log_trust_to_stderr, NULL, UARC_LOG_WARNING};
 }
 
 typedef struct command_shape {
@@ -284,11 +303,22 @@ static const command_shape shapes[] = {
      "input arguments.\n"},
 };
 
-/* Checks typed values before connecting, so a bad one is a usage error (exit 2). */
-static bool values_parse(const char *command, char **args, size_t n)
+/* Checks the URL, every NodeId and every typed value before connecting, so a bad one is a usage
+ * error (exit 2). `args` are the positionals after the URL. */
+static bool values_parse(const char *command, const char *url, char **args, size_t n)
 {
     char detail[256];
     uarc_variant v;
+    if (!args_url(command, "URL", url))
+        return false;
+    bool call = strcmp(command, "call") == 0;
+    size_t nodes = strcmp(command, "read") == 0        ? n /* every positional */
+                   : call                              ? 2 /* OBJECTID METHODID, then TYPE:VALUE */
+                   : strcmp(command, "endpoints") == 0 ? 0
+                                                       : (n ? 1 : 0); /* write, browse */
+    for (size_t i = 0; i < nodes && i < n; i++)
+        if (!args_nodeid(command, call ? (i ? "METHODID" : "OBJECTID") : "NODEID", args[i]))
+            return false;
     if (strcmp(command, "write") == 0) {
         if (!ops_parse_value(args[1], args[2], &v, detail, sizeof detail)) {
             fprintf(stderr, "uarc write: %s\n", detail);
@@ -340,7 +370,7 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "uarc %s: --password-file needs --user\n", command);
         goto done;
     }
-    if (!values_parse(command, a.positional + 1, a.positional_count - 1))
+    if (!values_parse(command, a.positional[0], a.positional + 1, a.positional_count - 1))
         goto done;
     uarc_client_config cfg;
     client_config_from_args(&cfg, a.user, a.password, a.allow_unencrypted, a.timeout, a.verbose);
@@ -353,7 +383,7 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "uarc %s: out of memory\n", command);
         goto done;
     }
-    ops_context ctx = {client, a.json, NULL};
+    ops_context ctx = {.client = client, .json = a.json};
     const char *url = a.positional[0];
     if (!security_is_none(&cfg) && !cfg.server_certificate_file &&
         discover_server_certificate(client, &cfg, url, command) != UARC_Good)
@@ -363,6 +393,14 @@ int cmd_client(const char *command, int argc, char **argv)
         ops_report_error(&ctx, status);
         if (!a.json)
             fprintf(stderr, "uarc %s: %s\n", command, uarc_client_error(client));
+        if (status == UARC_BadSecurityChecksFailed && !cfg.trust_list_dir &&
+            !cfg.server_certificate_file && !cfg.trust_store_dir &&
+            !cfg.accept_untrusted_server_certificate)
+            fprintf(stderr,
+                    "uarc %s: to let the password be encrypted for the server, choose how its "
+                    "certificate is trusted: --trust-list DIR, --server-certificate FILE, "
+                    "--trust-store DIR or --accept-any-certificate (tests only)\n",
+                    command);
         goto done;
     }
     char **rest = a.positional + 1;

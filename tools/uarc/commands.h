@@ -20,14 +20,16 @@ void client_config_from_args(struct uarc_client_config *cfg, const char *user, c
                              bool allow_unencrypted, double timeout, bool verbose);
 
 /* --security-policy, --security-mode, --certificate, --private-key, --server-certificate,
- * --trust-list, --application-uri: shared
+ * --trust-list, --trust-store, --accept-any-certificate, --application-uri: shared
  * by the client commands and listen. Their option ids start at SECURITY_OPT_BASE. */
 #define SECURITY_OPT_BASE 100
 typedef struct security_args {
     const char *policy; /* short name or URI; NULL: None */
     const char *mode;
     const char *certificate, *private_key, *server_certificate;
-    const char *trust_list;      /* folder; NULL: the server certificate is pinned, not validated */
+    const char *trust_list;      /* folder of trusted certificates and CRLs */
+    const char *trust_store;     /* folder: trust on first use */
+    bool accept_any;             /* --accept-any-certificate */
     const char *application_uri; /* NULL: our certificate's URI, or urn:uarc:client */
 } security_args;
 /* clang-format off */
@@ -38,6 +40,8 @@ typedef struct security_args {
     {"--private-key", true, SECURITY_OPT_BASE + 3},                                                \
     {"--server-certificate", true, SECURITY_OPT_BASE + 4},                                         \
     {"--trust-list", true, SECURITY_OPT_BASE + 5},                                                 \
+    {"--trust-store", true, SECURITY_OPT_BASE + 6},                                                \
+    {"--accept-any-certificate", false, SECURITY_OPT_BASE + 7},                                    \
     {"--application-uri", true, SECURITY_OPT_BASE + 10}
 #define SECURITY_HELP                                                                              \
     "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
@@ -49,12 +53,24 @@ typedef struct security_args {
     "                         urn:uarc:client); must equal the certificate's\n"                   \
     "  --server-certificate FILE\n"                                                               \
     "                         the server's certificate (PEM or DER)\n"
-/* --trust-list, after the command's own words on --server-certificate. */
+/* The trust options, after the command's own words on --server-certificate. */
 #define TRUST_LIST_HELP                                                                            \
     "  --trust-list DIR       trusted certificates (CA or self-signed, PEM or DER) and CRLs, in\n" \
     "                         DIR, DIR/certs and DIR/crl: the server's certificate must chain to\n"\
-    "                         one and pass validity, revocation and key usage checks before OPN.\n"\
-    "                         Default: the server's certificate is trusted as given or found\n"
+    "                         one and pass validity, revocation and key usage checks before OPN\n" \
+    "  --trust-store DIR      trust on first use: the first certificate a server presents is\n"   \
+    "                         recorded in DIR (one PEM file per ServerUri, or per endpoint URL\n"  \
+    "                         when dialing; a warning on stderr gives its thumbprint) and from\n" \
+    "                         then on only that one is accepted (BadCertificateUntrusted names\n"  \
+    "                         the file); delete or replace the file when the server's\n"         \
+    "                         certificate changes on purpose\n"                                  \
+    "  --accept-any-certificate\n"                                                              \
+    "                         accept whatever certificate the server presents, with a warning:\n" \
+    "                         for tests only: anyone in the middle can read and change data\n"   \
+    "  Trust: the server's certificate is trusted by --trust-list, else --server-certificate,\n"  \
+    "  else --trust-store, else --accept-any-certificate. A secured policy needs one of them,\n"  \
+    "  and so does a password the server wants encrypted on a None channel (else\n"             \
+    "  ActivateSession fails with BadSecurityChecksFailed and the password is not sent)\n"
 /* clang-format on */
 /* Stores one security option (id >= SECURITY_OPT_BASE). */
 bool security_arg(security_args *s, int id, const char *value);

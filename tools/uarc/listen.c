@@ -22,10 +22,12 @@ static const char listen_help[] =
     "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
+    "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
+    "                   [--memory-budget MIB]\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
     "                    [--server-certificate FILE] [--certificate FILE --private-key FILE]\n"
-    "                    [--trust-list DIR]]\n"
+    "                    [--trust-list DIR | --trust-store DIR | --accept-any-certificate]]\n"
     "                   [--stay] [--accept-only] [--pause-rejected] [--json] [--verbose]\n"
     "\n"
     "Waits for OPC UA servers to dial in (Reverse Connect), reads each server's ReverseHello,\n"
@@ -61,6 +63,18 @@ static const char listen_help[] =
     "  --sampling MS        sampling interval of --monitor (default: the publishing interval;\n"
     "                       0: the fastest the server offers)\n"
     "  --queue N            values queued per monitored node (default 1)\n"
+    "  --connect-timeout MS bound for connecting over a server's socket: HEL/ACK, secure\n"
+    "                       channel, CreateSession, ActivateSession (default 10000)\n"
+    "  --request-timeout MS bound for each request, also sent as its timeoutHint (default\n"
+    "                       10000)\n"
+    "  --keepalive MS       read the server state after this much idle time; a read left\n"
+    "                       unanswered for --request-timeout ends the connection (reason\n"
+    "                       'keep-alive timeout'). Default: a third of the session timeout, at\n"
+    "                       most 5000\n"
+    "  --memory-budget MIB  ceiling for what all servers' connections together buffer and\n"
+    "                       decode (default 1024); over it a response fails with\n"
+    "                       BadResponseTooLarge, or a connection ends with\n"
+    "                       BadTcpNotEnoughResources, and the others go on\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
@@ -68,7 +82,8 @@ static const char listen_help[] =
     "                         SecurityPolicy None, event 'discovered', then that socket is\n"
     "                         closed); its next dial opens the secured channel. Either way the\n"
     "                         certificate's subjectAltName URI must equal the ServerUri of the\n"
-    "                         ReverseHello\n" TRUST_LIST_HELP
+    "                         ReverseHello. A given certificate is pinned: trusted as given;\n"
+    "                         a learned one only as the options below say\n" TRUST_LIST_HELP
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
     "                       its re-dial and re-activate the session (operations are not repeated)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
@@ -76,8 +91,17 @@ static const char listen_help[] =
     "                       BadTcpEndpointUrlInvalid (some servers then pause re-dialing)\n"
     "  --json               one JSON object per line on stdout (events: listening, hello,\n"
     "                       accepted, rejected, discovered, connected, read, browse,\n"
-    "                       disconnected, error)\n"
+    "                       disconnected, dropped, error)\n"
     "  --verbose            log details to stderr\n"
+    "\n"
+    "A session's end is a 'disconnected' event with the status of its cause, its peer and a\n"
+    "reason: closed by peer, reset by peer, TCP keepalive, keep-alive timeout, CLO from\n"
+    "server, ERR from server, protocol violation (the status names it, such as\n"
+    "BadSecureChannelIdInvalid), memory budget, unsolicited responses, closed by client. A\n"
+    "failed connect is an 'error' event with its step, status and reason, plus 'end' (one of\n"
+    "those, or connect timeout, handshake timeout, connect failed) and 'peer'. When several\n"
+    "sockets claim one ServerUri the newest wins; each socket dropped for it is a 'dropped'\n"
+    "event with its peer, status and reason.\n"
     "\n"
     "Rejected servers get ERR BadTcpEndpointUrlInvalid with the reason, then the socket is\n"
     "closed. SIGINT or SIGTERM closes everything and exits 0. Exit codes: 0 done, 1 failed or "
@@ -108,6 +132,10 @@ enum {
     OPT_INTERVAL,
     OPT_QUEUE,
     OPT_SAMPLING,
+    OPT_CONNECT_TIMEOUT,
+    OPT_REQUEST_TIMEOUT,
+    OPT_KEEPALIVE,
+    OPT_MEMORY_BUDGET,
 };
 
 static const arg_spec listen_specs[] = {
@@ -134,6 +162,10 @@ static const arg_spec listen_specs[] = {
     {"--interval", true, OPT_INTERVAL},
     {"--queue", true, OPT_QUEUE},
     {"--sampling", true, OPT_SAMPLING},
+    {"--connect-timeout", true, OPT_CONNECT_TIMEOUT},
+    {"--request-timeout", true, OPT_REQUEST_TIMEOUT},
+    {"--keepalive", true, OPT_KEEPALIVE},
+    {"--memory-budget", true, OPT_MEMORY_BUDGET},
     SECURITY_SPECS,
     {NULL, false, 0},
 };
@@ -161,7 +193,23 @@ typedef struct listen_args {
     size_t monitor_count;
     unsigned long interval, queue;
     double sampling; /* < 0: not given */
+    /* milliseconds; 0: the client's defaults */
+    unsigned long connect_timeout, request_timeout, keepalive;
+    unsigned long memory_budget_mib; /* 0: the hub's default */
 } listen_args;
+
+/* A number of milliseconds (or MiB) of at least 1. */
+static bool positive_arg(const char *option, const char *value, unsigned long max,
+                         unsigned long *out)
+{
+    if (!args_uint("listen", option, value, max, out))
+        return false;
+    if (*out == 0) {
+        fprintf(stderr, "uarc listen: %s must be at least 1\n", option);
+        return false;
+    }
+    return true;
+}
 
 static bool add_op(listen_args *a, char kind, const char *node)
 {
@@ -244,9 +292,9 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->help = true;
         return true;
     case OPT_READ:
-        return add_op(a, 'r', value);
+        return args_nodeid(cmd, "--read", value) && add_op(a, 'r', value);
     case OPT_BROWSE:
-        return add_op(a, 'b', value);
+        return args_nodeid(cmd, "--browse", value) && add_op(a, 'b', value);
     case OPT_USER:
         a->user = value;
         return true;
@@ -284,6 +332,14 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->sampling = (double)ms;
         return true;
     }
+    case OPT_CONNECT_TIMEOUT:
+        return positive_arg("--connect-timeout", value, 86400000, &a->connect_timeout);
+    case OPT_REQUEST_TIMEOUT:
+        return positive_arg("--request-timeout", value, 86400000, &a->request_timeout);
+    case OPT_KEEPALIVE:
+        return positive_arg("--keepalive", value, 86400000, &a->keepalive);
+    case OPT_MEMORY_BUDGET:
+        return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
     default:
         if (id >= SECURITY_OPT_BASE)
             return security_arg(&a->security, id, value);
@@ -417,12 +473,17 @@ static const char *policy_short_name(const char *uri)
     return hash ? hash + 1 : uri;
 }
 
-static void print_disconnected(bool json, const char *server_uri, uarc_status status)
+/* `client` NULL: released by the tool itself (no cause to tell). */
+static void print_disconnected(bool json, const char *server_uri, uarc_status status,
+                               const uarc_client *client)
 {
     out_line line;
     out_begin(&line, json, "disconnected");
     out_field_str(&line, "server_uri", server_uri);
     out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "reason", client ? uarc_client_end_reason(client) : "closed by client");
+    if (client && uarc_client_peer(client)[0])
+        out_field_str(&line, "peer", uarc_client_peer(client));
     out_end(&line);
 }
 
@@ -430,7 +491,8 @@ static void job_next(server_job *job);
 
 static ops_context job_context(const server_job *job)
 {
-    return (ops_context){job->client, job->st->listen->json, job->server_uri};
+    return (ops_context){
+        .client = job->client, .json = job->st->listen->json, .server_uri = job->server_uri};
 }
 
 /* An operation whose connection ended under it (the client is no longer in session): no event;
@@ -538,7 +600,7 @@ static void finish_jobs(session_state *st)
         note_completed(st, job->server_uri);
         if (!st->args->stay) {
             uarc_reverse_hub_release(st->hub, job->server_uri);
-            print_disconnected(st->listen->json, job->server_uri, UARC_Good);
+            print_disconnected(st->listen->json, job->server_uri, UARC_Good, NULL);
         }
         job_free(job);
     }
@@ -634,9 +696,8 @@ static void on_discovered(void *user_data, uarc_client *client, const char *serv
               endpoint->endpointUrl.length);
     out_field_str(&line, "security_policy",
                   policy_short_name(uarc_client_security_policy_uri(client)));
-    out_field_str(&line, "security_mode",
-                  endpoint->securityMode == UARC_MessageSecurityMode_Sign ? "Sign"
-                                                                          : "SignAndEncrypt");
+    const char *mode = uarc_enum_name(UARC_T(MessageSecurityMode), (int32_t)endpoint->securityMode);
+    out_field_str(&line, "security_mode", mode ? mode : "Invalid");
     out_end(&line);
 }
 
@@ -646,16 +707,33 @@ static void on_failed(void *user_data, uarc_client *client, const char *server_u
                       uarc_status status, const char *detail)
 {
     session_state *st = user_data;
-    ops_context ctx = {client, st->listen->json, server_uri};
+    ops_context ctx = {.client = client, .json = st->listen->json, .server_uri = server_uri};
+    if (detail == uarc_client_error(client)) { /* the client's own connect, not a discovery */
+        ctx.peer = uarc_client_peer(client);
+        ctx.end = uarc_client_end_reason(client);
+    }
     ops_report_detail(&ctx, status, detail);
+}
+
+/* A socket that claimed a server's URI was dropped (superseded, closed, held too long). */
+static void on_dropped(void *user_data, const char *server_uri, const char *peer,
+                       uarc_status status, const char *reason)
+{
+    session_state *st = user_data;
+    out_line line;
+    out_begin(&line, st->listen->json, "dropped");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field_str(&line, "peer", peer);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_str(&line, "reason", reason);
+    out_end(&line);
 }
 
 static void on_lost(void *user_data, uarc_client *client, const char *server_uri,
                     uarc_status status)
 {
     session_state *st = user_data;
-    (void)client;
-    print_disconnected(st->listen->json, server_uri, status);
+    print_disconnected(st->listen->json, server_uri, status, client);
 }
 
 /* ---- main loop ---- */
@@ -697,12 +775,23 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     sigset_t during_wait = *during_wait_set;
 
     session_state st = {.args = a, .listen = s};
+    uarc_memory_budget *budget = NULL; /* --memory-budget; else the hub makes its own */
     if (!a->accept_only) {
         uarc_reverse_hub_options ho = {.listener = listener,
                                        .callbacks = {NULL, on_connected, on_failed, on_lost, &st},
-                                       .discovered = on_discovered};
+                                       .discovered = on_discovered,
+                                       .dropped = on_dropped};
         client_config_from_args(&ho.client, a->user, a->password, a->allow_unencrypted, 0,
                                 a->verbose);
+        ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
+        ho.client.request_timeout_ms = (uint32_t)a->request_timeout;
+        ho.client.keepalive_interval_ms = (uint32_t)a->keepalive;
+        if (a->memory_budget_mib &&
+            !(budget = uarc_memory_budget_new((size_t)a->memory_budget_mib * 1024 * 1024))) {
+            fprintf(stderr, "uarc listen: out of memory\n");
+            return EXIT_FAILED;
+        }
+        ho.client.memory_budget = budget;
         security_apply("listen", &a->security, &ho.client); /* checked in cmd_listen */
         st.hub = uarc_reverse_hub_new(&ho);
         if (!st.hub) {
@@ -789,6 +878,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
      * so the jobs are freed after. */
     st.closing = true;
     uarc_reverse_hub_delete(st.hub);
+    uarc_memory_budget_delete(budget);
     for (size_t i = 0; i < st.job_count; i++)
         job_free(st.jobs[i]);
     free(st.jobs);
@@ -817,9 +907,11 @@ int cmd_listen(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
-    if (a.accept_only && (a.op_count || a.stay || a.user)) {
+    if (a.accept_only && (a.op_count || a.stay || a.user || a.connect_timeout ||
+                          a.request_timeout || a.keepalive || a.memory_budget_mib)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
-                        "--user and --stay do not apply\n");
+                        "--user, --stay, --connect-timeout, --request-timeout, --keepalive and "
+                        "--memory-budget do not apply\n");
         goto done;
     }
     if (a.password && !a.user) {

@@ -32,6 +32,10 @@ static void print_error(const ops_context *ctx, const char *step, const char *st
     out_field_str(&line, "step", step);
     out_field_str(&line, "status", status);
     out_field_str(&line, "reason", reason);
+    if (ctx->end && ctx->end[0])
+        out_field_str(&line, "end", ctx->end);
+    if (ctx->peer && ctx->peer[0])
+        out_field_str(&line, "peer", ctx->peer);
     out_end(&line);
 }
 
@@ -212,28 +216,11 @@ done:
     return result;
 }
 
-static const char *node_class_name(uarc_NodeClass c)
+/* The schema's name of an enumeration value, or `fallback` for a value the schema does not have. */
+static const char *enum_name(const uarc_type *type, int32_t value, const char *fallback)
 {
-    switch ((int)c) {
-    case 1:
-        return "Object";
-    case 2:
-        return "Variable";
-    case 4:
-        return "Method";
-    case 8:
-        return "ObjectType";
-    case 16:
-        return "VariableType";
-    case 32:
-        return "ReferenceType";
-    case 64:
-        return "DataType";
-    case 128:
-        return "View";
-    default:
-        return "Unspecified";
-    }
+    const char *name = uarc_enum_name(type, value);
+    return name ? name : fallback;
 }
 
 /* A reference as a JSON object (the text form prints the same JSON). */
@@ -271,7 +258,7 @@ static void append_reference(char **buf, size_t *len, size_t *cap, bool first,
                              "\"node_class\":\"%s\"}",
                              first ? "" : ",", node_json ? node_json : "null",
                              name_json ? name_json : "null", display_json ? display_json : "null",
-                             node_class_name(r->nodeClass));
+                             enum_name(UARC_T(NodeClass), (int32_t)r->nodeClass, "Unspecified"));
 done:
     uarc_free(node_json);
     uarc_free(name_json);
@@ -361,26 +348,6 @@ uarc_status ops_browse(const ops_context *ctx, const char *node_text, bool recur
     return status;
 }
 
-static const char *security_mode_name(uarc_MessageSecurityMode m)
-{
-    switch ((int)m) {
-    case 1:
-        return "None";
-    case 2:
-        return "Sign";
-    case 3:
-        return "SignAndEncrypt";
-    default:
-        return "Invalid";
-    }
-}
-
-static const char *token_type_name(uarc_UserTokenType t)
-{
-    static const char *const names[] = {"Anonymous", "UserName", "Certificate", "IssuedToken"};
-    return (unsigned)t < 4 ? names[t] : "Unknown";
-}
-
 uarc_status ops_endpoints(const ops_context *ctx)
 {
     uarc_GetEndpointsResponse resp;
@@ -399,7 +366,8 @@ uarc_status ops_endpoints(const ops_context *ctx)
                   e->server.applicationUri.length);
         out_field(&line, "security_policy", (const char *)e->securityPolicyUri.data,
                   e->securityPolicyUri.length);
-        out_field_str(&line, "security_mode", security_mode_name(e->securityMode));
+        out_field_str(&line, "security_mode",
+                      enum_name(UARC_T(MessageSecurityMode), (int32_t)e->securityMode, "Invalid"));
         char level[8];
         snprintf(level, sizeof level, "%u", e->securityLevel);
         out_field_raw(&line, "security_level", level);
@@ -409,8 +377,10 @@ uarc_status ops_endpoints(const ops_context *ctx)
         char tokens[1024] = "[";
         size_t used = 1;
         for (size_t j = 0; j < e->userIdentityTokensSize && used < sizeof tokens - 32; j++)
-            used += (size_t)snprintf(tokens + used, sizeof tokens - used, "%s\"%s\"", j ? "," : "",
-                                     token_type_name(e->userIdentityTokens[j].tokenType));
+            used +=
+                (size_t)snprintf(tokens + used, sizeof tokens - used, "%s\"%s\"", j ? "," : "",
+                                 enum_name(UARC_T(UserTokenType),
+                                           (int32_t)e->userIdentityTokens[j].tokenType, "Unknown"));
         snprintf(tokens + used, sizeof tokens - used, "]");
         out_field_raw(&line, "user_tokens", tokens);
         out_end(&line);

@@ -10,6 +10,8 @@ typedef struct ops_context {
     uarc_client *client;
     bool json;
     const char *server_uri; /* added to every event when not NULL */
+    const char *peer;       /* added to error events when not NULL or "" */
+    const char *end;        /* how the connection ended, likewise ("connect timeout") */
 } ops_context;
 
 /* Each returns Good or the failing status (already reported as an event). A read, write or call

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "uarc/types.h"
 
 static void append(out_line *line, const char *s, size_t n)
 {
@@ -30,64 +31,16 @@ static void append_str(out_line *line, const char *s)
     append(line, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (1–4), or 0 when it is not valid. */
-static size_t utf8_sequence(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
+/* The library's JSON string writer, so the tool's strings read as uarc_json_encode()'s. */
 static void append_json_string(out_line *line, const char *value, size_t length)
 {
-    const unsigned char *s = (const unsigned char *)value;
-    append(line, "\"", 1);
-    for (size_t i = 0; i < length;) {
-        unsigned char c = s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            append(line, esc, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            append(line, esc, 6);
-            i++;
-        } else {
-            size_t n = utf8_sequence(s + i, length - i);
-            if (n == 0) {
-                append(line, "\\ufffd", 6);
-                i++;
-            } else {
-                append(line, value + i, n);
-                i += n;
-            }
-        }
-    }
-    append(line, "\"", 1);
+    size_t n;
+    char *json = uarc_json_string(value, length, &n);
+    if (!json)
+        line->failed = true;
+    else
+        append(line, json, n);
+    uarc_free(json);
 }
 
 void out_begin(out_line *line, bool json, const char *event)

@@ -1,6 +1,6 @@
-/* The allocation functions every part of uarc uses; they go through the allocator hook. */
-#ifndef UARC_ENCODING_ALLOC_H
-#define UARC_ENCODING_ALLOC_H
+/* The allocation functions every layer of uarc uses, through the allocator hook. Internal. */
+#ifndef UARC_CORE_ALLOC_H
+#define UARC_CORE_ALLOC_H
 
 #include <stddef.h>
 

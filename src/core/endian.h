@@ -1,6 +1,6 @@
-/* Little-endian loads and stores for the binary codec. Internal. */
-#ifndef UARC_ENCODING_WIRE_H
-#define UARC_ENCODING_WIRE_H
+/* Little-endian loads and stores: the byte order of every OPC UA binary field. Internal. */
+#ifndef UARC_CORE_ENDIAN_H
+#define UARC_CORE_ENDIAN_H
 
 #include <stdint.h>
 #include <string.h>

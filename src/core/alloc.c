@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "uarc/common.h"
-#include "encoding/alloc.h"
+#include "core/alloc.h"
 
 static void *default_malloc(size_t size, void *user_data)
 {

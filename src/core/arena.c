@@ -1,7 +1,7 @@
 #include <stdint.h>
 
-#include "encoding/alloc.h"
-#include "encoding/arena.h"
+#include "core/alloc.h"
+#include "core/arena.h"
 
 #define DEFAULT_BLOCK_SIZE ((size_t)64 * 1024)
 

@@ -1,10 +1,10 @@
 /* The decode arena (uarc_arena): bump allocation in big blocks. Internal. */
-#ifndef UARC_ENCODING_ARENA_H
-#define UARC_ENCODING_ARENA_H
+#ifndef UARC_CORE_ARENA_H
+#define UARC_CORE_ARENA_H
 
 #include <stddef.h>
 
-#include "uarc/types.h"
+#include "uarc/common.h"
 
 typedef struct uarc__block {
     struct uarc__block *prev;

@@ -4,64 +4,11 @@
 #include <string.h>
 
 #include "uarc/rhe.h"
-#include "encoding/log.h"
+#include "core/endian.h"
+#include "core/log.h"
+#include "transport/uatcp.h"
 
-#define HEADER_SIZE 8u
-
-static uint32_t read_u32_le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void write_u32_le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-UARC_API char *uarc_escape_bytes(char *out, size_t out_size, const uint8_t *data, size_t length)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (out_size == 0)
-        return out;
-    size_t o = 0;
-    for (size_t i = 0; i < length; i++) {
-        char piece[5];
-        size_t n;
-        uint8_t c = data[i];
-        if (c == '\\') {
-            piece[0] = '\\';
-            piece[1] = '\\';
-            n = 2;
-        } else if (c >= 0x20 && c < 0x7f) {
-            piece[0] = (char)c;
-            n = 1;
-        } else {
-            piece[0] = '\\';
-            piece[1] = 'x';
-            piece[2] = hex[c >> 4];
-            piece[3] = hex[c & 15];
-            n = 4;
-        }
-        /* Keep room for "..." and the NUL in case this is not the last piece. */
-        size_t reserve = (i + 1 < length) ? 4 : 1;
-        if (o + n + reserve > out_size) {
-            if (out_size >= 4) {
-                while (o + 4 > out_size)
-                    o--;
-                memcpy(out + o, "...", 3);
-                o += 3;
-            }
-            break;
-        }
-        memcpy(out + o, piece, n);
-        o += n;
-    }
-    out[o < out_size ? o : out_size - 1] = '\0';
-    return out;
-}
+#define HEADER_SIZE UARC__UATCP_HEADER_SIZE
 
 static uarc_rhe_result fail(uarc_rhe_error *error, uarc_status status, const char *fmt, ...)
     UARC__PRINTF(3, 4);
@@ -86,7 +33,7 @@ static uarc_rhe_result read_string(const uint8_t *data, size_t *pos, size_t end,
         return fail(error, UARC_BadDecodingError,
                     "%s: length field runs past the end of the frame (offset %zu, frame size %zu)",
                     field, *pos, end);
-    int32_t len = (int32_t)read_u32_le(data + *pos);
+    int32_t len = (int32_t)uarc__ld32(data + *pos);
     *pos += 4;
     if (len == -1 || len == 0) {
         *out = (uarc_view){NULL, 0};
@@ -146,7 +93,7 @@ UARC_API uarc_rhe_result uarc_rhe_parse(const uint8_t *data, size_t length,
             *needed = HEADER_SIZE;
         return UARC_RHE_NEED_MORE;
     }
-    uint32_t size = read_u32_le(data + 4);
+    uint32_t size = uarc__ld32(data + 4);
     if (size < UARC_RHE_MIN_MESSAGE_SIZE)
         return fail(error, UARC_BadDecodingError,
                     "MessageSize %u is below the smallest RHE (%u bytes)", size,
@@ -178,7 +125,7 @@ UARC_API uarc_rhe_result uarc_rhe_parse(const uint8_t *data, size_t length,
 
 static void put_string(uint8_t *out, size_t *pos, uarc_view s)
 {
-    write_u32_le(out + *pos, s.data ? (uint32_t)s.length : UINT32_MAX);
+    uarc__st32(out + *pos, s.data ? (uint32_t)s.length : UINT32_MAX);
     *pos += 4;
     if (s.length) {
         memcpy(out + *pos, s.data, s.length);
@@ -196,7 +143,7 @@ UARC_API uarc_status uarc_rhe_encode(uarc_view server_uri, uarc_view endpoint_ur
     if (size > capacity)
         return UARC_BadEncodingLimitsExceeded;
     memcpy(out, "RHEF", 4);
-    write_u32_le(out + 4, (uint32_t)size);
+    uarc__st32(out + 4, (uint32_t)size);
     size_t pos = HEADER_SIZE;
     put_string(out, &pos, server_uri);
     put_string(out, &pos, endpoint_url);

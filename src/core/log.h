@@ -1,6 +1,6 @@
-/* Formatting front end of the logging hook. Internal. */
-#ifndef UARC_ENCODING_LOG_H
-#define UARC_ENCODING_LOG_H
+/* Formatting front end of the logging hook, and the detail strings errors carry. Internal. */
+#ifndef UARC_CORE_LOG_H
+#define UARC_CORE_LOG_H
 
 #include "uarc/common.h"
 
@@ -8,10 +8,6 @@
 #define UARC__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define UARC__PRINTF(f, a)
-/* Writes a formatted detail string into `out` when out is not NULL and size > 0 (callers pass
- * an optional reason buffer straight through). */
-void uarc__set_detail(char *out, size_t size, const char *fmt, ...) UARC__PRINTF(3, 4);
-
 #endif
 
 /* Formats and hands the message to logger->fn when set and `level` is high enough. */

@@ -1,7 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "encoding/log.h"
+#include "core/log.h"
 
 void uarc__log(const uarc_logger *logger, uarc_log_level level, const char *category,
                const char *fmt, ...)

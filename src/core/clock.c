@@ -1,0 +1,10 @@
+#include <time.h>
+
+#include "core/clock.h"
+
+int64_t uarc__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
