@@ -33,6 +33,8 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              endpoints in modes Sign and SignAndEncrypt (None stays), trusting every
                              client certificate
   --certificate-out FILE     write the server's certificate (DER) to FILE once started
+  --trust-user FILE          trust this user certificate (PEM or DER) for X509 identities;
+                             repeatable. Without it every user certificate is accepted
   --help                     this text`;
 
 function usage(message) {
@@ -57,6 +59,7 @@ function parseArgs(argv) {
     slowReadMs: 0,
     secure: false,
     certificateOut: undefined,
+    trustUser: [],
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -89,6 +92,7 @@ function parseArgs(argv) {
       case "--slow-read": opts.slowReadMs = intArg(arg, next()); break;
       case "--secure": opts.secure = true; break;
       case "--certificate-out": opts.certificateOut = next(); break;
+      case "--trust-user": opts.trustUser.push(next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -116,11 +120,18 @@ const {
 } = ua;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peer-"));
-const certificateManager = (sub) =>
+const certificateManager = (sub, acceptUnknown = true) =>
   new OPCUACertificateManager({
     rootFolder: path.join(tmp, sub),
-    automaticallyAcceptUnknownCertificate: true,
+    automaticallyAcceptUnknownCertificate: acceptUnknown,
   });
+
+// A certificate file as DER: PEM's first block decoded, anything else taken as DER.
+function readCertificateFile(file) {
+  const bytes = fs.readFileSync(file);
+  const pem = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(bytes.toString("latin1"));
+  return pem ? Buffer.from(pem[1].replace(/\s+/g, ""), "base64") : bytes;
+}
 
 const userTable = new Map(opts.users.map((u) => [u.name, u.password]));
 
@@ -143,7 +154,7 @@ const server = new OPCUAServer({
     : [MessageSecurityMode.None],
   allowAnonymous: opts.anonymous,
   serverCertificateManager: certificateManager("server-pki"),
-  userCertificateManager: certificateManager("user-pki"),
+  userCertificateManager: certificateManager("user-pki", opts.trustUser.length === 0),
   registerServerMethod: RegisterServerMethod.HIDDEN,
   defaultSecureTokenLifetime: opts.tokenLifetime,
   userManager: {
@@ -520,6 +531,12 @@ function allowUnsecurePasswords() {
 try {
   await server.initialize();
   if (opts.users.length > 0) allowUnsecurePasswords();
+  if (opts.trustUser.length > 0) {
+    await server.userCertificateManager.initialize();
+    for (const file of opts.trustUser) {
+      await server.userCertificateManager.trustCertificate(readCertificateFile(file));
+    }
+  }
   buildAddressSpace(server.engine.addressSpace);
   await server.start();
 } catch (err) {
