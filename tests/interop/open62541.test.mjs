@@ -1,15 +1,16 @@
 // uarc against a second, independent stack: open62541 1.5.7 (tests/peer62541, the program in
 // PEER62541). Reads over SecurityPolicy None and every RSA policy in modes Sign and
 // SignAndEncrypt, forward and with Reverse Connect (where `uarc listen` learns the server's
-// certificate on the first dial), and a client certificate whose URI is not urn:uarc:client:
-// open62541 refuses a session whose ApplicationUri is not the client certificate's.
+// certificate on the first dial), a client certificate whose URI is not urn:uarc:client
+// (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
+// user identities: a user certificate the peer trusts logs in over every case, forward and
+// reverse; one it does not trust is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
-import { runUarc, startListen, loadPeer, exitWithin } from "./helpers.mjs";
+import { runUarc, startListen, loadPeer, exitWithin, makeCertificate } from "./helpers.mjs";
 
 const PEER62541 = process.env.PEER62541;
 if (!PEER62541) throw new Error("PEER62541 is not set: run these tests through ctest");
@@ -33,24 +34,18 @@ function startPeer62541(uri, args = []) {
     { uri, startTimeoutMs: 20000 });
 }
 
-// A self-signed certificate and key (PEM) with subjectAltName URI `uri`.
-function makeCertificate(name, uri) {
-  const key = path.join(tmp, `${name}.key.pem`);
-  const cert = path.join(tmp, `${name}.cert.pem`);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-    "-out", cert, "-days", "30", "-subj", `/CN=${name}`,
-    "-addext", `subjectAltName=URI:${uri},DNS:localhost`,
-    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
-    "-addext", "extendedKeyUsage=clientAuth,serverAuth"], { stdio: "ignore" });
-  return { key, cert };
-}
-
-const collector = makeCertificate("collector-7", "urn:plant:collector-7");
+const collector = makeCertificate(tmp, "collector-7", "urn:plant:collector-7");
 const ownCertificate = ["--certificate", collector.cert, "--private-key", collector.key];
+const alice = makeCertificate(tmp, "alice"); // a user the peer trusts
+const mallory = makeCertificate(tmp, "mallory"); // one it does not
+const asAlice = ["--user-certificate", alice.cert, "--user-private-key", alice.key];
+const asMallory = ["--user-certificate", mallory.cert, "--user-private-key", mallory.key];
 
 let peer;
 const listeners = new Map(); // "policy/mode" → uarc listen, one per case
 let ownListener; // presents the collector-7 certificate
+const x509Listeners = new Map(); // "policy/mode" → uarc listen logging in as alice
+let malloryListener;
 
 const run = async (args) => {
   const p = runUarc(args);
@@ -65,13 +60,22 @@ before(async () => {
   }
   ownListener = await startListen(["--allow", URI, ...securityArgs("Basic256Sha256",
     "SignAndEncrypt"), ...ownCertificate, "--read", NODE, "--count", "1"]);
-  const reverse = [...listeners.values(), ownListener].flatMap((l) => ["--reverse", l.url]);
-  peer = await startPeer62541(URI, reverse);
+  for (const [policy, mode] of [["None", null], ["Aes256_Sha256_RsaPss", "SignAndEncrypt"]]) {
+    x509Listeners.set(`${policy}/${mode}`, await startListen(["--allow", URI,
+      ...securityArgs(policy, mode), ...asAlice, "--read", NODE, "--count", "1"]));
+  }
+  malloryListener = await startListen(["--allow", URI, ...securityArgs("Basic256Sha256",
+    "SignAndEncrypt"), ...asMallory, "--read", NODE, "--stay"]);
+  const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
+    .flatMap((l) => ["--reverse", l.url]);
+  peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der]);
 });
 
 after(async () => {
   for (const l of listeners.values()) l.stop?.();
   ownListener?.stop?.();
+  for (const l of x509Listeners.values()) l.stop?.();
+  malloryListener?.stop?.();
   await peer?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -107,4 +111,38 @@ test("a client certificate naming urn:plant:collector-7: the session presents th
   const ev = await ownListener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
   assert.equal(ev.status, "Good", ownListener.describe());
   assert.ok(!ownListener.events.some((e) => e.event === "error"), ownListener.describe());
+});
+
+for (const [policy, mode] of CASES) {
+  const name = mode ? `${policy} ${mode}` : "None (the token policy names the signing policy)";
+  test(`X509 user identity, forward, over ${name}`, async () => {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
+      ...asAlice]);
+    assert.equal((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.status, "Good", r.describe());
+  });
+}
+
+for (const [key, l] of [["None/null", "None"], ["Aes256_Sha256_RsaPss/SignAndEncrypt",
+  "Aes256_Sha256_RsaPss SignAndEncrypt"]]) {
+  test(`X509 user identity over Reverse Connect, ${l}`, async () => {
+    const listener = x509Listeners.get(key);
+    const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+    assert.equal(ev.status, "Good", listener.describe());
+    assert.ok(!listener.events.some((e) => e.event === "error"), listener.describe());
+  });
+}
+
+test("an untrusted user certificate is refused, forward and reverse", async () => {
+  for (const security of [[], securityArgs("Basic256Sha256", "Sign")]) {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...security, ...asMallory]);
+    assert.notEqual((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.step, "ActivateSession", r.describe());
+    assert.equal(r.events[0].status, "BadIdentityTokenRejected", r.describe());
+  }
+  const ev = await malloryListener.waitFor((e) => e.event === "error" && e.server_uri === URI,
+    30000);
+  assert.equal(ev.step, "ActivateSession", malloryListener.describe());
+  assert.equal(ev.status, "BadIdentityTokenRejected", malloryListener.describe());
+  assert.ok(!malloryListener.events.some((e) => e.event === "read"), malloryListener.describe());
 });
