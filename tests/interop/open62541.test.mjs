@@ -4,7 +4,7 @@
 // certificate on the first dial), a client certificate whose URI is not urn:uarc:client
 // (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
 // user identities: a user certificate the peer trusts logs in over every case, forward and
-// reverse; one it does not trust is refused.
+// reverse; one it does not trust is refused. UserName logins on secured channels.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -27,6 +27,10 @@ const securityArgs = (policy, mode) =>
   mode ? ["--security-policy", policy, "--security-mode", mode] : [];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-o62-"));
+const passwordFile = path.join(tmp, "password");
+const wrongFile = path.join(tmp, "wrong");
+fs.writeFileSync(passwordFile, "secret\n");
+fs.writeFileSync(wrongFile, "wrong\n");
 
 /** Starts the open62541 peer; `args` are its own options (tests/peer62541/README.md). */
 function startPeer62541(uri, args = []) {
@@ -68,7 +72,8 @@ before(async () => {
     "SignAndEncrypt"), ...asMallory, "--read", NODE, "--stay"]);
   const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
     .flatMap((l) => ["--reverse", l.url]);
-  peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der]);
+  peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der,
+    "--user", "alice:secret"]);
 });
 
 after(async () => {
@@ -145,4 +150,19 @@ test("an untrusted user certificate is refused, forward and reverse", async () =
   assert.equal(ev.step, "ActivateSession", malloryListener.describe());
   assert.equal(ev.status, "BadIdentityTokenRejected", malloryListener.describe());
   assert.ok(!malloryListener.events.some((e) => e.event === "read"), malloryListener.describe());
+});
+
+test("UserName with the password encrypted for the server, on secured channels", async () => {
+  for (const security of [securityArgs("Basic256Sha256", "SignAndEncrypt"),
+    securityArgs("Aes256_Sha256_RsaPss", "Sign")]) {
+    const ok = await run(["read", peer.endpointUrl, NODE, "--json", ...security,
+      "--user", "alice", "--password-file", passwordFile]);
+    assert.equal(ok.events[0]?.status, "Good", ok.describe());
+  }
+  const wrong = await run(["read", peer.endpointUrl, NODE, "--json",
+    ...securityArgs("Aes128_Sha256_RsaOaep", "SignAndEncrypt"), "--user", "alice",
+    "--password-file", wrongFile]);
+  assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
+  // decrypted and compared: a wrong credential, not a malformed token
+  assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
 });
