@@ -4,7 +4,8 @@
 // certificate on the first dial), a client certificate whose URI is not urn:uarc:client
 // (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
 // user identities: a user certificate the peer trusts logs in over every case, forward and
-// reverse; one it does not trust is refused. UserName logins on secured channels.
+// reverse; one it does not trust is refused. UserName logins on secured channels, and a peer
+// that trusts only listed client certificates.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -165,4 +166,21 @@ test("UserName with the password encrypted for the server, on secured channels",
   assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
   // decrypted and compared: a wrong credential, not a malformed token
   assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
+});
+
+test("a peer that trusts only listed client certificates: ours opens the channel, an unknown " +
+  "one is refused at OPN", async () => {
+  const strict = await startPeer62541("urn:o62-strict", ["--trust-client", collector.der]);
+  try {
+    const ok = await run(["read", strict.endpointUrl, NODE, "--json",
+      ...securityArgs("Basic256Sha256", "SignAndEncrypt"), ...ownCertificate]);
+    assert.equal(ok.events[0]?.status, "Good", ok.describe());
+    const unknown = await run(["read", strict.endpointUrl, NODE, "--json",
+      ...securityArgs("Basic256Sha256", "SignAndEncrypt")]); // an ephemeral certificate
+    assert.notEqual((await unknown.exited).code, 0, unknown.describe());
+    assert.equal(unknown.events[0]?.step, "OPN", unknown.describe());
+    assert.match(unknown.events[0].status, /^Bad/, unknown.describe());
+  } finally {
+    await strict.stop();
+  }
 });
