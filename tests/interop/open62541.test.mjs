@@ -24,10 +24,13 @@ const CASES = [["None", null]];
 for (const policy of ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]) {
   for (const mode of ["Sign", "SignAndEncrypt"]) CASES.push([policy, mode]);
 }
+// The peers write their certificates into trustDir (--certificate-out), our --trust-list.
 const securityArgs = (policy, mode) =>
-  mode ? ["--security-policy", policy, "--security-mode", mode] : [];
+  mode ? ["--security-policy", policy, "--security-mode", mode, "--trust-list", trustDir] : [];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-o62-"));
+const trustDir = path.join(tmp, "trusted");
+fs.mkdirSync(trustDir);
 const passwordFile = path.join(tmp, "password");
 const wrongFile = path.join(tmp, "wrong");
 fs.writeFileSync(passwordFile, "secret\n");
@@ -74,6 +77,7 @@ before(async () => {
   const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
     .flatMap((l) => ["--reverse", l.url]);
   peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der,
+    "--certificate-out", path.join(trustDir, "peer.der"),
     "--user", "alice:secret"]);
 });
 
@@ -110,7 +114,7 @@ for (const [policy, mode] of CASES) {
 test("a client certificate naming urn:plant:collector-7: the session presents that URI, " +
   "forward and reverse", async () => {
   const r = await run(["read", peer.endpointUrl, NODE, "--json", "--security-policy",
-    "Basic256Sha256", ...ownCertificate]);
+    "Basic256Sha256", "--trust-list", trustDir, ...ownCertificate]);
   assert.equal((await r.exited).code, 0, r.describe());
   assert.equal(r.events[0]?.status, "Good", r.describe());
 
@@ -170,7 +174,8 @@ test("UserName with the password encrypted for the server, on secured channels",
 
 test("a peer that trusts only listed client certificates: ours opens the channel, an unknown " +
   "one is refused at OPN", async () => {
-  const strict = await startPeer62541("urn:o62-strict", ["--trust-client", collector.der]);
+  const strict = await startPeer62541("urn:o62-strict", ["--trust-client", collector.der,
+    "--certificate-out", path.join(trustDir, "strict.der")]);
   try {
     const ok = await run(["read", strict.endpointUrl, NODE, "--json",
       ...securityArgs("Basic256Sha256", "SignAndEncrypt"), ...ownCertificate]);
