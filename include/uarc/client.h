@@ -195,6 +195,22 @@ typedef struct uarc_client_config {
     const char *user_name;
     const char *password;
     bool allow_unencrypted_password;
+    /* X509 user identity (Part 4 §7.36.5), instead of anonymous: the user's certificate and its
+     * unencrypted RSA private key, as in-memory DER (copied; they win over the files) or files
+     * in PEM or DER. ActivateSession then carries an X509IdentityToken with the certificate and
+     * a userTokenSignature over the server's certificate and nonce, made with the key by the
+     * AsymmetricSignatureAlgorithm of the token policy's SecurityPolicy (the channel's when the
+     * token policy names none). When that is None the token goes unsigned, and a server may
+     * refuse it (open62541 does). Only one of user_name and a user certificate may be set, and
+     * certificate and key go together; otherwise every connect fails at step "connect" with
+     * BadInvalidArgument. An unreadable file fails it with the loader's status, a key that is
+     * not the certificate's fails ActivateSession with BadCertificateInvalid. NULL: none. */
+    const uint8_t *user_certificate;
+    size_t user_certificate_length;
+    const uint8_t *user_private_key;
+    size_t user_private_key_length;
+    const char *user_certificate_file;
+    const char *user_private_key_file;
     /* Limits for decoding responses (see uarc_decode_options; the arena field is ignored). */
     uarc_decode_options decode;
     /* The budget (uarc/budget.h) charged for this client's receive buffer, the responses being

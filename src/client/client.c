@@ -60,6 +60,8 @@ enum {
     STRING_EXPECTED_SERVER_URI,
     STRING_TRUST_LIST_DIR,
     STRING_TRUST_STORE_DIR,
+    STRING_USER_CERTIFICATE_FILE,
+    STRING_USER_PRIVATE_KEY_FILE,
     STRING_FIELDS
 };
 
@@ -126,7 +128,10 @@ struct uarc_client {
     uint8_t client_nonce[SESSION_NONCE_LENGTH];
     uarc_bytestring server_nonce;        /* the last from CreateSession/ActivateSession */
     uarc_bytestring session_server_cert; /* serverCertificate of CreateSession */
-    uarc__client_hooks hooks;            /* the modules built on the client (subscriptions) */
+    /* X509 user identity: owned copies (config or files) */
+    uint8_t *user_cert, *user_key;
+    size_t user_cert_length, user_key_length;
+    uarc__client_hooks hooks; /* the modules built on the client (subscriptions) */
 };
 
 static const char *const state_names[] = {
@@ -283,6 +288,8 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         [STRING_EXPECTED_SERVER_URI] = &c->cfg.expected_server_uri,
         [STRING_TRUST_LIST_DIR] = &c->cfg.trust_list_dir,
         [STRING_TRUST_STORE_DIR] = &c->cfg.trust_store_dir,
+        [STRING_USER_CERTIFICATE_FILE] = &c->cfg.user_certificate_file,
+        [STRING_USER_PRIVATE_KEY_FILE] = &c->cfg.user_private_key_file,
     };
     const char *defaults[STRING_FIELDS] = {
         [STRING_SECURITY_POLICY_URI] = SECURITY_POLICY_NONE,
@@ -304,8 +311,13 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
                   copy_bytes(&c->local_key, &c->local_key_length, c->cfg.private_key,
                              c->cfg.private_key_length) &&
                   copy_bytes(&c->server_cert, &c->server_cert_length, c->cfg.server_certificate,
-                             c->cfg.server_certificate_length);
+                             c->cfg.server_certificate_length) &&
+                  copy_bytes(&c->user_cert, &c->user_cert_length, c->cfg.user_certificate,
+                             c->cfg.user_certificate_length) &&
+                  copy_bytes(&c->user_key, &c->user_key_length, c->cfg.user_private_key,
+                             c->cfg.user_private_key_length);
     c->cfg.certificate = c->cfg.private_key = c->cfg.server_certificate = NULL;
+    c->cfg.user_certificate = c->cfg.user_private_key = NULL;
     if (!copied) {
         uarc_client_delete(c);
         return NULL;
@@ -414,6 +426,8 @@ UARC_API void uarc_client_delete(uarc_client *c)
     uarc__free(c->server_cert);
     uarc__free(c->channel_cert);
     uarc_array_delete(c->endpoints, c->endpoint_count, UARC_T(EndpointDescription));
+    uarc__free(c->user_cert);
+    uarc__crypto_free_secret(c->user_key, c->user_key_length);
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
@@ -1154,14 +1168,69 @@ static uarc_status check_server_endpoints(uarc_client *c, const uarc_CreateSessi
     return UARC_BadSecurityChecksFailed;
 }
 
+/* The userTokenSignature of an X509 identity (Part 4 §7.36.5): serverCertificate + serverNonce,
+ * as the client signature, signed with the user's key by the token policy's algorithm.
+ * *signature is heap-owned by the caller. */
+static uarc_status sign_user_token(uarc_client *c, uarc_SignatureData *out, uint8_t **signature,
+                                   char *why, size_t why_size)
+{
+    const uarc__security_policy *policy = uarc__security_policy_find(c->token_policy_uri);
+    if (!policy || policy == &uarc__security_policy_none) {
+        snprintf(why, why_size, "the user token must be signed per %s, which is not implemented",
+                 c->token_policy_uri);
+        return UARC_BadSecurityPolicyRejected;
+    }
+    /* The context only signs here; the policies want a remote certificate, and the user's own
+     * serves (nothing is encrypted or verified with it). */
+    uarc_view cert = {c->user_cert, c->user_cert_length};
+    uarc__security_config config = {
+        UARC_MessageSecurityMode_SignAndEncrypt, cert, {c->user_key, c->user_key_length}, cert};
+    void *context = NULL;
+    uarc_status s = policy->context_new(&config, &context);
+    if (s != UARC_Good) {
+        snprintf(why, why_size,
+                 "the user certificate and key do not suit %s (a key that is not the "
+                 "certificate's, or not RSA)",
+                 policy->uri);
+        return s;
+    }
+    uarc__chunk_layout layout;
+    policy->asym_layout(context, true, &layout);
+    size_t length = c->session_server_cert.length + c->server_nonce.length;
+    uint8_t *data = uarc__malloc(length ? length : 1);
+    *signature = uarc__malloc(layout.signature_size);
+    s = UARC_BadOutOfMemory;
+    if (data && *signature) {
+        if (c->session_server_cert.length)
+            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
+        if (c->server_nonce.length)
+            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
+                   c->server_nonce.length);
+        s = policy->asym_sign(context, data, length, *signature);
+    }
+    uarc__free(data);
+    policy->context_delete(context);
+    if (s != UARC_Good) {
+        snprintf(why, why_size, "signing the user token failed");
+        return s;
+    }
+    out->algorithm =
+        (uarc_string){strlen(policy->asym_signature_uri), (uint8_t *)policy->asym_signature_uri};
+    out->signature = (uarc_bytestring){layout.signature_size, *signature};
+    return UARC_Good;
+}
+
 /* Picks the server's identity token policy for our security policy and identity. */
 static void choose_identity_policy(uarc_client *c, const uarc_CreateSessionResponse *r,
                                    uarc_string *token_security_policy)
 {
-    c->identity_type =
-        c->cfg.user_name ? UARC_UserTokenType_UserName : UARC_UserTokenType_Anonymous;
+    c->identity_type = c->user_cert       ? UARC_UserTokenType_Certificate
+                       : c->cfg.user_name ? UARC_UserTokenType_UserName
+                                          : UARC_UserTokenType_Anonymous;
     snprintf(c->identity_policy_id, sizeof c->identity_policy_id, "%s",
-             c->cfg.user_name ? "username" : "anonymous");
+             c->user_cert       ? "certificate"
+             : c->cfg.user_name ? "username"
+                                : "anonymous");
     *token_security_policy = (uarc_string){0, NULL};
     uarc_MessageSecurityMode mode =
         c->policy ? c->policy->mode(c->security) : UARC_MessageSecurityMode_None;
@@ -1231,6 +1300,8 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
     uarc_init(&req, UARC_T(ActivateSessionRequest));
     uarc_AnonymousIdentityToken anonymous;
     uarc_UserNameIdentityToken user;
+    uarc_X509IdentityToken x509;
+    uint8_t *user_signature = NULL;
     uarc_string policy_id = {strlen(c->identity_policy_id), (uint8_t *)c->identity_policy_id};
     uint8_t *signature = NULL;
     uarc_bytestring secret = {0, NULL};
@@ -1244,6 +1315,25 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
         anonymous.policyId = policy_id;
         req.userIdentityToken.content.decoded.type = UARC_T(AnonymousIdentityToken);
         req.userIdentityToken.content.decoded.data = &anonymous;
+    } else if (c->identity_type == UARC_UserTokenType_Certificate) {
+        x509 = (uarc_X509IdentityToken){policy_id, {c->user_cert_length, c->user_cert}};
+        if (c->token_policy_uri[0]) {
+            char why[256];
+            uarc_status s =
+                sign_user_token(c, &req.userTokenSignature, &user_signature, why, sizeof why);
+            if (s != UARC_Good) {
+                uarc__free(signature);
+                uarc__free(user_signature);
+                fail_connect(c, "ActivateSession", s, "%s", why);
+                return;
+            }
+        } else {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
+                      "the X509 user token policy names SecurityPolicy None: the token goes "
+                      "unsigned");
+        }
+        req.userIdentityToken.content.decoded.type = UARC_T(X509IdentityToken);
+        req.userIdentityToken.content.decoded.data = &x509;
     } else {
         bool channel_unencrypted =
             !c->policy ||
@@ -1283,6 +1373,7 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
     uarc_status status = send_request(c, &req, UARC_T(ActivateSessionRequest),
                                       UARC_T(ActivateSessionResponse), 0, done, c, NULL);
     uarc__free(signature);
+    uarc__free(user_signature);
     uarc__crypto_free_secret(secret.data, secret.length);
     if (status != UARC_Good)
         fail_connect(c, "ActivateSession", status, "cannot send the request");
@@ -1573,6 +1664,34 @@ static uarc_status adopt_certificate_uri(uarc_client *c)
     return UARC_Good;
 }
 
+/* The X509 user identity: certificate and key loaded once, before any byte is sent. */
+static uarc_status load_user_identity(uarc_client *c)
+{
+    const char *files[2] = {c->cfg.user_certificate_file, c->cfg.user_private_key_file};
+    uint8_t **dst[2] = {&c->user_cert, &c->user_key};
+    size_t *length[2] = {&c->user_cert_length, &c->user_key_length};
+    for (int i = 0; i < 2; i++) {
+        if (*dst[i] || !files[i])
+            continue;
+        uarc_status s = i ? uarc__crypto_load_private_key(files[i], dst[i], length[i])
+                          : uarc__crypto_load_certificate(files[i], dst[i], length[i]);
+        if (s != UARC_Good) {
+            set_error(c, "connect", s, "cannot read the user %s from %s",
+                      i ? "private key" : "certificate", files[i]);
+            return s;
+        }
+    }
+    const char *why = NULL;
+    if (!c->user_cert != !c->user_key)
+        why = "a user certificate needs its private key, and a user private key its certificate";
+    else if (c->user_cert && c->cfg.user_name)
+        why = "user_name and a user certificate exclude each other: one identity per session";
+    if (!why)
+        return UARC_Good;
+    set_error(c, "connect", UARC_BadInvalidArgument, "%s", why);
+    return UARC_BadInvalidArgument;
+}
+
 /* Starts a connect in byte mode (`bytes`, at time `now`) or over a socket. */
 static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, int64_t now)
 {
@@ -1595,6 +1714,8 @@ static uarc_status begin(uarc_client *c, const char *endpoint_url, bool bytes, i
     if (!c->endpoint_url)
         return UARC_BadOutOfMemory;
     uarc_status status = adopt_certificate_uri(c);
+    if (status == UARC_Good)
+        status = load_user_identity(c);
     if (status != UARC_Good)
         return status;
     c->connect_deadline = now_ms(c) + c->cfg.connect_timeout_ms;

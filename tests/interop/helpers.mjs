@@ -1,7 +1,7 @@
 // Shared helpers of the interop tests: run `uarc` and read its JSON Lines events, play a fake
 // server on a raw socket. Paths come from the environment (set by tests/interop/CMakeLists.txt):
 //   UARC_BIN  the uarc tool          PEER_DIR  tests/peer (server.mjs, peer.mjs, node_modules)
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -203,6 +203,25 @@ export function fakeServer(port) {
     });
     socket.once("error", reject);
   });
+}
+
+/**
+ * Makes an RSA-2048 key and a self-signed certificate (30 days) with OpenSSL in `dir`: CN `name`,
+ * subjectAltName URI `uri` (and DNS localhost) when given. Returns { cert, key, der } file names
+ * (cert and key PEM, der the certificate as DER).
+ */
+export function makeCertificate(dir, name, uri) {
+  const key = path.join(dir, `${name}.key.pem`);
+  const cert = path.join(dir, `${name}.cert.pem`);
+  const der = path.join(dir, `${name}.cert.der`);
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+    "-out", cert, "-days", "30", "-subj", `/CN=${name}`,
+    ...(uri ? ["-addext", `subjectAltName=URI:${uri},DNS:localhost`] : []),
+    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
+    "-addext", "extendedKeyUsage=clientAuth,serverAuth"], { stdio: "ignore" });
+  execFileSync("openssl", ["x509", "-in", cert, "-outform", "der", "-out", der],
+    { stdio: "ignore" });
+  return { cert, key, der };
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,7 @@
 // Secured channels against node-opcua 2.186.4 (tests/peer/server.mjs --secure): reads over
 // Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in modes Sign and SignAndEncrypt
 // with an ephemeral self-signed client certificate, a UserName login with an encrypted password,
+// X509 user identities (a trusted user certificate forward and reverse, an untrusted one refused),
 // and Reverse Connect where the server's identity is tied to its certificate: a ReverseHello whose
 // ServerUri is not the certificate's URI is refused once the channel is secured. With --trust-list,
 // the server's certificate must validate against the folder's certificates before OPN. Without
@@ -14,8 +15,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
-import { runUarc, startListen, loadPeer, rhe, exitWithin } from "./helpers.mjs";
+import { runUarc, startListen, loadPeer, rhe, exitWithin, makeCertificate } from "./helpers.mjs";
 
 const { startPeer } = await loadPeer();
 
@@ -28,10 +28,16 @@ const wrongFile = path.join(tmp, "wrong");
 const trustedDir = path.join(tmp, "trusted"); // gets the peer's certificate once it runs
 const emptyTrustDir = path.join(tmp, "empty-trust-list");
 const storeDir = path.join(tmp, "store"); // --trust-store of the forward reads, made by uarc
+const x509StoreDir = path.join(tmp, "x509-store"); // --trust-store of the X509 reverse listener
 const reverseStoreDir = path.join(tmp, "reverse-store");
 fs.mkdirSync(trustedDir);
 fs.mkdirSync(emptyTrustDir);
 fs.writeFileSync(passwordFile, "secret\n");
+// X509 user identities: the peer trusts alice's certificate, not mallory's.
+const alice = makeCertificate(tmp, "alice");
+const mallory = makeCertificate(tmp, "mallory");
+const asAlice = ["--user-certificate", alice.cert, "--user-private-key", alice.key];
+const asMallory = ["--user-certificate", mallory.cert, "--user-private-key", mallory.key];
 fs.writeFileSync(wrongFile, "wrong\n");
 
 let peer;
@@ -39,6 +45,7 @@ let listener;
 let impostorListener;
 let discoveringListener; // no --server-certificate: learns it on the peer's first dial
 let discoveringImpostorListener;
+let x509Listener; // Reverse Connect with alice's identity
 const run = async (args) => {
   const p = runUarc(args);
   await exitWithin(p, 30000);
@@ -49,18 +56,21 @@ before(async () => {
   const discovering = ["--security-policy", "Basic256Sha256", "--security-mode", "SignAndEncrypt",
     "--read", "ns=1;s=Scalar.Double"];
   const secure = [...discovering, "--server-certificate", certFile];
-  [listener, impostorListener, discoveringListener, discoveringImpostorListener] =
+  [listener, impostorListener, discoveringListener, discoveringImpostorListener, x509Listener] =
     await Promise.all([
       startListen(["--allow", URI, ...secure, "--count", "1"]),
       startListen(["--allow", IMPOSTOR, ...secure, "--stay"]),
       startListen(["--allow", URI, ...discovering, "--trust-store", reverseStoreDir, "--count",
         "1"]),
       startListen(["--allow", IMPOSTOR, ...discovering, "--accept-any-certificate", "--stay"]),
+      startListen(["--allow", URI, "--security-policy", "Aes256_Sha256_RsaPss", "--trust-store",
+        x509StoreDir, "--read", "ns=1;s=Scalar.Double", "--count", "1", ...asAlice]),
     ]);
   peer = await startPeer({
     uri: URI,
-    reverse: [listener.url, discoveringListener.url],
-    args: ["--no-big", "--secure", "--certificate-out", certFile, "--user", "alice:secret"],
+    reverse: [listener.url, discoveringListener.url, x509Listener.url],
+    args: ["--no-big", "--secure", "--certificate-out", certFile, "--user", "alice:secret",
+      "--trust-user", alice.cert],
   });
 });
 
@@ -69,6 +79,7 @@ after(async () => {
   impostorListener?.stop?.();
   discoveringListener?.stop?.();
   discoveringImpostorListener?.stop?.();
+  x509Listener?.stop?.();
   await peer?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -165,6 +176,31 @@ test("UserName with the password encrypted for the server", async () => {
   assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
 });
 
+test("X509 user identity: a trusted user certificate logs in, an untrusted one is refused",
+  async () => {
+    // None channel: node-opcua's token policy names Basic256Sha256 for the signature
+    const trust = ["--trust-store", storeDir];
+    for (const security of [[], ["--security-policy", "Basic256Sha256", ...trust],
+      ["--security-policy", "Aes128_Sha256_RsaOaep", "--security-mode", "Sign", ...trust],
+      ["--security-policy", "Aes256_Sha256_RsaPss", ...trust]]) {
+      const ok = await run(["read", peer.endpointUrl, "i=2258", "--json", ...security, ...asAlice]);
+      assert.equal(ok.events[0]?.status, "Good", ok.describe());
+    }
+    for (const security of [[], ["--security-policy", "Basic256Sha256", ...trust]]) {
+      const no = await run(["read", peer.endpointUrl, "i=2258", "--json", ...security,
+        ...asMallory]);
+      assert.notEqual((await no.exited).code, 0, no.describe());
+      assert.equal(no.events[0]?.step, "ActivateSession", no.describe());
+      assert.equal(no.events[0].status, "BadIdentityTokenRejected", no.describe());
+    }
+  });
+
+test("X509 user identity over Reverse Connect (Aes256_Sha256_RsaPss)", async () => {
+  const ev = await x509Listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+  assert.equal(ev.status, "Good", x509Listener.describe());
+  assert.ok(!x509Listener.events.some((e) => e.event === "error"), x509Listener.describe());
+});
+
 test("Reverse Connect over Basic256Sha256 SignAndEncrypt", async () => {
   const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
   assert.equal(ev.status, "Good", listener.describe());
@@ -240,13 +276,7 @@ test("without --server-certificate, an RHE claiming another ServerUri than the c
 // Our own certificate with another URI than urn:uarc:client: the ApplicationDescription must carry
 // the certificate's URI, or node-opcua refuses the session (BadCertificateUriInvalid).
 function makeClientCertificate(uri) {
-  const key = path.join(tmp, "other-client.key.pem");
-  const cert = path.join(tmp, "other-client.cert.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-    "-out", cert, "-days", "30", "-subj", "/CN=uarc test collector",
-    "-addext", `subjectAltName=URI:${uri},DNS:localhost`,
-    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
-    "-addext", "extendedKeyUsage=clientAuth,serverAuth"], { stdio: "ignore" });
+  const { cert, key } = makeCertificate(tmp, "other-client", uri);
   return ["--certificate", cert, "--private-key", key];
 }
 

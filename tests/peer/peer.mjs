@@ -32,9 +32,17 @@ export async function startPeer({ uri, reverse = [], reconnectDelay = 100, maxRe
   if (connectionTimeout !== undefined) argv.push("--connection-timeout", String(connectionTimeout));
   for (const url of reverse) argv.push("--reverse", url);
   argv.push(...args);
+  return startPeerProgram(process.execPath, argv, { uri, startTimeoutMs });
+}
 
+/**
+ * Starts any peer program that follows this one's contract (one JSON `started` line on stdout,
+ * exit when stdin closes), such as the open62541 peer (tests/peer62541): `command argv...`.
+ * Returns what startPeer returns.
+ */
+export async function startPeerProgram(command, argv, { uri, startTimeoutMs = 60000 } = {}) {
   tmpRoot ??= fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peers-"));
-  const child = spawn(process.execPath, argv, {
+  const child = spawn(command, argv, {
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, NODEOPCUA_LOG_LEVEL: process.env.NODEOPCUA_LOG_LEVEL ?? "3", TMPDIR: tmpRoot },
   });

@@ -37,6 +37,8 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              "tick N" (N from 1), Severity 100 (default 0: none)
   --max-publish-requests N   PublishRequests a session queues; one more gets the oldest answered
                              BadTooManyPublishRequests (default 0: node-opcua's 100)
+  --trust-user FILE          trust this user certificate (PEM or DER) for X509 identities;
+                             repeatable. Without it every user certificate is accepted
   --help                     this text`;
 
 function usage(message) {
@@ -63,6 +65,7 @@ function parseArgs(argv) {
     certificateOut: undefined,
     maxPublishRequests: 0,
     eventsEvery: 0,
+    trustUser: [],
   };
   const intArg = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value)) usage(`${name} needs a non-negative integer`);
@@ -97,6 +100,7 @@ function parseArgs(argv) {
       case "--certificate-out": opts.certificateOut = next(); break;
       case "--max-publish-requests": opts.maxPublishRequests = intArg(arg, next()); break;
       case "--events-every": opts.eventsEvery = intArg(arg, next()); break;
+      case "--trust-user": opts.trustUser.push(next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
         process.exit(0);
@@ -125,11 +129,18 @@ const {
 if (opts.maxPublishRequests > 0) ServerSession.maxPublishRequestInQueue = opts.maxPublishRequests;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peer-"));
-const certificateManager = (sub) =>
+const certificateManager = (sub, acceptUnknown = true) =>
   new OPCUACertificateManager({
     rootFolder: path.join(tmp, sub),
-    automaticallyAcceptUnknownCertificate: true,
+    automaticallyAcceptUnknownCertificate: acceptUnknown,
   });
+
+// A certificate file as DER: PEM's first block decoded, anything else taken as DER.
+function readCertificateFile(file) {
+  const bytes = fs.readFileSync(file);
+  const pem = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(bytes.toString("latin1"));
+  return pem ? Buffer.from(pem[1].replace(/\s+/g, ""), "base64") : bytes;
+}
 
 const userTable = new Map(opts.users.map((u) => [u.name, u.password]));
 
@@ -152,7 +163,7 @@ const server = new OPCUAServer({
     : [MessageSecurityMode.None],
   allowAnonymous: opts.anonymous,
   serverCertificateManager: certificateManager("server-pki"),
-  userCertificateManager: certificateManager("user-pki"),
+  userCertificateManager: certificateManager("user-pki", opts.trustUser.length === 0),
   registerServerMethod: RegisterServerMethod.HIDDEN,
   defaultSecureTokenLifetime: opts.tokenLifetime,
   // 0: an item asking for sampling interval 0 on a variable with MinimumSamplingInterval 0 gets
@@ -551,6 +562,12 @@ function allowUnsecurePasswords() {
 try {
   await server.initialize();
   if (opts.users.length > 0) allowUnsecurePasswords();
+  if (opts.trustUser.length > 0) {
+    await server.userCertificateManager.initialize();
+    for (const file of opts.trustUser) {
+      await server.userCertificateManager.trustCertificate(readCertificateFile(file));
+    }
+  }
   buildAddressSpace(server.engine.addressSpace);
   await server.start();
 } catch (err) {

@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "fake_server.h"
 #include "uarc/uarc.h"
@@ -965,6 +968,211 @@ static void test_server_endpoints_must_match_discovery(void **state)
     }
 }
 
+/* ---- X509 user identity -------------------------------------------------------------------- */
+
+#define RSA_SHA256_URI "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define RSA_PSS_URI    "http://opcfoundation.org/UA/security/rsa-pss-sha2-256"
+#define POLICY_URI(n)  "http://opcfoundation.org/UA/SecurityPolicy#" n
+
+/* The user's certificate and key, and what the fake server sends in CreateSession. */
+typedef struct x509_fixture {
+    uint8_t *user_cert, *user_key, *server_cert, *server_key;
+    size_t user_cert_length, user_key_length, server_cert_length, server_key_length;
+    uint8_t server_nonce[32];
+} x509_fixture;
+
+static void x509_fixture_init(x509_fixture *x)
+{
+    memset(x, 0, sizeof *x);
+    assert_int_equal(uarc_certificate_generate("urn:user:alice", &x->user_cert,
+                                               &x->user_cert_length, &x->user_key,
+                                               &x->user_key_length),
+                     UARC_Good);
+    assert_int_equal(uarc_certificate_generate("urn:fake:server", &x->server_cert,
+                                               &x->server_cert_length, &x->server_key,
+                                               &x->server_key_length),
+                     UARC_Good);
+    for (size_t i = 0; i < sizeof x->server_nonce; i++)
+        x->server_nonce[i] = (uint8_t)(0xA0 + i);
+}
+
+static void x509_fixture_clear(x509_fixture *x)
+{
+    uarc_free(x->user_cert);
+    uarc_free(x->user_key);
+    uarc_free(x->server_cert);
+    uarc_free(x->server_key);
+}
+
+/*
+ * A client with the X509 identity of `x` on a None channel; the fake server's CreateSession
+ * offers one Certificate token policy "x509" naming `token_policy_uri` (NULL: none). *out gets
+ * the ActivateSessionRequest the client sent (heap-owned: uarc_clear it).
+ */
+/* A borrowed view of a C string (the values below are stack values, never cleared). */
+static uarc_string text(const char *s)
+{
+    return (uarc_string){strlen(s), (uint8_t *)(uintptr_t)s};
+}
+
+static void activate_x509(peer *p, const x509_fixture *x, const char *token_policy_uri,
+                          uarc_ActivateSessionRequest *out)
+{
+    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                              .user_certificate = x->user_cert,
+                              .user_certificate_length = x->user_cert_length,
+                              .user_private_key = x->user_key,
+                              .user_private_key_length = x->user_key_length};
+    new_peer(p, &cfg);
+    uint32_t create_id = start_session(p);
+    uarc_UserTokenPolicy token = {.policyId = text("x509"),
+                                  .tokenType = UARC_UserTokenType_Certificate};
+    if (token_policy_uri)
+        token.securityPolicyUri = text(token_policy_uri);
+    uarc_EndpointDescription endpoint;
+    uarc_init(&endpoint, UARC_T(EndpointDescription));
+    endpoint.securityPolicyUri = text(POLICY_URI("None"));
+    endpoint.securityMode = UARC_MessageSecurityMode_None;
+    endpoint.userIdentityTokensSize = 1;
+    endpoint.userIdentityTokens = &token;
+    uarc_CreateSessionResponse cs;
+    uarc_init(&cs, UARC_T(CreateSessionResponse));
+    cs.sessionId = uarc_nodeid_numeric(1, 77);
+    cs.authenticationToken = uarc_nodeid_numeric(1, 78);
+    cs.revisedSessionTimeout = 60000;
+    cs.serverCertificate = (uarc_bytestring){x->server_cert_length, x->server_cert};
+    cs.serverNonce = (uarc_bytestring){sizeof x->server_nonce, (uint8_t *)x->server_nonce};
+    cs.serverEndpointsSize = 1;
+    cs.serverEndpoints = &endpoint;
+    reply(p, create_id, &cs, UARC_T(CreateSessionResponse));
+    assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_ACTIVATING_SESSION);
+
+    static uint8_t buf[70000];
+    size_t size = pop(p, "MSGF", buf, sizeof buf);
+    size_t offset = 24;
+    uarc_nodeid id;
+    assert_int_equal(uarc_decode(buf, size, &offset, &id, UARC_T(NodeId), NULL), UARC_Good);
+    assert_int_equal(id.identifier.numeric, UARC_T(ActivateSessionRequest)->binary_encoding_id);
+    assert_int_equal(uarc_decode(buf, size, &offset, out, UARC_T(ActivateSessionRequest), NULL),
+                     UARC_Good);
+}
+
+/* True when `signature` verifies over serverCertificate + serverNonce with the user's public
+ * key, by RSA-SHA256 PKCS#1 v1.5 or, with `pss`, RSA-PSS-SHA256. */
+static bool user_signature_verifies(const x509_fixture *x, const uarc_bytestring *signature,
+                                    bool pss)
+{
+    const unsigned char *p = x->user_cert;
+    X509 *cert = d2i_X509(NULL, &p, (long)x->user_cert_length);
+    EVP_PKEY *key = cert ? X509_get_pubkey(cert) : NULL;
+    uint8_t data[4096];
+    assert_true(x->server_cert_length + sizeof x->server_nonce <= sizeof data);
+    memcpy(data, x->server_cert, x->server_cert_length);
+    memcpy(data + x->server_cert_length, x->server_nonce, sizeof x->server_nonce);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    bool ok =
+        key && md && EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(pctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) > 0 &&
+        (!pss || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) > 0) &&
+        EVP_DigestVerify(md, signature->data, signature->length, data,
+                         x->server_cert_length + sizeof x->server_nonce) == 1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return ok;
+}
+
+static const uarc_X509IdentityToken *x509_token(const uarc_ActivateSessionRequest *req)
+{
+    assert_int_equal(req->userIdentityToken.encoding, UARC_EXTENSION_OBJECT_DECODED);
+    assert_ptr_equal(req->userIdentityToken.content.decoded.type, UARC_T(X509IdentityToken));
+    return req->userIdentityToken.content.decoded.data;
+}
+
+/* The token carries the user's certificate and the server's policy id; the signature is the
+ * token policy's algorithm over the server's certificate and nonce, with the user's key. */
+static void test_x509_identity_signed_per_token_policy(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *policy, *algorithm;
+        bool pss;
+    } cases[] = {
+        {POLICY_URI("Basic256Sha256"), RSA_SHA256_URI, false},
+        {POLICY_URI("Aes128_Sha256_RsaOaep"), RSA_SHA256_URI, false},
+        {POLICY_URI("Aes256_Sha256_RsaPss"), RSA_PSS_URI, true},
+    };
+    x509_fixture x;
+    x509_fixture_init(&x);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        peer p;
+        uarc_ActivateSessionRequest req;
+        activate_x509(&p, &x, cases[i].policy, &req);
+        const uarc_X509IdentityToken *t = x509_token(&req);
+        assert_true(uarc_string_equal_cstr(&t->policyId, "x509"));
+        assert_int_equal(t->certificateData.length, x.user_cert_length);
+        assert_memory_equal(t->certificateData.data, x.user_cert, x.user_cert_length);
+        assert_true(uarc_string_equal_cstr(&req.userTokenSignature.algorithm, cases[i].algorithm));
+        assert_int_equal(req.userTokenSignature.signature.length, 256); /* RSA-2048 */
+        assert_true(user_signature_verifies(&x, &req.userTokenSignature.signature, cases[i].pss));
+        /* not the application's signature: a None channel has none */
+        assert_int_equal(req.clientSignature.signature.length, 0);
+        uarc_clear(&req, UARC_T(ActivateSessionRequest));
+        uarc_client_delete(p.client);
+    }
+    x509_fixture_clear(&x);
+}
+
+/* A token policy that names no SecurityPolicy on a None channel: nothing to sign with, so the
+ * token goes unsigned (the server decides). */
+static void test_x509_identity_unsigned_without_token_policy(void **state)
+{
+    (void)state;
+    x509_fixture x;
+    x509_fixture_init(&x);
+    peer p;
+    uarc_ActivateSessionRequest req;
+    activate_x509(&p, &x, NULL, &req);
+    assert_int_equal(x509_token(&req)->certificateData.length, x.user_cert_length);
+    assert_int_equal(req.userTokenSignature.signature.length, 0);
+    assert_int_equal(req.userTokenSignature.algorithm.length, 0);
+    uarc_clear(&req, UARC_T(ActivateSessionRequest));
+    uarc_client_delete(p.client);
+    x509_fixture_clear(&x);
+}
+
+/* Configuration errors stop the connect before a byte is queued. */
+static void test_x509_identity_configuration_errors(void **state)
+{
+    (void)state;
+    x509_fixture x;
+    x509_fixture_init(&x);
+    uarc_client_config no_key = {.user_certificate = x.user_cert,
+                                 .user_certificate_length = x.user_cert_length};
+    uarc_client_config both = {.user_name = "alice",
+                               .user_certificate = x.user_cert,
+                               .user_certificate_length = x.user_cert_length,
+                               .user_private_key = x.user_key,
+                               .user_private_key_length = x.user_key_length};
+    uarc_client_config missing = {.user_certificate_file = "/nonexistent/user.pem",
+                                  .user_private_key_file = "/nonexistent/user.key"};
+    const uarc_client_config *configs[] = {&no_key, &both, &missing};
+    const uarc_status expected[] = {UARC_BadInvalidArgument, UARC_BadInvalidArgument,
+                                    UARC_BadNotFound};
+    for (size_t i = 0; i < 3; i++) {
+        uarc_client *c = uarc_client_new(configs[i]);
+        assert_non_null(c);
+        assert_int_equal(uarc_client_start_bytes(c, URL, START_MS), expected[i]);
+        assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+        assert_true(strncmp(uarc_client_error(c), "connect: ", 9) == 0);
+        const uint8_t *data;
+        assert_int_equal(uarc_client_output_bytes(c, &data), 0);
+        uarc_client_delete(c);
+    }
+    x509_fixture_clear(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -982,6 +1190,9 @@ int main(void)
         cmocka_unit_test(test_budget_holds_against_flooding_servers),
         cmocka_unit_test(test_budget_bounds_decoded_responses),
         cmocka_unit_test(test_budget_ends_connection_whose_buffer_does_not_fit),
+        cmocka_unit_test(test_x509_identity_signed_per_token_policy),
+        cmocka_unit_test(test_x509_identity_unsigned_without_token_policy),
+        cmocka_unit_test(test_x509_identity_configuration_errors),
         cmocka_unit_test(test_password_not_encrypted_for_an_unverified_key),
         cmocka_unit_test(test_password_needs_a_long_nonce),
         cmocka_unit_test(test_password_only_for_the_pinned_key),

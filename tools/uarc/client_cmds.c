@@ -141,6 +141,12 @@ bool security_arg(security_args *s, int id, const char *value)
     case 10:
         s->application_uri = value;
         return true;
+    case 11:
+        s->user_certificate = value;
+        return true;
+    case 12:
+        s->user_private_key = value;
+        return true;
     default:
         return false;
     }
@@ -202,6 +208,17 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->trust_store_dir = s->trust_store;
     cfg->accept_untrusted_server_certificate = s->accept_any;
     cfg->application_uri = s->application_uri;
+    if (!s->user_certificate != !s->user_private_key) {
+        fprintf(stderr, "uarc %s: --user-certificate and --user-private-key go together\n",
+                command);
+        return false;
+    }
+    if (s->user_certificate && cfg->user_name) {
+        fprintf(stderr, "uarc %s: --user and --user-certificate exclude each other\n", command);
+        return false;
+    }
+    cfg->user_certificate_file = s->user_certificate;
+    cfg->user_private_key_file = s->user_private_key;
     return true;
 }
 
@@ -222,6 +239,7 @@ static uarc_status discover_server_certificate(uarc_client *client, const uarc_c
     cfg.security_mode = UARC_MessageSecurityMode_Invalid;
     cfg.no_session = true;
     cfg.user_name = cfg.password = NULL;
+    cfg.user_certificate_file = cfg.user_private_key_file = NULL;
     uarc_client *probe = uarc_client_new(&cfg);
     if (!probe)
         return UARC_BadOutOfMemory;

@@ -20,7 +20,8 @@ void client_config_from_args(struct uarc_client_config *cfg, const char *user, c
                              bool allow_unencrypted, double timeout, bool verbose);
 
 /* --security-policy, --security-mode, --certificate, --private-key, --server-certificate,
- * --trust-list, --trust-store, --accept-any-certificate, --application-uri: shared
+ * --trust-list, --trust-store, --accept-any-certificate, --application-uri, --user-certificate,
+ * --user-private-key: shared
  * by the client commands and listen. Their option ids start at SECURITY_OPT_BASE. */
 #define SECURITY_OPT_BASE 100
 typedef struct security_args {
@@ -31,6 +32,7 @@ typedef struct security_args {
     const char *trust_store;     /* folder: trust on first use */
     bool accept_any;             /* --accept-any-certificate */
     const char *application_uri; /* NULL: our certificate's URI, or urn:uarc:client */
+    const char *user_certificate, *user_private_key; /* X509 user identity; NULL: none */
 } security_args;
 /* clang-format off */
 #define SECURITY_SPECS                                                                             \
@@ -42,7 +44,9 @@ typedef struct security_args {
     {"--trust-list", true, SECURITY_OPT_BASE + 5},                                                 \
     {"--trust-store", true, SECURITY_OPT_BASE + 6},                                                \
     {"--accept-any-certificate", false, SECURITY_OPT_BASE + 7},                                    \
-    {"--application-uri", true, SECURITY_OPT_BASE + 10}
+    {"--application-uri", true, SECURITY_OPT_BASE + 10},                                           \
+    {"--user-certificate", true, SECURITY_OPT_BASE + 11},                                          \
+    {"--user-private-key", true, SECURITY_OPT_BASE + 12}
 #define SECURITY_HELP                                                                              \
     "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
     "                         Aes256_Sha256_RsaPss (or the policy URI)\n"                          \
@@ -51,6 +55,9 @@ typedef struct security_args {
     "                         DER, unencrypted). Default: an ephemeral self-signed one\n"          \
     "  --application-uri URI  our ApplicationUri (default: the URI of --certificate, else\n"      \
     "                         urn:uarc:client); must equal the certificate's\n"                   \
+    "  --user-certificate FILE\n"                                                                 \
+    "                         log in as the X509 user of FILE (PEM or DER), with\n"               \
+    "                         --user-private-key FILE (PEM or DER, unencrypted); not with --user\n"\
     "  --server-certificate FILE\n"                                                               \
     "                         the server's certificate (PEM or DER)\n"
 /* The trust options, after the command's own words on --server-certificate. */

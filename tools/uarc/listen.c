@@ -24,7 +24,8 @@ static const char listen_help[] =
     "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
     "                   [--memory-budget MIB]\n"
-    "                   [--user NAME --password-file FILE [--allow-unencrypted-password]]\n"
+    "                   [--user NAME --password-file FILE [--allow-unencrypted-password]\n"
+    "                    | --user-certificate FILE --user-private-key FILE]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
     "                    [--server-certificate FILE] [--certificate FILE --private-key FILE]\n"
     "                    [--trust-list DIR | --trust-store DIR | --accept-any-certificate]]\n"
@@ -907,8 +908,9 @@ int cmd_listen(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
-    if (a.accept_only && (a.op_count || a.stay || a.user || a.connect_timeout ||
-                          a.request_timeout || a.keepalive || a.memory_budget_mib)) {
+    if (a.accept_only &&
+        (a.op_count || a.stay || a.user || a.security.user_certificate || a.connect_timeout ||
+         a.request_timeout || a.keepalive || a.memory_budget_mib)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
                         "--user, --stay, --connect-timeout, --request-timeout, --keepalive and "
                         "--memory-budget do not apply\n");
@@ -924,7 +926,7 @@ int cmd_listen(int argc, char **argv)
         goto done;
     }
     {
-        uarc_client_config check = {0};
+        uarc_client_config check = {.user_name = a.user};
         if (!security_apply("listen", &a.security, &check))
             goto done;
     }

@@ -1,0 +1,191 @@
+// uarc against a second, independent stack: open62541 1.5.7 (tests/peer62541, the program in
+// PEER62541). Reads over SecurityPolicy None and every RSA policy in modes Sign and
+// SignAndEncrypt, forward and with Reverse Connect (where `uarc listen` learns the server's
+// certificate on the first dial), a client certificate whose URI is not urn:uarc:client
+// (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
+// user identities: a user certificate the peer trusts logs in over every case, forward and
+// reverse; one it does not trust is refused. UserName logins on secured channels, and a peer
+// that trusts only listed client certificates.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { runUarc, startListen, loadPeer, exitWithin, makeCertificate } from "./helpers.mjs";
+
+const PEER62541 = process.env.PEER62541;
+if (!PEER62541) throw new Error("PEER62541 is not set: run these tests through ctest");
+const { startPeerProgram } = await loadPeer();
+
+const URI = "urn:o62-peer";
+const NODE = "ns=1;s=Scalar.Double";
+const PI = 3.141592653589793;
+const CASES = [["None", null]];
+for (const policy of ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]) {
+  for (const mode of ["Sign", "SignAndEncrypt"]) CASES.push([policy, mode]);
+}
+// The peers write their certificates into trustDir (--certificate-out), our --trust-list.
+const securityArgs = (policy, mode) =>
+  mode ? ["--security-policy", policy, "--security-mode", mode, "--trust-list", trustDir] : [];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-o62-"));
+const trustDir = path.join(tmp, "trusted");
+fs.mkdirSync(trustDir);
+const passwordFile = path.join(tmp, "password");
+const wrongFile = path.join(tmp, "wrong");
+fs.writeFileSync(passwordFile, "secret\n");
+fs.writeFileSync(wrongFile, "wrong\n");
+
+/** Starts the open62541 peer; `args` are its own options (tests/peer62541/README.md). */
+function startPeer62541(uri, args = []) {
+  return startPeerProgram(PEER62541, ["--uri", uri, "--reconnect-interval", "100", ...args],
+    { uri, startTimeoutMs: 20000 });
+}
+
+const collector = makeCertificate(tmp, "collector-7", "urn:plant:collector-7");
+const ownCertificate = ["--certificate", collector.cert, "--private-key", collector.key];
+const alice = makeCertificate(tmp, "alice"); // a user the peer trusts
+const mallory = makeCertificate(tmp, "mallory"); // one it does not
+const asAlice = ["--user-certificate", alice.cert, "--user-private-key", alice.key];
+const asMallory = ["--user-certificate", mallory.cert, "--user-private-key", mallory.key];
+
+let peer;
+const listeners = new Map(); // "policy/mode" → uarc listen, one per case
+let ownListener; // presents the collector-7 certificate
+const x509Listeners = new Map(); // "policy/mode" → uarc listen logging in as alice
+let malloryListener;
+
+const run = async (args) => {
+  const p = runUarc(args);
+  await exitWithin(p, 30000);
+  return p;
+};
+
+before(async () => {
+  for (const [policy, mode] of CASES) {
+    listeners.set(`${policy}/${mode}`, await startListen(["--allow", URI,
+      ...securityArgs(policy, mode), "--read", NODE, "--count", "1"]));
+  }
+  ownListener = await startListen(["--allow", URI, ...securityArgs("Basic256Sha256",
+    "SignAndEncrypt"), ...ownCertificate, "--read", NODE, "--count", "1"]);
+  for (const [policy, mode] of [["None", null], ["Aes256_Sha256_RsaPss", "SignAndEncrypt"]]) {
+    x509Listeners.set(`${policy}/${mode}`, await startListen(["--allow", URI,
+      ...securityArgs(policy, mode), ...asAlice, "--read", NODE, "--count", "1"]));
+  }
+  malloryListener = await startListen(["--allow", URI, ...securityArgs("Basic256Sha256",
+    "SignAndEncrypt"), ...asMallory, "--read", NODE, "--stay"]);
+  const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
+    .flatMap((l) => ["--reverse", l.url]);
+  peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der,
+    "--certificate-out", path.join(trustDir, "peer.der"),
+    "--user", "alice:secret"]);
+});
+
+after(async () => {
+  for (const l of listeners.values()) l.stop?.();
+  ownListener?.stop?.();
+  for (const l of x509Listeners.values()) l.stop?.();
+  malloryListener?.stop?.();
+  await peer?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+for (const [policy, mode] of CASES) {
+  const name = mode ? `${policy} ${mode}` : "None";
+  test(`forward read over ${name}`, async () => {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode)]);
+    assert.equal((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.status, "Good", r.describe());
+    assert.equal(r.events[0].value, PI, r.describe());
+  });
+
+  test(`Reverse Connect read over ${name}`, async () => {
+    const l = listeners.get(`${policy}/${mode}`);
+    const ev = await l.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+    assert.equal(ev.status, "Good", l.describe());
+    assert.equal(ev.value, PI, l.describe());
+    const connected = l.events.find((e) => e.event === "connected" && e.server_uri === URI);
+    assert.equal(connected?.security_policy, policy, l.describe());
+    assert.ok(!l.events.some((e) => e.event === "error"), l.describe());
+    assert.equal((await exitWithin(l, 10000)).code, 0, l.describe()); // --count 1
+  });
+}
+
+test("a client certificate naming urn:plant:collector-7: the session presents that URI, " +
+  "forward and reverse", async () => {
+  const r = await run(["read", peer.endpointUrl, NODE, "--json", "--security-policy",
+    "Basic256Sha256", "--trust-list", trustDir, ...ownCertificate]);
+  assert.equal((await r.exited).code, 0, r.describe());
+  assert.equal(r.events[0]?.status, "Good", r.describe());
+
+  const ev = await ownListener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+  assert.equal(ev.status, "Good", ownListener.describe());
+  assert.ok(!ownListener.events.some((e) => e.event === "error"), ownListener.describe());
+});
+
+for (const [policy, mode] of CASES) {
+  const name = mode ? `${policy} ${mode}` : "None (the token policy names the signing policy)";
+  test(`X509 user identity, forward, over ${name}`, async () => {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
+      ...asAlice]);
+    assert.equal((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.status, "Good", r.describe());
+  });
+}
+
+for (const [key, l] of [["None/null", "None"], ["Aes256_Sha256_RsaPss/SignAndEncrypt",
+  "Aes256_Sha256_RsaPss SignAndEncrypt"]]) {
+  test(`X509 user identity over Reverse Connect, ${l}`, async () => {
+    const listener = x509Listeners.get(key);
+    const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+    assert.equal(ev.status, "Good", listener.describe());
+    assert.ok(!listener.events.some((e) => e.event === "error"), listener.describe());
+  });
+}
+
+test("an untrusted user certificate is refused, forward and reverse", async () => {
+  for (const security of [[], securityArgs("Basic256Sha256", "Sign")]) {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...security, ...asMallory]);
+    assert.notEqual((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.step, "ActivateSession", r.describe());
+    assert.equal(r.events[0].status, "BadIdentityTokenRejected", r.describe());
+  }
+  const ev = await malloryListener.waitFor((e) => e.event === "error" && e.server_uri === URI,
+    30000);
+  assert.equal(ev.step, "ActivateSession", malloryListener.describe());
+  assert.equal(ev.status, "BadIdentityTokenRejected", malloryListener.describe());
+  assert.ok(!malloryListener.events.some((e) => e.event === "read"), malloryListener.describe());
+});
+
+test("UserName with the password encrypted for the server, on secured channels", async () => {
+  for (const security of [securityArgs("Basic256Sha256", "SignAndEncrypt"),
+    securityArgs("Aes256_Sha256_RsaPss", "Sign")]) {
+    const ok = await run(["read", peer.endpointUrl, NODE, "--json", ...security,
+      "--user", "alice", "--password-file", passwordFile]);
+    assert.equal(ok.events[0]?.status, "Good", ok.describe());
+  }
+  const wrong = await run(["read", peer.endpointUrl, NODE, "--json",
+    ...securityArgs("Aes128_Sha256_RsaOaep", "SignAndEncrypt"), "--user", "alice",
+    "--password-file", wrongFile]);
+  assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
+  // decrypted and compared: a wrong credential, not a malformed token
+  assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
+});
+
+test("a peer that trusts only listed client certificates: ours opens the channel, an unknown " +
+  "one is refused at OPN", async () => {
+  const strict = await startPeer62541("urn:o62-strict", ["--trust-client", collector.der,
+    "--certificate-out", path.join(trustDir, "strict.der")]);
+  try {
+    const ok = await run(["read", strict.endpointUrl, NODE, "--json",
+      ...securityArgs("Basic256Sha256", "SignAndEncrypt"), ...ownCertificate]);
+    assert.equal(ok.events[0]?.status, "Good", ok.describe());
+    const unknown = await run(["read", strict.endpointUrl, NODE, "--json",
+      ...securityArgs("Basic256Sha256", "SignAndEncrypt")]); // an ephemeral certificate
+    assert.notEqual((await unknown.exited).code, 0, unknown.describe());
+    assert.equal(unknown.events[0]?.step, "OPN", unknown.describe());
+    assert.match(unknown.events[0].status, /^Bad/, unknown.describe());
+  } finally {
+    await strict.stop();
+  }
+});
