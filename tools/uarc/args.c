@@ -117,14 +117,30 @@ bool args_read_first_line(const char *command, const char *option, const char *p
                 strerror(errno));
         return false;
     }
+    setvbuf(f, NULL, _IONBF, 0); /* no stdio buffer keeps a copy of the secret */
     char line[1024];
     if (!fgets(line, sizeof line, f))
         line[0] = '\0';
     fclose(f);
     line[strcspn(line, "\r\n")] = '\0';
-    free(*out);
+    args_free_secret(*out);
     *out = strdup(line);
+    args_wipe(line, sizeof line);
     return *out != NULL;
+}
+
+void args_wipe(void *p, size_t n)
+{
+    volatile unsigned char *b = p;
+    while (n--)
+        *b++ = 0;
+}
+
+void args_free_secret(char *s)
+{
+    if (s)
+        args_wipe(s, strlen(s));
+    free(s);
 }
 
 void args_log_to_stderr(void *user_data, uarc_log_level level, const char *category,

@@ -39,6 +39,9 @@ bool args_url(const char *command, const char *what, const char *text);
 /* Replaces *out with a copy of the first line of `path` (without its line end). Prints
  * "uarc <command>: <option>: cannot read <path>" and returns false when it cannot. */
 bool args_read_first_line(const char *command, const char *option, const char *path, char **out);
+/* Overwrites n bytes in a way the compiler keeps; frees a secret string after wiping it. */
+void args_wipe(void *p, size_t n);
+void args_free_secret(char *s);
 
 /* A uarc_log_fn printing "uarc: <level>: <category>: <message>" to stderr (for --verbose). */
 void args_log_to_stderr(void *user_data, uarc_log_level level, const char *category,

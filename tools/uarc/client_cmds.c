@@ -440,6 +440,6 @@ int cmd_client(const char *command, int argc, char **argv)
 done:
     uarc_client_delete(client);
     free(a.positional);
-    free(a.password);
+    args_free_secret(a.password);
     return rc;
 }

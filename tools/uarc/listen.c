@@ -974,7 +974,7 @@ done:
     for (size_t i = 0; i < a.op_count; i++)
         free((char *)a.ops[i]);
     free(a.ops);
-    free(a.password);
+    args_free_secret(a.password);
     for (size_t i = 0; i < a.monitor_count; i++)
         uarc_clear(&a.monitors[i], UARC_T(NodeId));
     free(a.monitors);
