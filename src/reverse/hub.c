@@ -243,16 +243,8 @@ static void on_state(void *user_data, uarc_client_state state, uarc_status statu
 
 static const char *mode_name(uarc_MessageSecurityMode mode)
 {
-    switch (mode) {
-    case UARC_MessageSecurityMode_None:
-        return "None";
-    case UARC_MessageSecurityMode_Sign:
-        return "Sign";
-    case UARC_MessageSecurityMode_SignAndEncrypt:
-        return "SignAndEncrypt";
-    default:
-        return "Invalid";
-    }
+    const char *name = uarc_enum_name(UARC_T(MessageSecurityMode), (int32_t)mode);
+    return name ? name : "Invalid";
 }
 
 static void appendf(char *buf, size_t size, const char *fmt, ...) UARC__PRINTF(3, 4);
