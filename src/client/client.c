@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "client/client_internal.h"
 #include "channel/crypto.h"
@@ -230,14 +229,7 @@ void uarc__client_drop_tail(uarc_client *c)
 void uarc__client_teardown(uarc_client *c, uarc_status status)
 {
     c->ending = false;
-    if (c->dialing) {
-        uarc__dialer_clear(&c->dialer);
-        c->dialing = false;
-    }
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    uarc__client_close_socket(c);
     keep_tail(c);
     uarc__channel_delete(c->channel);
     c->channel = NULL;
@@ -433,7 +425,6 @@ uarc_status uarc__client_send_request(uarc_client *c, void *request, const uarc_
     c->last_send = now;
     if (handle_out)
         *handle_out = handle;
-    uarc__client_flush(c);
     return UARC_Good;
 }
 
@@ -449,8 +440,13 @@ UARC_API uarc_status uarc_client_send(uarc_client *c, void *request, const uarc_
                                "not connected (state %s)", uarc_client_state_name(c->state));
         return UARC_BadConnectionClosed;
     }
-    return uarc__client_send_request(c, request, request_type, response_type, timeout_ms, callback,
-                                     user_data, request_handle);
+    uarc_status status = uarc__client_send_request(c, request, request_type, response_type,
+                                                   timeout_ms, callback, user_data, request_handle);
+    /* A request sent from the application goes out at once over a socket, as in byte mode it is
+     * there to take at once. */
+    if (status == UARC_Good)
+        uarc__client_flush(c);
+    return status;
 }
 
 /* Decodes a whole response and runs the callback of the request it answers. */
@@ -578,7 +574,6 @@ void uarc__client_receive(uarc_client *c, const uint8_t *data, size_t length)
     if (c->state == UARC_CLIENT_HELLO && c->channel &&
         uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
         uarc__client_set_state(c, UARC_CLIENT_OPENING, UARC_Good);
-    uarc__client_flush(c);
 }
 
 /* The transport ended (EOF or an error), in either mode. */

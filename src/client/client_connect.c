@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "uarc/endpoint_url.h"
 #include "client/client_internal.h"
@@ -252,12 +249,9 @@ void uarc__client_start_create_session(uarc_client *c)
         uarc__client_fail_connect(c, "CreateSession", status, "cannot send the request");
 }
 
-/* Creates the channel on the connected socket and sends HEL. */
+/* Creates the channel and queues HEL. */
 uarc_status uarc__client_start_channel(uarc_client *c)
 {
-    int one = 1;
-    if (c->fd >= 0)
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     uarc__channel_config cc = {
         .endpoint_url = c->endpoint_url,
         .receive_buffer_size = c->cfg.receive_buffer_size,
@@ -291,7 +285,6 @@ uarc_status uarc__client_start_channel(uarc_client *c)
         uarc__client_fail_connect(c, "HEL", status, "%s", uarc__channel_error(c->channel));
         return status;
     }
-    uarc__client_flush(c);
     return UARC_Good;
 }
 

@@ -205,8 +205,13 @@ void uarc__client_choose_identity_policy(uarc_client *c, const uarc_CreateSessio
                                          uarc_string *token_security_policy);
 uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *cc);
 
-/* client_io.c: the socket edge */
+/* client_io.c: the socket edge, the only code that writes to or closes the socket. The protocol
+ * (client.c, client_connect.c, client_timers.c) only queues bytes in the channel; the public
+ * entry points run uarc__client_flush() after it, which does nothing in byte mode. */
 void uarc__client_flush(uarc_client *c);
+/* Writes what is queued, waiting up to `wait_ms` for a socket slow to take it. */
+void uarc__client_drain(uarc_client *c, int wait_ms);
+void uarc__client_close_socket(uarc_client *c);
 bool uarc__client_refuse_inside_receive(uarc_client *c, const char *step);
 
 /* client_timers.c: timeouts, keep-alive, the modules' deadlines */

@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "client/client_internal.h"
@@ -52,6 +54,39 @@ void uarc__client_flush(uarc_client *c)
     }
 }
 
+/* Closes the socket, or stops the dial in progress. */
+void uarc__client_close_socket(uarc_client *c)
+{
+    if (c->dialing) {
+        uarc__dialer_clear(&c->dialer);
+        c->dialing = false;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+void uarc__client_drain(uarc_client *c, int wait_ms)
+{
+    int64_t deadline = uarc__now_ms() + wait_ms;
+    const uint8_t *data;
+    uarc__client_flush(c);
+    while (c->fd >= 0 && uarc__channel_output(c->channel, &data) && uarc__now_ms() < deadline) {
+        struct pollfd pfd = {c->fd, POLLOUT, 0};
+        poll(&pfd, 1, 10);
+        uarc__client_flush(c);
+    }
+}
+
+/* Requests go out without waiting to fill a segment. */
+static void set_nodelay(uarc_client *c)
+{
+    int one = 1;
+    if (c->fd >= 0)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 /* Remembers the address of the server's end of the socket, for reports. */
 static void note_peer(uarc_client *c)
 {
@@ -75,7 +110,10 @@ UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    set_nodelay(c);
     status = uarc__client_start_channel(c);
+    if (status == UARC_Good)
+        uarc__client_flush(c);
     uarc__client_finish_ending(c);
     return status == UARC_Good ? UARC_Good : c->last_status;
 }
@@ -125,6 +163,7 @@ static void on_readable(uarc_client *c)
         ssize_t n = recv(c->fd, buffer, sizeof buffer, MSG_DONTWAIT);
         if (n > 0) {
             uarc__client_receive(c, buffer, (size_t)n);
+            uarc__client_flush(c);
             if ((size_t)n < sizeof buffer)
                 return;
             continue;
@@ -154,7 +193,9 @@ static void on_dialed(uarc_client *c)
     c->dialing = false;
     c->fd = uarc__dialer_take(&c->dialer);
     note_peer(c);
-    uarc__client_start_channel(c);
+    set_nodelay(c);
+    if (uarc__client_start_channel(c) == UARC_Good)
+        uarc__client_flush(c);
 }
 
 /* A callback run from the channel's receive loop cannot drive the client: the bytes an inner
@@ -206,8 +247,11 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
                 uarc__client_flush(c);
         }
     }
-    if (!c->ending)
+    if (!c->ending) {
         uarc__client_tick(c, uarc__client_now(c));
+        if (!c->ending)
+            uarc__client_flush(c);
+    }
     uarc__client_finish_ending(c);
     return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
 }

@@ -1,11 +1,9 @@
 /*
  * The blocking drivers: connect, call and disconnect as loops over uarc_client_process().
  */
-#include <poll.h>
 #include <string.h>
 
 #include "client/client_internal.h"
-#include "core/clock.h"
 
 /* Drives the client until it reaches `target` or falls back to DISCONNECTED. */
 static uarc_status wait_connected_to(uarc_client *c, uarc_client_state target)
@@ -71,6 +69,8 @@ static uarc_status call_blocking(uarc_client *c, void *request, const uarc_type 
                                                 on_blocking_response, &b, NULL);
     if (status != UARC_Good)
         return status;
+    if (any_state)
+        uarc__client_flush(c);
     while (!b.done)
         uarc_client_process(c, -1);
     return b.status;
@@ -95,6 +95,7 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *c)
     c->cfg.no_session = false;
     c->connect_deadline = uarc__client_now(c) + c->cfg.connect_timeout_ms;
     uarc__client_start_create_session(c);
+    uarc__client_flush(c);
     uarc__client_finish_ending(c);
     return wait_connected_to(c, UARC_CLIENT_SESSION_ACTIVE);
 }
@@ -135,14 +136,7 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
         }
         /* Give CLO a moment to leave; a server that stops reading does not hold us. In byte mode
          * teardown keeps it for the application instead. */
-        int64_t deadline = uarc__now_ms() + 100;
-        const uint8_t *data;
-        uarc__client_flush(c);
-        while (c->fd >= 0 && uarc__channel_output(c->channel, &data) && uarc__now_ms() < deadline) {
-            struct pollfd pfd = {c->fd, POLLOUT, 0};
-            poll(&pfd, 1, 10);
-            uarc__client_flush(c);
-        }
+        uarc__client_drain(c, 100);
     }
     uarc__client_teardown(c, UARC_BadConnectionClosed);
     uarc__client_forget_session(c);

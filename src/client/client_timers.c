@@ -98,10 +98,8 @@ void uarc__client_tick(uarc_client *c, int64_t now)
                                "no response within the request timeout");
         p.callback(p.user_data, UARC_BadTimeout, NULL);
     }
-    if (c->channel && !c->ending) {
+    if (c->channel && !c->ending)
         uarc__channel_tick(c->channel, now);
-        uarc__client_flush(c);
-    }
     if (c->state == UARC_CLIENT_SESSION_ACTIVE && !c->keepalive_in_flight && !c->ending &&
         now - c->last_send >= keepalive_interval(c))
         send_keepalive(c);
