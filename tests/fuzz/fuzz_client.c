@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the client layer (src/client/client.c): what a uarc_client does with the
+ * libFuzzer target for the client layer (src/client): what a uarc_client does with the
  * messages a server sends once the secure channel is up. The dispatch on the response's encoding
  * NodeId, ServiceFaults, matching responses to the requests in flight, the CreateSession and
  * ActivateSession answers, re-activating a kept session, Browse/BrowseNext continuation points,

@@ -1,0 +1,642 @@
+/*
+ * The client's security: the trust decision for the server's certificate, the certificates of a
+ * secured channel, the session signatures, the user tokens (encrypted password, X509 signature)
+ * and the serverEndpoints check against the discovery result.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client/client_internal.h"
+#include "channel/cert_store.h"
+#include "channel/cert_trust.h"
+#include "channel/crypto.h"
+#include "core/alloc.h"
+#include "core/log.h"
+
+UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const uint8_t *certificate,
+                                                        size_t length)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    if (certificate && length) {
+        length = uarc__crypto_first_certificate(certificate, length);
+        if (!length)
+            return UARC_BadCertificateInvalid;
+    }
+    return uarc__client_copy_bytes(&c->server_cert, &c->server_cert_length, certificate, length)
+               ? UARC_Good
+               : UARC_BadOutOfMemory;
+}
+
+/* Replaces the kept discovery result with a copy of `endpoints`. */
+uarc_status uarc__client_keep_endpoints(uarc_client *c, const uarc_EndpointDescription *endpoints,
+                                        size_t count)
+{
+    uarc_GetEndpointsResponse from = {.endpointsSize = count,
+                                      .endpoints = (uarc_EndpointDescription *)endpoints};
+    uarc_GetEndpointsResponse copy;
+    if (count && uarc_copy(&from, &copy, UARC_T(GetEndpointsResponse)) != UARC_Good)
+        return UARC_BadOutOfMemory;
+    uarc_array_delete(c->endpoints, c->endpoint_count, UARC_T(EndpointDescription));
+    c->endpoints = count ? copy.endpoints : NULL;
+    c->endpoint_count = count ? copy.endpointsSize : 0;
+    if (count) {
+        copy.endpoints = NULL;
+        copy.endpointsSize = 0;
+        uarc_clear(&copy, UARC_T(GetEndpointsResponse));
+    }
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_set_endpoints(uarc_client *c,
+                                               const uarc_EndpointDescription *endpoints,
+                                               size_t count)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    return uarc__client_keep_endpoints(c, endpoints, endpoints ? count : 0);
+}
+
+UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
+                                               size_t *certificate_length, uint8_t **private_key,
+                                               size_t *private_key_length)
+{
+    if (!certificate || !certificate_length || !private_key || !private_key_length)
+        return UARC_BadInvalidArgument;
+    return uarc__crypto_make_certificate(
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, certificate,
+        certificate_length, private_key, private_key_length);
+}
+
+UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri, size_t size)
+{
+    if (!der || !uri || size == 0)
+        return UARC_BadInvalidArgument;
+    return uarc__crypto_certificate_uri(der, length, uri, size);
+}
+
+UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *c, const char *uri)
+{
+    if (c->state != UARC_CLIENT_DISCONNECTED)
+        return UARC_BadInvalidState;
+    char *copy = uarc__client_dup_or_null(uri);
+    if (uri && !copy)
+        return UARC_BadOutOfMemory;
+    uarc__free(c->strings[STRING_EXPECTED_SERVER_URI]);
+    c->strings[STRING_EXPECTED_SERVER_URI] = copy;
+    c->cfg.expected_server_uri = copy;
+    return UARC_Good;
+}
+
+/* The name a server's certificate is kept under in the trust store: the ServerUri we expect (from
+ * the ReverseHello, or configured), else the endpoint URL we connect to. Never a name the
+ * certificate or the server's messages choose: a substitute would then start a record of its
+ * own. */
+static const char *store_name(const uarc_client *c)
+{
+    return c->cfg.expected_server_uri ? c->cfg.expected_server_uri : c->endpoint_url;
+}
+
+/*
+ * The trust decision for the server certificate `der` (see trust_list_dir in uarc/client.h):
+ * the trust list, else the pin (`pinned`: `der` is the pinned certificate), else the trust store,
+ * else accept_untrusted_server_certificate, else refused. Returns Good or the verdict, with the
+ * reason in `why`.
+ */
+static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, size_t length,
+                                            bool pinned, char *why, size_t why_size)
+{
+    char detail[700];
+    uarc_status s;
+    if (c->cfg.trust_list_dir) {
+        s = uarc__cert_validate(der, length, c->cfg.trust_list_dir, 0, detail, sizeof detail);
+        if (s != UARC_Good)
+            snprintf(why, why_size, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
+    } else if (pinned || c->cfg.trust_store_dir) {
+        s = uarc__cert_validate(der, length, NULL, 0, detail, sizeof detail);
+        if (s != UARC_Good)
+            snprintf(why, why_size, "server %s", detail);
+    } else {
+        s = UARC_BadCertificateUntrusted;
+        snprintf(why, why_size,
+                 "the server's certificate was learned from the network (GetEndpoints or "
+                 "CreateSession) and nothing decides whether to trust it: configure a trust list "
+                 "(trust_list_dir), a pinned certificate (server_certificate), a trust store "
+                 "(trust_store_dir), or accept any certificate "
+                 "(accept_untrusted_server_certificate, tests only)");
+        if (c->cfg.accept_untrusted_server_certificate) {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+                      "accepting the server certificate learned from the network without any "
+                      "trust decision (accept_untrusted_server_certificate)");
+            return UARC_Good;
+        }
+    }
+    if (s == UARC_Good && !c->cfg.trust_list_dir && !pinned && c->cfg.trust_store_dir) {
+        bool recorded = false;
+        char path[4200];
+        s = uarc__cert_store_check(c->cfg.trust_store_dir, store_name(c), der, length, &recorded,
+                                   path, sizeof path, detail, sizeof detail);
+        if (s != UARC_Good) {
+            snprintf(why, why_size, "trust store: %s", detail);
+        } else if (recorded) {
+            char thumbprint[41];
+            uarc__cert_thumbprint(der, length, thumbprint);
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+                      "first certificate seen for %s (thumbprint %s) is trusted from now on and "
+                      "recorded in %s; compare the thumbprint with the server's own",
+                      store_name(c), thumbprint, path);
+        }
+    }
+    if (s == UARC_Good || !c->cfg.accept_untrusted_server_certificate)
+        return s;
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+              "accepting the server certificate despite %s (accept_untrusted_server_certificate): "
+              "%s",
+              uarc_status_name(s), why);
+    return UARC_Good;
+}
+
+/* The serverCertificate of the discovery result's endpoint with `policy_uri` and `mode`. */
+static const uarc_bytestring *endpoint_certificate(const uarc_client *c, const char *policy_uri,
+                                                   uarc_MessageSecurityMode mode)
+{
+    for (size_t i = 0; i < c->endpoint_count; i++) {
+        const uarc_EndpointDescription *e = &c->endpoints[i];
+        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy_uri) && e->securityMode == mode &&
+            e->serverCertificate.length)
+            return &e->serverCertificate;
+    }
+    return NULL;
+}
+
+/* The nonce of an ActivateSession response signs the next activation and goes into the next
+ * encrypted password. A response without one leaves none (never the previous nonce, which the
+ * server has seen used already), so a password cannot be encrypted for that activation. */
+void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r)
+{
+    uarc_bytestring copy = {0, NULL};
+    if (r && uarc_copy(&r->serverNonce, &copy, UARC_T(ByteString)) != UARC_Good)
+        copy = (uarc_bytestring){0, NULL};
+    uarc_clear(&c->server_nonce, UARC_T(ByteString));
+    c->server_nonce = copy;
+}
+
+/* On a secured channel: the session's server certificate is the channel's, and its signature
+ * over our certificate and nonce verifies (Part 4 §5.6.2). Fails the connect otherwise. */
+uarc_status uarc__client_check_server_signature(uarc_client *c, const uarc_CreateSessionResponse *r)
+{
+    if (!c->policy)
+        return UARC_Good;
+    const char *why = NULL;
+    uarc_status status = UARC_BadApplicationSignatureInvalid;
+    uarc__chunk_layout layout;
+    c->policy->asym_layout(c->security, false, &layout);
+    size_t first =
+        r->serverCertificate.data
+            ? uarc__crypto_first_certificate(r->serverCertificate.data, r->serverCertificate.length)
+            : 0;
+    if (first != c->channel_cert_length ||
+        memcmp(r->serverCertificate.data, c->channel_cert, first) != 0) {
+        status = UARC_BadCertificateInvalid;
+        why = "the server's certificate differs from the secure channel's";
+    } else if (r->serverNonce.length < SESSION_NONCE_LENGTH) {
+        status = UARC_BadNonceInvalid;
+        why = "the server's nonce is shorter than 32 bytes";
+    } else if (!uarc_string_equal_cstr(&r->serverSignature.algorithm,
+                                       c->policy->asym_signature_uri)) {
+        why = "the server's signature names another algorithm";
+    } else if (r->serverSignature.signature.length != layout.signature_size) {
+        why = "the server's signature has the wrong length";
+    } else {
+        size_t length = c->local_cert_length + sizeof c->client_nonce;
+        uint8_t *data = uarc__malloc(length);
+        if (!data) {
+            status = UARC_BadOutOfMemory;
+            why = "out of memory";
+        } else {
+            memcpy(data, c->local_cert, c->local_cert_length);
+            memcpy(data + c->local_cert_length, c->client_nonce, sizeof c->client_nonce);
+            if (c->policy->asym_verify(c->security, data, length,
+                                       r->serverSignature.signature.data) != UARC_Good)
+                why = "the server's signature does not verify";
+            uarc__free(data);
+        }
+    }
+    if (!why)
+        return UARC_Good;
+    uarc__client_fail_connect(c, "CreateSession", status, "%s", why);
+    return status;
+}
+
+/* Signs serverCertificate + serverNonce with our key for ActivateSession. */
+uarc_status uarc__client_sign_activation(uarc_client *c, uarc_SignatureData *out,
+                                         uint8_t **signature)
+{
+    uarc__chunk_layout layout;
+    c->policy->asym_layout(c->security, true, &layout);
+    size_t length = c->session_server_cert.length + c->server_nonce.length;
+    uint8_t *data = uarc__malloc(length ? length : 1);
+    *signature = uarc__malloc(layout.signature_size);
+    uarc_status s = UARC_BadOutOfMemory;
+    if (data && *signature) {
+        if (c->session_server_cert.length)
+            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
+        if (c->server_nonce.length)
+            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
+                   c->server_nonce.length);
+        s = c->policy->asym_sign(c->security, data, length, *signature);
+    }
+    uarc__free(data);
+    out->algorithm = (uarc_string){strlen(c->policy->asym_signature_uri),
+                                   (uint8_t *)c->policy->asym_signature_uri};
+    out->signature = (uarc_bytestring){layout.signature_size, *signature};
+    return s;
+}
+
+/*
+ * Whether the password may be encrypted for the serverCertificate of CreateSession with the
+ * current server nonce (Part 4 §7.36.2.2 relies on both): the certificate must be the one of the
+ * endpoint in use and trusted, the nonce at least 32 bytes. On a secured channel the certificate
+ * is the channel's (check_server_signature), trusted before OPN; on a None channel nothing has
+ * vouched for it yet, so the trust decision is made here. Returns Good, BadSecurityChecksFailed or
+ * BadNonceInvalid with the reason in `why`.
+ */
+uarc_status uarc__client_check_password_key(uarc_client *c, char *why, size_t why_size)
+{
+    const uarc_bytestring *cert = &c->session_server_cert;
+    size_t length = cert->length ? uarc__crypto_first_certificate(cert->data, cert->length) : 0;
+    if (!length) {
+        snprintf(why, why_size,
+                 "the password must be encrypted, but the server's certificate in CreateSession "
+                 "is %s",
+                 cert->length ? "not a certificate" : "missing");
+        return UARC_BadSecurityChecksFailed;
+    }
+    if (!c->policy) {
+        const uint8_t *chosen = c->server_cert;
+        size_t chosen_length = c->server_cert_length;
+        const char *source = "the pinned certificate";
+        if (!chosen) {
+            const uarc_bytestring *e =
+                endpoint_certificate(c, SECURITY_POLICY_NONE, UARC_MessageSecurityMode_None);
+            chosen = e ? e->data : NULL;
+            chosen_length = e ? uarc__crypto_first_certificate(e->data, e->length) : 0;
+            source = "the certificate of the endpoint from GetEndpoints";
+        }
+        if (chosen && (chosen_length != length || memcmp(chosen, cert->data, length) != 0)) {
+            snprintf(why, why_size,
+                     "the server's certificate in CreateSession is not %s; the password is not "
+                     "encrypted for it",
+                     source);
+            return UARC_BadSecurityChecksFailed;
+        }
+        char reason[1200];
+        uarc_status s = trust_server_certificate(c, cert->data, length, c->server_cert != NULL,
+                                                 reason, sizeof reason);
+        if (s != UARC_Good) {
+            snprintf(why, why_size,
+                     "the password would be encrypted for the server's certificate from "
+                     "CreateSession on a None channel, which is not trusted (%s): %s",
+                     uarc_status_name(s), reason);
+            return UARC_BadSecurityChecksFailed;
+        }
+    }
+    if (c->server_nonce.length < SESSION_NONCE_LENGTH) {
+        snprintf(why, why_size,
+                 "the server's nonce is %zu bytes, fewer than 32: a password encrypted with it "
+                 "could be replayed",
+                 c->server_nonce.length);
+        return UARC_BadNonceInvalid;
+    }
+    return UARC_Good;
+}
+
+/* The legacy encrypted secret of Part 4 §7.36.2.2: length (UInt32) of password + serverNonce,
+ * the password, the serverNonce, encrypted with the server's public key (RSA-OAEP of the token
+ * policy). *secret is heap-owned by the caller. */
+uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
+                                          uarc_bytestring *secret, const char **algorithm,
+                                          char *why, size_t why_size)
+{
+    const uarc__security_policy *policy = uarc__security_policy_find(c->token_policy_uri);
+    if (!policy || policy == &uarc__security_policy_none) {
+        snprintf(why, why_size, "the password must be encrypted with %s, which is not implemented",
+                 c->token_policy_uri);
+        return UARC_BadSecurityPolicyRejected;
+    }
+    const uarc_bytestring *cert = &c->session_server_cert;
+    if (!cert->length) {
+        snprintf(why, why_size, "the server sent no certificate to encrypt the password with");
+        return UARC_BadCertificateInvalid;
+    }
+    uarc__security_config config = {
+        UARC_MessageSecurityMode_SignAndEncrypt, {NULL, 0}, {NULL, 0}, {cert->data, cert->length}};
+    void *context = NULL;
+    uarc_status s = policy->context_new(&config, &context);
+    if (s != UARC_Good) {
+        snprintf(why, why_size, "cannot use the server's certificate");
+        return s;
+    }
+    uarc__chunk_layout layout;
+    policy->asym_layout(context, true, &layout);
+    size_t pw = strlen(password), plain = 4 + pw + c->server_nonce.length;
+    size_t blocks = (plain + layout.plain_block - 1) / layout.plain_block;
+    size_t capacity = blocks * layout.cipher_block;
+    uint8_t *buffer = uarc__malloc(capacity > plain ? capacity : plain);
+    if (!buffer) {
+        policy->context_delete(context);
+        return UARC_BadOutOfMemory;
+    }
+    uint32_t n = (uint32_t)(pw + c->server_nonce.length);
+    for (int i = 0; i < 4; i++)
+        buffer[i] = (uint8_t)(n >> (8 * i));
+    memcpy(buffer + 4, password, pw);
+    if (c->server_nonce.length)
+        memcpy(buffer + 4 + pw, c->server_nonce.data, c->server_nonce.length);
+    s = policy->asym_encrypt(context, buffer, plain, capacity);
+    policy->context_delete(context);
+    if (s != UARC_Good) {
+        uarc__crypto_free_secret(buffer, capacity > plain ? capacity : plain);
+        snprintf(why, why_size, "encrypting the password failed");
+        return s;
+    }
+    *secret = (uarc_bytestring){capacity, buffer};
+    *algorithm = policy->asym_encryption_uri;
+    return UARC_Good;
+}
+
+/* Whether `list` has an endpoint of e's security policy and mode whose certificate is e's, where
+ * both carry one (Part 4 §5.6.2 lets serverEndpoints leave certificates out). */
+static bool has_endpoint(const uarc_EndpointDescription *list, size_t count,
+                         const uarc_EndpointDescription *e)
+{
+    size_t length =
+        e->serverCertificate.length
+            ? uarc__crypto_first_certificate(e->serverCertificate.data, e->serverCertificate.length)
+            : 0;
+    for (size_t i = 0; i < count; i++) {
+        const uarc_EndpointDescription *o = &list[i];
+        if (!uarc_equal(&o->securityPolicyUri, &e->securityPolicyUri, UARC_T(String)) ||
+            o->securityMode != e->securityMode)
+            continue;
+        if (!length || !o->serverCertificate.length)
+            return true;
+        size_t other =
+            uarc__crypto_first_certificate(o->serverCertificate.data, o->serverCertificate.length);
+        if (other == length &&
+            memcmp(o->serverCertificate.data, e->serverCertificate.data, length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The serverEndpoints of CreateSession against the discovery result, when there is one: the same
+ * policies and modes, and the same certificates (Part 4 §5.6.2). A difference means that the
+ * discovery was tampered with (a policy hidden, a certificate substituted) or that another server
+ * answers. */
+uarc_status uarc__client_check_server_endpoints(uarc_client *c, const uarc_CreateSessionResponse *r)
+{
+    if (!c->endpoints)
+        return UARC_Good;
+    const uarc_EndpointDescription *missing = NULL;
+    const char *where = NULL;
+    for (size_t i = 0; i < c->endpoint_count && !missing; i++)
+        if (!has_endpoint(r->serverEndpoints, r->serverEndpointsSize, &c->endpoints[i])) {
+            missing = &c->endpoints[i];
+            where = "GetEndpoints offered it, CreateSession's serverEndpoints do not";
+        }
+    for (size_t i = 0; i < r->serverEndpointsSize && !missing; i++)
+        if (!has_endpoint(c->endpoints, c->endpoint_count, &r->serverEndpoints[i])) {
+            missing = &r->serverEndpoints[i];
+            where = "CreateSession's serverEndpoints offer it, GetEndpoints did not";
+        }
+    if (!missing)
+        return UARC_Good;
+    const uarc_string *p = &missing->securityPolicyUri;
+    static const char *const modes[] = {"Invalid", "None", "Sign", "SignAndEncrypt"};
+    unsigned mode = (unsigned)missing->securityMode;
+    uarc__client_fail_connect(
+        c, "CreateSession", UARC_BadSecurityChecksFailed,
+        "the server's endpoints differ from GetEndpoints: %.*s in mode %s%s: %s",
+        (int)(p->length > 200 ? 200 : p->length), p->length ? (const char *)p->data : "",
+        mode < 4 ? modes[mode] : "?",
+        missing->serverCertificate.length ? " with that certificate" : "", where);
+    return UARC_BadSecurityChecksFailed;
+}
+
+/* The userTokenSignature of an X509 identity (Part 4 §7.36.5): serverCertificate + serverNonce,
+ * as the client signature, signed with the user's key by the token policy's algorithm.
+ * *signature is heap-owned by the caller. */
+uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out,
+                                         uint8_t **signature, char *why, size_t why_size)
+{
+    const uarc__security_policy *policy = uarc__security_policy_find(c->token_policy_uri);
+    if (!policy || policy == &uarc__security_policy_none) {
+        snprintf(why, why_size, "the user token must be signed per %s, which is not implemented",
+                 c->token_policy_uri);
+        return UARC_BadSecurityPolicyRejected;
+    }
+    /* The context only signs here; the policies want a remote certificate, and the user's own
+     * serves (nothing is encrypted or verified with it). */
+    uarc_view cert = {c->user_cert, c->user_cert_length};
+    uarc__security_config config = {
+        UARC_MessageSecurityMode_SignAndEncrypt, cert, {c->user_key, c->user_key_length}, cert};
+    void *context = NULL;
+    uarc_status s = policy->context_new(&config, &context);
+    if (s != UARC_Good) {
+        snprintf(why, why_size,
+                 "the user certificate and key do not suit %s (a key that is not the "
+                 "certificate's, or not RSA)",
+                 policy->uri);
+        return s;
+    }
+    uarc__chunk_layout layout;
+    policy->asym_layout(context, true, &layout);
+    size_t length = c->session_server_cert.length + c->server_nonce.length;
+    uint8_t *data = uarc__malloc(length ? length : 1);
+    *signature = uarc__malloc(layout.signature_size);
+    s = UARC_BadOutOfMemory;
+    if (data && *signature) {
+        if (c->session_server_cert.length)
+            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
+        if (c->server_nonce.length)
+            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
+                   c->server_nonce.length);
+        s = policy->asym_sign(context, data, length, *signature);
+    }
+    uarc__free(data);
+    policy->context_delete(context);
+    if (s != UARC_Good) {
+        snprintf(why, why_size, "signing the user token failed");
+        return s;
+    }
+    out->algorithm =
+        (uarc_string){strlen(policy->asym_signature_uri), (uint8_t *)policy->asym_signature_uri};
+    out->signature = (uarc_bytestring){layout.signature_size, *signature};
+    return UARC_Good;
+}
+
+/* Picks the server's identity token policy for our security policy and identity. */
+void uarc__client_choose_identity_policy(uarc_client *c, const uarc_CreateSessionResponse *r,
+                                         uarc_string *token_security_policy)
+{
+    c->identity_type = c->user_cert       ? UARC_UserTokenType_Certificate
+                       : c->cfg.user_name ? UARC_UserTokenType_UserName
+                                          : UARC_UserTokenType_Anonymous;
+    snprintf(c->identity_policy_id, sizeof c->identity_policy_id, "%s",
+             c->user_cert       ? "certificate"
+             : c->cfg.user_name ? "username"
+                                : "anonymous");
+    *token_security_policy = (uarc_string){0, NULL};
+    uarc_MessageSecurityMode mode =
+        c->policy ? c->policy->mode(c->security) : UARC_MessageSecurityMode_None;
+    for (size_t i = 0; i < r->serverEndpointsSize; i++) {
+        const uarc_EndpointDescription *e = &r->serverEndpoints[i];
+        /* node-opcua names policies per endpoint ("anonymous_2"): the mode must match too */
+        if (!uarc_string_equal_cstr(&e->securityPolicyUri, c->cfg.security_policy_uri) ||
+            e->securityMode != mode)
+            continue;
+        for (size_t j = 0; j < e->userIdentityTokensSize; j++) {
+            const uarc_UserTokenPolicy *t = &e->userIdentityTokens[j];
+            if (t->tokenType != c->identity_type || t->policyId.length == 0 ||
+                t->policyId.length >= sizeof c->identity_policy_id)
+                continue;
+            memcpy(c->identity_policy_id, t->policyId.data, t->policyId.length);
+            c->identity_policy_id[t->policyId.length] = '\0';
+            *token_security_policy = t->securityPolicyUri;
+            return;
+        }
+    }
+}
+
+static uarc_status security_failed(uarc_client *c, uarc_status status, const char *fmt, ...)
+    UARC__PRINTF(3, 4);
+
+static uarc_status security_failed(uarc_client *c, uarc_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    uarc__client_vset_error(c, "OPN", status, fmt, ap);
+    va_end(ap);
+    uarc__client_end_connection(c, status);
+    return status;
+}
+
+/* Loads a file into *dst unless it already holds bytes. */
+static uarc_status load_once(uarc_client *c, const char *path, bool key, uint8_t **dst,
+                             size_t *length, const char *what)
+{
+    if (*dst || !path)
+        return UARC_Good;
+    uarc_status s = key ? uarc__crypto_load_private_key(path, dst, length)
+                        : uarc__crypto_load_certificate(path, dst, length);
+    if (s != UARC_Good)
+        return security_failed(c, s, "cannot read the %s from %s", what, path);
+    return UARC_Good;
+}
+
+/* The server certificate of the secured channel, the pin or the discovery result's, trusted
+ * before anything is encrypted for its key; kept in c->channel_cert. */
+static uarc_status choose_server_certificate(uarc_client *c, const uarc__security_policy *policy)
+{
+    uarc__free(c->channel_cert);
+    c->channel_cert = NULL;
+    c->channel_cert_length = 0;
+    const uint8_t *der = c->server_cert;
+    size_t length = c->server_cert_length;
+    if (!der) {
+        uarc_MessageSecurityMode mode =
+            c->cfg.security_mode ? c->cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
+        const uarc_bytestring *found = endpoint_certificate(c, policy->uri, mode);
+        der = found ? found->data : NULL;
+        length = found ? uarc__crypto_first_certificate(found->data, found->length) : 0;
+        if (found && !length)
+            return security_failed(c, UARC_BadCertificateInvalid,
+                                   "the serverCertificate of the endpoint for %s is not a "
+                                   "certificate",
+                                   policy->uri);
+    }
+    if (!der)
+        return security_failed(c, UARC_BadCertificateInvalid,
+                               "%s needs the server's certificate before OPN: run GetEndpoints "
+                               "first (a None channel with no_session) and pass the result "
+                               "(uarc_client_set_endpoints), or pin the certificate "
+                               "(server_certificate)%s",
+                               policy->uri,
+                               c->endpoint_count ? "; the endpoints known offer none for this "
+                                                   "policy and mode"
+                                                 : "");
+    if (!uarc__client_copy_bytes(&c->channel_cert, &c->channel_cert_length, der, length))
+        return security_failed(c, UARC_BadOutOfMemory, "out of memory");
+    if (c->cfg.expected_server_uri) {
+        char uri[512];
+        uarc_status s = uarc__crypto_certificate_uri(der, length, uri, sizeof uri);
+        if (s != UARC_Good || strcmp(uri, c->cfg.expected_server_uri) != 0)
+            return security_failed(
+                c, UARC_BadCertificateUriInvalid,
+                "the server's certificate names URI %s, but the server claims to be %s",
+                s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
+    }
+    char why[1200];
+    uarc_status s =
+        trust_server_certificate(c, der, length, der == c->server_cert, why, sizeof why);
+    if (s != UARC_Good)
+        return security_failed(c, s, "%s", why);
+    return UARC_Good;
+}
+
+/* For a policy other than None: our certificate and key (loaded or made once), the server's
+ * certificate, its URI against expected_server_uri, and the policy context for the session. */
+uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *cc)
+{
+    const uarc__security_policy *policy = uarc__security_policy_find(c->cfg.security_policy_uri);
+    if (!policy)
+        return security_failed(c, UARC_BadSecurityPolicyRejected,
+                               "security policy %s is not implemented", c->cfg.security_policy_uri);
+    if (policy == &uarc__security_policy_none)
+        return UARC_Good;
+    uarc_status s;
+    if ((s = load_once(c, c->cfg.certificate_file, false, &c->local_cert, &c->local_cert_length,
+                       "certificate")) != UARC_Good ||
+        (s = load_once(c, c->cfg.private_key_file, true, &c->local_key, &c->local_key_length,
+                       "private key")) != UARC_Good ||
+        (s = load_once(c, c->cfg.server_certificate_file, false, &c->server_cert,
+                       &c->server_cert_length, "server certificate")) != UARC_Good)
+        return s;
+    if (!c->local_cert && c->cfg.generate_certificate) {
+        s = uarc__crypto_make_certificate(c->cfg.application_uri, &c->local_cert,
+                                          &c->local_cert_length, &c->local_key,
+                                          &c->local_key_length);
+        if (s != UARC_Good)
+            return security_failed(c, s, "cannot make a self-signed certificate");
+        uarc__log(&c->cfg.logger, UARC_LOG_INFO, "client",
+                  "made an ephemeral self-signed certificate for %s", c->cfg.application_uri);
+    }
+    if (!c->local_cert || !c->local_key)
+        return security_failed(c, UARC_BadCertificateInvalid,
+                               "%s needs a client certificate and private key (or "
+                               "generate_certificate)",
+                               policy->uri);
+    if ((s = choose_server_certificate(c, policy)) != UARC_Good)
+        return s;
+    cc->security_mode = c->cfg.security_mode;
+    cc->local_certificate = (uarc_view){c->local_cert, c->local_cert_length};
+    cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
+    cc->remote_certificate = (uarc_view){c->channel_cert, c->channel_cert_length};
+    uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
+                                    cc->remote_certificate};
+    s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed)
+        return security_failed(c, s,
+                               "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
+                               "server's certificate has another size)",
+                               policy->uri);
+    if (s != UARC_Good)
+        return security_failed(c, s,
+                               "the certificates or mode do not suit %s (a key that is not the "
+                               "certificate's, not RSA, or mode None)",
+                               policy->uri);
+    c->policy = policy;
+    return UARC_Good;
+}
