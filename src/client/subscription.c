@@ -586,6 +586,7 @@ static void on_republish(void *user_data, uarc_status status, void *response)
         /* A PublishResponse brought that message meanwhile: nothing to fill, nothing lost. */
     } else if (got) {
         s->last_heard = uarc__client_now(m->client);
+        log_sub(s, UARC_LOG_DEBUG, "Republish: message %u recovered", asked);
         take_message(s, &r->notificationMessage);
     } else if (status == UARC_BadSubscriptionIdInvalid) {
         make_again(s, status);
