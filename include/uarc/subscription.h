@@ -125,8 +125,10 @@ typedef struct uarc_subscription_config {
     uint8_t priority;
     bool publishing_disabled; /* create with publishing off */
     bool deferred_ack;        /* acknowledge only on uarc_subscription_ack() */
-    /* Items per CreateMonitoredItems; 0: 500. Halved whenever the server answers
-     * BadTooManyOperations (its MaxMonitoredItemsPerCall is lower). */
+    /* Items per CreateMonitoredItems; 0: 500. Never more than the server's
+     * Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall, read once per session
+     * before its first items (0, or not readable: no limit). Halved whenever the server answers
+     * BadTooManyOperations all the same. */
     uint32_t item_batch_size;
     uarc_subscription_callbacks callbacks;
 } uarc_subscription_config;

@@ -93,8 +93,18 @@ struct uarc_subscription {
     bool stalled;
 };
 
+typedef enum limits_state {
+    LIMITS_UNKNOWN, /* to be read before the next CreateMonitoredItems */
+    LIMITS_READING, /* the Read is in flight */
+    LIMITS_KNOWN,
+} limits_state;
+
 struct manager {
     uarc_client *client;
+    /* The server's MaxMonitoredItemsPerCall, read once per session (0: no limit, also when the
+     * server does not say). */
+    limits_state limits;
+    uint32_t max_items_per_call;
     uarc_subscription **subs;
     size_t sub_count, sub_capacity;
     uint32_t cap;      /* configured */
@@ -111,6 +121,7 @@ static void refill(manager *m);
 static void drain(uarc_subscription *s);
 static void create_subscription(uarc_subscription *s);
 static void send_items(uarc_subscription *s);
+static void read_limits(manager *m);
 
 static void ignore_response(void *user_data, uarc_status status, void *response)
 {
@@ -851,13 +862,69 @@ static uarc_extension_object filter_of(const uarc_monitored_item_params *p,
     return e;
 }
 
+static void on_limits(void *user_data, uarc_status status, void *response)
+{
+    manager *m = user_data;
+    if (m->limits != LIMITS_READING)
+        return; /* sent before the connection was lost: read again on this session */
+    if (!session_active(m)) {
+        m->limits = LIMITS_UNKNOWN;
+        return;
+    }
+    uarc_ReadResponse *r = response;
+    const uarc_data_value *v = status == UARC_Good && r && r->resultsSize == 1 ? r->results : NULL;
+    /* Anything but a UInt32 (no such node, no access, a fault): no limit known, and a
+     * BadTooManyOperations still halves the batch. */
+    m->max_items_per_call = v && !uarc_status_is_bad(v->status) &&
+                                    v->value.type == UARC_T(UInt32) && !v->value.is_array &&
+                                    v->value.data
+                                ? *(const uint32_t *)v->value.data
+                                : 0;
+    m->limits = LIMITS_KNOWN;
+    if (m->max_items_per_call)
+        uarc__log(uarc__client_logger(m->client), UARC_LOG_DEBUG, "subscription",
+                  "MaxMonitoredItemsPerCall %u", m->max_items_per_call);
+    for (size_t i = 0; i < m->sub_count; i++)
+        send_items(m->subs[i]);
+}
+
+/* Reads Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall. */
+static void read_limits(manager *m)
+{
+    if (m->limits != LIMITS_UNKNOWN)
+        return;
+    uarc_ReadValueId id = {
+        .nodeId = uarc_nodeid_numeric(
+            0, UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall),
+        .attributeId = UARC_ATTRIBUTEID_Value};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.timestampsToReturn = UARC_TimestampsToReturn_Neither;
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &id;
+    if (uarc_client_send(m->client, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0, on_limits,
+                         m, NULL) == UARC_Good)
+        m->limits = LIMITS_READING;
+}
+
 /* Sends the next batch of items waiting to be created. */
 static void send_items(uarc_subscription *s)
 {
     if (s->batch_in_flight || !s->id || s->phase != PHASE_LIVE || !session_active(s->mgr) ||
         s->deleted)
         return;
+    manager *m = s->mgr;
+    if (m->limits != LIMITS_KNOWN) {
+        bool pending = false;
+        for (size_t i = 0; i < s->item_count && !pending; i++)
+            pending = s->items[i].state == ITEM_PENDING;
+        if (pending)
+            read_limits(m); /* the batch goes out when the answer is in */
+        return;
+    }
     uint32_t batch = s->cfg.item_batch_size;
+    if (m->max_items_per_call && m->max_items_per_call < batch)
+        batch = m->max_items_per_call;
     uarc_MonitoredItemCreateRequest *reqs = uarc__calloc(batch, sizeof *reqs);
     uarc_DataChangeFilter *filters = uarc__calloc(batch, sizeof *filters);
     size_t n = 0;
@@ -984,6 +1051,8 @@ static void on_session_active(void *user_data, bool resumed)
     m->outstanding = 0;
     m->no_subscription = false;
     m->retry_at = -1;
+    if (!resumed && m->limits == LIMITS_KNOWN)
+        m->limits = LIMITS_UNKNOWN; /* another session: perhaps another server */
     /* Acknowledgements name the old subscription ids; after a transfer they still hold. */
     if (!resumed)
         transfer(m);
@@ -1009,6 +1078,8 @@ static void on_connection_lost(void *user_data)
 {
     manager *m = user_data;
     m->outstanding = 0;
+    if (m->limits == LIMITS_READING)
+        m->limits = LIMITS_UNKNOWN;
     for (size_t i = 0; i < m->sub_count; i++) {
         uarc_subscription *s = m->subs[i];
         s->republishing = s->probing = false;
