@@ -976,6 +976,119 @@ static void test_items_within_the_servers_limit(void **state)
     uarc_client_delete(p.client);
 }
 
+static uint32_t modified_item[8];
+static uarc_status modified_status[8];
+static size_t modified_count;
+
+static void on_item_modified(void *user_data, uarc_subscription *s, uint32_t item,
+                             uarc_status status)
+{
+    (void)user_data, (void)s;
+    assert_true(modified_count < 8);
+    modified_item[modified_count] = item;
+    modified_status[modified_count++] = status;
+}
+
+static void test_modify_item_and_monitoring_mode(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    cfg.callbacks.item_modified = on_item_modified;
+    modified_count = 0;
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    /* ModifyMonitoredItems of item 1 (server id 100): the new parameters on the wire. */
+    uarc_monitored_item_params np = {.node = uarc_nodeid_numeric(1, 999), /* ignored */
+                                     .sampling_interval_ms = 50,
+                                     .queue_size = 5,
+                                     .deadband_type = UARC_DeadbandType_Absolute,
+                                     .deadband_value = 1.5};
+    assert_int_equal(uarc_subscription_modify_item(s, 1, &np), UARC_Good);
+    uarc_ModifyMonitoredItemsRequest mreq;
+    uint32_t rid = peer_pop_request(&p, UARC_T(ModifyMonitoredItemsRequest), &mreq);
+    assert_int_equal(mreq.subscriptionId, SUB_ID);
+    assert_int_equal(mreq.itemsToModifySize, 1);
+    const uarc_MonitoredItemModifyRequest *m = &mreq.itemsToModify[0];
+    assert_int_equal(m->monitoredItemId, 100);
+    assert_int_equal(m->requestedParameters.clientHandle, 1);
+    assert_true(m->requestedParameters.samplingInterval == 50);
+    assert_int_equal(m->requestedParameters.queueSize, 5);
+    assert_true(m->requestedParameters.discardOldest);
+    assert_ptr_equal(m->requestedParameters.filter.content.decoded.type, UARC_T(DataChangeFilter));
+    const uarc_DataChangeFilter *f = m->requestedParameters.filter.content.decoded.data;
+    assert_true(f->deadbandValue == 1.5);
+    uarc_clear(&mreq, UARC_T(ModifyMonitoredItemsRequest));
+    uarc_MonitoredItemModifyResult mres = {.statusCode = UARC_Good, .revisedQueueSize = 5};
+    uarc_ModifyMonitoredItemsResponse mr;
+    uarc_init(&mr, UARC_T(ModifyMonitoredItemsResponse));
+    mr.resultsSize = 1;
+    mr.results = &mres;
+    peer_reply(&p, rid, &mr, UARC_T(ModifyMonitoredItemsResponse));
+    assert_int_equal(modified_count, 1);
+    assert_int_equal(modified_item[0], 1);
+    assert_int_equal(modified_status[0], UARC_Good);
+    /* SetMonitoringMode: Sampling for item 1; the server refuses it for a reason of its own. */
+    uint32_t handle = 1;
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, &handle, 1, UARC_MonitoringMode_Sampling),
+        UARC_Good);
+    uarc_SetMonitoringModeRequest sreq;
+    rid = peer_pop_request(&p, UARC_T(SetMonitoringModeRequest), &sreq);
+    assert_int_equal(sreq.subscriptionId, SUB_ID);
+    assert_int_equal(sreq.monitoringMode, UARC_MonitoringMode_Sampling);
+    assert_int_equal(sreq.monitoredItemIdsSize, 1);
+    assert_int_equal(sreq.monitoredItemIds[0], 100);
+    uarc_clear(&sreq, UARC_T(SetMonitoringModeRequest));
+    uarc_status sres = UARC_Good;
+    uarc_SetMonitoringModeResponse sr;
+    uarc_init(&sr, UARC_T(SetMonitoringModeResponse));
+    sr.resultsSize = 1;
+    sr.results = &sres;
+    peer_reply(&p, rid, &sr, UARC_T(SetMonitoringModeResponse));
+    assert_int_equal(modified_count, 2);
+    assert_int_equal(modified_status[1], UARC_Good);
+    /* Refused at once: unknown items, a bad mode, an item still being created; nothing sent. */
+    assert_int_equal(uarc_subscription_modify_item(s, 9, &np), UARC_BadMonitoredItemIdInvalid);
+    handle = 9;
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, &handle, 1, UARC_MonitoringMode_Disabled),
+        UARC_BadMonitoredItemIdInvalid);
+    handle = 1;
+    assert_int_equal(uarc_subscription_set_monitoring_mode(s, &handle, 1, (uarc_MonitoringMode)3),
+                     UARC_BadMonitoringModeInvalid);
+    uarc_monitored_item_params second = {.node = uarc_nodeid_numeric(1, 2)};
+    uint32_t h2;
+    assert_int_equal(uarc_subscription_add_item(s, &second, &h2), UARC_Good); /* in flight */
+    assert_int_equal(uarc_subscription_modify_item(s, h2, &np), UARC_BadInvalidState);
+    uint32_t both[2] = {1, h2};
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, both, 2, UARC_MonitoringMode_Disabled),
+        UARC_BadInvalidState);
+    assert_int_equal(reply_items(&p, SUB_ID), 1);
+    assert_true(peer_silent(&p));
+    /* The server lost the subscription: it is created again with the modified parameters and
+     * the mode. */
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    p.now += 3000;
+    assert_int_equal(uarc_client_tick(p.client, p.now), UARC_Good);
+    uint32_t seq;
+    peer_fault(&p, pop_republish(&p, &seq), UARC_BadSubscriptionIdInvalid);
+    reply_create(&p, 88);
+    uarc_CreateMonitoredItemsRequest creq;
+    peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &creq);
+    assert_int_equal(creq.itemsToCreateSize, 2);
+    assert_int_equal(creq.itemsToCreate[0].monitoringMode, UARC_MonitoringMode_Sampling);
+    assert_int_equal(creq.itemsToCreate[0].requestedParameters.queueSize, 5);
+    assert_int_equal(creq.itemsToCreate[0].itemToMonitor.nodeId.identifier_type,
+                     UARC_NODEID_STRING);
+    assert_int_equal(creq.itemsToCreate[1].monitoringMode, UARC_MonitoringMode_Reporting);
+    uarc_clear(&creq, UARC_T(CreateMonitoredItemsRequest));
+    uarc_client_delete(p.client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -998,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_event_item),
         cmocka_unit_test(test_items_in_batches),
         cmocka_unit_test(test_items_within_the_servers_limit),
+        cmocka_unit_test(test_modify_item_and_monitoring_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
