@@ -4,8 +4,8 @@
 #define UARC_NODEIDS_H
 
 /* Numeric identifiers of standard nodes in namespace 0 (NodeIds.csv): every DataType,
- * ReferenceType, ObjectType, VariableType and Object, and the Server object's own
- * variables. */
+ * ReferenceType, ObjectType, VariableType and Object, the Server object's own variables
+ * and its OperationLimits. */
 #define UARC_NS0ID_Boolean 1u
 #define UARC_NS0ID_SByte 2u
 #define UARC_NS0ID_Byte 3u
@@ -1008,6 +1008,14 @@
 #define UARC_NS0ID_Server_ServerCapabilities_MaxArrayLength 11702u
 #define UARC_NS0ID_Server_ServerCapabilities_MaxStringLength 11703u
 #define UARC_NS0ID_Server_ServerCapabilities_OperationLimits 11704u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerRead 11705u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerWrite 11707u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerMethodCall 11709u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerBrowse 11710u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerRegisterNodes 11711u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds 11712u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerNodeManagement 11713u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall 11714u
 #define UARC_NS0ID_Server_Namespaces 11715u
 #define UARC_NS0ID_BitFieldMaskDataType 11737u
 #define UARC_NS0ID_SystemOffNormalAlarmType 11753u
@@ -1043,6 +1051,10 @@
 #define UARC_NS0ID_AxisInformation_Encoding_DefaultBinary 12089u
 #define UARC_NS0ID_XVType_Encoding_DefaultBinary 12090u
 #define UARC_NS0ID_SessionsDiagnosticsSummaryType_ClientName_Placeholder 12097u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData 12165u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadEvents 12166u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryUpdateData 12167u
+#define UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryUpdateEvents 12168u
 #define UARC_NS0ID_ComplexNumberType 12171u
 #define UARC_NS0ID_DoubleComplexNumberType 12172u
 #define UARC_NS0ID_ComplexNumberType_Encoding_DefaultXml 12173u

@@ -111,6 +111,11 @@ typedef struct uarc_subscription_callbacks {
     void (*item_created)(void *user_data, uarc_subscription *subscription, uint32_t item,
                          uarc_status status);
     void (*event)(void *user_data, const uarc_event *event);
+    /* An item's result of uarc_subscription_modify_item() or
+     * uarc_subscription_set_monitoring_mode() when the request went to the server (the status
+     * of the call when it failed as a whole). */
+    void (*item_modified)(void *user_data, uarc_subscription *subscription, uint32_t item,
+                          uarc_status status);
     void *user_data;
 } uarc_subscription_callbacks;
 
@@ -125,8 +130,10 @@ typedef struct uarc_subscription_config {
     uint8_t priority;
     bool publishing_disabled; /* create with publishing off */
     bool deferred_ack;        /* acknowledge only on uarc_subscription_ack() */
-    /* Items per CreateMonitoredItems; 0: 500. Halved whenever the server answers
-     * BadTooManyOperations (its MaxMonitoredItemsPerCall is lower). */
+    /* Items per CreateMonitoredItems; 0: 500. Never more than the server's
+     * Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall, read once per session
+     * before its first items (0, or not readable: no limit). Halved whenever the server answers
+     * BadTooManyOperations all the same. */
     uint32_t item_batch_size;
     uarc_subscription_callbacks callbacks;
 } uarc_subscription_config;
@@ -199,6 +206,31 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscri
 /* Removes an item (DeleteMonitoredItems when it exists on the server). Returns Good,
  * BadMonitoredItemIdInvalid. */
 UARC_API uarc_status uarc_subscription_remove_item(uarc_subscription *subscription, uint32_t item);
+
+/*
+ * ModifyMonitoredItems for a data item: sampling interval, queue size, discard policy, trigger
+ * and deadband from `params` (its node, attribute_id and user_data are ignored: those of the item
+ * stay). The new parameters are kept for a re-creation too. An item not yet sent is created with
+ * them; one on the server is modified at once and item_modified tells the result. Returns Good,
+ * BadMonitoredItemIdInvalid, BadNotSupported (an event item), BadInvalidState (the item is being
+ * created, failed, or the session is not active: try again later), BadOutOfMemory, or why the
+ * request could not be sent.
+ */
+UARC_API uarc_status uarc_subscription_modify_item(uarc_subscription *subscription, uint32_t item,
+                                                   const uarc_monitored_item_params *params);
+
+/*
+ * SetMonitoringMode (Disabled, Sampling or Reporting) for `count` items in one call; the mode
+ * is kept for a re-creation too, and items not yet sent are created in it. Either every item
+ * takes the mode or none (an error changes nothing). item_modified tells each result of the
+ * items on the server. Returns Good, BadMonitoringModeInvalid, BadMonitoredItemIdInvalid,
+ * BadInvalidState (as for uarc_subscription_modify_item()), BadTooManyOperations (more items on
+ * the server than its MaxMonitoredItemsPerCall), BadOutOfMemory, or why the request could not
+ * be sent.
+ */
+UARC_API uarc_status uarc_subscription_set_monitoring_mode(uarc_subscription *subscription,
+                                                           const uint32_t *items, size_t count,
+                                                           uarc_MonitoringMode mode);
 
 /* ModifySubscription with new values (0: keep the current one); kept for a re-creation too.
  * Returns Good or why the request could not be sent; the revised values are read with

@@ -60,6 +60,7 @@ typedef struct item {
      * (node-opcua does at each ActivateSession: same value, same timestamps, new number) */
     uarc_data_value last;
     uarc_EventFilter *event_filter; /* an event item's filter, owned; NULL for a data item */
+    uarc_MonitoringMode mode;       /* Reporting unless set otherwise */
 } item;
 
 typedef struct manager manager;
@@ -93,8 +94,18 @@ struct uarc_subscription {
     bool stalled;
 };
 
+typedef enum limits_state {
+    LIMITS_UNKNOWN, /* to be read before the next CreateMonitoredItems */
+    LIMITS_READING, /* the Read is in flight */
+    LIMITS_KNOWN,
+} limits_state;
+
 struct manager {
     uarc_client *client;
+    /* The server's MaxMonitoredItemsPerCall, read once per session (0: no limit, also when the
+     * server does not say). */
+    limits_state limits;
+    uint32_t max_items_per_call;
     uarc_subscription **subs;
     size_t sub_count, sub_capacity;
     uint32_t cap;      /* configured */
@@ -111,6 +122,7 @@ static void refill(manager *m);
 static void drain(uarc_subscription *s);
 static void create_subscription(uarc_subscription *s);
 static void send_items(uarc_subscription *s);
+static void read_limits(manager *m);
 
 static void ignore_response(void *user_data, uarc_status status, void *response)
 {
@@ -586,6 +598,7 @@ static void on_republish(void *user_data, uarc_status status, void *response)
         /* A PublishResponse brought that message meanwhile: nothing to fill, nothing lost. */
     } else if (got) {
         s->last_heard = uarc__client_now(m->client);
+        log_sub(s, UARC_LOG_DEBUG, "Republish: message %u recovered", asked);
         take_message(s, &r->notificationMessage);
     } else if (status == UARC_BadSubscriptionIdInvalid) {
         make_again(s, status);
@@ -850,13 +863,87 @@ static uarc_extension_object filter_of(const uarc_monitored_item_params *p,
     return e;
 }
 
+static void on_limits(void *user_data, uarc_status status, void *response)
+{
+    manager *m = user_data;
+    if (m->limits != LIMITS_READING)
+        return; /* sent before the connection was lost: read again on this session */
+    if (!session_active(m)) {
+        m->limits = LIMITS_UNKNOWN;
+        return;
+    }
+    uarc_ReadResponse *r = response;
+    const uarc_data_value *v = status == UARC_Good && r && r->resultsSize == 1 ? r->results : NULL;
+    /* Anything but a UInt32 (no such node, no access, a fault): no limit known, and a
+     * BadTooManyOperations still halves the batch. */
+    m->max_items_per_call = v && !uarc_status_is_bad(v->status) &&
+                                    v->value.type == UARC_T(UInt32) && !v->value.is_array &&
+                                    v->value.data
+                                ? *(const uint32_t *)v->value.data
+                                : 0;
+    m->limits = LIMITS_KNOWN;
+    if (m->max_items_per_call)
+        uarc__log(uarc__client_logger(m->client), UARC_LOG_DEBUG, "subscription",
+                  "MaxMonitoredItemsPerCall %u", m->max_items_per_call);
+    for (size_t i = 0; i < m->sub_count; i++)
+        send_items(m->subs[i]);
+}
+
+/* Reads Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall. */
+static void read_limits(manager *m)
+{
+    if (m->limits != LIMITS_UNKNOWN)
+        return;
+    uarc_ReadValueId id = {
+        .nodeId = uarc_nodeid_numeric(
+            0, UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall),
+        .attributeId = UARC_ATTRIBUTEID_Value};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.timestampsToReturn = UARC_TimestampsToReturn_Neither;
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &id;
+    if (uarc_client_send(m->client, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0, on_limits,
+                         m, NULL) == UARC_Good)
+        m->limits = LIMITS_READING;
+}
+
+/* The item's MonitoringParameters; the filter may point into *f or the item. */
+static void parameters_of(const item *it, uint32_t handle, uarc_MonitoringParameters *p,
+                          uarc_DataChangeFilter *f)
+{
+    p->clientHandle = handle;
+    double sampling = it->params.sampling_interval_ms;
+    p->samplingInterval = sampling == 0 ? -1 : sampling < 0 ? 0 : sampling;
+    p->queueSize = it->params.queue_size ? it->params.queue_size : 1;
+    p->discardOldest = !it->params.discard_newest;
+    p->filter = filter_of(&it->params, f);
+    if (it->event_filter) {
+        p->samplingInterval = 0; /* Part 4 5.12.1.2: events ask 0 */
+        p->filter =
+            (uarc_extension_object){.encoding = UARC_EXTENSION_OBJECT_DECODED,
+                                    .content.decoded = {UARC_T(EventFilter), it->event_filter}};
+    }
+}
+
 /* Sends the next batch of items waiting to be created. */
 static void send_items(uarc_subscription *s)
 {
     if (s->batch_in_flight || !s->id || s->phase != PHASE_LIVE || !session_active(s->mgr) ||
         s->deleted)
         return;
+    manager *m = s->mgr;
+    if (m->limits != LIMITS_KNOWN) {
+        bool pending = false;
+        for (size_t i = 0; i < s->item_count && !pending; i++)
+            pending = s->items[i].state == ITEM_PENDING;
+        if (pending)
+            read_limits(m); /* the batch goes out when the answer is in */
+        return;
+    }
     uint32_t batch = s->cfg.item_batch_size;
+    if (m->max_items_per_call && m->max_items_per_call < batch)
+        batch = m->max_items_per_call;
     uarc_MonitoredItemCreateRequest *reqs = uarc__calloc(batch, sizeof *reqs);
     uarc_DataChangeFilter *filters = uarc__calloc(batch, sizeof *filters);
     size_t n = 0;
@@ -869,19 +956,8 @@ static void send_items(uarc_subscription *s)
         r->itemToMonitor.attributeId = it->event_filter          ? UARC_ATTRIBUTEID_EventNotifier
                                        : it->params.attribute_id ? it->params.attribute_id
                                                                  : UARC_ATTRIBUTEID_Value;
-        r->monitoringMode = UARC_MonitoringMode_Reporting;
-        r->requestedParameters.clientHandle = (uint32_t)(i + 1);
-        double sampling = it->params.sampling_interval_ms;
-        r->requestedParameters.samplingInterval = sampling == 0 ? -1 : sampling < 0 ? 0 : sampling;
-        r->requestedParameters.queueSize = it->params.queue_size ? it->params.queue_size : 1;
-        r->requestedParameters.discardOldest = !it->params.discard_newest;
-        r->requestedParameters.filter = filter_of(&it->params, &filters[n]);
-        if (it->event_filter) {
-            r->requestedParameters.samplingInterval = 0; /* Part 4 5.12.1.2: events ask 0 */
-            r->requestedParameters.filter =
-                (uarc_extension_object){.encoding = UARC_EXTENSION_OBJECT_DECODED,
-                                        .content.decoded = {UARC_T(EventFilter), it->event_filter}};
-        }
+        r->monitoringMode = it->mode;
+        parameters_of(it, (uint32_t)(i + 1), &r->requestedParameters, &filters[n]);
         n++;
     }
     if (n) {
@@ -983,6 +1059,8 @@ static void on_session_active(void *user_data, bool resumed)
     m->outstanding = 0;
     m->no_subscription = false;
     m->retry_at = -1;
+    if (!resumed && m->limits == LIMITS_KNOWN)
+        m->limits = LIMITS_UNKNOWN; /* another session: perhaps another server */
     /* Acknowledgements name the old subscription ids; after a transfer they still hold. */
     if (!resumed)
         transfer(m);
@@ -1008,6 +1086,8 @@ static void on_connection_lost(void *user_data)
 {
     manager *m = user_data;
     m->outstanding = 0;
+    if (m->limits == LIMITS_READING)
+        m->limits = LIMITS_UNKNOWN;
     for (size_t i = 0; i < m->sub_count; i++) {
         uarc_subscription *s = m->subs[i];
         s->republishing = s->probing = false;
@@ -1166,6 +1246,7 @@ static uarc_status add_item(uarc_subscription *s, const uarc_monitored_item_para
         return UARC_BadOutOfMemory;
     it->state = ITEM_PENDING;
     it->event_filter = event_filter;
+    it->mode = UARC_MonitoringMode_Reporting;
     s->item_count++;
     if (handle)
         *handle = (uint32_t)s->item_count;
@@ -1333,6 +1414,171 @@ UARC_API uarc_status uarc_subscription_set_publishing(uarc_subscription *s, bool
     req.subscriptionIds = &s->id;
     return uarc_client_send(s->mgr->client, &req, UARC_T(SetPublishingModeRequest),
                             UARC_T(SetPublishingModeResponse), 0, ignore_response, NULL, NULL);
+}
+
+/* A ModifyMonitoredItems or SetMonitoringMode in flight: the handles of its items, in order. */
+typedef struct item_call {
+    uarc_subscription *s;
+    size_t count;
+    uint32_t handles[];
+} item_call;
+
+static void item_results(item_call *c, uarc_status status, const uarc_status *results,
+                         size_t result_stride, size_t result_count)
+{
+    uarc_subscription *s = c->s;
+    s->inflight--;
+    for (size_t i = 0; i < c->count && !s->deleted; i++) {
+        uarc_status result = status != UARC_Good ? status
+                             : i < result_count
+                                 ? *(const uarc_status *)((const char *)results + i * result_stride)
+                                 : UARC_BadUnexpectedError;
+        if (s->cfg.callbacks.item_modified && item_of(s, c->handles[i])) {
+            s->delivering++;
+            s->cfg.callbacks.item_modified(s->cfg.callbacks.user_data, s, c->handles[i], result);
+            s->delivering--;
+        }
+    }
+    uarc__free(c);
+    sweep(s->mgr);
+}
+
+static void on_items_modified(void *user_data, uarc_status status, void *response)
+{
+    uarc_ModifyMonitoredItemsResponse *r = response;
+    item_results(user_data, status, r && r->results ? &r->results->statusCode : NULL,
+                 sizeof(uarc_MonitoredItemModifyResult), r ? r->resultsSize : 0);
+}
+
+static void on_mode_set(void *user_data, uarc_status status, void *response)
+{
+    uarc_SetMonitoringModeResponse *r = response;
+    item_results(user_data, status, r ? r->results : NULL, sizeof(uarc_status),
+                 r ? r->resultsSize : 0);
+}
+
+/* Whether `it` can be changed now: Good with *on_server telling whether a request is needed. */
+static uarc_status changeable(const uarc_subscription *s, const item *it, bool *on_server)
+{
+    *on_server = false;
+    if (!it)
+        return UARC_BadMonitoredItemIdInvalid;
+    if (it->state == ITEM_PENDING)
+        return UARC_Good;
+    if (it->state != ITEM_ACTIVE || !s->id || !session_active(s->mgr) ||
+        s->phase == PHASE_TRANSFERRING)
+        return UARC_BadInvalidState;
+    *on_server = true;
+    return UARC_Good;
+}
+
+static item_call *new_call(uarc_subscription *s, size_t count)
+{
+    item_call *c = uarc__calloc(1, sizeof *c + count * sizeof c->handles[0]);
+    if (c)
+        c->s = s;
+    return c;
+}
+
+UARC_API uarc_status uarc_subscription_modify_item(uarc_subscription *s, uint32_t handle,
+                                                   const uarc_monitored_item_params *params)
+{
+    item *it = item_of(s, handle);
+    bool on_server;
+    uarc_status status = changeable(s, it, &on_server);
+    if (status != UARC_Good)
+        return status;
+    if (it->event_filter)
+        return UARC_BadNotSupported;
+    item_call *c = on_server ? new_call(s, 1) : NULL;
+    if (on_server && !c)
+        return UARC_BadOutOfMemory;
+    uarc_monitored_item_params kept = it->params;
+    it->params = *params;
+    it->params.node = kept.node;
+    it->params.attribute_id = kept.attribute_id;
+    it->params.user_data = kept.user_data;
+    if (!on_server)
+        return UARC_Good; /* created with these */
+    uarc_DataChangeFilter f = {0};
+    uarc_MonitoredItemModifyRequest m = {.monitoredItemId = it->server_id};
+    parameters_of(it, handle, &m.requestedParameters, &f);
+    uarc_ModifyMonitoredItemsRequest req;
+    uarc_init(&req, UARC_T(ModifyMonitoredItemsRequest));
+    req.subscriptionId = s->id;
+    req.timestampsToReturn = UARC_TimestampsToReturn_Both;
+    req.itemsToModifySize = 1;
+    req.itemsToModify = &m;
+    c->count = 1;
+    c->handles[0] = handle;
+    status = uarc_client_send(s->mgr->client, &req, UARC_T(ModifyMonitoredItemsRequest),
+                              UARC_T(ModifyMonitoredItemsResponse), 0, on_items_modified, c, NULL);
+    if (status != UARC_Good) {
+        it->params = kept;
+        uarc__free(c);
+        return status;
+    }
+    s->inflight++;
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_subscription_set_monitoring_mode(uarc_subscription *s,
+                                                           const uint32_t *handles, size_t count,
+                                                           uarc_MonitoringMode mode)
+{
+    if ((unsigned)mode > UARC_MonitoringMode_Reporting)
+        return UARC_BadMonitoringModeInvalid;
+    if (count == 0)
+        return UARC_Good;
+    size_t remote = 0;
+    for (size_t i = 0; i < count; i++) {
+        bool on_server;
+        uarc_status status = changeable(s, item_of(s, handles[i]), &on_server);
+        if (status != UARC_Good)
+            return status;
+        remote += on_server;
+    }
+    if (s->mgr->max_items_per_call && remote > s->mgr->max_items_per_call)
+        return UARC_BadTooManyOperations;
+    item_call *c = remote ? new_call(s, remote) : NULL;
+    uint32_t *ids = remote ? uarc__calloc(remote, sizeof *ids) : NULL;
+    if (remote && (!c || !ids)) {
+        uarc__free(c);
+        uarc__free(ids);
+        return UARC_BadOutOfMemory;
+    }
+    for (size_t i = 0; i < count; i++) {
+        item *it = item_of(s, handles[i]);
+        if (it->state != ITEM_ACTIVE)
+            continue;
+        size_t k;
+        for (k = 0; k < c->count && c->handles[k] != handles[i]; k++)
+            ;
+        if (k == c->count) {
+            c->handles[c->count] = handles[i];
+            ids[c->count++] = it->server_id;
+        }
+    }
+    uarc_status status = UARC_Good;
+    if (remote) {
+        uarc_SetMonitoringModeRequest req;
+        uarc_init(&req, UARC_T(SetMonitoringModeRequest));
+        req.subscriptionId = s->id;
+        req.monitoringMode = mode;
+        req.monitoredItemIdsSize = c->count;
+        req.monitoredItemIds = ids;
+        status = uarc_client_send(s->mgr->client, &req, UARC_T(SetMonitoringModeRequest),
+                                  UARC_T(SetMonitoringModeResponse), 0, on_mode_set, c, NULL);
+        uarc__free(ids);
+        if (status != UARC_Good) {
+            uarc__free(c);
+            return status;
+        }
+        s->inflight++;
+    }
+    for (size_t i = 0; i < count; i++)
+        item_of(s, handles[i])->mode = mode;
+    return status;
 }
 
 UARC_API uarc_status uarc_subscription_ack(uarc_subscription *s, uint32_t sequence_number)

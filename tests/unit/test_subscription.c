@@ -121,6 +121,30 @@ static size_t reply_items(byte_peer *p, uint32_t subscription_id)
     return n;
 }
 
+/* Answers the Read of MaxMonitoredItemsPerCall: a UInt32 `limit`, or `status` when it is bad. */
+static void reply_limits(byte_peer *p, uarc_status status, uint32_t limit)
+{
+    uarc_ReadRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(ReadRequest), &req);
+    assert_int_equal(req.nodesToReadSize, 1);
+    assert_int_equal(req.nodesToRead[0].nodeId.namespace_index, 0);
+    assert_int_equal(req.nodesToRead[0].nodeId.identifier.numeric,
+                     UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall);
+    assert_int_equal(req.nodesToRead[0].attributeId, UARC_ATTRIBUTEID_Value);
+    uarc_clear(&req, UARC_T(ReadRequest));
+    uarc_data_value v = {.status = status, .has_status = status != UARC_Good};
+    if (status == UARC_Good) {
+        v.has_value = true;
+        v.value.type = UARC_T(UInt32);
+        v.value.data = &limit;
+    }
+    uarc_ReadResponse r;
+    uarc_init(&r, UARC_T(ReadResponse));
+    r.resultsSize = 1;
+    r.results = &v;
+    peer_reply(p, rid, &r, UARC_T(ReadResponse));
+}
+
 /* Pops a PublishRequest; its acknowledgements' sequence numbers go to acks (may be NULL). */
 static uint32_t pop_publish(byte_peer *p, uint32_t *acks, size_t *ack_count)
 {
@@ -218,10 +242,12 @@ static uarc_subscription *setup(byte_peer *p, recorder *r, uarc_subscription_con
     reply_create(p, SUB_ID);
     assert_int_equal(uarc_subscription_id(s), SUB_ID);
     assert_int_equal(r->states[0], UARC_SUBSCRIPTION_CREATED);
-    /* The item goes out first, then the pipeline: one subscription, two PublishRequests. */
-    assert_int_equal(reply_items(p, SUB_ID), 1);
+    /* Before the first items, the server's MaxMonitoredItemsPerCall is read; meanwhile the
+     * pipeline goes out (one subscription, two PublishRequests), then the item. */
+    reply_limits(p, UARC_Good, 0);
     pub[0] = pop_publish(p, NULL, NULL);
     pub[1] = pop_publish(p, NULL, NULL);
+    assert_int_equal(reply_items(p, SUB_ID), 1);
     assert_true(peer_silent(p));
     return s;
 }
@@ -534,9 +560,11 @@ static void test_new_session_transfer_fails_then_recreate_with_gap(void **state)
     reply_create(&p, 77);
     assert_int_equal(uarc_subscription_id(s), 77);
     assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RECREATED);
-    assert_int_equal(reply_items(&p, 77), 1);
+    /* A new session: its limits are read again before the item. */
+    reply_limits(&p, UARC_Good, 0);
     uint32_t next = pop_publish(&p, NULL, NULL);
     pop_publish(&p, NULL, NULL);
+    assert_int_equal(reply_items(&p, 77), 1);
     reply_publish(&p, next, 77, 1, 5, NULL, 0);
     assert_int_equal(r.count, 2);
     assert_int_equal(r.value[1], 5);
@@ -805,6 +833,9 @@ static void test_event_item(void **state)
     bp.select_count = 0;
     assert_int_equal(uarc_subscription_add_event_item(s, &bp, NULL), UARC_BadEventFilterInvalid);
     reply_create(&p, SUB_ID);
+    reply_limits(&p, UARC_BadNodeIdUnknown, 0); /* a server that does not say */
+    uint32_t pub = pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
     uarc_CreateMonitoredItemsRequest req;
     uint32_t rid = peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &req);
     assert_int_equal(req.itemsToCreateSize, 1);
@@ -830,8 +861,6 @@ static void test_event_item(void **state)
     cr.resultsSize = 1;
     cr.results = &result;
     peer_reply(&p, rid, &cr, UARC_T(CreateMonitoredItemsResponse));
-    uint32_t pub = pop_publish(&p, NULL, NULL);
-    pop_publish(&p, NULL, NULL);
     /* An event with its three fields. */
     int32_t severity = 500;
     uarc_variant fields[3] = {{0}};
@@ -871,6 +900,9 @@ static void test_items_in_batches(void **state)
         assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
     }
     reply_create(&p, SUB_ID);
+    reply_limits(&p, UARC_Good, 3); /* above the configured batch: the batch stays 2 */
+    pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
     uarc_CreateMonitoredItemsRequest req;
     peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &req);
     assert_int_equal(req.itemsToCreateSize, 2);
@@ -885,13 +917,175 @@ static void test_items_in_batches(void **state)
     uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
     /* The server takes only one per call: the batch is halved and the same items go again. */
     uint32_t items_request = get_u32(p.message + 20);
-    pop_publish(&p, NULL, NULL);
-    pop_publish(&p, NULL, NULL);
     peer_fault(&p, items_request, UARC_BadTooManyOperations);
     peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &req);
     assert_int_equal(req.itemsToCreateSize, 1);
     assert_int_equal(req.itemsToCreate[0].requestedParameters.clientHandle, 1);
     uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    uarc_client_delete(p.client);
+}
+
+/* Answers a CreateMonitoredItems with Good results; returns how many items it asked. */
+static size_t reply_items_any(byte_peer *p)
+{
+    uarc_CreateMonitoredItemsRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CreateMonitoredItemsRequest), &req);
+    size_t n = req.itemsToCreateSize;
+    uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    uarc_MonitoredItemCreateResult results[8] = {{0}};
+    assert_true(n <= 8);
+    uarc_CreateMonitoredItemsResponse r;
+    uarc_init(&r, UARC_T(CreateMonitoredItemsResponse));
+    r.resultsSize = n;
+    r.results = results;
+    peer_reply(p, rid, &r, UARC_T(CreateMonitoredItemsResponse));
+    return n;
+}
+
+static void test_items_within_the_servers_limit(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r); /* batches of 500 */
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(&p, &ccfg);
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
+    for (uint32_t i = 0; i < 5; i++) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, i)};
+        assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    }
+    reply_create(&p, SUB_ID);
+    /* MaxMonitoredItemsPerCall 2: five items go in calls of 2, 2 and 1, one after the other. */
+    reply_limits(&p, UARC_Good, 2);
+    pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
+    assert_int_equal(reply_items_any(&p), 2);
+    assert_int_equal(reply_items_any(&p), 2);
+    assert_int_equal(reply_items_any(&p), 1);
+    assert_true(peer_silent(&p));
+    /* Read once per session: a later item goes out without another Read. */
+    for (uint32_t i = 5; i < 8; i++) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, i)};
+        assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    }
+    assert_int_equal(reply_items_any(&p), 1); /* the first was sent as it was added */
+    assert_int_equal(reply_items_any(&p), 2);
+    assert_true(peer_silent(&p));
+    uarc_client_delete(p.client);
+}
+
+static uint32_t modified_item[8];
+static uarc_status modified_status[8];
+static size_t modified_count;
+
+static void on_item_modified(void *user_data, uarc_subscription *s, uint32_t item,
+                             uarc_status status)
+{
+    (void)user_data, (void)s;
+    assert_true(modified_count < 8);
+    modified_item[modified_count] = item;
+    modified_status[modified_count++] = status;
+}
+
+static void test_modify_item_and_monitoring_mode(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    cfg.callbacks.item_modified = on_item_modified;
+    modified_count = 0;
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    /* ModifyMonitoredItems of item 1 (server id 100): the new parameters on the wire. */
+    uarc_monitored_item_params np = {.node = uarc_nodeid_numeric(1, 999), /* ignored */
+                                     .sampling_interval_ms = 50,
+                                     .queue_size = 5,
+                                     .deadband_type = UARC_DeadbandType_Absolute,
+                                     .deadband_value = 1.5};
+    assert_int_equal(uarc_subscription_modify_item(s, 1, &np), UARC_Good);
+    uarc_ModifyMonitoredItemsRequest mreq;
+    uint32_t rid = peer_pop_request(&p, UARC_T(ModifyMonitoredItemsRequest), &mreq);
+    assert_int_equal(mreq.subscriptionId, SUB_ID);
+    assert_int_equal(mreq.itemsToModifySize, 1);
+    const uarc_MonitoredItemModifyRequest *m = &mreq.itemsToModify[0];
+    assert_int_equal(m->monitoredItemId, 100);
+    assert_int_equal(m->requestedParameters.clientHandle, 1);
+    assert_true(m->requestedParameters.samplingInterval == 50);
+    assert_int_equal(m->requestedParameters.queueSize, 5);
+    assert_true(m->requestedParameters.discardOldest);
+    assert_ptr_equal(m->requestedParameters.filter.content.decoded.type, UARC_T(DataChangeFilter));
+    const uarc_DataChangeFilter *f = m->requestedParameters.filter.content.decoded.data;
+    assert_true(f->deadbandValue == 1.5);
+    uarc_clear(&mreq, UARC_T(ModifyMonitoredItemsRequest));
+    uarc_MonitoredItemModifyResult mres = {.statusCode = UARC_Good, .revisedQueueSize = 5};
+    uarc_ModifyMonitoredItemsResponse mr;
+    uarc_init(&mr, UARC_T(ModifyMonitoredItemsResponse));
+    mr.resultsSize = 1;
+    mr.results = &mres;
+    peer_reply(&p, rid, &mr, UARC_T(ModifyMonitoredItemsResponse));
+    assert_int_equal(modified_count, 1);
+    assert_int_equal(modified_item[0], 1);
+    assert_int_equal(modified_status[0], UARC_Good);
+    /* SetMonitoringMode: Sampling for item 1; the server refuses it for a reason of its own. */
+    uint32_t handle = 1;
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, &handle, 1, UARC_MonitoringMode_Sampling),
+        UARC_Good);
+    uarc_SetMonitoringModeRequest sreq;
+    rid = peer_pop_request(&p, UARC_T(SetMonitoringModeRequest), &sreq);
+    assert_int_equal(sreq.subscriptionId, SUB_ID);
+    assert_int_equal(sreq.monitoringMode, UARC_MonitoringMode_Sampling);
+    assert_int_equal(sreq.monitoredItemIdsSize, 1);
+    assert_int_equal(sreq.monitoredItemIds[0], 100);
+    uarc_clear(&sreq, UARC_T(SetMonitoringModeRequest));
+    uarc_status sres = UARC_Good;
+    uarc_SetMonitoringModeResponse sr;
+    uarc_init(&sr, UARC_T(SetMonitoringModeResponse));
+    sr.resultsSize = 1;
+    sr.results = &sres;
+    peer_reply(&p, rid, &sr, UARC_T(SetMonitoringModeResponse));
+    assert_int_equal(modified_count, 2);
+    assert_int_equal(modified_status[1], UARC_Good);
+    /* Refused at once: unknown items, a bad mode, an item still being created; nothing sent. */
+    assert_int_equal(uarc_subscription_modify_item(s, 9, &np), UARC_BadMonitoredItemIdInvalid);
+    handle = 9;
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, &handle, 1, UARC_MonitoringMode_Disabled),
+        UARC_BadMonitoredItemIdInvalid);
+    handle = 1;
+    assert_int_equal(uarc_subscription_set_monitoring_mode(s, &handle, 1, (uarc_MonitoringMode)3),
+                     UARC_BadMonitoringModeInvalid);
+    uarc_monitored_item_params second = {.node = uarc_nodeid_numeric(1, 2)};
+    uint32_t h2;
+    assert_int_equal(uarc_subscription_add_item(s, &second, &h2), UARC_Good); /* in flight */
+    assert_int_equal(uarc_subscription_modify_item(s, h2, &np), UARC_BadInvalidState);
+    uint32_t both[2] = {1, h2};
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, both, 2, UARC_MonitoringMode_Disabled),
+        UARC_BadInvalidState);
+    assert_int_equal(reply_items(&p, SUB_ID), 1);
+    assert_true(peer_silent(&p));
+    /* The server lost the subscription: it is created again with the modified parameters and
+     * the mode. */
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    p.now += 3000;
+    assert_int_equal(uarc_client_tick(p.client, p.now), UARC_Good);
+    uint32_t seq;
+    peer_fault(&p, pop_republish(&p, &seq), UARC_BadSubscriptionIdInvalid);
+    reply_create(&p, 88);
+    uarc_CreateMonitoredItemsRequest creq;
+    peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &creq);
+    assert_int_equal(creq.itemsToCreateSize, 2);
+    assert_int_equal(creq.itemsToCreate[0].monitoringMode, UARC_MonitoringMode_Sampling);
+    assert_int_equal(creq.itemsToCreate[0].requestedParameters.queueSize, 5);
+    assert_int_equal(creq.itemsToCreate[0].itemToMonitor.nodeId.identifier_type,
+                     UARC_NODEID_STRING);
+    assert_int_equal(creq.itemsToCreate[1].monitoringMode, UARC_MonitoringMode_Reporting);
+    uarc_clear(&creq, UARC_T(CreateMonitoredItemsRequest));
     uarc_client_delete(p.client);
 }
 
@@ -916,6 +1110,8 @@ int main(void)
         cmocka_unit_test(test_modify_publishing_mode_remove),
         cmocka_unit_test(test_event_item),
         cmocka_unit_test(test_items_in_batches),
+        cmocka_unit_test(test_items_within_the_servers_limit),
+        cmocka_unit_test(test_modify_item_and_monitoring_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -347,15 +347,17 @@ def gen_types_source(model, attrs):
 def wanted_node_id(name, category):
     if category in ("DataType", "ReferenceType", "ObjectType", "VariableType", "Object"):
         return True
-    # The Server object's variables that clients read most often.
-    return category == "Variable" and name.startswith("Server_") and name.count("_") <= 2
+    # The Server object's variables that clients read most often, and its operation limits.
+    return category == "Variable" and (
+        (name.startswith("Server_") and name.count("_") <= 2)
+        or name.startswith("Server_ServerCapabilities_OperationLimits_"))
 
 
 def gen_node_ids_header(node_ids):
     out = [HEADER, "#ifndef UARC_NODEIDS_H\n#define UARC_NODEIDS_H\n\n"]
     out.append("/* Numeric identifiers of standard nodes in namespace 0 (NodeIds.csv): every DataType,\n"
-               " * ReferenceType, ObjectType, VariableType and Object, and the Server object's own\n"
-               " * variables. */\n")
+               " * ReferenceType, ObjectType, VariableType and Object, the Server object's own variables\n"
+               " * and its OperationLimits. */\n")
     for name, num, category in node_ids:
         if wanted_node_id(name, category):
             out.append("#define UARC_NS0ID_%s %du\n" % (name, num))

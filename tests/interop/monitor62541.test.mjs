@@ -1,0 +1,174 @@
+// uarc monitor and listen --monitor against open62541 1.5.7 (tests/peer62541, the program in
+// PEER62541): its counter (ns=1;s=Counter, +1 every 10 ms) must arrive once, in order and without
+// a gap across a cut connection, forward and reverse. The cut is made by a TCP relay between uarc
+// and the peer that destroys both of its sockets at once: the client and the server each see
+// their socket closed mid-stream, without a CloseSecureChannel. open62541 keeps the session and
+// its subscription when the channel goes (the session outlives it by its timeout), so uarc
+// re-activates it on a new channel and fetches what it missed with Republish (proven by the
+// debug line "Republish: message N recovered" when responses were lost in transit).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { runUarc, startListen, loadPeer } from "./helpers.mjs";
+
+const PEER62541 = process.env.PEER62541;
+if (!PEER62541) throw new Error("PEER62541 is not set: run these tests through ctest");
+const { startPeerProgram } = await loadPeer();
+
+const MONITOR = ["--interval", "100", "--sampling", "0", "--queue", "10000"];
+const isData = (e) => e.event === "data";
+
+/**
+ * A TCP relay on 127.0.0.1 to `port`: { port, url, accepted, swallow(), cut(ms), close() }.
+ * `serverDials`: the server is the side that connects to the relay (Reverse Connect).
+ * swallow() drops from then on whatever the server side sends (the client never sees those
+ * responses, as when they die in a broken network); cut(ms) destroys every relayed pair of sockets
+ * and for `ms` refuses new connections by closing them at once, then relays again.
+ */
+async function relay(port, { serverDials = false } = {}) {
+  const pairs = new Set();
+  const r = { accepted: 0 };
+  let refuseUntil = 0;
+  let swallowing = false;
+  const listening = net.createServer((inbound) => {
+    if (Date.now() < refuseUntil) {
+      inbound.destroy();
+      return;
+    }
+    r.accepted++;
+    const outbound = net.connect(port, "127.0.0.1");
+    const pair = [inbound, outbound];
+    pairs.add(pair);
+    const drop = () => {
+      pairs.delete(pair);
+      inbound.destroy();
+      outbound.destroy();
+    };
+    for (const s of pair) {
+      s.on("error", drop);
+      s.on("close", drop);
+    }
+    const [server, client] = serverDials ? pair : [outbound, inbound];
+    client.pipe(server);
+    server.on("data", (chunk) => {
+      if (swallowing) r.swallowed = (r.swallowed ?? 0) + chunk.length;
+      else client.write(chunk);
+    });
+  });
+  await new Promise((resolve) => listening.listen(0, "127.0.0.1", resolve));
+  r.port = listening.address().port;
+  r.url = `opc.tcp://127.0.0.1:${r.port}`;
+  r.swallow = () => {
+    swallowing = true;
+  };
+  r.cut = (ms = 0) => {
+    refuseUntil = Date.now() + ms;
+    swallowing = false;
+    const n = pairs.size;
+    for (const [a, b] of [...pairs]) {
+      a.destroy();
+      b.destroy();
+    }
+    pairs.clear();
+    return n;
+  };
+  r.close = () => {
+    r.cut();
+    return new Promise((resolve) => listening.close(resolve));
+  };
+  return r;
+}
+
+function startPeer62541(uri, args = []) {
+  return startPeerProgram(PEER62541, ["--uri", uri, "--reconnect-interval", "100", ...args],
+    { uri, startTimeoutMs: 20000 });
+}
+
+/** Every counter value from the first to the last, each once, in order, in one subscription
+ * whose sequence numbers never go back. */
+function assertConsecutive(data, describe) {
+  assert.ok(data.length > 0, describe());
+  assert.equal(new Set(data.map((e) => e.subscription)).size, 1, describe());
+  for (let i = 1; i < data.length; i++) {
+    const a = data[i - 1];
+    const b = data[i];
+    assert.equal(b.value, a.value + 1, `#${i}: ${JSON.stringify(b)} after ${JSON.stringify(a)}`);
+    assert.ok(b.sequence >= a.sequence, `#${i}: ${JSON.stringify(b)} after ${JSON.stringify(a)}`);
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Two ways to break the connection: a plain cut followed by half a second in which the relay
+// refuses connections (about 50 changes queue up in the monitored item on the server), and
+// PublishResponses that never reach the client before the cut (the server keeps them for
+// Republish). open62541 revises the requested queue size (10000) down to its default limit of
+// 100, and drops the oldest values beyond that: an outage of a second or more loses values on
+// the server, whatever the client does.
+const CUTS = {
+  "a cut and half a second without a connection": async (link) => assert.equal(link.cut(500), 1),
+  "responses lost in transit, then a cut": async (link) => {
+    link.swallow();
+    await sleep(400); // a few publishing intervals: the outstanding PublishRequests are answered
+    assert.equal(link.cut(), 1);
+  },
+};
+const REPUBLISHED = /Republish: message \d+ recovered/;
+
+for (const [how, breakIt] of Object.entries(CUTS)) {
+  test(`forward, ${how}: every value once, in order, open62541's session resumed`, async () => {
+    const peer = await startPeer62541("urn:o62-monitor-cut");
+    const link = await relay(Number(new URL(peer.endpointUrl).port));
+    const uarc = runUarc(["monitor", link.url, "ns=1;s=Counter", "--json", "--verbose", ...MONITOR]);
+    try {
+      await uarc.waitFor((e) => e.event === "subscription" && e.state === "created", 20000);
+      const before = await uarc.waitCount(isData, 30, 20000);
+      await breakIt(link);
+      await uarc.waitFor((e) => e.event === "connection" && e.state === "lost", 20000);
+      await uarc.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+      const cutAt = before.at(-1).value;
+      await uarc.waitFor((e) => isData(e) && e.value >= cutAt + 200, 20000);
+    } finally {
+      await uarc.stop();
+      await link.close();
+      await peer.stop();
+    }
+    const data = uarc.events.filter(isData);
+    assert.ok(link.accepted >= 2, uarc.describe());
+    assert.deepEqual(uarc.events.filter((e) => e.event === "gap"), [], uarc.describe());
+    assert.equal(uarc.events.filter((e) => e.event === "subscription" && e.state !== "resumed").length, 1);
+    assert.ok(data.at(-1).value - data[0].value >= 229, uarc.describe());
+    assertConsecutive(data, uarc.describe);
+    if (link.swallowed) assert.match(uarc.stderr(), REPUBLISHED, uarc.describe());
+  });
+
+  test(`reverse, ${how}: open62541 dials again, listen --stay resumes the session, every value once`, async () => {
+    const uri = "urn:o62-monitor-reverse";
+    const listener = await startListen(["--allow", uri, "--stay", "--verbose", "--monitor",
+      "ns=1;s=Counter", ...MONITOR]);
+    const link = await relay(listener.port, { serverDials: true });
+    const peer = await startPeer62541(uri, ["--reverse", link.url]);
+    try {
+      const created = await listener.waitFor((e) => e.event === "subscription" && e.state === "created", 30000);
+      assert.equal(created.server_uri, uri);
+      const before = await listener.waitCount(isData, 30, 20000);
+      await breakIt(link);
+      await listener.waitFor((e) => e.event === "disconnected", 20000);
+      await listener.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+      const cutAt = before.at(-1).value;
+      await listener.waitFor((e) => isData(e) && e.value >= cutAt + 200, 20000);
+    } finally {
+      await listener.stop();
+      await peer.stop();
+      await link.close();
+    }
+    const data = listener.events.filter(isData);
+    assert.ok(link.accepted >= 2, listener.describe());
+    assert.ok(data.every((e) => e.server_uri === uri));
+    assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
+    assert.equal(listener.events.filter((e) => e.event === "subscription" && e.state !== "resumed").length, 1);
+    assert.ok(data.at(-1).value - data[0].value >= 229, listener.describe());
+    assertConsecutive(data, listener.describe);
+    if (link.swallowed) assert.match(listener.stderr(), REPUBLISHED, listener.describe());
+  });
+}
