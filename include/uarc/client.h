@@ -178,6 +178,17 @@ typedef struct uarc_client_config {
      * 0: a third of the revised session timeout, at most 5 s (servers also drop a channel that
      * stays silent: node-opcua closes a reverse-connected one after its connectionTimeout). */
     uint32_t keepalive_interval_ms;
+    /* TCP keepalive on the client's socket (dialed or adopted), so that a server that vanished
+     * without closing (its NAT state or power gone) is noticed while the connection is idle:
+     * probes after tcp_keepalive_idle_s of silence, every tcp_keepalive_interval_s, and the
+     * connection ends after tcp_keepalive_count unanswered ones (reason "TCP keepalive"); the
+     * same total bounds how long sent data may stay unacknowledged (TCP_USER_TIMEOUT).
+     * 0: 30 s, 5 s and 4, so a dead peer is found within 50 s. Capped at 86400 s, 3600 s and
+     * 100. tcp_keepalive_disable leaves the socket's options as the system sets them. */
+    uint32_t tcp_keepalive_idle_s;
+    uint32_t tcp_keepalive_interval_s;
+    uint32_t tcp_keepalive_count;
+    bool tcp_keepalive_disable;
     /* Open only the secure channel (for GetEndpoints); no session. */
     bool no_session;
     /* Identity. user_name NULL: anonymous. With a user name, the password is encrypted with the

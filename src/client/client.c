@@ -137,6 +137,18 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         c->cfg.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     if (!c->cfg.request_timeout_ms)
         c->cfg.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!c->cfg.tcp_keepalive_idle_s)
+        c->cfg.tcp_keepalive_idle_s = DEFAULT_TCP_KEEPALIVE_IDLE_S;
+    if (!c->cfg.tcp_keepalive_interval_s)
+        c->cfg.tcp_keepalive_interval_s = DEFAULT_TCP_KEEPALIVE_INTERVAL_S;
+    if (!c->cfg.tcp_keepalive_count)
+        c->cfg.tcp_keepalive_count = DEFAULT_TCP_KEEPALIVE_COUNT;
+    if (c->cfg.tcp_keepalive_idle_s > 86400)
+        c->cfg.tcp_keepalive_idle_s = 86400;
+    if (c->cfg.tcp_keepalive_interval_s > 3600)
+        c->cfg.tcp_keepalive_interval_s = 3600;
+    if (c->cfg.tcp_keepalive_count > 100)
+        c->cfg.tcp_keepalive_count = 100;
     if (!c->cfg.session_timeout_ms)
         c->cfg.session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
     c->cfg.decode.arena = NULL;

@@ -50,14 +50,17 @@ uint32_t uarc__client_request_timeout(const uarc_client *client);
 
 /* ---- the client's own files only ---- */
 
-#define DEFAULT_CONNECT_TIMEOUT_MS 10000u
-#define DEFAULT_REQUEST_TIMEOUT_MS 10000u
-#define DEFAULT_SESSION_TIMEOUT_MS 60000u
-#define DEFAULT_APPLICATION_URI    "urn:uarc:client"
-#define DEFAULT_KEEPALIVE_MAX_MS   5000
-#define READ_CHUNK                 65536
-#define SESSION_NONCE_LENGTH       32u
-#define SECURITY_POLICY_NONE       "http://opcfoundation.org/UA/SecurityPolicy#None"
+#define DEFAULT_CONNECT_TIMEOUT_MS       10000u
+#define DEFAULT_REQUEST_TIMEOUT_MS       10000u
+#define DEFAULT_SESSION_TIMEOUT_MS       60000u
+#define DEFAULT_TCP_KEEPALIVE_IDLE_S     30u
+#define DEFAULT_TCP_KEEPALIVE_INTERVAL_S 5u
+#define DEFAULT_TCP_KEEPALIVE_COUNT      4u
+#define DEFAULT_APPLICATION_URI          "urn:uarc:client"
+#define DEFAULT_KEEPALIVE_MAX_MS         5000
+#define READ_CHUNK                       65536
+#define SESSION_NONCE_LENGTH             32u
+#define SECURITY_POLICY_NONE             "http://opcfoundation.org/UA/SecurityPolicy#None"
 
 /* The configuration's string fields, copied into uarc_client.strings in this order. */
 enum {

@@ -79,12 +79,27 @@ void uarc__client_drain(uarc_client *c, int wait_ms)
     }
 }
 
-/* Requests go out without waiting to fill a segment. */
-static void set_nodelay(uarc_client *c)
+/* Requests go out without waiting to fill a segment, and a peer that vanished without a FIN
+ * (its NAT state or its power gone) is found by TCP keepalive probes while the connection is
+ * idle, and by TCP_USER_TIMEOUT while our data waits for an acknowledgement. */
+static void set_socket_options(uarc_client *c)
 {
+    if (c->fd < 0)
+        return;
     int one = 1;
-    if (c->fd >= 0)
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->cfg.tcp_keepalive_disable)
+        return;
+    int idle = (int)c->cfg.tcp_keepalive_idle_s, interval = (int)c->cfg.tcp_keepalive_interval_s,
+        count = (int)c->cfg.tcp_keepalive_count;
+    unsigned user_timeout = (unsigned)(idle + interval * count) * 1000u;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) != 0 ||
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) != 0 ||
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0 ||
+        setsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) != 0)
+        uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client",
+                  "TCP keepalive not set on this socket (%s)", strerror(errno));
 }
 
 /* Remembers the address of the server's end of the socket, for reports. */
@@ -110,7 +125,7 @@ UARC_API uarc_status uarc_client_start_socket(uarc_client *c, int fd, const char
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    set_nodelay(c);
+    set_socket_options(c);
     status = uarc__client_start_channel(c);
     if (status == UARC_Good)
         uarc__client_flush(c);
@@ -193,7 +208,7 @@ static void on_dialed(uarc_client *c)
     c->dialing = false;
     c->fd = uarc__dialer_take(&c->dialer);
     note_peer(c);
-    set_nodelay(c);
+    set_socket_options(c);
     if (uarc__client_start_channel(c) == UARC_Good)
         uarc__client_flush(c);
 }

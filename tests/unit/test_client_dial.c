@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +198,56 @@ static void test_connect_timeout(void **state)
     close(server);
 }
 
+/* An adopted TCP socket (as a ReverseHello's) gets TCP keepalive with the configured timing, or
+ * the defaults, or none when disabled. */
+static int sockopt(int fd, int level, int name)
+{
+    int value = -1;
+    socklen_t length = sizeof value;
+    assert_int_equal(getsockopt(fd, level, name, &value, &length), 0);
+    return value;
+}
+
+static void adopt_and_check(const uarc_client_config *cfg, int keepalive, int idle, int interval,
+                            int count)
+{
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    uarc_client *c = uarc_client_new(cfg);
+    assert_int_equal(uarc_client_start_socket(c, fd, "opc.tcp://127.0.0.1:4840"), UARC_Good);
+    int adopted = uarc_client_fd(c);
+    assert_int_equal(adopted, fd);
+    assert_int_equal(sockopt(adopted, SOL_SOCKET, SO_KEEPALIVE), keepalive);
+    assert_int_equal(sockopt(adopted, IPPROTO_TCP, TCP_NODELAY) != 0, 1);
+    if (keepalive) {
+        assert_int_equal(sockopt(adopted, IPPROTO_TCP, TCP_KEEPIDLE), idle);
+        assert_int_equal(sockopt(adopted, IPPROTO_TCP, TCP_KEEPINTVL), interval);
+        assert_int_equal(sockopt(adopted, IPPROTO_TCP, TCP_KEEPCNT), count);
+        assert_int_equal(sockopt(adopted, IPPROTO_TCP, TCP_USER_TIMEOUT),
+                         (idle + interval * count) * 1000);
+    }
+    uarc_client_delete(c);
+    close(server);
+}
+
+static void test_tcp_keepalive(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    adopt_and_check(&cfg, 1, 30, 5, 4);
+    cfg.tcp_keepalive_idle_s = 7;
+    cfg.tcp_keepalive_interval_s = 2;
+    cfg.tcp_keepalive_count = 3;
+    adopt_and_check(&cfg, 1, 7, 2, 3);
+    cfg.tcp_keepalive_disable = true;
+    adopt_and_check(&cfg, 0, 0, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_dial_refused_names_connect),
         cmocka_unit_test(test_dial_bad_urls),
         cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_tcp_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
