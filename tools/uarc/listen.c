@@ -778,10 +778,13 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     session_state st = {.args = a, .listen = s};
     uarc_memory_budget *budget = NULL; /* --memory-budget; else the hub makes its own */
     if (!a->accept_only) {
-        uarc_reverse_hub_options ho = {.listener = listener,
-                                       .callbacks = {NULL, on_connected, on_failed, on_lost, &st},
-                                       .discovered = on_discovered,
-                                       .dropped = on_dropped};
+        uarc_reverse_hub_config ho = {.listener = listener,
+                                      .callbacks = {.connected = on_connected,
+                                                    .failed = on_failed,
+                                                    .lost = on_lost,
+                                                    .discovered = on_discovered,
+                                                    .dropped = on_dropped,
+                                                    .user_data = &st}};
         client_config_from_args(&ho.client, a->user, a->password, a->allow_unencrypted, 0,
                                 a->verbose);
         ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
@@ -935,7 +938,7 @@ int cmd_listen(int argc, char **argv)
                         "will be rejected\n");
 
     listen_state state = {.json = a.json};
-    uarc_listener_options opt = {
+    uarc_listener_config opt = {
         .bind_addresses = a.binds,
         .bind_address_count = a.bind_count,
         .port = (uint16_t)a.port,
