@@ -306,6 +306,23 @@ UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, cha
 UARC_API uarc_status uarc_client_set_endpoints(uarc_client *client,
                                                const uarc_EndpointDescription *endpoints,
                                                size_t count);
+/* The endpoint of `endpoints` with the client's security policy and mode (mode Invalid:
+ * SignAndEncrypt) that carries a certificate; NULL when none does. Points into `endpoints`. */
+UARC_API const uarc_EndpointDescription *
+uarc_client_pick_endpoint(const uarc_client *client, const uarc_EndpointDescription *endpoints,
+                          size_t count);
+/*
+ * Forward discovery (blocking, Part 6 §7.1.3 for a server whose certificate you do not have):
+ * dials `endpoint_url` with a second client of the same configuration but SecurityPolicy None,
+ * no session and no user identity, asks GetEndpoints, closes it, and when
+ * uarc_client_pick_endpoint() finds an endpoint hands every endpoint to `client`
+ * (uarc_client_set_endpoints()): its next connect uses that endpoint's certificate, still under
+ * its trust decision. Returns Good; BadSecurityPolicyRejected when no endpoint fits
+ * (uarc_client_error() lists what the server offers); the status of the None connection or of
+ * GetEndpoints (uarc_client_error() names the step); BadInvalidState unless disconnected in
+ * socket mode.
+ */
+UARC_API uarc_status uarc_client_discover(uarc_client *client, const char *endpoint_url);
 /* Sets config.expected_server_uri (copied; NULL: no check) for the next connect. Returns Good,
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, const char *uri);

@@ -282,12 +282,10 @@ static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
                                                      const uarc_GetEndpointsResponse *r)
 {
     const char *policy = uarc_client_security_policy_uri(s->client);
-    for (size_t i = 0; i < r->endpointsSize; i++) {
-        const uarc_EndpointDescription *e = &r->endpoints[i];
-        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy) && e->securityMode == s->mode &&
-            e->serverCertificate.length)
-            return e;
-    }
+    const uarc_EndpointDescription *e =
+        uarc_client_pick_endpoint(s->client, r->endpoints, r->endpointsSize);
+    if (e)
+        return e;
     char *d = s->probe_detail;
     d[0] = '\0';
     appendf(

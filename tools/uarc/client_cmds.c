@@ -215,50 +215,6 @@ bool security_is_none(const uarc_client_config *cfg)
     return !cfg->security_policy_uri || strstr(cfg->security_policy_uri, "#None") != NULL;
 }
 
-/* Asks the server for its endpoints with GetEndpoints on a None channel and hands them to
- * `client`, which takes the certificate of the chosen policy and mode from them (learned, so
- * its trust options decide) and compares them with CreateSession's. Returns Good when that
- * endpoint is there. */
-static uarc_status discover_server_certificate(uarc_client *client, const uarc_client_config *base,
-                                               const char *url, const char *command)
-{
-    uarc_client_config cfg = *base;
-    cfg.security_policy_uri = NULL;
-    cfg.security_mode = UARC_MessageSecurityMode_Invalid;
-    cfg.no_session = true;
-    cfg.user_name = cfg.password = NULL;
-    cfg.user_certificate_file = cfg.user_private_key_file = NULL;
-    uarc_client *probe = uarc_client_new(&cfg);
-    if (!probe)
-        return UARC_BadOutOfMemory;
-    uarc_status status = uarc_client_connect(probe, url);
-    uarc_GetEndpointsResponse r;
-    uarc_init(&r, UARC_T(GetEndpointsResponse));
-    if (status == UARC_Good)
-        status = uarc_client_get_endpoints(probe, &r);
-    if (status != UARC_Good) {
-        fprintf(stderr, "uarc %s: GetEndpoints for the server certificate: %s\n", command,
-                uarc_client_error(probe));
-    } else {
-        uarc_MessageSecurityMode mode =
-            base->security_mode ? base->security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
-        status = UARC_BadSecurityPolicyRejected;
-        for (size_t i = 0; i < r.endpointsSize && status != UARC_Good; i++) {
-            const uarc_EndpointDescription *e = &r.endpoints[i];
-            if (uarc_string_equal_cstr(&e->securityPolicyUri, base->security_policy_uri) &&
-                e->securityMode == mode && e->serverCertificate.length)
-                status = uarc_client_set_endpoints(client, r.endpoints, r.endpointsSize);
-        }
-        if (status != UARC_Good)
-            fprintf(stderr, "uarc %s: the server offers no endpoint with %s in that mode\n",
-                    command, base->security_policy_uri);
-    }
-    uarc_clear(&r, UARC_T(GetEndpointsResponse));
-    uarc_client_disconnect(probe);
-    uarc_client_delete(probe);
-    return status;
-}
-
 void client_config_from_args(uarc_client_config *cfg, const char *user, const char *password,
                              bool allow_unencrypted, double timeout, bool verbose)
 {
@@ -392,9 +348,14 @@ int cmd_client(const char *command, int argc, char **argv)
     }
     ops_context ctx = {.client = client, .json = a.common.json};
     const char *url = a.positional[0];
+    /* No certificate given: learn it (and the endpoints the session must report) from the
+     * server; the trust options still decide at OPN. */
     if (!security_is_none(&cfg) && !cfg.server_certificate_file &&
-        discover_server_certificate(client, &cfg, url, command) != UARC_Good)
+        uarc_client_discover(client, url) != UARC_Good) {
+        fprintf(stderr, "uarc %s: discovering the server certificate: %s\n", command,
+                uarc_client_error(client));
         goto done;
+    }
     uarc_status status = uarc_client_connect(client, url);
     if (status != UARC_Good) {
         ops_report_error(&ctx, status);
