@@ -77,7 +77,7 @@ static void bench(const char *name, const void *value, const uarc_type *type, in
     report(label, t, runs, len);
 
     uarc_arena *arena = uarc_arena_new(0);
-    uarc_decode_options o = {.arena = arena};
+    uarc_decode_config o = {.arena = arena};
     void *out = malloc(type->size);
     for (int r = 0; r < runs + 1; r++) {
         size_t pos = 0;

@@ -139,10 +139,10 @@ int main(void)
     const char *bind[] = {"127.0.0.1"};
     uarc_allowlist *allow = uarc_allowlist_new();
     uarc_allowlist_add(allow, SERVER_URI, NULL);
-    uarc_listener_options options = {.bind_addresses = bind,
-                                     .bind_address_count = 1,
-                                     .allowlist = allow,
-                                     .hello_timeout_ms = 120000};
+    uarc_listener_config options = {.bind_addresses = bind,
+                                    .bind_address_count = 1,
+                                    .allowlist = allow,
+                                    .hello_timeout_ms = 120000};
     uarc_listener *listener = uarc_listener_new(&options);
     if (!listener || uarc_listener_listen(listener) != UARC_Good) {
         fprintf(stderr, "bench_connect: %s\n", listener ? uarc_listener_error(listener) : "oom");

@@ -164,11 +164,11 @@ static void run_uarc(uint16_t *port, int ready_pipe)
     const char *bind_to[] = {"127.0.0.1"};
     uarc_allowlist *allow = uarc_allowlist_new();
     uarc_allowlist_add(allow, ALLOWED_URI, NULL);
-    uarc_listener_options o = {.bind_addresses = bind_to,
-                               .bind_address_count = 1,
-                               .allowlist = allow,
-                               .hello_timeout_ms = 120000,
-                               .max_pending = 100000};
+    uarc_listener_config o = {.bind_addresses = bind_to,
+                              .bind_address_count = 1,
+                              .allowlist = allow,
+                              .hello_timeout_ms = 120000,
+                              .max_pending = 100000};
     uarc_listener *l = uarc_listener_new(&o);
     if (!l || uarc_listener_listen(l) != UARC_Good)
         die("uarc listener");

@@ -123,12 +123,12 @@ static int pending(int n, int repeat)
     const char *bind_to[] = {"127.0.0.1"};
     uarc_allowlist *allow = uarc_allowlist_new();
     uarc_allowlist_add(allow, "urn:uarc:bench:nobody", NULL);
-    uarc_listener_options o = {.bind_addresses = bind_to,
-                               .bind_address_count = 1,
-                               .allowlist = allow,
-                               .hello_timeout_ms = 120000,
-                               .max_pending = (uint32_t)n + 1024,
-                               .backlog = 4096};
+    uarc_listener_config o = {.bind_addresses = bind_to,
+                              .bind_address_count = 1,
+                              .allowlist = allow,
+                              .hello_timeout_ms = 120000,
+                              .max_pending = (uint32_t)n + 1024,
+                              .backlog = 4096};
     uarc_listener *l = uarc_listener_new(&o);
     if (!l || uarc_listener_listen(l) != UARC_Good) {
         fprintf(stderr, "bench_memory: %s\n", l ? uarc_listener_error(l) : "out of memory");

@@ -20,7 +20,7 @@ int main(int argc, char **argv)
     uarc_allowlist *allow = uarc_allowlist_new();
     uarc_allowlist_add(allow, argv[2], NULL);
 
-    uarc_listener_options options = {.port = (uint16_t)atoi(argv[1]), .allowlist = allow};
+    uarc_listener_config options = {.port = (uint16_t)atoi(argv[1]), .allowlist = allow};
     uarc_listener *listener = uarc_listener_new(&options);
     uarc_client *client = uarc_client_new(NULL); /* defaults: SecurityPolicy None, anonymous */
     int rc = 1;

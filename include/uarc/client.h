@@ -222,8 +222,8 @@ typedef struct uarc_client_config {
     size_t user_private_key_length;
     const char *user_certificate_file;
     const char *user_private_key_file;
-    /* Limits for decoding responses (see uarc_decode_options; the arena field is ignored). */
-    uarc_decode_options decode;
+    /* Limits for decoding responses (see uarc_decode_config; the arena field is ignored). */
+    uarc_decode_config decode;
     /* The budget (uarc/budget.h) charged for this client's receive buffer, the responses being
      * joined and each decoded response while its callback runs; share one among many clients.
      * NULL: none, only the per-connection limits above. Borrowed: it must outlive the client. */
@@ -260,7 +260,7 @@ UARC_API uarc_status uarc_client_connect_socket(uarc_client *client, int fd,
                                                 const char *endpoint_url);
 
 /* Non-blocking forms of the two above: they start the work and return Good at once (or an
- * error); drive with uarc_client_process() and watch state_changed or uarc_client_state(). */
+ * error); drive with uarc_client_process() and watch state_changed or uarc_client_state_get(). */
 UARC_API uarc_status uarc_client_start_connect(uarc_client *client, const char *endpoint_url);
 UARC_API uarc_status uarc_client_start_socket(uarc_client *client, int fd,
                                               const char *endpoint_url);
@@ -276,6 +276,10 @@ UARC_API uarc_status uarc_client_create_session(uarc_client *client);
  * server's answer to CloseSession; it waits at most 100 ms for a server that stops reading to take
  * the bytes. Idempotent. Pending requests fail with BadConnectionClosed. */
 UARC_API uarc_status uarc_client_disconnect(uarc_client *client);
+/* As uarc_client_disconnect(), without waiting: CloseSession and CLO go out as far as the socket
+ * takes them at once (a server that stops reading may miss them), then the socket closes. For
+ * event loops that must not stall on one connection. */
+UARC_API uarc_status uarc_client_disconnect_now(uarc_client *client);
 
 UARC_API uarc_client_state uarc_client_state_get(const uarc_client *client);
 /* Pins the server's certificate (DER, copied; the first certificate of a chain is used) for the
@@ -313,6 +317,23 @@ UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, cha
 UARC_API uarc_status uarc_client_set_endpoints(uarc_client *client,
                                                const uarc_EndpointDescription *endpoints,
                                                size_t count);
+/* The endpoint of `endpoints` with the client's security policy and mode (mode Invalid:
+ * SignAndEncrypt) that carries a certificate; NULL when none does. Points into `endpoints`. */
+UARC_API const uarc_EndpointDescription *
+uarc_client_pick_endpoint(const uarc_client *client, const uarc_EndpointDescription *endpoints,
+                          size_t count);
+/*
+ * Forward discovery (blocking, Part 6 §7.1.3 for a server whose certificate you do not have):
+ * dials `endpoint_url` with a second client of the same configuration but SecurityPolicy None,
+ * no session and no user identity, asks GetEndpoints, closes it, and when
+ * uarc_client_pick_endpoint() finds an endpoint hands every endpoint to `client`
+ * (uarc_client_set_endpoints()): its next connect uses that endpoint's certificate, still under
+ * its trust decision. Returns Good; BadSecurityPolicyRejected when no endpoint fits
+ * (uarc_client_error() lists what the server offers); the status of the None connection or of
+ * GetEndpoints (uarc_client_error() names the step); BadInvalidState unless disconnected in
+ * socket mode.
+ */
+UARC_API uarc_status uarc_client_discover(uarc_client *client, const char *endpoint_url);
 /* Sets config.expected_server_uri (copied; NULL: no check) for the next connect. Returns Good,
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, const char *uri);
@@ -371,7 +392,7 @@ UARC_API double uarc_client_session_timeout_ms(const uarc_client *client);
  * Sessions survive a lost connection: when the connection drops (not after
  * uarc_client_disconnect()), the client keeps the session's authentication token, and the next
  * connect to the same endpoint URL re-activates that session on the new secure channel, falling
- * back to a new session when the server no longer knows it. uarc_client_session_resumed() tells
+ * back to a new session when the server does not know it. uarc_client_session_resumed() tells
  * which happened at the last activation; uarc_client_forget_session() makes the next connect
  * start a new session.
  */
@@ -441,8 +462,9 @@ typedef void (*uarc_response_fn)(void *user_data, uarc_status status, void *resp
 
 /*
  * Sends any service request (non-blocking). `request` is a value of `request_type` whose first
- * member is the RequestHeader; the client fills authenticationToken, timestamp, requestHandle and
- * (when 0) timeoutHint. `timeout_ms` 0 uses the configured request timeout. *request_handle (may
+ * member is the RequestHeader; the encoded request carries the client's authenticationToken,
+ * timestamp, requestHandle and (when 0) timeoutHint, and `request` is restored unchanged before
+ * the call returns. `timeout_ms` 0 uses the configured request timeout. *request_handle (may
  * be NULL) receives the RequestHandle. The callback runs exactly once.
  */
 UARC_API uarc_status uarc_client_send(uarc_client *client, void *request,

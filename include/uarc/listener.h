@@ -87,7 +87,7 @@ typedef struct uarc_listener_callbacks {
 } uarc_listener_callbacks;
 
 /* Listener configuration. A zero-filled struct is valid; each default is given per field. */
-typedef struct uarc_listener_options {
+typedef struct uarc_listener_config {
     /* Addresses to bind ("127.0.0.1", "::1", "[::1]", "0.0.0.0", "::", a host name).
      * NULL/0: all interfaces, IPv4 and IPv6 (a dual-stack "::" socket, or 0.0.0.0 without IPv6). */
     const char *const *bind_addresses;
@@ -118,13 +118,13 @@ typedef struct uarc_listener_options {
     bool reject_with_message_type_invalid;
     uarc_listener_callbacks callbacks;
     uarc_logger logger;
-} uarc_listener_options;
+} uarc_listener_config;
 
 typedef struct uarc_listener uarc_listener;
 
-/* Creates a listener with a copy of `options` (NULL: all defaults). It does not bind yet.
+/* Creates a listener with a copy of `config` (NULL: all defaults). It does not bind yet.
  * Returns NULL when out of memory. */
-UARC_API uarc_listener *uarc_listener_new(const uarc_listener_options *options);
+UARC_API uarc_listener *uarc_listener_new(const uarc_listener_config *config);
 
 /* Binds and listens on every configured address. On failure nothing stays bound and
  * uarc_listener_error() names the address and the system error (BadTcpInternalError for a

@@ -9,7 +9,7 @@
  * one client per ServerUri, connects it over the inbound socket (HEL with the EndpointUrl the
  * server announced, OPN, CreateSession, ActivateSession), and when a connection is lost it waits
  * for that server's next ReverseHello (servers re-dial on their own) and re-activates the same
- * session on the new secure channel, or creates a new one when the server no longer knows it.
+ * session on the new secure channel, or creates a new one when the server has forgotten it.
  * One thread drives the listener and every client through uarc_reverse_hub_process().
  *
  * Secured servers whose certificate you do not have (Part 6 §7.1.3): when the client configuration
@@ -86,30 +86,20 @@ typedef struct uarc_reverse_hub_callbacks {
      * was and uarc_client_peer(client) gives the socket's peer address. Requests in flight
      * failed with a status. The hub waits for the server's next dial. */
     void (*lost)(void *user_data, uarc_client *client, const char *server_uri, uarc_status status);
+    /* A server's certificate was learned by discovery (see the top of this file) and set on its
+     * client; the server is expected to dial again for the secured session. `endpoint` is the
+     * endpoint it was taken from, valid during the call. */
+    void (*discovered)(void *user_data, uarc_client *client, const char *server_uri,
+                       const uarc_EndpointDescription *endpoint);
+    /* A socket that claimed `server_uri` was dropped without becoming (or staying) that server's
+     * connection, and `peer` is its address: a newer socket superseded it while it was connecting
+     * or held as a spare, its peer closed it (or sent bytes before our HEL) while held, or it was
+     * held longer than spare_timeout_ms (BadTimeout). `reason` says which. The server's record
+     * (its client, its session) is untouched. */
+    void (*dropped)(void *user_data, const char *server_uri, const char *peer, uarc_status status,
+                    const char *reason);
     void *user_data;
 } uarc_reverse_hub_callbacks;
-
-/*
- * A server's certificate was learned by discovery (see the top of this file) and set on its
- * client; the server is expected to dial again for the secured session. `endpoint` is the
- * endpoint it was taken from, valid during the call. Runs like the other callbacks, with
- * callbacks.user_data.
- */
-typedef void (*uarc_reverse_hub_discovered_fn)(void *user_data, uarc_client *client,
-                                               const char *server_uri,
-                                               const uarc_EndpointDescription *endpoint);
-
-/*
- * A socket that claimed `server_uri` was dropped without becoming (or staying) that server's
- * connection, and `peer` is its address: a newer socket superseded it while it was connecting or
- * held as a spare, its peer closed it (or sent bytes before our HEL) while held, or it was held
- * longer than spare_timeout_ms (BadTimeout). `reason` says which. It is that socket's end, not
- * the server's: the server's record (its client, its session) is untouched. Runs like the other
- * callbacks, with callbacks.user_data.
- */
-typedef void (*uarc_reverse_hub_dropped_fn)(void *user_data, const char *server_uri,
-                                            const char *peer, uarc_status status,
-                                            const char *reason);
 
 /*
  * Several sockets for one ServerUri (a server re-dialing, or another dialer claiming its URI,
@@ -119,26 +109,25 @@ typedef void (*uarc_reverse_hub_dropped_fn)(void *user_data, const char *server_
  * session is up is held as the spare, used when the session's connection ends; a newer one
  * replaces it, and it is dropped when its peer closes it or after spare_timeout_ms. Every socket
  * the hub starts must see the ACK to its HEL within client.handshake_timeout_ms. Each dropped
- * socket is reported through `dropped` with its address.
+ * socket is reported through callbacks.dropped with its address.
  *
  * Memory: every client of the hub charges one memory budget (uarc/budget.h): client.memory_budget
  * when given (it must outlive the hub), else one of UARC_MEMORY_BUDGET_DEFAULT the hub makes.
  */
-typedef struct uarc_reverse_hub_options {
+typedef struct uarc_reverse_hub_config {
     uarc_listener *listener; /* borrowed, must be listening and outlive the hub. Required */
     /* Base configuration of every client (zero-filled: the client's defaults, except
      * handshake_timeout_ms 0: 5000 ms, and memory_budget NULL: the hub's own). */
     uarc_client_config client;
-    uarc_reverse_hub_callbacks callbacks;
-    uarc_reverse_hub_discovered_fn discovered; /* NULL: not told */
-    uarc_reverse_hub_dropped_fn dropped;       /* NULL: not told */
-    uint32_t spare_timeout_ms;                 /* how long a spare is held. 0: 30000 */
-} uarc_reverse_hub_options;
+    uarc_reverse_hub_callbacks callbacks; /* each NULL: not told */
+    uint32_t spare_timeout_ms;            /* how long a spare is held. 0: 30000 */
+} uarc_reverse_hub_config;
 
 /* Creates a hub; NULL when out of memory or without a listener. */
-UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *options);
+UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *config);
 
-/* Disconnects every client (CloseSession, CLO), frees them and the hub. NULL is ignored. */
+/* Disconnects every client without waiting (uarc_client_disconnect_now()), frees them and the
+ * hub. NULL is ignored. */
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub);
 
 /*

@@ -18,8 +18,8 @@
  * subscription Republishes from its next expected number until the server answers
  * BadMessageNotAvailable, then publishing resumes (state RESUMED). When the client had to create
  * a new session, the subscriptions are moved to it with TransferSubscriptions (sendInitialValues
- * true; state TRANSFERRED, then the same Republish loop); a subscription the server no longer
- * has is created again with its items (state RECREATED, new subscription id), after a gap from
+ * true; state TRANSFERRED, then the same Republish loop); a subscription the server does not
+ * have is created again with its items (state RECREATED, new subscription id), after a gap from
  * the first undelivered number (`to` 0: open-ended).
  *
  * The module does no I/O and reads no clock: it sends through uarc_client_send() and runs from
@@ -62,7 +62,7 @@ typedef enum uarc_subscription_state {
     UARC_SUBSCRIPTION_TRANSFERRED, /* moved to a new session with TransferSubscriptions */
     UARC_SUBSCRIPTION_RECREATED,   /* created again (new id) after the server lost it */
     UARC_SUBSCRIPTION_STALLED, /* no PublishResponse for (keep-alive count + 1) x interval + 1 s; a
-                                  Republish then asks the server, and one it no longer has is
+                                  Republish then asks the server, and one it does not have is
                                   created again (RECREATED, after a gap) */
     UARC_SUBSCRIPTION_FAILED   /* the server refused CreateSubscription (status tells why) */
 } uarc_subscription_state;
@@ -101,7 +101,7 @@ typedef struct uarc_subscription_callbacks {
                               uint32_t sequence_number);
     /* Messages `from`..`to` (wrapping past 4294967295 to 1) will never be delivered; `to` 0:
      * every number from `from` on, of the subscription id the server had before. `reason`:
-     * BadMessageNotAvailable (the server no longer holds them), BadSubscriptionIdInvalid (the
+     * BadMessageNotAvailable (the server does not hold them), BadSubscriptionIdInvalid (the
      * subscription was lost and re-created), BadResourceUnavailable (a bound was reached). */
     void (*gap)(void *user_data, uarc_subscription *subscription, uint32_t from, uint32_t to,
                 uarc_status reason);

@@ -283,8 +283,8 @@ UARC_API uarc_status uarc_variant_set_array(uarc_variant *variant, const void *a
 
 /* ---- Binary codec ------------------------------------------------------------------------ */
 
-/* Decoding options. Zero-filled is valid; every 0 means the documented default. */
-typedef struct uarc_decode_options {
+/* Decoding limits. Zero-filled is valid; every 0 means the documented default. */
+typedef struct uarc_decode_config {
     size_t max_string_length; /* bytes in one String/ByteString/XmlElement. Default 16 MiB */
     size_t max_array_length;  /* elements in one array. Default 1,000,000 */
     uint32_t max_depth;       /* nesting of structures, Variants, DataValues, ExtensionObjects and
@@ -295,7 +295,7 @@ typedef struct uarc_decode_options {
     char *detail;             /* optional: receives a NUL-terminated description of a failure,
                                  naming the field ("ReadResponse.results[3].value: ...") */
     size_t detail_size;       /* size of `detail` in bytes */
-} uarc_decode_options;
+} uarc_decode_config;
 
 #define UARC_DECODE_DEFAULT_MAX_STRING_LENGTH ((size_t)16 * 1024 * 1024)
 #define UARC_DECODE_DEFAULT_MAX_ARRAY_LENGTH  ((size_t)1000000)
@@ -304,13 +304,13 @@ typedef struct uarc_decode_options {
 
 /*
  * Decodes one value of `type` from data[*offset .. length) into `dst` (overwritten, not cleared
- * first) and advances *offset past it. `options` may be NULL (defaults, heap).
+ * first) and advances *offset past it. `config` may be NULL (defaults, heap).
  * Returns Good; BadDecodingError for malformed or truncated input; BadEncodingLimitsExceeded when a
  * limit is exceeded; BadOutOfMemory. On failure `dst` is zero-filled, nothing leaks (arena
  * allocations made by this call are released), and *offset is unchanged.
  */
 UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset, void *dst,
-                                 const uarc_type *type, const uarc_decode_options *options);
+                                 const uarc_type *type, const uarc_decode_config *config);
 
 /*
  * Encodes `src` into buf[*offset .. capacity) and advances *offset. Returns Good;

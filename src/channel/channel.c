@@ -56,7 +56,7 @@ struct uarc__channel {
     uarc__channel_state state;
     uarc__channel_events events;
     uarc_logger logger;
-    uarc_decode_options decode;
+    uarc_decode_config decode;
     char *endpoint_url;
     uint32_t receive_buffer_size;
     uint32_t send_buffer_size;
@@ -451,7 +451,7 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
 {
     size_t offset = 0;
     uarc_nodeid type_id;
-    uarc_decode_options options = ch->decode;
+    uarc_decode_config options = ch->decode;
     options.arena = NULL;
     if (uarc_decode(info->body, info->body_length, &offset, &type_id, UARC_T(NodeId), &options) !=
             UARC_Good ||

@@ -43,7 +43,7 @@ typedef struct uarc__channel_config {
     uarc_view local_certificate;
     uarc_view local_private_key;
     uarc_view remote_certificate;
-    uarc_decode_options decode; /* limits for decoding OPN responses */
+    uarc_decode_config decode; /* limits for decoding OPN responses */
     /* Charged for the receive buffer and the responses being joined (see uarc/budget.h); over
      * it, a chunk ends the channel with BadTcpNotEnoughResources and a response fails with
      * BadResponseTooLarge. NULL: none. Borrowed. */

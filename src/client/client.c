@@ -479,7 +479,7 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
         return;
     }
     char detail[256] = "";
-    uarc_decode_options options = c->cfg.decode;
+    uarc_decode_config options = c->cfg.decode;
     options.detail = detail;
     options.detail_size = sizeof detail;
     size_t offset = 0;

@@ -105,7 +105,8 @@ void uarc__client_ignore_response(void *user_data, uarc_status status, void *res
     (void)user_data, (void)status, (void)response;
 }
 
-UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
+/* wait_ms: how long a server that stops reading may hold CLO; 0 sends what the socket takes now. */
+static uarc_status disconnect(uarc_client *c, int wait_ms)
 {
     if (c->state == UARC_CLIENT_DISCONNECTED)
         return UARC_Good;
@@ -136,10 +137,20 @@ UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
         }
         /* Give CLO a moment to leave; a server that stops reading does not hold us. In byte mode
          * teardown keeps it for the application instead. */
-        uarc__client_drain(c, 100);
+        uarc__client_drain(c, wait_ms);
     }
     uarc__client_teardown(c, UARC_BadConnectionClosed);
     uarc__client_forget_session(c);
     c->last_status = UARC_Good;
     return UARC_Good;
+}
+
+UARC_API uarc_status uarc_client_disconnect(uarc_client *c)
+{
+    return disconnect(c, 100);
+}
+
+UARC_API uarc_status uarc_client_disconnect_now(uarc_client *c)
+{
+    return disconnect(c, 0);
 }

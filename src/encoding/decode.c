@@ -707,11 +707,11 @@ static COLD void write_detail(const dec *d, const uarc_type *type, char *out, si
 }
 
 static uarc_status decode(const void *data, size_t length, size_t *offset, void *dst,
-                          const uarc_type *type, const uarc_decode_options *options,
+                          const uarc_type *type, const uarc_decode_config *options,
                           uarc_memory_budget *budget, size_t *charged)
 {
-    static const uarc_decode_options defaults = {0};
-    const uarc_decode_options *o = options ? options : &defaults;
+    static const uarc_decode_config defaults = {0};
+    const uarc_decode_config *o = options ? options : &defaults;
     if (!offset || *offset > length || !dst || !type || (!data && length))
         return UARC_BadInvalidArgument;
     static const uint8_t nothing[1];
@@ -752,13 +752,13 @@ static uarc_status decode(const void *data, size_t length, size_t *offset, void 
 }
 
 UARC_API uarc_status uarc_decode(const void *data, size_t length, size_t *offset, void *dst,
-                                 const uarc_type *type, const uarc_decode_options *options)
+                                 const uarc_type *type, const uarc_decode_config *options)
 {
     return decode(data, length, offset, dst, type, options, NULL, NULL);
 }
 
 uarc_status uarc__decode_charged(const void *data, size_t length, size_t *offset, void *dst,
-                                 const uarc_type *type, const uarc_decode_options *options,
+                                 const uarc_type *type, const uarc_decode_config *options,
                                  uarc_memory_budget *budget, size_t *charged)
 {
     *charged = 0;

@@ -11,7 +11,7 @@
  * holds (release it once the value is freed); on failure nothing stays charged and *charged is 0.
  */
 uarc_status uarc__decode_charged(const void *data, size_t length, size_t *offset, void *dst,
-                                 const uarc_type *type, const uarc_decode_options *options,
+                                 const uarc_type *type, const uarc_decode_config *options,
                                  uarc_memory_budget *budget, size_t *charged);
 
 #endif

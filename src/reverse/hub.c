@@ -70,7 +70,7 @@ typedef struct drop_report {
 } drop_report;
 
 struct uarc_reverse_hub {
-    uarc_reverse_hub_options opt;
+    uarc_reverse_hub_config opt;
     hub_server **servers;
     size_t count, capacity;
     drop_report *drops;
@@ -98,7 +98,7 @@ UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_conn
     return uarc_client_connect_socket(client, fd, connection->endpoint_url);
 }
 
-UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *options)
+UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *options)
 {
     if (!options || !options->listener)
         return NULL;
@@ -124,10 +124,10 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_options *
 static void free_server(hub_server *s)
 {
     if (s->client)
-        uarc_client_disconnect(s->client);
+        uarc_client_disconnect_now(s->client);
     uarc_client_delete(s->client);
     if (s->probe)
-        uarc_client_disconnect(s->probe);
+        uarc_client_disconnect_now(s->probe);
     uarc_client_delete(s->probe);
     uarc_delete(s->found, UARC_T(EndpointDescription));
     uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
@@ -282,12 +282,10 @@ static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
                                                      const uarc_GetEndpointsResponse *r)
 {
     const char *policy = uarc_client_security_policy_uri(s->client);
-    for (size_t i = 0; i < r->endpointsSize; i++) {
-        const uarc_EndpointDescription *e = &r->endpoints[i];
-        if (uarc_string_equal_cstr(&e->securityPolicyUri, policy) && e->securityMode == s->mode &&
-            e->serverCertificate.length)
-            return e;
-    }
+    const uarc_EndpointDescription *e =
+        uarc_client_pick_endpoint(s->client, r->endpoints, r->endpointsSize);
+    if (e)
+        return e;
     char *d = s->probe_detail;
     d[0] = '\0';
     appendf(
@@ -375,7 +373,7 @@ static void on_endpoints(void *user_data, uarc_status status, void *response)
         if (s->found)
             keep_offered(s, response);
     }
-    uarc_client_disconnect(s->probe); /* CLO now; the socket closes after this callback */
+    uarc_client_disconnect_now(s->probe); /* CLO now; the socket closes after this callback */
 }
 
 static void on_probe_state(void *user_data, uarc_client_state state, uarc_status status)
@@ -390,7 +388,7 @@ static void on_probe_state(void *user_data, uarc_client_state state, uarc_status
                                             UARC_T(GetEndpointsResponse), 0, on_endpoints, s, NULL);
         if (sent != UARC_Good) {
             probe_failed(s, sent, uarc_client_error(s->probe));
-            uarc_client_disconnect(s->probe);
+            uarc_client_disconnect_now(s->probe);
         }
     } else if (state == UARC_CLIENT_DISCONNECTED) {
         s->probe_ended = true;
@@ -455,9 +453,9 @@ static bool finish_discovery(uarc_reverse_hub *hub, hub_server *s)
         if (status == UARC_Good) {
             uarc_client_delete(s->probe);
             s->probe = NULL;
-            bool called = hub->opt.discovered != NULL;
+            bool called = cb->discovered != NULL;
             if (called)
-                hub->opt.discovered(cb->user_data, s->client, s->server_uri, found);
+                cb->discovered(cb->user_data, s->client, s->server_uri, found);
             uarc_delete(found, UARC_T(EndpointDescription));
             return called;
         }
@@ -557,7 +555,7 @@ static void report_drop(uarc_reverse_hub *hub, const char *server_uri, const cha
     snprintf(r.peer, sizeof r.peer, "%s", peer);
     uarc__log(&hub->opt.client.logger, UARC_LOG_INFO, "hub", "%s from %s dropped: %s (%s)",
               server_uri, peer, r.reason, uarc_status_name(status));
-    if (!hub->opt.dropped)
+    if (!hub->opt.callbacks.dropped)
         return;
     if (hub->drop_count == hub->drop_capacity) {
         size_t cap = hub->drop_capacity ? hub->drop_capacity * 2 : 8;
@@ -775,8 +773,8 @@ static void settle(uarc_reverse_hub *hub)
     hub->drops = NULL;
     hub->drop_count = hub->drop_capacity = 0;
     for (size_t i = 0; i < drop_count; i++) {
-        hub->opt.dropped(hub->opt.callbacks.user_data, drops[i].server_uri, drops[i].peer,
-                         drops[i].status, drops[i].reason);
+        hub->opt.callbacks.dropped(hub->opt.callbacks.user_data, drops[i].server_uri, drops[i].peer,
+                                   drops[i].status, drops[i].reason);
         uarc__free(drops[i].server_uri);
     }
     uarc__free(drops);

@@ -75,7 +75,7 @@ typedef struct ready {
 } ready;
 
 struct uarc_listener {
-    uarc_listener_options opt;
+    uarc_listener_config opt;
     char **bind_addresses; /* copies */
     int epfd;
     int spare_fd;             /* given up to accept-and-close when out of descriptors */
@@ -129,7 +129,7 @@ UARC_API int uarc_reverse_connection_take_fd(uarc_reverse_connection *c)
     return fd;
 }
 
-UARC_API uarc_listener *uarc_listener_new(const uarc_listener_options *options)
+UARC_API uarc_listener *uarc_listener_new(const uarc_listener_config *options)
 {
     uarc_listener *l = uarc__calloc(1, sizeof *l);
     if (!l)

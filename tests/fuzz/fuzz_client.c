@@ -1164,7 +1164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (h.options & OPT_SMALL) {
         config.max_message_size = 20000;
         config.max_chunk_count = 4;
-        config.decode = (uarc_decode_options){
+        config.decode = (uarc_decode_config){
             .max_string_length = 256, .max_array_length = 64, .max_depth = 8, .max_alloc = 1 << 16};
     }
     if (h.options & OPT_KEEPALIVE)

@@ -24,13 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!arena)
         arena = uarc_arena_new(0);
     char detail[256];
-    uarc_decode_options o = {.max_string_length = 1 << 16,
-                             .max_array_length = 1 << 14,
-                             .max_depth = 32,
-                             .max_alloc = 1 << 24,
-                             .arena = use_arena ? arena : NULL,
-                             .detail = detail,
-                             .detail_size = sizeof detail};
+    uarc_decode_config o = {.max_string_length = 1 << 16,
+                            .max_array_length = 1 << 14,
+                            .max_depth = 32,
+                            .max_alloc = 1 << 24,
+                            .arena = use_arena ? arena : NULL,
+                            .detail = detail,
+                            .detail_size = sizeof detail};
     void *value = malloc(type->size);
     void *again = malloc(type->size);
     size_t pos = 2;

@@ -79,7 +79,7 @@ static int group_setup(void **state)
     for (int i = 0; i < 3; i++)
         uarc_allowlist_add(fx->allowlist, uris[i], NULL);
     const char *addresses[] = {"127.0.0.1"};
-    uarc_listener_options lo = {
+    uarc_listener_config lo = {
         .bind_addresses = addresses, .bind_address_count = 1, .allowlist = fx->allowlist};
     fx->listener = uarc_listener_new(&lo);
     if (!fx->listener || uarc_listener_listen(fx->listener) != UARC_Good)
@@ -264,9 +264,12 @@ static void test_hub_three_servers(void **state)
     fixture *fx = *state;
     /* node-opcua drops a reverse-connected channel that receives nothing for its
      * --connection-timeout (10 s here): a keep-alive every second keeps idle sessions up. */
-    uarc_reverse_hub_options ho = {.listener = fx->listener,
-                                   .client = {.keepalive_interval_ms = 1000},
-                                   .callbacks = {NULL, on_connected, on_failed, on_lost, &fx->log}};
+    uarc_reverse_hub_config ho = {.listener = fx->listener,
+                                  .client = {.keepalive_interval_ms = 1000},
+                                  .callbacks = {.connected = on_connected,
+                                                .failed = on_failed,
+                                                .lost = on_lost,
+                                                .user_data = &fx->log}};
     fx->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(fx->hub);
     uarc_client *clients[3];

@@ -266,6 +266,42 @@ static void test_disconnect_from_state_callback(void **state)
     close(s.fd);
 }
 
+static void record_response(void *user_data, uarc_status status, void *response)
+{
+    outcome *o = user_data;
+    (void)response;
+    o->calls++;
+    o->status = status;
+}
+
+/* disconnect_now from an event loop: a request in flight fails at once, the state callback sees
+ * DISCONNECTED once, and the server still gets CloseSession, CLO and the end of the stream. */
+static void test_disconnect_now(void **state)
+{
+    (void)state;
+    state_log log = {NULL, UARC_CLIENT_CLOSING, 0, UARC_Good, false};
+    uarc_client_config cfg = {.callbacks = {on_state, &log}};
+    server s;
+    uarc_client *c = open_client(&cfg, &s);
+    outcome o = {c, 0, 0};
+    send_read(c, record_response, &o);
+    uint32_t id, type;
+    read_request(&s, &id, &type);
+    log.client = c;
+    log.disconnect_at = UARC_CLIENT_DISCONNECTED; /* a repeat from the callback is a no-op */
+    assert_int_equal(uarc_client_disconnect_now(c), UARC_Good);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    assert_int_equal(uarc_client_fd(c), -1);
+    assert_int_equal(log.disconnected, 1);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, UARC_BadConnectionClosed);
+    expect_close_sequence(&s, true);
+    assert_false(uarc_client_session_resumed(c));
+    assert_int_equal(uarc_client_disconnect_now(c), UARC_Good);
+    uarc_client_delete(c);
+    close(s.fd);
+}
+
 static void count_response(void *user_data, uarc_status status, void *response)
 {
     outcome *o = user_data;
@@ -698,6 +734,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disconnect_from_response_callback),
         cmocka_unit_test(test_disconnect_from_state_callback),
+        cmocka_unit_test(test_disconnect_now),
         cmocka_unit_test(test_blocking_call_from_callback_refused),
         cmocka_unit_test(test_keepalive_send_failure_does_not_spin),
         cmocka_unit_test(test_forget_session_while_active),

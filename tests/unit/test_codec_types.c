@@ -261,7 +261,7 @@ static void roundtrip_type(const uarc_type *t, uarc_arena *arena)
     void *back = zalloc(t->size);
     size_t pos = 0;
     char detail[256] = "";
-    uarc_decode_options o = {.detail = detail, .detail_size = sizeof detail};
+    uarc_decode_config o = {.detail = detail, .detail_size = sizeof detail};
     s = uarc_decode(bytes, len, &pos, back, t, &o);
     if (s)
         fail_msg("%s: decode failed 0x%08X: %s", t->name, s, detail);
@@ -283,7 +283,7 @@ static void roundtrip_type(const uarc_type *t, uarc_arena *arena)
     uarc_free(again);
 
     /* Arena decode. */
-    uarc_decode_options ao = {.arena = arena};
+    uarc_decode_config ao = {.arena = arena};
     void *in_arena = zalloc(t->size);
     pos = 0;
     assert_int_equal(uarc_decode(bytes, len, &pos, in_arena, t, &ao), UARC_Good);

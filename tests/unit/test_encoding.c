@@ -462,7 +462,7 @@ static void test_limit_detail_names_field(void **state)
     memcpy(buf + off, rest, sizeof rest);
     off += sizeof rest;
     char detail[256];
-    uarc_decode_options o = {.detail = detail, .detail_size = sizeof detail};
+    uarc_decode_config o = {.detail = detail, .detail_size = sizeof detail};
     uarc_ReadResponse rr;
     size_t pos = 0;
     assert_int_equal(uarc_decode(buf, off, &pos, &rr, UARC_T(ReadResponse), &o),
@@ -482,7 +482,7 @@ static void test_limits(void **state)
 {
     (void)state;
     char detail[256];
-    uarc_decode_options o = {.detail = detail, .detail_size = sizeof detail};
+    uarc_decode_config o = {.detail = detail, .detail_size = sizeof detail};
     size_t pos = 0;
     /* String just over a small limit. */
     static const uint8_t s5[] = {0x05, 0x00, 0x00, 0x00, 'a', 'b', 'c', 'd', 'e'};
@@ -613,7 +613,7 @@ static void test_extension_object_decoding(void **state)
     static const uint8_t short_body[] = {0x01, 0x00, 0x76, 0x03, 0x01, 0x04, 0x00, 0x00, 0x00,
                                          0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF};
     char detail[200];
-    uarc_decode_options o = {.detail = detail, .detail_size = sizeof detail};
+    uarc_decode_config o = {.detail = detail, .detail_size = sizeof detail};
     uarc_extension_object eo;
     size_t pos = 0;
     assert_int_equal(
@@ -643,7 +643,7 @@ static void test_arena(void **state)
     assert_non_null(arena);
     static const uint8_t lt[] = {0x03, 0x02, 0x00, 0x00, 0x00, 'e', 'n',
                                  0x02, 0x00, 0x00, 0x00, 'H',  'i'};
-    uarc_decode_options o = {.arena = arena};
+    uarc_decode_config o = {.arena = arena};
     uarc_localized_text a, b;
     size_t pos = 0;
     assert_int_equal(uarc_decode(lt, sizeof lt, &pos, &a, UARC_T(LocalizedText), &o), UARC_Good);

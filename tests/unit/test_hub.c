@@ -85,15 +85,15 @@ static void test_release_in_callback_does_not_skip_next(void **state)
     uarc_allowlist *allow = uarc_allowlist_new();
     assert_int_equal(uarc_allowlist_add(allow, "urn:a", NULL), UARC_Good);
     assert_int_equal(uarc_allowlist_add(allow, "urn:b", NULL), UARC_Good);
-    uarc_listener_options lo = {.allowlist = allow,
-                                .bind_addresses = (const char *[]){"127.0.0.1"},
-                                .bind_address_count = 1};
+    uarc_listener_config lo = {.allowlist = allow,
+                               .bind_addresses = (const char *[]){"127.0.0.1"},
+                               .bind_address_count = 1};
     uarc_listener *listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(listener), UARC_Good);
     events e = {0};
-    uarc_reverse_hub_options ho = {.listener = listener,
-                                   .client = {.no_session = true},
-                                   .callbacks = {.connected = on_connected, .user_data = &e}};
+    uarc_reverse_hub_config ho = {.listener = listener,
+                                  .client = {.no_session = true},
+                                  .callbacks = {.connected = on_connected, .user_data = &e}};
     e.hub = uarc_reverse_hub_new(&ho);
     assert_non_null(e.hub);
 
@@ -203,16 +203,19 @@ static void fixture_open_with(fixture *f, uint32_t spare_timeout_ms, uarc_memory
         snprintf(uri, sizeof uri, "urn:flood%d", i);
         assert_int_equal(uarc_allowlist_add(f->allow, uri, NULL), UARC_Good);
     }
-    uarc_listener_options lo = {.allowlist = f->allow,
-                                .bind_addresses = (const char *[]){"127.0.0.1"},
-                                .bind_address_count = 1};
+    uarc_listener_config lo = {.allowlist = f->allow,
+                               .bind_addresses = (const char *[]){"127.0.0.1"},
+                               .bind_address_count = 1};
     f->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(f->listener), UARC_Good);
-    uarc_reverse_hub_options ho = {
+    uarc_reverse_hub_config ho = {
         .listener = f->listener,
         .client = {.no_session = true, .memory_budget = budget},
-        .callbacks = {NULL, rec_connected, rec_failed, rec_lost, &f->r},
-        .dropped = rec_dropped,
+        .callbacks = {.connected = rec_connected,
+                      .failed = rec_failed,
+                      .lost = rec_lost,
+                      .dropped = rec_dropped,
+                      .user_data = &f->r},
         .spare_timeout_ms = spare_timeout_ms,
     };
     f->r.hub = uarc_reverse_hub_new(&ho);

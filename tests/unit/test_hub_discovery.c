@@ -116,23 +116,23 @@ static int free_certificates(void **state)
 
 /* A hub over a listener allowing urn:a and urn:b; `ho` gives its options but the listener and
  * the callbacks' user data. */
-static fixture *new_hub(uarc_reverse_hub_options ho)
+static fixture *new_hub(uarc_reverse_hub_config ho)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     fx->allow = uarc_allowlist_new();
     assert_int_equal(uarc_allowlist_add(fx->allow, SERVER_URI, NULL), UARC_Good);
     assert_int_equal(uarc_allowlist_add(fx->allow, OTHER_URI, NULL), UARC_Good);
-    uarc_listener_options lo = {.allowlist = fx->allow,
-                                .bind_addresses = (const char *[]){"127.0.0.1"},
-                                .bind_address_count = 1};
+    uarc_listener_config lo = {.allowlist = fx->allow,
+                               .bind_addresses = (const char *[]){"127.0.0.1"},
+                               .bind_address_count = 1};
     fx->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(fx->listener), UARC_Good);
     ho.listener = fx->listener;
     ho.callbacks.connected = on_connected;
     ho.callbacks.failed = on_failed;
     ho.callbacks.user_data = &fx->ev;
-    ho.discovered = on_discovered;
+    ho.callbacks.discovered = on_discovered;
     fx->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(fx->hub);
     return fx;
@@ -156,8 +156,7 @@ static uarc_client_config secured_config(const uint8_t *server_certificate, size
  * is tested with its own fixtures). */
 static fixture *new_fixture(const uint8_t *server_certificate, size_t length)
 {
-    return new_hub(
-        (uarc_reverse_hub_options){.client = secured_config(server_certificate, length)});
+    return new_hub((uarc_reverse_hub_config){.client = secured_config(server_certificate, length)});
 }
 
 static void free_fixture(fixture *fx)
@@ -409,7 +408,7 @@ static void test_discovered_needs_a_trust_decision(void **state)
     (void)state;
     uarc_client_config cfg = secured_config(NULL, 0);
     cfg.accept_untrusted_server_certificate = false;
-    fixture *fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    fixture *fx = new_hub((uarc_reverse_hub_config){.client = cfg});
     discover(fx, cert_a, cert_a_length);
     assert_false(dial_fails(fx, 1));
     assert_int_equal(fx->ev.status, UARC_BadCertificateUntrusted);
@@ -429,7 +428,7 @@ static void test_trust_store_refuses_a_substitute(void **state)
     cfg.accept_untrusted_server_certificate = false;
     cfg.trust_store_dir = dir;
 
-    fixture *fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    fixture *fx = new_hub((uarc_reverse_hub_config){.client = cfg});
     discover(fx, cert_a, cert_a_length);
     int fd = dial(fx, SERVER_URI);
     assert_true(open_channel(fx, fd, POLICY)); /* trusted on first use: OPN goes out */
@@ -437,7 +436,7 @@ static void test_trust_store_refuses_a_substitute(void **state)
     run_until(fx, &fx->ev.failed, 1); /* the fake goes no further than the OPN */
     free_fixture(fx);
 
-    fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    fx = new_hub((uarc_reverse_hub_config){.client = cfg});
     discover(fx, cert_a2, cert_a2_length);
     assert_false(dial_fails(fx, 1));
     assert_int_equal(fx->ev.status, UARC_BadCertificateUntrusted);
@@ -446,7 +445,7 @@ static void test_trust_store_refuses_a_substitute(void **state)
     free_fixture(fx);
 
     /* the same certificate as recorded: trusted again */
-    fx = new_hub((uarc_reverse_hub_options){.client = cfg});
+    fx = new_hub((uarc_reverse_hub_config){.client = cfg});
     discover(fx, cert_a, cert_a_length);
     fd = dial(fx, SERVER_URI);
     assert_true(open_channel(fx, fd, POLICY));
@@ -500,10 +499,10 @@ static void test_generated_certificate_shared(void **state)
 {
     (void)state;
     fixture *fx =
-        new_hub((uarc_reverse_hub_options){.client = {.security_policy_uri = POLICY,
-                                                      .application_uri = "urn:uarc:test-hub",
-                                                      .generate_certificate = true},
-                                           .callbacks = {.configure = configure_per_server}});
+        new_hub((uarc_reverse_hub_config){.client = {.security_policy_uri = POLICY,
+                                                     .application_uri = "urn:uarc:test-hub",
+                                                     .generate_certificate = true},
+                                          .callbacks = {.configure = configure_per_server}});
 
     uint8_t *first = NULL;
     size_t first_length = 0;

@@ -98,7 +98,7 @@ static void on_error(void *user_data, const char *peer, uarc_status status, cons
 static const char *const loopback4[] = {"127.0.0.1"};
 
 /* Binds 127.0.0.1 on a kernel-chosen port unless `o` names addresses; callbacks go to `ev`. */
-static uarc_listener *start(uarc_listener_options *o, events *ev)
+static uarc_listener *start(uarc_listener_config *o, events *ev)
 {
     memset(ev, 0, sizeof *ev);
     ev->accepted_fd = -1;
@@ -224,7 +224,7 @@ static bool fd_is_open(int fd)
  * or error event with `status`, that status and the same reason in an ERR frame, then EOF.
  * The reason must contain `reason_part` when it is not NULL.
  */
-static void expect_refusal(uarc_listener_options *o, const void *bytes, size_t length,
+static void expect_refusal(uarc_listener_config *o, const void *bytes, size_t length,
                            uarc_status status, bool rejected, const char *reason_part)
 {
     events ev;
@@ -258,7 +258,7 @@ static void expect_refusal(uarc_listener_options *o, const void *bytes, size_t l
 }
 
 /* Like expect_refusal for a peer that fails and gets no ERR: the socket just closes. */
-static void expect_silent_failure(uarc_listener_options *o, const void *bytes, size_t length,
+static void expect_silent_failure(uarc_listener_config *o, const void *bytes, size_t length,
                                   bool close_after_send, uarc_status status, int bound_ms)
 {
     events ev;
@@ -290,7 +290,7 @@ static void test_accept_blocking(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
 
@@ -368,7 +368,7 @@ static void test_nonblocking_api(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a, .hello_timeout_ms = 5000};
+    uarc_listener_config o = {.allowlist = a, .hello_timeout_ms = 5000};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int lfd = uarc_listener_fd(l);
@@ -423,7 +423,7 @@ static void test_reject_unknown_server_uri(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     fake_frame f;
     frame_rhe(&f, "urn:test:stranger", ENDPOINT_URL);
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true, "urn:test:stranger");
@@ -437,7 +437,7 @@ static void test_reject_empty_allowlist(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(NULL, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     fake_frame f;
     frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true, "empty");
@@ -447,7 +447,7 @@ static void test_reject_empty_allowlist(void **state)
 static void test_reject_no_allowlist_no_policy(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     fake_frame f;
     frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true,
@@ -478,7 +478,7 @@ static void test_policy_accepts(void **state)
 {
     (void)state;
     policy_state ps = {.answer = UARC_Good};
-    uarc_listener_options o = {.policy = policy, .policy_user_data = &ps};
+    uarc_listener_config o = {.policy = policy, .policy_user_data = &ps};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int fd = connect_to(uarc_listener_port(l));
@@ -504,7 +504,7 @@ static void test_policy_rejects_with_reason(void **state)
 {
     (void)state;
     policy_state ps = {.answer = UARC_BadUserAccessDenied, .reason = "not on the roster today"};
-    uarc_listener_options o = {.policy = policy, .policy_user_data = &ps};
+    uarc_listener_config o = {.policy = policy, .policy_user_data = &ps};
     fake_frame f;
     frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
     /* Whatever status the policy returns, the wire carries the spec's code. */
@@ -524,7 +524,7 @@ static void test_policy_with_allowlist(void **state)
     /* Both configured: the allowlist must pass first, then the policy decides. */
     uarc_allowlist *a = allow(SERVER_URI, NULL);
     policy_state ps = {.answer = UARC_BadUserAccessDenied, .reason = "policy says no"};
-    uarc_listener_options o = {.allowlist = a, .policy = policy, .policy_user_data = &ps};
+    uarc_listener_config o = {.allowlist = a, .policy = policy, .policy_user_data = &ps};
     fake_frame f;
     frame_rhe(&f, "urn:test:stranger", ENDPOINT_URL);
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true, "stranger");
@@ -539,7 +539,7 @@ static void test_reject_pinned_endpoint_mismatch(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, "opc.tcp://pinned.test:4840");
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     fake_frame f;
     frame_rhe(&f, SERVER_URI, "opc.tcp://other.test:4840");
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true, NULL);
@@ -563,7 +563,7 @@ static void test_reject_endpoint_not_opc_tcp(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     fake_frame f;
     frame_rhe(&f, SERVER_URI, "http://server.test:4840/ua");
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true, "opc.tcp");
@@ -573,7 +573,7 @@ static void test_reject_endpoint_not_opc_tcp(void **state)
 
     /* The EndpointUrl rules apply before a policy is even asked. */
     policy_state ps = {.answer = UARC_Good};
-    uarc_listener_options po = {.policy = policy, .policy_user_data = &ps};
+    uarc_listener_config po = {.policy = policy, .policy_user_data = &ps};
     frame_rhe(&f, SERVER_URI, "http://server.test:4840/ua");
     expect_refusal(&po, f.bytes, f.length, UARC_BadTcpEndpointUrlInvalid, true, "opc.tcp");
     assert_int_equal(ps.calls, 0);
@@ -583,7 +583,7 @@ static void test_reject_with_message_type_invalid(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a, .reject_with_message_type_invalid = true};
+    uarc_listener_config o = {.allowlist = a, .reject_with_message_type_invalid = true};
     fake_frame f;
     frame_rhe(&f, "urn:test:stranger", ENDPOINT_URL);
     expect_refusal(&o, f.bytes, f.length, UARC_BadTcpMessageTypeInvalid, true, "stranger");
@@ -595,7 +595,7 @@ static void test_reject_with_message_type_invalid(void **state)
 static void refuse_malformed(const fake_frame *f, uarc_status status)
 {
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     expect_refusal(&o, f->bytes, f->length, status, false, NULL);
     uarc_allowlist_delete(a);
 }
@@ -650,7 +650,7 @@ static void test_message_too_large_configured(void **state)
     (void)state;
     /* max_message_size is honoured: a well-formed RHE above it is refused. */
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a, .max_message_size = 32};
+    uarc_listener_config o = {.allowlist = a, .max_message_size = 32};
     fake_frame f;
     frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
     assert_true(f.length > 32);
@@ -740,14 +740,14 @@ static void test_trailing_bytes(void **state)
 static void test_peer_closes_after_nothing(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     expect_silent_failure(&o, NULL, 0, true, UARC_BadConnectionClosed, 3000);
 }
 
 static void test_peer_closes_inside_header(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     expect_silent_failure(&o, "RHE", 3, true, UARC_BadConnectionClosed, 3000);
 }
 
@@ -756,7 +756,7 @@ static void test_peer_closes_inside_body(void **state)
     (void)state;
     fake_frame f;
     frame_rhe(&f, SERVER_URI, ENDPOINT_URL);
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     expect_silent_failure(&o, f.bytes, f.length - 10, true, UARC_BadConnectionClosed, 3000);
 }
 
@@ -764,7 +764,7 @@ static void test_peer_half_closes_inside_body(void **state)
 {
     (void)state;
     /* shutdown(SHUT_WR) rather than close: the fake server can still see the listener hang up. */
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int fd = connect_to(uarc_listener_port(l));
@@ -783,7 +783,7 @@ static void test_peer_half_closes_inside_body(void **state)
 static void test_hello_timeout(void **state)
 {
     (void)state;
-    uarc_listener_options o = {.hello_timeout_ms = 200};
+    uarc_listener_config o = {.hello_timeout_ms = 200};
     /* Silent from the start. */
     expect_silent_failure(&o, NULL, 0, false, UARC_BadTimeout, 3000);
 
@@ -797,7 +797,7 @@ static void test_hello_timeout_not_early(void **state)
 {
     (void)state;
     /* The deadline is a deadline: a peer still inside it is not dropped. */
-    uarc_listener_options o = {.hello_timeout_ms = 2000};
+    uarc_listener_config o = {.hello_timeout_ms = 2000};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int64_t connected = now_ms(); /* no later than the listener's accept */
@@ -822,7 +822,7 @@ static void test_one_byte_at_a_time(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int fd = connect_to(uarc_listener_port(l));
@@ -858,7 +858,7 @@ static void test_interleaved_servers(void **state)
     (void)state;
     uarc_allowlist *a = allow("urn:test:alpha", NULL);
     assert_int_equal(uarc_allowlist_add(a, "urn:test:beta", NULL), UARC_Good);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
 
@@ -922,7 +922,7 @@ static void test_accept_from_one_server(void **state)
     (void)state;
     uarc_allowlist *a = allow("urn:test:alpha", NULL);
     assert_int_equal(uarc_allowlist_add(a, "urn:test:beta", NULL), UARC_Good);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int f1 = connect_to(uarc_listener_port(l)), f2 = connect_to(uarc_listener_port(l));
@@ -983,7 +983,7 @@ static void test_unclaimed_closed_frees_slot(void **state)
     (void)state;
     uarc_allowlist *a = allow("urn:test:A", NULL);
     assert_int_equal(uarc_allowlist_add(a, "urn:test:B", NULL), UARC_Good);
-    uarc_listener_options o = {.allowlist = a, .max_pending = 3};
+    uarc_listener_config o = {.allowlist = a, .max_pending = 3};
     events ev;
     uarc_listener *l = start(&o, &ev);
     fake_frame ra, rb;
@@ -1037,7 +1037,7 @@ static void test_unclaimed_closed_not_handed_out(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     fake_frame f;
@@ -1079,7 +1079,7 @@ static void test_accept_from_prefers_newest(void **state)
     (void)state;
     uarc_allowlist *a = allow("urn:test:alpha", NULL);
     assert_int_equal(uarc_allowlist_add(a, "urn:test:beta", NULL), UARC_Good);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     fake_frame ra, rb;
@@ -1169,8 +1169,7 @@ static void test_take_inside_callback(void **state)
     assert_int_equal(uarc_allowlist_add(a, "urn:test:B", NULL), UARC_Good);
     static taker t;
     memset(&t, 0, sizeof t);
-    uarc_listener_options o = {
-        .bind_addresses = loopback4, .bind_address_count = 1, .allowlist = a};
+    uarc_listener_config o = {.bind_addresses = loopback4, .bind_address_count = 1, .allowlist = a};
     o.callbacks = (uarc_listener_callbacks){NULL, take_on_accepted, NULL, take_on_error, &t};
     uarc_listener *l = t.l = uarc_listener_new(&o);
     assert_non_null(l);
@@ -1214,7 +1213,7 @@ static void test_silent_sockets_do_not_delay(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a, .hello_timeout_ms = 10000};
+    uarc_listener_config o = {.allowlist = a, .hello_timeout_ms = 10000};
     events ev;
     uarc_listener *l = start(&o, &ev);
     static int silent[SILENT_COUNT];
@@ -1246,7 +1245,7 @@ static void test_max_pending(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a, .max_pending = 3};
+    uarc_listener_config o = {.allowlist = a, .max_pending = 3};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int silent[3];
@@ -1327,7 +1326,7 @@ static void test_garbage_flood(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a, .hello_timeout_ms = 1000};
+    uarc_listener_config o = {.allowlist = a, .hello_timeout_ms = 1000};
     events ev;
     uarc_listener *l = start(&o, &ev);
     static uint8_t junk[256 * 1024];
@@ -1403,7 +1402,7 @@ static void test_no_descriptor_leak(void **state)
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
     size_t before = count_fds();
-    uarc_listener_options o = {.allowlist = a, .hello_timeout_ms = 300};
+    uarc_listener_config o = {.allowlist = a, .hello_timeout_ms = 300};
     events ev;
     uarc_listener *l = start(&o, &ev);
     uint16_t port = uarc_listener_port(l);
@@ -1464,7 +1463,7 @@ static void test_no_descriptor_leak(void **state)
 static void test_bind_port_zero(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     events ev;
     uarc_listener *l = start(&o, &ev);
     uint16_t port = uarc_listener_port(l);
@@ -1489,7 +1488,7 @@ static void test_bind_ipv6_loopback(void **state)
     close(probe);
     uarc_allowlist *a = allow(SERVER_URI, NULL);
     static const char *const v6[] = {"::1"};
-    uarc_listener_options o = {.bind_addresses = v6, .bind_address_count = 1, .allowlist = a};
+    uarc_listener_config o = {.bind_addresses = v6, .bind_address_count = 1, .allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     uint16_t port = uarc_listener_port(l);
@@ -1525,12 +1524,12 @@ static void test_bind_ipv6_loopback(void **state)
 static void test_bind_in_use(void **state)
 {
     (void)state;
-    uarc_listener_options first_o = {0};
+    uarc_listener_config first_o = {0};
     events ev;
     uarc_listener *first = start(&first_o, &ev);
     uint16_t port = uarc_listener_port(first);
 
-    uarc_listener_options o = {.bind_addresses = loopback4, .bind_address_count = 1, .port = port};
+    uarc_listener_config o = {.bind_addresses = loopback4, .bind_address_count = 1, .port = port};
     uarc_listener *l = uarc_listener_new(&o);
     assert_non_null(l);
     assert_int_equal(uarc_listener_listen(l), UARC_BadTcpInternalError);
@@ -1556,7 +1555,7 @@ static void test_bind_bad_address(void **state)
 {
     (void)state;
     static const char *const bogus[] = {"not an address at all"};
-    uarc_listener_options o = {.bind_addresses = bogus, .bind_address_count = 1};
+    uarc_listener_config o = {.bind_addresses = bogus, .bind_address_count = 1};
     uarc_listener *l = uarc_listener_new(&o);
     assert_non_null(l);
     assert_int_equal(uarc_listener_listen(l), UARC_BadInvalidArgument);
@@ -1568,7 +1567,7 @@ static void test_bind_bad_address(void **state)
 static void test_close_idempotent(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     events ev;
     uarc_listener *l = start(&o, &ev);
     uarc_listener_close(l);
@@ -1609,7 +1608,7 @@ static void test_accept_never_listening(void **state)
 static void test_accept_timeout(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     events ev;
     uarc_listener *l = start(&o, &ev);
     uarc_reverse_connection c;
@@ -1629,7 +1628,7 @@ static void test_accept_zero_timeout(void **state)
     /* A zero timeout means "do not wait", not "do not look": an RHE already in the kernel is
      * picked up. */
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     int fd = connect_to(uarc_listener_port(l));
@@ -1657,7 +1656,7 @@ static void on_alarm(int sig)
 static void test_accept_interrupted_by_signal(void **state)
 {
     (void)state;
-    uarc_listener_options o = {0};
+    uarc_listener_config o = {0};
     events ev;
     uarc_listener *l = start(&o, &ev);
     struct sigaction sa, old;
@@ -1721,10 +1720,10 @@ static void test_failing_allocations(void **state)
         alloc_state as = {.fail_at = fail_at};
         uarc_allocator hook = {failing_malloc, failing_realloc, counting_free, &as};
         uarc_set_allocator(&hook);
-        uarc_listener_options o = {.bind_addresses = loopback4,
-                                   .bind_address_count = 1,
-                                   .allowlist = list,
-                                   .max_pending = 4};
+        uarc_listener_config o = {.bind_addresses = loopback4,
+                                  .bind_address_count = 1,
+                                  .allowlist = list,
+                                  .max_pending = 4};
         events ev;
         memset(&ev, 0, sizeof ev);
         o.callbacks = (uarc_listener_callbacks){on_hello, on_accepted, on_rejected, on_error, &ev};
@@ -1766,7 +1765,7 @@ static void test_out_of_descriptors(void **state)
 {
     (void)state;
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     fake_frame f;
@@ -1870,7 +1869,7 @@ static void test_out_of_descriptors_no_spare(void **state)
     assert_true(lowest >= 0);
     close(lowest);
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     uarc_listener *l = start(&o, &ev);
     assert_int_equal(uarc_listener_fd(l), lowest);
@@ -1938,7 +1937,7 @@ static void test_bind_default_dual_stack(void **state)
     (void)state;
     /* No address: all interfaces, one dual-stack IPv6 socket when the host has IPv6. */
     uarc_allowlist *a = allow(SERVER_URI, NULL);
-    uarc_listener_options o = {.allowlist = a};
+    uarc_listener_config o = {.allowlist = a};
     events ev;
     memset(&ev, 0, sizeof ev);
     o.callbacks = (uarc_listener_callbacks){on_hello, on_accepted, on_rejected, on_error, &ev};
@@ -1978,7 +1977,7 @@ static void test_bind_two_addresses(void **state)
         skip();
     close(probe);
     static const char *const both[] = {"127.0.0.1", "::1"};
-    uarc_listener_options o = {.bind_addresses = both, .bind_address_count = 2};
+    uarc_listener_config o = {.bind_addresses = both, .bind_address_count = 2};
     events ev;
     uarc_listener *l = start(&o, &ev);
     uint16_t port = uarc_listener_port(l);
@@ -2063,7 +2062,7 @@ static void test_logger(void **state)
     uarc_allowlist *a = allow(SERVER_URI, NULL);
     static log_book book;
     memset(&book, 0, sizeof book);
-    uarc_listener_options o = {.allowlist = a, .logger = {on_log, &book, UARC_LOG_DEBUG}};
+    uarc_listener_config o = {.allowlist = a, .logger = {on_log, &book, UARC_LOG_DEBUG}};
     events ev;
     uarc_listener *l = start(&o, &ev);
     char address[32];
@@ -2103,7 +2102,7 @@ static void test_logger(void **state)
 
     /* min_level WARNING: the INFO messages are not delivered, the WARNING one is. */
     memset(&book, 0, sizeof book);
-    o = (uarc_listener_options){.allowlist = a, .logger = {on_log, &book, UARC_LOG_WARNING}};
+    o = (uarc_listener_config){.allowlist = a, .logger = {on_log, &book, UARC_LOG_WARNING}};
     l = start(&o, &ev);
     dial_and_settle(l, &ev, good.bytes, good.length);
     dial_and_settle(l, &ev, stranger.bytes, stranger.length);
@@ -2116,9 +2115,9 @@ static void test_logger(void **state)
     /* A failed listen: ERROR, with the same detail as uarc_listener_error(). */
     static const char *const bogus[] = {"not an address at all"};
     memset(&book, 0, sizeof book);
-    o = (uarc_listener_options){.bind_addresses = bogus,
-                                .bind_address_count = 1,
-                                .logger = {on_log, &book, UARC_LOG_DEBUG}};
+    o = (uarc_listener_config){.bind_addresses = bogus,
+                               .bind_address_count = 1,
+                               .logger = {on_log, &book, UARC_LOG_DEBUG}};
     l = uarc_listener_new(&o);
     assert_non_null(l);
     assert_int_equal(uarc_listener_listen(l), UARC_BadInvalidArgument);

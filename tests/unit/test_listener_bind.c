@@ -102,7 +102,7 @@ static bool have_ipv6_loopback(void)
 /* Listens with port 0 on `addresses`; fails the test unless that works. */
 static uarc_listener *start(const char *const *addresses, size_t count)
 {
-    uarc_listener_options o = {.bind_addresses = addresses, .bind_address_count = count};
+    uarc_listener_config o = {.bind_addresses = addresses, .bind_address_count = count};
     uarc_listener *l = uarc_listener_new(&o);
     assert_non_null(l);
     uarc_status s = uarc_listener_listen(l);
@@ -239,7 +239,7 @@ static void test_port_taken_on_later_address(void **state)
     l = start(addresses, 1);
     uint16_t port = uarc_listener_port(l);
     uarc_listener_delete(l);
-    uarc_listener_options o = {.bind_addresses = addresses, .bind_address_count = 2, .port = port};
+    uarc_listener_config o = {.bind_addresses = addresses, .bind_address_count = 2, .port = port};
     l = uarc_listener_new(&o);
     assert_non_null(l);
     clash_armed = true;

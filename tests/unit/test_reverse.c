@@ -287,7 +287,7 @@ static int setup(void **state)
     fx->allowlist = uarc_allowlist_new();
     assert_int_equal(uarc_allowlist_add(fx->allowlist, SERVER_URI, NULL), UARC_Good);
     const char *addresses[] = {"127.0.0.1"};
-    uarc_listener_options lo = {
+    uarc_listener_config lo = {
         .bind_addresses = addresses, .bind_address_count = 1, .allowlist = fx->allowlist};
     fx->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(fx->listener), UARC_Good);
@@ -484,10 +484,13 @@ static void on_lost(void *user_data, uarc_client *client, const char *server_uri
 
 static uarc_reverse_hub *new_hub(const fixture *fx, hub_events *ev)
 {
-    uarc_reverse_hub_options ho = {
+    uarc_reverse_hub_config ho = {
         .listener = fx->listener,
         .client = {.connect_timeout_ms = CONNECT_TIMEOUT},
-        .callbacks = {NULL, on_connected, on_failed, on_lost, ev},
+        .callbacks = {.connected = on_connected,
+                      .failed = on_failed,
+                      .lost = on_lost,
+                      .user_data = ev},
     };
     uarc_reverse_hub *hub = uarc_reverse_hub_new(&ho);
     assert_non_null(hub);

@@ -9,28 +9,11 @@
 #include "commands.h"
 #include "ops.h"
 
-enum {
-    OPT_JSON,
-    OPT_USER,
-    OPT_PASSWORD_FILE,
-    OPT_ALLOW_UNENCRYPTED,
-    OPT_TIMEOUT,
-    OPT_RECURSIVE,
-    OPT_VERBOSE,
-    OPT_HELP,
-};
+enum { OPT_RECURSIVE };
 
 static const arg_spec client_specs[] = {
-    {"--json", false, OPT_JSON},
-    {"--user", true, OPT_USER},
-    {"--password-file", true, OPT_PASSWORD_FILE},
-    {"--allow-unencrypted-password", false, OPT_ALLOW_UNENCRYPTED},
-    {"--timeout", true, OPT_TIMEOUT},
-    {"--recursive", false, OPT_RECURSIVE},
-    {"--verbose", false, OPT_VERBOSE},
-    {"--help", false, OPT_HELP},
-    SECURITY_SPECS,
-    {NULL, false, 0},
+    COMMON_SPECS,   IDENTITY_SPECS,   {"--recursive", false, OPT_RECURSIVE},
+    SECURITY_SPECS, {NULL, false, 0},
 };
 
 static const char common_help[] =
@@ -54,14 +37,11 @@ static const char common_help[] =
     "Exit codes: 0 done, 1 failed, 2 usage error.\n";
 
 typedef struct client_args {
+    common_args common;
     const char *command;
     char **positional;
     size_t positional_count;
-    bool json, recursive, help, verbose, allow_unencrypted;
-    const char *user;
-    char *password;
-    double timeout;
-    security_args security;
+    bool recursive;
 } client_args;
 
 static bool on_client_arg(void *ctx, int id, const char *value)
@@ -76,19 +56,6 @@ static bool on_client_arg(void *ctx, int id, const char *value)
         a->positional[a->positional_count++] = (char *)value;
         return true;
     }
-    case OPT_JSON:
-        a->json = true;
-        return true;
-    case OPT_USER:
-        a->user = value;
-        return true;
-    case OPT_PASSWORD_FILE:
-        return args_read_first_line(a->command, "--password-file", value, &a->password);
-    case OPT_ALLOW_UNENCRYPTED:
-        a->allow_unencrypted = true;
-        return true;
-    case OPT_TIMEOUT:
-        return args_seconds(a->command, "--timeout", value, 86400, &a->timeout);
     case OPT_RECURSIVE:
         if (strcmp(a->command, "browse") != 0) {
             fprintf(stderr, "uarc %s: --recursive is only for browse\n", a->command);
@@ -96,14 +63,35 @@ static bool on_client_arg(void *ctx, int id, const char *value)
         }
         a->recursive = true;
         return true;
-    case OPT_VERBOSE:
-        a->verbose = true;
+    default:
+        return common_arg(&a->common, id, value);
+    }
+}
+
+bool common_arg(common_args *c, int id, const char *value)
+{
+    switch (id) {
+    case COMMON_OPT_JSON:
+        c->json = true;
         return true;
-    case OPT_HELP:
-        a->help = true;
+    case COMMON_OPT_VERBOSE:
+        c->verbose = true;
+        return true;
+    case COMMON_OPT_HELP:
+        c->help = true;
+        return true;
+    case COMMON_OPT_TIMEOUT:
+        return args_seconds(c->command, "--timeout", value, c->timeout_max, &c->timeout);
+    case COMMON_OPT_USER:
+        c->user = value;
+        return true;
+    case COMMON_OPT_PASSWORD_FILE:
+        return args_read_first_line(c->command, "--password-file", value, &c->password);
+    case COMMON_OPT_ALLOW_UNENCRYPTED:
+        c->allow_unencrypted = true;
         return true;
     default:
-        return security_arg(&a->security, id, value);
+        return security_arg(&c->security, id, value);
     }
 }
 
@@ -227,50 +215,6 @@ bool security_is_none(const uarc_client_config *cfg)
     return !cfg->security_policy_uri || strstr(cfg->security_policy_uri, "#None") != NULL;
 }
 
-/* Asks the server for its endpoints with GetEndpoints on a None channel and hands them to
- * `client`, which takes the certificate of the chosen policy and mode from them (learned, so
- * its trust options decide) and compares them with CreateSession's. Returns Good when that
- * endpoint is there. */
-static uarc_status discover_server_certificate(uarc_client *client, const uarc_client_config *base,
-                                               const char *url, const char *command)
-{
-    uarc_client_config cfg = *base;
-    cfg.security_policy_uri = NULL;
-    cfg.security_mode = UARC_MessageSecurityMode_Invalid;
-    cfg.no_session = true;
-    cfg.user_name = cfg.password = NULL;
-    cfg.user_certificate_file = cfg.user_private_key_file = NULL;
-    uarc_client *probe = uarc_client_new(&cfg);
-    if (!probe)
-        return UARC_BadOutOfMemory;
-    uarc_status status = uarc_client_connect(probe, url);
-    uarc_GetEndpointsResponse r;
-    uarc_init(&r, UARC_T(GetEndpointsResponse));
-    if (status == UARC_Good)
-        status = uarc_client_get_endpoints(probe, &r);
-    if (status != UARC_Good) {
-        fprintf(stderr, "uarc %s: GetEndpoints for the server certificate: %s\n", command,
-                uarc_client_error(probe));
-    } else {
-        uarc_MessageSecurityMode mode =
-            base->security_mode ? base->security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
-        status = UARC_BadSecurityPolicyRejected;
-        for (size_t i = 0; i < r.endpointsSize && status != UARC_Good; i++) {
-            const uarc_EndpointDescription *e = &r.endpoints[i];
-            if (uarc_string_equal_cstr(&e->securityPolicyUri, base->security_policy_uri) &&
-                e->securityMode == mode && e->serverCertificate.length)
-                status = uarc_client_set_endpoints(client, r.endpoints, r.endpointsSize);
-        }
-        if (status != UARC_Good)
-            fprintf(stderr, "uarc %s: the server offers no endpoint with %s in that mode\n",
-                    command, base->security_policy_uri);
-    }
-    uarc_clear(&r, UARC_T(GetEndpointsResponse));
-    uarc_client_disconnect(probe);
-    uarc_client_delete(probe);
-    return status;
-}
-
 void client_config_from_args(uarc_client_config *cfg, const char *user, const char *password,
                              bool allow_unencrypted, double timeout, bool verbose)
 {
@@ -369,12 +313,12 @@ int cmd_client(const char *command, int argc, char **argv)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         if (strcmp(shapes[i].name, command) == 0)
             shape = &shapes[i];
-    client_args a = {.command = command};
+    client_args a = {.common = {.command = command, .timeout_max = 86400}, .command = command};
     int rc = EXIT_USAGE;
     uarc_client *client = NULL;
     if (!shape || !args_parse(command, client_specs, argc, argv, on_client_arg, &a))
         goto done;
-    if (a.help) {
+    if (a.common.help) {
         printf("usage: %s\n", shape->usage);
         fputs(common_help, stdout);
         rc = EXIT_OK;
@@ -384,15 +328,16 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "usage: %s", shape->usage);
         goto done;
     }
-    if (a.password && !a.user) {
+    if (a.common.password && !a.common.user) {
         fprintf(stderr, "uarc %s: --password-file needs --user\n", command);
         goto done;
     }
     if (!values_parse(command, a.positional[0], a.positional + 1, a.positional_count - 1))
         goto done;
     uarc_client_config cfg;
-    client_config_from_args(&cfg, a.user, a.password, a.allow_unencrypted, a.timeout, a.verbose);
-    if (!security_apply(command, &a.security, &cfg))
+    client_config_from_args(&cfg, a.common.user, a.common.password, a.common.allow_unencrypted,
+                            a.common.timeout, a.common.verbose);
+    if (!security_apply(command, &a.common.security, &cfg))
         goto done;
     cfg.no_session = strcmp(command, "endpoints") == 0;
     rc = EXIT_FAILED;
@@ -401,15 +346,20 @@ int cmd_client(const char *command, int argc, char **argv)
         fprintf(stderr, "uarc %s: out of memory\n", command);
         goto done;
     }
-    ops_context ctx = {.client = client, .json = a.json};
+    ops_context ctx = {.client = client, .json = a.common.json};
     const char *url = a.positional[0];
+    /* No certificate given: learn it (and the endpoints the session must report) from the
+     * server; the trust options still decide at OPN. */
     if (!security_is_none(&cfg) && !cfg.server_certificate_file &&
-        discover_server_certificate(client, &cfg, url, command) != UARC_Good)
+        uarc_client_discover(client, url) != UARC_Good) {
+        fprintf(stderr, "uarc %s: discovering the server certificate: %s\n", command,
+                uarc_client_error(client));
         goto done;
+    }
     uarc_status status = uarc_client_connect(client, url);
     if (status != UARC_Good) {
         ops_report_error(&ctx, status);
-        if (!a.json)
+        if (!a.common.json)
             fprintf(stderr, "uarc %s: %s\n", command, uarc_client_error(client));
         if (status == UARC_BadSecurityChecksFailed && !cfg.trust_list_dir &&
             !cfg.server_certificate_file && !cfg.trust_store_dir &&
@@ -440,6 +390,6 @@ int cmd_client(const char *command, int argc, char **argv)
 done:
     uarc_client_delete(client);
     free(a.positional);
-    args_free_secret(a.password);
+    args_free_secret(a.common.password);
     return rc;
 }

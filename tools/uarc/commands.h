@@ -86,4 +86,43 @@ bool security_arg(security_args *s, int id, const char *value);
 bool security_apply(const char *command, const security_args *s, struct uarc_client_config *cfg);
 bool security_is_none(const struct uarc_client_config *cfg);
 
+/* The options every command shares: --json, --verbose, --help, --timeout (COMMON_SPECS) and, for
+ * the commands that open sessions with an identity and security, --user, --password-file,
+ * --allow-unencrypted-password (IDENTITY_SPECS) and SECURITY_SPECS. Their ids start at
+ * COMMON_OPT_BASE; common_arg() stores any of them. */
+#define COMMON_OPT_BASE 200
+enum {
+    COMMON_OPT_JSON = COMMON_OPT_BASE,
+    COMMON_OPT_VERBOSE,
+    COMMON_OPT_HELP,
+    COMMON_OPT_TIMEOUT,
+    COMMON_OPT_USER,
+    COMMON_OPT_PASSWORD_FILE,
+    COMMON_OPT_ALLOW_UNENCRYPTED,
+};
+/* clang-format off */
+#define COMMON_SPECS                                                                               \
+    {"--json", false, COMMON_OPT_JSON},                                                            \
+    {"--verbose", false, COMMON_OPT_VERBOSE},                                                      \
+    {"--help", false, COMMON_OPT_HELP},                                                            \
+    {"--timeout", true, COMMON_OPT_TIMEOUT}
+#define IDENTITY_SPECS                                                                             \
+    {"--user", true, COMMON_OPT_USER},                                                             \
+    {"--password-file", true, COMMON_OPT_PASSWORD_FILE},                                           \
+    {"--allow-unencrypted-password", false, COMMON_OPT_ALLOW_UNENCRYPTED}
+/* clang-format on */
+typedef struct common_args {
+    const char *command; /* for error messages: "read", "listen", ... Set by the command */
+    double timeout_max;  /* --timeout's upper bound in seconds. Set by the command */
+    bool json, verbose, help;
+    double timeout; /* --timeout in seconds; what it bounds is the command's */
+    const char *user;
+    char *password; /* --password-file's first line, heap (args_free_secret) */
+    bool allow_unencrypted;
+    security_args security;
+} common_args;
+/* Stores one common or security option (id >= SECURITY_OPT_BASE). Prints a usage error and
+ * returns false on a bad value. */
+bool common_arg(common_args *c, int id, const char *value);
+
 #endif

@@ -117,16 +117,9 @@ enum {
     OPT_HELLO_TIMEOUT,
     OPT_MAX_PENDING,
     OPT_COUNT,
-    OPT_TIMEOUT,
     OPT_PAUSE_REJECTED,
-    OPT_JSON,
-    OPT_VERBOSE,
-    OPT_HELP,
     OPT_READ,
     OPT_BROWSE,
-    OPT_USER,
-    OPT_PASSWORD_FILE,
-    OPT_ALLOW_UNENCRYPTED,
     OPT_STAY,
     OPT_ACCEPT_ONLY,
     OPT_MONITOR,
@@ -140,6 +133,8 @@ enum {
 };
 
 static const arg_spec listen_specs[] = {
+    COMMON_SPECS,
+    IDENTITY_SPECS,
     {"--bind", true, OPT_BIND},
     {"--port", true, OPT_PORT},
     {"--allow", true, OPT_ALLOW},
@@ -147,16 +142,9 @@ static const arg_spec listen_specs[] = {
     {"--hello-timeout", true, OPT_HELLO_TIMEOUT},
     {"--max-pending", true, OPT_MAX_PENDING},
     {"--count", true, OPT_COUNT},
-    {"--timeout", true, OPT_TIMEOUT},
     {"--pause-rejected", false, OPT_PAUSE_REJECTED},
-    {"--json", false, OPT_JSON},
-    {"--verbose", false, OPT_VERBOSE},
-    {"--help", false, OPT_HELP},
     {"--read", true, OPT_READ},
     {"--browse", true, OPT_BROWSE},
-    {"--user", true, OPT_USER},
-    {"--password-file", true, OPT_PASSWORD_FILE},
-    {"--allow-unencrypted-password", false, OPT_ALLOW_UNENCRYPTED},
     {"--stay", false, OPT_STAY},
     {"--accept-only", false, OPT_ACCEPT_ONLY},
     {"--monitor", true, OPT_MONITOR},
@@ -172,6 +160,7 @@ static const arg_spec listen_specs[] = {
 };
 
 typedef struct listen_args {
+    common_args common; /* --json, --verbose, --help, --timeout (stop after), identity, security */
     const char **binds;
     size_t bind_count;
     unsigned long port;
@@ -180,15 +169,11 @@ typedef struct listen_args {
     double hello_timeout;
     unsigned long max_pending;
     unsigned long count;
-    double timeout;
-    bool pause_rejected, json, verbose, help;
+    bool pause_rejected;
     /* what to do on each server */
     const char **ops; /* "r:NODEID" or "b:NODEID", in command-line order */
     size_t op_count;
-    const char *user;
-    char *password;
-    bool allow_unencrypted, stay, accept_only;
-    security_args security;
+    bool stay, accept_only;
     /* --monitor: the nodes subscribed to on each server */
     uarc_nodeid *monitors;
     size_t monitor_count;
@@ -278,32 +263,13 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
             return false;
         }
         return true;
-    case OPT_TIMEOUT:
-        return args_seconds(cmd, "--timeout", value, 1e9, &a->timeout);
     case OPT_PAUSE_REJECTED:
         a->pause_rejected = true;
-        return true;
-    case OPT_JSON:
-        a->json = true;
-        return true;
-    case OPT_VERBOSE:
-        a->verbose = true;
-        return true;
-    case OPT_HELP:
-        a->help = true;
         return true;
     case OPT_READ:
         return args_nodeid(cmd, "--read", value) && add_op(a, 'r', value);
     case OPT_BROWSE:
         return args_nodeid(cmd, "--browse", value) && add_op(a, 'b', value);
-    case OPT_USER:
-        a->user = value;
-        return true;
-    case OPT_PASSWORD_FILE:
-        return args_read_first_line("listen", "--password-file", value, &a->password);
-    case OPT_ALLOW_UNENCRYPTED:
-        a->allow_unencrypted = true;
-        return true;
     case OPT_STAY:
         a->stay = true;
         return true;
@@ -343,7 +309,7 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
     default:
         if (id >= SECURITY_OPT_BASE)
-            return security_arg(&a->security, id, value);
+            return common_arg(&a->common, id, value);
         fprintf(stderr, "uarc listen: unexpected argument \"%s\" (see uarc listen --help)\n",
                 value);
         return false;
@@ -778,12 +744,15 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     session_state st = {.args = a, .listen = s};
     uarc_memory_budget *budget = NULL; /* --memory-budget; else the hub makes its own */
     if (!a->accept_only) {
-        uarc_reverse_hub_options ho = {.listener = listener,
-                                       .callbacks = {NULL, on_connected, on_failed, on_lost, &st},
-                                       .discovered = on_discovered,
-                                       .dropped = on_dropped};
-        client_config_from_args(&ho.client, a->user, a->password, a->allow_unencrypted, 0,
-                                a->verbose);
+        uarc_reverse_hub_config ho = {.listener = listener,
+                                      .callbacks = {.connected = on_connected,
+                                                    .failed = on_failed,
+                                                    .lost = on_lost,
+                                                    .discovered = on_discovered,
+                                                    .dropped = on_dropped,
+                                                    .user_data = &st}};
+        client_config_from_args(&ho.client, a->common.user, a->common.password,
+                                a->common.allow_unencrypted, 0, a->common.verbose);
         ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
         ho.client.request_timeout_ms = (uint32_t)a->request_timeout;
         ho.client.keepalive_interval_ms = (uint32_t)a->keepalive;
@@ -793,7 +762,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             return EXIT_FAILED;
         }
         ho.client.memory_budget = budget;
-        security_apply("listen", &a->security, &ho.client); /* checked in cmd_listen */
+        security_apply("listen", &a->common.security, &ho.client); /* checked in cmd_listen */
         st.hub = uarc_reverse_hub_new(&ho);
         if (!st.hub) {
             fprintf(stderr, "uarc listen: out of memory\n");
@@ -802,7 +771,8 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     }
     /* Done: N accepted (--accept-only) or N servers' operations completed. */
     unsigned long *done = a->accept_only ? &s->accepted : &st.completed;
-    int64_t deadline = a->timeout > 0 ? now_ms() + (int64_t)(a->timeout * 1000.0 + 0.5) : -1;
+    int64_t deadline =
+        a->common.timeout > 0 ? now_ms() + (int64_t)(a->common.timeout * 1000.0 + 0.5) : -1;
     struct pollfd *fds = NULL;
     size_t fds_capacity = 0;
     int rc;
@@ -828,7 +798,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                 rc = EXIT_OK;
                 if (*done == 0 || (a->count && *done < a->count)) {
                     fprintf(stderr, "uarc listen: timeout: %lu server(s) %s in %g s\n", *done,
-                            a->accept_only ? "accepted" : "completed", a->timeout);
+                            a->accept_only ? "accepted" : "completed", a->common.timeout);
                     rc = EXIT_FAILED;
                 }
                 break;
@@ -896,27 +866,30 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
 
 int cmd_listen(int argc, char **argv)
 {
-    listen_args a = {.port = DEFAULT_PORT, .allowlist = uarc_allowlist_new(), .sampling = -1};
+    listen_args a = {.common = {.command = "listen", .timeout_max = 1e9},
+                     .port = DEFAULT_PORT,
+                     .allowlist = uarc_allowlist_new(),
+                     .sampling = -1};
     if (!a.allowlist)
         return EXIT_FAILED;
     int rc = EXIT_USAGE;
     uarc_listener *listener = NULL;
     if (!args_parse("listen", listen_specs, argc, argv, on_listen_arg, &a))
         goto done;
-    if (a.help) {
+    if (a.common.help) {
         fputs(listen_help, stdout);
         rc = EXIT_OK;
         goto done;
     }
     if (a.accept_only &&
-        (a.op_count || a.stay || a.user || a.security.user_certificate || a.connect_timeout ||
-         a.request_timeout || a.keepalive || a.memory_budget_mib)) {
+        (a.op_count || a.stay || a.common.user || a.common.security.user_certificate ||
+         a.connect_timeout || a.request_timeout || a.keepalive || a.memory_budget_mib)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
                         "--user, --stay, --connect-timeout, --request-timeout, --keepalive and "
                         "--memory-budget do not apply\n");
         goto done;
     }
-    if (a.password && !a.user) {
+    if (a.common.password && !a.common.user) {
         fprintf(stderr, "uarc listen: --password-file needs --user\n");
         goto done;
     }
@@ -926,16 +899,16 @@ int cmd_listen(int argc, char **argv)
         goto done;
     }
     {
-        uarc_client_config check = {.user_name = a.user};
-        if (!security_apply("listen", &a.security, &check))
+        uarc_client_config check = {.user_name = a.common.user};
+        if (!security_apply("listen", &a.common.security, &check))
             goto done;
     }
     if (a.allow_sources == 0)
         fprintf(stderr, "uarc listen: warning: no --allow or --allow-file given, so every server "
                         "will be rejected\n");
 
-    listen_state state = {.json = a.json};
-    uarc_listener_options opt = {
+    listen_state state = {.json = a.common.json};
+    uarc_listener_config opt = {
         .bind_addresses = a.binds,
         .bind_address_count = a.bind_count,
         .port = (uint16_t)a.port,
@@ -944,7 +917,7 @@ int cmd_listen(int argc, char **argv)
         .allowlist = a.allowlist,
         .reject_with_message_type_invalid = a.pause_rejected,
         .callbacks = {on_hello, on_accepted, on_rejected, on_error, &state},
-        .logger = {a.verbose ? args_log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
+        .logger = {a.common.verbose ? args_log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
     };
     rc = EXIT_FAILED;
     sigset_t during_wait;
@@ -962,7 +935,7 @@ int cmd_listen(int argc, char **argv)
     }
     for (size_t i = 0; i < uarc_listener_address_count(listener); i++) {
         out_line line;
-        out_begin(&line, a.json, "listening");
+        out_begin(&line, a.common.json, "listening");
         out_field_str(&line, "address", uarc_listener_address(listener, i));
         out_end(&line);
     }
@@ -974,7 +947,7 @@ done:
     for (size_t i = 0; i < a.op_count; i++)
         free((char *)a.ops[i]);
     free(a.ops);
-    args_free_secret(a.password);
+    args_free_secret(a.common.password);
     for (size_t i = 0; i < a.monitor_count; i++)
         uarc_clear(&a.monitors[i], UARC_T(NodeId));
     free(a.monitors);

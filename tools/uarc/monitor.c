@@ -19,29 +19,29 @@
 #define MAX_BACKOFF_MS   5000
 
 enum {
-    OPT_JSON,
     OPT_INTERVAL,
     OPT_SAMPLING,
     OPT_QUEUE,
     OPT_DEADBAND,
     OPT_DURATION,
     OPT_COUNT,
-    OPT_TIMEOUT,
-    OPT_VERBOSE,
-    OPT_HELP,
     OPT_EVENTS,
     OPT_SELECT,
     OPT_OF_TYPE,
 };
 
 static const arg_spec monitor_specs[] = {
-    {"--json", false, OPT_JSON},        {"--interval", true, OPT_INTERVAL},
-    {"--sampling", true, OPT_SAMPLING}, {"--queue", true, OPT_QUEUE},
-    {"--deadband", true, OPT_DEADBAND}, {"--duration", true, OPT_DURATION},
-    {"--count", true, OPT_COUNT},       {"--timeout", true, OPT_TIMEOUT},
-    {"--verbose", false, OPT_VERBOSE},  {"--help", false, OPT_HELP},
-    {"--events", true, OPT_EVENTS},     {"--select", true, OPT_SELECT},
-    {"--of-type", true, OPT_OF_TYPE},   {NULL, false, 0},
+    COMMON_SPECS,
+    {"--interval", true, OPT_INTERVAL},
+    {"--sampling", true, OPT_SAMPLING},
+    {"--queue", true, OPT_QUEUE},
+    {"--deadband", true, OPT_DEADBAND},
+    {"--duration", true, OPT_DURATION},
+    {"--count", true, OPT_COUNT},
+    {"--events", true, OPT_EVENTS},
+    {"--select", true, OPT_SELECT},
+    {"--of-type", true, OPT_OF_TYPE},
+    {NULL, false, 0},
 };
 
 static const char monitor_help[] =
@@ -81,12 +81,12 @@ static const char monitor_help[] =
     "SecurityPolicy None, anonymous. Exit codes: 0 done, 1 failed, 2 usage error.\n";
 
 typedef struct monitor_args {
+    common_args common; /* --json, --verbose, --help, --timeout */
     char **positional;
     size_t positional_count;
-    bool json, verbose, help;
     unsigned long interval, queue, count;
     double sampling; /* < 0: not given */
-    double duration, timeout;
+    double duration;
     uarc_DeadbandType deadband_type;
     double deadband_value;
     const char *events;  /* --events NODEID */
@@ -138,9 +138,6 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
         a->positional[a->positional_count++] = (char *)value;
         return true;
     }
-    case OPT_JSON:
-        a->json = true;
-        return true;
     case OPT_INTERVAL:
         return args_uint("monitor", "--interval", value, 86400000, &a->interval);
     case OPT_SAMPLING:
@@ -156,11 +153,6 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
         return args_seconds("monitor", "--duration", value, 31536000, &a->duration);
     case OPT_COUNT:
         return args_uint("monitor", "--count", value, 0xFFFFFFFFul, &a->count);
-    case OPT_TIMEOUT:
-        return args_seconds("monitor", "--timeout", value, 86400, &a->timeout);
-    case OPT_VERBOSE:
-        a->verbose = true;
-        return true;
     case OPT_EVENTS:
         a->events = value;
         return true;
@@ -184,8 +176,7 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
         return true;
     }
     default:
-        a->help = true;
-        return true;
+        return common_arg(&a->common, id, value);
     }
 }
 
@@ -415,7 +406,7 @@ static int run(monitor *m, const char *url, int64_t end)
 
 int cmd_monitor(int argc, char **argv)
 {
-    monitor_args a = {.sampling = -1};
+    monitor_args a = {.common = {.command = "monitor", .timeout_max = 86400}, .sampling = -1};
     int rc = EXIT_USAGE;
     uarc_client *client = NULL;
     uarc_nodeid *nodes = NULL;
@@ -423,7 +414,7 @@ int cmd_monitor(int argc, char **argv)
     size_t node_count = 0;
     if (!args_parse("monitor", monitor_specs, argc, argv, on_monitor_arg, &a))
         goto done;
-    if (a.help) {
+    if (a.common.help) {
         fputs(monitor_help, stdout);
         rc = EXIT_OK;
         goto done;
@@ -469,10 +460,10 @@ int cmd_monitor(int argc, char **argv)
         }
     }
     uarc_client_config cfg;
-    client_config_from_args(&cfg, NULL, NULL, false, a.timeout, a.verbose);
+    client_config_from_args(&cfg, NULL, NULL, false, a.common.timeout, a.common.verbose);
     rc = EXIT_FAILED;
     client = uarc_client_new(&cfg);
-    monitor m = {.sink = {.json = a.json,
+    monitor m = {.sink = {.json = a.common.json,
                           .nodes = nodes,
                           .node_count = node_count,
                           .event_node = a.events ? &event_node : NULL,
