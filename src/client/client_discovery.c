@@ -66,6 +66,9 @@ UARC_API uarc_status uarc_client_discover(uarc_client *c, const char *endpoint_u
     cfg.no_session = true;
     cfg.user_name = cfg.password = NULL;
     cfg.user_certificate_file = cfg.user_private_key_file = NULL;
+    /* the URI our certificate gives is only a default: the probe takes it from the same file */
+    if (!c->application_uri_given)
+        cfg.application_uri = NULL;
     uarc_client *probe = uarc_client_new(&cfg);
     if (!probe) {
         uarc__client_set_error(c, "GetEndpoints", UARC_BadOutOfMemory, "out of memory");

@@ -75,10 +75,54 @@ static void test_discover(void **state)
     uarc_client_delete(c);
 }
 
+static void write_file(const char *path, const uint8_t *data, size_t length)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, length, f), length);
+    fclose(f);
+}
+
+/* The probe presents the URI of the client's certificate file too: a certificate that does not
+ * say urn:uarc:client does not stop discovery, and a configured URI that differs from it does,
+ * before any connection. */
+static void test_discover_with_certificate_file(void **state)
+{
+    (void)state;
+    uint8_t *cert, *key;
+    size_t cert_length, key_length;
+    assert_int_equal(
+        uarc_certificate_generate("urn:plant:collector-7", &cert, &cert_length, &key, &key_length),
+        UARC_Good);
+    char cert_path[64], key_path[64];
+    snprintf(cert_path, sizeof cert_path, "/tmp/uarc-discover-%d.cert", (int)getpid());
+    snprintf(key_path, sizeof key_path, "/tmp/uarc-discover-%d.key", (int)getpid());
+    write_file(cert_path, cert, cert_length);
+    write_file(key_path, key, key_length);
+    uarc_free(cert);
+    uarc_free(key);
+
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", refused_port());
+    uarc_client_config cfg = {
+        .security_policy_uri = B256, .certificate_file = cert_path, .private_key_file = key_path};
+    uarc_client *c = uarc_client_new(&cfg);
+    assert_int_equal(uarc_client_discover(c, url), UARC_BadCommunicationError);
+    uarc_client_delete(c);
+    cfg.application_uri = "urn:uarc:client";
+    c = uarc_client_new(&cfg);
+    assert_int_equal(uarc_client_discover(c, url), UARC_BadCertificateUriInvalid);
+    assert_non_null(strstr(uarc_client_error(c), "urn:plant:collector-7"));
+    uarc_client_delete(c);
+    remove(cert_path);
+    remove(key_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discover),
+        cmocka_unit_test(test_discover_with_certificate_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
