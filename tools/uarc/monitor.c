@@ -262,6 +262,10 @@ static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_st
     add_u32(&line, "subscription", uarc_subscription_id(s));
     out_field_str(&line, "status", uarc_status_name(status));
     out_end(&line);
+    data_sink *out = out_of(m);
+    if (out->ops->subscription_state)
+        out->ops->subscription_state(out, m, uarc_subscription_state_name(state),
+                                     uarc_subscription_id(s), status);
 }
 
 bool monitor_select_valid(const char *field)

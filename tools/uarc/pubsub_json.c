@@ -193,7 +193,7 @@ void pubsub_message_clear(pubsub_message *b)
 }
 
 char *pubsub_status(const char *publisher_id, const char *state, uarc_status status,
-                    const uint32_t *gap, size_t *length)
+                    uint32_t subscription_id, const uint32_t *gap, size_t *length)
 {
     out_line t = {.json = true};
     char when[UARC_DATETIME_TEXT_SIZE];
@@ -217,14 +217,16 @@ char *pubsub_status(const char *publisher_id, const char *state, uarc_status sta
         put(&t, ",\"Status\":");
         put_status(&t, status);
     }
-    if (gap) {
+    if (subscription_id) {
         put(&t, ",\"SubscriptionId\":");
-        put_u32(&t, gap[0]);
+        put_u32(&t, subscription_id);
+    }
+    if (gap) {
         put(&t, ",\"From\":");
-        put_u32(&t, gap[1]);
+        put_u32(&t, gap[0]);
         put(&t, ",\"To\":");
-        if (gap[2])
-            put_u32(&t, gap[2]);
+        if (gap[1])
+            put_u32(&t, gap[1]);
         else
             put(&t, "null");
     }

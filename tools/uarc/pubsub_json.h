@@ -44,10 +44,11 @@ char *pubsub_end(pubsub_message *b, size_t *length);
 void pubsub_message_clear(pubsub_message *b);
 
 /* A status message: {"MessageId", "MessageType": "ua-status", "PublisherId", "Timestamp",
- * "State": state, "Status": StatusCode (not when Good), and for a gap "SubscriptionId", "From",
- * "To" (null: open-ended)}. Heap, or NULL when out of memory. */
+ * "State": state, "Status": StatusCode (not when Good), "SubscriptionId" (when not 0), and for a
+ * gap "From", "To" (null: open-ended)}. Heap, or NULL when out of memory. */
 char *pubsub_status(const char *publisher_id, const char *state, uarc_status status,
-                    const uint32_t *gap /* {subscription id, from, to} or NULL */, size_t *length);
+                    uint32_t subscription_id, const uint32_t *gap /* {from, to} or NULL */,
+                    size_t *length);
 
 /* PREFIX/json/KIND/<escaped publisher>[/<escaped group>] (group NULL: none). A topic level is
  * escaped reversibly: '%', '/', '+', '#', bytes below 0x21 and from 0x7f on become %XX (upper

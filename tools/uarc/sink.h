@@ -35,6 +35,10 @@ typedef struct sink_ops {
                 uint32_t to, uarc_status reason);
     void (*server_state)(data_sink *s, const char *server_uri, const char *state,
                          uarc_status status);
+    /* The subscription's state ("created", "transferred", ... as uarc_subscription_state_name()
+     * names them): a new subscription id starts a new stream of sequence numbers. */
+    void (*subscription_state)(data_sink *s, struct monitor_sink *m, const char *state,
+                               uint32_t subscription_id, uarc_status status);
     /* NULL when the sink has no socket. poll_fd returns -1 when there is none right now. */
     int (*poll_fd)(data_sink *s, short *events);
     int64_t (*timeout_ms)(data_sink *s, int64_t now_ms); /* -1: no deadline */

@@ -311,7 +311,7 @@ static void on_connect(struct mosquitto *mosq, void *user_data, int rc)
     s->backoff = FIRST_BACKOFF_MS;
     report(s, "connected", NULL);
     size_t length;
-    char *online = pubsub_status(s->client_id, "online", UARC_Good, NULL, &length);
+    char *online = pubsub_status(s->client_id, "online", UARC_Good, 0, NULL, &length);
     if (online)
         mosquitto_publish(s->mosq, NULL, s->will_topic, (int)length, online, 1, true);
     free(online);
@@ -357,7 +357,8 @@ static void start_connect(mqtt_sink *s, int64_t now)
     mosquitto_publish_callback_set(s->mosq, on_publish);
     mosquitto_max_inflight_messages_set(s->mosq, WINDOW);
     size_t length;
-    char *offline = pubsub_status(s->client_id, "offline", UARC_BadConnectionClosed, NULL, &length);
+    char *offline =
+        pubsub_status(s->client_id, "offline", UARC_BadConnectionClosed, 0, NULL, &length);
     int rc = offline ? mosquitto_will_set(s->mosq, s->will_topic, (int)length, offline, 1, true)
                      : MOSQ_ERR_NOMEM;
     free(offline);
@@ -478,10 +479,10 @@ static void mqtt_message_end(data_sink *base, monitor_sink *m, uarc_subscription
 }
 
 static void push_status(mqtt_sink *s, const char *publisher, const char *state, uarc_status status,
-                        const uint32_t *gap)
+                        uint32_t subscription_id, const uint32_t *gap)
 {
     size_t length = 0;
-    char *payload = pubsub_status(publisher, state, status, gap, &length);
+    char *payload = pubsub_status(publisher, state, status, subscription_id, gap, &length);
     push(s, pubsub_topic(s->prefix, "status", publisher, NULL), payload, length, true, NULL, 0, 0);
     pump(s);
 }
@@ -489,14 +490,20 @@ static void push_status(mqtt_sink *s, const char *publisher, const char *state, 
 static void mqtt_gap(data_sink *base, monitor_sink *m, uint32_t subscription_id, uint32_t from,
                      uint32_t to, uarc_status reason)
 {
-    uint32_t gap[3] = {subscription_id, from, to};
-    push_status((mqtt_sink *)base, m->publisher_id, "gap", reason, gap);
+    uint32_t gap[2] = {from, to};
+    push_status((mqtt_sink *)base, m->publisher_id, "gap", reason, subscription_id, gap);
+}
+
+static void mqtt_subscription_state(data_sink *base, monitor_sink *m, const char *state,
+                                    uint32_t subscription_id, uarc_status status)
+{
+    push_status((mqtt_sink *)base, m->publisher_id, state, status, subscription_id, NULL);
 }
 
 static void mqtt_server_state(data_sink *base, const char *server_uri, const char *state,
                               uarc_status status)
 {
-    push_status((mqtt_sink *)base, server_uri, state, status, NULL);
+    push_status((mqtt_sink *)base, server_uri, state, status, 0, NULL);
 }
 
 /* ---- life ---- */
@@ -506,7 +513,7 @@ static void mqtt_close(data_sink *base, int linger_ms)
     mqtt_sink *s = (mqtt_sink *)base;
     if (s->state == MQTT_UP && !s->lost) {
         size_t length;
-        char *offline = pubsub_status(s->client_id, "offline", UARC_Good, NULL, &length);
+        char *offline = pubsub_status(s->client_id, "offline", UARC_Good, 0, NULL, &length);
         if (offline)
             push(s, strdup(s->will_topic), offline, length, true, NULL, 0, 0);
         pump(s);
@@ -549,6 +556,7 @@ static const sink_ops mqtt_ops = {
     .event = mqtt_event,
     .message_end = mqtt_message_end,
     .gap = mqtt_gap,
+    .subscription_state = mqtt_subscription_state,
     .server_state = mqtt_server_state,
     .poll_fd = mqtt_poll_fd,
     .timeout_ms = mqtt_timeout_ms,
