@@ -155,7 +155,9 @@ enum {
     "                         JSON ua-data NetworkMessage per NotificationMessage on\n"          \
     "                         PREFIX/json/data/<ServerUri>/monitor, and retained states on\n"     \
     "                         PREFIX/json/status/<ServerUri> (see README). With QoS 1 a message\n"\
-    "                         is acknowledged to the server only after the broker's PUBACK\n"     \
+    "                         is acknowledged to the server only after the broker's PUBACK.\n"    \
+    "                         Event mqtt {state: connected, lost, failed, paused, resumed;\n"    \
+    "                         broker, client_id, reason}; no data or event lines\n"             \
     "  --mqtt-topic-prefix P  topic prefix (default opcua)\n"                                    \
     "  --mqtt-qos 0|1         1 (default): acknowledged after PUBACK; 0: after it was written to\n"\
     "                         the broker's socket\n"                                             \

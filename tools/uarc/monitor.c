@@ -79,7 +79,8 @@ static const char monitor_help[] =
     "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
     "recreated, stalled or failed; subscription, status}; item {node, status};\n"
     "connection {state: connected, lost or failed; status, reason}; with --mqtt, mqtt {state:\n"
-    "connected, lost or failed; broker, client_id, reason} and no data or event lines.\n"
+    "connected, lost, failed, paused or resumed; broker, client_id, reason} and no data or\n"
+    "event lines.\n"
     "SecurityPolicy None, anonymous. Exit codes: 0 done, 1 failed, 2 usage error.\n";
 
 typedef struct monitor_args {

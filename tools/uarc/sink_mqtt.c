@@ -235,6 +235,7 @@ static void ack(const entry *e)
 
 static void resume_paused(mqtt_sink *s)
 {
+    report(s, "resumed", "backlog below a quarter");
     for (size_t i = 0; i < s->paused_count; i++) {
         s->paused[i]->paused = false;
         uarc_subscription_set_publishing(s->paused[i]->subscription, true);
@@ -444,6 +445,8 @@ static void pause_publishing(mqtt_sink *s, monitor_sink *m)
     monitor_sink **grown = realloc(s->paused, (s->paused_count + 1) * sizeof *grown);
     if (!grown)
         return;
+    if (!s->paused_count)
+        report(s, "paused", "backlog at three quarters: publishing off on the servers");
     s->paused = grown;
     s->paused[s->paused_count++] = m;
     m->paused = true;
