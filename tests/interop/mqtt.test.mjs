@@ -97,6 +97,35 @@ test("a broker restarted mid-stream: after it is back the subscriber has every v
   assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
 });
 
+test("a backlog filling while the broker is away: publishing paused on the server, nothing lost", async () => {
+  const uri = "urn:peer-mqtt-backlog";
+  const broker = await startBroker({ persistence: true });
+  const sub = subscribe(broker, "opcua/json/data/#", { id: `uarc-test-backlog-${process.pid}` });
+  await sub.ready;
+  // 64 KiB: paused at 48 KiB, about three seconds of this counter.
+  const listener = await startListen(["--allow", uri, "--stay", ...MONITOR, "--mqtt", broker.url,
+    "--mqtt-backlog", "65536"]);
+  const peer = await startPeer({ uri, reverse: [listener.url], args: ["--no-big"] });
+  let cutAt;
+  try {
+    await sub.waitFor((m) => counterValues([m], uri).length > 0, 30000);
+    await broker.stop();
+    await listener.waitFor((e) => e.event === "mqtt" && e.state === "paused", 20000);
+    cutAt = counterValues(sub.messages, uri).at(-1);
+    await broker.start();
+    await listener.waitFor((e) => e.event === "mqtt" && e.state === "resumed", 20000);
+    await sub.waitFor(() => counterValues(sub.messages, uri).some((v) => v >= cutAt + 500), 30000);
+  } finally {
+    await peer.stop();
+    await listener.stop();
+    await sub.stop();
+    await broker.stop();
+  }
+  const values = counterValues(sub.messages, uri);
+  assertConsecutive(values, "subscriber across a paused backlog");
+  assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
+});
+
 test("--reuse-port: two listeners on one port, every server served by exactly one", async () => {
   const port = await freePort();
   const a = await startListen(["--reuse-port", "--accept-only", "--allow", "urn:rp"], { port });
