@@ -126,6 +126,40 @@ test("a backlog filling while the broker is away: publishing paused on the serve
   assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
 });
 
+test("uarc monitor --mqtt: forward, PublisherId the URL dialed; bad --mqtt options are usage errors", async () => {
+  const broker = await startBroker();
+  const sub = subscribe(broker, "plant/#");
+  await sub.ready;
+  const peer = await startPeer({ uri: "urn:peer-mqtt-forward", args: ["--no-big"] });
+  try {
+    const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json", "--interval", "100",
+      "--sampling", "0", "--queue", "1000", "--count", "50", "--mqtt", broker.url, "--mqtt-qos", "0",
+      "--mqtt-topic-prefix", "plant/a"]);
+    assert.equal((await uarc.exited).code, 0, uarc.describe());
+    // Everything counted was handed over before the exit, and before the collector's last word.
+    await sub.waitFor((m) => m.topic.startsWith("plant/a/json/status/") && m.payload.State === "offline");
+    const values = counterValues(sub.messages, peer.endpointUrl);
+    assert.ok(values.length >= 50, `${values.length} values`);
+    assertConsecutive(values, "forward");
+    const port = new URL(peer.endpointUrl).port;
+    assert.ok(sub.messages.some((m) => m.topic === `plant/a/json/data/opc.tcp:%2F%2F127.0.0.1:${port}/monitor`),
+      JSON.stringify(sub.messages.map((m) => m.topic)));
+  } finally {
+    await peer.stop();
+    await sub.stop();
+    await broker.stop();
+  }
+  for (const args of [["--mqtt", "http://x"], ["--mqtt", "mqtt://x:0"], ["--mqtt", "mqtt://x", "--mqtt-qos", "2"],
+    ["--mqtt-user", "u"], ["--mqtt", "mqtt://x", "--mqtt-topic-prefix", "a/#"],
+    ["--mqtt", "mqtt://x", "--mqtt-backlog", "10"]]) {
+    const bad = runUarc(["monitor", "opc.tcp://127.0.0.1:1", "i=2258", ...args]);
+    assert.equal((await bad.exited).code, 2, `${args.join(" ")}: ${bad.stderr()}`);
+  }
+  const noMonitor = runUarc(["listen", "--allow", "urn:x", "--mqtt", "mqtt://127.0.0.1"]);
+  assert.equal((await noMonitor.exited).code, 2);
+  assert.match(noMonitor.stderr(), /--mqtt carries the data of --monitor/);
+});
+
 test("--reuse-port: two listeners on one port, every server served by exactly one", async () => {
   const port = await freePort();
   const a = await startListen(["--reuse-port", "--accept-only", "--allow", "urn:rp"], { port });
