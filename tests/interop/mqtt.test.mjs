@@ -160,6 +160,40 @@ test("uarc monitor --mqtt: forward, PublisherId the URL dialed; bad --mqtt optio
   assert.match(noMonitor.stderr(), /--mqtt carries the data of --monitor/);
 });
 
+test("a restarted server: the gap is a status message on the broker and a line on stdout, never silence", async () => {
+  const broker = await startBroker();
+  const sub = subscribe(broker, "opcua/#");
+  await sub.ready;
+  const first = await startPeer({ uri: "urn:peer-mqtt-gap", args: ["--no-big"] });
+  const port = new URL(first.endpointUrl).port;
+  const uarc = runUarc(["monitor", first.endpointUrl, "ns=1;s=Counter", "--json", "--interval", "100",
+    "--sampling", "0", "--queue", "1000", "--mqtt", broker.url]);
+  let second;
+  try {
+    await sub.waitFor((m) => counterValues([m], first.endpointUrl).length > 0, 30000);
+    await first.stop();
+    await uarc.waitFor((e) => e.event === "connection" && e.state === "lost", 20000);
+    second = await startPeer({ uri: "urn:peer-mqtt-gap", args: ["--no-big", "--port", port] });
+    const line = await uarc.waitFor((e) => e.event === "gap", 30000);
+    const status = await sub.waitFor((m) => m.payload.MessageType === "ua-status" && m.payload.State === "gap", 20000);
+    assert.equal(status.topic, `opcua/json/status/opc.tcp:%2F%2F127.0.0.1:${port}`);
+    assert.equal(status.payload.SubscriptionId, line.subscription);
+    assert.equal(status.payload.From, line.from);
+    assert.equal(status.payload.To, null);
+    assert.equal(status.payload.Status.Symbol, "BadSubscriptionIdInvalid");
+    // Then the re-created subscription's data follows.
+    const recreated = await sub.waitFor((m) => m.payload.State === "recreated", 20000);
+    await sub.waitFor((m) => m.payload.MessageType === "ua-data" &&
+      m.payload.MessageId.includes(`;${recreated.payload.SubscriptionId};`), 20000);
+  } finally {
+    await uarc.stop();
+    await first.stop();
+    if (second) await second.stop();
+    await sub.stop();
+    await broker.stop();
+  }
+});
+
 test("--reuse-port: two listeners on one port, every server served by exactly one", async () => {
   const port = await freePort();
   const a = await startListen(["--reuse-port", "--accept-only", "--allow", "urn:rp"], { port });
