@@ -103,6 +103,33 @@ static void a_node_twice_starts_a_second_data_set_message(void **state)
     pubsub_message_clear(&b);
 }
 
+static void an_event_is_a_data_set_message_of_its_own(void **state)
+{
+    (void)state;
+    pubsub_message b = {0};
+    uarc_nodeid a = uarc_nodeid_numeric(1, 7);
+    const char *const select[] = {"Message", "Severity"};
+    uint16_t severity = 100;
+    uarc_variant fields[2] = {{.type = UARC_T(String)},
+                              {.type = UARC_T(UInt16), .data = &severity}};
+    uarc_string text = {4, (uint8_t *)"tick"};
+    fields[0].data = &text;
+    uarc_data_value v = counter(5, false);
+    pubsub_begin(&b, "urn:s", 1, 2, "monitor");
+    pubsub_add_value(&b, 1, &a, &v);
+    pubsub_add_event(&b, select, 2, fields, 2);
+    pubsub_add_value(&b, 2, &a, &v);
+    size_t length;
+    char *json = pubsub_end(&b, &length);
+    char *event = strstr(json, "\"MessageType\":\"ua-event\"");
+    assert_non_null(event);
+    assert_non_null(strstr(event, "\"Payload\":{\"Message\":\"tick\",\"Severity\":100}},"));
+    /* The value after the event opens a third DataSetMessage. */
+    assert_non_null(strstr(event, "\"MessageType\":\"ua-deltaframe\""));
+    free(json);
+    pubsub_message_clear(&b);
+}
+
 static void status_messages(void **state)
 {
     (void)state;
@@ -124,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(topic_levels_are_escaped_reversibly),
         cmocka_unit_test(a_node_twice_starts_a_second_data_set_message),
+        cmocka_unit_test(an_event_is_a_data_set_message_of_its_own),
         cmocka_unit_test(status_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
