@@ -29,6 +29,7 @@
 #define MAX_BACKOFF_MS   5000
 #define WINDOW           256 /* messages handed to libmosquitto and not yet published */
 #define KEEPALIVE_S      30
+#define CONNECT_MS       10000 /* TCP connect and CONNACK */
 #define DEFAULT_BACKLOG  ((size_t)64 << 20)
 #define GROUP            "monitor" /* the tool's one subscription per server */
 
@@ -58,6 +59,7 @@ typedef struct mqtt_sink {
     bool lost; /* the connection ended inside a libmosquitto call: torn down after it */
     char reason[160];
     int64_t next_attempt, backoff;
+    int64_t connect_deadline;    /* while connecting */
     entry *head, *tail, *unsent; /* unsent: the first entry to hand over on this connection */
     size_t inflight;
     char *will_topic;
@@ -370,6 +372,7 @@ static void start_connect(mqtt_sink *s, int64_t now)
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_connect_async(s->mosq, s->host, s->port, KEEPALIVE_S);
     s->state = MQTT_CONNECTING;
+    s->connect_deadline = now + CONNECT_MS;
     if (rc != MOSQ_ERR_SUCCESS) {
         snprintf(s->reason, sizeof s->reason, "connect: %s",
                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
@@ -391,6 +394,8 @@ static int64_t mqtt_timeout_ms(data_sink *base, int64_t now)
     mqtt_sink *s = (mqtt_sink *)base;
     if (s->state == MQTT_DOWN)
         return s->next_attempt > now ? s->next_attempt - now : 0;
+    if (s->state == MQTT_CONNECTING)
+        return s->connect_deadline > now ? s->connect_deadline - now : 0;
     return 1000; /* mosquitto_loop_misc(): keep-alive pings */
 }
 
@@ -408,6 +413,10 @@ static void mqtt_process(data_sink *base, short revents, int64_t now)
         mosquitto_loop_write(s->mosq, 1);
     if (!s->lost)
         mosquitto_loop_misc(s->mosq);
+    if (!s->lost && s->state == MQTT_CONNECTING && now >= s->connect_deadline) {
+        s->lost = true;
+        snprintf(s->reason, sizeof s->reason, "connect timeout (%d ms)", CONNECT_MS);
+    }
     pump(s);
     if (s->lost)
         teardown(s, now);
