@@ -78,7 +78,9 @@ typedef struct uarc_data_change {
     uint32_t item;            /* the handle uarc_subscription_add_item() gave */
     void *item_user_data;
     const uarc_nodeid *node;
-    const uarc_data_value *value; /* status bit 0x400 (overflow) tells that the queue dropped */
+    /* As the server sent it; uarc_status_is_overflow(value->status): the item's queue dropped
+     * values next to this one (the oldest before it, or with discard_newest the newest after). */
+    const uarc_data_value *value;
 } uarc_data_change;
 
 /* One event of an event item, valid during the callback. */

@@ -172,3 +172,27 @@ for (const [how, breakIt] of Object.entries(CUTS)) {
     if (link.swallowed) assert.match(listener.stderr(), REPUBLISHED, listener.describe());
   });
 }
+
+test("a queue of 2 that overflows between publishes: open62541 marks the oldest kept value with the Overflow bit", async () => {
+  const peer = await startPeer62541("urn:o62-monitor-overflow");
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json", "--interval", "500",
+    "--sampling", "0", "--queue", "2", "--count", "8"]);
+  try {
+    assert.equal((await uarc.exited).code, 0, uarc.describe());
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  const data = uarc.events.filter(isData);
+  const marked = data.filter((e) => e.overflow === true);
+  assert.ok(marked.length >= 2, uarc.describe());
+  for (const e of marked) {
+    assert.equal(e.status, "Good", uarc.describe());
+    // the value after a marked one in the same message is the next one, unmarked
+    const next = data[data.indexOf(e) + 1];
+    if (next && next.sequence === e.sequence) {
+      assert.equal(next.value, e.value + 1, uarc.describe());
+      assert.equal(next.overflow, undefined, uarc.describe());
+    }
+  }
+});

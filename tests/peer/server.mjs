@@ -410,10 +410,25 @@ function buildAddressSpace(addressSpace) {
     userAccessLevel: AccessLevelFlag.CurrentRead,
     value: new Variant({ dataType: DataType.UInt32, value: 0 }),
   });
+  // The same count as a Double AnalogItem with EURange 0..1000, for percent deadbands (a percent
+  // of the EURange's span: pct:0.45 lets every fifth value through).
+  const analog = ns.addAnalogDataItem({
+    organizedBy: objects,
+    nodeId: "s=Analog",
+    browseName: "Analog",
+    definition: "ns=1;s=Counter as a Double",
+    dataType: "Double",
+    minimumSamplingInterval: 0,
+    engineeringUnitsRange: { low: 0, high: 1000 },
+    accessLevel: AccessLevelFlag.CurrentRead,
+    userAccessLevel: AccessLevelFlag.CurrentRead,
+    value: new Variant({ dataType: DataType.Double, value: 0 }),
+  });
   let count = 0;
   setInterval(() => {
     count++;
     counter.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: count }));
+    analog.setValueFromSource(new Variant({ dataType: DataType.Double, value: count }));
   }, 10).unref();
 
   // Counters of the services the peer served, so that tests can check what a client did.

@@ -73,6 +73,7 @@ static const char monitor_help[] =
     "  --verbose              log details to stderr\n"
     "\n"
     "Events: data {node, value, type, status, source_timestamp, server_timestamp,\n"
+    "overflow (true when the server's queue for the item dropped values next to this one),\n"
     "subscription, sequence}; event {node, fields {FIELD: value}, subscription, sequence};\n"
     "gap {subscription, from, to (null: every number from `from` on\n"
     "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
@@ -210,6 +211,8 @@ static void on_data(void *user_data, const uarc_data_change *c)
     begin(&line, m, "data");
     ops_add_nodeid(&line, "node", c->node);
     ops_add_data_value(&line, c->value);
+    if (c->value->has_status && uarc_status_is_overflow(c->value->status))
+        out_field_raw(&line, "overflow", "true");
     add_u32(&line, "subscription", c->subscription_id);
     add_u32(&line, "sequence", c->sequence_number);
     out_end(&line); /* flushed: only now may the message be acknowledged */

@@ -1,0 +1,95 @@
+// uarc monitor's data items against the node-opcua peer, per Part 4 §5.12: a queue that overflows
+// marks the value next to the dropped ones (InfoBits Overflow, "overflow": true), a queue of one
+// never does; absolute and percent deadbands (percent of the AnalogItem's EURange) let through
+// only changes beyond them. The peer's ns=1;s=Counter and ns=1;s=Analog count +1 every 10 ms.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { runUarc, loadPeer } from "./helpers.mjs";
+
+const { startPeer } = await loadPeer();
+const peer = await startPeer({ uri: "urn:peer-monitor-filters", args: ["--no-big"] });
+after(() => peer.stop());
+
+const isData = (e) => e.event === "data";
+
+/** Runs uarc monitor until `count` data lines; returns them (and the run, for messages). */
+async function monitor(args, count) {
+  const uarc = runUarc(["monitor", peer.endpointUrl, ...args, "--json", "--count", String(count)]);
+  const { code } = await uarc.exited;
+  assert.equal(code, 0, uarc.describe());
+  const data = uarc.events.filter(isData);
+  assert.equal(data.length, count, uarc.describe());
+  return { uarc, data };
+}
+
+test("a queue of 2 that overflows between publishes: the oldest kept value carries the Overflow bit", async () => {
+  // 500 ms between publishes, ~50 changes each time, 2 kept: each message holds two consecutive
+  // values, the first of them marked, and the values in between are gone.
+  const { uarc, data } = await monitor(["ns=1;s=Counter", "--interval", "500", "--sampling", "0",
+    "--queue", "2"], 8);
+  const bySequence = new Map(); // the first value is the initial one, in a message of its own
+  for (const e of data.slice(1)) bySequence.set(e.sequence, [...(bySequence.get(e.sequence) ?? []), e]);
+  let marked = 0;
+  for (const [sequence, values] of bySequence) {
+    if (values.length < 2) continue; // a message cut by --count
+    assert.equal(values.length, 2, uarc.describe());
+    assert.equal(values[1].value, values[0].value + 1, `message ${sequence}\n${uarc.describe()}`);
+    assert.equal(values[0].overflow, true, `message ${sequence}\n${uarc.describe()}`);
+    assert.equal(values[1].overflow, undefined, `message ${sequence}\n${uarc.describe()}`);
+    assert.equal(values[0].status, "Good"); // the status code itself is still Good
+    marked++;
+  }
+  assert.ok(marked >= 2, uarc.describe());
+  // and values were dropped between messages
+  assert.ok(data.at(-1).value - data[1].value > data.length, uarc.describe());
+});
+
+test("a queue of 1 keeps only the newest value and never sets the Overflow bit", async () => {
+  const { uarc, data } = await monitor(["ns=1;s=Counter", "--interval", "200", "--sampling", "0",
+    "--queue", "1"], 5);
+  assert.deepEqual(data.filter((e) => "overflow" in e), [], uarc.describe());
+  for (let i = 2; i < data.length; i++) assert.ok(data[i].value - data[i - 1].value > 1, uarc.describe());
+});
+
+test("a queue large enough: every value, none marked", async () => {
+  const { uarc, data } = await monitor(["ns=1;s=Counter", "--interval", "200", "--sampling", "0",
+    "--queue", "1000"], 60);
+  assert.deepEqual(data.filter((e) => "overflow" in e), [], uarc.describe());
+  for (let i = 1; i < data.length; i++) assert.equal(data[i].value, data[i - 1].value + 1, uarc.describe());
+});
+
+/** Each reported value exceeds the last reported one by more than the deadband: with a counter
+ * that steps by 1 and every change sampled, exactly `step` apart. */
+function assertSteps(data, step, describe) {
+  for (let i = 1; i < data.length; i++) {
+    assert.equal(data[i].value - data[i - 1].value, step, `#${i}\n${describe()}`);
+  }
+}
+
+test("--deadband abs:4.5: a change is reported only once it exceeds 4.5 from the last reported", async () => {
+  const { uarc, data } = await monitor(["ns=1;s=Counter", "--interval", "100", "--sampling", "0",
+    "--queue", "1000", "--deadband", "abs:4.5"], 12);
+  assertSteps(data, 5, uarc.describe);
+});
+
+test("--deadband pct:0.45 on an AnalogItem with EURange 0..1000: 4.5 units, every fifth value", async () => {
+  const { uarc, data } = await monitor(["ns=1;s=Analog", "--interval", "100", "--sampling", "0",
+    "--queue", "1000", "--deadband", "pct:0.45"], 12);
+  assert.equal(data[0].type, "Double");
+  assertSteps(data, 5, uarc.describe);
+});
+
+test("--deadband pct on a variable without EURange: the server refuses the item, the run goes on", async () => {
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "ns=1;s=Analog",
+    "--interval", "100", "--sampling", "0", "--queue", "100", "--deadband", "pct:1", "--json"]);
+  try {
+    const refused = await uarc.waitFor((e) => e.event === "item" && e.node === "ns=1;s=Counter", 20000);
+    assert.match(refused.status, /^Bad/, uarc.describe());
+    const accepted = await uarc.waitFor((e) => e.event === "item" && e.node === "ns=1;s=Analog", 20000);
+    assert.equal(accepted.status, "Good", uarc.describe());
+    await uarc.waitCount((e) => isData(e) && e.node === "ns=1;s=Analog", 3, 20000);
+  } finally {
+    await uarc.stop();
+  }
+  assert.deepEqual(uarc.events.filter((e) => isData(e) && e.node === "ns=1;s=Counter"), []);
+});
