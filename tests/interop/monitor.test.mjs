@@ -157,3 +157,36 @@ test("--events: the peer's events arrive with the selected fields, each once, in
   });
   for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1] + 1);
 });
+
+test("listen --events --stay: every accepted server's events arrive with the selected fields, each once, across a re-dial", async () => {
+  const uri = "urn:peer-listen-events";
+  const listener = await startListen(["--allow", uri, "--stay", "--events", "i=2253", "--select",
+    "Message", "--select", "0:Severity", "--of-type", "i=2041", "--interval", "100", "--queue", "1000"]);
+  const peer = await startPeer({ uri, reverse: [listener.url], args: ["--no-big", "--events-every", "100"] });
+  const isEvent = (e) => e.event === "event";
+  try {
+    const item = await listener.waitFor((e) => e.event === "item", 30000);
+    assert.equal(item.node, "i=2253");
+    assert.equal(item.status, "Good");
+    const before = await listener.waitCount(isEvent, 5, 20000);
+    peer.child.kill("SIGUSR2"); // the server drops its socket and dials again
+    await listener.waitFor((e) => e.event === "disconnected", 20000);
+    await listener.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+    await listener.waitCount(isEvent, before.length + 10, 20000);
+  } finally {
+    await listener.stop();
+    await peer.stop();
+  }
+  const events = listener.events.filter(isEvent);
+  assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
+  const ticks = events.map((e) => {
+    assert.equal(e.server_uri, uri);
+    assert.equal(e.node, "i=2253");
+    assert.deepEqual(Object.keys(e.fields), ["Message", "0:Severity"]);
+    assert.equal(e.fields["0:Severity"], 100);
+    const m = /^tick (\d+)$/.exec(e.fields.Message.Text);
+    assert.ok(m, JSON.stringify(e));
+    return Number(m[1]);
+  });
+  for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1] + 1, listener.describe());
+});
