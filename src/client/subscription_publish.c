@@ -94,7 +94,8 @@ static void status_change(uarc_subscription *s, const uarc_StatusChangeNotificat
     s->recreate = true;
     s->phase = PHASE_NEW;
     for (size_t i = 0; i < s->item_count; i++)
-        if (s->items[i].state == ITEM_ACTIVE || s->items[i].state == ITEM_CREATING)
+        if (s->items[i].state == ITEM_ACTIVE || s->items[i].state == ITEM_CREATING ||
+            s->items[i].state == ITEM_UNSURE)
             s->items[i].state = ITEM_PENDING;
     if (session_active(s->mgr))
         uarc__sub_create(s);

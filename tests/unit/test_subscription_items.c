@@ -353,6 +353,135 @@ static void test_modify_item_and_monitoring_mode(void **state)
     uarc_client_delete(p.client);
 }
 
+static size_t created_count;
+static uint32_t created_item[8];
+
+static void on_item_created(void *user_data, uarc_subscription *s, uint32_t item,
+                            uarc_status status)
+{
+    (void)user_data, (void)s;
+    assert_int_equal(status, UARC_Good);
+    assert_true(created_count < 8);
+    created_item[created_count++] = item;
+}
+
+/* Answers Server.GetMonitoredItems(SUB_ID) with the items the server has: client handles
+ * `handles`, server ids 200 + handle; `status` Bad: the call fails with it instead. */
+static void reply_server_items(byte_peer *p, const uint32_t *handles, size_t n, uarc_status status)
+{
+    uarc_CallRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CallRequest), &req);
+    assert_int_equal(req.methodsToCallSize, 1);
+    const uarc_CallMethodRequest *m = req.methodsToCall;
+    assert_int_equal(m->objectId.identifier.numeric, UARC_NS0ID_Server);
+    assert_int_equal(m->methodId.identifier.numeric, 11492); /* GetMonitoredItems */
+    assert_int_equal(m->inputArgumentsSize, 1);
+    assert_ptr_equal(m->inputArguments[0].type, UARC_T(UInt32));
+    assert_int_equal(*(uint32_t *)m->inputArguments[0].data, SUB_ID);
+    uarc_clear(&req, UARC_T(CallRequest));
+    uint32_t server[8], client[8];
+    for (size_t i = 0; i < n; i++) {
+        client[i] = handles[i];
+        server[i] = 200 + handles[i];
+    }
+    uarc_variant out[2] = {
+        {.type = UARC_T(UInt32), .data = server, .array_length = n, .is_array = true},
+        {.type = UARC_T(UInt32), .data = client, .array_length = n, .is_array = true}};
+    uarc_CallMethodResult result = {.statusCode = status};
+    if (status == UARC_Good) {
+        result.outputArgumentsSize = 2;
+        result.outputArguments = out;
+    }
+    uarc_CallResponse r;
+    uarc_init(&r, UARC_T(CallResponse));
+    r.resultsSize = 1;
+    r.results = &result;
+    peer_reply(p, rid, &r, UARC_T(CallResponse));
+}
+
+/* Pops every request the client sent; the client handles of the items in CreateMonitoredItems
+ * requests among them go to `handles`. Returns their count. */
+static size_t created_handles(byte_peer *p, uint32_t handles[8])
+{
+    size_t n = 0;
+    while (!peer_silent(p)) {
+        peer_pop(p, "MSGF");
+        size_t offset = 0;
+        uarc_nodeid id;
+        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
+                                     UARC_T(NodeId), NULL),
+                         UARC_Good);
+        if (id.identifier.numeric != UARC_T(CreateMonitoredItemsRequest)->binary_encoding_id)
+            continue;
+        uarc_CreateMonitoredItemsRequest c;
+        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &c,
+                                     UARC_T(CreateMonitoredItemsRequest), NULL),
+                         UARC_Good);
+        for (size_t i = 0; i < c.itemsToCreateSize; i++) {
+            assert_true(n < 8);
+            handles[n++] = c.itemsToCreate[i].requestedParameters.clientHandle;
+        }
+        uarc_clear(&c, UARC_T(CreateMonitoredItemsRequest));
+    }
+    return n;
+}
+
+/* The connection drops while CreateMonitoredItems for item 2 is in flight (item 3 waits behind
+ * it); the session is re-activated. Whether the server created item 2 is unknown: it is asked,
+ * and only the items it does not have are created (`has`: the client handles it has; `status`
+ * Bad: it cannot say). `created_again`: how many CreateMonitoredItems then carry. */
+static void check_items_in_flight_at_a_cut(const uint32_t *has, size_t has_count,
+                                           uarc_status status, size_t created_again)
+{
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    cfg.callbacks.item_created = on_item_created;
+    created_count = 0;
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    created_count = 0; /* item 1, created in the setup */
+    for (uint32_t i = 0; i < 2; i++) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 10 + i)};
+        assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    }
+    uarc_CreateMonitoredItemsRequest creq;
+    peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &creq);
+    assert_int_equal(creq.itemsToCreateSize, 1); /* item 2 went as it was added */
+    uarc_clear(&creq, UARC_T(CreateMonitoredItemsRequest));
+    assert_true(peer_silent(&p)); /* item 3 waits for that batch */
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    p.now += 1000;
+    peer_open_channel(&p);
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+    assert_true(uarc_client_session_resumed(p.client));
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RESUMED);
+    /* Asked before anything is created again; the pipeline goes out meanwhile. */
+    reply_server_items(&p, has, has_count, status);
+    size_t created = created_count;
+    uint32_t handles[8];
+    size_t n = created_handles(&p, handles);
+    assert_int_equal(n, created_again);
+    /* each item once: either adopted (told as created) or created again, never both */
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < created; k++)
+            assert_int_not_equal(handles[i], created_item[k]);
+    assert_int_equal(created + n, 2);
+    uarc_client_delete(p.client);
+}
+
+static void test_items_in_flight_at_a_cut_exist_once(void **state)
+{
+    (void)state;
+    uint32_t all[] = {1, 2, 3}, one[] = {1};
+    check_items_in_flight_at_a_cut(all, 2, UARC_Good, 1); /* the server had created item 2 */
+    check_items_in_flight_at_a_cut(one, 1, UARC_Good, 2); /* it had not */
+    check_items_in_flight_at_a_cut(NULL, 0, UARC_BadMethodInvalid, 2); /* it cannot say */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_items_in_batches),
         cmocka_unit_test(test_items_within_the_servers_limit),
         cmocka_unit_test(test_modify_item_and_monitoring_mode),
+        cmocka_unit_test(test_items_in_flight_at_a_cut_exist_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
