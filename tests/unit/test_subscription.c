@@ -493,6 +493,30 @@ static void test_far_keepalive_is_one_gap(void **state)
     uarc_client_delete(p.client);
 }
 
+static void test_half_way_sequence_is_not_ahead(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    /* 2^31 after the message delivered: as much before it as after it. Not taken as ahead (it
+     * would be delivered after a gap, out of order with 1), dropped as an old number. */
+    uint32_t available[] = {2, 0x80000001u};
+    reply_publish(&p, pub[1], SUB_ID, 0x80000001u, 2, available, 2);
+    pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p)); /* no Republish: nothing is missing */
+    assert_int_equal(r.count, 1);
+    assert_int_equal(r.gaps, 0);
+    reply_publish(&p, next, SUB_ID, 2, 3, NULL, 0);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.seq[1], 2);
+    uarc_client_delete(p.client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_delete_from_own_callback),
         cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
+        cmocka_unit_test(test_half_way_sequence_is_not_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
