@@ -2,9 +2,12 @@
 // marks the value next to the dropped ones (InfoBits Overflow, "overflow": true), a queue of one
 // never does; absolute and percent deadbands (percent of the AnalogItem's EURange) let through
 // only changes beyond them. The peer's ns=1;s=Counter and ns=1;s=Analog count +1 every 10 ms.
+// And a stdout that cannot be written ends the run instead of acknowledging unwritten lines.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { runUarc, loadPeer } from "./helpers.mjs";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import { runUarc, loadPeer, UARC_BIN } from "./helpers.mjs";
 
 const { startPeer } = await loadPeer();
 const peer = await startPeer({ uri: "urn:peer-monitor-filters", args: ["--no-big"] });
@@ -92,4 +95,19 @@ test("--deadband pct on a variable without EURange: the server refuses the item,
     await uarc.stop();
   }
   assert.deepEqual(uarc.events.filter((e) => isData(e) && e.node === "ns=1;s=Counter"), []);
+});
+
+test("a stdout that cannot be written (/dev/full): the run stops with status 1 instead of going on", async () => {
+  const full = fs.openSync("/dev/full", "w");
+  const child = spawn(UARC_BIN, ["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json",
+    "--interval", "100", "--sampling", "0", "--queue", "100"], { stdio: ["ignore", full, "pipe"] });
+  fs.closeSync(full);
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d) => { stderr += d; });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20000);
+  const [code] = await new Promise((resolve) => child.on("close", (...r) => resolve(r)));
+  clearTimeout(timer);
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /writing to stdout failed/);
 });

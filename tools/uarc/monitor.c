@@ -354,11 +354,21 @@ static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_s
     out_end(&line);
 }
 
+/* A message is acknowledged only once its lines are out: a write that failed (a full disk) leaves
+ * it with the server, to be fetched again. */
+static void on_delivered(void *user_data, uarc_subscription *s, uint32_t sequence)
+{
+    (void)user_data;
+    if (!ferror(stdout))
+        uarc_subscription_ack(s, sequence);
+}
+
 uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const monitor_params *p,
                               uarc_subscription **subscription)
 {
-    uarc_subscription_config cfg = {.publishing_interval_ms = p->interval_ms};
+    uarc_subscription_config cfg = {.publishing_interval_ms = p->interval_ms, .deferred_ack = true};
     cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                  .message_delivered = on_delivered,
                                                   .gap = on_gap,
                                                   .state_changed = on_state,
                                                   .item_created = on_item,
@@ -410,6 +420,11 @@ static int run(monitor *m, const char *url, int64_t end)
     int64_t backoff = FIRST_BACKOFF_MS, next_dial = 0;
     bool was_active = false;
     while (!interrupted && !(m->sink.limit && m->sink.count >= m->sink.limit)) {
+        if (ferror(stdout)) {
+            fprintf(stderr, "uarc monitor: writing to stdout failed: stopped, the unwritten "
+                            "messages not acknowledged\n");
+            return EXIT_FAILED;
+        }
         int64_t now = now_ms();
         if (end >= 0 && now >= end)
             break;
