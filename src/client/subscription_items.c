@@ -183,11 +183,15 @@ static void on_server_items(void *user_data, uarc_status status, void *response)
         client = u32_array(&res->outputArguments[1], &n_client);
     }
     if (!server || !client || n != n_client) {
-        /* The server cannot say (no such method, no access): created again, at the risk of an
-         * item twice on the server; its values still arrive under the one handle. */
+        /* The server cannot say (no such method, no access, outputs not two UInt32 arrays of one
+         * length): created again, at the risk of an item twice on the server; its values still
+         * arrive under the one handle. */
+        uarc_status why = !res                                  ? status
+                          : uarc_status_is_bad(res->statusCode) ? res->statusCode
+                                                                : UARC_BadTypeMismatch;
         uarc__sub_log(s, UARC_LOG_WARNING,
                       "GetMonitoredItems: %s; items without an answer are created again",
-                      uarc_status_name(res ? res->statusCode : status));
+                      uarc_status_name(why));
         n = 0;
     }
     for (size_t i = 0; i < s->item_count; i++) {

@@ -98,6 +98,14 @@ def call_rest(status=0):
     return array([result]) + NO_DIAGNOSTICS
 
 
+def monitored_items_rest(server=(), client=()):
+    """A CallResponse of Server.GetMonitoredItems: serverHandles and clientHandles (UInt32[])."""
+    def u32_array(values):
+        return b"\x87" + array([u32(v) for v in values])  # Variant: UInt32 (7), array bit
+    result = u32(0) + array([]) + NO_DIAGNOSTICS + array([u32_array(server), u32_array(client)])
+    return array([result]) + NO_DIAGNOSTICS
+
+
 def translate_rest(targets=1):
     target = b"\x01\x00" + struct.pack("<H", 2253) + u32(0xFFFFFFFF)
     return array([u32(0) + array([target] * targets)]) + NO_DIAGNOSTICS
@@ -456,10 +464,23 @@ hostile = {
                                                 b"\x17\x01" + nested_variant(4))]),
                                             publish_rest(2, notifications=[event_fields(
                                                 nested_variant(200))]))),
+    # CreateMonitoredItems unanswered when the connection drops: after the session is re-activated
+    # the client asks GetMonitoredItems which items the server has; the answers: it has item 1,
+    # handles that do not match, and lists of different lengths.
+    "items_in_flight_cut": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                reply(read_rest(0)), op(CLOSE, 1), op(RECONNECT),
+                                reply(monitored_items_rest((100,), (1,))),
+                                reply(publish_rest(1, (1,)))),
+    "items_in_flight_odd_answers": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                        reply(read_rest(0)), op(CLOSE, 1), op(RECONNECT),
+                                        reply(monitored_items_rest((100, 101), (7,))),
+                                        op(CLOSE, 1), op(RECONNECT),
+                                        reply(monitored_items_rest((), ())),
+                                        reply(create_items_rest(), selector=2)),
 }
 seeds.update(hostile)
 # The subscription seeds again in byte mode (uarc_client_receive_bytes, no socket).
-for name in [n for n in seeds if n.startswith(("subscribe_", "publish_"))]:
+for name in [n for n in seeds if n.startswith(("subscribe_", "publish_", "items_"))]:
     seeds["bytes_" + name] = seeds[name][:1] + bytes([seeds[name][1] | BYTES]) + seeds[name][2:]
 seeds["bytes_read_and_block"] = seed(0, 60 | BYTES, op(SEND), reply(read_rest(42)), op(BLOCK),
                                      op(CLOSE, 1), op(RECONNECT), op(SEND), reply(read_rest(1)))
