@@ -5,7 +5,8 @@
 // their socket closed mid-stream, without a CloseSecureChannel. open62541 keeps the session and
 // its subscription when the channel goes (the session outlives it by its timeout), so uarc
 // re-activates it on a new channel and fetches what it missed with Republish (proven by the
-// debug line "Republish: message N recovered" when responses were lost in transit).
+// debug line "Republish: message N recovered" when responses were lost in transit). Then the
+// Overflow bit of a queue of 2, and a session limited to one PublishRequest.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -195,4 +196,20 @@ test("a queue of 2 that overflows between publishes: open62541 marks the oldest 
       assert.equal(next.overflow, undefined, uarc.describe());
     }
   }
+});
+
+test("open62541 queueing one PublishRequest: BadTooManyPublishRequests lowers the pipeline, nothing stalls or is lost", async () => {
+  const peer = await startPeer62541("urn:o62-monitor-publish", ["--max-publish-requests", "1"]);
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json", "--verbose", ...MONITOR]);
+  try {
+    await uarc.waitCount(isData, 150, 30000);
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  // One subscription wants two PublishRequests out; open62541 answered the older one
+  // BadTooManyPublishRequests, and from then on one at a time carried every value.
+  assert.match(uarc.stderr(), /BadTooManyPublishRequests: at most 1 PublishRequests/, uarc.describe());
+  assert.deepEqual(uarc.events.filter((e) => e.event === "gap" || e.state === "stalled"), [], uarc.describe());
+  assertConsecutive(uarc.events.filter(isData), uarc.describe);
 });
