@@ -174,10 +174,10 @@ for (const [how, breakIt] of Object.entries(CUTS)) {
   });
 }
 
-test("a queue of 2 that overflows between publishes: open62541 marks the oldest kept value with the Overflow bit", async () => {
+test("a queue of 2 that overflows between publishes: open62541 marks the value after dropped ones with the Overflow bit", async () => {
   const peer = await startPeer62541("urn:o62-monitor-overflow");
   const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json", "--interval", "500",
-    "--sampling", "0", "--queue", "2", "--count", "8"]);
+    "--sampling", "0", "--queue", "2", "--count", "12"]);
   try {
     assert.equal((await uarc.exited).code, 0, uarc.describe());
   } finally {
@@ -185,17 +185,13 @@ test("a queue of 2 that overflows between publishes: open62541 marks the oldest 
     await peer.stop();
   }
   const data = uarc.events.filter(isData);
-  const marked = data.filter((e) => e.overflow === true);
-  assert.ok(marked.length >= 2, uarc.describe());
-  for (const e of marked) {
-    assert.equal(e.status, "Good", uarc.describe());
-    // the value after a marked one in the same message is the next one, unmarked
-    const next = data[data.indexOf(e) + 1];
-    if (next && next.sequence === e.sequence) {
-      assert.equal(next.value, e.value + 1, uarc.describe());
-      assert.equal(next.overflow, undefined, uarc.describe());
-    }
+  let marked = 0;
+  for (let i = 1; i < data.length; i++) {
+    const dropped = data[i].value - data[i - 1].value > 1;
+    assert.equal(data[i].overflow === true, dropped, `#${i}\n${uarc.describe()}`);
+    marked += dropped;
   }
+  assert.ok(marked >= 2, uarc.describe());
 });
 
 test("open62541 queueing one PublishRequest: BadTooManyPublishRequests lowers the pipeline, nothing stalls or is lost", async () => {
