@@ -22,6 +22,7 @@ static const char listen_help[] =
     "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
+    "                   [--events NODEID [--select FIELD]... [--of-type NODEID]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
     "                   [--memory-budget MIB] [--reuse-port]\n"
     "                   [--mqtt mqtt://HOST[:PORT] [--mqtt-topic-prefix P] [--mqtt-qos 0|1]\n"
@@ -65,6 +66,13 @@ static const char listen_help[] =
     "                       uarc monitor prints them, with server_uri; the subscription\n"
     "                       follows the server through its re-dials (resumed, transferred or\n"
     "                       recreated, and a gap for whatever could not be recovered)\n"
+    "  --events NODEID      subscribe to the events the object reports (i=2253: the Server)\n"
+    "                       on each server (needs --stay): event lines {node, fields,\n"
+    "                       server_uri}, as uarc monitor prints them\n"
+    "  --select FIELD       a BaseEventType field of --events by browse path (Message,\n"
+    "                       0:Severity, EnabledState/Id); repeatable. Default: EventType,\n"
+    "                       SourceName, Time, Message, Severity\n"
+    "  --of-type NODEID     only events of this type or a subtype\n"
     "  --interval MS        publishing interval of --monitor (default 500)\n"
     "  --sampling MS        sampling interval of --monitor (default: the publishing interval;\n"
     "                       0: the fastest the server offers)\n"
@@ -128,6 +136,9 @@ enum {
     OPT_STAY,
     OPT_ACCEPT_ONLY,
     OPT_MONITOR,
+    OPT_EVENTS,
+    OPT_SELECT,
+    OPT_OF_TYPE,
     OPT_INTERVAL,
     OPT_QUEUE,
     OPT_SAMPLING,
@@ -154,6 +165,9 @@ static const arg_spec listen_specs[] = {
     {"--stay", false, OPT_STAY},
     {"--accept-only", false, OPT_ACCEPT_ONLY},
     {"--monitor", true, OPT_MONITOR},
+    {"--events", true, OPT_EVENTS},
+    {"--select", true, OPT_SELECT},
+    {"--of-type", true, OPT_OF_TYPE},
     {"--interval", true, OPT_INTERVAL},
     {"--queue", true, OPT_QUEUE},
     {"--sampling", true, OPT_SAMPLING},
@@ -185,6 +199,7 @@ typedef struct listen_args {
     /* --monitor: the nodes subscribed to on each server */
     uarc_nodeid *monitors;
     size_t monitor_count;
+    monitor_events_args events; /* --events, --select, --of-type: an event item too */
     unsigned long interval, queue;
     double sampling; /* < 0: not given */
     /* milliseconds; 0: the client's defaults */
@@ -298,6 +313,12 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->monitor_count++;
         return true;
     }
+    case OPT_EVENTS:
+        return monitor_events_arg(&a->events, cmd, MONITOR_OPT_EVENTS, value);
+    case OPT_SELECT:
+        return monitor_events_arg(&a->events, cmd, MONITOR_OPT_SELECT, value);
+    case OPT_OF_TYPE:
+        return monitor_events_arg(&a->events, cmd, MONITOR_OPT_OF_TYPE, value);
     case OPT_INTERVAL:
         return args_uint(cmd, "--interval", value, 86400000, &a->interval);
     case OPT_QUEUE:
@@ -594,7 +615,7 @@ static void finish_jobs(session_state *st)
 static void subscribe(session_state *st, uarc_client *client, const char *server_uri)
 {
     const listen_args *a = st->args;
-    if (!a->monitor_count)
+    if (!a->monitor_count && !a->events.events)
         return;
     for (size_t i = 0; i < st->sink_count; i++)
         if (strcmp(st->sinks[i]->server_uri, server_uri) == 0)
@@ -615,7 +636,11 @@ static void subscribe(session_state *st, uarc_client *client, const char *server
                            .server_uri = uri,
                            .publisher_id = uri,
                            .nodes = a->monitors,
-                           .node_count = a->monitor_count};
+                           .node_count = a->monitor_count,
+                           .event_node = a->events.events ? &a->events.node : NULL,
+                           .select = a->events.select,
+                           .select_count = a->events.select_count,
+                           .of_type = a->events.type};
     st->sinks[st->sink_count++] = sink;
     monitor_params params = {.interval_ms = (double)a->interval,
                              .sampling_ms = a->sampling,
@@ -944,13 +969,15 @@ int cmd_listen(int argc, char **argv)
     }
     if (!mqtt_args_check("listen", &a.mqtt))
         goto done;
-    if (a.mqtt.url && !a.monitor_count) {
-        fprintf(stderr, "uarc listen: --mqtt carries the data of --monitor\n");
+    if (!monitor_events_finish(&a.events, "listen"))
+        goto done;
+    if (a.mqtt.url && !a.monitor_count && !a.events.events) {
+        fprintf(stderr, "uarc listen: --mqtt carries the data of --monitor and --events\n");
         goto done;
     }
-    if (a.monitor_count && (!a.stay || a.accept_only)) {
-        fprintf(stderr, "uarc listen: --monitor needs --stay (the subscription lives as long as "
-                        "the session)\n");
+    if ((a.monitor_count || a.events.events) && (!a.stay || a.accept_only)) {
+        fprintf(stderr, "uarc listen: --monitor and --events need --stay (the subscription lives "
+                        "as long as the session)\n");
         goto done;
     }
     {
@@ -1010,5 +1037,6 @@ done:
     for (size_t i = 0; i < a.monitor_count; i++)
         uarc_clear(&a.monitors[i], UARC_T(NodeId));
     free(a.monitors);
+    monitor_events_free(&a.events);
     return rc;
 }

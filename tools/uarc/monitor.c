@@ -74,6 +74,7 @@ static const char monitor_help[] =
     "  --verbose              log details to stderr\n"
     "\n"
     "Events: data {node, value, type, status, source_timestamp, server_timestamp,\n"
+    "overflow (true when the server's queue for the item dropped values next to this one),\n"
     "subscription, sequence}; event {node, fields {FIELD: value}, subscription, sequence};\n"
     "gap {subscription, from, to (null: every number from `from` on\n"
     "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
@@ -93,10 +94,7 @@ typedef struct monitor_args {
     double duration;
     uarc_DeadbandType deadband_type;
     double deadband_value;
-    const char *events;  /* --events NODEID */
-    const char *of_type; /* --of-type NODEID */
-    const char **select;
-    size_t select_count;
+    monitor_events_args events;
 } monitor_args;
 
 static volatile sig_atomic_t interrupted;
@@ -158,27 +156,11 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
     case OPT_COUNT:
         return args_uint("monitor", "--count", value, 0xFFFFFFFFul, &a->count);
     case OPT_EVENTS:
-        a->events = value;
-        return true;
+        return monitor_events_arg(&a->events, "monitor", MONITOR_OPT_EVENTS, value);
+    case OPT_SELECT:
+        return monitor_events_arg(&a->events, "monitor", MONITOR_OPT_SELECT, value);
     case OPT_OF_TYPE:
-        a->of_type = value;
-        return true;
-    case OPT_SELECT: {
-        if (!monitor_select_valid(value)) {
-            fprintf(
-                stderr,
-                "uarc monitor: --select: \"%s\" is not a field path ([ns:]Name/..., of letters, "
-                "digits and _ . -)\n",
-                value);
-            return false;
-        }
-        const char **grown = realloc(a->select, (a->select_count + 1) * sizeof *grown);
-        if (!grown)
-            return false;
-        a->select = grown;
-        a->select[a->select_count++] = value;
-        return true;
-    }
+        return monitor_events_arg(&a->events, "monitor", MONITOR_OPT_OF_TYPE, value);
     default:
         if (id >= MQTT_OPT_BASE)
             return mqtt_arg("monitor", &a->mqtt, id, value);
@@ -269,7 +251,7 @@ static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_st
                                      uarc_subscription_id(s), status);
 }
 
-bool monitor_select_valid(const char *field)
+static bool select_valid(const char *field)
 {
     if (!*field || strlen(field) > 512)
         return false;
@@ -278,6 +260,71 @@ bool monitor_select_valid(const char *field)
               strchr("_.-:/", *p)))
             return false;
     return true;
+}
+
+bool monitor_events_arg(monitor_events_args *e, const char *command, monitor_events_option option,
+                        const char *value)
+{
+    if (option == MONITOR_OPT_EVENTS) {
+        e->events = value;
+        return true;
+    }
+    if (option == MONITOR_OPT_OF_TYPE) {
+        e->of_type = value;
+        return true;
+    }
+    if (!select_valid(value)) {
+        fprintf(stderr,
+                "uarc %s: --select: \"%s\" is not a field path ([ns:]Name/..., of letters, "
+                "digits and _ . -)\n",
+                command, value);
+        return false;
+    }
+    const char **grown = realloc(e->select, (e->select_count + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    e->select = grown;
+    e->select[e->select_count++] = value;
+    return true;
+}
+
+bool monitor_events_finish(monitor_events_args *e, const char *command)
+{
+    static const char *const default_select[] = {"EventType", "SourceName", "Time", "Message",
+                                                 "Severity"};
+    e->node = e->type = uarc_nodeid_numeric(0, 0);
+    if ((e->select_count || e->of_type) && !e->events) {
+        fprintf(stderr, "uarc %s: --select and --of-type need --events NODEID\n", command);
+        return false;
+    }
+    if (e->events && !e->select_count) {
+        e->select_count = sizeof default_select / sizeof *default_select;
+        e->select = malloc(sizeof default_select);
+        if (!e->select)
+            return false;
+        memcpy(e->select, default_select, sizeof default_select);
+    }
+    if (e->select_count > 64) {
+        fprintf(stderr, "uarc %s: at most 64 --select fields\n", command);
+        return false;
+    }
+    if (e->events && uarc_nodeid_parse(e->events, SIZE_MAX, &e->node) != UARC_Good) {
+        fprintf(stderr, "uarc %s: --events: not a NodeId: \"%s\"\n", command, e->events);
+        return false;
+    }
+    if (e->of_type && uarc_nodeid_parse(e->of_type, SIZE_MAX, &e->type) != UARC_Good) {
+        fprintf(stderr, "uarc %s: --of-type: not a NodeId: \"%s\"\n", command, e->of_type);
+        return false;
+    }
+    return true;
+}
+
+void monitor_events_free(monitor_events_args *e)
+{
+    uarc_clear(&e->node, UARC_T(NodeId));
+    uarc_clear(&e->type, UARC_T(NodeId));
+    free(e->select);
+    e->select = NULL;
 }
 
 static void on_event(void *user_data, const uarc_event *e)
@@ -398,6 +445,11 @@ static int run(monitor *m, const char *url, int64_t end)
     int64_t backoff = FIRST_BACKOFF_MS, next_dial = 0;
     bool was_active = false;
     while (!interrupted && !(m->sink.limit && m->sink.count >= m->sink.limit)) {
+        if (ferror(stdout)) {
+            fprintf(stderr, "uarc monitor: writing to stdout failed: stopped, the unwritten "
+                            "messages not acknowledged\n");
+            return EXIT_FAILED;
+        }
         int64_t now = now_ms();
         if (end >= 0 && now >= end)
             break;
@@ -452,7 +504,6 @@ int cmd_monitor(int argc, char **argv)
     int rc = EXIT_USAGE;
     uarc_client *client = NULL;
     uarc_nodeid *nodes = NULL;
-    uarc_nodeid event_node = uarc_nodeid_numeric(0, 0), of_type = uarc_nodeid_numeric(0, 0);
     size_t node_count = 0;
     if (!args_parse("monitor", monitor_specs, argc, argv, on_monitor_arg, &a))
         goto done;
@@ -461,37 +512,14 @@ int cmd_monitor(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
-    if (a.positional_count < (a.events ? 1u : 2u)) {
+    if (a.positional_count < (a.events.events ? 1u : 2u)) {
         fputs(monitor_help, stderr);
         goto done;
     }
     if (!mqtt_args_check("monitor", &a.mqtt))
         goto done;
-    if ((a.select_count || a.of_type) && !a.events) {
-        fprintf(stderr, "uarc monitor: --select and --of-type need --events NODEID\n");
+    if (!monitor_events_finish(&a.events, "monitor"))
         goto done;
-    }
-    static const char *const default_select[] = {"EventType", "SourceName", "Time", "Message",
-                                                 "Severity"};
-    if (a.events && !a.select_count) {
-        a.select_count = sizeof default_select / sizeof *default_select;
-        a.select = malloc(sizeof default_select);
-        if (!a.select)
-            goto done;
-        memcpy(a.select, default_select, sizeof default_select);
-    }
-    if (a.select_count > 64) {
-        fprintf(stderr, "uarc monitor: at most 64 --select fields\n");
-        goto done;
-    }
-    if (a.events && uarc_nodeid_parse(a.events, SIZE_MAX, &event_node) != UARC_Good) {
-        fprintf(stderr, "uarc monitor: --events: not a NodeId: \"%s\"\n", a.events);
-        goto done;
-    }
-    if (a.of_type && uarc_nodeid_parse(a.of_type, SIZE_MAX, &of_type) != UARC_Good) {
-        fprintf(stderr, "uarc monitor: --of-type: not a NodeId: \"%s\"\n", a.of_type);
-        goto done;
-    }
     nodes = calloc(a.positional_count, sizeof *nodes);
     if (!nodes)
         goto done;
@@ -515,10 +543,10 @@ int cmd_monitor(int argc, char **argv)
                           .json = a.common.json,
                           .nodes = nodes,
                           .node_count = node_count,
-                          .event_node = a.events ? &event_node : NULL,
-                          .select = a.select,
-                          .select_count = a.select_count,
-                          .of_type = of_type,
+                          .event_node = a.events.events ? &a.events.node : NULL,
+                          .select = a.events.select,
+                          .select_count = a.events.select_count,
+                          .of_type = a.events.type,
                           .limit = a.count},
                  .client = client};
     monitor_params params = {.interval_ms = (double)a.interval,
@@ -545,9 +573,7 @@ done:
     for (size_t i = 0; i < node_count; i++)
         uarc_clear(&nodes[i], UARC_T(NodeId));
     free(nodes);
-    uarc_clear(&event_node, UARC_T(NodeId));
-    uarc_clear(&of_type, UARC_T(NodeId));
-    free(a.select);
+    monitor_events_free(&a.events);
     free(a.positional);
     args_free_secret(a.mqtt.password);
     return rc;

@@ -33,9 +33,30 @@ typedef struct monitor_params {
     double deadband_value;
 } monitor_params;
 
-/* A --select field: "[ns:]Name" elements joined by "/", of letters, digits and _ . - only (it is
- * printed as a JSON key as it is). */
-bool monitor_select_valid(const char *field);
+/* The options of an event item, shared by monitor and listen: --events NODEID, --select FIELD
+ * (repeatable), --of-type NODEID. A --select field is "[ns:]Name" elements joined by "/", of
+ * letters, digits and _ . - only (it is printed as a JSON key as it is). */
+typedef struct monitor_events_args {
+    const char *events;  /* --events NODEID; NULL: no event item */
+    const char *of_type; /* --of-type NODEID */
+    const char **select; /* owned array of borrowed strings */
+    size_t select_count;
+    uarc_nodeid node, type; /* set by monitor_events_finish(); type i=0: no where clause */
+} monitor_events_args;
+
+typedef enum monitor_events_option {
+    MONITOR_OPT_EVENTS,
+    MONITOR_OPT_SELECT,
+    MONITOR_OPT_OF_TYPE,
+} monitor_events_option;
+
+/* Takes one of those options' values; false after printing why to stderr ("uarc COMMAND: ..."). */
+bool monitor_events_arg(monitor_events_args *e, const char *command, monitor_events_option option,
+                        const char *value);
+/* After parsing: checks them together, fills in the default select clauses and parses the NodeIds
+ * into node and type. False after printing why. */
+bool monitor_events_finish(monitor_events_args *e, const char *command);
+void monitor_events_free(monitor_events_args *e);
 
 /* Starts a line for `event`, with server_uri when the subscription has one. */
 void monitor_begin_line(out_line *line, const monitor_sink *m, const char *event);

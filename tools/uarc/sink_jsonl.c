@@ -1,5 +1,5 @@
 /* The data sink of JSON Lines (or readable lines) on stdout: one `data` or `event` line per
- * change, flushed at once, so the message may be acknowledged as soon as its callbacks return. */
+ * change, flushed at once; the message is acknowledged at its end unless stdout failed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,8 @@ static void jsonl_data(data_sink *s, monitor_sink *m, const uarc_data_change *c)
     monitor_begin_line(&line, m, "data");
     ops_add_nodeid(&line, "node", c->node);
     ops_add_data_value(&line, c->value);
+    if (c->value->has_status && uarc_status_is_overflow(c->value->status))
+        out_field_raw(&line, "overflow", "true");
     add_u32(&line, "subscription", c->subscription_id);
     add_u32(&line, "sequence", c->sequence_number);
     out_end(&line); /* flushed: only now may the message be acknowledged */
@@ -60,10 +62,14 @@ static void jsonl_event(data_sink *s, monitor_sink *m, const uarc_event *e)
     free(json);
 }
 
+/* A message is acknowledged only once its lines are out: a write that failed (a full disk) leaves
+ * it with the server, to be fetched again. */
 static void jsonl_message_end(data_sink *s, monitor_sink *m, uarc_subscription *subscription,
                               uint32_t sequence_number)
 {
-    (void)s, (void)m, (void)subscription, (void)sequence_number;
+    (void)s, (void)m;
+    if (!ferror(stdout))
+        uarc_subscription_ack(subscription, sequence_number);
 }
 
 static void jsonl_close(data_sink *s, int linger_ms)
@@ -80,6 +86,6 @@ static const sink_ops jsonl_ops = {
 
 data_sink *sink_jsonl(void)
 {
-    static data_sink the_sink = {.ops = &jsonl_ops, .deferred_ack = false};
+    static data_sink the_sink = {.ops = &jsonl_ops, .deferred_ack = true};
     return &the_sink;
 }
