@@ -26,7 +26,7 @@
  * which OpenSSL's anchors cannot make: an issuer is an anchor for the chain, but trusts nothing. */
 typedef struct trust_list {
     X509_STORE *store;
-    STACK_OF(X509) *trusted;
+    STACK_OF(X509) * trusted;
     size_t certificates, crls;
 } trust_list;
 
@@ -227,8 +227,10 @@ static uarc_status split_chain(const uint8_t *der, size_t length, X509 **leaf,
         }
         X509 *x = d2i_X509(NULL, &p, (long)(end - p));
         if (!x) {
-            say(detail, size, "the %zu bytes after certificate %zu of the chain are not a DER "
-                "certificate", (size_t)(end - p), count);
+            say(detail, size,
+                "the %zu bytes after certificate %zu of the chain are not a DER "
+                "certificate",
+                (size_t)(end - p), count);
             return UARC_BadCertificateInvalid;
         }
         if (!sk_X509_push(*issuers, x)) {
@@ -293,8 +295,7 @@ static void note_failure(failure *f, X509_STORE_CTX *ctx, int error)
     if (error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID) {
         char t_text[48];
         bool expired = error == X509_V_ERR_CERT_HAS_EXPIRED;
-        print_time(expired ? X509_get0_notAfter(x) : X509_get0_notBefore(x), t_text,
-                   sizeof t_text);
+        print_time(expired ? X509_get0_notAfter(x) : X509_get0_notBefore(x), t_text, sizeof t_text);
         snprintf(f->when, sizeof f->when, " (%s %s)", expired ? "notAfter" : "notBefore", t_text);
     }
 }
@@ -386,7 +387,6 @@ static uarc_status verdict(int error, int depth, const char **reason)
         return UARC_BadCertificateInvalid;
     }
 }
-
 
 /* "certificate "S": [its issuer "I" is ]REASON (OpenSSL: ...)" for a noted failure. */
 static uarc_status report(const failure *f, const char *leaf_subject, char *detail, size_t size)
@@ -495,14 +495,13 @@ static uarc_status check_leaf(X509 *x, char *detail, size_t size)
     return UARC_Good;
 }
 
-
 uarc_status uarc__cert_validate(const uint8_t *der, size_t length, const char *trust_list_dir,
                                 const char *issuer_list, int64_t at, char *detail,
                                 size_t detail_size)
 {
     say(detail, detail_size, "%s", "");
     X509 *leaf;
-    STACK_OF(X509) *sent;
+    STACK_OF(X509) * sent;
     uarc_status s = split_chain(der, length, &leaf, &sent, detail, detail_size);
     trust_list t = {X509_STORE_new(), sk_X509_new_null(), 0, 0};
     if (s == UARC_Good && (!t.store || !t.trusted))
@@ -558,8 +557,8 @@ static void list_host_names(X509 *x, char *out, size_t size)
         snprintf(out, size, "none");
 }
 
-uarc_status uarc__cert_check_host(const uint8_t *der, size_t length, const char *host,
-                                  char *detail, size_t detail_size)
+uarc_status uarc__cert_check_host(const uint8_t *der, size_t length, const char *host, char *detail,
+                                  size_t detail_size)
 {
     say(detail, detail_size, "%s", "");
     const unsigned char *p = der;
@@ -572,10 +571,9 @@ uarc_status uarc__cert_check_host(const uint8_t *der, size_t length, const char 
      * the usual leftmost-label wildcard, never the subject's CN (Part 6 §6.2.2) */
     int match = X509_check_ip_asc(x, host, 0);
     if (match < 0)
-        match = X509_check_host(x, host, strlen(host),
-                                X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
-                                    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                                NULL);
+        match = X509_check_host(
+            x, host, strlen(host),
+            X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
     uarc_status s = UARC_Good;
     if (match != 1) {
         char subject[256], names[512];

@@ -54,7 +54,7 @@ uarc_status uarc__cert_validate(const uint8_t *der, size_t length, const char *t
  * BadCertificateHostNameInvalid (the detail names the host and the certificate's names) or
  * BadCertificateInvalid.
  */
-uarc_status uarc__cert_check_host(const uint8_t *der, size_t length, const char *host,
-                                  char *detail, size_t detail_size);
+uarc_status uarc__cert_check_host(const uint8_t *der, size_t length, const char *host, char *detail,
+                                  size_t detail_size);
 
 #endif

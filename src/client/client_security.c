@@ -563,7 +563,8 @@ static uarc_status check_server_identity(uarc_client *c, const uarc_EndpointDesc
             snprintf(why, sizeof why,
                      "the server's certificate names URI %s, but its endpoint names the "
                      "ApplicationUri %.*s",
-                     s == UARC_Good ? uri : "(none)", (int)(app_uri->length > 500 ? 500 : app_uri->length),
+                     s == UARC_Good ? uri : "(none)",
+                     (int)(app_uri->length > 500 ? 500 : app_uri->length),
                      (const char *)app_uri->data);
             if (!c->cfg.allow_server_uri_mismatch)
                 return security_failed(c, UARC_BadCertificateUriInvalid, "%s", why);
@@ -581,8 +582,10 @@ static uarc_status check_server_identity(uarc_client *c, const uarc_EndpointDesc
         return UARC_Good;
     if (c->cfg.require_server_host_name || s != UARC_BadCertificateHostNameInvalid)
         return security_failed(c, s, "server %s", detail);
-    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust", "server %s (require_server_host_name "
-              "makes this an error)", detail);
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+              "server %s (require_server_host_name "
+              "makes this an error)",
+              detail);
     return UARC_Good;
 }
 

@@ -219,9 +219,9 @@ static void remove_dir(const char *dir)
 static int teardown(void **state)
 {
     (void)state;
-    issued *all[] = {&ca,          &other_ca,    &server,      &expired,   &revoked,
-                     &self_signed, &client_only, &sha1_signed, &inter,     &via_inter,
-                     &via_inter_revoked};
+    issued *all[] = {&ca,      &other_ca,    &server,           &expired,
+                     &revoked, &self_signed, &client_only,      &sha1_signed,
+                     &inter,   &via_inter,   &via_inter_revoked};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         X509_free(all[i]->cert);
     EVP_PKEY_free(shared_key);
@@ -368,8 +368,7 @@ static void test_missing_folder_and_garbage(void **state)
            "/nonexistent/uarc-trust");
     char detail[128];
     uint8_t junk[4] = {1, 2, 3, 4};
-    assert_int_equal(
-        uarc__cert_validate(junk, sizeof junk, dir_ca, NULL, 0, detail, sizeof detail),
+    assert_int_equal(uarc__cert_validate(junk, sizeof junk, dir_ca, NULL, 0, detail, sizeof detail),
                      UARC_BadCertificateInvalid);
 }
 
