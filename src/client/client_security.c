@@ -242,24 +242,36 @@ uarc_status uarc__client_check_server_signature(uarc_client *c, const uarc_Creat
     return status;
 }
 
+/* What the client and user token signatures sign: the serverCertificate of CreateSession, only
+ * its first certificate when it is a chain (Part 4 §5.6.3.2; node-opcua checks no other), then
+ * the server nonce. Heap, *length bytes; NULL when out of memory. */
+static uint8_t *server_certificate_and_nonce(const uarc_client *c, size_t *length)
+{
+    const uarc_bytestring *cert = &c->session_server_cert;
+    size_t leaf = cert->length ? uarc__crypto_first_certificate(cert->data, cert->length) : 0;
+    if (!leaf)
+        leaf = cert->length;
+    *length = leaf + c->server_nonce.length;
+    uint8_t *data = uarc__malloc(*length ? *length : 1);
+    if (data && leaf)
+        memcpy(data, cert->data, leaf);
+    if (data && c->server_nonce.length)
+        memcpy(data + leaf, c->server_nonce.data, c->server_nonce.length);
+    return data;
+}
+
 /* Signs serverCertificate + serverNonce with our key for ActivateSession. */
 uarc_status uarc__client_sign_activation(uarc_client *c, uarc_SignatureData *out,
                                          uint8_t **signature)
 {
     uarc__chunk_layout layout;
     c->policy->asym_layout(c->security, true, &layout);
-    size_t length = c->session_server_cert.length + c->server_nonce.length;
-    uint8_t *data = uarc__malloc(length ? length : 1);
+    size_t length;
+    uint8_t *data = server_certificate_and_nonce(c, &length);
     *signature = uarc__malloc(layout.signature_size);
     uarc_status s = UARC_BadOutOfMemory;
-    if (data && *signature) {
-        if (c->session_server_cert.length)
-            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
-        if (c->server_nonce.length)
-            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
-                   c->server_nonce.length);
+    if (data && *signature)
         s = c->policy->asym_sign(c->security, data, length, *signature);
-    }
     uarc__free(data);
     out->algorithm = (uarc_string){strlen(c->policy->asym_signature_uri),
                                    (uint8_t *)c->policy->asym_signature_uri};
@@ -466,18 +478,12 @@ uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out
     }
     uarc__chunk_layout layout;
     policy->asym_layout(context, true, &layout);
-    size_t length = c->session_server_cert.length + c->server_nonce.length;
-    uint8_t *data = uarc__malloc(length ? length : 1);
+    size_t length;
+    uint8_t *data = server_certificate_and_nonce(c, &length);
     *signature = uarc__malloc(layout.signature_size);
     s = UARC_BadOutOfMemory;
-    if (data && *signature) {
-        if (c->session_server_cert.length)
-            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
-        if (c->server_nonce.length)
-            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
-                   c->server_nonce.length);
+    if (data && *signature)
         s = policy->asym_sign(context, data, length, *signature);
-    }
     uarc__free(data);
     policy->context_delete(context);
     if (s != UARC_Good) {
