@@ -49,6 +49,7 @@
 #include "channel/chunk.h"
 #include "core/endian.h"
 #include "fuzz_secure_keys.h"
+#include "secure_peer.h"
 
 #define SMALL_BUFFER 8192u
 #define MAX_SENT     64
@@ -419,63 +420,14 @@ static void seal_and_feed(run *r, uarc__chunk_info *info, const server_token *t,
     feed(r, chunk, size);
 }
 
-/* A policy that neither pads, signs nor encrypts: uarc__chunk_encode then writes just the headers
- * and the body, and seal_own_padding() does the rest. */
-static void plain_layout(const void *context, bool sending, uarc__chunk_layout *out)
+/* A chunk whose padding is the fuzzer's (see seal_own_padding in secure_peer.h). */
+static void feed_own_padding(run *r, uarc__chunk_info *info, const server_token *t)
 {
-    (void)context;
-    (void)sending;
-    *out = (uarc__chunk_layout){.plain_block = 1, .cipher_block = 1};
-}
-
-static void plain_sym_layout(const void *context, uarc__chunk_layout *out)
-{
-    plain_layout(context, true, out);
-}
-
-/* Seals a chunk whose bytes after the sequence header — body, padding and all — are the
- * fuzzer's, extended with zero bytes to whole cipher blocks: the padding checks then see
- * validly signed nonsense. */
-static void seal_own_padding(run *r, uarc__chunk_info *info, const server_token *t)
-{
-    static uint8_t chunk[1 << 17], body[1 << 17];
-    bool asym = info->type == UARC__UATCP_OPN;
-    uarc__chunk_layout layout;
-    if (asym)
-        r->policy->asym_layout(r->context, true, &layout);
-    else
-        r->policy->sym_layout(r->context, &layout);
-    size_t length = info->body_length, header = uarc__chunk_header_size(info);
-    size_t plain = 8 + length + layout.signature_size;
-    size_t extend =
-        layout.encrypt ? (layout.plain_block - plain % layout.plain_block) % layout.plain_block : 0;
-    if (length + extend > sizeof body - 1024)
-        return;
-    if (length)
-        memcpy(body, info->body, length);
-    memset(body + length, 0, extend);
-    info->body = body;
-    info->body_length = length + extend;
-    plain += extend;
-    size_t sealed = layout.encrypt ? plain / layout.plain_block * layout.cipher_block : plain;
-
-    uarc__security_policy plain_policy = *r->policy;
-    plain_policy.asym_layout = plain_layout;
-    plain_policy.sym_layout = plain_sym_layout;
-    uarc__chunk_security security = {&plain_policy, r->context, NULL};
-    size_t size;
-    if (header + sealed > sizeof chunk ||
-        uarc__chunk_encode(&security, info, chunk, sizeof chunk, &size) != UARC_Good)
-        return;
-    uarc__st32(chunk + 4, (uint32_t)(header + sealed));
-    uarc_status s = asym ? r->policy->asym_sign(r->context, chunk, size, chunk + size)
-                         : r->policy->sym_sign(t->keys, chunk, size, chunk + size);
-    require(s == UARC_Good);
-    if (layout.encrypt)
-        s = asym ? r->policy->asym_encrypt(r->context, chunk + header, plain, sizeof chunk - header)
-                 : r->policy->sym_encrypt(t->keys, chunk + header, plain);
-    require(s == UARC_Good);
-    feed(r, chunk, header + sealed);
+    static uint8_t chunk[1 << 17];
+    size_t size =
+        seal_own_padding(r->policy, r->context, t ? t->keys : NULL, info, chunk, sizeof chunk);
+    if (size)
+        feed(r, chunk, size);
 }
 
 /* The request id of a sealed chunk: the oldest one the channel awaits, or (`other`) the newest
@@ -525,7 +477,7 @@ static void sealed_symmetric(run *r, uarc__uatcp_type type, unsigned p, const ui
     info.body = body;
     info.body_length = length;
     if (how == 3)
-        seal_own_padding(r, &info, t);
+        feed_own_padding(r, &info, t);
     else
         seal_and_feed(r, &info, t, how == 2);
 }
@@ -551,7 +503,7 @@ static void sealed_opn(run *r, unsigned p, const uint8_t *body, size_t length)
     info.body = body;
     info.body_length = length;
     if (p & 16 && next_seed(r) & 1)
-        seal_own_padding(r, &info, NULL);
+        feed_own_padding(r, &info, NULL);
     else
         seal_and_feed(r, &info, NULL, (p & 16) != 0);
 }
