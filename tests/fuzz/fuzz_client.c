@@ -293,9 +293,10 @@ static void send_sealed(const frame *f)
                              .request_id = get_u32(f->bytes + 20),
                              .body = f->bytes + 24,
                              .body_length = f->length - 24};
-    size_t size = h.own_padding ? seal_own_padding(h.peer.policy, h.peer.context, h.peer.keys,
-                                                   &info, sealed, sizeof sealed)
-                                : secure_peer_seal(&h.peer, &info, sealed, sizeof sealed);
+    size_t size = !h.peer.keys    ? 0 /* no token yet: nothing to seal with */
+                  : h.own_padding ? seal_own_padding(h.peer.policy, h.peer.context, h.peer.keys,
+                                                     &info, sealed, sizeof sealed)
+                                  : secure_peer_seal(&h.peer, &info, sealed, sizeof sealed);
     if (h.own_padding || !size)
         h.clean = false;
     h.own_padding = false;
@@ -356,7 +357,8 @@ static void reply_opn_secure(uarc_OpenSecureChannelResponse *r, uint32_t request
                              .channel_id = CHANNEL_ID,
                              .policy_uri = {(const uint8_t *)uri, strlen(uri)},
                              .sender_certificate = h.peer.policy->local_certificate(h.peer.context),
-                             .receiver_thumbprint = h.peer.policy->remote_thumbprint(h.peer.context),
+                             .receiver_thumbprint =
+                                 h.peer.policy->remote_thumbprint(h.peer.context),
                              .sequence_number = h.sequence++,
                              .request_id = request_id,
                              .body = body->bytes,
@@ -424,8 +426,8 @@ static void reply_create_session(const seen_request *r, const uarc_CreateSession
     uint8_t nonce[32], signed_data[4096], signature[512];
     if (h.secure) {
         /* what a secured server proves: its certificate, a nonce, its signature over ours */
-        endpoint.securityMode = h.sign_only ? UARC_MessageSecurityMode_Sign
-                                            : UARC_MessageSecurityMode_SignAndEncrypt;
+        endpoint.securityMode =
+            h.sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
         endpoint.securityPolicyUri = view(h.peer.policy->uri);
         const uint8_t *cert;
         size_t cert_length, signature_length;
@@ -1325,8 +1327,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (h.secure) {
         secure_peer_start(&h.peer, h.sign_only);
         config.security_policy_uri = h.peer.policy->uri;
-        config.security_mode = h.sign_only ? UARC_MessageSecurityMode_Sign
-                                           : UARC_MessageSecurityMode_SignAndEncrypt;
+        config.security_mode =
+            h.sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
         secure_peer_client_identity(&config.certificate, &config.certificate_length,
                                     &config.private_key, &config.private_key_length);
         secure_peer_server_certificate(&config.server_certificate,

@@ -89,8 +89,7 @@ void secure_peer_new_token(secure_peer *p, uint32_t token_id, const uint8_t serv
     p->token_id = token_id;
 }
 
-size_t secure_peer_seal(secure_peer *p, const uarc__chunk_info *info, uint8_t *out,
-                        size_t capacity)
+size_t secure_peer_seal(secure_peer *p, const uarc__chunk_info *info, uint8_t *out, size_t capacity)
 {
     bool asym = info->type == UARC__UATCP_OPN;
     if (!asym && !p->keys)
