@@ -48,7 +48,6 @@
 #include "channel/channel.h"
 #include "channel/chunk.h"
 #include "core/endian.h"
-#include "fuzz_secure_keys.h"
 #include "secure_peer.h"
 
 #define SMALL_BUFFER 8192u
@@ -157,34 +156,43 @@ typedef struct identities {
     bool refused; /* a key outside 2048-4096 bits: the channel must not be made */
 } identities;
 
-#define VIEW(a)                                                                                    \
-    {                                                                                              \
-        a, sizeof a                                                                                \
-    }
-#define CLIENT VIEW(fuzz_client_cert), VIEW(fuzz_client_key)
-#define SERVER VIEW(fuzz_server_cert), VIEW(fuzz_server_key)
-#define NO_KEY                                                                                     \
-    {                                                                                              \
-        NULL, 0                                                                                    \
-    }
 #define KEY_BITS 13 /* the seed's bits from here on pick one of these */
-static const identities key_sizes[8] = {
-    {CLIENT, SERVER, false},
-    {CLIENT, VIEW(fuzz_server_512_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_1024_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_8192_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_4096_cert), VIEW(fuzz_server_4096_key), false},
-    {CLIENT, VIEW(fuzz_server_3000_cert), VIEW(fuzz_server_3000_key), false},
-    {VIEW(fuzz_client_1024_cert), VIEW(fuzz_client_1024_key), SERVER, true},
-    {VIEW(fuzz_client_2056_cert), VIEW(fuzz_client_2056_key), SERVER, false},
+#define NO_KEY   FUZZ_KEY_COUNT
+static const fuzz_key_id key_sizes[8][4] = {
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_512_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_1024_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_8192_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_4096_CERT, FUZZ_SERVER_4096_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_3000_CERT, FUZZ_SERVER_3000_KEY},
+    {FUZZ_CLIENT_1024_CERT, FUZZ_CLIENT_1024_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
+    {FUZZ_CLIENT_2056_CERT, FUZZ_CLIENT_2056_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
 };
+static const bool refused_sizes[8] = {false, true, true, true, false, false, true, false};
+
+/* The identities of key_sizes[keys], decoded once. */
+static const identities *identities_of(size_t keys)
+{
+    static identities table[8];
+    static bool made;
+    for (size_t i = 0; i < 8 && !made; i++) {
+        uarc_view *views[4] = {&table[i].client_cert, &table[i].client_key, &table[i].server_cert,
+                               &table[i].server_key};
+        for (size_t j = 0; j < 4; j++)
+            *views[j] =
+                key_sizes[i][j] == NO_KEY ? (uarc_view){NULL, 0} : fuzz_key(key_sizes[i][j]);
+        table[i].refused = refused_sizes[i];
+    }
+    made = true;
+    return &table[keys];
+}
 
 /* The server's security contexts, one per policy, mode and key sizes, made once. */
 static void *server_context(size_t policy, int sign_only, size_t keys)
 {
     static void *contexts[4][2][8];
     if (!contexts[policy][sign_only][keys]) {
-        const identities *ids = &key_sizes[keys];
+        const identities *ids = identities_of(keys);
         uarc__security_config config = {
             sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt,
             ids->server_cert,
@@ -600,7 +608,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t keys = ld16(data + 1) >> KEY_BITS;
     run r = {0};
     r.policy = policies[policy_index];
-    r.ids = &key_sizes[keys];
+    r.ids = identities_of(keys);
     r.context = r.ids->refused ? NULL : server_context(policy_index, sign_only, keys);
     r.send_on_open = (options >> 5) & 1;
     r.seed = ld16(data + 1);

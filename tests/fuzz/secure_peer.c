@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "core/endian.h"
 #include "fuzz_secure_keys.h"
 
@@ -12,19 +14,37 @@ static void must(bool condition)
         abort();
 }
 
+uarc_view fuzz_key(fuzz_key_id id)
+{
+    static uint8_t der[FUZZ_KEY_COUNT][4096];
+    static size_t length[FUZZ_KEY_COUNT];
+    if (!length[id]) {
+        const char *text = fuzz_key_base64[id];
+        size_t n = strlen(text);
+        must(n / 4 * 3 <= sizeof der[id]);
+        int k = EVP_DecodeBlock(der[id], (const unsigned char *)text, (int)n);
+        size_t padding = (n > 0 && text[n - 1] == '=') + (n > 1 && text[n - 2] == '=');
+        must(k > 0 && (size_t)k > padding);
+        length[id] = (size_t)k - padding;
+    }
+    return (uarc_view){der[id], length[id]};
+}
+
 void secure_peer_client_identity(const uint8_t **cert, size_t *cert_length, const uint8_t **key,
                                  size_t *key_length)
 {
-    *cert = fuzz_client_cert;
-    *cert_length = sizeof fuzz_client_cert;
-    *key = fuzz_client_key;
-    *key_length = sizeof fuzz_client_key;
+    uarc_view c = fuzz_key(FUZZ_CLIENT_CERT), k = fuzz_key(FUZZ_CLIENT_KEY);
+    *cert = c.data;
+    *cert_length = c.length;
+    *key = k.data;
+    *key_length = k.length;
 }
 
 void secure_peer_server_certificate(const uint8_t **cert, size_t *length)
 {
-    *cert = fuzz_server_cert;
-    *length = sizeof fuzz_server_cert;
+    uarc_view c = fuzz_key(FUZZ_SERVER_CERT);
+    *cert = c.data;
+    *length = c.length;
 }
 
 void secure_peer_start(secure_peer *p, bool sign_only)
@@ -34,9 +54,9 @@ void secure_peer_start(secure_peer *p, bool sign_only)
     if (!contexts[sign_only]) {
         uarc__security_config config = {
             sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt,
-            {fuzz_server_cert, sizeof fuzz_server_cert},
-            {fuzz_server_key, sizeof fuzz_server_key},
-            {fuzz_client_cert, sizeof fuzz_client_cert},
+            fuzz_key(FUZZ_SERVER_CERT),
+            fuzz_key(FUZZ_SERVER_KEY),
+            fuzz_key(FUZZ_CLIENT_CERT),
         };
         must(policy->context_new(&config, &contexts[sign_only]) == UARC_Good);
     }

@@ -14,6 +14,29 @@
 
 #include "channel/chunk.h"
 
+/* The fixed test identities of fuzz_secure_keys.h, by name. */
+typedef enum fuzz_key_id {
+    FUZZ_CLIENT_CERT,
+    FUZZ_CLIENT_KEY,
+    FUZZ_SERVER_CERT,
+    FUZZ_SERVER_KEY,
+    FUZZ_SERVER_4096_CERT,
+    FUZZ_SERVER_4096_KEY,
+    FUZZ_SERVER_3000_CERT,
+    FUZZ_SERVER_3000_KEY,
+    FUZZ_CLIENT_2056_CERT,
+    FUZZ_CLIENT_2056_KEY,
+    FUZZ_SERVER_512_CERT,
+    FUZZ_SERVER_1024_CERT,
+    FUZZ_CLIENT_1024_CERT,
+    FUZZ_CLIENT_1024_KEY,
+    FUZZ_SERVER_8192_CERT,
+    FUZZ_KEY_COUNT
+} fuzz_key_id;
+
+/* One of them as DER (decoded once, kept for the process's life). */
+uarc_view fuzz_key(fuzz_key_id id);
+
 typedef struct secure_peer {
     const uarc__security_policy *policy;
     void *context; /* the server's: its key, the client's certificate */
