@@ -164,6 +164,29 @@ typedef struct uarc_client_config {
     const char *trust_list_dir;
     const char *trust_store_dir;
     bool accept_untrusted_server_certificate;
+    /* The issuers list (Part 4 §6.1.3): a file or a folder (read as trust_list_dir is) of CA
+     * certificates and their CRLs, PEM or DER, that may complete the chain from the server's
+     * certificate to one of trust_list_dir but are trusted by nobody: a certificate whose chain
+     * holds no certificate of the trust list is BadCertificateUntrusted. Issuers the server
+     * sends after its certificate (the certificate field may hold a chain, Part 6 §6.2.6: at most
+     * 8 certificates, 64 KiB, else BadCertificateInvalid) are used the same way; only the first
+     * certificate is the server's and its key the one used. A chain must reach a self-signed
+     * certificate through these three, else BadCertificateChainIncomplete: a trusted
+     * intermediate CA whose root is in none of them does not make a complete chain. Used only
+     * with trust_list_dir. NULL: none. Copied. */
+    const char *issuer_list;
+    /* Forward connect on a secured channel (expected_server_uri NULL; reverse connect checks
+     * that instead), before OPN (Part 4 §6.1.3):
+     * - the server certificate's subjectAltName URI must equal the server's ApplicationUri in
+     *   the discovery result's endpoint for our policy and mode (when one is known), else the
+     *   connect fails with BadCertificateUriInvalid naming both; allow_server_uri_mismatch makes
+     *   that a warning in the log (category "trust");
+     * - the host of the EndpointUrl should be among the certificate's DNS or IP
+     *   subjectAltNames: a warning in the log when it is not, unless require_server_host_name,
+     *   which fails the connect with BadCertificateHostNameInvalid instead.
+     * accept_untrusted_server_certificate changes neither. */
+    bool allow_server_uri_mismatch;
+    bool require_server_host_name;
     /* Our ApplicationDescription. NULL: the subjectAltName URI of our certificate when one is
      * configured (certificate or certificate_file), else "urn:uarc:client"; and "uarc". The URI
      * must be the certificate's (servers check it): a configured application_uri that differs

@@ -168,6 +168,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         [STRING_TRUST_STORE_DIR] = &c->cfg.trust_store_dir,
         [STRING_USER_CERTIFICATE_FILE] = &c->cfg.user_certificate_file,
         [STRING_USER_PRIVATE_KEY_FILE] = &c->cfg.user_private_key_file,
+        [STRING_ISSUER_LIST] = &c->cfg.issuer_list,
     };
     const char *defaults[STRING_FIELDS] = {
         [STRING_SECURITY_POLICY_URI] = SECURITY_POLICY_NONE,

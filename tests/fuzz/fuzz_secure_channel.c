@@ -48,7 +48,7 @@
 #include "channel/channel.h"
 #include "channel/chunk.h"
 #include "core/endian.h"
-#include "fuzz_secure_keys.h"
+#include "secure_peer.h"
 
 #define SMALL_BUFFER 8192u
 #define MAX_SENT     64
@@ -156,34 +156,43 @@ typedef struct identities {
     bool refused; /* a key outside 2048-4096 bits: the channel must not be made */
 } identities;
 
-#define VIEW(a)                                                                                    \
-    {                                                                                              \
-        a, sizeof a                                                                                \
-    }
-#define CLIENT VIEW(fuzz_client_cert), VIEW(fuzz_client_key)
-#define SERVER VIEW(fuzz_server_cert), VIEW(fuzz_server_key)
-#define NO_KEY                                                                                     \
-    {                                                                                              \
-        NULL, 0                                                                                    \
-    }
 #define KEY_BITS 13 /* the seed's bits from here on pick one of these */
-static const identities key_sizes[8] = {
-    {CLIENT, SERVER, false},
-    {CLIENT, VIEW(fuzz_server_512_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_1024_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_8192_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_4096_cert), VIEW(fuzz_server_4096_key), false},
-    {CLIENT, VIEW(fuzz_server_3000_cert), VIEW(fuzz_server_3000_key), false},
-    {VIEW(fuzz_client_1024_cert), VIEW(fuzz_client_1024_key), SERVER, true},
-    {VIEW(fuzz_client_2056_cert), VIEW(fuzz_client_2056_key), SERVER, false},
+#define NO_KEY   FUZZ_KEY_COUNT
+static const fuzz_key_id key_sizes[8][4] = {
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_512_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_1024_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_8192_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_4096_CERT, FUZZ_SERVER_4096_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_3000_CERT, FUZZ_SERVER_3000_KEY},
+    {FUZZ_CLIENT_1024_CERT, FUZZ_CLIENT_1024_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
+    {FUZZ_CLIENT_2056_CERT, FUZZ_CLIENT_2056_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
 };
+static const bool refused_sizes[8] = {false, true, true, true, false, false, true, false};
+
+/* The identities of key_sizes[keys], decoded once. */
+static const identities *identities_of(size_t keys)
+{
+    static identities table[8];
+    static bool made;
+    for (size_t i = 0; i < 8 && !made; i++) {
+        uarc_view *views[4] = {&table[i].client_cert, &table[i].client_key, &table[i].server_cert,
+                               &table[i].server_key};
+        for (size_t j = 0; j < 4; j++)
+            *views[j] =
+                key_sizes[i][j] == NO_KEY ? (uarc_view){NULL, 0} : fuzz_key(key_sizes[i][j]);
+        table[i].refused = refused_sizes[i];
+    }
+    made = true;
+    return &table[keys];
+}
 
 /* The server's security contexts, one per policy, mode and key sizes, made once. */
 static void *server_context(size_t policy, int sign_only, size_t keys)
 {
     static void *contexts[4][2][8];
     if (!contexts[policy][sign_only][keys]) {
-        const identities *ids = &key_sizes[keys];
+        const identities *ids = identities_of(keys);
         uarc__security_config config = {
             sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt,
             ids->server_cert,
@@ -419,63 +428,14 @@ static void seal_and_feed(run *r, uarc__chunk_info *info, const server_token *t,
     feed(r, chunk, size);
 }
 
-/* A policy that neither pads, signs nor encrypts: uarc__chunk_encode then writes just the headers
- * and the body, and seal_own_padding() does the rest. */
-static void plain_layout(const void *context, bool sending, uarc__chunk_layout *out)
+/* A chunk whose padding is the fuzzer's (see seal_own_padding in secure_peer.h). */
+static void feed_own_padding(run *r, uarc__chunk_info *info, const server_token *t)
 {
-    (void)context;
-    (void)sending;
-    *out = (uarc__chunk_layout){.plain_block = 1, .cipher_block = 1};
-}
-
-static void plain_sym_layout(const void *context, uarc__chunk_layout *out)
-{
-    plain_layout(context, true, out);
-}
-
-/* Seals a chunk whose bytes after the sequence header — body, padding and all — are the
- * fuzzer's, extended with zero bytes to whole cipher blocks: the padding checks then see
- * validly signed nonsense. */
-static void seal_own_padding(run *r, uarc__chunk_info *info, const server_token *t)
-{
-    static uint8_t chunk[1 << 17], body[1 << 17];
-    bool asym = info->type == UARC__UATCP_OPN;
-    uarc__chunk_layout layout;
-    if (asym)
-        r->policy->asym_layout(r->context, true, &layout);
-    else
-        r->policy->sym_layout(r->context, &layout);
-    size_t length = info->body_length, header = uarc__chunk_header_size(info);
-    size_t plain = 8 + length + layout.signature_size;
-    size_t extend =
-        layout.encrypt ? (layout.plain_block - plain % layout.plain_block) % layout.plain_block : 0;
-    if (length + extend > sizeof body - 1024)
-        return;
-    if (length)
-        memcpy(body, info->body, length);
-    memset(body + length, 0, extend);
-    info->body = body;
-    info->body_length = length + extend;
-    plain += extend;
-    size_t sealed = layout.encrypt ? plain / layout.plain_block * layout.cipher_block : plain;
-
-    uarc__security_policy plain_policy = *r->policy;
-    plain_policy.asym_layout = plain_layout;
-    plain_policy.sym_layout = plain_sym_layout;
-    uarc__chunk_security security = {&plain_policy, r->context, NULL};
-    size_t size;
-    if (header + sealed > sizeof chunk ||
-        uarc__chunk_encode(&security, info, chunk, sizeof chunk, &size) != UARC_Good)
-        return;
-    uarc__st32(chunk + 4, (uint32_t)(header + sealed));
-    uarc_status s = asym ? r->policy->asym_sign(r->context, chunk, size, chunk + size)
-                         : r->policy->sym_sign(t->keys, chunk, size, chunk + size);
-    require(s == UARC_Good);
-    if (layout.encrypt)
-        s = asym ? r->policy->asym_encrypt(r->context, chunk + header, plain, sizeof chunk - header)
-                 : r->policy->sym_encrypt(t->keys, chunk + header, plain);
-    require(s == UARC_Good);
-    feed(r, chunk, header + sealed);
+    static uint8_t chunk[1 << 17];
+    size_t size =
+        seal_own_padding(r->policy, r->context, t ? t->keys : NULL, info, chunk, sizeof chunk);
+    if (size)
+        feed(r, chunk, size);
 }
 
 /* The request id of a sealed chunk: the oldest one the channel awaits, or (`other`) the newest
@@ -525,7 +485,7 @@ static void sealed_symmetric(run *r, uarc__uatcp_type type, unsigned p, const ui
     info.body = body;
     info.body_length = length;
     if (how == 3)
-        seal_own_padding(r, &info, t);
+        feed_own_padding(r, &info, t);
     else
         seal_and_feed(r, &info, t, how == 2);
 }
@@ -551,7 +511,7 @@ static void sealed_opn(run *r, unsigned p, const uint8_t *body, size_t length)
     info.body = body;
     info.body_length = length;
     if (p & 16 && next_seed(r) & 1)
-        seal_own_padding(r, &info, NULL);
+        feed_own_padding(r, &info, NULL);
     else
         seal_and_feed(r, &info, NULL, (p & 16) != 0);
 }
@@ -648,7 +608,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t keys = ld16(data + 1) >> KEY_BITS;
     run r = {0};
     r.policy = policies[policy_index];
-    r.ids = &key_sizes[keys];
+    r.ids = identities_of(keys);
     r.context = r.ids->refused ? NULL : server_context(policy_index, sign_only, keys);
     r.send_on_open = (options >> 5) & 1;
     r.seed = ld16(data + 1);

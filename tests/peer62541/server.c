@@ -40,6 +40,9 @@ static const char usage_text[] =
     "                            repeatable. Default: every user certificate is accepted\n"
     "  --user NAME:PASSWORD      accept this UserName identity; repeatable\n"
     "  --no-anonymous            refuse anonymous sessions\n"
+    "  --certificate FILE        its certificate (DER): the server's own, perhaps followed by\n"
+    "                            issuers of it (a chain, sent as it is); with --private-key\n"
+    "                            FILE (DER or PEM). Default: a self-signed one made at start\n"
     "  --certificate-out FILE    write the server's certificate (DER) before the started line\n"
     "  --max-publish-requests N  PublishRequests a session queues (open62541's\n"
     "                            maxPublishReqPerSession; default: its own); one more gets the\n"
@@ -59,6 +62,7 @@ typedef struct options {
     UA_UsernamePasswordLogin logins[MAX_LIST];
     size_t login_count;
     bool anonymous;
+    const char *certificate, *private_key;
     const char *certificate_out;
     unsigned max_publish_requests; /* 0: open62541's default */
     bool verbose;
@@ -150,6 +154,10 @@ static void parse_options(int argc, char **argv, options *o)
             l->password.length = strlen(colon + 1);
         } else if (strcmp(arg, "--no-anonymous") == 0) {
             o->anonymous = false;
+        } else if (strcmp(arg, "--certificate") == 0) {
+            o->certificate = value;
+        } else if (strcmp(arg, "--private-key") == 0) {
+            o->private_key = value;
         } else if (strcmp(arg, "--certificate-out") == 0) {
             o->certificate_out = value;
         } else if (strcmp(arg, "--max-publish-requests") == 0) {
@@ -163,6 +171,8 @@ static void parse_options(int argc, char **argv, options *o)
     }
     if (!o->uri)
         usage("--uri is required");
+    if (!o->certificate != !o->private_key)
+        usage("--certificate and --private-key go together");
     if (!plain_text(o->uri))
         usage("--uri must not hold quotes, backslashes or control characters");
 }
@@ -409,7 +419,11 @@ int main(int argc, char **argv)
     memset(&config, 0, sizeof config);
     config.logging = UA_Log_Stdout_new(o.verbose ? UA_LOGLEVEL_INFO : UA_LOGLEVEL_WARNING);
     UA_ByteString certificate = UA_BYTESTRING_NULL, key = UA_BYTESTRING_NULL;
-    UA_StatusCode s = make_certificate(&o, config.logging, &certificate, &key);
+    UA_StatusCode s = UA_STATUSCODE_GOOD;
+    if (!o.certificate)
+        s = make_certificate(&o, config.logging, &certificate, &key);
+    else if (!read_file(o.certificate, &certificate) || !read_file(o.private_key, &key))
+        s = UA_STATUSCODE_BADNOTFOUND;
     if (s == UA_STATUSCODE_GOOD)
         s = configure(&config, &o, &certificate, &key);
     if (s != UA_STATUSCODE_GOOD) {

@@ -126,6 +126,15 @@ bool security_arg(security_args *s, int id, const char *value)
     case 7:
         s->accept_any = true;
         return true;
+    case 8:
+        s->issuer_list = value;
+        return true;
+    case 9:
+        s->allow_uri_mismatch = true;
+        return true;
+    case 13:
+        s->require_host_name = true;
+        return true;
     case 10:
         s->application_uri = value;
         return true;
@@ -195,6 +204,9 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->trust_list_dir = s->trust_list;
     cfg->trust_store_dir = s->trust_store;
     cfg->accept_untrusted_server_certificate = s->accept_any;
+    cfg->issuer_list = s->issuer_list;
+    cfg->allow_server_uri_mismatch = s->allow_uri_mismatch;
+    cfg->require_server_host_name = s->require_host_name;
     cfg->application_uri = s->application_uri;
     if (!s->user_certificate != !s->user_private_key) {
         fprintf(stderr, "uarc %s: --user-certificate and --user-private-key go together\n",
