@@ -1,7 +1,7 @@
 /*
  * Server certificate validation against a trust list (Part 4 §6.1.3) over OpenSSL's X509_STORE:
  * chain to a trusted certificate, validity period, revocation (when CRLs are present), signature
- * algorithm and key size for the RSA policies, key usage. Internal.
+ * algorithm, key type (RSA of the RSA policies' sizes, or EC), key usage. Internal.
  */
 #ifndef UARC_CHANNEL_CERT_TRUST_H
 #define UARC_CHANNEL_CERT_TRUST_H

@@ -329,7 +329,8 @@ static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType re
         ch->client_nonce = uarc__malloc(ch->client_nonce_length);
         if (!ch->client_nonce)
             return UARC_BadOutOfMemory;
-        uarc_status s = ch->policy->random(ch->security, ch->client_nonce, ch->client_nonce_length);
+        uarc_status s =
+            ch->policy->new_nonce(ch->security, ch->client_nonce, ch->client_nonce_length);
         if (s != UARC_Good)
             return s;
     }

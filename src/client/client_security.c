@@ -65,8 +65,22 @@ UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint
     if (!certificate || !certificate_length || !private_key || !private_key_length)
         return UARC_BadInvalidArgument;
     return uarc__crypto_make_certificate(
-        application_uri ? application_uri : DEFAULT_APPLICATION_URI, certificate,
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, NULL, certificate,
         certificate_length, private_key, private_key_length);
+}
+
+UARC_API uarc_status uarc_certificate_generate_for(
+    const char *application_uri, const char *security_policy_uri, uint8_t **certificate,
+    size_t *certificate_length, uint8_t **private_key, size_t *private_key_length)
+{
+    if (!certificate || !certificate_length || !private_key || !private_key_length)
+        return UARC_BadInvalidArgument;
+    const uarc__security_policy *policy = uarc__security_policy_find(security_policy_uri);
+    if (!policy)
+        return UARC_BadSecurityPolicyRejected;
+    return uarc__crypto_make_certificate(
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, policy->certificate_curve,
+        certificate, certificate_length, private_key, private_key_length);
 }
 
 UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri, size_t size)
@@ -204,7 +218,9 @@ uarc_status uarc__client_check_server_signature(uarc_client *c, const uarc_Creat
         status = UARC_BadNonceInvalid;
         why = "the server's nonce is shorter than 32 bytes";
     } else if (!uarc_string_equal_cstr(&r->serverSignature.algorithm,
-                                       c->policy->asym_signature_uri)) {
+                                       c->policy->asym_signature_uri) &&
+               !(c->policy->certificate_curve && r->serverSignature.algorithm.length == 0)) {
+        /* ECC servers (open62541, the reference stack) sign with an empty algorithm */
         why = "the server's signature names another algorithm";
     } else if (r->serverSignature.signature.length != layout.signature_size) {
         why = "the server's signature has the wrong length";
@@ -323,6 +339,13 @@ uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
     if (!policy || policy == &uarc__security_policy_none) {
         snprintf(why, why_size, "the password must be encrypted with %s, which is not implemented",
                  c->token_policy_uri);
+        return UARC_BadSecurityPolicyRejected;
+    }
+    if (!policy->asym_encryption_uri) {
+        snprintf(why, why_size,
+                 "the password must be encrypted with %s, which takes an EccEncryptedSecret (Part "
+                 "4 §7.40.2.5) that uarc does not implement; use an RSA policy for the user token",
+                 policy->uri);
         return UARC_BadSecurityPolicyRejected;
     }
     const uarc_bytestring *cert = &c->session_server_cert;
@@ -605,8 +628,8 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
                        &c->server_cert_length, "server certificate")) != UARC_Good)
         return s;
     if (!c->local_cert && c->cfg.generate_certificate) {
-        s = uarc__crypto_make_certificate(c->cfg.application_uri, &c->local_cert,
-                                          &c->local_cert_length, &c->local_key,
+        s = uarc__crypto_make_certificate(c->cfg.application_uri, policy->certificate_curve,
+                                          &c->local_cert, &c->local_cert_length, &c->local_key,
                                           &c->local_key_length);
         if (s != UARC_Good)
             return security_failed(c, s, "cannot make a self-signed certificate");
@@ -627,6 +650,11 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
                                     cc->remote_certificate};
     s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed && policy->certificate_curve)
+        return security_failed(c, s,
+                               "%s takes EC keys on curve %s only (ours or the server's "
+                               "certificate is on another)",
+                               policy->uri, policy->certificate_curve);
     if (s == UARC_BadCertificatePolicyCheckFailed)
         return security_failed(c, s,
                                "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
@@ -635,8 +663,8 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     if (s != UARC_Good)
         return security_failed(c, s,
                                "the certificates or mode do not suit %s (a key that is not the "
-                               "certificate's, not RSA, or mode None)",
-                               policy->uri);
+                               "certificate's, not %s, or mode None)",
+                               policy->uri, policy->certificate_curve ? "EC" : "RSA");
     c->policy = policy;
     return UARC_Good;
 }

@@ -89,7 +89,7 @@ static int setup(void **state)
     }
     const char *uris[2] = {"urn:test:client", "urn:test:server"};
     for (int i = 0; i < 2; i++)
-        if (uarc__crypto_make_certificate(uris[i], &cert[i], &cert_length[i], &key[i],
+        if (uarc__crypto_make_certificate(uris[i], NULL, &cert[i], &cert_length[i], &key[i],
                                           &key_length[i]) != UARC_Good)
             return -1;
     return 0;
