@@ -1,6 +1,7 @@
 // uarc against a second, independent stack: open62541 1.5.7 (tests/peer62541, the program in
-// PEER62541). Reads over SecurityPolicy None and every RSA policy in modes Sign and
-// SignAndEncrypt, forward and with Reverse Connect (where `uarc listen` learns the server's
+// PEER62541). Reads over SecurityPolicy None, every RSA policy and every ECC policy (the peer's
+// EC certificates, our ephemeral EC one) in modes Sign and SignAndEncrypt, forward and with
+// Reverse Connect (where `uarc listen` learns the server's
 // certificate on the first dial), a client certificate whose URI is not urn:uarc:client
 // (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
 // user identities: a user certificate the peer trusts logs in over every case, forward and
@@ -20,10 +21,16 @@ const { startPeerProgram } = await loadPeer();
 const URI = "urn:o62-peer";
 const NODE = "ns=1;s=Scalar.Double";
 const PI = 3.141592653589793;
-const CASES = [["None", null]];
+const RSA_CASES = [["None", null]];
 for (const policy of ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]) {
-  for (const mode of ["Sign", "SignAndEncrypt"]) CASES.push([policy, mode]);
+  for (const mode of ["Sign", "SignAndEncrypt"]) RSA_CASES.push([policy, mode]);
 }
+const ECC_CASES = [];
+for (const policy of ["ECC_nistP256", "ECC_nistP384", "ECC_brainpoolP256r1",
+  "ECC_brainpoolP384r1"]) {
+  for (const mode of ["Sign", "SignAndEncrypt"]) ECC_CASES.push([policy, mode]);
+}
+const CASES = [...RSA_CASES, ...ECC_CASES];
 // The peers write their certificates into trustDir (--certificate-out), our --trust-list.
 const securityArgs = (policy, mode) =>
   mode ? ["--security-policy", policy, "--security-mode", mode, "--trust-list", trustDir] : [];
@@ -76,7 +83,7 @@ before(async () => {
     "SignAndEncrypt"), ...asMallory, "--read", NODE, "--stay"]);
   const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
     .flatMap((l) => ["--reverse", l.url]);
-  peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der,
+  peer = await startPeer62541(URI, [...reverse, "--ecc", "--trust-user", alice.der,
     "--certificate-out", path.join(trustDir, "peer.der"),
     "--user", "alice:secret"]);
 });
@@ -123,7 +130,7 @@ test("a client certificate naming urn:plant:collector-7: the session presents th
   assert.ok(!ownListener.events.some((e) => e.event === "error"), ownListener.describe());
 });
 
-for (const [policy, mode] of CASES) {
+for (const [policy, mode] of RSA_CASES) {
   const name = mode ? `${policy} ${mode}` : "None (the token policy names the signing policy)";
   test(`X509 user identity, forward, over ${name}`, async () => {
     const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
@@ -170,6 +177,17 @@ test("UserName with the password encrypted for the server, on secured channels",
   assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
   // decrypted and compared: a wrong credential, not a malformed token
   assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
+});
+
+test("UserName on an ECC channel: refused before anything is sent, as uarc cannot make an " +
+  "EccEncryptedSecret", async () => {
+  const r = await run(["read", peer.endpointUrl, NODE, "--json",
+    ...securityArgs("ECC_nistP256", "SignAndEncrypt"), "--user", "alice",
+    "--password-file", passwordFile]);
+  assert.notEqual((await r.exited).code, 0, r.describe());
+  assert.equal(r.events[0]?.step, "ActivateSession", r.describe());
+  assert.equal(r.events[0].status, "BadSecurityPolicyRejected", r.describe());
+  assert.match(r.events[0].reason, /EccEncryptedSecret/, r.describe());
 });
 
 test("a peer that trusts only listed client certificates: ours opens the channel, an unknown " +

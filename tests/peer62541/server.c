@@ -27,7 +27,7 @@
 #include <open62541/server.h>
 #include <open62541/server_config_default.h>
 
-#define MAX_LIST 16
+#define MAX_LIST 32
 
 static const char usage_text[] =
     "usage: server --uri URI [options]\n"
