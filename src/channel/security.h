@@ -134,10 +134,10 @@ extern const uarc__security_policy uarc__security_policy_ecc_brainpoolp384r1;
  * bytes. */
 uarc_status uarc__p_sha256(uarc_view secret, uarc_view seed, uint8_t *out, size_t length);
 
-/* HKDF (RFC 5869) with `digest` ("SHA256", "SHA384") of `secret`, with salt and info both `salt`
- * as the ECC policies use it (Part 6 §6.8), `length` bytes into out. */
-uarc_status uarc__ecc_hkdf(const char *digest, uarc_view secret, uarc_view salt, uint8_t *out,
-                           size_t length);
+/* HKDF (RFC 5869) with `digest` ("SHA256", "SHA384") of `secret` with `salt` and `info`, `length`
+ * bytes into out. The ECC policies (Part 6 §6.8) pass the same bytes as salt and info. */
+uarc_status uarc__hkdf(const char *digest, uarc_view secret, uarc_view salt, uarc_view info,
+                       uint8_t *out, size_t length);
 /* HMAC with `digest` ("SHA256", "SHA384") of data[0..length) under `key` into `mac` (the digest's
  * size). */
 uarc_status uarc__hmac(const char *digest, uarc_view key, const uint8_t *data, size_t length,

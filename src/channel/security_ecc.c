@@ -331,8 +331,8 @@ static EVP_PKEY *peer_key(const ecc_params *p, uarc_view nonce)
 
 /* ---- symmetric ---- */
 
-uarc_status uarc__ecc_hkdf(const char *digest, uarc_view secret, uarc_view salt, uint8_t *out,
-                           size_t length)
+uarc_status uarc__hkdf(const char *digest, uarc_view secret, uarc_view salt, uarc_view info,
+                       uint8_t *out, size_t length)
 {
     EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
     EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -340,7 +340,7 @@ uarc_status uarc__ecc_hkdf(const char *digest, uarc_view secret, uarc_view salt,
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret.data, secret.length),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt.data, salt.length),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)salt.data, salt.length),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info.data, info.length),
         OSSL_PARAM_construct_end(),
     };
     bool ok = ctx && EVP_KDF_derive(ctx, out, length, params) == 1;
@@ -361,7 +361,8 @@ static uarc_status side_keys(const ecc_params *p, uarc_view secret, const char *
     memcpy(salt + 2 + LABEL_LENGTH, first.data, first.length);
     memcpy(salt + 2 + LABEL_LENGTH + first.length, second.data, second.length);
     size_t salt_length = 2 + LABEL_LENGTH + first.length + second.length;
-    return uarc__ecc_hkdf(p->digest, secret, (uarc_view){salt, salt_length}, out, length);
+    uarc_view both = {salt, salt_length};
+    return uarc__hkdf(p->digest, secret, both, both, out, length);
 }
 
 static uarc_status ecc_derive_keys(void *context, uarc_view client_nonce, uarc_view server_nonce,
