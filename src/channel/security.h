@@ -40,6 +40,8 @@ typedef struct uarc__security_config {
     uarc_view remote_certificate;  /* the server's DER certificate (or chain), from its endpoint.
                                       The secured policies need it; the local certificate and key
                                       only to sign and decrypt (not for encrypted secrets). */
+    bool server; /* the context plays the server (tests and fuzz targets only; uarc is a client):
+                    derive_keys then takes the server nonce first */
 } uarc__security_config;
 
 typedef struct uarc__security_policy {
@@ -88,13 +90,14 @@ typedef struct uarc__security_policy {
     uarc_status (*new_nonce)(void *context, uint8_t *out, size_t length);
 
     /* ---- symmetric (MSG, CLO) ---- */
-    /* Derives the key set of one SecurityToken from both nonces (Part 6 §6.7.5). *keys may be NULL
-     * for None; keys_delete accepts NULL. */
-    uarc_status (*derive_keys)(void *context, uarc_view client_nonce, uarc_view server_nonce,
+    /* Derives the key set of one SecurityToken from both nonces (Part 6 §6.7.5, §6.8): our own
+     * (the client nonce, or the server's when the context plays the server) first. *keys may be
+     * NULL for None; keys_delete accepts NULL. */
+    uarc_status (*derive_keys)(void *context, uarc_view local_nonce, uarc_view remote_nonce,
                                void **keys);
     void (*keys_delete)(void *keys);
     void (*sym_layout)(const void *context, uarc__chunk_layout *out);
-    /* Sign/encrypt with the client keys, verify/decrypt with the server keys of `keys`.
+    /* Sign/encrypt with our keys, verify/decrypt with the peer's keys of `keys`.
      * Symmetric ciphers keep the length (cipher_block == plain_block). */
     uarc_status (*sym_sign)(const void *keys, const uint8_t *data, size_t length,
                             uint8_t *signature);

@@ -45,6 +45,7 @@ static const ecc_params brainpool_p384 = {"brainpoolP384r1", 48, "SHA384", 48, 3
 typedef struct ecc_context {
     const ecc_params *p;
     uarc_MessageSecurityMode mode;
+    bool server;         /* plays the server: the labels of the two key sets swap */
     EVP_PKEY *local_key; /* NULL when no local certificate was given */
     uint8_t *local_cert;
     size_t local_cert_length;
@@ -56,10 +57,14 @@ typedef struct ecc_context {
     EVP_PKEY *ephemeral; /* the key pair of the OPN in flight; its public half is the nonce */
 } ecc_context;
 
+/* One side's keys: signing key, encrypting key, IV. */
+typedef struct ecc_side {
+    uint8_t sign[MAX_SIGN_KEY], enc[32], iv[AES_BLOCK];
+} ecc_side;
+
 typedef struct ecc_keys {
     const ecc_params *p;
-    uint8_t client_sign[MAX_SIGN_KEY], client_enc[32], client_iv[AES_BLOCK];
-    uint8_t server_sign[MAX_SIGN_KEY], server_enc[32], server_iv[AES_BLOCK];
+    ecc_side local, remote; /* ours sign and encrypt, the peer's verify and decrypt */
 } ecc_keys;
 
 static void ecc_context_delete(void *context)
@@ -126,6 +131,7 @@ static uarc_status ecc_context_new(const ecc_params *params, const uarc__securit
         return UARC_BadOutOfMemory;
     c->p = params;
     c->mode = mode;
+    c->server = config->server;
     EVP_PKEY *unused = NULL;
     uarc_status s = take_certificate(params, config->remote_certificate, &c->remote_cert,
                                      &c->remote_cert_length, &c->remote_key, c->remote_thumbprint);
@@ -349,30 +355,38 @@ uarc_status uarc__hkdf(const char *digest, uarc_view secret, uarc_view salt, uar
     return ok ? UARC_Good : UARC_BadInternalError;
 }
 
-/* Keying material of one side: HKDF over the shared secret with salt = info =
- * L (UInt16) | label | first | second. */
+/* The keys one side sends with: HKDF over the shared secret with salt = info =
+ * L (UInt16) | label | that side's nonce | the other's. */
 static uarc_status side_keys(const ecc_params *p, uarc_view secret, const char *label,
-                             uarc_view first, uarc_view second, uint8_t *out, size_t length)
+                             uarc_view first, uarc_view second, ecc_side *out)
 {
     uint8_t salt[2 + LABEL_LENGTH + 4 * MAX_COORDINATE];
+    uint8_t material[MAX_SIGN_KEY + 32 + AES_BLOCK];
+    size_t sign = p->sym_sign_key, enc = p->sym_enc_key, length = sign + enc + AES_BLOCK;
     salt[0] = (uint8_t)(length & 0xFF);
     salt[1] = (uint8_t)(length >> 8);
     memcpy(salt + 2, label, LABEL_LENGTH);
     memcpy(salt + 2 + LABEL_LENGTH, first.data, first.length);
     memcpy(salt + 2 + LABEL_LENGTH + first.length, second.data, second.length);
-    size_t salt_length = 2 + LABEL_LENGTH + first.length + second.length;
-    uarc_view both = {salt, salt_length};
-    return uarc__hkdf(p->digest, secret, both, both, out, length);
+    uarc_view both = {salt, 2 + LABEL_LENGTH + first.length + second.length};
+    uarc_status s = uarc__hkdf(p->digest, secret, both, both, material, length);
+    if (s == UARC_Good) {
+        memcpy(out->sign, material, sign);
+        memcpy(out->enc, material + sign, enc);
+        memcpy(out->iv, material + sign + enc, AES_BLOCK);
+    }
+    OPENSSL_cleanse(material, sizeof material);
+    return s;
 }
 
-static uarc_status ecc_derive_keys(void *context, uarc_view client_nonce, uarc_view server_nonce,
+static uarc_status ecc_derive_keys(void *context, uarc_view local_nonce, uarc_view remote_nonce,
                                    void **keys)
 {
     ecc_context *c = context;
     size_t nonce = 2 * c->p->coordinate;
-    if (client_nonce.length != nonce || server_nonce.length != nonce || !c->ephemeral)
+    if (local_nonce.length != nonce || remote_nonce.length != nonce || !c->ephemeral)
         return UARC_BadNonceInvalid;
-    EVP_PKEY *peer = peer_key(c->p, server_nonce);
+    EVP_PKEY *peer = peer_key(c->p, remote_nonce);
     if (!peer)
         return UARC_BadNonceInvalid;
     uint8_t secret[MAX_COORDINATE];
@@ -387,24 +401,15 @@ static uarc_status ecc_derive_keys(void *context, uarc_view client_nonce, uarc_v
     c->ephemeral = NULL;
     ecc_keys *k = ok ? uarc__calloc(1, sizeof *k) : NULL;
     uarc_status s = !ok ? UARC_BadSecurityChecksFailed : k ? UARC_Good : UARC_BadOutOfMemory;
-    size_t sign = c->p->sym_sign_key, enc = c->p->sym_enc_key, total = sign + enc + AES_BLOCK;
-    uint8_t material[MAX_SIGN_KEY + 32 + AES_BLOCK];
     uarc_view shared = {secret, secret_length};
-    if (s == UARC_Good)
-        s = side_keys(c->p, shared, "opcua-client", client_nonce, server_nonce, material, total);
+    const char *mine = c->server ? "opcua-server" : "opcua-client";
+    const char *theirs = c->server ? "opcua-client" : "opcua-server";
     if (s == UARC_Good) {
         k->p = c->p;
-        memcpy(k->client_sign, material, sign);
-        memcpy(k->client_enc, material + sign, enc);
-        memcpy(k->client_iv, material + sign + enc, AES_BLOCK);
-        s = side_keys(c->p, shared, "opcua-server", server_nonce, client_nonce, material, total);
+        s = side_keys(c->p, shared, mine, local_nonce, remote_nonce, &k->local);
     }
-    if (s == UARC_Good) {
-        memcpy(k->server_sign, material, sign);
-        memcpy(k->server_enc, material + sign, enc);
-        memcpy(k->server_iv, material + sign + enc, AES_BLOCK);
-    }
-    OPENSSL_cleanse(material, sizeof material);
+    if (s == UARC_Good)
+        s = side_keys(c->p, shared, theirs, remote_nonce, local_nonce, &k->remote);
     OPENSSL_cleanse(secret, sizeof secret);
     if (s != UARC_Good) {
         if (k)
@@ -441,7 +446,7 @@ static uarc_status ecc_sym_sign(const void *keys, const uint8_t *data, size_t le
                                 uint8_t *signature)
 {
     const ecc_keys *k = keys;
-    return uarc__hmac(k->p->digest, (uarc_view){k->client_sign, k->p->sym_sign_key}, data, length,
+    return uarc__hmac(k->p->digest, (uarc_view){k->local.sign, k->p->sym_sign_key}, data, length,
                       signature);
 }
 
@@ -450,7 +455,7 @@ static uarc_status ecc_sym_verify(const void *keys, const uint8_t *data, size_t 
 {
     const ecc_keys *k = keys;
     uint8_t expected[MAX_SIGN_KEY];
-    uarc_status s = uarc__hmac(k->p->digest, (uarc_view){k->server_sign, k->p->sym_sign_key}, data,
+    uarc_status s = uarc__hmac(k->p->digest, (uarc_view){k->remote.sign, k->p->sym_sign_key}, data,
                                length, expected);
     if (s != UARC_Good)
         return s;
@@ -462,14 +467,14 @@ static uarc_status ecc_sym_verify(const void *keys, const uint8_t *data, size_t 
 static uarc_status ecc_sym_encrypt(const void *keys, uint8_t *data, size_t length)
 {
     const ecc_keys *k = keys;
-    return uarc__aes_cbc(true, (uarc_view){k->client_enc, k->p->sym_enc_key}, k->client_iv, data,
+    return uarc__aes_cbc(true, (uarc_view){k->local.enc, k->p->sym_enc_key}, k->local.iv, data,
                          length);
 }
 
 static uarc_status ecc_sym_decrypt(const void *keys, uint8_t *data, size_t length)
 {
     const ecc_keys *k = keys;
-    return uarc__aes_cbc(false, (uarc_view){k->server_enc, k->p->sym_enc_key}, k->server_iv, data,
+    return uarc__aes_cbc(false, (uarc_view){k->remote.enc, k->p->sym_enc_key}, k->remote.iv, data,
                          length);
 }
 

@@ -353,8 +353,11 @@ uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
         snprintf(why, why_size, "the server sent no certificate to encrypt the password with");
         return UARC_BadCertificateInvalid;
     }
-    uarc__security_config config = {
-        UARC_MessageSecurityMode_SignAndEncrypt, {NULL, 0}, {NULL, 0}, {cert->data, cert->length}};
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    {NULL, 0},
+                                    {NULL, 0},
+                                    {cert->data, cert->length},
+                                    false};
     void *context = NULL;
     uarc_status s = policy->context_new(&config, &context);
     if (s != UARC_Good) {
@@ -463,8 +466,11 @@ uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out
     /* The context only signs here; the policies want a remote certificate, and the user's own
      * serves (nothing is encrypted or verified with it). */
     uarc_view cert = {c->user_cert, c->user_cert_length};
-    uarc__security_config config = {
-        UARC_MessageSecurityMode_SignAndEncrypt, cert, {c->user_key, c->user_key_length}, cert};
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    cert,
+                                    {c->user_key, c->user_key_length},
+                                    cert,
+                                    false};
     void *context = NULL;
     uarc_status s = policy->context_new(&config, &context);
     if (s != UARC_Good) {
@@ -648,7 +654,7 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
     cc->remote_certificate = (uarc_view){c->channel_cert, c->channel_cert_length};
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
-                                    cc->remote_certificate};
+                                    cc->remote_certificate, false};
     s = policy->context_new(&config, &c->security);
     if (s == UARC_BadCertificatePolicyCheckFailed && policy->certificate_curve)
         return security_failed(c, s,

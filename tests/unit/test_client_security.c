@@ -342,7 +342,8 @@ static void test_secrets_wiped(void **state)
     uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                     {server_cert, server_cert_length},
                                     {server_key, server_key_length},
-                                    {server_cert, server_cert_length}};
+                                    {server_cert, server_cert_length},
+                                    false};
     void *context = NULL;
     assert_int_equal(policy->context_new(&config, &context), UARC_Good);
     uarc__chunk_info info;

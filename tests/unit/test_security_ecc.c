@@ -79,6 +79,7 @@ static void *context_of(size_t i, int self, uarc_MessageSecurityMode mode)
         {cert[i][self], cert_length[i][self]},
         {key[i][self], key_length[i][self]},
         {cert[i][1 - self], cert_length[i][1 - self]},
+        false,
     };
     void *context = NULL;
     assert_int_equal(cases[i].policy->context_new(&config, &context), UARC_Good);
@@ -372,7 +373,8 @@ static void test_refusals(void **state)
     uarc__security_config config = {UARC_MessageSecurityMode_None,
                                     {cert[0][0], cert_length[0][0]},
                                     {key[0][0], key_length[0][0]},
-                                    {cert[0][1], cert_length[0][1]}};
+                                    {cert[0][1], cert_length[0][1]},
+                                    false};
     assert_int_equal(p256->context_new(&config, &context), UARC_BadSecurityModeRejected);
     config.mode = UARC_MessageSecurityMode_Sign;
     config.local_private_key = (uarc_view){key[0][1], key_length[0][1]}; /* not its key */
