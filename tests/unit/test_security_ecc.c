@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "channel/cert_trust.h"
 #include "channel/chunk.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
@@ -452,6 +453,17 @@ static void test_generated_certificates(void **state)
         UARC_BadSecurityPolicyRejected);
 }
 
+/* Validation takes EC keys, whose keyUsage has digitalSignature but never keyEncipherment. */
+static void test_ec_certificates_validate(void **state)
+{
+    (void)state;
+    char detail[512];
+    for (size_t i = 0; i < CASES; i++)
+        assert_int_equal(
+            uarc__cert_validate(cert[i][1], cert_length[i][1], NULL, 0, detail, sizeof detail),
+            UARC_Good);
+}
+
 static void test_policy_lookup(void **state)
 {
     (void)state;
@@ -470,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_opn_sign_verify),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_generated_certificates),
+        cmocka_unit_test(test_ec_certificates_validate),
         cmocka_unit_test(test_policy_lookup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
