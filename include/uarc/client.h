@@ -87,8 +87,9 @@ typedef struct uarc_client_config {
      * grants, but never sooner than 500 ms after the last token. 0: 600000 ms. */
     uint32_t secure_channel_lifetime_ms;
     /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None. Also implemented:
-     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep and
-     * #Aes256_Sha256_RsaPss. */
+     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep,
+     * #Aes256_Sha256_RsaPss, #ECC_nistP256, #ECC_nistP384, #ECC_brainpoolP256r1 and
+     * #ECC_brainpoolP384r1 (the ECC ones take EC certificates on their curve). */
     const char *security_policy_uri;
     /* For a policy other than None: UARC_MessageSecurityMode_Sign or _SignAndEncrypt.
      * Invalid (0): SignAndEncrypt. */
