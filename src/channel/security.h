@@ -150,6 +150,17 @@ uarc_status uarc__hmac(const char *digest, uarc_view key, const uint8_t *data, s
 uarc_status uarc__aes_cbc(bool encrypting, uarc_view key, const uint8_t iv[16], uint8_t *data,
                           size_t length);
 
+/* The EccEncryptedSecret (Part 4 §7.40.2.5) of `secret` for an ECC policy's context (the
+ * channel's: its certificate signs): a new ephemeral key of ours, the receiver's ephemeral public
+ * key `receiver_key` (X | Y, from its ECDHKey), `nonce` (the last server nonce), signed, the
+ * payload AES-CBC encrypted with keys from HKDF (Part 6 §6.8.3). *out (uarc__malloc'd) holds the
+ * whole structure. Returns Good, BadInvalidArgument (not an ECC context, no local key, a key of
+ * the wrong length), BadNonceInvalid (the receiver key is not a point of the curve),
+ * BadOutOfMemory. */
+uarc_status uarc__ecc_encrypt_secret(const uarc__security_policy *policy, void *context,
+                                     uarc_view receiver_key, uarc_view nonce, uarc_view secret,
+                                     int64_t signing_time, uint8_t **out, size_t *out_length);
+
 /* The implemented policy with this URI (NULL: None); NULL when not implemented. */
 const uarc__security_policy *uarc__security_policy_find(const char *uri);
 

@@ -478,6 +478,115 @@ static uarc_status ecc_sym_decrypt(const void *keys, uint8_t *data, size_t lengt
                          length);
 }
 
+/* ---- EccEncryptedSecret (Part 4 §7.40.2.5, Part 6 §6.8.3) ---- */
+
+static size_t put_bytes(uint8_t *out, const uint8_t *data, size_t length)
+{
+    out[0] = (uint8_t)length;
+    out[1] = (uint8_t)(length >> 8);
+    out[2] = (uint8_t)(length >> 16);
+    out[3] = (uint8_t)(length >> 24);
+    if (length)
+        memcpy(out + 4, data, length);
+    return 4 + length;
+}
+
+uarc_status uarc__ecc_encrypt_secret(const uarc__security_policy *policy, void *context,
+                                     uarc_view receiver_key, uarc_view nonce, uarc_view secret,
+                                     int64_t signing_time, uint8_t **out, size_t *out_length)
+{
+    ecc_context *c = context;
+    const ecc_params *p = c->p;
+    size_t key_length = 2 * p->coordinate, signature = 2 * p->coordinate;
+    if (!policy->certificate_curve || !c->local_key || receiver_key.length != key_length ||
+        nonce.length > 1024 || secret.length > 65536)
+        return UARC_BadInvalidArgument;
+    /* our own ephemeral key for this secret alone, then the keys of Part 6 §6.8.3: HKDF with
+     * salt = info = L | "opcua-secret" | SenderPublicKey | ReceiverPublicKey */
+    uint8_t sender[2 * MAX_COORDINATE];
+    uarc_status s = ecc_new_nonce(c, sender, key_length);
+    EVP_PKEY *peer = s == UARC_Good ? peer_key(p, receiver_key) : NULL;
+    uint8_t shared[MAX_COORDINATE], salt[2 + LABEL_LENGTH + 4 * MAX_COORDINATE], keys[32 + 16];
+    size_t shared_length = sizeof shared, length = p->sym_enc_key + AES_BLOCK;
+    EVP_PKEY_CTX *ctx = peer ? EVP_PKEY_CTX_new_from_pkey(NULL, c->ephemeral, NULL) : NULL;
+    if (s == UARC_Good &&
+        (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+         EVP_PKEY_derive(ctx, shared, &shared_length) != 1))
+        s = peer ? UARC_BadSecurityChecksFailed : UARC_BadNonceInvalid;
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(peer);
+    EVP_PKEY_free(c->ephemeral);
+    c->ephemeral = NULL;
+    if (s == UARC_Good) {
+        salt[0] = (uint8_t)length;
+        salt[1] = (uint8_t)(length >> 8);
+        memcpy(salt + 2, "opcua-secret", LABEL_LENGTH);
+        memcpy(salt + 2 + LABEL_LENGTH, sender, key_length);
+        memcpy(salt + 2 + LABEL_LENGTH + key_length, receiver_key.data, key_length);
+        uarc_view both = {salt, 2 + LABEL_LENGTH + 2 * key_length};
+        s = uarc__hkdf(p->digest, (uarc_view){shared, shared_length}, both, both, keys, length);
+    }
+    OPENSSL_cleanse(shared, sizeof shared);
+    if (s != UARC_Good) {
+        OPENSSL_cleanse(keys, sizeof keys);
+        return s;
+    }
+    /* the payload (nonce, secret, padding, its 2-byte size) fills whole AES blocks, with at least
+     * one block of secret and padding */
+    size_t base = 4 + nonce.length + 4 + secret.length;
+    size_t padding = (AES_BLOCK - (base + 2) % AES_BLOCK) % AES_BLOCK;
+    if (padding + secret.length < AES_BLOCK)
+        padding += AES_BLOCK;
+    size_t payload = base + padding + 2;
+    const char *uri = policy->uri;
+    size_t uri_length = strlen(uri);
+    size_t header = 4 + 1 + 4 + 4 + uri_length + 4 + 8 + 2, key_data = 2 * (4 + key_length);
+    size_t total = header + key_data + payload + signature;
+    uint8_t *b = uarc__malloc(total);
+    if (!b) {
+        OPENSSL_cleanse(keys, sizeof keys);
+        return UARC_BadOutOfMemory;
+    }
+    size_t pos = 0;
+    /* TypeId: the FourByte NodeId of the EccEncryptedSecret DataType (17546), EncodingMask 1 */
+    b[pos++] = 0x01;
+    b[pos++] = 0;
+    b[pos++] = 17546 & 0xFF;
+    b[pos++] = 17546 >> 8;
+    b[pos++] = 0x01;
+    uint32_t after_length = (uint32_t)(total - 9); /* what follows the Length field */
+    for (int i = 0; i < 4; i++)
+        b[pos++] = (uint8_t)(after_length >> (8 * i));
+    pos += put_bytes(b + pos, (const uint8_t *)uri, uri_length);
+    pos += put_bytes(b + pos, NULL, 0); /* Certificate: the channel's, known to the receiver */
+    for (int i = 0; i < 8; i++)
+        b[pos++] = (uint8_t)((uint64_t)signing_time >> (8 * i));
+    b[pos++] = (uint8_t)key_data;
+    b[pos++] = (uint8_t)(key_data >> 8);
+    pos += put_bytes(b + pos, sender, key_length);
+    pos += put_bytes(b + pos, receiver_key.data, key_length);
+    size_t encrypted = pos;
+    pos += put_bytes(b + pos, nonce.data, nonce.length);
+    pos += put_bytes(b + pos, secret.data, secret.length);
+    memset(b + pos, (int)(padding & 0xFF), padding);
+    pos += padding;
+    b[pos++] = (uint8_t)padding;
+    b[pos++] = (uint8_t)(padding >> 8);
+    s = uarc__aes_cbc(true, (uarc_view){keys, p->sym_enc_key}, keys + p->sym_enc_key, b + encrypted,
+                      payload);
+    OPENSSL_cleanse(keys, sizeof keys);
+    if (s == UARC_Good)
+        s = ecc_asym_sign(c, b, pos, b + pos);
+    if (s != UARC_Good) {
+        OPENSSL_cleanse(b, total);
+        uarc__free(b);
+        return s;
+    }
+    *out = b;
+    *out_length = total;
+    return UARC_Good;
+}
+
 /* Part 7 names no asymmetric signature URI that every stack takes for these policies: the
  * reference stack signs with an empty one and accepts the policy URI, which is what we send. */
 #define ECC_POLICY(NAME, URI, NEW, GROUP, COORDINATE)                                              \

@@ -194,6 +194,63 @@ void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionRe
         copy = (uarc_bytestring){0, NULL};
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     c->server_nonce = copy;
+    static const uarc_ResponseHeader none;
+    uarc__client_keep_ecdh_key(c, r ? &r->responseHeader : &none);
+}
+
+/* Under an ECC policy a password goes as an EccEncryptedSecret, for which the server hands out an
+ * ephemeral key when CreateSession asks with "ECDHPolicyUri" in its AdditionalHeader (Part 4
+ * §7.1, §7.15). Asked only when a password will be sent; the caller's ap and kv hold the header. */
+void uarc__client_request_ecdh_key(const uarc_client *c, uarc_RequestHeader *h,
+                                   uarc_AdditionalParametersType *ap, uarc_KeyValuePair *kv)
+{
+    static uarc_string policy_uri; /* the variant's value, read only by the encoder */
+    if (!c->policy || !c->policy->certificate_curve || !c->cfg.user_name)
+        return;
+    policy_uri = (uarc_string){strlen(c->policy->uri), (uint8_t *)c->policy->uri};
+    *kv = (uarc_KeyValuePair){.key = {0, {13, (uint8_t *)"ECDHPolicyUri"}}};
+    kv->value.type = UARC_T(String);
+    kv->value.data = &policy_uri;
+    *ap = (uarc_AdditionalParametersType){.parametersSize = 1, .parameters = kv};
+    h->additionalHeader.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    h->additionalHeader.content.decoded.type = UARC_T(AdditionalParametersType);
+    h->additionalHeader.content.decoded.data = ap;
+}
+
+/* Keeps the ECDHKey of a response's AdditionalHeader when the server's certificate signed it
+ * (Part 4 §7.15); a response without one (or with a bad signature) leaves none. */
+void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h)
+{
+    uarc_clear(&c->server_ecdh_key, UARC_T(ByteString));
+    const uarc_extension_object *eo = &h->additionalHeader;
+    if (!c->policy || !c->policy->certificate_curve ||
+        eo->encoding != UARC_EXTENSION_OBJECT_DECODED ||
+        eo->content.decoded.type != UARC_T(AdditionalParametersType))
+        return;
+    const uarc_AdditionalParametersType *ap = eo->content.decoded.data;
+    for (size_t i = 0; i < ap->parametersSize; i++) {
+        const uarc_KeyValuePair *kv = &ap->parameters[i];
+        const uarc_extension_object *value = kv->value.data;
+        if (kv->key.namespace_index != 0 || !uarc_string_equal_cstr(&kv->key.name, "ECDHKey") ||
+            kv->value.type != UARC_T(ExtensionObject) || kv->value.is_array ||
+            value->encoding != UARC_EXTENSION_OBJECT_DECODED ||
+            value->content.decoded.type != UARC_T(EphemeralKeyType))
+            continue;
+        const uarc_EphemeralKeyType *key = value->content.decoded.data;
+        uarc__chunk_layout layout;
+        c->policy->asym_layout(c->security, false, &layout);
+        if (key->publicKey.length != c->policy->nonce_length ||
+            key->signature.length != layout.signature_size ||
+            c->policy->asym_verify(c->security, key->publicKey.data, key->publicKey.length,
+                                   key->signature.data) != UARC_Good) {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
+                      "the server's ECDHKey is not signed by its certificate; ignored");
+            return;
+        }
+        if (uarc_copy(&key->publicKey, &c->server_ecdh_key, UARC_T(ByteString)) != UARC_Good)
+            c->server_ecdh_key = (uarc_bytestring){0, NULL};
+        return;
+    }
 }
 
 /* On a secured channel: the session's server certificate is the channel's, and its signature
@@ -341,12 +398,36 @@ uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
                  c->token_policy_uri);
         return UARC_BadSecurityPolicyRejected;
     }
-    if (!policy->asym_encryption_uri) {
-        snprintf(why, why_size,
-                 "the password must be encrypted with %s, which takes an EccEncryptedSecret (Part "
-                 "4 §7.40.2.5) that uarc does not implement; use an RSA policy for the user token",
-                 policy->uri);
-        return UARC_BadSecurityPolicyRejected;
+    if (policy->certificate_curve) {
+        /* the EccEncryptedSecret, signed with our channel certificate, for the server's ECDHKey */
+        if (policy != c->policy) {
+            snprintf(why, why_size,
+                     "the password must be encrypted with %s, which uarc does only on a channel "
+                     "of that policy",
+                     policy->uri);
+            return UARC_BadSecurityPolicyRejected;
+        }
+        if (!c->server_ecdh_key.length) {
+            snprintf(why, why_size,
+                     "the password must be encrypted with %s, but the server sent no signed "
+                     "ECDHKey to encrypt it for",
+                     policy->uri);
+            return UARC_BadSecurityChecksFailed;
+        }
+        uint8_t *out = NULL;
+        size_t out_length = 0;
+        uarc_status s = uarc__ecc_encrypt_secret(
+            policy, c->security, (uarc_view){c->server_ecdh_key.data, c->server_ecdh_key.length},
+            (uarc_view){c->server_nonce.data, c->server_nonce.length},
+            (uarc_view){(const uint8_t *)password, strlen(password)}, uarc_datetime_now(), &out,
+            &out_length);
+        if (s != UARC_Good) {
+            snprintf(why, why_size, "making the EccEncryptedSecret failed");
+            return s;
+        }
+        *secret = (uarc_bytestring){out_length, out};
+        *algorithm = NULL; /* Part 4 §7.41.4: no algorithm for an EncryptedSecret */
+        return UARC_Good;
     }
     const uarc_bytestring *cert = &c->session_server_cert;
     if (!cert->length) {

@@ -2,7 +2,8 @@
  * The ECC security policies (ECC_nistP256, ECC_nistP384, ECC_brainpoolP256r1,
  * ECC_brainpoolP384r1): HKDF against RFC 5869, the key derivation against one written here from
  * the specification (Part 6 §6.8: ECDH, then HKDF with salt = info = L | label | nonces) on top of
- * OpenSSL's one-shot HMAC only, chunks both ways with those keys, ECDSA signatures, refusals.
+ * OpenSSL's one-shot HMAC only, chunks both ways with those keys, ECDSA signatures, the
+ * EccEncryptedSecret opened as a server would, refusals.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -417,6 +418,118 @@ static void test_refusals(void **state)
     p256->context_delete(context);
 }
 
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The EccEncryptedSecret opened as a server would, with what this test derives itself: the layout
+ * of Part 4 §7.40.2.5, the signature with the client's certificate, the payload decrypted with
+ * HKDF(ECDH, L | "opcua-secret" | sender | receiver). */
+static void test_ecc_encrypted_secret(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < CASES; i++) {
+        const ecc_case *c = &cases[i];
+        const uarc__security_policy *policy = c->policy;
+        size_t klen = 2 * c->coordinate;
+        void *client = context_of(i, 0, UARC_MessageSecurityMode_SignAndEncrypt);
+        void *server = context_of(i, 1, UARC_MessageSecurityMode_SignAndEncrypt);
+        EVP_PKEY *receiver = EVP_PKEY_Q_keygen(NULL, NULL, "EC", c->curve);
+        uint8_t point[97], nonce[32];
+        size_t n = 0;
+        assert_int_equal(EVP_PKEY_get_octet_string_param(
+                             receiver, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point, &n),
+                         1);
+        memset(nonce, 0x5a, sizeof nonce);
+        const char *password = "correct horse";
+        uint8_t *out = NULL;
+        size_t length = 0;
+        assert_int_equal(uarc__ecc_encrypt_secret(policy, client, (uarc_view){point + 1, klen},
+                                                  (uarc_view){nonce, sizeof nonce},
+                                                  (uarc_view){(const uint8_t *)password, 13}, 12345,
+                                                  &out, &length),
+                         UARC_Good);
+        /* header: FourByte NodeId 17546, EncodingMask 1, Length of what follows */
+        static const uint8_t type_id[] = {0x01, 0x00, 0x8a, 0x44, 0x01};
+        assert_memory_equal(out, type_id, sizeof type_id);
+        assert_int_equal(le32(out + 5), length - 9);
+        size_t pos = 9;
+        size_t uri = le32(out + pos);
+        assert_int_equal(uri, strlen(policy->uri));
+        assert_memory_equal(out + pos + 4, policy->uri, uri);
+        pos += 4 + uri;
+        assert_int_equal(le32(out + pos), 0); /* Certificate: the channel's */
+        pos += 4 + 8;                         /* SigningTime */
+        assert_int_equal(out[pos] | out[pos + 1] << 8, 2 * (4 + klen));
+        pos += 2;
+        assert_int_equal(le32(out + pos), klen);
+        const uint8_t *sender = out + pos + 4;
+        pos += 4 + klen;
+        assert_int_equal(le32(out + pos), klen);
+        assert_memory_equal(out + pos + 4, point + 1, klen);
+        pos += 4 + klen;
+        size_t signature = 2 * c->coordinate, payload = length - pos - signature;
+        assert_int_equal(payload % 16, 0);
+        assert_int_equal(
+            policy->asym_verify(server, out, length - signature, out + length - signature),
+            UARC_Good);
+
+        /* the server's side: ECDH of its klen and the sender's, HKDF, AES-CBC */
+        uint8_t sender_point[97] = {0x04};
+        memcpy(sender_point + 1, sender, klen);
+        EVP_PKEY *sender_pub = EVP_PKEY_new();
+        EVP_PKEY_copy_parameters(sender_pub, receiver);
+        assert_int_equal(EVP_PKEY_set1_encoded_public_key(sender_pub, sender_point, 1 + klen), 1);
+        EVP_PKEY_CTX *dh = EVP_PKEY_CTX_new(receiver, NULL);
+        uint8_t secret[48], salt[2 + 12 + 2 * 96], keys[48];
+        size_t secret_length = sizeof secret, l = c->enc_key + 16;
+        assert_int_equal(EVP_PKEY_derive_init(dh), 1);
+        assert_int_equal(EVP_PKEY_derive_set_peer(dh, sender_pub), 1);
+        assert_int_equal(EVP_PKEY_derive(dh, secret, &secret_length), 1);
+        salt[0] = (uint8_t)l;
+        salt[1] = 0;
+        memcpy(salt + 2, "opcua-secret", 12);
+        memcpy(salt + 14, sender, klen);
+        memcpy(salt + 14 + klen, point + 1, klen);
+        hkdf_here(c->digest, secret, secret_length, salt, 14 + 2 * klen, salt, 14 + 2 * klen, keys,
+                  l);
+        side s = {.c = c};
+        memcpy(s.enc, keys, c->enc_key);
+        memcpy(s.iv, keys + c->enc_key, 16);
+        uint8_t *plain = out + pos;
+        here_cipher(&s, false, plain, payload);
+        assert_int_equal(le32(plain), sizeof nonce);
+        assert_memory_equal(plain + 4, nonce, sizeof nonce);
+        assert_int_equal(le32(plain + 36), 13);
+        assert_memory_equal(plain + 40, password, 13);
+        size_t padding = plain[payload - 2] | plain[payload - 1] << 8;
+        assert_int_equal(40 + 13 + padding + 2, payload);
+        for (size_t j = 0; j < padding; j++)
+            assert_int_equal(plain[53 + j], (uint8_t)padding);
+
+        /* a receiver klen off the curve, or of the wrong length */
+        uint8_t *none = NULL;
+        memset(point, 0x11, sizeof point);
+        assert_int_equal(uarc__ecc_encrypt_secret(
+                             policy, client, (uarc_view){point + 1, klen}, (uarc_view){nonce, 32},
+                             (uarc_view){(const uint8_t *)"x", 1}, 0, &none, &length),
+                         UARC_BadNonceInvalid);
+        assert_int_equal(uarc__ecc_encrypt_secret(policy, client, (uarc_view){point + 1, klen - 1},
+                                                  (uarc_view){nonce, 32},
+                                                  (uarc_view){(const uint8_t *)"x", 1}, 0, &none,
+                                                  &length),
+                         UARC_BadInvalidArgument);
+        assert_null(none);
+        uarc__free(out);
+        EVP_PKEY_CTX_free(dh);
+        EVP_PKEY_free(sender_pub);
+        EVP_PKEY_free(receiver);
+        policy->context_delete(client);
+        policy->context_delete(server);
+    }
+}
+
 /* uarc_certificate_generate_for(): the key the policy needs. */
 static void test_generated_certificates(void **state)
 {
@@ -481,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_derived_keys_and_chunks),
         cmocka_unit_test(test_opn_sign_verify),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_ecc_encrypted_secret),
         cmocka_unit_test(test_generated_certificates),
         cmocka_unit_test(test_ec_certificates_validate),
         cmocka_unit_test(test_policy_lookup),

@@ -51,8 +51,7 @@ typedef struct security_args {
     "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep,\n"           \
     "                         Aes256_Sha256_RsaPss, ECC_nistP256, ECC_nistP384,\n"               \
     "                         ECC_brainpoolP256r1 or ECC_brainpoolP384r1 (or the policy URI);\n"  \
-    "                         an ECC policy takes an EC certificate on its curve, and a\n"        \
-    "                         password cannot be encrypted under it (EccEncryptedSecret)\n"       \
+    "                         an ECC policy takes an EC certificate on its curve\n"               \
     "  --security-mode MODE   Sign or SignAndEncrypt (default, for a policy other than None)\n"    \
     "  --certificate FILE     our certificate (PEM or DER), with --private-key FILE (PEM or\n"     \
     "                         DER, unencrypted). Default: an ephemeral self-signed one (RSA-2048,\n"\
