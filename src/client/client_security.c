@@ -557,8 +557,8 @@ uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out
     if (s != UARC_Good) {
         snprintf(why, why_size,
                  "the user certificate and key do not suit %s (a key that is not the "
-                 "certificate's, or not RSA)",
-                 policy->uri);
+                 "certificate's, or not %s)",
+                 policy->uri, policy->certificate_curve ? "EC on its curve" : "RSA");
         return s;
     }
     uarc__chunk_layout layout;

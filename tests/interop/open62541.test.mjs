@@ -54,6 +54,9 @@ const ownCertificate = ["--certificate", collector.cert, "--private-key", collec
 const alice = makeCertificate(tmp, "alice"); // a user the peer trusts
 const mallory = makeCertificate(tmp, "mallory"); // one it does not
 const asAlice = ["--user-certificate", alice.cert, "--user-private-key", alice.key];
+// EC users the peer trusts, for the ECC token policies
+const ecUsers = { ECC_nistP256: makeCertificate(tmp, "ec-alice", undefined, "prime256v1"),
+  ECC_nistP384: makeCertificate(tmp, "ec-alice-384", undefined, "secp384r1") };
 const asMallory = ["--user-certificate", mallory.cert, "--user-private-key", mallory.key];
 
 let peer;
@@ -84,6 +87,7 @@ before(async () => {
   const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
     .flatMap((l) => ["--reverse", l.url]);
   peer = await startPeer62541(URI, [...reverse, "--ecc", "--trust-user", alice.der,
+    ...Object.values(ecUsers).flatMap((u) => ["--trust-user", u.der]),
     "--certificate-out", path.join(trustDir, "peer.der"),
     "--user", "alice:secret"]);
 });
@@ -149,6 +153,24 @@ for (const [key, l] of [["None/null", "None"], ["Aes256_Sha256_RsaPss/SignAndEnc
     assert.ok(!listener.events.some((e) => e.event === "error"), listener.describe());
   });
 }
+
+for (const [policy, mode] of ECC_CASES.filter(([p]) => ecUsers[p])) {
+  test(`X509 user identity with an EC key, forward, over ${policy} ${mode}`, async () => {
+    const u = ecUsers[policy];
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
+      "--user-certificate", u.cert, "--user-private-key", u.key]);
+    assert.equal((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.status, "Good", r.describe());
+  });
+}
+
+test("an RSA user certificate under an ECC token policy is refused before it is sent",
+  async () => {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json",
+      ...securityArgs("ECC_nistP256", "Sign"), ...asAlice]);
+    assert.equal(r.events[0]?.step, "ActivateSession", r.describe());
+    assert.equal(r.events[0].status, "BadCertificateInvalid", r.describe());
+  });
 
 test("an untrusted user certificate is refused, forward and reverse", async () => {
   for (const security of [[], securityArgs("Basic256Sha256", "Sign")]) {
