@@ -76,6 +76,8 @@ static void renewals_over(const char *policy)
     cfg.trust_list_dir = trust_dir;
     cfg.generate_certificate = true;
     cfg.secure_channel_lifetime_ms = under_valgrind() ? 8000 : 1000; /* renewed at 75 % */
+    cfg.connect_timeout_ms = 60000; /* generous: only a failure would wait for it */
+    cfg.request_timeout_ms = 60000;
     cfg.logger = (uarc_logger){count_tokens, &tokens, UARC_LOG_INFO};
     uarc_client *c = uarc_client_new(&cfg);
     assert_non_null(c);
@@ -120,6 +122,7 @@ static void test_certificate_on_another_curve(void **state)
                      UARC_Good);
     uarc_client_config cfg = {0};
     cfg.security_policy_uri = POLICY_PREFIX "ECC_nistP384";
+    cfg.connect_timeout_ms = 60000;
     cfg.trust_list_dir = trust_dir;
     cfg.certificate = cert;
     cfg.certificate_length = cert_length;
