@@ -291,22 +291,28 @@ static uarc_status ecc_asym_decrypt(void *context, uint8_t *data, size_t length,
 }
 
 /* A new ephemeral key pair for this OPN; its public key X | Y is the client nonce. */
+/* A new ephemeral key pair on the policy's curve into *key, its public key X | Y into out. */
+static uarc_status make_ephemeral(const ecc_params *p, EVP_PKEY **key, uint8_t *out)
+{
+    *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", p->group);
+    uint8_t point[1 + 2 * MAX_COORDINATE];
+    size_t n = 0;
+    if (!*key ||
+        EVP_PKEY_get_octet_string_param(*key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                        sizeof point, &n) != 1 ||
+        n != 1 + 2 * p->coordinate || point[0] != 0x04)
+        return UARC_BadInternalError;
+    memcpy(out, point + 1, 2 * p->coordinate);
+    return UARC_Good;
+}
+
 static uarc_status ecc_new_nonce(void *context, uint8_t *out, size_t length)
 {
     ecc_context *c = context;
     if (length != 2 * c->p->coordinate)
         return UARC_BadInvalidArgument;
     EVP_PKEY_free(c->ephemeral);
-    c->ephemeral = EVP_PKEY_Q_keygen(NULL, NULL, "EC", c->p->group);
-    uint8_t point[1 + 2 * MAX_COORDINATE];
-    size_t n = 0;
-    if (!c->ephemeral ||
-        EVP_PKEY_get_octet_string_param(c->ephemeral, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                        sizeof point, &n) != 1 ||
-        n != 1 + length || point[0] != 0x04)
-        return UARC_BadInternalError;
-    memcpy(out, point + 1, length);
-    return UARC_Good;
+    return make_ephemeral(c->p, &c->ephemeral, out);
 }
 
 /* The server's ephemeral public key from its nonce X | Y, checked to be a point of the curve. */
@@ -502,21 +508,22 @@ uarc_status uarc__ecc_encrypt_secret(const uarc__security_policy *policy, void *
         nonce.length > 1024 || secret.length > 65536)
         return UARC_BadInvalidArgument;
     /* our own ephemeral key for this secret alone, then the keys of Part 6 §6.8.3: HKDF with
-     * salt = info = L | "opcua-secret" | SenderPublicKey | ReceiverPublicKey */
+     * salt = info = L | "opcua-secret" | SenderPublicKey | ReceiverPublicKey. Not the channel's
+     * ephemeral key: that of an OPN in flight must stay. */
     uint8_t sender[2 * MAX_COORDINATE];
-    uarc_status s = ecc_new_nonce(c, sender, key_length);
+    EVP_PKEY *ephemeral = NULL;
+    uarc_status s = make_ephemeral(p, &ephemeral, sender);
     EVP_PKEY *peer = s == UARC_Good ? peer_key(p, receiver_key) : NULL;
     uint8_t shared[MAX_COORDINATE], salt[2 + LABEL_LENGTH + 4 * MAX_COORDINATE], keys[32 + 16];
     size_t shared_length = sizeof shared, length = p->sym_enc_key + AES_BLOCK;
-    EVP_PKEY_CTX *ctx = peer ? EVP_PKEY_CTX_new_from_pkey(NULL, c->ephemeral, NULL) : NULL;
+    EVP_PKEY_CTX *ctx = peer ? EVP_PKEY_CTX_new_from_pkey(NULL, ephemeral, NULL) : NULL;
     if (s == UARC_Good &&
         (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
          EVP_PKEY_derive(ctx, shared, &shared_length) != 1))
         s = peer ? UARC_BadSecurityChecksFailed : UARC_BadNonceInvalid;
     EVP_PKEY_CTX_free(ctx);
     EVP_PKEY_free(peer);
-    EVP_PKEY_free(c->ephemeral);
-    c->ephemeral = NULL;
+    EVP_PKEY_free(ephemeral);
     if (s == UARC_Good) {
         salt[0] = (uint8_t)length;
         salt[1] = (uint8_t)(length >> 8);

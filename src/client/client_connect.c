@@ -243,9 +243,8 @@ void uarc__client_start_create_session(uarc_client *c)
         req.clientCertificate = (uarc_bytestring){c->local_cert_length, c->local_cert};
     req.requestedSessionTimeout = c->cfg.session_timeout_ms;
     req.maxResponseMessageSize = c->cfg.max_message_size;
-    uarc_AdditionalParametersType ecdh;
-    uarc_KeyValuePair ecdh_policy;
-    uarc__client_request_ecdh_key(c, &req.requestHeader, &ecdh, &ecdh_policy);
+    uarc__ecdh_request ecdh;
+    uarc__client_request_ecdh_key(c, &req.requestHeader, &ecdh);
     uarc__client_set_state(c, UARC_CLIENT_CREATING_SESSION, UARC_Good);
     uarc_status status =
         uarc__client_send_request(c, &req, UARC_T(CreateSessionRequest),

@@ -195,8 +195,15 @@ uarc_status uarc__client_keep_endpoints(uarc_client *c, const uarc_EndpointDescr
                                         size_t count);
 void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r);
 void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h);
+/* The AdditionalHeader of a CreateSession that asks for the server's ECDHKey, and what it points
+ * to (the caller's, alive until the request is encoded). */
+typedef struct uarc__ecdh_request {
+    uarc_AdditionalParametersType parameters;
+    uarc_KeyValuePair policy;
+    uarc_string policy_uri;
+} uarc__ecdh_request;
 void uarc__client_request_ecdh_key(const uarc_client *c, uarc_RequestHeader *h,
-                                   uarc_AdditionalParametersType *ap, uarc_KeyValuePair *kv);
+                                   uarc__ecdh_request *storage);
 uarc_status uarc__client_check_server_signature(uarc_client *c,
                                                 const uarc_CreateSessionResponse *r);
 uarc_status uarc__client_sign_activation(uarc_client *c, uarc_SignatureData *out,

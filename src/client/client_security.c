@@ -200,21 +200,21 @@ void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionRe
 
 /* Under an ECC policy a password goes as an EccEncryptedSecret, for which the server hands out an
  * ephemeral key when CreateSession asks with "ECDHPolicyUri" in its AdditionalHeader (Part 4
- * §7.1, §7.15). Asked only when a password will be sent; the caller's ap and kv hold the header. */
+ * §7.1, §7.15). Asked only when a password will be sent. */
 void uarc__client_request_ecdh_key(const uarc_client *c, uarc_RequestHeader *h,
-                                   uarc_AdditionalParametersType *ap, uarc_KeyValuePair *kv)
+                                   uarc__ecdh_request *storage)
 {
-    static uarc_string policy_uri; /* the variant's value, read only by the encoder */
     if (!c->policy || !c->policy->certificate_curve || !c->cfg.user_name)
         return;
-    policy_uri = (uarc_string){strlen(c->policy->uri), (uint8_t *)c->policy->uri};
-    *kv = (uarc_KeyValuePair){.key = {0, {13, (uint8_t *)"ECDHPolicyUri"}}};
-    kv->value.type = UARC_T(String);
-    kv->value.data = &policy_uri;
-    *ap = (uarc_AdditionalParametersType){.parametersSize = 1, .parameters = kv};
+    storage->policy_uri = (uarc_string){strlen(c->policy->uri), (uint8_t *)c->policy->uri};
+    storage->policy = (uarc_KeyValuePair){.key = {0, {13, (uint8_t *)"ECDHPolicyUri"}}};
+    storage->policy.value.type = UARC_T(String);
+    storage->policy.value.data = &storage->policy_uri;
+    storage->parameters =
+        (uarc_AdditionalParametersType){.parametersSize = 1, .parameters = &storage->policy};
     h->additionalHeader.encoding = UARC_EXTENSION_OBJECT_DECODED;
     h->additionalHeader.content.decoded.type = UARC_T(AdditionalParametersType);
-    h->additionalHeader.content.decoded.data = ap;
+    h->additionalHeader.content.decoded.data = &storage->parameters;
 }
 
 /* Keeps the ECDHKey of a response's AdditionalHeader when the server's certificate signed it
@@ -232,7 +232,7 @@ void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h)
         const uarc_KeyValuePair *kv = &ap->parameters[i];
         const uarc_extension_object *value = kv->value.data;
         if (kv->key.namespace_index != 0 || !uarc_string_equal_cstr(&kv->key.name, "ECDHKey") ||
-            kv->value.type != UARC_T(ExtensionObject) || kv->value.is_array ||
+            kv->value.type != UARC_T(ExtensionObject) || kv->value.is_array || !value ||
             value->encoding != UARC_EXTENSION_OBJECT_DECODED ||
             value->content.decoded.type != UARC_T(EphemeralKeyType))
             continue;

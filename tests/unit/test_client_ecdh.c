@@ -142,21 +142,20 @@ static void test_ecdh_key_requested_for_passwords_only(void **state)
     uarc_client *c = uarc_client_new(&cfg);
     assert_non_null(c);
     uarc_RequestHeader h = {0};
-    uarc_AdditionalParametersType ap;
-    uarc_KeyValuePair kv;
-    uarc__client_request_ecdh_key(c, &h, &ap, &kv); /* None: nothing */
+    uarc__ecdh_request ecdh;
+    uarc__client_request_ecdh_key(c, &h, &ecdh); /* None: nothing */
     assert_int_equal(h.additionalHeader.encoding, UARC_EXTENSION_OBJECT_EMPTY);
     c->policy = &uarc__security_policy_basic256sha256;
-    uarc__client_request_ecdh_key(c, &h, &ap, &kv); /* RSA: nothing */
+    uarc__client_request_ecdh_key(c, &h, &ecdh); /* RSA: nothing */
     assert_int_equal(h.additionalHeader.encoding, UARC_EXTENSION_OBJECT_EMPTY);
     c->policy = policy;
-    uarc__client_request_ecdh_key(c, &h, &ap, &kv);
+    uarc__client_request_ecdh_key(c, &h, &ecdh);
     assert_int_equal(h.additionalHeader.encoding, UARC_EXTENSION_OBJECT_DECODED);
     assert_ptr_equal(h.additionalHeader.content.decoded.type, UARC_T(AdditionalParametersType));
-    assert_int_equal(ap.parametersSize, 1);
-    assert_true(uarc_string_equal_cstr(&kv.key.name, "ECDHPolicyUri"));
-    assert_ptr_equal(kv.value.type, UARC_T(String));
-    assert_true(uarc_string_equal_cstr(kv.value.data, P256));
+    assert_int_equal(ecdh.parameters.parametersSize, 1);
+    assert_true(uarc_string_equal_cstr(&ecdh.policy.key.name, "ECDHPolicyUri"));
+    assert_ptr_equal(ecdh.policy.value.type, UARC_T(String));
+    assert_true(uarc_string_equal_cstr(ecdh.policy.value.data, P256));
     /* it encodes */
     uint8_t buffer[256];
     size_t length = 0;

@@ -445,6 +445,9 @@ static void test_ecc_encrypted_secret(void **state)
         const char *password = "correct horse";
         uint8_t *out = NULL;
         size_t length = 0;
+        /* an OPN in flight: its ephemeral key must outlive the secret */
+        uint8_t opn_nonce[96];
+        assert_int_equal(policy->new_nonce(client, opn_nonce, klen), UARC_Good);
         assert_int_equal(uarc__ecc_encrypt_secret(policy, client, (uarc_view){point + 1, klen},
                                                   (uarc_view){nonce, sizeof nonce},
                                                   (uarc_view){(const uint8_t *)password, 13}, 12345,
@@ -471,6 +474,11 @@ static void test_ecc_encrypted_secret(void **state)
         pos += 4 + klen;
         size_t signature = 2 * c->coordinate, payload = length - pos - signature;
         assert_int_equal(payload % 16, 0);
+        void *opn_keys = NULL;
+        assert_int_equal(policy->derive_keys(client, (uarc_view){opn_nonce, klen},
+                                             (uarc_view){point + 1, klen}, &opn_keys),
+                         UARC_Good);
+        policy->keys_delete(opn_keys);
         assert_int_equal(
             policy->asym_verify(server, out, length - signature, out + length - signature),
             UARC_Good);
