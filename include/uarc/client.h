@@ -87,17 +87,20 @@ typedef struct uarc_client_config {
      * grants, but never sooner than 500 ms after the last token. 0: 600000 ms. */
     uint32_t secure_channel_lifetime_ms;
     /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None. Also implemented:
-     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep and
-     * #Aes256_Sha256_RsaPss. */
+     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep,
+     * #Aes256_Sha256_RsaPss, #ECC_nistP256, #ECC_nistP384, #ECC_brainpoolP256r1 and
+     * #ECC_brainpoolP384r1 (the ECC ones take EC certificates on their curve). */
     const char *security_policy_uri;
     /* For a policy other than None: UARC_MessageSecurityMode_Sign or _SignAndEncrypt.
      * Invalid (0): SignAndEncrypt. */
     uarc_MessageSecurityMode security_mode;
-    /* Our application instance certificate and its unencrypted RSA private key, needed for a
+    /* Our application instance certificate and its unencrypted private key (RSA for the RSA
+     * policies, EC on the policy's curve for the ECC ones), needed for a
      * policy other than None (and then for the CreateSession/ActivateSession signatures): in-memory
      * DER (certificate/private_key, copied; they win over the files) or files in PEM or DER.
      * NULL: none; with generate_certificate true, an ephemeral self-signed certificate (RSA-2048,
-     * SHA-256, subjectAltName URI = application_uri, valid from now for a year) is made at the
+     * SHA-256, or for an ECC policy an EC key on its curve: see uarc_certificate_generate_for();
+     * subjectAltName URI = application_uri, valid from now for a year) is made at the
      * first secured connect and kept for the client's life. Without either, a secured connect
      * fails with BadCertificateInvalid; with a key outside 2048 to 4096 bits (the RSA policies'
      * range, Part 7), with BadCertificatePolicyCheckFailed. */
@@ -320,6 +323,14 @@ UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *client,
 UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
                                                size_t *certificate_length, uint8_t **private_key,
                                                size_t *private_key_length);
+/* As uarc_certificate_generate(), with the key the SecurityPolicy `security_policy_uri` needs
+ * (NULL or None: RSA-2048): for ECC_nistP256 and ECC_brainpoolP256r1 an EC key on that curve and a
+ * SHA-256 signature, for ECC_nistP384 and ECC_brainpoolP384r1 the 384-bit curve and SHA-384;
+ * RSA-2048 for the RSA policies. This is what generate_certificate makes for a client of that
+ * policy. Returns also BadSecurityPolicyRejected for a policy uarc does not implement. */
+UARC_API uarc_status uarc_certificate_generate_for(
+    const char *application_uri, const char *security_policy_uri, uint8_t **certificate,
+    size_t *certificate_length, uint8_t **private_key, size_t *private_key_length);
 /* The application URI a certificate (DER) names: the first URI of its subjectAltName, copied
  * NUL-terminated into `uri` (`size` bytes). Returns Good, BadCertificateUriInvalid when it names
  * none (or one that does not fit), BadCertificateInvalid when `der` is not a certificate. */

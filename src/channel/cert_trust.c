@@ -458,18 +458,22 @@ static uarc_status verify_chain(X509 *leaf, STACK_OF(X509) * sent, trust_list *t
     return s;
 }
 
-/* The RSA policies' demands on the certificate itself (Part 7 security policy profiles): an RSA
- * key of 2048 to 4096 bits, a SHA-2 signature; and the key usage of an application instance
- * certificate (Part 6 §6.2.2): digitalSignature and keyEncipherment when keyUsage is present,
- * serverAuth when extendedKeyUsage is present. */
+/* The policies' demands on the certificate itself (Part 7 security policy profiles): an RSA key
+ * of 2048 to 4096 bits or an EC key (each ECC policy checks the curve), a SHA-2 signature; and the
+ * key usage of an application instance certificate (Part 6 §6.2.2): when keyUsage is present,
+ * digitalSignature, and keyEncipherment for RSA keys (EC keys never encrypt); serverAuth when
+ * extendedKeyUsage is present. */
 static uarc_status check_leaf(X509 *x, char *detail, size_t size)
 {
     char subject[256];
     print_name(X509_get_subject_name(x), subject, sizeof subject);
     EVP_PKEY *key = X509_get0_pubkey(x);
     int bits = key ? EVP_PKEY_get_bits(key) : 0;
-    if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || bits < 2048 || bits > 4096) {
-        say(detail, size, "certificate \"%s\": its key is not RSA of 2048 to 4096 bits (%d bits)",
+    bool ec = key && EVP_PKEY_get_base_id(key) == EVP_PKEY_EC;
+    if (!key ||
+        (!ec && (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || bits < 2048 || bits > 4096))) {
+        say(detail, size,
+            "certificate \"%s\": its key is neither RSA of 2048 to 4096 bits nor EC (%d bits)",
             subject, bits);
         return UARC_BadCertificatePolicyCheckFailed;
     }
@@ -482,10 +486,10 @@ static uarc_status check_leaf(X509 *x, char *detail, size_t size)
     }
     uint32_t flags = X509_get_extension_flags(x);
     uint32_t ku = X509_get_key_usage(x);
-    if ((flags & EXFLAG_KUSAGE) && (ku & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) !=
-                                       (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
-        say(detail, size,
-            "certificate \"%s\": its keyUsage lacks digitalSignature or keyEncipherment", subject);
+    uint32_t needed = ec ? KU_DIGITAL_SIGNATURE : KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT;
+    if ((flags & EXFLAG_KUSAGE) && (ku & needed) != needed) {
+        say(detail, size, "certificate \"%s\": its keyUsage lacks digitalSignature%s", subject,
+            ec ? "" : " or keyEncipherment");
         return UARC_BadCertificateUseNotAllowed;
     }
     if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(x) & XKU_SSL_SERVER)) {

@@ -1,9 +1,9 @@
 /*
  * Server certificate validation (Part 4 §6.1.3) over OpenSSL's X509_STORE: the chain built from
  * a trust list, an issuers list and the issuers the server sent, signatures, trust, validity
- * period, revocation (when CRLs are present), signature algorithm and key size for the RSA
- * policies, key usage; and the host name check against the certificate's subjectAltName.
- * Internal.
+ * period, revocation (when CRLs are present), signature algorithm, key type (RSA of the RSA
+ * policies' sizes, or EC), key usage; and the host name check against the certificate's
+ * subjectAltName. Internal.
  */
 #ifndef UARC_CHANNEL_CERT_TRUST_H
 #define UARC_CHANNEL_CERT_TRUST_H

@@ -302,6 +302,7 @@ UARC_API void uarc_client_delete(uarc_client *c)
     uarc__free(c->user_cert);
     uarc__crypto_free_secret(c->user_key, c->user_key_length);
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
+    uarc_clear(&c->server_ecdh_key, UARC_T(ByteString));
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
     uarc__free(c->pending);

@@ -66,8 +66,22 @@ UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint
     if (!certificate || !certificate_length || !private_key || !private_key_length)
         return UARC_BadInvalidArgument;
     return uarc__crypto_make_certificate(
-        application_uri ? application_uri : DEFAULT_APPLICATION_URI, certificate,
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, NULL, certificate,
         certificate_length, private_key, private_key_length);
+}
+
+UARC_API uarc_status uarc_certificate_generate_for(
+    const char *application_uri, const char *security_policy_uri, uint8_t **certificate,
+    size_t *certificate_length, uint8_t **private_key, size_t *private_key_length)
+{
+    if (!certificate || !certificate_length || !private_key || !private_key_length)
+        return UARC_BadInvalidArgument;
+    const uarc__security_policy *policy = uarc__security_policy_find(security_policy_uri);
+    if (!policy)
+        return UARC_BadSecurityPolicyRejected;
+    return uarc__crypto_make_certificate(
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, policy->certificate_curve,
+        certificate, certificate_length, private_key, private_key_length);
 }
 
 UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri, size_t size)
@@ -193,6 +207,63 @@ void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionRe
         copy = (uarc_bytestring){0, NULL};
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     c->server_nonce = copy;
+    static const uarc_ResponseHeader none;
+    uarc__client_keep_ecdh_key(c, r ? &r->responseHeader : &none);
+}
+
+/* Under an ECC policy a password goes as an EccEncryptedSecret, for which the server hands out an
+ * ephemeral key when CreateSession asks with "ECDHPolicyUri" in its AdditionalHeader (Part 4
+ * §7.1, §7.15). Asked only when a password will be sent. */
+void uarc__client_request_ecdh_key(const uarc_client *c, uarc_RequestHeader *h,
+                                   uarc__ecdh_request *storage)
+{
+    if (!c->policy || !c->policy->certificate_curve || !c->cfg.user_name)
+        return;
+    storage->policy_uri = (uarc_string){strlen(c->policy->uri), (uint8_t *)c->policy->uri};
+    storage->policy = (uarc_KeyValuePair){.key = {0, {13, (uint8_t *)"ECDHPolicyUri"}}};
+    storage->policy.value.type = UARC_T(String);
+    storage->policy.value.data = &storage->policy_uri;
+    storage->parameters =
+        (uarc_AdditionalParametersType){.parametersSize = 1, .parameters = &storage->policy};
+    h->additionalHeader.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    h->additionalHeader.content.decoded.type = UARC_T(AdditionalParametersType);
+    h->additionalHeader.content.decoded.data = &storage->parameters;
+}
+
+/* Keeps the ECDHKey of a response's AdditionalHeader when the server's certificate signed it
+ * (Part 4 §7.15); a response without one (or with a bad signature) leaves none. */
+void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h)
+{
+    uarc_clear(&c->server_ecdh_key, UARC_T(ByteString));
+    const uarc_extension_object *eo = &h->additionalHeader;
+    if (!c->policy || !c->policy->certificate_curve ||
+        eo->encoding != UARC_EXTENSION_OBJECT_DECODED ||
+        eo->content.decoded.type != UARC_T(AdditionalParametersType))
+        return;
+    const uarc_AdditionalParametersType *ap = eo->content.decoded.data;
+    for (size_t i = 0; i < ap->parametersSize; i++) {
+        const uarc_KeyValuePair *kv = &ap->parameters[i];
+        const uarc_extension_object *value = kv->value.data;
+        if (kv->key.namespace_index != 0 || !uarc_string_equal_cstr(&kv->key.name, "ECDHKey") ||
+            kv->value.type != UARC_T(ExtensionObject) || kv->value.is_array || !value ||
+            value->encoding != UARC_EXTENSION_OBJECT_DECODED ||
+            value->content.decoded.type != UARC_T(EphemeralKeyType))
+            continue;
+        const uarc_EphemeralKeyType *key = value->content.decoded.data;
+        uarc__chunk_layout layout;
+        c->policy->asym_layout(c->security, false, &layout);
+        if (key->publicKey.length != c->policy->nonce_length ||
+            key->signature.length != layout.signature_size ||
+            c->policy->asym_verify(c->security, key->publicKey.data, key->publicKey.length,
+                                   key->signature.data) != UARC_Good) {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
+                      "the server's ECDHKey is not signed by its certificate; ignored");
+            return;
+        }
+        if (uarc_copy(&key->publicKey, &c->server_ecdh_key, UARC_T(ByteString)) != UARC_Good)
+            c->server_ecdh_key = (uarc_bytestring){0, NULL};
+        return;
+    }
 }
 
 /* On a secured channel: the session's server certificate is the channel's, and its signature
@@ -217,7 +288,9 @@ uarc_status uarc__client_check_server_signature(uarc_client *c, const uarc_Creat
         status = UARC_BadNonceInvalid;
         why = "the server's nonce is shorter than 32 bytes";
     } else if (!uarc_string_equal_cstr(&r->serverSignature.algorithm,
-                                       c->policy->asym_signature_uri)) {
+                                       c->policy->asym_signature_uri) &&
+               !(c->policy->certificate_curve && r->serverSignature.algorithm.length == 0)) {
+        /* ECC servers (open62541, the reference stack) sign with an empty algorithm */
         why = "the server's signature names another algorithm";
     } else if (r->serverSignature.signature.length != layout.signature_size) {
         why = "the server's signature has the wrong length";
@@ -350,13 +423,47 @@ uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
                  c->token_policy_uri);
         return UARC_BadSecurityPolicyRejected;
     }
+    if (policy->certificate_curve) {
+        /* the EccEncryptedSecret, signed with our channel certificate, for the server's ECDHKey */
+        if (policy != c->policy) {
+            snprintf(why, why_size,
+                     "the password must be encrypted with %s, which uarc does only on a channel "
+                     "of that policy",
+                     policy->uri);
+            return UARC_BadSecurityPolicyRejected;
+        }
+        if (!c->server_ecdh_key.length) {
+            snprintf(why, why_size,
+                     "the password must be encrypted with %s, but the server sent no signed "
+                     "ECDHKey to encrypt it for",
+                     policy->uri);
+            return UARC_BadSecurityChecksFailed;
+        }
+        uint8_t *out = NULL;
+        size_t out_length = 0;
+        uarc_status s = uarc__ecc_encrypt_secret(
+            policy, c->security, (uarc_view){c->server_ecdh_key.data, c->server_ecdh_key.length},
+            (uarc_view){c->server_nonce.data, c->server_nonce.length},
+            (uarc_view){(const uint8_t *)password, strlen(password)}, uarc_datetime_now(), &out,
+            &out_length);
+        if (s != UARC_Good) {
+            snprintf(why, why_size, "making the EccEncryptedSecret failed");
+            return s;
+        }
+        *secret = (uarc_bytestring){out_length, out};
+        *algorithm = NULL; /* Part 4 §7.41.4: no algorithm for an EncryptedSecret */
+        return UARC_Good;
+    }
     const uarc_bytestring *cert = &c->session_server_cert;
     if (!cert->length) {
         snprintf(why, why_size, "the server sent no certificate to encrypt the password with");
         return UARC_BadCertificateInvalid;
     }
-    uarc__security_config config = {
-        UARC_MessageSecurityMode_SignAndEncrypt, {NULL, 0}, {NULL, 0}, {cert->data, cert->length}};
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    {NULL, 0},
+                                    {NULL, 0},
+                                    {cert->data, cert->length},
+                                    false};
     void *context = NULL;
     uarc_status s = policy->context_new(&config, &context);
     if (s != UARC_Good) {
@@ -465,15 +572,18 @@ uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out
     /* The context only signs here; the policies want a remote certificate, and the user's own
      * serves (nothing is encrypted or verified with it). */
     uarc_view cert = {c->user_cert, c->user_cert_length};
-    uarc__security_config config = {
-        UARC_MessageSecurityMode_SignAndEncrypt, cert, {c->user_key, c->user_key_length}, cert};
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    cert,
+                                    {c->user_key, c->user_key_length},
+                                    cert,
+                                    false};
     void *context = NULL;
     uarc_status s = policy->context_new(&config, &context);
     if (s != UARC_Good) {
         snprintf(why, why_size,
                  "the user certificate and key do not suit %s (a key that is not the "
-                 "certificate's, or not RSA)",
-                 policy->uri);
+                 "certificate's, or not %s)",
+                 policy->uri, policy->certificate_curve ? "EC on its curve" : "RSA");
         return s;
     }
     uarc__chunk_layout layout;
@@ -670,8 +780,8 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
                        &c->server_cert_length, "server certificate")) != UARC_Good)
         return s;
     if (!c->local_cert && c->cfg.generate_certificate) {
-        s = uarc__crypto_make_certificate(c->cfg.application_uri, &c->local_cert,
-                                          &c->local_cert_length, &c->local_key,
+        s = uarc__crypto_make_certificate(c->cfg.application_uri, policy->certificate_curve,
+                                          &c->local_cert, &c->local_cert_length, &c->local_key,
                                           &c->local_key_length);
         if (s != UARC_Good)
             return security_failed(c, s, "cannot make a self-signed certificate");
@@ -690,8 +800,13 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
     cc->remote_certificate = (uarc_view){c->channel_cert, c->channel_cert_length};
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
-                                    cc->remote_certificate};
+                                    cc->remote_certificate, false};
     s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed && policy->certificate_curve)
+        return security_failed(c, s,
+                               "%s takes EC keys on curve %s only (ours or the server's "
+                               "certificate is on another)",
+                               policy->uri, policy->certificate_curve);
     if (s == UARC_BadCertificatePolicyCheckFailed)
         return security_failed(c, s,
                                "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
@@ -700,8 +815,8 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     if (s != UARC_Good)
         return security_failed(c, s,
                                "the certificates or mode do not suit %s (a key that is not the "
-                               "certificate's, not RSA, or mode None)",
-                               policy->uri);
+                               "certificate's, not %s, or mode None)",
+                               policy->uri, policy->certificate_curve ? "EC" : "RSA");
     c->policy = policy;
     return UARC_Good;
 }

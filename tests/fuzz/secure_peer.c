@@ -57,6 +57,7 @@ void secure_peer_start(secure_peer *p, bool sign_only)
             fuzz_key(FUZZ_SERVER_CERT),
             fuzz_key(FUZZ_SERVER_KEY),
             fuzz_key(FUZZ_CLIENT_CERT),
+            true,
         };
         must(policy->context_new(&config, &contexts[sign_only]) == UARC_Good);
     }

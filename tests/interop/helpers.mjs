@@ -211,14 +211,19 @@ export function fakeServer(port) {
  * subjectAltName URI `uri` (and DNS localhost) when given. Returns { cert, key, der } file names
  * (cert and key PEM, der the certificate as DER).
  */
-export function makeCertificate(dir, name, uri) {
+/** An RSA-2048 certificate and key, or with `curve` (an OpenSSL curve name) an EC one. */
+export function makeCertificate(dir, name, uri, curve) {
   const key = path.join(dir, `${name}.key.pem`);
   const cert = path.join(dir, `${name}.cert.pem`);
   const der = path.join(dir, `${name}.cert.der`);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+  const newkey = curve ? ["-newkey", "ec", "-pkeyopt", `ec_paramgen_curve:${curve}`]
+    : ["-newkey", "rsa:2048"];
+  const usage = curve ? "keyUsage=digitalSignature,nonRepudiation,keyAgreement"
+    : "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment";
+  execFileSync("openssl", ["req", "-x509", ...newkey, "-nodes", "-keyout", key,
     "-out", cert, "-days", "30", "-subj", `/CN=${name}`,
     ...(uri ? ["-addext", `subjectAltName=URI:${uri},DNS:localhost`] : []),
-    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
+    "-addext", usage,
     "-addext", "extendedKeyUsage=clientAuth,serverAuth"], { stdio: "ignore" });
   execFileSync("openssl", ["x509", "-in", cert, "-outform", "der", "-out", der],
     { stdio: "ignore" });

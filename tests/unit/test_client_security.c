@@ -32,8 +32,9 @@ static size_t server_cert_length, server_key_length;
 static int setup(void **state)
 {
     (void)state;
-    return uarc__crypto_make_certificate("urn:test:real-server", &server_cert, &server_cert_length,
-                                         &server_key, &server_key_length) == UARC_Good
+    return uarc__crypto_make_certificate("urn:test:real-server", NULL, &server_cert,
+                                         &server_cert_length, &server_key,
+                                         &server_key_length) == UARC_Good
                ? 0
                : -1;
 }
@@ -383,7 +384,8 @@ static void test_secrets_wiped(void **state)
     uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                     {server_cert, server_cert_length},
                                     {server_key, server_key_length},
-                                    {server_cert, server_cert_length}};
+                                    {server_cert, server_cert_length},
+                                    false};
     void *context = NULL;
     assert_int_equal(policy->context_new(&config, &context), UARC_Good);
     uarc__chunk_info info;
@@ -457,8 +459,8 @@ static void test_application_uri_from_certificate(void **state)
     (void)state;
     uint8_t *cert, *key;
     size_t cert_length, key_length;
-    assert_int_equal(uarc__crypto_make_certificate("urn:plant:collector-7", &cert, &cert_length,
-                                                   &key, &key_length),
+    assert_int_equal(uarc__crypto_make_certificate("urn:plant:collector-7", NULL, &cert,
+                                                   &cert_length, &key, &key_length),
                      UARC_Good);
     char cert_path[128], key_path[128];
     write_temp(cert_path, sizeof cert_path, "client-cert", cert, cert_length);

@@ -95,9 +95,10 @@ bool common_arg(common_args *c, int id, const char *value)
     }
 }
 
-static const char *const policy_names[] = {"None", "Basic256Sha256", "Aes128_Sha256_RsaOaep",
-                                           "Aes256_Sha256_RsaPss"};
-static char policy_uris[4][80];
+static const char *const policy_names[] = {
+    "None",         "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss",
+    "ECC_nistP256", "ECC_nistP384",   "ECC_brainpoolP256r1",   "ECC_brainpoolP384r1"};
+static char policy_uris[sizeof policy_names / sizeof *policy_names][80];
 
 bool security_arg(security_args *s, int id, const char *value)
 {
@@ -162,7 +163,8 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
         if (!uri) {
             fprintf(stderr,
                     "uarc %s: --security-policy: unknown policy \"%s\" (None, Basic256Sha256, "
-                    "Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss)\n",
+                    "Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss, ECC_nistP256, ECC_nistP384, "
+                    "ECC_brainpoolP256r1, ECC_brainpoolP384r1)\n",
                     command, s->policy);
             return false;
         }

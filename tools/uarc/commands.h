@@ -54,11 +54,14 @@ typedef struct security_args {
     {"--user-certificate", true, SECURITY_OPT_BASE + 11},                                          \
     {"--user-private-key", true, SECURITY_OPT_BASE + 12}
 #define SECURITY_HELP                                                                              \
-    "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
-    "                         Aes256_Sha256_RsaPss (or the policy URI)\n"                          \
+    "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep,\n"           \
+    "                         Aes256_Sha256_RsaPss, ECC_nistP256, ECC_nistP384,\n"               \
+    "                         ECC_brainpoolP256r1 or ECC_brainpoolP384r1 (or the policy URI);\n"  \
+    "                         an ECC policy takes an EC certificate on its curve\n"               \
     "  --security-mode MODE   Sign or SignAndEncrypt (default, for a policy other than None)\n"    \
     "  --certificate FILE     our certificate (PEM or DER), with --private-key FILE (PEM or\n"     \
-    "                         DER, unencrypted). Default: an ephemeral self-signed one\n"          \
+    "                         DER, unencrypted). Default: an ephemeral self-signed one (RSA-2048,\n"\
+    "                         or EC on the curve of an ECC policy)\n"                             \
     "  --application-uri URI  our ApplicationUri (default: the URI of --certificate, else\n"      \
     "                         urn:uarc:client); must equal the certificate's\n"                   \
     "  --user-certificate FILE\n"                                                                 \
