@@ -432,6 +432,12 @@ static void test_session_read_browse(void **state)
              UARC_ATTRIBUTEID_Value, T0 + 1234, &v);
     assert_true(*(uarc_datetime *)v.value.data == sim_datetime(T0 + 1234));
     uarc_clear(&v, UARC_T(DataValue));
+    read_one(&c, uarc_nodeid_numeric(0, UARC_NS0ID_Server_NamespaceArray), UARC_ATTRIBUTEID_Value,
+             T0, &v);
+    assert_ptr_equal(v.value.type, UARC_T(String));
+    assert_int_equal(v.value.array_length, 2);
+    assert_true(uarc_string_equal_cstr(&((uarc_string *)v.value.data)[1], "urn:fleetsim:7"));
+    uarc_clear(&v, UARC_T(DataValue));
     read_one(&c, uarc_nodeid_numeric(1, 1005), UARC_ATTRIBUTEID_Value, T0, &v);
     assert_int_equal(v.status, UARC_BadNodeIdUnknown);
     uarc_clear(&v, UARC_T(DataValue));

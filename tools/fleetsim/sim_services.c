@@ -436,8 +436,10 @@ static void read_attribute(const sim_server *server, const uarc_ReadValueId *r, 
             out->status = UARC_BadAttributeIdInvalid;
             return;
         }
-        sim_var_value(server, sim_var_of(server, &r->nodeId, &k), k, sim_changes(server, now_ms),
-                      now_ms, out);
+    {
+        sim_var var = sim_var_of(server, &r->nodeId, &k);
+        sim_var_value(server, var, k, sim_changes(server, now_ms), now_ms, out);
+    }
         return;
     default:
         out->status = UARC_BadAttributeIdInvalid;
