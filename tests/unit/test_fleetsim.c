@@ -254,8 +254,8 @@ static void open_session(client *c, int64_t now)
     response(c, UARC_T(CreateSessionResponse), &r);
     assert_int_equal(r.revisedSessionTimeout, 30000);
     assert_int_equal(r.serverEndpointsSize, 1);
-    assert_true(uarc_string_equal_cstr(&r.serverEndpoints[0].server.applicationUri,
-                                       "urn:fleetsim:7"));
+    assert_true(
+        uarc_string_equal_cstr(&r.serverEndpoints[0].server.applicationUri, "urn:fleetsim:7"));
     uarc_clear(&c->auth, UARC_T(NodeId));
     c->auth = r.authenticationToken;
     r.authenticationToken = (uarc_nodeid){0};
@@ -660,7 +660,7 @@ static void test_resume_republish_and_restart(void **state)
     publish(&c, T0, sub, 0);
     sim_subscriptions_tick(&c.server, T0 + 100);
     publish(&c, T0 + 150, sub, 0); /* waits: answered on the next cycle */
-    sim_conn_closed(&c.conn);       /* message 1 lost in flight, request 2 gone */
+    sim_conn_closed(&c.conn);      /* message 1 lost in flight, request 2 gone */
     assert_null(c.server.sessions->conn);
     sim_subscriptions_tick(&c.server, T0 + 200);
 

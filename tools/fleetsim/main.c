@@ -105,24 +105,25 @@ static const struct option_help {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: fleetsim --target HOST:PORT [OPTIONS]\n"
-            "\n"
-            "Plays N OPC UA servers (SecurityPolicy None, anonymous) from one thread. Each has its\n"
-            "own ServerUri and EndpointUrl, dials HOST:PORT, sends ReverseHello and serves the\n"
-            "server side of UA-TCP: HEL/ACK, OpenSecureChannel and renewals, CreateSession,\n"
-            "ActivateSession, CloseSession, GetEndpoints, Read, Browse, subscriptions (Create,\n"
-            "Modify, Delete, SetPublishingMode, CreateMonitoredItems, DeleteMonitoredItems,\n"
-            "SetMonitoringMode, Publish, Republish, TransferSubscriptions). When a connection\n"
-            "ends it dials again; sessions and subscriptions survive until a restart or their\n"
-            "session timeout.\n"
-            "\n"
-            "Address space: i=84 Root, i=85 Objects, i=2253 Server, i=2255 NamespaceArray,\n"
-            "i=2256 ServerStatus, i=2258 CurrentTime, i=2259 State, i=11714\n"
-            "MaxMonitoredItemsPerCall, ns=1;s=Counter (UInt32: changes since start) and\n"
-            "ns=1;i=1000+k (Double: changes + k/1000).\n"
-            "\n"
-            "Options:\n");
+    fprintf(
+        out,
+        "Usage: fleetsim --target HOST:PORT [OPTIONS]\n"
+        "\n"
+        "Plays N OPC UA servers (SecurityPolicy None, anonymous) from one thread. Each has its\n"
+        "own ServerUri and EndpointUrl, dials HOST:PORT, sends ReverseHello and serves the\n"
+        "server side of UA-TCP: HEL/ACK, OpenSecureChannel and renewals, CreateSession,\n"
+        "ActivateSession, CloseSession, GetEndpoints, Read, Browse, subscriptions (Create,\n"
+        "Modify, Delete, SetPublishingMode, CreateMonitoredItems, DeleteMonitoredItems,\n"
+        "SetMonitoringMode, Publish, Republish, TransferSubscriptions). When a connection\n"
+        "ends it dials again; sessions and subscriptions survive until a restart or their\n"
+        "session timeout.\n"
+        "\n"
+        "Address space: i=84 Root, i=85 Objects, i=2253 Server, i=2255 NamespaceArray,\n"
+        "i=2256 ServerStatus, i=2258 CurrentTime, i=2259 State, i=11714\n"
+        "MaxMonitoredItemsPerCall, ns=1;s=Counter (UInt32: changes since start) and\n"
+        "ns=1;i=1000+k (Double: changes + k/1000).\n"
+        "\n"
+        "Options:\n");
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         char left[40];
         snprintf(left, sizeof left, "--%s%s%s", options_help[i].name,
@@ -235,8 +236,7 @@ static void dial(fleet *f, fleet_server *s, int64_t now)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&f->target, f->target_length) != 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)&f->target, f->target_length) != 0 && errno != EINPROGRESS) {
         close(fd);
         f->dial_failures++;
         s->failures++;
@@ -385,16 +385,15 @@ static void print_stats(const fleet *f, int64_t t)
             "\"notifications\":%llu,\"republishes\":%llu,\"transfers\":%llu,"
             "\"protocol_errors\":%llu}\n",
             (long long)t, f->count, (unsigned long long)connecting, (unsigned long long)up,
-            (unsigned long long)secure, (unsigned long long)silent,
-            (unsigned long long)f->dials, (unsigned long long)f->dial_failures,
-            (unsigned long long)f->closed, (unsigned long long)f->drops,
-            (unsigned long long)f->restarts, (unsigned long long)f->silenced,
-            (unsigned long long)f->garbage, (unsigned long long)st->requests,
-            (unsigned long long)st->faults, (unsigned long long)st->sessions,
-            (unsigned long long)st->activations, (unsigned long long)st->publishes,
-            (unsigned long long)st->keepalives, (unsigned long long)st->notifications,
-            (unsigned long long)st->republishes, (unsigned long long)st->transfers,
-            (unsigned long long)st->protocol_errors);
+            (unsigned long long)secure, (unsigned long long)silent, (unsigned long long)f->dials,
+            (unsigned long long)f->dial_failures, (unsigned long long)f->closed,
+            (unsigned long long)f->drops, (unsigned long long)f->restarts,
+            (unsigned long long)f->silenced, (unsigned long long)f->garbage,
+            (unsigned long long)st->requests, (unsigned long long)st->faults,
+            (unsigned long long)st->sessions, (unsigned long long)st->activations,
+            (unsigned long long)st->publishes, (unsigned long long)st->keepalives,
+            (unsigned long long)st->notifications, (unsigned long long)st->republishes,
+            (unsigned long long)st->transfers, (unsigned long long)st->protocol_errors);
     fflush(stderr);
 }
 
@@ -404,9 +403,9 @@ static int parse_options(fleet *f, int argc, char **argv, double *duration, doub
 {
     struct option long_options[OPTION_COUNT + 1];
     for (size_t i = 0; i < OPTION_COUNT; i++) {
-        long_options[i] = (struct option){options_help[i].name,
-                                          options_help[i].arg ? required_argument : no_argument,
-                                          NULL, (int)i};
+        long_options[i] =
+            (struct option){options_help[i].name,
+                            options_help[i].arg ? required_argument : no_argument, NULL, (int)i};
     }
     long_options[OPTION_COUNT] = (struct option){0};
     double servers = 10, redial = 1000, items = 10, rate = 1, slow = 0, seed = 0;
@@ -484,8 +483,8 @@ static bool enough_descriptors(uint32_t servers)
         return true;
     rlim_t want = (rlim_t)servers + 64;
     if (limit.rlim_cur < want) {
-        limit.rlim_cur = limit.rlim_max == RLIM_INFINITY || limit.rlim_max > want ? want
-                                                                                   : limit.rlim_max;
+        limit.rlim_cur =
+            limit.rlim_max == RLIM_INFINITY || limit.rlim_max > want ? want : limit.rlim_max;
         setrlimit(RLIMIT_NOFILE, &limit);
     }
     return limit.rlim_cur >= want;

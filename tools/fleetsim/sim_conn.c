@@ -192,8 +192,8 @@ static bool on_hello(sim_conn *conn, const uint8_t *msg, uint32_t size)
     uint32_t max_message = get_u32(msg + 20);
     if (receive < 8192 || send < 8192)
         return fail(conn, UARC_BadTcpNotEnoughResources, "HEL buffers below 8192");
-    conn->peer_receive_buffer = receive < SIM_RECEIVE_BUFFER_SIZE ? receive
-                                                                  : SIM_RECEIVE_BUFFER_SIZE;
+    conn->peer_receive_buffer =
+        receive < SIM_RECEIVE_BUFFER_SIZE ? receive : SIM_RECEIVE_BUFFER_SIZE;
     conn->peer_max_message = max_message;
     uint32_t ours = send < SIM_RECEIVE_BUFFER_SIZE ? send : SIM_RECEIVE_BUFFER_SIZE;
     size_t at = begin_message(&conn->out, "ACKF");
@@ -259,8 +259,7 @@ static bool on_open(sim_conn *conn, const uint8_t *msg, uint32_t size, int64_t n
     uint32_t lifetime = request.requestedLifetime;
     uint32_t handle = request.requestHeader.requestHandle;
     uarc_clear(&request, type);
-    if (renew != (conn->state == SIM_CONN_SECURE) ||
-        (renew && channel_id != conn->channel_id))
+    if (renew != (conn->state == SIM_CONN_SECURE) || (renew && channel_id != conn->channel_id))
         return fail(conn, UARC_BadSecureChannelIdInvalid, "OPN: renew of another channel");
     if (!renew) {
         conn->channel_id = conn->server->next_id++ | (conn->server->index << 16);

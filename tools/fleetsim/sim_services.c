@@ -189,7 +189,7 @@ void sim_var_value(const sim_server *server, sim_var var, uint32_t k, uint64_t c
 /* ---- replies ------------------------------------------------------------------------------ */
 
 void sim_reply(sim_conn *conn, uint32_t request_id, uint32_t handle, void *response,
-                  const uarc_type *type, int64_t now_ms)
+               const uarc_type *type, int64_t now_ms)
 {
     uarc_ResponseHeader *header = response;
     header->requestHandle = handle;
@@ -379,9 +379,17 @@ static void activate_session(sim_conn *conn, uint32_t request_id,
 
 static const char *node_name(node_kind kind)
 {
-    static const char *names[] = {"",          "Root",        "Objects", "Server",
-                                  "NamespaceArray", "ServerStatus", "CurrentTime",
-                                  "State",     "MaxMonitoredItemsPerCall", "Counter", "Item"};
+    static const char *names[] = {"",
+                                  "Root",
+                                  "Objects",
+                                  "Server",
+                                  "NamespaceArray",
+                                  "ServerStatus",
+                                  "CurrentTime",
+                                  "State",
+                                  "MaxMonitoredItemsPerCall",
+                                  "Counter",
+                                  "Item"};
     return names[kind];
 }
 
@@ -436,10 +444,10 @@ static void read_attribute(const sim_server *server, const uarc_ReadValueId *r, 
             out->status = UARC_BadAttributeIdInvalid;
             return;
         }
-    {
-        sim_var var = sim_var_of(server, &r->nodeId, &k);
-        sim_var_value(server, var, k, sim_changes(server, now_ms), now_ms, out);
-    }
+        {
+            sim_var var = sim_var_of(server, &r->nodeId, &k);
+            sim_var_value(server, var, k, sim_changes(server, now_ms), now_ms, out);
+        }
         return;
     default:
         out->status = UARC_BadAttributeIdInvalid;
@@ -448,7 +456,7 @@ static void read_attribute(const sim_server *server, const uarc_ReadValueId *r, 
 }
 
 static void read_service(sim_conn *conn, uint32_t request_id, const uarc_ReadRequest *request,
-                 int64_t now_ms)
+                         int64_t now_ms)
 {
     uarc_ReadResponse r;
     uarc_init(&r, UARC_T(ReadResponse));
@@ -505,9 +513,10 @@ static void add_reference(const sim_server *server, uarc_BrowseResult *result, u
     ref->displayName.text = uarc_string_from(name);
     bool variable = child >= NODE_NAMESPACES;
     ref->nodeClass = variable ? UARC_NodeClass_Variable : UARC_NodeClass_Object;
-    ref->typeDefinition.node_id = uarc_nodeid_numeric(
-        0, variable ? UARC_NS0ID_BaseDataVariableType
-                    : child == NODE_SERVER ? UARC_NS0ID_ServerType : UARC_NS0ID_FolderType);
+    ref->typeDefinition.node_id =
+        uarc_nodeid_numeric(0, variable               ? UARC_NS0ID_BaseDataVariableType
+                               : child == NODE_SERVER ? UARC_NS0ID_ServerType
+                                                      : UARC_NS0ID_FolderType);
     (void)server;
 }
 
@@ -526,8 +535,7 @@ static void browse_node(const sim_server *server, const uarc_BrowseDescription *
                           ? d->referenceTypeId.identifier.numeric
                           : UARC_NS0ID_References;
     bool organizes = filter == 0 || filter == UARC_NS0ID_References ||
-                     filter == UARC_NS0ID_HierarchicalReferences ||
-                     filter == UARC_NS0ID_Organizes;
+                     filter == UARC_NS0ID_HierarchicalReferences || filter == UARC_NS0ID_Organizes;
     bool component = filter == 0 || filter == UARC_NS0ID_References ||
                      filter == UARC_NS0ID_HierarchicalReferences ||
                      filter == UARC_NS0ID_HasComponent;
@@ -562,7 +570,7 @@ static void browse_node(const sim_server *server, const uarc_BrowseDescription *
 }
 
 static void browse_service(sim_conn *conn, uint32_t request_id, const uarc_BrowseRequest *request,
-                   int64_t now_ms)
+                           int64_t now_ms)
 {
     uint32_t handle = request->requestHeader.requestHandle;
     if (request->nodesToBrowseSize == 0) {

@@ -1,7 +1,7 @@
 /*
- * Subscriptions of a simulated server (Part 4 §5.13, §5.12): Create/Modify/Delete, SetPublishingMode,
- * Create/Delete monitored items, SetMonitoringMode, Publish with acknowledgements and a
- * retransmission queue, Republish, TransferSubscriptions.
+ * Subscriptions of a simulated server (Part 4 §5.13, §5.12): Create/Modify/Delete,
+ * SetPublishingMode, Create/Delete monitored items, SetMonitoringMode, Publish with
+ * acknowledgements and a retransmission queue, Republish, TransferSubscriptions.
  *
  * The variables are functions of time (sim_changes), so an item needs no sampling: at each
  * publishing cycle it reports the changes since the last one it sent, at most its queue size of
@@ -57,7 +57,9 @@ static void revise(sim_subscription *s, double interval, uint32_t lifetime, uint
     s->interval_ms = interval < MIN_INTERVAL_MS   ? MIN_INTERVAL_MS
                      : interval > MAX_INTERVAL_MS ? MAX_INTERVAL_MS
                                                   : (uint32_t)interval;
-    s->keepalive_count = keepalive == 0 ? 10 : keepalive > MAX_KEEPALIVE ? MAX_KEEPALIVE : keepalive;
+    s->keepalive_count = keepalive == 0              ? 10
+                         : keepalive > MAX_KEEPALIVE ? MAX_KEEPALIVE
+                                                     : keepalive;
     s->lifetime_count = lifetime < 3 * s->keepalive_count ? 3 * s->keepalive_count : lifetime;
 }
 
@@ -579,8 +581,8 @@ bool sim_subscription_service(sim_conn *conn, sim_session *session, uint32_t req
     } else if (type == UARC_T(SetMonitoringModeRequest)) {
         const uarc_SetMonitoringModeRequest *q = request;
         per_item(conn, session, request_id, handle, q->subscriptionId, q->monitoredItemIds,
-                 q->monitoredItemIdsSize, (int)q->monitoringMode,
-                 UARC_T(SetMonitoringModeResponse), now_ms);
+                 q->monitoredItemIdsSize, (int)q->monitoringMode, UARC_T(SetMonitoringModeResponse),
+                 now_ms);
     } else if (type == UARC_T(RepublishRequest)) {
         republish(conn, session, request_id, request, now_ms);
     } else if (type == UARC_T(TransferSubscriptionsRequest)) {
