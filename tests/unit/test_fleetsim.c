@@ -605,6 +605,7 @@ static void test_publish_every_change_once_then_keepalive(void **state)
     assert_int_equal(r.notificationMessage.sequenceNumber, 2);
     assert_int_equal(r.resultsSize, 1);
     assert_int_equal(r.results[0], UARC_Good); /* seq 1 acknowledged */
+    assert_int_equal(c.stats.acknowledged, 1); /* its one value */
     assert_int_equal(r.availableSequenceNumbersSize, 1);
     assert_int_equal(r.availableSequenceNumbers[0], 2);
     uarc_clear(&r, UARC_T(PublishResponse));

@@ -133,9 +133,12 @@ static void usage(FILE *out)
     fprintf(out,
             "\n"
             "Stats line (stderr, one JSON object): event \"stats\", t_ms, servers, connecting,\n"
-            "up (sockets), secure (channels open), silent, dials, dial_failures, closed, drops,\n"
-            "restarts, silenced, garbage, requests, faults, sessions (created), activations,\n"
-            "publishes, keepalives, notifications, republishes, transfers, protocol_errors.\n"
+            "up (sockets), secure (channels open), active (servers with a session on their\n"
+            "channel), subscribed (of which with a monitored item), silent, dials, dial_failures,\n"
+            "closed, drops, restarts, silenced, garbage, requests, faults, sessions (created),\n"
+            "activations, publishes, keepalives, notifications (values sent), acknowledged (of\n"
+            "which the client acknowledged), republishes, transfers, protocol_errors. Counters\n"
+            "count since the start; the first six are the state now.\n"
             "Exit status: 0 after --duration or a signal, 2 for a usage error, 1 otherwise.\n");
 }
 
@@ -367,33 +370,59 @@ static void scan(fleet *f, int64_t elapsed, int64_t now)
 
 static void print_stats(const fleet *f, int64_t t)
 {
-    uint64_t connecting = 0, up = 0, secure = 0, silent = 0;
+    uint64_t connecting = 0, up = 0, secure = 0, silent = 0, active = 0, subscribed = 0;
     for (uint32_t i = 0; i < f->count; i++) {
         const fleet_server *s = &f->servers[i];
         connecting += s->state == LINK_CONNECTING;
         up += s->state == LINK_UP;
         silent += s->state == LINK_SILENT;
         secure += s->state == LINK_UP && s->conn.state == SIM_CONN_SECURE;
+        bool has_session = false, has_items = false;
+        for (const sim_session *session = s->sim.sessions; session; session = session->next) {
+            if (session->conn != &s->conn || s->state != LINK_UP)
+                continue;
+            has_session = true;
+            for (const sim_subscription *sub = session->subscriptions; sub; sub = sub->next)
+                has_items = has_items || sub->item_count > 0;
+        }
+        active += has_session;
+        subscribed += has_items;
     }
     const sim_stats *st = &f->stats;
-    fprintf(stderr,
-            "{\"event\":\"stats\",\"t_ms\":%lld,\"servers\":%u,\"connecting\":%llu,\"up\":%llu,"
-            "\"secure\":%llu,\"silent\":%llu,\"dials\":%llu,\"dial_failures\":%llu,"
-            "\"closed\":%llu,\"drops\":%llu,\"restarts\":%llu,\"silenced\":%llu,"
-            "\"garbage\":%llu,\"requests\":%llu,\"faults\":%llu,\"sessions\":%llu,"
-            "\"activations\":%llu,\"publishes\":%llu,\"keepalives\":%llu,"
-            "\"notifications\":%llu,\"republishes\":%llu,\"transfers\":%llu,"
-            "\"protocol_errors\":%llu}\n",
-            (long long)t, f->count, (unsigned long long)connecting, (unsigned long long)up,
-            (unsigned long long)secure, (unsigned long long)silent, (unsigned long long)f->dials,
-            (unsigned long long)f->dial_failures, (unsigned long long)f->closed,
-            (unsigned long long)f->drops, (unsigned long long)f->restarts,
-            (unsigned long long)f->silenced, (unsigned long long)f->garbage,
-            (unsigned long long)st->requests, (unsigned long long)st->faults,
-            (unsigned long long)st->sessions, (unsigned long long)st->activations,
-            (unsigned long long)st->publishes, (unsigned long long)st->keepalives,
-            (unsigned long long)st->notifications, (unsigned long long)st->republishes,
-            (unsigned long long)st->transfers, (unsigned long long)st->protocol_errors);
+    const struct {
+        const char *name;
+        uint64_t value;
+    } fields[] = {
+        {"servers", f->count},
+        {"connecting", connecting},
+        {"up", up},
+        {"secure", secure},
+        {"active", active},
+        {"subscribed", subscribed},
+        {"silent", silent},
+        {"dials", f->dials},
+        {"dial_failures", f->dial_failures},
+        {"closed", f->closed},
+        {"drops", f->drops},
+        {"restarts", f->restarts},
+        {"silenced", f->silenced},
+        {"garbage", f->garbage},
+        {"requests", st->requests},
+        {"faults", st->faults},
+        {"sessions", st->sessions},
+        {"activations", st->activations},
+        {"publishes", st->publishes},
+        {"keepalives", st->keepalives},
+        {"notifications", st->notifications},
+        {"acknowledged", st->acknowledged},
+        {"republishes", st->republishes},
+        {"transfers", st->transfers},
+        {"protocol_errors", st->protocol_errors},
+    };
+    fprintf(stderr, "{\"event\":\"stats\",\"t_ms\":%lld", (long long)t);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        fprintf(stderr, ",\"%s\":%llu", fields[i].name, (unsigned long long)fields[i].value);
+    fputs("}\n", stderr);
     fflush(stderr);
 }
 

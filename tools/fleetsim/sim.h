@@ -38,6 +38,7 @@ typedef struct sim_stats {
     uint64_t publishes;     /* PublishResponses with notifications */
     uint64_t keepalives;    /* PublishResponses without */
     uint64_t notifications; /* MonitoredItemNotifications sent */
+    uint64_t acknowledged;  /* of which in messages the client acknowledged */
     uint64_t republishes;   /* Republish answered with a message */
     uint64_t transfers;     /* subscriptions transferred */
     uint64_t protocol_errors;

@@ -107,6 +107,18 @@ static void collect(const sim_server *server, sim_item *item, uint64_t changes, 
     item->last_time_ms = now_ms;
 }
 
+static size_t notification_count(const uarc_NotificationMessage *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->notificationDataSize; i++) {
+        const uarc_extension_object *o = &m->notificationData[i];
+        if (o->encoding == UARC_EXTENSION_OBJECT_DECODED &&
+            o->content.decoded.type == UARC_T(DataChangeNotification))
+            n += ((const uarc_DataChangeNotification *)o->content.decoded.data)->monitoredItemsSize;
+    }
+    return n;
+}
+
 static void available(const sim_subscription *s, uint32_t **out, size_t *count)
 {
     *count = 0;
@@ -473,6 +485,8 @@ static void publish(sim_conn *conn, sim_session *session, uint32_t request_id,
         waiting->results[i] = s ? UARC_BadSequenceNumberUnknown : UARC_BadSubscriptionIdInvalid;
         for (size_t j = 0; s && j < SIM_RETRANSMIT_QUEUE; j++) {
             if (a->sequenceNumber && s->queue[j].message.sequenceNumber == a->sequenceNumber) {
+                if (stats_of(session))
+                    stats_of(session)->acknowledged += notification_count(&s->queue[j].message);
                 uarc_clear(&s->queue[j].message, UARC_T(NotificationMessage));
                 waiting->results[i] = UARC_Good;
             }
