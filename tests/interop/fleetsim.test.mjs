@@ -106,7 +106,7 @@ test("--monitor: every server's counter arrives, each value once and in order", 
   await sim.stop();
 });
 
-test("chaos drop: sessions and subscriptions resume on the re-dial, no value lost", async () => {
+test("chaos drop: a PublishResponse lost with the connection is republished, no value lost", async () => {
   // 60 drops per minute per server: a connection lives about a second.
   const { listener, sim, describe } = await fleet(4,
     ["--monitor", "ns=1;s=Counter", "--interval", "100", "--queue", "100"],
@@ -120,7 +120,9 @@ test("chaos drop: sessions and subscriptions resume on the re-dial, no value los
     e._at >= last._at, 20000);
   await listener.stop();
   await sim.stop();
+  // Each drop lost a PublishResponse in flight: uarc asked for it again.
   assert.ok(sim.stats.at(-1).drops >= 6, describe());
+  assert.ok(sim.stats.at(-1).republishes >= 1, describe());
   for (let i = 0; i < 4; i++) {
     const v = counterValues(listener.events, `urn:fleetsim:${i}`);
     for (let k = 1; k < v.length; k++) assert.equal(v[k], v[k - 1] + 1, `server ${i}: ${v}\n${describe()}`);
@@ -142,4 +144,22 @@ test("chaos restart: the server forgot everything; the subscription is recreated
   await listener.stop();
   await sim.stop();
   assert.ok(sim.stats.at(-1).restarts >= 1, describe());
+});
+
+test("chaos silent and garbage: the collector ends those connections and resumes the sessions", async () => {
+  const { listener, sim, describe } = await fleet(4,
+    ["--monitor", "ns=1;s=Counter", "--interval", "100", "--keepalive", "300",
+      "--request-timeout", "600"],
+    ["--rate", "10", "--silent", "20", "--garbage", "20", "--slow-ms", "20", "--redial-ms", "100",
+      "--seed", "11"]);
+  const ended = (reason) => (e) => e.event === "disconnected" && e.reason === reason;
+  await listener.waitFor(ended("keep-alive timeout"), 30000);
+  const [garbled] = await listener.waitCount(ended("protocol violation"), 1, 30000);
+  // The server whose bytes were garbage comes back with its session and subscription.
+  await listener.waitFor((e) => e.event === "subscription" && e.state === "resumed" &&
+    e.server_uri === garbled.server_uri && e._at >= garbled._at, 20000);
+  await listener.stop();
+  await sim.stop();
+  const last = sim.stats.at(-1);
+  assert.ok(last.silenced >= 1 && last.garbage >= 1, describe());
 });

@@ -721,6 +721,38 @@ static void test_resume_republish_and_restart(void **state)
     client_clear(&c);
 }
 
+/* Chaos: the PublishResponse with the next message is lost with the connection; the message
+ * stays for Republish on the next channel. */
+static void test_lost_publish_response_is_republished(void **state)
+{
+    (void)state;
+    client c;
+    client_init(&c, 10, 0);
+    open_session(&c, T0);
+    uint32_t sub = subscribe(&c, T0, 3);
+    publish(&c, T0, sub, 0);
+    c.conn.lose_next_publish = true;
+    sim_subscriptions_tick(&c.server, T0 + 100);
+    assert_int_equal(c.conn.out.length, 0);
+    assert_false(sim_conn_tick(&c.conn, T0 + 100));
+    assert_null(c.server.sessions->conn);
+    sim_conn_closed(&c.conn);
+    connect_channel(&c, T0 + 200);
+    activate(&c, T0 + 200, UARC_Good);
+    uarc_RepublishRequest rq;
+    uarc_init(&rq, UARC_T(RepublishRequest));
+    rq.subscriptionId = sub;
+    rq.retransmitSequenceNumber = 1;
+    assert_true(send_request(&c, &rq, UARC_T(RepublishRequest), T0 + 200));
+    uarc_RepublishResponse rr;
+    response(&c, UARC_T(RepublishResponse), &rr);
+    uint32_t v[4];
+    assert_int_equal(values(&rr.notificationMessage, v, 4), 1);
+    assert_int_equal(v[0], 1);
+    uarc_clear(&rr, UARC_T(RepublishResponse));
+    client_clear(&c);
+}
+
 static void test_orphaned_session_expires(void **state)
 {
     (void)state;
@@ -769,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_large_response_is_chunked),
         cmocka_unit_test(test_publish_every_change_once_then_keepalive),
         cmocka_unit_test(test_resume_republish_and_restart),
+        cmocka_unit_test(test_lost_publish_response_is_republished),
         cmocka_unit_test(test_orphaned_session_expires),
         cmocka_unit_test(test_backoff_and_chaos),
     };

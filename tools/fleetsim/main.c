@@ -37,6 +37,7 @@ typedef struct fleet_server {
     int64_t redial_at_ms;
     int64_t due_ms;     /* subscriptions and session expiry */
     int64_t release_ms; /* --slow-ms: `out` leaves at this time */
+    int64_t drop_at_ms; /* an armed drop ends the connection at this time, at the latest */
 } fleet_server;
 
 typedef struct fleet {
@@ -198,6 +199,7 @@ static void link_down(fleet *f, fleet_server *s, int64_t now)
         sim_conn_closed(&s->conn);
     s->failures = good ? 0 : s->failures + 1;
     s->state = LINK_DOWN;
+    s->drop_at_ms = 0;
     s->redial_at_ms = now + chaos_backoff(f->redial_ms, s->failures, &f->random);
 }
 
@@ -292,6 +294,8 @@ static void readable(fleet *f, fleet_server *s, int64_t now)
             s->release_ms = now + f->slow_ms;
         s->due_ms = now; /* a request may have changed the subscriptions */
         if (!keep) {
+            if (s->conn.lose_next_publish)
+                f->drops++;
             /* Best effort for the ERR or the last answer, then the FIN. */
             s->release_ms = 0;
             flush(f, s, now);
@@ -307,10 +311,27 @@ static void readable(fleet *f, fleet_server *s, int64_t now)
 
 /* ---- timers and chaos --------------------------------------------------------------------- */
 
+static bool has_subscription(const sim_server *server)
+{
+    for (const sim_session *session = server->sessions; session; session = session->next) {
+        if (session->subscriptions)
+            return true;
+    }
+    return false;
+}
+
 static void chaos(fleet *f, fleet_server *s, int64_t elapsed, int64_t now)
 {
     switch (chaos_draw(&f->chaos, elapsed, &f->random)) {
     case CHAOS_DROP:
+        /* With a subscription, the connection ends at its next PublishResponse with data, which
+         * is lost in flight (the client must Republish it); without, or if none comes within
+         * 2 s, it ends now or then. */
+        if (!s->conn.lose_next_publish && has_subscription(&s->sim)) {
+            s->conn.lose_next_publish = true;
+            s->drop_at_ms = now + 2000;
+            break;
+        }
         f->drops++;
         link_down(f, s, now);
         break;
@@ -355,7 +376,14 @@ static void scan(fleet *f, int64_t elapsed, int64_t now)
             int64_t next = sim_subscriptions_tick(&s->sim, now);
             s->due_ms = next < now + 1000 ? next : now + 1000;
         }
+        if (s->drop_at_ms && now >= s->drop_at_ms) {
+            f->drops++; /* an armed drop that found no message to lose */
+            link_down(f, s, now);
+            continue;
+        }
         if (!sim_conn_tick(&s->conn, now)) {
+            if (s->conn.lose_next_publish)
+                f->drops++;
             flush(f, s, now);
             link_down(f, s, now);
             continue;

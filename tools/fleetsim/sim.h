@@ -94,7 +94,8 @@ typedef struct sim_conn {
     uint32_t peer_max_message;    /* 0: no limit */
     sim_buf in;
     sim_buf out;
-    uarc_status end_status; /* why the connection ended (Good for CLO) */
+    bool lose_next_publish; /* chaos: end instead of sending the next PublishResponse with data */
+    uarc_status end_status; /* why the connection ended (Good for CLO and chaos) */
     char end_reason[96];
 } sim_conn;
 
@@ -108,7 +109,7 @@ void sim_server_clear(sim_server *server);
 /* A new connection of `server`: queues the RHE. `conn` is overwritten. */
 void sim_conn_start(sim_conn *conn, sim_server *server, int64_t now_ms);
 /* Feeds received bytes. Returns false when the connection must end (after `out` is sent):
- * CLO, or a protocol error answered with ERR (end_status and end_reason say which). */
+ * CLO, a protocol error answered with ERR, or chaos (end_status and end_reason say which). */
 bool sim_conn_receive(sim_conn *conn, const uint8_t *data, size_t length, int64_t now_ms);
 /* Runs the timers of this connection (token expiry). Returns false when it must end. */
 bool sim_conn_tick(sim_conn *conn, int64_t now_ms);

@@ -390,7 +390,7 @@ bool sim_conn_receive(sim_conn *conn, const uint8_t *data, size_t length, int64_
             ok = on_message(conn, msg, size, true, now_ms);
         else
             ok = fail(conn, UARC_BadTcpMessageTypeInvalid, "unknown message type");
-        if (!ok)
+        if (!ok || conn->state == SIM_CONN_CLOSED)
             return false;
         sim_buf_consume(&conn->in, size);
     }

@@ -9,6 +9,7 @@
  * there to carry it (until then the subscription is late and its items keep their changes), so
  * every message in the retransmission queue was sent once.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,14 +216,24 @@ static void publish_one(sim_session *session, sim_subscription *s, int64_t now_m
     s->keepalive_due = false;
     s->idle_cycles = 0;
     available(s, &r.availableSequenceNumbers, &r.availableSequenceNumbersSize);
-    sim_reply(session->conn, request.request_id, request.request_handle, &r,
-              UARC_T(PublishResponse), now_ms);
+    sim_conn *conn = session->conn;
+    if (data && conn->lose_next_publish) {
+        /* Chaos: the message is kept for Republish, but its response never leaves. */
+        uarc_clear(&r, UARC_T(PublishResponse));
+        conn->state = SIM_CONN_CLOSED;
+        conn->end_status = UARC_Good;
+        snprintf(conn->end_reason, sizeof conn->end_reason, "chaos: a PublishResponse lost");
+        sim_session_detached(session);
+        return;
+    }
+    sim_reply(conn, request.request_id, request.request_handle, &r, UARC_T(PublishResponse),
+              now_ms);
 }
 
 /* Answers waiting Publish requests while some subscription has something to send. */
 static void publish_waiting(sim_session *session, int64_t now_ms)
 {
-    while (session->publish_count && session->conn) {
+    while (session->publish_count && session->conn && session->conn->state != SIM_CONN_CLOSED) {
         sim_subscription *next = NULL;
         for (sim_subscription *s = session->subscriptions; s && !next; s = s->next) {
             if (s->ready || s->keepalive_due)
