@@ -88,7 +88,10 @@ static const struct option_help {
     {"uri-prefix", "PREFIX", "ServerUri of server k is PREFIX + k (default urn:fleetsim:)"},
     {"endpoint", "URL",
      "EndpointUrl of server k is URL/k (default opc.tcp://localhost:4840/fleetsim)"},
-    {"drop-per-min", "F", "chaos: close the connection of this fraction of servers per minute"},
+    {"drop-per-min", "F",
+     "chaos: close the connection of this fraction of servers per minute; a server with a "
+     "subscription closes instead of sending its next PublishResponse with data (within 2 s), "
+     "so the client has to Republish it"},
     {"restart-per-min", "F",
      "chaos: restart this fraction of servers per minute (close, forget sessions and "
      "subscriptions, variables count from 0 again)"},
@@ -129,7 +132,25 @@ static void usage(FILE *out)
         char left[40];
         snprintf(left, sizeof left, "--%s%s%s", options_help[i].name,
                  options_help[i].arg ? " " : "", options_help[i].arg ? options_help[i].arg : "");
-        fprintf(out, "  %-24s %s\n", left, options_help[i].help);
+        fprintf(out, "  %-24s", left);
+        /* Word-wrapped into a column from 28 to 100. */
+        const char *text = options_help[i].help;
+        size_t column = 26;
+        while (*text) {
+            size_t word = strcspn(text, " ");
+            if (column + 1 + word > 100) {
+                fprintf(out, "\n%27s", "");
+                column = 27;
+            } else {
+                fputc(' ', out);
+                column++;
+            }
+            fwrite(text, 1, word, out);
+            column += word;
+            text += word;
+            text += strspn(text, " ");
+        }
+        fputc('\n', out);
     }
     fprintf(out,
             "\n"
