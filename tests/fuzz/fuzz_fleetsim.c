@@ -204,9 +204,10 @@ static void services(const sim_config *config, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static sim_stats stats;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static sim_stats stats;
     static const sim_config config = {.items = 3, .rate_hz = 20, .stats = &stats};
     if (size == 0)
         return 0;
