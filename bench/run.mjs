@@ -3,12 +3,14 @@
 //
 //   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
 //                      [--fleet-sizes N,N,...] [--fleet-seconds S] [--no-fleet-subscriptions]
+//                      [--fleet-from RAW.jsonl]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
 // the number of runs behind every median and p90. LIST picks sections: codec,connect,listener,
 // memory,fleet (default all); the sections not picked are kept from the existing FILE. The fleet
 // section (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and
-// measures over S seconds (default 20). The table goes to stdout and, as Markdown with the date, the machine and
+// measures over S seconds (default 20); --fleet-from writes its table from the fleet rows of an
+// earlier run's bench-raw.jsonl instead of measuring. The table goes to stdout and, as Markdown with the date, the machine and
 // the versions, to FILE (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl.
 // scripts/bench is the one command that builds and runs this.
 process.env.NODEOPCUA_LOG_LEVEL ??= "3";
@@ -45,6 +47,7 @@ const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: 
       case "--fleet-sizes": opts.fleetSizes = value().split(",").map(Number); break;
       case "--fleet-seconds": opts.fleetSeconds = Number(value()); break;
       case "--no-fleet-subscriptions": opts.fleetSubscriptions = false; break;
+      case "--fleet-from": opts.fleetFrom = path.resolve(value()); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
@@ -61,6 +64,9 @@ function usage(message) {
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
+// Read before the raw file of this run is opened, which may be the same file.
+const fleetFrom = opts.fleetFrom && fs.readFileSync(opts.fleetFrom, "utf8").split("\n")
+  .filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.bench === "fleet");
 const raw = fs.createWriteStream(path.join(opts.build, "bench-raw.jsonl"));
 const log = (...a) => process.stderr.write(a.join(" ") + "\n");
 
@@ -573,7 +579,11 @@ try {
     log("3. listener capacity");
     await benchListener(results);
   }
-  if (opts.only.has("fleet")) {
+  if (opts.only.has("fleet") && opts.fleetFrom) {
+    // The table again from the rows of an earlier run (its DIR/bench-raw.jsonl), not measured.
+    results.fleet = fleetFrom;
+    for (const r of fleetFrom) raw.write(JSON.stringify(r) + "\n");
+  } else if (opts.only.has("fleet")) {
     log(`6. fleet (${opts.fleetSizes.join(", ")} servers; about a minute each)`);
     results.fleet = await benchFleet({ build: opts.build, sizes: opts.fleetSizes,
       seconds: opts.fleetSeconds, subscriptions: opts.fleetSubscriptions, log, raw });
