@@ -165,10 +165,20 @@ async function runPhase({ uarcBin, fleetBin, n, seconds, subscribed, allow, tmp 
     fleet = startFleet(fleetBin, n, port);
     let upSeconds;
     if (subscribed) {
-      const s = await fleet.until((x) => x.subscribed >= n, 180000, `${n} servers subscribed`);
+      const s = await fleet.until((x) => x.subscribed >= n, 180000, `${n} servers subscribed`)
+        .catch((err) => {
+          throw new Error(`${fleet.last?.subscribed ?? 0} of ${n} servers subscribed after ` +
+            `180 s (fleetsim: ${fleet.last?.dials ?? 0} dials, ${fleet.last?.closed ?? 0} closed)`,
+          { cause: err });
+        });
       upSeconds = (s.at - start) / 1000;
     } else {
-      await listen.until(() => listen.counts.read >= n, 180000, `${n} sessions read`);
+      await listen.until(() => listen.counts.read >= n, 180000, `${n} sessions read`)
+        .catch((err) => {
+          throw new Error(`${listen.counts.read} of ${n} sessions read after 180 s ` +
+            `(fleetsim: ${fleet.last?.dials ?? 0} dials, ${fleet.last?.closed ?? 0} closed)`,
+          { cause: err });
+        });
       upSeconds = (performance.now() - start) / 1000;
     }
     await sleep(3000); // the last sessions' first keep-alive and the first publishes settle
