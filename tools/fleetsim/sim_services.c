@@ -267,6 +267,7 @@ void sim_session_delete(sim_server *server, sim_session *session)
             break;
         }
     }
+    sim_session_detached(session); /* frees what its waiting Publish requests hold */
     while (session->subscriptions) {
         struct sim_subscription *next = session->subscriptions->next;
         sim_subscription_delete(session->subscriptions);
@@ -326,7 +327,10 @@ static void create_session(sim_conn *conn, uint32_t request_id,
     session->id = server->next_id++;
     session->token = sim_random(server) | 1u;
     double timeout = request->requestedSessionTimeout;
-    session->timeout_ms = timeout < 10000 ? 10000 : timeout > 3600000 ? 3600000 : (int64_t)timeout;
+    /* A NaN compares false with everything: it takes the minimum. */
+    session->timeout_ms = !(timeout >= 10000) ? 10000
+                          : timeout > 3600000 ? 3600000
+                                              : (int64_t)timeout;
     session->last_seen_ms = now_ms;
     session->next = server->sessions;
     server->sessions = session;

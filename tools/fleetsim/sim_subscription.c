@@ -55,9 +55,10 @@ static sim_subscription *find(sim_session *session, uint32_t id, sim_subscriptio
 
 static void revise(sim_subscription *s, double interval, uint32_t lifetime, uint32_t keepalive)
 {
-    s->interval_ms = interval < MIN_INTERVAL_MS   ? MIN_INTERVAL_MS
-                     : interval > MAX_INTERVAL_MS ? MAX_INTERVAL_MS
-                                                  : (uint32_t)interval;
+    /* A NaN compares false with everything: it takes the minimum. */
+    s->interval_ms = !(interval >= MIN_INTERVAL_MS) ? MIN_INTERVAL_MS
+                     : interval > MAX_INTERVAL_MS   ? MAX_INTERVAL_MS
+                                                    : (uint32_t)interval;
     s->keepalive_count = keepalive == 0              ? 10
                          : keepalive > MAX_KEEPALIVE ? MAX_KEEPALIVE
                                                      : keepalive;
