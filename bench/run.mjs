@@ -502,7 +502,9 @@ function keepOld(text, checks) {
     .split(", ").filter((x) => x && x !== "none" && kept.includes(section(x)));
   const all = [...checks, ...oldList("Held").map((x) => [x, true]),
     ...oldList("Missed").map((x) => [x, false])];
-  const date = /^- Date: (.*)$/m.exec(old)?.[1] ?? "unknown";
+  // A file that already kept sections from an earlier run names that run's date.
+  const date = /kept from the previous run \(([^)]*)\)/.exec(old)?.[1] ??
+    /^- Date: (.*)$/m.exec(old)?.[1] ?? "unknown";
   return { text: body, checks: all, kept, date };
 }
 
