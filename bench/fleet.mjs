@@ -1,4 +1,4 @@
-// Section 6 of bench/run.mjs: a fleet of N reverse-connected servers held by one `uarc listen
+// Section 7 of bench/run.mjs: a fleet of N reverse-connected servers held by one `uarc listen
 // --stay` thread. fleetsim (tools/fleetsim) plays the N servers from its own process and they all
 // dial at once. For each N:
 //   idle phase:  `uarc listen --stay --read i=2258 --max-pending N`; time from starting fleetsim
@@ -254,12 +254,12 @@ export async function benchFleet({ build, sizes, seconds, subscriptions, log, ra
   return rows;
 }
 
-/** The Markdown of section 6 and its checks ([name, held]). */
+/** The Markdown of section 7 and its checks ([name, held]). */
 export function fleetTable(rows, seconds) {
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
   const mark = (ok) => (ok ? "yes" : "**no**");
   const out = [
-    "### 6. Fleet: N reverse-connected sessions (SecurityPolicy None) on one `uarc listen --stay` thread",
+    "### 7. Fleet: N reverse-connected sessions (SecurityPolicy None) on one `uarc listen --stay` thread",
     "",
     "fleetsim (tools/fleetsim, its own process) plays N servers that all dial at once. " +
     "Idle: `--read i=2258` once per session, then keep-alives only (a Read every 5 s per session). " +
@@ -279,7 +279,7 @@ export function fleetTable(rows, seconds) {
     const phase = r.subscribed ? "10 items/server, 1 Hz" : "idle";
     if (r.failed) {
       out.push(`| ${r.n} | ${phase} | failed: ${r.failed.replace(/\|/g, "/")} | | | | | | | | **no** |`);
-      checks.push([`#6 N=${r.n} ${phase}`, false]);
+      checks.push([`#7 N=${r.n} ${phase}`, false]);
       continue;
     }
     const perSession = r.rss_kib / r.n;
@@ -293,7 +293,7 @@ export function fleetTable(rows, seconds) {
       `${f((r.rss_kib - r.rss_before_kib) / r.n)} | ${f(r.cpu_pct, 2)} | ${f(r.fleet_cpu_pct, 2)} | ` +
       `${r.subscribed ? `${f(r.data, 0)} / ${r.expected} (${f(100 * r.data / r.expected)} %)` : "—"} | ` +
       `${r.lost}${r.gaps ? `, ${r.gaps} gaps` : ""} | ${mark(ok)} |`);
-    checks.push([`#6 N=${r.n} ${phase}`, ok]);
+    checks.push([`#7 N=${r.n} ${phase}`, ok]);
   }
   const idle = rows.filter((r) => !r.subscribed && !r.failed);
   if (idle.length > 1) {

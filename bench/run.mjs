@@ -34,7 +34,8 @@ const SERVER_URI = "urn:uarc:bench:server";
 const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
   only: new Set(["codec", "connect", "listener", "memory", "fleet"]),
   fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true };
-const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "6" };
+// Section numbers in the file; 6 is bench/mqtt.mjs's, between its own markers.
+const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7" };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -539,7 +540,7 @@ function markdown(m, body, checks) {
     "150 ms; with 200 silent connections held open to each in the idle rows.",
     "- 4: bench_codec (encode; decode into a reset arena, and into the heap for comparison).",
     "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
-    "- 6: bench/fleet.mjs: fleetsim plays N servers dialing one `uarc listen --stay` at once " +
+    "- 7: bench/fleet.mjs: fleetsim plays N servers dialing one `uarc listen --stay` at once " +
     "(each in its own process); time to all sessions up, RSS and CPU of the uarc process from /proc.",
     ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
       "the date and versions above are those of the sections run now."] : []),
@@ -601,7 +602,10 @@ m.keptDate = merged.date;
 const md = markdown(m, merged.text + "\n", merged.checks);
 process.stdout.write(md);
 if (process.exitCode !== 1) {
-  fs.writeFileSync(opts.out, md);
+  // bench/mqtt.mjs's section lives between its markers; this file is rewritten around it.
+  const mqtt = fs.existsSync(opts.out) &&
+    /<!-- mqtt -->[\s\S]*<!-- \/mqtt -->/.exec(fs.readFileSync(opts.out, "utf8"))?.[0];
+  fs.writeFileSync(opts.out, mqtt ? `${md.trimEnd()}\n\n${mqtt}\n` : md);
   log(`written ${path.relative(process.cwd(), opts.out)}`);
 }
 raw.end();
