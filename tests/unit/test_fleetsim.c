@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include "chaos.h"
 #include "sim.h"
 #include "uarc/attributes.h"
 #include "uarc/nodeids.h"
@@ -767,30 +766,6 @@ static void test_orphaned_session_expires(void **state)
     client_clear(&c);
 }
 
-/* ---- chaos -------------------------------------------------------------------------------- */
-
-static void test_backoff_and_chaos(void **state)
-{
-    (void)state;
-    uint64_t rng = 12345;
-    for (uint32_t failures = 0; failures < 12; failures++) {
-        int64_t d = chaos_backoff(1000, failures, &rng);
-        int64_t base = failures >= 5 ? 30000 : 1000LL << failures;
-        if (base > 30000)
-            base = 30000;
-        assert_true(d >= base * 3 / 4 && d <= base * 5 / 4);
-    }
-    chaos_config none = {0};
-    chaos_config all = {.drop_per_min = 1};
-    int hits = 0;
-    for (int i = 0; i < 10000; i++) {
-        assert_int_equal(chaos_draw(&none, 60000, &rng), CHAOS_NONE);
-        hits += chaos_draw(&all, 6000, &rng) == CHAOS_DROP; /* 10 % per 6 s window */
-    }
-    assert_in_range(hits, 800, 1200);
-    assert_int_equal(chaos_draw(&all, 60000, &rng), CHAOS_DROP);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,7 +778,6 @@ int main(void)
         cmocka_unit_test(test_resume_republish_and_restart),
         cmocka_unit_test(test_lost_publish_response_is_republished),
         cmocka_unit_test(test_orphaned_session_expires),
-        cmocka_unit_test(test_backoff_and_chaos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
