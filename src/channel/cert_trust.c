@@ -402,14 +402,21 @@ static uarc_status report(const failure *f, const char *leaf_subject, char *deta
     return s;
 }
 
+static bool in_trust_list(X509 *x, const trust_list *t)
+{
+    for (int j = 0; j < sk_X509_num(t->trusted); j++)
+        if (X509_cmp(x, sk_X509_value(t->trusted, j)) == 0)
+            return true;
+    return false;
+}
+
 /* Part 4 §6.1.3: trusted when the certificate or any issuer in its chain is in the trust list. */
 static bool chain_trusted(X509_STORE_CTX *ctx, const trust_list *t)
 {
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
     for (int i = 0; i < sk_X509_num(chain); i++)
-        for (int j = 0; j < sk_X509_num(t->trusted); j++)
-            if (X509_cmp(sk_X509_value(chain, i), sk_X509_value(t->trusted, j)) == 0)
-                return true;
+        if (in_trust_list(sk_X509_value(chain, i), t))
+            return true;
     return false;
 }
 
@@ -429,8 +436,12 @@ static uarc_status verify_chain(X509 *leaf, STACK_OF(X509) * sent, trust_list *t
     X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
     /* Without a trust list the pinned certificate is trusted by itself. With one, every chain
      * ends at a self-signed certificate, as Part 6 §6.2.6 builds them: a trusted intermediate
-     * whose root is in no list is an incomplete chain. */
-    unsigned long flags = X509_V_FLAG_CHECK_SS_SIGNATURE | (pinned ? X509_V_FLAG_PARTIAL_CHAIN : 0);
+     * whose root is in no list is an incomplete chain. A self-signed certificate in the trust
+     * list is that whole chain; taking it as given also keeps OpenSSL's lookup by subject from
+     * picking another trusted certificate of the same name (and key type) as its issuer. */
+    bool self_trusted = X509_self_signed(leaf, 0) == 1 && in_trust_list(leaf, t);
+    unsigned long flags =
+        X509_V_FLAG_CHECK_SS_SIGNATURE | (pinned || self_trusted ? X509_V_FLAG_PARTIAL_CHAIN : 0);
     if (t->crls)
         flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
     X509_VERIFY_PARAM_set_flags(param, flags);

@@ -325,6 +325,29 @@ static void test_self_signed_in_trust_list(void **state)
     expect(&self_signed, dir_ca_crl, 0, UARC_Good, NULL);
 }
 
+/* Two self-signed certificates of one subject and key type, both trusted: a server with one
+ * certificate per policy (open62541 names them all alike). OpenSSL's issuer lookup by subject
+ * takes the other one for the issuer; each must still be found as itself. */
+static void test_self_signed_twins_in_trust_list(void **state)
+{
+    (void)state;
+    EVP_PKEY *rsa = shared_key;
+    shared_key = EVP_RSA_gen(2048);
+    assert_non_null(shared_key);
+    issued twin = make("uarc self-signed server", NULL, false, -DAY, 365 * DAY, 21, "serverAuth",
+                       EVP_sha256());
+    shared_key = rsa;
+    char dir[64];
+    make_dir(dir);
+    write_der(dir, "a.der", self_signed.cert);
+    write_der(dir, "b.der", twin.cert);
+    expect(&self_signed, dir, 0, UARC_Good, NULL);
+    expect(&twin, dir, 0, UARC_Good, NULL);
+    remove_dir(dir);
+    X509_free(twin.cert);
+    EVP_PKEY_free(twin.key);
+}
+
 static void test_unknown_issuer(void **state)
 {
     (void)state;
@@ -500,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_not_yet_valid),
         cmocka_unit_test(test_self_signed_untrusted),
         cmocka_unit_test(test_self_signed_in_trust_list),
+        cmocka_unit_test(test_self_signed_twins_in_trust_list),
         cmocka_unit_test(test_unknown_issuer),
         cmocka_unit_test(test_revoked),
         cmocka_unit_test(test_use_not_allowed),
