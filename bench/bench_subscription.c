@@ -86,8 +86,8 @@ static void pump(byte_link *l)
         memmove(l->in, l->in + used, l->in_length - used);
         l->in_length -= used;
         if (l->server.out_length) {
-            uarc_status status = uarc_client_receive_bytes(l->client, l->server.out,
-                                                           l->server.out_length, now_ms());
+            uarc_status status =
+                uarc_client_receive_bytes(l->client, l->server.out, l->server.out_length, now_ms());
             if (status != UARC_Good) {
                 fprintf(stderr, "bench_subscription: %s\n", uarc_client_error(l->client));
                 exit(1);

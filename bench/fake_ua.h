@@ -28,8 +28,8 @@ typedef struct fake_ua {
     size_t out_length, out_capacity;
     uint32_t sequence; /* the server's SequenceNumber of the next chunk */
     uint32_t subscription_id, next_monitored_id;
-    uint32_t items;                                /* monitored items created so far */
-    uint32_t notification_sequence;                /* of the next NotificationMessage */
+    uint32_t items;                                       /* monitored items created so far */
+    uint32_t notification_sequence;                       /* of the next NotificationMessage */
     uint32_t pending[FAKE_UA_MAX_PENDING], pending_count; /* PublishRequest ids, oldest first */
     bool closed;                                          /* CLO received */
 } fake_ua;
@@ -54,7 +54,8 @@ static inline uint32_t fake_ua_u32(const uint8_t *p)
 
 static inline void fake_ua_put_u32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
 }
 
 static inline uint8_t *fake_ua_reserve(fake_ua *s, size_t n)
@@ -131,8 +132,8 @@ static inline uarc_data_value fake_ua_value(int32_t *boxed, uarc_datetime source
  * handles first_handle, first_handle + 1, ..., each an Int32 `value` stamped `source`. Returns
  * false when no PublishRequest is held.
  */
-static inline bool fake_ua_publish(fake_ua *s, uint32_t first_handle, uint32_t count,
-                                   int32_t value, uarc_datetime source)
+static inline bool fake_ua_publish(fake_ua *s, uint32_t first_handle, uint32_t count, int32_t value,
+                                   uarc_datetime source)
 {
     if (!s->pending_count)
         return false;
@@ -233,24 +234,27 @@ static inline void fake_ua_open(fake_ua *s, const uint8_t *msg, size_t length)
     fake_ua_put_u32(head + n + 8, s->sequence++);
     fake_ua_put_u32(head + n + 12, request_id);
     uint32_t id = UARC_T(OpenSecureChannelResponse)->binary_encoding_id;
-    head[n + 16] = 1, head[n + 17] = 0, head[n + 18] = (uint8_t)id, head[n + 19] = (uint8_t)(id >> 8);
+    head[n + 16] = 1, head[n + 17] = 0, head[n + 18] = (uint8_t)id,
+             head[n + 19] = (uint8_t)(id >> 8);
     n += 20;
     fake_ua_put_u32(head + 4, (uint32_t)(n + body_length));
     fake_ua_append(s, head, n);
     fake_ua_append(s, body, body_length);
 }
 
-static inline void fake_ua_items(fake_ua *s, uint32_t request_id, const uarc_CreateMonitoredItemsRequest *q)
+static inline void fake_ua_items(fake_ua *s, uint32_t request_id,
+                                 const uarc_CreateMonitoredItemsRequest *q)
 {
     uarc_MonitoredItemCreateResult *results = calloc(q->itemsToCreateSize + 1, sizeof *results);
     if (!results)
         fake_ua_die("out of memory");
     for (size_t i = 0; i < q->itemsToCreateSize; i++) {
         const uarc_MonitoringParameters *p = &q->itemsToCreate[i].requestedParameters;
-        results[i] = (uarc_MonitoredItemCreateResult){.statusCode = UARC_Good,
-                                                      .monitoredItemId = s->next_monitored_id++,
-                                                      .revisedSamplingInterval = p->samplingInterval,
-                                                      .revisedQueueSize = p->queueSize};
+        results[i] =
+            (uarc_MonitoredItemCreateResult){.statusCode = UARC_Good,
+                                             .monitoredItemId = s->next_monitored_id++,
+                                             .revisedSamplingInterval = p->samplingInterval,
+                                             .revisedQueueSize = p->queueSize};
     }
     s->items += (uint32_t)q->itemsToCreateSize;
     uarc_CreateMonitoredItemsResponse r;

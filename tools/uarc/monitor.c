@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "uarc/uarc.h"
 #include "args.h"
@@ -189,9 +190,12 @@ static int64_t now_ms(void)
 
 static void add_u32(out_line *line, const char *key, uint32_t v)
 {
-    char text[16];
-    snprintf(text, sizeof text, "%u", v);
-    out_field_raw(line, key, text);
+    char text[16], *p = text + sizeof text;
+    *--p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    out_field_raw(line, key, p);
 }
 
 static void begin(out_line *line, const monitor_sink *m, const char *event)
@@ -212,8 +216,16 @@ static void on_data(void *user_data, const uarc_data_change *c)
     ops_add_data_value(&line, c->value);
     add_u32(&line, "subscription", c->subscription_id);
     add_u32(&line, "sequence", c->sequence_number);
-    out_end(&line); /* flushed: only now may the message be acknowledged */
+    out_end_buffered(&line); /* flushed with the message, before it is acknowledged */
     m->count++;
+}
+
+/* Every line of the message is out before the library acknowledges it, which it does after this
+ * callback: one write per message rather than one per line. */
+static void on_delivered(void *user_data, uarc_subscription *s, uint32_t sequence)
+{
+    (void)user_data, (void)s, (void)sequence;
+    out_flush();
 }
 
 static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
@@ -282,7 +294,7 @@ static void on_event(void *user_data, const uarc_event *e)
         out_field_raw(&line, "fields", json);
         add_u32(&line, "subscription", e->subscription_id);
         add_u32(&line, "sequence", e->sequence_number);
-        out_end(&line);
+        out_end_buffered(&line); /* flushed with the message (on_delivered) */
         m->count++;
     }
     for (size_t i = 0; i < e->field_count && i < m->select_count; i++)
@@ -310,6 +322,7 @@ uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const mon
 {
     uarc_subscription_config cfg = {.publishing_interval_ms = p->interval_ms};
     cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                  .message_delivered = on_delivered,
                                                   .gap = on_gap,
                                                   .state_changed = on_state,
                                                   .item_created = on_item,
@@ -419,6 +432,9 @@ int cmd_monitor(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
+    /* Data lines are written a message at a time (on_delivered): a buffer that holds many */
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     if (a.positional_count < (a.events ? 1u : 2u)) {
         fputs(monitor_help, stderr);
         goto done;

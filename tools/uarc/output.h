@@ -8,9 +8,10 @@
 /* A line being built; fields are added in order, then it is printed and flushed at once. */
 typedef struct out_line {
     bool json;
-    char *text;
+    char *text; /* `inline_text` until the line outgrows it */
     size_t length, capacity;
     bool failed; /* out of memory: the line is dropped */
+    char inline_text[384];
 } out_line;
 
 /* Starts a line for `event` ("listening", "hello", ...). */
@@ -22,5 +23,9 @@ void out_field_str(out_line *line, const char *key, const char *value);
 void out_field_raw(out_line *line, const char *key, const char *json_value);
 /* Prints the line and a newline to stdout, flushes, frees. */
 void out_end(out_line *line);
+/* The same without the flush: the line stays in stdout's buffer until out_flush() (or a full
+ * buffer) writes it. For runs of lines that only need to be out by a known moment. */
+void out_end_buffered(out_line *line);
+void out_flush(void);
 
 #endif
