@@ -11,6 +11,13 @@
  *   bench_subscription memory N [string]     byte mode: RSS growth per monitored item with N
  *                      items of one subscription created on the server (ns=1;i=k node ids, or
  *                      ns=1;s=Variable000k), then again once every item has had one value.
+ *   bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS]   against a real server with
+ *                      ns=1;s=V0.. (bench/server.mjs --variables): SESSIONS clients in this one
+ *                      thread (event-loop API, one poll), each a session with one subscription of
+ *                      ITEMS items (V0..V<ITEMS-1>, sampling and publishing every INTERVAL_MS,
+ *                      default 100, queue 10). Once every item has reported, for SECONDS: the
+ *                      notifications, this process's CPU time and the latency from
+ *                      each value's source timestamp to its callback (p50, p99).
  *   bench_subscription pipe UARC LINES [ITEMS]   the fake server on a loopback socket answers
  *                      every PublishRequest at once with ITEMS (default 1,000) data changes;
  *                      `UARC monitor URL <ITEMS nodes> --json --count LINES` writes to a pipe
@@ -19,6 +26,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +244,160 @@ static int memory(uint32_t n, bool strings)
     return k.changes == want ? 0 : 1;
 }
 
+/* ---- against a real server ---- */
+
+#define LATENCY_BUCKETS 100000 /* 0.1 ms each: up to 10 s */
+
+typedef struct e2e {
+    uint64_t changes;
+    bool measuring;
+    uint32_t *latency; /* histogram */
+    uint64_t late;     /* beyond the histogram */
+    uint8_t *seen;     /* per session and item, until every item has reported once */
+    size_t unseen;
+} e2e;
+
+typedef struct e2e_item {
+    e2e *run;
+    size_t index;
+} e2e_item;
+
+static double cpu_s(void)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static void on_e2e_data(void *user_data, const uarc_data_change *c)
+{
+    e2e *run = user_data;
+    const e2e_item *it = c->item_user_data;
+    if (!run->measuring) {
+        if (!run->seen[it->index]) {
+            run->seen[it->index] = 1;
+            run->unseen--;
+        }
+        return;
+    }
+    run->changes++;
+    if (c->value->has_source_timestamp) {
+        double ms = (double)(uarc_datetime_now() - c->value->source_timestamp) / 1e4;
+        size_t bucket = ms < 0 ? 0 : (size_t)(ms * 10);
+        if (bucket < LATENCY_BUCKETS)
+            run->latency[bucket]++;
+        else
+            run->late++;
+    }
+}
+
+static double latency_quantile(const e2e *run, double q)
+{
+    uint64_t total = run->late;
+    for (size_t i = 0; i < LATENCY_BUCKETS; i++)
+        total += run->latency[i];
+    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+    for (size_t i = 0; i < LATENCY_BUCKETS; i++) {
+        seen += run->latency[i];
+        if (seen > want)
+            return ((double)i + 0.5) / 10;
+    }
+    return (double)LATENCY_BUCKETS / 10;
+}
+
+/* One poll over every client, then a process step for each that has something to do. */
+static bool e2e_step(uarc_client **clients, size_t n, struct pollfd *fds, int timeout_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        fds[i].fd = uarc_client_fd(clients[i]);
+        fds[i].events = uarc_client_poll_events(clients[i]);
+        fds[i].revents = 0;
+        int t = uarc_client_timeout_ms(clients[i]);
+        if (t >= 0 && t < timeout_ms)
+            timeout_ms = t;
+    }
+    if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i].revents || uarc_client_timeout_ms(clients[i]) == 0) {
+            uarc_client_process(clients[i], 0);
+            if (uarc_client_state_get(clients[i]) == UARC_CLIENT_DISCONNECTED) {
+                fprintf(stderr, "bench_subscription: session %zu: %s\n", i,
+                        uarc_client_error(clients[i]));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static int end_to_end(const char *url, size_t sessions, size_t items, double seconds,
+                      double interval)
+{
+    e2e run = {.latency = calloc(LATENCY_BUCKETS, sizeof *run.latency),
+               .seen = calloc(sessions * items, 1),
+               .unseen = sessions * items};
+    e2e_item *handles = calloc(sessions * items, sizeof *handles);
+    uarc_client **clients = calloc(sessions, sizeof *clients);
+    struct pollfd *fds = calloc(sessions, sizeof *fds);
+    if (!run.latency || !run.seen || !handles || !clients || !fds)
+        fake_ua_die("out of memory");
+    double wall0 = clock_s(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < sessions; i++) {
+        uarc_client_config cfg = {.request_timeout_ms = 60000, .connect_timeout_ms = 60000};
+        clients[i] = uarc_client_new(&cfg);
+        if (!clients[i] || uarc_client_start_connect(clients[i], url) != UARC_Good)
+            fake_ua_die("cannot start a client");
+        uarc_subscription_config sc = {.publishing_interval_ms = interval};
+        sc.callbacks = (uarc_subscription_callbacks){.data_change = on_e2e_data, .user_data = &run};
+        uarc_subscription *s;
+        if (uarc_subscription_new(clients[i], &sc, &s) != UARC_Good)
+            fake_ua_die("uarc_subscription_new");
+        for (size_t k = 0; k < items; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "V%zu", k);
+            handles[i * items + k] = (e2e_item){&run, i * items + k};
+            uarc_monitored_item_params p = {.node = uarc_nodeid_string(1, name),
+                                            .sampling_interval_ms = interval,
+                                            .queue_size = 10,
+                                            .user_data = &handles[i * items + k]};
+            if (uarc_subscription_add_item(s, &p, NULL) != UARC_Good)
+                fake_ua_die("uarc_subscription_add_item");
+            uarc_clear(&p.node, UARC_T(NodeId));
+        }
+    }
+    /* until every item of every session has reported once (60 s at most) */
+    while (run.unseen && clock_s(CLOCK_MONOTONIC) - wall0 < 60)
+        if (!e2e_step(clients, sessions, fds, 100))
+            return 1;
+    double setup = clock_s(CLOCK_MONOTONIC) - wall0;
+    if (run.unseen) {
+        fprintf(stderr, "bench_subscription: %zu items never reported\n", run.unseen);
+        return 1;
+    }
+    run.measuring = true;
+    double cpu0 = cpu_s(), t0 = clock_s(CLOCK_MONOTONIC);
+    while (clock_s(CLOCK_MONOTONIC) - t0 < seconds)
+        if (!e2e_step(clients, sessions, fds, 100))
+            return 1;
+    double cpu = cpu_s() - cpu0, wall = clock_s(CLOCK_MONOTONIC) - t0;
+    printf("{\"bench\":\"e2e\",\"who\":\"uarc\",\"sessions\":%zu,\"items\":%zu,"
+           "\"setup_s\":%.3f,\"wall_s\":%.3f,\"notifications\":%llu,\"per_s\":%.0f,"
+           "\"cpu_s\":%.4f,\"cpu_s_per_million\":%.4f,\"p50_ms\":%.2f,\"p99_ms\":%.2f}\n",
+           sessions, items, setup, wall, (unsigned long long)run.changes,
+           (double)run.changes / wall, cpu, run.changes ? cpu * 1e6 / (double)run.changes : 0,
+           latency_quantile(&run, 0.5), latency_quantile(&run, 0.99));
+    fflush(stdout);
+    for (size_t i = 0; i < sessions; i++) {
+        uarc_client_disconnect(clients[i]);
+        uarc_client_delete(clients[i]);
+    }
+    free(run.latency);
+    free(run.seen);
+    free(handles);
+    free(clients);
+    free(fds);
+    return 0;
+}
+
 /* ---- the fake server on a socket, for the real tool ---- */
 
 static bool write_all(int fd, const uint8_t *p, size_t n)
@@ -378,11 +540,15 @@ int main(int argc, char **argv)
         return ceiling(argc >= 3 ? atol(argv[2]) : 2000);
     if (argc >= 3 && strcmp(argv[1], "memory") == 0)
         return memory((uint32_t)atol(argv[2]), argc >= 4 && strcmp(argv[3], "string") == 0);
+    if (argc >= 6 && strcmp(argv[1], "e2e") == 0)
+        return end_to_end(argv[2], (size_t)atol(argv[3]), (size_t)atol(argv[4]), atof(argv[5]),
+                          argc >= 7 ? atof(argv[6]) : 100);
     if (argc >= 4 && strcmp(argv[1], "pipe") == 0)
         return pipe_bench(argv[2], strtoul(argv[3], NULL, 10),
                           argc >= 5 ? (uint32_t)atol(argv[4]) : ITEMS);
     fprintf(stderr, "usage: bench_subscription ceiling [MESSAGES]\n"
                     "       bench_subscription memory N [string]\n"
+                    "       bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS]\n"
                     "       bench_subscription pipe UARC LINES [ITEMS]\n");
     return 2;
 }

@@ -4,9 +4,11 @@
 //   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
-// the number of runs behind every median and p90. LIST picks sections: codec,connect,listener,
-// memory (default all). The table goes to stdout and, as Markdown with the date, the machine and
-// the versions, to FILE (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl.
+// the number of runs behind every median and p90 (the end-to-end section: E2E runs, default 3).
+// LIST picks sections: codec,connect,listener,memory,ceiling,e2e,pipe,itemmem (default all). The
+// table goes to stdout and, as Markdown with the date, the machine and the versions, to FILE
+// (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl. With --only, the sections
+// not run keep what FILE already holds (their own date line says when they were run).
 // scripts/bench is the one command that builds and runs this.
 process.env.NODEOPCUA_LOG_LEVEL ??= "3";
 
@@ -25,8 +27,9 @@ const SERVER_URI = "urn:uarc:bench:server";
 
 // ---- arguments -------------------------------------------------------------------------------
 
-const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
-  only: new Set(["codec", "connect", "listener", "memory"]) };
+const SECTIONS = ["codec", "connect", "listener", "memory", "ceiling", "e2e", "pipe", "itemmem"];
+const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RESULTS.md"),
+  only: new Set(SECTIONS) };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -34,6 +37,7 @@ const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
     switch (argv[i]) {
       case "--build": opts.build = path.resolve(value()); break;
       case "--runs": opts.runs = Number(value()); break;
+      case "--e2e-runs": opts.e2eRuns = Number(value()); break;
       case "--out": opts.out = path.resolve(value()); break;
       case "--only": opts.only = new Set(value().split(",")); break;
       default: usage(`unknown argument ${argv[i]}`);
@@ -41,10 +45,11 @@ const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
   }
   if (!opts.build) usage("--build is required");
   if (!(opts.runs >= 1)) usage("--runs needs a positive number");
+  for (const name of opts.only) if (!SECTIONS.includes(name)) usage(`unknown section ${name}`);
 }
 function usage(message) {
   process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
-    "[--out FILE] [--only codec,connect,listener,memory]\n");
+    "[--e2e-runs N] [--out FILE] [--only " + SECTIONS.join(",") + "]\n");
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
@@ -329,6 +334,92 @@ async function benchMemory(results, server) {
       ...(await memoryRuns(["sessions", server.url, String(sessions)], "sessions")) });
 }
 
+// ---- 6: the client's ceiling in byte mode -----------------------------------------------------------
+
+function benchJson(args) {
+  const out = execFileSync(exe("bench_subscription"), args, { encoding: "utf8",
+    maxBuffer: 1 << 24 });
+  const r = JSON.parse(out.trim().split("\n").pop());
+  raw.write(JSON.stringify(r) + "\n");
+  return r;
+}
+
+async function benchCeiling(results) {
+  for (let i = 0; i < opts.runs; i++) results.ceiling.push(benchJson(["ceiling", "2000"]));
+}
+
+// ---- 7: end to end against the node-opcua server -------------------------------------------------
+
+const E2E_INTERVAL = 1000, E2E_SECONDS = 4;
+const E2E_CONFIGS = [{ sessions: 1, items: 10000 }, { sessions: 100, items: 100 }];
+
+function runJson(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", (code) => {
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop()));
+      } catch {
+        resolve({ failed: `${path.basename(cmd)} exited ${code}: ${err.trim().split("\n").pop()}` });
+      }
+    });
+  });
+}
+
+async function benchE2e(results) {
+  const args = [path.join(ROOT, "bench/server.mjs"), "--variables", "10000"];
+  const server = start(process.execPath, args);
+  const { endpoint_url: url } = await server.json(300000);
+  log(`  node-opcua server with 10,000 variables at ${url}`);
+  const clients = {
+    uarc: (c) => runJson(exe("bench_subscription"), ["e2e", url, String(c.sessions),
+      String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]),
+    "node-opcua": (c) => runJson(process.execPath, [path.join(ROOT, "bench/sub_node.mjs"), url,
+      String(c.sessions), String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]),
+  };
+  for (const c of E2E_CONFIGS) {
+    const row = { ...c, samples: { uarc: [], "node-opcua": [] }, failures: [] };
+    for (let r = 0; r < opts.e2eRuns; r++) {
+      const order = r % 2 ? ["node-opcua", "uarc"] : ["uarc", "node-opcua"];
+      for (const who of order) {
+        const x = await clients[who](c);
+        raw.write(JSON.stringify({ bench: "e2e", who, ...c, ...x }) + "\n");
+        if (x.failed) row.failures.push(`${who}: ${x.failed}`);
+        else row.samples[who].push(x);
+        log(`  e2e ${c.sessions} x ${c.items}: ${who} run ${r + 1}/${opts.e2eRuns}` +
+          (x.failed ? ` failed (${x.failed})` : `: ${f(x.cpu_s_per_million, 3)} CPU s per 1M, ` +
+            `${fk(x.per_s)}/s, p50 ${f(x.p50_ms, 1)} ms`));
+      }
+    }
+    results.e2e.push(row);
+  }
+  server.child.kill("SIGTERM");
+  await server.exited;
+}
+
+// ---- 8: uarc monitor --json into a pipe ----------------------------------------------------------
+
+async function benchPipe(results) {
+  const tool = path.join(opts.build, "tools/uarc/uarc");
+  for (let i = 0; i < opts.runs; i++)
+    results.pipe.push(benchJson(["pipe", tool, "300000", "1000"]));
+}
+
+// ---- 9: memory per monitored item ----------------------------------------------------------------
+
+async function benchItemMemory(results) {
+  for (const nodes of ["numeric", "string"]) {
+    const v = [];
+    for (let i = 0; i < opts.runs; i++)
+      v.push(benchJson(["memory", "100000", ...(nodes === "string" ? ["string"] : [])]));
+    results.itemmem.push({ nodes, n: v[0].n, created: v.map((x) => x.bytes_per),
+      valued: v.map((x) => x.bytes_per_valued), delivered: v.every((x) => x.delivered) });
+  }
+}
+
 // ---- the report ----------------------------------------------------------------------------------
 
 function machine() {
@@ -359,6 +450,8 @@ function machine() {
 const f = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
 const fk = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
 const mark = (ok) => (ok ? "yes" : "**no**");
+let stampText = "";
+const stamp = () => stampText;
 
 function table(results) {
   const out = [];
@@ -449,6 +542,66 @@ function table(results) {
     }
     out.push("");
   }
+  if (results.ceiling.length) {
+    const cpu = results.ceiling.map((r) => r.per_cpu_s), wall = results.ceiling.map((r) => r.per_wall_s);
+    const ok = median(cpu) >= 2e6;
+    out.push("### 6. Subscription ceiling, byte mode: data changes delivered per second, one core",
+      "", stamp(), "",
+      "| what | median | p90 | target | held |",
+      "|---|---:|---:|---|---|",
+      `| notifications per CPU second | ${fk(median(cpu))} | ${fk(p90rate(cpu))} | ≥ 2,000,000 | ${mark(ok)} |`,
+      `| notifications per wall second | ${fk(median(wall))} | ${fk(p90rate(wall))} | — |  |`,
+      `| CPU ns per notification | ${f(1e9 / median(cpu), 1)} | ${f(1e9 / p90rate(cpu), 1)} | — |  |`,
+      "", `${results.ceiling.length} runs of 2,000 messages × 1,000 data changes; every change ` +
+      "delivered once (the run fails otherwise).", "");
+    checks.push(["#6 ceiling", ok]);
+  }
+  if (results.e2e.length) {
+    out.push("### 7. End to end against the node-opcua server: client CPU and latency", "", stamp(), "",
+      "| sessions × items | client | notifications/s | CPU s per 1,000,000 | p50 ms | p99 ms | uarc CPU / client CPU | target | held |",
+      "|---|---|---:|---:|---:|---:|---:|---|---|");
+    for (const r of results.e2e) {
+      const m = (who, k) => median(r.samples[who].map((x) => x[k]));
+      const u = m("uarc", "cpu_s_per_million"), n = m("node-opcua", "cpu_s_per_million");
+      const ratio = u / n, ok = ratio <= 0.05;
+      const name = `${r.sessions} × ${fk(r.items)}`;
+      out.push(`| ${name} | uarc | ${fk(m("uarc", "per_s"))} | ${f(u, 3)} | ${f(m("uarc", "p50_ms"), 1)} | ` +
+        `${f(m("uarc", "p99_ms"), 1)} | — | | |`);
+      out.push(`| ${name} | node-opcua ClientSubscription | ${fk(m("node-opcua", "per_s"))} | ${f(n, 3)} | ` +
+        `${f(m("node-opcua", "p50_ms"), 1)} | ${f(m("node-opcua", "p99_ms"), 1)} | ${f(ratio, 3)} | ` +
+        `≤ 0.05 × | ${mark(ok)} |`);
+      out.push(`| ${name} | open62541 client | not measured | | | | | ≤ 0.5 × | **not run** |`);
+      checks.push([`#7 ${r.sessions}x${r.items} vs node-opcua`, ok]);
+    }
+    const fails = results.e2e.flatMap((r) => r.failures);
+    out.push("", `Medians of ${opts.e2eRuns} runs per client and configuration, the clients taking ` +
+      `turns against one server process; sampling and publishing every ${E2E_INTERVAL} ms, ` +
+      `${E2E_SECONDS} s measured per run once every item had reported. ` +
+      (fails.length ? `Failed runs: ${fails.join("; ")}. ` : "No failed runs. ") +
+      "The node-opcua server is the bottleneck: it delivers fewer changes per second than its " +
+      "items are sampled at, and its queues, not the clients, make the latencies.", "");
+  }
+  if (results.pipe.length) {
+    const rate = results.pipe.map((r) => r.lines_per_s), us = results.pipe.map((r) => r.cpu_us_per_line);
+    const ok = median(rate) >= 3e5;
+    out.push("### 8. `uarc monitor --json` into a pipe", "", stamp(), "",
+      "| what | median | p90 | target | held |", "|---|---:|---:|---|---|",
+      `| lines per second (wall) | ${fk(median(rate))} | ${fk(p90rate(rate))} | ≥ 300,000 | ${mark(ok)} |`,
+      `| tool CPU µs per line | ${f(median(us), 3)} | ${f(p90(us), 3)} | — |  |`,
+      `| lines per tool CPU second | ${fk(1e6 / median(us))} | ${fk(1e6 / p90(us))} | — |  |`,
+      "", `${results.pipe.length} runs of 300,000 lines, 1,000 items per message.`, "");
+    checks.push(["#8 monitor --json lines/s", ok]);
+  }
+  if (results.itemmem.length) {
+    out.push("### 9. Memory per monitored item", "", stamp(), "",
+      "| node ids | items | bytes per item, created | p90 | bytes per item, with its last value | p90 |",
+      "|---|---:|---:|---:|---:|---:|");
+    for (const r of results.itemmem)
+      out.push(`| ${r.nodes === "string" ? "ns=1;s=Variable000123 (14 characters)" : "ns=1;i=N"} | ` +
+        `${fk(r.n)} | ${fk(median(r.created))} | ${fk(p90(r.created))} | ${fk(median(r.valued))} | ` +
+        `${fk(p90(r.valued))} |`);
+    out.push("", "No target: the figure is documented in include/uarc/subscription.h.", "");
+  }
   return { text: out.join("\n"), checks };
 }
 
@@ -483,6 +636,23 @@ function markdown(m, body, checks) {
     "150 ms; with 200 silent connections held open to each in the idle rows.",
     "- 4: bench_codec (encode; decode into a reset arena, and into the heap for comparison).",
     "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
+    "- 6: bench_subscription ceiling: a byte-mode client (`uarc_client_start_bytes`) with one " +
+    "subscription of 1,000 items; PublishResponses of 1,000 data changes (Int32, source and server " +
+    "timestamps), encoded once by bench/fake_ua.h and fed whole to `uarc_client_receive_bytes()` as " +
+    "the client asks for them; the client's PublishRequests are taken in the same thread. Data " +
+    "changes delivered to the callback per second of the thread's CPU time.",
+    "- 7: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
+    "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
+    "(event-loop API, one poll); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
+    "`ClientMonitoredItemGroup`. CPU: the client process's whole CPU time over the window; latency: " +
+    "source timestamp to the data callback.",
+    "- 8: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
+    "PublishRequest at once with 1,000 data changes; `uarc monitor URL <1,000 nodes> --json --count " +
+    "300000` writes into a pipe read by the bench; lines from the first data line to the end, and " +
+    "the tool's CPU time (wait4) per line.",
+    "- 9: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
+    "subscription of 100 items, then (RSS with 100,000 items created − RSS before) / 100,000, and " +
+    "again once every item has delivered one value.",
     "",
     body,
     `Held: ${held.join(", ") || "none"}.`,
@@ -492,9 +662,42 @@ function markdown(m, body, checks) {
   ].join("\n");
 }
 
+// Sections not run this time keep their text, and their held/missed entries, from the file.
+const SECTION_OF = { "1, 2.": "connect", "3.": "listener", "4.": "codec", "5.": "memory",
+  "6.": "ceiling", "7.": "e2e", "8.": "pipe", "9.": "itemmem" };
+const CHECK_SECTION = { 1: "connect", 2: "connect", 3: "listener", 4: "codec", 5: "memory",
+  6: "ceiling", 7: "e2e", 8: "pipe", 9: "itemmem" };
+function blocks(md) {
+  const body = md.split(/\nHeld: /)[0];
+  const out = new Map();
+  for (const part of body.split(/\n(?=### )/).slice(1)) {
+    const key = Object.keys(SECTION_OF).find((k) => part.startsWith(`### ${k}`));
+    if (key) out.set(SECTION_OF[key], part.trimEnd() + "\n");
+  }
+  const list = (name) => (new RegExp(`^${name}: (.*)\\.$`, "m").exec(md)?.[1] ?? "")
+    .split(", ").filter((x) => x && x !== "none");
+  return { sections: out, held: list("Held"), missed: list("Missed") };
+}
+function merge(md) {
+  if (SECTIONS.every((name) => opts.only.has(name)) || !fs.existsSync(opts.out)) return md;
+  const old = blocks(fs.readFileSync(opts.out, "utf8")), now = blocks(md);
+  const keep = (entry) => !opts.only.has(CHECK_SECTION[/^#(\d)/.exec(entry)?.[1]]);
+  const sections = SECTIONS.map((name) => (opts.only.has(name) ? now : old).sections.get(name))
+    .filter(Boolean);
+  const held = [...old.held.filter(keep), ...now.held], missed = [...old.missed.filter(keep), ...now.missed];
+  const head = md.split(/\n(?=### )/)[0];
+  return [head.trimEnd(), "", ...sections.map((x) => x.trimEnd() + "\n"),
+    `Held: ${held.join(", ") || "none"}.`, "", `Missed: ${missed.join(", ") || "none"}.`, ""].join("\n");
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
-const results = { connect: [], listener: [], codec: [], memory: [] };
+const results = { connect: [], listener: [], codec: [], memory: [], ceiling: [], e2e: [], pipe: [],
+  itemmem: [] };
+{
+  const m0 = machine();
+  stampText = `Run ${m0.date} (uarc ${m0.uarc.split(",")[0]}).`;
+}
 let server = null;
 const cleanup = () => server?.child.kill("SIGTERM");
 process.on("exit", cleanup);
@@ -521,13 +724,29 @@ try {
     log("3. listener capacity");
     await benchListener(results);
   }
+  if (opts.only.has("ceiling")) {
+    log("6. subscription ceiling (byte mode)");
+    await benchCeiling(results);
+  }
+  if (opts.only.has("itemmem")) {
+    log("9. memory per monitored item");
+    await benchItemMemory(results);
+  }
+  if (opts.only.has("pipe")) {
+    log("8. uarc monitor --json into a pipe");
+    await benchPipe(results);
+  }
+  if (opts.only.has("e2e")) {
+    log("7. end to end against node-opcua (a node-opcua server with 10,000 variables: slow start)");
+    await benchE2e(results);
+  }
 } catch (err) {
   log(`run.mjs: ${err?.stack ?? err}`);
   process.exitCode = 1;
 }
 const m = machine();
 const { text, checks } = table(results);
-const md = markdown(m, text, checks);
+const md = merge(markdown(m, text, checks));
 process.stdout.write(md);
 if (process.exitCode !== 1) {
   fs.writeFileSync(opts.out, md);
