@@ -691,12 +691,20 @@ function blocks(md) {
     .split(", ").filter((x) => x && x !== "none");
   return { sections: out, held: list("Held"), missed: list("Missed") };
 }
+const ORDER = ["connect", "listener", "codec", "memory", "ceiling", "e2e", "pipe", "itemmem"];
 function merge(md) {
   if (SECTIONS.every((name) => opts.only.has(name)) || !fs.existsSync(opts.out)) return md;
-  const old = blocks(fs.readFileSync(opts.out, "utf8")), now = blocks(md);
+  const text = fs.readFileSync(opts.out, "utf8");
+  const old = blocks(text), now = blocks(md);
+  // A kept section without its own date line gets the one of the run that wrote it.
+  const field = (name) => new RegExp(`^- ${name}:? (.*)$`, "m").exec(text)?.[1];
+  const oldStamp = `Run ${field("Date")} on ${field("Machine")?.split(";")[0]} ` +
+    `(uarc ${field("uarc")?.split(",")[0]}).`;
+  const stamped = (block) => (/\n\nRun /.test(block) ? block
+    : block.replace(/\n\n/, `\n\n${oldStamp}\n\n`));
   const keep = (entry) => !opts.only.has(CHECK_SECTION[/^#(\d)/.exec(entry)?.[1]]);
-  const sections = SECTIONS.map((name) => (opts.only.has(name) ? now : old).sections.get(name))
-    .filter(Boolean);
+  const sections = ORDER.map((name) => (opts.only.has(name) ? now.sections.get(name)
+    : old.sections.has(name) ? stamped(old.sections.get(name)) : null)).filter(Boolean);
   const held = [...old.held.filter(keep), ...now.held], missed = [...old.missed.filter(keep), ...now.missed];
   const head = md.split(/\n(?=### )/)[0];
   return [head.trimEnd(), "", ...sections.map((x) => x.trimEnd() + "\n"),
@@ -709,7 +717,8 @@ const results = { connect: [], listener: [], codec: [], memory: [], ceiling: [],
   itemmem: [] };
 {
   const m0 = machine();
-  stampText = `Run ${m0.date} (uarc ${m0.uarc.split(",")[0]}).`;
+  stampText = `Run ${m0.date} on ${m0.cores} cores, ${m0.model}, ${m0.kernel} ` +
+    `(uarc ${m0.uarc.split(",")[0]}).`;
 }
 let server = null;
 const cleanup = () => server?.child.kill("SIGTERM");
