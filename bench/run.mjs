@@ -551,7 +551,7 @@ function table(results) {
   if (results.ceiling.length) {
     const cpu = results.ceiling.map((r) => r.per_cpu_s), wall = results.ceiling.map((r) => r.per_wall_s);
     const ok = median(cpu) >= 2e6;
-    out.push("### 6. Subscription ceiling, byte mode: data changes delivered per second, one core",
+    out.push("### 7. Subscription ceiling, byte mode: data changes delivered per second, one core",
       "", stamp(), "",
       "| what | median | p90 | target | held |",
       "|---|---:|---:|---|---|",
@@ -560,10 +560,10 @@ function table(results) {
       `| CPU ns per notification | ${f(1e9 / median(cpu), 1)} | ${f(1e9 / p90rate(cpu), 1)} | — |  |`,
       "", `${results.ceiling.length} runs of 2,000 messages × 1,000 data changes; every change ` +
       "delivered once (the run fails otherwise).", "");
-    checks.push(["#6 ceiling", ok]);
+    checks.push(["#7 ceiling", ok]);
   }
   if (results.e2e.length) {
-    out.push("### 7. End to end against the node-opcua server: client CPU and latency", "", stamp(), "",
+    out.push("### 8. End to end against the node-opcua server: client CPU and latency", "", stamp(), "",
       "| sessions × items | client | notifications/s | CPU s per 1,000,000 | p50 ms | p99 ms | uarc CPU / client CPU | target | held |",
       "|---|---|---:|---:|---:|---:|---:|---|---|");
     for (const r of results.e2e) {
@@ -576,13 +576,13 @@ function table(results) {
         ["open62541", "open62541 1.5.7 client (a thread per session)", 0.5]]) {
         if (!r.samples[who]?.length) {
           out.push(`| ${name} | ${label} | not run | | | | | ≤ ${limit} × | **not measured** |`);
-          checks.push([`#7 ${r.sessions}x${r.items} vs ${who} (not measured)`, false]);
+          checks.push([`#8 ${r.sessions}x${r.items} vs ${who} (not measured)`, false]);
           continue;
         }
         const ratio = u / m(who, "cpu_s_per_million"), ok = ratio <= limit;
         out.push(`| ${name} | ${label} | ${fk(m(who, "per_s"))} | ${f(m(who, "cpu_s_per_million"), 3)} | ` +
           `${f(m(who, "p50_ms"), 1)} | ${f(m(who, "p99_ms"), 1)} | ${f(ratio, 3)} | ≤ ${limit} × | ${mark(ok)} |`);
-        checks.push([`#7 ${r.sessions}x${r.items} vs ${who}`, ok]);
+        checks.push([`#8 ${r.sessions}x${r.items} vs ${who}`, ok]);
       }
     }
     const fails = results.e2e.flatMap((r) => r.failures);
@@ -596,16 +596,16 @@ function table(results) {
   if (results.pipe.length) {
     const rate = results.pipe.map((r) => r.lines_per_s), us = results.pipe.map((r) => r.cpu_us_per_line);
     const ok = median(rate) >= 3e5;
-    out.push("### 8. `uarc monitor --json` into a pipe", "", stamp(), "",
+    out.push("### 9. `uarc monitor --json` into a pipe", "", stamp(), "",
       "| what | median | p90 | target | held |", "|---|---:|---:|---|---|",
       `| lines per second (wall) | ${fk(median(rate))} | ${fk(p90rate(rate))} | ≥ 300,000 | ${mark(ok)} |`,
       `| tool CPU µs per line | ${f(median(us), 3)} | ${f(p90(us), 3)} | — |  |`,
       `| lines per tool CPU second | ${fk(1e6 / median(us))} | ${fk(1e6 / p90(us))} | — |  |`,
       "", `${results.pipe.length} runs of 300,000 lines, 1,000 items per message.`, "");
-    checks.push(["#8 monitor --json lines/s", ok]);
+    checks.push(["#9 monitor --json lines/s", ok]);
   }
   if (results.itemmem.length) {
-    out.push("### 9. Memory per monitored item", "", stamp(), "",
+    out.push("### 10. Memory per monitored item", "", stamp(), "",
       "| node ids | items | bytes per item, created | p90 | bytes per item, with its last value | p90 |",
       "|---|---:|---:|---:|---:|---:|");
     for (const r of results.itemmem)
@@ -648,22 +648,22 @@ function markdown(m, body, checks) {
     "150 ms; with 200 silent connections held open to each in the idle rows.",
     "- 4: bench_codec (encode; decode into a reset arena, and into the heap for comparison).",
     "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
-    "- 6: bench_subscription ceiling: a byte-mode client (`uarc_client_start_bytes`) with one " +
+    "- 7: bench_subscription ceiling: a byte-mode client (`uarc_client_start_bytes`) with one " +
     "subscription of 1,000 items; PublishResponses of 1,000 data changes (Int32, source and server " +
     "timestamps), encoded once by bench/fake_ua.h and fed whole to `uarc_client_receive_bytes()` as " +
     "the client asks for them; the client's PublishRequests are taken in the same thread. Data " +
     "changes delivered to the callback per second of the thread's CPU time.",
-    "- 7: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
+    "- 8: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
     "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
     "(event-loop API, one poll); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
     "session in `UA_Client_run_iterate`, items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback.",
-    "- 8: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
+    "- 9: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
     "PublishRequest at once with 1,000 data changes; `uarc monitor URL <1,000 nodes> --json --count " +
     "300000` writes into a pipe read by the bench; lines from the first data line to the end, and " +
     "the tool's CPU time (wait4) per line.",
-    "- 9: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
+    "- 10: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
     "subscription of 100 items, then (RSS with 100,000 items created − RSS before) / 100,000, and " +
     "again once every item has delivered one value.",
     "",
@@ -677,9 +677,9 @@ function markdown(m, body, checks) {
 
 // Sections not run this time keep their text, and their held/missed entries, from the file.
 const SECTION_OF = { "1, 2.": "connect", "3.": "listener", "4.": "codec", "5.": "memory",
-  "6.": "ceiling", "7.": "e2e", "8.": "pipe", "9.": "itemmem" };
+  "7.": "ceiling", "8.": "e2e", "9.": "pipe", "10.": "itemmem" };
 const CHECK_SECTION = { 1: "connect", 2: "connect", 3: "listener", 4: "codec", 5: "memory",
-  6: "ceiling", 7: "e2e", 8: "pipe", 9: "itemmem" };
+  7: "ceiling", 8: "e2e", 9: "pipe", 10: "itemmem" };
 function blocks(md) {
   const body = md.split(/\nHeld: /)[0];
   const out = new Map();
@@ -693,8 +693,11 @@ function blocks(md) {
 }
 const ORDER = ["connect", "listener", "codec", "memory", "ceiling", "e2e", "pipe", "itemmem"];
 function merge(md) {
-  if (SECTIONS.every((name) => opts.only.has(name)) || !fs.existsSync(opts.out)) return md;
+  if (!fs.existsSync(opts.out)) return md;
   const text = fs.readFileSync(opts.out, "utf8");
+  // what follows the held/missed lines (bench/mqtt.mjs's section, between its markers) stays
+  const tail = /\n<!-- mqtt -->[\s\S]*$/.exec(text)?.[0] ?? "";
+  if (SECTIONS.every((name) => opts.only.has(name))) return md.trimEnd() + "\n" + tail;
   const old = blocks(text), now = blocks(md);
   // A kept section without its own date line gets the one of the run that wrote it.
   const field = (name) => new RegExp(`^- ${name}:? (.*)$`, "m").exec(text)?.[1];
@@ -702,13 +705,14 @@ function merge(md) {
     `(uarc ${field("uarc")?.split(",")[0]}).`;
   const stamped = (block) => (/\n\nRun /.test(block) ? block
     : block.replace(/\n\n/, `\n\n${oldStamp}\n\n`));
-  const keep = (entry) => !opts.only.has(CHECK_SECTION[/^#(\d)/.exec(entry)?.[1]]);
+  const keep = (entry) => !opts.only.has(CHECK_SECTION[/^#(\d+)/.exec(entry)?.[1]]);
   const sections = ORDER.map((name) => (opts.only.has(name) ? now.sections.get(name)
     : old.sections.has(name) ? stamped(old.sections.get(name)) : null)).filter(Boolean);
   const held = [...old.held.filter(keep), ...now.held], missed = [...old.missed.filter(keep), ...now.missed];
   const head = md.split(/\n(?=### )/)[0];
   return [head.trimEnd(), "", ...sections.map((x) => x.trimEnd() + "\n"),
-    `Held: ${held.join(", ") || "none"}.`, "", `Missed: ${missed.join(", ") || "none"}.`, ""].join("\n");
+    `Held: ${held.join(", ") || "none"}.`, "", `Missed: ${missed.join(", ") || "none"}.`, ""].join("\n") +
+    tail;
 }
 
 // ---- main ----------------------------------------------------------------------------------------
@@ -747,19 +751,19 @@ try {
     await benchListener(results);
   }
   if (opts.only.has("ceiling")) {
-    log("6. subscription ceiling (byte mode)");
+    log("7. subscription ceiling (byte mode)");
     await benchCeiling(results);
   }
   if (opts.only.has("itemmem")) {
-    log("9. memory per monitored item");
+    log("10. memory per monitored item");
     await benchItemMemory(results);
   }
   if (opts.only.has("pipe")) {
-    log("8. uarc monitor --json into a pipe");
+    log("9. uarc monitor --json into a pipe");
     await benchPipe(results);
   }
   if (opts.only.has("e2e")) {
-    log("7. end to end against node-opcua (a node-opcua server with 10,000 variables: slow start)");
+    log("8. end to end against node-opcua (a node-opcua server with 10,000 variables: slow start)");
     await benchE2e(results);
   }
 } catch (err) {

@@ -4,7 +4,10 @@
  * NodeId, ServiceFaults, matching responses to the requests in flight, the CreateSession and
  * ActivateSession answers, re-activating a kept session, Browse/BrowseNext continuation points,
  * keep-alive and request timeouts, and the blocking helpers' checks of what came back. A real
- * client is driven through its public API over a socketpair.
+ * client is driven through its public API over a socketpair, or in byte mode (input byte 1 bit
+ * 6): then the harness feeds uarc_client_receive_bytes() and takes uarc_client_output_bytes(),
+ * drives the clock with uarc_client_tick() and ends a connection with
+ * uarc_client_transport_closed(); the blocking helpers then must fail with an error detail.
  *
  * The harness plays the server on its end of the socketpair. It reads every message the client
  * writes, and each must be well-formed: HEL, OPN, CLO, or a MSG whose body decodes as the request
@@ -32,10 +35,11 @@
  *
  * Input:
  *   byte 0: options (OPT_* below)
- *   byte 1: bits 0-6 the revisedSessionTimeout of the valid CreateSession response in seconds
+ *   byte 1: bits 0-5 the revisedSessionTimeout of the valid CreateSession response in seconds
  *           (with OPT_USER, an odd value also sets accept_untrusted_server_certificate, so that a
- *           password can be encrypted for a certificate of the fuzzer's CreateSession), bit 7
- *           leaves re-activations (ActivateSession after a reconnect) to the fuzzer
+ *           password can be encrypted for a certificate of the fuzzer's CreateSession), bit 6
+ *           byte mode instead of a socketpair, bit 7 leaves re-activations (ActivateSession after
+ *           a reconnect) to the fuzzer
  *   records, each an op byte (kind in bits 0-3, parameter p in bits 4-7) and its data:
  *     REPLY     selector byte, u16 length, data. The reply goes to a request in flight: the
  *               selector (bits 0-6) picks one of those not yet answered, or with bit 7 any seen
@@ -50,7 +54,8 @@
  *     BROWSE    uarc_client_browse_send
  *     BLOCK     a blocking helper (p modulo 9)
  *     CLOSE     p 0: uarc_client_disconnect, 1: the server closes its end, 2: forget the session
- *     RECONNECT a new socketpair and uarc_client_start_socket (refused unless disconnected)
+ *     RECONNECT a new socketpair and uarc_client_start_socket, or uarc_client_start_bytes
+ *               (refused unless disconnected)
  *     SUBSCRIBE p 0-3: a subscription (bit 0: deferred acknowledgement, acknowledged from its
  *               callback; bit 1: no data item), created once the session is active, its Publish
  *               requests then answered by REPLY records; p 4: the last one deleted; p 5: a
@@ -78,6 +83,7 @@
 #define MAX_SEEN       64
 #define MAX_TICKETS    128
 #define MAX_IDLE_POLLS 2000
+#define BYTE_FD        0x7FFFFFFF /* h.fd of a byte-mode connection: no descriptor at all */
 #define START_TIME_MS  1000000
 
 #define OPT_NO_ACK      0x01 /* HEL is not answered: RAW records must do it */
@@ -123,6 +129,7 @@ typedef struct frame {
 typedef struct harness {
     bool active;
     uarc_client *client;
+    bool bytes;    /* byte mode: fd is BYTE_FD while the application's transport is up */
     int fd;        /* the server's end; -1 once closed */
     int client_fd; /* the client's end, to recognize its polls */
     uint8_t options;
@@ -244,6 +251,15 @@ static void end(frame *f)
 /* Writes to the client; a full socket is given to the client to read (outside blocking calls). */
 static void write_to_client(const uint8_t *data, size_t n)
 {
+    if (h.bytes) {
+        if (h.fd != BYTE_FD || uarc_client_state_get(h.client) == UARC_CLIENT_DISCONNECTED) {
+            h.clean = false; /* as a write to a closed socket */
+            return;
+        }
+        h.bytes_out += n;
+        uarc_client_receive_bytes(h.client, data, n, fake_now);
+        return;
+    }
     for (int tries = 0; n && h.fd >= 0 && tries < 64; tries++) {
         ssize_t k = send(h.fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k > 0) {
@@ -330,7 +346,7 @@ static void reply_create_session(const seen_request *r)
     uarc_init(&cs, UARC_T(CreateSessionResponse));
     cs.sessionId = uarc_nodeid_numeric(1, 77);
     cs.authenticationToken = uarc_nodeid_numeric(1, 78);
-    cs.revisedSessionTimeout = (h.session_byte & 0x7F) * 1000.0;
+    cs.revisedSessionTimeout = (h.session_byte & 0x3F) * 1000.0;
     uarc_UserTokenPolicy token = {.policyId = view("user"),
                                   .tokenType = UARC_UserTokenType_UserName};
     uarc_EndpointDescription endpoint = {.endpointUrl = view(URL),
@@ -448,11 +464,28 @@ static void on_client_message(const uint8_t *m, size_t size)
     }
 }
 
+/* Byte mode's recv(): what the client has to send, -1 when nothing now, 0 once it is
+ * disconnected and has nothing more (its end closed). */
+static ssize_t take_output(uint8_t *into, size_t room)
+{
+    const uint8_t *data;
+    size_t n = uarc_client_output_bytes(h.client, &data);
+    if (n == 0)
+        return uarc_client_state_get(h.client) == UARC_CLIENT_DISCONNECTED ? 0 : -1;
+    if (n > room)
+        n = room;
+    memcpy(into, data, n);
+    uarc_client_output_consumed(h.client, n);
+    return (ssize_t)n;
+}
+
 /* Reads what the client wrote and answers what the harness answers by itself. */
 static void serve(void)
 {
     while (h.fd >= 0 && !h.peer_closed) {
-        ssize_t n = recv(h.fd, h.in + h.in_length, sizeof h.in - h.in_length, MSG_DONTWAIT);
+        ssize_t n = h.bytes
+                        ? take_output(h.in + h.in_length, sizeof h.in - h.in_length)
+                        : recv(h.fd, h.in + h.in_length, sizeof h.in - h.in_length, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0)
@@ -825,14 +858,39 @@ static void server_reply(unsigned p)
 
 static void server_close(void)
 {
-    if (h.fd >= 0)
+    if (h.fd == BYTE_FD && h.client && uarc_client_state_get(h.client) != UARC_CLIENT_DISCONNECTED)
+        uarc_client_transport_closed(h.client, UARC_Good);
+    else if (h.fd >= 0 && h.fd != BYTE_FD)
         close(h.fd);
     h.fd = -1;
+}
+
+/* The server side of a new connection starts over. */
+static void reset_server_side(void)
+{
+    h.sequence = 1;
+    h.token_id = 0;
+    h.hel_seen = h.peer_closed = false;
+    h.in_length = 0;
+    h.seen_count = 0;
+    h.disconnected_us = false;
 }
 
 /* A new connection for the same client: the server side starts over. */
 static void connect_client(void)
 {
+    if (h.bytes) {
+        uarc_client_state before = uarc_client_state_get(h.client);
+        uarc_status status = uarc_client_start_bytes(h.client, URL, fake_now);
+        if (before != UARC_CLIENT_DISCONNECTED) {
+            require(status == UARC_BadInvalidState);
+            return;
+        }
+        require(status == UARC_Good);
+        h.fd = BYTE_FD;
+        reset_server_side();
+        return;
+    }
     int sv[2];
     require(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     uarc_client_state before = uarc_client_state_get(h.client);
@@ -848,12 +906,7 @@ static void connect_client(void)
     require(flags >= 0 && fcntl(sv[1], F_SETFL, flags | O_NONBLOCK) == 0);
     h.fd = sv[1];
     h.client_fd = sv[0];
-    h.sequence = 1;
-    h.token_id = 0;
-    h.hel_seen = h.peer_closed = false;
-    h.in_length = 0;
-    h.seen_count = 0;
-    h.disconnected_us = false;
+    reset_server_side();
 }
 
 /* ---- subscriptions ---- */
@@ -1040,7 +1093,10 @@ static void pump(void)
     for (int i = 0; i < 64; i++) {
         uint64_t in = h.bytes_in, out = h.bytes_out;
         serve();
-        uarc_client_process(h.client, 0);
+        if (h.bytes)
+            uarc_client_tick(h.client, fake_now);
+        else
+            uarc_client_process(h.client, 0);
         serve();
         if (in == h.bytes_in && out == h.bytes_out)
             break;
@@ -1126,6 +1182,7 @@ static void finish_run(void)
     else
         require(connected());
     uarc_client_delete(h.client);
+    h.client = NULL;
     for (size_t i = 0; i < h.ticket_count; i++)
         require(h.tickets[i].done);
     server_close();
@@ -1141,6 +1198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.active = false;
     h.options = data[0];
     h.session_byte = data[1];
+    h.bytes = data[1] & 0x40;
     h.script = data + 2;
     h.script_size = size - 2;
     h.pos = 0;

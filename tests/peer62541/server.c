@@ -41,6 +41,9 @@ static const char usage_text[] =
     "  --user NAME:PASSWORD      accept this UserName identity; repeatable\n"
     "  --no-anonymous            refuse anonymous sessions\n"
     "  --certificate-out FILE    write the server's certificate (DER) before the started line\n"
+    "  --max-publish-requests N  PublishRequests a session queues (open62541's\n"
+    "                            maxPublishReqPerSession; default: its own); one more gets the\n"
+    "                            oldest answered BadTooManyPublishRequests\n"
     "  --verbose                 open62541's log from level info (default: warnings)\n";
 
 typedef struct options {
@@ -57,6 +60,7 @@ typedef struct options {
     size_t login_count;
     bool anonymous;
     const char *certificate_out;
+    unsigned max_publish_requests; /* 0: open62541's default */
     bool verbose;
 } options;
 
@@ -148,6 +152,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->anonymous = false;
         } else if (strcmp(arg, "--certificate-out") == 0) {
             o->certificate_out = value;
+        } else if (strcmp(arg, "--max-publish-requests") == 0) {
+            o->max_publish_requests = parse_uint(arg, value, 1000);
         } else if (strcmp(arg, "--verbose") == 0) {
             o->verbose = true;
         } else {
@@ -246,6 +252,8 @@ static UA_StatusCode configure(UA_ServerConfig *config, const options *o,
     app->applicationName = UA_LOCALIZEDTEXT_ALLOC("en", "uarc open62541 peer");
     config->reverseReconnectInterval = o->reconnect_ms;
     config->allowNonePolicyPassword = false;
+    if (o->max_publish_requests)
+        config->maxPublishReqPerSession = o->max_publish_requests;
 
     if ((s = UA_ServerConfig_addSecurityPolicyNone(config, certificate)) != UA_STATUSCODE_GOOD ||
         (s = UA_ServerConfig_addSecurityPolicyBasic256Sha256(config, certificate, key)) !=

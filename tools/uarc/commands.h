@@ -125,4 +125,63 @@ typedef struct common_args {
  * returns false on a bad value. */
 bool common_arg(common_args *c, int id, const char *value);
 
+/* --mqtt and its companions, shared by monitor and listen: data to an MQTT broker instead of
+ * JSON Lines (sink_mqtt.c). Their ids start at MQTT_OPT_BASE; mqtt_arg() stores any of them. */
+#define MQTT_OPT_BASE 300
+enum {
+    MQTT_OPT_URL = MQTT_OPT_BASE,
+    MQTT_OPT_TOPIC_PREFIX,
+    MQTT_OPT_QOS,
+    MQTT_OPT_CLIENT_ID,
+    MQTT_OPT_USER,
+    MQTT_OPT_PASSWORD_FILE,
+    MQTT_OPT_TLS,
+    MQTT_OPT_BACKLOG,
+};
+/* clang-format off */
+#define MQTT_SPECS                                                                                 \
+    {"--mqtt", true, MQTT_OPT_URL},                                                                \
+    {"--mqtt-topic-prefix", true, MQTT_OPT_TOPIC_PREFIX},                                          \
+    {"--mqtt-qos", true, MQTT_OPT_QOS},                                                            \
+    {"--mqtt-client-id", true, MQTT_OPT_CLIENT_ID},                                                \
+    {"--mqtt-user", true, MQTT_OPT_USER},                                                          \
+    {"--mqtt-password-file", true, MQTT_OPT_PASSWORD_FILE},                                        \
+    {"--mqtt-tls", true, MQTT_OPT_TLS},                                                            \
+    {"--mqtt-backlog", true, MQTT_OPT_BACKLOG}
+#define MQTT_HELP                                                                                  \
+    "  --mqtt mqtt://HOST[:PORT]\n"                                                               \
+    "                         publish the data to this MQTT 3.1.1 broker (port 1883, 8883 with\n" \
+    "                         --mqtt-tls) instead of printing data lines: one OPC UA Part 14\n"  \
+    "                         JSON ua-data NetworkMessage per NotificationMessage on\n"          \
+    "                         PREFIX/json/data/<ServerUri>/monitor, and retained states on\n"     \
+    "                         PREFIX/json/status/<ServerUri> (see README). With QoS 1 a message\n"\
+    "                         is acknowledged to the server only after the broker's PUBACK.\n"    \
+    "                         Event mqtt {state: connected, lost, failed, paused, resumed;\n"    \
+    "                         broker, client_id, reason}; no data or event lines\n"             \
+    "  --mqtt-topic-prefix P  topic prefix (default opcua)\n"                                    \
+    "  --mqtt-qos 0|1         1 (default): acknowledged after PUBACK; 0: after it was written to\n"\
+    "                         the broker's socket\n"                                             \
+    "  --mqtt-client-id ID    MQTT client id (default uarc-HOST-PID); each collector needs its own\n"\
+    "  --mqtt-user NAME       broker user, with --mqtt-password-file FILE (its first line)\n"     \
+    "  --mqtt-tls CAFILE      TLS to the broker, its certificate checked against CAFILE\n"        \
+    "  --mqtt-backlog BYTES   messages held while the broker is away or slow (default 67108864);\n"\
+    "                         beyond it publishing is paused on the servers, whose queues hold\n" \
+    "                         the values; what is lost all the same is a gap\n"
+/* clang-format on */
+typedef struct mqtt_args {
+    const char *url; /* NULL: no MQTT */
+    const char *topic_prefix;
+    unsigned long qos; /* 1 unless given */
+    const char *client_id;
+    const char *user;
+    char *password; /* heap (args_free_secret) */
+    const char *tls_ca;
+    unsigned long backlog; /* bytes; 0: the default */
+} mqtt_args;
+/* Stores one --mqtt* option. Prints a usage error and returns false on a bad value. */
+bool mqtt_arg(const char *command, mqtt_args *m, int id, const char *value);
+/* Checks the combination (a URL that parses, --mqtt-password-file with --mqtt-user, no option
+ * without --mqtt). Prints a usage error and returns false. */
+bool mqtt_args_check(const char *command, const mqtt_args *m);
+
 #endif
