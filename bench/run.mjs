@@ -2,13 +2,18 @@
 // Runs every uarc benchmark beside its reference in one run and writes the table.
 //
 //   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
+//                      [--fleet-sizes N,N,...] [--fleet-seconds S] [--no-fleet-subscriptions]
+//                      [--fleet-from RAW.jsonl]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
-// the number of runs behind every median and p90 (the end-to-end section: E2E runs, default 3).
-// LIST picks sections: codec,connect,listener,memory,ceiling,e2e,pipe,itemmem (default all). The
-// table goes to stdout and, as Markdown with the date, the machine and the versions, to FILE
-// (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl. With --only, the sections
-// not run keep what FILE already holds (their own date line says when they were run).
+// the number of runs behind every median and p90 (the end-to-end section, e2e: E2E runs, default
+// 3). LIST picks sections: codec,connect,listener,memory,fleet,ceiling,e2e,pipe,itemmem (default
+// all); the sections not picked are kept from the existing FILE. The fleet section
+// (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and measures
+// over S seconds (default 20); --fleet-from writes its table from the fleet rows of an earlier
+// run's bench-raw.jsonl instead of measuring. The table goes to stdout and, as Markdown with the
+// date, the machine and the versions, to FILE (default bench/RESULTS.md); the raw samples to
+// DIR/bench-raw.jsonl.
 // scripts/bench is the one command that builds and runs this.
 process.env.NODEOPCUA_LOG_LEVEL ??= "3";
 
@@ -20,6 +25,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { benchFleet, fleetTable } from "./fleet.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PEER = path.join(ROOT, "tests/peer");
@@ -27,9 +33,12 @@ const SERVER_URI = "urn:uarc:bench:server";
 
 // ---- arguments -------------------------------------------------------------------------------
 
-const SECTIONS = ["codec", "connect", "listener", "memory", "ceiling", "e2e", "pipe", "itemmem"];
+// Section numbers in the file; 6 is bench/mqtt.mjs's, between its own markers.
+const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7", ceiling: "8",
+  e2e: "9", pipe: "10", itemmem: "11" };
 const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RESULTS.md"),
-  only: new Set(SECTIONS) };
+  only: new Set(Object.keys(SECTIONS)),
+  fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -40,19 +49,29 @@ const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RE
       case "--e2e-runs": opts.e2eRuns = Number(value()); break;
       case "--out": opts.out = path.resolve(value()); break;
       case "--only": opts.only = new Set(value().split(",")); break;
+      case "--fleet-sizes": opts.fleetSizes = value().split(",").map(Number); break;
+      case "--fleet-seconds": opts.fleetSeconds = Number(value()); break;
+      case "--no-fleet-subscriptions": opts.fleetSubscriptions = false; break;
+      case "--fleet-from": opts.fleetFrom = path.resolve(value()); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
   if (!opts.build) usage("--build is required");
   if (!(opts.runs >= 1)) usage("--runs needs a positive number");
-  for (const name of opts.only) if (!SECTIONS.includes(name)) usage(`unknown section ${name}`);
+  for (const s of opts.only) if (!SECTIONS[s]) usage(`unknown section ${s}`);
+  if (!opts.fleetSizes.every((n) => n >= 1)) usage("--fleet-sizes needs positive numbers");
+  if (!(opts.fleetSeconds >= 1)) usage("--fleet-seconds needs a positive number");
 }
 function usage(message) {
   process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
-    "[--e2e-runs N] [--out FILE] [--only " + SECTIONS.join(",") + "]\n");
+    `[--e2e-runs N] [--out FILE] [--only ${Object.keys(SECTIONS).join(",")}] ` +
+    "[--fleet-sizes N,...] [--fleet-seconds S] [--no-fleet-subscriptions]\n");
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
+// Read before the raw file of this run is opened, which may be the same file.
+const fleetFrom = opts.fleetFrom && fs.readFileSync(opts.fleetFrom, "utf8").split("\n")
+  .filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.bench === "fleet");
 const raw = fs.createWriteStream(path.join(opts.build, "bench-raw.jsonl"));
 const log = (...a) => process.stderr.write(a.join(" ") + "\n");
 
@@ -548,10 +567,15 @@ function table(results) {
     }
     out.push("");
   }
+  if (results.fleet.length) {
+    const fleet = fleetTable(results.fleet, opts.fleetSeconds);
+    out.push(fleet.text);
+    checks.push(...fleet.checks);
+  }
   if (results.ceiling.length) {
     const cpu = results.ceiling.map((r) => r.per_cpu_s), wall = results.ceiling.map((r) => r.per_wall_s);
     const ok = median(cpu) >= 2e6;
-    out.push("### 7. Subscription ceiling, byte mode: data changes delivered per second, one core",
+    out.push("### 8. Subscription ceiling, byte mode: data changes delivered per second, one core",
       "", stamp(), "",
       "| what | median | p90 | target | held |",
       "|---|---:|---:|---|---|",
@@ -560,10 +584,10 @@ function table(results) {
       `| CPU ns per notification | ${f(1e9 / median(cpu), 1)} | ${f(1e9 / p90rate(cpu), 1)} | — |  |`,
       "", `${results.ceiling.length} runs of 2,000 messages × 1,000 data changes; every change ` +
       "delivered once (the run fails otherwise).", "");
-    checks.push(["#7 ceiling", ok]);
+    checks.push(["#8 ceiling", ok]);
   }
   if (results.e2e.length) {
-    out.push("### 8. End to end against the node-opcua server: client CPU and latency", "", stamp(), "",
+    out.push("### 9. End to end against the node-opcua server: client CPU and latency", "", stamp(), "",
       "| sessions × items | client | notifications/s | CPU s per 1,000,000 | p50 ms | p99 ms | uarc CPU / client CPU | target | held |",
       "|---|---|---:|---:|---:|---:|---:|---|---|");
     for (const r of results.e2e) {
@@ -576,13 +600,13 @@ function table(results) {
         ["open62541", "open62541 1.5.7 client (a thread per session)", 0.5]]) {
         if (!r.samples[who]?.length) {
           out.push(`| ${name} | ${label} | not run | | | | | ≤ ${limit} × | **not measured** |`);
-          checks.push([`#8 ${r.sessions}x${r.items} vs ${who} (not measured)`, false]);
+          checks.push([`#9 ${r.sessions}x${r.items} vs ${who} (not measured)`, false]);
           continue;
         }
         const ratio = u / m(who, "cpu_s_per_million"), ok = ratio <= limit;
         out.push(`| ${name} | ${label} | ${fk(m(who, "per_s"))} | ${f(m(who, "cpu_s_per_million"), 3)} | ` +
           `${f(m(who, "p50_ms"), 1)} | ${f(m(who, "p99_ms"), 1)} | ${f(ratio, 3)} | ≤ ${limit} × | ${mark(ok)} |`);
-        checks.push([`#8 ${r.sessions}x${r.items} vs ${who}`, ok]);
+        checks.push([`#9 ${r.sessions}x${r.items} vs ${who}`, ok]);
       }
     }
     const fails = results.e2e.flatMap((r) => r.failures);
@@ -596,16 +620,16 @@ function table(results) {
   if (results.pipe.length) {
     const rate = results.pipe.map((r) => r.lines_per_s), us = results.pipe.map((r) => r.cpu_us_per_line);
     const ok = median(rate) >= 3e5;
-    out.push("### 9. `uarc monitor --json` into a pipe", "", stamp(), "",
+    out.push("### 10. `uarc monitor --json` into a pipe", "", stamp(), "",
       "| what | median | p90 | target | held |", "|---|---:|---:|---|---|",
       `| lines per second (wall) | ${fk(median(rate))} | ${fk(p90rate(rate))} | ≥ 300,000 | ${mark(ok)} |`,
       `| tool CPU µs per line | ${f(median(us), 3)} | ${f(p90(us), 3)} | — |  |`,
       `| lines per tool CPU second | ${fk(1e6 / median(us))} | ${fk(1e6 / p90(us))} | — |  |`,
       "", `${results.pipe.length} runs of 300,000 lines, 1,000 items per message.`, "");
-    checks.push(["#9 monitor --json lines/s", ok]);
+    checks.push(["#10 monitor --json lines/s", ok]);
   }
   if (results.itemmem.length) {
-    out.push("### 10. Memory per monitored item", "", stamp(), "",
+    out.push("### 11. Memory per monitored item", "", stamp(), "",
       "| node ids | items | bytes per item, created | p90 | bytes per item, with its last value | p90 |",
       "|---|---:|---:|---:|---:|---:|");
     for (const r of results.itemmem)
@@ -615,6 +639,38 @@ function table(results) {
     out.push("", "No target: the figure is documented in include/uarc/subscription.h.", "");
   }
   return { text: out.join("\n"), checks };
+}
+
+// With --only, the sections not run this time are taken from the existing file (its blocks
+// start with "### N" and end before the "Held:" line), with their held/missed entries.
+function keepOld(text, checks) {
+  const notRun = Object.entries(SECTIONS).filter(([s]) => !opts.only.has(s)).map(([, n]) => n);
+  if (!notRun.length || !fs.existsSync(opts.out)) return { text, checks, kept: [] };
+  const old = fs.readFileSync(opts.out, "utf8");
+  const blocks = (t) => {
+    const m = new Map();
+    let key = null;
+    for (const line of t.split("\n")) {
+      if (/^(Held|Missed):/.test(line)) key = null;
+      const h = /^### (\d+)/.exec(line);
+      if (h) { key = h[1]; m.set(key, []); }
+      if (key) m.get(key).push(line);
+    }
+    return m;
+  };
+  const now = blocks(text), before = blocks(old);
+  const kept = notRun.filter((n) => before.has(n));
+  for (const n of kept) now.set(n, before.get(n));
+  const body = [...now.keys()].sort((a, b) => a - b).map((n) => now.get(n).join("\n")).join("\n");
+  const section = (name) => /^#(\d+)/.exec(name)?.[1] === "2" ? "1" : /^#(\d+)/.exec(name)?.[1];
+  const oldList = (label) => (new RegExp(`^${label}: (.*)\\.$`, "m").exec(old)?.[1] ?? "")
+    .split(", ").filter((x) => x && x !== "none" && kept.includes(section(x)));
+  const all = [...checks, ...oldList("Held").map((x) => [x, true]),
+    ...oldList("Missed").map((x) => [x, false])];
+  // A file that already kept sections from an earlier run names that run's date.
+  const date = /kept from the previous run \(([^)]*)\)/.exec(old)?.[1] ??
+    /^- Date: (.*)$/m.exec(old)?.[1] ?? "unknown";
+  return { text: body, checks: all, kept, date };
 }
 
 function markdown(m, body, checks) {
@@ -648,24 +704,28 @@ function markdown(m, body, checks) {
     "150 ms; with 200 silent connections held open to each in the idle rows.",
     "- 4: bench_codec (encode; decode into a reset arena, and into the heap for comparison).",
     "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
-    "- 7: bench_subscription ceiling: a byte-mode client (`uarc_client_start_bytes`) with one " +
+    "- 7: bench/fleet.mjs: fleetsim plays N servers dialing one `uarc listen --stay` at once " +
+    "(each in its own process); time to all sessions up, RSS and CPU of the uarc process from /proc.",
+    "- 8: bench_subscription ceiling: a byte-mode client (`uarc_client_start_bytes`) with one " +
     "subscription of 1,000 items; PublishResponses of 1,000 data changes (Int32, source and server " +
     "timestamps), encoded once by bench/fake_ua.h and fed whole to `uarc_client_receive_bytes()` as " +
     "the client asks for them; the client's PublishRequests are taken in the same thread. Data " +
     "changes delivered to the callback per second of the thread's CPU time.",
-    "- 8: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
+    "- 9: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
     "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
     "(event-loop API, one poll); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
     "session in `UA_Client_run_iterate`, items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback.",
-    "- 9: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
+    "- 10: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
     "PublishRequest at once with 1,000 data changes; `uarc monitor URL <1,000 nodes> --json --count " +
     "300000` writes into a pipe read by the bench; lines from the first data line to the end, and " +
     "the tool's CPU time (wait4) per line.",
-    "- 10: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
+    "- 11: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
     "subscription of 100 items, then (RSS with 100,000 items created − RSS before) / 100,000, and " +
     "again once every item has delivered one value.",
+    ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
+      "the date and versions above are those of the sections run now."] : []),
     "",
     body,
     `Held: ${held.join(", ") || "none"}.`,
@@ -675,50 +735,10 @@ function markdown(m, body, checks) {
   ].join("\n");
 }
 
-// Sections not run this time keep their text, and their held/missed entries, from the file.
-const SECTION_OF = { "1, 2.": "connect", "3.": "listener", "4.": "codec", "5.": "memory",
-  "7.": "ceiling", "8.": "e2e", "9.": "pipe", "10.": "itemmem" };
-const CHECK_SECTION = { 1: "connect", 2: "connect", 3: "listener", 4: "codec", 5: "memory",
-  7: "ceiling", 8: "e2e", 9: "pipe", 10: "itemmem" };
-function blocks(md) {
-  const body = md.split(/\nHeld: /)[0];
-  const out = new Map();
-  for (const part of body.split(/\n(?=### )/).slice(1)) {
-    const key = Object.keys(SECTION_OF).find((k) => part.startsWith(`### ${k}`));
-    if (key) out.set(SECTION_OF[key], part.trimEnd() + "\n");
-  }
-  const list = (name) => (new RegExp(`^${name}: (.*)\\.$`, "m").exec(md)?.[1] ?? "")
-    .split(", ").filter((x) => x && x !== "none");
-  return { sections: out, held: list("Held"), missed: list("Missed") };
-}
-const ORDER = ["connect", "listener", "codec", "memory", "ceiling", "e2e", "pipe", "itemmem"];
-function merge(md) {
-  if (!fs.existsSync(opts.out)) return md;
-  const text = fs.readFileSync(opts.out, "utf8");
-  // what follows the held/missed lines (bench/mqtt.mjs's section, between its markers) stays
-  const tail = /\n<!-- mqtt -->[\s\S]*$/.exec(text)?.[0] ?? "";
-  if (SECTIONS.every((name) => opts.only.has(name))) return md.trimEnd() + "\n" + tail;
-  const old = blocks(text), now = blocks(md);
-  // A kept section without its own date line gets the one of the run that wrote it.
-  const field = (name) => new RegExp(`^- ${name}:? (.*)$`, "m").exec(text)?.[1];
-  const oldStamp = `Run ${field("Date")} on ${field("Machine")?.split(";")[0]} ` +
-    `(uarc ${field("uarc")?.split(",")[0]}).`;
-  const stamped = (block) => (/\n\nRun /.test(block) ? block
-    : block.replace(/\n\n/, `\n\n${oldStamp}\n\n`));
-  const keep = (entry) => !opts.only.has(CHECK_SECTION[/^#(\d+)/.exec(entry)?.[1]]);
-  const sections = ORDER.map((name) => (opts.only.has(name) ? now.sections.get(name)
-    : old.sections.has(name) ? stamped(old.sections.get(name)) : null)).filter(Boolean);
-  const held = [...old.held.filter(keep), ...now.held], missed = [...old.missed.filter(keep), ...now.missed];
-  const head = md.split(/\n(?=### )/)[0];
-  return [head.trimEnd(), "", ...sections.map((x) => x.trimEnd() + "\n"),
-    `Held: ${held.join(", ") || "none"}.`, "", `Missed: ${missed.join(", ") || "none"}.`, ""].join("\n") +
-    tail;
-}
-
 // ---- main ----------------------------------------------------------------------------------------
 
-const results = { connect: [], listener: [], codec: [], memory: [], ceiling: [], e2e: [], pipe: [],
-  itemmem: [] };
+const results = { connect: [], listener: [], codec: [], memory: [], fleet: [], ceiling: [], e2e: [],
+  pipe: [], itemmem: [] };
 {
   const m0 = machine();
   stampText = `Run ${m0.date} on ${m0.cores} cores, ${m0.model}, ${m0.kernel} ` +
@@ -750,20 +770,29 @@ try {
     log("3. listener capacity");
     await benchListener(results);
   }
+  if (opts.only.has("fleet") && opts.fleetFrom) {
+    // The table again from the rows of an earlier run (its DIR/bench-raw.jsonl), not measured.
+    results.fleet = fleetFrom;
+    for (const r of fleetFrom) raw.write(JSON.stringify(r) + "\n");
+  } else if (opts.only.has("fleet")) {
+    log(`6. fleet (${opts.fleetSizes.join(", ")} servers; about a minute each)`);
+    results.fleet = await benchFleet({ build: opts.build, sizes: opts.fleetSizes,
+      seconds: opts.fleetSeconds, subscriptions: opts.fleetSubscriptions, log, raw });
+  }
   if (opts.only.has("ceiling")) {
-    log("7. subscription ceiling (byte mode)");
+    log("8. subscription ceiling (byte mode)");
     await benchCeiling(results);
   }
   if (opts.only.has("itemmem")) {
-    log("10. memory per monitored item");
+    log("11. memory per monitored item");
     await benchItemMemory(results);
   }
   if (opts.only.has("pipe")) {
-    log("9. uarc monitor --json into a pipe");
+    log("10. uarc monitor --json into a pipe");
     await benchPipe(results);
   }
   if (opts.only.has("e2e")) {
-    log("8. end to end against node-opcua (a node-opcua server with 10,000 variables: slow start)");
+    log("9. end to end against node-opcua (a node-opcua server with 10,000 variables: slow start)");
     await benchE2e(results);
   }
 } catch (err) {
@@ -771,11 +800,16 @@ try {
   process.exitCode = 1;
 }
 const m = machine();
-const { text, checks } = table(results);
-const md = merge(markdown(m, text, checks));
+const merged = (() => { const t = table(results); return keepOld(t.text, t.checks); })();
+m.kept = merged.kept;
+m.keptDate = merged.date;
+const md = markdown(m, merged.text + "\n", merged.checks);
 process.stdout.write(md);
 if (process.exitCode !== 1) {
-  fs.writeFileSync(opts.out, md);
+  // bench/mqtt.mjs's section lives between its markers; this file is rewritten around it.
+  const mqtt = fs.existsSync(opts.out) &&
+    /<!-- mqtt -->[\s\S]*<!-- \/mqtt -->/.exec(fs.readFileSync(opts.out, "utf8"))?.[0];
+  fs.writeFileSync(opts.out, mqtt ? `${md.trimEnd()}\n\n${mqtt}\n` : md);
   log(`written ${path.relative(process.cwd(), opts.out)}`);
 }
 raw.end();

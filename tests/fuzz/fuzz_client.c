@@ -60,6 +60,15 @@
  *               callback; bit 1: no data item), created once the session is active, its Publish
  *               requests then answered by REPLY records; p 4: the last one deleted; p 5: a
  *               subscription with an event item (two select clauses, OfType)
+ *     SECURE    as the first record only: the channel is Basic256Sha256, SignAndEncrypt (p bit 0:
+ *               Sign), with the fixed identities of fuzz_secure_keys.h (the server's certificate
+ *               pinned). The harness then opens what the client sends with the server's keys
+ *               (tests/fuzz/secure_peer.c), answers OPN and CreateSession with what a secured
+ *               server sends (nonces, its signature), and seals every MSG chunk it sends, REPLY
+ *               records' included, so that fuzzer bodies pass the client's decryption, signature
+ *               and padding checks; a REPLY's fourth chunk type (p bits 2-3 = 3) is sealed with
+ *               the fuzzer's own padding instead (everything after the sequence header is its
+ *               bytes). RAW records stay unsealed and meet the checks.
  *   u16 values are little-endian; a length past the end takes what is left.
  *
  * FUZZ_CLIENT_TRACE=1 in the environment prints what happens in a run, for triage.
@@ -75,6 +84,8 @@
 #include <unistd.h>
 
 #include "uarc/uarc.h"
+#include "channel/chunk.h"
+#include "secure_peer.h"
 
 #define URL            "opc.tcp://fuzz:4840"
 #define POLICY_NONE    "http://opcfoundation.org/UA/SecurityPolicy#None"
@@ -95,7 +106,7 @@
 #define OPT_SMALL       0x40 /* small decode and message limits */
 #define OPT_KEEPALIVE   0x80 /* keep-alive every 100 ms */
 
-enum { REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE };
+enum { REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE, SECURE };
 
 #define MAX_SUBSCRIPTIONS 8
 
@@ -153,6 +164,11 @@ typedef struct harness {
     size_t ticket_count;
     bool clean;           /* only whole, well-formed frames were sent */
     bool disconnected_us; /* the last disconnect was uarc_client_disconnect() */
+    /* a secured channel (the SECURE record) */
+    bool secure, sign_only;
+    secure_peer peer;
+    bool own_padding; /* the next MSG chunk goes out with the fuzzer's padding */
+    uint8_t nonce_counter;
     /* subscriptions */
     struct watched {
         uarc_subscription *subscription; /* NULL once deleted */
@@ -280,10 +296,36 @@ static void write_to_client(const uint8_t *data, size_t n)
         h.clean = false;
 }
 
+/* On a secured channel: the MSG chunk in `f` sealed with the current token's keys (or with the
+ * fuzzer's padding, see SECURE above). */
+static void send_sealed(const frame *f)
+{
+    static uint8_t sealed[sizeof f->bytes + 1024];
+    uarc__chunk_info info = {.type = UARC__UATCP_MSG,
+                             .chunk_type = f->bytes[3],
+                             .channel_id = get_u32(f->bytes + 8),
+                             .token_id = get_u32(f->bytes + 12),
+                             .sequence_number = get_u32(f->bytes + 16),
+                             .request_id = get_u32(f->bytes + 20),
+                             .body = f->bytes + 24,
+                             .body_length = f->length - 24};
+    size_t size = !h.peer.keys    ? 0 /* no token yet: nothing to seal with */
+                  : h.own_padding ? seal_own_padding(h.peer.policy, h.peer.context, h.peer.keys,
+                                                     &info, sealed, sizeof sealed)
+                                  : secure_peer_seal(&h.peer, &info, sealed, sizeof sealed);
+    if (h.own_padding || !size)
+        h.clean = false;
+    h.own_padding = false;
+    write_to_client(sealed, size);
+}
+
 static void send_frame(frame *f)
 {
     end(f);
-    write_to_client(f->bytes, f->length);
+    if (h.secure && memcmp(f->bytes, "MSG", 3) == 0)
+        send_sealed(f);
+    else
+        write_to_client(f->bytes, f->length);
 }
 
 /* A MSG chunk on the current token with the next sequence number; the body follows. */
@@ -306,6 +348,44 @@ static void reply_value(const seen_request *r, void *response, const uarc_type *
     send_frame(&out_frame);
 }
 
+/* 32 bytes a secured server would make at random: here new ones each time, made up. */
+static void make_nonce(uint8_t nonce[32])
+{
+    h.nonce_counter++;
+    for (int i = 0; i < 32; i++)
+        nonce[i] = (uint8_t)(h.nonce_counter * 37 + i);
+}
+
+/* The OPN response sealed with the server's key, and the new token's keys. */
+static void reply_opn_secure(uarc_OpenSecureChannelResponse *r, uint32_t request_id)
+{
+    uint8_t nonce[32];
+    make_nonce(nonce);
+    r->serverNonce = (uarc_bytestring){sizeof nonce, nonce};
+    frame *body = &out_frame;
+    body->length = 0;
+    put_type_id(body, UARC_T(OpenSecureChannelResponse));
+    put_value(body, r, UARC_T(OpenSecureChannelResponse));
+    secure_peer_new_token(&h.peer, r->securityToken.tokenId, nonce);
+    const char *uri = h.peer.policy->uri;
+    uarc__chunk_info info = {.type = UARC__UATCP_OPN,
+                             .chunk_type = 'F',
+                             .channel_id = CHANNEL_ID,
+                             .policy_uri = {(const uint8_t *)uri, strlen(uri)},
+                             .sender_certificate = h.peer.policy->local_certificate(h.peer.context),
+                             .receiver_thumbprint =
+                                 h.peer.policy->remote_thumbprint(h.peer.context),
+                             .sequence_number = h.sequence++,
+                             .request_id = request_id,
+                             .body = body->bytes,
+                             .body_length = body->length};
+    static uint8_t sealed[8192];
+    size_t size = secure_peer_seal(&h.peer, &info, sealed, sizeof sealed);
+    require(size > 0);
+    write_to_client(sealed, size);
+    r->serverNonce = (uarc_bytestring){0, NULL};
+}
+
 static void reply_opn(uint32_t request_id, uint32_t token_id)
 {
     uarc_OpenSecureChannelResponse r;
@@ -313,6 +393,11 @@ static void reply_opn(uint32_t request_id, uint32_t token_id)
     r.securityToken.channelId = CHANNEL_ID;
     r.securityToken.tokenId = token_id;
     r.securityToken.revisedLifetime = 600000;
+    if (h.secure) {
+        reply_opn_secure(&r, request_id);
+        h.token_id = token_id;
+        return;
+    }
     frame *f = &out_frame;
     begin(f, "OPNF");
     put_u32(f, CHANNEL_ID);
@@ -340,7 +425,7 @@ static void reply_ack(void)
     send_frame(f);
 }
 
-static void reply_create_session(const seen_request *r)
+static void reply_create_session(const seen_request *r, const uarc_CreateSessionRequest *q)
 {
     uarc_CreateSessionResponse cs;
     uarc_init(&cs, UARC_T(CreateSessionResponse));
@@ -354,6 +439,28 @@ static void reply_create_session(const seen_request *r)
                                          .securityPolicyUri = view(POLICY_NONE),
                                          .userIdentityTokensSize = 1,
                                          .userIdentityTokens = &token};
+    uint8_t nonce[32], signed_data[4096], signature[512];
+    if (h.secure) {
+        /* what a secured server proves: its certificate, a nonce, its signature over ours */
+        endpoint.securityMode =
+            h.sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
+        endpoint.securityPolicyUri = view(h.peer.policy->uri);
+        const uint8_t *cert;
+        size_t cert_length, signature_length;
+        secure_peer_server_certificate(&cert, &cert_length);
+        cs.serverCertificate = (uarc_bytestring){cert_length, (uint8_t *)cert};
+        make_nonce(nonce);
+        cs.serverNonce = (uarc_bytestring){sizeof nonce, nonce};
+        size_t n = q->clientCertificate.length, m = q->clientNonce.length;
+        require(n + m <= sizeof signed_data);
+        if (n)
+            memcpy(signed_data, q->clientCertificate.data, n);
+        if (m)
+            memcpy(signed_data + n, q->clientNonce.data, m);
+        secure_peer_sign(&h.peer, signed_data, n + m, signature, &signature_length);
+        cs.serverSignature.algorithm = view(h.peer.policy->asym_signature_uri);
+        cs.serverSignature.signature = (uarc_bytestring){signature_length, signature};
+    }
     cs.serverEndpointsSize = 1;
     cs.serverEndpoints = &endpoint;
     reply_value(r, &cs, UARC_T(CreateSessionResponse));
@@ -363,6 +470,11 @@ static void reply_activate_session(const seen_request *r)
 {
     uarc_ActivateSessionResponse as;
     uarc_init(&as, UARC_T(ActivateSessionResponse));
+    uint8_t nonce[32];
+    if (h.secure) { /* the next activation's password is encrypted with it */
+        make_nonce(nonce);
+        as.serverNonce = (uarc_bytestring){sizeof nonce, nonce};
+    }
     reply_value(r, &as, UARC_T(ActivateSessionResponse));
 }
 
@@ -383,25 +495,58 @@ static const uarc_type *response_type_of(const uarc_type *request)
     return type;
 }
 
-static void on_opn_request(const uint8_t *m, size_t size)
+/* The body and request id of a chunk the client sent: as they are on a None channel, opened with
+ * the server's keys on a secured one (in place: `m` is the harness's receive buffer). False when
+ * a secured chunk does not open, which only raw bytes of the script may have caused. */
+static bool open_chunk(uint8_t *m, size_t size, uarc__chunk_info *info)
 {
-    size_t pos = 12; /* the asymmetric header's three strings, then sequence and request id */
-    for (int i = 0; i < 3; i++) {
-        require(pos + 4 <= size);
-        int32_t length = (int32_t)get_u32(m + pos);
-        pos += 4 + (length > 0 ? (size_t)length : 0);
+    if (h.secure) {
+        uarc_status s = secure_peer_open(&h.peer, m, size, info);
+        if (s != UARC_Good)
+            trace("server: a chunk of the client does not open: %s", uarc_status_name(s));
+        require(s == UARC_Good || !h.clean);
+        return s == UARC_Good;
+    }
+    *info = (uarc__chunk_info){.chunk_type = m[3]};
+    size_t pos = 12; /* MSG: token id; OPN: the asymmetric header's three strings */
+    if (m[0] == 'O') {
+        for (int i = 0; i < 3; i++) {
+            require(pos + 4 <= size);
+            int32_t length = (int32_t)get_u32(m + pos);
+            pos += 4 + (length > 0 ? (size_t)length : 0);
+        }
+    } else {
+        require(size >= 24);
+        info->token_id = get_u32(m + pos);
+        pos += 4;
     }
     require(pos + 8 <= size);
-    uint32_t request_id = get_u32(m + pos + 4);
-    pos += 8;
+    info->channel_id = get_u32(m + 8);
+    info->request_id = get_u32(m + pos + 4);
+    info->body = m + pos + 8;
+    info->body_length = size - pos - 8;
+    return true;
+}
+
+static void on_opn_request(uint8_t *m, size_t size)
+{
+    uarc__chunk_info info;
+    if (!open_chunk(m, size, &info))
+        return;
+    uint32_t request_id = info.request_id;
     size_t offset = 0;
     uarc_nodeid id;
-    require(uarc_decode(m + pos, size - pos, &offset, &id, UARC_T(NodeId), NULL) == UARC_Good);
+    require(uarc_decode(info.body, info.body_length, &offset, &id, UARC_T(NodeId), NULL) ==
+            UARC_Good);
     require(id.identifier.numeric == UARC_T(OpenSecureChannelRequest)->binary_encoding_id);
     uarc_OpenSecureChannelRequest request;
-    require(uarc_decode(m + pos, size - pos, &offset, &request, UARC_T(OpenSecureChannelRequest),
-                        NULL) == UARC_Good);
-    require(offset == size - pos);
+    require(uarc_decode(info.body, info.body_length, &offset, &request,
+                        UARC_T(OpenSecureChannelRequest), NULL) == UARC_Good);
+    require(offset == info.body_length);
+    if (h.secure) {
+        require(request.clientNonce.length == sizeof h.peer.client_nonce);
+        memcpy(h.peer.client_nonce, request.clientNonce.data, sizeof h.peer.client_nonce);
+    }
     if (request.requestType == UARC_SecurityTokenRequestType_Issue)
         reply_opn(request_id, 1);
     else if (!(h.options & OPT_NO_RENEW))
@@ -409,23 +554,27 @@ static void on_opn_request(const uint8_t *m, size_t size)
     uarc_clear(&request, UARC_T(OpenSecureChannelRequest));
 }
 
-static void on_msg_request(const uint8_t *m, size_t size)
+static void on_msg_request(uint8_t *m, size_t size)
 {
-    require(size >= 24 && m[3] == 'F'); /* requests this small are never split */
-    uint32_t token = get_u32(m + 12);
+    uarc__chunk_info info;
+    if (!open_chunk(m, size, &info))
+        return;
+    require(info.chunk_type == 'F'); /* requests this small are never split */
+    uint32_t token = info.token_id;
     if (h.clean) /* raw bytes may have opened the channel with other ids */
-        require(get_u32(m + 8) == CHANNEL_ID && (token == h.token_id || token + 1 == h.token_id));
-    uint32_t request_id = get_u32(m + 20);
-    size_t offset = 0;
+        require(info.channel_id == CHANNEL_ID && (token == h.token_id || token + 1 == h.token_id));
+    uint32_t request_id = info.request_id;
+    const uint8_t *body = info.body;
+    size_t length = info.body_length, offset = 0;
     uarc_nodeid id;
-    require(uarc_decode(m + 24, size - 24, &offset, &id, UARC_T(NodeId), NULL) == UARC_Good);
+    require(uarc_decode(body, length, &offset, &id, UARC_T(NodeId), NULL) == UARC_Good);
     require(id.namespace_index == 0 && id.identifier_type == UARC_NODEID_NUMERIC);
     const uarc_type *type = uarc_type_by_encoding_id(id.identifier.numeric);
     require(type && type->member_count > 0 && type->members[0].type == UARC_T(RequestHeader));
     void *request = uarc_new(type);
     require(request);
-    require(uarc_decode(m + 24, size - 24, &offset, request, type, NULL) == UARC_Good);
-    require(offset == size - 24);
+    require(uarc_decode(body, length, &offset, request, type, NULL) == UARC_Good);
+    require(offset == length);
     seen_request r = {request_id, ((uarc_RequestHeader *)request)->requestHandle,
                       response_type_of(type), false};
     trace("server: %s, request %u, handle %u", type->name, r.id, r.handle);
@@ -437,7 +586,7 @@ static void on_msg_request(const uint8_t *m, size_t size)
     seen_request *kept = &h.seen[h.seen_count - 1];
     if (type == UARC_T(CreateSessionRequest) && !(h.options & OPT_FUZZ_CREATE)) {
         kept->answered = true;
-        reply_create_session(kept);
+        reply_create_session(kept, request);
     } else if (type == UARC_T(ActivateSessionRequest) && !(h.options & OPT_FUZZ_ACT) &&
                !(h.activated_once && (h.session_byte & 0x80))) {
         kept->answered = true;
@@ -448,7 +597,7 @@ static void on_msg_request(const uint8_t *m, size_t size)
     uarc_delete(request, type);
 }
 
-static void on_client_message(const uint8_t *m, size_t size)
+static void on_client_message(uint8_t *m, size_t size)
 {
     if (memcmp(m, "HELF", 4) == 0) {
         require(!h.hel_seen);
@@ -849,6 +998,7 @@ static void server_reply(unsigned p)
         put_value(f, &header, UARC_T(ResponseHeader));
     }
     put(f, data, length);
+    h.own_padding = h.secure && ((p >> 2) & 3) == 3;
     send_frame(f);
     if (chunk == 'C')
         h.clean = false;
@@ -870,6 +1020,8 @@ static void reset_server_side(void)
 {
     h.sequence = 1;
     h.token_id = 0;
+    if (h.secure)
+        secure_peer_stop(&h.peer);
     h.hel_seen = h.peer_closed = false;
     h.in_length = 0;
     h.seen_count = 0;
@@ -1227,6 +1379,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (h.options & OPT_KEEPALIVE)
         config.keepalive_interval_ms = 100;
+    h.secure = size > 2 && (data[2] & 15) == SECURE;
+    h.sign_only = h.secure && (data[2] & 16);
+    h.nonce_counter = 0;
+    if (h.secure) {
+        secure_peer_start(&h.peer, h.sign_only);
+        config.security_policy_uri = h.peer.policy->uri;
+        config.security_mode =
+            h.sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
+        secure_peer_client_identity(&config.certificate, &config.certificate_length,
+                                    &config.private_key, &config.private_key_length);
+        secure_peer_server_certificate(&config.server_certificate,
+                                       &config.server_certificate_length);
+    }
     h.client = uarc_client_new(&config);
     require(h.client);
     h.active = true;
@@ -1237,6 +1402,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pump();
     }
     finish_run();
+    if (h.secure)
+        secure_peer_stop(&h.peer);
     h.active = false;
     return 0;
 }

@@ -5,13 +5,14 @@ the client offers, and the usual ways they go wrong."""
 import os
 import struct
 
-REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE = range(9)
+REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE, SECURE = range(10)
 (NO_ACK, NO_RENEW, FUZZ_CREATE, FUZZ_ACT, NO_SESSION, USER, SMALL,
  KEEPALIVE) = (1 << i for i in range(8))
 FUZZ_REACTIVATE = 0x80  # in the second byte
 BYTES = 0x40  # in the second byte: byte mode
 WHOLE, TYPED, HEADED, OWN_ID = range(4)  # reply modes
-FINAL, PART, ABORT = 0, 4, 8  # chunk types, in the reply parameter
+FINAL, PART, ABORT, OWN_PADDING = 0, 4, 8, 12  # chunk types, in the reply parameter
+SIGN_ONLY = 1  # SECURE's parameter
 
 
 def op(kind, p=0):
@@ -484,6 +485,20 @@ for name in [n for n in seeds if n.startswith(("subscribe_", "publish_", "items_
     seeds["bytes_" + name] = seeds[name][:1] + bytes([seeds[name][1] | BYTES]) + seeds[name][2:]
 seeds["bytes_read_and_block"] = seed(0, 60 | BYTES, op(SEND), reply(read_rest(42)), op(BLOCK),
                                      op(CLOSE, 1), op(RECONNECT), op(SEND), reply(read_rest(1)))
+# The same exchanges over Basic256Sha256 (the SECURE record first): the harness seals the replies.
+SECURED = ["read", "read_three", "browse_next", "call", "renew", "user", "reactivate",
+           "subscribe_in_order", "subscribe_resume", "read_fault", "chunks", "abort",
+           "keepalive", "request_timeout"]
+for name in SECURED:
+    if name in seeds:
+        plain = seeds[name]
+        seeds["secure_" + name] = plain[:2] + op(SECURE) + plain[2:]
+        seeds["secure_sign_" + name] = plain[:2] + op(SECURE, SIGN_ONLY) + plain[2:]
+seeds["secure_own_padding"] = seed(0, 60, op(SECURE), op(SEND),
+                                   reply(read_rest(7) + bytes(3), HEADED, OWN_PADDING),
+                                   op(SEND), reply(read_rest(8)))
+seeds["secure_raw"] = seed(0, 60, op(SECURE), op(SEND),
+                           op(RAW) + data(b"MSGF" + u32(60) + u32(5) + u32(1) + bytes(44)))
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_client")
 os.makedirs(out, exist_ok=True)

@@ -32,6 +32,9 @@ const USAGE = `usage: node server.mjs --uri URI [options]
   --secure                   also offer Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss
                              endpoints in modes Sign and SignAndEncrypt (None stays), trusting every
                              client certificate
+  --certificate FILE         its certificate (PEM), perhaps followed by its issuers (a chain,
+                             sent in its endpoints as it is), with --private-key FILE (PEM).
+                             Default: node-opcua makes a self-signed one
   --certificate-out FILE     write the server's certificate (DER) to FILE once started
   --events-every MS          raise a BaseEventType event on the Server object every MS: Message
                              "tick N" (N from 1), Severity 100 (default 0: none)
@@ -63,6 +66,8 @@ function parseArgs(argv) {
     maxReferencesPerNode: 0,
     slowReadMs: 0,
     secure: false,
+    certificate: undefined,
+    privateKey: undefined,
     certificateOut: undefined,
     maxPublishRequests: 0,
     eventsEvery: 0,
@@ -99,6 +104,8 @@ function parseArgs(argv) {
       case "--max-references-per-node": opts.maxReferencesPerNode = intArg(arg, next()); break;
       case "--slow-read": opts.slowReadMs = intArg(arg, next()); break;
       case "--secure": opts.secure = true; break;
+      case "--certificate": opts.certificate = next(); break;
+      case "--private-key": opts.privateKey = next(); break;
       case "--certificate-out": opts.certificateOut = next(); break;
       case "--max-publish-requests": opts.maxPublishRequests = intArg(arg, next()); break;
       case "--events-every": opts.eventsEvery = intArg(arg, next()); break;
@@ -112,6 +119,7 @@ function parseArgs(argv) {
     }
   }
   if (!opts.uri) usage("--uri is required");
+  if (!opts.certificate !== !opts.privateKey) usage("--certificate and --private-key go together");
   for (const url of opts.reverse) {
     if (!/^opc\.tcp:\/\/[^/]+:\d+\/?$/i.test(url)) usage(`--reverse needs opc.tcp://HOST:PORT, got ${url}`);
   }
@@ -166,6 +174,7 @@ const server = new OPCUAServer({
     : [MessageSecurityMode.None],
   allowAnonymous: opts.anonymous,
   serverCertificateManager: certificateManager("server-pki"),
+  ...(opts.certificate ? { certificateFile: opts.certificate, privateKeyFile: opts.privateKey } : {}),
   userCertificateManager: certificateManager("user-pki", opts.trustUser.length === 0),
   registerServerMethod: RegisterServerMethod.HIDDEN,
   defaultSecureTokenLifetime: opts.tokenLifetime,
