@@ -6,12 +6,14 @@
 //                      [--fleet-from RAW.jsonl]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
-// the number of runs behind every median and p90. LIST picks sections: codec,connect,listener,
-// memory,fleet (default all); the sections not picked are kept from the existing FILE. The fleet
-// section (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and
-// measures over S seconds (default 20); --fleet-from writes its table from the fleet rows of an
-// earlier run's bench-raw.jsonl instead of measuring. The table goes to stdout and, as Markdown with the date, the machine and
-// the versions, to FILE (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl.
+// the number of runs behind every median and p90 (the end-to-end section, e2e: E2E runs, default
+// 3). LIST picks sections: codec,connect,listener,memory,fleet,ceiling,e2e,pipe,itemmem (default
+// all); the sections not picked are kept from the existing FILE. The fleet section
+// (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and measures
+// over S seconds (default 20); --fleet-from writes its table from the fleet rows of an earlier
+// run's bench-raw.jsonl instead of measuring. The table goes to stdout and, as Markdown with the
+// date, the machine and the versions, to FILE (default bench/RESULTS.md); the raw samples to
+// DIR/bench-raw.jsonl.
 // scripts/bench is the one command that builds and runs this.
 process.env.NODEOPCUA_LOG_LEVEL ??= "3";
 
@@ -31,11 +33,12 @@ const SERVER_URI = "urn:uarc:bench:server";
 
 // ---- arguments -------------------------------------------------------------------------------
 
-const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
-  only: new Set(["codec", "connect", "listener", "memory", "fleet"]),
-  fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true };
 // Section numbers in the file; 6 is bench/mqtt.mjs's, between its own markers.
-const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7" };
+const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7", ceiling: "8",
+  e2e: "9", pipe: "10", itemmem: "11" };
+const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RESULTS.md"),
+  only: new Set(Object.keys(SECTIONS)),
+  fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -43,6 +46,7 @@ const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: 
     switch (argv[i]) {
       case "--build": opts.build = path.resolve(value()); break;
       case "--runs": opts.runs = Number(value()); break;
+      case "--e2e-runs": opts.e2eRuns = Number(value()); break;
       case "--out": opts.out = path.resolve(value()); break;
       case "--only": opts.only = new Set(value().split(",")); break;
       case "--fleet-sizes": opts.fleetSizes = value().split(",").map(Number); break;
@@ -60,8 +64,8 @@ const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: 
 }
 function usage(message) {
   process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
-    "[--out FILE] [--only codec,connect,listener,memory,fleet] [--fleet-sizes N,...] " +
-    "[--fleet-seconds S] [--no-fleet-subscriptions]\n");
+    `[--e2e-runs N] [--out FILE] [--only ${Object.keys(SECTIONS).join(",")}] ` +
+    "[--fleet-sizes N,...] [--fleet-seconds S] [--no-fleet-subscriptions]\n");
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
@@ -349,6 +353,98 @@ async function benchMemory(results, server) {
       ...(await memoryRuns(["sessions", server.url, String(sessions)], "sessions")) });
 }
 
+// ---- 6: the client's ceiling in byte mode -----------------------------------------------------------
+
+function benchJson(args) {
+  const out = execFileSync(exe("bench_subscription"), args, { encoding: "utf8",
+    maxBuffer: 1 << 24 });
+  const r = JSON.parse(out.trim().split("\n").pop());
+  raw.write(JSON.stringify(r) + "\n");
+  return r;
+}
+
+async function benchCeiling(results) {
+  for (let i = 0; i < opts.runs; i++) results.ceiling.push(benchJson(["ceiling", "2000"]));
+}
+
+// ---- 7: end to end against the node-opcua server -------------------------------------------------
+
+const E2E_INTERVAL = 1000, E2E_SECONDS = 4;
+const E2E_CONFIGS = [{ sessions: 1, items: 10000 }, { sessions: 100, items: 100 }];
+
+function runJson(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", (code) => {
+      try {
+        resolve(JSON.parse(out.split("\n").filter((l) => l.startsWith('{"bench"')).pop()));
+      } catch {
+        resolve({ failed: `${path.basename(cmd)} exited ${code}: ${err.trim().split("\n").pop()}` });
+      }
+    });
+  });
+}
+
+async function benchE2e(results) {
+  const args = [path.join(ROOT, "bench/server.mjs"), "--variables", "10000"];
+  const server = start(process.execPath, args);
+  const { endpoint_url: url } = await server.json(300000);
+  log(`  node-opcua server with 10,000 variables at ${url}`);
+  const clients = {
+    uarc: (c) => runJson(exe("bench_subscription"), ["e2e", url, String(c.sessions),
+      String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]),
+    "node-opcua": (c) => runJson(process.execPath, [path.join(ROOT, "bench/sub_node.mjs"), url,
+      String(c.sessions), String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]),
+  };
+  // open62541's client, where bench/CMakeLists.txt could build it (the peer is installed)
+  if (fs.existsSync(exe("sub62541")))
+    clients.open62541 = (c) => runJson(exe("sub62541"), [url, String(c.sessions), String(c.items),
+      String(E2E_SECONDS), String(E2E_INTERVAL)]);
+  else log("  bench/sub62541 is not built (open62541 missing): open62541's client is left out");
+  const names = Object.keys(clients);
+  for (const c of E2E_CONFIGS) {
+    const row = { ...c, samples: Object.fromEntries(names.map((n) => [n, []])), failures: [] };
+    for (let r = 0; r < opts.e2eRuns; r++) {
+      const order = r % 2 ? [...names].reverse() : names;
+      for (const who of order) {
+        const x = await clients[who](c);
+        raw.write(JSON.stringify({ bench: "e2e", who, ...c, ...x }) + "\n");
+        if (x.failed) row.failures.push(`${who}: ${x.failed}`);
+        else row.samples[who].push(x);
+        log(`  e2e ${c.sessions} x ${c.items}: ${who} run ${r + 1}/${opts.e2eRuns}` +
+          (x.failed ? ` failed (${x.failed})` : `: ${f(x.cpu_s_per_million, 3)} CPU s per 1M, ` +
+            `${fk(x.per_s)}/s, p50 ${f(x.p50_ms, 1)} ms`));
+      }
+    }
+    results.e2e.push(row);
+  }
+  server.child.kill("SIGTERM");
+  await server.exited;
+}
+
+// ---- 8: uarc monitor --json into a pipe ----------------------------------------------------------
+
+async function benchPipe(results) {
+  const tool = path.join(opts.build, "tools/uarc/uarc");
+  for (let i = 0; i < opts.runs; i++)
+    results.pipe.push(benchJson(["pipe", tool, "300000", "1000"]));
+}
+
+// ---- 9: memory per monitored item ----------------------------------------------------------------
+
+async function benchItemMemory(results) {
+  for (const nodes of ["numeric", "string"]) {
+    const v = [];
+    for (let i = 0; i < opts.runs; i++)
+      v.push(benchJson(["memory", "100000", ...(nodes === "string" ? ["string"] : [])]));
+    results.itemmem.push({ nodes, n: v[0].n, created: v.map((x) => x.bytes_per),
+      valued: v.map((x) => x.bytes_per_valued), delivered: v.every((x) => x.delivered) });
+  }
+}
+
 // ---- the report ----------------------------------------------------------------------------------
 
 function machine() {
@@ -379,6 +475,8 @@ function machine() {
 const f = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
 const fk = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
 const mark = (ok) => (ok ? "yes" : "**no**");
+let stampText = "";
+const stamp = () => stampText;
 
 function table(results) {
   const out = [];
@@ -474,6 +572,72 @@ function table(results) {
     out.push(fleet.text);
     checks.push(...fleet.checks);
   }
+  if (results.ceiling.length) {
+    const cpu = results.ceiling.map((r) => r.per_cpu_s), wall = results.ceiling.map((r) => r.per_wall_s);
+    const ok = median(cpu) >= 2e6;
+    out.push("### 8. Subscription ceiling, byte mode: data changes delivered per second, one core",
+      "", stamp(), "",
+      "| what | median | p90 | target | held |",
+      "|---|---:|---:|---|---|",
+      `| notifications per CPU second | ${fk(median(cpu))} | ${fk(p90rate(cpu))} | ≥ 2,000,000 | ${mark(ok)} |`,
+      `| notifications per wall second | ${fk(median(wall))} | ${fk(p90rate(wall))} | — |  |`,
+      `| CPU ns per notification | ${f(1e9 / median(cpu), 1)} | ${f(1e9 / p90rate(cpu), 1)} | — |  |`,
+      "", `${results.ceiling.length} runs of 2,000 messages × 1,000 data changes; every change ` +
+      "delivered once (the run fails otherwise).", "");
+    checks.push(["#8 ceiling", ok]);
+  }
+  if (results.e2e.length) {
+    out.push("### 9. End to end against the node-opcua server: client CPU and latency", "", stamp(), "",
+      "| sessions × items | client | notifications/s | CPU s per 1,000,000 | p50 ms | p99 ms | uarc CPU / client CPU | target | held |",
+      "|---|---|---:|---:|---:|---:|---:|---|---|");
+    for (const r of results.e2e) {
+      const m = (who, k) => median((r.samples[who] ?? []).map((x) => x[k]));
+      const u = m("uarc", "cpu_s_per_million");
+      const name = `${r.sessions} × ${fk(r.items)}`;
+      out.push(`| ${name} | uarc | ${fk(m("uarc", "per_s"))} | ${f(u, 3)} | ${f(m("uarc", "p50_ms"), 1)} | ` +
+        `${f(m("uarc", "p99_ms"), 1)} | — | | |`);
+      for (const [who, label, limit] of [["node-opcua", "node-opcua ClientSubscription", 0.05],
+        ["open62541", "open62541 1.5.7 client (a thread per session)", 0.5]]) {
+        if (!r.samples[who]?.length) {
+          out.push(`| ${name} | ${label} | not run | | | | | ≤ ${limit} × | **not measured** |`);
+          checks.push([`#9 ${r.sessions}x${r.items} vs ${who} (not measured)`, false]);
+          continue;
+        }
+        const ratio = u / m(who, "cpu_s_per_million"), ok = ratio <= limit;
+        out.push(`| ${name} | ${label} | ${fk(m(who, "per_s"))} | ${f(m(who, "cpu_s_per_million"), 3)} | ` +
+          `${f(m(who, "p50_ms"), 1)} | ${f(m(who, "p99_ms"), 1)} | ${f(ratio, 3)} | ≤ ${limit} × | ${mark(ok)} |`);
+        checks.push([`#9 ${r.sessions}x${r.items} vs ${who}`, ok]);
+      }
+    }
+    const fails = results.e2e.flatMap((r) => r.failures);
+    out.push("", `Medians of ${opts.e2eRuns} runs per client and configuration, the clients taking ` +
+      `turns against one server process; sampling and publishing every ${E2E_INTERVAL} ms, ` +
+      `${E2E_SECONDS} s measured per run once every item had reported. ` +
+      (fails.length ? `Failed runs: ${fails.join("; ")}. ` : "No failed runs. ") +
+      "The node-opcua server is the bottleneck: it delivers fewer changes per second than its " +
+      "items are sampled at, and its queues, not the clients, make the latencies.", "");
+  }
+  if (results.pipe.length) {
+    const rate = results.pipe.map((r) => r.lines_per_s), us = results.pipe.map((r) => r.cpu_us_per_line);
+    const ok = median(rate) >= 3e5;
+    out.push("### 10. `uarc monitor --json` into a pipe", "", stamp(), "",
+      "| what | median | p90 | target | held |", "|---|---:|---:|---|---|",
+      `| lines per second (wall) | ${fk(median(rate))} | ${fk(p90rate(rate))} | ≥ 300,000 | ${mark(ok)} |`,
+      `| tool CPU µs per line | ${f(median(us), 3)} | ${f(p90(us), 3)} | — |  |`,
+      `| lines per tool CPU second | ${fk(1e6 / median(us))} | ${fk(1e6 / p90(us))} | — |  |`,
+      "", `${results.pipe.length} runs of 300,000 lines, 1,000 items per message.`, "");
+    checks.push(["#10 monitor --json lines/s", ok]);
+  }
+  if (results.itemmem.length) {
+    out.push("### 11. Memory per monitored item", "", stamp(), "",
+      "| node ids | items | bytes per item, created | p90 | bytes per item, with its last value | p90 |",
+      "|---|---:|---:|---:|---:|---:|");
+    for (const r of results.itemmem)
+      out.push(`| ${r.nodes === "string" ? "ns=1;s=Variable000123 (14 characters)" : "ns=1;i=N"} | ` +
+        `${fk(r.n)} | ${fk(median(r.created))} | ${fk(p90(r.created))} | ${fk(median(r.valued))} | ` +
+        `${fk(p90(r.valued))} |`);
+    out.push("", "No target: the figure is documented in include/uarc/subscription.h.", "");
+  }
   return { text: out.join("\n"), checks };
 }
 
@@ -488,7 +652,7 @@ function keepOld(text, checks) {
     let key = null;
     for (const line of t.split("\n")) {
       if (/^(Held|Missed):/.test(line)) key = null;
-      const h = /^### (\d)/.exec(line);
+      const h = /^### (\d+)/.exec(line);
       if (h) { key = h[1]; m.set(key, []); }
       if (key) m.get(key).push(line);
     }
@@ -497,8 +661,8 @@ function keepOld(text, checks) {
   const now = blocks(text), before = blocks(old);
   const kept = notRun.filter((n) => before.has(n));
   for (const n of kept) now.set(n, before.get(n));
-  const body = [...now.keys()].sort().map((n) => now.get(n).join("\n")).join("\n");
-  const section = (name) => /^#(\d)/.exec(name)?.[1] === "2" ? "1" : /^#(\d)/.exec(name)?.[1];
+  const body = [...now.keys()].sort((a, b) => a - b).map((n) => now.get(n).join("\n")).join("\n");
+  const section = (name) => /^#(\d+)/.exec(name)?.[1] === "2" ? "1" : /^#(\d+)/.exec(name)?.[1];
   const oldList = (label) => (new RegExp(`^${label}: (.*)\\.$`, "m").exec(old)?.[1] ?? "")
     .split(", ").filter((x) => x && x !== "none" && kept.includes(section(x)));
   const all = [...checks, ...oldList("Held").map((x) => [x, true]),
@@ -542,6 +706,24 @@ function markdown(m, body, checks) {
     "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
     "- 7: bench/fleet.mjs: fleetsim plays N servers dialing one `uarc listen --stay` at once " +
     "(each in its own process); time to all sessions up, RSS and CPU of the uarc process from /proc.",
+    "- 8: bench_subscription ceiling: a byte-mode client (`uarc_client_start_bytes`) with one " +
+    "subscription of 1,000 items; PublishResponses of 1,000 data changes (Int32, source and server " +
+    "timestamps), encoded once by bench/fake_ua.h and fed whole to `uarc_client_receive_bytes()` as " +
+    "the client asks for them; the client's PublishRequests are taken in the same thread. Data " +
+    "changes delivered to the callback per second of the thread's CPU time.",
+    "- 9: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
+    "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
+    "(event-loop API, one poll); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
+    "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
+    "session in `UA_Client_run_iterate`, items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
+    "source timestamp to the data callback.",
+    "- 10: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
+    "PublishRequest at once with 1,000 data changes; `uarc monitor URL <1,000 nodes> --json --count " +
+    "300000` writes into a pipe read by the bench; lines from the first data line to the end, and " +
+    "the tool's CPU time (wait4) per line.",
+    "- 11: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
+    "subscription of 100 items, then (RSS with 100,000 items created − RSS before) / 100,000, and " +
+    "again once every item has delivered one value.",
     ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
       "the date and versions above are those of the sections run now."] : []),
     "",
@@ -555,7 +737,13 @@ function markdown(m, body, checks) {
 
 // ---- main ----------------------------------------------------------------------------------------
 
-const results = { connect: [], listener: [], codec: [], memory: [], fleet: [] };
+const results = { connect: [], listener: [], codec: [], memory: [], fleet: [], ceiling: [], e2e: [],
+  pipe: [], itemmem: [] };
+{
+  const m0 = machine();
+  stampText = `Run ${m0.date} on ${m0.cores} cores, ${m0.model}, ${m0.kernel} ` +
+    `(uarc ${m0.uarc.split(",")[0]}).`;
+}
 let server = null;
 const cleanup = () => server?.child.kill("SIGTERM");
 process.on("exit", cleanup);
@@ -590,6 +778,22 @@ try {
     log(`6. fleet (${opts.fleetSizes.join(", ")} servers; about a minute each)`);
     results.fleet = await benchFleet({ build: opts.build, sizes: opts.fleetSizes,
       seconds: opts.fleetSeconds, subscriptions: opts.fleetSubscriptions, log, raw });
+  }
+  if (opts.only.has("ceiling")) {
+    log("8. subscription ceiling (byte mode)");
+    await benchCeiling(results);
+  }
+  if (opts.only.has("itemmem")) {
+    log("11. memory per monitored item");
+    await benchItemMemory(results);
+  }
+  if (opts.only.has("pipe")) {
+    log("10. uarc monitor --json into a pipe");
+    await benchPipe(results);
+  }
+  if (opts.only.has("e2e")) {
+    log("9. end to end against node-opcua (a node-opcua server with 10,000 variables: slow start)");
+    await benchE2e(results);
   }
 } catch (err) {
   log(`run.mjs: ${err?.stack ?? err}`);

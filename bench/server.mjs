@@ -4,7 +4,11 @@
 // --reverse target with Reverse Connect and re-dialing quickly after each close.
 //
 //   node bench/server.mjs [--reverse opc.tcp://127.0.0.1:PORT]... [--reconnect-delay MS]
+//                         [--variables N]
 //
+// --variables N adds ns=1;s=V0 ... V<N-1>: Int32 variables whose value is a counter that moves at
+// every read, so every sample of a monitored item is a change, stamped with the time it was taken
+// (the subscription benchmark's source of data changes).
 // Prints one JSON line {"endpoint_url": ...} once started; exits on SIGTERM or when stdin closes.
 // It differs from tests/peer/server.mjs in what a benchmark needs: maxSessions well above the
 // default 10 (the memory benchmark holds dozens), no test address space, a long connectionTimeout
@@ -18,14 +22,16 @@ import { createRequire } from "node:module";
 
 const require = createRequire(new URL("../tests/peer/package.json", import.meta.url));
 const { OPCUAServer, OPCUACertificateManager, SecurityPolicy, MessageSecurityMode,
-  RegisterServerMethod } = require("node-opcua");
+  RegisterServerMethod, DataType, DataValue, StatusCodes, Variant } = require("node-opcua");
 
 const reverse = [];
 let reconnectDelay = 10;
+let variables = 0;
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === "--reverse") reverse.push(argv[++i]);
   else if (argv[i] === "--reconnect-delay") reconnectDelay = Number(argv[++i]);
+  else if (argv[i] === "--variables") variables = Number(argv[++i]);
   else {
     process.stderr.write(`bench/server.mjs: unknown argument ${argv[i]}\n`);
     process.exit(2);
@@ -82,5 +88,29 @@ process.stdin.on("end", stop);
 process.stdin.on("error", stop);
 process.stdin.resume();
 
+await server.initialize();
+if (variables > 0) {
+  const space = server.engine.addressSpace;
+  const ns = space.getOwnNamespace();
+  const folder = ns.addFolder(space.rootFolder.objects, { browseName: "Bench" });
+  let counter = 0;
+  for (let i = 0; i < variables; i++) {
+    ns.addVariable({
+      componentOf: folder,
+      nodeId: `s=V${i}`,
+      browseName: `V${i}`,
+      dataType: "Int32",
+      minimumSamplingInterval: 10,
+      value: {
+        timestamped_get: () => {
+          const now = new Date();
+          counter = (counter + 1) & 0x7fffffff;
+          return new DataValue({ value: new Variant({ dataType: DataType.Int32, value: counter }),
+            statusCode: StatusCodes.Good, sourceTimestamp: now, serverTimestamp: now });
+        },
+      },
+    });
+  }
+}
 await server.start();
 process.stdout.write(JSON.stringify({ endpoint_url: server.getEndpointUrl() }) + "\n");

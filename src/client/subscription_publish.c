@@ -67,6 +67,17 @@ static bool repeated(item *it, const uarc_data_value *value)
         return false;
     if (it->last.has_source_timestamp && uarc_equal(&it->last, value, UARC_T(DataValue)))
         return true;
+    const uarc_variant *v = &value->value, *had = &it->last.value;
+    if (v->type && v->type == had->type && v->type->pointer_free && !v->is_array &&
+        !had->is_array && v->data && had->data) {
+        /* The same plain scalar type as before (the usual case): the value goes into the box
+         * the last one had, without a free and an allocation per data change. */
+        void *box = had->data;
+        memcpy(box, v->data, v->type->size);
+        it->last = *value;
+        it->last.value.data = box;
+        return false;
+    }
     uarc_data_value copy;
     if (uarc_copy(value, &copy, UARC_T(DataValue)) == UARC_Good) {
         uarc_clear(&it->last, UARC_T(DataValue));

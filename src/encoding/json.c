@@ -380,23 +380,23 @@ static void json_value(jw *w, const void *v, const uarc_type *t)
         uarc__buf_puts(&w->b, *(const bool *)v ? "true" : "false");
         break;
     case UARC_KIND_SBYTE:
-        uarc__buf_printf(&w->b, "%d", *(const int8_t *)v);
+        uarc__buf_int(&w->b, *(const int8_t *)v);
         break;
     case UARC_KIND_BYTE:
-        uarc__buf_printf(&w->b, "%u", *(const uint8_t *)v);
+        uarc__buf_uint(&w->b, *(const uint8_t *)v);
         break;
     case UARC_KIND_INT16:
-        uarc__buf_printf(&w->b, "%d", *(const int16_t *)v);
+        uarc__buf_int(&w->b, *(const int16_t *)v);
         break;
     case UARC_KIND_UINT16:
-        uarc__buf_printf(&w->b, "%u", *(const uint16_t *)v);
+        uarc__buf_uint(&w->b, *(const uint16_t *)v);
         break;
     case UARC_KIND_INT32:
     case UARC_KIND_ENUM:
-        uarc__buf_printf(&w->b, "%d", (int)*(const int32_t *)v);
+        uarc__buf_int(&w->b, *(const int32_t *)v);
         break;
     case UARC_KIND_UINT32:
-        uarc__buf_printf(&w->b, "%u", (unsigned)*(const uint32_t *)v);
+        uarc__buf_uint(&w->b, *(const uint32_t *)v);
         break;
     case UARC_KIND_INT64:
         uarc__buf_printf(&w->b, "\"%lld\"", (long long)*(const int64_t *)v);

@@ -75,6 +75,31 @@ void uarc__buf_printf(uarc__buf *b, const char *fmt, ...)
     b->length += (size_t)n;
 }
 
+/* Writes the digits of v backwards from `end`; returns where they start. */
+static char *digits_before(char *end, uint64_t v)
+{
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
+void uarc__buf_uint(uarc__buf *b, uint64_t v)
+{
+    char text[24];
+    char *start = digits_before(text + sizeof text, v);
+    uarc__buf_append(b, start, (size_t)(text + sizeof text - start));
+}
+
+void uarc__buf_int(uarc__buf *b, int64_t v)
+{
+    char text[24];
+    char *start = digits_before(text + sizeof text, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    if (v < 0)
+        *--start = '-';
+    uarc__buf_append(b, start, (size_t)(text + sizeof text - start));
+}
+
 void uarc__buf_free(uarc__buf *b)
 {
     uarc__free(b->data);
@@ -221,7 +246,8 @@ static void buf_identifier(uarc__buf *b, const uarc_nodeid *id)
     char g[UARC_GUID_TEXT_SIZE];
     switch (id->identifier_type) {
     case UARC_NODEID_NUMERIC:
-        uarc__buf_printf(b, "i=%u", (unsigned)id->identifier.numeric);
+        uarc__buf_puts(b, "i=");
+        uarc__buf_uint(b, id->identifier.numeric);
         break;
     case UARC_NODEID_STRING:
         uarc__buf_puts(b, "s=");
@@ -243,8 +269,11 @@ static void buf_identifier(uarc__buf *b, const uarc_nodeid *id)
 
 void uarc__buf_nodeid(uarc__buf *b, const uarc_nodeid *id)
 {
-    if (id->namespace_index)
-        uarc__buf_printf(b, "ns=%u;", (unsigned)id->namespace_index);
+    if (id->namespace_index) {
+        uarc__buf_puts(b, "ns=");
+        uarc__buf_uint(b, id->namespace_index);
+        uarc__buf_putc(b, ';');
+    }
     buf_identifier(b, id);
 }
 
@@ -500,17 +529,31 @@ UARC_API void uarc_datetime_print(uarc_datetime t, char buf[UARC_DATETIME_TEXT_S
     civil_from_days(days - DAYS_1601_TO_1970, &y, &mo, &d);
     int64_t secs = rest / UARC_DATETIME_TICKS_PER_SECOND;
     unsigned frac = (unsigned)(rest % UARC_DATETIME_TICKS_PER_SECOND);
-    int n = snprintf(buf, UARC_DATETIME_TEXT_SIZE, "%04d-%02u-%02uT%02u:%02u:%02u", (int)y, mo, d,
-                     (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
-    if (frac) {
-        char f[16];
-        snprintf(f, sizeof f, "%07u", frac);
-        int k = 7;
-        while (f[k - 1] == '0')
-            k--;
-        n += snprintf(buf + n, (size_t)(UARC_DATETIME_TEXT_SIZE - n), ".%.*s", k, f);
+    /* By hand rather than with snprintf: monitors print two of these per data change. */
+    unsigned fields[6] = {
+        (unsigned)y,          mo, d, (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60),
+        (unsigned)(secs % 60)};
+    static const char separators[6] = {'-', '-', 'T', ':', ':', '\0'};
+    char *p = buf;
+    for (int i = 0; i < 6; i++) {
+        int width = i == 0 ? 4 : 2;
+        for (int k = width - 1; k >= 0; k--, fields[i] /= 10)
+            p[k] = (char)('0' + fields[i] % 10);
+        p += width;
+        if (separators[i])
+            *p++ = separators[i];
     }
-    snprintf(buf + n, (size_t)(UARC_DATETIME_TEXT_SIZE - n), "Z");
+    if (frac) {
+        int k = 7;
+        while (frac % 10 == 0)
+            frac /= 10, k--;
+        *p++ = '.';
+        for (int i = k - 1; i >= 0; i--, frac /= 10)
+            p[i] = (char)('0' + frac % 10);
+        p += k;
+    }
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 static bool digits(const char **p, const char *end, int count, unsigned *out)

@@ -19,6 +19,9 @@ void uarc__buf_append(uarc__buf *b, const void *data, size_t length);
 void uarc__buf_putc(uarc__buf *b, char c);
 void uarc__buf_puts(uarc__buf *b, const char *s);
 void uarc__buf_printf(uarc__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal text of an integer (what "%llu" and "%lld" give), without the cost of printf. */
+void uarc__buf_uint(uarc__buf *b, uint64_t v);
+void uarc__buf_int(uarc__buf *b, int64_t v);
 void uarc__buf_base64(uarc__buf *b, const uint8_t *data, size_t length);
 /* Frees the buffer's memory. */
 void uarc__buf_free(uarc__buf *b);

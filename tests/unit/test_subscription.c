@@ -466,6 +466,35 @@ static void test_same_value_again_dropped(void **state)
     uarc_client_delete(p.client);
 }
 
+/* The last value of an item is kept in place when its type stays the same: what is kept must
+ * still be the value and timestamp delivered last. */
+static void test_repeat_judged_by_the_value_kept_in_place(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    message_timestamp = 1000;
+    reply_publish(&p, pub[0], SUB_ID, 1, 7, NULL, 0); /* the first value: a copy is made */
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    message_timestamp = 2000;
+    reply_publish(&p, pub[1], SUB_ID, 2, 8, NULL, 0); /* kept in the first one's place */
+    uint32_t next2 = pop_publish(&p, NULL, NULL);
+    reply_publish(&p, next, SUB_ID, 3, 8, NULL, 0); /* the same again: dropped */
+    uint32_t next3 = pop_publish(&p, NULL, NULL);
+    reply_publish(&p, next2, SUB_ID, 4, 9, NULL, 0); /* another value, same time: delivered */
+    reply_publish(&p, next3, SUB_ID, 5, 7, NULL, 0); /* the first value again, later: delivered */
+    message_timestamp = 0;
+    assert_int_equal(r.count, 4);
+    assert_int_equal(r.value[1], 8);
+    assert_int_equal(r.seq[2], 4);
+    assert_int_equal(r.value[2], 9);
+    assert_int_equal(r.seq[3], 5);
+    uarc_client_delete(p.client);
+}
+
 static void test_far_keepalive_is_one_gap(void **state)
 {
     (void)state;
@@ -534,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_stalled_and_lost_is_recreated),
         cmocka_unit_test(test_delete_from_own_callback),
         cmocka_unit_test(test_same_value_again_dropped),
+        cmocka_unit_test(test_repeat_judged_by_the_value_kept_in_place),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
         cmocka_unit_test(test_half_way_sequence_is_not_ahead),
     };

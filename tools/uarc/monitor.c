@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "uarc/uarc.h"
 #include "args.h"
@@ -177,9 +178,12 @@ static int64_t now_ms(void)
 
 static void add_u32(out_line *line, const char *key, uint32_t v)
 {
-    char text[16];
-    snprintf(text, sizeof text, "%u", v);
-    out_field_raw(line, key, text);
+    char text[16], *p = text + sizeof text;
+    *--p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    out_field_raw(line, key, p);
 }
 
 void monitor_begin_line(out_line *line, const monitor_sink *m, const char *event)
@@ -512,6 +516,10 @@ int cmd_monitor(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
+    /* Data lines are written a message at a time (the JSON Lines sink flushes at the end of each
+     * message): a buffer that holds many */
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     if (a.positional_count < (a.events.events ? 1u : 2u)) {
         fputs(monitor_help, stderr);
         goto done;

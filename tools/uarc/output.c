@@ -10,14 +10,16 @@ void out_append(out_line *line, const char *s, size_t n)
     if (line->failed)
         return;
     if (line->length + n + 1 > line->capacity) {
-        size_t cap = line->capacity ? line->capacity : 128;
+        size_t cap = line->capacity ? line->capacity * 2 : 128; /* 0: a zero-filled line */
         while (cap < line->length + n + 1)
             cap *= 2;
-        char *grown = realloc(line->text, cap);
+        char *grown = line->text == line->inline_text ? malloc(cap) : realloc(line->text, cap);
         if (!grown) {
             line->failed = true;
             return;
         }
+        if (line->text == line->inline_text)
+            memcpy(grown, line->inline_text, line->length + 1);
         line->text = grown;
         line->capacity = cap;
     }
@@ -31,9 +33,20 @@ static void append_str(out_line *line, const char *s)
     out_append(line, s, strlen(s));
 }
 
-/* The library's JSON string writer, so the tool's strings read as uarc_json_encode()'s. */
+/* The library's JSON string writer, so the tool's strings read as uarc_json_encode()'s; printable
+ * ASCII without quote or backslash, which it leaves as it is, is copied without it. */
 void out_append_json_string(out_line *line, const char *value, size_t length)
 {
+    size_t plain = 0;
+    while (plain < length && (unsigned char)value[plain] >= 0x20 &&
+           (unsigned char)value[plain] < 0x7f && value[plain] != '"' && value[plain] != '\\')
+        plain++;
+    if (plain == length) {
+        out_append(line, "\"", 1);
+        out_append(line, value, length);
+        out_append(line, "\"", 1);
+        return;
+    }
     size_t n;
     char *json = uarc_json_string(value, length, &n);
     if (!json)
@@ -43,10 +56,19 @@ void out_append_json_string(out_line *line, const char *value, size_t length)
     uarc_free(json);
 }
 
+static void reset(out_line *line, bool json)
+{
+    line->json = json;
+    line->text = line->inline_text;
+    line->text[0] = '\0';
+    line->length = 0;
+    line->capacity = sizeof line->inline_text;
+    line->failed = false;
+}
+
 void out_begin(out_line *line, bool json, const char *event)
 {
-    memset(line, 0, sizeof *line);
-    line->json = json;
+    reset(line, json);
     if (json) {
         append_str(line, "{\"event\":");
         out_append_json_string(line, event, strlen(event));
@@ -93,15 +115,25 @@ void out_field_raw(out_line *line, const char *key, const char *json_value)
     append_str(line, json_value);
 }
 
-void out_end(out_line *line)
+void out_end_buffered(out_line *line)
 {
     if (line->json)
         out_append(line, "}", 1);
-    if (!line->failed) {
-        fputs(line->text, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    }
-    free(line->text);
-    memset(line, 0, sizeof *line);
+    out_append(line, "\n", 1);
+    if (!line->failed)
+        fwrite(line->text, 1, line->length, stdout);
+    if (line->text != line->inline_text)
+        free(line->text);
+    reset(line, line->json);
+}
+
+void out_end(out_line *line)
+{
+    out_end_buffered(line);
+    fflush(stdout);
+}
+
+void out_flush(void)
+{
+    fflush(stdout);
 }

@@ -8,9 +8,10 @@
 /* A line being built; fields are added in order, then it is printed and flushed at once. */
 typedef struct out_line {
     bool json;
-    char *text;
+    char *text; /* `inline_text` until the line outgrows it */
     size_t length, capacity;
     bool failed; /* out of memory: the line is dropped */
+    char inline_text[384];
 } out_line;
 
 /* Starts a line for `event` ("listening", "hello", ...). */
@@ -20,11 +21,15 @@ void out_begin(out_line *line, bool json, const char *event);
 void out_field(out_line *line, const char *key, const char *value, size_t length);
 void out_field_str(out_line *line, const char *key, const char *value);
 void out_field_raw(out_line *line, const char *key, const char *json_value);
-/* Building other JSON texts in the same buffer (out_line zero-filled, json true): raw bytes, and
- * a string written by uarc_json_string(). */
+/* Building other JSON texts in the same buffer (out_line zero-filled, json true; its text is then
+ * on the heap, free() it): raw bytes, and a string written by uarc_json_string(). */
 void out_append(out_line *line, const char *s, size_t n);
 void out_append_json_string(out_line *line, const char *value, size_t length);
 /* Prints the line and a newline to stdout, flushes, frees. */
 void out_end(out_line *line);
+/* The same without the flush: the line stays in stdout's buffer until out_flush() (or a full
+ * buffer) writes it. For runs of lines that only need to be out by a known moment. */
+void out_end_buffered(out_line *line);
+void out_flush(void);
 
 #endif

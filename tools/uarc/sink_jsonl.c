@@ -1,5 +1,6 @@
 /* The data sink of JSON Lines (or readable lines) on stdout: one `data` or `event` line per
- * change, flushed at once; the message is acknowledged at its end unless stdout failed. */
+ * change, flushed at the end of its message (one write per message, not per line); the message
+ * is then acknowledged unless stdout failed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 
 static void add_u32(out_line *line, const char *key, uint32_t v)
 {
-    char text[16];
-    snprintf(text, sizeof text, "%u", v);
-    out_field_raw(line, key, text);
+    char text[16], *p = text + sizeof text; /* by hand: two per line, snprintf costs */
+    *--p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    out_field_raw(line, key, p);
 }
 
 static void jsonl_data(data_sink *s, monitor_sink *m, const uarc_data_change *c)
@@ -26,7 +30,7 @@ static void jsonl_data(data_sink *s, monitor_sink *m, const uarc_data_change *c)
         out_field_raw(&line, "overflow", "true");
     add_u32(&line, "subscription", c->subscription_id);
     add_u32(&line, "sequence", c->sequence_number);
-    out_end(&line); /* flushed: only now may the message be acknowledged */
+    out_end_buffered(&line); /* flushed at the message's end, before it is acknowledged */
 }
 
 static void jsonl_event(data_sink *s, monitor_sink *m, const uarc_event *e)
@@ -54,7 +58,7 @@ static void jsonl_event(data_sink *s, monitor_sink *m, const uarc_event *e)
         out_field_raw(&line, "fields", json);
         add_u32(&line, "subscription", e->subscription_id);
         add_u32(&line, "sequence", e->sequence_number);
-        out_end(&line);
+        out_end_buffered(&line);
     }
     for (size_t i = 0; i < e->field_count && i < m->select_count; i++)
         uarc_free(values[i]);
@@ -68,6 +72,7 @@ static void jsonl_message_end(data_sink *s, monitor_sink *m, uarc_subscription *
                               uint32_t sequence_number)
 {
     (void)s, (void)m;
+    out_flush();
     if (!ferror(stdout))
         uarc_subscription_ack(subscription, sequence_number);
 }

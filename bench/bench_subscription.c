@@ -1,0 +1,559 @@
+/*
+ * Subscriptions against the benchmark server of fake_ua.h. Prints one JSON line per run.
+ *
+ *   bench_subscription ceiling [MESSAGES]   byte mode, one core: a subscription of 1,000 items;
+ *                      PublishResponses of 1,000 data changes each (Int32, source and server
+ *                      timestamps), encoded once and fed whole to uarc_client_receive_bytes()
+ *                      as fast as the client asks for them (default 2,000 messages); counts the
+ *                      data_change callbacks per second of this thread's CPU time and of wall
+ *                      time. The bytes the client sends (PublishRequests with their
+ *                      acknowledgements) are taken and read in the same thread and counted.
+ *   bench_subscription memory N [string]     byte mode: RSS growth per monitored item with N
+ *                      items of one subscription created on the server (ns=1;i=k node ids, or
+ *                      ns=1;s=Variable000k), then again once every item has had one value.
+ *   bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS]   against a real server with
+ *                      ns=1;s=V0.. (bench/server.mjs --variables): SESSIONS clients in this one
+ *                      thread (event-loop API, one poll), each a session with one subscription of
+ *                      ITEMS items (V0..V<ITEMS-1>, sampling and publishing every INTERVAL_MS,
+ *                      default 100, queue 10). Once every item has reported, for SECONDS: the
+ *                      notifications, this process's CPU time and the latency from
+ *                      each value's source timestamp to its callback (p50, p99).
+ *   bench_subscription pipe UARC LINES [ITEMS]   the fake server on a loopback socket answers
+ *                      every PublishRequest at once with ITEMS (default 1,000) data changes;
+ *                      `UARC monitor URL <ITEMS nodes> --json --count LINES` writes to a pipe
+ *                      read here; lines per second from the first data line to the end of the
+ *                      pipe, and the tool's CPU time per line.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_ua.h"
+
+#define ITEMS        1000u
+#define BATCH_BUFFER (1u << 20)
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(clock_s(CLOCK_MONOTONIC) * 1e3);
+}
+
+static long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* ---- byte mode: the client and the fake server in one thread ---- */
+
+typedef struct byte_link {
+    uarc_client *client;
+    fake_ua server;
+    uint8_t *in; /* the client's bytes not yet taken by the server */
+    size_t in_length;
+} byte_link;
+
+/* Moves the client's output to the server and back until neither has anything to say. */
+static void pump(byte_link *l)
+{
+    for (;;) {
+        bool moved = false;
+        const uint8_t *data;
+        size_t n;
+        while ((n = uarc_client_output_bytes(l->client, &data)) > 0) {
+            if (l->in_length + n > BATCH_BUFFER)
+                fake_ua_die("the client sent more than the buffer holds");
+            memcpy(l->in + l->in_length, data, n);
+            l->in_length += n;
+            uarc_client_output_consumed(l->client, n);
+            moved = true;
+        }
+        size_t used = fake_ua_take_all(&l->server, l->in, l->in_length);
+        memmove(l->in, l->in + used, l->in_length - used);
+        l->in_length -= used;
+        if (l->server.out_length) {
+            uarc_status status =
+                uarc_client_receive_bytes(l->client, l->server.out, l->server.out_length, now_ms());
+            if (status != UARC_Good) {
+                fprintf(stderr, "bench_subscription: %s\n", uarc_client_error(l->client));
+                exit(1);
+            }
+            fake_ua_consumed(&l->server, l->server.out_length);
+            moved = true;
+        }
+        if (!moved)
+            return;
+    }
+}
+
+static void link_open(byte_link *l)
+{
+    memset(l, 0, sizeof *l);
+    l->in = malloc(BATCH_BUFFER);
+    uarc_client_config cfg = {.keepalive_interval_ms = 3600000, .request_timeout_ms = 600000};
+    l->client = uarc_client_new(&cfg);
+    if (!l->in || !l->client ||
+        uarc_client_start_bytes(l->client, "opc.tcp://bench:4840", now_ms()) != UARC_Good)
+        fake_ua_die("cannot start the byte-mode client");
+    pump(l);
+    if (uarc_client_state_get(l->client) != UARC_CLIENT_SESSION_ACTIVE)
+        fake_ua_die("no session");
+}
+
+static void link_close(byte_link *l)
+{
+    uarc_client_delete(l->client);
+    fake_ua_free(&l->server);
+    free(l->in);
+}
+
+typedef struct counter {
+    uint64_t changes;
+    int64_t sum;
+} counter;
+
+static void on_data(void *user_data, const uarc_data_change *c)
+{
+    counter *k = user_data;
+    k->changes++;
+    if (c->value->value.type == UARC_T(Int32))
+        k->sum += *(const int32_t *)c->value->value.data;
+}
+
+/* A subscription with `n` items, created on the server. */
+static uarc_subscription *subscribe(byte_link *l, uint32_t n, bool strings, counter *k)
+{
+    uarc_subscription_config cfg = {.publishing_interval_ms = 100};
+    cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data, .user_data = k};
+    uarc_subscription *s;
+    if (uarc_subscription_new(l->client, &cfg, &s) != UARC_Good)
+        fake_ua_die("uarc_subscription_new");
+    uint32_t before = l->server.items;
+    for (uint32_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Variable%06u", (unsigned)i);
+        uarc_monitored_item_params p = {.node = strings ? uarc_nodeid_string(1, name)
+                                                        : uarc_nodeid_numeric(1, i + 1)};
+        if (uarc_subscription_add_item(s, &p, NULL) != UARC_Good)
+            fake_ua_die("uarc_subscription_add_item");
+        uarc_clear(&p.node, UARC_T(NodeId));
+    }
+    pump(l);
+    if (l->server.items - before != n)
+        fake_ua_die("not every item was created");
+    return s;
+}
+
+static int ceiling(long messages)
+{
+    byte_link l;
+    counter k = {0};
+    link_open(&l);
+    subscribe(&l, ITEMS, false, &k);
+    uarc_datetime t = uarc_datetime_now();
+    fake_ua_frame frames[2] = {fake_ua_frame_build(&l.server, 1, ITEMS, 1, t),
+                               fake_ua_frame_build(&l.server, 1, ITEMS, 2, t + 10000)};
+    size_t sent_bytes = 0, received = 0;
+    double cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID), wall0 = clock_s(CLOCK_MONOTONIC);
+    for (long m = 0; m < messages; m++) {
+        const uint8_t *data;
+        size_t n;
+        while ((n = uarc_client_output_bytes(l.client, &data)) > 0) {
+            fake_ua_take_all(&l.server, data, n); /* whole PublishRequests: the client writes
+                                                     each message at once */
+            sent_bytes += n;
+            uarc_client_output_consumed(l.client, n);
+        }
+        fake_ua_frame *f = &frames[m & 1];
+        const uint8_t *frame = fake_ua_publish_frame(&l.server, f);
+        if (!frame)
+            fake_ua_die("the client holds no PublishRequest out");
+        if (uarc_client_receive_bytes(l.client, frame, f->length, now_ms()) != UARC_Good) {
+            fprintf(stderr, "bench_subscription: %s\n", uarc_client_error(l.client));
+            return 1;
+        }
+        received += f->length;
+    }
+    double cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu0, wall = clock_s(CLOCK_MONOTONIC) - wall0;
+    uint64_t expected = (uint64_t)messages * ITEMS;
+    printf("{\"bench\":\"subscription\",\"what\":\"ceiling\",\"messages\":%ld,\"per_message\":%u,"
+           "\"notifications\":%llu,\"cpu_s\":%.6f,\"wall_s\":%.6f,\"per_cpu_s\":%.0f,"
+           "\"per_wall_s\":%.0f,\"bytes_in\":%zu,\"bytes_out\":%zu}\n",
+           messages, ITEMS, (unsigned long long)k.changes, cpu, wall, (double)k.changes / cpu,
+           (double)k.changes / wall, received, sent_bytes);
+    free(frames[0].bytes);
+    free(frames[1].bytes);
+    link_close(&l);
+    return k.changes == expected ? 0 : 1;
+}
+
+static int memory(uint32_t n, bool strings)
+{
+    byte_link l;
+    counter k = {0};
+    link_open(&l);
+    /* warm-up: code pages, the allocator's first arenas, the pipeline's buffers */
+    uarc_subscription *warm = subscribe(&l, 100, strings, &k);
+    for (int i = 0; i < 4 && fake_ua_publish(&l.server, 1, 100, i, uarc_datetime_now() + i); i++)
+        pump(&l);
+    long before = rss_bytes();
+    uarc_subscription *s = subscribe(&l, n, strings, &k);
+    long created = rss_bytes();
+    /* one value for every item: the item keeps the last value it delivered */
+    uint64_t want = k.changes + n;
+    uarc_datetime t = uarc_datetime_now();
+    for (uint32_t first = 1; first <= n;) {
+        uint32_t count = n - first + 1 < ITEMS ? n - first + 1 : ITEMS;
+        if (!fake_ua_publish(&l.server, first, count, 7, t))
+            fake_ua_die("no PublishRequest held");
+        pump(&l);
+        first += count;
+    }
+    long valued = rss_bytes();
+    printf("{\"bench\":\"subscription\",\"what\":\"item_memory\",\"nodes\":\"%s\",\"n\":%u,"
+           "\"rss_before\":%ld,\"rss_created\":%ld,\"rss_valued\":%ld,\"bytes_per\":%.1f,"
+           "\"bytes_per_valued\":%.1f,\"delivered\":%s}\n",
+           strings ? "string" : "numeric", n, before, created, valued,
+           (double)(created - before) / n, (double)(valued - before) / n,
+           k.changes == want ? "true" : "false");
+    uarc_subscription_delete(s);
+    uarc_subscription_delete(warm);
+    link_close(&l);
+    return k.changes == want ? 0 : 1;
+}
+
+/* ---- against a real server ---- */
+
+#define LATENCY_BUCKETS 100000 /* 0.1 ms each: up to 10 s */
+
+typedef struct e2e {
+    uint64_t changes;
+    bool measuring;
+    uint32_t *latency; /* histogram */
+    uint64_t late;     /* beyond the histogram */
+    uint8_t *seen;     /* per session and item, until every item has reported once */
+    size_t unseen;
+} e2e;
+
+typedef struct e2e_item {
+    e2e *run;
+    size_t index;
+} e2e_item;
+
+static double cpu_s(void)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static void on_e2e_data(void *user_data, const uarc_data_change *c)
+{
+    e2e *run = user_data;
+    const e2e_item *it = c->item_user_data;
+    if (!run->measuring) {
+        if (!run->seen[it->index]) {
+            run->seen[it->index] = 1;
+            run->unseen--;
+        }
+        return;
+    }
+    run->changes++;
+    if (c->value->has_source_timestamp) {
+        double ms = (double)(uarc_datetime_now() - c->value->source_timestamp) / 1e4;
+        size_t bucket = ms < 0 ? 0 : (size_t)(ms * 10);
+        if (bucket < LATENCY_BUCKETS)
+            run->latency[bucket]++;
+        else
+            run->late++;
+    }
+}
+
+static double latency_quantile(const e2e *run, double q)
+{
+    uint64_t total = run->late;
+    for (size_t i = 0; i < LATENCY_BUCKETS; i++)
+        total += run->latency[i];
+    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+    for (size_t i = 0; i < LATENCY_BUCKETS; i++) {
+        seen += run->latency[i];
+        if (seen > want)
+            return ((double)i + 0.5) / 10;
+    }
+    return (double)LATENCY_BUCKETS / 10;
+}
+
+/* One poll over every client, then a process step for each that has something to do: input,
+ * room for output, or a deadline passed (`due`: each client's timeout, asked once per step). */
+static bool e2e_step(uarc_client **clients, size_t n, struct pollfd *fds, int *due, int timeout_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        fds[i].fd = uarc_client_fd(clients[i]);
+        fds[i].events = uarc_client_poll_events(clients[i]);
+        fds[i].revents = 0;
+        due[i] = uarc_client_timeout_ms(clients[i]);
+        if (due[i] >= 0 && due[i] < timeout_ms)
+            timeout_ms = due[i];
+    }
+    double before = clock_s(CLOCK_MONOTONIC);
+    if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+        return false;
+    int waited = (int)((clock_s(CLOCK_MONOTONIC) - before) * 1e3);
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i].revents || (due[i] >= 0 && due[i] <= waited)) {
+            uarc_client_process(clients[i], 0);
+            if (uarc_client_state_get(clients[i]) == UARC_CLIENT_DISCONNECTED) {
+                fprintf(stderr, "bench_subscription: session %zu: %s\n", i,
+                        uarc_client_error(clients[i]));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static int end_to_end(const char *url, size_t sessions, size_t items, double seconds,
+                      double interval)
+{
+    e2e run = {.latency = calloc(LATENCY_BUCKETS, sizeof *run.latency),
+               .seen = calloc(sessions * items, 1),
+               .unseen = sessions * items};
+    e2e_item *handles = calloc(sessions * items, sizeof *handles);
+    uarc_client **clients = calloc(sessions, sizeof *clients);
+    struct pollfd *fds = calloc(sessions, sizeof *fds);
+    int *due = calloc(sessions, sizeof *due);
+    if (!run.latency || !run.seen || !handles || !clients || !fds || !due)
+        fake_ua_die("out of memory");
+    double wall0 = clock_s(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < sessions; i++) {
+        uarc_client_config cfg = {.request_timeout_ms = 60000, .connect_timeout_ms = 60000};
+        clients[i] = uarc_client_new(&cfg);
+        if (!clients[i] || uarc_client_start_connect(clients[i], url) != UARC_Good)
+            fake_ua_die("cannot start a client");
+        uarc_subscription_config sc = {.publishing_interval_ms = interval};
+        sc.callbacks = (uarc_subscription_callbacks){.data_change = on_e2e_data, .user_data = &run};
+        uarc_subscription *s;
+        if (uarc_subscription_new(clients[i], &sc, &s) != UARC_Good)
+            fake_ua_die("uarc_subscription_new");
+        for (size_t k = 0; k < items; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "V%zu", k);
+            handles[i * items + k] = (e2e_item){&run, i * items + k};
+            uarc_monitored_item_params p = {.node = uarc_nodeid_string(1, name),
+                                            .sampling_interval_ms = interval,
+                                            .queue_size = 10,
+                                            .user_data = &handles[i * items + k]};
+            if (uarc_subscription_add_item(s, &p, NULL) != UARC_Good)
+                fake_ua_die("uarc_subscription_add_item");
+            uarc_clear(&p.node, UARC_T(NodeId));
+        }
+    }
+    /* until every item of every session has reported once (60 s at most) */
+    while (run.unseen && clock_s(CLOCK_MONOTONIC) - wall0 < 60)
+        if (!e2e_step(clients, sessions, fds, due, 100))
+            return 1;
+    double setup = clock_s(CLOCK_MONOTONIC) - wall0;
+    if (run.unseen) {
+        fprintf(stderr, "bench_subscription: %zu items never reported\n", run.unseen);
+        return 1;
+    }
+    run.measuring = true;
+    double cpu0 = cpu_s(), t0 = clock_s(CLOCK_MONOTONIC);
+    while (clock_s(CLOCK_MONOTONIC) - t0 < seconds)
+        if (!e2e_step(clients, sessions, fds, due, 100))
+            return 1;
+    double cpu = cpu_s() - cpu0, wall = clock_s(CLOCK_MONOTONIC) - t0;
+    printf("{\"bench\":\"e2e\",\"who\":\"uarc\",\"sessions\":%zu,\"items\":%zu,"
+           "\"setup_s\":%.3f,\"wall_s\":%.3f,\"notifications\":%llu,\"per_s\":%.0f,"
+           "\"cpu_s\":%.4f,\"cpu_s_per_million\":%.4f,\"p50_ms\":%.2f,\"p99_ms\":%.2f}\n",
+           sessions, items, setup, wall, (unsigned long long)run.changes,
+           (double)run.changes / wall, cpu, run.changes ? cpu * 1e6 / (double)run.changes : 0,
+           latency_quantile(&run, 0.5), latency_quantile(&run, 0.99));
+    fflush(stdout);
+    for (size_t i = 0; i < sessions; i++) {
+        uarc_client_disconnect(clients[i]);
+        uarc_client_delete(clients[i]);
+    }
+    free(run.latency);
+    free(run.seen);
+    free(handles);
+    free(clients);
+    free(fds);
+    free(due);
+    return 0;
+}
+
+/* ---- the fake server on a socket, for the real tool ---- */
+
+static bool write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Serves one connection: every PublishRequest is answered at once, once all `items` exist. */
+static void serve(int listen_fd, uint32_t items)
+{
+    int fd = accept(listen_fd, NULL, NULL);
+    if (fd < 0)
+        _exit(1);
+    fake_ua server = {0};
+    fake_ua_frame frames[2] = {{0}, {0}};
+    uint8_t *in = malloc(BATCH_BUFFER);
+    size_t in_length = 0;
+    unsigned long answered = 0;
+    while (!server.closed) {
+        ssize_t n = read(fd, in + in_length, BATCH_BUFFER - in_length);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        in_length += (size_t)n;
+        size_t used = fake_ua_take_all(&server, in, in_length);
+        memmove(in, in + used, in_length - used);
+        in_length -= used;
+        if (!write_all(fd, server.out, server.out_length))
+            break;
+        fake_ua_consumed(&server, server.out_length);
+        if (!frames[0].bytes && server.items >= items) {
+            uarc_datetime t = uarc_datetime_now();
+            frames[0] = fake_ua_frame_build(&server, 1, items, 1, t);
+            frames[1] = fake_ua_frame_build(&server, 1, items, 2, t + 10000);
+        }
+        /* two messages in turn, so that no item sees the same value twice in a row */
+        while (frames[0].bytes && server.pending_count) {
+            fake_ua_frame *f = &frames[answered++ & 1];
+            if (!write_all(fd, fake_ua_publish_frame(&server, f), f->length))
+                break;
+        }
+    }
+    close(fd);
+    _exit(0);
+}
+
+static int pipe_bench(const char *uarc, unsigned long lines, uint32_t items)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &alen) != 0)
+        fake_ua_die("cannot listen");
+    pid_t server = fork();
+    if (server == 0)
+        serve(lfd, items);
+    close(lfd);
+
+    int out[2];
+    if (pipe(out) != 0)
+        fake_ua_die("pipe");
+    char url[64], count[32];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    snprintf(count, sizeof count, "%lu", lines);
+    char **argv = calloc(items + 16, sizeof *argv);
+    size_t argc = 0;
+    argv[argc++] = (char *)uarc;
+    argv[argc++] = "monitor";
+    argv[argc++] = url;
+    for (uint32_t i = 0; i < items; i++) {
+        argv[argc] = malloc(24);
+        snprintf(argv[argc++], 24, "ns=1;i=%u", (unsigned)i + 1);
+    }
+    argv[argc++] = "--json";
+    argv[argc++] = "--count";
+    argv[argc++] = count;
+    pid_t tool = fork();
+    if (tool == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execv(uarc, argv);
+        _exit(127);
+    }
+    close(out[1]);
+
+    static char buf[1 << 20];
+    unsigned long after = 0, total = 0;
+    double t0 = 0;
+    for (;;) {
+        ssize_t n = read(out[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        unsigned long nl = 0;
+        for (ssize_t i = 0; i < n; i++)
+            nl += buf[i] == '\n';
+        total += nl;
+        if (t0 == 0 && memmem(buf, (size_t)n, "{\"event\":\"data\"", 15))
+            t0 = clock_s(CLOCK_MONOTONIC); /* the clock starts after this read's lines */
+        else if (t0 != 0)
+            after += nl;
+    }
+    double wall = clock_s(CLOCK_MONOTONIC) - t0;
+    int status = 0;
+    struct rusage ru;
+    wait4(tool, &status, 0, &ru);
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    double sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("{\"bench\":\"subscription\",\"what\":\"pipe\",\"items\":%u,\"lines\":%lu,"
+           "\"timed_lines\":%lu,\"wall_s\":%.6f,\"lines_per_s\":%.0f,\"tool_cpu_s\":%.6f,"
+           "\"tool_sys_s\":%.6f,\"cpu_us_per_line\":%.4f,\"exit\":%d}\n",
+           items, total, after, wall, (double)after / wall, cpu, sys, cpu * 1e6 / (double)total,
+           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    for (size_t i = 3; i < 3 + items; i++)
+        free(argv[i]);
+    free(argv);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && total >= lines ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "ceiling") == 0)
+        return ceiling(argc >= 3 ? atol(argv[2]) : 2000);
+    if (argc >= 3 && strcmp(argv[1], "memory") == 0)
+        return memory((uint32_t)atol(argv[2]), argc >= 4 && strcmp(argv[3], "string") == 0);
+    if (argc >= 6 && strcmp(argv[1], "e2e") == 0)
+        return end_to_end(argv[2], (size_t)atol(argv[3]), (size_t)atol(argv[4]), atof(argv[5]),
+                          argc >= 7 ? atof(argv[6]) : 100);
+    if (argc >= 4 && strcmp(argv[1], "pipe") == 0)
+        return pipe_bench(argv[2], strtoul(argv[3], NULL, 10),
+                          argc >= 5 ? (uint32_t)atol(argv[4]) : ITEMS);
+    fprintf(stderr, "usage: bench_subscription ceiling [MESSAGES]\n"
+                    "       bench_subscription memory N [string]\n"
+                    "       bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS]\n"
+                    "       bench_subscription pipe UARC LINES [ITEMS]\n");
+    return 2;
+}
