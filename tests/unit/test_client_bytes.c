@@ -154,6 +154,7 @@ static void open_peer_in(peer *p, uarc_memory_budget *budget)
 {
     uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
                               .keepalive_interval_ms = KEEPALIVE_MS,
+                              .keepalive_exact = true,
                               .memory_budget = budget};
     new_peer(p, &cfg);
     uint32_t create_session = start_session(p);
