@@ -150,13 +150,9 @@ static void new_peer(peer *p, const uarc_client_config *cfg)
 
 /* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS, sharing
  * `budget` (may be NULL). */
-static void open_peer_in(peer *p, uarc_memory_budget *budget)
+static void open_peer_with(peer *p, const uarc_client_config *cfg)
 {
-    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
-                              .keepalive_interval_ms = KEEPALIVE_MS,
-                              .keepalive_exact = true,
-                              .memory_budget = budget};
-    new_peer(p, &cfg);
+    new_peer(p, cfg);
     uint32_t create_session = start_session(p);
 
     uarc_CreateSessionResponse cs;
@@ -173,6 +169,15 @@ static void open_peer_in(peer *p, uarc_memory_budget *budget)
           UARC_T(ActivateSessionResponse));
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
     expect_silence(p);
+}
+
+static void open_peer_in(peer *p, uarc_memory_budget *budget)
+{
+    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                              .keepalive_interval_ms = KEEPALIVE_MS,
+                              .keepalive_exact = true,
+                              .memory_budget = budget};
+    open_peer_with(p, &cfg);
 }
 
 static void open_peer(peer *p)
@@ -250,6 +255,42 @@ static void test_request_times_out_on_the_given_clock(void **state)
     assert_false(o.had_response);
     assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
     uarc_client_delete(p.client);
+}
+
+/* Sessions that became active at the same moment do not keep their keep-alives in step: each
+ * client's interval is scaled by its seed's factor (within 10 %), the same seed gives the same
+ * interval, and the keep-alive goes out exactly when that interval has passed. */
+static void test_keepalive_jitter_spreads_sessions(void **state)
+{
+    (void)state;
+    enum { SESSIONS = 40 };
+    int64_t intervals[SESSIONS];
+    int distinct = 0;
+    for (uint32_t seed = 1; seed <= SESSIONS; seed++) {
+        uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                                  .keepalive_interval_ms = KEEPALIVE_MS,
+                                  .keepalive_jitter_seed = seed};
+        peer p;
+        open_peer_with(&p, &cfg);
+        int t = uarc_client_timeout_ms(p.client);
+        assert_in_range(t, KEEPALIVE_MS * 9 / 10, KEEPALIVE_MS * 11 / 10);
+        intervals[seed - 1] = t;
+        bool seen = false;
+        for (uint32_t k = 0; k + 1 < seed; k++)
+            seen |= intervals[k] == t;
+        distinct += !seen;
+        assert_int_equal(uarc_client_tick(p.client, START_MS + t - 1), UARC_Good);
+        expect_silence(&p);
+        assert_int_equal(uarc_client_tick(p.client, START_MS + t), UARC_Good);
+        pop_request_of(&p, UARC_T(ReadRequest));
+        uarc_client_delete(p.client);
+
+        peer again;
+        open_peer_with(&again, &cfg);
+        assert_int_equal(uarc_client_timeout_ms(again.client), t);
+        uarc_client_delete(again.client);
+    }
+    assert_true(distinct > SESSIONS * 3 / 4);
 }
 
 static void test_keepalive_after_idle_interval(void **state)
@@ -1180,6 +1221,7 @@ int main(void)
         cmocka_unit_test(test_read_answered),
         cmocka_unit_test(test_request_times_out_on_the_given_clock),
         cmocka_unit_test(test_keepalive_after_idle_interval),
+        cmocka_unit_test(test_keepalive_jitter_spreads_sessions),
         cmocka_unit_test(test_transport_closed_fails_pending),
         cmocka_unit_test(test_blocking_calls_refused),
         cmocka_unit_test(test_disconnect_leaves_close_bytes),
