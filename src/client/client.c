@@ -138,7 +138,7 @@ bool uarc__client_copy_bytes(uint8_t **dst, size_t *dst_length, const uint8_t *s
 }
 
 /* A factor per client, so that keep-alives of clients that connected in the same second do not
- * stay in step: a seed mixed (splitmix32) into -100..100 permille. */
+ * stay in step: a seed mixed (a 32-bit finalizer) into 0..200 permille taken off the interval. */
 static int keepalive_jitter(const uarc_client *c)
 {
     uint32_t x = c->cfg.keepalive_jitter_seed;
@@ -148,7 +148,7 @@ static int keepalive_jitter(const uarc_client *c)
     x = (x ^ (x >> 16)) * 0x85ebca6bu;
     x = (x ^ (x >> 13)) * 0xc2b2ae35u;
     x ^= x >> 16;
-    return (int)(x % 201u) - 100;
+    return (int)(x % 201u);
 }
 
 UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)

@@ -17,11 +17,12 @@ static int64_t keepalive_base(const uarc_client *c)
     return t < 100 ? 100 : (int64_t)t;
 }
 
-/* The interval scaled by the client's jitter factor, so many sessions do not wake together. */
+/* The interval scaled by the client's jitter factor, so many sessions do not wake together;
+ * never longer than configured (a server's timeout may count on it). */
 static int64_t keepalive_interval(const uarc_client *c)
 {
     int64_t base = keepalive_base(c);
-    return base + base * c->keepalive_jitter_permille / 1000;
+    return base - base * c->keepalive_jitter_permille / 1000;
 }
 
 static int64_t next_deadline(const uarc_client *c)

@@ -256,8 +256,10 @@ bool uarc__hub_finish_discovery(uarc_reverse_hub *hub, hub_server *s)
 
 void uarc__hub_free_discovery(hub_server *s)
 {
-    if (s->probe)
+    if (s->probe) {
+        uarc_client_set_wake_callback(s->probe, NULL, NULL);
         uarc_client_disconnect_now(s->probe);
+    }
     uarc_client_delete(s->probe);
     s->probe = NULL;
     uarc_delete(s->found, UARC_T(EndpointDescription));

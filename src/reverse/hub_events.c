@@ -33,8 +33,12 @@ void uarc__hub_events_clear(uarc_reverse_hub *hub)
         close(hub->epfd);
     hub->epfd = -1;
     uarc__free(hub->by_fd);
+    hub->by_fd = NULL;
+    hub->by_fd_capacity = 0;
     uarc__heap_clear(&hub->timers);
     uarc__free(hub->touched);
+    hub->touched = NULL;
+    hub->touched_count = hub->touched_capacity = 0;
 }
 
 static hub_watch *owner(const uarc_reverse_hub *hub, int fd)
