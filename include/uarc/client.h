@@ -180,8 +180,8 @@ typedef struct uarc_client_config {
     uint32_t keepalive_interval_ms;
     /* Keep-alives of many clients that connected together are spread, not synchronised: each
      * client's interval is scaled by a factor between 0.8 and 1 derived from this seed (the
-     * same seed, the same factor; never longer than configured). 0: a seed derived from the client object's address.
-     * keepalive_exact: no scaling, every interval is exactly the one above. */
+     * same seed, the same factor; never longer than configured). 0: a seed derived from the client
+     * object's address. keepalive_exact: no scaling, every interval is exactly the one above. */
     uint32_t keepalive_jitter_seed;
     bool keepalive_exact;
     /* TCP keepalive on the client's socket (dialed or adopted), so that a server that vanished

@@ -117,8 +117,8 @@ typedef struct uarc_reverse_hub_callbacks {
     /* The server failed with `status` as on its dial before, so its dials are refused for
      * `delay_ms` (see the top of this file); `refused` counts those refused during the previous
      * step. Called once per step, before that failure's `failed`. */
-    void (*backoff)(void *user_data, const char *server_uri, uarc_status status,
-                    uint32_t delay_ms, uint32_t refused);
+    void (*backoff)(void *user_data, const char *server_uri, uarc_status status, uint32_t delay_ms,
+                    uint32_t refused);
     void *user_data;
 } uarc_reverse_hub_callbacks;
 

@@ -391,10 +391,10 @@ UARC_API const char *uarc_client_end_kind(const uarc_client *c)
     static const struct {
         const char *reason, *kind;
     } kinds[] = {
-        {"closed by peer", "closed"},       {"CLO from server", "closed"},
-        {"reset by peer", "reset"},         {"TCP keepalive", "keepalive"},
-        {"keep-alive timeout", "timeout"},  {"connect timeout", "timeout"},
-        {"handshake timeout", "timeout"},   {"closed by client", "client"},
+        {"closed by peer", "closed"},      {"CLO from server", "closed"},
+        {"reset by peer", "reset"},        {"TCP keepalive", "keepalive"},
+        {"keep-alive timeout", "timeout"}, {"connect timeout", "timeout"},
+        {"handshake timeout", "timeout"},  {"closed by client", "client"},
     };
     if (!c->cause_reason[0])
         return "";

@@ -147,7 +147,7 @@ struct uarc_client {
     /* X509 user identity: owned copies (config or files) */
     uint8_t *user_cert, *user_key;
     size_t user_cert_length, user_key_length;
-    uarc__client_hooks hooks; /* the modules built on the client (subscriptions) */
+    uarc__client_hooks hooks;      /* the modules built on the client (subscriptions) */
     int keepalive_jitter_permille; /* 0..200 off the interval, from the jitter seed */
     uarc_client_wake_fn wake;      /* uarc_client_set_wake_callback() */
     void *wake_user_data;

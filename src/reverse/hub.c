@@ -462,8 +462,8 @@ static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c, int64_t now
          * server). */
         if (s->spare.fd >= 0) {
             char reason[160];
-            snprintf(reason, sizeof reason,
-                     "superseded as the spare by a newer connection from %s", c->peer);
+            snprintf(reason, sizeof reason, "superseded as the spare by a newer connection from %s",
+                     c->peer);
             drop_spare(hub, s, UARC_BadConnectionClosed, reason);
         }
         s->spare = *c;
@@ -548,11 +548,11 @@ static void check_spare(uarc_reverse_hub *hub, hub_server *s)
     ssize_t n = recv(s->spare.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
-    drop_spare(hub, s,
-               UARC_BadConnectionClosed, n == 0                         ? "spare closed by peer"
-                                         : n < 0 && errno == ECONNRESET ? "spare reset by peer"
-                                         : n > 0 ? "spare sent bytes before HEL"
-                                                 : "spare failed");
+    drop_spare(hub, s, UARC_BadConnectionClosed,
+               n == 0                         ? "spare closed by peer"
+               : n < 0 && errno == ECONNRESET ? "spare reset by peer"
+               : n > 0                        ? "spare sent bytes before HEL"
+                                              : "spare failed");
 }
 
 static void run_client(uarc_reverse_hub *hub, uarc_client *c)

@@ -253,7 +253,6 @@ bool uarc__hub_finish_discovery(uarc_reverse_hub *hub, hub_server *s)
     return uarc__hub_report_failed(hub, s, s->probe_status, s->probe_detail);
 }
 
-
 void uarc__hub_free_discovery(hub_server *s)
 {
     if (s->probe) {

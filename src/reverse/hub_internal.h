@@ -82,10 +82,10 @@ struct uarc_reverse_hub {
     uarc__heap timers;
     hub_server **touched;
     size_t touched_count, touched_capacity;
-    int processing;         /* depth of uarc_reverse_hub_process() calls */
-    hub_server *graveyard;  /* released during a round, freed after it */
-    size_t handshakes; /* servers whose client or probe is connecting */
-    size_t clients_run; /* clients run in the last process call (tests) */
+    int processing;        /* depth of uarc_reverse_hub_process() calls */
+    hub_server *graveyard; /* released during a round, freed after it */
+    size_t handshakes;     /* servers whose client or probe is connecting */
+    size_t clients_run;    /* clients run in the last process call (tests) */
 };
 
 /* hub_discovery.c */

@@ -631,10 +631,11 @@ static void test_round_runs_only_what_happened(void **state)
                                .bind_address_count = 1};
     uarc_listener *listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(listener), UARC_Good);
-    uarc_reverse_hub_config ho = {
-        .listener = listener,
-        .client = {.no_session = true, .connect_timeout_ms = 600000, .handshake_timeout_ms = 600000},
-        .max_handshakes = 2 * IDLE_SERVERS};
+    uarc_reverse_hub_config ho = {.listener = listener,
+                                  .client = {.no_session = true,
+                                             .connect_timeout_ms = 600000,
+                                             .handshake_timeout_ms = 600000},
+                                  .max_handshakes = 2 * IDLE_SERVERS};
     uarc_reverse_hub *hub = uarc_reverse_hub_new(&ho);
     assert_non_null(hub);
     static int fd[IDLE_SERVERS];

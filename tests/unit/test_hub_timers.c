@@ -80,15 +80,13 @@ static void test_backoff_steps(void **state)
     int64_t now = 5000;
     assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000), 0);
     assert_false(uarc__backoff_refuses(&b, now));
-    assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000),
-                     1000);
+    assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000), 1000);
     assert_true(uarc__backoff_refuses(&b, now + 1));
     assert_true(uarc__backoff_refuses(&b, now + 999));
     assert_int_equal(b.refused, 2);
     assert_false(uarc__backoff_refuses(&b, now + 1000)); /* the step is over: served */
     now += 1000;
-    assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000),
-                     2000);
+    assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000), 2000);
     assert_int_equal(b.refused, 0);
     assert_true(uarc__backoff_refuses(&b, now + 1999));
     assert_false(uarc__backoff_refuses(&b, now + 2000));
@@ -96,8 +94,7 @@ static void test_backoff_steps(void **state)
     assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000),
                      3000); /* capped */
     now += 3000;
-    assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000),
-                     3000);
+    assert_int_equal(uarc__backoff_failed(&b, UARC_BadCertificateUntrusted, now, 1000, 3000), 3000);
 
     /* Another failure of the same kind of answer starts over. */
     now += 3000;

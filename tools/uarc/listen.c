@@ -23,7 +23,7 @@ static const char listen_help[] =
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
-    "                   [--memory-budget MIB]\n"
+    "                   [--memory-budget MIB] [--max-handshakes N]\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]\n"
     "                    | --user-certificate FILE --user-private-key FILE]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
@@ -76,6 +76,8 @@ static const char listen_help[] =
     "                       decode (default 1024); over it a response fails with\n"
     "                       BadResponseTooLarge, or a connection ends with\n"
     "                       BadTcpNotEnoughResources, and the others go on\n"
+    "  --max-handshakes N   servers connecting at once (HEL to session; default 64); the\n"
+    "                       others wait, in their order, until one is done\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
@@ -86,19 +88,24 @@ static const char listen_help[] =
     "                         ReverseHello. A given certificate is pinned: trusted as given;\n"
     "                         a learned one only as the options below say\n" TRUST_LIST_HELP
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
-    "                       its re-dial and re-activate the session (operations are not repeated)\n"
+    "                       its re-dial and re-activate the session (operations are not repeated;\n"
+    "                       a server that restarted and needs a new session gets them again)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
     "  --pause-rejected     answer rejected servers ERR BadTcpMessageTypeInvalid instead of\n"
     "                       BadTcpEndpointUrlInvalid (some servers then pause re-dialing)\n"
     "  --json               one JSON object per line on stdout (events: listening, hello,\n"
     "                       accepted, rejected, discovered, connected, read, browse,\n"
-    "                       disconnected, dropped, error)\n"
+    "                       disconnected, dropped, backoff, error)\n"
     "  --verbose            log details to stderr\n"
     "\n"
     "A session's end is a 'disconnected' event with the status of its cause, its peer and a\n"
     "reason: closed by peer, reset by peer, TCP keepalive, keep-alive timeout, CLO from\n"
     "server, ERR from server, protocol violation (the status names it, such as\n"
-    "BadSecureChannelIdInvalid), memory budget, unsolicited responses, closed by client. A\n"
+    "BadSecureChannelIdInvalid), memory budget, unsolicited responses, closed by client;\n"
+    "'cause' says it in one word: closed, reset, keepalive (the peer vanished without a FIN),\n"
+    "timeout, client or error. A server failing the same way on consecutive dials is backed\n"
+    "off: a 'backoff' event (status, delay_ms, refused), then its dials get ERR\n"
+    "BadTcpMessageTypeInvalid until the delay has passed (doubling per repeat, at most 300 s). A\n"
     "failed connect is an 'error' event with its step, status and reason, plus 'end' (one of\n"
     "those, or connect timeout, handshake timeout, connect failed) and 'peer'. When several\n"
     "sockets claim one ServerUri the newest wins; each socket dropped for it is a 'dropped'\n"
@@ -130,6 +137,7 @@ enum {
     OPT_REQUEST_TIMEOUT,
     OPT_KEEPALIVE,
     OPT_MEMORY_BUDGET,
+    OPT_MAX_HANDSHAKES,
 };
 
 static const arg_spec listen_specs[] = {
@@ -155,6 +163,7 @@ static const arg_spec listen_specs[] = {
     {"--request-timeout", true, OPT_REQUEST_TIMEOUT},
     {"--keepalive", true, OPT_KEEPALIVE},
     {"--memory-budget", true, OPT_MEMORY_BUDGET},
+    {"--max-handshakes", true, OPT_MAX_HANDSHAKES},
     SECURITY_SPECS,
     {NULL, false, 0},
 };
@@ -182,6 +191,7 @@ typedef struct listen_args {
     /* milliseconds; 0: the client's defaults */
     unsigned long connect_timeout, request_timeout, keepalive;
     unsigned long memory_budget_mib; /* 0: the hub's default */
+    unsigned long max_handshakes;    /* 0: the hub's default */
 } listen_args;
 
 /* A number of milliseconds (or MiB) of at least 1. */
@@ -307,6 +317,8 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return positive_arg("--keepalive", value, 86400000, &a->keepalive);
     case OPT_MEMORY_BUDGET:
         return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
+    case OPT_MAX_HANDSHAKES:
+        return positive_arg("--max-handshakes", value, 1000000, &a->max_handshakes);
     default:
         if (id >= SECURITY_OPT_BASE)
             return common_arg(&a->common, id, value);
@@ -449,6 +461,7 @@ static void print_disconnected(bool json, const char *server_uri, uarc_status st
     out_field_str(&line, "server_uri", server_uri);
     out_field_str(&line, "status", uarc_status_name(status));
     out_field_str(&line, "reason", client ? uarc_client_end_reason(client) : "closed by client");
+    out_field_str(&line, "cause", client ? uarc_client_end_kind(client) : "client");
     if (client && uarc_client_peer(client)[0])
         out_field_str(&line, "peer", uarc_client_peer(client));
     out_end(&line);
@@ -622,8 +635,9 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
         out_field_raw(&line, "session", resumed ? "\"resumed\"" : "\"new\"");
     out_end(&line);
     subscribe(st, client, server_uri);
-    /* --stay: a restored session does not repeat operations that completed before. */
-    if (restored && server_done(st, server_uri))
+    /* --stay: a resumed session does not repeat operations that completed before; a new one
+     * (the server restarted and forgot its sessions) gets them again. */
+    if (restored && resumed && server_done(st, server_uri))
         return;
     for (size_t i = 0; i < st->job_count; i++) {
         server_job *job = st->jobs[i];
@@ -696,6 +710,23 @@ static void on_dropped(void *user_data, const char *server_uri, const char *peer
     out_end(&line);
 }
 
+/* The server failed as on its dial before: its dials are refused for a while. */
+static void on_backoff(void *user_data, const char *server_uri, uarc_status status,
+                       uint32_t delay_ms, uint32_t refused)
+{
+    session_state *st = user_data;
+    char delay[16], count[16];
+    snprintf(delay, sizeof delay, "%u", delay_ms);
+    snprintf(count, sizeof count, "%u", refused);
+    out_line line;
+    out_begin(&line, st->listen->json, "backoff");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_raw(&line, "delay_ms", delay);
+    out_field_raw(&line, "refused", count);
+    out_end(&line);
+}
+
 static void on_lost(void *user_data, uarc_client *client, const char *server_uri,
                     uarc_status status)
 {
@@ -750,7 +781,9 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                                                     .lost = on_lost,
                                                     .discovered = on_discovered,
                                                     .dropped = on_dropped,
-                                                    .user_data = &st}};
+                                                    .backoff = on_backoff,
+                                                    .user_data = &st},
+                                      .max_handshakes = (uint32_t)a->max_handshakes};
         client_config_from_args(&ho.client, a->common.user, a->common.password,
                                 a->common.allow_unencrypted, 0, a->common.verbose);
         ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
@@ -773,8 +806,6 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     unsigned long *done = a->accept_only ? &s->accepted : &st.completed;
     int64_t deadline =
         a->common.timeout > 0 ? now_ms() + (int64_t)(a->common.timeout * 1000.0 + 0.5) : -1;
-    struct pollfd *fds = NULL;
-    size_t fds_capacity = 0;
     int rc;
     for (;;) {
         uarc_reverse_connection c;
@@ -806,28 +837,12 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             if (wait < 0 || left < wait)
                 wait = left;
         }
-        size_t n = 1;
-        if (st.hub) {
-            n = uarc_reverse_hub_poll_fds(st.hub, fds, fds_capacity);
-            if (n > fds_capacity) {
-                struct pollfd *grown = realloc(fds, n * sizeof *grown);
-                if (!grown) {
-                    rc = EXIT_FAILED;
-                    break;
-                }
-                fds = grown;
-                fds_capacity = n;
-                uarc_reverse_hub_poll_fds(st.hub, fds, fds_capacity);
-            }
-        } else {
-            if (!fds && !(fds = malloc(sizeof *fds))) {
-                rc = EXIT_FAILED;
-                break;
-            }
-            fds[0] = (struct pollfd){.fd = uarc_listener_fd(listener), .events = POLLIN};
-        }
+        /* One descriptor whatever the number of servers: the hub's epoll set. */
+        struct pollfd pfd = {.fd =
+                                 st.hub ? uarc_reverse_hub_fd(st.hub) : uarc_listener_fd(listener),
+                             .events = POLLIN};
         struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
-        int ready = ppoll(fds, n, wait < 0 ? NULL : &ts, &during_wait);
+        int ready = ppoll(&pfd, 1, wait < 0 ? NULL : &ts, &during_wait);
         if (ready < 0 && errno != EINTR) {
             fprintf(stderr, "uarc listen: poll: %s\n", strerror(errno));
             rc = EXIT_FAILED;
@@ -844,7 +859,6 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
         if (st.hub)
             finish_jobs(&st);
     }
-    free(fds);
     /* Deleting the hub fails what is still in flight: the jobs' callbacks run (and stay quiet),
      * so the jobs are freed after. */
     st.closing = true;
@@ -883,10 +897,11 @@ int cmd_listen(int argc, char **argv)
     }
     if (a.accept_only &&
         (a.op_count || a.stay || a.common.user || a.common.security.user_certificate ||
-         a.connect_timeout || a.request_timeout || a.keepalive || a.memory_budget_mib)) {
+         a.connect_timeout || a.request_timeout || a.keepalive || a.memory_budget_mib ||
+         a.max_handshakes)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
-                        "--user, --stay, --connect-timeout, --request-timeout, --keepalive and "
-                        "--memory-budget do not apply\n");
+                        "--user, --stay, --connect-timeout, --request-timeout, --keepalive, "
+                        "--memory-budget and --max-handshakes do not apply\n");
         goto done;
     }
     if (a.common.password && !a.common.user) {
