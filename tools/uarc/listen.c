@@ -692,6 +692,7 @@ static void on_failed(void *user_data, uarc_client *client, const char *server_u
     if (detail == uarc_client_error(client)) { /* the client's own connect, not a discovery */
         ctx.peer = uarc_client_peer(client);
         ctx.end = uarc_client_end_reason(client);
+        ctx.cause = uarc_client_end_kind(client);
     }
     ops_report_detail(&ctx, status, detail);
 }
