@@ -679,8 +679,10 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
         report_drops(hub);
         for (; i < hub->touched_count; i++) {
             hub_server *s = hub->touched[i];
+            /* NULL once a callback released it; a callback that ran the hub (hub_wait) may
+             * have settled and emptied the list */
             while (s && settle_one(hub, s))
-                s = hub->touched[i]; /* NULL once a callback released it */
+                s = i < hub->touched_count ? hub->touched[i] : NULL;
             if (s)
                 uarc__hub_sync(hub, s, now);
         }
