@@ -1,0 +1,171 @@
+/*
+ * The insides of subscriptions, shared by their files: subscription.c (subscriptions and the
+ * API), subscription_items.c (monitored items), subscription_publish.c (the publish pipeline,
+ * delivery in sequence order, Republish of holes, acknowledgements) and subscription_recover.c
+ * (resume, transfer and re-creation across connections, the keep-alive watch, the client hooks).
+ *
+ * One manager per client holds the subscriptions and the pipeline; it is attached through the
+ * client's hooks the first time a subscription is made. Every request carries its subscription
+ * as user_data, so a subscription deleted by the application stays allocated until its last
+ * request has come back.
+ */
+#ifndef UARC_CLIENT_SUBSCRIPTION_INTERNAL_H
+#define UARC_CLIENT_SUBSCRIPTION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "uarc/subscription.h"
+#include "client/client_internal.h"
+#include "core/log.h"
+
+#define DEFAULT_PUBLISH_CAP 5u
+#define MAX_HELD            256u
+#define MAX_ACKS            4096u
+
+typedef enum phase {
+    PHASE_NEW,          /* to be created at the next chance */
+    PHASE_CREATING,     /* CreateSubscription in flight */
+    PHASE_LIVE,         /* on the server, publishing */
+    PHASE_CATCHING_UP,  /* the Republish loop after a resume or transfer */
+    PHASE_TRANSFERRING, /* TransferSubscriptions in flight */
+} phase;
+
+typedef enum item_state {
+    ITEM_PENDING,  /* to be created with the next batch */
+    ITEM_CREATING, /* in the batch in flight */
+    ITEM_ACTIVE,
+    ITEM_FAILED,
+    ITEM_REMOVED,
+} item_state;
+
+typedef struct item {
+    uarc_monitored_item_params params; /* params.node owned */
+    item_state state;
+    uint32_t server_id;
+    /* the last value delivered, to drop one the server sends again in a later message
+     * (node-opcua does at each ActivateSession: same value, same timestamps, new number) */
+    uarc_data_value last;
+    uarc_EventFilter *event_filter; /* an event item's filter, owned; NULL for a data item */
+    uarc_MonitoringMode mode;       /* Reporting unless set otherwise */
+} item;
+
+typedef struct manager manager;
+
+struct uarc_subscription {
+    manager *mgr;
+    uarc_subscription_config cfg;
+    uarc_subscription_state state;
+    phase phase;
+    uint32_t id;
+    double revised_interval;
+    uint32_t revised_keepalive, revised_lifetime;
+    bool recreate; /* the next creation replaces one the server lost */
+    bool deleted;
+    unsigned inflight;   /* requests carrying this subscription */
+    unsigned delivering; /* callbacks running */
+    item *items;
+    size_t item_count, item_capacity;
+    bool batch_in_flight;
+    /* sequence numbers: next to deliver (0: not known yet); everything before `horizon` has been
+     * sent by the server */
+    uint32_t next, horizon;
+    bool republishing; /* a Republish of `asked` is in flight */
+    bool probing;      /* that Republish asks whether it still exists */
+    uint32_t asked;
+    uarc_NotificationMessage held[MAX_HELD]; /* ahead of a hole, sorted */
+    size_t held_count;
+    uint32_t *available;
+    size_t available_count;
+    int64_t last_heard;
+    bool stalled;
+};
+
+typedef enum limits_state {
+    LIMITS_UNKNOWN, /* to be read before the next CreateMonitoredItems */
+    LIMITS_READING, /* the Read is in flight */
+    LIMITS_KNOWN,
+} limits_state;
+
+struct manager {
+    uarc_client *client;
+    /* The server's MaxMonitoredItemsPerCall, read once per session (0: no limit, also when the
+     * server does not say). */
+    limits_state limits;
+    uint32_t max_items_per_call;
+    uarc_subscription **subs;
+    size_t sub_count, sub_capacity;
+    uint32_t cap;      /* configured */
+    uint32_t throttle; /* lowered by BadTooManyPublishRequests; 0: none */
+    uint32_t outstanding;
+    bool no_subscription; /* the server said BadNoSubscription: wait for a (re)creation */
+    int64_t retry_at;     /* after an unexpected Publish failure; -1: none */
+    uarc_SubscriptionAcknowledgement *acks;
+    size_t ack_count;
+    bool sweeping; /* inside free_deleted */
+};
+
+/* ---- sequence numbers: 32 bits, wrapping from 4294967295 to 1, never 0 ---- */
+
+static inline uint32_t seq_after(uint32_t n)
+{
+    return n == UINT32_MAX ? 1 : n + 1;
+}
+
+static inline uint32_t seq_preceding(uint32_t n)
+{
+    return n <= 1 ? UINT32_MAX : n - 1;
+}
+
+/* a comes before b (within half the number space) */
+static inline bool seq_before(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+static inline bool session_active(const manager *m)
+{
+    return uarc_client_state_get(m->client) == UARC_CLIENT_SESSION_ACTIVE;
+}
+
+static inline item *item_of(const uarc_subscription *s, uint32_t handle)
+{
+    if (handle == 0 || handle > s->item_count)
+        return NULL;
+    item *it = &s->items[handle - 1];
+    return it->state == ITEM_REMOVED ? NULL : it;
+}
+
+/* subscription.c */
+void uarc__sub_ignore_response(void *user_data, uarc_status status, void *response);
+void uarc__sub_log(const uarc_subscription *s, uarc_log_level level, const char *fmt, ...)
+    UARC__PRINTF(3, 4);
+void uarc__sub_free(uarc_subscription *s);
+/* Frees deleted subscriptions that nothing refers to any more. */
+void uarc__sub_sweep(manager *m);
+void uarc__sub_set_state(uarc_subscription *s, uarc_subscription_state state, uarc_status status);
+void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc_status reason);
+void uarc__sub_create(uarc_subscription *s);
+
+/* subscription_items.c */
+/* Sends the next batch of items waiting to be created. */
+void uarc__sub_send_items(uarc_subscription *s);
+
+/* subscription_publish.c */
+void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence);
+void uarc__sub_keep_available(uarc_subscription *s, const uint32_t *numbers, size_t count);
+void uarc__sub_send_republish_of(uarc_subscription *s, uint32_t sequence);
+void uarc__sub_send_republish(uarc_subscription *s);
+/* Delivers what is in order; for a hole, Republishes the next number when the server still
+ * has it, else reports the numbers it no longer has as a gap. */
+void uarc__sub_drain(uarc_subscription *s);
+void uarc__sub_refill(manager *m);
+
+/* subscription_recover.c */
+void uarc__sub_caught_up(uarc_subscription *s);
+/* The server lost the subscription: report what will never come and create it again. */
+void uarc__sub_make_again(uarc_subscription *s, uarc_status reason);
+/* The client's manager, made and hooked to the client on first use; NULL without memory. */
+manager *uarc__sub_manager(uarc_client *client);
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * Monitored items: creation in batches within the server's MaxMonitoredItemsPerCall, data
+ * change and event filters, modify, monitoring mode and removal.
+ */
+#include <string.h>
+
+#include "uarc/attributes.h"
+#include "uarc/nodeids.h"
+#include "client/subscription_internal.h"
+#include "core/alloc.h"
+
+#define MAX_ITEMS           (1u << 24)
+#define MAX_SELECT          64u
+#define MAX_PATH_NAME       512u
+#define DEFAULT_EVENT_QUEUE 100u
+
+static void read_limits(manager *m);
+
+static void on_items_created(void *user_data, uarc_status status, void *response)
+{
+    uarc_subscription *s = user_data;
+    s->inflight--;
+    s->batch_in_flight = false;
+    uarc_CreateMonitoredItemsResponse *r = response;
+    size_t k = 0;
+    for (size_t i = 0; i < s->item_count; i++) {
+        item *it = &s->items[i];
+        if (it->state != ITEM_CREATING)
+            continue;
+        if (!r || status != UARC_Good) {
+            it->state = ITEM_PENDING; /* retried with the next batch */
+            continue;
+        }
+        uarc_status result =
+            k < r->resultsSize ? r->results[k].statusCode : UARC_BadUnexpectedError;
+        it->server_id = k < r->resultsSize ? r->results[k].monitoredItemId : 0;
+        k++;
+        it->state = uarc_status_is_bad(result) ? ITEM_FAILED : ITEM_ACTIVE;
+        if (s->cfg.callbacks.item_created && !s->deleted) {
+            s->delivering++;
+            s->cfg.callbacks.item_created(s->cfg.callbacks.user_data, s, (uint32_t)(i + 1), result);
+            s->delivering--;
+        }
+    }
+    if (s->deleted) {
+        uarc__sub_sweep(s->mgr);
+        return;
+    }
+    if (status == UARC_BadSubscriptionIdInvalid) {
+        uarc__sub_make_again(s, status);
+        return;
+    }
+    if (status == UARC_BadTooManyOperations && s->cfg.item_batch_size > 1) {
+        /* Beyond the server's MaxMonitoredItemsPerCall: halve the batch and go on. */
+        s->cfg.item_batch_size /= 2;
+        uarc__sub_log(s, UARC_LOG_INFO,
+                      "CreateMonitoredItems: BadTooManyOperations, %u items per call",
+                      s->cfg.item_batch_size);
+        uarc__sub_send_items(s);
+    } else if (status == UARC_Good) {
+        uarc__sub_send_items(s);
+    } else if (session_active(s->mgr)) {
+        uarc__sub_log(s, UARC_LOG_WARNING, "CreateMonitoredItems: %s", uarc_status_name(status));
+    }
+}
+
+static uarc_extension_object filter_of(const uarc_monitored_item_params *p,
+                                       uarc_DataChangeFilter *f)
+{
+    uarc_extension_object e = {0};
+    if (p->trigger == UARC_MONITOR_TRIGGER_STATUS_VALUE && p->deadband_type == 0)
+        return e;
+    f->trigger = p->trigger == UARC_MONITOR_TRIGGER_STATUS ? UARC_DataChangeTrigger_Status
+                 : p->trigger == UARC_MONITOR_TRIGGER_STATUS_VALUE_TIMESTAMP
+                     ? UARC_DataChangeTrigger_StatusValueTimestamp
+                     : UARC_DataChangeTrigger_StatusValue;
+    f->deadbandType = (uint32_t)p->deadband_type;
+    f->deadbandValue = p->deadband_value;
+    e.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    e.content.decoded.type = UARC_T(DataChangeFilter);
+    e.content.decoded.data = f;
+    return e;
+}
+
+static void on_limits(void *user_data, uarc_status status, void *response)
+{
+    manager *m = user_data;
+    if (m->limits != LIMITS_READING)
+        return; /* sent before the connection was lost: read again on this session */
+    if (!session_active(m)) {
+        m->limits = LIMITS_UNKNOWN;
+        return;
+    }
+    uarc_ReadResponse *r = response;
+    const uarc_data_value *v = status == UARC_Good && r && r->resultsSize == 1 ? r->results : NULL;
+    /* Anything but a UInt32 (no such node, no access, a fault): no limit known, and a
+     * BadTooManyOperations still halves the batch. */
+    m->max_items_per_call = v && !uarc_status_is_bad(v->status) &&
+                                    v->value.type == UARC_T(UInt32) && !v->value.is_array &&
+                                    v->value.data
+                                ? *(const uint32_t *)v->value.data
+                                : 0;
+    m->limits = LIMITS_KNOWN;
+    if (m->max_items_per_call)
+        uarc__log(uarc__client_logger(m->client), UARC_LOG_DEBUG, "subscription",
+                  "MaxMonitoredItemsPerCall %u", m->max_items_per_call);
+    for (size_t i = 0; i < m->sub_count; i++)
+        uarc__sub_send_items(m->subs[i]);
+}
+
+/* Reads Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall. */
+static void read_limits(manager *m)
+{
+    if (m->limits != LIMITS_UNKNOWN)
+        return;
+    uarc_ReadValueId id = {
+        .nodeId = uarc_nodeid_numeric(
+            0, UARC_NS0ID_Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall),
+        .attributeId = UARC_ATTRIBUTEID_Value};
+    uarc_ReadRequest req;
+    uarc_init(&req, UARC_T(ReadRequest));
+    req.timestampsToReturn = UARC_TimestampsToReturn_Neither;
+    req.nodesToReadSize = 1;
+    req.nodesToRead = &id;
+    if (uarc_client_send(m->client, &req, UARC_T(ReadRequest), UARC_T(ReadResponse), 0, on_limits,
+                         m, NULL) == UARC_Good)
+        m->limits = LIMITS_READING;
+}
+
+/* The item's MonitoringParameters; the filter may point into *f or the item. */
+static void parameters_of(const item *it, uint32_t handle, uarc_MonitoringParameters *p,
+                          uarc_DataChangeFilter *f)
+{
+    p->clientHandle = handle;
+    double sampling = it->params.sampling_interval_ms;
+    p->samplingInterval = sampling == 0 ? -1 : sampling < 0 ? 0 : sampling;
+    p->queueSize = it->params.queue_size ? it->params.queue_size : 1;
+    p->discardOldest = !it->params.discard_newest;
+    p->filter = filter_of(&it->params, f);
+    if (it->event_filter) {
+        p->samplingInterval = 0; /* Part 4 5.12.1.2: events ask 0 */
+        p->filter =
+            (uarc_extension_object){.encoding = UARC_EXTENSION_OBJECT_DECODED,
+                                    .content.decoded = {UARC_T(EventFilter), it->event_filter}};
+    }
+}
+
+void uarc__sub_send_items(uarc_subscription *s)
+{
+    if (s->batch_in_flight || !s->id || s->phase != PHASE_LIVE || !session_active(s->mgr) ||
+        s->deleted)
+        return;
+    manager *m = s->mgr;
+    if (m->limits != LIMITS_KNOWN) {
+        bool pending = false;
+        for (size_t i = 0; i < s->item_count && !pending; i++)
+            pending = s->items[i].state == ITEM_PENDING;
+        if (pending)
+            read_limits(m); /* the batch goes out when the answer is in */
+        return;
+    }
+    uint32_t batch = s->cfg.item_batch_size;
+    if (m->max_items_per_call && m->max_items_per_call < batch)
+        batch = m->max_items_per_call;
+    uarc_MonitoredItemCreateRequest *reqs = uarc__calloc(batch, sizeof *reqs);
+    uarc_DataChangeFilter *filters = uarc__calloc(batch, sizeof *filters);
+    size_t n = 0;
+    for (size_t i = 0; reqs && filters && i < s->item_count && n < batch; i++) {
+        item *it = &s->items[i];
+        if (it->state != ITEM_PENDING)
+            continue;
+        uarc_MonitoredItemCreateRequest *r = &reqs[n];
+        r->itemToMonitor.nodeId = it->params.node;
+        r->itemToMonitor.attributeId = it->event_filter          ? UARC_ATTRIBUTEID_EventNotifier
+                                       : it->params.attribute_id ? it->params.attribute_id
+                                                                 : UARC_ATTRIBUTEID_Value;
+        r->monitoringMode = it->mode;
+        parameters_of(it, (uint32_t)(i + 1), &r->requestedParameters, &filters[n]);
+        n++;
+    }
+    if (n) {
+        uarc_CreateMonitoredItemsRequest req;
+        uarc_init(&req, UARC_T(CreateMonitoredItemsRequest));
+        req.subscriptionId = s->id;
+        req.timestampsToReturn = UARC_TimestampsToReturn_Both;
+        req.itemsToCreateSize = n;
+        req.itemsToCreate = reqs;
+        if (uarc_client_send(s->mgr->client, &req, UARC_T(CreateMonitoredItemsRequest),
+                             UARC_T(CreateMonitoredItemsResponse), 0, on_items_created, s,
+                             NULL) == UARC_Good) {
+            s->inflight++;
+            s->batch_in_flight = true;
+            /* the same items, in the same order, as the request */
+            for (size_t i = 0, k = 0; i < s->item_count && k < n; i++)
+                if (s->items[i].state == ITEM_PENDING) {
+                    s->items[i].state = ITEM_CREATING;
+                    k++;
+                }
+        }
+    }
+    uarc__free(reqs);
+    uarc__free(filters);
+}
+
+/* Adds an item (data, or event with `event_filter`, taken over on success). */
+static uarc_status add_item(uarc_subscription *s, const uarc_monitored_item_params *params,
+                            uarc_EventFilter *event_filter, uint32_t *handle)
+{
+    if (s->item_count >= MAX_ITEMS)
+        return UARC_BadTooManyMonitoredItems;
+    if (s->item_count == s->item_capacity) {
+        size_t cap = s->item_capacity ? 2 * s->item_capacity : 8;
+        item *grown = uarc__realloc(s->items, cap * sizeof *grown);
+        if (!grown)
+            return UARC_BadOutOfMemory;
+        s->items = grown;
+        s->item_capacity = cap;
+    }
+    item *it = &s->items[s->item_count];
+    memset(it, 0, sizeof *it);
+    it->params = *params;
+    if (uarc_copy(&params->node, &it->params.node, UARC_T(NodeId)) != UARC_Good)
+        return UARC_BadOutOfMemory;
+    it->state = ITEM_PENDING;
+    it->event_filter = event_filter;
+    it->mode = UARC_MonitoringMode_Reporting;
+    s->item_count++;
+    if (handle)
+        *handle = (uint32_t)s->item_count;
+    uarc__sub_send_items(s);
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_subscription_add_item(uarc_subscription *s,
+                                                const uarc_monitored_item_params *params,
+                                                uint32_t *handle)
+{
+    return add_item(s, params, NULL, handle);
+}
+
+/* Parses "[ns:]Name/[ns:]Name" into qualified names borrowing from `path`. Returns the count,
+ * 0 when an element is empty or too long or there are more than `capacity`. */
+static size_t parse_path(const char *path, uarc_qualified_name *out, size_t capacity)
+{
+    size_t n = 0;
+    for (const char *p = path;;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        uint16_t ns = 0;
+        const char *colon = memchr(p, ':', len);
+        if (colon && colon > p) {
+            unsigned long v = 0;
+            const char *d = p;
+            while (d < colon && *d >= '0' && *d <= '9' && v <= 65535)
+                v = v * 10 + (unsigned long)(*d++ - '0');
+            if (d == colon && v <= 65535) {
+                ns = (uint16_t)v;
+                len -= (size_t)(colon + 1 - p);
+                p = colon + 1;
+            }
+        }
+        if (len == 0 || len > MAX_PATH_NAME || n == capacity)
+            return 0;
+        out[n++] = (uarc_qualified_name){ns, {len, (uint8_t *)p}};
+        if (!end)
+            return n;
+        p = end + 1;
+    }
+}
+
+UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *s,
+                                                      const uarc_event_item_params *params,
+                                                      uint32_t *handle)
+{
+    if (params->select_count == 0 || params->select_count > MAX_SELECT || !params->select)
+        return UARC_BadEventFilterInvalid;
+    enum { MAX_DEPTH = 8 };
+    uarc_SimpleAttributeOperand clauses[MAX_SELECT];
+    uarc_qualified_name names[MAX_SELECT][MAX_DEPTH];
+    for (size_t i = 0; i < params->select_count; i++) {
+        size_t depth = params->select[i] ? parse_path(params->select[i], names[i], MAX_DEPTH) : 0;
+        if (!depth)
+            return UARC_BadEventFilterInvalid;
+        clauses[i] = (uarc_SimpleAttributeOperand){
+            .typeDefinitionId = uarc_nodeid_numeric(0, UARC_NS0ID_BaseEventType),
+            .browsePathSize = depth,
+            .browsePath = names[i],
+            .attributeId = UARC_ATTRIBUTEID_Value};
+    }
+    uarc_EventFilter filter = {.selectClausesSize = params->select_count, .selectClauses = clauses};
+    uarc_LiteralOperand literal = {{0}};
+    uarc_extension_object operand = {.encoding = UARC_EXTENSION_OBJECT_DECODED,
+                                     .content.decoded = {UARC_T(LiteralOperand), &literal}};
+    uarc_ContentFilterElement of_type = {.filterOperator = UARC_FilterOperator_OfType,
+                                         .filterOperandsSize = 1,
+                                         .filterOperands = &operand};
+    uarc_nodeid null_id = uarc_nodeid_numeric(0, 0);
+    if (!uarc_equal(&params->of_type, &null_id, UARC_T(NodeId))) {
+        literal.value.type = UARC_T(NodeId);
+        literal.value.data = (void *)&params->of_type; /* only copied below */
+        filter.whereClause = (uarc_ContentFilter){1, &of_type};
+    }
+    uarc_EventFilter *owned = uarc_new(UARC_T(EventFilter));
+    if (!owned || uarc_copy(&filter, owned, UARC_T(EventFilter)) != UARC_Good) {
+        uarc_delete(owned, UARC_T(EventFilter));
+        return UARC_BadOutOfMemory;
+    }
+    uarc_monitored_item_params data = {.node = params->node,
+                                       .queue_size = params->queue_size ? params->queue_size
+                                                                        : DEFAULT_EVENT_QUEUE,
+                                       .user_data = params->user_data};
+    uint32_t h;
+    uarc_status status = add_item(s, &data, owned, &h);
+    if (status != UARC_Good) {
+        uarc_delete(owned, UARC_T(EventFilter));
+        return status;
+    }
+    if (handle)
+        *handle = h;
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_subscription_remove_item(uarc_subscription *s, uint32_t handle)
+{
+    if (!item_of(s, handle))
+        return UARC_BadMonitoredItemIdInvalid;
+    item *it = &s->items[handle - 1];
+    if (it->state == ITEM_ACTIVE && s->id && session_active(s->mgr)) {
+        uarc_DeleteMonitoredItemsRequest req;
+        uarc_init(&req, UARC_T(DeleteMonitoredItemsRequest));
+        req.subscriptionId = s->id;
+        req.monitoredItemIdsSize = 1;
+        req.monitoredItemIds = &it->server_id;
+        uarc_client_send(s->mgr->client, &req, UARC_T(DeleteMonitoredItemsRequest),
+                         UARC_T(DeleteMonitoredItemsResponse), 0, uarc__sub_ignore_response, NULL,
+                         NULL);
+    }
+    it->state = ITEM_REMOVED;
+    return UARC_Good;
+}
+
+/* A ModifyMonitoredItems or SetMonitoringMode in flight: the handles of its items, in order. */
+typedef struct item_call {
+    uarc_subscription *s;
+    size_t count;
+    uint32_t handles[];
+} item_call;
+
+static void item_results(item_call *c, uarc_status status, const uarc_status *results,
+                         size_t result_stride, size_t result_count)
+{
+    uarc_subscription *s = c->s;
+    s->inflight--;
+    for (size_t i = 0; i < c->count && !s->deleted; i++) {
+        uarc_status result = status != UARC_Good ? status
+                             : i < result_count
+                                 ? *(const uarc_status *)((const char *)results + i * result_stride)
+                                 : UARC_BadUnexpectedError;
+        if (s->cfg.callbacks.item_modified && item_of(s, c->handles[i])) {
+            s->delivering++;
+            s->cfg.callbacks.item_modified(s->cfg.callbacks.user_data, s, c->handles[i], result);
+            s->delivering--;
+        }
+    }
+    uarc__free(c);
+    uarc__sub_sweep(s->mgr);
+}
+
+static void on_items_modified(void *user_data, uarc_status status, void *response)
+{
+    uarc_ModifyMonitoredItemsResponse *r = response;
+    item_results(user_data, status, r && r->results ? &r->results->statusCode : NULL,
+                 sizeof(uarc_MonitoredItemModifyResult), r ? r->resultsSize : 0);
+}
+
+static void on_mode_set(void *user_data, uarc_status status, void *response)
+{
+    uarc_SetMonitoringModeResponse *r = response;
+    item_results(user_data, status, r ? r->results : NULL, sizeof(uarc_status),
+                 r ? r->resultsSize : 0);
+}
+
+/* Whether `it` can be changed now: Good with *on_server telling whether a request is needed. */
+static uarc_status changeable(const uarc_subscription *s, const item *it, bool *on_server)
+{
+    *on_server = false;
+    if (!it)
+        return UARC_BadMonitoredItemIdInvalid;
+    if (it->state == ITEM_PENDING)
+        return UARC_Good;
+    if (it->state != ITEM_ACTIVE || !s->id || !session_active(s->mgr) ||
+        s->phase == PHASE_TRANSFERRING)
+        return UARC_BadInvalidState;
+    *on_server = true;
+    return UARC_Good;
+}
+
+static item_call *new_call(uarc_subscription *s, size_t count)
+{
+    item_call *c = uarc__calloc(1, sizeof *c + count * sizeof c->handles[0]);
+    if (c)
+        c->s = s;
+    return c;
+}
+
+UARC_API uarc_status uarc_subscription_modify_item(uarc_subscription *s, uint32_t handle,
+                                                   const uarc_monitored_item_params *params)
+{
+    item *it = item_of(s, handle);
+    bool on_server;
+    uarc_status status = changeable(s, it, &on_server);
+    if (status != UARC_Good)
+        return status;
+    if (it->event_filter)
+        return UARC_BadNotSupported;
+    item_call *c = on_server ? new_call(s, 1) : NULL;
+    if (on_server && !c)
+        return UARC_BadOutOfMemory;
+    uarc_monitored_item_params kept = it->params;
+    it->params = *params;
+    it->params.node = kept.node;
+    it->params.attribute_id = kept.attribute_id;
+    it->params.user_data = kept.user_data;
+    if (!on_server)
+        return UARC_Good; /* created with these */
+    uarc_DataChangeFilter f = {0};
+    uarc_MonitoredItemModifyRequest m = {.monitoredItemId = it->server_id};
+    parameters_of(it, handle, &m.requestedParameters, &f);
+    uarc_ModifyMonitoredItemsRequest req;
+    uarc_init(&req, UARC_T(ModifyMonitoredItemsRequest));
+    req.subscriptionId = s->id;
+    req.timestampsToReturn = UARC_TimestampsToReturn_Both;
+    req.itemsToModifySize = 1;
+    req.itemsToModify = &m;
+    c->count = 1;
+    c->handles[0] = handle;
+    status = uarc_client_send(s->mgr->client, &req, UARC_T(ModifyMonitoredItemsRequest),
+                              UARC_T(ModifyMonitoredItemsResponse), 0, on_items_modified, c, NULL);
+    if (status != UARC_Good) {
+        it->params = kept;
+        uarc__free(c);
+        return status;
+    }
+    s->inflight++;
+    return UARC_Good;
+}
+
+UARC_API uarc_status uarc_subscription_set_monitoring_mode(uarc_subscription *s,
+                                                           const uint32_t *handles, size_t count,
+                                                           uarc_MonitoringMode mode)
+{
+    if ((unsigned)mode > UARC_MonitoringMode_Reporting)
+        return UARC_BadMonitoringModeInvalid;
+    if (count == 0)
+        return UARC_Good;
+    size_t remote = 0;
+    for (size_t i = 0; i < count; i++) {
+        bool on_server;
+        uarc_status status = changeable(s, item_of(s, handles[i]), &on_server);
+        if (status != UARC_Good)
+            return status;
+        remote += on_server;
+    }
+    if (s->mgr->max_items_per_call && remote > s->mgr->max_items_per_call)
+        return UARC_BadTooManyOperations;
+    item_call *c = remote ? new_call(s, remote) : NULL;
+    uint32_t *ids = remote ? uarc__calloc(remote, sizeof *ids) : NULL;
+    if (remote && (!c || !ids)) {
+        uarc__free(c);
+        uarc__free(ids);
+        return UARC_BadOutOfMemory;
+    }
+    for (size_t i = 0; i < count; i++) {
+        item *it = item_of(s, handles[i]);
+        if (it->state != ITEM_ACTIVE)
+            continue;
+        size_t k;
+        for (k = 0; k < c->count && c->handles[k] != handles[i]; k++)
+            ;
+        if (k == c->count) {
+            c->handles[c->count] = handles[i];
+            ids[c->count++] = it->server_id;
+        }
+    }
+    uarc_status status = UARC_Good;
+    if (remote) {
+        uarc_SetMonitoringModeRequest req;
+        uarc_init(&req, UARC_T(SetMonitoringModeRequest));
+        req.subscriptionId = s->id;
+        req.monitoringMode = mode;
+        req.monitoredItemIdsSize = c->count;
+        req.monitoredItemIds = ids;
+        status = uarc_client_send(s->mgr->client, &req, UARC_T(SetMonitoringModeRequest),
+                                  UARC_T(SetMonitoringModeResponse), 0, on_mode_set, c, NULL);
+        uarc__free(ids);
+        if (status != UARC_Good) {
+            uarc__free(c);
+            return status;
+        }
+        s->inflight++;
+    }
+    for (size_t i = 0; i < count; i++)
+        item_of(s, handles[i])->mode = mode;
+    return status;
+}

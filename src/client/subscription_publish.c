@@ -1,0 +1,429 @@
+/*
+ * The publish pipeline and delivery: PublishRequests kept outstanding, messages delivered in
+ * sequence order, holes filled by Republish or reported as gaps, acknowledgement after delivery.
+ */
+#include <string.h>
+
+#include "client/subscription_internal.h"
+#include "core/alloc.h"
+
+#define MAX_AVAILABLE    1024u
+#define ACKS_PER_PUBLISH 256u
+#define PUBLISH_RETRY_MS 1000
+
+static void on_republish(void *user_data, uarc_status status, void *response);
+static void on_publish(void *user_data, uarc_status status, void *response);
+
+static uarc_subscription *find_by_id(manager *m, uint32_t id)
+{
+    for (size_t i = 0; i < m->sub_count; i++)
+        if (m->subs[i]->id == id && id && !m->subs[i]->deleted)
+            return m->subs[i];
+    return NULL;
+}
+
+void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence)
+{
+    if (m->ack_count == MAX_ACKS) {
+        /* The server keeps an unacknowledged message until it ages out: dropping the oldest
+         * acknowledgement costs the server memory, not the application data. */
+        memmove(m->acks, m->acks + 1, (MAX_ACKS - 1) * sizeof *m->acks);
+        m->ack_count--;
+    }
+    m->acks[m->ack_count++] = (uarc_SubscriptionAcknowledgement){id, sequence};
+}
+
+/* PublishRequests wanted: one more than the subscriptions that publish, within the cap. */
+static uint32_t wanted(const manager *m)
+{
+    uint32_t live = 0;
+    for (size_t i = 0; i < m->sub_count; i++)
+        live += m->subs[i]->phase == PHASE_LIVE && m->subs[i]->id && !m->subs[i]->deleted;
+    if (!live)
+        return 0;
+    uint32_t cap = m->throttle ? m->throttle : m->cap;
+    return live + 1 < cap ? live + 1 : cap;
+}
+
+/* How long a PublishRequest may wait: the server answers the queued ones one keep-alive period
+ * apart at worst. */
+static uint32_t publish_timeout(const manager *m)
+{
+    double period = 0;
+    for (size_t i = 0; i < m->sub_count; i++) {
+        const uarc_subscription *s = m->subs[i];
+        double p = s->revised_interval * (s->revised_keepalive ? (double)s->revised_keepalive : 1);
+        if (p > period)
+            period = p;
+    }
+    double t = period * (m->cap + 1) + uarc__client_request_timeout(m->client);
+    return t > 3600000 ? 3600000 : (uint32_t)t;
+}
+
+/* The same value with the same source timestamp as the last one delivered: not a change. */
+static bool repeated(item *it, const uarc_data_value *value)
+{
+    if (!value->has_source_timestamp)
+        return false;
+    if (it->last.has_source_timestamp && uarc_equal(&it->last, value, UARC_T(DataValue)))
+        return true;
+    uarc_data_value copy;
+    if (uarc_copy(value, &copy, UARC_T(DataValue)) == UARC_Good) {
+        uarc_clear(&it->last, UARC_T(DataValue));
+        it->last = copy;
+    }
+    return false;
+}
+
+static void status_change(uarc_subscription *s, const uarc_StatusChangeNotification *n)
+{
+    if (n->status == UARC_GoodSubscriptionTransferred) {
+        /* Some servers tell the new session too (UA-.NETStandard PR #3847): the subscription
+         * goes on here, nothing to do but note it. */
+        uarc__sub_log(s, UARC_LOG_INFO, "server reports GoodSubscriptionTransferred");
+        return;
+    }
+    if (!uarc_status_is_bad(n->status))
+        return;
+    /* The server ended the subscription (its lifetime expired, or it was deleted): make it
+     * again, after telling what is lost. */
+    uarc__sub_log(s, UARC_LOG_WARNING, "ended by the server: %s", uarc_status_name(n->status));
+    uarc__sub_report_gap(s, s->next ? s->next : 1, 0, UARC_BadSubscriptionIdInvalid);
+    s->id = 0;
+    s->next = s->horizon = 0;
+    s->recreate = true;
+    s->phase = PHASE_NEW;
+    for (size_t i = 0; i < s->item_count; i++)
+        if (s->items[i].state == ITEM_ACTIVE || s->items[i].state == ITEM_CREATING)
+            s->items[i].state = ITEM_PENDING;
+    if (session_active(s->mgr))
+        uarc__sub_create(s);
+}
+
+/* Hands one message to the application, then acknowledges it unless that is deferred. */
+static void deliver(uarc_subscription *s, const uarc_NotificationMessage *msg)
+{
+    uint32_t id = s->id, seq = msg->sequenceNumber;
+    s->delivering++;
+    for (size_t i = 0; i < msg->notificationDataSize && !s->deleted; i++) {
+        const uarc_extension_object *e = &msg->notificationData[i];
+        if (e->encoding != UARC_EXTENSION_OBJECT_DECODED)
+            continue;
+        if (e->content.decoded.type == UARC_T(DataChangeNotification)) {
+            const uarc_DataChangeNotification *d = e->content.decoded.data;
+            for (size_t j = 0; j < d->monitoredItemsSize && !s->deleted; j++) {
+                const uarc_MonitoredItemNotification *n = &d->monitoredItems[j];
+                item *it = item_of(s, n->clientHandle);
+                if (!it || it->event_filter || !s->cfg.callbacks.data_change)
+                    continue;
+                if (repeated(it, &n->value)) {
+                    uarc__sub_log(s, UARC_LOG_DEBUG, "item %u: the same value again in message %u",
+                                  n->clientHandle, seq);
+                    continue;
+                }
+                uarc_data_change change = {
+                    s, id, seq, n->clientHandle, it->params.user_data, &it->params.node, &n->value};
+                s->cfg.callbacks.data_change(s->cfg.callbacks.user_data, &change);
+            }
+        } else if (e->content.decoded.type == UARC_T(EventNotificationList)) {
+            const uarc_EventNotificationList *l = e->content.decoded.data;
+            for (size_t j = 0; j < l->eventsSize && !s->deleted; j++) {
+                const uarc_EventFieldList *f = &l->events[j];
+                item *it = item_of(s, f->clientHandle);
+                if (!it || !it->event_filter || !s->cfg.callbacks.event)
+                    continue;
+                uarc_event event = {s,
+                                    id,
+                                    seq,
+                                    f->clientHandle,
+                                    it->params.user_data,
+                                    &it->params.node,
+                                    f->eventFields,
+                                    f->eventFieldsSize};
+                s->cfg.callbacks.event(s->cfg.callbacks.user_data, &event);
+            }
+        } else if (e->content.decoded.type == UARC_T(StatusChangeNotification)) {
+            status_change(s, e->content.decoded.data);
+        }
+    }
+    if (!s->deleted && s->cfg.callbacks.message_delivered)
+        s->cfg.callbacks.message_delivered(s->cfg.callbacks.user_data, s, seq);
+    s->delivering--;
+    if (!s->cfg.deferred_ack && id && !s->deleted)
+        uarc__sub_queue_ack(s->mgr, id, seq);
+}
+
+static bool is_available(const uarc_subscription *s, uint32_t n)
+{
+    for (size_t i = 0; i < s->available_count; i++)
+        if (s->available[i] == n)
+            return true;
+    return false;
+}
+
+void uarc__sub_keep_available(uarc_subscription *s, const uint32_t *numbers, size_t count)
+{
+    if (count > MAX_AVAILABLE)
+        count = MAX_AVAILABLE;
+    if (count > s->available_count) {
+        uint32_t *grown = uarc__realloc(s->available, count * sizeof *grown);
+        if (!grown) {
+            s->available_count = 0;
+            return;
+        }
+        s->available = grown;
+    }
+    if (count)
+        memcpy(s->available, numbers, count * sizeof *numbers);
+    s->available_count = count;
+}
+
+void uarc__sub_send_republish_of(uarc_subscription *s, uint32_t sequence)
+{
+    uarc_RepublishRequest req;
+    uarc_init(&req, UARC_T(RepublishRequest));
+    req.subscriptionId = s->id;
+    req.retransmitSequenceNumber = sequence;
+    if (uarc_client_send(s->mgr->client, &req, UARC_T(RepublishRequest), UARC_T(RepublishResponse),
+                         0, on_republish, s, NULL) == UARC_Good) {
+        s->republishing = true;
+        s->asked = sequence;
+        s->inflight++;
+    }
+}
+
+void uarc__sub_send_republish(uarc_subscription *s)
+{
+    uarc__sub_send_republish_of(s, s->next);
+}
+
+/* Moves `msg` into the held messages in order; false when it is a duplicate or there is no
+ * room. */
+static bool hold(uarc_subscription *s, uarc_NotificationMessage *msg)
+{
+    size_t i = 0;
+    while (i < s->held_count && seq_before(s->held[i].sequenceNumber, msg->sequenceNumber))
+        i++;
+    if (i < s->held_count && s->held[i].sequenceNumber == msg->sequenceNumber)
+        return false;
+    if (s->held_count == MAX_HELD)
+        return false;
+    memmove(s->held + i + 1, s->held + i, (s->held_count - i) * sizeof *s->held);
+    s->held[i] = *msg;
+    memset(msg, 0, sizeof *msg);
+    s->held_count++;
+    return true;
+}
+
+static void deliver_first_held(uarc_subscription *s)
+{
+    uarc_NotificationMessage msg = s->held[0];
+    memmove(s->held, s->held + 1, --s->held_count * sizeof *s->held);
+    s->next = seq_after(msg.sequenceNumber);
+    deliver(s, &msg);
+    uarc_clear(&msg, UARC_T(NotificationMessage));
+}
+
+void uarc__sub_drain(uarc_subscription *s)
+{
+    while (!s->deleted && s->next && s->id) {
+        if (s->held_count && s->held[0].sequenceNumber == s->next) {
+            deliver_first_held(s);
+            continue;
+        }
+        if (s->held_count && seq_before(s->held[0].sequenceNumber, s->next)) {
+            uarc_clear(&s->held[0], UARC_T(NotificationMessage)); /* delivered by a Republish */
+            memmove(s->held, s->held + 1, --s->held_count * sizeof *s->held);
+            continue;
+        }
+        if (!seq_before(s->next, s->horizon) || s->republishing || s->phase == PHASE_CATCHING_UP ||
+            s->phase == PHASE_TRANSFERRING)
+            return;
+        if (is_available(s, s->next)) {
+            if (session_active(s->mgr))
+                uarc__sub_send_republish(s);
+            return;
+        }
+        /* Lost: up to the next number the server still has, the next held one or the horizon
+         * (found without walking the numbers: a hostile horizon may be 2^31 ahead). */
+        uint32_t end = s->horizon;
+        if (s->held_count && seq_before(s->held[0].sequenceNumber, end))
+            end = s->held[0].sequenceNumber;
+        for (size_t i = 0; i < s->available_count; i++)
+            if (seq_before(s->next, s->available[i]) && seq_before(s->available[i], end))
+                end = s->available[i];
+        uint32_t from = s->next;
+        s->next = end;
+        uarc__sub_report_gap(s, from, seq_preceding(end), UARC_BadMessageNotAvailable);
+    }
+}
+
+/* A message or keep-alive for `s` from a Publish or Republish. */
+static void take_message(uarc_subscription *s, uarc_NotificationMessage *msg)
+{
+    uint32_t seq = msg->sequenceNumber;
+    if (seq == 0)
+        return; /* not a sequence number; nothing to order it by */
+    bool keepalive = msg->notificationDataSize == 0;
+    if (!s->next) { /* the first message of this subscription id tells where we are */
+        s->next = seq;
+        s->horizon = seq;
+    }
+    uint32_t end = keepalive ? seq : seq_after(seq);
+    if (seq_before(s->horizon, end))
+        s->horizon = end;
+    if (keepalive)
+        return;
+    if (seq_before(seq, s->next)) {
+        uarc__sub_log(s, UARC_LOG_DEBUG, "message %u again: dropped", seq);
+        return;
+    }
+    if (seq == s->next && !s->held_count) {
+        s->next = seq_after(seq);
+        deliver(s, msg);
+        return;
+    }
+    if (!hold(s, msg) && s->held_count == MAX_HELD) {
+        /* No room to wait any longer for the hole: give it up. */
+        uint32_t before = s->held[0].sequenceNumber;
+        uarc__sub_report_gap(s, s->next, seq_preceding(before), UARC_BadResourceUnavailable);
+        s->next = before;
+        uarc__sub_drain(s);
+        if (!s->deleted)
+            hold(s, msg);
+    }
+}
+
+static void on_republish(void *user_data, uarc_status status, void *response)
+{
+    uarc_subscription *s = user_data;
+    s->inflight--;
+    s->republishing = false;
+    uarc_RepublishResponse *r = response;
+    if (s->probing) {
+        /* Only BadSubscriptionIdInvalid tells something: the server lost the subscription. */
+        s->probing = false;
+        if (status == UARC_BadSubscriptionIdInvalid && !s->deleted && session_active(s->mgr))
+            uarc__sub_make_again(s, status);
+        else if (!s->deleted)
+            uarc__sub_drain(s);
+        uarc__sub_sweep(s->mgr);
+        return;
+    }
+    manager *m = s->mgr;
+    if (s->deleted) {
+        uarc__sub_sweep(m);
+        return;
+    }
+    uint32_t asked = s->asked;
+    bool got = status == UARC_Good && r && r->notificationMessage.sequenceNumber == asked &&
+               r->notificationMessage.notificationDataSize > 0;
+    if (s->next != asked && session_active(m)) {
+        /* A PublishResponse brought that message meanwhile: nothing to fill, nothing lost. */
+    } else if (got) {
+        s->last_heard = uarc__client_now(m->client);
+        uarc__sub_log(s, UARC_LOG_DEBUG, "Republish: message %u recovered", asked);
+        take_message(s, &r->notificationMessage);
+    } else if (status == UARC_BadSubscriptionIdInvalid) {
+        uarc__sub_make_again(s, status);
+        return;
+    } else if (status == UARC_Good || status == UARC_BadMessageNotAvailable) {
+        /* Not there any more (also a Good answer with another or no message: a server that does
+         * that must not keep us asking forever). */
+        if (s->phase == PHASE_CATCHING_UP) {
+            uarc__sub_caught_up(s);
+            return;
+        }
+        uarc__sub_report_gap(s, asked, asked, UARC_BadMessageNotAvailable);
+        s->next = seq_after(asked);
+    } else {
+        /* The connection went, or a timeout: the session hooks decide what comes next. */
+        if (s->phase == PHASE_CATCHING_UP && session_active(m))
+            uarc__sub_caught_up(s);
+        return;
+    }
+    if (s->phase == PHASE_CATCHING_UP && session_active(m)) {
+        uarc__sub_send_republish(s);
+        if (!s->republishing)
+            uarc__sub_caught_up(s);
+        return;
+    }
+    uarc__sub_drain(s);
+}
+
+/* ---- the publish pipeline ---- */
+
+static void send_publish(manager *m)
+{
+    uarc_PublishRequest req;
+    uarc_init(&req, UARC_T(PublishRequest));
+    size_t n = m->ack_count < ACKS_PER_PUBLISH ? m->ack_count : ACKS_PER_PUBLISH;
+    req.subscriptionAcknowledgementsSize = n;
+    req.subscriptionAcknowledgements = n ? m->acks : NULL;
+    uint32_t timeout = publish_timeout(m);
+    req.requestHeader.timeoutHint = timeout;
+    if (uarc_client_send(m->client, &req, UARC_T(PublishRequest), UARC_T(PublishResponse), timeout,
+                         on_publish, m, NULL) != UARC_Good) {
+        m->retry_at = uarc__client_now(m->client) + PUBLISH_RETRY_MS;
+        return;
+    }
+    m->outstanding++;
+    memmove(m->acks, m->acks + n, (m->ack_count - n) * sizeof *m->acks);
+    m->ack_count -= n;
+}
+
+void uarc__sub_refill(manager *m)
+{
+    if (!session_active(m) || m->no_subscription || m->retry_at >= 0)
+        return;
+    uint32_t want = wanted(m);
+    while (m->outstanding < want && m->retry_at < 0 && session_active(m))
+        send_publish(m);
+}
+
+static void on_publish(void *user_data, uarc_status status, void *response)
+{
+    manager *m = user_data;
+    if (m->outstanding)
+        m->outstanding--;
+    uarc_PublishResponse *r = response;
+    if (status == UARC_Good && r) {
+        uarc_subscription *s = find_by_id(m, r->subscriptionId);
+        if (s && (s->phase == PHASE_LIVE || s->phase == PHASE_CATCHING_UP)) {
+            s->last_heard = uarc__client_now(m->client);
+            if (s->stalled) {
+                s->stalled = false;
+                uarc__sub_set_state(s, UARC_SUBSCRIPTION_RESUMED, UARC_Good); /* heard from again */
+            }
+            uarc__sub_keep_available(s, r->availableSequenceNumbers,
+                                     r->availableSequenceNumbersSize);
+            s->delivering++;
+            take_message(s, &r->notificationMessage);
+            if (!s->deleted)
+                uarc__sub_drain(s);
+            s->delivering--;
+            uarc__sub_sweep(m);
+        }
+        uarc__sub_refill(m);
+        return;
+    }
+    switch (status) {
+    case UARC_BadTooManyPublishRequests:
+        /* The server holds no more: send the next only when one of those comes back. */
+        m->throttle = m->outstanding ? m->outstanding : 1;
+        uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
+                  "BadTooManyPublishRequests: at most %u PublishRequests from now on", m->throttle);
+        return;
+    case UARC_BadNoSubscription:
+        m->no_subscription = true; /* harmless; resumes with the next (re)created subscription */
+        return;
+    case UARC_BadTimeout:
+    case UARC_BadRequestTimeout:
+        uarc__sub_refill(m);
+        return;
+    default:
+        if (session_active(m) && m->retry_at < 0)
+            m->retry_at = uarc__client_now(m->client) + PUBLISH_RETRY_MS;
+        return;
+    }
+}
