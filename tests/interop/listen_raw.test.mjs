@@ -271,6 +271,8 @@ for (const [name, args] of [
   ["--connect-timeout 0", ["listen", "--connect-timeout", "0", "--allow", ALLOWED]],
   ["--keepalive that is not a number", ["listen", "--keepalive", "soon", "--allow", ALLOWED]],
   ["--request-timeout with --accept-only", ["listen", "--accept-only", "--request-timeout", "5", "--allow", ALLOWED]],
+  ["--max-handshakes 0", ["listen", "--max-handshakes", "0", "--allow", ALLOWED]],
+  ["--max-handshakes with --accept-only", ["listen", "--accept-only", "--max-handshakes", "8", "--allow", ALLOWED]],
   ["a missing allow file", ["listen", "--allow-file", "/nonexistent/uarc-allow.txt"]],
 ]) {
   test(`usage error (${name}) exits 2 with a message on stderr`, async () => {

@@ -151,7 +151,7 @@ typedef struct record {
     uarc_status failed_status;
     uint32_t backoff_delay;
     uarc_status lost_status;
-    char lost_reason[64], lost_peer[UARC_PEER_SIZE];
+    char lost_reason[64], lost_kind[16], lost_peer[UARC_PEER_SIZE];
     char drop_uri[32], drop_peer[UARC_PEER_SIZE], drop_reason[160];
     uarc_status drop_status;
 } record;
@@ -191,6 +191,7 @@ static void rec_lost(void *user_data, uarc_client *client, const char *server_ur
     r->lost++;
     r->lost_status = status;
     snprintf(r->lost_reason, sizeof r->lost_reason, "%s", uarc_client_end_reason(client));
+    snprintf(r->lost_kind, sizeof r->lost_kind, "%s", uarc_client_end_kind(client));
     snprintf(r->lost_peer, sizeof r->lost_peer, "%s", uarc_client_peer(client));
 }
 
@@ -332,6 +333,7 @@ static void test_impostor_spare_does_not_delay_redial(void **state)
     assert_int_equal(f.r.lost, 1);
     assert_int_equal(f.r.lost_status, UARC_BadConnectionClosed);
     assert_string_equal(f.r.lost_reason, "closed by peer");
+    assert_string_equal(f.r.lost_kind, "closed");
     assert_string_equal(f.r.lost_peer, honest_peer);
     uint8_t buf[4096];
     RUN_UNTIL(&f, readable(impostor), 2000);
@@ -401,6 +403,7 @@ static void test_spare_bounded_and_reported(void **state)
     assert_int_equal(f.r.lost, 1);
     assert_int_equal(f.r.lost_status, UARC_BadConnectionClosed);
     assert_string_equal(f.r.lost_reason, "reset by peer");
+    assert_string_equal(f.r.lost_kind, "reset");
     fixture_close(&f);
 }
 
