@@ -39,7 +39,8 @@
  * Work follows what happened: the hub waits on one epoll set holding the listener's descriptor
  * and every socket of its servers, and keeps each server's next deadline (request timeouts,
  * keep-alives, token renewals, hello and spare deadlines) in a heap; a round touches only the
- * servers with an event or a due deadline, however many are idle. Embed it with
+ * servers with an event or a due deadline, however many are idle. Deadlines are served up to
+ * 20 ms late, so that those close together share one wake-up. Embed it with
  * uarc_reverse_hub_fd() and uarc_reverse_hub_timeout_ms() in any event loop.
  *
  * Connect storms: at most max_handshakes servers connect at once; the other accepted

@@ -32,6 +32,9 @@
 #define DEFAULT_BACKOFF_INITIAL_MS 2000u
 #define DEFAULT_BACKOFF_MAX_MS     300000u
 #define EVENTS_PER_WAIT            256
+/* Deadlines are served up to this late, so that those close together (thousands of spread
+ * keep-alives) share a wake-up instead of each costing one. */
+#define TIMER_SLACK_MS 20
 
 UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_connection *connection)
 {
@@ -535,7 +538,7 @@ UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub)
         return 0; /* a client was called from outside: re-read it before waiting */
     int wait = uarc_listener_timeout_ms(hub->opt.listener);
     const uarc__heap_node *top = uarc__heap_top(&hub->timers);
-    int t = top ? until(top->due, uarc__now_ms()) : -1;
+    int t = top ? until(top->due + TIMER_SLACK_MS, uarc__now_ms()) : -1;
     return t >= 0 && (wait < 0 || t < wait) ? t : wait;
 }
 
