@@ -177,14 +177,14 @@ UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
 /*
  * Waits up to `timeout_ms` (0: no wait, -1: no limit) for any descriptor, then does all due work:
  * accepts, hands sockets to clients, drives the clients with events or due deadlines, runs
- * callbacks. Callbacks run at the end
- * of this call, outside of any client's processing, so they may call blocking client functions
- * (which pause the other connections meanwhile). Returns Good, GoodCallAgain when a signal
- * interrupted the wait, or the listener's error.
+ * callbacks. Callbacks run at the end of this call, outside of any client's processing, so they may
+ * call blocking client functions (which pause the other connections meanwhile). Returns Good,
+ * GoodCallAgain when a signal interrupted the wait, or the listener's error.
  */
 UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms);
 
-/* The client of a server, NULL when that server never connected. Owned by the hub. */
+/* The client of a server, NULL when that server never connected. Owned by the hub, which also
+ * holds its wake callback (uarc_client_set_wake_callback(): do not replace it). */
 UARC_API uarc_client *uarc_reverse_hub_client(const uarc_reverse_hub *hub, const char *server_uri);
 
 /*
