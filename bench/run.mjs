@@ -2,10 +2,15 @@
 // Runs every uarc benchmark beside its reference in one run and writes the table.
 //
 //   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
+//                      [--fleet-sizes N,N,...] [--fleet-seconds S] [--no-fleet-subscriptions]
+//                      [--fleet-from RAW.jsonl]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
 // the number of runs behind every median and p90. LIST picks sections: codec,connect,listener,
-// memory (default all). The table goes to stdout and, as Markdown with the date, the machine and
+// memory,fleet (default all); the sections not picked are kept from the existing FILE. The fleet
+// section (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and
+// measures over S seconds (default 20); --fleet-from writes its table from the fleet rows of an
+// earlier run's bench-raw.jsonl instead of measuring. The table goes to stdout and, as Markdown with the date, the machine and
 // the versions, to FILE (default bench/RESULTS.md); the raw samples to DIR/bench-raw.jsonl.
 // scripts/bench is the one command that builds and runs this.
 process.env.NODEOPCUA_LOG_LEVEL ??= "3";
@@ -18,6 +23,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { benchFleet, fleetTable } from "./fleet.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PEER = path.join(ROOT, "tests/peer");
@@ -26,7 +32,10 @@ const SERVER_URI = "urn:uarc:bench:server";
 // ---- arguments -------------------------------------------------------------------------------
 
 const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
-  only: new Set(["codec", "connect", "listener", "memory"]) };
+  only: new Set(["codec", "connect", "listener", "memory", "fleet"]),
+  fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true };
+// Section numbers in the file; 6 is bench/mqtt.mjs's, between its own markers.
+const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7" };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -36,18 +45,29 @@ const opts = { build: null, runs: 30, out: path.join(ROOT, "bench/RESULTS.md"),
       case "--runs": opts.runs = Number(value()); break;
       case "--out": opts.out = path.resolve(value()); break;
       case "--only": opts.only = new Set(value().split(",")); break;
+      case "--fleet-sizes": opts.fleetSizes = value().split(",").map(Number); break;
+      case "--fleet-seconds": opts.fleetSeconds = Number(value()); break;
+      case "--no-fleet-subscriptions": opts.fleetSubscriptions = false; break;
+      case "--fleet-from": opts.fleetFrom = path.resolve(value()); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
   if (!opts.build) usage("--build is required");
   if (!(opts.runs >= 1)) usage("--runs needs a positive number");
+  for (const s of opts.only) if (!SECTIONS[s]) usage(`unknown section ${s}`);
+  if (!opts.fleetSizes.every((n) => n >= 1)) usage("--fleet-sizes needs positive numbers");
+  if (!(opts.fleetSeconds >= 1)) usage("--fleet-seconds needs a positive number");
 }
 function usage(message) {
   process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
-    "[--out FILE] [--only codec,connect,listener,memory]\n");
+    "[--out FILE] [--only codec,connect,listener,memory,fleet] [--fleet-sizes N,...] " +
+    "[--fleet-seconds S] [--no-fleet-subscriptions]\n");
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
+// Read before the raw file of this run is opened, which may be the same file.
+const fleetFrom = opts.fleetFrom && fs.readFileSync(opts.fleetFrom, "utf8").split("\n")
+  .filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.bench === "fleet");
 const raw = fs.createWriteStream(path.join(opts.build, "bench-raw.jsonl"));
 const log = (...a) => process.stderr.write(a.join(" ") + "\n");
 
@@ -449,7 +469,44 @@ function table(results) {
     }
     out.push("");
   }
+  if (results.fleet.length) {
+    const fleet = fleetTable(results.fleet, opts.fleetSeconds);
+    out.push(fleet.text);
+    checks.push(...fleet.checks);
+  }
   return { text: out.join("\n"), checks };
+}
+
+// With --only, the sections not run this time are taken from the existing file (its blocks
+// start with "### N" and end before the "Held:" line), with their held/missed entries.
+function keepOld(text, checks) {
+  const notRun = Object.entries(SECTIONS).filter(([s]) => !opts.only.has(s)).map(([, n]) => n);
+  if (!notRun.length || !fs.existsSync(opts.out)) return { text, checks, kept: [] };
+  const old = fs.readFileSync(opts.out, "utf8");
+  const blocks = (t) => {
+    const m = new Map();
+    let key = null;
+    for (const line of t.split("\n")) {
+      if (/^(Held|Missed):/.test(line)) key = null;
+      const h = /^### (\d)/.exec(line);
+      if (h) { key = h[1]; m.set(key, []); }
+      if (key) m.get(key).push(line);
+    }
+    return m;
+  };
+  const now = blocks(text), before = blocks(old);
+  const kept = notRun.filter((n) => before.has(n));
+  for (const n of kept) now.set(n, before.get(n));
+  const body = [...now.keys()].sort().map((n) => now.get(n).join("\n")).join("\n");
+  const section = (name) => /^#(\d)/.exec(name)?.[1] === "2" ? "1" : /^#(\d)/.exec(name)?.[1];
+  const oldList = (label) => (new RegExp(`^${label}: (.*)\\.$`, "m").exec(old)?.[1] ?? "")
+    .split(", ").filter((x) => x && x !== "none" && kept.includes(section(x)));
+  const all = [...checks, ...oldList("Held").map((x) => [x, true]),
+    ...oldList("Missed").map((x) => [x, false])];
+  // A file that already kept sections from an earlier run names that run's date.
+  const date = /kept from the previous run \(([^)]*)\)/.exec(old)?.[1] ??
+    /^- Date: (.*)$/m.exec(old)?.[1] ?? "unknown";
+  return { text: body, checks: all, kept, date };
 }
 
 function markdown(m, body, checks) {
@@ -483,6 +540,10 @@ function markdown(m, body, checks) {
     "150 ms; with 200 silent connections held open to each in the idle rows.",
     "- 4: bench_codec (encode; decode into a reset arena, and into the heap for comparison).",
     "- 5: bench_memory in a fresh process per run: (RSS with n held − RSS before) / n.",
+    "- 7: bench/fleet.mjs: fleetsim plays N servers dialing one `uarc listen --stay` at once " +
+    "(each in its own process); time to all sessions up, RSS and CPU of the uarc process from /proc.",
+    ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
+      "the date and versions above are those of the sections run now."] : []),
     "",
     body,
     `Held: ${held.join(", ") || "none"}.`,
@@ -494,7 +555,7 @@ function markdown(m, body, checks) {
 
 // ---- main ----------------------------------------------------------------------------------------
 
-const results = { connect: [], listener: [], codec: [], memory: [] };
+const results = { connect: [], listener: [], codec: [], memory: [], fleet: [] };
 let server = null;
 const cleanup = () => server?.child.kill("SIGTERM");
 process.on("exit", cleanup);
@@ -521,16 +582,30 @@ try {
     log("3. listener capacity");
     await benchListener(results);
   }
+  if (opts.only.has("fleet") && opts.fleetFrom) {
+    // The table again from the rows of an earlier run (its DIR/bench-raw.jsonl), not measured.
+    results.fleet = fleetFrom;
+    for (const r of fleetFrom) raw.write(JSON.stringify(r) + "\n");
+  } else if (opts.only.has("fleet")) {
+    log(`6. fleet (${opts.fleetSizes.join(", ")} servers; about a minute each)`);
+    results.fleet = await benchFleet({ build: opts.build, sizes: opts.fleetSizes,
+      seconds: opts.fleetSeconds, subscriptions: opts.fleetSubscriptions, log, raw });
+  }
 } catch (err) {
   log(`run.mjs: ${err?.stack ?? err}`);
   process.exitCode = 1;
 }
 const m = machine();
-const { text, checks } = table(results);
-const md = markdown(m, text, checks);
+const merged = (() => { const t = table(results); return keepOld(t.text, t.checks); })();
+m.kept = merged.kept;
+m.keptDate = merged.date;
+const md = markdown(m, merged.text + "\n", merged.checks);
 process.stdout.write(md);
 if (process.exitCode !== 1) {
-  fs.writeFileSync(opts.out, md);
+  // bench/mqtt.mjs's section lives between its markers; this file is rewritten around it.
+  const mqtt = fs.existsSync(opts.out) &&
+    /<!-- mqtt -->[\s\S]*<!-- \/mqtt -->/.exec(fs.readFileSync(opts.out, "utf8"))?.[0];
+  fs.writeFileSync(opts.out, mqtt ? `${md.trimEnd()}\n\n${mqtt}\n` : md);
   log(`written ${path.relative(process.cwd(), opts.out)}`);
 }
 raw.end();

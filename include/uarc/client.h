@@ -87,17 +87,20 @@ typedef struct uarc_client_config {
      * grants, but never sooner than 500 ms after the last token. 0: 600000 ms. */
     uint32_t secure_channel_lifetime_ms;
     /* NULL: http://opcfoundation.org/UA/SecurityPolicy#None. Also implemented:
-     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep and
-     * #Aes256_Sha256_RsaPss. */
+     * http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256, #Aes128_Sha256_RsaOaep,
+     * #Aes256_Sha256_RsaPss, #ECC_nistP256, #ECC_nistP384, #ECC_brainpoolP256r1 and
+     * #ECC_brainpoolP384r1 (the ECC ones take EC certificates on their curve). */
     const char *security_policy_uri;
     /* For a policy other than None: UARC_MessageSecurityMode_Sign or _SignAndEncrypt.
      * Invalid (0): SignAndEncrypt. */
     uarc_MessageSecurityMode security_mode;
-    /* Our application instance certificate and its unencrypted RSA private key, needed for a
+    /* Our application instance certificate and its unencrypted private key (RSA for the RSA
+     * policies, EC on the policy's curve for the ECC ones), needed for a
      * policy other than None (and then for the CreateSession/ActivateSession signatures): in-memory
      * DER (certificate/private_key, copied; they win over the files) or files in PEM or DER.
      * NULL: none; with generate_certificate true, an ephemeral self-signed certificate (RSA-2048,
-     * SHA-256, subjectAltName URI = application_uri, valid from now for a year) is made at the
+     * SHA-256, or for an ECC policy an EC key on its curve: see uarc_certificate_generate_for();
+     * subjectAltName URI = application_uri, valid from now for a year) is made at the
      * first secured connect and kept for the client's life. Without either, a secured connect
      * fails with BadCertificateInvalid; with a key outside 2048 to 4096 bits (the RSA policies'
      * range, Part 7), with BadCertificatePolicyCheckFailed. */
@@ -164,6 +167,29 @@ typedef struct uarc_client_config {
     const char *trust_list_dir;
     const char *trust_store_dir;
     bool accept_untrusted_server_certificate;
+    /* The issuers list (Part 4 §6.1.3): a file or a folder (read as trust_list_dir is) of CA
+     * certificates and their CRLs, PEM or DER, that may complete the chain from the server's
+     * certificate to one of trust_list_dir but are trusted by nobody: a certificate whose chain
+     * holds no certificate of the trust list is BadCertificateUntrusted. Issuers the server
+     * sends after its certificate (the certificate field may hold a chain, Part 6 §6.2.6: at most
+     * 8 certificates, 64 KiB, else BadCertificateInvalid) are used the same way; only the first
+     * certificate is the server's and its key the one used. A chain must reach a self-signed
+     * certificate through these three, else BadCertificateChainIncomplete: a trusted
+     * intermediate CA whose root is in none of them does not make a complete chain. Used only
+     * with trust_list_dir. NULL: none. Copied. */
+    const char *issuer_list;
+    /* Forward connect on a secured channel (expected_server_uri NULL; reverse connect checks
+     * that instead), before OPN (Part 4 §6.1.3):
+     * - the server certificate's subjectAltName URI must equal the server's ApplicationUri in
+     *   the discovery result's endpoint for our policy and mode (when one is known), else the
+     *   connect fails with BadCertificateUriInvalid naming both; allow_server_uri_mismatch makes
+     *   that a warning in the log (category "trust");
+     * - the host of the EndpointUrl should be among the certificate's DNS or IP
+     *   subjectAltNames: a warning in the log when it is not, unless require_server_host_name,
+     *   which fails the connect with BadCertificateHostNameInvalid instead.
+     * accept_untrusted_server_certificate changes neither. */
+    bool allow_server_uri_mismatch;
+    bool require_server_host_name;
     /* Our ApplicationDescription. NULL: the subjectAltName URI of our certificate when one is
      * configured (certificate or certificate_file), else "urn:uarc:client"; and "uarc". The URI
      * must be the certificate's (servers check it): a configured application_uri that differs
@@ -303,6 +329,14 @@ UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *client,
 UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint8_t **certificate,
                                                size_t *certificate_length, uint8_t **private_key,
                                                size_t *private_key_length);
+/* As uarc_certificate_generate(), with the key the SecurityPolicy `security_policy_uri` needs
+ * (NULL or None: RSA-2048): for ECC_nistP256 and ECC_brainpoolP256r1 an EC key on that curve and a
+ * SHA-256 signature, for ECC_nistP384 and ECC_brainpoolP384r1 the 384-bit curve and SHA-384;
+ * RSA-2048 for the RSA policies. This is what generate_certificate makes for a client of that
+ * policy. Returns also BadSecurityPolicyRejected for a policy uarc does not implement. */
+UARC_API uarc_status uarc_certificate_generate_for(
+    const char *application_uri, const char *security_policy_uri, uint8_t **certificate,
+    size_t *certificate_length, uint8_t **private_key, size_t *private_key_length);
 /* The application URI a certificate (DER) names: the first URI of its subjectAltName, copied
  * NUL-terminated into `uri` (`size` bytes). Returns Good, BadCertificateUriInvalid when it names
  * none (or one that does not fit), BadCertificateInvalid when `der` is not a certificate. */

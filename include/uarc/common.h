@@ -30,6 +30,10 @@ typedef uint32_t uarc_status;
 
 #define uarc_status_is_good(s) (((s)&0xC0000000u) == 0)
 #define uarc_status_is_bad(s)  (((s)&0x80000000u) != 0)
+/* The info bits of a data value's status say InfoType DataValue with the Overflow bit (0x480):
+ * the server's queue of the monitored item was full and dropped values next to this one
+ * (Part 4, StatusCode InfoBits). */
+#define uarc_status_is_overflow(s) (((s)&0x00000C80u) == 0x00000480u)
 
 /* Name of a standard status code ("BadTimeout"), ignoring the info bits (low 16 bits).
  * Returns "Unknown" for a code that is not in StatusCode.csv. The string is static. */

@@ -116,6 +116,10 @@ typedef struct uarc_listener_config {
     /* Rejections answer ERR BadTcpEndpointUrlInvalid (the spec's code). When true they answer
      * BadTcpMessageTypeInvalid instead, which some servers read as "pause re-dialing". */
     bool reject_with_message_type_invalid;
+    /* SO_REUSEPORT on every listening socket: several processes that all set it share one port,
+     * and the kernel spreads new connections over them (by a hash of the addresses and ports).
+     * Default false: a port in use is a bind error. */
+    bool reuse_port;
     uarc_listener_callbacks callbacks;
     uarc_logger logger;
 } uarc_listener_config;

@@ -20,7 +20,11 @@
  * a new session, the subscriptions are moved to it with TransferSubscriptions (sendInitialValues
  * true; state TRANSFERRED, then the same Republish loop); a subscription the server does not
  * have is created again with its items (state RECREATED, new subscription id), after a gap from
- * the first undelivered number (`to` 0: open-ended).
+ * the first undelivered number (`to` 0: open-ended). Items whose CreateMonitoredItems got no
+ * answer (the connection went, or it timed out) may exist on the server all the same: the
+ * subscription asks Server.GetMonitoredItems, takes over those the server has (item_created
+ * Good) and creates only the others, so no item exists twice; a server that cannot answer gets
+ * them created again.
  *
  * The module does no I/O and reads no clock: it sends through uarc_client_send() and runs from
  * the client's callbacks and tick, so it works the same in blocking, event-loop and byte mode.
@@ -78,7 +82,9 @@ typedef struct uarc_data_change {
     uint32_t item;            /* the handle uarc_subscription_add_item() gave */
     void *item_user_data;
     const uarc_nodeid *node;
-    const uarc_data_value *value; /* status bit 0x400 (overflow) tells that the queue dropped */
+    /* As the server sent it; uarc_status_is_overflow(value->status): the item's queue dropped
+     * values next to this one (the oldest before it, or with discard_newest the newest after). */
+    const uarc_data_value *value;
 } uarc_data_change;
 
 /* One event of an event item, valid during the callback. */

@@ -329,7 +329,8 @@ static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType re
         ch->client_nonce = uarc__malloc(ch->client_nonce_length);
         if (!ch->client_nonce)
             return UARC_BadOutOfMemory;
-        uarc_status s = ch->policy->random(ch->security, ch->client_nonce, ch->client_nonce_length);
+        uarc_status s =
+            ch->policy->new_nonce(ch->security, ch->client_nonce, ch->client_nonce_length);
         if (s != UARC_Good)
             return s;
     }
@@ -918,7 +919,7 @@ uarc__channel *uarc__channel_new(const uarc__channel_config *config,
         return NULL;
     ch->endpoint_url = uarc__strndup(config->endpoint_url, strlen(config->endpoint_url));
     uarc__security_config security = {config->security_mode, config->local_certificate,
-                                      config->local_private_key, config->remote_certificate};
+                                      config->local_private_key, config->remote_certificate, false};
     if (!ch->endpoint_url || policy->context_new(&security, &ch->security) != UARC_Good) {
         uarc__free(ch->endpoint_url);
         uarc__free(ch);

@@ -132,11 +132,17 @@ size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length)
     return (size_t)(p - der);
 }
 
-uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t **cert,
-                                          size_t *cert_length, uint8_t **key, size_t *key_length)
+uarc_status uarc__crypto_make_certificate(const char *application_uri, const char *curve,
+                                          uint8_t **cert, size_t *cert_length, uint8_t **key,
+                                          size_t *key_length)
 {
     uarc_status s = UARC_BadInternalError;
-    EVP_PKEY *pkey = EVP_RSA_gen(2048);
+    EVP_PKEY *pkey = curve ? EVP_EC_gen(curve) : EVP_RSA_gen(2048);
+    /* an EC key signs and agrees on keys, never encrypts; P-384 keys sign with SHA-384 */
+    const char *usage = curve ? "critical,digitalSignature,nonRepudiation,keyAgreement,keyCertSign"
+                              : "critical,digitalSignature,nonRepudiation,keyEncipherment,"
+                                "dataEncipherment,keyCertSign";
+    const EVP_MD *digest = curve && strstr(curve, "384") ? EVP_sha384() : EVP_sha256();
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
     if (!pkey || !x || !name)
@@ -168,9 +174,7 @@ uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t *
         !X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600) || X509_set_pubkey(x, pkey) != 1)
         goto done;
     ext_san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
-    ext_ku = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage,
-                                 "critical,digitalSignature,nonRepudiation,keyEncipherment,"
-                                 "dataEncipherment,keyCertSign");
+    ext_ku = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, usage);
     ext_eku = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, "clientAuth,serverAuth");
     ext_bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:FALSE");
     bool added = ext_san && ext_ku && ext_eku && ext_bc && X509_add_ext(x, ext_san, -1) &&
@@ -180,7 +184,7 @@ uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t *
     X509_EXTENSION_free(ext_ku);
     X509_EXTENSION_free(ext_eku);
     X509_EXTENSION_free(ext_bc);
-    if (!added || X509_sign(x, pkey, EVP_sha256()) <= 0)
+    if (!added || X509_sign(x, pkey, digest) <= 0)
         goto done;
     unsigned char *out = NULL;
     int n = i2d_X509(x, &out);

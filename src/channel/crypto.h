@@ -24,10 +24,13 @@ uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_
 /* The first certificate of `der` (a certificate or a chain of them): its length, 0 when not a
  * certificate. */
 size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
-/* Makes an RSA-2048 key and a self-signed SHA-256 certificate valid from now for a year, with
- * subjectAltName URI `application_uri` (and DNS "localhost"). */
-uarc_status uarc__crypto_make_certificate(const char *application_uri, uint8_t **cert,
-                                          size_t *cert_length, uint8_t **key, size_t *key_length);
+/* Makes a key and a self-signed certificate valid from now for a year, with subjectAltName URI
+ * `application_uri` (and DNS "localhost"): RSA-2048 signed with SHA-256 when `curve` is NULL, else
+ * an EC key on `curve` (an OpenSSL group name such as "prime256v1", "secp384r1") signed with
+ * SHA-256, or SHA-384 for the 384-bit curves. */
+uarc_status uarc__crypto_make_certificate(const char *application_uri, const char *curve,
+                                          uint8_t **cert, size_t *cert_length, uint8_t **key,
+                                          size_t *key_length);
 /* Copies the first URI of the certificate's subjectAltName into out (NUL-terminated). Returns
  * Good, BadCertificateUriInvalid when it has none, BadCertificateInvalid when unparseable. */
 uarc_status uarc__crypto_certificate_uri(const uint8_t *der, size_t length, char *out,

@@ -40,6 +40,8 @@ typedef struct uarc__security_config {
     uarc_view remote_certificate;  /* the server's DER certificate (or chain), from its endpoint.
                                       The secured policies need it; the local certificate and key
                                       only to sign and decrypt (not for encrypted secrets). */
+    bool server; /* the context plays the server (tests and fuzz targets only; uarc is a client):
+                    derive_keys then takes the server nonce first */
 } uarc__security_config;
 
 typedef struct uarc__security_policy {
@@ -49,6 +51,9 @@ typedef struct uarc__security_policy {
      * SignatureData and in an encrypted UserNameIdentityToken. NULL for None. */
     const char *asym_signature_uri;
     const char *asym_encryption_uri;
+    /* The OpenSSL group name of the EC curve every key of an ECC policy is on (certificates and
+     * ephemeral keys); NULL for None and the RSA policies. */
+    const char *certificate_curve;
 
     /* Creates the per-channel state (parsed keys and certificates). Returns Good,
      * BadSecurityPolicyRejected for a mode the policy cannot do, BadCertificateInvalid, ... */
@@ -79,17 +84,20 @@ typedef struct uarc__security_policy {
     /* Decrypts data[0..length) (a multiple of cipher_block) in place into *plain_length bytes. */
     uarc_status (*asym_decrypt)(void *context, uint8_t *data, size_t length, size_t *plain_length);
 
-    /* Fills `out` with cryptographic random bytes (nonces). */
-    uarc_status (*random)(void *context, uint8_t *out, size_t length);
+    /* Fills `out` (nonce_length bytes) with the client nonce of a new OPN: random bytes, or for
+     * the ECC policies the public key X | Y of a new ephemeral key pair, whose private half the
+     * context keeps for the next derive_keys. */
+    uarc_status (*new_nonce)(void *context, uint8_t *out, size_t length);
 
     /* ---- symmetric (MSG, CLO) ---- */
-    /* Derives the key set of one SecurityToken from both nonces (Part 6 §6.7.5). *keys may be NULL
-     * for None; keys_delete accepts NULL. */
-    uarc_status (*derive_keys)(void *context, uarc_view client_nonce, uarc_view server_nonce,
+    /* Derives the key set of one SecurityToken from both nonces (Part 6 §6.7.5, §6.8): our own
+     * (the client nonce, or the server's when the context plays the server) first. *keys may be
+     * NULL for None; keys_delete accepts NULL. */
+    uarc_status (*derive_keys)(void *context, uarc_view local_nonce, uarc_view remote_nonce,
                                void **keys);
     void (*keys_delete)(void *keys);
     void (*sym_layout)(const void *context, uarc__chunk_layout *out);
-    /* Sign/encrypt with the client keys, verify/decrypt with the server keys of `keys`.
+    /* Sign/encrypt with our keys, verify/decrypt with the peer's keys of `keys`.
      * Symmetric ciphers keep the length (cipher_block == plain_block). */
     uarc_status (*sym_sign)(const void *keys, const uint8_t *data, size_t length,
                             uint8_t *signature);
@@ -107,15 +115,51 @@ typedef struct uarc__security_policy {
     "http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep"
 #define UARC__SECURITY_POLICY_AES256_SHA256_RSAPSS_URI                                             \
     "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss"
+#define UARC__SECURITY_POLICY_ECC_NISTP256_URI                                                     \
+    "http://opcfoundation.org/UA/SecurityPolicy#ECC_nistP256"
+#define UARC__SECURITY_POLICY_ECC_NISTP384_URI                                                     \
+    "http://opcfoundation.org/UA/SecurityPolicy#ECC_nistP384"
+#define UARC__SECURITY_POLICY_ECC_BRAINPOOLP256R1_URI                                              \
+    "http://opcfoundation.org/UA/SecurityPolicy#ECC_brainpoolP256r1"
+#define UARC__SECURITY_POLICY_ECC_BRAINPOOLP384R1_URI                                              \
+    "http://opcfoundation.org/UA/SecurityPolicy#ECC_brainpoolP384r1"
 
 extern const uarc__security_policy uarc__security_policy_none;
 extern const uarc__security_policy uarc__security_policy_basic256sha256;
 extern const uarc__security_policy uarc__security_policy_aes128_sha256_rsaoaep;
 extern const uarc__security_policy uarc__security_policy_aes256_sha256_rsapss;
+extern const uarc__security_policy uarc__security_policy_ecc_nistp256;
+extern const uarc__security_policy uarc__security_policy_ecc_nistp384;
+extern const uarc__security_policy uarc__security_policy_ecc_brainpoolp256r1;
+extern const uarc__security_policy uarc__security_policy_ecc_brainpoolp384r1;
 
 /* P_SHA256(secret, seed) of RFC 5246 §5 (Part 6 §6.7.5), `length` bytes into out. Seeds up to 64
  * bytes. */
 uarc_status uarc__p_sha256(uarc_view secret, uarc_view seed, uint8_t *out, size_t length);
+
+/* HKDF (RFC 5869) with `digest` ("SHA256", "SHA384") of `secret` with `salt` and `info`, `length`
+ * bytes into out. The ECC policies (Part 6 §6.8) pass the same bytes as salt and info. */
+uarc_status uarc__hkdf(const char *digest, uarc_view secret, uarc_view salt, uarc_view info,
+                       uint8_t *out, size_t length);
+/* HMAC with `digest` ("SHA256", "SHA384") of data[0..length) under `key` into `mac` (the digest's
+ * size). */
+uarc_status uarc__hmac(const char *digest, uarc_view key, const uint8_t *data, size_t length,
+                       uint8_t *mac);
+/* AES-CBC without padding (key 16 or 32 bytes, a 16-byte IV) over data[0..length) in place;
+ * length a multiple of 16. BadSecurityChecksFailed otherwise. */
+uarc_status uarc__aes_cbc(bool encrypting, uarc_view key, const uint8_t iv[16], uint8_t *data,
+                          size_t length);
+
+/* The EccEncryptedSecret (Part 4 §7.40.2.5) of `secret` for an ECC policy's context (the
+ * channel's: its certificate signs): a new ephemeral key of ours, the receiver's ephemeral public
+ * key `receiver_key` (X | Y, from its ECDHKey), `nonce` (the last server nonce), signed, the
+ * payload AES-CBC encrypted with keys from HKDF (Part 6 §6.8.3). *out (uarc__malloc'd) holds the
+ * whole structure. Returns Good, BadInvalidArgument (not an ECC context, no local key, a key of
+ * the wrong length), BadNonceInvalid (the receiver key is not a point of the curve),
+ * BadOutOfMemory. */
+uarc_status uarc__ecc_encrypt_secret(const uarc__security_policy *policy, void *context,
+                                     uarc_view receiver_key, uarc_view nonce, uarc_view secret,
+                                     int64_t signing_time, uint8_t **out, size_t *out_length);
 
 /* The implemented policy with this URI (NULL: None); NULL when not implemented. */
 const uarc__security_policy *uarc__security_policy_find(const char *uri);

@@ -162,7 +162,7 @@ const uarc__security_policy uarc__security_policy_none = {
     .asym_verify = none_verify,
     .asym_encrypt = none_encrypt,
     .asym_decrypt = none_decrypt,
-    .random = none_random,
+    .new_nonce = none_random,
     .derive_keys = none_derive_keys,
     .keys_delete = none_keys_delete,
     .sym_layout = none_sym_layout,
@@ -177,6 +177,10 @@ static const uarc__security_policy *const policies[] = {
     &uarc__security_policy_basic256sha256,
     &uarc__security_policy_aes128_sha256_rsaoaep,
     &uarc__security_policy_aes256_sha256_rsapss,
+    &uarc__security_policy_ecc_nistp256,
+    &uarc__security_policy_ecc_nistp384,
+    &uarc__security_policy_ecc_brainpoolp256r1,
+    &uarc__security_policy_ecc_brainpoolp384r1,
 };
 
 const uarc__security_policy *uarc__security_policy_find(const char *uri)

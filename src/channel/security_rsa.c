@@ -429,10 +429,7 @@ static uarc_status rsa_sym_sign(const void *keys, const uint8_t *data, size_t le
                                 uint8_t *signature)
 {
     const rsa_keys *k = keys;
-    unsigned int n;
-    return HMAC(EVP_sha256(), k->client_sign, SYM_SIGN_KEY, data, length, signature, &n)
-               ? UARC_Good
-               : UARC_BadInternalError;
+    return uarc__hmac("SHA256", (uarc_view){k->client_sign, SYM_SIGN_KEY}, data, length, signature);
 }
 
 static uarc_status rsa_sym_verify(const void *keys, const uint8_t *data, size_t length,
@@ -440,39 +437,26 @@ static uarc_status rsa_sym_verify(const void *keys, const uint8_t *data, size_t 
 {
     const rsa_keys *k = keys;
     uint8_t expected[32];
-    unsigned int n;
-    if (!HMAC(EVP_sha256(), k->server_sign, SYM_SIGN_KEY, data, length, expected, &n))
-        return UARC_BadInternalError;
+    uarc_status s =
+        uarc__hmac("SHA256", (uarc_view){k->server_sign, SYM_SIGN_KEY}, data, length, expected);
+    if (s != UARC_Good)
+        return s;
     return CRYPTO_memcmp(expected, signature, SYM_SIGN_KEY) == 0 ? UARC_Good
                                                                  : UARC_BadSecurityChecksFailed;
 }
 
-static uarc_status aes_cbc(const rsa_keys *k, bool encrypting, uint8_t *data, size_t length)
-{
-    if (length % AES_BLOCK != 0 || length > INT32_MAX)
-        return UARC_BadSecurityChecksFailed;
-    const EVP_CIPHER *cipher = k->p->sym_enc_key == 16 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int n1 = 0, n2 = 0;
-    bool ok =
-        ctx &&
-        EVP_CipherInit_ex(ctx, cipher, NULL, encrypting ? k->client_enc : k->server_enc,
-                          encrypting ? k->client_iv : k->server_iv, encrypting ? 1 : 0) == 1 &&
-        EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
-        EVP_CipherUpdate(ctx, data, &n1, data, (int)length) == 1 &&
-        EVP_CipherFinal_ex(ctx, data + n1, &n2) == 1 && (size_t)(n1 + n2) == length;
-    EVP_CIPHER_CTX_free(ctx);
-    return ok ? UARC_Good : UARC_BadSecurityChecksFailed;
-}
-
 static uarc_status rsa_sym_encrypt(const void *keys, uint8_t *data, size_t length)
 {
-    return aes_cbc(keys, true, data, length);
+    const rsa_keys *k = keys;
+    return uarc__aes_cbc(true, (uarc_view){k->client_enc, k->p->sym_enc_key}, k->client_iv, data,
+                         length);
 }
 
 static uarc_status rsa_sym_decrypt(const void *keys, uint8_t *data, size_t length)
 {
-    return aes_cbc(keys, false, data, length);
+    const rsa_keys *k = keys;
+    return uarc__aes_cbc(false, (uarc_view){k->server_enc, k->p->sym_enc_key}, k->server_iv, data,
+                         length);
 }
 
 #define RSA_POLICY(NAME, URI, NEW, SIGN_URI, ENC_URI)                                              \
@@ -492,7 +476,7 @@ static uarc_status rsa_sym_decrypt(const void *keys, uint8_t *data, size_t lengt
         .asym_verify = rsa_asym_verify,                                                            \
         .asym_encrypt = rsa_asym_encrypt,                                                          \
         .asym_decrypt = rsa_asym_decrypt,                                                          \
-        .random = rsa_random,                                                                      \
+        .new_nonce = rsa_random,                                                                   \
         .derive_keys = rsa_derive_keys,                                                            \
         .keys_delete = rsa_keys_delete,                                                            \
         .sym_layout = rsa_sym_layout,                                                              \

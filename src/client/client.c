@@ -197,6 +197,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         [STRING_TRUST_STORE_DIR] = &c->cfg.trust_store_dir,
         [STRING_USER_CERTIFICATE_FILE] = &c->cfg.user_certificate_file,
         [STRING_USER_PRIVATE_KEY_FILE] = &c->cfg.user_private_key_file,
+        [STRING_ISSUER_LIST] = &c->cfg.issuer_list,
     };
     const char *defaults[STRING_FIELDS] = {
         [STRING_SECURITY_POLICY_URI] = SECURITY_POLICY_NONE,
@@ -330,6 +331,7 @@ UARC_API void uarc_client_delete(uarc_client *c)
     uarc__free(c->user_cert);
     uarc__crypto_free_secret(c->user_key, c->user_key_length);
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
+    uarc_clear(&c->server_ecdh_key, UARC_T(ByteString));
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc__free(c->endpoint_url);
     uarc__free(c->pending);

@@ -164,7 +164,8 @@ static void send_activate(uarc_client *c, uarc_response_fn done)
         };
         if (secret.data) {
             user.password = secret;
-            user.encryptionAlgorithm = (uarc_string){strlen(algorithm), (uint8_t *)algorithm};
+            if (algorithm)
+                user.encryptionAlgorithm = (uarc_string){strlen(algorithm), (uint8_t *)algorithm};
         }
         req.userIdentityToken.content.decoded.type = UARC_T(UserNameIdentityToken);
         req.userIdentityToken.content.decoded.data = &user;
@@ -199,6 +200,7 @@ static void on_create_session(void *user_data, uarc_status status, void *respons
         s = uarc__client_check_server_endpoints(c, r);
     if (s != UARC_Good)
         return;
+    uarc__client_keep_ecdh_key(c, &r->responseHeader);
     uarc_clear(&c->session_server_cert, UARC_T(ByteString));
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     if (uarc_copy(&r->serverCertificate, &c->session_server_cert, UARC_T(ByteString)) !=
@@ -241,6 +243,8 @@ void uarc__client_start_create_session(uarc_client *c)
         req.clientCertificate = (uarc_bytestring){c->local_cert_length, c->local_cert};
     req.requestedSessionTimeout = c->cfg.session_timeout_ms;
     req.maxResponseMessageSize = c->cfg.max_message_size;
+    uarc__ecdh_request ecdh;
+    uarc__client_request_ecdh_key(c, &req.requestHeader, &ecdh);
     uarc__client_set_state(c, UARC_CLIENT_CREATING_SESSION, UARC_Good);
     uarc_status status =
         uarc__client_send_request(c, &req, UARC_T(CreateSessionRequest),

@@ -78,6 +78,7 @@ enum {
     STRING_TRUST_STORE_DIR,
     STRING_USER_CERTIFICATE_FILE,
     STRING_USER_PRIVATE_KEY_FILE,
+    STRING_ISSUER_LIST,
     STRING_FIELDS
 };
 
@@ -143,6 +144,8 @@ struct uarc_client {
     void *security;                      /* its context, for the session signatures */
     uint8_t client_nonce[SESSION_NONCE_LENGTH];
     uarc_bytestring server_nonce;        /* the last from CreateSession/ActivateSession */
+    uarc_bytestring server_ecdh_key;     /* ECC: the server's ephemeral key for the next encrypted
+                                            secret (ECDHKey of the last response), or none */
     uarc_bytestring session_server_cert; /* serverCertificate of CreateSession */
     /* X509 user identity: owned copies (config or files) */
     uint8_t *user_cert, *user_key;
@@ -197,6 +200,16 @@ uarc_status uarc__client_check_endpoint_url(uarc_client *c, const char *endpoint
 uarc_status uarc__client_keep_endpoints(uarc_client *c, const uarc_EndpointDescription *endpoints,
                                         size_t count);
 void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r);
+void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h);
+/* The AdditionalHeader of a CreateSession that asks for the server's ECDHKey, and what it points
+ * to (the caller's, alive until the request is encoded). */
+typedef struct uarc__ecdh_request {
+    uarc_AdditionalParametersType parameters;
+    uarc_KeyValuePair policy;
+    uarc_string policy_uri;
+} uarc__ecdh_request;
+void uarc__client_request_ecdh_key(const uarc_client *c, uarc_RequestHeader *h,
+                                   uarc__ecdh_request *storage);
 uarc_status uarc__client_check_server_signature(uarc_client *c,
                                                 const uarc_CreateSessionResponse *r);
 uarc_status uarc__client_sign_activation(uarc_client *c, uarc_SignatureData *out,

@@ -13,6 +13,7 @@
 #include "channel/crypto.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "transport/socket.h"
 
 UARC_API uarc_status uarc_client_set_server_certificate(uarc_client *c, const uint8_t *certificate,
                                                         size_t length)
@@ -65,8 +66,22 @@ UARC_API uarc_status uarc_certificate_generate(const char *application_uri, uint
     if (!certificate || !certificate_length || !private_key || !private_key_length)
         return UARC_BadInvalidArgument;
     return uarc__crypto_make_certificate(
-        application_uri ? application_uri : DEFAULT_APPLICATION_URI, certificate,
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, NULL, certificate,
         certificate_length, private_key, private_key_length);
+}
+
+UARC_API uarc_status uarc_certificate_generate_for(
+    const char *application_uri, const char *security_policy_uri, uint8_t **certificate,
+    size_t *certificate_length, uint8_t **private_key, size_t *private_key_length)
+{
+    if (!certificate || !certificate_length || !private_key || !private_key_length)
+        return UARC_BadInvalidArgument;
+    const uarc__security_policy *policy = uarc__security_policy_find(security_policy_uri);
+    if (!policy)
+        return UARC_BadSecurityPolicyRejected;
+    return uarc__crypto_make_certificate(
+        application_uri ? application_uri : DEFAULT_APPLICATION_URI, policy->certificate_curve,
+        certificate, certificate_length, private_key, private_key_length);
 }
 
 UARC_API uarc_status uarc_certificate_uri(const uint8_t *der, size_t length, char *uri, size_t size)
@@ -99,10 +114,11 @@ static const char *store_name(const uarc_client *c)
 }
 
 /*
- * The trust decision for the server certificate `der` (see trust_list_dir in uarc/client.h):
- * the trust list, else the pin (`pinned`: `der` is the pinned certificate), else the trust store,
- * else accept_untrusted_server_certificate, else refused. Returns Good or the verdict, with the
- * reason in `why`.
+ * The trust decision for the server certificate `der` (see trust_list_dir in uarc/client.h), which
+ * may be followed by issuers of it: the trust list (with the issuers list), else the pin
+ * (`pinned`: `der` is the pinned certificate), else the trust store, else
+ * accept_untrusted_server_certificate, else refused. Returns Good or the verdict, with the reason
+ * in `why`.
  */
 static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, size_t length,
                                             bool pinned, char *why, size_t why_size)
@@ -110,11 +126,14 @@ static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, 
     char detail[700];
     uarc_status s;
     if (c->cfg.trust_list_dir) {
-        s = uarc__cert_validate(der, length, c->cfg.trust_list_dir, 0, detail, sizeof detail);
+        s = uarc__cert_validate(der, length, c->cfg.trust_list_dir, c->cfg.issuer_list, 0, detail,
+                                sizeof detail);
         if (s != UARC_Good)
-            snprintf(why, why_size, "server %s; trust list %s", detail, c->cfg.trust_list_dir);
+            snprintf(why, why_size, "server %s; trust list %s%s%s", detail, c->cfg.trust_list_dir,
+                     c->cfg.issuer_list ? ", issuers list " : "",
+                     c->cfg.issuer_list ? c->cfg.issuer_list : "");
     } else if (pinned || c->cfg.trust_store_dir) {
-        s = uarc__cert_validate(der, length, NULL, 0, detail, sizeof detail);
+        s = uarc__cert_validate(der, length, NULL, NULL, 0, detail, sizeof detail);
         if (s != UARC_Good)
             snprintf(why, why_size, "server %s", detail);
     } else {
@@ -157,17 +176,25 @@ static uarc_status trust_server_certificate(uarc_client *c, const uint8_t *der, 
     return UARC_Good;
 }
 
-/* The serverCertificate of the discovery result's endpoint with `policy_uri` and `mode`. */
-static const uarc_bytestring *endpoint_certificate(const uarc_client *c, const char *policy_uri,
-                                                   uarc_MessageSecurityMode mode)
+/* The discovery result's endpoint with `policy_uri`, `mode` and a serverCertificate. */
+static const uarc_EndpointDescription *endpoint_for(const uarc_client *c, const char *policy_uri,
+                                                    uarc_MessageSecurityMode mode)
 {
     for (size_t i = 0; i < c->endpoint_count; i++) {
         const uarc_EndpointDescription *e = &c->endpoints[i];
         if (uarc_string_equal_cstr(&e->securityPolicyUri, policy_uri) && e->securityMode == mode &&
             e->serverCertificate.length)
-            return &e->serverCertificate;
+            return e;
     }
     return NULL;
+}
+
+/* Its serverCertificate (the server's certificate, perhaps followed by issuers of it). */
+static const uarc_bytestring *endpoint_certificate(const uarc_client *c, const char *policy_uri,
+                                                   uarc_MessageSecurityMode mode)
+{
+    const uarc_EndpointDescription *e = endpoint_for(c, policy_uri, mode);
+    return e ? &e->serverCertificate : NULL;
 }
 
 /* The nonce of an ActivateSession response signs the next activation and goes into the next
@@ -180,6 +207,63 @@ void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionRe
         copy = (uarc_bytestring){0, NULL};
     uarc_clear(&c->server_nonce, UARC_T(ByteString));
     c->server_nonce = copy;
+    static const uarc_ResponseHeader none;
+    uarc__client_keep_ecdh_key(c, r ? &r->responseHeader : &none);
+}
+
+/* Under an ECC policy a password goes as an EccEncryptedSecret, for which the server hands out an
+ * ephemeral key when CreateSession asks with "ECDHPolicyUri" in its AdditionalHeader (Part 4
+ * §7.1, §7.15). Asked only when a password will be sent. */
+void uarc__client_request_ecdh_key(const uarc_client *c, uarc_RequestHeader *h,
+                                   uarc__ecdh_request *storage)
+{
+    if (!c->policy || !c->policy->certificate_curve || !c->cfg.user_name)
+        return;
+    storage->policy_uri = (uarc_string){strlen(c->policy->uri), (uint8_t *)c->policy->uri};
+    storage->policy = (uarc_KeyValuePair){.key = {0, {13, (uint8_t *)"ECDHPolicyUri"}}};
+    storage->policy.value.type = UARC_T(String);
+    storage->policy.value.data = &storage->policy_uri;
+    storage->parameters =
+        (uarc_AdditionalParametersType){.parametersSize = 1, .parameters = &storage->policy};
+    h->additionalHeader.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    h->additionalHeader.content.decoded.type = UARC_T(AdditionalParametersType);
+    h->additionalHeader.content.decoded.data = &storage->parameters;
+}
+
+/* Keeps the ECDHKey of a response's AdditionalHeader when the server's certificate signed it
+ * (Part 4 §7.15); a response without one (or with a bad signature) leaves none. */
+void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h)
+{
+    uarc_clear(&c->server_ecdh_key, UARC_T(ByteString));
+    const uarc_extension_object *eo = &h->additionalHeader;
+    if (!c->policy || !c->policy->certificate_curve ||
+        eo->encoding != UARC_EXTENSION_OBJECT_DECODED ||
+        eo->content.decoded.type != UARC_T(AdditionalParametersType))
+        return;
+    const uarc_AdditionalParametersType *ap = eo->content.decoded.data;
+    for (size_t i = 0; i < ap->parametersSize; i++) {
+        const uarc_KeyValuePair *kv = &ap->parameters[i];
+        const uarc_extension_object *value = kv->value.data;
+        if (kv->key.namespace_index != 0 || !uarc_string_equal_cstr(&kv->key.name, "ECDHKey") ||
+            kv->value.type != UARC_T(ExtensionObject) || kv->value.is_array || !value ||
+            value->encoding != UARC_EXTENSION_OBJECT_DECODED ||
+            value->content.decoded.type != UARC_T(EphemeralKeyType))
+            continue;
+        const uarc_EphemeralKeyType *key = value->content.decoded.data;
+        uarc__chunk_layout layout;
+        c->policy->asym_layout(c->security, false, &layout);
+        if (key->publicKey.length != c->policy->nonce_length ||
+            key->signature.length != layout.signature_size ||
+            c->policy->asym_verify(c->security, key->publicKey.data, key->publicKey.length,
+                                   key->signature.data) != UARC_Good) {
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client",
+                      "the server's ECDHKey is not signed by its certificate; ignored");
+            return;
+        }
+        if (uarc_copy(&key->publicKey, &c->server_ecdh_key, UARC_T(ByteString)) != UARC_Good)
+            c->server_ecdh_key = (uarc_bytestring){0, NULL};
+        return;
+    }
 }
 
 /* On a secured channel: the session's server certificate is the channel's, and its signature
@@ -204,7 +288,9 @@ uarc_status uarc__client_check_server_signature(uarc_client *c, const uarc_Creat
         status = UARC_BadNonceInvalid;
         why = "the server's nonce is shorter than 32 bytes";
     } else if (!uarc_string_equal_cstr(&r->serverSignature.algorithm,
-                                       c->policy->asym_signature_uri)) {
+                                       c->policy->asym_signature_uri) &&
+               !(c->policy->certificate_curve && r->serverSignature.algorithm.length == 0)) {
+        /* ECC servers (open62541, the reference stack) sign with an empty algorithm */
         why = "the server's signature names another algorithm";
     } else if (r->serverSignature.signature.length != layout.signature_size) {
         why = "the server's signature has the wrong length";
@@ -229,24 +315,36 @@ uarc_status uarc__client_check_server_signature(uarc_client *c, const uarc_Creat
     return status;
 }
 
+/* What the client and user token signatures sign: the serverCertificate of CreateSession, only
+ * its first certificate when it is a chain (Part 4 §5.6.3.2; node-opcua checks no other), then
+ * the server nonce. Heap, *length bytes; NULL when out of memory. */
+static uint8_t *server_certificate_and_nonce(const uarc_client *c, size_t *length)
+{
+    const uarc_bytestring *cert = &c->session_server_cert;
+    size_t leaf = cert->length ? uarc__crypto_first_certificate(cert->data, cert->length) : 0;
+    if (!leaf)
+        leaf = cert->length;
+    *length = leaf + c->server_nonce.length;
+    uint8_t *data = uarc__malloc(*length ? *length : 1);
+    if (data && leaf)
+        memcpy(data, cert->data, leaf);
+    if (data && c->server_nonce.length)
+        memcpy(data + leaf, c->server_nonce.data, c->server_nonce.length);
+    return data;
+}
+
 /* Signs serverCertificate + serverNonce with our key for ActivateSession. */
 uarc_status uarc__client_sign_activation(uarc_client *c, uarc_SignatureData *out,
                                          uint8_t **signature)
 {
     uarc__chunk_layout layout;
     c->policy->asym_layout(c->security, true, &layout);
-    size_t length = c->session_server_cert.length + c->server_nonce.length;
-    uint8_t *data = uarc__malloc(length ? length : 1);
+    size_t length;
+    uint8_t *data = server_certificate_and_nonce(c, &length);
     *signature = uarc__malloc(layout.signature_size);
     uarc_status s = UARC_BadOutOfMemory;
-    if (data && *signature) {
-        if (c->session_server_cert.length)
-            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
-        if (c->server_nonce.length)
-            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
-                   c->server_nonce.length);
+    if (data && *signature)
         s = c->policy->asym_sign(c->security, data, length, *signature);
-    }
     uarc__free(data);
     out->algorithm = (uarc_string){strlen(c->policy->asym_signature_uri),
                                    (uint8_t *)c->policy->asym_signature_uri};
@@ -292,8 +390,8 @@ uarc_status uarc__client_check_password_key(uarc_client *c, char *why, size_t wh
             return UARC_BadSecurityChecksFailed;
         }
         char reason[1200];
-        uarc_status s = trust_server_certificate(c, cert->data, length, c->server_cert != NULL,
-                                                 reason, sizeof reason);
+        uarc_status s = trust_server_certificate(c, cert->data, cert->length,
+                                                 c->server_cert != NULL, reason, sizeof reason);
         if (s != UARC_Good) {
             snprintf(why, why_size,
                      "the password would be encrypted for the server's certificate from "
@@ -325,13 +423,47 @@ uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
                  c->token_policy_uri);
         return UARC_BadSecurityPolicyRejected;
     }
+    if (policy->certificate_curve) {
+        /* the EccEncryptedSecret, signed with our channel certificate, for the server's ECDHKey */
+        if (policy != c->policy) {
+            snprintf(why, why_size,
+                     "the password must be encrypted with %s, which uarc does only on a channel "
+                     "of that policy",
+                     policy->uri);
+            return UARC_BadSecurityPolicyRejected;
+        }
+        if (!c->server_ecdh_key.length) {
+            snprintf(why, why_size,
+                     "the password must be encrypted with %s, but the server sent no signed "
+                     "ECDHKey to encrypt it for",
+                     policy->uri);
+            return UARC_BadSecurityChecksFailed;
+        }
+        uint8_t *out = NULL;
+        size_t out_length = 0;
+        uarc_status s = uarc__ecc_encrypt_secret(
+            policy, c->security, (uarc_view){c->server_ecdh_key.data, c->server_ecdh_key.length},
+            (uarc_view){c->server_nonce.data, c->server_nonce.length},
+            (uarc_view){(const uint8_t *)password, strlen(password)}, uarc_datetime_now(), &out,
+            &out_length);
+        if (s != UARC_Good) {
+            snprintf(why, why_size, "making the EccEncryptedSecret failed");
+            return s;
+        }
+        *secret = (uarc_bytestring){out_length, out};
+        *algorithm = NULL; /* Part 4 §7.41.4: no algorithm for an EncryptedSecret */
+        return UARC_Good;
+    }
     const uarc_bytestring *cert = &c->session_server_cert;
     if (!cert->length) {
         snprintf(why, why_size, "the server sent no certificate to encrypt the password with");
         return UARC_BadCertificateInvalid;
     }
-    uarc__security_config config = {
-        UARC_MessageSecurityMode_SignAndEncrypt, {NULL, 0}, {NULL, 0}, {cert->data, cert->length}};
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    {NULL, 0},
+                                    {NULL, 0},
+                                    {cert->data, cert->length},
+                                    false};
     void *context = NULL;
     uarc_status s = policy->context_new(&config, &context);
     if (s != UARC_Good) {
@@ -440,31 +572,28 @@ uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out
     /* The context only signs here; the policies want a remote certificate, and the user's own
      * serves (nothing is encrypted or verified with it). */
     uarc_view cert = {c->user_cert, c->user_cert_length};
-    uarc__security_config config = {
-        UARC_MessageSecurityMode_SignAndEncrypt, cert, {c->user_key, c->user_key_length}, cert};
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    cert,
+                                    {c->user_key, c->user_key_length},
+                                    cert,
+                                    false};
     void *context = NULL;
     uarc_status s = policy->context_new(&config, &context);
     if (s != UARC_Good) {
         snprintf(why, why_size,
                  "the user certificate and key do not suit %s (a key that is not the "
-                 "certificate's, or not RSA)",
-                 policy->uri);
+                 "certificate's, or not %s)",
+                 policy->uri, policy->certificate_curve ? "EC on its curve" : "RSA");
         return s;
     }
     uarc__chunk_layout layout;
     policy->asym_layout(context, true, &layout);
-    size_t length = c->session_server_cert.length + c->server_nonce.length;
-    uint8_t *data = uarc__malloc(length ? length : 1);
+    size_t length;
+    uint8_t *data = server_certificate_and_nonce(c, &length);
     *signature = uarc__malloc(layout.signature_size);
     s = UARC_BadOutOfMemory;
-    if (data && *signature) {
-        if (c->session_server_cert.length)
-            memcpy(data, c->session_server_cert.data, c->session_server_cert.length);
-        if (c->server_nonce.length)
-            memcpy(data + c->session_server_cert.length, c->server_nonce.data,
-                   c->server_nonce.length);
+    if (data && *signature)
         s = policy->asym_sign(context, data, length, *signature);
-    }
     uarc__free(data);
     policy->context_delete(context);
     if (s != UARC_Good) {
@@ -536,6 +665,46 @@ static uarc_status load_once(uarc_client *c, const char *path, bool key, uint8_t
     return UARC_Good;
 }
 
+/* Forward connect: the certificate's URI against the endpoint's ApplicationUri, its DNS and IP
+ * names against the host we connect to (see allow_server_uri_mismatch in uarc/client.h). */
+static uarc_status check_server_identity(uarc_client *c, const uarc_EndpointDescription *endpoint,
+                                         const uint8_t *der, size_t length)
+{
+    const uarc_string *app_uri = endpoint ? &endpoint->server.applicationUri : NULL;
+    if (app_uri && app_uri->length) {
+        char uri[512];
+        uarc_status s = uarc__crypto_certificate_uri(der, length, uri, sizeof uri);
+        if (s != UARC_Good || !uarc_string_equal_cstr(app_uri, uri)) {
+            char why[1200];
+            snprintf(why, sizeof why,
+                     "the server's certificate names URI %s, but its endpoint names the "
+                     "ApplicationUri %.*s",
+                     s == UARC_Good ? uri : "(none)",
+                     (int)(app_uri->length > 500 ? 500 : app_uri->length),
+                     (const char *)app_uri->data);
+            if (!c->cfg.allow_server_uri_mismatch)
+                return security_failed(c, UARC_BadCertificateUriInvalid, "%s", why);
+            uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust", "%s (allow_server_uri_mismatch)",
+                      why);
+        }
+    }
+    char host[256], detail[900];
+    uint16_t port;
+    if (uarc__split_endpoint_url(c->endpoint_url, host, sizeof host, &port, detail,
+                                 sizeof detail) != UARC_Good)
+        return UARC_Good; /* the connect itself reports a bad URL */
+    uarc_status s = uarc__cert_check_host(der, length, host, detail, sizeof detail);
+    if (s == UARC_Good)
+        return UARC_Good;
+    if (c->cfg.require_server_host_name || s != UARC_BadCertificateHostNameInvalid)
+        return security_failed(c, s, "server %s", detail);
+    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "trust",
+              "server %s (require_server_host_name "
+              "makes this an error)",
+              detail);
+    return UARC_Good;
+}
+
 /* The server certificate of the secured channel, the pin or the discovery result's, trusted
  * before anything is encrypted for its key; kept in c->channel_cert. */
 static uarc_status choose_server_certificate(uarc_client *c, const uarc__security_policy *policy)
@@ -543,15 +712,17 @@ static uarc_status choose_server_certificate(uarc_client *c, const uarc__securit
     uarc__free(c->channel_cert);
     c->channel_cert = NULL;
     c->channel_cert_length = 0;
+    uarc_MessageSecurityMode mode =
+        c->cfg.security_mode ? c->cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
+    const uarc_EndpointDescription *endpoint = endpoint_for(c, policy->uri, mode);
     const uint8_t *der = c->server_cert;
     size_t length = c->server_cert_length;
-    if (!der) {
-        uarc_MessageSecurityMode mode =
-            c->cfg.security_mode ? c->cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
-        const uarc_bytestring *found = endpoint_certificate(c, policy->uri, mode);
-        der = found ? found->data : NULL;
-        length = found ? uarc__crypto_first_certificate(found->data, found->length) : 0;
-        if (found && !length)
+    size_t chain_length = length; /* with the issuers the server sent after its certificate */
+    if (!der && endpoint) {
+        der = endpoint->serverCertificate.data;
+        chain_length = endpoint->serverCertificate.length;
+        length = uarc__crypto_first_certificate(der, chain_length);
+        if (!length)
             return security_failed(c, UARC_BadCertificateInvalid,
                                    "the serverCertificate of the endpoint for %s is not a "
                                    "certificate",
@@ -577,10 +748,14 @@ static uarc_status choose_server_certificate(uarc_client *c, const uarc__securit
                 c, UARC_BadCertificateUriInvalid,
                 "the server's certificate names URI %s, but the server claims to be %s",
                 s == UARC_Good ? uri : "(none)", c->cfg.expected_server_uri);
+    } else {
+        uarc_status s = check_server_identity(c, endpoint, der, length);
+        if (s != UARC_Good)
+            return s;
     }
     char why[1200];
     uarc_status s =
-        trust_server_certificate(c, der, length, der == c->server_cert, why, sizeof why);
+        trust_server_certificate(c, der, chain_length, der == c->server_cert, why, sizeof why);
     if (s != UARC_Good)
         return security_failed(c, s, "%s", why);
     return UARC_Good;
@@ -605,8 +780,8 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
                        &c->server_cert_length, "server certificate")) != UARC_Good)
         return s;
     if (!c->local_cert && c->cfg.generate_certificate) {
-        s = uarc__crypto_make_certificate(c->cfg.application_uri, &c->local_cert,
-                                          &c->local_cert_length, &c->local_key,
+        s = uarc__crypto_make_certificate(c->cfg.application_uri, policy->certificate_curve,
+                                          &c->local_cert, &c->local_cert_length, &c->local_key,
                                           &c->local_key_length);
         if (s != UARC_Good)
             return security_failed(c, s, "cannot make a self-signed certificate");
@@ -625,8 +800,13 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     cc->local_private_key = (uarc_view){c->local_key, c->local_key_length};
     cc->remote_certificate = (uarc_view){c->channel_cert, c->channel_cert_length};
     uarc__security_config config = {cc->security_mode, cc->local_certificate, cc->local_private_key,
-                                    cc->remote_certificate};
+                                    cc->remote_certificate, false};
     s = policy->context_new(&config, &c->security);
+    if (s == UARC_BadCertificatePolicyCheckFailed && policy->certificate_curve)
+        return security_failed(c, s,
+                               "%s takes EC keys on curve %s only (ours or the server's "
+                               "certificate is on another)",
+                               policy->uri, policy->certificate_curve);
     if (s == UARC_BadCertificatePolicyCheckFailed)
         return security_failed(c, s,
                                "%s takes RSA keys of 2048 to 4096 bits only (ours or the "
@@ -635,8 +815,8 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     if (s != UARC_Good)
         return security_failed(c, s,
                                "the certificates or mode do not suit %s (a key that is not the "
-                               "certificate's, not RSA, or mode None)",
-                               policy->uri);
+                               "certificate's, not %s, or mode None)",
+                               policy->uri, policy->certificate_curve ? "EC" : "RSA");
     c->policy = policy;
     return UARC_Good;
 }

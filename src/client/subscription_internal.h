@@ -34,6 +34,7 @@ typedef enum phase {
 typedef enum item_state {
     ITEM_PENDING,  /* to be created with the next batch */
     ITEM_CREATING, /* in the batch in flight */
+    ITEM_UNSURE,   /* its batch got no answer: perhaps created on the server, to be asked */
     ITEM_ACTIVE,
     ITEM_FAILED,
     ITEM_REMOVED,
@@ -67,6 +68,7 @@ struct uarc_subscription {
     item *items;
     size_t item_count, item_capacity;
     bool batch_in_flight;
+    bool asking_items; /* Server.GetMonitoredItems in flight, for the ITEM_UNSURE ones */
     /* sequence numbers: next to deliver (0: not known yet); everything before `horizon` has been
      * sent by the server */
     uint32_t next, horizon;

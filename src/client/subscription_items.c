@@ -13,6 +13,8 @@
 #define MAX_SELECT          64u
 #define MAX_PATH_NAME       512u
 #define DEFAULT_EVENT_QUEUE 100u
+/* Server.GetMonitoredItems, a Method (nodeids.h names objects and variables only) */
+#define SERVER_GET_MONITORED_ITEMS 11492u
 
 static void read_limits(manager *m);
 
@@ -22,13 +24,16 @@ static void on_items_created(void *user_data, uarc_status status, void *response
     s->inflight--;
     s->batch_in_flight = false;
     uarc_CreateMonitoredItemsResponse *r = response;
+    /* No answer (the connection went, or the request timed out): the server may have created
+     * them all the same. Created again blindly they would exist twice, each reporting. */
+    bool unsure = status == UARC_BadTimeout || !session_active(s->mgr);
     size_t k = 0;
     for (size_t i = 0; i < s->item_count; i++) {
         item *it = &s->items[i];
         if (it->state != ITEM_CREATING)
             continue;
         if (!r || status != UARC_Good) {
-            it->state = ITEM_PENDING; /* retried with the next batch */
+            it->state = unsure ? ITEM_UNSURE : ITEM_PENDING; /* retried with the next batch */
             continue;
         }
         uarc_status result =
@@ -57,7 +62,7 @@ static void on_items_created(void *user_data, uarc_status status, void *response
                       "CreateMonitoredItems: BadTooManyOperations, %u items per call",
                       s->cfg.item_batch_size);
         uarc__sub_send_items(s);
-    } else if (status == UARC_Good) {
+    } else if (status == UARC_Good || (unsure && session_active(s->mgr))) {
         uarc__sub_send_items(s);
     } else if (session_active(s->mgr)) {
         uarc__sub_log(s, UARC_LOG_WARNING, "CreateMonitoredItems: %s", uarc_status_name(status));
@@ -145,11 +150,106 @@ static void parameters_of(const item *it, uint32_t handle, uarc_MonitoringParame
     }
 }
 
+/* The UInt32 array of an output argument, or NULL. */
+static const uint32_t *u32_array(const uarc_variant *v, size_t *count)
+{
+    if (v->type != UARC_T(UInt32) || !v->is_array)
+        return NULL;
+    static const uint32_t none = 0;
+    *count = v->array_length;
+    return v->array_length ? v->data : &none;
+}
+
+static void on_server_items(void *user_data, uarc_status status, void *response)
+{
+    uarc_subscription *s = user_data;
+    s->inflight--;
+    s->asking_items = false;
+    if (s->deleted || !session_active(s->mgr)) {
+        uarc__sub_sweep(s->mgr); /* else asked again once the session is back */
+        return;
+    }
+    uarc_CallResponse *r = response;
+    const uarc_CallMethodResult *res =
+        status == UARC_Good && r && r->resultsSize == 1 ? r->results : NULL;
+    if (res && res->statusCode == UARC_BadSubscriptionIdInvalid) {
+        uarc__sub_make_again(s, res->statusCode);
+        return;
+    }
+    size_t n = 0, n_client = 0;
+    const uint32_t *server = NULL, *client = NULL;
+    if (res && !uarc_status_is_bad(res->statusCode) && res->outputArgumentsSize == 2) {
+        server = u32_array(&res->outputArguments[0], &n);
+        client = u32_array(&res->outputArguments[1], &n_client);
+    }
+    if (!server || !client || n != n_client) {
+        /* The server cannot say (no such method, no access, outputs not two UInt32 arrays of one
+         * length): created again, at the risk of an item twice on the server; its values still
+         * arrive under the one handle. */
+        uarc_status why = !res                                  ? status
+                          : uarc_status_is_bad(res->statusCode) ? res->statusCode
+                                                                : UARC_BadTypeMismatch;
+        uarc__sub_log(s, UARC_LOG_WARNING,
+                      "GetMonitoredItems: %s; items without an answer are created again",
+                      uarc_status_name(why));
+        n = 0;
+    }
+    for (size_t i = 0; i < s->item_count; i++) {
+        item *it = &s->items[i];
+        if (it->state != ITEM_UNSURE)
+            continue;
+        size_t k = 0;
+        while (k < n && client[k] != i + 1)
+            k++;
+        if (k == n) {
+            it->state = ITEM_PENDING;
+            continue;
+        }
+        it->state = ITEM_ACTIVE;
+        it->server_id = server[k];
+        if (s->cfg.callbacks.item_created && !s->deleted) {
+            s->delivering++;
+            s->cfg.callbacks.item_created(s->cfg.callbacks.user_data, s, (uint32_t)(i + 1),
+                                          UARC_Good);
+            s->delivering--;
+        }
+    }
+    if (s->deleted)
+        uarc__sub_sweep(s->mgr);
+    else
+        uarc__sub_send_items(s);
+}
+
+/* Items whose creation got no answer: asks the server which of them it has (Server.
+ * GetMonitoredItems, Part 5 §9.1) before creating the others again, so none exists twice. */
+static void ask_server_items(uarc_subscription *s)
+{
+    uarc_variant id = {.type = UARC_T(UInt32), .data = &s->id};
+    uarc_CallMethodRequest call = {.objectId = uarc_nodeid_numeric(0, UARC_NS0ID_Server),
+                                   .methodId = uarc_nodeid_numeric(0, SERVER_GET_MONITORED_ITEMS),
+                                   .inputArgumentsSize = 1,
+                                   .inputArguments = &id};
+    uarc_CallRequest req;
+    uarc_init(&req, UARC_T(CallRequest));
+    req.methodsToCallSize = 1;
+    req.methodsToCall = &call;
+    if (uarc_client_send(s->mgr->client, &req, UARC_T(CallRequest), UARC_T(CallResponse), 0,
+                         on_server_items, s, NULL) == UARC_Good) {
+        s->asking_items = true;
+        s->inflight++;
+    }
+}
+
 void uarc__sub_send_items(uarc_subscription *s)
 {
-    if (s->batch_in_flight || !s->id || s->phase != PHASE_LIVE || !session_active(s->mgr) ||
-        s->deleted)
+    if (s->batch_in_flight || s->asking_items || !s->id || s->phase != PHASE_LIVE ||
+        !session_active(s->mgr) || s->deleted)
         return;
+    for (size_t i = 0; i < s->item_count; i++)
+        if (s->items[i].state == ITEM_UNSURE) {
+            ask_server_items(s);
+            return;
+        }
     manager *m = s->mgr;
     if (m->limits != LIMITS_KNOWN) {
         bool pending = false;

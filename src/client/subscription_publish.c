@@ -94,7 +94,8 @@ static void status_change(uarc_subscription *s, const uarc_StatusChangeNotificat
     s->recreate = true;
     s->phase = PHASE_NEW;
     for (size_t i = 0; i < s->item_count; i++)
-        if (s->items[i].state == ITEM_ACTIVE || s->items[i].state == ITEM_CREATING)
+        if (s->items[i].state == ITEM_ACTIVE || s->items[i].state == ITEM_CREATING ||
+            s->items[i].state == ITEM_UNSURE)
             s->items[i].state = ITEM_PENDING;
     if (session_active(s->mgr))
         uarc__sub_create(s);
@@ -269,15 +270,19 @@ static void take_message(uarc_subscription *s, uarc_NotificationMessage *msg)
         s->next = seq;
         s->horizon = seq;
     }
+    /* Ahead is less than half the number space from the next expected number: farther is
+     * behind, an old message, or a hostile number whose order could not be told (exactly
+     * half-way, a message would come both before and after the one delivered last). */
+    if ((uint32_t)(seq - s->next) >= 0x7FFFFFFFu) {
+        if (!keepalive)
+            uarc__sub_log(s, UARC_LOG_DEBUG, "message %u again: dropped", seq);
+        return;
+    }
     uint32_t end = keepalive ? seq : seq_after(seq);
     if (seq_before(s->horizon, end))
         s->horizon = end;
     if (keepalive)
         return;
-    if (seq_before(seq, s->next)) {
-        uarc__sub_log(s, UARC_LOG_DEBUG, "message %u again: dropped", seq);
-        return;
-    }
     if (seq == s->next && !s->held_count) {
         s->next = seq_after(seq);
         deliver(s, msg);

@@ -158,7 +158,7 @@ static void on_session_active(void *user_data, bool resumed)
         }
         for (size_t j = 0; j < s->item_count; j++)
             if (s->items[j].state == ITEM_CREATING)
-                s->items[j].state = ITEM_PENDING;
+                s->items[j].state = ITEM_UNSURE;
         s->batch_in_flight = false;
         catch_up(s);
     }

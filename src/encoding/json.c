@@ -241,7 +241,7 @@ static void json_data_value(jw *w, const uarc_data_value *dv)
         json_variant(w, &dv->value);
     }
     if (dv->has_status) {
-        json_key(w, &first, "StatusCode");
+        json_key(w, &first, "Status");
         json_status(w, dv->status);
     }
     if (dv->has_source_timestamp) {

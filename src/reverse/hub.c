@@ -164,8 +164,8 @@ static uarc_status share_generated_certificate(uarc_reverse_hub *hub, uarc_clien
     if (!hub->generated_for) {
         uint8_t *cert, *key;
         size_t cert_length, key_length;
-        uarc_status status =
-            uarc_certificate_generate(cfg->application_uri, &cert, &cert_length, &key, &key_length);
+        uarc_status status = uarc_certificate_generate_for(
+            cfg->application_uri, cfg->security_policy_uri, &cert, &cert_length, &key, &key_length);
         if (status != UARC_Good)
             return status;
         char *for_uri = uarc__strndup(uri, strlen(uri));

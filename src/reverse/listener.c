@@ -150,6 +150,11 @@ static uarc_status bind_one(uarc_listener *l, const struct addrinfo *ai, const c
     }
     int one = 1, v6only = dual_stack ? 0 : 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (l->opt.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        uarc__listener_set_error(l, "cannot set SO_REUSEPORT on %s: %s", shown, strerror(errno));
+        close(fd);
+        return UARC_BadTcpInternalError;
+    }
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, l->opt.backlog) != 0) {

@@ -4,7 +4,10 @@
  * NodeId, ServiceFaults, matching responses to the requests in flight, the CreateSession and
  * ActivateSession answers, re-activating a kept session, Browse/BrowseNext continuation points,
  * keep-alive and request timeouts, and the blocking helpers' checks of what came back. A real
- * client is driven through its public API over a socketpair.
+ * client is driven through its public API over a socketpair, or in byte mode (input byte 1 bit
+ * 6): then the harness feeds uarc_client_receive_bytes() and takes uarc_client_output_bytes(),
+ * drives the clock with uarc_client_tick() and ends a connection with
+ * uarc_client_transport_closed(); the blocking helpers then must fail with an error detail.
  *
  * The harness plays the server on its end of the socketpair. It reads every message the client
  * writes, and each must be well-formed: HEL, OPN, CLO, or a MSG whose body decodes as the request
@@ -32,10 +35,11 @@
  *
  * Input:
  *   byte 0: options (OPT_* below)
- *   byte 1: bits 0-6 the revisedSessionTimeout of the valid CreateSession response in seconds
+ *   byte 1: bits 0-5 the revisedSessionTimeout of the valid CreateSession response in seconds
  *           (with OPT_USER, an odd value also sets accept_untrusted_server_certificate, so that a
- *           password can be encrypted for a certificate of the fuzzer's CreateSession), bit 7
- *           leaves re-activations (ActivateSession after a reconnect) to the fuzzer
+ *           password can be encrypted for a certificate of the fuzzer's CreateSession), bit 6
+ *           byte mode instead of a socketpair, bit 7 leaves re-activations (ActivateSession after
+ *           a reconnect) to the fuzzer
  *   records, each an op byte (kind in bits 0-3, parameter p in bits 4-7) and its data:
  *     REPLY     selector byte, u16 length, data. The reply goes to a request in flight: the
  *               selector (bits 0-6) picks one of those not yet answered, or with bit 7 any seen
@@ -50,11 +54,21 @@
  *     BROWSE    uarc_client_browse_send
  *     BLOCK     a blocking helper (p modulo 9)
  *     CLOSE     p 0: uarc_client_disconnect, 1: the server closes its end, 2: forget the session
- *     RECONNECT a new socketpair and uarc_client_start_socket (refused unless disconnected)
+ *     RECONNECT a new socketpair and uarc_client_start_socket, or uarc_client_start_bytes
+ *               (refused unless disconnected)
  *     SUBSCRIBE p 0-3: a subscription (bit 0: deferred acknowledgement, acknowledged from its
  *               callback; bit 1: no data item), created once the session is active, its Publish
  *               requests then answered by REPLY records; p 4: the last one deleted; p 5: a
  *               subscription with an event item (two select clauses, OfType)
+ *     SECURE    as the first record only: the channel is Basic256Sha256, SignAndEncrypt (p bit 0:
+ *               Sign), with the fixed identities of fuzz_secure_keys.h (the server's certificate
+ *               pinned). The harness then opens what the client sends with the server's keys
+ *               (tests/fuzz/secure_peer.c), answers OPN and CreateSession with what a secured
+ *               server sends (nonces, its signature), and seals every MSG chunk it sends, REPLY
+ *               records' included, so that fuzzer bodies pass the client's decryption, signature
+ *               and padding checks; a REPLY's fourth chunk type (p bits 2-3 = 3) is sealed with
+ *               the fuzzer's own padding instead (everything after the sequence header is its
+ *               bytes). RAW records stay unsealed and meet the checks.
  *   u16 values are little-endian; a length past the end takes what is left.
  *
  * FUZZ_CLIENT_TRACE=1 in the environment prints what happens in a run, for triage.
@@ -70,6 +84,8 @@
 #include <unistd.h>
 
 #include "uarc/uarc.h"
+#include "channel/chunk.h"
+#include "secure_peer.h"
 
 #define URL            "opc.tcp://fuzz:4840"
 #define POLICY_NONE    "http://opcfoundation.org/UA/SecurityPolicy#None"
@@ -78,6 +94,7 @@
 #define MAX_SEEN       64
 #define MAX_TICKETS    128
 #define MAX_IDLE_POLLS 2000
+#define BYTE_FD        0x7FFFFFFF /* h.fd of a byte-mode connection: no descriptor at all */
 #define START_TIME_MS  1000000
 
 #define OPT_NO_ACK      0x01 /* HEL is not answered: RAW records must do it */
@@ -89,7 +106,7 @@
 #define OPT_SMALL       0x40 /* small decode and message limits */
 #define OPT_KEEPALIVE   0x80 /* keep-alive every 100 ms */
 
-enum { REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE };
+enum { REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE, SECURE };
 
 #define MAX_SUBSCRIPTIONS 8
 
@@ -123,6 +140,7 @@ typedef struct frame {
 typedef struct harness {
     bool active;
     uarc_client *client;
+    bool bytes;    /* byte mode: fd is BYTE_FD while the application's transport is up */
     int fd;        /* the server's end; -1 once closed */
     int client_fd; /* the client's end, to recognize its polls */
     uint8_t options;
@@ -146,6 +164,11 @@ typedef struct harness {
     size_t ticket_count;
     bool clean;           /* only whole, well-formed frames were sent */
     bool disconnected_us; /* the last disconnect was uarc_client_disconnect() */
+    /* a secured channel (the SECURE record) */
+    bool secure, sign_only;
+    secure_peer peer;
+    bool own_padding; /* the next MSG chunk goes out with the fuzzer's padding */
+    uint8_t nonce_counter;
     /* subscriptions */
     struct watched {
         uarc_subscription *subscription; /* NULL once deleted */
@@ -244,6 +267,15 @@ static void end(frame *f)
 /* Writes to the client; a full socket is given to the client to read (outside blocking calls). */
 static void write_to_client(const uint8_t *data, size_t n)
 {
+    if (h.bytes) {
+        if (h.fd != BYTE_FD || uarc_client_state_get(h.client) == UARC_CLIENT_DISCONNECTED) {
+            h.clean = false; /* as a write to a closed socket */
+            return;
+        }
+        h.bytes_out += n;
+        uarc_client_receive_bytes(h.client, data, n, fake_now);
+        return;
+    }
     for (int tries = 0; n && h.fd >= 0 && tries < 64; tries++) {
         ssize_t k = send(h.fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k > 0) {
@@ -264,10 +296,36 @@ static void write_to_client(const uint8_t *data, size_t n)
         h.clean = false;
 }
 
+/* On a secured channel: the MSG chunk in `f` sealed with the current token's keys (or with the
+ * fuzzer's padding, see SECURE above). */
+static void send_sealed(const frame *f)
+{
+    static uint8_t sealed[sizeof f->bytes + 1024];
+    uarc__chunk_info info = {.type = UARC__UATCP_MSG,
+                             .chunk_type = f->bytes[3],
+                             .channel_id = get_u32(f->bytes + 8),
+                             .token_id = get_u32(f->bytes + 12),
+                             .sequence_number = get_u32(f->bytes + 16),
+                             .request_id = get_u32(f->bytes + 20),
+                             .body = f->bytes + 24,
+                             .body_length = f->length - 24};
+    size_t size = !h.peer.keys    ? 0 /* no token yet: nothing to seal with */
+                  : h.own_padding ? seal_own_padding(h.peer.policy, h.peer.context, h.peer.keys,
+                                                     &info, sealed, sizeof sealed)
+                                  : secure_peer_seal(&h.peer, &info, sealed, sizeof sealed);
+    if (h.own_padding || !size)
+        h.clean = false;
+    h.own_padding = false;
+    write_to_client(sealed, size);
+}
+
 static void send_frame(frame *f)
 {
     end(f);
-    write_to_client(f->bytes, f->length);
+    if (h.secure && memcmp(f->bytes, "MSG", 3) == 0)
+        send_sealed(f);
+    else
+        write_to_client(f->bytes, f->length);
 }
 
 /* A MSG chunk on the current token with the next sequence number; the body follows. */
@@ -290,6 +348,44 @@ static void reply_value(const seen_request *r, void *response, const uarc_type *
     send_frame(&out_frame);
 }
 
+/* 32 bytes a secured server would make at random: here new ones each time, made up. */
+static void make_nonce(uint8_t nonce[32])
+{
+    h.nonce_counter++;
+    for (int i = 0; i < 32; i++)
+        nonce[i] = (uint8_t)(h.nonce_counter * 37 + i);
+}
+
+/* The OPN response sealed with the server's key, and the new token's keys. */
+static void reply_opn_secure(uarc_OpenSecureChannelResponse *r, uint32_t request_id)
+{
+    uint8_t nonce[32];
+    make_nonce(nonce);
+    r->serverNonce = (uarc_bytestring){sizeof nonce, nonce};
+    frame *body = &out_frame;
+    body->length = 0;
+    put_type_id(body, UARC_T(OpenSecureChannelResponse));
+    put_value(body, r, UARC_T(OpenSecureChannelResponse));
+    secure_peer_new_token(&h.peer, r->securityToken.tokenId, nonce);
+    const char *uri = h.peer.policy->uri;
+    uarc__chunk_info info = {.type = UARC__UATCP_OPN,
+                             .chunk_type = 'F',
+                             .channel_id = CHANNEL_ID,
+                             .policy_uri = {(const uint8_t *)uri, strlen(uri)},
+                             .sender_certificate = h.peer.policy->local_certificate(h.peer.context),
+                             .receiver_thumbprint =
+                                 h.peer.policy->remote_thumbprint(h.peer.context),
+                             .sequence_number = h.sequence++,
+                             .request_id = request_id,
+                             .body = body->bytes,
+                             .body_length = body->length};
+    static uint8_t sealed[8192];
+    size_t size = secure_peer_seal(&h.peer, &info, sealed, sizeof sealed);
+    require(size > 0);
+    write_to_client(sealed, size);
+    r->serverNonce = (uarc_bytestring){0, NULL};
+}
+
 static void reply_opn(uint32_t request_id, uint32_t token_id)
 {
     uarc_OpenSecureChannelResponse r;
@@ -297,6 +393,11 @@ static void reply_opn(uint32_t request_id, uint32_t token_id)
     r.securityToken.channelId = CHANNEL_ID;
     r.securityToken.tokenId = token_id;
     r.securityToken.revisedLifetime = 600000;
+    if (h.secure) {
+        reply_opn_secure(&r, request_id);
+        h.token_id = token_id;
+        return;
+    }
     frame *f = &out_frame;
     begin(f, "OPNF");
     put_u32(f, CHANNEL_ID);
@@ -324,13 +425,13 @@ static void reply_ack(void)
     send_frame(f);
 }
 
-static void reply_create_session(const seen_request *r)
+static void reply_create_session(const seen_request *r, const uarc_CreateSessionRequest *q)
 {
     uarc_CreateSessionResponse cs;
     uarc_init(&cs, UARC_T(CreateSessionResponse));
     cs.sessionId = uarc_nodeid_numeric(1, 77);
     cs.authenticationToken = uarc_nodeid_numeric(1, 78);
-    cs.revisedSessionTimeout = (h.session_byte & 0x7F) * 1000.0;
+    cs.revisedSessionTimeout = (h.session_byte & 0x3F) * 1000.0;
     uarc_UserTokenPolicy token = {.policyId = view("user"),
                                   .tokenType = UARC_UserTokenType_UserName};
     uarc_EndpointDescription endpoint = {.endpointUrl = view(URL),
@@ -338,6 +439,28 @@ static void reply_create_session(const seen_request *r)
                                          .securityPolicyUri = view(POLICY_NONE),
                                          .userIdentityTokensSize = 1,
                                          .userIdentityTokens = &token};
+    uint8_t nonce[32], signed_data[4096], signature[512];
+    if (h.secure) {
+        /* what a secured server proves: its certificate, a nonce, its signature over ours */
+        endpoint.securityMode =
+            h.sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
+        endpoint.securityPolicyUri = view(h.peer.policy->uri);
+        const uint8_t *cert;
+        size_t cert_length, signature_length;
+        secure_peer_server_certificate(&cert, &cert_length);
+        cs.serverCertificate = (uarc_bytestring){cert_length, (uint8_t *)cert};
+        make_nonce(nonce);
+        cs.serverNonce = (uarc_bytestring){sizeof nonce, nonce};
+        size_t n = q->clientCertificate.length, m = q->clientNonce.length;
+        require(n + m <= sizeof signed_data);
+        if (n)
+            memcpy(signed_data, q->clientCertificate.data, n);
+        if (m)
+            memcpy(signed_data + n, q->clientNonce.data, m);
+        secure_peer_sign(&h.peer, signed_data, n + m, signature, &signature_length);
+        cs.serverSignature.algorithm = view(h.peer.policy->asym_signature_uri);
+        cs.serverSignature.signature = (uarc_bytestring){signature_length, signature};
+    }
     cs.serverEndpointsSize = 1;
     cs.serverEndpoints = &endpoint;
     reply_value(r, &cs, UARC_T(CreateSessionResponse));
@@ -347,6 +470,11 @@ static void reply_activate_session(const seen_request *r)
 {
     uarc_ActivateSessionResponse as;
     uarc_init(&as, UARC_T(ActivateSessionResponse));
+    uint8_t nonce[32];
+    if (h.secure) { /* the next activation's password is encrypted with it */
+        make_nonce(nonce);
+        as.serverNonce = (uarc_bytestring){sizeof nonce, nonce};
+    }
     reply_value(r, &as, UARC_T(ActivateSessionResponse));
 }
 
@@ -367,25 +495,58 @@ static const uarc_type *response_type_of(const uarc_type *request)
     return type;
 }
 
-static void on_opn_request(const uint8_t *m, size_t size)
+/* The body and request id of a chunk the client sent: as they are on a None channel, opened with
+ * the server's keys on a secured one (in place: `m` is the harness's receive buffer). False when
+ * a secured chunk does not open, which only raw bytes of the script may have caused. */
+static bool open_chunk(uint8_t *m, size_t size, uarc__chunk_info *info)
 {
-    size_t pos = 12; /* the asymmetric header's three strings, then sequence and request id */
-    for (int i = 0; i < 3; i++) {
-        require(pos + 4 <= size);
-        int32_t length = (int32_t)get_u32(m + pos);
-        pos += 4 + (length > 0 ? (size_t)length : 0);
+    if (h.secure) {
+        uarc_status s = secure_peer_open(&h.peer, m, size, info);
+        if (s != UARC_Good)
+            trace("server: a chunk of the client does not open: %s", uarc_status_name(s));
+        require(s == UARC_Good || !h.clean);
+        return s == UARC_Good;
+    }
+    *info = (uarc__chunk_info){.chunk_type = m[3]};
+    size_t pos = 12; /* MSG: token id; OPN: the asymmetric header's three strings */
+    if (m[0] == 'O') {
+        for (int i = 0; i < 3; i++) {
+            require(pos + 4 <= size);
+            int32_t length = (int32_t)get_u32(m + pos);
+            pos += 4 + (length > 0 ? (size_t)length : 0);
+        }
+    } else {
+        require(size >= 24);
+        info->token_id = get_u32(m + pos);
+        pos += 4;
     }
     require(pos + 8 <= size);
-    uint32_t request_id = get_u32(m + pos + 4);
-    pos += 8;
+    info->channel_id = get_u32(m + 8);
+    info->request_id = get_u32(m + pos + 4);
+    info->body = m + pos + 8;
+    info->body_length = size - pos - 8;
+    return true;
+}
+
+static void on_opn_request(uint8_t *m, size_t size)
+{
+    uarc__chunk_info info;
+    if (!open_chunk(m, size, &info))
+        return;
+    uint32_t request_id = info.request_id;
     size_t offset = 0;
     uarc_nodeid id;
-    require(uarc_decode(m + pos, size - pos, &offset, &id, UARC_T(NodeId), NULL) == UARC_Good);
+    require(uarc_decode(info.body, info.body_length, &offset, &id, UARC_T(NodeId), NULL) ==
+            UARC_Good);
     require(id.identifier.numeric == UARC_T(OpenSecureChannelRequest)->binary_encoding_id);
     uarc_OpenSecureChannelRequest request;
-    require(uarc_decode(m + pos, size - pos, &offset, &request, UARC_T(OpenSecureChannelRequest),
-                        NULL) == UARC_Good);
-    require(offset == size - pos);
+    require(uarc_decode(info.body, info.body_length, &offset, &request,
+                        UARC_T(OpenSecureChannelRequest), NULL) == UARC_Good);
+    require(offset == info.body_length);
+    if (h.secure) {
+        require(request.clientNonce.length == sizeof h.peer.client_nonce);
+        memcpy(h.peer.client_nonce, request.clientNonce.data, sizeof h.peer.client_nonce);
+    }
     if (request.requestType == UARC_SecurityTokenRequestType_Issue)
         reply_opn(request_id, 1);
     else if (!(h.options & OPT_NO_RENEW))
@@ -393,23 +554,27 @@ static void on_opn_request(const uint8_t *m, size_t size)
     uarc_clear(&request, UARC_T(OpenSecureChannelRequest));
 }
 
-static void on_msg_request(const uint8_t *m, size_t size)
+static void on_msg_request(uint8_t *m, size_t size)
 {
-    require(size >= 24 && m[3] == 'F'); /* requests this small are never split */
-    uint32_t token = get_u32(m + 12);
+    uarc__chunk_info info;
+    if (!open_chunk(m, size, &info))
+        return;
+    require(info.chunk_type == 'F'); /* requests this small are never split */
+    uint32_t token = info.token_id;
     if (h.clean) /* raw bytes may have opened the channel with other ids */
-        require(get_u32(m + 8) == CHANNEL_ID && (token == h.token_id || token + 1 == h.token_id));
-    uint32_t request_id = get_u32(m + 20);
-    size_t offset = 0;
+        require(info.channel_id == CHANNEL_ID && (token == h.token_id || token + 1 == h.token_id));
+    uint32_t request_id = info.request_id;
+    const uint8_t *body = info.body;
+    size_t length = info.body_length, offset = 0;
     uarc_nodeid id;
-    require(uarc_decode(m + 24, size - 24, &offset, &id, UARC_T(NodeId), NULL) == UARC_Good);
+    require(uarc_decode(body, length, &offset, &id, UARC_T(NodeId), NULL) == UARC_Good);
     require(id.namespace_index == 0 && id.identifier_type == UARC_NODEID_NUMERIC);
     const uarc_type *type = uarc_type_by_encoding_id(id.identifier.numeric);
     require(type && type->member_count > 0 && type->members[0].type == UARC_T(RequestHeader));
     void *request = uarc_new(type);
     require(request);
-    require(uarc_decode(m + 24, size - 24, &offset, request, type, NULL) == UARC_Good);
-    require(offset == size - 24);
+    require(uarc_decode(body, length, &offset, request, type, NULL) == UARC_Good);
+    require(offset == length);
     seen_request r = {request_id, ((uarc_RequestHeader *)request)->requestHandle,
                       response_type_of(type), false};
     trace("server: %s, request %u, handle %u", type->name, r.id, r.handle);
@@ -421,7 +586,7 @@ static void on_msg_request(const uint8_t *m, size_t size)
     seen_request *kept = &h.seen[h.seen_count - 1];
     if (type == UARC_T(CreateSessionRequest) && !(h.options & OPT_FUZZ_CREATE)) {
         kept->answered = true;
-        reply_create_session(kept);
+        reply_create_session(kept, request);
     } else if (type == UARC_T(ActivateSessionRequest) && !(h.options & OPT_FUZZ_ACT) &&
                !(h.activated_once && (h.session_byte & 0x80))) {
         kept->answered = true;
@@ -432,7 +597,7 @@ static void on_msg_request(const uint8_t *m, size_t size)
     uarc_delete(request, type);
 }
 
-static void on_client_message(const uint8_t *m, size_t size)
+static void on_client_message(uint8_t *m, size_t size)
 {
     if (memcmp(m, "HELF", 4) == 0) {
         require(!h.hel_seen);
@@ -448,11 +613,28 @@ static void on_client_message(const uint8_t *m, size_t size)
     }
 }
 
+/* Byte mode's recv(): what the client has to send, -1 when nothing now, 0 once it is
+ * disconnected and has nothing more (its end closed). */
+static ssize_t take_output(uint8_t *into, size_t room)
+{
+    const uint8_t *data;
+    size_t n = uarc_client_output_bytes(h.client, &data);
+    if (n == 0)
+        return uarc_client_state_get(h.client) == UARC_CLIENT_DISCONNECTED ? 0 : -1;
+    if (n > room)
+        n = room;
+    memcpy(into, data, n);
+    uarc_client_output_consumed(h.client, n);
+    return (ssize_t)n;
+}
+
 /* Reads what the client wrote and answers what the harness answers by itself. */
 static void serve(void)
 {
     while (h.fd >= 0 && !h.peer_closed) {
-        ssize_t n = recv(h.fd, h.in + h.in_length, sizeof h.in - h.in_length, MSG_DONTWAIT);
+        ssize_t n = h.bytes
+                        ? take_output(h.in + h.in_length, sizeof h.in - h.in_length)
+                        : recv(h.fd, h.in + h.in_length, sizeof h.in - h.in_length, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0)
@@ -816,6 +998,7 @@ static void server_reply(unsigned p)
         put_value(f, &header, UARC_T(ResponseHeader));
     }
     put(f, data, length);
+    h.own_padding = h.secure && ((p >> 2) & 3) == 3;
     send_frame(f);
     if (chunk == 'C')
         h.clean = false;
@@ -825,14 +1008,41 @@ static void server_reply(unsigned p)
 
 static void server_close(void)
 {
-    if (h.fd >= 0)
+    if (h.fd == BYTE_FD && h.client && uarc_client_state_get(h.client) != UARC_CLIENT_DISCONNECTED)
+        uarc_client_transport_closed(h.client, UARC_Good);
+    else if (h.fd >= 0 && h.fd != BYTE_FD)
         close(h.fd);
     h.fd = -1;
+}
+
+/* The server side of a new connection starts over. */
+static void reset_server_side(void)
+{
+    h.sequence = 1;
+    h.token_id = 0;
+    if (h.secure)
+        secure_peer_stop(&h.peer);
+    h.hel_seen = h.peer_closed = false;
+    h.in_length = 0;
+    h.seen_count = 0;
+    h.disconnected_us = false;
 }
 
 /* A new connection for the same client: the server side starts over. */
 static void connect_client(void)
 {
+    if (h.bytes) {
+        uarc_client_state before = uarc_client_state_get(h.client);
+        uarc_status status = uarc_client_start_bytes(h.client, URL, fake_now);
+        if (before != UARC_CLIENT_DISCONNECTED) {
+            require(status == UARC_BadInvalidState);
+            return;
+        }
+        require(status == UARC_Good);
+        h.fd = BYTE_FD;
+        reset_server_side();
+        return;
+    }
     int sv[2];
     require(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     uarc_client_state before = uarc_client_state_get(h.client);
@@ -848,12 +1058,7 @@ static void connect_client(void)
     require(flags >= 0 && fcntl(sv[1], F_SETFL, flags | O_NONBLOCK) == 0);
     h.fd = sv[1];
     h.client_fd = sv[0];
-    h.sequence = 1;
-    h.token_id = 0;
-    h.hel_seen = h.peer_closed = false;
-    h.in_length = 0;
-    h.seen_count = 0;
-    h.disconnected_us = false;
+    reset_server_side();
 }
 
 /* ---- subscriptions ---- */
@@ -1040,7 +1245,10 @@ static void pump(void)
     for (int i = 0; i < 64; i++) {
         uint64_t in = h.bytes_in, out = h.bytes_out;
         serve();
-        uarc_client_process(h.client, 0);
+        if (h.bytes)
+            uarc_client_tick(h.client, fake_now);
+        else
+            uarc_client_process(h.client, 0);
         serve();
         if (in == h.bytes_in && out == h.bytes_out)
             break;
@@ -1126,6 +1334,7 @@ static void finish_run(void)
     else
         require(connected());
     uarc_client_delete(h.client);
+    h.client = NULL;
     for (size_t i = 0; i < h.ticket_count; i++)
         require(h.tickets[i].done);
     server_close();
@@ -1141,6 +1350,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.active = false;
     h.options = data[0];
     h.session_byte = data[1];
+    h.bytes = data[1] & 0x40;
     h.script = data + 2;
     h.script_size = size - 2;
     h.pos = 0;
@@ -1169,6 +1379,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (h.options & OPT_KEEPALIVE)
         config.keepalive_interval_ms = 100;
+    h.secure = size > 2 && (data[2] & 15) == SECURE;
+    h.sign_only = h.secure && (data[2] & 16);
+    h.nonce_counter = 0;
+    if (h.secure) {
+        secure_peer_start(&h.peer, h.sign_only);
+        config.security_policy_uri = h.peer.policy->uri;
+        config.security_mode =
+            h.sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt;
+        secure_peer_client_identity(&config.certificate, &config.certificate_length,
+                                    &config.private_key, &config.private_key_length);
+        secure_peer_server_certificate(&config.server_certificate,
+                                       &config.server_certificate_length);
+    }
     h.client = uarc_client_new(&config);
     require(h.client);
     h.active = true;
@@ -1179,6 +1402,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pump();
     }
     finish_run();
+    if (h.secure)
+        secure_peer_stop(&h.peer);
     h.active = false;
     return 0;
 }

@@ -3,8 +3,10 @@
  * asymmetric security (header, certificate checks, RSA decryption and signature, padding, the
  * OpenSecureChannel response), then MSG/CLO chunks sealed with the token keys (padding, HMAC,
  * AES-CBC, sequence numbers, token switch-over after a renewal, chunk joining, abort chunks).
+ * Under the ECC policies the OPN chunks are ECDSA-signed only and the nonces ephemeral ECDH keys.
  *
- * The harness plays the server with fixed RSA identities (fuzz_secure_keys.h): it opens what the
+ * The harness plays the server with fixed RSA and EC identities (fuzz_secure_keys.h,
+ * fuzz_ecc_keys.h): it opens what the
  * channel sends with the server's keys (so it learns the client nonces and checks that every chunk
  * the channel sends is valid), and seals what the fuzzer asks for, since the fuzzer could never
  * forge a signature itself. Raw records reach the parsers before any check. The identities are
@@ -12,7 +14,7 @@
  * run the whole input, and with keys outside that range the channel must refuse to be made.
  *
  * Input: byte 0 holds options
- *   bits 0-1  policy: Basic256Sha256, Aes256_Sha256_RsaPss, Aes128_Sha256_RsaOaep, Basic256Sha256
+ *   bits 0-1  policy: Basic256Sha256, Aes256_Sha256_RsaPss, Aes128_Sha256_RsaOaep, ECC (below)
  *   bit 2     mode Sign (else SignAndEncrypt)
  *   bit 3     no automatic OPN Issue response: the records drive the asymmetric handshake
  *   bit 4     small limits (8192-byte buffers both ways, 20000-byte messages, 4 chunks)
@@ -22,19 +24,18 @@
  * bytes 1-2 (16 bits, little-endian) seed the split points of what is fed; their top 3 bits also
  *           pick the key sizes (key_sizes below): 0 client and server RSA-2048, 1-3 a server
  *           certificate of 512, 1024, 8192 bits, 4-5 a server of 4096, 3000 bits, 6 a client
- *           certificate of 1024 bits, 7 a client of 2056 bits
- * then records, each an op byte (low 3 bits the kind, high 5 bits its parameters) and for most
- * kinds a 16-bit little-endian length and bytes:
- *   0 RAW   bytes fed as they are
- *   1 MSG   a MSG chunk sealed around the bytes      2 CLO  the same as CLO
- *   3 OPN   an OPN chunk sealed around the bytes (the body of a response of the fuzzer's making)
- *   4 REPLY a valid OpenSecureChannel response to the OPN the channel sent last (no length)
- *   5 TICK  the clock moves by the 16-bit value (ms)
- *   6 SEND  one to four requests                     7 FORGET the oldest outstanding request
- * Besides "no crash, no leak, no hang" it checks that events stop after `closed`, that every
- * chunk sent fits the server's ReceiveBufferSize and opens with the server's keys, and that the
- * channel keeps working past the handshake when the records say so. FUZZ_SECURE_TRACE=1 in the
- * environment prints the events.
+ *           certificate of 1024 bits, 7 a client of 2056 bits. With ECC their low two bits pick
+ *           (ecc_identities below): 0 ECC_nistP256, 1 ECC_nistP384, 2 ECC_nistP256 with an RSA
+ * server certificate, 3 ECC_nistP256 with a P-384 server certificate (both must be refused) then
+ * records, each an op byte (low 3 bits the kind, high 5 bits its parameters) and for most kinds a
+ * 16-bit little-endian length and bytes: 0 RAW   bytes fed as they are 1 MSG   a MSG chunk sealed
+ * around the bytes      2 CLO  the same as CLO 3 OPN   an OPN chunk sealed around the bytes (the
+ * body of a response of the fuzzer's making) 4 REPLY a valid OpenSecureChannel response to the OPN
+ * the channel sent last (no length) 5 TICK  the clock moves by the 16-bit value (ms) 6 SEND  one to
+ * four requests                     7 FORGET the oldest outstanding request Besides "no crash, no
+ * leak, no hang" it checks that events stop after `closed`, that every chunk sent fits the server's
+ * ReceiveBufferSize and opens with the server's keys, and that the channel keeps working past the
+ * handshake when the records say so. FUZZ_SECURE_TRACE=1 in the environment prints the events.
  *
  * tests/fuzz/make_secure_corpus.py writes the seed corpus in this format.
  */
@@ -48,7 +49,8 @@
 #include "channel/channel.h"
 #include "channel/chunk.h"
 #include "core/endian.h"
-#include "fuzz_secure_keys.h"
+#include "fuzz_ecc_keys.h"
+#include "secure_peer.h"
 
 #define SMALL_BUFFER 8192u
 #define MAX_SENT     64
@@ -144,10 +146,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* ---- the server's side ------------------------------------------------------------------- */
 
 static const uarc__security_policy *const policies[4] = {
-    &uarc__security_policy_basic256sha256,
-    &uarc__security_policy_aes256_sha256_rsapss,
-    &uarc__security_policy_aes128_sha256_rsaoaep,
-    &uarc__security_policy_basic256sha256,
+    &uarc__security_policy_basic256sha256, &uarc__security_policy_aes256_sha256_rsapss,
+    &uarc__security_policy_aes128_sha256_rsaoaep, NULL, /* ECC: ecc_identities */
 };
 
 /* The client's and the server's certificate and key of one input. */
@@ -156,42 +156,89 @@ typedef struct identities {
     bool refused; /* a key outside 2048-4096 bits: the channel must not be made */
 } identities;
 
-#define VIEW(a)                                                                                    \
-    {                                                                                              \
-        a, sizeof a                                                                                \
-    }
-#define CLIENT VIEW(fuzz_client_cert), VIEW(fuzz_client_key)
-#define SERVER VIEW(fuzz_server_cert), VIEW(fuzz_server_key)
-#define NO_KEY                                                                                     \
-    {                                                                                              \
-        NULL, 0                                                                                    \
-    }
 #define KEY_BITS 13 /* the seed's bits from here on pick one of these */
-static const identities key_sizes[8] = {
-    {CLIENT, SERVER, false},
-    {CLIENT, VIEW(fuzz_server_512_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_1024_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_8192_cert), NO_KEY, true},
-    {CLIENT, VIEW(fuzz_server_4096_cert), VIEW(fuzz_server_4096_key), false},
-    {CLIENT, VIEW(fuzz_server_3000_cert), VIEW(fuzz_server_3000_key), false},
-    {VIEW(fuzz_client_1024_cert), VIEW(fuzz_client_1024_key), SERVER, true},
-    {VIEW(fuzz_client_2056_cert), VIEW(fuzz_client_2056_key), SERVER, false},
+#define NO_KEY   FUZZ_KEY_COUNT
+static const fuzz_key_id key_sizes[8][4] = {
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_512_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_1024_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_8192_CERT, NO_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_4096_CERT, FUZZ_SERVER_4096_KEY},
+    {FUZZ_CLIENT_CERT, FUZZ_CLIENT_KEY, FUZZ_SERVER_3000_CERT, FUZZ_SERVER_3000_KEY},
+    {FUZZ_CLIENT_1024_CERT, FUZZ_CLIENT_1024_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
+    {FUZZ_CLIENT_2056_CERT, FUZZ_CLIENT_2056_KEY, FUZZ_SERVER_CERT, FUZZ_SERVER_KEY},
 };
+static const bool refused_sizes[8] = {false, true, true, true, false, false, true, false};
+
+/* The identities of key_sizes[keys], decoded once. */
+static const identities *identities_of(size_t keys)
+{
+    static identities table[8];
+    static bool made;
+    for (size_t i = 0; i < 8 && !made; i++) {
+        uarc_view *views[4] = {&table[i].client_cert, &table[i].client_key, &table[i].server_cert,
+                               &table[i].server_key};
+        for (size_t j = 0; j < 4; j++)
+            *views[j] =
+                key_sizes[i][j] == NO_KEY ? (uarc_view){NULL, 0} : fuzz_key(key_sizes[i][j]);
+        table[i].refused = refused_sizes[i];
+    }
+    made = true;
+    return &table[keys];
+}
+
+#define VIEW(a) ((uarc_view){a, sizeof a})
+
+/* The ECC runs (policy index 3): the key bits pick a policy and identities; an RSA server
+ * certificate and one of the other curve must be refused. Made once. */
+static const uarc__security_policy *ecc_policy(size_t k)
+{
+    return (k & 3) == 1 ? &uarc__security_policy_ecc_nistp384 : &uarc__security_policy_ecc_nistp256;
+}
+
+static const identities *ecc_identities(size_t k)
+{
+    static identities table[4];
+    static bool made;
+    if (!made) {
+        uarc_view p256_cert = VIEW(fuzz_client_p256_cert), p256_key = VIEW(fuzz_client_p256_key);
+        table[0] = (identities){p256_cert, p256_key, VIEW(fuzz_server_p256_cert),
+                                VIEW(fuzz_server_p256_key), false};
+        table[1] = (identities){VIEW(fuzz_client_p384_cert), VIEW(fuzz_client_p384_key),
+                                VIEW(fuzz_server_p384_cert), VIEW(fuzz_server_p384_key), false};
+        table[2] = (identities){p256_cert, p256_key, fuzz_key(FUZZ_SERVER_CERT),
+                                fuzz_key(FUZZ_SERVER_KEY), true};
+        table[3] = (identities){p256_cert, p256_key, VIEW(fuzz_server_p384_cert),
+                                VIEW(fuzz_server_p384_key), true};
+        made = true;
+    }
+    return &table[k & 3];
+}
+
+/* The policy and identities of an input's policy index and key bits. */
+static void pick(size_t policy, size_t keys, const uarc__security_policy **out,
+                 const identities **ids)
+{
+    *out = policy == 3 ? ecc_policy(keys) : policies[policy];
+    *ids = policy == 3 ? ecc_identities(keys) : identities_of(keys);
+}
 
 /* The server's security contexts, one per policy, mode and key sizes, made once. */
 static void *server_context(size_t policy, int sign_only, size_t keys)
 {
     static void *contexts[4][2][8];
     if (!contexts[policy][sign_only][keys]) {
-        const identities *ids = &key_sizes[keys];
+        const uarc__security_policy *sp;
+        const identities *ids;
+        pick(policy, keys, &sp, &ids);
         uarc__security_config config = {
             sign_only ? UARC_MessageSecurityMode_Sign : UARC_MessageSecurityMode_SignAndEncrypt,
             ids->server_cert,
             ids->server_key,
             ids->client_cert,
+            true,
         };
-        require(policies[policy]->context_new(&config, &contexts[policy][sign_only][keys]) ==
-                UARC_Good);
+        require(sp->context_new(&config, &contexts[policy][sign_only][keys]) == UARC_Good);
     }
     return contexts[policy][sign_only][keys];
 }
@@ -221,8 +268,8 @@ typedef struct run {
     server_token current, previous;
     bool opn_pending; /* an OPN from the channel awaits its response */
     uint32_t opn_request_id;
-    uint8_t client_nonce[32];
-    bool keys_known; /* false once the fuzzer sealed its own OPN response body */
+    uint8_t client_nonce[96]; /* policy->nonce_length bytes */
+    bool keys_known;          /* false once the fuzzer sealed its own OPN response body */
     uint32_t sent[MAX_SENT];
     size_t sent_count;
 } run;
@@ -272,8 +319,8 @@ static void server_reads(run *r, const uint8_t *chunk, size_t size)
                 UARC_Good);
         require(uarc_decode(info.body, info.body_length, &offset, &request,
                             UARC_T(OpenSecureChannelRequest), NULL) == UARC_Good);
-        require(request.clientNonce.length == sizeof r->client_nonce);
-        memcpy(r->client_nonce, request.clientNonce.data, sizeof r->client_nonce);
+        require(request.clientNonce.length == r->policy->nonce_length);
+        memcpy(r->client_nonce, request.clientNonce.data, r->policy->nonce_length);
         require(request.requestHeader.requestHandle == info.request_id);
         uarc_clear(&request, UARC_T(OpenSecureChannelRequest));
         r->opn_pending = true;
@@ -419,63 +466,14 @@ static void seal_and_feed(run *r, uarc__chunk_info *info, const server_token *t,
     feed(r, chunk, size);
 }
 
-/* A policy that neither pads, signs nor encrypts: uarc__chunk_encode then writes just the headers
- * and the body, and seal_own_padding() does the rest. */
-static void plain_layout(const void *context, bool sending, uarc__chunk_layout *out)
+/* A chunk whose padding is the fuzzer's (see seal_own_padding in secure_peer.h). */
+static void feed_own_padding(run *r, uarc__chunk_info *info, const server_token *t)
 {
-    (void)context;
-    (void)sending;
-    *out = (uarc__chunk_layout){.plain_block = 1, .cipher_block = 1};
-}
-
-static void plain_sym_layout(const void *context, uarc__chunk_layout *out)
-{
-    plain_layout(context, true, out);
-}
-
-/* Seals a chunk whose bytes after the sequence header — body, padding and all — are the
- * fuzzer's, extended with zero bytes to whole cipher blocks: the padding checks then see
- * validly signed nonsense. */
-static void seal_own_padding(run *r, uarc__chunk_info *info, const server_token *t)
-{
-    static uint8_t chunk[1 << 17], body[1 << 17];
-    bool asym = info->type == UARC__UATCP_OPN;
-    uarc__chunk_layout layout;
-    if (asym)
-        r->policy->asym_layout(r->context, true, &layout);
-    else
-        r->policy->sym_layout(r->context, &layout);
-    size_t length = info->body_length, header = uarc__chunk_header_size(info);
-    size_t plain = 8 + length + layout.signature_size;
-    size_t extend =
-        layout.encrypt ? (layout.plain_block - plain % layout.plain_block) % layout.plain_block : 0;
-    if (length + extend > sizeof body - 1024)
-        return;
-    if (length)
-        memcpy(body, info->body, length);
-    memset(body + length, 0, extend);
-    info->body = body;
-    info->body_length = length + extend;
-    plain += extend;
-    size_t sealed = layout.encrypt ? plain / layout.plain_block * layout.cipher_block : plain;
-
-    uarc__security_policy plain_policy = *r->policy;
-    plain_policy.asym_layout = plain_layout;
-    plain_policy.sym_layout = plain_sym_layout;
-    uarc__chunk_security security = {&plain_policy, r->context, NULL};
-    size_t size;
-    if (header + sealed > sizeof chunk ||
-        uarc__chunk_encode(&security, info, chunk, sizeof chunk, &size) != UARC_Good)
-        return;
-    uarc__st32(chunk + 4, (uint32_t)(header + sealed));
-    uarc_status s = asym ? r->policy->asym_sign(r->context, chunk, size, chunk + size)
-                         : r->policy->sym_sign(t->keys, chunk, size, chunk + size);
-    require(s == UARC_Good);
-    if (layout.encrypt)
-        s = asym ? r->policy->asym_encrypt(r->context, chunk + header, plain, sizeof chunk - header)
-                 : r->policy->sym_encrypt(t->keys, chunk + header, plain);
-    require(s == UARC_Good);
-    feed(r, chunk, header + sealed);
+    static uint8_t chunk[1 << 17];
+    size_t size =
+        seal_own_padding(r->policy, r->context, t ? t->keys : NULL, info, chunk, sizeof chunk);
+    if (size)
+        feed(r, chunk, size);
 }
 
 /* The request id of a sealed chunk: the oldest one the channel awaits, or (`other`) the newest
@@ -525,7 +523,7 @@ static void sealed_symmetric(run *r, uarc__uatcp_type type, unsigned p, const ui
     info.body = body;
     info.body_length = length;
     if (how == 3)
-        seal_own_padding(r, &info, t);
+        feed_own_padding(r, &info, t);
     else
         seal_and_feed(r, &info, t, how == 2);
 }
@@ -551,7 +549,7 @@ static void sealed_opn(run *r, unsigned p, const uint8_t *body, size_t length)
     info.body = body;
     info.body_length = length;
     if (p & 16 && next_seed(r) & 1)
-        seal_own_padding(r, &info, NULL);
+        feed_own_padding(r, &info, NULL);
     else
         seal_and_feed(r, &info, NULL, (p & 16) != 0);
 }
@@ -562,9 +560,12 @@ static void reply_opn(run *r, unsigned p)
 {
     if (!r->opn_pending)
         return;
-    uint8_t server_nonce[32];
-    for (size_t i = 0; i < sizeof server_nonce; i++)
+    uint8_t server_nonce[96];
+    size_t nonce = r->policy->nonce_length;
+    for (size_t i = 0; i < nonce; i++)
         server_nonce[i] = (uint8_t)(next_seed(r) + i);
+    if (r->policy->certificate_curve && !(p & 1)) /* ECC: the server's ephemeral key */
+        require(r->policy->new_nonce(r->context, server_nonce, nonce) == UARC_Good);
     uint32_t token_id = p & 4 && r->current.valid ? r->current.id : r->next_token_id++;
 
     const void *value;
@@ -583,7 +584,7 @@ static void reply_opn(run *r, unsigned p)
         response.securityToken.channelId = r->channel_id;
         response.securityToken.tokenId = token_id;
         response.securityToken.revisedLifetime = p & 2 ? 0 : 4000;
-        response.serverNonce.length = sizeof server_nonce;
+        response.serverNonce.length = nonce;
         response.serverNonce.data = server_nonce;
         value = &response;
         type = UARC_T(OpenSecureChannelResponse);
@@ -595,10 +596,10 @@ static void reply_opn(run *r, unsigned p)
     require(uarc_encode(value, type, body, sizeof body, &length) == UARC_Good);
 
     if (!(p & 1)) {
-        /* the server's keys for the new token: its nonce first (the roles swap) */
+        /* the server's keys for the new token: its own nonce first */
         void *keys = NULL;
-        require(r->policy->derive_keys(r->context, (uarc_view){server_nonce, 32},
-                                       (uarc_view){r->client_nonce, 32}, &keys) == UARC_Good);
+        require(r->policy->derive_keys(r->context, (uarc_view){server_nonce, nonce},
+                                       (uarc_view){r->client_nonce, nonce}, &keys) == UARC_Good);
         forget_token(r, &r->previous);
         r->previous = r->current;
         r->current = (server_token){true, token_id, keys};
@@ -647,8 +648,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sign_only = (options >> 2) & 1;
     size_t keys = ld16(data + 1) >> KEY_BITS;
     run r = {0};
-    r.policy = policies[policy_index];
-    r.ids = &key_sizes[keys];
+    pick(policy_index, keys, &r.policy, &r.ids);
     r.context = r.ids->refused ? NULL : server_context(policy_index, sign_only, keys);
     r.send_on_open = (options >> 5) & 1;
     r.seed = ld16(data + 1);
@@ -679,7 +679,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uarc__channel_events events = {on_opened, on_message, on_failed, on_closed, &r};
     r.channel = uarc__channel_new(&config, &events);
     if (r.ids->refused) {
-        /* every policy refuses a key outside 2048-4096 bits, ours or the server's */
+        /* every RSA policy refuses a key outside 2048-4096 bits, ours or the server's, and an
+         * ECC policy a key not on its curve */
         require(r.channel == NULL);
         check_openssl_memory(openssl_before);
         return 0;

@@ -5,12 +5,14 @@ the client offers, and the usual ways they go wrong."""
 import os
 import struct
 
-REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE = range(9)
+REPLY, RAW, TICK, SEND, BROWSE, BLOCK, CLOSE, RECONNECT, SUBSCRIBE, SECURE = range(10)
 (NO_ACK, NO_RENEW, FUZZ_CREATE, FUZZ_ACT, NO_SESSION, USER, SMALL,
  KEEPALIVE) = (1 << i for i in range(8))
 FUZZ_REACTIVATE = 0x80  # in the second byte
+BYTES = 0x40  # in the second byte: byte mode
 WHOLE, TYPED, HEADED, OWN_ID = range(4)  # reply modes
-FINAL, PART, ABORT = 0, 4, 8  # chunk types, in the reply parameter
+FINAL, PART, ABORT, OWN_PADDING = 0, 4, 8, 12  # chunk types, in the reply parameter
+SIGN_ONLY = 1  # SECURE's parameter
 
 
 def op(kind, p=0):
@@ -94,6 +96,14 @@ def read_rest(*values):
 
 def call_rest(status=0):
     result = u32(status) + array([]) + NO_DIAGNOSTICS + array([b"\x0b" + struct.pack("<d", 3.0)])
+    return array([result]) + NO_DIAGNOSTICS
+
+
+def monitored_items_rest(server=(), client=()):
+    """A CallResponse of Server.GetMonitoredItems: serverHandles and clientHandles (UInt32[])."""
+    def u32_array(values):
+        return b"\x87" + array([u32(v) for v in values])  # Variant: UInt32 (7), array bit
+    result = u32(0) + array([]) + NO_DIAGNOSTICS + array([u32_array(server), u32_array(client)])
     return array([result]) + NO_DIAGNOSTICS
 
 
@@ -235,6 +245,28 @@ def republish_rest(seq, values=(1,)):
 
 def transfer_rest(status=0, available=()):
     return array([u32(status) + array([u32(n) for n in available])]) + NO_DIAGNOSTICS
+
+
+def nested_variant(depth):
+    """A Variant holding an array of one Variant, `depth` times over, around an Int32."""
+    v = b"\x06" + i32(7)
+    for _ in range(depth):
+        v = bytes([24 | 0x80]) + i32(1) + v
+    return v
+
+
+def event_fields(*fields):
+    """An ExtensionObject holding an EventNotificationList of item 1 with these field Variants."""
+    body = array([u32(1) + array(list(fields))])
+    return nodeid(916) + b"\x01" + i32(len(body)) + body
+
+
+def items_then_publish(*publishes, sub_id=5):
+    """After CreateSubscription: the Read of the server's limits (not a UInt32: no limit), the
+    CreateMonitoredItems it lets out (third of the requests then open), then the Publish replies,
+    each to the oldest Publish open."""
+    return (reply(read_rest(0)), reply(create_items_rest(), selector=2)
+            + b"".join(reply(p) for p in publishes))
 
 
 BAD_TOO_MANY_OPERATIONS = 0x80100000
@@ -402,6 +434,71 @@ seeds = {
                                                                    keepalive=0xFFFFFFFF)),
                                     tick(seconds=60)),
 }
+
+# Hostile PublishResponses: sequence numbers half the number space away, 0, and a keep-alive far
+# ahead; availableSequenceNumbers past the client's bound (1024) and with 0 and duplicates in it;
+# thousands of notifications in one message; event fields nested deeper than the decoder allows.
+hostile = {
+    "publish_far_sequences": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                  *items_then_publish(
+                                      publish_rest(1, (1,)),
+                                      publish_rest(0x80000001, (2,), available=(2, 0x80000000,
+                                                                                0xFFFFFFFF, 0)),
+                                      publish_rest(0, (3,)), publish_rest(0x7FFFFFFF, ()),
+                                      publish_rest(2, (4,), available=(2, 2, 2)))),
+    "publish_many_available": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                   *items_then_publish(
+                                       publish_rest(1, (1,)),
+                                       publish_rest(3000, (2,), available=range(1, 3000)),
+                                       publish_rest(2, (3,)))),
+    "publish_many_notifications": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                       *items_then_publish(
+                                           publish_rest(1, range(2000)),
+                                           publish_rest(2, notifications=[data_change(1)] * 300),
+                                           publish_rest(3, notifications=[
+                                               status_change(BAD_TIMEOUT)] * 50))),
+    "publish_nested_event_fields": seed(0, 60, op(SUBSCRIBE, 5), reply(create_subscription_rest()),
+                                        *items_then_publish(
+                                            publish_rest(1, notifications=[event_fields(
+                                                nested_variant(3), b"\x16" + event_fields(
+                                                    nested_variant(5)),
+                                                b"\x17\x01" + nested_variant(4))]),
+                                            publish_rest(2, notifications=[event_fields(
+                                                nested_variant(200))]))),
+    # CreateMonitoredItems unanswered when the connection drops: after the session is re-activated
+    # the client asks GetMonitoredItems which items the server has; the answers: it has item 1,
+    # handles that do not match, and lists of different lengths.
+    "items_in_flight_cut": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                reply(read_rest(0)), op(CLOSE, 1), op(RECONNECT),
+                                reply(monitored_items_rest((100,), (1,))),
+                                reply(publish_rest(1, (1,)))),
+    "items_in_flight_odd_answers": seed(0, 60, op(SUBSCRIBE), reply(create_subscription_rest()),
+                                        reply(read_rest(0)), op(CLOSE, 1), op(RECONNECT),
+                                        reply(monitored_items_rest((100, 101), (7,))),
+                                        op(CLOSE, 1), op(RECONNECT),
+                                        reply(monitored_items_rest((), ())),
+                                        reply(create_items_rest(), selector=2)),
+}
+seeds.update(hostile)
+# The subscription seeds again in byte mode (uarc_client_receive_bytes, no socket).
+for name in [n for n in seeds if n.startswith(("subscribe_", "publish_", "items_"))]:
+    seeds["bytes_" + name] = seeds[name][:1] + bytes([seeds[name][1] | BYTES]) + seeds[name][2:]
+seeds["bytes_read_and_block"] = seed(0, 60 | BYTES, op(SEND), reply(read_rest(42)), op(BLOCK),
+                                     op(CLOSE, 1), op(RECONNECT), op(SEND), reply(read_rest(1)))
+# The same exchanges over Basic256Sha256 (the SECURE record first): the harness seals the replies.
+SECURED = ["read", "read_three", "browse_next", "call", "renew", "user", "reactivate",
+           "subscribe_in_order", "subscribe_resume", "read_fault", "chunks", "abort",
+           "keepalive", "request_timeout"]
+for name in SECURED:
+    if name in seeds:
+        plain = seeds[name]
+        seeds["secure_" + name] = plain[:2] + op(SECURE) + plain[2:]
+        seeds["secure_sign_" + name] = plain[:2] + op(SECURE, SIGN_ONLY) + plain[2:]
+seeds["secure_own_padding"] = seed(0, 60, op(SECURE), op(SEND),
+                                   reply(read_rest(7) + bytes(3), HEADED, OWN_PADDING),
+                                   op(SEND), reply(read_rest(8)))
+seeds["secure_raw"] = seed(0, 60, op(SECURE), op(SEND),
+                           op(RAW) + data(b"MSGF" + u32(60) + u32(5) + u32(1) + bytes(44)))
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_client")
 os.makedirs(out, exist_ok=True)

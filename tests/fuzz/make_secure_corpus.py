@@ -5,11 +5,13 @@ import os
 import struct
 
 RAW, MSG, CLO, OPN, REPLY, TICK, SEND, FORGET = range(8)
-B256, PSS, A128 = 0, 1, 2
+B256, PSS, A128, ECC = 0, 1, 2, 3
 SIGN, NO_ISSUE, SMALL, SEND_ON_OPEN, WRAP, LOST = 4, 8, 16, 32, 64, 128
 # key sizes, in the seed's top three bits (key_sizes in fuzz_secure_channel.c)
 (RSA2048, SERVER_512, SERVER_1024, SERVER_8192, SERVER_4096, SERVER_3000, CLIENT_1024,
  CLIENT_2056) = range(8)
+# with ECC, the same bits pick the curve (ecc_ids in fuzz_secure_channel.c)
+NIST_P256, NIST_P384, ECC_RSA_SERVER, ECC_P384_SERVER = range(4)
 
 
 def record(kind, p=0, data=b""):
@@ -89,6 +91,21 @@ seeds = {
     "key_client_2056": seed(SMALL | A128 | SEND_ON_OPEN, record(MSG, F, read_response()),
                             record(TICK, data=3100), record(REPLY), record(MSG, F, read_response()),
                             record(MSG, SOMETHING_OFF | F, read_response()), keys=CLIENT_2056),
+    # ECC: ephemeral-key nonces, ECDSA-signed OPN, HKDF keys, HMAC-SHA256/384 and AES-CBC chunks
+    "ecc_p256_read": seed(ECC | SEND_ON_OPEN, record(MSG, F, read_response()),
+                          record(MSG, F, read_response(1))),
+    "ecc_p384_sign_renew": seed(ECC | SIGN | SEND_ON_OPEN, record(TICK, data=3100), record(REPLY),
+                                record(MSG, OTHER_TOKEN | F, read_response()), record(SEND, 1),
+                                record(MSG, F, read_response()), keys=NIST_P384),
+    "ecc_p384_chunks_tampered": seed(ECC | SEND_ON_OPEN, record(MSG, C, big[:3000]),
+                                     record(MSG, F, big[3000:]),
+                                     record(MSG, SOMETHING_OFF | F, read_response()), keys=NIST_P384),
+    # the fuzzer's own OPN response: a 32-byte nonce is no point of the curve
+    "ecc_fuzzer_opn": seed(ECC | NO_ISSUE, record(OPN, 0, opn_response()), record(SEND, 2)),
+    "ecc_opn_tampered": seed(ECC | NO_ISSUE | SIGN, record(OPN, 16, opn_response()), split=3),
+    # an RSA server certificate, one on another curve: refused before anything is sent
+    "ecc_rsa_server": seed(ECC, record(MSG, F, read_response()), keys=ECC_RSA_SERVER),
+    "ecc_p384_server": seed(ECC | SIGN, record(MSG, F, read_response()), keys=ECC_P384_SERVER),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_secure_channel")

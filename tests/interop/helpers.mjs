@@ -2,6 +2,7 @@
 // server on a raw socket. Paths come from the environment (set by tests/interop/CMakeLists.txt):
 //   UARC_BIN  the uarc tool          PEER_DIR  tests/peer (server.mjs, peer.mjs, node_modules)
 import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -210,18 +211,67 @@ export function fakeServer(port) {
  * subjectAltName URI `uri` (and DNS localhost) when given. Returns { cert, key, der } file names
  * (cert and key PEM, der the certificate as DER).
  */
-export function makeCertificate(dir, name, uri) {
+/** An RSA-2048 certificate and key, or with `curve` (an OpenSSL curve name) an EC one. */
+export function makeCertificate(dir, name, uri, curve) {
   const key = path.join(dir, `${name}.key.pem`);
   const cert = path.join(dir, `${name}.cert.pem`);
   const der = path.join(dir, `${name}.cert.der`);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+  const newkey = curve ? ["-newkey", "ec", "-pkeyopt", `ec_paramgen_curve:${curve}`]
+    : ["-newkey", "rsa:2048"];
+  const usage = curve ? "keyUsage=digitalSignature,nonRepudiation,keyAgreement"
+    : "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment";
+  execFileSync("openssl", ["req", "-x509", ...newkey, "-nodes", "-keyout", key,
     "-out", cert, "-days", "30", "-subj", `/CN=${name}`,
     ...(uri ? ["-addext", `subjectAltName=URI:${uri},DNS:localhost`] : []),
-    "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
+    "-addext", usage,
     "-addext", "extendedKeyUsage=clientAuth,serverAuth"], { stdio: "ignore" });
   execFileSync("openssl", ["x509", "-in", cert, "-outform", "der", "-out", der],
     { stdio: "ignore" });
   return { cert, key, der };
+}
+
+/**
+ * Makes a CA chain with OpenSSL in `dir`: a self-signed root CA, an intermediate CA it issues, and
+ * an application certificate the intermediate issues (CN `name`, subjectAltName URI `uri`, DNS
+ * localhost, IP 127.0.0.1), RSA-2048, 30 days. Returns DER file names { root, intermediate, leaf,
+ * chain (the leaf followed by the intermediate, as a server sends it), key (the leaf's, DER) },
+ * and chainPem, keyPem: the chain and the key as PEM.
+ */
+export function makeChain(dir, name, uri) {
+  const f = (n) => path.join(dir, `${name}-${n}`);
+  const openssl = (...args) => execFileSync("openssl", args, { stdio: "ignore" });
+  const ca = ["-addext", "basicConstraints=critical,CA:TRUE",
+    "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("root.key"),
+    "-out", f("root.pem"), "-days", "30", "-subj", `/CN=${name} root CA`, ...ca);
+  const issue = (what, issuer, subject, extensions) => {
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f(`${what}.key`),
+      "-out", f(`${what}.csr`), "-subj", subject, ...extensions);
+    openssl("x509", "-req", "-in", f(`${what}.csr`), "-CA", f(`${issuer}.pem`),
+      "-CAkey", f(`${issuer}.key`), "-CAcreateserial", "-days", "30",
+      "-copy_extensions", "copyall", "-out", f(`${what}.pem`));
+  };
+  issue("intermediate", "root", `/CN=${name} intermediate CA`, ca);
+  issue("leaf", "intermediate", `/CN=${name}`, [
+    "-addext", `subjectAltName=URI:${uri},DNS:localhost,IP:127.0.0.1`,
+    "-addext", "basicConstraints=critical,CA:FALSE",
+    "-addext", "keyUsage=critical,digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
+    "-addext", "extendedKeyUsage=serverAuth,clientAuth"]);
+  const out = {};
+  for (const what of ["root", "intermediate", "leaf"]) {
+    out[what] = f(`${what}.der`);
+    openssl("x509", "-in", f(`${what}.pem`), "-outform", "der", "-out", out[what]);
+  }
+  out.key = f("leaf.key.der");
+  openssl("pkcs8", "-topk8", "-nocrypt", "-in", f("leaf.key"), "-outform", "der", "-out", out.key);
+  out.chain = f("chain.der");
+  fs.writeFileSync(out.chain, Buffer.concat([fs.readFileSync(out.leaf),
+    fs.readFileSync(out.intermediate)]));
+  out.chainPem = f("chain.pem");
+  fs.writeFileSync(out.chainPem, Buffer.concat([fs.readFileSync(f("leaf.pem")),
+    fs.readFileSync(f("intermediate.pem"))]));
+  out.keyPem = f("leaf.key");
+  return out;
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,7 @@
-// uarc monitor against the node-opcua peer: its counter (ns=1;s=Counter, +1 every 10 ms, every
-// change reported) must arrive once and in order across a cut connection, and a server restart
-// must be told as a gap followed by a re-created subscription.
+// uarc monitor against the node-opcua peer: its counters (ns=1;s=Counter, +1 every 10 ms, and
+// ns=1;s=FastCounter, +1 every 1 ms; every change reported) must arrive once and in order across a
+// cut connection, and a server restart must be told as a gap followed by a re-created
+// subscription.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runUarc, loadPeer, startListen } from "./helpers.mjs";
@@ -40,6 +41,28 @@ test("a cut connection loses nothing: the session is resumed and every value arr
   const data = uarc.events.filter(isData);
   // 30 values before the cut, 100 after it, and every one in between
   assert.ok(data.at(-1).value - data[0].value >= 129, uarc.describe());
+  assert.deepEqual(uarc.events.filter((e) => e.event === "gap"), [], uarc.describe());
+  assert.equal(new Set(data.map((e) => e.subscription)).size, 1);
+  assertConsecutive(data);
+});
+
+test("a 1 ms counter across a cut: every value once, in order, the session resumed", async () => {
+  const peer = await startPeer({ uri: "urn:peer-monitor-fast", args: ["--no-big", "--fast-counter"] });
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=FastCounter", ...MONITOR]);
+  try {
+    await uarc.waitFor((e) => e.event === "subscription" && e.state === "created", 20000);
+    const before = await uarc.waitCount(isData, 300, 20000);
+    peer.child.kill("SIGUSR2");
+    await uarc.waitFor((e) => e.event === "connection" && e.state === "lost", 20000);
+    await uarc.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+    const cutAt = before[before.length - 1].value;
+    await uarc.waitFor((e) => isData(e) && e.value >= cutAt + 1000, 20000);
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  const data = uarc.events.filter(isData);
+  assert.ok(data.at(-1).value - data[0].value >= 1299, uarc.describe());
   assert.deepEqual(uarc.events.filter((e) => e.event === "gap"), [], uarc.describe());
   assert.equal(new Set(data.map((e) => e.subscription)).size, 1);
   assertConsecutive(data);
@@ -156,4 +179,37 @@ test("--events: the peer's events arrive with the selected fields, each once, in
     return Number(m[1]);
   });
   for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1] + 1);
+});
+
+test("listen --events --stay: every accepted server's events arrive with the selected fields, each once, across a re-dial", async () => {
+  const uri = "urn:peer-listen-events";
+  const listener = await startListen(["--allow", uri, "--stay", "--events", "i=2253", "--select",
+    "Message", "--select", "0:Severity", "--of-type", "i=2041", "--interval", "100", "--queue", "1000"]);
+  const peer = await startPeer({ uri, reverse: [listener.url], args: ["--no-big", "--events-every", "100"] });
+  const isEvent = (e) => e.event === "event";
+  try {
+    const item = await listener.waitFor((e) => e.event === "item", 30000);
+    assert.equal(item.node, "i=2253");
+    assert.equal(item.status, "Good");
+    const before = await listener.waitCount(isEvent, 5, 20000);
+    peer.child.kill("SIGUSR2"); // the server drops its socket and dials again
+    await listener.waitFor((e) => e.event === "disconnected", 20000);
+    await listener.waitFor((e) => e.event === "subscription" && e.state === "resumed", 20000);
+    await listener.waitCount(isEvent, before.length + 10, 20000);
+  } finally {
+    await listener.stop();
+    await peer.stop();
+  }
+  const events = listener.events.filter(isEvent);
+  assert.deepEqual(listener.events.filter((e) => e.event === "gap"), [], listener.describe());
+  const ticks = events.map((e) => {
+    assert.equal(e.server_uri, uri);
+    assert.equal(e.node, "i=2253");
+    assert.deepEqual(Object.keys(e.fields), ["Message", "0:Severity"]);
+    assert.equal(e.fields["0:Severity"], 100);
+    const m = /^tick (\d+)$/.exec(e.fields.Message.Text);
+    assert.ok(m, JSON.stringify(e));
+    return Number(m[1]);
+  });
+  for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i], ticks[i - 1] + 1, listener.describe());
 });

@@ -5,7 +5,8 @@
 // their socket closed mid-stream, without a CloseSecureChannel. open62541 keeps the session and
 // its subscription when the channel goes (the session outlives it by its timeout), so uarc
 // re-activates it on a new channel and fetches what it missed with Republish (proven by the
-// debug line "Republish: message N recovered" when responses were lost in transit).
+// debug line "Republish: message N recovered" when responses were lost in transit). Then the
+// Overflow bit of a queue of 2, and a session limited to one PublishRequest.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -172,3 +173,39 @@ for (const [how, breakIt] of Object.entries(CUTS)) {
     if (link.swallowed) assert.match(listener.stderr(), REPUBLISHED, listener.describe());
   });
 }
+
+test("a queue of 2 that overflows between publishes: open62541 marks the value after dropped ones with the Overflow bit", async () => {
+  const peer = await startPeer62541("urn:o62-monitor-overflow");
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json", "--interval", "500",
+    "--sampling", "0", "--queue", "2", "--count", "12"]);
+  try {
+    assert.equal((await uarc.exited).code, 0, uarc.describe());
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  const data = uarc.events.filter(isData);
+  let marked = 0;
+  for (let i = 1; i < data.length; i++) {
+    const dropped = data[i].value - data[i - 1].value > 1;
+    assert.equal(data[i].overflow === true, dropped, `#${i}\n${uarc.describe()}`);
+    marked += dropped;
+  }
+  assert.ok(marked >= 2, uarc.describe());
+});
+
+test("open62541 queueing one PublishRequest: BadTooManyPublishRequests lowers the pipeline, nothing stalls or is lost", async () => {
+  const peer = await startPeer62541("urn:o62-monitor-publish", ["--max-publish-requests", "1"]);
+  const uarc = runUarc(["monitor", peer.endpointUrl, "ns=1;s=Counter", "--json", "--verbose", ...MONITOR]);
+  try {
+    await uarc.waitCount(isData, 150, 30000);
+  } finally {
+    await uarc.stop();
+    await peer.stop();
+  }
+  // One subscription wants two PublishRequests out; open62541 answered the older one
+  // BadTooManyPublishRequests, and from then on one at a time carried every value.
+  assert.match(uarc.stderr(), /BadTooManyPublishRequests: at most 1 PublishRequests/, uarc.describe());
+  assert.deepEqual(uarc.events.filter((e) => e.event === "gap" || e.state === "stalled"), [], uarc.describe());
+  assertConsecutive(uarc.events.filter(isData), uarc.describe);
+});

@@ -1,11 +1,12 @@
 // uarc against a second, independent stack: open62541 1.5.7 (tests/peer62541, the program in
-// PEER62541). Reads over SecurityPolicy None and every RSA policy in modes Sign and
-// SignAndEncrypt, forward and with Reverse Connect (where `uarc listen` learns the server's
+// PEER62541). Reads over SecurityPolicy None, every RSA policy and every ECC policy (the peer's
+// EC certificates, our ephemeral EC one) in modes Sign and SignAndEncrypt, forward and with
+// Reverse Connect (where `uarc listen` learns the server's
 // certificate on the first dial), a client certificate whose URI is not urn:uarc:client
 // (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
-// user identities: a user certificate the peer trusts logs in over every case, forward and
-// reverse; one it does not trust is refused. UserName logins on secured channels, and a peer
-// that trusts only listed client certificates.
+// user identities: a user certificate the peer trusts logs in over every RSA case, forward and
+// reverse; one it does not trust is refused. UserName logins on secured channels (under ECC with
+// an EccEncryptedSecret), and a peer that trusts only listed client certificates.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -20,10 +21,16 @@ const { startPeerProgram } = await loadPeer();
 const URI = "urn:o62-peer";
 const NODE = "ns=1;s=Scalar.Double";
 const PI = 3.141592653589793;
-const CASES = [["None", null]];
+const RSA_CASES = [["None", null]];
 for (const policy of ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]) {
-  for (const mode of ["Sign", "SignAndEncrypt"]) CASES.push([policy, mode]);
+  for (const mode of ["Sign", "SignAndEncrypt"]) RSA_CASES.push([policy, mode]);
 }
+const ECC_CASES = [];
+for (const policy of ["ECC_nistP256", "ECC_nistP384", "ECC_brainpoolP256r1",
+  "ECC_brainpoolP384r1"]) {
+  for (const mode of ["Sign", "SignAndEncrypt"]) ECC_CASES.push([policy, mode]);
+}
+const CASES = [...RSA_CASES, ...ECC_CASES];
 // The peers write their certificates into trustDir (--certificate-out), our --trust-list.
 const securityArgs = (policy, mode) =>
   mode ? ["--security-policy", policy, "--security-mode", mode, "--trust-list", trustDir] : [];
@@ -47,6 +54,9 @@ const ownCertificate = ["--certificate", collector.cert, "--private-key", collec
 const alice = makeCertificate(tmp, "alice"); // a user the peer trusts
 const mallory = makeCertificate(tmp, "mallory"); // one it does not
 const asAlice = ["--user-certificate", alice.cert, "--user-private-key", alice.key];
+// EC users the peer trusts, for the ECC token policies
+const ecUsers = { ECC_nistP256: makeCertificate(tmp, "ec-alice", undefined, "prime256v1"),
+  ECC_nistP384: makeCertificate(tmp, "ec-alice-384", undefined, "secp384r1") };
 const asMallory = ["--user-certificate", mallory.cert, "--user-private-key", mallory.key];
 
 let peer;
@@ -76,7 +86,8 @@ before(async () => {
     "SignAndEncrypt"), ...asMallory, "--read", NODE, "--stay"]);
   const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
     .flatMap((l) => ["--reverse", l.url]);
-  peer = await startPeer62541(URI, [...reverse, "--trust-user", alice.der,
+  peer = await startPeer62541(URI, [...reverse, "--ecc", "--trust-user", alice.der,
+    ...Object.values(ecUsers).flatMap((u) => ["--trust-user", u.der]),
     "--certificate-out", path.join(trustDir, "peer.der"),
     "--user", "alice:secret"]);
 });
@@ -123,7 +134,7 @@ test("a client certificate naming urn:plant:collector-7: the session presents th
   assert.ok(!ownListener.events.some((e) => e.event === "error"), ownListener.describe());
 });
 
-for (const [policy, mode] of CASES) {
+for (const [policy, mode] of RSA_CASES) {
   const name = mode ? `${policy} ${mode}` : "None (the token policy names the signing policy)";
   test(`X509 user identity, forward, over ${name}`, async () => {
     const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
@@ -142,6 +153,24 @@ for (const [key, l] of [["None/null", "None"], ["Aes256_Sha256_RsaPss/SignAndEnc
     assert.ok(!listener.events.some((e) => e.event === "error"), listener.describe());
   });
 }
+
+for (const [policy, mode] of ECC_CASES.filter(([p]) => ecUsers[p])) {
+  test(`X509 user identity with an EC key, forward, over ${policy} ${mode}`, async () => {
+    const u = ecUsers[policy];
+    const r = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
+      "--user-certificate", u.cert, "--user-private-key", u.key]);
+    assert.equal((await r.exited).code, 0, r.describe());
+    assert.equal(r.events[0]?.status, "Good", r.describe());
+  });
+}
+
+test("an RSA user certificate under an ECC token policy is refused before it is sent",
+  async () => {
+    const r = await run(["read", peer.endpointUrl, NODE, "--json",
+      ...securityArgs("ECC_nistP256", "Sign"), ...asAlice]);
+    assert.equal(r.events[0]?.step, "ActivateSession", r.describe());
+    assert.equal(r.events[0].status, "BadCertificateInvalid", r.describe());
+  });
 
 test("an untrusted user certificate is refused, forward and reverse", async () => {
   for (const security of [[], securityArgs("Basic256Sha256", "Sign")]) {
@@ -167,6 +196,20 @@ test("UserName with the password encrypted for the server, on secured channels",
   const wrong = await run(["read", peer.endpointUrl, NODE, "--json",
     ...securityArgs("Aes128_Sha256_RsaOaep", "SignAndEncrypt"), "--user", "alice",
     "--password-file", wrongFile]);
+  assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
+  // decrypted and compared: a wrong credential, not a malformed token
+  assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
+});
+
+test("UserName on ECC channels: the password as an EccEncryptedSecret for the server's " +
+  "ephemeral key", async () => {
+  for (const [policy, mode] of ECC_CASES) {
+    const ok = await run(["read", peer.endpointUrl, NODE, "--json", ...securityArgs(policy, mode),
+      "--user", "alice", "--password-file", passwordFile]);
+    assert.equal(ok.events[0]?.status, "Good", ok.describe());
+  }
+  const wrong = await run(["read", peer.endpointUrl, NODE, "--json",
+    ...securityArgs("ECC_nistP384", "Sign"), "--user", "alice", "--password-file", wrongFile]);
   assert.equal(wrong.events[0]?.step, "ActivateSession", wrong.describe());
   // decrypted and compared: a wrong credential, not a malformed token
   assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());

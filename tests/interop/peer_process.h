@@ -1,5 +1,6 @@
 /*
- * The test peer (tests/peer/server.mjs) as a child process of a C test: spawned with
+ * The test peer (tests/peer/server.mjs, or another program such as the open62541 peer) as a child
+ * process of a C test: spawned with
  * posix_spawn, its stdin a pipe we hold (the peer exits when it closes, so it dies with the
  * test), its one "started" line read from stdout for the EndpointUrl.
  *
@@ -50,8 +51,8 @@ static inline int64_t peer_process_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Starts `node server.mjs ARGS...` (args NULL-terminated, at most 30). Does not wait. */
-static inline bool peer_process_spawn(peer_process *p, const char *const *args)
+/* Starts `program ARGS...` (argv NULL-terminated, at most 32 with the program). Does not wait. */
+static inline bool peer_process_spawn_program(peer_process *p, char *const *argv)
 {
     int in[2], out[2];
     p->pid = -1;
@@ -63,23 +64,18 @@ static inline bool peer_process_spawn(peer_process *p, const char *const *args)
         close(in[1]);
         return false;
     }
-    char *argv[34] = {UARC_NODE, UARC_PEER_DIR "/server.mjs"};
-    size_t n = 2;
-    for (; args[n - 2] && n < 33; n++)
-        argv[n] = (char *)args[n - 2];
-    argv[n] = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    int rc = posix_spawnp(&p->pid, UARC_NODE, &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&p->pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);
     close(out[1]);
     p->stdin_fd = in[1];
     p->stdout_fd = out[0];
     if (rc != 0) {
-        fprintf(stderr, "cannot start %s: %s\n", UARC_NODE, strerror(rc));
+        fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(rc));
         p->pid = -1;
         close(p->stdin_fd);
         close(p->stdout_fd);
@@ -87,6 +83,17 @@ static inline bool peer_process_spawn(peer_process *p, const char *const *args)
         return false;
     }
     return true;
+}
+
+/* Starts `node server.mjs ARGS...` (args NULL-terminated, at most 30). Does not wait. */
+static inline bool peer_process_spawn(peer_process *p, const char *const *args)
+{
+    char *argv[34] = {UARC_NODE, UARC_PEER_DIR "/server.mjs"};
+    size_t n = 2;
+    for (; args[n - 2] && n < 33; n++)
+        argv[n] = (char *)args[n - 2];
+    argv[n] = NULL;
+    return peer_process_spawn_program(p, argv);
 }
 
 /* Reads the "started" line (waiting at most timeout_ms) and takes the EndpointUrl from it. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -36,7 +37,8 @@ typedef struct record {
     size_t gaps;
     uarc_status gap_reason;
     uarc_subscription_state state;
-    size_t states[8]; /* how often each state was reported */
+    size_t states[8];  /* how often each state was reported */
+    size_t created[4]; /* how often item 1, 2, 3 was reported created (Good) */
 } record;
 
 static record rec;
@@ -71,6 +73,14 @@ static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_st
         r->states[state]++;
     fprintf(stderr, "subscription %s (%s)\n", uarc_subscription_state_name(state),
             uarc_status_name(status));
+}
+
+static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_status status)
+{
+    (void)s;
+    record *r = user_data;
+    if (status == UARC_Good && item < 4)
+        r->created[item]++;
 }
 
 /* Drives the client until `count` values arrived (or WAIT_MS passed). */
@@ -135,8 +145,11 @@ static uarc_client *connect_and_subscribe_with(uarc_subscription **s, bool signe
     assert_non_null(c);
     assert_int_equal(uarc_client_connect(c, the_peer.url), UARC_Good);
     uarc_subscription_config cfg = {.publishing_interval_ms = 100};
-    cfg.callbacks = (uarc_subscription_callbacks){
-        .data_change = on_data, .gap = on_gap, .state_changed = on_state, .user_data = &rec};
+    cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                  .gap = on_gap,
+                                                  .state_changed = on_state,
+                                                  .item_created = on_item,
+                                                  .user_data = &rec};
     assert_int_equal(uarc_subscription_new(c, &cfg, s), UARC_Good);
     uarc_monitored_item_params item = {.node = uarc_nodeid_string(1, "Counter"),
                                        .sampling_interval_ms = -1, /* 0 on the wire: every change */
@@ -229,6 +242,75 @@ static void test_transferred_on_a_signed_channel(void **state)
     uarc_client_delete(c);
 }
 
+/* Server.GetMonitoredItems: how many items subscription `id` has on the server. */
+static size_t items_on_server(uarc_client *c, uint32_t id)
+{
+    uarc_nodeid server = uarc_nodeid_numeric(0, UARC_NS0ID_Server);
+    uarc_nodeid method = uarc_nodeid_numeric(0, 11492); /* GetMonitoredItems */
+    uarc_variant in = {.type = UARC_T(UInt32), .data = &id};
+    uarc_variant *out = NULL;
+    size_t out_count = 0;
+    assert_int_equal(uarc_client_call_method(c, &server, &method, &in, 1, &out, &out_count),
+                     UARC_Good);
+    assert_int_equal(out_count, 2);
+    size_t n = out[0].array_length;
+    assert_int_equal(out[1].array_length, n);
+    uarc_array_delete(out, out_count, UARC_T(Variant));
+    return n;
+}
+
+/* Waits until a response of `type` lies in the socket's receive buffer (the channel is None: its
+ * bytes are plain), then takes it and everything before it away from the client, as a broken
+ * network would; false after WAIT_MS. */
+static bool swallow_response(int fd, const uarc_type *type)
+{
+    static uint8_t buf[1 << 16];
+    uint32_t id = type->binary_encoding_id;
+    const uint8_t want[4] = {1, 0, (uint8_t)id, (uint8_t)(id >> 8)}; /* four-byte NodeId */
+    int64_t end = peer_process_now_ms() + WAIT_MS;
+    while (peer_process_now_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 100);
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        for (ssize_t i = 0; i + 4 <= n; i++)
+            if (memcmp(buf + i, want, 4) == 0)
+                return recv(fd, buf, (size_t)n, MSG_DONTWAIT) == n;
+    }
+    return false;
+}
+
+/* An item whose CreateMonitoredItems the server carried out, but whose response the cut
+ * connection lost: after the session is resumed the client asks the server (GetMonitoredItems)
+ * instead of creating it again. It exists once on the server, is told created once, and the
+ * other item's values go on without loss. */
+static void test_item_in_flight_at_a_cut_exists_once(void **state)
+{
+    (void)state;
+    uarc_subscription *s;
+    uarc_client *c = connect_and_subscribe(&s);
+    run_until(c, 30);
+    uarc_monitored_item_params item = {
+        .node = uarc_nodeid_string(1, "Analog"), .sampling_interval_ms = -1, .queue_size = 10000};
+    uint32_t handle;
+    assert_int_equal(uarc_subscription_add_item(s, &item, &handle), UARC_Good);
+    uarc_clear(&item.node, UARC_T(NodeId));
+    assert_int_equal(handle, 2);
+    uarc_client_process(c, 0); /* the request goes out */
+    assert_true(swallow_response(uarc_client_fd(c), UARC_T(CreateMonitoredItemsResponse)));
+    cut(c);
+    assert_int_equal(rec.created[2], 0);
+    assert_int_equal(uarc_client_connect(c, the_peer.url), UARC_Good);
+    assert_true(uarc_client_session_resumed(c));
+    uint32_t at_cut = rec.values[rec.count - 1];
+    while (rec.count < MAX_VALUES && rec.values[rec.count - 1] < at_cut + 50)
+        run_until(c, rec.count + 1);
+    assert_int_equal(rec.created[2], 1);
+    assert_int_equal(items_on_server(c, uarc_subscription_id(s)), 2);
+    assert_int_equal(rec.gaps, 0);
+    check_consecutive(0);
+    uarc_client_delete(c);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -254,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_resumed_after_a_cut),
         cmocka_unit_test(test_new_session_on_none_recreates),
         cmocka_unit_test(test_transferred_on_a_signed_channel),
+        cmocka_unit_test(test_item_in_flight_at_a_cut_exists_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -32,9 +32,13 @@ const USAGE = `usage: node server.mjs --uri URI [options]
   --secure                   also offer Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss
                              endpoints in modes Sign and SignAndEncrypt (None stays), trusting every
                              client certificate
+  --certificate FILE         its certificate (PEM), perhaps followed by its issuers (a chain,
+                             sent in its endpoints as it is), with --private-key FILE (PEM).
+                             Default: node-opcua makes a self-signed one
   --certificate-out FILE     write the server's certificate (DER) to FILE once started
   --events-every MS          raise a BaseEventType event on the Server object every MS: Message
                              "tick N" (N from 1), Severity 100 (default 0: none)
+  --fast-counter             add ns=1;s=FastCounter, a UInt32 incremented every 1 ms
   --max-publish-requests N   PublishRequests a session queues; one more gets the oldest answered
                              BadTooManyPublishRequests (default 0: node-opcua's 100)
   --trust-user FILE          trust this user certificate (PEM or DER) for X509 identities;
@@ -62,9 +66,12 @@ function parseArgs(argv) {
     maxReferencesPerNode: 0,
     slowReadMs: 0,
     secure: false,
+    certificate: undefined,
+    privateKey: undefined,
     certificateOut: undefined,
     maxPublishRequests: 0,
     eventsEvery: 0,
+    fastCounter: false,
     trustUser: [],
   };
   const intArg = (name, value) => {
@@ -97,9 +104,12 @@ function parseArgs(argv) {
       case "--max-references-per-node": opts.maxReferencesPerNode = intArg(arg, next()); break;
       case "--slow-read": opts.slowReadMs = intArg(arg, next()); break;
       case "--secure": opts.secure = true; break;
+      case "--certificate": opts.certificate = next(); break;
+      case "--private-key": opts.privateKey = next(); break;
       case "--certificate-out": opts.certificateOut = next(); break;
       case "--max-publish-requests": opts.maxPublishRequests = intArg(arg, next()); break;
       case "--events-every": opts.eventsEvery = intArg(arg, next()); break;
+      case "--fast-counter": opts.fastCounter = true; break;
       case "--trust-user": opts.trustUser.push(next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
@@ -109,6 +119,7 @@ function parseArgs(argv) {
     }
   }
   if (!opts.uri) usage("--uri is required");
+  if (!opts.certificate !== !opts.privateKey) usage("--certificate and --private-key go together");
   for (const url of opts.reverse) {
     if (!/^opc\.tcp:\/\/[^/]+:\d+\/?$/i.test(url)) usage(`--reverse needs opc.tcp://HOST:PORT, got ${url}`);
   }
@@ -163,6 +174,7 @@ const server = new OPCUAServer({
     : [MessageSecurityMode.None],
   allowAnonymous: opts.anonymous,
   serverCertificateManager: certificateManager("server-pki"),
+  ...(opts.certificate ? { certificateFile: opts.certificate, privateKeyFile: opts.privateKey } : {}),
   userCertificateManager: certificateManager("user-pki", opts.trustUser.length === 0),
   registerServerMethod: RegisterServerMethod.HIDDEN,
   defaultSecureTokenLifetime: opts.tokenLifetime,
@@ -410,11 +422,46 @@ function buildAddressSpace(addressSpace) {
     userAccessLevel: AccessLevelFlag.CurrentRead,
     value: new Variant({ dataType: DataType.UInt32, value: 0 }),
   });
+  // The same count as a Double AnalogItem with EURange 0..1000, for percent deadbands (a percent
+  // of the EURange's span: pct:0.45 lets every fifth value through).
+  const analog = ns.addAnalogDataItem({
+    organizedBy: objects,
+    nodeId: "s=Analog",
+    browseName: "Analog",
+    definition: "ns=1;s=Counter as a Double",
+    dataType: "Double",
+    minimumSamplingInterval: 0,
+    engineeringUnitsRange: { low: 0, high: 1000 },
+    accessLevel: AccessLevelFlag.CurrentRead,
+    userAccessLevel: AccessLevelFlag.CurrentRead,
+    value: new Variant({ dataType: DataType.Double, value: 0 }),
+  });
   let count = 0;
   setInterval(() => {
     count++;
     counter.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: count }));
+    analog.setValueFromSource(new Variant({ dataType: DataType.Double, value: count }));
   }, 10).unref();
+
+  // With --fast-counter, one that counts every millisecond (as often as Node's timers fire:
+  // about 1,000 changes a second), for tests that a faster stream loses nothing either.
+  if (opts.fastCounter) {
+    const fast = ns.addVariable({
+      organizedBy: objects,
+      nodeId: "s=FastCounter",
+      browseName: "FastCounter",
+      dataType: "UInt32",
+      minimumSamplingInterval: 0,
+      accessLevel: AccessLevelFlag.CurrentRead,
+      userAccessLevel: AccessLevelFlag.CurrentRead,
+      value: new Variant({ dataType: DataType.UInt32, value: 0 }),
+    });
+    let fastCount = 0;
+    setInterval(() => {
+      fastCount++;
+      fast.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: fastCount }));
+    }, 1).unref();
+  }
 
   // Counters of the services the peer served, so that tests can check what a client did.
   const stats = folder("Stats");

@@ -1,8 +1,10 @@
 /*
  * A test peer on open62541 1.5.7: an OPC UA server on 127.0.0.1 that offers SecurityPolicy None
  * and the RSA policies (Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss, modes Sign
- * and SignAndEncrypt) with a certificate it makes at start, accepts anonymous, UserName and X509
- * user identities, and dials uarc listeners with Reverse Connect. See README.md beside it.
+ * and SignAndEncrypt) with a certificate it makes at start, with --ecc also the ECC policies
+ * (ECC_nistP256, ECC_nistP384, ECC_brainpoolP256r1, ECC_brainpoolP384r1), each with an EC
+ * certificate of its curve; accepts anonymous, UserName and X509 user identities, and dials uarc
+ * listeners with Reverse Connect. See README.md beside it.
  *
  * It prints exactly one JSON line on stdout once it listens (open62541's own log goes to stderr),
  * and exits 0 on SIGTERM or SIGINT, or when its stdin is a pipe or socket that closes.
@@ -25,7 +27,7 @@
 #include <open62541/server.h>
 #include <open62541/server_config_default.h>
 
-#define MAX_LIST 16
+#define MAX_LIST 32
 
 static const char usage_text[] =
     "usage: server --uri URI [options]\n"
@@ -40,7 +42,16 @@ static const char usage_text[] =
     "                            repeatable. Default: every user certificate is accepted\n"
     "  --user NAME:PASSWORD      accept this UserName identity; repeatable\n"
     "  --no-anonymous            refuse anonymous sessions\n"
-    "  --certificate-out FILE    write the server's certificate (DER) before the started line\n"
+    "  --certificate FILE        its certificate (DER): the server's own, perhaps followed by\n"
+    "                            issuers of it (a chain, sent as it is); with --private-key\n"
+    "                            FILE (DER or PEM). Default: a self-signed one made at start\n"
+    "  --certificate-out FILE    write the server's certificate (DER) before the started line;\n"
+    "                            with --ecc also each EC certificate, to FILE without its .der\n"
+    "                            and -CURVE.der added (peer-prime256v1.der, ...)\n"
+    "  --ecc                     also offer the ECC policies, each with an EC certificate\n"
+    "  --max-publish-requests N  PublishRequests a session queues (open62541's\n"
+    "                            maxPublishReqPerSession; default: its own); one more gets the\n"
+    "                            oldest answered BadTooManyPublishRequests\n"
     "  --verbose                 open62541's log from level info (default: warnings)\n";
 
 typedef struct options {
@@ -56,9 +67,31 @@ typedef struct options {
     UA_UsernamePasswordLogin logins[MAX_LIST];
     size_t login_count;
     bool anonymous;
+    const char *certificate, *private_key;
     const char *certificate_out;
+    bool ecc;
+    unsigned max_publish_requests; /* 0: open62541's default */
     bool verbose;
 } options;
+
+/* The ECC policies --ecc adds, each with its certificate's curve. */
+typedef UA_StatusCode (*add_policy_fn)(UA_ServerConfig *, const UA_ByteString *,
+                                       const UA_ByteString *);
+static const struct {
+    const char *curve;
+    add_policy_fn add;
+} ecc_policies[] = {
+    {"prime256v1", UA_ServerConfig_addSecurityPolicyEccNistP256},
+    {"secp384r1", UA_ServerConfig_addSecurityPolicyEccNistP384},
+    {"brainpoolP256r1", UA_ServerConfig_addSecurityPolicyEccBrainpoolP256r1},
+    {"brainpoolP384r1", UA_ServerConfig_addSecurityPolicyEccBrainpoolP384r1},
+};
+#define ECC_COUNT (sizeof ecc_policies / sizeof ecc_policies[0])
+
+/* Certificates and keys: [0] RSA, [1 + i] the curve of ecc_policies[i]. */
+typedef struct identity {
+    UA_ByteString certificate[1 + ECC_COUNT], key[1 + ECC_COUNT];
+} identity;
 
 static volatile sig_atomic_t stop_requested;
 
@@ -112,7 +145,7 @@ static void parse_options(int argc, char **argv, options *o)
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         bool flag = strcmp(arg, "--no-anonymous") == 0 || strcmp(arg, "--verbose") == 0 ||
-                    strcmp(arg, "--help") == 0;
+                    strcmp(arg, "--help") == 0 || strcmp(arg, "--ecc") == 0;
         if (!flag && i + 1 >= argc) {
             fprintf(stderr, "peer62541: %s needs a value\n", arg);
             exit(2);
@@ -146,10 +179,18 @@ static void parse_options(int argc, char **argv, options *o)
             l->password.length = strlen(colon + 1);
         } else if (strcmp(arg, "--no-anonymous") == 0) {
             o->anonymous = false;
+        } else if (strcmp(arg, "--certificate") == 0) {
+            o->certificate = value;
+        } else if (strcmp(arg, "--private-key") == 0) {
+            o->private_key = value;
         } else if (strcmp(arg, "--certificate-out") == 0) {
             o->certificate_out = value;
+        } else if (strcmp(arg, "--max-publish-requests") == 0) {
+            o->max_publish_requests = parse_uint(arg, value, 1000);
         } else if (strcmp(arg, "--verbose") == 0) {
             o->verbose = true;
+        } else if (strcmp(arg, "--ecc") == 0) {
+            o->ecc = true;
         } else {
             fprintf(stderr, "peer62541: unknown argument %s\n%s", arg, usage_text);
             exit(2);
@@ -157,6 +198,8 @@ static void parse_options(int argc, char **argv, options *o)
     }
     if (!o->uri)
         usage("--uri is required");
+    if (!o->certificate != !o->private_key)
+        usage("--certificate and --private-key go together");
     if (!plain_text(o->uri))
         usage("--uri must not hold quotes, backslashes or control characters");
 }
@@ -201,7 +244,8 @@ static UA_StatusCode trust_only(UA_CertificateGroup *group, UA_NodeId group_id,
     return s;
 }
 
-static UA_StatusCode make_certificate(const options *o, const UA_Logger *logger,
+/* curve NULL: RSA-2048; else an EC key on that curve. */
+static UA_StatusCode make_certificate(const options *o, const UA_Logger *logger, const char *curve,
                                       UA_ByteString *certificate, UA_ByteString *key)
 {
     char san_uri[600];
@@ -216,6 +260,13 @@ static UA_StatusCode make_certificate(const options *o, const UA_Logger *logger,
                              &UA_TYPES[UA_TYPES_UINT16]);
     UA_KeyValueMap_setScalar(params, UA_QUALIFIEDNAME(0, "expires-in-days"), &days,
                              &UA_TYPES[UA_TYPES_UINT16]);
+    UA_String key_type = UA_STRING("EC"), ecc_curve = UA_STRING((char *)(uintptr_t)curve);
+    if (curve) {
+        UA_KeyValueMap_setScalar(params, UA_QUALIFIEDNAME(0, "key-type"), &key_type,
+                                 &UA_TYPES[UA_TYPES_STRING]);
+        UA_KeyValueMap_setScalar(params, UA_QUALIFIEDNAME(0, "ecc-curve"), &ecc_curve,
+                                 &UA_TYPES[UA_TYPES_STRING]);
+    }
     UA_StatusCode s = UA_CreateCertificate(logger, subject, 2, san, 3, UA_CERTIFICATEFORMAT_DER,
                                            params, key, certificate);
     UA_KeyValueMap_delete(params);
@@ -223,9 +274,9 @@ static UA_StatusCode make_certificate(const options *o, const UA_Logger *logger,
 }
 
 /* Everything but the address space: endpoints, certificates, trust, identities. */
-static UA_StatusCode configure(UA_ServerConfig *config, const options *o,
-                               const UA_ByteString *certificate, const UA_ByteString *key)
+static UA_StatusCode configure(UA_ServerConfig *config, const options *o, const identity *id)
 {
+    const UA_ByteString *certificate = &id->certificate[0], *key = &id->key[0];
     UA_StatusCode s = UA_ServerConfig_setBasics_withPort(config, (UA_UInt16)o->port);
     if (s != UA_STATUSCODE_GOOD)
         return s;
@@ -246,6 +297,8 @@ static UA_StatusCode configure(UA_ServerConfig *config, const options *o,
     app->applicationName = UA_LOCALIZEDTEXT_ALLOC("en", "uarc open62541 peer");
     config->reverseReconnectInterval = o->reconnect_ms;
     config->allowNonePolicyPassword = false;
+    if (o->max_publish_requests)
+        config->maxPublishReqPerSession = o->max_publish_requests;
 
     if ((s = UA_ServerConfig_addSecurityPolicyNone(config, certificate)) != UA_STATUSCODE_GOOD ||
         (s = UA_ServerConfig_addSecurityPolicyBasic256Sha256(config, certificate, key)) !=
@@ -255,6 +308,10 @@ static UA_StatusCode configure(UA_ServerConfig *config, const options *o,
         (s = UA_ServerConfig_addSecurityPolicyAes256Sha256RsaPss(config, certificate, key)) !=
             UA_STATUSCODE_GOOD)
         return s;
+    for (size_t i = 0; o->ecc && i < ECC_COUNT; i++)
+        if ((s = ecc_policies[i].add(config, &id->certificate[1 + i], &id->key[1 + i])) !=
+            UA_STATUSCODE_GOOD)
+            return s;
 
     if (o->trust_client_count &&
         (s = trust_only(&config->secureChannelPKI,
@@ -353,6 +410,25 @@ static bool write_file(const char *path, const UA_ByteString *data)
     return fclose(f) == 0 && ok;
 }
 
+/* --certificate-out: the RSA certificate at `path`, each EC one beside it. */
+static bool write_certificates(const options *o, const identity *id)
+{
+    const char *path = o->certificate_out;
+    if (!write_file(path, &id->certificate[0]))
+        return false;
+    size_t stem = strlen(path);
+    if (stem > 4 && strcmp(path + stem - 4, ".der") == 0)
+        stem -= 4;
+    for (size_t i = 0; o->ecc && i < ECC_COUNT; i++) {
+        char name[1024];
+        if (snprintf(name, sizeof name, "%.*s-%s.der", (int)stem, path, ecc_policies[i].curve) >=
+                (int)sizeof name ||
+            !write_file(name, &id->certificate[1 + i]))
+            return false;
+    }
+    return true;
+}
+
 /* True when stdin is a pipe or socket that reached its end. */
 static bool stdin_closed(bool watched)
 {
@@ -400,10 +476,18 @@ int main(int argc, char **argv)
     UA_ServerConfig config;
     memset(&config, 0, sizeof config);
     config.logging = UA_Log_Stdout_new(o.verbose ? UA_LOGLEVEL_INFO : UA_LOGLEVEL_WARNING);
-    UA_ByteString certificate = UA_BYTESTRING_NULL, key = UA_BYTESTRING_NULL;
-    UA_StatusCode s = make_certificate(&o, config.logging, &certificate, &key);
+    identity id;
+    memset(&id, 0, sizeof id);
+    UA_StatusCode s = UA_STATUSCODE_GOOD;
+    if (!o.certificate)
+        s = make_certificate(&o, config.logging, NULL, &id.certificate[0], &id.key[0]);
+    else if (!read_file(o.certificate, &id.certificate[0]) || !read_file(o.private_key, &id.key[0]))
+        s = UA_STATUSCODE_BADNOTFOUND;
+    for (size_t i = 0; o.ecc && i < ECC_COUNT && s == UA_STATUSCODE_GOOD; i++)
+        s = make_certificate(&o, config.logging, ecc_policies[i].curve, &id.certificate[1 + i],
+                             &id.key[1 + i]);
     if (s == UA_STATUSCODE_GOOD)
-        s = configure(&config, &o, &certificate, &key);
+        s = configure(&config, &o, &id);
     if (s != UA_STATUSCODE_GOOD) {
         fprintf(stderr, "peer62541: configuration failed: %s\n", UA_StatusCode_name(s));
         return 1;
@@ -422,7 +506,7 @@ int main(int argc, char **argv)
         UA_Server_delete(server);
         return 1;
     }
-    if (o.certificate_out && !write_file(o.certificate_out, &certificate)) {
+    if (o.certificate_out && !write_certificates(&o, &id)) {
         fprintf(stderr, "peer62541: cannot write %s\n", o.certificate_out);
         UA_Server_run_shutdown(server);
         UA_Server_delete(server);
@@ -448,8 +532,10 @@ int main(int argc, char **argv)
 
     UA_Server_run_shutdown(server);
     UA_Server_delete(server);
-    UA_ByteString_clear(&certificate);
-    UA_ByteString_clear(&key);
+    for (size_t i = 0; i < 1 + ECC_COUNT; i++) {
+        UA_ByteString_clear(&id.certificate[i]);
+        UA_ByteString_clear(&id.key[i]);
+    }
     fclose(out);
     return 0;
 }

@@ -27,11 +27,11 @@ static int setup(void **state)
     (void)state;
     uint8_t *key;
     size_t key_length;
-    if (uarc__crypto_make_certificate("urn:x", &cert_a, &cert_a_length, &key, &key_length) !=
+    if (uarc__crypto_make_certificate("urn:x", NULL, &cert_a, &cert_a_length, &key, &key_length) !=
         UARC_Good)
         return -1;
     uarc__free(key);
-    if (uarc__crypto_make_certificate("urn:x", &cert_b, &cert_b_length, &key, &key_length) !=
+    if (uarc__crypto_make_certificate("urn:x", NULL, &cert_b, &cert_b_length, &key, &key_length) !=
         UARC_Good)
         return -1;
     uarc__free(key);

@@ -1177,6 +1177,30 @@ static void test_x509_identity_signed_per_token_policy(void **state)
     x509_fixture_clear(&x);
 }
 
+/* A serverCertificate that is a chain (the server's certificate, then an issuer): the signature
+ * covers only the first certificate and the nonce (Part 4 §5.6.3.2; node-opcua refuses any
+ * other). */
+static void test_x509_identity_signs_the_leaf_of_a_chain(void **state)
+{
+    (void)state;
+    x509_fixture x;
+    x509_fixture_init(&x);
+    static uint8_t chain[8192];
+    assert_true(x.server_cert_length + x.user_cert_length <= sizeof chain);
+    memcpy(chain, x.server_cert, x.server_cert_length);
+    memcpy(chain + x.server_cert_length, x.user_cert, x.user_cert_length);
+    x509_fixture chained = x;
+    chained.server_cert = chain;
+    chained.server_cert_length = x.server_cert_length + x.user_cert_length;
+    peer p;
+    uarc_ActivateSessionRequest req;
+    activate_x509(&p, &chained, POLICY_URI("Basic256Sha256"), &req);
+    assert_true(user_signature_verifies(&x, &req.userTokenSignature.signature, false));
+    uarc_clear(&req, UARC_T(ActivateSessionRequest));
+    uarc_client_delete(p.client);
+    x509_fixture_clear(&x);
+}
+
 /* A token policy that names no SecurityPolicy on a None channel: nothing to sign with, so the
  * token goes unsigned (the server decides). */
 static void test_x509_identity_unsigned_without_token_policy(void **state)
@@ -1245,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_budget_bounds_decoded_responses),
         cmocka_unit_test(test_budget_ends_connection_whose_buffer_does_not_fit),
         cmocka_unit_test(test_x509_identity_signed_per_token_policy),
+        cmocka_unit_test(test_x509_identity_signs_the_leaf_of_a_chain),
         cmocka_unit_test(test_x509_identity_unsigned_without_token_policy),
         cmocka_unit_test(test_x509_identity_configuration_errors),
         cmocka_unit_test(test_password_not_encrypted_for_an_unverified_key),

@@ -32,8 +32,9 @@ static size_t server_cert_length, server_key_length;
 static int setup(void **state)
 {
     (void)state;
-    return uarc__crypto_make_certificate("urn:test:real-server", &server_cert, &server_cert_length,
-                                         &server_key, &server_key_length) == UARC_Good
+    return uarc__crypto_make_certificate("urn:test:real-server", NULL, &server_cert,
+                                         &server_cert_length, &server_key,
+                                         &server_key_length) == UARC_Good
                ? 0
                : -1;
 }
@@ -46,16 +47,58 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Connects over one end of a socket pair; returns the status and whether bytes were sent. */
-static uarc_status connect_pair(uarc_client *client, bool *sent)
+/* Connects to `url` over one end of a socket pair; returns the status and whether bytes were
+ * sent. */
+static uarc_status connect_url(uarc_client *client, const char *url, bool *sent)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    uarc_status status = uarc_client_start_socket(client, sv[0], "opc.tcp://127.0.0.1:4840");
+    uarc_status status = uarc_client_start_socket(client, sv[0], url);
     uint8_t buffer[64];
     *sent = recv(sv[1], buffer, sizeof buffer, MSG_DONTWAIT) > 0;
     close(sv[1]);
     return status;
+}
+
+static uarc_status connect_pair(uarc_client *client, bool *sent)
+{
+    return connect_url(client, "opc.tcp://127.0.0.1:4840", sent);
+}
+
+/* The warnings of category "trust" a client logged, joined. */
+static char trust_warnings[4096];
+
+static void log_trust(void *user_data, uarc_log_level level, const char *category,
+                      const char *message)
+{
+    (void)user_data;
+    size_t used = strlen(trust_warnings);
+    if (level == UARC_LOG_WARNING && strcmp(category, "trust") == 0)
+        snprintf(trust_warnings + used, sizeof trust_warnings - used, "%s\n", message);
+}
+
+/* A client that learned the server's certificate `cert` from an endpoint of the server
+ * `application_uri` (without a trust list accepted although untrusted: the checks below are not
+ * the trust decision). */
+static uarc_client *client_with_endpoint(uarc_client_config cfg, const uint8_t *cert, size_t length,
+                                         const char *application_uri)
+{
+    cfg.security_policy_uri = B256;
+    cfg.generate_certificate = true;
+    cfg.accept_untrusted_server_certificate = !cfg.trust_list_dir;
+    cfg.logger = (uarc_logger){log_trust, NULL, UARC_LOG_WARNING};
+    uarc_client *client = uarc_client_new(&cfg);
+    assert_non_null(client);
+    uarc_EndpointDescription endpoint;
+    uarc_init(&endpoint, UARC_T(EndpointDescription));
+    endpoint.securityPolicyUri = (uarc_string){strlen(B256), (uint8_t *)B256};
+    endpoint.securityMode = UARC_MessageSecurityMode_SignAndEncrypt;
+    endpoint.serverCertificate = (uarc_bytestring){length, (uint8_t *)cert};
+    endpoint.server.applicationUri =
+        (uarc_string){strlen(application_uri), (uint8_t *)application_uri};
+    assert_int_equal(uarc_client_set_endpoints(client, &endpoint, 1), UARC_Good);
+    trust_warnings[0] = '\0';
+    return client;
 }
 
 static void test_server_uri_must_match_certificate(void **state)
@@ -341,7 +384,8 @@ static void test_secrets_wiped(void **state)
     uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                     {server_cert, server_cert_length},
                                     {server_key, server_key_length},
-                                    {server_cert, server_cert_length}};
+                                    {server_cert, server_cert_length},
+                                    false};
     void *context = NULL;
     assert_int_equal(policy->context_new(&config, &context), UARC_Good);
     uarc__chunk_info info;
@@ -415,8 +459,8 @@ static void test_application_uri_from_certificate(void **state)
     (void)state;
     uint8_t *cert, *key;
     size_t cert_length, key_length;
-    assert_int_equal(uarc__crypto_make_certificate("urn:plant:collector-7", &cert, &cert_length,
-                                                   &key, &key_length),
+    assert_int_equal(uarc__crypto_make_certificate("urn:plant:collector-7", NULL, &cert,
+                                                   &cert_length, &key, &key_length),
                      UARC_Good);
     char cert_path[128], key_path[128];
     write_temp(cert_path, sizeof cert_path, "client-cert", cert, cert_length);
@@ -474,6 +518,109 @@ static void test_application_uri_from_certificate(void **state)
     uarc__free(key);
 }
 
+/* Forward connect: the server certificate's URI must be the endpoint's ApplicationUri (Part 4
+ * §6.1.3), an error unless allowed, and accept_untrusted_server_certificate does not waive it. */
+static void test_endpoint_application_uri(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    uarc_client *client =
+        client_with_endpoint(cfg, server_cert, server_cert_length, "urn:test:other-server");
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateUriInvalid);
+    assert_false(sent);
+    const char *error = uarc_client_error(client);
+    assert_non_null(strstr(error, "OPN"));
+    assert_non_null(strstr(error, "urn:test:real-server"));
+    assert_non_null(strstr(error, "urn:test:other-server"));
+    uarc_client_delete(client);
+
+    cfg.allow_server_uri_mismatch = true;
+    client = client_with_endpoint(cfg, server_cert, server_cert_length, "urn:test:other-server");
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    assert_non_null(strstr(trust_warnings, "urn:test:other-server"));
+    uarc_client_delete(client);
+
+    cfg.allow_server_uri_mismatch = false;
+    client = client_with_endpoint(cfg, server_cert, server_cert_length, "urn:test:real-server");
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    assert_null(strstr(trust_warnings, "ApplicationUri"));
+    uarc_client_delete(client);
+}
+
+/* Forward connect: the EndpointUrl's host against the certificate's DNS and IP names (it has
+ * DNS:localhost only): a warning by default, an error with require_server_host_name. */
+static void test_endpoint_host_name(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {0};
+    uarc_client *client =
+        client_with_endpoint(cfg, server_cert, server_cert_length, "urn:test:real-server");
+    bool sent;
+    assert_int_equal(connect_url(client, "opc.tcp://127.0.0.1:4840", &sent), UARC_Good);
+    assert_true(sent);
+    assert_non_null(strstr(trust_warnings, "127.0.0.1"));
+    assert_non_null(strstr(trust_warnings, "localhost"));
+    uarc_client_delete(client);
+
+    cfg.require_server_host_name = true;
+    client = client_with_endpoint(cfg, server_cert, server_cert_length, "urn:test:real-server");
+    assert_int_equal(connect_url(client, "opc.tcp://127.0.0.1:4840", &sent),
+                     UARC_BadCertificateHostNameInvalid);
+    assert_false(sent);
+    assert_non_null(strstr(uarc_client_error(client), "127.0.0.1"));
+    assert_int_equal(connect_url(client, "opc.tcp://LOCALHOST:4840/ua", &sent), UARC_Good);
+    assert_true(sent);
+    assert_null(strstr(trust_warnings, "subjectAltNames"));
+    uarc_client_delete(client);
+
+    /* reverse connect binds the certificate to the ReverseHello's ServerUri instead */
+    cfg.expected_server_uri = "urn:test:real-server";
+    client = client_with_endpoint(cfg, server_cert, server_cert_length, "urn:test:other-server");
+    assert_int_equal(connect_url(client, "opc.tcp://127.0.0.1:4840", &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+}
+
+/* The endpoint's serverCertificate may be a chain: all of it reaches the trust decision, only its
+ * first certificate is the server's. */
+static void test_endpoint_certificate_chain(void **state)
+{
+    (void)state;
+    uint8_t chain[8192];
+    assert_true(2 * server_cert_length + 4 <= sizeof chain);
+    memcpy(chain, server_cert, server_cert_length);
+    memcpy(chain + server_cert_length, server_cert, server_cert_length);
+    char dir[] = "/tmp/uarc-client-trust-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[96];
+    snprintf(path, sizeof path, "%s/server.der", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(server_cert, 1, server_cert_length, f), server_cert_length);
+    fclose(f);
+    uarc_client_config cfg = {.trust_list_dir = dir};
+    uarc_client *client =
+        client_with_endpoint(cfg, chain, 2 * server_cert_length, "urn:test:real-server");
+    bool sent;
+    assert_int_equal(connect_pair(client, &sent), UARC_Good);
+    assert_true(sent);
+    uarc_client_delete(client);
+
+    /* what follows the certificate is not one */
+    memcpy(chain + server_cert_length, "\x30\x82\x01\x00", 4);
+    client = client_with_endpoint(cfg, chain, server_cert_length + 4, "urn:test:real-server");
+    assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateInvalid);
+    assert_false(sent);
+    assert_non_null(strstr(uarc_client_error(client), "bytes after certificate 1"));
+    uarc_client_delete(client);
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    assert_int_equal(system(command), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +632,9 @@ int main(void)
         cmocka_unit_test(test_secrets_wiped),
         cmocka_unit_test(test_expected_uri_keeps_trust_list),
         cmocka_unit_test(test_application_uri_from_certificate),
+        cmocka_unit_test(test_endpoint_application_uri),
+        cmocka_unit_test(test_endpoint_host_name),
+        cmocka_unit_test(test_endpoint_certificate_chain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

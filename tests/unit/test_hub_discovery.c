@@ -85,20 +85,21 @@ static int make_certificates(void **state)
     (void)state;
     uint8_t *key;
     size_t key_length;
-    if (uarc__crypto_make_certificate(SERVER_URI, &cert_a, &cert_a_length, &key, &key_length) !=
-        UARC_Good)
+    if (uarc__crypto_make_certificate(SERVER_URI, NULL, &cert_a, &cert_a_length, &key,
+                                      &key_length) != UARC_Good)
         return -1;
     uarc__free(key);
-    if (uarc__crypto_make_certificate(OTHER_URI, &cert_b, &cert_b_length, &key, &key_length) !=
-        UARC_Good)
+    if (uarc__crypto_make_certificate(OTHER_URI, NULL, &cert_b, &cert_b_length, &key,
+                                      &key_length) != UARC_Good)
         return -1;
     uarc__free(key);
-    if (uarc__crypto_make_certificate(SERVER_URI, &cert_a2, &cert_a2_length, &key, &key_length) !=
-        UARC_Good)
+    if (uarc__crypto_make_certificate(SERVER_URI, NULL, &cert_a2, &cert_a2_length, &key,
+                                      &key_length) != UARC_Good)
         return -1;
     uarc__free(key);
-    if (uarc__crypto_make_certificate("urn:uarc:test-client", &cert_client, &cert_client_length,
-                                      &key_client, &key_client_length) != UARC_Good)
+    if (uarc__crypto_make_certificate("urn:uarc:test-client", NULL, &cert_client,
+                                      &cert_client_length, &key_client,
+                                      &key_client_length) != UARC_Good)
         return -1;
     return 0;
 }

@@ -230,6 +230,12 @@ static void test_json(void **state)
                           .source_timestamp = UARC_DATETIME_UNIX_EPOCH};
     check_json(&dv, UARC_T(DataValue),
                "{\"Value\":2,\"SourceTimestamp\":\"1970-01-01T00:00:00Z\"}");
+    /* Part 6 §5.4.2.18 names the field Status, not StatusCode. */
+    dv.has_status = true;
+    dv.status = UARC_BadNodeIdUnknown;
+    check_json(&dv, UARC_T(DataValue),
+               "{\"Value\":2,\"Status\":{\"Code\":2150891520,\"Symbol\":\"BadNodeIdUnknown\"},"
+               "\"SourceTimestamp\":\"1970-01-01T00:00:00Z\"}");
     /* A structure: schema field names, null strings left out. */
     uarc_ReadValueId r = {0};
     r.nodeId = uarc_nodeid_numeric(0, 2258);

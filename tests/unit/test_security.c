@@ -89,7 +89,7 @@ static int setup(void **state)
     }
     const char *uris[2] = {"urn:test:client", "urn:test:server"};
     for (int i = 0; i < 2; i++)
-        if (uarc__crypto_make_certificate(uris[i], &cert[i], &cert_length[i], &key[i],
+        if (uarc__crypto_make_certificate(uris[i], NULL, &cert[i], &cert_length[i], &key[i],
                                           &key_length[i]) != UARC_Good)
             return -1;
     return 0;
@@ -114,6 +114,7 @@ static void *context_of(const uarc__security_policy *policy, int self,
         {cert[self], cert_length[self]},
         {key[self], key_length[self]},
         {cert[1 - self], cert_length[1 - self]},
+        false,
     };
     void *context = NULL;
     assert_int_equal(policy->context_new(&config, &context), UARC_Good);
@@ -327,7 +328,8 @@ static void test_context_refusals(void **state)
     uarc__security_config config = {UARC_MessageSecurityMode_None,
                                     {cert[0], cert_length[0]},
                                     {key[0], key_length[0]},
-                                    {cert[1], cert_length[1]}};
+                                    {cert[1], cert_length[1]},
+                                    false};
     assert_int_equal(policy->context_new(&config, &context), UARC_BadSecurityModeRejected);
     config.mode = UARC_MessageSecurityMode_Sign;
     config.local_private_key = (uarc_view){key[1], key_length[1]}; /* not the certificate's key */
@@ -367,7 +369,8 @@ static void test_remote_key_sizes(void **state)
             uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                             {cert[0], cert_length[0]},
                                             {key[0], key_length[0]},
-                                            {remote, length}};
+                                            {remote, length},
+                                            false};
             void *context = NULL;
             assert_int_equal(policy->context_new(&config, &context),
                              UARC_BadCertificatePolicyCheckFailed);
@@ -384,7 +387,8 @@ static void test_remote_key_sizes(void **state)
             uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                             {cert[0], cert_length[0]},
                                             {key[0], key_length[0]},
-                                            {remote, length}};
+                                            {remote, length},
+                                            false};
             void *context = NULL;
             assert_int_equal(policy->context_new(&config, &context), UARC_Good);
             uarc__chunk_layout layout;
@@ -429,7 +433,8 @@ static void test_local_key_size(void **state)
         uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                         {small_cert, small_cert_length},
                                         {small_key, small_key_length},
-                                        {cert[1], cert_length[1]}};
+                                        {cert[1], cert_length[1]},
+                                        false};
         void *context = NULL;
         assert_int_equal(secured[i]->context_new(&config, &context),
                          UARC_BadCertificatePolicyCheckFailed);

@@ -95,9 +95,10 @@ bool common_arg(common_args *c, int id, const char *value)
     }
 }
 
-static const char *const policy_names[] = {"None", "Basic256Sha256", "Aes128_Sha256_RsaOaep",
-                                           "Aes256_Sha256_RsaPss"};
-static char policy_uris[4][80];
+static const char *const policy_names[] = {
+    "None",         "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss",
+    "ECC_nistP256", "ECC_nistP384",   "ECC_brainpoolP256r1",   "ECC_brainpoolP384r1"};
+static char policy_uris[sizeof policy_names / sizeof *policy_names][80];
 
 bool security_arg(security_args *s, int id, const char *value)
 {
@@ -126,6 +127,15 @@ bool security_arg(security_args *s, int id, const char *value)
     case 7:
         s->accept_any = true;
         return true;
+    case 8:
+        s->issuer_list = value;
+        return true;
+    case 9:
+        s->allow_uri_mismatch = true;
+        return true;
+    case 13:
+        s->require_host_name = true;
+        return true;
     case 10:
         s->application_uri = value;
         return true;
@@ -153,7 +163,8 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
         if (!uri) {
             fprintf(stderr,
                     "uarc %s: --security-policy: unknown policy \"%s\" (None, Basic256Sha256, "
-                    "Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss)\n",
+                    "Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss, ECC_nistP256, ECC_nistP384, "
+                    "ECC_brainpoolP256r1, ECC_brainpoolP384r1)\n",
                     command, s->policy);
             return false;
         }
@@ -195,6 +206,9 @@ bool security_apply(const char *command, const security_args *s, uarc_client_con
     cfg->trust_list_dir = s->trust_list;
     cfg->trust_store_dir = s->trust_store;
     cfg->accept_untrusted_server_certificate = s->accept_any;
+    cfg->issuer_list = s->issuer_list;
+    cfg->allow_server_uri_mismatch = s->allow_uri_mismatch;
+    cfg->require_server_host_name = s->require_host_name;
     cfg->application_uri = s->application_uri;
     if (!s->user_certificate != !s->user_private_key) {
         fprintf(stderr, "uarc %s: --user-certificate and --user-private-key go together\n",

@@ -20,8 +20,8 @@ void client_config_from_args(struct uarc_client_config *cfg, const char *user, c
                              bool allow_unencrypted, double timeout, bool verbose);
 
 /* --security-policy, --security-mode, --certificate, --private-key, --server-certificate,
- * --trust-list, --trust-store, --accept-any-certificate, --application-uri, --user-certificate,
- * --user-private-key: shared
+ * --trust-list, --issuer-list, --trust-store, --accept-any-certificate, --allow-uri-mismatch,
+ * --require-host-name, --application-uri, --user-certificate, --user-private-key: shared
  * by the client commands and listen. Their option ids start at SECURITY_OPT_BASE. */
 #define SECURITY_OPT_BASE 100
 typedef struct security_args {
@@ -29,8 +29,11 @@ typedef struct security_args {
     const char *mode;
     const char *certificate, *private_key, *server_certificate;
     const char *trust_list;      /* folder of trusted certificates and CRLs */
+    const char *issuer_list;     /* file or folder of CA certificates that trust nothing */
     const char *trust_store;     /* folder: trust on first use */
     bool accept_any;             /* --accept-any-certificate */
+    bool allow_uri_mismatch;     /* --allow-uri-mismatch */
+    bool require_host_name;      /* --require-host-name */
     const char *application_uri; /* NULL: our certificate's URI, or urn:uarc:client */
     const char *user_certificate, *user_private_key; /* X509 user identity; NULL: none */
 } security_args;
@@ -44,15 +47,21 @@ typedef struct security_args {
     {"--trust-list", true, SECURITY_OPT_BASE + 5},                                                 \
     {"--trust-store", true, SECURITY_OPT_BASE + 6},                                                \
     {"--accept-any-certificate", false, SECURITY_OPT_BASE + 7},                                    \
+    {"--issuer-list", true, SECURITY_OPT_BASE + 8},                                                \
+    {"--allow-uri-mismatch", false, SECURITY_OPT_BASE + 9},                                        \
+    {"--require-host-name", false, SECURITY_OPT_BASE + 13},                                        \
     {"--application-uri", true, SECURITY_OPT_BASE + 10},                                           \
     {"--user-certificate", true, SECURITY_OPT_BASE + 11},                                          \
     {"--user-private-key", true, SECURITY_OPT_BASE + 12}
 #define SECURITY_HELP                                                                              \
-    "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep or\n"          \
-    "                         Aes256_Sha256_RsaPss (or the policy URI)\n"                          \
+    "  --security-policy NAME None (default), Basic256Sha256, Aes128_Sha256_RsaOaep,\n"           \
+    "                         Aes256_Sha256_RsaPss, ECC_nistP256, ECC_nistP384,\n"               \
+    "                         ECC_brainpoolP256r1 or ECC_brainpoolP384r1 (or the policy URI);\n"  \
+    "                         an ECC policy takes an EC certificate on its curve\n"               \
     "  --security-mode MODE   Sign or SignAndEncrypt (default, for a policy other than None)\n"    \
     "  --certificate FILE     our certificate (PEM or DER), with --private-key FILE (PEM or\n"     \
-    "                         DER, unencrypted). Default: an ephemeral self-signed one\n"          \
+    "                         DER, unencrypted). Default: an ephemeral self-signed one (RSA-2048,\n"\
+    "                         or EC on the curve of an ECC policy)\n"                             \
     "  --application-uri URI  our ApplicationUri (default: the URI of --certificate, else\n"      \
     "                         urn:uarc:client); must equal the certificate's\n"                   \
     "  --user-certificate FILE\n"                                                                 \
@@ -65,6 +74,9 @@ typedef struct security_args {
     "  --trust-list DIR       trusted certificates (CA or self-signed, PEM or DER) and CRLs, in\n" \
     "                         DIR, DIR/certs and DIR/crl: the server's certificate must chain to\n"\
     "                         one and pass validity, revocation and key usage checks before OPN\n" \
+    "  --issuer-list FILE|DIR CA certificates (PEM or DER) and their CRLs that may complete the\n"\
+    "                         chain from the server's certificate to --trust-list but are not\n" \
+    "                         trusted themselves (the server may also send them after its own)\n"\
     "  --trust-store DIR      trust on first use: the first certificate a server presents is\n"   \
     "                         recorded in DIR (one PEM file per ServerUri, or per endpoint URL\n"  \
     "                         when dialing; a warning on stderr gives its thumbprint) and from\n" \
@@ -74,6 +86,10 @@ typedef struct security_args {
     "  --accept-any-certificate\n"                                                              \
     "                         accept whatever certificate the server presents, with a warning:\n" \
     "                         for tests only: anyone in the middle can read and change data\n"   \
+    "  --allow-uri-mismatch   dialing: a server certificate whose URI is not the endpoint's\n"   \
+    "                         ApplicationUri is a warning, not BadCertificateUriInvalid\n"        \
+    "  --require-host-name    dialing: the URL's host must be among the server certificate's DNS\n"\
+    "                         and IP names (else BadCertificateHostNameInvalid; default: warning)\n"\
     "  Trust: the server's certificate is trusted by --trust-list, else --server-certificate,\n"  \
     "  else --trust-store, else --accept-any-certificate. A secured policy needs one of them,\n"  \
     "  and so does a password the server wants encrypted on a None channel (else\n"             \
@@ -124,5 +140,64 @@ typedef struct common_args {
 /* Stores one common or security option (id >= SECURITY_OPT_BASE). Prints a usage error and
  * returns false on a bad value. */
 bool common_arg(common_args *c, int id, const char *value);
+
+/* --mqtt and its companions, shared by monitor and listen: data to an MQTT broker instead of
+ * JSON Lines (sink_mqtt.c). Their ids start at MQTT_OPT_BASE; mqtt_arg() stores any of them. */
+#define MQTT_OPT_BASE 300
+enum {
+    MQTT_OPT_URL = MQTT_OPT_BASE,
+    MQTT_OPT_TOPIC_PREFIX,
+    MQTT_OPT_QOS,
+    MQTT_OPT_CLIENT_ID,
+    MQTT_OPT_USER,
+    MQTT_OPT_PASSWORD_FILE,
+    MQTT_OPT_TLS,
+    MQTT_OPT_BACKLOG,
+};
+/* clang-format off */
+#define MQTT_SPECS                                                                                 \
+    {"--mqtt", true, MQTT_OPT_URL},                                                                \
+    {"--mqtt-topic-prefix", true, MQTT_OPT_TOPIC_PREFIX},                                          \
+    {"--mqtt-qos", true, MQTT_OPT_QOS},                                                            \
+    {"--mqtt-client-id", true, MQTT_OPT_CLIENT_ID},                                                \
+    {"--mqtt-user", true, MQTT_OPT_USER},                                                          \
+    {"--mqtt-password-file", true, MQTT_OPT_PASSWORD_FILE},                                        \
+    {"--mqtt-tls", true, MQTT_OPT_TLS},                                                            \
+    {"--mqtt-backlog", true, MQTT_OPT_BACKLOG}
+#define MQTT_HELP                                                                                  \
+    "  --mqtt mqtt://HOST[:PORT]\n"                                                               \
+    "                         publish the data to this MQTT 3.1.1 broker (port 1883, 8883 with\n" \
+    "                         --mqtt-tls) instead of printing data lines: one OPC UA Part 14\n"  \
+    "                         JSON ua-data NetworkMessage per NotificationMessage on\n"          \
+    "                         PREFIX/json/data/<ServerUri>/monitor, and retained states on\n"     \
+    "                         PREFIX/json/status/<ServerUri> (see README). With QoS 1 a message\n"\
+    "                         is acknowledged to the server only after the broker's PUBACK.\n"    \
+    "                         Event mqtt {state: connected, lost, failed, paused, resumed;\n"    \
+    "                         broker, client_id, reason}; no data or event lines\n"             \
+    "  --mqtt-topic-prefix P  topic prefix (default opcua)\n"                                    \
+    "  --mqtt-qos 0|1         1 (default): acknowledged after PUBACK; 0: after it was written to\n"\
+    "                         the broker's socket\n"                                             \
+    "  --mqtt-client-id ID    MQTT client id (default uarc-HOST-PID); each collector needs its own\n"\
+    "  --mqtt-user NAME       broker user, with --mqtt-password-file FILE (its first line)\n"     \
+    "  --mqtt-tls CAFILE      TLS to the broker, its certificate checked against CAFILE\n"        \
+    "  --mqtt-backlog BYTES   messages held while the broker is away or slow (default 67108864);\n"\
+    "                         beyond it publishing is paused on the servers, whose queues hold\n" \
+    "                         the values; what is lost all the same is a gap\n"
+/* clang-format on */
+typedef struct mqtt_args {
+    const char *url; /* NULL: no MQTT */
+    const char *topic_prefix;
+    unsigned long qos; /* 1 unless given */
+    const char *client_id;
+    const char *user;
+    char *password; /* heap (args_free_secret) */
+    const char *tls_ca;
+    unsigned long backlog; /* bytes; 0: the default */
+} mqtt_args;
+/* Stores one --mqtt* option. Prints a usage error and returns false on a bad value. */
+bool mqtt_arg(const char *command, mqtt_args *m, int id, const char *value);
+/* Checks the combination (a URL that parses, --mqtt-password-file with --mqtt-user, no option
+ * without --mqtt). Prints a usage error and returns false. */
+bool mqtt_args_check(const char *command, const mqtt_args *m);
 
 #endif

@@ -22,8 +22,12 @@ static const char listen_help[] =
     "                   [--hello-timeout SECONDS] [--max-pending N] [--count N]\n"
     "                   [--timeout SECONDS] [--read NODEID]... [--browse NODEID]...\n"
     "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
+    "                   [--events NODEID [--select FIELD]... [--of-type NODEID]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
-    "                   [--memory-budget MIB] [--max-handshakes N]\n"
+    "                   [--memory-budget MIB] [--reuse-port] [--max-handshakes N]\n"
+    "                   [--mqtt mqtt://HOST[:PORT] [--mqtt-topic-prefix P] [--mqtt-qos 0|1]\n"
+    "                    [--mqtt-client-id ID] [--mqtt-user U --mqtt-password-file F]\n"
+    "                    [--mqtt-tls CAFILE] [--mqtt-backlog BYTES]]\n"
     "                   [--user NAME --password-file FILE [--allow-unencrypted-password]\n"
     "                    | --user-certificate FILE --user-private-key FILE]\n"
     "                   [--security-policy NAME [--security-mode MODE]\n"
@@ -39,6 +43,8 @@ static const char listen_help[] =
     "  --bind ADDR          address to listen on; repeat for several. Default: all interfaces,\n"
     "                       IPv4 and IPv6\n"
     "  --port N             TCP port (default 4843; 0 lets the system choose, see 'listening')\n"
+    "  --reuse-port         share the port with other processes that set it too (SO_REUSEPORT):\n"
+    "                       the kernel spreads new connections over them\n"
     "  --allow URI          accept the server whose ServerUri (ApplicationUri) is exactly URI;\n"
     "                       repeat for several. Without --allow/--allow-file every server is\n"
     "                       rejected\n"
@@ -60,10 +66,17 @@ static const char listen_help[] =
     "                       uarc monitor prints them, with server_uri; the subscription\n"
     "                       follows the server through its re-dials (resumed, transferred or\n"
     "                       recreated, and a gap for whatever could not be recovered)\n"
+    "  --events NODEID      subscribe to the events the object reports (i=2253: the Server)\n"
+    "                       on each server (needs --stay): event lines {node, fields,\n"
+    "                       server_uri}, as uarc monitor prints them\n"
+    "  --select FIELD       a BaseEventType field of --events by browse path (Message,\n"
+    "                       0:Severity, EnabledState/Id); repeatable. Default: EventType,\n"
+    "                       SourceName, Time, Message, Severity\n"
+    "  --of-type NODEID     only events of this type or a subtype\n"
     "  --interval MS        publishing interval of --monitor (default 500)\n"
     "  --sampling MS        sampling interval of --monitor (default: the publishing interval;\n"
     "                       0: the fastest the server offers)\n"
-    "  --queue N            values queued per monitored node (default 1)\n"
+    "  --queue N            values queued per monitored node (default 1)\n" MQTT_HELP
     "  --connect-timeout MS bound for connecting over a server's socket: HEL/ACK, secure\n"
     "                       channel, CreateSession, ActivateSession (default 10000)\n"
     "  --request-timeout MS bound for each request, also sent as its timeoutHint (default\n"
@@ -130,6 +143,9 @@ enum {
     OPT_STAY,
     OPT_ACCEPT_ONLY,
     OPT_MONITOR,
+    OPT_EVENTS,
+    OPT_SELECT,
+    OPT_OF_TYPE,
     OPT_INTERVAL,
     OPT_QUEUE,
     OPT_SAMPLING,
@@ -138,6 +154,7 @@ enum {
     OPT_KEEPALIVE,
     OPT_MEMORY_BUDGET,
     OPT_MAX_HANDSHAKES,
+    OPT_REUSE_PORT,
 };
 
 static const arg_spec listen_specs[] = {
@@ -156,6 +173,9 @@ static const arg_spec listen_specs[] = {
     {"--stay", false, OPT_STAY},
     {"--accept-only", false, OPT_ACCEPT_ONLY},
     {"--monitor", true, OPT_MONITOR},
+    {"--events", true, OPT_EVENTS},
+    {"--select", true, OPT_SELECT},
+    {"--of-type", true, OPT_OF_TYPE},
     {"--interval", true, OPT_INTERVAL},
     {"--queue", true, OPT_QUEUE},
     {"--sampling", true, OPT_SAMPLING},
@@ -164,7 +184,9 @@ static const arg_spec listen_specs[] = {
     {"--keepalive", true, OPT_KEEPALIVE},
     {"--memory-budget", true, OPT_MEMORY_BUDGET},
     {"--max-handshakes", true, OPT_MAX_HANDSHAKES},
+    {"--reuse-port", false, OPT_REUSE_PORT},
     SECURITY_SPECS,
+    MQTT_SPECS,
     {NULL, false, 0},
 };
 
@@ -186,12 +208,15 @@ typedef struct listen_args {
     /* --monitor: the nodes subscribed to on each server */
     uarc_nodeid *monitors;
     size_t monitor_count;
+    monitor_events_args events; /* --events, --select, --of-type: an event item too */
     unsigned long interval, queue;
     double sampling; /* < 0: not given */
     /* milliseconds; 0: the client's defaults */
     unsigned long connect_timeout, request_timeout, keepalive;
     unsigned long memory_budget_mib; /* 0: the hub's default */
     unsigned long max_handshakes;    /* 0: the hub's default */
+    bool reuse_port;
+    mqtt_args mqtt; /* --mqtt: --monitor data to a broker */
 } listen_args;
 
 /* A number of milliseconds (or MiB) of at least 1. */
@@ -298,6 +323,12 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         a->monitor_count++;
         return true;
     }
+    case OPT_EVENTS:
+        return monitor_events_arg(&a->events, cmd, MONITOR_OPT_EVENTS, value);
+    case OPT_SELECT:
+        return monitor_events_arg(&a->events, cmd, MONITOR_OPT_SELECT, value);
+    case OPT_OF_TYPE:
+        return monitor_events_arg(&a->events, cmd, MONITOR_OPT_OF_TYPE, value);
     case OPT_INTERVAL:
         return args_uint(cmd, "--interval", value, 86400000, &a->interval);
     case OPT_QUEUE:
@@ -319,7 +350,12 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
     case OPT_MAX_HANDSHAKES:
         return positive_arg("--max-handshakes", value, 1000000, &a->max_handshakes);
+    case OPT_REUSE_PORT:
+        a->reuse_port = true;
+        return true;
     default:
+        if (id >= MQTT_OPT_BASE)
+            return mqtt_arg(cmd, &a->mqtt, id, value);
         if (id >= SECURITY_OPT_BASE)
             return common_arg(&a->common, id, value);
         fprintf(stderr, "uarc listen: unexpected argument \"%s\" (see uarc listen --help)\n",
@@ -400,7 +436,8 @@ typedef struct session_state {
     size_t job_count;
     monitor_sink **sinks; /* --monitor: one per server subscribed to, for the tool's life */
     size_t sink_count;
-    bool closing; /* the tool is exiting: operations cut short are not reported */
+    data_sink *out; /* where --monitor data goes */
+    bool closing;   /* the tool is exiting: operations cut short are not reported */
 } session_state;
 
 /*
@@ -591,7 +628,7 @@ static void finish_jobs(session_state *st)
 static void subscribe(session_state *st, uarc_client *client, const char *server_uri)
 {
     const listen_args *a = st->args;
-    if (!a->monitor_count)
+    if (!a->monitor_count && !a->events.events)
         return;
     for (size_t i = 0; i < st->sink_count; i++)
         if (strcmp(st->sinks[i]->server_uri, server_uri) == 0)
@@ -607,10 +644,16 @@ static void subscribe(session_state *st, uarc_client *client, const char *server
         fprintf(stderr, "uarc listen: out of memory\n");
         return;
     }
-    *sink = (monitor_sink){.json = st->listen->json,
+    *sink = (monitor_sink){.out = st->out,
+                           .json = st->listen->json,
                            .server_uri = uri,
+                           .publisher_id = uri,
                            .nodes = a->monitors,
-                           .node_count = a->monitor_count};
+                           .node_count = a->monitor_count,
+                           .event_node = a->events.events ? &a->events.node : NULL,
+                           .select = a->events.select,
+                           .select_count = a->events.select_count,
+                           .of_type = a->events.type};
     st->sinks[st->sink_count++] = sink;
     monitor_params params = {.interval_ms = (double)a->interval,
                              .sampling_ms = a->sampling,
@@ -634,6 +677,8 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     if (restored)
         out_field_raw(&line, "session", resumed ? "\"resumed\"" : "\"new\"");
     out_end(&line);
+    if (st->args->monitor_count && st->out->ops->server_state)
+        st->out->ops->server_state(st->out, server_uri, "connected", UARC_Good);
     subscribe(st, client, server_uri);
     /* --stay: a resumed session does not repeat operations that completed before; a new one
      * (the server restarted and forgot its sessions) gets them again. */
@@ -733,6 +778,8 @@ static void on_lost(void *user_data, uarc_client *client, const char *server_uri
 {
     session_state *st = user_data;
     print_disconnected(st->listen->json, server_uri, status, client);
+    if (st->args->monitor_count && st->out->ops->server_state)
+        st->out->ops->server_state(st->out, server_uri, "lost", status);
 }
 
 /* ---- main loop ---- */
@@ -768,12 +815,28 @@ static void catch_signals(sigset_t *during_wait)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Adds the sink's descriptor after the first n of `fds` (capacity n + 1) and lowers `wait` to
+ * its deadline; returns the new count. */
+static size_t add_sink_fd(data_sink *out, struct pollfd *fds, size_t n, int64_t *wait)
+{
+    if (!out->ops->poll_fd)
+        return n;
+    short events = 0;
+    int fd = out->ops->poll_fd(out, &events);
+    if (fd >= 0)
+        fds[n++] = (struct pollfd){.fd = fd, .events = events};
+    int64_t sink_wait = out->ops->timeout_ms(out, now_ms());
+    if (sink_wait >= 0 && (*wait < 0 || sink_wait < *wait))
+        *wait = sink_wait;
+    return n;
+}
+
 static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
-                 const sigset_t *during_wait_set)
+                 const sigset_t *during_wait_set, data_sink *out)
 {
     sigset_t during_wait = *during_wait_set;
 
-    session_state st = {.args = a, .listen = s};
+    session_state st = {.args = a, .listen = s, .out = out};
     uarc_memory_budget *budget = NULL; /* --memory-budget; else the hub makes its own */
     if (!a->accept_only) {
         uarc_reverse_hub_config ho = {.listener = listener,
@@ -793,6 +856,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
         if (a->memory_budget_mib &&
             !(budget = uarc_memory_budget_new((size_t)a->memory_budget_mib * 1024 * 1024))) {
             fprintf(stderr, "uarc listen: out of memory\n");
+            out->ops->close(out, 0);
             return EXIT_FAILED;
         }
         ho.client.memory_budget = budget;
@@ -800,6 +864,8 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
         st.hub = uarc_reverse_hub_new(&ho);
         if (!st.hub) {
             fprintf(stderr, "uarc listen: out of memory\n");
+            out->ops->close(out, 0);
+            uarc_memory_budget_delete(budget);
             return EXIT_FAILED;
         }
     }
@@ -838,12 +904,15 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             if (wait < 0 || left < wait)
                 wait = left;
         }
-        /* One descriptor whatever the number of servers: the hub's epoll set. */
-        struct pollfd pfd = {.fd =
-                                 st.hub ? uarc_reverse_hub_fd(st.hub) : uarc_listener_fd(listener),
-                             .events = POLLIN};
+        /* One descriptor whatever the number of servers (the hub's epoll set), and the sink's. */
+        struct pollfd fds[2] = {
+            {.fd = st.hub ? uarc_reverse_hub_fd(st.hub) : uarc_listener_fd(listener),
+             .events = POLLIN}};
+        size_t n = 1, hub_fds = 1;
+        if (st.hub)
+            n = add_sink_fd(out, fds, n, &wait);
         struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
-        int ready = ppoll(&pfd, 1, wait < 0 ? NULL : &ts, &during_wait);
+        int ready = ppoll(fds, (nfds_t)n, wait < 0 ? NULL : &ts, &during_wait);
         if (ready < 0 && errno != EINTR) {
             fprintf(stderr, "uarc listen: poll: %s\n", strerror(errno));
             rc = EXIT_FAILED;
@@ -857,9 +926,13 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             rc = EXIT_FAILED;
             break;
         }
-        if (st.hub)
+        if (st.hub) {
             finish_jobs(&st);
+            if (out->ops->process)
+                out->ops->process(out, n > hub_fds ? fds[hub_fds].revents : 0, now_ms());
+        }
     }
+    out->ops->close(out, 2000); /* it acknowledges through the subscriptions: before the hub */
     /* Deleting the hub fails what is still in flight: the jobs' callbacks run (and stay quiet),
      * so the jobs are freed after. */
     st.closing = true;
@@ -882,6 +955,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
 int cmd_listen(int argc, char **argv)
 {
     listen_args a = {.common = {.command = "listen", .timeout_max = 1e9},
+                     .mqtt = {.qos = 1},
                      .port = DEFAULT_PORT,
                      .allowlist = uarc_allowlist_new(),
                      .sampling = -1};
@@ -909,9 +983,17 @@ int cmd_listen(int argc, char **argv)
         fprintf(stderr, "uarc listen: --password-file needs --user\n");
         goto done;
     }
-    if (a.monitor_count && (!a.stay || a.accept_only)) {
-        fprintf(stderr, "uarc listen: --monitor needs --stay (the subscription lives as long as "
-                        "the session)\n");
+    if (!mqtt_args_check("listen", &a.mqtt))
+        goto done;
+    if (!monitor_events_finish(&a.events, "listen"))
+        goto done;
+    if (a.mqtt.url && !a.monitor_count && !a.events.events) {
+        fprintf(stderr, "uarc listen: --mqtt carries the data of --monitor and --events\n");
+        goto done;
+    }
+    if ((a.monitor_count || a.events.events) && (!a.stay || a.accept_only)) {
+        fprintf(stderr, "uarc listen: --monitor and --events need --stay (the subscription lives "
+                        "as long as the session)\n");
         goto done;
     }
     {
@@ -932,6 +1014,7 @@ int cmd_listen(int argc, char **argv)
         .max_pending = (uint32_t)a.max_pending,
         .allowlist = a.allowlist,
         .reject_with_message_type_invalid = a.pause_rejected,
+        .reuse_port = a.reuse_port,
         .callbacks = {on_hello, on_accepted, on_rejected, on_error, &state},
         .logger = {a.common.verbose ? args_log_to_stderr : NULL, NULL, UARC_LOG_DEBUG},
     };
@@ -955,7 +1038,9 @@ int cmd_listen(int argc, char **argv)
         out_field_str(&line, "address", uarc_listener_address(listener, i));
         out_end(&line);
     }
-    rc = serve(listener, &a, &state, &during_wait);
+    data_sink *out = a.mqtt.url ? sink_mqtt_new("listen", &a.mqtt, a.common.json) : sink_jsonl();
+    if (out)
+        rc = serve(listener, &a, &state, &during_wait, out);
 done:
     uarc_listener_delete(listener);
     uarc_allowlist_delete(a.allowlist);
@@ -964,8 +1049,10 @@ done:
         free((char *)a.ops[i]);
     free(a.ops);
     args_free_secret(a.common.password);
+    args_free_secret(a.mqtt.password);
     for (size_t i = 0; i < a.monitor_count; i++)
         uarc_clear(&a.monitors[i], UARC_T(NodeId));
     free(a.monitors);
+    monitor_events_free(&a.events);
     return rc;
 }

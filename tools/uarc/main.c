@@ -1,6 +1,7 @@
 /* uarc: the command-line tool. Dispatches to one subcommand per verb. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "uarc/uarc.h"
 #include "args.h"
@@ -23,8 +24,20 @@ static const char main_help[] =
     "\n"
     "'uarc COMMAND --help' describes a command. Exit codes: 0 done, 1 failed, 2 usage error.\n";
 
+/* `uarc listen` holds one descriptor per server: a fleet of thousands needs more than the usual
+ * soft limit of 1024, and the hard limit is the administrator's real ceiling. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    raise_descriptor_limit();
     if (argc < 2) {
         fputs(main_help, stderr);
         return EXIT_USAGE;

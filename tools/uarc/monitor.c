@@ -32,6 +32,7 @@ enum {
 
 static const arg_spec monitor_specs[] = {
     COMMON_SPECS,
+    MQTT_SPECS,
     {"--interval", true, OPT_INTERVAL},
     {"--sampling", true, OPT_SAMPLING},
     {"--queue", true, OPT_QUEUE},
@@ -68,20 +69,24 @@ static const char monitor_help[] =
     "                         EnabledState/Id, 1:Custom); repeatable. Default: EventType,\n"
     "                         SourceName, Time, Message, Severity\n"
     "  --of-type NODEID       only events of this type or a subtype (an OfType where clause)\n"
-    "  --timeout SECONDS      bound for connecting and for each request (default 10)\n"
+    "  --timeout SECONDS      bound for connecting and for each request (default 10)\n" MQTT_HELP
     "  --json                 one JSON object per line on stdout\n"
     "  --verbose              log details to stderr\n"
     "\n"
     "Events: data {node, value, type, status, source_timestamp, server_timestamp,\n"
+    "overflow (true when the server's queue for the item dropped values next to this one),\n"
     "subscription, sequence}; event {node, fields {FIELD: value}, subscription, sequence};\n"
     "gap {subscription, from, to (null: every number from `from` on\n"
     "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
     "recreated, stalled or failed; subscription, status}; item {node, status};\n"
-    "connection {state: connected, lost or failed; status, reason}.\n"
+    "connection {state: connected, lost or failed; status, reason}; with --mqtt, mqtt {state:\n"
+    "connected, lost, failed, paused or resumed; broker, client_id, reason} and no data or\n"
+    "event lines.\n"
     "SecurityPolicy None, anonymous. Exit codes: 0 done, 1 failed, 2 usage error.\n";
 
 typedef struct monitor_args {
     common_args common; /* --json, --verbose, --help, --timeout */
+    mqtt_args mqtt;
     char **positional;
     size_t positional_count;
     unsigned long interval, queue, count;
@@ -89,10 +94,7 @@ typedef struct monitor_args {
     double duration;
     uarc_DeadbandType deadband_type;
     double deadband_value;
-    const char *events;  /* --events NODEID */
-    const char *of_type; /* --of-type NODEID */
-    const char **select;
-    size_t select_count;
+    monitor_events_args events;
 } monitor_args;
 
 static volatile sig_atomic_t interrupted;
@@ -154,28 +156,14 @@ static bool on_monitor_arg(void *ctx, int id, const char *value)
     case OPT_COUNT:
         return args_uint("monitor", "--count", value, 0xFFFFFFFFul, &a->count);
     case OPT_EVENTS:
-        a->events = value;
-        return true;
+        return monitor_events_arg(&a->events, "monitor", MONITOR_OPT_EVENTS, value);
+    case OPT_SELECT:
+        return monitor_events_arg(&a->events, "monitor", MONITOR_OPT_SELECT, value);
     case OPT_OF_TYPE:
-        a->of_type = value;
-        return true;
-    case OPT_SELECT: {
-        if (!monitor_select_valid(value)) {
-            fprintf(
-                stderr,
-                "uarc monitor: --select: \"%s\" is not a field path ([ns:]Name/..., of letters, "
-                "digits and _ . -)\n",
-                value);
-            return false;
-        }
-        const char **grown = realloc(a->select, (a->select_count + 1) * sizeof *grown);
-        if (!grown)
-            return false;
-        a->select = grown;
-        a->select[a->select_count++] = value;
-        return true;
-    }
+        return monitor_events_arg(&a->events, "monitor", MONITOR_OPT_OF_TYPE, value);
     default:
+        if (id >= MQTT_OPT_BASE)
+            return mqtt_arg("monitor", &a->mqtt, id, value);
         return common_arg(&a->common, id, value);
     }
 }
@@ -194,11 +182,16 @@ static void add_u32(out_line *line, const char *key, uint32_t v)
     out_field_raw(line, key, text);
 }
 
-static void begin(out_line *line, const monitor_sink *m, const char *event)
+void monitor_begin_line(out_line *line, const monitor_sink *m, const char *event)
 {
     out_begin(line, m->json, event);
     if (m->server_uri)
         out_field_str(line, "server_uri", m->server_uri);
+}
+
+static data_sink *out_of(const monitor_sink *m)
+{
+    return m->out ? m->out : sink_jsonl();
 }
 
 static void on_data(void *user_data, const uarc_data_change *c)
@@ -206,23 +199,24 @@ static void on_data(void *user_data, const uarc_data_change *c)
     monitor_sink *m = user_data;
     if (m->limit && m->count >= m->limit)
         return; /* past --count: the run is ending */
-    out_line line;
-    begin(&line, m, "data");
-    ops_add_nodeid(&line, "node", c->node);
-    ops_add_data_value(&line, c->value);
-    add_u32(&line, "subscription", c->subscription_id);
-    add_u32(&line, "sequence", c->sequence_number);
-    out_end(&line); /* flushed: only now may the message be acknowledged */
+    data_sink *out = out_of(m);
+    out->ops->data(out, m, c);
     m->count++;
 }
 
-static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
-                   uarc_status reason)
+static void on_delivered(void *user_data, uarc_subscription *s, uint32_t sequence_number)
 {
     monitor_sink *m = user_data;
+    data_sink *out = out_of(m);
+    out->ops->message_end(out, m, s, sequence_number);
+}
+
+void monitor_report_gap(monitor_sink *m, uint32_t subscription_id, uint32_t from, uint32_t to,
+                        uarc_status reason)
+{
     out_line line;
-    begin(&line, m, "gap");
-    add_u32(&line, "subscription", uarc_subscription_id(s));
+    monitor_begin_line(&line, m, "gap");
+    add_u32(&line, "subscription", subscription_id);
     add_u32(&line, "from", from);
     if (to)
         add_u32(&line, "to", to);
@@ -230,6 +224,15 @@ static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_
         out_field_raw(&line, "to", "null");
     out_field_str(&line, "reason", uarc_status_name(reason));
     out_end(&line);
+    data_sink *out = out_of(m);
+    if (out->ops->gap)
+        out->ops->gap(out, m, subscription_id, from, to, reason);
+}
+
+static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
+                   uarc_status reason)
+{
+    monitor_report_gap(user_data, uarc_subscription_id(s), from, to, reason);
 }
 
 static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_state state,
@@ -237,14 +240,18 @@ static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_st
 {
     monitor_sink *m = user_data;
     out_line line;
-    begin(&line, m, "subscription");
+    monitor_begin_line(&line, m, "subscription");
     out_field_str(&line, "state", uarc_subscription_state_name(state));
     add_u32(&line, "subscription", uarc_subscription_id(s));
     out_field_str(&line, "status", uarc_status_name(status));
     out_end(&line);
+    data_sink *out = out_of(m);
+    if (out->ops->subscription_state)
+        out->ops->subscription_state(out, m, uarc_subscription_state_name(state),
+                                     uarc_subscription_id(s), status);
 }
 
-bool monitor_select_valid(const char *field)
+static bool select_valid(const char *field)
 {
     if (!*field || strlen(field) > 512)
         return false;
@@ -255,40 +262,79 @@ bool monitor_select_valid(const char *field)
     return true;
 }
 
+bool monitor_events_arg(monitor_events_args *e, const char *command, monitor_events_option option,
+                        const char *value)
+{
+    if (option == MONITOR_OPT_EVENTS) {
+        e->events = value;
+        return true;
+    }
+    if (option == MONITOR_OPT_OF_TYPE) {
+        e->of_type = value;
+        return true;
+    }
+    if (!select_valid(value)) {
+        fprintf(stderr,
+                "uarc %s: --select: \"%s\" is not a field path ([ns:]Name/..., of letters, "
+                "digits and _ . -)\n",
+                command, value);
+        return false;
+    }
+    const char **grown = realloc(e->select, (e->select_count + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    e->select = grown;
+    e->select[e->select_count++] = value;
+    return true;
+}
+
+bool monitor_events_finish(monitor_events_args *e, const char *command)
+{
+    static const char *const default_select[] = {"EventType", "SourceName", "Time", "Message",
+                                                 "Severity"};
+    e->node = e->type = uarc_nodeid_numeric(0, 0);
+    if ((e->select_count || e->of_type) && !e->events) {
+        fprintf(stderr, "uarc %s: --select and --of-type need --events NODEID\n", command);
+        return false;
+    }
+    if (e->events && !e->select_count) {
+        e->select_count = sizeof default_select / sizeof *default_select;
+        e->select = malloc(sizeof default_select);
+        if (!e->select)
+            return false;
+        memcpy(e->select, default_select, sizeof default_select);
+    }
+    if (e->select_count > 64) {
+        fprintf(stderr, "uarc %s: at most 64 --select fields\n", command);
+        return false;
+    }
+    if (e->events && uarc_nodeid_parse(e->events, SIZE_MAX, &e->node) != UARC_Good) {
+        fprintf(stderr, "uarc %s: --events: not a NodeId: \"%s\"\n", command, e->events);
+        return false;
+    }
+    if (e->of_type && uarc_nodeid_parse(e->of_type, SIZE_MAX, &e->type) != UARC_Good) {
+        fprintf(stderr, "uarc %s: --of-type: not a NodeId: \"%s\"\n", command, e->of_type);
+        return false;
+    }
+    return true;
+}
+
+void monitor_events_free(monitor_events_args *e)
+{
+    uarc_clear(&e->node, UARC_T(NodeId));
+    uarc_clear(&e->type, UARC_T(NodeId));
+    free(e->select);
+    e->select = NULL;
+}
+
 static void on_event(void *user_data, const uarc_event *e)
 {
     monitor_sink *m = user_data;
     if (m->limit && m->count >= m->limit)
         return;
-    /* {"Field": value, ...}; the names were checked to need no escaping */
-    size_t size = 3, used = 0;
-    char **values = calloc(e->field_count ? e->field_count : 1, sizeof *values);
-    if (!values)
-        return;
-    for (size_t i = 0; i < e->field_count && i < m->select_count; i++) {
-        values[i] = uarc_variant_to_json(&e->fields[i], NULL);
-        size += strlen(m->select[i]) + 4 + (values[i] ? strlen(values[i]) : 4);
-    }
-    char *json = malloc(size);
-    if (json) {
-        json[used++] = '{';
-        for (size_t i = 0; i < e->field_count && i < m->select_count; i++)
-            used += (size_t)snprintf(json + used, size - used, "%s\"%s\":%s", i ? "," : "",
-                                     m->select[i], values[i] ? values[i] : "null");
-        snprintf(json + used, size - used, "}");
-        out_line line;
-        begin(&line, m, "event");
-        ops_add_nodeid(&line, "node", e->node);
-        out_field_raw(&line, "fields", json);
-        add_u32(&line, "subscription", e->subscription_id);
-        add_u32(&line, "sequence", e->sequence_number);
-        out_end(&line);
-        m->count++;
-    }
-    for (size_t i = 0; i < e->field_count && i < m->select_count; i++)
-        uarc_free(values[i]);
-    free(values);
-    free(json);
+    data_sink *out = out_of(m);
+    out->ops->event(out, m, e);
+    m->count++;
 }
 
 static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_status status)
@@ -296,7 +342,7 @@ static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_s
     monitor_sink *m = user_data;
     (void)s;
     out_line line;
-    begin(&line, m, "item");
+    monitor_begin_line(&line, m, "item");
     if (item >= 1 && item <= m->node_count)
         ops_add_nodeid(&line, "node", &m->nodes[item - 1]);
     else if (m->event_node)
@@ -308,14 +354,18 @@ static void on_item(void *user_data, uarc_subscription *s, uint32_t item, uarc_s
 uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const monitor_params *p,
                               uarc_subscription **subscription)
 {
-    uarc_subscription_config cfg = {.publishing_interval_ms = p->interval_ms};
+    uarc_subscription_config cfg = {.publishing_interval_ms = p->interval_ms,
+                                    .deferred_ack = out_of(sink)->deferred_ack};
     cfg.callbacks = (uarc_subscription_callbacks){.data_change = on_data,
+                                                  .message_delivered = on_delivered,
                                                   .gap = on_gap,
                                                   .state_changed = on_state,
                                                   .item_created = on_item,
                                                   .event = on_event,
                                                   .user_data = sink};
     uarc_status status = uarc_subscription_new(client, &cfg, subscription);
+    if (status == UARC_Good)
+        sink->subscription = *subscription;
     double sampling = p->sampling_ms < 0 ? 0 : p->sampling_ms == 0 ? -1 : p->sampling_ms;
     for (size_t i = 0; status == UARC_Good && i < sink->node_count; i++) {
         uarc_monitored_item_params item = {
@@ -355,12 +405,51 @@ static void connection_event(const monitor *m, const char *state, uarc_status st
     out_end(&line);
 }
 
+/* Waits up to `wait` ms for the client's socket (when connected) and the sink's, then lets
+ * each do its work. */
+static uarc_status step(monitor *m, int64_t wait)
+{
+    data_sink *out = m->sink.out;
+    struct pollfd fds[2];
+    nfds_t n = 0;
+    int fd = uarc_client_fd(m->client);
+    if (fd >= 0) {
+        fds[n++] = (struct pollfd){.fd = fd, .events = uarc_client_poll_events(m->client)};
+        int client_wait = uarc_client_timeout_ms(m->client);
+        if (client_wait >= 0 && client_wait < wait)
+            wait = client_wait;
+    }
+    nfds_t sink_index = n;
+    if (out->ops->poll_fd) {
+        short events = 0;
+        int sink_fd = out->ops->poll_fd(out, &events);
+        if (sink_fd >= 0)
+            fds[n++] = (struct pollfd){.fd = sink_fd, .events = events};
+        int64_t sink_wait = out->ops->timeout_ms(out, now_ms());
+        if (sink_wait >= 0 && sink_wait < wait)
+            wait = sink_wait;
+    }
+    if (poll(fds, n, (int)(wait < 0 ? 0 : wait)) < 0 && errno != EINTR)
+        return UARC_BadInternalError;
+    uarc_status status = UARC_Good;
+    if (fd >= 0)
+        status = uarc_client_process(m->client, 0);
+    if (out->ops->process)
+        out->ops->process(out, sink_index < n ? fds[sink_index].revents : 0, now_ms());
+    return status;
+}
+
 /* Dials, runs and re-dials until the count, the duration or a signal ends the run. */
 static int run(monitor *m, const char *url, int64_t end)
 {
     int64_t backoff = FIRST_BACKOFF_MS, next_dial = 0;
     bool was_active = false;
     while (!interrupted && !(m->sink.limit && m->sink.count >= m->sink.limit)) {
+        if (ferror(stdout)) {
+            fprintf(stderr, "uarc monitor: writing to stdout failed: stopped, the unwritten "
+                            "messages not acknowledged\n");
+            return EXIT_FAILED;
+        }
         int64_t now = now_ms();
         if (end >= 0 && now >= end)
             break;
@@ -370,7 +459,7 @@ static int run(monitor *m, const char *url, int64_t end)
                 int64_t wait = next_dial - now;
                 if (end >= 0 && end - now < wait)
                     wait = end - now;
-                poll(NULL, 0, (int)wait);
+                step(m, wait);
                 continue;
             }
             uarc_status status = uarc_client_start_connect(m->client, url);
@@ -384,7 +473,7 @@ static int run(monitor *m, const char *url, int64_t end)
         int wait = 200;
         if (end >= 0 && end - now < wait)
             wait = (int)(end - now);
-        uarc_status status = uarc_client_process(m->client, wait);
+        uarc_status status = step(m, wait);
         state = uarc_client_state_get(m->client);
         if (state == UARC_CLIENT_SESSION_ACTIVE && !was_active) {
             was_active = true;
@@ -392,10 +481,14 @@ static int run(monitor *m, const char *url, int64_t end)
             connection_event(m, "connected", UARC_Good,
                              uarc_client_session_resumed(m->client) ? "session resumed"
                                                                     : "new session");
+            if (m->sink.out->ops->server_state)
+                m->sink.out->ops->server_state(m->sink.out, url, "connected", UARC_Good);
         } else if (state == UARC_CLIENT_DISCONNECTED) {
-            connection_event(m, was_active ? "lost" : "failed",
-                             status != UARC_Good ? status : UARC_BadConnectionClosed,
+            status = status != UARC_Good ? status : UARC_BadConnectionClosed;
+            connection_event(m, was_active ? "lost" : "failed", status,
                              uarc_client_error(m->client));
+            if (was_active && m->sink.out->ops->server_state)
+                m->sink.out->ops->server_state(m->sink.out, url, "lost", status);
             was_active = false;
             next_dial = now_ms() + backoff;
             backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
@@ -406,11 +499,11 @@ static int run(monitor *m, const char *url, int64_t end)
 
 int cmd_monitor(int argc, char **argv)
 {
-    monitor_args a = {.common = {.command = "monitor", .timeout_max = 86400}, .sampling = -1};
+    monitor_args a = {
+        .common = {.command = "monitor", .timeout_max = 86400}, .mqtt = {.qos = 1}, .sampling = -1};
     int rc = EXIT_USAGE;
     uarc_client *client = NULL;
     uarc_nodeid *nodes = NULL;
-    uarc_nodeid event_node = uarc_nodeid_numeric(0, 0), of_type = uarc_nodeid_numeric(0, 0);
     size_t node_count = 0;
     if (!args_parse("monitor", monitor_specs, argc, argv, on_monitor_arg, &a))
         goto done;
@@ -419,35 +512,14 @@ int cmd_monitor(int argc, char **argv)
         rc = EXIT_OK;
         goto done;
     }
-    if (a.positional_count < (a.events ? 1u : 2u)) {
+    if (a.positional_count < (a.events.events ? 1u : 2u)) {
         fputs(monitor_help, stderr);
         goto done;
     }
-    if ((a.select_count || a.of_type) && !a.events) {
-        fprintf(stderr, "uarc monitor: --select and --of-type need --events NODEID\n");
+    if (!mqtt_args_check("monitor", &a.mqtt))
         goto done;
-    }
-    static const char *const default_select[] = {"EventType", "SourceName", "Time", "Message",
-                                                 "Severity"};
-    if (a.events && !a.select_count) {
-        a.select_count = sizeof default_select / sizeof *default_select;
-        a.select = malloc(sizeof default_select);
-        if (!a.select)
-            goto done;
-        memcpy(a.select, default_select, sizeof default_select);
-    }
-    if (a.select_count > 64) {
-        fprintf(stderr, "uarc monitor: at most 64 --select fields\n");
+    if (!monitor_events_finish(&a.events, "monitor"))
         goto done;
-    }
-    if (a.events && uarc_nodeid_parse(a.events, SIZE_MAX, &event_node) != UARC_Good) {
-        fprintf(stderr, "uarc monitor: --events: not a NodeId: \"%s\"\n", a.events);
-        goto done;
-    }
-    if (a.of_type && uarc_nodeid_parse(a.of_type, SIZE_MAX, &of_type) != UARC_Good) {
-        fprintf(stderr, "uarc monitor: --of-type: not a NodeId: \"%s\"\n", a.of_type);
-        goto done;
-    }
     nodes = calloc(a.positional_count, sizeof *nodes);
     if (!nodes)
         goto done;
@@ -463,13 +535,18 @@ int cmd_monitor(int argc, char **argv)
     client_config_from_args(&cfg, NULL, NULL, false, a.common.timeout, a.common.verbose);
     rc = EXIT_FAILED;
     client = uarc_client_new(&cfg);
-    monitor m = {.sink = {.json = a.common.json,
+    data_sink *out = a.mqtt.url ? sink_mqtt_new("monitor", &a.mqtt, a.common.json) : sink_jsonl();
+    if (!out)
+        goto done;
+    monitor m = {.sink = {.out = out,
+                          .publisher_id = a.positional[0],
+                          .json = a.common.json,
                           .nodes = nodes,
                           .node_count = node_count,
-                          .event_node = a.events ? &event_node : NULL,
-                          .select = a.select,
-                          .select_count = a.select_count,
-                          .of_type = of_type,
+                          .event_node = a.events.events ? &a.events.node : NULL,
+                          .select = a.events.select,
+                          .select_count = a.events.select_count,
+                          .of_type = a.events.type,
                           .limit = a.count},
                  .client = client};
     monitor_params params = {.interval_ms = (double)a.interval,
@@ -480,6 +557,7 @@ int cmd_monitor(int argc, char **argv)
     uarc_subscription *sub = NULL;
     if (!client || monitor_subscribe(client, &m.sink, &params, &sub) != UARC_Good) {
         fprintf(stderr, "uarc monitor: out of memory\n");
+        out->ops->close(out, 0);
         goto done;
     }
     struct sigaction sa = {.sa_handler = on_signal};
@@ -487,6 +565,7 @@ int cmd_monitor(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     int64_t end = a.duration > 0 ? now_ms() + (int64_t)(a.duration * 1000) : -1;
     rc = run(&m, a.positional[0], end);
+    out->ops->close(out, 2000); /* it acknowledges through the subscription: first */
     uarc_subscription_delete(sub);
     uarc_client_disconnect(client);
 done:
@@ -494,9 +573,8 @@ done:
     for (size_t i = 0; i < node_count; i++)
         uarc_clear(&nodes[i], UARC_T(NodeId));
     free(nodes);
-    uarc_clear(&event_node, UARC_T(NodeId));
-    uarc_clear(&of_type, UARC_T(NodeId));
-    free(a.select);
+    monitor_events_free(&a.events);
     free(a.positional);
+    args_free_secret(a.mqtt.password);
     return rc;
 }

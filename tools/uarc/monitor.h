@@ -3,11 +3,16 @@
 #define UARC_TOOL_MONITOR_H
 
 #include "uarc/uarc.h"
+#include "output.h"
+#include "sink.h"
 
-/* Where one subscription's events go: data, gap, subscription and item lines. */
+/* One subscription as the tool reports it: its data and events go to `out`, its subscription,
+ * item and gap lines to stdout. */
 typedef struct monitor_sink {
+    data_sink *out; /* NULL: sink_jsonl() */
     bool json;
     const char *server_uri;   /* added to every event when not NULL */
+    const char *publisher_id; /* who the data is from, for a broker: the ServerUri, or the URL */
     const uarc_nodeid *nodes; /* the items' nodes, in the order they were added */
     size_t node_count;
     /* an event item after them, when event_node is not NULL: its select clauses */
@@ -16,6 +21,8 @@ typedef struct monitor_sink {
     size_t select_count;
     uarc_nodeid of_type;        /* i=0: no where clause */
     unsigned long count, limit; /* data and event lines printed; at `limit` (0: none), no more */
+    uarc_subscription *subscription; /* set by monitor_subscribe() */
+    bool paused;                     /* publishing switched off by the sink (backlog full) */
 } monitor_sink;
 
 typedef struct monitor_params {
@@ -26,9 +33,37 @@ typedef struct monitor_params {
     double deadband_value;
 } monitor_params;
 
-/* A --select field: "[ns:]Name" elements joined by "/", of letters, digits and _ . - only (it is
- * printed as a JSON key as it is). */
-bool monitor_select_valid(const char *field);
+/* The options of an event item, shared by monitor and listen: --events NODEID, --select FIELD
+ * (repeatable), --of-type NODEID. A --select field is "[ns:]Name" elements joined by "/", of
+ * letters, digits and _ . - only (it is printed as a JSON key as it is). */
+typedef struct monitor_events_args {
+    const char *events;  /* --events NODEID; NULL: no event item */
+    const char *of_type; /* --of-type NODEID */
+    const char **select; /* owned array of borrowed strings */
+    size_t select_count;
+    uarc_nodeid node, type; /* set by monitor_events_finish(); type i=0: no where clause */
+} monitor_events_args;
+
+typedef enum monitor_events_option {
+    MONITOR_OPT_EVENTS,
+    MONITOR_OPT_SELECT,
+    MONITOR_OPT_OF_TYPE,
+} monitor_events_option;
+
+/* Takes one of those options' values; false after printing why to stderr ("uarc COMMAND: ..."). */
+bool monitor_events_arg(monitor_events_args *e, const char *command, monitor_events_option option,
+                        const char *value);
+/* After parsing: checks them together, fills in the default select clauses and parses the NodeIds
+ * into node and type. False after printing why. */
+bool monitor_events_finish(monitor_events_args *e, const char *command);
+void monitor_events_free(monitor_events_args *e);
+
+/* Starts a line for `event`, with server_uri when the subscription has one. */
+void monitor_begin_line(out_line *line, const monitor_sink *m, const char *event);
+/* Reports messages `from`..`to` (0: open-ended) of subscription `subscription_id` as lost: a
+ * gap line on stdout and, when the sink has one, on its status channel. */
+void monitor_report_gap(monitor_sink *m, uint32_t subscription_id, uint32_t from, uint32_t to,
+                        uarc_status reason);
 
 /* Creates a subscription on `client` with one data item per node of `sink` (and the event item),
  * printing to `sink`

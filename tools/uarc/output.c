@@ -5,7 +5,7 @@
 #include "output.h"
 #include "uarc/types.h"
 
-static void append(out_line *line, const char *s, size_t n)
+void out_append(out_line *line, const char *s, size_t n)
 {
     if (line->failed)
         return;
@@ -28,18 +28,18 @@ static void append(out_line *line, const char *s, size_t n)
 
 static void append_str(out_line *line, const char *s)
 {
-    append(line, s, strlen(s));
+    out_append(line, s, strlen(s));
 }
 
 /* The library's JSON string writer, so the tool's strings read as uarc_json_encode()'s. */
-static void append_json_string(out_line *line, const char *value, size_t length)
+void out_append_json_string(out_line *line, const char *value, size_t length)
 {
     size_t n;
     char *json = uarc_json_string(value, length, &n);
     if (!json)
         line->failed = true;
     else
-        append(line, json, n);
+        out_append(line, json, n);
     uarc_free(json);
 }
 
@@ -49,7 +49,7 @@ void out_begin(out_line *line, bool json, const char *event)
     line->json = json;
     if (json) {
         append_str(line, "{\"event\":");
-        append_json_string(line, event, strlen(event));
+        out_append_json_string(line, event, strlen(event));
     } else {
         append_str(line, event);
     }
@@ -58,23 +58,23 @@ void out_begin(out_line *line, bool json, const char *event)
 void out_field(out_line *line, const char *key, const char *value, size_t length)
 {
     if (line->json) {
-        append(line, ",", 1);
-        append_json_string(line, key, strlen(key));
-        append(line, ":", 1);
-        append_json_string(line, value, length);
+        out_append(line, ",", 1);
+        out_append_json_string(line, key, strlen(key));
+        out_append(line, ":", 1);
+        out_append_json_string(line, value, length);
         return;
     }
-    append(line, " ", 1);
+    out_append(line, " ", 1);
     append_str(line, key);
-    append(line, "=", 1);
+    out_append(line, "=", 1);
     bool plain = length > 0;
     for (size_t i = 0; i < length && plain; i++)
         plain = (unsigned char)value[i] > 0x20 && value[i] != '"' && value[i] != '\\' &&
                 (unsigned char)value[i] < 0x7f;
     if (plain)
-        append(line, value, length);
+        out_append(line, value, length);
     else
-        append_json_string(line, value, length);
+        out_append_json_string(line, value, length);
 }
 
 void out_field_str(out_line *line, const char *key, const char *value)
@@ -84,19 +84,19 @@ void out_field_str(out_line *line, const char *key, const char *value)
 
 void out_field_raw(out_line *line, const char *key, const char *json_value)
 {
-    append(line, line->json ? "," : " ", 1);
+    out_append(line, line->json ? "," : " ", 1);
     if (line->json)
-        append_json_string(line, key, strlen(key));
+        out_append_json_string(line, key, strlen(key));
     else
         append_str(line, key);
-    append(line, line->json ? ":" : "=", 1);
+    out_append(line, line->json ? ":" : "=", 1);
     append_str(line, json_value);
 }
 
 void out_end(out_line *line)
 {
     if (line->json)
-        append(line, "}", 1);
+        out_append(line, "}", 1);
     if (!line->failed) {
         fputs(line->text, stdout);
         fputc('\n', stdout);

@@ -20,6 +20,10 @@ void out_begin(out_line *line, bool json, const char *event);
 void out_field(out_line *line, const char *key, const char *value, size_t length);
 void out_field_str(out_line *line, const char *key, const char *value);
 void out_field_raw(out_line *line, const char *key, const char *json_value);
+/* Building other JSON texts in the same buffer (out_line zero-filled, json true): raw bytes, and
+ * a string written by uarc_json_string(). */
+void out_append(out_line *line, const char *s, size_t n);
+void out_append_json_string(out_line *line, const char *value, size_t length);
 /* Prints the line and a newline to stdout, flushes, frees. */
 void out_end(out_line *line);
 

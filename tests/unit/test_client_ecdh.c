@@ -1,0 +1,175 @@
+/*
+ * The client's side of the EccEncryptedSecret handshake (Part 4 §7.1, §7.15): CreateSession asks
+ * for the server's ephemeral key only under an ECC policy with a password to send, and an ECDHKey
+ * is kept only when the server's certificate signed it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/client_internal.h"
+#include "core/alloc.h"
+
+#define P256 "http://opcfoundation.org/UA/SecurityPolicy#ECC_nistP256"
+
+static const uarc__security_policy *policy = &uarc__security_policy_ecc_nistp256;
+static uint8_t *cert[2], *key[2];
+static size_t cert_length[2], key_length[2];
+
+static int setup(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++)
+        if (uarc_certificate_generate_for(i ? "urn:test:server" : "urn:test:client", P256, &cert[i],
+                                          &cert_length[i], &key[i], &key_length[i]) != UARC_Good)
+            return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        uarc__free(cert[i]);
+        uarc__free(key[i]);
+    }
+    return 0;
+}
+
+/* The security context of application `self` (0 client, 1 server) facing the other. */
+static void *context_of(int self)
+{
+    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
+                                    {cert[self], cert_length[self]},
+                                    {key[self], key_length[self]},
+                                    {cert[1 - self], cert_length[1 - self]},
+                                    self == 1};
+    void *context = NULL;
+    assert_int_equal(policy->context_new(&config, &context), UARC_Good);
+    return context;
+}
+
+/* A response header whose AdditionalHeader carries `ephemeral` as ECDHKey. */
+typedef struct ecdh_header {
+    uarc_ResponseHeader header;
+    uarc_AdditionalParametersType ap;
+    uarc_KeyValuePair kv;
+    uarc_extension_object value;
+    uarc_EphemeralKeyType ephemeral;
+} ecdh_header;
+
+static void make_header(ecdh_header *h, uint8_t *public_key, uint8_t *signature)
+{
+    memset(h, 0, sizeof *h);
+    h->ephemeral.publicKey = (uarc_bytestring){64, public_key};
+    h->ephemeral.signature = (uarc_bytestring){64, signature};
+    h->value.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    h->value.content.decoded.type = UARC_T(EphemeralKeyType);
+    h->value.content.decoded.data = &h->ephemeral;
+    h->kv.key = (uarc_qualified_name){0, {7, (uint8_t *)"ECDHKey"}};
+    h->kv.value.type = UARC_T(ExtensionObject);
+    h->kv.value.data = &h->value;
+    h->ap = (uarc_AdditionalParametersType){.parametersSize = 1, .parameters = &h->kv};
+    h->header.additionalHeader.encoding = UARC_EXTENSION_OBJECT_DECODED;
+    h->header.additionalHeader.content.decoded.type = UARC_T(AdditionalParametersType);
+    h->header.additionalHeader.content.decoded.data = &h->ap;
+}
+
+static void test_ecdh_key_kept_only_when_signed(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.user_name = "alice", .password = "secret"};
+    uarc_client *c = uarc_client_new(&cfg);
+    assert_non_null(c);
+    c->policy = policy;
+    c->security = context_of(0);
+    void *server = context_of(1);
+    uint8_t public_key[64], signature[64];
+    assert_int_equal(policy->new_nonce(server, public_key, sizeof public_key), UARC_Good);
+    assert_int_equal(policy->asym_sign(server, public_key, sizeof public_key, signature),
+                     UARC_Good);
+    ecdh_header h;
+    make_header(&h, public_key, signature);
+    uarc__client_keep_ecdh_key(c, &h.header);
+    assert_int_equal(c->server_ecdh_key.length, 64);
+    assert_memory_equal(c->server_ecdh_key.data, public_key, 64);
+
+    /* signed by someone else (here: the client's own key), or altered: none is kept */
+    assert_int_equal(policy->asym_sign(c->security, public_key, sizeof public_key, signature),
+                     UARC_Good);
+    uarc__client_keep_ecdh_key(c, &h.header);
+    assert_int_equal(c->server_ecdh_key.length, 0);
+    assert_int_equal(policy->asym_sign(server, public_key, sizeof public_key, signature),
+                     UARC_Good);
+    public_key[5] ^= 1;
+    uarc__client_keep_ecdh_key(c, &h.header);
+    assert_int_equal(c->server_ecdh_key.length, 0);
+    /* a response without one leaves none */
+    public_key[5] ^= 1;
+    uarc__client_keep_ecdh_key(c, &h.header);
+    assert_int_equal(c->server_ecdh_key.length, 64);
+    uarc_ResponseHeader plain = {0};
+    uarc__client_keep_ecdh_key(c, &plain);
+    assert_int_equal(c->server_ecdh_key.length, 0);
+
+    /* and a password is then not sent */
+    uarc_bytestring secret = {0, NULL};
+    const char *algorithm = "unchanged";
+    char why[300];
+    snprintf(c->token_policy_uri, sizeof c->token_policy_uri, "%s", P256);
+    assert_int_equal(
+        uarc__client_encrypt_password(c, "secret", &secret, &algorithm, why, sizeof why),
+        UARC_BadSecurityChecksFailed);
+    assert_non_null(strstr(why, "ECDHKey"));
+    assert_null(secret.data);
+
+    policy->context_delete(server);
+    policy->context_delete(c->security);
+    c->security = NULL;
+    c->policy = NULL;
+    uarc_client_delete(c);
+}
+
+static void test_ecdh_key_requested_for_passwords_only(void **state)
+{
+    (void)state;
+    uarc_client_config cfg = {.user_name = "alice", .password = "secret"};
+    uarc_client *c = uarc_client_new(&cfg);
+    assert_non_null(c);
+    uarc_RequestHeader h = {0};
+    uarc__ecdh_request ecdh;
+    uarc__client_request_ecdh_key(c, &h, &ecdh); /* None: nothing */
+    assert_int_equal(h.additionalHeader.encoding, UARC_EXTENSION_OBJECT_EMPTY);
+    c->policy = &uarc__security_policy_basic256sha256;
+    uarc__client_request_ecdh_key(c, &h, &ecdh); /* RSA: nothing */
+    assert_int_equal(h.additionalHeader.encoding, UARC_EXTENSION_OBJECT_EMPTY);
+    c->policy = policy;
+    uarc__client_request_ecdh_key(c, &h, &ecdh);
+    assert_int_equal(h.additionalHeader.encoding, UARC_EXTENSION_OBJECT_DECODED);
+    assert_ptr_equal(h.additionalHeader.content.decoded.type, UARC_T(AdditionalParametersType));
+    assert_int_equal(ecdh.parameters.parametersSize, 1);
+    assert_true(uarc_string_equal_cstr(&ecdh.policy.key.name, "ECDHPolicyUri"));
+    assert_ptr_equal(ecdh.policy.value.type, UARC_T(String));
+    assert_true(uarc_string_equal_cstr(ecdh.policy.value.data, P256));
+    /* it encodes */
+    uint8_t buffer[256];
+    size_t length = 0;
+    assert_int_equal(uarc_encode(&h, UARC_T(RequestHeader), buffer, sizeof buffer, &length),
+                     UARC_Good);
+    c->policy = NULL;
+    uarc_client_delete(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ecdh_key_kept_only_when_signed),
+        cmocka_unit_test(test_ecdh_key_requested_for_passwords_only),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
