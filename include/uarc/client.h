@@ -204,6 +204,12 @@ typedef struct uarc_client_config {
      * 0: a third of the revised session timeout, at most 5 s (servers also drop a channel that
      * stays silent: node-opcua closes a reverse-connected one after its connectionTimeout). */
     uint32_t keepalive_interval_ms;
+    /* Keep-alives of many clients that connected together are spread, not synchronised: each
+     * client's interval is scaled by a factor between 0.8 and 1 derived from this seed (the
+     * same seed, the same factor; never longer than configured). 0: a seed derived from the client
+     * object's address. keepalive_exact: no scaling, every interval is exactly the one above. */
+    uint32_t keepalive_jitter_seed;
+    bool keepalive_exact;
     /* TCP keepalive on the client's socket (dialed or adopted), so that a server that vanished
      * without closing (its NAT state or power gone) is noticed while the connection is idle:
      * probes after tcp_keepalive_idle_s of silence, every tcp_keepalive_interval_s, and the
@@ -401,6 +407,13 @@ UARC_API const char *uarc_client_error(const uarc_client *client);
  */
 UARC_API uarc_status uarc_client_end_status(const uarc_client *client);
 UARC_API const char *uarc_client_end_reason(const uarc_client *client);
+/*
+ * The end reason in one word, for reports and programs: "closed" (closed by peer, CLO from
+ * server), "reset" (reset by peer), "keepalive" (TCP keepalive: the peer vanished without a FIN),
+ * "timeout" (keep-alive, connect or handshake timeout), "client" (closed by client), "error"
+ * (anything else), "" before any end.
+ */
+UARC_API const char *uarc_client_end_kind(const uarc_client *client);
 
 /* The address of the server's end of the socket ("127.0.0.1:4840", "[::1]:4840"), noted when
  * the connect starts and kept until the next; "" in byte mode or before any socket. */
@@ -445,6 +458,19 @@ UARC_API int uarc_client_timeout_ms(const uarc_client *client);
 /* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
  * -1: no limit). Returns Good, or the status the connection ended with. */
 UARC_API uarc_status uarc_client_process(uarc_client *client, int timeout_ms);
+
+/* Told that a client's descriptor, poll events or next deadline may have changed. */
+typedef void (*uarc_client_wake_fn)(void *user_data, uarc_client *client);
+/*
+ * For event loops that keep many clients in one epoll set and one timer heap and touch only
+ * the clients with events or due deadlines: `wake` (NULL: none) is called whenever
+ * uarc_client_fd(), uarc_client_poll_events() or uarc_client_timeout_ms() may have changed (a
+ * request sent, output queued, a state change), also from calls made outside
+ * uarc_client_process(), so the loop re-reads them for that client only. It runs inside the
+ * client's call and must not call the client.
+ */
+UARC_API void uarc_client_set_wake_callback(uarc_client *client, uarc_client_wake_fn wake,
+                                            void *user_data);
 
 /* ---- Byte mode ----------------------------------------------------------------------------- */
 

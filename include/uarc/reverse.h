@@ -36,6 +36,23 @@
  *
  * The hub drives the listener and its clients through their public APIs only.
  *
+ * Work follows what happened: the hub waits on one epoll set holding the listener's descriptor
+ * and every socket of its servers, and keeps each server's next deadline (request timeouts,
+ * keep-alives, token renewals, hello and spare deadlines) in a heap; a round touches only the
+ * servers with an event or a due deadline, however many are idle. Deadlines are served up to
+ * 20 ms late, so that those close together share one wake-up. Embed it with
+ * uarc_reverse_hub_fd() and uarc_reverse_hub_timeout_ms() in any event loop.
+ *
+ * Connect storms: at most max_handshakes servers connect at once; the other accepted
+ * connections wait in the listener in their order (watched for hang-up there) and are taken as
+ * slots free up.
+ *
+ * A server that fails the same way on every dial (an impostor, an untrusted certificate, a
+ * discovery that finds nothing to use) is backed off per ServerUri: after the same failure twice
+ * in a row its dials are answered ERR BadTcpMessageTypeInvalid and closed for backoff_initial_ms,
+ * doubled at each further repeat up to backoff_max_ms; each step is reported once (`failed` and
+ * `backoff`). A failure of the path (closed, timed out) or a success ends the backoff.
+ *
  * Threads: a hub, its listener and its clients belong to one thread.
  */
 #ifndef UARC_REVERSE_H
@@ -98,6 +115,11 @@ typedef struct uarc_reverse_hub_callbacks {
      * (its client, its session) is untouched. */
     void (*dropped)(void *user_data, const char *server_uri, const char *peer, uarc_status status,
                     const char *reason);
+    /* The server failed with `status` as on its dial before, so its dials are refused for
+     * `delay_ms` (see the top of this file); `refused` counts those refused during the previous
+     * step. Called once per step, before that failure's `failed`. */
+    void (*backoff)(void *user_data, const char *server_uri, uarc_status status, uint32_t delay_ms,
+                    uint32_t refused);
     void *user_data;
 } uarc_reverse_hub_callbacks;
 
@@ -121,6 +143,13 @@ typedef struct uarc_reverse_hub_config {
     uarc_client_config client;
     uarc_reverse_hub_callbacks callbacks; /* each NULL: not told */
     uint32_t spare_timeout_ms;            /* how long a spare is held. 0: 30000 */
+    /* Servers connecting at once (HEL to session); more wait in the listener. 0: 64 */
+    uint32_t max_handshakes;
+    /* Backoff of a server failing the same way (see above). 0: 2000 ms, doubled up to 0:
+     * 300000 ms. backoff_disable: every dial is served and every failure reported. */
+    uint32_t backoff_initial_ms;
+    uint32_t backoff_max_ms;
+    bool backoff_disable;
 } uarc_reverse_hub_config;
 
 /* Creates a hub; NULL when out of memory or without a listener. */
@@ -130,25 +159,32 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *c
  * hub. NULL is ignored. */
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub);
 
+/* The one descriptor to wait on for reading (an epoll set of the listener and every socket of
+ * the hub), with uarc_reverse_hub_timeout_ms(); then call uarc_reverse_hub_process(hub, 0). */
+UARC_API int uarc_reverse_hub_fd(const uarc_reverse_hub *hub);
+
 /*
  * Fills `fds` with what to poll: the listener's descriptor, every client's socket and every
  * held spare (events set). Returns how many entries are needed (fill at most `capacity`).
+ * O(servers) per call, for small embedders; uarc_reverse_hub_fd() costs nothing per server.
  */
 UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct pollfd *fds,
                                           size_t capacity);
-/* Milliseconds until the hub has something to do by itself; -1 when nothing. */
+/* Milliseconds until the hub has something to do by itself; -1 when nothing. 0 when one of its
+ * clients was called from outside since the last process call (so it is re-read). */
 UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
 
 /*
  * Waits up to `timeout_ms` (0: no wait, -1: no limit) for any descriptor, then does all due work:
- * accepts, hands sockets to clients, drives every client, runs callbacks. Callbacks run at the end
- * of this call, outside of any client's processing, so they may call blocking client functions
- * (which pause the other connections meanwhile). Returns Good, GoodCallAgain when a signal
- * interrupted the wait, or the listener's error.
+ * accepts, hands sockets to clients, drives the clients with events or due deadlines, runs
+ * callbacks. Callbacks run at the end of this call, outside of any client's processing, so they may
+ * call blocking client functions (which pause the other connections meanwhile). Returns Good,
+ * GoodCallAgain when a signal interrupted the wait, or the listener's error.
  */
 UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms);
 
-/* The client of a server, NULL when that server never connected. Owned by the hub. */
+/* The client of a server, NULL when that server never connected. Owned by the hub, which also
+ * holds its wake callback (uarc_client_set_wake_callback(): do not replace it). */
 UARC_API uarc_client *uarc_reverse_hub_client(const uarc_reverse_hub *hub, const char *server_uri);
 
 /*

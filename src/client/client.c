@@ -48,11 +48,25 @@ void uarc__client_set_error(uarc_client *c, const char *step, uarc_status status
     va_end(ap);
 }
 
+void uarc__client_wake(uarc_client *c)
+{
+    if (c->wake)
+        c->wake(c->wake_user_data, c);
+}
+
+UARC_API void uarc_client_set_wake_callback(uarc_client *c, uarc_client_wake_fn wake,
+                                            void *user_data)
+{
+    c->wake = wake;
+    c->wake_user_data = user_data;
+}
+
 void uarc__client_set_state(uarc_client *c, uarc_client_state state, uarc_status status)
 {
     if (c->state == state)
         return;
     c->state = state;
+    uarc__client_wake(c);
     uarc__log(&c->cfg.logger, UARC_LOG_DEBUG, "client", "state %s (%s)",
               uarc_client_state_name(state), uarc_status_name(status));
     if (c->cfg.callbacks.state_changed)
@@ -123,6 +137,20 @@ bool uarc__client_copy_bytes(uint8_t **dst, size_t *dst_length, const uint8_t *s
     return true;
 }
 
+/* A factor per client, so that keep-alives of clients that connected in the same second do not
+ * stay in step: a seed mixed (a 32-bit finalizer) into 0..200 permille taken off the interval. */
+static int keepalive_jitter(const uarc_client *c)
+{
+    uint32_t x = c->cfg.keepalive_jitter_seed;
+    if (!x)
+        x = (uint32_t)((uintptr_t)c >> 4);
+    x += 0x9e3779b9u;
+    x = (x ^ (x >> 16)) * 0x85ebca6bu;
+    x = (x ^ (x >> 13)) * 0xc2b2ae35u;
+    x ^= x >> 16;
+    return (int)(x % 201u);
+}
+
 UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
 {
     uarc_client *c = uarc__calloc(1, sizeof *c);
@@ -151,6 +179,7 @@ UARC_API uarc_client *uarc_client_new(const uarc_client_config *config)
         c->cfg.tcp_keepalive_count = 100;
     if (!c->cfg.session_timeout_ms)
         c->cfg.session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+    c->keepalive_jitter_permille = c->cfg.keepalive_exact ? 0 : keepalive_jitter(c);
     c->cfg.decode.arena = NULL;
     c->cfg.decode.detail = NULL;
     const char **fields[STRING_FIELDS] = {
@@ -359,6 +388,24 @@ UARC_API const char *uarc_client_end_reason(const uarc_client *c)
     return c->cause_reason;
 }
 
+UARC_API const char *uarc_client_end_kind(const uarc_client *c)
+{
+    static const struct {
+        const char *reason, *kind;
+    } kinds[] = {
+        {"closed by peer", "closed"},      {"CLO from server", "closed"},
+        {"reset by peer", "reset"},        {"TCP keepalive", "keepalive"},
+        {"keep-alive timeout", "timeout"}, {"connect timeout", "timeout"},
+        {"handshake timeout", "timeout"},  {"closed by client", "client"},
+    };
+    if (!c->cause_reason[0])
+        return "";
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(c->cause_reason, kinds[i].reason) == 0)
+            return kinds[i].kind;
+    return "error";
+}
+
 UARC_API const char *uarc_client_peer(const uarc_client *c)
 {
     return c->peer;
@@ -437,6 +484,7 @@ uarc_status uarc__client_send_request(uarc_client *c, void *request, const uarc_
         (pending_request){request_id, handle,           response_type,     callback,
                           user_data,  now + timeout_ms, request_type->name};
     c->last_send = now;
+    uarc__client_wake(c);
     if (handle_out)
         *handle_out = handle;
     return UARC_Good;

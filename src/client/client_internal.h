@@ -150,7 +150,10 @@ struct uarc_client {
     /* X509 user identity: owned copies (config or files) */
     uint8_t *user_cert, *user_key;
     size_t user_cert_length, user_key_length;
-    uarc__client_hooks hooks; /* the modules built on the client (subscriptions) */
+    uarc__client_hooks hooks;      /* the modules built on the client (subscriptions) */
+    int keepalive_jitter_permille; /* 0..200 off the interval, from the jitter seed */
+    uarc_client_wake_fn wake;      /* uarc_client_set_wake_callback() */
+    void *wake_user_data;
 };
 
 /* client.c: the object, the request table, dispatch, byte mode */
@@ -165,6 +168,8 @@ bool uarc__client_connected_state(uarc_client_state s);
 char *uarc__client_dup_or_null(const char *s);
 bool uarc__client_copy_bytes(uint8_t **dst, size_t *dst_length, const uint8_t *src, size_t length);
 void uarc__client_drop_tail(uarc_client *c);
+/* Tells the wake callback that the descriptor, events or deadline may have changed. */
+void uarc__client_wake(uarc_client *c);
 void uarc__client_teardown(uarc_client *c, uarc_status status);
 void uarc__client_forget_session(uarc_client *c);
 void uarc__client_end_connection(uarc_client *c, uarc_status status);

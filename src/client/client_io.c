@@ -33,6 +33,7 @@ static const char *errno_reason(int err)
 /* Writes what the channel has queued, without blocking. */
 void uarc__client_flush(uarc_client *c)
 {
+    uarc__client_wake(c);
     if (!c->channel || c->fd < 0 || c->dialing)
         return;
     const uint8_t *data;

@@ -7,7 +7,7 @@
 #include "uarc/attributes.h"
 #include "client/client_internal.h"
 
-static int64_t keepalive_interval(const uarc_client *c)
+static int64_t keepalive_base(const uarc_client *c)
 {
     if (c->cfg.keepalive_interval_ms)
         return c->cfg.keepalive_interval_ms;
@@ -15,6 +15,14 @@ static int64_t keepalive_interval(const uarc_client *c)
     if (t > DEFAULT_KEEPALIVE_MAX_MS)
         t = DEFAULT_KEEPALIVE_MAX_MS;
     return t < 100 ? 100 : (int64_t)t;
+}
+
+/* The interval scaled by the client's jitter factor, so many sessions do not wake together;
+ * never longer than configured (a server's timeout may count on it). */
+static int64_t keepalive_interval(const uarc_client *c)
+{
+    int64_t base = keepalive_base(c);
+    return base - base * c->keepalive_jitter_permille / 1000;
 }
 
 static int64_t next_deadline(const uarc_client *c)

@@ -3,86 +3,38 @@
  * It sees the listener and the clients only through their public APIs.
  *
  * A client's state changes are only noted while the client runs; the hub acts on them (starts a
- * re-dialed socket, runs the application's callbacks) once every client has run, so callbacks
- * can make blocking calls and no client is touched from inside its own processing.
+ * re-dialed socket, runs the application's callbacks) once the clients of the round have run, so
+ * callbacks can make blocking calls and no client is touched from inside its own processing.
  *
- * Discovery (Part 6 §7.1.3). A secured channel needs the server's certificate before OPN, and a
- * server that dials in was never asked for it. So when the configuration asks for a policy other
- * than None and names no server certificate, the server gets a second client, its probe: None,
- * no session. The server's first socket goes to the probe, which asks GetEndpoints, looks for
- * the endpoint of the configured policy and mode, and closes its channel with CLO. The probe runs
- * like every other client (non-blocking, its outcome noted and acted on afterwards), so a slow
- * server delays nobody. The certificate found is used only when its subjectAltName URI is the
- * ServerUri of the ReverseHello: a server must not pass off another's certificate as its own,
- * and a relay could otherwise hand us any certificate. When it fits, the whole GetEndpoints result
- * goes to the server's client (uarc_client_set_endpoints: learned, not pinned) and the probe is
- * dropped; the server's next dial then opens the secured channel and the session, the client
- * deciding trust at OPN by its trust list or store as for any learned certificate, and later
- * re-dials keep it. Any other outcome is reported as `failed`, and the next dial asks again.
+ * A round touches only the servers that had something happen (hub_events.c): an event on one of
+ * their sockets, a deadline due in the heap, a socket routed to them, or a wake call of one of
+ * their clients. Servers are found by ServerUri through a hash table.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "uarc/reverse.h"
+#include "reverse/hub_internal.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "transport/socket.h"
 
 #define SECURITY_POLICY_NONE "http://opcfoundation.org/UA/SecurityPolicy#None"
 
-#define DEFAULT_SPARE_TIMEOUT_MS 30000u
-#define DEFAULT_HELLO_TIMEOUT_MS 5000u
-
-typedef struct hub_server {
-    char *server_uri;
-    uarc_client *client;
-    uarc_reverse_hub *hub;
-    bool was_active;      /* a session was active at least once */
-    bool active;          /* the session is active now */
-    bool became_active;   /* noted during processing, reported afterwards */
-    bool became_inactive; /* likewise */
-    uarc_status end_status;
-    uarc_reverse_connection spare; /* a newer socket from this server, kept while in session */
-    int64_t spare_deadline;        /* when a spare still unused is dropped */
-    /* Discovery of the server's certificate; probe is NULL when it is known or not needed. */
-    uarc_client *probe;
-    uarc_MessageSecurityMode mode;   /* of the endpoint to look for */
-    bool probe_ended;                /* noted during processing, acted on afterwards */
-    bool probe_answered;             /* the outcome is known: found or probe_status */
-    uarc_status probe_status;        /* why discovery failed */
-    uarc_EndpointDescription *found; /* the endpoint whose certificate fits */
-    char probe_detail[1024];         /* "<step>: <StatusName>: <reason>" of a failure */
-    /* with `found`: everything GetEndpoints said, for the server's client */
-    uarc_GetEndpointsResponse *offered;
-} hub_server;
-
-/* A socket dropped without becoming its server's connection, reported after the round. */
-typedef struct drop_report {
-    char *server_uri;
-    char peer[UARC_PEER_SIZE];
-    uarc_status status;
-    char reason[160];
-} drop_report;
-
-struct uarc_reverse_hub {
-    uarc_reverse_hub_config opt;
-    hub_server **servers;
-    size_t count, capacity;
-    drop_report *drops;
-    size_t drop_count, drop_capacity;
-    uarc_memory_budget *own_budget; /* made when the base configuration names none */
-    /* With generate_certificate: the one certificate every client of the hub presents, made at
-     * the first secured server rather than by each client (an RSA key takes a while to make, and
-     * it would be made inside the loop that serves everybody). */
-    char *generated_for; /* its application URI */
-    uint8_t *generated_certificate, *generated_key;
-    size_t generated_certificate_length, generated_key_length;
-};
+#define DEFAULT_SPARE_TIMEOUT_MS   30000u
+#define DEFAULT_HELLO_TIMEOUT_MS   5000u
+#define DEFAULT_MAX_HANDSHAKES     64u
+#define DEFAULT_BACKOFF_INITIAL_MS 2000u
+#define DEFAULT_BACKOFF_MAX_MS     300000u
+#define EVENTS_PER_WAIT            256
+/* Deadlines are served up to this late, so that those close together (thousands of spread
+ * keep-alives) share a wake-up instead of each costing one. */
+#define TIMER_SLACK_MS 20
 
 UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_connection *connection)
 {
@@ -110,27 +62,49 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *o
         hub->opt.spare_timeout_ms = DEFAULT_SPARE_TIMEOUT_MS;
     if (!hub->opt.client.handshake_timeout_ms)
         hub->opt.client.handshake_timeout_ms = DEFAULT_HELLO_TIMEOUT_MS;
+    if (!hub->opt.max_handshakes)
+        hub->opt.max_handshakes = DEFAULT_MAX_HANDSHAKES;
+    if (!hub->opt.backoff_initial_ms)
+        hub->opt.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
+    if (!hub->opt.backoff_max_ms)
+        hub->opt.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+    if (hub->opt.backoff_max_ms < hub->opt.backoff_initial_ms)
+        hub->opt.backoff_max_ms = hub->opt.backoff_initial_ms;
+    bool events = uarc__hub_events_init(hub);
     if (!hub->opt.client.memory_budget) {
         hub->own_budget = uarc_memory_budget_new(0);
-        if (!hub->own_budget) {
-            uarc__free(hub);
-            return NULL;
-        }
         hub->opt.client.memory_budget = hub->own_budget;
     }
+    if (!events || (!hub->own_budget && !options->client.memory_budget)) {
+        uarc__hub_events_clear(hub);
+        uarc_memory_budget_delete(hub->own_budget);
+        uarc__free(hub);
+        return NULL;
+    }
+    uarc__hub_sync_listener(hub);
     return hub;
+}
+
+/* Ends the server's connections at once; its memory stays until free_server(). */
+static void disconnect_server(hub_server *s)
+{
+    uarc_client_set_wake_callback(s->client, NULL, NULL);
+    uarc_client_disconnect_now(s->client);
+    if (s->probe) {
+        uarc_client_set_wake_callback(s->probe, NULL, NULL);
+        uarc_client_disconnect_now(s->probe);
+    }
+    uarc_reverse_connection_clear(&s->spare);
 }
 
 static void free_server(hub_server *s)
 {
-    if (s->client)
+    if (s->client) {
+        uarc_client_set_wake_callback(s->client, NULL, NULL);
         uarc_client_disconnect_now(s->client);
+    }
     uarc_client_delete(s->client);
-    if (s->probe)
-        uarc_client_disconnect_now(s->probe);
-    uarc_client_delete(s->probe);
-    uarc_delete(s->found, UARC_T(EndpointDescription));
-    uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
+    uarc__hub_free_discovery(s);
     uarc_reverse_connection_clear(&s->spare);
     uarc__free(s->server_uri);
     uarc__free(s);
@@ -144,13 +118,25 @@ static void wipe(uint8_t *key, size_t length)
         p[i] = 0;
 }
 
+static void free_graveyard(uarc_reverse_hub *hub)
+{
+    while (hub->graveyard) {
+        hub_server *s = hub->graveyard;
+        hub->graveyard = s->hash_next;
+        free_server(s);
+    }
+}
+
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub)
 {
     if (!hub)
         return;
+    uarc__hub_events_clear(hub); /* first: the heap names the servers */
     for (size_t i = 0; i < hub->count; i++)
         free_server(hub->servers[i]);
+    free_graveyard(hub);
     uarc__free(hub->servers);
+    uarc__free(hub->buckets);
     for (size_t i = 0; i < hub->drop_count; i++)
         uarc__free(hub->drops[i].server_uri);
     uarc__free(hub->drops);
@@ -205,20 +191,60 @@ static uarc_status share_generated_certificate(uarc_reverse_hub *hub, uarc_clien
     return UARC_Good;
 }
 
-static hub_server *find(const uarc_reverse_hub *hub, const char *server_uri, size_t *index)
+/* ---- the table of servers ---- */
+
+static uint32_t hash_uri(const char *uri)
 {
-    for (size_t i = 0; i < hub->count; i++)
-        if (strcmp(hub->servers[i]->server_uri, server_uri) == 0) {
-            if (index)
-                *index = i;
-            return hub->servers[i];
-        }
-    return NULL;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static hub_server *find(const uarc_reverse_hub *hub, const char *server_uri)
+{
+    if (!hub->bucket_count)
+        return NULL;
+    hub_server *s = hub->buckets[hash_uri(server_uri) % hub->bucket_count];
+    while (s && strcmp(s->server_uri, server_uri) != 0)
+        s = s->hash_next;
+    return s;
+}
+
+/* Keeps the table at most one server per bucket on average; false when out of memory. */
+static bool grow_buckets(uarc_reverse_hub *hub)
+{
+    if (hub->count < hub->bucket_count)
+        return true;
+    size_t n = hub->bucket_count ? hub->bucket_count * 2 : 64;
+    hub_server **buckets = uarc__calloc(n, sizeof *buckets);
+    if (!buckets)
+        return false;
+    for (size_t i = 0; i < hub->count; i++) {
+        hub_server *s = hub->servers[i];
+        size_t b = hash_uri(s->server_uri) % n;
+        s->hash_next = buckets[b];
+        buckets[b] = s;
+    }
+    uarc__free(hub->buckets);
+    hub->buckets = buckets;
+    hub->bucket_count = n;
+    return true;
+}
+
+static void unlink_server(uarc_reverse_hub *hub, hub_server *s)
+{
+    hub_server **p = &hub->buckets[hash_uri(s->server_uri) % hub->bucket_count];
+    while (*p != s)
+        p = &(*p)->hash_next;
+    *p = s->hash_next;
+    hub->servers[s->index] = hub->servers[--hub->count];
+    hub->servers[s->index]->index = s->index;
 }
 
 UARC_API uarc_client *uarc_reverse_hub_client(const uarc_reverse_hub *hub, const char *server_uri)
 {
-    hub_server *s = find(hub, server_uri, NULL);
+    hub_server *s = find(hub, server_uri);
     return s ? s->client : NULL;
 }
 
@@ -236,239 +262,8 @@ static void on_state(void *user_data, uarc_client_state state, uarc_status statu
     } else if (state == UARC_CLIENT_DISCONNECTED) {
         s->became_inactive = true;
         s->end_status = status;
+        s->reopened = true;
     }
-}
-
-/* ---- discovery ---- */
-
-static const char *mode_name(uarc_MessageSecurityMode mode)
-{
-    const char *name = uarc_enum_name(UARC_T(MessageSecurityMode), (int32_t)mode);
-    return name ? name : "Invalid";
-}
-
-static void appendf(char *buf, size_t size, const char *fmt, ...) UARC__PRINTF(3, 4);
-static void appendf(char *buf, size_t size, const char *fmt, ...)
-{
-    size_t used = strlen(buf);
-    if (used + 1 >= size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + used, size - used, fmt, ap);
-    va_end(ap);
-}
-
-/* Notes why the probe's connection failed (the first reason counts). `error` is the probe's
- * detail, which names the step and the status; the reason says it was the discovery. */
-static void probe_failed(hub_server *s, uarc_status status, const char *error)
-{
-    if (s->probe_answered)
-        return;
-    s->probe_answered = true;
-    s->probe_status = status;
-    s->probe_detail[0] = '\0';
-    if (error[0])
-        appendf(s->probe_detail, sizeof s->probe_detail, "%s", error);
-    else
-        appendf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: connection ended",
-                uarc_status_name(status));
-    appendf(s->probe_detail, sizeof s->probe_detail,
-            " (asking GetEndpoints for the server's certificate over SecurityPolicy None)");
-}
-
-/* The endpoint of the configured policy and mode, or NULL with the failure noted. */
-static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
-                                                     const uarc_GetEndpointsResponse *r)
-{
-    const char *policy = uarc_client_security_policy_uri(s->client);
-    const uarc_EndpointDescription *e =
-        uarc_client_pick_endpoint(s->client, r->endpoints, r->endpointsSize);
-    if (e)
-        return e;
-    char *d = s->probe_detail;
-    d[0] = '\0';
-    appendf(
-        d, sizeof s->probe_detail,
-        "GetEndpoints: BadSecurityPolicyRejected: the server offers no endpoint with %s in mode "
-        "%s and a certificate; it offers",
-        policy, mode_name(s->mode));
-    for (size_t i = 0; i < r->endpointsSize; i++) {
-        const uarc_string *p = &r->endpoints[i].securityPolicyUri;
-        const char *hash = p->length ? memchr(p->data, '#', p->length) : NULL;
-        size_t skip = hash ? (size_t)(hash + 1 - (const char *)p->data) : 0;
-        appendf(d, sizeof s->probe_detail, "%s %.*s/%s", i ? "," : "", (int)(p->length - skip),
-                p->length ? (const char *)p->data + skip : "",
-                mode_name(r->endpoints[i].securityMode));
-    }
-    appendf(d, sizeof s->probe_detail, "%s", r->endpointsSize ? "" : " none");
-    s->probe_status = UARC_BadSecurityPolicyRejected;
-    s->probe_answered = true;
-    return NULL;
-}
-
-/* Takes the certificate only when it names the ServerUri the ReverseHello claimed. */
-static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
-{
-    char uri[4096];
-    uarc_status status = uarc_certificate_uri(e->serverCertificate.data,
-                                              e->serverCertificate.length, uri, sizeof uri);
-    if (status == UARC_BadCertificateInvalid) {
-        s->probe_status = status;
-        snprintf(s->probe_detail, sizeof s->probe_detail,
-                 "GetEndpoints: BadCertificateInvalid: the serverCertificate of the endpoint for "
-                 "%s is not a certificate",
-                 uarc_client_security_policy_uri(s->client));
-    } else if (status != UARC_Good || strcmp(uri, s->server_uri) != 0) {
-        s->probe_status = UARC_BadCertificateUriInvalid;
-        snprintf(s->probe_detail, sizeof s->probe_detail,
-                 "GetEndpoints: BadCertificateUriInvalid: the server's certificate names URI "
-                 "%.400s, but the server claims to be %.400s (ReverseHello); the certificate is "
-                 "not used",
-                 status == UARC_Good ? uri : "(none)", s->server_uri);
-    } else {
-        s->found = uarc_new(UARC_T(EndpointDescription));
-        status =
-            s->found ? uarc_copy(e, s->found, UARC_T(EndpointDescription)) : UARC_BadOutOfMemory;
-        s->probe_status = status;
-        if (status != UARC_Good) {
-            uarc_delete(s->found, UARC_T(EndpointDescription)); /* found only when copied */
-            s->found = NULL;
-            snprintf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: out of memory",
-                     uarc_status_name(status));
-        }
-    }
-    s->probe_answered = true;
-}
-
-/* Keeps the whole GetEndpoints result for the server's client: it compares CreateSession's
- * serverEndpoints with it. Out of memory drops `found`: no certificate without its endpoints. */
-static void keep_offered(hub_server *s, const uarc_GetEndpointsResponse *r)
-{
-    s->offered = uarc_new(UARC_T(GetEndpointsResponse));
-    if (s->offered && uarc_copy(r, s->offered, UARC_T(GetEndpointsResponse)) == UARC_Good)
-        return;
-    uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
-    s->offered = NULL;
-    uarc_delete(s->found, UARC_T(EndpointDescription));
-    s->found = NULL;
-    s->probe_status = UARC_BadOutOfMemory;
-    snprintf(s->probe_detail, sizeof s->probe_detail,
-             "GetEndpoints: BadOutOfMemory: out of memory");
-}
-
-static void on_endpoints(void *user_data, uarc_status status, void *response)
-{
-    hub_server *s = user_data;
-    /* When the connection ended first, on_probe_state has noted why. */
-    if (uarc_client_state_get(s->probe) != UARC_CLIENT_CHANNEL_OPEN)
-        return;
-    if (status != UARC_Good || !response) {
-        probe_failed(s, status != UARC_Good ? status : UARC_BadUnexpectedError,
-                     uarc_client_error(s->probe));
-    } else {
-        const uarc_EndpointDescription *e = pick_endpoint(s, response);
-        if (e)
-            check_endpoint(s, e);
-        if (s->found)
-            keep_offered(s, response);
-    }
-    uarc_client_disconnect_now(s->probe); /* CLO now; the socket closes after this callback */
-}
-
-static void on_probe_state(void *user_data, uarc_client_state state, uarc_status status)
-{
-    hub_server *s = user_data;
-    if (state == UARC_CLIENT_CHANNEL_OPEN) {
-        uarc_GetEndpointsRequest req;
-        uarc_init(&req, UARC_T(GetEndpointsRequest));
-        const char *url = uarc_client_endpoint_url(s->probe);
-        req.endpointUrl = (uarc_string){strlen(url), (uint8_t *)url};
-        uarc_status sent = uarc_client_send(s->probe, &req, UARC_T(GetEndpointsRequest),
-                                            UARC_T(GetEndpointsResponse), 0, on_endpoints, s, NULL);
-        if (sent != UARC_Good) {
-            probe_failed(s, sent, uarc_client_error(s->probe));
-            uarc_client_disconnect_now(s->probe);
-        }
-    } else if (state == UARC_CLIENT_DISCONNECTED) {
-        s->probe_ended = true;
-        probe_failed(s, status == UARC_Good ? UARC_BadConnectionClosed : status,
-                     uarc_client_error(s->probe));
-    }
-}
-
-/* The probe: None, no session, no identity; limits and logging as the server's client. */
-static uarc_client *new_probe(hub_server *s, const uarc_client_config *cfg)
-{
-    uarc_client_config p = {
-        .connect_timeout_ms = cfg->connect_timeout_ms,
-        .request_timeout_ms = cfg->request_timeout_ms,
-        .receive_buffer_size = cfg->receive_buffer_size,
-        .send_buffer_size = cfg->send_buffer_size,
-        .max_message_size = cfg->max_message_size,
-        .max_chunk_count = cfg->max_chunk_count,
-        .application_uri = cfg->application_uri,
-        .application_name = cfg->application_name,
-        .no_session = true,
-        .decode = cfg->decode,
-        .memory_budget = cfg->memory_budget,
-        .handshake_timeout_ms = cfg->handshake_timeout_ms,
-        .callbacks = {on_probe_state, s},
-        .logger = cfg->logger,
-    };
-    return uarc_client_new(&p);
-}
-
-/* Hands a socket to the server's probe, to learn its certificate. */
-static void start_discovery(hub_server *s, uarc_reverse_connection *c)
-{
-    int fd = uarc_reverse_connection_take_fd(c);
-    s->probe_ended = s->probe_answered = false;
-    uarc_status status = uarc_client_start_socket(s->probe, fd, c->endpoint_url);
-    if (status != UARC_Good && uarc_client_state_get(s->probe) == UARC_CLIENT_DISCONNECTED) {
-        probe_failed(s, status, uarc_client_error(s->probe));
-        s->probe_ended = true;
-    }
-    uarc_reverse_connection_clear(c);
-}
-
-/*
- * Acts on a discovery that ended: the certificate goes to the server's client and the probe is
- * dropped, or the failure is reported. Returns true when it ran a callback.
- */
-static bool finish_discovery(uarc_reverse_hub *hub, hub_server *s)
-{
-    s->probe_ended = false;
-    const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
-    uarc_EndpointDescription *found = s->found;
-    uarc_GetEndpointsResponse *offered = s->offered;
-    s->found = NULL;
-    s->offered = NULL;
-    if (found) {
-        /* Learned, not pinned: the client's trust list or store decides at OPN. */
-        uarc_status status = offered ? uarc_client_set_endpoints(s->client, offered->endpoints,
-                                                                 offered->endpointsSize)
-                                     : UARC_BadOutOfMemory;
-        uarc_delete(offered, UARC_T(GetEndpointsResponse));
-        if (status == UARC_Good) {
-            uarc_client_delete(s->probe);
-            s->probe = NULL;
-            bool called = cb->discovered != NULL;
-            if (called)
-                cb->discovered(cb->user_data, s->client, s->server_uri, found);
-            uarc_delete(found, UARC_T(EndpointDescription));
-            return called;
-        }
-        s->probe_status = status;
-        snprintf(s->probe_detail, sizeof s->probe_detail,
-                 "GetEndpoints: %s: the server's certificate cannot be used",
-                 uarc_status_name(status));
-        uarc_delete(found, UARC_T(EndpointDescription));
-    }
-    if (!cb->failed)
-        return false;
-    cb->failed(cb->user_data, s->client, s->server_uri, s->probe_status, s->probe_detail);
-    return true;
 }
 
 /* ---- connections ---- */
@@ -484,8 +279,9 @@ static bool idle(const hub_server *s)
 /* Hands a socket to the server's idle client, or to its probe while the certificate is unknown. */
 static void start(hub_server *s, uarc_reverse_connection *c)
 {
+    uarc__hub_touch(s->hub, s);
     if (s->probe) {
-        start_discovery(s, c);
+        uarc__hub_start_discovery(s, c);
         return;
     }
     int fd = uarc_reverse_connection_take_fd(c);
@@ -512,15 +308,24 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     if (!s)
         return NULL;
     uarc_reverse_connection_init(&s->spare);
+    uarc__heap_node_init(&s->timer);
+    s->touched_at = UARC__HEAP_ABSENT;
+    for (int k = 0; k < 3; k++)
+        s->watches[k] = (hub_watch){.kind = (uint8_t)(HUB_WATCH_CLIENT + k), .fd = -1, .server = s};
     s->hub = hub;
     s->server_uri = uarc__strndup(c->server_uri, c->server_uri_length);
     cfg.callbacks = (uarc_client_callbacks){on_state, s};
     cfg.expected_server_uri = s->server_uri; /* the certificate must carry the RHE's ServerUri */
+    /* Deterministic per server: a fleet that connected together keeps its keep-alives apart. */
+    if (!cfg.keepalive_jitter_seed && s->server_uri)
+        cfg.keepalive_jitter_seed = hash_uri(s->server_uri) | 1u;
     s->client = uarc_client_new(&cfg);
+    if (s->client)
+        uarc_client_set_wake_callback(s->client, uarc__hub_on_wake, s);
     s->mode = cfg.security_mode ? cfg.security_mode : UARC_MessageSecurityMode_SignAndEncrypt;
     bool secured = s->client && !is_none(uarc_client_security_policy_uri(s->client));
     bool certificate_known = cfg.server_certificate_length || cfg.server_certificate_file;
-    if (secured && !certificate_known && !(s->probe = new_probe(s, &cfg))) {
+    if (secured && !certificate_known && !(s->probe = uarc__hub_new_probe(s, &cfg))) {
         free_server(s);
         return NULL;
     }
@@ -532,11 +337,15 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
             hub->capacity = cap;
         }
     }
-    if (!s->server_uri || !s->client || hub->count == hub->capacity) {
+    if (!s->server_uri || !s->client || hub->count == hub->capacity || !grow_buckets(hub)) {
         free_server(s);
         return NULL;
     }
+    s->index = hub->count;
     hub->servers[hub->count++] = s;
+    size_t b = hash_uri(s->server_uri) % hub->bucket_count;
+    s->hash_next = hub->buckets[b];
+    hub->buckets[b] = s;
     return s;
 }
 
@@ -575,6 +384,8 @@ static void drop_spare(uarc_reverse_hub *hub, hub_server *s, uarc_status status,
 {
     report_drop(hub, s->server_uri, s->spare.peer, status, "%s", reason);
     uarc_reverse_connection_clear(&s->spare);
+    s->reopened = true;
+    uarc__hub_touch(hub, s);
 }
 
 /* The server's client or probe is connecting over a socket that has not reached a session (or,
@@ -610,10 +421,29 @@ static void supersede(uarc_reverse_hub *hub, hub_server *s, uarc_client *attempt
                 newer_peer);
 }
 
-/* Routes one accepted connection to its server's client. */
-static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c)
+/* A server in backoff (it failed the same way on its last dials): its socket is answered ERR
+ * BadTcpMessageTypeInvalid, which servers read as "pause re-dialing", and closed unreported. */
+static bool refuse_in_backoff(uarc_reverse_hub *hub, hub_server *s, uarc_reverse_connection *c,
+                              int64_t now)
 {
-    hub_server *s = find(hub, c->server_uri, NULL);
+    if (hub->opt.backoff_disable || !uarc__backoff_refuses(&s->backoff, now))
+        return false;
+    char reason[160];
+    snprintf(reason, sizeof reason, "the last dials failed with %s; try again in %lld ms",
+             uarc_status_name(s->backoff.last), (long long)(s->backoff.until - now));
+    int fd = uarc_reverse_connection_take_fd(c);
+    uarc__send_err(fd, UARC_BadTcpMessageTypeInvalid, reason);
+    uarc__drain_and_close(fd);
+    uarc__log(&hub->opt.client.logger, UARC_LOG_DEBUG, "hub", "%s from %s refused: %s",
+              s->server_uri, c->peer, reason);
+    uarc_reverse_connection_clear(c);
+    return true;
+}
+
+/* Routes one accepted connection to its server's client. */
+static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c, int64_t now)
+{
+    hub_server *s = find(hub, c->server_uri);
     if (!s) {
         s = add_server(hub, c);
         if (!s) {
@@ -621,24 +451,49 @@ static void route(uarc_reverse_hub *hub, uarc_reverse_connection *c)
             return;
         }
     }
+    if (refuse_in_backoff(hub, s, c, now))
+        return;
+    uarc__hub_touch(hub, s);
     uarc_client *attempt = attempt_in_progress(s);
     if (attempt)
         supersede(hub, s, attempt, c->peer);
     if (idle(s)) {
         start(s, c);
-        return;
+    } else {
+        /* In session: keep the newest socket for when the session's connection ends, for a
+         * bounded time (a server that waits longer has likely given up on it, or was never the
+         * server). */
+        if (s->spare.fd >= 0) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "superseded as the spare by a newer connection from %s",
+                     c->peer);
+            drop_spare(hub, s, UARC_BadConnectionClosed, reason);
+        }
+        s->spare = *c;
+        s->spare_deadline = now + hub->opt.spare_timeout_ms;
+        uarc_reverse_connection_init(c);
     }
-    /* In session: keep the newest socket for when the session's connection ends, for a bounded
-     * time (a server that waits longer has likely given up on it, or was never the server). */
-    if (s->spare.fd >= 0) {
-        char reason[160];
-        snprintf(reason, sizeof reason, "superseded as the spare by a newer connection from %s",
-                 c->peer);
-        drop_spare(hub, s, UARC_BadConnectionClosed, reason);
+    uarc__hub_sync(hub, s, now); /* counts the handshake before the next socket is routed */
+}
+
+/* Takes accepted connections in their order while fewer than max_handshakes are in progress;
+ * the others wait in the listener. Returns true when it routed one. */
+static bool route_waiting(uarc_reverse_hub *hub, int64_t now)
+{
+    bool routed = false;
+    uarc_reverse_connection c;
+    while (hub->handshakes < hub->opt.max_handshakes && uarc_listener_next(hub->opt.listener, &c)) {
+        route(hub, &c, now);
+        routed = true;
     }
-    s->spare = *c;
-    s->spare_deadline = uarc__now_ms() + hub->opt.spare_timeout_ms;
-    uarc_reverse_connection_init(c);
+    return routed;
+}
+
+/* ---- the event-loop edge ---- */
+
+UARC_API int uarc_reverse_hub_fd(const uarc_reverse_hub *hub)
+{
+    return hub->epfd;
 }
 
 UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct pollfd *fds,
@@ -669,45 +524,59 @@ UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct po
     return n;
 }
 
-UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub)
+static int until(int64_t due, int64_t now)
 {
-    int wait = uarc_listener_timeout_ms(hub->opt.listener);
-    for (size_t i = 0; i < hub->count; i++) {
-        const hub_server *s = hub->servers[i];
-        int t = uarc_client_timeout_ms(s->client);
-        if (t >= 0 && (wait < 0 || t < wait))
-            wait = t;
-        t = s->probe ? uarc_client_timeout_ms(s->probe) : -1;
-        if (t >= 0 && (wait < 0 || t < wait))
-            wait = t;
-        if (s->spare.fd >= 0) {
-            int64_t left = s->spare_deadline - uarc__now_ms();
-            t = left < 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
-            if (wait < 0 || t < wait)
-                wait = t;
-        }
-    }
-    return wait;
+    if (due < 0)
+        return -1;
+    int64_t left = due - now;
+    return left < 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* Drops the spares whose peer closed them, and those held past their deadline. */
-static void drop_stale_spares(uarc_reverse_hub *hub)
+UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub)
 {
-    int64_t now = uarc__now_ms();
-    for (size_t i = 0; i < hub->count; i++) {
-        hub_server *s = hub->servers[i];
-        if (s->spare.fd < 0)
-            continue;
-        struct pollfd p = {s->spare.fd, POLLIN, 0};
-        if (poll(&p, 1, 0) > 0) {
-            uint8_t byte;
-            ssize_t n = recv(s->spare.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-            drop_spare(hub, s, UARC_BadConnectionClosed,
-                       n == 0                         ? "spare closed by peer"
-                       : n < 0 && errno == ECONNRESET ? "spare reset by peer"
-                       : n > 0                        ? "spare sent bytes before HEL"
-                                                      : "spare failed");
-        } else if (now >= s->spare_deadline) {
+    if (hub->touched_count)
+        return 0; /* a client was called from outside: re-read it before waiting */
+    int wait = uarc_listener_timeout_ms(hub->opt.listener);
+    const uarc__heap_node *top = uarc__heap_top(&hub->timers);
+    int t = top ? until(top->due + TIMER_SLACK_MS, uarc__now_ms()) : -1;
+    return t >= 0 && (wait < 0 || t < wait) ? t : wait;
+}
+
+/* Drops a spare whose peer closed it (or sent bytes before our HEL). */
+static void check_spare(uarc_reverse_hub *hub, hub_server *s)
+{
+    if (s->spare.fd < 0)
+        return;
+    uint8_t byte;
+    ssize_t n = recv(s->spare.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    drop_spare(hub, s, UARC_BadConnectionClosed,
+               n == 0                         ? "spare closed by peer"
+               : n < 0 && errno == ECONNRESET ? "spare reset by peer"
+               : n > 0                        ? "spare sent bytes before HEL"
+                                              : "spare failed");
+}
+
+static void run_client(uarc_reverse_hub *hub, uarc_client *c)
+{
+    if (!c || uarc_client_state_get(c) == UARC_CLIENT_DISCONNECTED)
+        return;
+    uarc_client_process(c, 0);
+    hub->clients_run++;
+}
+
+/* The servers whose deadline is due: their clients run (which ticks them), spares expire. */
+static void run_due(uarc_reverse_hub *hub, int64_t now)
+{
+    uarc__heap_node *top;
+    while ((top = uarc__heap_top(&hub->timers)) && top->due <= now) {
+        hub_server *s = (hub_server *)((char *)top - offsetof(hub_server, timer));
+        uarc__heap_remove(&hub->timers, top); /* uarc__hub_sync() puts it back */
+        uarc__hub_touch(hub, s);
+        run_client(hub, s->client);
+        run_client(hub, s->probe);
+        if (s->spare.fd >= 0 && now >= s->spare_deadline) {
             char reason[128];
             snprintf(reason, sizeof reason, "held as a spare for %u ms without being needed",
                      hub->opt.spare_timeout_ms);
@@ -716,18 +585,44 @@ static void drop_stale_spares(uarc_reverse_hub *hub)
     }
 }
 
+/* ---- acting on what the round noted ---- */
+
+bool uarc__hub_report_failed(uarc_reverse_hub *hub, hub_server *s, uarc_status status,
+                             const char *detail)
+{
+    const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
+    uint32_t refused = s->backoff.refused;
+    uint32_t delay =
+        hub->opt.backoff_disable
+            ? 0
+            : uarc__backoff_failed(&s->backoff, status, uarc__now_ms(), hub->opt.backoff_initial_ms,
+                                   hub->opt.backoff_max_ms);
+    if (delay) {
+        uarc__log(&hub->opt.client.logger, UARC_LOG_WARNING, "hub",
+                  "%s failed again with %s; its dials are refused for %u ms", s->server_uri,
+                  uarc_status_name(status), delay);
+        if (cb->backoff)
+            cb->backoff(cb->user_data, s->server_uri, status, delay, refused);
+    }
+    if (!cb->failed)
+        return delay && cb->backoff;
+    cb->failed(cb->user_data, s->client, s->server_uri, status, detail);
+    return true;
+}
+
 /* Acts on what one server's client or probe noted: a callback, or its spare socket once it
- * ended. Returns true when it ran a callback or started a spare (the table may have changed). */
+ * ended. Returns true when it ran a callback or started a spare (the server may be gone). */
 static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
 {
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
     if (s->probe && s->probe_ended && uarc_client_state_get(s->probe) == UARC_CLIENT_DISCONNECTED &&
-        finish_discovery(hub, s))
+        uarc__hub_finish_discovery(hub, s))
         return true;
     if (s->became_active) {
         s->became_active = false;
         bool restored = s->was_active;
         s->was_active = true;
+        uarc__backoff_reset(&s->backoff);
         if (cb->connected) {
             cb->connected(cb->user_data, s->client, s->server_uri, restored,
                           uarc_client_session_resumed(s->client));
@@ -748,11 +643,8 @@ static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
             cb->lost(cb->user_data, s->client, s->server_uri, status);
             return true;
         }
-        if (!was && cb->failed) {
-            cb->failed(cb->user_data, s->client, s->server_uri, status,
-                       uarc_client_error(s->client));
+        if (!was && uarc__hub_report_failed(hub, s, status, uarc_client_error(s->client)))
             return true;
-        }
     }
     if (!s->became_inactive && idle(s) && s->spare.fd >= 0) {
         start(s, &s->spare);
@@ -761,13 +653,11 @@ static bool settle_one(uarc_reverse_hub *hub, hub_server *s)
     return false;
 }
 
-/* A callback may release servers (its own or others), which shifts the table: after each one
- * the scan starts over. Every flag and spare is consumed before its callback, so this ends. */
-static void settle(uarc_reverse_hub *hub)
+/* Dropped sockets first: the one a newer socket superseded is told before that one connects.
+ * The list is taken before the calls, which may run the hub again (blocking client calls do
+ * not, but uarc_reverse_hub_wait from a callback would). */
+static void report_drops(uarc_reverse_hub *hub)
 {
-    /* Dropped sockets first: the one a newer socket superseded is told before that one connects.
-     * The list is taken before the calls, which may run the hub again (blocking client calls do
-     * not, but uarc_reverse_hub_wait from a callback would). */
     drop_report *drops = hub->drops;
     size_t drop_count = hub->drop_count;
     hub->drops = NULL;
@@ -778,44 +668,83 @@ static void settle(uarc_reverse_hub *hub)
         uarc__free(drops[i].server_uri);
     }
     uarc__free(drops);
-    for (size_t i = 0; i < hub->count;)
-        i = settle_one(hub, hub->servers[i]) ? 0 : i + 1;
+}
+
+/*
+ * Settles every touched server (callbacks may touch more, or release some: a released one's
+ * slot is NULL), takes waiting connections as handshake slots free up, then re-reads each
+ * touched server's descriptors and deadline.
+ */
+static void finish_round(uarc_reverse_hub *hub, int64_t now)
+{
+    size_t i = 0;
+    do {
+        report_drops(hub);
+        for (; i < hub->touched_count; i++) {
+            hub_server *s = hub->touched[i];
+            /* NULL once a callback released it; a callback that ran the hub (hub_wait) may
+             * have settled and emptied the list */
+            while (s && settle_one(hub, s))
+                s = i < hub->touched_count ? hub->touched[i] : NULL;
+            if (s)
+                uarc__hub_sync(hub, s, now);
+        }
+    } while (route_waiting(hub, now) || hub->drop_count);
+    for (i = 0; i < hub->touched_count; i++) {
+        hub_server *s = hub->touched[i];
+        if (!s)
+            continue;
+        s->touched_at = UARC__HEAP_ABSENT;
+        uarc__hub_sync(hub, s, now);
+    }
+    hub->touched_count = 0;
 }
 
 UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms)
 {
-    struct pollfd local[64];
-    size_t need = uarc_reverse_hub_poll_fds(hub, local, 64);
-    struct pollfd *fds = need <= 64 ? local : uarc__malloc(need * sizeof *fds);
-    if (!fds)
-        return UARC_BadOutOfMemory;
-    if (need > 64)
-        uarc_reverse_hub_poll_fds(hub, fds, need);
+    hub->processing++;
+    uarc__hub_sync_listener(hub);
+    if (hub->touched_count) /* clients called from outside since the last round */
+        finish_round(hub, uarc__now_ms());
     int wait = uarc_reverse_hub_timeout_ms(hub);
     if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
         wait = timeout_ms;
-    int n = poll(fds, need, wait);
-    if (fds != local)
-        uarc__free(fds);
-    if (n < 0 && errno == EINTR)
-        return UARC_GoodCallAgain;
-
-    uarc_status status = uarc_listener_process(hub->opt.listener, 0);
-    if (uarc_status_is_bad(status))
-        return status;
-    uarc_reverse_connection c;
-    while (uarc_listener_next(hub->opt.listener, &c))
-        route(hub, &c);
-    for (size_t i = 0; i < hub->count; i++) {
-        hub_server *s = hub->servers[i];
-        if (uarc_client_state_get(s->client) != UARC_CLIENT_DISCONNECTED)
-            uarc_client_process(s->client, 0);
-        if (s->probe && uarc_client_state_get(s->probe) != UARC_CLIENT_DISCONNECTED)
-            uarc_client_process(s->probe, 0);
+    struct epoll_event events[EVENTS_PER_WAIT];
+    int n = epoll_wait(hub->epfd, events, EVENTS_PER_WAIT, wait);
+    uarc_status status = n < 0 && errno == EINTR ? UARC_GoodCallAgain : UARC_Good;
+    int64_t now = uarc__now_ms();
+    hub->clients_run = 0;
+    bool listener_due = uarc_listener_timeout_ms(hub->opt.listener) == 0;
+    for (int i = 0; i < n; i++) {
+        hub_watch *w = events[i].data.ptr;
+        if (w->kind == HUB_WATCH_LISTENER) {
+            listener_due = true;
+            continue;
+        }
+        if (w->fd < 0) /* released in this round, or its number taken by a newer socket */
+            continue;
+        hub_server *s = w->server;
+        uarc__hub_touch(hub, s);
+        if (w->kind == HUB_WATCH_CLIENT)
+            run_client(hub, s->client);
+        else if (w->kind == HUB_WATCH_PROBE)
+            run_client(hub, s->probe);
+        else
+            check_spare(hub, s);
     }
-    drop_stale_spares(hub);
-    settle(hub);
-    return UARC_Good;
+    run_due(hub, now);
+    if (listener_due && status == UARC_Good) {
+        status = uarc_listener_process(hub->opt.listener, 0);
+        if (status == UARC_GoodCallAgain)
+            status = UARC_Good;
+    }
+    if (!uarc_status_is_bad(status)) {
+        route_waiting(hub, now);
+        finish_round(hub, now);
+    }
+    if (--hub->processing == 0)
+        free_graveyard(hub);
+    return status;
 }
 
 UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *server_uri,
@@ -823,7 +752,7 @@ UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *se
 {
     int64_t deadline = timeout_ms < 0 ? -1 : uarc__now_ms() + timeout_ms;
     for (;;) {
-        hub_server *s = find(hub, server_uri, NULL);
+        hub_server *s = find(hub, server_uri);
         if (s && s->active && !s->became_active) {
             *client = s->client;
             return UARC_Good;
@@ -843,13 +772,17 @@ UARC_API uarc_status uarc_reverse_hub_wait(uarc_reverse_hub *hub, const char *se
 
 UARC_API bool uarc_reverse_hub_release(uarc_reverse_hub *hub, const char *server_uri)
 {
-    size_t index;
-    hub_server *s = find(hub, server_uri, &index);
+    hub_server *s = find(hub, server_uri);
     if (!s)
         return false;
-    memmove(hub->servers + index, hub->servers + index + 1,
-            (hub->count - index - 1) * sizeof *hub->servers);
-    hub->count--;
-    free_server(s);
+    unlink_server(hub, s);
+    disconnect_server(s);
+    uarc__hub_forget(hub, s);
+    if (hub->processing) { /* an event of this round may still name it */
+        s->hash_next = hub->graveyard;
+        hub->graveyard = s;
+    } else {
+        free_server(s);
+    }
     return true;
 }

@@ -271,6 +271,8 @@ for (const [name, args] of [
   ["--connect-timeout 0", ["listen", "--connect-timeout", "0", "--allow", ALLOWED]],
   ["--keepalive that is not a number", ["listen", "--keepalive", "soon", "--allow", ALLOWED]],
   ["--request-timeout with --accept-only", ["listen", "--accept-only", "--request-timeout", "5", "--allow", ALLOWED]],
+  ["--max-handshakes 0", ["listen", "--max-handshakes", "0", "--allow", ALLOWED]],
+  ["--max-handshakes with --accept-only", ["listen", "--accept-only", "--max-handshakes", "8", "--allow", ALLOWED]],
   ["a missing allow file", ["listen", "--allow-file", "/nonexistent/uarc-allow.txt"]],
 ]) {
   test(`usage error (${name}) exits 2 with a message on stderr`, async () => {
@@ -289,4 +291,70 @@ test("binding a port that is taken fails with exit 1 and names the address", asy
   const { code } = await exitWithin(proc, 5000);
   assert.equal(code, 1, proc.describe());
   assert.match(proc.stderr(), new RegExp(`127\\.0\\.0\\.1.*${listener.port}|${listener.port}`));
+});
+
+// ---- why a connection ended, and a server refused the same way on every dial ----------------
+
+const BadCertificateUntrusted = 0x801a0000;
+const BadTcpMessageTypeInvalid = 0x807e0000;
+
+/** Resolves once the fake server has received uarc's HEL. */
+async function helReceived(s) {
+  for (let i = 0; i < 500; i++) {
+    const got = s.received();
+    if (got.length >= 8 && got.subarray(0, 4).toString() === "HELF") return;
+    await sleep(10);
+  }
+  throw new Error("no HEL arrived");
+}
+
+function errFrame(status, reason) {
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(status >>> 0);
+  return frame("ERRF", Buffer.concat([head, uaString(reason)]));
+}
+
+test("a lost connection says why in one word: reset, closed or timeout", async () => {
+  const uris = { reset: "urn:raw:reset", closed: "urn:raw:closed", timeout: "urn:raw:timeout" };
+  const proc = await startListen([...Object.values(uris).flatMap((u) => ["--allow", u]),
+    "--connect-timeout", "800", "--read", "i=2258"]);
+  procs.push(proc);
+  for (const [cause, uri] of Object.entries(uris)) {
+    const s = await fakeServer(proc.port);
+    sockets.push(s);
+    await s.write(rhe(uri, ENDPOINT));
+    await helReceived(s);
+    if (cause === "reset") s.socket.resetAndDestroy();
+    else if (cause === "closed") s.socket.end();
+    const ev = await proc.waitFor((e) => e.event === "error" && e.server_uri === uri, 10000);
+    assert.equal(ev.cause, cause, proc.describe());
+  }
+});
+
+test("a server failing the same way twice is backed off: one 'backoff' event, then ERR BadTcpMessageTypeInvalid", async () => {
+  const uri = "urn:raw:untrusted";
+  const proc = await startListen(["--allow", uri, "--read", "i=2258"]);
+  procs.push(proc);
+  for (let dial = 1; dial <= 2; dial++) {
+    const s = await fakeServer(proc.port);
+    sockets.push(s);
+    await s.write(rhe(uri, ENDPOINT));
+    await helReceived(s);
+    await s.write(errFrame(BadCertificateUntrusted, "not trusted here"));
+    await proc.waitCount((e) => e.event === "error" && e.server_uri === uri, dial, 10000);
+  }
+  const backoff = await proc.waitFor((e) => e.event === "backoff", 5000);
+  assert.equal(backoff.server_uri, uri);
+  assert.equal(backoff.status, "BadCertificateUntrusted");
+  assert.ok(backoff.delay_ms > 0, proc.describe());
+  for (let dial = 3; dial <= 5; dial++) {
+    const s = await fakeServer(proc.port);
+    sockets.push(s);
+    await s.write(rhe(uri, ENDPOINT));
+    const bytes = await withTimeout(s.closed, 5000, "the refused dial's close");
+    assert.equal(parseErr(bytes).status, BadTcpMessageTypeInvalid, proc.describe());
+  }
+  assert.equal(proc.events.filter((e) => e.event === "error" && e.server_uri === uri).length, 2,
+    "reported once per step, not per dial");
+  assert.equal(proc.events.filter((e) => e.event === "backoff").length, 1, proc.describe());
 });

@@ -141,6 +141,7 @@ test("--stay: a dropped connection (no restart) comes back with the same session
   peers[C].child.kill("SIGUSR2");
   const lost = await proc.waitFor((e) => proc.events.indexOf(e) >= before && from(C, "disconnected")(e), 10000);
   assert.match(lost.status, /^Bad/, proc.describe());
+  assert.ok(["closed", "reset"].includes(lost.cause), proc.describe());
   const back = await proc.waitFor((e) => proc.events.indexOf(e) >= before && from(C, "connected")(e), 15000);
   assert.equal(back.session, "resumed", proc.describe());
   assert.equal(back.endpoint_url, peers[C].endpointUrl);
@@ -182,6 +183,11 @@ test("--stay: a server restarted mid-session re-dials and gets a new session", a
     from(C, "connected")(e), 20000);
   assert.equal(back.session, "new", proc.describe());
   assert.equal(back.endpoint_url, again.endpointUrl, "the new server's EndpointUrl");
+  // The restarted server is read again on its new session; the resumed session earlier was not.
+  await proc.waitFor((e) => proc.events.indexOf(e) > proc.events.indexOf(back) && from(C, "read")(e),
+    20000);
+  assert.equal(proc.events.filter(from(C, "read")).length, 2, proc.describe());
+  assert.ok(["closed", "reset"].includes(lost.cause), proc.describe());
   assert.ok(!proc.events.some((e) => e.event === "error"), proc.describe());
   const { code } = await proc.stop();
   assert.equal(code, 0, proc.describe());

@@ -150,12 +150,9 @@ static void new_peer(peer *p, const uarc_client_config *cfg)
 
 /* A client in byte mode through HEL, OPN, CreateSession and ActivateSession at START_MS, sharing
  * `budget` (may be NULL). */
-static void open_peer_in(peer *p, uarc_memory_budget *budget)
+static void open_peer_with(peer *p, const uarc_client_config *cfg)
 {
-    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
-                              .keepalive_interval_ms = KEEPALIVE_MS,
-                              .memory_budget = budget};
-    new_peer(p, &cfg);
+    new_peer(p, cfg);
     uint32_t create_session = start_session(p);
 
     uarc_CreateSessionResponse cs;
@@ -172,6 +169,15 @@ static void open_peer_in(peer *p, uarc_memory_budget *budget)
           UARC_T(ActivateSessionResponse));
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
     expect_silence(p);
+}
+
+static void open_peer_in(peer *p, uarc_memory_budget *budget)
+{
+    uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                              .keepalive_interval_ms = KEEPALIVE_MS,
+                              .keepalive_exact = true,
+                              .memory_budget = budget};
+    open_peer_with(p, &cfg);
 }
 
 static void open_peer(peer *p)
@@ -249,6 +255,42 @@ static void test_request_times_out_on_the_given_clock(void **state)
     assert_false(o.had_response);
     assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
     uarc_client_delete(p.client);
+}
+
+/* Sessions that became active at the same moment do not keep their keep-alives in step: each
+ * client's interval is scaled by its seed's factor (0.8 to 1), the same seed gives the same
+ * interval, and the keep-alive goes out exactly when that interval has passed. */
+static void test_keepalive_jitter_spreads_sessions(void **state)
+{
+    (void)state;
+    enum { SESSIONS = 40 };
+    int64_t intervals[SESSIONS];
+    int distinct = 0;
+    for (uint32_t seed = 1; seed <= SESSIONS; seed++) {
+        uarc_client_config cfg = {.request_timeout_ms = REQUEST_TIMEOUT_MS,
+                                  .keepalive_interval_ms = KEEPALIVE_MS,
+                                  .keepalive_jitter_seed = seed};
+        peer p;
+        open_peer_with(&p, &cfg);
+        int t = uarc_client_timeout_ms(p.client);
+        assert_in_range(t, KEEPALIVE_MS * 8 / 10, KEEPALIVE_MS);
+        intervals[seed - 1] = t;
+        bool seen = false;
+        for (uint32_t k = 0; k + 1 < seed; k++)
+            seen |= intervals[k] == t;
+        distinct += !seen;
+        assert_int_equal(uarc_client_tick(p.client, START_MS + t - 1), UARC_Good);
+        expect_silence(&p);
+        assert_int_equal(uarc_client_tick(p.client, START_MS + t), UARC_Good);
+        pop_request_of(&p, UARC_T(ReadRequest));
+        uarc_client_delete(p.client);
+
+        peer again;
+        open_peer_with(&again, &cfg);
+        assert_int_equal(uarc_client_timeout_ms(again.client), t);
+        uarc_client_delete(again.client);
+    }
+    assert_true(distinct > SESSIONS * 3 / 4);
 }
 
 static void test_keepalive_after_idle_interval(void **state)
@@ -397,10 +439,11 @@ static void test_calls_outside_byte_mode_refused(void **state)
     uarc_client_delete(c);
 }
 
-static void expect_end(peer *p, uarc_status status, const char *reason)
+static void expect_end(peer *p, uarc_status status, const char *reason, const char *kind)
 {
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_DISCONNECTED);
     assert_string_equal(uarc_client_end_reason(p->client), reason);
+    assert_string_equal(uarc_client_end_kind(p->client), kind);
     assert_int_equal(uarc_client_end_status(p->client), status);
     assert_string_equal(uarc_client_peer(p->client), ""); /* byte mode: no socket */
 }
@@ -443,19 +486,19 @@ static void test_end_reasons(void **state)
     send_read(&p, &o);
     assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
     assert_int_equal(o.status, UARC_BadSecureChannelClosed);
-    expect_end(&p, UARC_BadConnectionClosed, "closed by peer");
+    expect_end(&p, UARC_BadConnectionClosed, "closed by peer", "closed");
     uarc_client_delete(p.client);
 
     open_peer(&p);
     feed_chunk(&p, "MSGF", CHANNEL_ID + 1, 1, 8);
-    expect_end(&p, UARC_BadSecureChannelIdInvalid, "protocol violation");
+    expect_end(&p, UARC_BadSecureChannelIdInvalid, "protocol violation", "error");
     uarc_client_delete(p.client);
 
     open_peer(&p);
     assert_int_equal(uarc_client_tick(p.client, START_MS + KEEPALIVE_MS), UARC_Good);
     pop_request_of(&p, UARC_T(ReadRequest));
     uarc_client_tick(p.client, START_MS + KEEPALIVE_MS + REQUEST_TIMEOUT_MS);
-    expect_end(&p, UARC_BadTimeout, "keep-alive timeout");
+    expect_end(&p, UARC_BadTimeout, "keep-alive timeout", "timeout");
     uarc_client_delete(p.client);
 
     open_peer(&p);
@@ -467,7 +510,7 @@ static void test_end_reasons(void **state)
     frame_u32(&f, 0);
     frame_end(&f);
     feed(&p, &f);
-    expect_end(&p, UARC_BadSecureChannelClosed, "CLO from server");
+    expect_end(&p, UARC_BadSecureChannelClosed, "CLO from server", "closed");
     uarc_client_delete(p.client);
 
     open_peer(&p);
@@ -476,18 +519,27 @@ static void test_end_reasons(void **state)
     frame_cstring(&f, "busy");
     frame_end(&f);
     feed(&p, &f);
-    expect_end(&p, UARC_BadTcpServerTooBusy, "ERR from server");
+    expect_end(&p, UARC_BadTcpServerTooBusy, "ERR from server", "error");
     uarc_client_delete(p.client);
 
     open_peer(&p);
     assert_int_equal(uarc_client_abort(p.client, UARC_BadConnectionClosed, "superseded"),
                      UARC_Good);
-    expect_end(&p, UARC_BadConnectionClosed, "superseded");
+    expect_end(&p, UARC_BadConnectionClosed, "superseded", "error");
     uarc_client_delete(p.client);
+
+    /* the socket edge's reasons for ECONNRESET and ETIMEDOUT (TCP keepalive, user timeout) */
+    const char *edge[][2] = {{"reset by peer", "reset"}, {"TCP keepalive", "keepalive"}};
+    for (int i = 0; i < 2; i++) {
+        open_peer(&p);
+        uarc_client_abort(p.client, UARC_BadConnectionClosed, edge[i][0]);
+        expect_end(&p, UARC_BadConnectionClosed, edge[i][0], edge[i][1]);
+        uarc_client_delete(p.client);
+    }
 
     open_peer(&p);
     uarc_client_disconnect(p.client);
-    expect_end(&p, UARC_Good, "closed by client");
+    expect_end(&p, UARC_Good, "closed by client", "client");
     uarc_client_delete(p.client);
 
     uarc_client_config cfg = {.connect_timeout_ms = 5000};
@@ -498,6 +550,7 @@ static void test_end_reasons(void **state)
     uarc_client_tick(c, 5000);
     assert_int_equal(uarc_client_end_status(c), UARC_BadTimeout);
     assert_string_equal(uarc_client_end_reason(c), "connect timeout");
+    assert_string_equal(uarc_client_end_kind(c), "timeout");
     uarc_client_delete(c);
 
     /* a frame shorter than its own header is malformed, not too large */
@@ -528,7 +581,7 @@ static void test_unsolicited_responses_dropped(void **state)
         assert_int_equal(feed_chunk(&p, "MSGF", CHANNEL_ID, 9999, 8), UARC_Good);
     assert_int_equal(uarc_client_state_get(p.client), UARC_CLIENT_SESSION_ACTIVE);
     assert_int_equal(feed_chunk(&p, "MSGF", CHANNEL_ID, 9999, 8), UARC_BadUnknownResponse);
-    expect_end(&p, UARC_BadUnknownResponse, "unsolicited responses");
+    expect_end(&p, UARC_BadUnknownResponse, "unsolicited responses", "error");
     assert_non_null(strstr(uarc_client_error(p.client), "more than 100"));
     uarc_client_delete(p.client);
 }
@@ -653,7 +706,7 @@ static void test_budget_ends_connection_whose_buffer_does_not_fit(void **state)
     uint32_t id = pop_request_of(hostile, UARC_T(ReadRequest));
     assert_int_equal(feed_chunk(hostile, "MSGC", CHANNEL_ID, id, 40000),
                      UARC_BadTcpNotEnoughResources);
-    expect_end(hostile, UARC_BadTcpNotEnoughResources, "memory budget");
+    expect_end(hostile, UARC_BadTcpNotEnoughResources, "memory budget", "error");
     assert_int_equal(o.status, UARC_BadSecureChannelClosed);
     assert_true(uarc_memory_budget_peak(budget) <= 32 * 1024);
 
@@ -1203,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_read_answered),
         cmocka_unit_test(test_request_times_out_on_the_given_clock),
         cmocka_unit_test(test_keepalive_after_idle_interval),
+        cmocka_unit_test(test_keepalive_jitter_spreads_sessions),
         cmocka_unit_test(test_transport_closed_fails_pending),
         cmocka_unit_test(test_blocking_calls_refused),
         cmocka_unit_test(test_disconnect_leaves_close_bytes),

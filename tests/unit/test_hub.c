@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fake_server.h"
+#include "reverse/hub_internal.h"
 #include "uarc/uarc.h"
 
 #define CHANNEL_ID 11u
@@ -146,9 +147,11 @@ static void test_release_in_callback_does_not_skip_next(void **state)
 
 typedef struct record {
     uarc_reverse_hub *hub;
-    int connected, restored, failed, lost, dropped;
+    int connected, restored, failed, lost, dropped, backoffs;
+    uarc_status failed_status;
+    uint32_t backoff_delay;
     uarc_status lost_status;
-    char lost_reason[64], lost_peer[UARC_PEER_SIZE];
+    char lost_reason[64], lost_kind[16], lost_peer[UARC_PEER_SIZE];
     char drop_uri[32], drop_peer[UARC_PEER_SIZE], drop_reason[160];
     uarc_status drop_status;
 } record;
@@ -166,8 +169,18 @@ static void rec_failed(void *user_data, uarc_client *client, const char *server_
                        uarc_status status, const char *detail)
 {
     record *r = user_data;
-    (void)client, (void)server_uri, (void)status, (void)detail;
+    (void)client, (void)server_uri, (void)detail;
     r->failed++;
+    r->failed_status = status;
+}
+
+static void rec_backoff(void *user_data, const char *server_uri, uarc_status status,
+                        uint32_t delay_ms, uint32_t refused)
+{
+    record *r = user_data;
+    (void)server_uri, (void)status, (void)refused;
+    r->backoffs++;
+    r->backoff_delay = delay_ms;
 }
 
 static void rec_lost(void *user_data, uarc_client *client, const char *server_uri,
@@ -178,6 +191,7 @@ static void rec_lost(void *user_data, uarc_client *client, const char *server_ur
     r->lost++;
     r->lost_status = status;
     snprintf(r->lost_reason, sizeof r->lost_reason, "%s", uarc_client_end_reason(client));
+    snprintf(r->lost_kind, sizeof r->lost_kind, "%s", uarc_client_end_kind(client));
     snprintf(r->lost_peer, sizeof r->lost_peer, "%s", uarc_client_peer(client));
 }
 
@@ -202,7 +216,7 @@ typedef struct fixture {
 
 /* A listener that accepts urn:honest and urn:flood0..7, and a hub over it whose clients share
  * `budget` (NULL: the hub's own). */
-static void fixture_open_with(fixture *f, uint32_t spare_timeout_ms, uarc_memory_budget *budget)
+static void fixture_open_hub(fixture *f, uarc_reverse_hub_config ho)
 {
     memset(f, 0, sizeof *f);
     f->allow = uarc_allowlist_new();
@@ -217,18 +231,22 @@ static void fixture_open_with(fixture *f, uint32_t spare_timeout_ms, uarc_memory
                                .bind_address_count = 1};
     f->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(f->listener), UARC_Good);
-    uarc_reverse_hub_config ho = {
-        .listener = f->listener,
-        .client = {.no_session = true, .memory_budget = budget},
-        .callbacks = {.connected = rec_connected,
-                      .failed = rec_failed,
-                      .lost = rec_lost,
-                      .dropped = rec_dropped,
-                      .user_data = &f->r},
-        .spare_timeout_ms = spare_timeout_ms,
-    };
+    ho.listener = f->listener;
+    ho.client.no_session = true;
+    ho.callbacks = (uarc_reverse_hub_callbacks){.connected = rec_connected,
+                                                .failed = rec_failed,
+                                                .lost = rec_lost,
+                                                .dropped = rec_dropped,
+                                                .backoff = rec_backoff,
+                                                .user_data = &f->r};
     f->r.hub = uarc_reverse_hub_new(&ho);
     assert_non_null(f->r.hub);
+}
+
+static void fixture_open_with(fixture *f, uint32_t spare_timeout_ms, uarc_memory_budget *budget)
+{
+    fixture_open_hub(f, (uarc_reverse_hub_config){.client = {.memory_budget = budget},
+                                                  .spare_timeout_ms = spare_timeout_ms});
 }
 
 static void fixture_open(fixture *f, uint32_t spare_timeout_ms)
@@ -315,6 +333,7 @@ static void test_impostor_spare_does_not_delay_redial(void **state)
     assert_int_equal(f.r.lost, 1);
     assert_int_equal(f.r.lost_status, UARC_BadConnectionClosed);
     assert_string_equal(f.r.lost_reason, "closed by peer");
+    assert_string_equal(f.r.lost_kind, "closed");
     assert_string_equal(f.r.lost_peer, honest_peer);
     uint8_t buf[4096];
     RUN_UNTIL(&f, readable(impostor), 2000);
@@ -384,6 +403,7 @@ static void test_spare_bounded_and_reported(void **state)
     assert_int_equal(f.r.lost, 1);
     assert_int_equal(f.r.lost_status, UARC_BadConnectionClosed);
     assert_string_equal(f.r.lost_reason, "reset by peer");
+    assert_string_equal(f.r.lost_kind, "reset");
     fixture_close(&f);
 }
 
@@ -498,6 +518,164 @@ static void test_budget_holds_with_flooding_servers(void **state)
     uarc_memory_budget_delete(budget);
 }
 
+/* ---- connect storms and repeated failures ---- */
+
+/* At most max_handshakes servers connect at once; the others wait in the listener and are served
+ * in their order as slots free up (a failure or a channel that opened). */
+static void test_handshake_cap_serves_in_order(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open_hub(&f, (uarc_reverse_hub_config){.max_handshakes = 2});
+    int fd[4];
+    for (int i = 0; i < 4; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "urn:flood%d", i);
+        fd[i] = dial_as(&f, uri); /* each RHE is in before the hub runs: accepted in order */
+    }
+    RUN_UNTIL(&f, readable(fd[0]) && readable(fd[1]), 2000);
+    assert_true(readable(fd[0]) && readable(fd[1]));
+    RUN_UNTIL(&f, readable(fd[2]) || readable(fd[3]), 300);
+    assert_false(readable(fd[2])); /* waiting in the listener, not refused */
+    assert_false(readable(fd[3]));
+    assert_int_equal(uarc_reverse_hub_count(f.r.hub), 2);
+
+    close(fd[0]); /* a failed handshake frees its slot: the oldest waiting one is next */
+    RUN_UNTIL(&f, readable(fd[2]), 2000);
+    assert_true(readable(fd[2]));
+    assert_false(readable(fd[3]));
+    assert_int_equal(f.r.failed, 1);
+
+    uint8_t buf[4096];
+    read_message(fd[1], buf, sizeof buf);
+    send_ack(fd[1]);
+    RUN_UNTIL(&f, readable(fd[1]), 2000);
+    answer_opn(fd[1]); /* a channel that opened frees its slot too */
+    RUN_UNTIL(&f, readable(fd[3]), 2000);
+    assert_true(readable(fd[3]));
+    assert_int_equal(f.r.connected, 1);
+    read_message(fd[3], buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4);
+    for (int i = 1; i < 4; i++)
+        close(fd[i]);
+    fixture_close(&f);
+}
+
+/* A server dials, gets HEL and answers ERR `status`. */
+static void dial_and_refuse_hel(fixture *f, const char *uri, uarc_status status)
+{
+    int fd = dial_as(f, uri);
+    RUN_UNTIL(f, readable(fd), 2000);
+    uint8_t buf[4096];
+    read_message(fd, buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4);
+    fake_frame fr;
+    frame_begin(&fr, "ERRF");
+    frame_u32(&fr, status);
+    frame_cstring(&fr, "not you");
+    frame_end(&fr);
+    send_all(fd, fr.bytes, fr.length);
+    int failed = f->r.failed;
+    RUN_UNTIL(f, f->r.failed > failed, 2000);
+    assert_int_equal(f->r.failed, failed + 1);
+    close(fd);
+}
+
+/* The same failure on two dials in a row: the server's next dials get ERR
+ * BadTcpMessageTypeInvalid at once, unreported, for the backoff's step; other servers are
+ * served as usual. */
+static void test_backoff_after_repeated_failure(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open_hub(&f, (uarc_reverse_hub_config){.backoff_initial_ms = 60000});
+    dial_and_refuse_hel(&f, "urn:flood0", UARC_BadCertificateUntrusted);
+    assert_int_equal(f.r.backoffs, 0);
+    dial_and_refuse_hel(&f, "urn:flood0", UARC_BadCertificateUntrusted);
+    assert_int_equal(f.r.failed_status, UARC_BadCertificateUntrusted);
+    assert_int_equal(f.r.backoffs, 1);
+    assert_int_equal(f.r.backoff_delay, 60000);
+
+    for (int i = 0; i < 3; i++) {
+        int fd = dial_as(&f, "urn:flood0");
+        RUN_UNTIL(&f, readable(fd), 2000);
+        uint32_t status;
+        char reason[256];
+        read_err_frame(fd, &status, reason, sizeof reason);
+        assert_int_equal(status, UARC_BadTcpMessageTypeInvalid);
+        assert_non_null(strstr(reason, "BadCertificateUntrusted"));
+        expect_eof(fd);
+        close(fd);
+    }
+    assert_int_equal(f.r.failed, 2); /* reported once per step, not per dial */
+    assert_int_equal(f.r.backoffs, 1);
+    int other = dial_and_open_as(&f, "urn:flood1");
+    close(other);
+    fixture_close(&f);
+}
+
+#define IDLE_SERVERS 1000
+
+static uarc_status accept_any(void *user_data, const uarc_rhe *hello, const char *peer,
+                              char *reason, size_t reason_size)
+{
+    (void)user_data, (void)hello, (void)peer, (void)reason, (void)reason_size;
+    return UARC_Good;
+}
+
+/* A thousand servers wait for their ACK without anything due; one answers. The round that
+ * handles that answer runs that one client, not the thousand. */
+static void test_round_runs_only_what_happened(void **state)
+{
+    (void)state;
+    uarc_listener_config lo = {.policy = accept_any,
+                               .max_pending = 2 * IDLE_SERVERS,
+                               .bind_addresses = (const char *[]){"127.0.0.1"},
+                               .bind_address_count = 1};
+    uarc_listener *listener = uarc_listener_new(&lo);
+    assert_int_equal(uarc_listener_listen(listener), UARC_Good);
+    uarc_reverse_hub_config ho = {.listener = listener,
+                                  .client = {.no_session = true,
+                                             .connect_timeout_ms = 600000,
+                                             .handshake_timeout_ms = 600000},
+                                  .max_handshakes = 2 * IDLE_SERVERS};
+    uarc_reverse_hub *hub = uarc_reverse_hub_new(&ho);
+    assert_non_null(hub);
+    static int fd[IDLE_SERVERS];
+    for (int i = 0; i < IDLE_SERVERS; i++) {
+        fd[i] = connect_to(uarc_listener_port(listener));
+        fake_frame fr;
+        char uri[32];
+        snprintf(uri, sizeof uri, "urn:idle%d", i);
+        frame_rhe(&fr, uri, "opc.tcp://127.0.0.1:4840");
+        send_all(fd[i], fr.bytes, fr.length);
+        if (i % 64 == 63)
+            uarc_reverse_hub_process(hub, 0);
+    }
+    uint8_t buf[4096];
+    for (int i = 0; i < IDLE_SERVERS; i++) {
+        for (int k = 0; k < 500 && !readable(fd[i]); k++)
+            uarc_reverse_hub_process(hub, 10);
+        read_message(fd[i], buf, sizeof buf);
+        assert_memory_equal(buf, "HELF", 4);
+    }
+    assert_int_equal(uarc_reverse_hub_count(hub), IDLE_SERVERS);
+    for (int k = 0; k < 100; k++) /* what is left of the storm */
+        uarc_reverse_hub_process(hub, 0);
+    assert_int_equal(uarc__reverse_hub_clients_run(hub), 0);
+
+    send_ack(fd[IDLE_SERVERS / 2]);
+    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
+    read_message(fd[IDLE_SERVERS / 2], buf, sizeof buf);
+    assert_memory_equal(buf, "OPNF", 4); /* that one went on */
+
+    for (int i = 0; i < IDLE_SERVERS; i++)
+        close(fd[i]);
+    uarc_reverse_hub_delete(hub);
+    uarc_listener_delete(listener);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +683,9 @@ int main(void)
         cmocka_unit_test(test_impostor_spare_does_not_delay_redial),
         cmocka_unit_test(test_spare_bounded_and_reported),
         cmocka_unit_test(test_budget_holds_with_flooding_servers),
+        cmocka_unit_test(test_handshake_cap_serves_in_order),
+        cmocka_unit_test(test_backoff_after_repeated_failure),
+        cmocka_unit_test(test_round_runs_only_what_happened),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

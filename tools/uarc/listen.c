@@ -24,7 +24,7 @@ static const char listen_help[] =
     "                   [--monitor NODEID... [--interval MS] [--sampling MS] [--queue N]]\n"
     "                   [--events NODEID [--select FIELD]... [--of-type NODEID]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
-    "                   [--memory-budget MIB] [--reuse-port]\n"
+    "                   [--memory-budget MIB] [--reuse-port] [--max-handshakes N]\n"
     "                   [--mqtt mqtt://HOST[:PORT] [--mqtt-topic-prefix P] [--mqtt-qos 0|1]\n"
     "                    [--mqtt-client-id ID] [--mqtt-user U --mqtt-password-file F]\n"
     "                    [--mqtt-tls CAFILE] [--mqtt-backlog BYTES]]\n"
@@ -89,6 +89,8 @@ static const char listen_help[] =
     "                       decode (default 1024); over it a response fails with\n"
     "                       BadResponseTooLarge, or a connection ends with\n"
     "                       BadTcpNotEnoughResources, and the others go on\n"
+    "  --max-handshakes N   servers connecting at once (HEL to session; default 64); the\n"
+    "                       others wait, in their order, until one is done\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
@@ -99,19 +101,24 @@ static const char listen_help[] =
     "                         ReverseHello. A given certificate is pinned: trusted as given;\n"
     "                         a learned one only as the options below say\n" TRUST_LIST_HELP
     "  --stay               keep every session open; when a server's connection drops, wait for\n"
-    "                       its re-dial and re-activate the session (operations are not repeated)\n"
+    "                       its re-dial and re-activate the session (operations are not repeated;\n"
+    "                       a server that restarted and needs a new session gets them again)\n"
     "  --accept-only        report each accepted server and close its socket (no session)\n"
     "  --pause-rejected     answer rejected servers ERR BadTcpMessageTypeInvalid instead of\n"
     "                       BadTcpEndpointUrlInvalid (some servers then pause re-dialing)\n"
     "  --json               one JSON object per line on stdout (events: listening, hello,\n"
     "                       accepted, rejected, discovered, connected, read, browse,\n"
-    "                       disconnected, dropped, error)\n"
+    "                       disconnected, dropped, backoff, error)\n"
     "  --verbose            log details to stderr\n"
     "\n"
     "A session's end is a 'disconnected' event with the status of its cause, its peer and a\n"
     "reason: closed by peer, reset by peer, TCP keepalive, keep-alive timeout, CLO from\n"
     "server, ERR from server, protocol violation (the status names it, such as\n"
-    "BadSecureChannelIdInvalid), memory budget, unsolicited responses, closed by client. A\n"
+    "BadSecureChannelIdInvalid), memory budget, unsolicited responses, closed by client;\n"
+    "'cause' says it in one word: closed, reset, keepalive (the peer vanished without a FIN),\n"
+    "timeout, client or error. A server failing the same way on consecutive dials is backed\n"
+    "off: a 'backoff' event (status, delay_ms, refused), then its dials get ERR\n"
+    "BadTcpMessageTypeInvalid until the delay has passed (doubling per repeat, at most 300 s). A\n"
     "failed connect is an 'error' event with its step, status and reason, plus 'end' (one of\n"
     "those, or connect timeout, handshake timeout, connect failed) and 'peer'. When several\n"
     "sockets claim one ServerUri the newest wins; each socket dropped for it is a 'dropped'\n"
@@ -146,6 +153,7 @@ enum {
     OPT_REQUEST_TIMEOUT,
     OPT_KEEPALIVE,
     OPT_MEMORY_BUDGET,
+    OPT_MAX_HANDSHAKES,
     OPT_REUSE_PORT,
 };
 
@@ -175,6 +183,7 @@ static const arg_spec listen_specs[] = {
     {"--request-timeout", true, OPT_REQUEST_TIMEOUT},
     {"--keepalive", true, OPT_KEEPALIVE},
     {"--memory-budget", true, OPT_MEMORY_BUDGET},
+    {"--max-handshakes", true, OPT_MAX_HANDSHAKES},
     {"--reuse-port", false, OPT_REUSE_PORT},
     SECURITY_SPECS,
     MQTT_SPECS,
@@ -205,6 +214,7 @@ typedef struct listen_args {
     /* milliseconds; 0: the client's defaults */
     unsigned long connect_timeout, request_timeout, keepalive;
     unsigned long memory_budget_mib; /* 0: the hub's default */
+    unsigned long max_handshakes;    /* 0: the hub's default */
     bool reuse_port;
     mqtt_args mqtt; /* --mqtt: --monitor data to a broker */
 } listen_args;
@@ -338,6 +348,8 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return positive_arg("--keepalive", value, 86400000, &a->keepalive);
     case OPT_MEMORY_BUDGET:
         return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
+    case OPT_MAX_HANDSHAKES:
+        return positive_arg("--max-handshakes", value, 1000000, &a->max_handshakes);
     case OPT_REUSE_PORT:
         a->reuse_port = true;
         return true;
@@ -486,6 +498,7 @@ static void print_disconnected(bool json, const char *server_uri, uarc_status st
     out_field_str(&line, "server_uri", server_uri);
     out_field_str(&line, "status", uarc_status_name(status));
     out_field_str(&line, "reason", client ? uarc_client_end_reason(client) : "closed by client");
+    out_field_str(&line, "cause", client ? uarc_client_end_kind(client) : "client");
     if (client && uarc_client_peer(client)[0])
         out_field_str(&line, "peer", uarc_client_peer(client));
     out_end(&line);
@@ -667,8 +680,9 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     if (st->args->monitor_count && st->out->ops->server_state)
         st->out->ops->server_state(st->out, server_uri, "connected", UARC_Good);
     subscribe(st, client, server_uri);
-    /* --stay: a restored session does not repeat operations that completed before. */
-    if (restored && server_done(st, server_uri))
+    /* --stay: a resumed session does not repeat operations that completed before; a new one
+     * (the server restarted and forgot its sessions) gets them again. */
+    if (restored && resumed && server_done(st, server_uri))
         return;
     for (size_t i = 0; i < st->job_count; i++) {
         server_job *job = st->jobs[i];
@@ -723,6 +737,7 @@ static void on_failed(void *user_data, uarc_client *client, const char *server_u
     if (detail == uarc_client_error(client)) { /* the client's own connect, not a discovery */
         ctx.peer = uarc_client_peer(client);
         ctx.end = uarc_client_end_reason(client);
+        ctx.cause = uarc_client_end_kind(client);
     }
     ops_report_detail(&ctx, status, detail);
 }
@@ -738,6 +753,23 @@ static void on_dropped(void *user_data, const char *server_uri, const char *peer
     out_field_str(&line, "peer", peer);
     out_field_str(&line, "status", uarc_status_name(status));
     out_field_str(&line, "reason", reason);
+    out_end(&line);
+}
+
+/* The server failed as on its dial before: its dials are refused for a while. */
+static void on_backoff(void *user_data, const char *server_uri, uarc_status status,
+                       uint32_t delay_ms, uint32_t refused)
+{
+    session_state *st = user_data;
+    char delay[16], count[16];
+    snprintf(delay, sizeof delay, "%u", delay_ms);
+    snprintf(count, sizeof count, "%u", refused);
+    out_line line;
+    out_begin(&line, st->listen->json, "backoff");
+    out_field_str(&line, "server_uri", server_uri);
+    out_field_str(&line, "status", uarc_status_name(status));
+    out_field_raw(&line, "delay_ms", delay);
+    out_field_raw(&line, "refused", count);
     out_end(&line);
 }
 
@@ -813,7 +845,9 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                                                     .lost = on_lost,
                                                     .discovered = on_discovered,
                                                     .dropped = on_dropped,
-                                                    .user_data = &st}};
+                                                    .backoff = on_backoff,
+                                                    .user_data = &st},
+                                      .max_handshakes = (uint32_t)a->max_handshakes};
         client_config_from_args(&ho.client, a->common.user, a->common.password,
                                 a->common.allow_unencrypted, 0, a->common.verbose);
         ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
@@ -839,8 +873,6 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
     unsigned long *done = a->accept_only ? &s->accepted : &st.completed;
     int64_t deadline =
         a->common.timeout > 0 ? now_ms() + (int64_t)(a->common.timeout * 1000.0 + 0.5) : -1;
-    struct pollfd *fds = NULL;
-    size_t fds_capacity = 0;
     int rc;
     for (;;) {
         uarc_reverse_connection c;
@@ -872,31 +904,15 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             if (wait < 0 || left < wait)
                 wait = left;
         }
-        size_t n = 1;
-        if (st.hub) {
-            n = uarc_reverse_hub_poll_fds(st.hub, fds, fds_capacity);
-            if (n + 1 > fds_capacity) { /* one more for the sink */
-                struct pollfd *grown = realloc(fds, (n + 1) * sizeof *grown);
-                if (!grown) {
-                    rc = EXIT_FAILED;
-                    break;
-                }
-                fds = grown;
-                fds_capacity = n + 1;
-                uarc_reverse_hub_poll_fds(st.hub, fds, fds_capacity);
-            }
-        } else {
-            if (!fds && !(fds = malloc(sizeof *fds))) {
-                rc = EXIT_FAILED;
-                break;
-            }
-            fds[0] = (struct pollfd){.fd = uarc_listener_fd(listener), .events = POLLIN};
-        }
-        size_t hub_fds = n;
+        /* One descriptor whatever the number of servers (the hub's epoll set), and the sink's. */
+        struct pollfd fds[2] = {
+            {.fd = st.hub ? uarc_reverse_hub_fd(st.hub) : uarc_listener_fd(listener),
+             .events = POLLIN}};
+        size_t n = 1, hub_fds = 1;
         if (st.hub)
             n = add_sink_fd(out, fds, n, &wait);
         struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000};
-        int ready = ppoll(fds, n, wait < 0 ? NULL : &ts, &during_wait);
+        int ready = ppoll(fds, (nfds_t)n, wait < 0 ? NULL : &ts, &during_wait);
         if (ready < 0 && errno != EINTR) {
             fprintf(stderr, "uarc listen: poll: %s\n", strerror(errno));
             rc = EXIT_FAILED;
@@ -916,7 +932,6 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                 out->ops->process(out, n > hub_fds ? fds[hub_fds].revents : 0, now_ms());
         }
     }
-    free(fds);
     out->ops->close(out, 2000); /* it acknowledges through the subscriptions: before the hub */
     /* Deleting the hub fails what is still in flight: the jobs' callbacks run (and stay quiet),
      * so the jobs are freed after. */
@@ -957,10 +972,11 @@ int cmd_listen(int argc, char **argv)
     }
     if (a.accept_only &&
         (a.op_count || a.stay || a.common.user || a.common.security.user_certificate ||
-         a.connect_timeout || a.request_timeout || a.keepalive || a.memory_budget_mib)) {
+         a.connect_timeout || a.request_timeout || a.keepalive || a.memory_budget_mib ||
+         a.max_handshakes)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
-                        "--user, --stay, --connect-timeout, --request-timeout, --keepalive and "
-                        "--memory-budget do not apply\n");
+                        "--user, --stay, --connect-timeout, --request-timeout, --keepalive, "
+                        "--memory-budget and --max-handshakes do not apply\n");
         goto done;
     }
     if (a.common.password && !a.common.user) {

@@ -31,6 +31,8 @@ static void print_error(const ops_context *ctx, const char *step, const char *st
     out_field_str(&line, "reason", reason);
     if (ctx->end && ctx->end[0])
         out_field_str(&line, "end", ctx->end);
+    if (ctx->cause && ctx->cause[0])
+        out_field_str(&line, "cause", ctx->cause);
     if (ctx->peer && ctx->peer[0])
         out_field_str(&line, "peer", ctx->peer);
     out_end(&line);

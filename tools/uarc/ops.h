@@ -12,6 +12,7 @@ typedef struct ops_context {
     const char *server_uri; /* added to every event when not NULL */
     const char *peer;       /* added to error events when not NULL or "" */
     const char *end;        /* how the connection ended, likewise ("connect timeout") */
+    const char *cause;      /* that end in one word, likewise (uarc_client_end_kind()) */
 } ops_context;
 
 /* Each returns Good or the failing status (already reported as an event). A read, write or call
