@@ -26,15 +26,14 @@
 #include "sink.h"
 #include "takeover.h"
 
-#define FIRST_BACKOFF_MS 100
-#define MAX_BACKOFF_MS   5000
-#define WINDOW           256 /* messages handed to libmosquitto and not yet published */
-#define KEEPALIVE_S      30
-#define CONNECT_MS       10000 /* TCP connect and CONNACK */
-#define DEFAULT_BACKLOG  ((size_t)64 << 20)
-#define GROUP            "monitor" /* the tool's one subscription per server */
-#define STATUS_REFRESH_MS                                                                          \
-    1000 /* a server's status, with its confirmed number, at most this often */
+#define FIRST_BACKOFF_MS  100
+#define MAX_BACKOFF_MS    5000
+#define WINDOW            256 /* messages handed to libmosquitto and not yet published */
+#define KEEPALIVE_S       30
+#define CONNECT_MS        10000 /* TCP connect and CONNACK */
+#define DEFAULT_BACKLOG   ((size_t)64 << 20)
+#define GROUP             "monitor" /* the tool's one subscription per server */
+#define DEFAULT_STATUS_MS 1000 /* a server status with its confirmed number: at most this often */
 
 typedef struct entry {
     struct entry *next;
@@ -56,6 +55,7 @@ typedef struct mqtt_sink {
     const char *prefix, *user, *password, *tls_ca;
     char *client_id;
     int qos;
+    int64_t status_ms;           /* --mqtt-status-ms */
     size_t backlog_max, backlog; /* bytes of the queued messages */
     struct mosquitto *mosq;
     enum { MQTT_DOWN, MQTT_CONNECTING, MQTT_UP } state;
@@ -106,6 +106,9 @@ bool mqtt_arg(const char *command, mqtt_args *m, int id, const char *value)
     case MQTT_OPT_TLS:
         m->tls_ca = value;
         return true;
+    case MQTT_OPT_STATUS_MS:
+        m->status_ms_given = true;
+        return args_uint(command, "--mqtt-status-ms", value, 3600000, &m->status_ms);
     case MQTT_OPT_BACKLOG:
         if (!args_uint(command, "--mqtt-backlog", value, (unsigned long)1 << 40, &m->backlog))
             return false;
@@ -166,7 +169,7 @@ bool mqtt_args_check(const char *command, const mqtt_args *m)
 {
     if (!m->url) {
         if (m->topic_prefix || m->client_id || m->user || m->password || m->tls_ca || m->backlog ||
-            m->qos != 1) {
+            m->qos != 1 || m->status_ms_given) {
             fprintf(stderr, "uarc %s: the --mqtt-* options need --mqtt URL\n", command);
             return false;
         }
@@ -248,23 +251,39 @@ static void list_for_status(mqtt_sink *s, monitor_sink *m)
     m->status_listed = true;
 }
 
+static void push_status(mqtt_sink *s, monitor_sink *m, const char *publisher, const char *state,
+                        uarc_status status, uint32_t subscription_id, const uint32_t *gap,
+                        bool acking);
+
+/* An entry the broker has: a data message is acknowledged to its server, or with
+ * --mqtt-status-ms 0 its status goes first and acknowledges it in turn (a retained entry that
+ * names a message). */
 static void ack(mqtt_sink *s, const entry *e)
 {
     monitor_sink *m = e->m;
     /* A subscription re-created since has a new id: the old numbers are not its own. */
-    if (m && m->subscription && uarc_subscription_id(m->subscription) == e->subscription_id) {
+    if (!m || !m->subscription || uarc_subscription_id(m->subscription) != e->subscription_id)
+        return;
+    if (e->retain) {
         uarc_subscription_ack(m->subscription, e->sequence_number);
-        /* The server's status says it, within STATUS_REFRESH_MS: a collector that takes the
-         * server over goes on from there. */
-        m->confirmed_id = e->subscription_id;
-        m->confirmed_sequence = e->sequence_number;
-        if (!m->status_due) {
-            m->status_due = s->now + STATUS_REFRESH_MS;
-            if (!s->refresh_at || m->status_due < s->refresh_at)
-                s->refresh_at = m->status_due;
-        }
-        list_for_status(s, m);
+        return;
     }
+    /* The server's status says it (within status_ms): a collector that takes the server over
+     * goes on from there. */
+    m->confirmed_id = e->subscription_id;
+    m->confirmed_sequence = e->sequence_number;
+    if (!s->status_ms) {
+        push_status(s, m, m->publisher_id, m->status_state ? m->status_state : "connected",
+                    UARC_Good, m->confirmed_id, NULL, true);
+        return;
+    }
+    uarc_subscription_ack(m->subscription, e->sequence_number);
+    if (!m->status_due) {
+        m->status_due = s->now + s->status_ms;
+        if (!s->refresh_at || m->status_due < s->refresh_at)
+            s->refresh_at = m->status_due;
+    }
+    list_for_status(s, m);
 }
 
 static void resume_paused(mqtt_sink *s)
@@ -539,9 +558,11 @@ static void mqtt_message_end(data_sink *base, monitor_sink *m, uarc_subscription
 }
 
 /* A server's status on PREFIX/json/status/<ServerUri>, retained. With `m`, it names the
- * subscription and the last number of it the broker confirmed; without, what the broker had. */
+ * subscription and the last number of it the broker confirmed; without, what the broker had.
+ * `acking`: once published it acknowledges that number to the server. */
 static void push_status(mqtt_sink *s, monitor_sink *m, const char *publisher, const char *state,
-                        uarc_status status, uint32_t subscription_id, const uint32_t *gap)
+                        uarc_status status, uint32_t subscription_id, const uint32_t *gap,
+                        bool acking)
 {
     char *topic = pubsub_topic(s->prefix, "status", publisher, NULL);
     uint32_t confirmed = 0;
@@ -559,7 +580,10 @@ static void push_status(mqtt_sink *s, monitor_sink *m, const char *publisher, co
     size_t length = 0;
     char *payload =
         pubsub_status(publisher, state, status, subscription_id, confirmed, gap, &length);
-    push(s, topic, payload, length, true, NULL, 0, 0);
+    if (acking)
+        push(s, topic, payload, length, true, m, subscription_id, confirmed);
+    else
+        push(s, topic, payload, length, true, NULL, 0, 0);
     pump(s);
 }
 
@@ -575,7 +599,7 @@ static void refresh_statuses(mqtt_sink *s, int64_t now)
         monitor_sink *m = s->listed[i];
         if (m->status_due && now >= m->status_due)
             push_status(s, m, m->publisher_id, m->status_state ? m->status_state : "connected",
-                        UARC_Good, m->confirmed_id, NULL);
+                        UARC_Good, m->confirmed_id, NULL, false);
         else if (m->status_due && (!s->refresh_at || m->status_due < s->refresh_at))
             s->refresh_at = m->status_due;
     }
@@ -585,19 +609,19 @@ static void mqtt_gap(data_sink *base, monitor_sink *m, uint32_t subscription_id,
                      uint32_t to, uarc_status reason)
 {
     uint32_t gap[2] = {from, to};
-    push_status((mqtt_sink *)base, m, m->publisher_id, "gap", reason, subscription_id, gap);
+    push_status((mqtt_sink *)base, m, m->publisher_id, "gap", reason, subscription_id, gap, false);
 }
 
 static void mqtt_subscription_state(data_sink *base, monitor_sink *m, const char *state,
                                     uint32_t subscription_id, uarc_status status)
 {
-    push_status((mqtt_sink *)base, m, m->publisher_id, state, status, subscription_id, NULL);
+    push_status((mqtt_sink *)base, m, m->publisher_id, state, status, subscription_id, NULL, false);
 }
 
 static void mqtt_server_state(data_sink *base, monitor_sink *m, const char *server_uri,
                               const char *state, uarc_status status)
 {
-    push_status((mqtt_sink *)base, m, server_uri, state, status, 0, NULL);
+    push_status((mqtt_sink *)base, m, server_uri, state, status, 0, NULL, false);
 }
 
 static bool mqtt_takeover(data_sink *base, const char *publisher_id, uint32_t *subscription_id,
@@ -687,6 +711,7 @@ data_sink *sink_mqtt_new(const char *command, const mqtt_args *args, bool json)
     s->qos = (int)args->qos;
     s->backlog_max = args->backlog ? (size_t)args->backlog : DEFAULT_BACKLOG;
     s->backoff = FIRST_BACKOFF_MS;
+    s->status_ms = args->status_ms_given ? (int64_t)args->status_ms : DEFAULT_STATUS_MS;
     char id[128];
     if (args->client_id) {
         snprintf(id, sizeof id, "%s", args->client_id);
