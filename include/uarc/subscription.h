@@ -192,8 +192,9 @@ UARC_API uarc_status uarc_subscription_new(uarc_client *client,
  * gets a gap from `next_sequence` (1 when 0), `to` 0, with its status as the reason, and a new
  * subscription with the items (state RECREATED). `config` as for uarc_subscription_new(); its
  * publishing interval and keep-alive count should be the previous client's (the stall watch
- * uses them until the subscription is modified). Returns Good, BadSubscriptionIdInvalid (id 0),
- * BadOutOfMemory.
+ * uses them until the subscription is modified); uarc_subscription_modify() and
+ * uarc_subscription_set_publishing() before the transfer is answered are kept for a re-creation
+ * only. Returns Good, BadSubscriptionIdInvalid (id 0), BadOutOfMemory.
  */
 UARC_API uarc_status uarc_subscription_adopt(uarc_client *client, uint32_t subscription_id,
                                              uint32_t next_sequence,

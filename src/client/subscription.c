@@ -259,7 +259,7 @@ UARC_API uarc_status uarc_subscription_modify(uarc_subscription *s, double publi
         s->cfg.max_keepalive_count = max_keepalive_count;
     if (lifetime_count)
         s->cfg.lifetime_count = lifetime_count;
-    if (!s->id || !session_active(s->mgr))
+    if (!s->id || s->adopting || !session_active(s->mgr))
         return UARC_Good; /* applies when it is created */
     uarc_ModifySubscriptionRequest req;
     uarc_init(&req, UARC_T(ModifySubscriptionRequest));
@@ -280,7 +280,7 @@ UARC_API uarc_status uarc_subscription_modify(uarc_subscription *s, double publi
 UARC_API uarc_status uarc_subscription_set_publishing(uarc_subscription *s, bool enabled)
 {
     s->cfg.publishing_disabled = !enabled;
-    if (!s->id || !session_active(s->mgr))
+    if (!s->id || s->adopting || !session_active(s->mgr))
         return UARC_Good;
     uarc_SetPublishingModeRequest req;
     uarc_init(&req, UARC_T(SetPublishingModeRequest));
