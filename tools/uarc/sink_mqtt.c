@@ -587,7 +587,7 @@ static void push_status(mqtt_sink *s, monitor_sink *m, const char *publisher, co
     pump(s);
 }
 
-/* The statuses of the servers whose confirmed number moved, at most every STATUS_REFRESH_MS:
+/* The statuses of the servers whose confirmed number moved, at most every --mqtt-status-ms:
  * the cost of a takeover that goes on where the broker is, one retained message per server and
  * second instead of one per message. */
 static void refresh_statuses(mqtt_sink *s, int64_t now)
