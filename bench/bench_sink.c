@@ -6,7 +6,9 @@
  * the sink alone.
  *
  *   bench_sink jsonl SERVERS MESSAGES VALUES            JSON Lines to stdout (make it a pipe)
- *   bench_sink mqtt URL QOS SERVERS MESSAGES VALUES     Part 14 JSON to the broker at URL
+ *   bench_sink mqtt URL QOS SERVERS MESSAGES VALUES [STATUS_MS]
+ *                                      Part 14 JSON to the broker at URL (STATUS_MS: as
+ *                                      --mqtt-status-ms; 0 adds a status message per message)
  *
  * Prints one JSON line on stderr: {"notifications", "messages", "wall_s", "cpu_s"}; for mqtt the
  * clock stops once every message was acknowledged (QoS 1: PUBACK; QoS 0: written).
@@ -48,10 +50,10 @@ static void turn(data_sink *out, int wait_ms)
 
 int main(int argc, char **argv)
 {
-    bool mqtt = argc == 7 && strcmp(argv[1], "mqtt") == 0;
+    bool mqtt = (argc == 7 || argc == 8) && strcmp(argv[1], "mqtt") == 0;
     if (!mqtt && !(argc == 5 && strcmp(argv[1], "jsonl") == 0)) {
         fprintf(stderr, "usage: bench_sink jsonl SERVERS MESSAGES VALUES\n"
-                        "       bench_sink mqtt URL QOS SERVERS MESSAGES VALUES\n");
+                        "       bench_sink mqtt URL QOS SERVERS MESSAGES VALUES [STATUS_MS]\n");
         return 2;
     }
     int first = mqtt ? 4 : 2;
@@ -60,7 +62,9 @@ int main(int argc, char **argv)
     mqtt_args args = {.url = mqtt ? argv[2] : NULL,
                       .qos = mqtt ? strtoul(argv[3], NULL, 10) : 1,
                       .client_id = "uarc-bench",
-                      .backlog = (unsigned long)1 << 30};
+                      .backlog = (unsigned long)1 << 30,
+                      .status_ms_given = argc == 8,
+                      .status_ms = argc == 8 ? strtoul(argv[7], NULL, 10) : 0};
     data_sink *out = mqtt ? sink_mqtt_new("bench", &args, true) : sink_jsonl();
     if (!out)
         return 1;

@@ -177,6 +177,30 @@ UARC_API uarc_status uarc_subscription_new(uarc_client *client,
                                            const uarc_subscription_config *config,
                                            uarc_subscription **subscription);
 
+/*
+ * Takes over a subscription another client (or an earlier run of this one) left on the server,
+ * for instance one a collector that died had made: `subscription_id` is its id on the server,
+ * `next_sequence` the first sequence number that client had not passed on (0: not known). When
+ * the session is active (at once, or at the next activation) it is moved here with
+ * TransferSubscriptions (sendInitialValues true; state TRANSFERRED), then Republished from
+ * `next_sequence` until BadMessageNotAvailable, and numbers from there up to the first message
+ * that arrives which the server no longer has are a gap, as after a lost connection. Items added
+ * before the transfer is answered are taken to be the previous client's, added in the same order
+ * (handle k is client handle k): Server.GetMonitoredItems tells which the server has, and only
+ * the others are created. A server that refuses the transfer (Part 4 §5.13.7: another user, or
+ * for an anonymous one another ApplicationUri or SecurityMode None; or the subscription is gone)
+ * gets a gap from `next_sequence` (1 when 0), `to` 0, with its status as the reason, and a new
+ * subscription with the items (state RECREATED). `config` as for uarc_subscription_new(); its
+ * publishing interval and keep-alive count should be the previous client's (the stall watch
+ * uses them until the subscription is modified); uarc_subscription_modify() and
+ * uarc_subscription_set_publishing() before the transfer is answered are kept for a re-creation
+ * only. Returns Good, BadSubscriptionIdInvalid (id 0), BadOutOfMemory.
+ */
+UARC_API uarc_status uarc_subscription_adopt(uarc_client *client, uint32_t subscription_id,
+                                             uint32_t next_sequence,
+                                             const uarc_subscription_config *config,
+                                             uarc_subscription **subscription);
+
 /* Deletes the subscription on the server (DeleteSubscriptions, not waited for) and here: no
  * callback of it runs any more. NULL is ignored. */
 UARC_API void uarc_subscription_delete(uarc_subscription *subscription);

@@ -175,9 +175,8 @@ void uarc__sub_create(uarc_subscription *s)
     }
 }
 
-UARC_API uarc_status uarc_subscription_new(uarc_client *client,
-                                           const uarc_subscription_config *config,
-                                           uarc_subscription **subscription)
+uarc_status uarc__sub_alloc(uarc_client *client, const uarc_subscription_config *config,
+                            uarc_subscription **subscription)
 {
     *subscription = NULL;
     manager *m = uarc__sub_manager(client);
@@ -206,9 +205,17 @@ UARC_API uarc_status uarc_subscription_new(uarc_client *client,
     s->phase = PHASE_NEW;
     m->subs[m->sub_count++] = s;
     *subscription = s;
-    if (session_active(m))
-        uarc__sub_create(s);
     return UARC_Good;
+}
+
+UARC_API uarc_status uarc_subscription_new(uarc_client *client,
+                                           const uarc_subscription_config *config,
+                                           uarc_subscription **subscription)
+{
+    uarc_status status = uarc__sub_alloc(client, config, subscription);
+    if (status == UARC_Good && session_active((*subscription)->mgr))
+        uarc__sub_create(*subscription);
+    return status;
 }
 
 UARC_API void uarc_subscription_delete(uarc_subscription *s)
@@ -252,7 +259,7 @@ UARC_API uarc_status uarc_subscription_modify(uarc_subscription *s, double publi
         s->cfg.max_keepalive_count = max_keepalive_count;
     if (lifetime_count)
         s->cfg.lifetime_count = lifetime_count;
-    if (!s->id || !session_active(s->mgr))
+    if (!s->id || s->adopting || !session_active(s->mgr))
         return UARC_Good; /* applies when it is created */
     uarc_ModifySubscriptionRequest req;
     uarc_init(&req, UARC_T(ModifySubscriptionRequest));
@@ -273,7 +280,7 @@ UARC_API uarc_status uarc_subscription_modify(uarc_subscription *s, double publi
 UARC_API uarc_status uarc_subscription_set_publishing(uarc_subscription *s, bool enabled)
 {
     s->cfg.publishing_disabled = !enabled;
-    if (!s->id || !session_active(s->mgr))
+    if (!s->id || s->adopting || !session_active(s->mgr))
         return UARC_Good;
     uarc_SetPublishingModeRequest req;
     uarc_init(&req, UARC_T(SetPublishingModeRequest));

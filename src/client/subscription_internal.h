@@ -63,6 +63,8 @@ struct uarc_subscription {
     uint32_t revised_keepalive, revised_lifetime;
     bool recreate; /* the next creation replaces one the server lost */
     bool deleted;
+    /* uarc_subscription_adopt(): `id` is another session's, to be transferred to ours */
+    bool adopting;
     unsigned inflight;   /* requests carrying this subscription */
     unsigned delivering; /* callbacks running */
     item *items;
@@ -104,7 +106,8 @@ struct manager {
     int64_t retry_at;     /* after an unexpected Publish failure; -1: none */
     uarc_SubscriptionAcknowledgement *acks;
     size_t ack_count;
-    bool sweeping; /* inside free_deleted */
+    bool sweeping;     /* inside free_deleted */
+    bool transferring; /* a TransferSubscriptions in flight */
 };
 
 /* ---- sequence numbers: 32 bits, wrapping from 4294967295 to 1, never 0 ---- */
@@ -148,6 +151,9 @@ void uarc__sub_sweep(manager *m);
 void uarc__sub_set_state(uarc_subscription *s, uarc_subscription_state state, uarc_status status);
 void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc_status reason);
 void uarc__sub_create(uarc_subscription *s);
+/* A new subscription with the config's defaults applied, in PHASE_NEW, not sent. */
+uarc_status uarc__sub_alloc(uarc_client *client, const uarc_subscription_config *config,
+                            uarc_subscription **subscription);
 
 /* subscription_items.c */
 /* Sends the next batch of items waiting to be created. */

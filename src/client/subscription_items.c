@@ -321,7 +321,9 @@ static uarc_status add_item(uarc_subscription *s, const uarc_monitored_item_para
     it->params = *params;
     if (uarc_copy(&params->node, &it->params.node, UARC_T(NodeId)) != UARC_Good)
         return UARC_BadOutOfMemory;
-    it->state = ITEM_PENDING;
+    /* An adopted subscription's items may be on the server already, under the same handles
+     * (the previous client added them in the same order): asked once it is ours. */
+    it->state = s->adopting ? ITEM_UNSURE : ITEM_PENDING;
     it->event_filter = event_filter;
     it->mode = UARC_MonitoringMode_Reporting;
     s->item_count++;

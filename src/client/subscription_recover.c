@@ -18,6 +18,13 @@ static int64_t stall_due(const uarc_subscription *s)
     return s->last_heard + (int64_t)(period > 1e10 ? 1e10 : period) + STALL_MARGIN_MS;
 }
 
+/* Where a subscription on the server waits while no request about it is in flight: an adopted
+ * one is not ours until transferred, so nothing but the transfer may touch it. */
+static phase resting_phase(const uarc_subscription *s)
+{
+    return s->adopting ? PHASE_NEW : PHASE_LIVE;
+}
+
 /* ---- the Republish loop after a resume or a transfer ---- */
 
 void uarc__sub_caught_up(uarc_subscription *s)
@@ -67,9 +74,12 @@ void uarc__sub_make_again(uarc_subscription *s, uarc_status reason)
         uarc__sub_create(s);
 }
 
+static void transfer(manager *m, bool adopted_only);
+
 static void on_transfer(void *user_data, uarc_status status, void *response)
 {
     manager *m = user_data;
+    m->transferring = false;
     uarc_TransferSubscriptionsResponse *r = response;
     size_t k = 0;
     for (size_t i = 0; i < m->sub_count; i++) {
@@ -81,9 +91,10 @@ static void on_transfer(void *user_data, uarc_status status, void *response)
         if (s->deleted)
             continue;
         if (!session_active(m)) {
-            s->phase = PHASE_LIVE; /* decided again at the next activation */
+            s->phase = resting_phase(s); /* decided again at the next activation */
             continue;
         }
+        s->adopting = false;
         uarc_status result = status != UARC_Good           ? status
                              : r && index < r->resultsSize ? r->results[index].statusCode
                                                            : UARC_BadUnexpectedError;
@@ -97,16 +108,26 @@ static void on_transfer(void *user_data, uarc_status status, void *response)
         uarc__sub_set_state(s, UARC_SUBSCRIPTION_TRANSFERRED, result);
         catch_up(s);
     }
+    if (session_active(m))
+        transfer(m, true); /* adopted while this transfer was in flight */
     uarc__sub_sweep(m);
     uarc__sub_refill(m);
 }
 
-/* A new session replaces the one the subscriptions lived in: move them (Part 4 §6.7 step 2). */
-static void transfer(manager *m)
+static bool to_transfer(const uarc_subscription *s, bool adopted_only)
 {
+    return s->id && !s->deleted && s->phase != PHASE_TRANSFERRING && (s->adopting || !adopted_only);
+}
+
+/* A new session replaces the one the subscriptions lived in: move them (Part 4 §6.7 step 2);
+ * or, `adopted_only`, just those another client left (uarc_subscription_adopt()). */
+static void transfer(manager *m, bool adopted_only)
+{
+    if (m->transferring)
+        return; /* one at a time: its answer is matched to the subscriptions in flight */
     size_t n = 0;
     for (size_t i = 0; i < m->sub_count; i++)
-        n += m->subs[i]->id && !m->subs[i]->deleted;
+        n += to_transfer(m->subs[i], adopted_only);
     if (!n)
         return;
     uint32_t *ids = uarc__calloc(n, sizeof *ids);
@@ -114,7 +135,7 @@ static void transfer(manager *m)
         return;
     size_t k = 0;
     for (size_t i = 0; i < m->sub_count; i++)
-        if (m->subs[i]->id && !m->subs[i]->deleted)
+        if (to_transfer(m->subs[i], adopted_only))
             ids[k++] = m->subs[i]->id;
     uarc_TransferSubscriptionsRequest req;
     uarc_init(&req, UARC_T(TransferSubscriptionsRequest));
@@ -124,13 +145,39 @@ static void transfer(manager *m)
     if (uarc_client_send(m->client, &req, UARC_T(TransferSubscriptionsRequest),
                          UARC_T(TransferSubscriptionsResponse), 0, on_transfer, m,
                          NULL) == UARC_Good) {
+        m->transferring = true;
         for (size_t i = 0; i < m->sub_count; i++)
-            if (m->subs[i]->id && !m->subs[i]->deleted) {
+            if (to_transfer(m->subs[i], adopted_only)) {
                 m->subs[i]->phase = PHASE_TRANSFERRING;
                 m->subs[i]->inflight++;
             }
     }
     uarc__free(ids);
+}
+
+UARC_API uarc_status uarc_subscription_adopt(uarc_client *client, uint32_t subscription_id,
+                                             uint32_t next_sequence,
+                                             const uarc_subscription_config *config,
+                                             uarc_subscription **subscription)
+{
+    if (!subscription_id) {
+        *subscription = NULL;
+        return UARC_BadSubscriptionIdInvalid;
+    }
+    uarc_status status = uarc__sub_alloc(client, config, subscription);
+    if (status != UARC_Good)
+        return status;
+    uarc_subscription *s = *subscription;
+    s->id = subscription_id;
+    s->adopting = true;
+    s->next = s->horizon = next_sequence;
+    /* TransferSubscriptions does not tell them: until a ModifySubscription, the stall watch
+     * goes by what the previous client is taken to have asked for. */
+    s->revised_interval = s->cfg.publishing_interval_ms;
+    s->revised_keepalive = s->cfg.max_keepalive_count;
+    if (session_active(s->mgr))
+        transfer(s->mgr, true);
+    return UARC_Good;
 }
 
 /* ---- client hooks ---- */
@@ -145,11 +192,10 @@ static void on_session_active(void *user_data, bool resumed)
     if (!resumed && m->limits == LIMITS_KNOWN)
         m->limits = LIMITS_UNKNOWN; /* another session: perhaps another server */
     /* Acknowledgements name the old subscription ids; after a transfer they still hold. */
-    if (!resumed)
-        transfer(m);
+    transfer(m, resumed); /* a re-activated session still has ours, not adopted ones */
     for (size_t i = 0; i < m->sub_count; i++) {
         uarc_subscription *s = m->subs[i];
-        if (s->deleted || s->phase == PHASE_TRANSFERRING)
+        if (s->deleted || s->phase == PHASE_TRANSFERRING || s->adopting)
             continue;
         if (!s->id) {
             if (s->phase == PHASE_NEW)
@@ -169,6 +215,7 @@ static void on_connection_lost(void *user_data)
 {
     manager *m = user_data;
     m->outstanding = 0;
+    m->transferring = false;
     if (m->limits == LIMITS_READING)
         m->limits = LIMITS_UNKNOWN;
     for (size_t i = 0; i < m->sub_count; i++) {
@@ -177,7 +224,7 @@ static void on_connection_lost(void *user_data)
         if (s->phase == PHASE_CREATING)
             s->phase = PHASE_NEW;
         else if (s->phase != PHASE_NEW)
-            s->phase = PHASE_LIVE;
+            s->phase = resting_phase(s);
     }
 }
 

@@ -202,3 +202,44 @@ export function counterValues(messages, publisherId) {
   }
   return values;
 }
+
+/**
+ * What a consumer knows of one server from the broker: per subscription id, the sequence numbers
+ * of its ua-data messages (deduplicated, sorted) and the counter values in them; the gaps its
+ * status messages announced ({ id, from, to (null: open-ended) }); its states in order.
+ */
+export function serverRecord(messages, publisherId) {
+  const streams = new Map();
+  const seen = new Set();
+  const gaps = [];
+  const states = [];
+  for (const { payload } of messages) {
+    if (payload.PublisherId !== publisherId) continue;
+    if (payload.MessageType === "ua-status") {
+      states.push(payload);
+      if (payload.State === "gap") gaps.push({ id: String(payload.SubscriptionId), from: payload.From, to: payload.To });
+      continue;
+    }
+    if (payload.MessageType !== "ua-data" || seen.has(payload.MessageId)) continue;
+    seen.add(payload.MessageId);
+    const [id, seq] = payload.MessageId.split(";").slice(-2);
+    if (!streams.has(id)) streams.set(id, { seqs: [], values: [] });
+    const s = streams.get(id);
+    s.seqs.push(Number(seq));
+    for (const m of payload.Messages) for (const dv of Object.values(m.Payload)) s.values.push(dv.Value);
+  }
+  for (const s of streams.values()) s.seqs.sort((x, y) => x - y);
+  return { streams, gaps, states };
+}
+
+/** Sequence numbers of subscription `id` from 1 (or `from`) to its last that the broker lacks
+ * and no gap names: must be none. */
+export function unexplained(record, id, from = 1) {
+  const s = record.streams.get(id);
+  if (!s) return [];
+  const have = new Set(s.seqs);
+  const inGap = (n) => record.gaps.some((g) => g.id === id && n >= g.from && (g.to === null || n <= g.to));
+  const missing = [];
+  for (let n = from; n <= s.seqs.at(-1); n++) if (!have.has(n) && !inGap(n)) missing.push(n);
+  return missing;
+}

@@ -228,6 +228,41 @@ static uint32_t pop_republish(byte_peer *p, uint32_t *seq)
     return rid;
 }
 
+/* Answers Server.GetMonitoredItems(SUB_ID) with the items the server has: client handles
+ * `handles`, server ids 200 + handle; `status` Bad: the call fails with it instead. */
+static inline void reply_server_items(byte_peer *p, const uint32_t *handles, size_t n,
+                                      uarc_status status)
+{
+    uarc_CallRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CallRequest), &req);
+    assert_int_equal(req.methodsToCallSize, 1);
+    const uarc_CallMethodRequest *m = req.methodsToCall;
+    assert_int_equal(m->objectId.identifier.numeric, UARC_NS0ID_Server);
+    assert_int_equal(m->methodId.identifier.numeric, 11492); /* GetMonitoredItems */
+    assert_int_equal(m->inputArgumentsSize, 1);
+    assert_ptr_equal(m->inputArguments[0].type, UARC_T(UInt32));
+    assert_int_equal(*(uint32_t *)m->inputArguments[0].data, SUB_ID);
+    uarc_clear(&req, UARC_T(CallRequest));
+    uint32_t server[8], client[8];
+    for (size_t i = 0; i < n; i++) {
+        client[i] = handles[i];
+        server[i] = 200 + handles[i];
+    }
+    uarc_variant out[2] = {
+        {.type = UARC_T(UInt32), .data = server, .array_length = n, .is_array = true},
+        {.type = UARC_T(UInt32), .data = client, .array_length = n, .is_array = true}};
+    uarc_CallMethodResult result = {.statusCode = status};
+    if (status == UARC_Good) {
+        result.outputArgumentsSize = 2;
+        result.outputArguments = out;
+    }
+    uarc_CallResponse r;
+    uarc_init(&r, UARC_T(CallResponse));
+    r.resultsSize = 1;
+    r.results = &result;
+    peer_reply(p, rid, &r, UARC_T(CallResponse));
+}
+
 /* A session, a subscription with one item, created; the two PublishRequests it keeps out are in
  * pub[0], pub[1]. */
 static inline uarc_subscription *setup(byte_peer *p, recorder *r, uarc_subscription_config *cfg,

@@ -700,6 +700,7 @@ static void test_resume_republish_and_restart(void **state)
     tq.subscriptionIds[0] = sub;
     tq.subscriptionIds[1] = sub + 1000;
     tq.subscriptionIdsSize = 2;
+    tq.sendInitialValues = true;
     assert_true(send_request(&c, &tq, UARC_T(TransferSubscriptionsRequest), T0 + 400));
     uarc_TransferSubscriptionsResponse tr;
     response(&c, UARC_T(TransferSubscriptionsResponse), &tr);
@@ -710,6 +711,15 @@ static void test_resume_republish_and_restart(void **state)
     uarc_clear(&tr, UARC_T(TransferSubscriptionsResponse));
     assert_int_equal(c.stats.transfers, 1);
     uarc_clear(&first, UARC_T(NodeId));
+    /* sendInitialValues: the values queued meanwhile come, the current one last (Part 4
+     * 5.14.7.2), none of them dropped for it. */
+    publish(&c, T0 + 400, sub, 0);
+    sim_subscriptions_tick(&c.server, T0 + 500);
+    response(&c, UARC_T(PublishResponse), &r);
+    assert_int_equal(values(&r.notificationMessage, v, 32), 2);
+    assert_int_equal(v[0], 4);
+    assert_int_equal(v[1], 5);
+    uarc_clear(&r, UARC_T(PublishResponse));
 
     /* Restart: the session is unknown on the next channel. */
     sim_conn_closed(&c.conn);

@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "pubsub_json.h"
+#include "takeover.h"
 
 /* Undoes the topic escaping: each %XX back to its byte. */
 static char *unescape(const char *level)
@@ -135,15 +137,86 @@ static void status_messages(void **state)
     (void)state;
     size_t length;
     uint32_t gap[2] = {5, 0};
-    char *text = pubsub_status("urn:s", "gap", UARC_BadMessageNotAvailable, 7, gap, &length);
+    char *text = pubsub_status("urn:s", "gap", UARC_BadMessageNotAvailable, 7, 0, gap, &length);
     assert_non_null(strstr(text, "\"MessageType\":\"ua-status\",\"PublisherId\":\"urn:s\""));
     assert_non_null(strstr(text, "\"State\":\"gap\",\"Status\":{\"Code\":"));
     assert_non_null(strstr(text, "\"SubscriptionId\":7,\"From\":5,\"To\":null}"));
     free(text);
-    text = pubsub_status("c1", "online", UARC_Good, 0, NULL, &length);
+    text = pubsub_status("c1", "online", UARC_Good, 0, 0, NULL, &length);
     assert_null(strstr(text, "Status\""));
     assert_null(strstr(text, "SubscriptionId"));
+    uint32_t id = 1, seq = 1;
+    assert_false(pubsub_status_parse(text, length, &id, &seq)); /* a collector's own: no id */
     free(text);
+}
+
+/* What a collector that takes a server over reads back from the retained status. */
+static void status_numbers_read_back(void **state)
+{
+    (void)state;
+    size_t length;
+    uint32_t id = 0, seq = 0;
+    /* A ServerUri that spells the keys itself does not mislead the reader. */
+    char *text = pubsub_status("urn:\"SubscriptionId\":9", "transferred", UARC_Good, 4294967295u,
+                               77, NULL, &length);
+    assert_true(pubsub_status_parse(text, length, &id, &seq));
+    assert_int_equal(id, 4294967295u);
+    assert_int_equal(seq, 77);
+    free(text);
+    text = pubsub_status("urn:s", "created", UARC_Good, 12, 0, NULL, &length);
+    assert_true(pubsub_status_parse(text, length, &id, &seq));
+    assert_int_equal(id, 12);
+    assert_int_equal(seq, 0);
+    free(text);
+    static const char *const bad[] = {
+        "{\"SubscriptionId\":0}",
+        "{\"SubscriptionId\":4294967296}",
+        "{\"SubscriptionId\":-1}",
+        "{\"SubscriptionId\":\"7\"}",
+        "{\"SubscriptionId\":7,\"SequenceNumber\":99999999999}",
+        "{\"SubscriptionId\":7,\"SequenceNumber\":x}",
+        "{\"SubscriptionId\":",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(pubsub_status_parse(bad[i], strlen(bad[i]), &id, &seq));
+    char big[8200];
+    memset(big, ' ', sizeof big);
+    memcpy(big, "{\"SubscriptionId\":7}", 20);
+    assert_false(pubsub_status_parse(big, sizeof big, &id, &seq));
+    assert_true(pubsub_status_parse(big, 8192, &id, &seq));
+}
+
+/* The takeover table: the latest status per topic, forgotten when cleared, many topics. */
+static void takeover_table_keeps_the_latest(void **state)
+{
+    (void)state;
+    takeover_table *t = takeover_new();
+    assert_non_null(t);
+    char topic[64], payload[96];
+    for (uint32_t i = 1; i <= 1000; i++) {
+        snprintf(topic, sizeof topic, "opcua/json/status/urn:s%u", i);
+        int n = snprintf(payload, sizeof payload, "{\"SubscriptionId\":%u,\"SequenceNumber\":%u}",
+                         i, 2 * i);
+        takeover_note(t, topic, payload, (size_t)n);
+    }
+    uint32_t id, seq;
+    assert_true(takeover_find(t, "opcua/json/status/urn:s700", &id, &seq));
+    assert_int_equal(id, 700);
+    assert_int_equal(seq, 1400);
+    /* A newer status replaces it; one without an id (or a cleared retained message) forgets. */
+    const char *newer = "{\"SubscriptionId\":9}";
+    takeover_note(t, "opcua/json/status/urn:s700", newer, strlen(newer));
+    assert_true(takeover_find(t, "opcua/json/status/urn:s700", &id, &seq));
+    assert_int_equal(id, 9);
+    assert_int_equal(seq, 0);
+    takeover_note(t, "opcua/json/status/urn:s700", "", 0);
+    assert_false(takeover_find(t, "opcua/json/status/urn:s700", &id, &seq));
+    assert_false(takeover_find(t, "opcua/json/status/urn:s1001", &id, &seq));
+    /* A collector's own status (no id) is not kept. */
+    const char *own = "{\"State\":\"online\"}";
+    takeover_note(t, "opcua/json/status/c1", own, strlen(own));
+    assert_false(takeover_find(t, "opcua/json/status/c1", &id, &seq));
+    takeover_free(t);
 }
 
 int main(void)
@@ -153,6 +226,8 @@ int main(void)
         cmocka_unit_test(a_node_twice_starts_a_second_data_set_message),
         cmocka_unit_test(an_event_is_a_data_set_message_of_its_own),
         cmocka_unit_test(status_messages),
+        cmocka_unit_test(status_numbers_read_back),
+        cmocka_unit_test(takeover_table_keeps_the_latest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

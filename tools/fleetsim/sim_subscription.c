@@ -568,8 +568,13 @@ static void transfer(sim_conn *conn, sim_session *session, uint32_t request_id,
             session->subscriptions = s;
         }
         if (q->sendInitialValues) {
+            /* Part 4 §5.14.7.2: an item with values queued sends them (the current one is the
+             * last); only one with none sends its last value again. */
+            uint64_t changes = sim_changes(session->server, now_ms);
             for (size_t j = 0; j < s->item_count; j++)
-                s->items[j].initial = s->items[j].reporting;
+                s->items[j].initial =
+                    !item_pending(session->server, &s->items[j], changes, now_ms) &&
+                    s->items[j].reporting;
         }
         available(s, &r.results[i].availableSequenceNumbers,
                   &r.results[i].availableSequenceNumbersSize);

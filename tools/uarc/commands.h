@@ -153,6 +153,7 @@ enum {
     MQTT_OPT_PASSWORD_FILE,
     MQTT_OPT_TLS,
     MQTT_OPT_BACKLOG,
+    MQTT_OPT_STATUS_MS,
 };
 /* clang-format off */
 #define MQTT_SPECS                                                                                 \
@@ -163,7 +164,8 @@ enum {
     {"--mqtt-user", true, MQTT_OPT_USER},                                                          \
     {"--mqtt-password-file", true, MQTT_OPT_PASSWORD_FILE},                                        \
     {"--mqtt-tls", true, MQTT_OPT_TLS},                                                            \
-    {"--mqtt-backlog", true, MQTT_OPT_BACKLOG}
+    {"--mqtt-backlog", true, MQTT_OPT_BACKLOG},                                                    \
+    {"--mqtt-status-ms", true, MQTT_OPT_STATUS_MS}
 #define MQTT_HELP                                                                                  \
     "  --mqtt mqtt://HOST[:PORT]\n"                                                               \
     "                         publish the data to this MQTT 3.1.1 broker (port 1883, 8883 with\n" \
@@ -182,7 +184,13 @@ enum {
     "  --mqtt-tls CAFILE      TLS to the broker, its certificate checked against CAFILE\n"        \
     "  --mqtt-backlog BYTES   messages held while the broker is away or slow (default 67108864);\n"\
     "                         beyond it publishing is paused on the servers, whose queues hold\n" \
-    "                         the values; what is lost all the same is a gap\n"
+    "                         the values; what is lost all the same is a gap\n"                  \
+    "  --mqtt-status-ms MS    a server's retained status names the last message the broker\n"   \
+    "                         confirmed, refreshed at most this often (default 1000); a collector\n"\
+    "                         that takes the server over goes on from there, and reports what\n"   \
+    "                         it cannot recover as a gap. 0: exact, the server forgets a message\n"\
+    "                         only once the broker has the status naming it (one more message\n" \
+    "                         per NotificationMessage)\n"
 /* clang-format on */
 typedef struct mqtt_args {
     const char *url; /* NULL: no MQTT */
@@ -193,6 +201,8 @@ typedef struct mqtt_args {
     char *password; /* heap (args_free_secret) */
     const char *tls_ca;
     unsigned long backlog; /* bytes; 0: the default */
+    bool status_ms_given;
+    unsigned long status_ms; /* with status_ms_given; else 1000 */
 } mqtt_args;
 /* Stores one --mqtt* option. Prints a usage error and returns false on a bad value. */
 bool mqtt_arg(const char *command, mqtt_args *m, int id, const char *value);

@@ -623,6 +623,14 @@ static void finish_jobs(session_state *st)
     }
 }
 
+static monitor_sink *sink_of(const session_state *st, const char *server_uri)
+{
+    for (size_t i = 0; i < st->sink_count; i++)
+        if (strcmp(st->sinks[i]->server_uri, server_uri) == 0)
+            return st->sinks[i];
+    return NULL;
+}
+
 /* --monitor: the first session of a server gets the subscription; it lives in the server's
  * client, which the hub keeps across re-dials, and recovers by itself after one. */
 static void subscribe(session_state *st, uarc_client *client, const char *server_uri)
@@ -630,9 +638,8 @@ static void subscribe(session_state *st, uarc_client *client, const char *server
     const listen_args *a = st->args;
     if (!a->monitor_count && !a->events.events)
         return;
-    for (size_t i = 0; i < st->sink_count; i++)
-        if (strcmp(st->sinks[i]->server_uri, server_uri) == 0)
-            return;
+    if (sink_of(st, server_uri))
+        return;
     monitor_sink *sink = calloc(1, sizeof *sink);
     char *uri = strdup(server_uri);
     monitor_sink **grown = realloc(st->sinks, (st->sink_count + 1) * sizeof *grown);
@@ -678,7 +685,8 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
         out_field_raw(&line, "session", resumed ? "\"resumed\"" : "\"new\"");
     out_end(&line);
     if (st->args->monitor_count && st->out->ops->server_state)
-        st->out->ops->server_state(st->out, server_uri, "connected", UARC_Good);
+        st->out->ops->server_state(st->out, sink_of(st, server_uri), server_uri, "connected",
+                                   UARC_Good);
     subscribe(st, client, server_uri);
     /* --stay: a resumed session does not repeat operations that completed before; a new one
      * (the server restarted and forgot its sessions) gets them again. */
@@ -779,7 +787,7 @@ static void on_lost(void *user_data, uarc_client *client, const char *server_uri
     session_state *st = user_data;
     print_disconnected(st->listen->json, server_uri, status, client);
     if (st->args->monitor_count && st->out->ops->server_state)
-        st->out->ops->server_state(st->out, server_uri, "lost", status);
+        st->out->ops->server_state(st->out, sink_of(st, server_uri), server_uri, "lost", status);
 }
 
 /* ---- main loop ---- */

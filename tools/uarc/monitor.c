@@ -367,7 +367,18 @@ uarc_status monitor_subscribe(uarc_client *client, monitor_sink *sink, const mon
                                                   .item_created = on_item,
                                                   .event = on_event,
                                                   .user_data = sink};
-    uarc_status status = uarc_subscription_new(client, &cfg, subscription);
+    /* A subscription another collector left for this server is taken over (its numbers go on
+     * from the last one the broker confirmed); else, or when the server refuses, a new one. */
+    uint32_t previous = 0, last = 0;
+    data_sink *out = out_of(sink);
+    uarc_status status;
+    if (out->ops->takeover && out->ops->takeover(out, sink->publisher_id, &previous, &last)) {
+        status = uarc_subscription_adopt(client, previous, last == UINT32_MAX ? 1 : last + 1, &cfg,
+                                         subscription);
+        sink->confirmed_id = previous; /* what the broker has, until this collector adds to it */
+        sink->confirmed_sequence = last;
+    } else
+        status = uarc_subscription_new(client, &cfg, subscription);
     if (status == UARC_Good)
         sink->subscription = *subscription;
     double sampling = p->sampling_ms < 0 ? 0 : p->sampling_ms == 0 ? -1 : p->sampling_ms;
@@ -486,13 +497,13 @@ static int run(monitor *m, const char *url, int64_t end)
                              uarc_client_session_resumed(m->client) ? "session resumed"
                                                                     : "new session");
             if (m->sink.out->ops->server_state)
-                m->sink.out->ops->server_state(m->sink.out, url, "connected", UARC_Good);
+                m->sink.out->ops->server_state(m->sink.out, &m->sink, url, "connected", UARC_Good);
         } else if (state == UARC_CLIENT_DISCONNECTED) {
             status = status != UARC_Good ? status : UARC_BadConnectionClosed;
             connection_event(m, was_active ? "lost" : "failed", status,
                              uarc_client_error(m->client));
             if (was_active && m->sink.out->ops->server_state)
-                m->sink.out->ops->server_state(m->sink.out, url, "lost", status);
+                m->sink.out->ops->server_state(m->sink.out, &m->sink, url, "lost", status);
             was_active = false;
             next_dial = now_ms() + backoff;
             backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;

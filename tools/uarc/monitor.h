@@ -23,6 +23,13 @@ typedef struct monitor_sink {
     unsigned long count, limit; /* data and event lines printed; at `limit` (0: none), no more */
     uarc_subscription *subscription; /* set by monitor_subscribe() */
     bool paused;                     /* publishing switched off by the sink (backlog full) */
+    /* Kept by a sink with a status channel: the last message the broker confirmed, the state
+     * last published (static string), when the status is to be published again with a newer
+     * confirmed number (0: it is up to date), whether the sink lists this subscription. */
+    uint32_t confirmed_id, confirmed_sequence;
+    const char *status_state;
+    int64_t status_due;
+    bool status_listed;
 } monitor_sink;
 
 typedef struct monitor_params {

@@ -193,7 +193,8 @@ void pubsub_message_clear(pubsub_message *b)
 }
 
 char *pubsub_status(const char *publisher_id, const char *state, uarc_status status,
-                    uint32_t subscription_id, const uint32_t *gap, size_t *length)
+                    uint32_t subscription_id, uint32_t sequence_number, const uint32_t *gap,
+                    size_t *length)
 {
     out_line t = {.json = true};
     char when[UARC_DATETIME_TEXT_SIZE];
@@ -221,6 +222,10 @@ char *pubsub_status(const char *publisher_id, const char *state, uarc_status sta
         put(&t, ",\"SubscriptionId\":");
         put_u32(&t, subscription_id);
     }
+    if (sequence_number) {
+        put(&t, ",\"SequenceNumber\":");
+        put_u32(&t, sequence_number);
+    }
     if (gap) {
         put(&t, ",\"From\":");
         put_u32(&t, gap[0]);
@@ -237,6 +242,40 @@ char *pubsub_status(const char *publisher_id, const char *state, uarc_status sta
     }
     *length = t.length;
     return t.text;
+}
+
+/* The unsigned number after `"key":` in payload[0..length), or 0 when the key is absent; -1 when
+ * what follows is not a number of 1..4294967295. The keys searched for are ours: quoted with
+ * the colon right after, they cannot match inside a JSON string, whose quotes are escaped. */
+static int64_t status_number(const char *payload, size_t length, const char *key)
+{
+    size_t k = strlen(key);
+    for (size_t i = 0; i + k <= length; i++) {
+        if (memcmp(payload + i, key, k) != 0)
+            continue;
+        int64_t v = 0;
+        size_t j = i + k, digits = 0;
+        while (j < length && payload[j] >= '0' && payload[j] <= '9' && digits < 11) {
+            v = v * 10 + (payload[j++] - '0');
+            digits++;
+        }
+        return digits && digits < 11 && v >= 1 && v <= UINT32_MAX ? v : -1;
+    }
+    return 0;
+}
+
+bool pubsub_status_parse(const char *payload, size_t length, uint32_t *subscription_id,
+                         uint32_t *sequence_number)
+{
+    if (length > 8192)
+        return false;
+    int64_t id = status_number(payload, length, "\"SubscriptionId\":");
+    int64_t seq = status_number(payload, length, "\"SequenceNumber\":");
+    if (id <= 0 || seq < 0)
+        return false;
+    *subscription_id = (uint32_t)id;
+    *sequence_number = (uint32_t)seq;
+    return true;
 }
 
 static void put_level(out_line *t, const char *level)

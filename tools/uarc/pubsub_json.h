@@ -44,11 +44,18 @@ char *pubsub_end(pubsub_message *b, size_t *length);
 void pubsub_message_clear(pubsub_message *b);
 
 /* A status message: {"MessageId", "MessageType": "ua-status", "PublisherId", "Timestamp",
- * "State": state, "Status": StatusCode (not when Good), "SubscriptionId" (when not 0), and for a
- * gap "From", "To" (null: open-ended)}. Heap, or NULL when out of memory. */
+ * "State": state, "Status": StatusCode (not when Good), "SubscriptionId" (when not 0),
+ * "SequenceNumber" (when not 0: the last message of that subscription the broker confirmed), and
+ * for a gap "From", "To" (null: open-ended)}. Heap, or NULL when out of memory. */
 char *pubsub_status(const char *publisher_id, const char *state, uarc_status status,
-                    uint32_t subscription_id, const uint32_t *gap /* {from, to} or NULL */,
-                    size_t *length);
+                    uint32_t subscription_id, uint32_t sequence_number,
+                    const uint32_t *gap /* {from, to} or NULL */, size_t *length);
+
+/* Reads SubscriptionId and SequenceNumber (0 when absent) back from a status message, as a
+ * collector that takes a server over finds them on the broker. False when the payload is over
+ * 8 KiB, or has no SubscriptionId, or a value of either is not a number of 1..4294967295. */
+bool pubsub_status_parse(const char *payload, size_t length, uint32_t *subscription_id,
+                         uint32_t *sequence_number);
 
 /* PREFIX/json/KIND/<escaped publisher>[/<escaped group>] (group NULL: none). A topic level is
  * escaped reversibly: '%', '/', '+', '#', bytes below 0x21 and from 0x7f on become %XX (upper

@@ -30,11 +30,17 @@ typedef struct sink_ops {
     /* Every change and event of message `sequence_number` was given. */
     void (*message_end)(data_sink *s, struct monitor_sink *m, uarc_subscription *subscription,
                         uint32_t sequence_number);
-    /* NULL when the sink has no status channel. server_state's `state`: "connected", "lost". */
+    /* NULL when the sink has no status channel. server_state's `state`: "connected", "lost";
+     * `m` the server's subscription, NULL when it has none yet. */
     void (*gap)(data_sink *s, struct monitor_sink *m, uint32_t subscription_id, uint32_t from,
                 uint32_t to, uarc_status reason);
-    void (*server_state)(data_sink *s, const char *server_uri, const char *state,
-                         uarc_status status);
+    void (*server_state)(data_sink *s, struct monitor_sink *m, const char *server_uri,
+                         const char *state, uarc_status status);
+    /* NULL when the sink cannot tell. True when another collector (or an earlier run) left a
+     * subscription for `publisher_id`: its id, and the last sequence number of it the broker
+     * confirmed (0: none). */
+    bool (*takeover)(data_sink *s, const char *publisher_id, uint32_t *subscription_id,
+                     uint32_t *last_sequence);
     /* The subscription's state ("created", "transferred", ... as uarc_subscription_state_name()
      * names them): a new subscription id starts a new stream of sequence numbers. */
     void (*subscription_state)(data_sink *s, struct monitor_sink *m, const char *state,

@@ -24,14 +24,16 @@
 #include "monitor.h"
 #include "pubsub_json.h"
 #include "sink.h"
+#include "takeover.h"
 
-#define FIRST_BACKOFF_MS 100
-#define MAX_BACKOFF_MS   5000
-#define WINDOW           256 /* messages handed to libmosquitto and not yet published */
-#define KEEPALIVE_S      30
-#define CONNECT_MS       10000 /* TCP connect and CONNACK */
-#define DEFAULT_BACKLOG  ((size_t)64 << 20)
-#define GROUP            "monitor" /* the tool's one subscription per server */
+#define FIRST_BACKOFF_MS  100
+#define MAX_BACKOFF_MS    5000
+#define WINDOW            256 /* messages handed to libmosquitto and not yet published */
+#define KEEPALIVE_S       30
+#define CONNECT_MS        10000 /* TCP connect and CONNACK */
+#define DEFAULT_BACKLOG   ((size_t)64 << 20)
+#define GROUP             "monitor" /* the tool's one subscription per server */
+#define DEFAULT_STATUS_MS 1000 /* a server status with its confirmed number: at most this often */
 
 typedef struct entry {
     struct entry *next;
@@ -53,6 +55,7 @@ typedef struct mqtt_sink {
     const char *prefix, *user, *password, *tls_ca;
     char *client_id;
     int qos;
+    int64_t status_ms;           /* --mqtt-status-ms */
     size_t backlog_max, backlog; /* bytes of the queued messages */
     struct mosquitto *mosq;
     enum { MQTT_DOWN, MQTT_CONNECTING, MQTT_UP } state;
@@ -67,6 +70,12 @@ typedef struct mqtt_sink {
     monitor_sink *build_m; /* the subscription whose message is being built; NULL: none */
     monitor_sink **paused; /* subscriptions whose publishing the backlog switched off */
     size_t paused_count;
+    monitor_sink **listed; /* subscriptions whose status carries their confirmed number */
+    size_t listed_count;
+    char *status_filter; /* PREFIX/json/status/#: what collectors left, for a takeover */
+    takeover_table *left;
+    int64_t now;        /* of the current process() */
+    int64_t refresh_at; /* the earliest status_due of the listed ones; 0: none */
 } mqtt_sink;
 
 /* ---- options ---- */
@@ -97,6 +106,9 @@ bool mqtt_arg(const char *command, mqtt_args *m, int id, const char *value)
     case MQTT_OPT_TLS:
         m->tls_ca = value;
         return true;
+    case MQTT_OPT_STATUS_MS:
+        m->status_ms_given = true;
+        return args_uint(command, "--mqtt-status-ms", value, 3600000, &m->status_ms);
     case MQTT_OPT_BACKLOG:
         if (!args_uint(command, "--mqtt-backlog", value, (unsigned long)1 << 40, &m->backlog))
             return false;
@@ -157,7 +169,7 @@ bool mqtt_args_check(const char *command, const mqtt_args *m)
 {
     if (!m->url) {
         if (m->topic_prefix || m->client_id || m->user || m->password || m->tls_ca || m->backlog ||
-            m->qos != 1) {
+            m->qos != 1 || m->status_ms_given) {
             fprintf(stderr, "uarc %s: the --mqtt-* options need --mqtt URL\n", command);
             return false;
         }
@@ -227,12 +239,51 @@ static void push(mqtt_sink *s, char *topic, char *payload, size_t length, bool r
     s->backlog += length + strlen(topic);
 }
 
-static void ack(const entry *e)
+static void list_for_status(mqtt_sink *s, monitor_sink *m)
+{
+    if (m->status_listed)
+        return;
+    monitor_sink **grown = realloc(s->listed, (s->listed_count + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    s->listed = grown;
+    s->listed[s->listed_count++] = m;
+    m->status_listed = true;
+}
+
+static void push_status(mqtt_sink *s, monitor_sink *m, const char *publisher, const char *state,
+                        uarc_status status, uint32_t subscription_id, const uint32_t *gap,
+                        bool acking);
+
+/* An entry the broker has: a data message is acknowledged to its server, or with
+ * --mqtt-status-ms 0 its status goes first and acknowledges it in turn (a retained entry that
+ * names a message). */
+static void ack(mqtt_sink *s, const entry *e)
 {
     monitor_sink *m = e->m;
     /* A subscription re-created since has a new id: the old numbers are not its own. */
-    if (m && m->subscription && uarc_subscription_id(m->subscription) == e->subscription_id)
+    if (!m || !m->subscription || uarc_subscription_id(m->subscription) != e->subscription_id)
+        return;
+    if (e->retain) {
         uarc_subscription_ack(m->subscription, e->sequence_number);
+        return;
+    }
+    /* The server's status says it (within status_ms): a collector that takes the server over
+     * goes on from there. */
+    m->confirmed_id = e->subscription_id;
+    m->confirmed_sequence = e->sequence_number;
+    if (!s->status_ms) {
+        push_status(s, m, m->publisher_id, m->status_state ? m->status_state : "connected",
+                    UARC_Good, m->confirmed_id, NULL, true);
+        return;
+    }
+    uarc_subscription_ack(m->subscription, e->sequence_number);
+    if (!m->status_due) {
+        m->status_due = s->now + s->status_ms;
+        if (!s->refresh_at || m->status_due < s->refresh_at)
+            s->refresh_at = m->status_due;
+    }
+    list_for_status(s, m);
 }
 
 static void resume_paused(mqtt_sink *s)
@@ -254,7 +305,7 @@ static void pop_done(mqtt_sink *s)
         if (!s->head)
             s->tail = NULL;
         s->backlog -= e->length + strlen(e->topic);
-        ack(e);
+        ack(s, e);
         entry_free(e);
     }
     if (s->paused_count && s->backlog < s->backlog_max / 4)
@@ -314,10 +365,21 @@ static void on_connect(struct mosquitto *mosq, void *user_data, int rc)
     s->backoff = FIRST_BACKOFF_MS;
     report(s, "connected", NULL);
     size_t length;
-    char *online = pubsub_status(s->client_id, "online", UARC_Good, 0, NULL, &length);
+    char *online = pubsub_status(s->client_id, "online", UARC_Good, 0, 0, NULL, &length);
     if (online)
         mosquitto_publish(s->mosq, NULL, s->will_topic, (int)length, online, 1, true);
     free(online);
+    /* The retained states tell which subscription each server had and how far the broker has
+     * it; the live ones keep that current while other collectors work. */
+    mosquitto_subscribe(s->mosq, NULL, s->status_filter, 1);
+}
+
+static void on_message(struct mosquitto *mosq, void *user_data, const struct mosquitto_message *msg)
+{
+    mqtt_sink *s = user_data;
+    (void)mosq;
+    if (msg->topic && msg->payloadlen >= 0)
+        takeover_note(s->left, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *user_data, int rc)
@@ -358,10 +420,11 @@ static void start_connect(mqtt_sink *s, int64_t now)
     mosquitto_connect_callback_set(s->mosq, on_connect);
     mosquitto_disconnect_callback_set(s->mosq, on_disconnect);
     mosquitto_publish_callback_set(s->mosq, on_publish);
+    mosquitto_message_callback_set(s->mosq, on_message);
     mosquitto_max_inflight_messages_set(s->mosq, WINDOW);
     size_t length;
     char *offline =
-        pubsub_status(s->client_id, "offline", UARC_BadConnectionClosed, 0, NULL, &length);
+        pubsub_status(s->client_id, "offline", UARC_BadConnectionClosed, 0, 0, NULL, &length);
     int rc = offline ? mosquitto_will_set(s->mosq, s->will_topic, (int)length, offline, 1, true)
                      : MOSQ_ERR_NOMEM;
     free(offline);
@@ -399,9 +462,13 @@ static int64_t mqtt_timeout_ms(data_sink *base, int64_t now)
     return 1000; /* mosquitto_loop_misc(): keep-alive pings */
 }
 
+static void refresh_statuses(mqtt_sink *s, int64_t now);
+
 static void mqtt_process(data_sink *base, short revents, int64_t now)
 {
     mqtt_sink *s = (mqtt_sink *)base;
+    s->now = now;
+    refresh_statuses(s, now);
     if (s->state == MQTT_DOWN) {
         if (now >= s->next_attempt)
             start_connect(s, now);
@@ -490,32 +557,81 @@ static void mqtt_message_end(data_sink *base, monitor_sink *m, uarc_subscription
     pump(s);
 }
 
-static void push_status(mqtt_sink *s, const char *publisher, const char *state, uarc_status status,
-                        uint32_t subscription_id, const uint32_t *gap)
+/* A server's status on PREFIX/json/status/<ServerUri>, retained. With `m`, it names the
+ * subscription and the last number of it the broker confirmed; without, what the broker had.
+ * `acking`: once published it acknowledges that number to the server. */
+static void push_status(mqtt_sink *s, monitor_sink *m, const char *publisher, const char *state,
+                        uarc_status status, uint32_t subscription_id, const uint32_t *gap,
+                        bool acking)
 {
+    char *topic = pubsub_topic(s->prefix, "status", publisher, NULL);
+    uint32_t confirmed = 0;
+    if (m) {
+        if (!subscription_id && m->subscription)
+            subscription_id = uarc_subscription_id(m->subscription);
+        if (subscription_id == m->confirmed_id)
+            confirmed = m->confirmed_sequence;
+        if (!gap)
+            m->status_state = state; /* what a refresh repeats */
+        m->status_due = 0;
+    } else if (topic && !subscription_id) {
+        takeover_find(s->left, topic, &subscription_id, &confirmed);
+    }
     size_t length = 0;
-    char *payload = pubsub_status(publisher, state, status, subscription_id, gap, &length);
-    push(s, pubsub_topic(s->prefix, "status", publisher, NULL), payload, length, true, NULL, 0, 0);
+    char *payload =
+        pubsub_status(publisher, state, status, subscription_id, confirmed, gap, &length);
+    if (acking)
+        push(s, topic, payload, length, true, m, subscription_id, confirmed);
+    else
+        push(s, topic, payload, length, true, NULL, 0, 0);
     pump(s);
+}
+
+/* The statuses of the servers whose confirmed number moved, at most every --mqtt-status-ms:
+ * the cost of a takeover that goes on where the broker is, one retained message per server and
+ * second instead of one per message. */
+static void refresh_statuses(mqtt_sink *s, int64_t now)
+{
+    if (s->state != MQTT_UP || !s->refresh_at || now < s->refresh_at)
+        return;
+    s->refresh_at = 0;
+    for (size_t i = 0; i < s->listed_count; i++) {
+        monitor_sink *m = s->listed[i];
+        if (m->status_due && now >= m->status_due)
+            push_status(s, m, m->publisher_id, m->status_state ? m->status_state : "connected",
+                        UARC_Good, m->confirmed_id, NULL, false);
+        else if (m->status_due && (!s->refresh_at || m->status_due < s->refresh_at))
+            s->refresh_at = m->status_due;
+    }
 }
 
 static void mqtt_gap(data_sink *base, monitor_sink *m, uint32_t subscription_id, uint32_t from,
                      uint32_t to, uarc_status reason)
 {
     uint32_t gap[2] = {from, to};
-    push_status((mqtt_sink *)base, m->publisher_id, "gap", reason, subscription_id, gap);
+    push_status((mqtt_sink *)base, m, m->publisher_id, "gap", reason, subscription_id, gap, false);
 }
 
 static void mqtt_subscription_state(data_sink *base, monitor_sink *m, const char *state,
                                     uint32_t subscription_id, uarc_status status)
 {
-    push_status((mqtt_sink *)base, m->publisher_id, state, status, subscription_id, NULL);
+    push_status((mqtt_sink *)base, m, m->publisher_id, state, status, subscription_id, NULL, false);
 }
 
-static void mqtt_server_state(data_sink *base, const char *server_uri, const char *state,
-                              uarc_status status)
+static void mqtt_server_state(data_sink *base, monitor_sink *m, const char *server_uri,
+                              const char *state, uarc_status status)
 {
-    push_status((mqtt_sink *)base, server_uri, state, status, 0, NULL);
+    push_status((mqtt_sink *)base, m, server_uri, state, status, 0, NULL, false);
+}
+
+static bool mqtt_takeover(data_sink *base, const char *publisher_id, uint32_t *subscription_id,
+                          uint32_t *last_sequence)
+{
+    mqtt_sink *s = (mqtt_sink *)base;
+    char *topic = pubsub_topic(s->prefix, "status", publisher_id, NULL);
+    bool found = topic && takeover_find(s->left, topic, subscription_id, last_sequence);
+    free(topic);
+    return found;
 }
 
 /* ---- life ---- */
@@ -525,7 +641,7 @@ static void mqtt_close(data_sink *base, int linger_ms)
     mqtt_sink *s = (mqtt_sink *)base;
     if (s->state == MQTT_UP && !s->lost) {
         size_t length;
-        char *offline = pubsub_status(s->client_id, "offline", UARC_Good, 0, NULL, &length);
+        char *offline = pubsub_status(s->client_id, "offline", UARC_Good, 0, 0, NULL, &length);
         if (offline)
             push(s, strdup(s->will_topic), offline, length, true, NULL, 0, 0);
         pump(s);
@@ -556,6 +672,9 @@ static void mqtt_close(data_sink *base, int linger_ms)
     }
     pubsub_message_clear(&s->build);
     free(s->paused);
+    free(s->listed);
+    free(s->status_filter);
+    takeover_free(s->left);
     free(s->host);
     free(s->client_id);
     free(s->will_topic);
@@ -570,6 +689,7 @@ static const sink_ops mqtt_ops = {
     .gap = mqtt_gap,
     .subscription_state = mqtt_subscription_state,
     .server_state = mqtt_server_state,
+    .takeover = mqtt_takeover,
     .poll_fd = mqtt_poll_fd,
     .timeout_ms = mqtt_timeout_ms,
     .process = mqtt_process,
@@ -591,6 +711,7 @@ data_sink *sink_mqtt_new(const char *command, const mqtt_args *args, bool json)
     s->qos = (int)args->qos;
     s->backlog_max = args->backlog ? (size_t)args->backlog : DEFAULT_BACKLOG;
     s->backoff = FIRST_BACKOFF_MS;
+    s->status_ms = args->status_ms_given ? (int64_t)args->status_ms : DEFAULT_STATUS_MS;
     char id[128];
     if (args->client_id) {
         snprintf(id, sizeof id, "%s", args->client_id);
@@ -602,7 +723,10 @@ data_sink *sink_mqtt_new(const char *command, const mqtt_args *args, bool json)
     }
     s->client_id = strdup(id);
     if (!parse_url(args->url, args->tls_ca != NULL, &s->host, &s->port) || !s->client_id ||
-        !(s->will_topic = pubsub_topic(s->prefix, "status", s->client_id, NULL))) {
+        !(s->will_topic = pubsub_topic(s->prefix, "status", s->client_id, NULL)) ||
+        !(s->left = takeover_new()) ||
+        asprintf(&s->status_filter, "%s/json/status/#", s->prefix) < 0) {
+        s->status_filter = NULL;
         fprintf(stderr, "uarc %s: --mqtt: cannot use \"%s\"\n", command, args->url);
         s->state = MQTT_DOWN;
         mqtt_close(&s->base, 0);
