@@ -41,8 +41,9 @@ static void *context_of(bool server)
     return context;
 }
 
-/* Replaces the signature of every ECDHKey with the server's over its publicKey. */
-static void sign_keys(uarc_ResponseHeader *h, uint8_t *signature, size_t signature_size)
+/* Replaces the signature of every ECDHKey with the server's over its publicKey (heap, as the
+ * decoder's, for uarc_clear). */
+static void sign_keys(uarc_ResponseHeader *h, size_t signature_size)
 {
     const uarc_extension_object *eo = &h->additionalHeader;
     if (eo->encoding != UARC_EXTENSION_OBJECT_DECODED ||
@@ -57,9 +58,11 @@ static void sign_keys(uarc_ResponseHeader *h, uint8_t *signature, size_t signatu
             value->content.decoded.type != UARC_T(EphemeralKeyType))
             continue;
         uarc_EphemeralKeyType *key = value->content.decoded.data;
-        if (policy->asym_sign(server_context, key->publicKey.data, key->publicKey.length,
-                              signature) != UARC_Good)
+        uint8_t *signature = uarc__malloc(signature_size);
+        if (!signature || policy->asym_sign(server_context, key->publicKey.data,
+                                            key->publicKey.length, signature) != UARC_Good)
             abort();
+        uarc_clear(&key->signature, UARC_T(ByteString));
         key->signature = (uarc_bytestring){signature_size, signature};
     }
 }
@@ -82,11 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uarc__chunk_layout layout;
     policy->asym_layout(server_context, false, &layout);
-    uint8_t signature[256];
-    if (layout.signature_size > sizeof signature)
-        abort();
     if (data[0] & 1)
-        sign_keys(&h, signature, layout.signature_size);
+        sign_keys(&h, layout.signature_size);
 
     uarc_client_config cfg = {.user_name = "alice", .password = "secret"};
     uarc_client *c = uarc_client_new(&cfg);
@@ -106,7 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *algorithm = NULL;
     char why[300] = "";
     snprintf(c->token_policy_uri, sizeof c->token_policy_uri, "%s", P256);
-    uarc_status s = uarc__client_encrypt_password(c, "secret", &secret, &algorithm, why, sizeof why);
+    uarc_status s =
+        uarc__client_encrypt_password(c, "secret", &secret, &algorithm, why, sizeof why);
     if ((s == UARC_Good) != (secret.data != NULL) || (s != UARC_Good && !why[0]))
         abort();
     uarc_clear(&secret, UARC_T(ByteString));
