@@ -59,13 +59,13 @@ static uarc_status make(uarc_reverse_hub *hub, const char *uri, const char *kind
     if (!grown)
         return UARC_BadOutOfMemory;
     hub->certificates = grown;
-    hub_certificate c = {uarc__strndup(uri, strlen(uri)), uarc__strndup(kind, strlen(kind)), NULL,
-                         NULL, 0, 0};
-    uarc_status status = !c.uri || !c.kind ? UARC_BadOutOfMemory
-                                           : uarc_certificate_generate_for(
-                                                 cfg->application_uri, cfg->security_policy_uri,
-                                                 &c.certificate, &c.certificate_length, &c.key,
-                                                 &c.key_length);
+    hub_certificate c = {
+        uarc__strndup(uri, strlen(uri)), uarc__strndup(kind, strlen(kind)), NULL, NULL, 0, 0};
+    uarc_status status = !c.uri || !c.kind
+                             ? UARC_BadOutOfMemory
+                             : uarc_certificate_generate_for(
+                                   cfg->application_uri, cfg->security_policy_uri, &c.certificate,
+                                   &c.certificate_length, &c.key, &c.key_length);
     if (status != UARC_Good) {
         free_certificate(&c);
         return status;
