@@ -769,8 +769,9 @@ uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *
     if (!policy)
         return security_failed(c, UARC_BadSecurityPolicyRejected,
                                "security policy %s is not implemented", c->cfg.security_policy_uri);
-    if (policy == &uarc__security_policy_none)
-        return UARC_Good;
+    if (policy == &uarc__security_policy_none) /* a pin vouches for a password's certificate */
+        return load_once(c, c->cfg.server_certificate_file, false, &c->server_cert,
+                         &c->server_cert_length, "server certificate");
     uarc_status s;
     if ((s = load_once(c, c->cfg.certificate_file, false, &c->local_cert, &c->local_cert_length,
                        "certificate")) != UARC_Good ||

@@ -110,14 +110,6 @@ static void free_server(hub_server *s)
     uarc__free(s);
 }
 
-/* Zeroes a private key before it is freed (volatile: the stores are not optimized away). */
-static void wipe(uint8_t *key, size_t length)
-{
-    volatile uint8_t *p = key;
-    for (size_t i = 0; key && i < length; i++)
-        p[i] = 0;
-}
-
 static void free_graveyard(uarc_reverse_hub *hub)
 {
     while (hub->graveyard) {
@@ -141,54 +133,13 @@ UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub)
         uarc__free(hub->drops[i].server_uri);
     uarc__free(hub->drops);
     uarc_memory_budget_delete(hub->own_budget); /* after the clients that used it */
-    wipe(hub->generated_key, hub->generated_key_length);
-    uarc__free(hub->generated_key);
-    uarc__free(hub->generated_certificate);
-    uarc__free(hub->generated_for);
+    uarc__hub_certificates_clear(hub);
     uarc__free(hub);
 }
 
 static bool is_none(const char *policy_uri)
 {
     return !policy_uri || strcmp(policy_uri, SECURITY_POLICY_NONE) == 0;
-}
-
-/* generate_certificate for a secured client: hands it the hub's certificate, made once. A client
- * configured with another application URI than the first makes its own, as it would alone. */
-static uarc_status share_generated_certificate(uarc_reverse_hub *hub, uarc_client_config *cfg)
-{
-    if (!cfg->generate_certificate || cfg->certificate || cfg->certificate_file ||
-        is_none(cfg->security_policy_uri))
-        return UARC_Good;
-    const char *uri = cfg->application_uri ? cfg->application_uri : "";
-    if (!hub->generated_for) {
-        uint8_t *cert, *key;
-        size_t cert_length, key_length;
-        uarc_status status = uarc_certificate_generate_for(
-            cfg->application_uri, cfg->security_policy_uri, &cert, &cert_length, &key, &key_length);
-        if (status != UARC_Good)
-            return status;
-        char *for_uri = uarc__strndup(uri, strlen(uri));
-        if (!for_uri) {
-            wipe(key, key_length);
-            uarc__free(key);
-            uarc__free(cert);
-            return UARC_BadOutOfMemory;
-        }
-        hub->generated_for = for_uri;
-        hub->generated_certificate = cert;
-        hub->generated_certificate_length = cert_length;
-        hub->generated_key = key;
-        hub->generated_key_length = key_length;
-    }
-    if (strcmp(hub->generated_for, uri) != 0)
-        return UARC_Good;
-    cfg->certificate = hub->generated_certificate;
-    cfg->certificate_length = hub->generated_certificate_length;
-    cfg->private_key = hub->generated_key;
-    cfg->private_key_length = hub->generated_key_length;
-    cfg->generate_certificate = false;
-    return UARC_Good;
 }
 
 /* ---- the table of servers ---- */
@@ -302,7 +253,7 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     const uarc_reverse_hub_callbacks *cb = &hub->opt.callbacks;
     if (cb->configure && !cb->configure(cb->user_data, c, &cfg))
         return NULL;
-    if (share_generated_certificate(hub, &cfg) != UARC_Good)
+    if (uarc__hub_share_certificate(hub, &cfg) != UARC_Good)
         return NULL;
     hub_server *s = uarc__calloc(1, sizeof *s);
     if (!s)

@@ -51,6 +51,8 @@ typedef struct hub_server {
 } hub_server;
 
 /* A socket dropped without becoming its server's connection, reported after the round. */
+typedef struct hub_certificate hub_certificate;
+
 typedef struct drop_report {
     char *server_uri;
     char peer[UARC_PEER_SIZE];
@@ -67,12 +69,12 @@ struct uarc_reverse_hub {
     drop_report *drops;
     size_t drop_count, drop_capacity;
     uarc_memory_budget *own_budget; /* made when the base configuration names none */
-    /* With generate_certificate: the one certificate every client of the hub presents, made at
-     * the first secured server rather than by each client (an RSA key takes a while to make, and
-     * it would be made inside the loop that serves everybody). */
-    char *generated_for; /* its application URI */
-    uint8_t *generated_certificate, *generated_key;
-    size_t generated_certificate_length, generated_key_length;
+    /* With generate_certificate: the certificate every client of the hub presents, one per key
+     * type (hub_certificate.c), made at the first secured server that needs it rather than by
+     * each client (an RSA key takes a while to make, and it would be made inside the loop that
+     * serves everybody). */
+    hub_certificate *certificates;
+    size_t certificate_count;
     /* Work proportional to what happened: one epoll set, one heap of deadlines, and the list
      * of servers touched in this round (events, due deadlines, wake callbacks). */
     int epfd;
@@ -87,6 +89,12 @@ struct uarc_reverse_hub {
     size_t handshakes;     /* servers whose client or probe is connecting */
     size_t clients_run;    /* clients run in the last process call (tests) */
 };
+
+/* hub_certificate.c: gives a client configured with generate_certificate (secured, no
+ * certificate of its own, the hub's application URI) the hub's certificate of the key type its
+ * policy needs, made at first use. */
+uarc_status uarc__hub_share_certificate(uarc_reverse_hub *hub, uarc_client_config *cfg);
+void uarc__hub_certificates_clear(uarc_reverse_hub *hub);
 
 /* hub_discovery.c */
 uarc_client *uarc__hub_new_probe(hub_server *s, const uarc_client_config *cfg);

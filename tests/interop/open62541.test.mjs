@@ -5,8 +5,10 @@
 // certificate on the first dial), a client certificate whose URI is not urn:uarc:client
 // (open62541 refuses a session whose ApplicationUri is not the client certificate's), and X509
 // user identities: a user certificate the peer trusts logs in over every RSA case, forward and
-// reverse; one it does not trust is refused. UserName logins on secured channels (under ECC with
-// an EccEncryptedSecret), and a peer that trusts only listed client certificates.
+// reverse, and EC user certificates under the nistP256/nistP384 policies, forward and reverse;
+// one it does not trust is refused. UserName logins on secured channels (under ECC with an
+// EccEncryptedSecret), forward and reverse, and on a None channel the password not sent (the peer
+// gives no certificate to encrypt it for); a peer that trusts only listed client certificates.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -64,6 +66,14 @@ const listeners = new Map(); // "policy/mode" → uarc listen, one per case
 let ownListener; // presents the collector-7 certificate
 const x509Listeners = new Map(); // "policy/mode" → uarc listen logging in as alice
 let malloryListener;
+// Reverse Connect with identities: "policy/mode" → uarc listen logging in as an EC user of the
+// policy's curve, or as alice with her password
+const ecUserListeners = new Map();
+const passwordListeners = new Map();
+const EC_USER_REVERSE = [["ECC_nistP256", "SignAndEncrypt"], ["ECC_nistP384", "Sign"]];
+const PASSWORD_REVERSE = [["Basic256Sha256", "SignAndEncrypt"],
+  ["ECC_nistP256", "Sign"], ["ECC_brainpoolP384r1", "SignAndEncrypt"]];
+const asUserWithPassword = (password) => ["--user", "alice", "--password-file", password];
 
 const run = async (args) => {
   const p = runUarc(args);
@@ -84,7 +94,19 @@ before(async () => {
   }
   malloryListener = await startListen(["--allow", URI, ...securityArgs("Basic256Sha256",
     "SignAndEncrypt"), ...asMallory, "--read", NODE, "--stay"]);
-  const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener]
+  for (const [policy, mode] of EC_USER_REVERSE) {
+    const u = ecUsers[policy];
+    ecUserListeners.set(`${policy}/${mode}`, await startListen(["--allow", URI,
+      ...securityArgs(policy, mode), "--user-certificate", u.cert, "--user-private-key", u.key,
+      "--read", NODE, "--count", "1"]));
+  }
+  for (const [policy, mode] of PASSWORD_REVERSE) {
+    passwordListeners.set(`${policy}/${mode}`, await startListen(["--allow", URI,
+      ...securityArgs(policy, mode),
+      ...asUserWithPassword(passwordFile), "--read", NODE, "--count", "1"]));
+  }
+  const reverse = [...listeners.values(), ownListener, ...x509Listeners.values(), malloryListener,
+    ...ecUserListeners.values(), ...passwordListeners.values()]
     .flatMap((l) => ["--reverse", l.url]);
   peer = await startPeer62541(URI, [...reverse, "--ecc", "--trust-user", alice.der,
     ...Object.values(ecUsers).flatMap((u) => ["--trust-user", u.der]),
@@ -97,6 +119,7 @@ after(async () => {
   ownListener?.stop?.();
   for (const l of x509Listeners.values()) l.stop?.();
   malloryListener?.stop?.();
+  for (const l of [...ecUserListeners.values(), ...passwordListeners.values()]) l.stop?.();
   await peer?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -164,6 +187,17 @@ for (const [policy, mode] of ECC_CASES.filter(([p]) => ecUsers[p])) {
   });
 }
 
+for (const [policy, mode] of EC_USER_REVERSE) {
+  test(`X509 user identity with an EC key over Reverse Connect, ${policy} ${mode}`, async () => {
+    const listener = ecUserListeners.get(`${policy}/${mode}`);
+    const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+    assert.equal(ev.status, "Good", listener.describe());
+    const connected = listener.events.find((e) => e.event === "connected" && e.server_uri === URI);
+    assert.equal(connected?.security_policy, policy, listener.describe());
+    assert.ok(!listener.events.some((e) => e.event === "error"), listener.describe());
+  });
+}
+
 test("an RSA user certificate under an ECC token policy is refused before it is sent",
   async () => {
     const r = await run(["read", peer.endpointUrl, NODE, "--json",
@@ -214,6 +248,31 @@ test("UserName on ECC channels: the password as an EccEncryptedSecret for the se
   // decrypted and compared: a wrong credential, not a malformed token
   assert.equal(wrong.events[0].status, "BadUserAccessDenied", wrong.describe());
 });
+
+// open62541 names Basic256Sha256 for passwords on its None endpoint but returns its certificate in
+// CreateSession only to a client that sent one; uarc sends none on a None channel, so there is no
+// certificate to encrypt for: refused before the password leaves, not sent in clear.
+test("UserName on a None channel: open62541 sends no certificate to encrypt for, the password " +
+  "is not sent", async () => {
+  const r = await run(["read", peer.endpointUrl, NODE, "--json", "--trust-list", trustDir,
+    ...asUserWithPassword(passwordFile)]);
+  assert.notEqual((await r.exited).code, 0, r.describe());
+  assert.equal(r.events[0]?.step, "ActivateSession", r.describe());
+  assert.equal(r.events[0].status, "BadSecurityChecksFailed", r.describe());
+  assert.match(r.events[0].reason ?? "", /certificate in CreateSession is missing/, r.describe());
+});
+
+for (const [policy, mode] of PASSWORD_REVERSE) {
+  const name = `${policy} ${mode}`;
+  test(`UserName with an encrypted password over Reverse Connect, ${name}`, async () => {
+    const listener = passwordListeners.get(`${policy}/${mode}`);
+    const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+    assert.equal(ev.status, "Good", listener.describe());
+    const connected = listener.events.find((e) => e.event === "connected" && e.server_uri === URI);
+    assert.equal(connected?.security_policy, policy, listener.describe());
+    assert.ok(!listener.events.some((e) => e.event === "error"), listener.describe());
+  });
+}
 
 test("a peer that trusts only listed client certificates: ours opens the channel, an unknown " +
   "one is refused at OPN", async () => {

@@ -1,7 +1,8 @@
 // Secured channels against node-opcua 2.186.4 (tests/peer/server.mjs --secure): reads over
 // Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in modes Sign and SignAndEncrypt
-// with an ephemeral self-signed client certificate, a UserName login with an encrypted password,
-// X509 user identities (a trusted user certificate forward and reverse, an untrusted one refused),
+// with an ephemeral self-signed client certificate, forward and reverse; UserName logins with an
+// encrypted password (secured or None channels, forward and reverse), X509 user identities (a
+// trusted user certificate forward and reverse, over None too, an untrusted one refused),
 // and Reverse Connect where the server's identity is tied to its certificate: a ReverseHello whose
 // ServerUri is not the certificate's URI is refused once the channel is secured. With --trust-list,
 // the server's certificate must validate against the folder's certificates before OPN. Without
@@ -46,6 +47,16 @@ let impostorListener;
 let discoveringListener; // no --server-certificate: learns it on the peer's first dial
 let discoveringImpostorListener;
 let x509Listener; // Reverse Connect with alice's identity
+let x509NoneListener; // the same over a None channel
+let passwordListener; // Reverse Connect with alice's password, Aes128_Sha256_RsaOaep
+let passwordNoneListener; // the same over a None channel
+// "policy/mode" → Reverse Connect read, the modes the other listeners do not cover
+// (Basic256Sha256 SignAndEncrypt: listener; Aes128_Sha256_RsaOaep SignAndEncrypt:
+// passwordListener; Aes256_Sha256_RsaPss SignAndEncrypt: x509Listener)
+const rsaListeners = new Map();
+const RSA_REVERSE = [["Basic256Sha256", "Sign"], ["Aes128_Sha256_RsaOaep", "Sign"],
+  ["Aes256_Sha256_RsaPss", "Sign"]];
+const asAliceWithPassword = ["--user", "alice", "--password-file", passwordFile];
 const run = async (args) => {
   const p = runUarc(args);
   await exitWithin(p, 30000);
@@ -66,9 +77,24 @@ before(async () => {
       startListen(["--allow", URI, "--security-policy", "Aes256_Sha256_RsaPss", "--trust-store",
         x509StoreDir, "--read", "ns=1;s=Scalar.Double", "--count", "1", ...asAlice]),
     ]);
+  const read = ["--read", "ns=1;s=Scalar.Double", "--count", "1"];
+  // a None channel: the token's signature and the password are for the pinned certificate
+  const pinned = ["--server-certificate", certFile];
+  [x509NoneListener, passwordListener, passwordNoneListener] = await Promise.all([
+    startListen(["--allow", URI, ...pinned, ...read, ...asAlice]),
+    startListen(["--allow", URI, "--security-policy", "Aes128_Sha256_RsaOaep", ...pinned, ...read,
+      ...asAliceWithPassword]),
+    startListen(["--allow", URI, ...pinned, ...read, ...asAliceWithPassword]),
+  ]);
+  for (const [policy, mode] of RSA_REVERSE) {
+    rsaListeners.set(`${policy}/${mode}`, await startListen(["--allow", URI, "--security-policy",
+      policy, "--security-mode", mode, ...pinned, ...read]));
+  }
   peer = await startPeer({
     uri: URI,
-    reverse: [listener.url, discoveringListener.url, x509Listener.url],
+    reverse: [listener.url, discoveringListener.url, x509Listener.url, x509NoneListener.url,
+      passwordListener.url, passwordNoneListener.url, ...[...rsaListeners.values()].map((l) =>
+        l.url)],
     args: ["--no-big", "--secure", "--certificate-out", certFile, "--user", "alice:secret",
       "--trust-user", alice.cert],
   });
@@ -80,6 +106,8 @@ after(async () => {
   discoveringListener?.stop?.();
   discoveringImpostorListener?.stop?.();
   x509Listener?.stop?.();
+  for (const l of [x509NoneListener, passwordListener, passwordNoneListener,
+    ...rsaListeners.values()]) l?.stop?.();
   await peer?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -200,6 +228,35 @@ test("X509 user identity over Reverse Connect (Aes256_Sha256_RsaPss)", async () 
   assert.equal(ev.status, "Good", x509Listener.describe());
   assert.ok(!x509Listener.events.some((e) => e.event === "error"), x509Listener.describe());
 });
+
+/** Waits for the listener's read of the peer and checks its channel's SecurityPolicy. */
+async function reverseRead(l, policy) {
+  const ev = await l.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);
+  assert.equal(ev.status, "Good", l.describe());
+  const connected = l.events.find((e) => e.event === "connected" && e.server_uri === URI);
+  assert.equal(connected?.security_policy, policy, l.describe());
+  assert.ok(!l.events.some((e) => e.event === "error" && e.server_uri === URI), l.describe());
+}
+
+test("X509 user identity over Reverse Connect on a None channel", () =>
+  reverseRead(x509NoneListener, "None"));
+
+test("UserName with the password encrypted for the server, over Reverse Connect", async () => {
+  await reverseRead(passwordListener, "Aes128_Sha256_RsaOaep"); // SignAndEncrypt
+  await reverseRead(passwordNoneListener, "None"); // encrypted under the token policy's
+});
+
+test("UserName on a None channel: the password encrypted under the token policy's " +
+  "SecurityPolicy for the pinned certificate", async () => {
+  const ok = await run(["read", peer.endpointUrl, "i=2258", "--json", "--server-certificate",
+    certFile, ...asAliceWithPassword]);
+  assert.equal(ok.events[0]?.status, "Good", ok.describe());
+});
+
+for (const [policy, mode] of RSA_REVERSE) {
+  test(`Reverse Connect over ${policy} ${mode}`, () =>
+    reverseRead(rsaListeners.get(`${policy}/${mode}`), policy));
+}
 
 test("Reverse Connect over Basic256Sha256 SignAndEncrypt", async () => {
   const ev = await listener.waitFor((e) => e.event === "read" && e.server_uri === URI, 30000);

@@ -181,6 +181,9 @@ const server = new OPCUAServer({
   // 0: an item asking for sampling interval 0 on a variable with MinimumSamplingInterval 0 gets
   // every change, uncoalesced (ns=1;s=Counter).
   serverCapabilities: { minSupportedSampleRate: 0 },
+  // node-opcua counts the reverse connections it dials against this (default 10): a test that
+  // serves a dozen listeners at once must still leave room for its forward connects
+  maxConnectionsPerEndpoint: 100,
 
   userManager: {
     isValidUser: (name, password) => userTable.has(name) && userTable.get(name) === password,

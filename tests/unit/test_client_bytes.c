@@ -893,6 +893,26 @@ static void answer_activate(peer *p, size_t nonce_length)
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
 }
 
+/* The pin as a file (server_certificate_file, `uarc --server-certificate`) vouches on a None
+ * channel as the pin in memory does: the password goes out, encrypted for it. */
+static void test_password_for_a_pinned_key_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/uarc-pin-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, cert_real, cert_real_length), (ssize_t)cert_real_length);
+    close(fd);
+    peer p;
+    new_user_peer(&p, (uarc_client_config){.server_certificate_file = path});
+    uint32_t id = start_session(&p);
+    uarc_status s = answer_create_session(&p, id, cert_real, cert_real_length, 32, NULL, 0);
+    assert_int_equal(s, UARC_Good);
+    answer_activate(&p, 32);
+    uarc_client_delete(p.client);
+    unlink(path);
+}
+
 /* accept_untrusted_server_certificate is an explicit choice: the password goes out encrypted.
  * The ActivateSession response brings no nonce; re-activating the session after the connection
  * dropped must not reuse the previous nonce, which the server has seen used. */
@@ -1275,6 +1295,7 @@ int main(void)
         cmocka_unit_test(test_password_not_encrypted_for_an_unverified_key),
         cmocka_unit_test(test_password_needs_a_long_nonce),
         cmocka_unit_test(test_password_only_for_the_pinned_key),
+        cmocka_unit_test(test_password_for_a_pinned_key_file),
         cmocka_unit_test(test_nonce_of_activate_session_replaces_the_previous),
         cmocka_unit_test(test_trust_store_refuses_a_substituted_key),
         cmocka_unit_test(test_server_endpoints_must_match_discovery),

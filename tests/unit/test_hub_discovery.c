@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "fake_server.h"
 #include "uarc/uarc.h"
@@ -533,6 +535,70 @@ static void test_generated_certificate_shared(void **state)
     free_fixture(fx);
 }
 
+#define P256 "http://opcfoundation.org/UA/SecurityPolicy#ECC_nistP256"
+
+static uint8_t *cert_b_p256;
+static size_t cert_b_p256_length;
+
+/* SERVER_URI is served over Basic256Sha256 (an RSA certificate), OTHER_URI over ECC_nistP256
+ * (an EC certificate on P-256). */
+static bool configure_by_key_type(void *user_data, const uarc_reverse_connection *c,
+                                  uarc_client_config *cfg)
+{
+    (void)user_data;
+    bool a = strcmp(c->server_uri, SERVER_URI) == 0;
+    cfg->security_policy_uri = a ? POLICY : P256;
+    cfg->server_certificate = a ? cert_a : cert_b_p256;
+    cfg->server_certificate_length = a ? cert_a_length : cert_b_p256_length;
+    return true;
+}
+
+/* The key type of a certificate (DER): EVP_PKEY_RSA, EVP_PKEY_EC. */
+static int key_type(const uint8_t *der, size_t length)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)length);
+    assert_non_null(x);
+    int type = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
+    X509_free(x);
+    return type;
+}
+
+/* RSA and ECC servers in one hub: each client presents a generated certificate of the key type
+ * its policy needs (one per type, for the hub's URI), not the first one made. */
+static void test_generated_certificate_per_key_type(void **state)
+{
+    (void)state;
+    uint8_t *key;
+    size_t key_length;
+    assert_int_equal(uarc__crypto_make_certificate(OTHER_URI, "prime256v1", &cert_b_p256,
+                                                   &cert_b_p256_length, &key, &key_length),
+                     UARC_Good);
+    uarc__free(key);
+    fixture *fx =
+        new_hub((uarc_reverse_hub_config){.client = {.security_policy_uri = POLICY,
+                                                     .application_uri = "urn:uarc:test-hub",
+                                                     .generate_certificate = true},
+                                          .callbacks = {.configure = configure_by_key_type}});
+    const char *servers[] = {SERVER_URI, OTHER_URI};
+    const char *policies[] = {POLICY, P256};
+    const int types[] = {EVP_PKEY_RSA, EVP_PKEY_EC};
+    for (int i = 0; i < 2; i++) {
+        int fd = dial(fx, servers[i]);
+        assert_true(open_channel(fx, fd, policies[i]));
+        size_t length;
+        const uint8_t *cert = sender_certificate(&length);
+        assert_int_equal(key_type(cert, length), types[i]);
+        char uri[64];
+        assert_int_equal(uarc_certificate_uri(cert, length, uri, sizeof uri), UARC_Good);
+        assert_string_equal(uri, "urn:uarc:test-hub");
+        close(fd);
+        run_until(fx, &fx->ev.failed, i + 1);
+    }
+    free_fixture(fx);
+    uarc__free(cert_b_p256);
+}
+
 /* A server that never answers its discovery's HEL holds up nobody: another server's discovery
  * completes meanwhile, long before the silent one's connect timeout (10 s). */
 static void test_discovery_does_not_block(void **state)
@@ -566,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_trust_store_refuses_a_substitute),
         cmocka_unit_test(test_configured_certificate_skips_discovery),
         cmocka_unit_test(test_generated_certificate_shared),
+        cmocka_unit_test(test_generated_certificate_per_key_type),
         cmocka_unit_test(test_discovery_does_not_block),
     };
     return cmocka_run_group_tests(tests, make_certificates, free_certificates);
