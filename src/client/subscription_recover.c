@@ -63,6 +63,7 @@ void uarc__sub_make_again(uarc_subscription *s, uarc_status reason)
             s->items[i].state = ITEM_PENDING;
             s->items[i].server_id = 0;
         }
+    uarc__sub_drop_changes(s, reason, true); /* the items are created again with them */
     if (session_active(s->mgr))
         uarc__sub_create(s);
 }
