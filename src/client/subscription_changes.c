@@ -15,7 +15,7 @@ struct item_change {
     item_change *next;
     change_kind kind;
     uarc_MonitoringMode mode;
-    size_t count;
+    size_t count, capacity;
     size_t taken; /* handles[0..taken) have been put in a request */
     uint32_t handles[];
 };
@@ -234,6 +234,7 @@ static item_change *new_change(const uarc_subscription *s, change_kind kind,
         return NULL;
     }
     c->kind = kind;
+    c->capacity = count;
     for (size_t i = 0; i < count; i++) {
         uint32_t h = handles[i];
         if (item_of(s, h)->state != ITEM_ACTIVE)
@@ -260,6 +261,28 @@ static void enqueue(uarc_subscription *s, item_change *c)
     while (*tail)
         tail = &(*tail)->next;
     *tail = c;
+    uarc__sub_send_changes(s);
+}
+
+void uarc__sub_delete_on_server(uarc_subscription *s, uint32_t handle)
+{
+    enum { GROUP = 64 }; /* such items come a batch at a time: one request for many */
+    item_change **tail = &s->changes;
+    while (*tail && (*tail)->next)
+        tail = &(*tail)->next;
+    item_change *c = *tail;
+    if (!c || c->kind != CHANGE_REMOVE || c->count == c->capacity) {
+        c = uarc__calloc(1, sizeof *c + GROUP * sizeof c->handles[0]);
+        if (!c)
+            return; /* out of memory: it stays on the server, its values ignored */
+        c->kind = CHANGE_REMOVE;
+        c->capacity = GROUP;
+        if (*tail)
+            (*tail)->next = c;
+        else
+            s->changes = c;
+    }
+    c->handles[c->count++] = handle;
     uarc__sub_send_changes(s);
 }
 
@@ -291,8 +314,13 @@ UARC_API uarc_status uarc_subscription_remove_items(uarc_subscription *s, const 
     item_change *c = new_change(s, CHANGE_REMOVE, items, count);
     if (!c)
         return UARC_BadOutOfMemory;
-    for (size_t i = 0; i < count; i++)
-        s->items[items[i] - 1].state = ITEM_REMOVED;
+    for (size_t i = 0; i < count; i++) {
+        item *it = &s->items[items[i] - 1];
+        if (it->state < ITEM_REMOVED) /* a handle given twice: done the first time */
+            it->state = it->state == ITEM_CREATING ? ITEM_DROPPED
+                        : it->state == ITEM_UNSURE ? ITEM_DROPPED_UNSURE
+                                                   : ITEM_REMOVED;
+    }
     enqueue(s, c);
     return UARC_Good;
 }

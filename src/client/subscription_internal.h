@@ -38,7 +38,10 @@ typedef enum item_state {
     ITEM_UNSURE,   /* its batch got no answer: perhaps created on the server, to be asked */
     ITEM_ACTIVE,
     ITEM_FAILED,
+    /* from here on the handle is invalid */
     ITEM_REMOVED,
+    ITEM_DROPPED,        /* removed while CREATING: deleted on the server once it has an id */
+    ITEM_DROPPED_UNSURE, /* removed while UNSURE: deleted on the server if it has it */
 } item_state;
 
 typedef struct item {
@@ -142,7 +145,7 @@ static inline item *item_of(const uarc_subscription *s, uint32_t handle)
     if (handle == 0 || handle > s->item_count)
         return NULL;
     item *it = &s->items[handle - 1];
-    return it->state == ITEM_REMOVED ? NULL : it;
+    return it->state >= ITEM_REMOVED ? NULL : it;
 }
 
 /* subscription.c */
@@ -172,6 +175,9 @@ void uarc__sub_send_changes(uarc_subscription *s);
 /* The server lost the subscription (`reason`, report true) or it is freed: the changes not yet
  * answered are dropped; with `report`, item_modified tells `reason` for each item of them. */
 void uarc__sub_drop_changes(uarc_subscription *s, uarc_status reason, bool report);
+/* Queues DeleteMonitoredItems for a removed item that turned out to exist on the server
+ * (its server_id set). */
+void uarc__sub_delete_on_server(uarc_subscription *s, uint32_t handle);
 
 /* subscription_publish.c */
 void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence);

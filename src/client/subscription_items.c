@@ -31,16 +31,27 @@ static void on_items_created(void *user_data, uarc_status status, void *response
     size_t k = 0;
     for (size_t i = 0; i < s->item_count; i++) {
         item *it = &s->items[i];
-        if (it->state != ITEM_CREATING)
+        if (it->state != ITEM_CREATING && it->state != ITEM_DROPPED)
             continue;
+        bool dropped = it->state == ITEM_DROPPED;
         if (!r || status != UARC_Good) {
-            it->state = unsure ? ITEM_UNSURE : ITEM_PENDING; /* retried with the next batch */
+            /* retried with the next batch, or asked about */
+            it->state = dropped  ? (unsure ? ITEM_DROPPED_UNSURE : ITEM_REMOVED)
+                        : unsure ? ITEM_UNSURE
+                                 : ITEM_PENDING;
             continue;
         }
         uarc_status result =
             k < r->resultsSize ? r->results[k].statusCode : UARC_BadUnexpectedError;
         it->server_id = k < r->resultsSize ? r->results[k].monitoredItemId : 0;
         k++;
+        if (dropped) {
+            /* removed while its creation was in flight: deleted now that it has an id */
+            it->state = ITEM_REMOVED;
+            if (!uarc_status_is_bad(result))
+                uarc__sub_delete_on_server(s, (uint32_t)(i + 1));
+            continue;
+        }
         it->state = uarc_status_is_bad(result) ? ITEM_FAILED : ITEM_ACTIVE;
         if (s->cfg.callbacks.item_created && !s->deleted) {
             s->delivering++;
@@ -194,26 +205,29 @@ static void on_server_items(void *user_data, uarc_status status, void *response)
                       uarc_status_name(why));
         n = 0;
     }
-    for (size_t i = 0; i < s->item_count; i++) {
-        item *it = &s->items[i];
-        if (it->state != ITEM_UNSURE)
-            continue;
-        size_t k = 0;
-        while (k < n && client[k] != i + 1)
-            k++;
-        if (k == n) {
-            it->state = ITEM_PENDING;
-            continue;
+    /* client handles index the items: one pass over the server's list */
+    for (size_t k = 0; k < n; k++) {
+        item *it = client[k] && client[k] <= s->item_count ? &s->items[client[k] - 1] : NULL;
+        if (it && it->state == ITEM_DROPPED_UNSURE) {
+            it->state = ITEM_REMOVED;
+            it->server_id = server[k];
+            uarc__sub_delete_on_server(s, client[k]);
         }
+        if (!it || it->state != ITEM_UNSURE)
+            continue;
         it->state = ITEM_ACTIVE;
         it->server_id = server[k];
         if (s->cfg.callbacks.item_created && !s->deleted) {
             s->delivering++;
-            s->cfg.callbacks.item_created(s->cfg.callbacks.user_data, s, (uint32_t)(i + 1),
-                                          UARC_Good);
+            s->cfg.callbacks.item_created(s->cfg.callbacks.user_data, s, client[k], UARC_Good);
             s->delivering--;
         }
     }
+    for (size_t i = 0; i < s->item_count; i++) /* those the server does not have */
+        if (s->items[i].state == ITEM_UNSURE)
+            s->items[i].state = ITEM_PENDING;
+        else if (s->items[i].state == ITEM_DROPPED_UNSURE)
+            s->items[i].state = ITEM_REMOVED;
     if (s->deleted)
         uarc__sub_sweep(s->mgr);
     else
@@ -265,7 +279,7 @@ static void send_creations(uarc_subscription *s)
         !session_active(s->mgr) || s->deleted)
         return;
     for (size_t i = 0; i < s->item_count; i++)
-        if (s->items[i].state == ITEM_UNSURE) {
+        if (s->items[i].state == ITEM_UNSURE || s->items[i].state == ITEM_DROPPED_UNSURE) {
             ask_server_items(s);
             return;
         }

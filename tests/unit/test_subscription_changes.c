@@ -390,6 +390,100 @@ static void test_drop_and_subscription_lost(void **state)
     uarc_client_delete(p.client);
 }
 
+/* Items 1, 2, 3 added before the subscription exists; it is created and their
+ * CreateMonitoredItems is in flight (returned: its RequestId). */
+static uint32_t three_items_in_flight(byte_peer *p, recorder *r, uarc_subscription **s)
+{
+    uarc_subscription_config cfg = config_for(r);
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(p, &ccfg);
+    assert_int_equal(uarc_subscription_new(p->client, &cfg, s), UARC_Good);
+    for (uint32_t i = 0; i < 3; i++) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 10 + i)};
+        assert_int_equal(uarc_subscription_add_item(*s, &item, NULL), UARC_Good);
+    }
+    reply_create(p, SUB_ID);
+    reply_limits(p, UARC_Good, 0);
+    uarc_CreateMonitoredItemsRequest req;
+    uint32_t rid = pop_skipping_publish(p, UARC_T(CreateMonitoredItemsRequest), &req);
+    assert_int_equal(req.itemsToCreateSize, 3);
+    uarc_clear(&req, UARC_T(CreateMonitoredItemsRequest));
+    return rid;
+}
+
+/* Pops a DeleteMonitoredItems of the one server id `expected` and answers it. */
+static void expect_delete_of(byte_peer *p, uint32_t expected)
+{
+    uarc_DeleteMonitoredItemsRequest d;
+    uint32_t rid = pop_skipping_publish(p, UARC_T(DeleteMonitoredItemsRequest), &d);
+    assert_int_equal(d.monitoredItemIdsSize, 1);
+    assert_int_equal(d.monitoredItemIds[0], expected);
+    uarc_clear(&d, UARC_T(DeleteMonitoredItemsRequest));
+    reply_change(p, REMOVE, rid, 1);
+}
+
+/* An item removed while its CreateMonitoredItems is in flight: the answer's results still go to
+ * the right items, and the removed one is deleted on the server once it has an id. */
+static void test_removed_while_being_created(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription *s;
+    uint32_t rid = three_items_in_flight(&p, &r, &s);
+    assert_int_equal(uarc_subscription_remove_item(s, 2), UARC_Good);
+    assert_int_equal(uarc_subscription_remove_item(s, 2), UARC_BadMonitoredItemIdInvalid);
+    uarc_MonitoredItemCreateResult results[3] = {
+        {.monitoredItemId = 101}, {.monitoredItemId = 102}, {.monitoredItemId = 103}};
+    uarc_CreateMonitoredItemsResponse cr;
+    uarc_init(&cr, UARC_T(CreateMonitoredItemsResponse));
+    cr.resultsSize = 3;
+    cr.results = results;
+    peer_reply(&p, rid, &cr, UARC_T(CreateMonitoredItemsResponse));
+    expect_delete_of(&p, 102);
+    assert_true(only_publishes(&p));
+    assert_int_equal(uarc_subscription_remove_item(s, 3), UARC_Good);
+    expect_delete_of(&p, 103);
+    uarc_client_delete(p.client);
+}
+
+/* The same, and the connection drops before the answer: the server, asked, has all three; the
+ * removed one is deleted there, the others are taken over. */
+static void test_removed_while_unsure(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription *s;
+    three_items_in_flight(&p, &r, &s);
+    assert_int_equal(uarc_subscription_remove_item(s, 2), UARC_Good);
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    p.now += 1000;
+    peer_open_channel(&p);
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+    uarc_CallRequest creq;
+    uint32_t rid = pop_skipping_publish(&p, UARC_T(CallRequest), &creq);
+    uarc_clear(&creq, UARC_T(CallRequest));
+    uint32_t server[3] = {201, 202, 203}, client[3] = {1, 2, 3};
+    uarc_variant out[2] = {
+        {.type = UARC_T(UInt32), .data = server, .array_length = 3, .is_array = true},
+        {.type = UARC_T(UInt32), .data = client, .array_length = 3, .is_array = true}};
+    uarc_CallMethodResult result = {.outputArgumentsSize = 2, .outputArguments = out};
+    uarc_CallResponse cres;
+    uarc_init(&cres, UARC_T(CallResponse));
+    cres.resultsSize = 1;
+    cres.results = &result;
+    peer_reply(&p, rid, &cres, UARC_T(CallResponse));
+    expect_delete_of(&p, 202);
+    assert_true(only_publishes(&p)); /* nothing created again */
+    assert_int_equal(uarc_subscription_remove_item(s, 3), UARC_Good);
+    expect_delete_of(&p, 203);
+    uarc_client_delete(p.client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_duplicate_handles_once),
         cmocka_unit_test(test_drop_between_batches_resumes),
         cmocka_unit_test(test_drop_and_subscription_lost),
+        cmocka_unit_test(test_removed_while_being_created),
+        cmocka_unit_test(test_removed_while_unsure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
