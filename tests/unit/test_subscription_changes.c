@@ -30,6 +30,9 @@ static uint32_t server_id(uint32_t handle)
     return 1000 + handle;
 }
 
+/* The RequestId of the last PublishRequest left aside. */
+static uint32_t last_publish;
+
 /* Pops the next request of `type` the client sent, PublishRequests before it left aside; decodes
  * it into `request` (uarc_clear it) and returns its RequestId. */
 static uint32_t pop_skipping_publish(byte_peer *p, const uarc_type *type, void *request)
@@ -41,8 +44,10 @@ static uint32_t pop_skipping_publish(byte_peer *p, const uarc_type *type, void *
         assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
                                      UARC_T(NodeId), NULL),
                          UARC_Good);
-        if (id.identifier.numeric == UARC_T(PublishRequest)->binary_encoding_id)
+        if (id.identifier.numeric == UARC_T(PublishRequest)->binary_encoding_id) {
+            last_publish = get_u32(p->message + 20);
             continue;
+        }
         if (id.identifier.numeric != type->binary_encoding_id)
             fail_msg("expected a %s, got encoding i=%u", type->name, id.identifier.numeric);
         assert_int_equal(
@@ -64,6 +69,7 @@ static bool only_publishes(byte_peer *p)
                          UARC_Good);
         if (id.identifier.numeric != UARC_T(PublishRequest)->binary_encoding_id)
             return false;
+        last_publish = get_u32(p->message + 20);
     }
     return true;
 }
@@ -390,6 +396,42 @@ static void test_drop_and_subscription_lost(void **state)
     uarc_client_delete(p.client);
 }
 
+/* The server ends the subscription (a StatusChangeNotification, e.g. its lifetime expired)
+ * between batches: the items not yet answered are reported BadSubscriptionIdInvalid, once; the
+ * answer of the batch in flight, coming later, reports nothing more. */
+static void test_ended_by_the_server_between_batches(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    static uint32_t handles[ITEMS], got[ITEMS];
+    uarc_subscription *s = setup_items(&p, &r, 0, handles);
+    assert_int_equal(start(s, MODE, handles, ITEMS), UARC_Good);
+    size_t n;
+    uint32_t rid = pop_change(&p, MODE, got, &n);
+    reply_change(&p, MODE, rid, n);
+    rid = pop_change(&p, MODE, got, &n);
+    uarc_StatusChangeNotification sc = {.status = UARC_BadTimeout};
+    uarc_extension_object e = {.encoding = UARC_EXTENSION_OBJECT_DECODED};
+    e.content.decoded.type = UARC_T(StatusChangeNotification);
+    e.content.decoded.data = &sc;
+    uarc_PublishResponse pr;
+    uarc_init(&pr, UARC_T(PublishResponse));
+    pr.subscriptionId = SUB_ID;
+    pr.notificationMessage.sequenceNumber = 1;
+    pr.notificationMessage.notificationDataSize = 1;
+    pr.notificationMessage.notificationData = &e;
+    peer_reply(&p, last_publish, &pr, UARC_T(PublishResponse));
+    assert_int_equal(modified_total, ITEMS);
+    for (uint32_t h = 1; h <= ITEMS; h++)
+        assert_int_equal(modified_status[h], h <= 500 ? UARC_Good : UARC_BadSubscriptionIdInvalid);
+    reply_change(&p, MODE, rid, n);
+    assert_int_equal(modified_total, ITEMS);
+    uarc_CreateSubscriptionRequest creq;
+    pop_skipping_publish(&p, UARC_T(CreateSubscriptionRequest), &creq);
+    uarc_client_delete(p.client);
+}
+
 /* Items 1, 2, 3 added before the subscription exists; it is created and their
  * CreateMonitoredItems is in flight (returned: its RequestId). */
 static uint32_t three_items_in_flight(byte_peer *p, recorder *r, uarc_subscription **s)
@@ -493,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_handles_once),
         cmocka_unit_test(test_drop_between_batches_resumes),
         cmocka_unit_test(test_drop_and_subscription_lost),
+        cmocka_unit_test(test_ended_by_the_server_between_batches),
         cmocka_unit_test(test_removed_while_being_created),
         cmocka_unit_test(test_removed_while_unsure),
     };
