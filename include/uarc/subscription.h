@@ -220,7 +220,8 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscri
  * the subscription at a time, in the order of the calls; a BadTooManyOperations answer halves
  * the batch size (for creation too) and the same items go again. Each call takes effect here at
  * once (handles removed, parameters and modes kept for a re-creation) and returns before the
- * server has answered; a handle given twice in one call counts once.
+ * server has answered, also while the session is not active (its requests wait for it); a
+ * handle given twice in one call counts once. A call waiting to be sent holds 4 bytes per item.
  *
  * When the connection drops before every batch of a call has been answered, the items of the
  * answered batches took the change on the server (item_modified told them); the others, the
@@ -232,9 +233,11 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscri
  * removed items are not created again.
  */
 
-/* Removes `count` items (DeleteMonitoredItems for those on the server): their handles are
- * invalid from now on and their data no longer delivered; the server's answers are not
- * reported. `items` is only read during the call. Returns Good, BadMonitoredItemIdInvalid (an
+/* Removes `count` items (DeleteMonitoredItems for those on the server; one whose
+ * CreateMonitoredItems is still in flight is deleted there once the answer gives its id, or,
+ * when the answer was lost, once Server.GetMonitoredItems shows the server has it): their
+ * handles are invalid from now on and their data no longer delivered; the server's answers are
+ * not reported. `items` is only read during the call. Returns Good, BadMonitoredItemIdInvalid (an
  * unknown or removed handle: nothing is removed), BadOutOfMemory (nothing is removed). */
 UARC_API uarc_status uarc_subscription_remove_items(uarc_subscription *subscription,
                                                     const uint32_t *items, size_t count);
