@@ -62,12 +62,14 @@ static void batch_answered(change_batch *b, uarc_status status, const uarc_statu
 {
     uarc_subscription *s = b->s;
     s->inflight--;
-    if (s->change_in_flight != b || s->deleted) {
+    bool current = s->change_in_flight == b;
+    if (current)
+        s->change_in_flight = NULL;
+    if (!current || s->deleted) {
         uarc__free(b); /* dropped: the subscription was lost, or deleted */
         uarc__sub_sweep(s->mgr);
         return;
     }
-    s->change_in_flight = NULL;
     item_change *c = s->changes;
     if (status == UARC_BadTooManyOperations && b->count > 1) {
         /* Beyond the server's MaxMonitoredItemsPerCall: half as many, the same items again. */

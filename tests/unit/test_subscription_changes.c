@@ -432,6 +432,28 @@ static void test_ended_by_the_server_between_batches(void **state)
     uarc_client_delete(p.client);
 }
 
+/* The subscription is deleted while a batch is in flight: its answer reports nothing and
+ * nothing more is sent (valgrind: nothing read after it is freed). */
+static void test_deleted_with_a_batch_in_flight(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    static uint32_t handles[ITEMS], got[ITEMS];
+    uarc_subscription *s = setup_items(&p, &r, 0, handles);
+    assert_int_equal(start(s, MODIFY, handles, ITEMS), UARC_Good);
+    size_t n;
+    uint32_t rid = pop_change(&p, MODIFY, got, &n);
+    uarc_subscription_delete(s);
+    uarc_DeleteSubscriptionsRequest d;
+    pop_skipping_publish(&p, UARC_T(DeleteSubscriptionsRequest), &d);
+    uarc_clear(&d, UARC_T(DeleteSubscriptionsRequest));
+    reply_change(&p, MODIFY, rid, n);
+    assert_int_equal(modified_total, 0);
+    assert_true(only_publishes(&p));
+    uarc_client_delete(p.client);
+}
+
 /* Items 1, 2, 3 added before the subscription exists; it is created and their
  * CreateMonitoredItems is in flight (returned: its RequestId). */
 static uint32_t three_items_in_flight(byte_peer *p, recorder *r, uarc_subscription **s)
@@ -536,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_drop_between_batches_resumes),
         cmocka_unit_test(test_drop_and_subscription_lost),
         cmocka_unit_test(test_ended_by_the_server_between_batches),
+        cmocka_unit_test(test_deleted_with_a_batch_in_flight),
         cmocka_unit_test(test_removed_while_being_created),
         cmocka_unit_test(test_removed_while_unsure),
     };
