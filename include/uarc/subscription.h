@@ -119,9 +119,11 @@ typedef struct uarc_subscription_callbacks {
     void (*item_created)(void *user_data, uarc_subscription *subscription, uint32_t item,
                          uarc_status status);
     void (*event)(void *user_data, const uarc_event *event);
-    /* An item's result of uarc_subscription_modify_item() or
-     * uarc_subscription_set_monitoring_mode() when the request went to the server (the status
-     * of the call when it failed as a whole). */
+    /* An item's result of uarc_subscription_modify_items() or
+     * uarc_subscription_set_monitoring_mode(), once per item that was on the server at the call
+     * (not for one removed before its request went out): the server's result, the status of the
+     * request when it failed as a whole, or BadSubscriptionIdInvalid (see "when the connection
+     * drops" below). */
     void (*item_modified)(void *user_data, uarc_subscription *subscription, uint32_t item,
                           uarc_status status);
     void *user_data;
@@ -138,7 +140,8 @@ typedef struct uarc_subscription_config {
     uint8_t priority;
     bool publishing_disabled; /* create with publishing off */
     bool deferred_ack;        /* acknowledge only on uarc_subscription_ack() */
-    /* Items per CreateMonitoredItems; 0: 500. Never more than the server's
+    /* Items per CreateMonitoredItems, DeleteMonitoredItems, ModifyMonitoredItems and
+     * SetMonitoringMode; 0: 500. Never more than the server's
      * Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall, read once per session
      * before its first items (0, or not readable: no limit). Halved whenever the server answers
      * BadTooManyOperations all the same. */
@@ -235,30 +238,61 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscri
                                                       const uarc_event_item_params *params,
                                                       uint32_t *item);
 
-/* Removes an item (DeleteMonitoredItems when it exists on the server). Returns Good,
- * BadMonitoredItemIdInvalid. */
+/*
+ * Removals, modifications and monitoring modes of items on the server go out as requests of at
+ * most min(config.item_batch_size, the server's MaxMonitoredItemsPerCall) items, one request of
+ * the subscription at a time, in the order of the calls; a BadTooManyOperations answer halves
+ * the batch size (for creation too) and the same items go again. Each call takes effect here at
+ * once (handles removed, parameters and modes kept for a re-creation) and returns before the
+ * server has answered, also while the session is not active (its requests wait for it); a
+ * handle given twice in one call counts once. A call waiting to be sent holds 4 bytes per item.
+ *
+ * When the connection drops before every batch of a call has been answered, the items of the
+ * answered batches took the change on the server (item_modified told them); the others, the
+ * batch that got no answer included, are sent once the session is back (the same session
+ * re-activated, or the subscription transferred to a new one; these services may be repeated).
+ * When the server lost the subscription instead (it is created again: state RECREATED), what was
+ * not yet answered is not sent: item_modified tells BadSubscriptionIdInvalid for each of those
+ * items, which are then created with the new parameters and modes (item_created tells), and
+ * removed items are not created again.
+ */
+
+/* Removes `count` items (DeleteMonitoredItems for those on the server; one whose
+ * CreateMonitoredItems is still in flight is deleted there once the answer gives its id, or,
+ * when the answer was lost, once Server.GetMonitoredItems shows the server has it): their
+ * handles are invalid from now on and their data no longer delivered; the server's answers are
+ * not reported. `items` is only read during the call. Returns Good, BadMonitoredItemIdInvalid (an
+ * unknown or removed handle: nothing is removed), BadOutOfMemory (nothing is removed). */
+UARC_API uarc_status uarc_subscription_remove_items(uarc_subscription *subscription,
+                                                    const uint32_t *items, size_t count);
+
+/* uarc_subscription_remove_items() of one item. */
 UARC_API uarc_status uarc_subscription_remove_item(uarc_subscription *subscription, uint32_t item);
 
 /*
- * ModifyMonitoredItems for a data item: sampling interval, queue size, discard policy, trigger
- * and deadband from `params` (its node, attribute_id and user_data are ignored: those of the item
- * stay). The new parameters are kept for a re-creation too. An item not yet sent is created with
- * them; one on the server is modified at once and item_modified tells the result. Returns Good,
- * BadMonitoredItemIdInvalid, BadNotSupported (an event item), BadInvalidState (the item is being
- * created, failed, or the session is not active: try again later), BadOutOfMemory, or why the
- * request could not be sent.
+ * ModifyMonitoredItems for `count` data items: sampling interval, queue size, discard policy,
+ * trigger and deadband from `params` (its node, attribute_id and user_data are ignored: those of
+ * each item stay; `params` and `items` are only read during the call). The new parameters are
+ * kept for a re-creation too. Items not yet sent are created with them; item_modified tells the
+ * result of each item on the server. Either every item takes the parameters or none: returns
+ * Good, BadMonitoredItemIdInvalid, BadNotSupported (an event item), BadInvalidState (an item is
+ * being created or failed: try again later), BadOutOfMemory.
  */
+UARC_API uarc_status uarc_subscription_modify_items(uarc_subscription *subscription,
+                                                    const uint32_t *items, size_t count,
+                                                    const uarc_monitored_item_params *params);
+
+/* uarc_subscription_modify_items() of one item. */
 UARC_API uarc_status uarc_subscription_modify_item(uarc_subscription *subscription, uint32_t item,
                                                    const uarc_monitored_item_params *params);
 
 /*
- * SetMonitoringMode (Disabled, Sampling or Reporting) for `count` items in one call; the mode
- * is kept for a re-creation too, and items not yet sent are created in it. Either every item
- * takes the mode or none (an error changes nothing). item_modified tells each result of the
- * items on the server. Returns Good, BadMonitoringModeInvalid, BadMonitoredItemIdInvalid,
- * BadInvalidState (as for uarc_subscription_modify_item()), BadTooManyOperations (more items on
- * the server than its MaxMonitoredItemsPerCall), BadOutOfMemory, or why the request could not
- * be sent.
+ * SetMonitoringMode (Disabled, Sampling or Reporting) for `count` items (`items` only read
+ * during the call); the mode is kept for a re-creation too, and items not yet sent are created
+ * in it. Either every item takes the mode or none (an error changes nothing). item_modified
+ * tells the result of each item on the server. Returns Good, BadMonitoringModeInvalid,
+ * BadMonitoredItemIdInvalid, BadInvalidState (as for uarc_subscription_modify_items()),
+ * BadOutOfMemory.
  */
 UARC_API uarc_status uarc_subscription_set_monitoring_mode(uarc_subscription *subscription,
                                                            const uint32_t *items, size_t count,

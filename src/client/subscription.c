@@ -41,6 +41,7 @@ void uarc__sub_log(const uarc_subscription *s, uarc_log_level level, const char 
 
 void uarc__sub_free(uarc_subscription *s)
 {
+    uarc__sub_drop_changes(s, UARC_Good, false);
     for (size_t i = 0; i < s->item_count; i++) {
         uarc_clear(&s->items[i].params.node, UARC_T(NodeId));
         uarc_clear(&s->items[i].last, UARC_T(DataValue));

@@ -1,6 +1,7 @@
 /*
  * The insides of subscriptions, shared by their files: subscription.c (subscriptions and the
- * API), subscription_items.c (monitored items), subscription_publish.c (the publish pipeline,
+ * API), subscription_items.c (monitored items: creation), subscription_changes.c (their removal,
+ * modification and monitoring mode), subscription_publish.c (the publish pipeline,
  * delivery in sequence order, Republish of holes, acknowledgements) and subscription_recover.c
  * (resume, transfer and re-creation across connections, the keep-alive watch, the client hooks).
  *
@@ -37,7 +38,10 @@ typedef enum item_state {
     ITEM_UNSURE,   /* its batch got no answer: perhaps created on the server, to be asked */
     ITEM_ACTIVE,
     ITEM_FAILED,
+    /* from here on the handle is invalid */
     ITEM_REMOVED,
+    ITEM_DROPPED,        /* removed while CREATING: deleted on the server once it has an id */
+    ITEM_DROPPED_UNSURE, /* removed while UNSURE: deleted on the server if it has it */
 } item_state;
 
 typedef struct item {
@@ -52,6 +56,8 @@ typedef struct item {
 } item;
 
 typedef struct manager manager;
+typedef struct item_change item_change;
+typedef struct change_batch change_batch;
 
 struct uarc_subscription {
     manager *mgr;
@@ -71,6 +77,10 @@ struct uarc_subscription {
     size_t item_count, item_capacity;
     bool batch_in_flight;
     bool asking_items; /* Server.GetMonitoredItems in flight, for the ITEM_UNSURE ones */
+    /* removals, modifications and monitoring modes to send, in the order of the calls, and the
+     * one batch of them in flight */
+    item_change *changes;
+    change_batch *change_in_flight;
     /* sequence numbers: next to deliver (0: not known yet); everything before `horizon` has been
      * sent by the server */
     uint32_t next, horizon;
@@ -138,7 +148,7 @@ static inline item *item_of(const uarc_subscription *s, uint32_t handle)
     if (handle == 0 || handle > s->item_count)
         return NULL;
     item *it = &s->items[handle - 1];
-    return it->state == ITEM_REMOVED ? NULL : it;
+    return it->state >= ITEM_REMOVED ? NULL : it;
 }
 
 /* subscription.c */
@@ -156,8 +166,24 @@ uarc_status uarc__sub_alloc(uarc_client *client, const uarc_subscription_config 
                             uarc_subscription **subscription);
 
 /* subscription_items.c */
-/* Sends the next batch of items waiting to be created. */
+/* Sends the next batch of items waiting to be created and the next batch of changes. */
 void uarc__sub_send_items(uarc_subscription *s);
+/* Items per request: the configured batch within the server's MaxMonitoredItemsPerCall; 0 while
+ * that limit is being read (uarc__sub_send_items() runs again when it is known). */
+uint32_t uarc__sub_batch_limit(uarc_subscription *s);
+/* The item's MonitoringParameters; the filter may point into *f or the item. */
+void uarc__sub_item_parameters(const item *it, uint32_t handle, uarc_MonitoringParameters *p,
+                               uarc_DataChangeFilter *f);
+
+/* subscription_changes.c */
+/* Sends the next batch of removals, modifications or monitoring modes. */
+void uarc__sub_send_changes(uarc_subscription *s);
+/* The server lost the subscription (`reason`, report true) or it is freed: the changes not yet
+ * answered are dropped; with `report`, item_modified tells `reason` for each item of them. */
+void uarc__sub_drop_changes(uarc_subscription *s, uarc_status reason, bool report);
+/* Queues DeleteMonitoredItems for a removed item that turned out to exist on the server
+ * (its server_id set). */
+void uarc__sub_delete_on_server(uarc_subscription *s, uint32_t handle);
 
 /* subscription_publish.c */
 void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence);

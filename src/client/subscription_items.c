@@ -1,6 +1,6 @@
 /*
  * Monitored items: creation in batches within the server's MaxMonitoredItemsPerCall, data
- * change and event filters, modify, monitoring mode and removal.
+ * change and event filters (their removal and changes: subscription_changes.c).
  */
 #include <string.h>
 
@@ -17,6 +17,7 @@
 #define SERVER_GET_MONITORED_ITEMS 11492u
 
 static void read_limits(manager *m);
+static void send_creations(uarc_subscription *s);
 
 static void on_items_created(void *user_data, uarc_status status, void *response)
 {
@@ -30,16 +31,27 @@ static void on_items_created(void *user_data, uarc_status status, void *response
     size_t k = 0;
     for (size_t i = 0; i < s->item_count; i++) {
         item *it = &s->items[i];
-        if (it->state != ITEM_CREATING)
+        if (it->state != ITEM_CREATING && it->state != ITEM_DROPPED)
             continue;
+        bool dropped = it->state == ITEM_DROPPED;
         if (!r || status != UARC_Good) {
-            it->state = unsure ? ITEM_UNSURE : ITEM_PENDING; /* retried with the next batch */
+            /* retried with the next batch, or asked about */
+            it->state = dropped  ? (unsure ? ITEM_DROPPED_UNSURE : ITEM_REMOVED)
+                        : unsure ? ITEM_UNSURE
+                                 : ITEM_PENDING;
             continue;
         }
         uarc_status result =
             k < r->resultsSize ? r->results[k].statusCode : UARC_BadUnexpectedError;
         it->server_id = k < r->resultsSize ? r->results[k].monitoredItemId : 0;
         k++;
+        if (dropped) {
+            /* removed while its creation was in flight: deleted now that it has an id */
+            it->state = ITEM_REMOVED;
+            if (!uarc_status_is_bad(result))
+                uarc__sub_delete_on_server(s, (uint32_t)(i + 1));
+            continue;
+        }
         it->state = uarc_status_is_bad(result) ? ITEM_FAILED : ITEM_ACTIVE;
         if (s->cfg.callbacks.item_created && !s->deleted) {
             s->delivering++;
@@ -132,9 +144,8 @@ static void read_limits(manager *m)
         m->limits = LIMITS_READING;
 }
 
-/* The item's MonitoringParameters; the filter may point into *f or the item. */
-static void parameters_of(const item *it, uint32_t handle, uarc_MonitoringParameters *p,
-                          uarc_DataChangeFilter *f)
+void uarc__sub_item_parameters(const item *it, uint32_t handle, uarc_MonitoringParameters *p,
+                               uarc_DataChangeFilter *f)
 {
     p->clientHandle = handle;
     double sampling = it->params.sampling_interval_ms;
@@ -194,26 +205,29 @@ static void on_server_items(void *user_data, uarc_status status, void *response)
                       uarc_status_name(why));
         n = 0;
     }
-    for (size_t i = 0; i < s->item_count; i++) {
-        item *it = &s->items[i];
-        if (it->state != ITEM_UNSURE)
-            continue;
-        size_t k = 0;
-        while (k < n && client[k] != i + 1)
-            k++;
-        if (k == n) {
-            it->state = ITEM_PENDING;
-            continue;
+    /* client handles index the items: one pass over the server's list */
+    for (size_t k = 0; k < n; k++) {
+        item *it = client[k] && client[k] <= s->item_count ? &s->items[client[k] - 1] : NULL;
+        if (it && it->state == ITEM_DROPPED_UNSURE) {
+            it->state = ITEM_REMOVED;
+            it->server_id = server[k];
+            uarc__sub_delete_on_server(s, client[k]);
         }
+        if (!it || it->state != ITEM_UNSURE)
+            continue;
         it->state = ITEM_ACTIVE;
         it->server_id = server[k];
         if (s->cfg.callbacks.item_created && !s->deleted) {
             s->delivering++;
-            s->cfg.callbacks.item_created(s->cfg.callbacks.user_data, s, (uint32_t)(i + 1),
-                                          UARC_Good);
+            s->cfg.callbacks.item_created(s->cfg.callbacks.user_data, s, client[k], UARC_Good);
             s->delivering--;
         }
     }
+    for (size_t i = 0; i < s->item_count; i++) /* those the server does not have */
+        if (s->items[i].state == ITEM_UNSURE)
+            s->items[i].state = ITEM_PENDING;
+        else if (s->items[i].state == ITEM_DROPPED_UNSURE)
+            s->items[i].state = ITEM_REMOVED;
     if (s->deleted)
         uarc__sub_sweep(s->mgr);
     else
@@ -240,28 +254,41 @@ static void ask_server_items(uarc_subscription *s)
     }
 }
 
+uint32_t uarc__sub_batch_limit(uarc_subscription *s)
+{
+    manager *m = s->mgr;
+    if (m->limits != LIMITS_KNOWN) {
+        read_limits(m); /* uarc__sub_send_items() runs again when the answer is in */
+        return 0;
+    }
+    uint32_t batch = s->cfg.item_batch_size;
+    if (m->max_items_per_call && m->max_items_per_call < batch)
+        batch = m->max_items_per_call;
+    return batch;
+}
+
 void uarc__sub_send_items(uarc_subscription *s)
+{
+    send_creations(s);
+    uarc__sub_send_changes(s);
+}
+
+static void send_creations(uarc_subscription *s)
 {
     if (s->batch_in_flight || s->asking_items || !s->id || s->phase != PHASE_LIVE ||
         !session_active(s->mgr) || s->deleted)
         return;
     for (size_t i = 0; i < s->item_count; i++)
-        if (s->items[i].state == ITEM_UNSURE) {
+        if (s->items[i].state == ITEM_UNSURE || s->items[i].state == ITEM_DROPPED_UNSURE) {
             ask_server_items(s);
             return;
         }
-    manager *m = s->mgr;
-    if (m->limits != LIMITS_KNOWN) {
-        bool pending = false;
-        for (size_t i = 0; i < s->item_count && !pending; i++)
-            pending = s->items[i].state == ITEM_PENDING;
-        if (pending)
-            read_limits(m); /* the batch goes out when the answer is in */
+    bool pending = false;
+    for (size_t i = 0; i < s->item_count && !pending; i++)
+        pending = s->items[i].state == ITEM_PENDING;
+    uint32_t batch = pending ? uarc__sub_batch_limit(s) : 0;
+    if (!batch)
         return;
-    }
-    uint32_t batch = s->cfg.item_batch_size;
-    if (m->max_items_per_call && m->max_items_per_call < batch)
-        batch = m->max_items_per_call;
     uarc_MonitoredItemCreateRequest *reqs = uarc__calloc(batch, sizeof *reqs);
     uarc_DataChangeFilter *filters = uarc__calloc(batch, sizeof *filters);
     size_t n = 0;
@@ -275,7 +302,7 @@ void uarc__sub_send_items(uarc_subscription *s)
                                        : it->params.attribute_id ? it->params.attribute_id
                                                                  : UARC_ATTRIBUTEID_Value;
         r->monitoringMode = it->mode;
-        parameters_of(it, (uint32_t)(i + 1), &r->requestedParameters, &filters[n]);
+        uarc__sub_item_parameters(it, (uint32_t)(i + 1), &r->requestedParameters, &filters[n]);
         n++;
     }
     if (n) {
@@ -420,188 +447,4 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *s,
     if (handle)
         *handle = h;
     return UARC_Good;
-}
-
-UARC_API uarc_status uarc_subscription_remove_item(uarc_subscription *s, uint32_t handle)
-{
-    if (!item_of(s, handle))
-        return UARC_BadMonitoredItemIdInvalid;
-    item *it = &s->items[handle - 1];
-    if (it->state == ITEM_ACTIVE && s->id && session_active(s->mgr)) {
-        uarc_DeleteMonitoredItemsRequest req;
-        uarc_init(&req, UARC_T(DeleteMonitoredItemsRequest));
-        req.subscriptionId = s->id;
-        req.monitoredItemIdsSize = 1;
-        req.monitoredItemIds = &it->server_id;
-        uarc_client_send(s->mgr->client, &req, UARC_T(DeleteMonitoredItemsRequest),
-                         UARC_T(DeleteMonitoredItemsResponse), 0, uarc__sub_ignore_response, NULL,
-                         NULL);
-    }
-    it->state = ITEM_REMOVED;
-    return UARC_Good;
-}
-
-/* A ModifyMonitoredItems or SetMonitoringMode in flight: the handles of its items, in order. */
-typedef struct item_call {
-    uarc_subscription *s;
-    size_t count;
-    uint32_t handles[];
-} item_call;
-
-static void item_results(item_call *c, uarc_status status, const uarc_status *results,
-                         size_t result_stride, size_t result_count)
-{
-    uarc_subscription *s = c->s;
-    s->inflight--;
-    for (size_t i = 0; i < c->count && !s->deleted; i++) {
-        uarc_status result = status != UARC_Good ? status
-                             : i < result_count
-                                 ? *(const uarc_status *)((const char *)results + i * result_stride)
-                                 : UARC_BadUnexpectedError;
-        if (s->cfg.callbacks.item_modified && item_of(s, c->handles[i])) {
-            s->delivering++;
-            s->cfg.callbacks.item_modified(s->cfg.callbacks.user_data, s, c->handles[i], result);
-            s->delivering--;
-        }
-    }
-    uarc__free(c);
-    uarc__sub_sweep(s->mgr);
-}
-
-static void on_items_modified(void *user_data, uarc_status status, void *response)
-{
-    uarc_ModifyMonitoredItemsResponse *r = response;
-    item_results(user_data, status, r && r->results ? &r->results->statusCode : NULL,
-                 sizeof(uarc_MonitoredItemModifyResult), r ? r->resultsSize : 0);
-}
-
-static void on_mode_set(void *user_data, uarc_status status, void *response)
-{
-    uarc_SetMonitoringModeResponse *r = response;
-    item_results(user_data, status, r ? r->results : NULL, sizeof(uarc_status),
-                 r ? r->resultsSize : 0);
-}
-
-/* Whether `it` can be changed now: Good with *on_server telling whether a request is needed. */
-static uarc_status changeable(const uarc_subscription *s, const item *it, bool *on_server)
-{
-    *on_server = false;
-    if (!it)
-        return UARC_BadMonitoredItemIdInvalid;
-    if (it->state == ITEM_PENDING)
-        return UARC_Good;
-    if (it->state != ITEM_ACTIVE || !s->id || !session_active(s->mgr) ||
-        s->phase == PHASE_TRANSFERRING)
-        return UARC_BadInvalidState;
-    *on_server = true;
-    return UARC_Good;
-}
-
-static item_call *new_call(uarc_subscription *s, size_t count)
-{
-    item_call *c = uarc__calloc(1, sizeof *c + count * sizeof c->handles[0]);
-    if (c)
-        c->s = s;
-    return c;
-}
-
-UARC_API uarc_status uarc_subscription_modify_item(uarc_subscription *s, uint32_t handle,
-                                                   const uarc_monitored_item_params *params)
-{
-    item *it = item_of(s, handle);
-    bool on_server;
-    uarc_status status = changeable(s, it, &on_server);
-    if (status != UARC_Good)
-        return status;
-    if (it->event_filter)
-        return UARC_BadNotSupported;
-    item_call *c = on_server ? new_call(s, 1) : NULL;
-    if (on_server && !c)
-        return UARC_BadOutOfMemory;
-    uarc_monitored_item_params kept = it->params;
-    it->params = *params;
-    it->params.node = kept.node;
-    it->params.attribute_id = kept.attribute_id;
-    it->params.user_data = kept.user_data;
-    if (!on_server)
-        return UARC_Good; /* created with these */
-    uarc_DataChangeFilter f = {0};
-    uarc_MonitoredItemModifyRequest m = {.monitoredItemId = it->server_id};
-    parameters_of(it, handle, &m.requestedParameters, &f);
-    uarc_ModifyMonitoredItemsRequest req;
-    uarc_init(&req, UARC_T(ModifyMonitoredItemsRequest));
-    req.subscriptionId = s->id;
-    req.timestampsToReturn = UARC_TimestampsToReturn_Both;
-    req.itemsToModifySize = 1;
-    req.itemsToModify = &m;
-    c->count = 1;
-    c->handles[0] = handle;
-    status = uarc_client_send(s->mgr->client, &req, UARC_T(ModifyMonitoredItemsRequest),
-                              UARC_T(ModifyMonitoredItemsResponse), 0, on_items_modified, c, NULL);
-    if (status != UARC_Good) {
-        it->params = kept;
-        uarc__free(c);
-        return status;
-    }
-    s->inflight++;
-    return UARC_Good;
-}
-
-UARC_API uarc_status uarc_subscription_set_monitoring_mode(uarc_subscription *s,
-                                                           const uint32_t *handles, size_t count,
-                                                           uarc_MonitoringMode mode)
-{
-    if ((unsigned)mode > UARC_MonitoringMode_Reporting)
-        return UARC_BadMonitoringModeInvalid;
-    if (count == 0)
-        return UARC_Good;
-    size_t remote = 0;
-    for (size_t i = 0; i < count; i++) {
-        bool on_server;
-        uarc_status status = changeable(s, item_of(s, handles[i]), &on_server);
-        if (status != UARC_Good)
-            return status;
-        remote += on_server;
-    }
-    if (s->mgr->max_items_per_call && remote > s->mgr->max_items_per_call)
-        return UARC_BadTooManyOperations;
-    item_call *c = remote ? new_call(s, remote) : NULL;
-    uint32_t *ids = remote ? uarc__calloc(remote, sizeof *ids) : NULL;
-    if (remote && (!c || !ids)) {
-        uarc__free(c);
-        uarc__free(ids);
-        return UARC_BadOutOfMemory;
-    }
-    for (size_t i = 0; i < count; i++) {
-        item *it = item_of(s, handles[i]);
-        if (it->state != ITEM_ACTIVE)
-            continue;
-        size_t k;
-        for (k = 0; k < c->count && c->handles[k] != handles[i]; k++)
-            ;
-        if (k == c->count) {
-            c->handles[c->count] = handles[i];
-            ids[c->count++] = it->server_id;
-        }
-    }
-    uarc_status status = UARC_Good;
-    if (remote) {
-        uarc_SetMonitoringModeRequest req;
-        uarc_init(&req, UARC_T(SetMonitoringModeRequest));
-        req.subscriptionId = s->id;
-        req.monitoringMode = mode;
-        req.monitoredItemIdsSize = c->count;
-        req.monitoredItemIds = ids;
-        status = uarc_client_send(s->mgr->client, &req, UARC_T(SetMonitoringModeRequest),
-                                  UARC_T(SetMonitoringModeResponse), 0, on_mode_set, c, NULL);
-        uarc__free(ids);
-        if (status != UARC_Good) {
-            uarc__free(c);
-            return status;
-        }
-        s->inflight++;
-    }
-    for (size_t i = 0; i < count; i++)
-        item_of(s, handles[i])->mode = mode;
-    return status;
 }

@@ -108,6 +108,9 @@ static void status_change(uarc_subscription *s, const uarc_StatusChangeNotificat
         if (s->items[i].state == ITEM_ACTIVE || s->items[i].state == ITEM_CREATING ||
             s->items[i].state == ITEM_UNSURE)
             s->items[i].state = ITEM_PENDING;
+        else if (s->items[i].state > ITEM_REMOVED)
+            s->items[i].state = ITEM_REMOVED;
+    uarc__sub_drop_changes(s, UARC_BadSubscriptionIdInvalid, true);
     if (session_active(s->mgr))
         uarc__sub_create(s);
 }

@@ -66,10 +66,13 @@ void uarc__sub_make_again(uarc_subscription *s, uarc_status reason)
     s->phase = PHASE_NEW;
     s->batch_in_flight = false;
     for (size_t i = 0; i < s->item_count; i++)
-        if (s->items[i].state != ITEM_REMOVED) {
+        if (s->items[i].state >= ITEM_REMOVED) {
+            s->items[i].state = ITEM_REMOVED; /* gone with the server's subscription */
+        } else {
             s->items[i].state = ITEM_PENDING;
             s->items[i].server_id = 0;
         }
+    uarc__sub_drop_changes(s, reason, true); /* the items are created again with them */
     if (session_active(s->mgr))
         uarc__sub_create(s);
 }
@@ -205,6 +208,8 @@ static void on_session_active(void *user_data, bool resumed)
         for (size_t j = 0; j < s->item_count; j++)
             if (s->items[j].state == ITEM_CREATING)
                 s->items[j].state = ITEM_UNSURE;
+            else if (s->items[j].state == ITEM_DROPPED)
+                s->items[j].state = ITEM_DROPPED_UNSURE;
         s->batch_in_flight = false;
         catch_up(s);
     }

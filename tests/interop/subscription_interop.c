@@ -4,7 +4,8 @@
  * reported) across a connection cut by the client's side with the session kept (resumed), and
  * across a new session: TransferSubscriptions over a signed channel (transferred), refused over
  * None (re-created after a gap). What arrives is each value once, in order; what is lost is a
- * gap.
+ * gap. And 1,200 items created, set to a mode, modified and removed with one call each, against
+ * a server that takes at most 100 items per call.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -311,10 +312,95 @@ static void test_item_in_flight_at_a_cut_exists_once(void **state)
     uarc_client_delete(c);
 }
 
+#define MANY_ITEMS 1200u
+#define PER_CALL   "100" /* the peer's MaxMonitoredItemsPerCall */
+
+static size_t many_created, many_modified, many_bad;
+static bool limit_read, refused; /* seen in the log */
+
+static void on_many_created(void *user_data, uarc_subscription *s, uint32_t item,
+                            uarc_status status)
+{
+    (void)user_data, (void)s, (void)item;
+    many_created++;
+    many_bad += status != UARC_Good;
+}
+
+static void on_many_modified(void *user_data, uarc_subscription *s, uint32_t item,
+                             uarc_status status)
+{
+    (void)user_data, (void)s, (void)item;
+    many_modified++;
+    many_bad += status != UARC_Good;
+}
+
+static void on_log(void *user_data, uarc_log_level level, const char *category, const char *message)
+{
+    (void)user_data, (void)level, (void)category;
+    limit_read |= strstr(message, "MaxMonitoredItemsPerCall " PER_CALL) != NULL;
+    refused |= strstr(message, "BadTooManyOperations") != NULL;
+}
+
+/* Drives the client until *counter reaches `count` (or WAIT_MS passed). */
+static void run_until_count(uarc_client *c, const size_t *counter, size_t count)
+{
+    int64_t end = peer_process_now_ms() + WAIT_MS;
+    while (*counter < count && peer_process_now_ms() < end)
+        uarc_client_process(c, 100);
+    assert_int_equal(*counter, count);
+}
+
+/* Each call goes out in batches within the server's MaxMonitoredItemsPerCall (read, so none is
+ * refused: node-opcua answers BadTooManyOperations past it); every item's result is Good. */
+static void test_many_items_in_one_call(void **state)
+{
+    (void)state;
+    many_created = many_modified = many_bad = 0;
+    limit_read = refused = false;
+    uarc_client_config ccfg = {
+        .connect_timeout_ms = 60000, .request_timeout_ms = 30000, .logger = {.fn = on_log}};
+    uarc_client *c = uarc_client_new(&ccfg);
+    assert_non_null(c);
+    assert_int_equal(uarc_client_connect(c, the_peer.url), UARC_Good);
+    uarc_subscription_config cfg = {.publishing_interval_ms = 100};
+    cfg.callbacks.item_created = on_many_created;
+    cfg.callbacks.item_modified = on_many_modified;
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(c, &cfg, &s), UARC_Good);
+    static uint32_t handles[MANY_ITEMS];
+    for (size_t i = 0; i < MANY_ITEMS; i++) {
+        uarc_monitored_item_params item = {
+            .node = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus_State),
+            .sampling_interval_ms = 1000};
+        assert_int_equal(uarc_subscription_add_item(s, &item, &handles[i]), UARC_Good);
+    }
+    run_until_count(c, &many_created, MANY_ITEMS);
+    assert_int_equal(items_on_server(c, uarc_subscription_id(s)), MANY_ITEMS);
+    assert_int_equal(
+        uarc_subscription_set_monitoring_mode(s, handles, MANY_ITEMS, UARC_MonitoringMode_Disabled),
+        UARC_Good);
+    run_until_count(c, &many_modified, MANY_ITEMS);
+    uarc_monitored_item_params changed = {.sampling_interval_ms = 2000, .queue_size = 2};
+    assert_int_equal(uarc_subscription_modify_items(s, handles, MANY_ITEMS, &changed), UARC_Good);
+    run_until_count(c, &many_modified, 2 * MANY_ITEMS);
+    assert_int_equal(many_bad, 0);
+    assert_int_equal(uarc_subscription_remove_items(s, handles, MANY_ITEMS), UARC_Good);
+    int64_t end = peer_process_now_ms() + WAIT_MS;
+    size_t left;
+    while ((left = items_on_server(c, uarc_subscription_id(s))) > 0 && peer_process_now_ms() < end)
+        uarc_client_process(c, 100);
+    assert_int_equal(left, 0);
+    assert_true(limit_read);
+    assert_false(refused);
+    uarc_client_delete(c);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
-    const char *args[] = {"--uri", PEER_URI, "--no-big", "--secure", NULL};
+    const char *args[] = {
+        "--uri",  PEER_URI, "--no-big", "--secure", "--max-monitored-items-per-call",
+        PER_CALL, NULL};
     if (!peer_process_spawn(&the_peer, args) ||
         !peer_process_wait_started(&the_peer, START_TIMEOUT)) {
         fprintf(stderr, "the peer did not start\n");
@@ -337,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_new_session_on_none_recreates),
         cmocka_unit_test(test_transferred_on_a_signed_channel),
         cmocka_unit_test(test_item_in_flight_at_a_cut_exists_once),
+        cmocka_unit_test(test_many_items_in_one_call),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

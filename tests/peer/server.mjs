@@ -41,6 +41,10 @@ const USAGE = `usage: node server.mjs --uri URI [options]
   --fast-counter             add ns=1;s=FastCounter, a UInt32 incremented every 1 ms
   --max-publish-requests N   PublishRequests a session queues; one more gets the oldest answered
                              BadTooManyPublishRequests (default 0: node-opcua's 100)
+  --max-monitored-items-per-call N
+                             OperationLimits/MaxMonitoredItemsPerCall; more items in one
+                             Create/Modify/SetMonitoringMode/DeleteMonitoredItems get
+                             BadTooManyOperations (default 0: node-opcua's 10000)
   --trust-user FILE          trust this user certificate (PEM or DER) for X509 identities;
                              repeatable. Without it every user certificate is accepted
   --help                     this text`;
@@ -70,6 +74,7 @@ function parseArgs(argv) {
     privateKey: undefined,
     certificateOut: undefined,
     maxPublishRequests: 0,
+    maxMonitoredItemsPerCall: 0,
     eventsEvery: 0,
     fastCounter: false,
     trustUser: [],
@@ -108,6 +113,7 @@ function parseArgs(argv) {
       case "--private-key": opts.privateKey = next(); break;
       case "--certificate-out": opts.certificateOut = next(); break;
       case "--max-publish-requests": opts.maxPublishRequests = intArg(arg, next()); break;
+      case "--max-monitored-items-per-call": opts.maxMonitoredItemsPerCall = intArg(arg, next()); break;
       case "--events-every": opts.eventsEvery = intArg(arg, next()); break;
       case "--fast-counter": opts.fastCounter = true; break;
       case "--trust-user": opts.trustUser.push(next()); break;
@@ -180,7 +186,12 @@ const server = new OPCUAServer({
   defaultSecureTokenLifetime: opts.tokenLifetime,
   // 0: an item asking for sampling interval 0 on a variable with MinimumSamplingInterval 0 gets
   // every change, uncoalesced (ns=1;s=Counter).
-  serverCapabilities: { minSupportedSampleRate: 0 },
+  serverCapabilities: {
+    minSupportedSampleRate: 0,
+    ...(opts.maxMonitoredItemsPerCall > 0 && {
+      operationLimits: { maxMonitoredItemsPerCall: opts.maxMonitoredItemsPerCall },
+    }),
+  },
   // node-opcua counts the reverse connections it dials against this (default 10): a test that
   // serves a dozen listeners at once must still leave room for its forward connects
   maxConnectionsPerEndpoint: 100,

@@ -148,7 +148,7 @@ static inline void reply_limits(byte_peer *p, uarc_status status, uint32_t limit
 }
 
 /* Pops a PublishRequest; its acknowledgements' sequence numbers go to acks (may be NULL). */
-static uint32_t pop_publish(byte_peer *p, uint32_t *acks, size_t *ack_count)
+static inline uint32_t pop_publish(byte_peer *p, uint32_t *acks, size_t *ack_count)
 {
     uarc_PublishRequest req;
     uint32_t rid = peer_pop_request(p, UARC_T(PublishRequest), &req);
@@ -220,7 +220,7 @@ static inline void reply_republish(byte_peer *p, uint32_t rid, uint32_t seq, int
     peer_reply(p, rid, &r, UARC_T(RepublishResponse));
 }
 
-static uint32_t pop_republish(byte_peer *p, uint32_t *seq)
+static inline uint32_t pop_republish(byte_peer *p, uint32_t *seq)
 {
     uarc_RepublishRequest req;
     uint32_t rid = peer_pop_request(p, UARC_T(RepublishRequest), &req);
