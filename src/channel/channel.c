@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 
 #include "channel/channel.h"
+#include "channel/channel_internal.h"
 #include "channel/chunk.h"
 #include "channel/crypto.h"
 #include "channel/security.h"
@@ -14,112 +15,6 @@
 #include "core/endian.h"
 #include "transport/uatcp.h"
 
-#define DEFAULT_BUFFER_SIZE          65535u
-#define DEFAULT_MAX_MESSAGE_SIZE     (16u * 1024 * 1024)
-#define DEFAULT_MAX_CHUNK_COUNT      4096u
-#define DEFAULT_LIFETIME_MS          600000u
-#define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
-/* A renewal is never due sooner than this after the token it replaces arrived, whatever
- * lifetime the server revised: a server granting a few ms would otherwise have the client renew
- * (and, with RSA policies, sign and encrypt) in a tight loop. Lifetimes of at least 667 ms keep
- * their 75 %. */
-#define MIN_RENEW_DELAY_MS 500u
-/* Responses being joined at once (chunks of different requests may interleave). */
-#define MAX_ASSEMBLIES 16
-/* Part 6 §6.7.2.4: sequence numbers wrap only after this value, to a value below 1024. */
-#define SEQUENCE_WRAP_AFTER (UINT32_MAX - 1024u)
-#define SEQUENCE_WRAP_LIMIT 1024u
-
-/* Chunks answering no request of ours before the channel is dropped. */
-#define DEFAULT_MAX_UNSOLICITED 100u
-/* Ids of requests given up on that are remembered, so that their late answers are not counted
- * as unsolicited. */
-#define FORGOTTEN_IDS 16
-
-typedef struct assembly {
-    uint32_t request_id;
-    uint32_t chunks;
-    uint8_t *data;
-    size_t length;
-    size_t capacity;
-} assembly;
-
-typedef struct token {
-    bool valid;
-    uint32_t id;
-    void *keys;
-    uint32_t lifetime; /* revised lifetime, ms */
-    int64_t issued;    /* when we took it into use, ms */
-} token;
-
-struct uarc__channel {
-    uarc__channel_state state;
-    uarc__channel_events events;
-    uarc_logger logger;
-    uarc_decode_config decode;
-    char *endpoint_url;
-    uint32_t receive_buffer_size;
-    uint32_t send_buffer_size;
-    uint32_t max_message_size;
-    uint32_t max_chunk_count;
-    uint32_t requested_lifetime;
-    uint32_t handshake_timeout;
-
-    const uarc__security_policy *policy;
-    void *security;
-
-    uarc__uatcp_limits peer;
-    uint32_t send_chunk_size;
-
-    uint32_t channel_id;
-    token current;
-    /* the token before the last renewal, until the server stops using it, and no longer than
-     * previous_until (the end of the overlap) */
-    token previous;
-    int64_t previous_until;
-    uint32_t revised_lifetime;
-    bool short_lifetime_logged; /* the MIN_RENEW_DELAY_MS warning, once per channel */
-    uint8_t *client_nonce;
-    size_t client_nonce_length;
-
-    uint32_t send_sequence;
-    uint32_t receive_sequence;
-    bool receive_sequence_started;
-    uint32_t next_request_id;
-    uint32_t opn_request_id;
-    bool renewing;
-    int64_t deadline; /* handshake or renewal response, -1 none */
-    int64_t renew_at; /* -1 none */
-
-    uint32_t *outstanding; /* request ids awaiting a response */
-    size_t outstanding_count;
-    size_t outstanding_capacity;
-    assembly assemblies[MAX_ASSEMBLIES];
-    size_t assembly_count;
-    size_t assembly_bytes;
-    uarc_memory_budget *budget; /* charged for rx_capacity and every assembly's capacity */
-    uint32_t max_unsolicited;
-    uint32_t unsolicited;              /* chunks for requests we never sent or already had */
-    uint32_t forgotten[FORGOTTEN_IDS]; /* requests given up on: late answers are not counted */
-    size_t forgotten_next;
-    bool err_received;
-
-    uint8_t *rx;
-    size_t rx_capacity;
-    size_t rx_fill;
-    uint32_t rx_size; /* size of the message being received; 0 while its header is incomplete */
-
-    uint8_t *out;
-    size_t out_pos;
-    size_t out_len;
-    size_t out_capacity;
-
-    uarc_status close_status;
-    bool closed_fired;
-    bool receiving; /* inside uarc__channel_receive: rx and assemblies may be in use */
-    char error[256];
-};
-
 /* ---- small helpers ----------------------------------------------------------------------- */
 
 static void set_error(uarc__channel *ch, const char *fmt, va_list ap) UARC__PRINTF(2, 0);
@@ -128,7 +23,7 @@ static void set_error(uarc__channel *ch, const char *fmt, va_list ap)
     vsnprintf(ch->error, sizeof ch->error, fmt, ap);
 }
 
-static void free_assembly(uarc__channel *ch, size_t index)
+void uarc__ch_free_assembly(uarc__channel *ch, size_t index)
 {
     ch->assembly_bytes -= ch->assemblies[index].length;
     uarc__budget_release(ch->budget, ch->assemblies[index].capacity);
@@ -141,7 +36,7 @@ static void release_receive_state(uarc__channel *ch)
     if (ch->receiving)
         return;
     while (ch->assembly_count)
-        free_assembly(ch, 0);
+        uarc__ch_free_assembly(ch, 0);
     uarc__free(ch->rx);
     uarc__budget_release(ch->budget, ch->rx_capacity);
     ch->rx = NULL;
@@ -160,8 +55,7 @@ static void fire_closed(uarc__channel *ch)
 
 /* Ends the channel on a failure; `closed` fires once. The receive buffers are kept until the
  * receive loop returns, because the caller's stack may still be reading them. */
-static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...) UARC__PRINTF(3, 4);
-static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
+void uarc__ch_fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
 {
     if (ch->state == UARC__CHANNEL_CLOSED)
         return;
@@ -178,7 +72,7 @@ static void fail(uarc__channel *ch, uarc_status status, const char *fmt, ...)
 }
 
 /* Forgets the token before the last renewal and wipes its keys. */
-static void drop_previous(uarc__channel *ch)
+void uarc__ch_drop_previous(uarc__channel *ch)
 {
     if (ch->previous.valid)
         ch->policy->keys_delete(ch->previous.keys);
@@ -398,22 +292,22 @@ static void handle_err(uarc__channel *ch, const uint8_t *message, size_t size)
     const uint8_t *reason;
     size_t reason_length;
     if (uarc__uatcp_decode_err(message, size, &status, &reason, &reason_length) != UARC_Good) {
-        fail(ch, UARC_BadDecodingError, "malformed ERR message");
+        uarc__ch_fail(ch, UARC_BadDecodingError, "malformed ERR message");
         return;
     }
     if (!uarc_status_is_bad(status))
         status = UARC_BadUnexpectedError; /* an ERR always ends the connection as a failure */
     ch->err_received = true;
-    fail(ch, status, "%.*s", (int)(reason_length < 255 ? reason_length : 255),
-         reason ? (const char *)reason : "");
+    uarc__ch_fail(ch, status, "%.*s", (int)(reason_length < 255 ? reason_length : 255),
+                  reason ? (const char *)reason : "");
 }
 
 static void handle_ack(uarc__channel *ch, const uint8_t *message, size_t size, int64_t now_ms)
 {
     uarc_status s = uarc__uatcp_decode_ack(message, size, &ch->peer);
     if (s != UARC_Good) {
-        fail(ch, s, "invalid ACK (size %zu, buffers %u/%u)", size, ch->peer.receive_buffer_size,
-             ch->peer.send_buffer_size);
+        uarc__ch_fail(ch, s, "invalid ACK (size %zu, buffers %u/%u)", size,
+                      ch->peer.receive_buffer_size, ch->peer.send_buffer_size);
         return;
     }
     ch->send_chunk_size = ch->send_buffer_size < ch->peer.receive_buffer_size
@@ -426,11 +320,11 @@ static void handle_ack(uarc__channel *ch, const uint8_t *message, size_t size, i
     ch->state = UARC__CHANNEL_OPN_SENT;
     s = queue_opn(ch, UARC_SecurityTokenRequestType_Issue, now_ms);
     if (s != UARC_Good)
-        fail(ch, s, "cannot encode OPN");
+        uarc__ch_fail(ch, s, "cannot encode OPN");
 }
 
 /* Part 6 §6.7.2.4: +1 per chunk, wrapping only from above 4294966271 to below 1024. */
-static bool check_sequence(uarc__channel *ch, uint32_t sequence)
+bool uarc__ch_check_sequence(uarc__channel *ch, uint32_t sequence)
 {
     if (!ch->receive_sequence_started) {
         ch->receive_sequence_started = true;
@@ -443,7 +337,8 @@ static bool check_sequence(uarc__channel *ch, uint32_t sequence)
     if (ok)
         ch->receive_sequence = sequence;
     else
-        fail(ch, UARC_BadSequenceNumberInvalid, "sequence number %u after %u", sequence, last);
+        uarc__ch_fail(ch, UARC_BadSequenceNumberInvalid, "sequence number %u after %u", sequence,
+                      last);
     return ok;
 }
 
@@ -458,7 +353,7 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
             UARC_Good ||
         type_id.namespace_index != 0 || type_id.identifier_type != UARC_NODEID_NUMERIC) {
         uarc_clear(&type_id, UARC_T(NodeId));
-        fail(ch, UARC_BadDecodingError, "OPN response: bad type id");
+        uarc__ch_fail(ch, UARC_BadDecodingError, "OPN response: bad type id");
         return;
     }
     uint32_t encoding = type_id.identifier.numeric;
@@ -469,22 +364,22 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         uarc_status result = fault.responseHeader.serviceResult;
         if (s == UARC_Good)
             uarc_clear(&fault, UARC_T(ServiceFault));
-        fail(ch,
-             s != UARC_Good               ? s
-             : uarc_status_is_bad(result) ? result
-                                          : UARC_BadUnexpectedError,
-             "OPN answered with a ServiceFault");
+        uarc__ch_fail(ch,
+                      s != UARC_Good               ? s
+                      : uarc_status_is_bad(result) ? result
+                                                   : UARC_BadUnexpectedError,
+                      "OPN answered with a ServiceFault");
         return;
     }
     if (encoding != UARC_T(OpenSecureChannelResponse)->binary_encoding_id) {
-        fail(ch, UARC_BadDecodingError, "OPN response: unexpected type %u", encoding);
+        uarc__ch_fail(ch, UARC_BadDecodingError, "OPN response: unexpected type %u", encoding);
         return;
     }
     uarc_OpenSecureChannelResponse r;
     uarc_status s = uarc_decode(info->body, info->body_length, &offset, &r,
                                 UARC_T(OpenSecureChannelResponse), &options);
     if (s != UARC_Good) {
-        fail(ch, s, "OPN response: %s", options.detail ? options.detail : "cannot decode");
+        uarc__ch_fail(ch, s, "OPN response: %s", options.detail ? options.detail : "cannot decode");
         return;
     }
     bool issue = !ch->current.valid;
@@ -512,14 +407,15 @@ static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info,
         OPENSSL_cleanse(r.serverNonce.data, r.serverNonce.length);
     if (s != UARC_Good) {
         if (s == UARC_BadSecurityChecksFailed && reused)
-            fail(ch, s, "OPN Renew: the new token has id %u, the id of the current token %u",
-                 r.securityToken.tokenId, ch->current.id);
+            uarc__ch_fail(ch, s,
+                          "OPN Renew: the new token has id %u, the id of the current token %u",
+                          r.securityToken.tokenId, ch->current.id);
         else
-            fail(ch, s, "OPN %s rejected", issue ? "Issue" : "Renew");
+            uarc__ch_fail(ch, s, "OPN %s rejected", issue ? "Issue" : "Renew");
         uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
         return;
     }
-    drop_previous(ch);
+    uarc__ch_drop_previous(ch);
     ch->previous = ch->current; /* invalid after an Issue */
     /* Part 4 §5.5.2.1: messages under an expired token are still accepted for 25 % of its
      * lifetime; not beyond */
@@ -556,18 +452,19 @@ static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t n
 {
     bool expected = ch->state == UARC__CHANNEL_OPN_SENT || ch->renewing;
     if (!expected) {
-        fail(ch, UARC_BadTcpMessageTypeInvalid, "unexpected OPN");
+        uarc__ch_fail(ch, UARC_BadTcpMessageTypeInvalid, "unexpected OPN");
         return;
     }
     uarc__chunk_info info;
     size_t header_size;
     if (uarc__chunk_parse_header(chunk, size, &info, &header_size) != UARC_Good) {
-        fail(ch, UARC_BadDecodingError, "malformed OPN header");
+        uarc__ch_fail(ch, UARC_BadDecodingError, "malformed OPN header");
         return;
     }
     if (!info.policy_uri.data || info.policy_uri.length != strlen(ch->policy->uri) ||
         memcmp(info.policy_uri.data, ch->policy->uri, info.policy_uri.length) != 0) {
-        fail(ch, UARC_BadSecurityPolicyRejected, "OPN response names another security policy");
+        uarc__ch_fail(ch, UARC_BadSecurityPolicyRejected,
+                      "OPN response names another security policy");
         return;
     }
     uarc_status s = ch->policy->check_asym_header(ch->security, info.sender_certificate,
@@ -576,262 +473,19 @@ static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t n
     if (s == UARC_Good)
         s = uarc__chunk_open(&security, chunk, size, header_size, &info);
     if (s != UARC_Good) {
-        fail(ch, s, "OPN response fails security checks");
+        uarc__ch_fail(ch, s, "OPN response fails security checks");
         return;
     }
     /* A renewal's response continues the sequence; an Issue response starts it. */
-    if (!check_sequence(ch, info.sequence_number))
+    if (!uarc__ch_check_sequence(ch, info.sequence_number))
         return;
     if (info.request_id != ch->opn_request_id) {
-        fail(ch, UARC_BadSecurityChecksFailed, "OPN response for request %u, expected %u",
-             info.request_id, ch->opn_request_id);
+        uarc__ch_fail(ch, UARC_BadSecurityChecksFailed, "OPN response for request %u, expected %u",
+                      info.request_id, ch->opn_request_id);
         return;
     }
     handle_opn_response(ch, &info, now_ms);
     OPENSSL_cleanse(chunk, size); /* the decrypted server nonce */
-}
-
-/* ---- receiving: messages ----------------------------------------------------------------- */
-
-static size_t find_outstanding(const uarc__channel *ch, uint32_t request_id)
-{
-    for (size_t i = 0; i < ch->outstanding_count; i++)
-        if (ch->outstanding[i] == request_id)
-            return i;
-    return SIZE_MAX;
-}
-
-static void remove_outstanding(uarc__channel *ch, size_t index)
-{
-    ch->outstanding[index] = ch->outstanding[--ch->outstanding_count];
-}
-
-static size_t find_assembly(const uarc__channel *ch, uint32_t request_id)
-{
-    for (size_t i = 0; i < ch->assembly_count; i++)
-        if (ch->assemblies[i].request_id == request_id)
-            return i;
-    return SIZE_MAX;
-}
-
-/* A request no longer waited for: chunks of its answer may still come, and are not unsolicited. */
-static void remember_forgotten(uarc__channel *ch, uint32_t request_id)
-{
-    ch->forgotten[ch->forgotten_next] = request_id;
-    ch->forgotten_next = (ch->forgotten_next + 1) % FORGOTTEN_IDS;
-}
-
-static void message_failed(uarc__channel *ch, uint32_t request_id, uarc_status status,
-                           const char *reason)
-{
-    remember_forgotten(ch, request_id);
-    uarc__log(&ch->logger, UARC_LOG_WARNING, "channel", "response to request %u failed: %s (%s)",
-              request_id, reason, uarc_status_name(status));
-    if (ch->events.message_failed)
-        ch->events.message_failed(ch->events.user_data, request_id, status, reason);
-}
-
-static void handle_abort(uarc__channel *ch, const uarc__chunk_info *info)
-{
-    uarc_status status = UARC_BadDecodingError;
-    char reason[256] = "malformed abort chunk";
-    if (info->body_length >= 8) {
-        int32_t length = (int32_t)uarc__ld32(info->body + 4);
-        size_t rest = info->body_length - 8;
-        if (length == -1 || (length >= 0 && (size_t)length <= rest)) {
-            status = uarc__ld32(info->body);
-            size_t n = length > 0 ? (size_t)length : 0;
-            if (n >= sizeof reason)
-                n = sizeof reason - 1;
-            memcpy(reason, info->body + 8, n);
-            reason[n] = '\0';
-            if (!uarc_status_is_bad(status))
-                status = UARC_BadUnexpectedError;
-        }
-    }
-    message_failed(ch, info->request_id, status, reason);
-}
-
-/* Appends a C or F chunk to its response; returns false when the response went over our
- * limits (it then failed and its later chunks are dropped as unknown). */
-static bool append_chunk(uarc__channel *ch, size_t index, const uarc__chunk_info *info)
-{
-    assembly *a = &ch->assemblies[index];
-    if (a->chunks + 1 > ch->max_chunk_count ||
-        info->body_length > ch->max_message_size - ch->assembly_bytes) {
-        uint32_t chunks = a->chunks + 1;
-        free_assembly(ch, index);
-        message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
-                       chunks > ch->max_chunk_count ? "response has too many chunks"
-                                                    : "response exceeds MaxMessageSize");
-        return false;
-    }
-    if (a->capacity - a->length < info->body_length) {
-        size_t capacity = a->capacity ? a->capacity : 4096;
-        while (capacity - a->length < info->body_length)
-            capacity *= 2;
-        if (capacity > ch->max_message_size)
-            capacity = ch->max_message_size;
-        /* Responses being joined may fill at most three quarters of the budget: when hostile
-         * servers stream endless responses, the rest still lets every connection read its
-         * chunks and decode its small answers. */
-        size_t keep = ch->budget ? uarc_memory_budget_limit(ch->budget) / 4 : 0;
-        if (!uarc__budget_charge_leaving(ch->budget, capacity - a->capacity, keep)) {
-            free_assembly(ch, index);
-            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
-                           "response exceeds the memory budget");
-            return false;
-        }
-        uint8_t *p = uarc__realloc(a->data, capacity);
-        if (!p) {
-            uarc__budget_release(ch->budget, capacity - a->capacity);
-            free_assembly(ch, index);
-            message_failed(ch, info->request_id, UARC_BadOutOfMemory, "out of memory");
-            return false;
-        }
-        a->data = p;
-        a->capacity = capacity;
-    }
-    if (info->body_length)
-        memcpy(a->data + a->length, info->body, info->body_length);
-    a->length += info->body_length;
-    ch->assembly_bytes += info->body_length;
-    a->chunks++;
-    return true;
-}
-
-static void deliver(uarc__channel *ch, uint32_t request_id, const uint8_t *body, size_t length)
-{
-    if (ch->events.message)
-        ch->events.message(ch->events.user_data, request_id, body, length);
-}
-
-static bool forgotten(const uarc__channel *ch, uint32_t request_id)
-{
-    for (size_t i = 0; i < FORGOTTEN_IDS; i++)
-        if (ch->forgotten[i] == request_id)
-            return request_id != 0;
-    return false;
-}
-
-/* A chunk for no request we are waiting for. The late answer of a request we gave up on is
- * expected; anything else costs us work for nothing, and a server that keeps sending it is
- * dropped. */
-static void count_unsolicited(uarc__channel *ch, uint32_t request_id)
-{
-    if (forgotten(ch, request_id) || ++ch->unsolicited <= ch->max_unsolicited)
-        return;
-    fail(ch, UARC_BadUnknownResponse,
-         "more than %u chunks answering no request of ours (the last for request %u)",
-         ch->max_unsolicited, request_id);
-}
-
-static void handle_msg_body(uarc__channel *ch, const uarc__chunk_info *info)
-{
-    size_t pending = find_outstanding(ch, info->request_id);
-    size_t index = find_assembly(ch, info->request_id);
-    if (pending == SIZE_MAX) {
-        /* a response we gave up on (over our limits) or never asked for: dropped */
-        uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel", "chunk for unknown request %u dropped",
-                  info->request_id);
-        count_unsolicited(ch, info->request_id);
-        return;
-    }
-    if (info->chunk_type == 'A') {
-        if (index != SIZE_MAX)
-            free_assembly(ch, index);
-        remove_outstanding(ch, pending);
-        handle_abort(ch, info);
-        return;
-    }
-    if (index == SIZE_MAX && info->chunk_type == 'F') {
-        remove_outstanding(ch, pending);
-        if (info->body_length > ch->max_message_size)
-            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
-                           "response exceeds MaxMessageSize");
-        else
-            deliver(ch, info->request_id, info->body, info->body_length);
-        return;
-    }
-    if (index == SIZE_MAX) {
-        if (ch->assembly_count == MAX_ASSEMBLIES) {
-            remove_outstanding(ch, pending);
-            message_failed(ch, info->request_id, UARC_BadResponseTooLarge,
-                           "too many responses interleaved");
-            return;
-        }
-        index = ch->assembly_count++;
-        ch->assemblies[index] = (assembly){.request_id = info->request_id};
-    }
-    if (!append_chunk(ch, index, info)) {
-        remove_outstanding(ch, pending);
-        return;
-    }
-    if (info->chunk_type == 'F') {
-        /* detached first: the callback may close the channel */
-        assembly done = ch->assemblies[index];
-        ch->assembly_bytes -= done.length;
-        ch->assemblies[index] = ch->assemblies[--ch->assembly_count];
-        remove_outstanding(ch, pending);
-        deliver(ch, done.request_id, done.data, done.length);
-        uarc__free(done.data);
-        uarc__budget_release(ch->budget, done.capacity);
-    }
-}
-
-void uarc__channel_forget_request(uarc__channel *ch, uint32_t request_id)
-{
-    remember_forgotten(ch, request_id);
-    size_t index = find_assembly(ch, request_id);
-    if (index != SIZE_MAX)
-        free_assembly(ch, index);
-    size_t pending = find_outstanding(ch, request_id);
-    if (pending != SIZE_MAX)
-        remove_outstanding(ch, pending);
-}
-
-static void handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms)
-{
-    if (ch->state != UARC__CHANNEL_OPEN) {
-        fail(ch, UARC_BadTcpMessageTypeInvalid, "MSG before the secure channel is open");
-        return;
-    }
-    uarc__chunk_info info;
-    size_t header_size;
-    if (uarc__chunk_parse_header(chunk, size, &info, &header_size) != UARC_Good) {
-        fail(ch, UARC_BadDecodingError, "malformed MSG header");
-        return;
-    }
-    if (info.channel_id != ch->channel_id) {
-        fail(ch, UARC_BadSecureChannelIdInvalid, "MSG for channel %u", info.channel_id);
-        return;
-    }
-    const token *t = NULL;
-    if (info.token_id == ch->current.id) {
-        t = &ch->current;
-        drop_previous(ch); /* the server has moved to the new token: the old one is done */
-    } else if (ch->previous.valid && info.token_id == ch->previous.id) {
-        if (now_ms >= ch->previous_until) {
-            drop_previous(ch);
-            fail(ch, UARC_BadSecureChannelTokenUnknown,
-                 "MSG with token %u after its overlap with token %u ended", info.token_id,
-                 ch->current.id);
-            return;
-        }
-        t = &ch->previous;
-    } else {
-        fail(ch, UARC_BadSecureChannelTokenUnknown, "MSG with token %u", info.token_id);
-        return;
-    }
-    uarc__chunk_security security = {ch->policy, ch->security, t->keys};
-    uarc_status s = uarc__chunk_open(&security, chunk, size, header_size, &info);
-    if (s != UARC_Good) {
-        fail(ch, s, "MSG chunk fails security checks");
-        return;
-    }
-    if (!check_sequence(ch, info.sequence_number))
-        return;
-    handle_msg_body(ch, &info);
 }
 
 /* Which message types the current state accepts (Part 6 §7.1.2, §6.7). */
@@ -859,10 +513,11 @@ static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int
         handle_opn(ch, message, size, now_ms);
         break;
     case UARC__UATCP_MSG:
-        handle_msg(ch, message, size, now_ms);
+        uarc__ch_handle_msg(ch, message, size, now_ms);
         break;
     default:
-        fail(ch, UARC_BadSecureChannelClosed, "the server closed the secure channel (CLO)");
+        uarc__ch_fail(ch, UARC_BadSecureChannelClosed,
+                      "the server closed the secure channel (CLO)");
         break;
     }
 }
@@ -876,21 +531,23 @@ static bool begin_message(uarc__channel *ch)
     if (s == UARC_Good && !type_allowed(ch, h.type))
         s = UARC_BadTcpMessageTypeInvalid;
     if (s != UARC_Good) {
-        fail(ch, s, "message %.3s%c of %u bytes refused", (const char *)ch->rx,
-             (ch->rx[3] >= 0x20 && ch->rx[3] < 0x7F) ? ch->rx[3] : '?', uarc__ld32(ch->rx + 4));
+        uarc__ch_fail(ch, s, "message %.3s%c of %u bytes refused", (const char *)ch->rx,
+                      (ch->rx[3] >= 0x20 && ch->rx[3] < 0x7F) ? ch->rx[3] : '?',
+                      uarc__ld32(ch->rx + 4));
         return false;
     }
     if (h.size > ch->rx_capacity) {
         if (!uarc__budget_charge(ch->budget, h.size - ch->rx_capacity)) {
-            fail(ch, UARC_BadTcpNotEnoughResources,
-                 "a %u-byte chunk exceeds the memory budget (%zu of %zu bytes in use)", h.size,
-                 uarc_memory_budget_used(ch->budget), uarc_memory_budget_limit(ch->budget));
+            uarc__ch_fail(ch, UARC_BadTcpNotEnoughResources,
+                          "a %u-byte chunk exceeds the memory budget (%zu of %zu bytes in use)",
+                          h.size, uarc_memory_budget_used(ch->budget),
+                          uarc_memory_budget_limit(ch->budget));
             return false;
         }
         uint8_t *p = uarc__realloc(ch->rx, h.size);
         if (!p) {
             uarc__budget_release(ch->budget, h.size - ch->rx_capacity);
-            fail(ch, UARC_BadOutOfMemory, "out of memory");
+            uarc__ch_fail(ch, UARC_BadOutOfMemory, "out of memory");
             return false;
         }
         ch->rx = p;
@@ -958,7 +615,7 @@ void uarc__channel_delete(uarc__channel *ch)
         return;
     if (ch->current.valid)
         ch->policy->keys_delete(ch->current.keys);
-    drop_previous(ch);
+    uarc__ch_drop_previous(ch);
     ch->policy->context_delete(ch->security);
     ch->receiving = false;
     release_receive_state(ch);
@@ -1001,13 +658,13 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
     while (length && ch->state != UARC__CHANNEL_CLOSED) {
         if (!ch->rx) {
             if (!uarc__budget_charge(ch->budget, UARC__UATCP_HEADER_SIZE)) {
-                fail(ch, UARC_BadTcpNotEnoughResources, "the memory budget is exhausted");
+                uarc__ch_fail(ch, UARC_BadTcpNotEnoughResources, "the memory budget is exhausted");
                 break;
             }
             ch->rx = uarc__malloc(UARC__UATCP_HEADER_SIZE);
             if (!ch->rx) {
                 uarc__budget_release(ch->budget, UARC__UATCP_HEADER_SIZE);
-                fail(ch, UARC_BadOutOfMemory, "out of memory");
+                uarc__ch_fail(ch, UARC_BadOutOfMemory, "out of memory");
                 break;
             }
             ch->rx_capacity = UARC__UATCP_HEADER_SIZE;
@@ -1040,7 +697,7 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
 
 void uarc__channel_connection_lost(uarc__channel *ch, uarc_status status, const char *reason)
 {
-    fail(ch, status, "%s", reason ? reason : "connection lost");
+    uarc__ch_fail(ch, status, "%s", reason ? reason : "connection lost");
     release_receive_state(ch);
 }
 
@@ -1106,19 +763,21 @@ int64_t uarc__channel_next_deadline(const uarc__channel *ch)
 void uarc__channel_tick(uarc__channel *ch, int64_t now_ms)
 {
     if (ch->previous.valid && now_ms >= ch->previous_until)
-        drop_previous(ch); /* its keys need not wait for the next chunk to be wiped */
+        uarc__ch_drop_previous(ch); /* its keys need not wait for the next chunk to be wiped */
     int64_t due = uarc__channel_next_deadline(ch);
     if (due < 0 || now_ms < due)
         return;
     if (ch->state != UARC__CHANNEL_OPEN) {
-        fail(ch, UARC_BadTimeout, "no %s within %u ms",
-             ch->state == UARC__CHANNEL_HEL_SENT ? "ACK" : "OPN response", ch->handshake_timeout);
+        uarc__ch_fail(ch, UARC_BadTimeout, "no %s within %u ms",
+                      ch->state == UARC__CHANNEL_HEL_SENT ? "ACK" : "OPN response",
+                      ch->handshake_timeout);
     } else if (ch->renewing) {
-        fail(ch, UARC_BadTimeout, "no OPN Renew response within %u ms", ch->handshake_timeout);
+        uarc__ch_fail(ch, UARC_BadTimeout, "no OPN Renew response within %u ms",
+                      ch->handshake_timeout);
     } else {
         uarc_status s = queue_opn(ch, UARC_SecurityTokenRequestType_Renew, now_ms);
         if (s != UARC_Good)
-            fail(ch, s, "cannot encode OPN Renew");
+            uarc__ch_fail(ch, s, "cannot encode OPN Renew");
         else
             ch->renewing = true;
     }
