@@ -31,6 +31,11 @@ size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
 uarc_status uarc__crypto_make_certificate(const char *application_uri, const char *curve,
                                           uint8_t **cert, size_t *cert_length, uint8_t **key,
                                           size_t *key_length);
+/* Makes a self-signed certificate as uarc__crypto_make_certificate does, for an existing private
+ * key (PKCS#8 or PKCS#1 DER, RSA or EC): many certificates of one key cost a signature each, not a
+ * key generation (fleetsim gives each of its servers its own URI so). */
+uarc_status uarc__crypto_certify_key(const char *application_uri, const uint8_t *key,
+                                     size_t key_length, uint8_t **cert, size_t *cert_length);
 /* Copies the first URI of the certificate's subjectAltName into out (NUL-terminated). Returns
  * Good, BadCertificateUriInvalid when it has none, BadCertificateInvalid when unparseable. */
 uarc_status uarc__crypto_certificate_uri(const uint8_t *der, size_t length, char *out,
