@@ -132,6 +132,23 @@ size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length)
     return (size_t)(p - der);
 }
 
+size_t uarc__crypto_der_sequence_length(const uint8_t *der, size_t length)
+{
+    if (length < 2 || der[0] != 0x30)
+        return 0;
+    size_t header = 2, content = der[1];
+    if (der[1] & 0x80) {
+        size_t n = der[1] & 0x7F; /* long form: n length bytes follow (0: indefinite, not DER) */
+        if (n == 0 || n > 4 || length < 2 + n)
+            return 0;
+        content = 0;
+        for (size_t i = 0; i < n; i++)
+            content = content << 8 | der[2 + i];
+        header += n;
+    }
+    return content <= length - header ? header + content : 0;
+}
+
 /* The self-signed certificate of `pkey` (RSA, or EC when `ec`) for `application_uri` into *cert. */
 static uarc_status certify(const char *application_uri, EVP_PKEY *pkey, bool ec,
                            const EVP_MD *digest, uint8_t **cert, size_t *cert_length)

@@ -24,6 +24,11 @@ uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_
 /* The first certificate of `der` (a certificate or a chain of them): its length, 0 when not a
  * certificate. */
 size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
+/* The length of the DER element at der[0..length) when it is a SEQUENCE with a definite length
+ * that fits (a certificate's outer shape), 0 otherwise. Reads the header only: for comparing the
+ * first certificates of two chains byte for byte, where parsing them (which decodes the public
+ * key) would cost more than the comparison. */
+size_t uarc__crypto_der_sequence_length(const uint8_t *der, size_t length);
 /* Makes a key and a self-signed certificate valid from now for a year, with subjectAltName URI
  * `application_uri` (and DNS "localhost"): RSA-2048 signed with SHA-256 when `curve` is NULL, else
  * an EC key on `curve` (an OpenSSL group name such as "prime256v1", "secp384r1") signed with
