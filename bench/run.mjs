@@ -673,7 +673,8 @@ function keepOld(text, checks) {
   const body = [...now.keys()].sort((a, b) => a - b).map((n) => now.get(n).join("\n")).join("\n");
   const section = (name) => /^#(\d+)/.exec(name)?.[1] === "2" ? "1" : /^#(\d+)/.exec(name)?.[1];
   const oldList = (label) => (new RegExp(`^${label}: (.*)\\.$`, "m").exec(old)?.[1] ?? "")
-    .split(", ").filter((x) => x && x !== "none" && kept.includes(section(x)));
+    // names may hold ", " themselves ("#7 N=1000 10 items/server, 1 Hz"): split before each "#"
+    .split(/, (?=#)/).filter((x) => x && x !== "none" && kept.includes(section(x)));
   const all = [...checks, ...oldList("Held").map((x) => [x, true]),
     ...oldList("Missed").map((x) => [x, false])];
   // A file that already kept sections from an earlier run names that run's date.
