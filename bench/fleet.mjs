@@ -77,10 +77,14 @@ function counted(file, args, kinds) {
   return { child, counts, head: () => head, stderr: () => stderr, until, stop };
 }
 
-/** Starts fleetsim; its stats lines (stderr, every 200 ms) are kept, the latest in `last`. */
-function startFleet(fleetBin, n, port) {
+/**
+ * Starts fleetsim; its stats lines (stderr, every 200 ms) are kept, the latest in `last`, and the
+ * time of its `ready` line (every server made, all about to dial) in `readyAt`.
+ */
+function startFleet(fleetBin, n, port, extra = []) {
   const child = spawn(fleetBin, ["--servers", String(n), "--target", `127.0.0.1:${port}`,
-    "--items", "10", "--rate", "1", "--stats-ms", "200"], { stdio: ["ignore", "ignore", "pipe"] });
+    "--items", "10", "--rate", "1", "--stats-ms", "200", ...extra],
+  { stdio: ["ignore", "ignore", "pipe"] });
   const proc = { child, last: null, waiters: new Set() };
   let pending = "";
   child.stderr.setEncoding("utf8");
@@ -90,7 +94,11 @@ function startFleet(fleetBin, n, port) {
     while ((nl = pending.indexOf("\n")) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
-      try { proc.last = { ...JSON.parse(line), at: performance.now() }; } catch { /* not stats */ }
+      try {
+        const x = { ...JSON.parse(line), at: performance.now() };
+        if (x.event === "ready") proc.readyAt = x.at;
+        else proc.last = x;
+      } catch { /* not stats */ }
     }
     for (const w of proc.waiters) w();
   });
@@ -299,6 +307,103 @@ export function fleetTable(rows, seconds) {
   if (idle.length > 1) {
     out.push("", "Idle CPU per 1,000 sessions (flat means linear growth): " +
       idle.map((r) => `${r.n}: ${f(1000 * r.cpu_pct / r.n, 2)} %`).join(", ") + ".");
+  }
+  out.push("");
+  return { text: out.join("\n"), checks };
+}
+
+// ---- Secured storm --------------------------------------------------------------------------
+
+/**
+ * N servers with Basic256Sha256 dial one `uarc listen --stay --read i=2258 --security-policy
+ * Basic256Sha256 --security-mode SignAndEncrypt --accept-any-certificate` at once. The clock and
+ * the CPU counters start at fleetsim's `ready` line (its N certificates made, all dialing now) and
+ * stop at the N-th `read` event. Each server costs the collector two connections: GetEndpoints over
+ * None to learn the certificate, then the secured channel and session after the server's re-dial
+ * (--redial-ms 100, +-25 % jitter).
+ */
+export async function benchSecuredStorm({ build, n, log, raw }) {
+  const uarcBin = path.join(build, "tools/uarc/uarc");
+  const fleetBin = path.join(build, "tools/fleetsim/fleetsim");
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-bench-secstorm-"));
+  const allow = path.join(tmp, "allow.txt");
+  fs.writeFileSync(allow, Array.from({ length: n }, (_, i) => `urn:fleetsim:${i}\n`).join(""));
+  log(`  secured storm: ${n} servers, Basic256Sha256 SignAndEncrypt`);
+  const kinds = ["listening", "discovered", "connected", "read", "disconnected", "error"];
+  let listen = null, fleet = null, row;
+  try {
+    listen = counted(uarcBin, ["listen", "--json", "--bind", "127.0.0.1", "--port", "0",
+      "--allow-file", allow, "--stay", "--max-pending", String(n), "--read", "i=2258",
+      "--security-policy", "Basic256Sha256", "--security-mode", "SignAndEncrypt",
+      "--accept-any-certificate"], kinds);
+    await listen.until(() => listen.counts.listening > 0, 10000, "listening");
+    const port = Number(/"address":"127\.0\.0\.1:(\d+)"/.exec(listen.head())[1]);
+    fleet = startFleet(fleetBin, n, port, ["--security-policy", "Basic256Sha256",
+      "--redial-ms", "100"]);
+    const made = performance.now();
+    await new Promise((resolve, reject) => {
+      const check = () => { if (fleet.readyAt) { fleet.waiters.delete(check); resolve(); } };
+      fleet.waiters.add(check);
+      fleet.exited.then(() => reject(new Error("fleetsim exited before it was ready")));
+    });
+    const c0 = cpuSeconds(listen.child.pid), f0 = cpuSeconds(fleet.child.pid);
+    const t0 = fleet.readyAt;
+    await listen.until(() => listen.counts.read >= n, 300000, `${n} secured sessions read`)
+      .catch((err) => {
+        throw new Error(`${listen.counts.read} of ${n} secured sessions read after 300 s`,
+          { cause: err });
+      });
+    const t1 = performance.now();
+    const c1 = cpuSeconds(listen.child.pid), f1 = cpuSeconds(fleet.child.pid);
+    const up = (t1 - t0) / 1000;
+    row = {
+      n, certificates_s: (t0 - made) / 1000, up_s: up, per_s: n / up,
+      uarc_cpu_ms: 1000 * (c1 - c0) / n, uarc_cpu_pct: 100 * (c1 - c0) / up,
+      fleet_cpu_ms: 1000 * (f1 - f0) / n, fleet_cpu_pct: 100 * (f1 - f0) / up,
+      connections: listen.counts.connected, errors: listen.counts.error,
+      disconnected: listen.counts.disconnected,
+    };
+  } catch (err) {
+    row = { n, failed: String(err?.message ?? err).split("\n")[0] };
+  } finally {
+    await fleet?.stop();
+    await listen?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  raw.write(JSON.stringify({ bench: "secstorm", ...row }) + "\n");
+  return [row];
+}
+
+/** The Markdown of section 12 and its checks ([name, held]). */
+export function securedStormTable(rows) {
+  const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+  const out = [
+    "### 12. Secured storm: N servers dial at once with Basic256Sha256 (SignAndEncrypt)",
+    "",
+    "fleetsim (its own process, `--security-policy Basic256Sha256 --redial-ms 100`; every server " +
+    "its own certificate of one shared RSA-2048 key) dials one `uarc listen --stay --read i=2258 " +
+    "--security-policy Basic256Sha256 --security-mode SignAndEncrypt --accept-any-certificate` " +
+    "(default `--max-handshakes 64`). Per server the collector does GetEndpoints over None (the " +
+    "certificate), then, after the server's re-dial, OPN (RSA), CreateSession, ActivateSession and " +
+    "a Read. From fleetsim's `ready` line (certificates made, all dialing) to the N-th `read` " +
+    "event; CPU from /proc/PID/stat (10 ms ticks) over that time, per session. Both processes share " +
+    "the machine's cores with each other and with whatever else runs: one run, noisy.",
+    "",
+    "| N | all up, s | sessions / s | uarc CPU per session, ms | uarc CPU % | fleetsim CPU per session, ms | fleetsim CPU % | held (≥ 200 sessions/s) |",
+    "|---:|---:|---:|---:|---:|---:|---:|---|",
+  ];
+  const checks = [];
+  for (const r of rows) {
+    if (r.failed) {
+      out.push(`| ${r.n} | failed: ${r.failed.replace(/\|/g, "/")} | | | | | | **no** |`);
+      checks.push([`#12 N=${r.n}`, false]);
+      continue;
+    }
+    const ok = r.per_s >= 200;
+    out.push(`| ${r.n} | ${f(r.up_s, 2)} | ${f(r.per_s, 0)} | ${f(r.uarc_cpu_ms, 2)} | ` +
+      `${f(r.uarc_cpu_pct, 0)} | ${f(r.fleet_cpu_ms, 2)} | ${f(r.fleet_cpu_pct, 0)} | ` +
+      `${ok ? "yes" : "**no**"} |`);
+    checks.push([`#12 N=${r.n}`, ok]);
   }
   out.push("");
   return { text: out.join("\n"), checks };

@@ -3,12 +3,13 @@
 //
 //   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
 //                      [--fleet-sizes N,N,...] [--fleet-seconds S] [--no-fleet-subscriptions]
-//                      [--fleet-from RAW.jsonl]
+//                      [--fleet-from RAW.jsonl] [--storm-size N]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
 // the number of runs behind every median and p90 (the end-to-end section, e2e: E2E runs, default
-// 3). LIST picks sections: codec,connect,listener,memory,fleet,ceiling,e2e,pipe,itemmem (default
-// all); the sections not picked are kept from the existing FILE. The fleet section
+// 3). LIST picks sections: codec,connect,listener,memory,fleet,ceiling,e2e,pipe,itemmem,secstorm
+// (default all); the sections not picked are kept from the existing FILE. The secured storm
+// (secstorm) has --storm-size servers (default 1000) dial with Basic256Sha256 at once. The fleet section
 // (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and measures
 // over S seconds (default 20); --fleet-from writes its table from the fleet rows of an earlier
 // run's bench-raw.jsonl instead of measuring. The table goes to stdout and, as Markdown with the
@@ -25,7 +26,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { benchFleet, fleetTable } from "./fleet.mjs";
+import { benchFleet, benchSecuredStorm, fleetTable, securedStormTable } from "./fleet.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PEER = path.join(ROOT, "tests/peer");
@@ -35,10 +36,11 @@ const SERVER_URI = "urn:uarc:bench:server";
 
 // Section numbers in the file; 6 is bench/mqtt.mjs's, between its own markers.
 const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7", ceiling: "8",
-  e2e: "9", pipe: "10", itemmem: "11" };
+  e2e: "9", pipe: "10", itemmem: "11", secstorm: "12" };
 const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RESULTS.md"),
   only: new Set(Object.keys(SECTIONS)),
-  fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true };
+  fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true,
+  stormSize: 1000 };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -53,6 +55,7 @@ const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RE
       case "--fleet-seconds": opts.fleetSeconds = Number(value()); break;
       case "--no-fleet-subscriptions": opts.fleetSubscriptions = false; break;
       case "--fleet-from": opts.fleetFrom = path.resolve(value()); break;
+      case "--storm-size": opts.stormSize = Number(value()); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
@@ -61,11 +64,12 @@ const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RE
   for (const s of opts.only) if (!SECTIONS[s]) usage(`unknown section ${s}`);
   if (!opts.fleetSizes.every((n) => n >= 1)) usage("--fleet-sizes needs positive numbers");
   if (!(opts.fleetSeconds >= 1)) usage("--fleet-seconds needs a positive number");
+  if (!(opts.stormSize >= 1)) usage("--storm-size needs a positive number");
 }
 function usage(message) {
   process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
     `[--e2e-runs N] [--out FILE] [--only ${Object.keys(SECTIONS).join(",")}] ` +
-    "[--fleet-sizes N,...] [--fleet-seconds S] [--no-fleet-subscriptions]\n");
+    "[--fleet-sizes N,...] [--fleet-seconds S] [--no-fleet-subscriptions] [--storm-size N]\n");
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
@@ -638,6 +642,11 @@ function table(results) {
         `${fk(p90(r.valued))} |`);
     out.push("", "No target: the figure is documented in include/uarc/subscription.h.", "");
   }
+  if (results.secstorm.length) {
+    const storm = securedStormTable(results.secstorm);
+    out.push(storm.text);
+    checks.push(...storm.checks);
+  }
   return { text: out.join("\n"), checks };
 }
 
@@ -664,7 +673,8 @@ function keepOld(text, checks) {
   const body = [...now.keys()].sort((a, b) => a - b).map((n) => now.get(n).join("\n")).join("\n");
   const section = (name) => /^#(\d+)/.exec(name)?.[1] === "2" ? "1" : /^#(\d+)/.exec(name)?.[1];
   const oldList = (label) => (new RegExp(`^${label}: (.*)\\.$`, "m").exec(old)?.[1] ?? "")
-    .split(", ").filter((x) => x && x !== "none" && kept.includes(section(x)));
+    // names may hold ", " themselves ("#7 N=1000 10 items/server, 1 Hz"): split before each "#"
+    .split(/, (?=#)/).filter((x) => x && x !== "none" && kept.includes(section(x)));
   const all = [...checks, ...oldList("Held").map((x) => [x, true]),
     ...oldList("Missed").map((x) => [x, false])];
   // A file that already kept sections from an earlier run names that run's date.
@@ -724,6 +734,8 @@ function markdown(m, body, checks) {
     "- 11: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
     "subscription of 100 items, then (RSS with 100,000 items created − RSS before) / 100,000, and " +
     "again once every item has delivered one value.",
+    "- 12: bench/fleet.mjs: fleetsim's N servers dial with Basic256Sha256 at once; time to the " +
+    "N-th read and CPU per secured session of the uarc process from /proc.",
     ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
       "the date and versions above are those of the sections run now."] : []),
     "",
@@ -738,7 +750,7 @@ function markdown(m, body, checks) {
 // ---- main ----------------------------------------------------------------------------------------
 
 const results = { connect: [], listener: [], codec: [], memory: [], fleet: [], ceiling: [], e2e: [],
-  pipe: [], itemmem: [] };
+  pipe: [], itemmem: [], secstorm: [] };
 {
   const m0 = machine();
   stampText = `Run ${m0.date} on ${m0.cores} cores, ${m0.model}, ${m0.kernel} ` +
@@ -778,6 +790,10 @@ try {
     log(`6. fleet (${opts.fleetSizes.join(", ")} servers; about a minute each)`);
     results.fleet = await benchFleet({ build: opts.build, sizes: opts.fleetSizes,
       seconds: opts.fleetSeconds, subscriptions: opts.fleetSubscriptions, log, raw });
+  }
+  if (opts.only.has("secstorm")) {
+    log(`12. secured storm (${opts.stormSize} servers, Basic256Sha256)`);
+    results.secstorm = await benchSecuredStorm({ build: opts.build, n: opts.stormSize, log, raw });
   }
   if (opts.only.has("ceiling")) {
     log("8. subscription ceiling (byte mode)");

@@ -132,20 +132,35 @@ size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length)
     return (size_t)(p - der);
 }
 
-uarc_status uarc__crypto_make_certificate(const char *application_uri, const char *curve,
-                                          uint8_t **cert, size_t *cert_length, uint8_t **key,
-                                          size_t *key_length)
+size_t uarc__crypto_der_sequence_length(const uint8_t *der, size_t length)
+{
+    if (length < 2 || der[0] != 0x30)
+        return 0;
+    size_t header = 2, content = der[1];
+    if (der[1] & 0x80) {
+        size_t n = der[1] & 0x7F; /* long form: n length bytes follow (0: indefinite, not DER) */
+        if (n == 0 || n > 4 || length < 2 + n)
+            return 0;
+        content = 0;
+        for (size_t i = 0; i < n; i++)
+            content = content << 8 | der[2 + i];
+        header += n;
+    }
+    return content <= length - header ? header + content : 0;
+}
+
+/* The self-signed certificate of `pkey` (RSA, or EC when `ec`) for `application_uri` into *cert. */
+static uarc_status certify(const char *application_uri, EVP_PKEY *pkey, bool ec,
+                           const EVP_MD *digest, uint8_t **cert, size_t *cert_length)
 {
     uarc_status s = UARC_BadInternalError;
-    EVP_PKEY *pkey = curve ? EVP_EC_gen(curve) : EVP_RSA_gen(2048);
-    /* an EC key signs and agrees on keys, never encrypts; P-384 keys sign with SHA-384 */
-    const char *usage = curve ? "critical,digitalSignature,nonRepudiation,keyAgreement,keyCertSign"
-                              : "critical,digitalSignature,nonRepudiation,keyEncipherment,"
-                                "dataEncipherment,keyCertSign";
-    const EVP_MD *digest = curve && strstr(curve, "384") ? EVP_sha384() : EVP_sha256();
+    /* an EC key signs and agrees on keys, never encrypts */
+    const char *usage = ec ? "critical,digitalSignature,nonRepudiation,keyAgreement,keyCertSign"
+                           : "critical,digitalSignature,nonRepudiation,keyEncipherment,"
+                             "dataEncipherment,keyCertSign";
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
-    if (!pkey || !x || !name)
+    if (!x || !name)
         goto done;
     unsigned char serial[16];
     if (RAND_bytes(serial, sizeof serial) != 1)
@@ -189,16 +204,43 @@ uarc_status uarc__crypto_make_certificate(const char *application_uri, const cha
     unsigned char *out = NULL;
     int n = i2d_X509(x, &out);
     s = to_der(out, n, false, cert, cert_length);
-    if (s != UARC_Good)
-        goto done;
-    out = NULL;
-    n = i2d_PrivateKey(pkey, &out);
-    s = to_der(out, n, true, key, key_length);
-    if (s != UARC_Good)
-        uarc__free(*cert);
 done:
     X509_NAME_free(name);
     X509_free(x);
+    return s;
+}
+
+uarc_status uarc__crypto_make_certificate(const char *application_uri, const char *curve,
+                                          uint8_t **cert, size_t *cert_length, uint8_t **key,
+                                          size_t *key_length)
+{
+    EVP_PKEY *pkey = curve ? EVP_EC_gen(curve) : EVP_RSA_gen(2048);
+    if (!pkey)
+        return UARC_BadInternalError;
+    /* P-384 keys sign with SHA-384 */
+    const EVP_MD *digest = curve && strstr(curve, "384") ? EVP_sha384() : EVP_sha256();
+    uarc_status s = certify(application_uri, pkey, curve != NULL, digest, cert, cert_length);
+    if (s == UARC_Good) {
+        unsigned char *out = NULL;
+        int n = i2d_PrivateKey(pkey, &out);
+        s = to_der(out, n, true, key, key_length);
+        if (s != UARC_Good)
+            uarc__free(*cert);
+    }
+    EVP_PKEY_free(pkey);
+    return s;
+}
+
+uarc_status uarc__crypto_certify_key(const char *application_uri, const uint8_t *key,
+                                     size_t key_length, uint8_t **cert, size_t *cert_length)
+{
+    const unsigned char *p = key;
+    EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)key_length);
+    if (!pkey)
+        return UARC_BadCertificateInvalid;
+    bool ec = EVP_PKEY_is_a(pkey, "EC");
+    const EVP_MD *digest = ec && EVP_PKEY_get_bits(pkey) > 256 ? EVP_sha384() : EVP_sha256();
+    uarc_status s = certify(application_uri, pkey, ec, digest, cert, cert_length);
     EVP_PKEY_free(pkey);
     return s;
 }

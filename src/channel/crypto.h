@@ -24,6 +24,11 @@ uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_
 /* The first certificate of `der` (a certificate or a chain of them): its length, 0 when not a
  * certificate. */
 size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
+/* The length of the DER element at der[0..length) when it is a SEQUENCE with a definite length
+ * that fits (a certificate's outer shape), 0 otherwise. Reads the header only: for comparing the
+ * first certificates of two chains byte for byte, where parsing them (which decodes the public
+ * key) would cost more than the comparison. */
+size_t uarc__crypto_der_sequence_length(const uint8_t *der, size_t length);
 /* Makes a key and a self-signed certificate valid from now for a year, with subjectAltName URI
  * `application_uri` (and DNS "localhost"): RSA-2048 signed with SHA-256 when `curve` is NULL, else
  * an EC key on `curve` (an OpenSSL group name such as "prime256v1", "secp384r1") signed with
@@ -31,6 +36,11 @@ size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
 uarc_status uarc__crypto_make_certificate(const char *application_uri, const char *curve,
                                           uint8_t **cert, size_t *cert_length, uint8_t **key,
                                           size_t *key_length);
+/* Makes a self-signed certificate as uarc__crypto_make_certificate does, for an existing private
+ * key (PKCS#8 or PKCS#1 DER, RSA or EC): many certificates of one key cost a signature each, not a
+ * key generation (fleetsim gives each of its servers its own URI so). */
+uarc_status uarc__crypto_certify_key(const char *application_uri, const uint8_t *key,
+                                     size_t key_length, uint8_t **cert, size_t *cert_length);
 /* Copies the first URI of the certificate's subjectAltName into out (NUL-terminated). Returns
  * Good, BadCertificateUriInvalid when it has none, BadCertificateInvalid when unparseable. */
 uarc_status uarc__crypto_certificate_uri(const uint8_t *der, size_t length, char *out,

@@ -7,6 +7,7 @@
  * signed with HMAC-SHA256 and, with SignAndEncrypt, encrypted with AES-CBC, using keys derived per
  * token by P_SHA256 from both nonces (Part 6 §6.7.5).
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -14,6 +15,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "channel/crypto.h"
@@ -105,6 +107,41 @@ static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *lengt
     return UARC_Good;
 }
 
+/* The last private key parsed, shared by reference (OpenSSL keys may be used from several
+ * threads): a process that opens many channels opens them all with the same key, and parsing it
+ * (OpenSSL 3 decoders) and setting up its RSA blinding again for each was about a fifth of a
+ * secured session's CPU time in a connect storm. The key is recognised by the SHA-256 of its DER,
+ * so no copy of the secret is kept beside the key itself. */
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t key_cache_digest[SHA256_DIGEST_LENGTH];
+static EVP_PKEY *key_cache_key;
+
+static EVP_PKEY *private_key(uarc_view der)
+{
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    if (!SHA256(der.data, der.length, digest))
+        return NULL;
+    EVP_PKEY *key = NULL;
+    pthread_mutex_lock(&key_cache_lock);
+    if (key_cache_key && memcmp(digest, key_cache_digest, sizeof digest) == 0 &&
+        EVP_PKEY_up_ref(key_cache_key) == 1)
+        key = key_cache_key;
+    pthread_mutex_unlock(&key_cache_lock);
+    if (key)
+        return key;
+    const unsigned char *p = der.data;
+    key = d2i_AutoPrivateKey(NULL, &p, (long)der.length);
+    if (!key || EVP_PKEY_up_ref(key) != 1)
+        return key;
+    pthread_mutex_lock(&key_cache_lock);
+    EVP_PKEY *old = key_cache_key;
+    key_cache_key = key;
+    memcpy(key_cache_digest, digest, sizeof digest);
+    pthread_mutex_unlock(&key_cache_lock);
+    EVP_PKEY_free(old);
+    return key;
+}
+
 static uarc_status rsa_context_new(const rsa_params *params, const uarc__security_config *config,
                                    void **context)
 {
@@ -126,9 +163,8 @@ static uarc_status rsa_context_new(const rsa_params *params, const uarc__securit
     if (s == UARC_Good && config->local_certificate.data) {
         s = take_certificate(config->local_certificate, &c->local_cert, &c->local_cert_length,
                              &unused, c->local_thumbprint);
-        const unsigned char *p = config->local_private_key.data;
-        if (s == UARC_Good && p)
-            c->local_key = d2i_AutoPrivateKey(NULL, &p, (long)config->local_private_key.length);
+        if (s == UARC_Good && config->local_private_key.data)
+            c->local_key = private_key(config->local_private_key);
         if (s == UARC_Good &&
             (!c->local_key || EVP_PKEY_get_base_id(c->local_key) != EVP_PKEY_RSA ||
              EVP_PKEY_eq(c->local_key, unused) != 1))

@@ -3,11 +3,13 @@
  *
  * The first byte picks the mode. Even: the rest goes as raw bytes to a fresh connection in one
  * call, and byte by byte to another (of another server with the same start), and both must end
- * the same way. Odd: the target opens a channel and an activated session itself, then reads the
- * rest as requests: one byte choosing the service, two bytes of length, that many bytes of body
- * after a valid RequestHeader, each sent in a MSG chunk of the channel; the simulated time moves
- * 50 ms between requests. Besides "no crash, no leak", it checks that a connection that ended
- * for an error (not a CLO) queued an ERR as its last message.
+ * the same way; with bit 1 set the servers also offer Basic256Sha256 (their own certificates of
+ * one key made once), so OPN chunks naming it go through the secured header and chunk code. Odd:
+ * the target opens a channel and an activated session itself, then reads the rest as requests: one
+ * byte choosing the service, two bytes of length, that many bytes of body after a valid
+ * RequestHeader, each sent in a MSG chunk of the channel; the simulated time moves 50 ms between
+ * requests. Besides "no crash, no leak", it checks that a connection that ended for an error (not a
+ * CLO) queued an ERR as its last message.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +86,8 @@ static void raw(const sim_config *config, const uint8_t *data, size_t size)
 {
     sim_server one, other;
     sim_conn whole, bytewise;
-    sim_server_init(&one, config, 1, T0);
-    sim_server_init(&other, config, 1, T0);
+    require(sim_server_init(&one, config, 1, T0));
+    require(sim_server_init(&other, config, 1, T0));
     sim_conn_start(&whole, &one, T0);
     sim_conn_start(&bytewise, &other, T0);
     bool a = sim_conn_receive(&whole, data, size, T0);
@@ -209,11 +211,20 @@ static sim_stats stats;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const sim_config config = {.items = 3, .rate_hz = 20, .stats = &stats};
+    static sim_config secured = {.items = 3, .rate_hz = 20, .stats = &stats};
     if (size == 0)
         return 0;
-    if (data[0] & 1)
+    if (data[0] & 1) {
         services(&config, data + 1, size - 1);
-    else
+    } else if (data[0] & 2) {
+        if (!secured.security) {
+            secured.security =
+                sim_security_new("http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256");
+            require(secured.security != NULL);
+        }
+        raw(&secured, data + 1, size - 1);
+    } else {
         raw(&config, data + 1, size - 1);
+    }
     return 0;
 }

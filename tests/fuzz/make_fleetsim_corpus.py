@@ -2,7 +2,9 @@
 """Writes the seed corpus of fuzz_fleetsim (its input format is described at the top of
 tests/fuzz/fuzz_fleetsim.c) into tests/fuzz/corpus/fuzz_fleetsim/: a client's handshake as raw
 bytes, and service sequences (Read, Browse, a subscription with Publish, Republish, Transfer)."""
+import base64
 import os
+import re
 import struct
 
 u32 = lambda v: struct.pack("<I", v)
@@ -49,6 +51,23 @@ def write(name, data):
 write("raw_hel", b"\x00" + HEL)
 write("raw_hel_opn", b"\x00" + HEL + OPN)
 write("raw_garbage", b"\x00" + b"GARBAGE!" * 4)
+
+
+def client_certificate():
+    """The fuzz client's DER certificate from fuzz_secure_keys.h."""
+    with open(os.path.join(os.path.dirname(__file__), "fuzz_secure_keys.h")) as f:
+        text = f.read()
+    block = re.search(r"\[FUZZ_CLIENT_CERT\] =(.*?);", text, re.S).group(1)
+    return base64.b64decode("".join(re.findall(r'"([^"]*)"', block)))
+
+
+# First byte 2: servers that also offer Basic256Sha256. An OPN naming it with a real client
+# certificate and our thumbprint left empty, then 512 bytes where the encrypted part would be.
+SECURED_OPN = frame(b"OPNF", u32(0)
+                    + string("http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256")
+                    + u32(len(client_certificate())) + client_certificate() + u32(20) + bytes(20)
+                    + bytes(512))
+write("raw_secured_opn", b"\x02" + HEL + SECURED_OPN)
 read = service(READ, f64(0) + u32(2) + u32(1) + READ_VALUE_ID)
 browse = service(BROWSE, bytes(2) + bytes(8) + u32(0) + u32(0) + u32(1) + numeric(0, 85)
                  + u32(0) + b"\x00\x00" + b"\x01" + u32(0) + u32(63))

@@ -90,6 +90,25 @@ test("20 servers dial one `uarc listen --stay --read`: every server is read", as
   await sim.stop();
 });
 
+test("20 secured servers (Basic256Sha256, SignAndEncrypt) with a trust list: every server is read", async () => {
+  // fleetsim writes each server's certificate before it dials; they are the client's trust list.
+  const certs = fs.mkdtempSync(path.join(tmp, "certs-"));
+  const { listener, sim, describe } = await fleet(20,
+    ["--read", "ns=1;s=Counter", "--security-policy", "Basic256Sha256",
+      "--security-mode", "SignAndEncrypt", "--trust-list", certs],
+    ["--security-policy", "Basic256Sha256", "--certificate-dir", certs, "--redial-ms", "100"]);
+  const reads = await listener.waitCount(
+    (e) => e.event === "read" && e.node === "ns=1;s=Counter", 20, 60000);
+  assert.equal(new Set(reads.map((e) => e.server_uri)).size, 20, describe());
+  for (const e of reads) assert.equal(e.status, "Good", describe());
+  const connected = listener.events.filter((e) => e.event === "connected");
+  for (const e of connected) assert.equal(e.security_policy, "Basic256Sha256", describe());
+  assert.equal(listener.events.filter((e) => e.event === "error").length, 0, describe());
+  await listener.stop();
+  await sim.stop();
+  assert.equal(sim.stats.at(-1).protocol_errors, 0, describe());
+});
+
 test("--monitor: every server's counter arrives, each value once and in order", async () => {
   const { listener, sim, describe } = await fleet(5,
     ["--monitor", "ns=1;s=Counter", "--interval", "100", "--queue", "100"], ["--rate", "20"]);

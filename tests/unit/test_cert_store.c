@@ -148,10 +148,41 @@ static void test_folder_made_and_bad_input(void **state)
     assert_non_null(strstr(detail, "/proc/no/such/folder"));
 }
 
+/* The DER length of a chain's first certificate, from its header alone. */
+static void test_der_sequence_length(void **state)
+{
+    (void)state;
+    uint8_t *cert, *key;
+    size_t cert_length, key_length;
+    assert_int_equal(uarc__crypto_make_certificate("urn:test:der", "prime256v1", &cert,
+                                                   &cert_length, &key, &key_length),
+                     UARC_Good);
+    uint8_t chain[4096];
+    assert_true(2 * cert_length <= sizeof chain);
+    memcpy(chain, cert, cert_length);
+    memcpy(chain + cert_length, cert, cert_length);
+    assert_int_equal(uarc__crypto_der_sequence_length(chain, 2 * cert_length), cert_length);
+    assert_int_equal(uarc__crypto_der_sequence_length(cert, cert_length),
+                     uarc__crypto_first_certificate(cert, cert_length));
+    /* cut short, not a SEQUENCE, indefinite or oversized length forms, tiny inputs */
+    assert_int_equal(uarc__crypto_der_sequence_length(cert, cert_length - 1), 0);
+    assert_int_equal(uarc__crypto_der_sequence_length((const uint8_t *)"\x31\x00", 2), 0);
+    assert_int_equal(uarc__crypto_der_sequence_length((const uint8_t *)"\x30\x80\x00\x00", 4), 0);
+    assert_int_equal(
+        uarc__crypto_der_sequence_length((const uint8_t *)"\x30\x85\x01\x00\x00\x00\x00", 7), 0);
+    assert_int_equal(uarc__crypto_der_sequence_length((const uint8_t *)"\x30\x82\x00", 3), 0);
+    assert_int_equal(uarc__crypto_der_sequence_length((const uint8_t *)"\x30", 1), 0);
+    assert_int_equal(uarc__crypto_der_sequence_length((const uint8_t *)"\x30\x00", 2), 2);
+    assert_int_equal(uarc__crypto_der_sequence_length((const uint8_t *)"\x30\x81\x01\x05", 4), 4);
+    uarc__free(cert);
+    uarc__crypto_free_secret(key, key_length);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_use_then_held_to_it),
+        cmocka_unit_test(test_der_sequence_length),
         cmocka_unit_test(test_names_kept_apart),
         cmocka_unit_test(test_folder_made_and_bad_input),
     };

@@ -52,6 +52,8 @@ typedef struct fleet {
     uint64_t random;
     sim_config config;
     sim_stats stats;
+    sim_security *security;      /* --security-policy, else NULL */
+    const char *certificate_dir; /* --certificate-dir, else NULL */
     /* counters of the I/O edge */
     uint64_t dials, dial_failures, closed, drops, restarts, silenced, garbage;
 } fleet;
@@ -99,6 +101,14 @@ static const struct option_help {
      "chaos: this fraction of servers per minute stop answering without closing (no FIN); they "
      "dial again once the client closes"},
     {"garbage", "F", "chaos: this fraction of servers per minute send 32 bytes of garbage"},
+    {"security-policy", "NAME",
+     "also offer this policy (Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss) in "
+     "modes Sign and SignAndEncrypt besides None: every server gets its own certificate "
+     "(subjectAltName URI = its ServerUri, self-signed) of one RSA-2048 key made at start, and "
+     "lists it in GetEndpoints; anonymous identity"},
+    {"certificate-dir", "DIR",
+     "with --security-policy: write each server's certificate to DIR/server-K.der before dialing "
+     "(a trust list for the client)"},
     {"slow-ms", "MS", "hold every answer this long before sending it (default 0)"},
     {"stats-ms", "MS", "print a stats line (JSON) on stderr this often (default 5000; 0: never)"},
     {"duration", "S", "exit after S seconds (default: run until SIGINT or SIGTERM)"},
@@ -109,25 +119,24 @@ static const struct option_help {
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "Usage: fleetsim --target HOST:PORT [OPTIONS]\n"
-        "\n"
-        "Plays N OPC UA servers (SecurityPolicy None, anonymous) from one thread. Each has its\n"
-        "own ServerUri and EndpointUrl, dials HOST:PORT, sends ReverseHello and serves the\n"
-        "server side of UA-TCP: HEL/ACK, OpenSecureChannel and renewals, CreateSession,\n"
-        "ActivateSession, CloseSession, GetEndpoints, Read, Browse, subscriptions (Create,\n"
-        "Modify, Delete, SetPublishingMode, CreateMonitoredItems, DeleteMonitoredItems,\n"
-        "SetMonitoringMode, Publish, Republish, TransferSubscriptions). When a connection\n"
-        "ends it dials again; sessions and subscriptions survive until a restart or their\n"
-        "session timeout.\n"
-        "\n"
-        "Address space: i=84 Root, i=85 Objects, i=2253 Server, i=2255 NamespaceArray,\n"
-        "i=2256 ServerStatus, i=2258 CurrentTime, i=2259 State, i=11714\n"
-        "MaxMonitoredItemsPerCall, ns=1;s=Counter (UInt32: changes since start) and\n"
-        "ns=1;i=1000+k (Double: changes + k/1000).\n"
-        "\n"
-        "Options:\n");
+    fprintf(out,
+            "Usage: fleetsim --target HOST:PORT [OPTIONS]\n"
+            "\n"
+            "Plays N OPC UA servers (SecurityPolicy None, and --security-policy; anonymous) from\n"
+            "one thread. Each has its own ServerUri and EndpointUrl, dials HOST:PORT, sends\n"
+            "ReverseHello and serves the server side of UA-TCP: HEL/ACK, OpenSecureChannel and\n"
+            "renewals, CreateSession, ActivateSession, CloseSession, GetEndpoints, Read, Browse,\n"
+            "subscriptions (Create, Modify, Delete, SetPublishingMode, CreateMonitoredItems,\n"
+            "DeleteMonitoredItems, SetMonitoringMode, Publish, Republish, TransferSubscriptions).\n"
+            "When a connection ends it dials again; sessions and subscriptions survive until a\n"
+            "restart or their session timeout.\n"
+            "\n"
+            "Address space: i=84 Root, i=85 Objects, i=2253 Server, i=2255 NamespaceArray,\n"
+            "i=2256 ServerStatus, i=2258 CurrentTime, i=2259 State, i=11714\n"
+            "MaxMonitoredItemsPerCall, ns=1;s=Counter (UInt32: changes since start) and\n"
+            "ns=1;i=1000+k (Double: changes + k/1000).\n"
+            "\n"
+            "Options:\n");
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         char left[40];
         snprintf(left, sizeof left, "--%s%s%s", options_help[i].name,
@@ -154,6 +163,8 @@ static void usage(FILE *out)
     }
     fprintf(out,
             "\n"
+            "Once every server is made (certificates too), a line {\"event\":\"ready\",...} on\n"
+            "stderr, and all dial.\n"
             "Stats line (stderr, one JSON object): event \"stats\", t_ms, servers, connecting,\n"
             "up (sockets), secure (channels open), active (servers with a session on their\n"
             "channel), subscribed (of which with a monitored item), silent, dials, dial_failures,\n"
@@ -522,6 +533,15 @@ static int parse_options(fleet *f, int argc, char **argv, double *duration, doub
             ok = number(optarg, 0, 1000, &f->chaos.silent_per_min);
         } else if (strcmp(name, "garbage") == 0) {
             ok = number(optarg, 0, 1000, &f->chaos.garbage_per_min);
+        } else if (strcmp(name, "security-policy") == 0) {
+            char uri[160];
+            snprintf(uri, sizeof uri, "%s%s",
+                     strchr(optarg, '#') ? "" : "http://opcfoundation.org/UA/SecurityPolicy#",
+                     optarg);
+            f->security = sim_security_new(uri);
+            ok = f->security != NULL;
+        } else if (strcmp(name, "certificate-dir") == 0) {
+            f->certificate_dir = optarg;
         } else if (strcmp(name, "slow-ms") == 0) {
             ok = number(optarg, 0, 3600000, &slow);
         } else if (strcmp(name, "stats-ms") == 0) {
@@ -544,6 +564,10 @@ static int parse_options(fleet *f, int argc, char **argv, double *duration, doub
         fprintf(stderr, "fleetsim: --target HOST:PORT is required (fleetsim --help)\n");
         return 2;
     }
+    if (f->certificate_dir && !f->security) {
+        fprintf(stderr, "fleetsim: --certificate-dir needs --security-policy\n");
+        return 2;
+    }
     f->count = (uint32_t)servers;
     f->redial_ms = (int64_t)redial;
     f->slow_ms = (int64_t)slow;
@@ -551,6 +575,25 @@ static int parse_options(fleet *f, int argc, char **argv, double *duration, doub
     f->config.rate_hz = rate;
     f->random = seed > 0 ? (uint64_t)seed : (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
     return 0;
+}
+
+/* --certificate-dir: DIR/server-K.der for every server. */
+static bool write_certificates(const fleet *f)
+{
+    for (uint32_t i = 0; i < f->count; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/server-%u.der", f->certificate_dir, (unsigned)i);
+        uarc_bytestring cert = sim_server_certificate(&f->servers[i].sim);
+        FILE *file = fopen(path, "wb");
+        bool ok = file && fwrite(cert.data, 1, cert.length, file) == cert.length;
+        if (file && fclose(file) != 0)
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "fleetsim: cannot write %s: %s\n", path, strerror(errno));
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Each server holds one descriptor: raise the soft limit as far as the hard one allows. */
@@ -581,6 +624,7 @@ int main(int argc, char **argv)
         return 1;
     }
     f.config.stats = &f.stats;
+    f.config.security = f.security;
     f.servers = calloc(f.count, sizeof *f.servers);
     f.epoll = epoll_create1(EPOLL_CLOEXEC);
     if (!f.servers || f.epoll < 0) {
@@ -592,10 +636,20 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int64_t start = now_ms();
     for (uint32_t i = 0; i < f.count; i++) {
-        sim_server_init(&f.servers[i].sim, &f.config, i, start);
+        if (!sim_server_init(&f.servers[i].sim, &f.config, i, start)) {
+            fprintf(stderr, "fleetsim: cannot make the certificate of server %u\n", (unsigned)i);
+            return 1;
+        }
         f.servers[i].fd = -1;
-        f.servers[i].redial_at_ms = start; /* all dial at once */
     }
+    if (f.certificate_dir && !write_certificates(&f))
+        return 1;
+    /* Certificates take a signature each: the fleet dials once all are made, and says when. */
+    start = now_ms();
+    for (uint32_t i = 0; i < f.count; i++)
+        f.servers[i].redial_at_ms = start; /* all dial at once */
+    fprintf(stderr, "{\"event\":\"ready\",\"servers\":%u}\n", (unsigned)f.count);
+    fflush(stderr);
     int64_t last_scan = start - SCAN_MS, next_stats = start + (int64_t)stats_ms;
     int64_t end = duration > 0 ? start + (int64_t)(duration * 1000) : INT64_MAX;
     static struct epoll_event events[1024];
@@ -643,6 +697,7 @@ int main(int argc, char **argv)
         sim_server_clear(&f.servers[i].sim);
     }
     free(f.servers);
+    sim_security_delete(f.security);
     close(f.epoll);
     return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * fleetsim's protocol state: simulated OPC UA servers (SecurityPolicy None) that speak the server
+ * fleetsim's protocol state: simulated OPC UA servers (SecurityPolicy None, and Basic256Sha256
+ * when the process has a sim_security) that speak the server
  * side of UA-TCP after dialing with ReverseHello. No I/O and no clock here: a connection takes
  * received bytes and the time (now_ms, milliseconds since the Unix epoch) and queues the bytes to
  * send in `out`; main.c moves them over sockets. Values come from uarc's public codec.
@@ -52,6 +53,9 @@ typedef struct sim_config {
     uint32_t items;         /* variables ns=1;i=1000 .. 1000+items-1. Default 10 */
     double rate_hz;         /* value changes per second of every variable. Default 1 */
     sim_stats *stats;       /* may be NULL */
+    /* Secured endpoints besides None (sim_crypto.c); NULL: None only. Servers made with it need
+     * sim_identity_make. */
+    const struct sim_security *security;
 } sim_config;
 
 struct sim_conn;
@@ -73,6 +77,7 @@ typedef struct sim_server {
     uint64_t random;    /* xorshift state for ids and nonces */
     uint32_t next_id;
     struct sim_session *sessions;
+    struct sim_identity *identity; /* certificate and keys when config->security, else NULL */
 } sim_server;
 
 typedef enum sim_conn_state {
@@ -94,6 +99,12 @@ typedef struct sim_conn {
     uint32_t peer_max_message;    /* 0: no limit */
     sim_buf in;
     sim_buf out;
+    /* Secured channels (mode not 0): the server's policy context this channel uses, and the
+     * symmetric keys of the current and the previous token (sim_crypto.c). */
+    uarc_MessageSecurityMode mode;
+    void *context;
+    void *keys;
+    void *previous_keys;
     bool lose_next_publish; /* chaos: end instead of sending the next PublishResponse with data */
     uarc_status end_status; /* why the connection ended (Good for CLO and chaos) */
     char end_reason[96];
@@ -101,7 +112,8 @@ typedef struct sim_conn {
 
 /* ---- sim_conn.c: UA-TCP and the secure channel ------------------------------------------ */
 
-void sim_server_init(sim_server *server, const sim_config *config, uint32_t index, int64_t now_ms);
+/* False when its certificate (config->security) could not be made; sim_server_clear it anyway. */
+bool sim_server_init(sim_server *server, const sim_config *config, uint32_t index, int64_t now_ms);
 /* Forgets every session and subscription (the server "restarted") and restarts its variables. */
 void sim_server_restart(sim_server *server, int64_t now_ms);
 void sim_server_clear(sim_server *server);
@@ -120,6 +132,7 @@ void sim_conn_closed(sim_conn *conn);
  * split into chunks of the peer's receive buffer. */
 void sim_conn_send(sim_conn *conn, uint32_t request_id, void *response, const uarc_type *type);
 
+/* Appends `length` bytes of `data`, or with data NULL room for them that the caller fills. */
 bool sim_buf_append(sim_buf *buf, const void *data, size_t length);
 /* Drops the first `n` bytes. */
 void sim_buf_consume(sim_buf *buf, size_t n);
@@ -127,6 +140,49 @@ void sim_buf_free(sim_buf *buf);
 
 uint32_t sim_random(sim_server *server);
 uarc_datetime sim_datetime(int64_t ms);
+
+/* ---- sim_crypto.c: Basic256Sha256 ------------------------------------------------------- */
+
+typedef struct sim_security sim_security;
+typedef struct sim_identity sim_identity;
+
+/* One RSA-2048 key for every server of the process, for the policy `policy_uri` (an RSA policy
+ * uarc implements). NULL when the policy is not one of them or the key cannot be made. */
+sim_security *sim_security_new(const char *policy_uri);
+void sim_security_delete(sim_security *security);
+const char *sim_security_policy_uri(const sim_security *security);
+/* The server's certificate (subjectAltName URI = its ServerUri) of the shared key; true without
+ * making one when config->security is NULL. */
+bool sim_identity_make(sim_server *server);
+void sim_identity_free(sim_server *server);
+/* The server's certificate (a view; empty without security). */
+uarc_bytestring sim_server_certificate(const sim_server *server);
+
+/* Opens an asymmetric OPN chunk in place: the policy, the client certificate (which picks the
+ * policy context), signature and decryption. *body points into `chunk`. */
+uarc_status sim_secure_open_asym(sim_conn *conn, uint8_t *chunk, size_t size, uint32_t *request_id,
+                                 const uint8_t **body, size_t *body_length);
+/* Issues a token: the mode (kept by renewals), a new server nonce (*server_nonce, malloc'd) and
+ * the keys from both nonces; the current keys become the previous ones. */
+uarc_status sim_secure_new_token(sim_conn *conn, uarc_MessageSecurityMode mode,
+                                 const uarc_bytestring *client_nonce,
+                                 uarc_bytestring *server_nonce);
+/* Opens a MSG or CLO chunk in place with the keys of the current (or previous) token. */
+uarc_status sim_secure_open_sym(sim_conn *conn, uint8_t *chunk, size_t size, bool previous,
+                                uint32_t *request_id, const uint8_t **body, size_t *body_length);
+/* The largest body of one MSG chunk to the client. */
+size_t sim_secure_room(const sim_conn *conn);
+/* Appends one secured chunk (OPN when `open`, else MSG) with `body` to conn->out. */
+bool sim_secure_seal(sim_conn *conn, bool open, uint8_t chunk_type, uint32_t request_id,
+                     const uint8_t *body, size_t length);
+/* The server's signature (its certificate's key) of data, for CreateSession; the client's,
+ * checked for ActivateSession. */
+bool sim_secure_sign(sim_conn *conn, const uint8_t *data, size_t length,
+                     uarc_SignatureData *signature);
+bool sim_secure_verify(sim_conn *conn, const uint8_t *data, size_t length,
+                       const uarc_SignatureData *signature);
+/* Frees the channel's keys. */
+void sim_secure_closed(sim_conn *conn);
 
 /* ---- sim_services.c: sessions, Read, Browse --------------------------------------------- */
 
@@ -147,6 +203,7 @@ typedef struct sim_session {
     int64_t timeout_ms;
     int64_t last_seen_ms;
     struct sim_subscription *subscriptions;
+    uint8_t nonce[32]; /* the last server nonce: a secured client signs it in ActivateSession */
     sim_publish_request publish[SIM_MAX_PUBLISH_REQUESTS];
     uint32_t publish_count;
 } sim_session;

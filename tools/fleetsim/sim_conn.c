@@ -1,7 +1,8 @@
 /*
- * The server side of UA-TCP for SecurityPolicy None: RHE out, HEL → ACK, OPN (issue and renew),
- * MSG and CLO, ERR on anything else. uarc's library is a client, so the server-side framing is
- * written here; every structured value goes through the public codec.
+ * The server side of UA-TCP: RHE out, HEL → ACK, OPN (issue and renew), MSG and CLO, ERR on
+ * anything else. uarc's library is a client, so the server-side framing of SecurityPolicy None is
+ * written here; secured chunks go through sim_crypto.c; every structured value goes through the
+ * public codec.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ bool sim_buf_append(sim_buf *buf, const void *data, size_t length)
         buf->data = grown;
         buf->capacity = capacity;
     }
-    if (length)
+    if (length && data) /* no data: room the caller fills */
         memcpy(buf->data + buf->length, data, length);
     buf->length += length;
     return true;
@@ -120,7 +121,7 @@ uarc_datetime sim_datetime(int64_t ms)
 
 /* ---- servers ------------------------------------------------------------------------------ */
 
-void sim_server_init(sim_server *server, const sim_config *config, uint32_t index, int64_t now_ms)
+bool sim_server_init(sim_server *server, const sim_config *config, uint32_t index, int64_t now_ms)
 {
     memset(server, 0, sizeof *server);
     server->config = config;
@@ -133,6 +134,7 @@ void sim_server_init(sim_server *server, const sim_config *config, uint32_t inde
     server->random = 0x9E3779B97F4A7C15ull ^ ((uint64_t)index << 20) ^ (uint64_t)now_ms;
     server->started_ms = now_ms;
     server->next_id = 1;
+    return sim_identity_make(server);
 }
 
 void sim_server_restart(sim_server *server, int64_t now_ms)
@@ -148,6 +150,7 @@ void sim_server_clear(sim_server *server)
 {
     while (server->sessions)
         sim_session_delete(server, server->sessions);
+    sim_identity_free(server);
 }
 
 /* ---- connections -------------------------------------------------------------------------- */
@@ -220,23 +223,11 @@ static const uarc_type *body_type(const uint8_t *msg, uint32_t size, size_t *off
     return type;
 }
 
-static bool on_open(sim_conn *conn, const uint8_t *msg, uint32_t size, int64_t now_ms)
+/* The plain OPN of SecurityPolicy None: *body points after the sequence header. */
+static bool open_plain(sim_conn *conn, const uint8_t *msg, uint32_t size, size_t offset,
+                       uint32_t *request_id, const uint8_t **body, size_t *body_length)
 {
-    if (conn->state == SIM_CONN_HELLO)
-        return fail(conn, UARC_BadTcpMessageTypeInvalid, "OPN before HEL");
-    if (size < HEADER_SIZE + 4)
-        return fail(conn, UARC_BadDecodingError, "OPN too short");
-    uint32_t channel_id = get_u32(msg + 8);
-    size_t offset = 12;
-    uarc_string policy;
     uarc_bytestring certificate, thumbprint;
-    uarc_status s = uarc_decode(msg, size, &offset, &policy, UARC_T(String), &decode_limits);
-    if (s != UARC_Good)
-        return fail(conn, UARC_BadDecodingError, "OPN: SecurityPolicyUri");
-    bool none = uarc_string_equal_cstr(&policy, POLICY_NONE);
-    uarc_clear(&policy, UARC_T(String));
-    if (!none)
-        return fail(conn, UARC_BadSecurityPolicyRejected, "OPN: only SecurityPolicy None");
     if (uarc_decode(msg, size, &offset, &certificate, UARC_T(ByteString), &decode_limits) !=
         UARC_Good)
         return fail(conn, UARC_BadDecodingError, "OPN: SenderCertificate");
@@ -247,20 +238,105 @@ static bool on_open(sim_conn *conn, const uint8_t *msg, uint32_t size, int64_t n
     uarc_clear(&thumbprint, UARC_T(ByteString));
     if (size - offset < 8)
         return fail(conn, UARC_BadDecodingError, "OPN: sequence header");
-    uint32_t request_id = get_u32(msg + offset + 4);
-    offset += 8;
-    const uarc_type *type = body_type(msg, size, &offset);
+    *request_id = get_u32(msg + offset + 4);
+    *body = msg + offset + 8;
+    *body_length = size - offset - 8;
+    return true;
+}
+
+/* Queues the OPN response: plain for None, else signed and encrypted for the client. */
+static bool send_open(sim_conn *conn, uint32_t request_id, uarc_OpenSecureChannelResponse *response)
+{
+    uint8_t *body;
+    size_t length;
+    uarc_nodeid id = uarc_nodeid_numeric(0, UARC_T(OpenSecureChannelResponse)->binary_encoding_id);
+    uint8_t prefix[8];
+    size_t prefix_length = 0;
+    if (uarc_encode(&id, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length) != UARC_Good ||
+        uarc_encode_alloc(response, UARC_T(OpenSecureChannelResponse), &body, &length) != UARC_Good)
+        return fail(conn, UARC_BadOutOfMemory, "OPN: encoding the response");
+    bool ok = true;
+    if (conn->mode) {
+        uint8_t *whole = malloc(prefix_length + length);
+        if (whole) {
+            memcpy(whole, prefix, prefix_length);
+            memcpy(whole + prefix_length, body, length);
+        }
+        ok = whole && sim_secure_seal(conn, true, 'F', request_id, whole, prefix_length + length);
+        free(whole);
+    } else {
+        size_t at = begin_message(&conn->out, "OPNF");
+        put_u32(&conn->out, conn->channel_id);
+        put_string(&conn->out, POLICY_NONE);
+        put_string(&conn->out, NULL);
+        put_string(&conn->out, NULL);
+        put_u32(&conn->out, conn->send_sequence++);
+        put_u32(&conn->out, request_id);
+        sim_buf_append(&conn->out, prefix, prefix_length);
+        sim_buf_append(&conn->out, body, length);
+        end_message(&conn->out, at);
+    }
+    uarc_free(body);
+    return ok ? true : fail(conn, UARC_BadEncodingError, "OPN: securing the response");
+}
+
+static bool on_open(sim_conn *conn, uint8_t *msg, uint32_t size, int64_t now_ms)
+{
+    if (conn->state == SIM_CONN_HELLO)
+        return fail(conn, UARC_BadTcpMessageTypeInvalid, "OPN before HEL");
+    if (size < HEADER_SIZE + 4)
+        return fail(conn, UARC_BadDecodingError, "OPN: too short");
+    uint32_t channel_id = get_u32(msg + 8);
+    size_t offset = 12;
+    uarc_string policy;
+    uarc_status s = uarc_decode(msg, size, &offset, &policy, UARC_T(String), &decode_limits);
+    if (s != UARC_Good)
+        return fail(conn, UARC_BadDecodingError, "OPN: SecurityPolicyUri");
+    bool none = uarc_string_equal_cstr(&policy, POLICY_NONE);
+    uarc_clear(&policy, UARC_T(String));
+    if (conn->state == SIM_CONN_SECURE && none != !conn->mode)
+        return fail(conn, UARC_BadSecurityPolicyRejected, "OPN: renewal with another policy");
+    uint32_t request_id;
+    const uint8_t *body;
+    size_t body_length;
+    if (none) {
+        if (!open_plain(conn, msg, size, offset, &request_id, &body, &body_length))
+            return false;
+    } else {
+        s = sim_secure_open_asym(conn, msg, size, &request_id, &body, &body_length);
+        if (s == UARC_BadSecurityPolicyRejected)
+            return fail(conn, s,
+                        conn->server->config->security ? "OPN: a policy this server does not offer"
+                                                       : "OPN: only SecurityPolicy None");
+        if (s != UARC_Good)
+            return fail(conn, s, "OPN: the secured chunk does not open");
+    }
+    offset = 0;
+    const uarc_type *type = body_type(body, (uint32_t)body_length, &offset);
     if (type != UARC_T(OpenSecureChannelRequest))
         return fail(conn, UARC_BadDecodingError, "OPN: not an OpenSecureChannelRequest");
     uarc_OpenSecureChannelRequest request;
-    if (uarc_decode(msg, size, &offset, &request, type, &decode_limits) != UARC_Good)
+    if (uarc_decode(body, body_length, &offset, &request, type, &decode_limits) != UARC_Good)
         return fail(conn, UARC_BadDecodingError, "OPN: OpenSecureChannelRequest");
     bool renew = request.requestType == UARC_SecurityTokenRequestType_Renew;
     uint32_t lifetime = request.requestedLifetime;
     uint32_t handle = request.requestHeader.requestHandle;
-    uarc_clear(&request, type);
-    if (renew != (conn->state == SIM_CONN_SECURE) || (renew && channel_id != conn->channel_id))
+    if (renew != (conn->state == SIM_CONN_SECURE) || (renew && channel_id != conn->channel_id)) {
+        uarc_clear(&request, type);
         return fail(conn, UARC_BadSecureChannelIdInvalid, "OPN: renew of another channel");
+    }
+    uarc_OpenSecureChannelResponse response;
+    uarc_init(&response, UARC_T(OpenSecureChannelResponse));
+    if (!none) {
+        s = sim_secure_new_token(conn, request.securityMode, &request.clientNonce,
+                                 &response.serverNonce);
+        if (s != UARC_Good) {
+            uarc_clear(&request, type);
+            uarc_clear(&response, UARC_T(OpenSecureChannelResponse));
+            return fail(conn, s, "OPN: security mode or client nonce refused");
+        }
+    }
+    uarc_clear(&request, type);
     if (!renew) {
         conn->channel_id = conn->server->next_id++ | (conn->server->index << 16);
         conn->token_id = 0;
@@ -274,39 +350,19 @@ static bool on_open(sim_conn *conn, const uint8_t *msg, uint32_t size, int64_t n
     conn->token_deadline_ms = now_ms + (int64_t)lifetime * 5 / 4;
     conn->state = SIM_CONN_SECURE;
 
-    uarc_OpenSecureChannelResponse response;
-    uarc_init(&response, UARC_T(OpenSecureChannelResponse));
     response.responseHeader.timestamp = sim_datetime(now_ms);
     response.responseHeader.requestHandle = handle;
+    response.serverProtocolVersion = 0;
     response.securityToken.channelId = conn->channel_id;
     response.securityToken.tokenId = conn->token_id;
     response.securityToken.createdAt = sim_datetime(now_ms);
     response.securityToken.revisedLifetime = lifetime;
-    uint8_t *body;
-    size_t length;
-    uarc_nodeid id = uarc_nodeid_numeric(0, UARC_T(OpenSecureChannelResponse)->binary_encoding_id);
-    uint8_t prefix[8];
-    size_t prefix_length = 0;
-    if (uarc_encode(&id, UARC_T(NodeId), prefix, sizeof prefix, &prefix_length) != UARC_Good ||
-        uarc_encode_alloc(&response, UARC_T(OpenSecureChannelResponse), &body, &length) !=
-            UARC_Good)
-        return fail(conn, UARC_BadOutOfMemory, "OPN: encoding the response");
-    size_t at = begin_message(&conn->out, "OPNF");
-    put_u32(&conn->out, conn->channel_id);
-    put_string(&conn->out, POLICY_NONE);
-    put_string(&conn->out, NULL);
-    put_string(&conn->out, NULL);
-    put_u32(&conn->out, conn->send_sequence++);
-    put_u32(&conn->out, request_id);
-    sim_buf_append(&conn->out, prefix, prefix_length);
-    sim_buf_append(&conn->out, body, length);
-    end_message(&conn->out, at);
-    uarc_free(body);
-    return true;
+    bool ok = send_open(conn, request_id, &response);
+    uarc_clear(&response, UARC_T(OpenSecureChannelResponse));
+    return ok;
 }
 
-static bool on_message(sim_conn *conn, const uint8_t *msg, uint32_t size, bool close,
-                       int64_t now_ms)
+static bool on_message(sim_conn *conn, uint8_t *msg, uint32_t size, bool close, int64_t now_ms)
 {
     if (conn->state != SIM_CONN_SECURE)
         return fail(conn, UARC_BadSecureChannelIdInvalid, "MSG before OPN");
@@ -325,8 +381,16 @@ static bool on_message(sim_conn *conn, const uint8_t *msg, uint32_t size, bool c
     if (msg[3] != 'F')
         return fail(conn, UARC_BadTcpMessageTooLarge, "requests must fit one chunk");
     uint32_t request_id = get_u32(msg + 20);
-    size_t offset = SYMMETRIC_SIZE;
-    const uarc_type *type = body_type(msg, size, &offset);
+    const uint8_t *body = msg + SYMMETRIC_SIZE;
+    size_t length = size - SYMMETRIC_SIZE;
+    if (conn->mode) {
+        uarc_status s = sim_secure_open_sym(conn, msg, size, token != conn->token_id, &request_id,
+                                            &body, &length);
+        if (s != UARC_Good)
+            return fail(conn, s, "MSG: the secured chunk does not open");
+    }
+    size_t offset = 0;
+    const uarc_type *type = body_type(body, (uint32_t)length, &offset);
     if (close) {
         conn->state = SIM_CONN_CLOSED;
         conn->end_status = UARC_Good;
@@ -337,7 +401,7 @@ static bool on_message(sim_conn *conn, const uint8_t *msg, uint32_t size, bool c
      * type this server does not decode still gets a ServiceFault with the right handle. */
     size_t header_offset = offset;
     uarc_RequestHeader header;
-    if (uarc_decode(msg, size, &header_offset, &header, UARC_T(RequestHeader), &decode_limits) !=
+    if (uarc_decode(body, length, &header_offset, &header, UARC_T(RequestHeader), &decode_limits) !=
         UARC_Good)
         return fail(conn, UARC_BadDecodingError, "MSG: RequestHeader");
     uint32_t handle = header.requestHandle;
@@ -354,7 +418,7 @@ static bool on_message(sim_conn *conn, const uint8_t *msg, uint32_t size, bool c
     uarc_decode_config limits = decode_limits;
     limits.detail = detail;
     limits.detail_size = sizeof detail;
-    if (uarc_decode(msg, size, &offset, request, type, &limits) != UARC_Good) {
+    if (uarc_decode(body, length, &offset, request, type, &limits) != UARC_Good) {
         free(request);
         return fail(conn, UARC_BadDecodingError, detail[0] ? detail : "MSG: request body");
     }
@@ -371,7 +435,7 @@ bool sim_conn_receive(sim_conn *conn, const uint8_t *data, size_t length, int64_
     if (!sim_buf_append(&conn->in, data, length))
         return fail(conn, UARC_BadOutOfMemory, "no memory for input");
     while (conn->in.length >= HEADER_SIZE) {
-        const uint8_t *msg = conn->in.data;
+        uint8_t *msg = conn->in.data; /* secured chunks are opened in place */
         uint32_t size = get_u32(msg + 4);
         if (size < HEADER_SIZE)
             return fail(conn, UARC_BadDecodingError, "message size below its header");
@@ -414,8 +478,34 @@ void sim_conn_closed(sim_conn *conn)
                 sim_session_detached(s);
         }
     }
+    sim_secure_closed(conn);
     sim_buf_free(&conn->in);
     sim_buf_free(&conn->out);
+}
+
+/* The chunks of a secured response, each as large as the client's receive buffer allows. */
+static void send_secured(sim_conn *conn, uint32_t request_id, const uint8_t *prefix,
+                         size_t prefix_length, const uint8_t *body, size_t length)
+{
+    size_t total = prefix_length + length, room = sim_secure_room(conn);
+    uint8_t *whole = malloc(total);
+    if (!whole || room == 0) {
+        free(whole);
+        fail(conn, UARC_BadOutOfMemory, "securing a response");
+        return;
+    }
+    memcpy(whole, prefix, prefix_length);
+    memcpy(whole + prefix_length, body, length);
+    for (size_t done = 0; done < total;) {
+        size_t n = total - done < room ? total - done : room;
+        if (!sim_secure_seal(conn, false, done + n == total ? 'F' : 'C', request_id, whole + done,
+                             n)) {
+            fail(conn, UARC_BadEncodingError, "securing a response");
+            break;
+        }
+        done += n;
+    }
+    free(whole);
 }
 
 void sim_conn_send(sim_conn *conn, uint32_t request_id, void *response, const uarc_type *type)
@@ -435,6 +525,11 @@ void sim_conn_send(sim_conn *conn, uint32_t request_id, void *response, const ua
         uarc_free(body);
         uint32_t handle = ((uarc_ResponseHeader *)response)->requestHandle;
         sim_fault(conn, request_id, handle, UARC_BadResponseTooLarge, 0);
+        return;
+    }
+    if (conn->mode) {
+        send_secured(conn, request_id, prefix, prefix_length, body, length);
+        uarc_free(body);
         return;
     }
     size_t room = conn->peer_receive_buffer - SYMMETRIC_SIZE;

@@ -223,37 +223,53 @@ static void nonce(sim_server *server, uarc_bytestring *out)
     }
 }
 
-/* The one endpoint: SecurityPolicy None, anonymous. */
-static uarc_EndpointDescription *endpoint(const sim_server *server)
+/* The endpoints, all anonymous: SecurityPolicy None, and with security the policy in modes Sign
+ * and SignAndEncrypt. Every one carries the server's certificate (when it has one), so that
+ * GetEndpoints and CreateSession's serverEndpoints agree. Returns the array, *count its length. */
+static uarc_EndpointDescription *endpoints(const sim_server *server, size_t *count)
 {
-    uarc_EndpointDescription *e = uarc_new(UARC_T(EndpointDescription));
-    uarc_UserTokenPolicy *policy = uarc_new(UARC_T(UserTokenPolicy));
-    if (!e || !policy) {
-        uarc_delete(e, UARC_T(EndpointDescription));
-        uarc_delete(policy, UARC_T(UserTokenPolicy));
+    const sim_security *security = server->config->security;
+    size_t n = security ? 3 : 1;
+    uarc_EndpointDescription *list = calloc(n, sizeof *list);
+    if (!list) {
+        *count = 0;
         return NULL;
     }
-    e->endpointUrl = uarc_string_from(server->endpoint);
-    e->server.applicationUri = uarc_string_from(server->uri);
-    e->server.productUri = uarc_string_from("urn:uarc:fleetsim");
-    e->server.applicationName.text = uarc_string_from(server->uri);
-    e->server.applicationType = UARC_ApplicationType_Server;
-    e->securityMode = UARC_MessageSecurityMode_None;
-    e->securityPolicyUri = uarc_string_from(POLICY_NONE);
-    e->transportProfileUri = uarc_string_from(TRANSPORT_UATCP);
-    policy->policyId = uarc_string_from("anonymous");
-    policy->tokenType = UARC_UserTokenType_Anonymous;
-    e->userIdentityTokens = policy;
-    e->userIdentityTokensSize = 1;
-    return e;
+    uarc_bytestring certificate = sim_server_certificate(server);
+    for (size_t i = 0; i < n; i++) {
+        uarc_EndpointDescription *e = &list[i];
+        uarc_init(e, UARC_T(EndpointDescription));
+        e->endpointUrl = uarc_string_from(server->endpoint);
+        e->server.applicationUri = uarc_string_from(server->uri);
+        e->server.productUri = uarc_string_from("urn:uarc:fleetsim");
+        e->server.applicationName.text = uarc_string_from(server->uri);
+        e->server.applicationType = UARC_ApplicationType_Server;
+        e->securityMode = i == 0   ? UARC_MessageSecurityMode_None
+                          : i == 1 ? UARC_MessageSecurityMode_SignAndEncrypt
+                                   : UARC_MessageSecurityMode_Sign;
+        e->securityPolicyUri =
+            uarc_string_from(i == 0 ? POLICY_NONE : sim_security_policy_uri(security));
+        e->securityLevel = (uint8_t)(i == 1 ? 3 : i);
+        if (certificate.length)
+            uarc_copy(&certificate, &e->serverCertificate, UARC_T(ByteString));
+        e->transportProfileUri = uarc_string_from(TRANSPORT_UATCP);
+        uarc_UserTokenPolicy *policy = uarc_new(UARC_T(UserTokenPolicy));
+        if (policy) {
+            policy->policyId = uarc_string_from("anonymous");
+            policy->tokenType = UARC_UserTokenType_Anonymous;
+            e->userIdentityTokens = policy;
+            e->userIdentityTokensSize = 1;
+        }
+    }
+    *count = n;
+    return list;
 }
 
 static void get_endpoints(sim_conn *conn, uint32_t request_id, uint32_t handle, int64_t now_ms)
 {
     uarc_GetEndpointsResponse r;
     uarc_init(&r, UARC_T(GetEndpointsResponse));
-    r.endpoints = endpoint(conn->server);
-    r.endpointsSize = r.endpoints ? 1 : 0;
+    r.endpoints = endpoints(conn->server, &r.endpointsSize);
     sim_reply(conn, request_id, handle, &r, UARC_T(GetEndpointsResponse), now_ms);
 }
 
@@ -296,6 +312,30 @@ static sim_session *find_session(sim_server *server, const uarc_nodeid *token)
             return s;
     }
     return NULL;
+}
+
+/* The concatenation first + second (certificate and nonce), as both session signatures take it. */
+static uint8_t *pair(const uarc_bytestring *first, const uarc_bytestring *second, size_t *length)
+{
+    *length = first->length + second->length;
+    uint8_t *data = malloc(*length ? *length : 1);
+    if (data) {
+        if (first->length)
+            memcpy(data, first->data, first->length);
+        if (second->length)
+            memcpy(data + first->length, second->data, second->length);
+    }
+    return data;
+}
+
+static bool sign_pair(sim_conn *conn, const uarc_bytestring *first, const uarc_bytestring *second,
+                      uarc_SignatureData *signature)
+{
+    size_t length;
+    uint8_t *data = pair(first, second, &length);
+    bool ok = data && sim_secure_sign(conn, data, length, signature);
+    free(data);
+    return ok;
 }
 
 static void create_session(sim_conn *conn, uint32_t request_id,
@@ -343,8 +383,22 @@ static void create_session(sim_conn *conn, uint32_t request_id,
     r.authenticationToken = uarc_nodeid_numeric(1, session->token);
     r.revisedSessionTimeout = (double)session->timeout_ms;
     nonce(server, &r.serverNonce);
-    r.serverEndpoints = endpoint(server);
-    r.serverEndpointsSize = r.serverEndpoints ? 1 : 0;
+    if (r.serverNonce.data)
+        memcpy(session->nonce, r.serverNonce.data, NONCE_LENGTH);
+    r.serverEndpoints = endpoints(server, &r.serverEndpointsSize);
+    if (conn->mode) {
+        /* Part 4 §5.6.2: the server proves its key by signing the client's certificate and
+         * nonce. */
+        uarc_copy(&(uarc_bytestring){sim_server_certificate(server).length,
+                                     sim_server_certificate(server).data},
+                  &r.serverCertificate, UARC_T(ByteString));
+        if (!sign_pair(conn, &request->clientCertificate, &request->clientNonce,
+                       &r.serverSignature)) {
+            uarc_clear(&r, UARC_T(CreateSessionResponse));
+            sim_fault(conn, request_id, handle, UARC_BadSecurityChecksFailed, now_ms);
+            return;
+        }
+    }
     sim_reply(conn, request_id, handle, &r, UARC_T(CreateSessionResponse), now_ms);
 }
 
@@ -365,6 +419,19 @@ static void activate_session(sim_conn *conn, uint32_t request_id,
         sim_fault(conn, request_id, handle, UARC_BadIdentityTokenRejected, now_ms);
         return;
     }
+    if (conn->mode) {
+        /* The client proves its key: its signature of our certificate and our last nonce. */
+        uarc_bytestring certificate = sim_server_certificate(conn->server);
+        uarc_bytestring last = {NONCE_LENGTH, session->nonce};
+        size_t length;
+        uint8_t *data = pair(&certificate, &last, &length);
+        bool ok = data && sim_secure_verify(conn, data, length, &request->clientSignature);
+        free(data);
+        if (!ok) {
+            sim_fault(conn, request_id, handle, UARC_BadApplicationSignatureInvalid, now_ms);
+            return;
+        }
+    }
     /* Moving to this channel: Publish requests of the old one cannot be answered here. */
     if (session->conn && session->conn != conn)
         sim_session_detached(session);
@@ -376,6 +443,8 @@ static void activate_session(sim_conn *conn, uint32_t request_id,
     uarc_ActivateSessionResponse r;
     uarc_init(&r, UARC_T(ActivateSessionResponse));
     nonce(conn->server, &r.serverNonce);
+    if (r.serverNonce.data)
+        memcpy(session->nonce, r.serverNonce.data, NONCE_LENGTH);
     sim_reply(conn, request_id, handle, &r, UARC_T(ActivateSessionResponse), now_ms);
 }
 
