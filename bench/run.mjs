@@ -713,7 +713,7 @@ function markdown(m, body, checks) {
     "changes delivered to the callback per second of the thread's CPU time.",
     "- 9: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
     "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
-    "(event-loop API, one poll); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
+    "(event-loop API: one epoll set and a deadline heap, woken per client by `uarc_client_set_wake_callback`, as the reverse hub does); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
     "session in `UA_Client_run_iterate`, items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback.",
