@@ -456,18 +456,20 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
         }
     }
     /* until every item of every session has reported once (60 s at most) */
+    int result = 1;
     while (run.unseen && clock_s(CLOCK_MONOTONIC) - wall0 < 60)
         if (!e2e_step(&d, 100))
-            return 1;
+            goto done;
     double setup = clock_s(CLOCK_MONOTONIC) - wall0;
     if (run.unseen) {
         fprintf(stderr, "bench_subscription: %zu items never reported\n", run.unseen);
+        goto done;
     }
     run.measuring = true;
     double cpu0 = cpu_s(), t0 = clock_s(CLOCK_MONOTONIC);
     while (clock_s(CLOCK_MONOTONIC) - t0 < seconds)
         if (!e2e_step(&d, 100))
-            return 1;
+            goto done;
     double cpu = cpu_s() - cpu0, wall = clock_s(CLOCK_MONOTONIC) - t0;
     printf("{\"bench\":\"e2e\",\"who\":\"uarc\",\"sessions\":%zu,\"items\":%zu,"
            "\"setup_s\":%.3f,\"wall_s\":%.3f,\"notifications\":%llu,\"per_s\":%.0f,"
@@ -476,6 +478,10 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
            (double)run.changes / wall, cpu, run.changes ? cpu * 1e6 / (double)run.changes : 0,
            latency_quantile(&run, 0.5), latency_quantile(&run, 0.99));
     fflush(stdout);
+    result = 0;
+done:
+    /* the sessions close (and their subscriptions go) on failure too, so that the server has
+     * no leftovers for the next client */
     for (size_t i = 0; i < sessions; i++) {
         uarc_client_disconnect(d.clients[i].client);
         uarc_client_delete(d.clients[i].client);
@@ -487,7 +493,7 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
     free(handles);
     free(d.clients);
     free(d.woken);
-    return 0;
+    return result;
 }
 
 /* ---- the fake server on a socket, for the real tool ---- */
