@@ -668,7 +668,7 @@ function keepOld(text, checks) {
   const all = [...checks, ...oldList("Held").map((x) => [x, true]),
     ...oldList("Missed").map((x) => [x, false])];
   // A file that already kept sections from an earlier run names that run's date.
-  const date = /kept from the previous run \(([^)]*)\)/.exec(old)?.[1] ??
+  const date = /kept from (?:the previous run|earlier runs) \((?:the earliest )?([^;)]*)[;)]/.exec(old)?.[1] ??
     /^- Date: (.*)$/m.exec(old)?.[1] ?? "unknown";
   return { text: body, checks: all, kept, date };
 }
@@ -724,8 +724,9 @@ function markdown(m, body, checks) {
     "- 11: bench_subscription memory in a fresh process per run: a byte-mode session, a warm-up " +
     "subscription of 100 items, then (RSS with 100,000 items created − RSS before) / 100,000, and " +
     "again once every item has delivered one value.",
-    ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
-      "the date and versions above are those of the sections run now."] : []),
+    ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from earlier runs (the earliest ${m.keptDate}; ` +
+      "a section with a line of its own saying when it ran was run then); the date and versions " +
+      "above are those of the sections run now."] : []),
     "",
     body,
     `Held: ${held.join(", ") || "none"}.`,
