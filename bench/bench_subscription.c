@@ -351,8 +351,8 @@ static void e2e_sync(e2e_driver *d, e2e_client *e, int64_t now)
         struct epoll_event ev = {.events = (events & POLLIN ? EPOLLIN : 0u) |
                                            (events & POLLOUT ? EPOLLOUT : 0u),
                                  .data.ptr = e};
-        if (e->fd >= 0 && fd != e->fd)
-            epoll_ctl(d->epfd, EPOLL_CTL_DEL, e->fd, NULL); /* fails harmlessly once closed */
+        /* A descriptor the client replaced was closed, which took it out of the set; its number
+         * may already be another client's socket, so it is not deleted here. */
         if (fd >= 0 && (fd != e->fd || epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) != 0) &&
             epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
             fake_ua_die("epoll_ctl");
