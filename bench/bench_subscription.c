@@ -13,24 +13,24 @@
  *                      ns=1;s=Variable000k), then again once every item has had one value.
  *   bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS]   against a real server with
  *                      ns=1;s=V0.. (bench/server.mjs --variables): SESSIONS clients in this one
- *                      thread (event-loop API, one poll), each a session with one subscription of
- *                      ITEMS items (V0..V<ITEMS-1>, sampling and publishing every INTERVAL_MS,
- *                      default 100, queue 10). Once every item has reported, for SECONDS: the
- *                      notifications, this process's CPU time and the latency from
- *                      each value's source timestamp to its callback (p50, p99).
- *   bench_subscription pipe UARC LINES [ITEMS]   the fake server on a loopback socket answers
- *                      every PublishRequest at once with ITEMS (default 1,000) data changes;
- *                      `UARC monitor URL <ITEMS nodes> --json --count LINES` writes to a pipe
- *                      read here; lines per second from the first data line to the end of the
+ *                      thread (event-loop API, one epoll set), each a session with one subscription
+ * of ITEMS items (V0..V<ITEMS-1>, sampling and publishing every INTERVAL_MS, default 100, queue
+ * 10). Once every item has reported, for SECONDS: the notifications, this process's CPU time and
+ * the latency from each value's source timestamp to its callback (p50, p99). bench_subscription
+ * pipe UARC LINES [ITEMS]   the fake server on a loopback socket answers every PublishRequest at
+ * once with ITEMS (default 1,000) data changes; `UARC monitor URL <ITEMS nodes> --json --count
+ * LINES` writes to a pipe read here; lines per second from the first data line to the end of the
  *                      pipe, and the tool's CPU time per line.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "fake_ua.h"
+#include "reverse/hub_timers.h"
 
 #define ITEMS        1000u
 #define BATCH_BUFFER (1u << 20)
@@ -303,32 +304,111 @@ static double latency_quantile(const e2e *run, double q)
     return (double)LATENCY_BUCKETS / 10;
 }
 
-/* One poll over every client, then a process step for each that has something to do: input,
- * room for output, or a deadline passed (`due`: each client's timeout, asked once per step). */
-static bool e2e_step(uarc_client **clients, size_t n, struct pollfd *fds, int *due, int timeout_ms)
+/* The clients in one epoll set and one deadline heap, as src/reverse/hub.c keeps them: a wake-up
+ * touches only the clients with socket events or a deadline due, and the clients whose wake
+ * callback ran (a request sent, output queued) have their descriptor, events and deadline read
+ * again; nothing is done per client that has nothing to do. */
+typedef struct e2e_driver e2e_driver;
+
+typedef struct e2e_client {
+    e2e_driver *driver;
+    uarc_client *client;
+    size_t index;
+    int fd;       /* registered with epoll, -1 none */
+    short events; /* registered poll events */
+    uarc__heap_node timer;
+    bool woken; /* on the driver's list of clients to read again */
+} e2e_client;
+
+struct e2e_driver {
+    int epfd;
+    uarc__heap timers;
+    e2e_client *clients;
+    e2e_client **woken; /* room for every client */
+    size_t woken_count;
+};
+
+static void e2e_touch(e2e_client *e)
 {
-    for (size_t i = 0; i < n; i++) {
-        fds[i].fd = uarc_client_fd(clients[i]);
-        fds[i].events = uarc_client_poll_events(clients[i]);
-        fds[i].revents = 0;
-        due[i] = uarc_client_timeout_ms(clients[i]);
-        if (due[i] >= 0 && due[i] < timeout_ms)
-            timeout_ms = due[i];
+    if (!e->woken) {
+        e->woken = true;
+        e->driver->woken[e->driver->woken_count++] = e;
     }
-    double before = clock_s(CLOCK_MONOTONIC);
-    if (poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+}
+
+static void on_e2e_wake(void *user_data, uarc_client *client)
+{
+    (void)client;
+    e2e_touch(user_data);
+}
+
+/* Reads one client's descriptor, events and deadline into the epoll set and the heap. */
+static void e2e_sync(e2e_driver *d, e2e_client *e, int64_t now)
+{
+    int fd = uarc_client_fd(e->client);
+    short events = fd >= 0 ? uarc_client_poll_events(e->client) : 0;
+    if (fd != e->fd || events != e->events) {
+        struct epoll_event ev = {.events = (events & POLLIN ? EPOLLIN : 0u) |
+                                           (events & POLLOUT ? EPOLLOUT : 0u),
+                                 .data.ptr = e};
+        /* A descriptor the client replaced was closed, which took it out of the set; its number
+         * may already be another client's socket, so it is not deleted here. */
+        if (fd >= 0 && (fd != e->fd || epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) != 0) &&
+            epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+            fake_ua_die("epoll_ctl");
+        e->fd = fd;
+        e->events = events;
+    }
+    int t = uarc_client_timeout_ms(e->client);
+    if (!uarc__heap_set(&d->timers, &e->timer, t < 0 ? -1 : now + t))
+        fake_ua_die("out of memory");
+}
+
+static bool e2e_run_client(e2e_client *e)
+{
+    uarc_client_process(e->client, 0);
+    if (uarc_client_state_get(e->client) == UARC_CLIENT_DISCONNECTED) {
+        fprintf(stderr, "bench_subscription: session %zu: %s\n", e->index,
+                uarc_client_error(e->client));
         return false;
-    int waited = (int)((clock_s(CLOCK_MONOTONIC) - before) * 1e3);
-    for (size_t i = 0; i < n; i++) {
-        if (fds[i].revents || (due[i] >= 0 && due[i] <= waited)) {
-            uarc_client_process(clients[i], 0);
-            if (uarc_client_state_get(clients[i]) == UARC_CLIENT_DISCONNECTED) {
-                fprintf(stderr, "bench_subscription: session %zu: %s\n", i,
-                        uarc_client_error(clients[i]));
-                return false;
-            }
-        }
     }
+    e2e_touch(e);
+    return true;
+}
+
+static void e2e_sync_woken(e2e_driver *d, int64_t now)
+{
+    for (size_t i = 0; i < d->woken_count; i++) {
+        d->woken[i]->woken = false;
+        e2e_sync(d, d->woken[i], now);
+    }
+    d->woken_count = 0;
+}
+
+/* One epoll_wait (at most `timeout_ms`), then a process step for each client with an event or
+ * a deadline due, then the touched clients read again (and first those called from outside). */
+static bool e2e_step(e2e_driver *d, int timeout_ms)
+{
+    int64_t now = now_ms();
+    e2e_sync_woken(d, now);
+    uarc__heap_node *top = uarc__heap_top(&d->timers);
+    if (top && top->due - now < timeout_ms)
+        timeout_ms = top->due <= now ? 0 : (int)(top->due - now);
+    struct epoll_event events[64];
+    int n = epoll_wait(d->epfd, events, 64, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!e2e_run_client(events[i].data.ptr))
+            return false;
+    now = now_ms();
+    while ((top = uarc__heap_top(&d->timers)) && top->due <= now) {
+        e2e_client *e = (e2e_client *)((char *)top - offsetof(e2e_client, timer));
+        uarc__heap_remove(&d->timers, top); /* e2e_sync puts it back */
+        if (!e2e_run_client(e))
+            return false;
+    }
+    e2e_sync_woken(d, now);
     return true;
 }
 
@@ -339,21 +419,28 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
                .seen = calloc(sessions * items, 1),
                .unseen = sessions * items};
     e2e_item *handles = calloc(sessions * items, sizeof *handles);
-    uarc_client **clients = calloc(sessions, sizeof *clients);
-    struct pollfd *fds = calloc(sessions, sizeof *fds);
-    int *due = calloc(sessions, sizeof *due);
-    if (!run.latency || !run.seen || !handles || !clients || !fds || !due)
+    e2e_driver d = {.epfd = epoll_create1(EPOLL_CLOEXEC),
+                    .clients = calloc(sessions, sizeof *d.clients),
+                    .woken = calloc(sessions, sizeof *d.woken)};
+    if (!run.latency || !run.seen || !handles || !d.clients || !d.woken)
         fake_ua_die("out of memory");
+    if (d.epfd < 0)
+        fake_ua_die("epoll_create1");
     double wall0 = clock_s(CLOCK_MONOTONIC);
     for (size_t i = 0; i < sessions; i++) {
         uarc_client_config cfg = {.request_timeout_ms = 60000, .connect_timeout_ms = 60000};
-        clients[i] = uarc_client_new(&cfg);
-        if (!clients[i] || uarc_client_start_connect(clients[i], url) != UARC_Good)
+        e2e_client *e = &d.clients[i];
+        *e = (e2e_client){.driver = &d, .client = uarc_client_new(&cfg), .index = i, .fd = -1};
+        uarc__heap_node_init(&e->timer);
+        if (!e->client)
+            fake_ua_die("cannot make a client");
+        uarc_client_set_wake_callback(e->client, on_e2e_wake, e);
+        if (uarc_client_start_connect(e->client, url) != UARC_Good)
             fake_ua_die("cannot start a client");
         uarc_subscription_config sc = {.publishing_interval_ms = interval};
         sc.callbacks = (uarc_subscription_callbacks){.data_change = on_e2e_data, .user_data = &run};
         uarc_subscription *s;
-        if (uarc_subscription_new(clients[i], &sc, &s) != UARC_Good)
+        if (uarc_subscription_new(e->client, &sc, &s) != UARC_Good)
             fake_ua_die("uarc_subscription_new");
         for (size_t k = 0; k < items; k++) {
             char name[32];
@@ -369,19 +456,20 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
         }
     }
     /* until every item of every session has reported once (60 s at most) */
+    int result = 1;
     while (run.unseen && clock_s(CLOCK_MONOTONIC) - wall0 < 60)
-        if (!e2e_step(clients, sessions, fds, due, 100))
-            return 1;
+        if (!e2e_step(&d, 100))
+            goto done;
     double setup = clock_s(CLOCK_MONOTONIC) - wall0;
     if (run.unseen) {
         fprintf(stderr, "bench_subscription: %zu items never reported\n", run.unseen);
-        return 1;
+        goto done;
     }
     run.measuring = true;
     double cpu0 = cpu_s(), t0 = clock_s(CLOCK_MONOTONIC);
     while (clock_s(CLOCK_MONOTONIC) - t0 < seconds)
-        if (!e2e_step(clients, sessions, fds, due, 100))
-            return 1;
+        if (!e2e_step(&d, 100))
+            goto done;
     double cpu = cpu_s() - cpu0, wall = clock_s(CLOCK_MONOTONIC) - t0;
     printf("{\"bench\":\"e2e\",\"who\":\"uarc\",\"sessions\":%zu,\"items\":%zu,"
            "\"setup_s\":%.3f,\"wall_s\":%.3f,\"notifications\":%llu,\"per_s\":%.0f,"
@@ -390,17 +478,22 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
            (double)run.changes / wall, cpu, run.changes ? cpu * 1e6 / (double)run.changes : 0,
            latency_quantile(&run, 0.5), latency_quantile(&run, 0.99));
     fflush(stdout);
+    result = 0;
+done:
+    /* the sessions close (and their subscriptions go) on failure too, so that the server has
+     * no leftovers for the next client */
     for (size_t i = 0; i < sessions; i++) {
-        uarc_client_disconnect(clients[i]);
-        uarc_client_delete(clients[i]);
+        uarc_client_disconnect(d.clients[i].client);
+        uarc_client_delete(d.clients[i].client);
     }
+    uarc__heap_clear(&d.timers);
+    close(d.epfd);
     free(run.latency);
     free(run.seen);
     free(handles);
-    free(clients);
-    free(fds);
-    free(due);
-    return 0;
+    free(d.clients);
+    free(d.woken);
+    return result;
 }
 
 /* ---- the fake server on a socket, for the real tool ---- */

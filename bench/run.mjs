@@ -678,7 +678,7 @@ function keepOld(text, checks) {
   const all = [...checks, ...oldList("Held").map((x) => [x, true]),
     ...oldList("Missed").map((x) => [x, false])];
   // A file that already kept sections from an earlier run names that run's date.
-  const date = /kept from the previous run \(([^)]*)\)/.exec(old)?.[1] ??
+  const date = /kept from (?:the previous run|earlier runs) \((?:the earliest )?([^;)]*)[;)]/.exec(old)?.[1] ??
     /^- Date: (.*)$/m.exec(old)?.[1] ?? "unknown";
   return { text: body, checks: all, kept, date };
 }
@@ -723,7 +723,7 @@ function markdown(m, body, checks) {
     "changes delivered to the callback per second of the thread's CPU time.",
     "- 9: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
     "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
-    "(event-loop API, one poll); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
+    "(event-loop API: one epoll set and a deadline heap, woken per client by `uarc_client_set_wake_callback`, as the reverse hub does); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
     "session in `UA_Client_run_iterate`, items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback.",
@@ -736,8 +736,9 @@ function markdown(m, body, checks) {
     "again once every item has delivered one value.",
     "- 12: bench/fleet.mjs: fleetsim's N servers dial with Basic256Sha256 at once; time to the " +
     "N-th read and CPU per secured session of the uarc process from /proc.",
-    ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from the previous run (${m.keptDate}); ` +
-      "the date and versions above are those of the sections run now."] : []),
+    ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from earlier runs (the earliest ${m.keptDate}; ` +
+      "a section with a line of its own saying when it ran was run then); the date and versions " +
+      "above are those of the sections run now."] : []),
     "",
     body,
     `Held: ${held.join(", ") || "none"}.`,

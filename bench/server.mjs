@@ -10,9 +10,11 @@
 // every read, so every sample of a monitored item is a change, stamped with the time it was taken
 // (the subscription benchmark's source of data changes).
 // Prints one JSON line {"endpoint_url": ...} once started; exits on SIGTERM or when stdin closes.
-// It differs from tests/peer/server.mjs in what a benchmark needs: maxSessions well above the
-// default 10 (the memory benchmark holds dozens), no test address space, a long connectionTimeout
-// (a target that is not being measured keeps its dialed socket waiting for a while).
+// It differs from tests/peer/server.mjs in what a benchmark needs: maxSessions and
+// maxSubscriptions well above the defaults of 10 and 100 (the memory benchmark holds dozens of
+// sessions, the end-to-end one 100 of a subscription each), no test address space, a long
+// connectionTimeout (a target that is not being measured keeps its dialed socket waiting for a
+// while).
 process.env.NODEOPCUA_LOG_LEVEL ??= "3";
 
 import fs from "node:fs";
@@ -54,7 +56,10 @@ const server = new OPCUAServer({
   serverCertificateManager: pki("server-pki"),
   userCertificateManager: pki("user-pki"),
   registerServerMethod: RegisterServerMethod.HIDDEN,
-  serverCapabilities: { maxSessions: 1000 },
+  // node-opcua allows 100 subscriptions in all by default: exactly the 100 x 100 configuration of
+  // the end-to-end benchmark, so that one subscription of a client still closing made the next
+  // client's last session fail (BadTooManySubscriptions)
+  serverCapabilities: { maxSessions: 1000, maxSubscriptions: 10000 },
   maxConnectionsPerEndpoint: 1000,
   ...(reverse.length > 0 && {
     reverseConnect: {

@@ -65,7 +65,10 @@ static bool repeated(item *it, const uarc_data_value *value)
 {
     if (!value->has_source_timestamp)
         return false;
-    if (it->last.has_source_timestamp && uarc_equal(&it->last, value, UARC_T(DataValue)))
+    /* Equal values carry equal source timestamps: a new timestamp (the usual case) settles it
+     * without comparing the values. */
+    if (it->last.has_source_timestamp && it->last.source_timestamp == value->source_timestamp &&
+        uarc_equal(&it->last, value, UARC_T(DataValue)))
         return true;
     const uarc_variant *v = &value->value, *had = &it->last.value;
     if (v->type && v->type == had->type && v->type->pointer_free && !v->is_array &&
