@@ -28,13 +28,20 @@
 
 static uint8_t *server_cert, *server_key;
 static size_t server_cert_length, server_key_length;
+/* The client's own identity, made once: a generated one per client would cost an RSA key
+ * generation per test case (minutes under valgrind). */
+static uint8_t *client_cert, *client_key;
+static size_t client_cert_length, client_key_length;
 
 static int setup(void **state)
 {
     (void)state;
     return uarc__crypto_make_certificate("urn:test:real-server", NULL, &server_cert,
                                          &server_cert_length, &server_key,
-                                         &server_key_length) == UARC_Good
+                                         &server_key_length) == UARC_Good &&
+                   uarc__crypto_make_certificate("urn:uarc:client", NULL, &client_cert,
+                                                 &client_cert_length, &client_key,
+                                                 &client_key_length) == UARC_Good
                ? 0
                : -1;
 }
@@ -44,7 +51,17 @@ static int teardown(void **state)
     (void)state;
     uarc__free(server_cert);
     uarc__free(server_key);
+    uarc__free(client_cert);
+    uarc__free(client_key);
     return 0;
+}
+
+static void use_client_identity(uarc_client_config *cfg)
+{
+    cfg->certificate = client_cert;
+    cfg->certificate_length = client_cert_length;
+    cfg->private_key = client_key;
+    cfg->private_key_length = client_key_length;
 }
 
 /* Connects to `url` over one end of a socket pair; returns the status and whether bytes were
@@ -84,7 +101,7 @@ static uarc_client *client_with_endpoint(uarc_client_config cfg, const uint8_t *
                                          const char *application_uri)
 {
     cfg.security_policy_uri = B256;
-    cfg.generate_certificate = true;
+    use_client_identity(&cfg);
     cfg.accept_untrusted_server_certificate = !cfg.trust_list_dir;
     cfg.logger = (uarc_logger){log_trust, NULL, UARC_LOG_WARNING};
     uarc_client *client = uarc_client_new(&cfg);
@@ -106,7 +123,7 @@ static void test_server_uri_must_match_certificate(void **state)
     (void)state;
     uarc_client_config cfg = {0};
     cfg.security_policy_uri = B256;
-    cfg.generate_certificate = true;
+    use_client_identity(&cfg);
     cfg.server_certificate = server_cert;
     cfg.server_certificate_length = server_cert_length;
     cfg.expected_server_uri = "urn:test:impostor";
@@ -133,7 +150,7 @@ static void test_server_certificate_required(void **state)
     (void)state;
     uarc_client_config cfg = {0};
     cfg.security_policy_uri = B256;
-    cfg.generate_certificate = true;
+    use_client_identity(&cfg);
     uarc_client *client = uarc_client_new(&cfg);
     bool sent;
     assert_int_equal(connect_pair(client, &sent), UARC_BadCertificateInvalid);
@@ -180,7 +197,7 @@ static void test_trust_list(void **state)
     assert_non_null(mkdtemp(dir));
     uarc_client_config cfg = {0};
     cfg.security_policy_uri = B256;
-    cfg.generate_certificate = true;
+    use_client_identity(&cfg);
     cfg.server_certificate = server_cert;
     cfg.server_certificate_length = server_cert_length;
     cfg.trust_list_dir = dir;
@@ -228,7 +245,7 @@ static uarc_status connect_with_server_key(const char *policy, int bits, size_t 
     uint8_t *cert = rsa_certificate_of_bits(bits, server_key, server_key_length, &cert_length);
     uarc_client_config cfg = {0};
     cfg.security_policy_uri = policy;
-    cfg.generate_certificate = true;
+    use_client_identity(&cfg);
     cfg.server_certificate = cert;
     cfg.server_certificate_length = cert_length;
     cfg.accept_untrusted_server_certificate = true;
@@ -427,7 +444,7 @@ static void test_expected_uri_keeps_trust_list(void **state)
     assert_non_null(mkdtemp(dir));
     uarc_client_config cfg = {0};
     cfg.security_policy_uri = B256;
-    cfg.generate_certificate = true;
+    use_client_identity(&cfg);
     cfg.server_certificate = server_cert;
     cfg.server_certificate_length = server_cert_length;
     cfg.trust_list_dir = dir;
