@@ -265,7 +265,9 @@ static size_t items_on_server(uarc_client *c, uint32_t id)
  * network would; false after WAIT_MS. */
 static bool swallow_response(int fd, const uarc_type *type)
 {
-    static uint8_t buf[1 << 16];
+    /* Large enough to look past every PublishResponse already queued ahead of it: a client slowed
+     * down (valgrind) can have more than 64 KiB of them unread, and a peek sees only the front. */
+    static uint8_t buf[1 << 22];
     uint32_t id = type->binary_encoding_id;
     const uint8_t want[4] = {1, 0, (uint8_t)id, (uint8_t)(id >> 8)}; /* four-byte NodeId */
     int64_t end = peer_process_now_ms() + WAIT_MS;
