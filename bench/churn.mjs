@@ -129,7 +129,7 @@ export async function benchChurn({ build, n, minutes, rate, log, raw }) {
     await sleep(3000); // the last sessions' first keep-alives
     const pid = listen.child.pid;
     const sample = (label) => ({ label, rss_kib: rssKiB(pid), fds: fdCount(pid),
-      cpu_s: cpuSeconds(pid), up: fleet.last?.active ?? NaN });
+      cpu_s: cpuSeconds(pid), at: performance.now(), up: fleet.last?.active ?? NaN });
     const series = [sample("start")];
     const stats0 = fleet.last;
     log(`  churn: ${n} sessions up in ${upSeconds.toFixed(1)} s; ${minutes} min of ` +
@@ -214,8 +214,10 @@ export function churnTable(r, stamp) {
     `| restarted servers whose events differ from 1 disconnected, hello, accepted, new session, read per restart | ${r.mismatched} |`,
     `| **servers NOT restarted with any event (disturbed)** | **${r.disturbed}** |`,
     "",
-    "| when | uarc RSS, KiB | open descriptors | sessions up (fleetsim) |", "|---|---:|---:|---:|",
-    ...r.series.map((s) => `| ${s.label} | ${s.rss_kib} | ${s.fds} | ${s.up} |`),
+    "| when | uarc RSS, KiB | open descriptors | sessions up (fleetsim) | uarc CPU % since the row before |",
+    "|---|---:|---:|---:|---:|",
+    ...r.series.map((s, i) => `| ${s.label} | ${s.rss_kib} | ${s.fds} | ${s.up} | ` +
+      `${i ? f((100 * (s.cpu_s - r.series[i - 1].cpu_s)) / ((s.at - r.series[i - 1].at) / 1000), 1) : "—"} |`),
     "",
     `RSS at the end − at the start: ${end.rss_kib - start.rss_kib} KiB ` +
     `(${f((100 * (end.rss_kib - start.rss_kib)) / start.rss_kib, 2)} %); descriptors ` +
