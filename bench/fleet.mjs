@@ -265,12 +265,14 @@ export async function benchFleet({ build, sizes, seconds, subscriptions, log, ra
 }
 
 /** The Markdown of section 7 and its checks ([name, held]). */
-export function fleetTable(rows, seconds) {
+export function fleetTable(rows, seconds, stamp) {
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
   const mark = (ok) => (ok ? "yes" : "**no**");
   const out = [
     "### 7. Fleet: N reverse-connected sessions (SecurityPolicy None) on one `uarc listen --stay` thread",
     "",
+    // When it ran, so the section keeps saying so once a later run keeps it (--only).
+    ...(stamp ? [stamp, ""] : []),
     "fleetsim (tools/fleetsim, its own process) plays N servers that all dial at once. " +
     "Idle: `--read i=2258` once per session, then keep-alives only (a Read every 5 s per session). " +
     `Subscribed: 10 monitored items per server changing once a second, \`--interval 1000\`; values ` +

@@ -584,7 +584,7 @@ function table(results) {
     out.push("");
   }
   if (results.fleet.length) {
-    const fleet = fleetTable(results.fleet, opts.fleetSeconds);
+    const fleet = fleetTable(results.fleet, opts.fleetSeconds, opts.fleetFrom ? "" : stamp());
     out.push(fleet.text);
     checks.push(...fleet.checks);
   }
