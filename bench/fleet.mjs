@@ -19,13 +19,13 @@ import path from "node:path";
 const TICKS = 100; // USER_HZ: /proc/PID/stat counts in 1/100 s on Linux
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function cpuSeconds(pid) {
+export function cpuSeconds(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14 and 15)
 }
 
-function rssKiB(pid) {
+export function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) : NaN;
 }
@@ -78,14 +78,15 @@ function counted(file, args, kinds) {
 }
 
 /**
- * Starts fleetsim; its stats lines (stderr, every 200 ms) are kept, the latest in `last`, and the
- * time of its `ready` line (every server made, all about to dial) in `readyAt`.
+ * Starts fleetsim; its stats lines (stderr, every 200 ms) are kept, the latest in `last`, the
+ * time of its `ready` line (every server made, all about to dial) in `readyAt`, and its chaos
+ * lines (--chaos-log) in `chaos`.
  */
-function startFleet(fleetBin, n, port, extra = []) {
+export function startFleet(fleetBin, n, port, extra = []) {
   const child = spawn(fleetBin, ["--servers", String(n), "--target", `127.0.0.1:${port}`,
     "--items", "10", "--rate", "1", "--stats-ms", "200", ...extra],
   { stdio: ["ignore", "ignore", "pipe"] });
-  const proc = { child, last: null, waiters: new Set() };
+  const proc = { child, last: null, chaos: [], waiters: new Set() };
   let pending = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (d) => {
@@ -97,6 +98,7 @@ function startFleet(fleetBin, n, port, extra = []) {
       try {
         const x = { ...JSON.parse(line), at: performance.now() };
         if (x.event === "ready") proc.readyAt = x.at;
+        else if (x.event === "chaos") proc.chaos.push(x);
         else proc.last = x;
       } catch { /* not stats */ }
     }
@@ -263,12 +265,14 @@ export async function benchFleet({ build, sizes, seconds, subscriptions, log, ra
 }
 
 /** The Markdown of section 7 and its checks ([name, held]). */
-export function fleetTable(rows, seconds) {
+export function fleetTable(rows, seconds, stamp) {
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
   const mark = (ok) => (ok ? "yes" : "**no**");
   const out = [
     "### 7. Fleet: N reverse-connected sessions (SecurityPolicy None) on one `uarc listen --stay` thread",
     "",
+    // When it ran, so the section keeps saying so once a later run keeps it (--only).
+    ...(stamp ? [stamp, ""] : []),
     "fleetsim (tools/fleetsim, its own process) plays N servers that all dial at once. " +
     "Idle: `--read i=2258` once per session, then keep-alives only (a Read every 5 s per session). " +
     `Subscribed: 10 monitored items per server changing once a second, \`--interval 1000\`; values ` +

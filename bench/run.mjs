@@ -4,11 +4,14 @@
 //   node bench/run.mjs --build DIR [--runs N] [--out FILE] [--only LIST]
 //                      [--fleet-sizes N,N,...] [--fleet-seconds S] [--no-fleet-subscriptions]
 //                      [--fleet-from RAW.jsonl] [--storm-size N]
+//                      [--churn-size N] [--churn-minutes M] [--churn-rate F]
 //
 // DIR holds the Release build (DIR/bench/bench_*). N (default 30, at least 30 for the record) is
 // the number of runs behind every median and p90 (the end-to-end section, e2e: E2E runs, default
 // 3). LIST picks sections: codec,connect,listener,memory,fleet,ceiling,e2e,pipe,itemmem,secstorm
-// (default all); the sections not picked are kept from the existing FILE. The secured storm
+// (default all but churn: the soak of bench/churn.mjs runs only when named, --churn-minutes M of
+// --churn-rate F of --churn-size N servers restarting per minute, defaults 10, 0.1, 10,000); the
+// sections not picked are kept from the existing FILE. The secured storm
 // (secstorm) has --storm-size servers (default 1000) dial with Basic256Sha256 at once. The fleet section
 // (bench/fleet.mjs) runs once per N of --fleet-sizes (default 1000,2000,5000,10000) and measures
 // over S seconds (default 20); --fleet-from writes its table from the fleet rows of an earlier
@@ -27,6 +30,7 @@ import readline from "node:readline";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { benchFleet, benchSecuredStorm, fleetTable, securedStormTable } from "./fleet.mjs";
+import { benchChurn, churnTable } from "./churn.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PEER = path.join(ROOT, "tests/peer");
@@ -36,9 +40,11 @@ const SERVER_URI = "urn:uarc:bench:server";
 
 // Section numbers in the file; 6 is bench/mqtt.mjs's, between its own markers.
 const SECTIONS = { connect: "1", listener: "3", codec: "4", memory: "5", fleet: "7", ceiling: "8",
-  e2e: "9", pipe: "10", itemmem: "11", secstorm: "12" };
+  e2e: "9", pipe: "10", itemmem: "11", secstorm: "12", churn: "13" };
+// The churn soak (13) takes its minutes and more: only when asked for.
 const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RESULTS.md"),
-  only: new Set(Object.keys(SECTIONS)),
+  only: new Set(Object.keys(SECTIONS).filter((s) => s !== "churn")),
+  churnSize: 10000, churnMinutes: 10, churnRate: 0.1,
   fleetSizes: [1000, 2000, 5000, 10000], fleetSeconds: 20, fleetSubscriptions: true,
   stormSize: 1000 };
 {
@@ -56,6 +62,9 @@ const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RE
       case "--no-fleet-subscriptions": opts.fleetSubscriptions = false; break;
       case "--fleet-from": opts.fleetFrom = path.resolve(value()); break;
       case "--storm-size": opts.stormSize = Number(value()); break;
+      case "--churn-size": opts.churnSize = Number(value()); break;
+      case "--churn-minutes": opts.churnMinutes = Number(value()); break;
+      case "--churn-rate": opts.churnRate = Number(value()); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
   }
@@ -65,11 +74,14 @@ const opts = { build: null, runs: 30, e2eRuns: 3, out: path.join(ROOT, "bench/RE
   if (!opts.fleetSizes.every((n) => n >= 1)) usage("--fleet-sizes needs positive numbers");
   if (!(opts.fleetSeconds >= 1)) usage("--fleet-seconds needs a positive number");
   if (!(opts.stormSize >= 1)) usage("--storm-size needs a positive number");
+  if (!(opts.churnSize >= 1) || !(opts.churnMinutes > 0) || !(opts.churnRate > 0))
+    usage("--churn-size, --churn-minutes and --churn-rate need positive numbers");
 }
 function usage(message) {
   process.stderr.write(`run.mjs: ${message}\nusage: node bench/run.mjs --build DIR [--runs N] ` +
     `[--e2e-runs N] [--out FILE] [--only ${Object.keys(SECTIONS).join(",")}] ` +
-    "[--fleet-sizes N,...] [--fleet-seconds S] [--no-fleet-subscriptions] [--storm-size N]\n");
+    "[--fleet-sizes N,...] [--fleet-seconds S] [--no-fleet-subscriptions] [--storm-size N] " +
+    "[--churn-size N] [--churn-minutes M] [--churn-rate F]\n");
   process.exit(2);
 }
 const exe = (name) => path.join(opts.build, "bench", name);
@@ -572,7 +584,7 @@ function table(results) {
     out.push("");
   }
   if (results.fleet.length) {
-    const fleet = fleetTable(results.fleet, opts.fleetSeconds);
+    const fleet = fleetTable(results.fleet, opts.fleetSeconds, opts.fleetFrom ? "" : stamp());
     out.push(fleet.text);
     checks.push(...fleet.checks);
   }
@@ -646,6 +658,11 @@ function table(results) {
     const storm = securedStormTable(results.secstorm);
     out.push(storm.text);
     checks.push(...storm.checks);
+  }
+  if (results.churn) {
+    const churn = churnTable(results.churn, stamp());
+    out.push(churn.text);
+    checks.push(...churn.checks);
   }
   return { text: out.join("\n"), checks };
 }
@@ -736,6 +753,9 @@ function markdown(m, body, checks) {
     "again once every item has delivered one value.",
     "- 12: bench/fleet.mjs: fleetsim's N servers dial with Basic256Sha256 at once; time to the " +
     "N-th read and CPU per secured session of the uarc process from /proc.",
+    "- 13: bench/churn.mjs: fleetsim's N servers up in one `uarc listen --stay`, then a fraction " +
+    "of them restarts every minute; uarc's events per server against fleetsim's restarts, RSS and " +
+    "descriptors from /proc.",
     ...(m.kept?.length ? ["", `Sections ${m.kept.join(", ")} are kept from earlier runs (the earliest ${m.keptDate}; ` +
       "a section with a line of its own saying when it ran was run then); the date and versions " +
       "above are those of the sections run now."] : []),
@@ -751,7 +771,7 @@ function markdown(m, body, checks) {
 // ---- main ----------------------------------------------------------------------------------------
 
 const results = { connect: [], listener: [], codec: [], memory: [], fleet: [], ceiling: [], e2e: [],
-  pipe: [], itemmem: [], secstorm: [] };
+  pipe: [], itemmem: [], secstorm: [], churn: null };
 {
   const m0 = machine();
   stampText = `Run ${m0.date} on ${m0.cores} cores, ${m0.model}, ${m0.kernel} ` +
@@ -795,6 +815,11 @@ try {
   if (opts.only.has("secstorm")) {
     log(`12. secured storm (${opts.stormSize} servers, Basic256Sha256)`);
     results.secstorm = await benchSecuredStorm({ build: opts.build, n: opts.stormSize, log, raw });
+  }
+  if (opts.only.has("churn")) {
+    log(`13. churn soak (${opts.churnSize} servers, ${opts.churnMinutes} min)`);
+    results.churn = await benchChurn({ build: opts.build, n: opts.churnSize,
+      minutes: opts.churnMinutes, rate: opts.churnRate, log, raw });
   }
   if (opts.only.has("ceiling")) {
     log("8. subscription ceiling (byte mode)");

@@ -25,10 +25,11 @@ function allowFile(n, prefix = "urn:fleetsim:") {
   return file;
 }
 
-/** Starts fleetsim with ARGS; its stats lines (stderr) are kept in `stats`. */
+/** Starts fleetsim with ARGS; its JSON lines (stderr: stats, chaos) are kept in `stats`. */
 function startFleet(args) {
   const child = spawn(FLEETSIM_BIN, ["--stats-ms", "500", ...args], { stdio: ["ignore", "ignore", "pipe"] });
   const stats = [];
+  const waiters = new Set();
   let stderr = "";
   let pending = "";
   child.stderr.setEncoding("utf8");
@@ -41,11 +42,23 @@ function startFleet(args) {
       pending = pending.slice(nl + 1);
       try { stats.push(JSON.parse(line)); } catch { /* not a stats line: kept in stderr */ }
     }
+    for (const w of waiters) w();
   });
   const exited = new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
   const proc = {
     child, stats, exited,
     stderr: () => stderr,
+    /** The first line matching `pred`. */
+    waitFor: (pred, ms) => new Promise((resolve, reject) => {
+      const check = () => {
+        const x = stats.find(pred);
+        if (x) { done(); resolve(x); }
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`fleetsim: not within ${ms} ms\n${stderr}`)); }, ms);
+      const done = () => { clearTimeout(timer); waiters.delete(check); };
+      waiters.add(check);
+      check();
+    }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;
@@ -163,6 +176,26 @@ test("chaos restart: the server forgot everything; the subscription is recreated
   await listener.stop();
   await sim.stop();
   assert.ok(sim.stats.at(-1).restarts >= 1, describe());
+});
+
+test("--chaos-paused: no chaos until SIGUSR1; --chaos-log names each restarted server", async () => {
+  // One restart per server per second once on: 4 servers over 2 s would make about 8.
+  const { listener, sim, describe } = await fleet(4, ["--read", "i=2258"],
+    ["--restart-per-min", "60", "--redial-ms", "100", "--chaos-paused", "--chaos-log", "--seed", "5"]);
+  await listener.waitCount((e) => e.event === "read", 4, 20000);
+  const quiet = await sim.waitFor((x) => x.event === "stats" && x.t_ms >= 2000, 20000);
+  assert.equal(quiet.restarts, 0, describe());
+  assert.equal(sim.stats.filter((x) => x.event === "chaos").length, 0, describe());
+  sim.child.kill("SIGUSR1");
+  const chaos = await sim.waitFor((x) => x.event === "chaos", 20000);
+  assert.equal(chaos.kind, "restart", describe());
+  // The named server is the one that comes back with a new session.
+  await listener.waitFor((e) => e.event === "connected" && e.session === "new" &&
+    e.server_uri === `urn:fleetsim:${chaos.server}`, 20000);
+  await listener.stop();
+  await sim.stop();
+  const restarts = sim.stats.filter((x) => x.event === "chaos" && x.kind === "restart").length;
+  assert.equal(sim.stats.filter((x) => x.event === "stats").at(-1).restarts, restarts, describe());
 });
 
 test("chaos silent and garbage: the collector ends those connections and resumes the sessions", async () => {

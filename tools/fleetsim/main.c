@@ -54,16 +54,22 @@ typedef struct fleet {
     sim_stats stats;
     sim_security *security;      /* --security-policy, else NULL */
     const char *certificate_dir; /* --certificate-dir, else NULL */
+    bool chaos_log;              /* --chaos-log: a line per chaos event */
+    bool chaos_paused;           /* --chaos-paused until SIGUSR1 */
+    int64_t start_ms; /* the fleet dialed: t_ms of stats and chaos lines counts from here */
     /* counters of the I/O edge */
     uint64_t dials, dial_failures, closed, drops, restarts, silenced, garbage;
 } fleet;
 
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t chaos_toggles; /* SIGUSR1s received */
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stopping = 1;
+    if (sig == SIGUSR1)
+        chaos_toggles++;
+    else
+        stopping = 1;
 }
 
 static int64_t now_ms(void)
@@ -101,6 +107,12 @@ static const struct option_help {
      "chaos: this fraction of servers per minute stop answering without closing (no FIN); they "
      "dial again once the client closes"},
     {"garbage", "F", "chaos: this fraction of servers per minute send 32 bytes of garbage"},
+    {"chaos-log", NULL,
+     "print a line {\"event\":\"chaos\",\"kind\":\"restart\",\"server\":K,\"t_ms\":T} on stderr "
+     "for every chaos event (kind drop, restart, silent or garbage; K the server's index)"},
+    {"chaos-paused", NULL,
+     "the chaos knobs start switched off; each SIGUSR1 switches them on or off (so a soak can "
+     "start once every server is up and end with a quiet fleet)"},
     {"security-policy", "NAME",
      "also offer this policy (Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss) in "
      "modes Sign and SignAndEncrypt besides None: every server gets its own certificate "
@@ -352,13 +364,24 @@ static bool has_subscription(const sim_server *server)
     return false;
 }
 
+static void log_chaos(const fleet *f, const fleet_server *s, const char *kind, int64_t now)
+{
+    if (!f->chaos_log)
+        return;
+    fprintf(stderr, "{\"event\":\"chaos\",\"kind\":\"%s\",\"server\":%u,\"t_ms\":%lld}\n", kind,
+            (unsigned)(s - f->servers), (long long)(now - f->start_ms));
+}
+
 static void chaos(fleet *f, fleet_server *s, int64_t elapsed, int64_t now)
 {
+    if (f->chaos_paused)
+        return;
     switch (chaos_draw(&f->chaos, elapsed, &f->random)) {
     case CHAOS_DROP:
         /* With a subscription, the connection ends at its next PublishResponse with data, which
          * is lost in flight (the client must Republish it); without, or if none comes within
          * 2 s, it ends now or then. */
+        log_chaos(f, s, "drop", now);
         if (!s->conn.lose_next_publish && has_subscription(&s->sim)) {
             s->conn.lose_next_publish = true;
             s->drop_at_ms = now + 2000;
@@ -369,17 +392,20 @@ static void chaos(fleet *f, fleet_server *s, int64_t elapsed, int64_t now)
         break;
     case CHAOS_RESTART:
         f->restarts++;
+        log_chaos(f, s, "restart", now);
         link_down(f, s, now);
         sim_server_restart(&s->sim, now);
         break;
     case CHAOS_SILENT:
         f->silenced++;
+        log_chaos(f, s, "silent", now);
         s->state = LINK_SILENT;
         sim_buf_free(&s->conn.out);
         watch(f, s, false);
         break;
     case CHAOS_GARBAGE: {
         f->garbage++;
+        log_chaos(f, s, "garbage", now);
         uint8_t junk[32];
         for (size_t i = 0; i < sizeof junk; i++)
             junk[i] = (uint8_t)(chaos_uniform(&f->random) * 256);
@@ -533,6 +559,10 @@ static int parse_options(fleet *f, int argc, char **argv, double *duration, doub
             ok = number(optarg, 0, 1000, &f->chaos.silent_per_min);
         } else if (strcmp(name, "garbage") == 0) {
             ok = number(optarg, 0, 1000, &f->chaos.garbage_per_min);
+        } else if (strcmp(name, "chaos-log") == 0) {
+            f->chaos_log = true;
+        } else if (strcmp(name, "chaos-paused") == 0) {
+            f->chaos_paused = true;
         } else if (strcmp(name, "security-policy") == 0) {
             char uri[160];
             snprintf(uri, sizeof uri, "%s%s",
@@ -633,6 +663,7 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
     signal(SIGPIPE, SIG_IGN);
     int64_t start = now_ms();
     for (uint32_t i = 0; i < f.count; i++) {
@@ -645,7 +676,7 @@ int main(int argc, char **argv)
     if (f.certificate_dir && !write_certificates(&f))
         return 1;
     /* Certificates take a signature each: the fleet dials once all are made, and says when. */
-    start = now_ms();
+    start = f.start_ms = now_ms();
     for (uint32_t i = 0; i < f.count; i++)
         f.servers[i].redial_at_ms = start; /* all dial at once */
     fprintf(stderr, "{\"event\":\"ready\",\"servers\":%u}\n", (unsigned)f.count);
@@ -653,10 +684,13 @@ int main(int argc, char **argv)
     int64_t last_scan = start - SCAN_MS, next_stats = start + (int64_t)stats_ms;
     int64_t end = duration > 0 ? start + (int64_t)(duration * 1000) : INT64_MAX;
     static struct epoll_event events[1024];
+    sig_atomic_t toggles_seen = 0;
     while (!stopping) {
         int64_t now = now_ms();
         if (now >= end)
             break;
+        for (; toggles_seen != chaos_toggles; toggles_seen++)
+            f.chaos_paused = !f.chaos_paused;
         if (now - last_scan >= SCAN_MS) {
             scan(&f, now - last_scan, now);
             last_scan = now;
