@@ -458,6 +458,10 @@ UARC_API int uarc_client_timeout_ms(const uarc_client *client);
 /* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
  * -1: no limit). Returns Good, or the status the connection ended with. */
 UARC_API uarc_status uarc_client_process(uarc_client *client, int timeout_ms);
+/* uarc_client_process() for a loop that has already waited (epoll, poll, io_uring): `revents`
+ * are the events reported for uarc_client_fd() (POLLIN, POLLOUT, POLLHUP, POLLERR; 0 when only
+ * uarc_client_timeout_ms() passed). No system call is made to wait or to ask again. */
+UARC_API uarc_status uarc_client_process_events(uarc_client *client, short revents);
 
 /* Told that a client's descriptor, poll events or next deadline may have changed. */
 typedef void (*uarc_client_wake_fn)(void *user_data, uarc_client *client);

@@ -14,6 +14,7 @@
 #include "client/client_internal.h"
 #include "channel/crypto.h"
 #include "core/alloc.h"
+#include "core/arena.h"
 #include "core/budget.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -481,8 +482,8 @@ uarc_status uarc__client_send_request(uarc_client *c, void *request, const uarc_
     }
     int64_t now = uarc__client_now(c);
     c->pending[c->pending_count++] =
-        (pending_request){request_id, handle,           response_type,     callback,
-                          user_data,  now + timeout_ms, request_type->name};
+        (pending_request){request_id, handle,           response_type,      callback,
+                          user_data,  now + timeout_ms, request_type->name, c->send_transient};
     c->last_send = now;
     uarc__client_wake(c);
     if (handle_out)
@@ -509,6 +510,26 @@ UARC_API uarc_status uarc_client_send(uarc_client *c, void *request, const uarc_
     if (status == UARC_Good)
         uarc__client_flush(c);
     return status;
+}
+
+uarc_status uarc__client_send_transient(uarc_client *c, void *request,
+                                        const uarc_type *request_type,
+                                        const uarc_type *response_type, uint32_t timeout_ms,
+                                        uarc_response_fn callback, void *user_data)
+{
+    c->send_transient = true;
+    uarc_status status = uarc_client_send(c, request, request_type, response_type, timeout_ms,
+                                          callback, user_data, NULL);
+    c->send_transient = false;
+    return status;
+}
+
+static void release_response(void *response, const uarc_type *type, uarc_arena *arena)
+{
+    if (arena)
+        uarc_arena_delete(arena);
+    else
+        uarc_delete(response, type);
 }
 
 /* Decodes a whole response and runs the callback of the request it answers. */
@@ -553,8 +574,20 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
         p.callback(p.user_data, UARC_BadUnknownResponse, NULL);
         return;
     }
-    void *response = uarc_new(type);
+    /* A transient response lives in one arena, sized for it from the message length: a few
+     * allocations instead of one per value, and none of it kept once the callback returned. */
+    uarc_arena *arena = NULL;
+    if (p.transient && type != UARC_T(ServiceFault)) {
+        arena = uarc_arena_new(length < 4096 ? 8192 : length * 2);
+        if (!arena) {
+            p.callback(p.user_data, UARC_BadOutOfMemory, NULL);
+            return;
+        }
+        options.arena = arena;
+    }
+    void *response = arena ? uarc__arena_alloc(arena, type->size) : uarc_new(type);
     if (!response) {
+        uarc_arena_delete(arena);
         p.callback(p.user_data, UARC_BadOutOfMemory, NULL);
         return;
     }
@@ -566,7 +599,7 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
                   length - offset, type->name);
     if (status != UARC_Good) {
         uarc__client_set_error(c, p.service, status, "%s", detail);
-        uarc_delete(response, type);
+        release_response(response, type, arena);
         p.callback(p.user_data, status, NULL);
         return;
     }
@@ -580,7 +613,7 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
         else
             uarc__client_set_error(c, p.service, failure, "ServiceFault with the code %s",
                                    uarc_status_name(result));
-        uarc_delete(response, type);
+        release_response(response, type, arena);
         uarc__budget_release(c->cfg.memory_budget, charged);
         p.callback(p.user_data, failure, NULL);
         return;
@@ -588,7 +621,7 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
     if (uarc_status_is_bad(result))
         uarc__client_set_error(c, p.service, result, "service result");
     p.callback(p.user_data, uarc_status_is_bad(result) ? result : UARC_Good, response);
-    uarc_delete(response, type);
+    release_response(response, type, arena);
     uarc__budget_release(c->cfg.memory_budget, charged);
 }
 

@@ -90,6 +90,7 @@ typedef struct pending_request {
     void *user_data;
     int64_t deadline;
     const char *service; /* request type name, for error details */
+    bool transient;      /* the response is decoded into an arena for the callback's duration */
 } pending_request;
 
 struct uarc_client {
@@ -124,6 +125,7 @@ struct uarc_client {
     /* teardown requested from inside a callback */
     bool ending;
     bool receiving; /* inside uarc__channel_receive: the channel must outlive the call */
+    bool send_transient; /* set around uarc__client_send_transient() */
     bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;
     uarc_status last_status;
@@ -175,6 +177,13 @@ void uarc__client_forget_session(uarc_client *c);
 void uarc__client_end_connection(uarc_client *c, uarc_status status);
 void uarc__client_finish_ending(uarc_client *c);
 pending_request uarc__client_take_pending(uarc_client *c, size_t index);
+/* uarc_client_send() for a response that the callback reads and never keeps (it copies what it
+ * keeps): it is decoded into one arena that goes when the callback returns, not value by value
+ * into the heap. */
+uarc_status uarc__client_send_transient(uarc_client *c, void *request,
+                                        const uarc_type *request_type,
+                                        const uarc_type *response_type, uint32_t timeout_ms,
+                                        uarc_response_fn callback, void *user_data);
 uarc_status uarc__client_send_request(uarc_client *c, void *request, const uarc_type *request_type,
                                       const uarc_type *response_type, uint32_t timeout_ms,
                                       uarc_response_fn callback, void *user_data,

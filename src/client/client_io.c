@@ -232,6 +232,28 @@ bool uarc__client_refuse_inside_receive(uarc_client *c, const char *step)
     return true;
 }
 
+/* What follows a wait: the socket's ready events handled, then what is due. */
+static uarc_status after_wait(uarc_client *c, short revents)
+{
+    if (revents) {
+        if (c->dialing)
+            on_dialed(c);
+        else {
+            if (revents & (POLLIN | POLLHUP | POLLERR))
+                on_readable(c);
+            if ((revents & POLLOUT) && !c->ending)
+                uarc__client_flush(c);
+        }
+    }
+    if (!c->ending) {
+        uarc__client_tick(c, uarc__client_now(c));
+        if (!c->ending)
+            uarc__client_flush(c);
+    }
+    uarc__client_finish_ending(c);
+    return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+}
+
 UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
 {
     if (uarc__client_refuse_inside_receive(c, uarc__client_current_step(c)))
@@ -253,23 +275,25 @@ UARC_API uarc_status uarc_client_process(uarc_client *c, int timeout_ms)
         uarc__client_finish_ending(c);
         return UARC_BadInternalError;
     }
-    if (n > 0) {
-        if (c->dialing)
-            on_dialed(c);
-        else {
-            if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
-                on_readable(c);
-            if ((pfd.revents & POLLOUT) && !c->ending)
-                uarc__client_flush(c);
-        }
+    return after_wait(c, n > 0 ? pfd.revents : 0);
+}
+
+UARC_API uarc_status uarc_client_process_events(uarc_client *c, short revents)
+{
+    if (uarc__client_refuse_inside_receive(c, uarc__client_current_step(c)))
+        return UARC_BadInvalidState;
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return c->last_status != UARC_Good ? c->last_status : UARC_BadConnectionClosed;
+    revents &= POLLIN | POLLOUT | POLLHUP | POLLERR;
+    if (revents && c->dialing) {
+        /* A connect in progress also shows no socket error: it is done only when poll says the
+         * socket is writable, so a stale readiness (a descriptor since replaced by the next
+         * address) is asked again here; dialing is rare. */
+        struct pollfd pfd = {.fd = uarc_client_fd(c), .events = POLLOUT};
+        revents = poll(&pfd, 1, 0) > 0 ? pfd.revents : 0;
     }
-    if (!c->ending) {
-        uarc__client_tick(c, uarc__client_now(c));
-        if (!c->ending)
-            uarc__client_flush(c);
-    }
-    uarc__client_finish_ending(c);
-    return c->state == UARC_CLIENT_DISCONNECTED ? c->last_status : UARC_Good;
+    /* A stale readiness otherwise costs one recv or send that finds nothing to do. */
+    return after_wait(c, revents);
 }
 
 UARC_API uarc_status uarc_client_abort(uarc_client *c, uarc_status status, const char *reason)

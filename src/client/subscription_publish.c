@@ -202,8 +202,9 @@ void uarc__sub_send_republish_of(uarc_subscription *s, uint32_t sequence)
     uarc_init(&req, UARC_T(RepublishRequest));
     req.subscriptionId = s->id;
     req.retransmitSequenceNumber = sequence;
-    if (uarc_client_send(s->mgr->client, &req, UARC_T(RepublishRequest), UARC_T(RepublishResponse),
-                         0, on_republish, s, NULL) == UARC_Good) {
+    if (uarc__client_send_transient(s->mgr->client, &req, UARC_T(RepublishRequest),
+                                    UARC_T(RepublishResponse), 0, on_republish,
+                                    s) == UARC_Good) {
         s->republishing = true;
         s->asked = sequence;
         s->inflight++;
@@ -215,9 +216,10 @@ void uarc__sub_send_republish(uarc_subscription *s)
     uarc__sub_send_republish_of(s, s->next);
 }
 
-/* Moves `msg` into the held messages in order; false when it is a duplicate or there is no
- * room. */
-static bool hold(uarc_subscription *s, uarc_NotificationMessage *msg)
+/* Copies `msg` (it lives only as long as its response) into the held messages in order; false
+ * when it is a duplicate, there is no room or no memory (then it is missing like a message that
+ * never came: fetched again by Republish while the server has it, else a gap). */
+static bool hold(uarc_subscription *s, const uarc_NotificationMessage *msg)
 {
     size_t i = 0;
     while (i < s->held_count && seq_before(s->held[i].sequenceNumber, msg->sequenceNumber))
@@ -226,9 +228,14 @@ static bool hold(uarc_subscription *s, uarc_NotificationMessage *msg)
         return false;
     if (s->held_count == MAX_HELD)
         return false;
+    uarc_NotificationMessage copy;
+    if (uarc_copy(msg, &copy, UARC_T(NotificationMessage)) != UARC_Good) {
+        uarc__sub_log(s, UARC_LOG_WARNING, "message %u: out of memory holding it",
+                      msg->sequenceNumber);
+        return false;
+    }
     memmove(s->held + i + 1, s->held + i, (s->held_count - i) * sizeof *s->held);
-    s->held[i] = *msg;
-    memset(msg, 0, sizeof *msg);
+    s->held[i] = copy;
     s->held_count++;
     return true;
 }
@@ -277,7 +284,7 @@ void uarc__sub_drain(uarc_subscription *s)
 }
 
 /* A message or keep-alive for `s` from a Publish or Republish. */
-static void take_message(uarc_subscription *s, uarc_NotificationMessage *msg)
+static void take_message(uarc_subscription *s, const uarc_NotificationMessage *msg)
 {
     uint32_t seq = msg->sequenceNumber;
     if (seq == 0)
@@ -384,8 +391,9 @@ static void send_publish(manager *m)
     req.subscriptionAcknowledgements = n ? m->acks : NULL;
     uint32_t timeout = publish_timeout(m);
     req.requestHeader.timeoutHint = timeout;
-    if (uarc_client_send(m->client, &req, UARC_T(PublishRequest), UARC_T(PublishResponse), timeout,
-                         on_publish, m, NULL) != UARC_Good) {
+    if (uarc__client_send_transient(m->client, &req, UARC_T(PublishRequest),
+                                    UARC_T(PublishResponse), timeout, on_publish,
+                                    m) != UARC_Good) {
         m->retry_at = uarc__client_now(m->client) + PUBLISH_RETRY_MS;
         return;
     }

@@ -721,7 +721,7 @@ static uarc_status decode(const void *data, size_t length, size_t *offset, void 
     d.end = bytes + length;
     d.arena = o->arena;
     d.alloc_left = o->max_alloc ? o->max_alloc : UARC_DECODE_DEFAULT_MAX_ALLOC;
-    d.budget = d.arena ? NULL : budget;
+    d.budget = budget;
     size_t alloc_limit = d.alloc_left;
     d.max_string =
         o->max_string_length ? o->max_string_length : UARC_DECODE_DEFAULT_MAX_STRING_LENGTH;

@@ -509,11 +509,14 @@ static void check_spare(uarc_reverse_hub *hub, hub_server *s)
                                               : "spare failed");
 }
 
-static void run_client(uarc_reverse_hub *hub, uarc_client *c)
+/* Runs a client with the events epoll reported for its socket (0: its deadline is due). */
+static void run_client(uarc_reverse_hub *hub, uarc_client *c, uint32_t events)
 {
     if (!c || uarc_client_state_get(c) == UARC_CLIENT_DISCONNECTED)
         return;
-    uarc_client_process(c, 0);
+    short revents = (short)((events & EPOLLIN ? POLLIN : 0) | (events & EPOLLOUT ? POLLOUT : 0) |
+                            (events & EPOLLHUP ? POLLHUP : 0) | (events & EPOLLERR ? POLLERR : 0));
+    uarc_client_process_events(c, revents);
     hub->clients_run++;
 }
 
@@ -525,8 +528,8 @@ static void run_due(uarc_reverse_hub *hub, int64_t now)
         hub_server *s = (hub_server *)((char *)top - offsetof(hub_server, timer));
         uarc__heap_remove(&hub->timers, top); /* uarc__hub_sync() puts it back */
         uarc__hub_touch(hub, s);
-        run_client(hub, s->client);
-        run_client(hub, s->probe);
+        run_client(hub, s->client, 0);
+        run_client(hub, s->probe, 0);
         if (s->spare.fd >= 0 && now >= s->spare_deadline) {
             char reason[128];
             snprintf(reason, sizeof reason, "held as a spare for %u ms without being needed",
@@ -677,9 +680,9 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
         hub_server *s = w->server;
         uarc__hub_touch(hub, s);
         if (w->kind == HUB_WATCH_CLIENT)
-            run_client(hub, s->client);
+            run_client(hub, s->client, events[i].events);
         else if (w->kind == HUB_WATCH_PROBE)
-            run_client(hub, s->probe);
+            run_client(hub, s->probe, events[i].events);
         else
             check_spare(hub, s);
     }
