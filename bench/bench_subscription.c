@@ -483,7 +483,8 @@ static int end_to_end(const char *url, size_t sessions, size_t items, double sec
     double cpu = cpu_s() - cpu0, sys = sys_s() - sys0, wall = clock_s(CLOCK_MONOTONIC) - t0;
     printf("{\"bench\":\"e2e\",\"who\":\"uarc\",\"sessions\":%zu,\"items\":%zu,"
            "\"setup_s\":%.3f,\"wall_s\":%.3f,\"notifications\":%llu,\"per_s\":%.0f,"
-           "\"cpu_s\":%.4f,\"sys_s\":%.4f,\"cpu_s_per_million\":%.4f,\"p50_ms\":%.2f,\"p99_ms\":%.2f}\n",
+           "\"cpu_s\":%.4f,\"sys_s\":%.4f,\"cpu_s_per_million\":%.4f,\"p50_ms\":%.2f,\"p99_ms\":%."
+           "2f}\n",
            sessions, items, setup, wall, (unsigned long long)run.changes,
            (double)run.changes / wall, cpu, sys, run.changes ? cpu * 1e6 / (double)run.changes : 0,
            latency_quantile(&run, 0.5), latency_quantile(&run, 0.99));

@@ -124,7 +124,7 @@ struct uarc_client {
     size_t pending_count, pending_capacity;
     /* teardown requested from inside a callback */
     bool ending;
-    bool receiving; /* inside uarc__channel_receive: the channel must outlive the call */
+    bool receiving;      /* inside uarc__channel_receive: the channel must outlive the call */
     bool send_transient; /* set around uarc__client_send_transient() */
     bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;

@@ -203,8 +203,7 @@ void uarc__sub_send_republish_of(uarc_subscription *s, uint32_t sequence)
     req.subscriptionId = s->id;
     req.retransmitSequenceNumber = sequence;
     if (uarc__client_send_transient(s->mgr->client, &req, UARC_T(RepublishRequest),
-                                    UARC_T(RepublishResponse), 0, on_republish,
-                                    s) == UARC_Good) {
+                                    UARC_T(RepublishResponse), 0, on_republish, s) == UARC_Good) {
         s->republishing = true;
         s->asked = sequence;
         s->inflight++;
@@ -392,8 +391,7 @@ static void send_publish(manager *m)
     uint32_t timeout = publish_timeout(m);
     req.requestHeader.timeoutHint = timeout;
     if (uarc__client_send_transient(m->client, &req, UARC_T(PublishRequest),
-                                    UARC_T(PublishResponse), timeout, on_publish,
-                                    m) != UARC_Good) {
+                                    UARC_T(PublishResponse), timeout, on_publish, m) != UARC_Good) {
         m->retry_at = uarc__client_now(m->client) + PUBLISH_RETRY_MS;
         return;
     }
