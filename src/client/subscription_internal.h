@@ -111,6 +111,10 @@ struct manager {
     size_t sub_count, sub_capacity;
     uint32_t cap;      /* configured */
     uint32_t throttle; /* lowered by BadTooManyPublishRequests; 0: none */
+    /* Raising it again: after `probe_wait` good PublishResponses in a row while it binds, one
+     * more is tried; each refusal doubles the wait (0: no refusal yet in this session). */
+    uint32_t probe_wait;
+    uint32_t good_since;
     uint32_t outstanding;
     bool no_subscription; /* the server said BadNoSubscription: wait for a (re)creation */
     int64_t retry_at;     /* after an unexpected Publish failure; -1: none */
