@@ -127,6 +127,15 @@ typedef struct uarc_subscription_callbacks {
     void (*item_modified)(void *user_data, uarc_subscription *subscription, uint32_t item,
                           uarc_status status);
     void *user_data;
+    /* An item's result of uarc_subscription_remove_items(), once per item that was on the server
+     * at the call (created and answered; not for one still to be created, nor for one whose
+     * creation was in flight or unanswered: that one is deleted on the server without a report
+     * once its id is known): the server's result (a removal repeated after its answer was lost
+     * tells BadMonitoredItemIdInvalid as Good: the first one took it), the status of the request
+     * when it failed as a whole, or the status that ended the subscription (see "when the
+     * connection drops" below). The handle is invalid already: only its number is told. */
+    void (*item_removed)(void *user_data, uarc_subscription *subscription, uint32_t item,
+                         uarc_status status);
 } uarc_subscription_callbacks;
 
 /* A zero-filled struct is valid; each default is given per field. */
@@ -252,16 +261,18 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscri
  * batch that got no answer included, are sent once the session is back (the same session
  * re-activated, or the subscription transferred to a new one; these services may be repeated).
  * When the server lost the subscription instead (it is created again: state RECREATED), what was
- * not yet answered is not sent: item_modified tells BadSubscriptionIdInvalid for each of those
- * items, which are then created with the new parameters and modes (item_created tells), and
- * removed items are not created again.
+ * not yet answered is not sent: item_modified tells the status that ended the subscription
+ * (BadSubscriptionIdInvalid; a refused transfer's or a failed Server.GetMonitoredItems' status)
+ * for each of those items, which are then created with the new parameters and modes
+ * (item_created tells), and item_removed tells it for each removed item whose removal was not
+ * answered: gone from the server with the subscription, it is not created again.
  */
 
 /* Removes `count` items (DeleteMonitoredItems for those on the server; one whose
  * CreateMonitoredItems is still in flight is deleted there once the answer gives its id, or,
  * when the answer was lost, once Server.GetMonitoredItems shows the server has it): their
- * handles are invalid from now on and their data no longer delivered; the server's answers are
- * not reported. `items` is only read during the call. Returns Good, BadMonitoredItemIdInvalid (an
+ * handles are invalid from now on and their data no longer delivered; item_removed tells the
+ * result of each item that was on the server. `items` is only read during the call. Returns Good, BadMonitoredItemIdInvalid (an
  * unknown or removed handle: nothing is removed), BadOutOfMemory (nothing is removed). */
 UARC_API uarc_status uarc_subscription_remove_items(uarc_subscription *subscription,
                                                     const uint32_t *items, size_t count);
@@ -324,7 +335,12 @@ UARC_API void uarc_subscription_revised(const uarc_subscription *subscription,
                                         uint32_t *max_keepalive_count, uint32_t *lifetime_count);
 
 /* The most PublishRequests the client keeps outstanding (0: 5). A BadTooManyPublishRequests
- * lowers it to what the server held at the time, until the next session. */
+ * lowers it to what the server held at the time (logged at INFO). A server's limit may be shared
+ * by its sessions and leave room later: after 2 x that many good PublishResponses in a row one
+ * more is tried, and so on up to the cap; each further BadTooManyPublishRequests lowers it again
+ * and doubles the wait before the next try (at most 1024 responses). A refused try costs the
+ * server's oldest request, the others still wait there: delivery goes on. A new session starts
+ * from the cap. */
 UARC_API void uarc_subscription_set_publish_cap(uarc_client *client, uint32_t cap);
 
 #ifdef __cplusplus
