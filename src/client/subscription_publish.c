@@ -422,9 +422,8 @@ void uarc__sub_refill(manager *m)
 static void throttle_down(manager *m)
 {
     m->throttle = m->outstanding ? m->outstanding : 1;
-    m->probe_wait = !m->probe_wait                  ? 2 * m->throttle
-                    : m->probe_wait < MAX_PROBE_WAIT ? 2 * m->probe_wait
-                                                     : MAX_PROBE_WAIT;
+    uint32_t wait = m->probe_wait ? 2 * m->probe_wait : 2 * m->throttle;
+    m->probe_wait = wait < MAX_PROBE_WAIT && wait >= m->probe_wait ? wait : MAX_PROBE_WAIT;
     m->good_since = 0;
     uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
               "BadTooManyPublishRequests: at most %u PublishRequests from now on (one more tried "
