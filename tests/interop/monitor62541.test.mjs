@@ -206,6 +206,9 @@ test("open62541 queueing one PublishRequest: BadTooManyPublishRequests lowers th
   // One subscription wants two PublishRequests out; open62541 answered the older one
   // BadTooManyPublishRequests, and from then on one at a time carried every value.
   assert.match(uarc.stderr(), /BadTooManyPublishRequests: at most 1 PublishRequests/, uarc.describe());
+  // After two good responses one more was tried, and refused again: the throttle held, data flowed.
+  assert.match(uarc.stderr(), /PublishRequests: trying 2/, uarc.describe());
+  assert.ok(uarc.stderr().match(/BadTooManyPublishRequests: at most 1 PublishRequests/g).length >= 2, uarc.describe());
   assert.deepEqual(uarc.events.filter((e) => e.event === "gap" || e.state === "stalled"), [], uarc.describe());
   assertConsecutive(uarc.events.filter(isData), uarc.describe);
 });

@@ -360,7 +360,8 @@ static void run_until_count(uarc_client *c, const size_t *counter, size_t count)
 }
 
 /* Each call goes out in batches within the server's MaxMonitoredItemsPerCall (read, so none is
- * refused: node-opcua answers BadTooManyOperations past it); every item's result is Good. */
+ * refused: node-opcua answers BadTooManyOperations past it); every item's result is Good, the
+ * removals' too (item_removed). */
 static void test_many_items_in_one_call(void **state)
 {
     (void)state;
@@ -374,6 +375,7 @@ static void test_many_items_in_one_call(void **state)
     uarc_subscription_config cfg = {.publishing_interval_ms = 100};
     cfg.callbacks.item_created = on_many_created;
     cfg.callbacks.item_modified = on_many_modified;
+    cfg.callbacks.item_removed = on_many_modified;
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_new(c, &cfg, &s), UARC_Good);
     static uint32_t handles[MANY_ITEMS];
@@ -394,6 +396,8 @@ static void test_many_items_in_one_call(void **state)
     run_until_count(c, &many_modified, 2 * MANY_ITEMS);
     assert_int_equal(many_bad, 0);
     assert_int_equal(uarc_subscription_remove_items(s, handles, MANY_ITEMS), UARC_Good);
+    run_until_count(c, &many_modified, 3 * MANY_ITEMS); /* item_removed: each Good */
+    assert_int_equal(many_bad, 0);
     int64_t end = peer_process_now_ms() + WAIT_MS;
     size_t left;
     while ((left = items_on_server(c, uarc_subscription_id(s))) > 0 && peer_process_now_ms() < end)
