@@ -115,7 +115,16 @@ typedef struct uarc_subscription_callbacks {
      * BadMessageNotAvailable (the server does not hold them), BadSubscriptionIdInvalid (the
      * subscription was lost and re-created), BadResourceUnavailable (a bound was reached); for a
      * refused transfer, or a Server.GetMonitoredItems that failed (the subscription was deleted
-     * and re-created, see above), that status. */
+     * and re-created, see above), that status.
+     * After a gap of BadMessageNotAvailable or BadResourceUnavailable the subscription goes on,
+     * and the client calls Server.ResendData (Part 4 §6.7 step 5; one call at a time per
+     * subscription, none with config.no_resend_after_gap): the server sends the current value
+     * of every data item again, and those equal to the last delivered (same value, same source
+     * timestamp) are dropped, so the data changes that follow the gap include each item whose
+     * value changed inside it, with its current value (not the values in between; events
+     * inside a gap stay lost). A server that cannot (the Call fails, or its result is Bad) is
+     * not asked again in that session (logged once per client at INFO). After a re-creation
+     * (`to` 0) or a transfer (sendInitialValues) the items' values come anyway: no call. */
     void (*gap)(void *user_data, uarc_subscription *subscription, uint32_t from, uint32_t to,
                 uarc_status reason);
     void (*state_changed)(void *user_data, uarc_subscription *subscription,
@@ -154,6 +163,9 @@ typedef struct uarc_subscription_config {
     uint8_t priority;
     bool publishing_disabled; /* create with publishing off */
     bool deferred_ack;        /* acknowledge only on uarc_subscription_ack() */
+    /* Default false: after a gap of a subscription that goes on (BadMessageNotAvailable,
+     * BadResourceUnavailable) the client calls Server.ResendData, see the `gap` callback. */
+    bool no_resend_after_gap;
     /* Items per CreateMonitoredItems, DeleteMonitoredItems, ModifyMonitoredItems and
      * SetMonitoringMode; 0: 500. Never more than the server's
      * Server/ServerCapabilities/OperationLimits/MaxMonitoredItemsPerCall, read once per session

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "uarc/nodeids.h"
 #include "client/subscription_internal.h"
 #include "core/alloc.h"
 
@@ -15,10 +16,30 @@
 #define DEFAULT_BATCH       500u
 #define LIFETIME_COVER_MS   120000.0
 #define MAX_INTERVAL_MS     86400000.0 /* a longer revised interval is taken as this */
+/* Server.ResendData, a Method (nodeids.h names objects and variables only) */
+#define SERVER_RESEND_DATA 12873u
 
 void uarc__sub_ignore_response(void *user_data, uarc_status status, void *response)
 {
     (void)user_data, (void)status, (void)response;
+}
+
+uarc_status uarc__sub_call_server(uarc_subscription *s, uint32_t method, uarc_response_fn callback)
+{
+    uarc_variant id = {.type = UARC_T(UInt32), .data = &s->id};
+    uarc_CallMethodRequest call = {.objectId = uarc_nodeid_numeric(0, UARC_NS0ID_Server),
+                                   .methodId = uarc_nodeid_numeric(0, method),
+                                   .inputArgumentsSize = 1,
+                                   .inputArguments = &id};
+    uarc_CallRequest req;
+    uarc_init(&req, UARC_T(CallRequest));
+    req.methodsToCallSize = 1;
+    req.methodsToCall = &call;
+    uarc_status status = uarc_client_send(s->mgr->client, &req, UARC_T(CallRequest),
+                                          UARC_T(CallResponse), 0, callback, s, NULL);
+    if (status == UARC_Good)
+        s->inflight++;
+    return status;
 }
 
 void uarc__sub_send_delete(manager *m, uint32_t id)
@@ -95,6 +116,45 @@ void uarc__sub_set_state(uarc_subscription *s, uarc_subscription_state state, ua
     }
 }
 
+static void on_resent(void *user_data, uarc_status status, void *response)
+{
+    uarc_subscription *s = user_data;
+    manager *m = s->mgr;
+    s->inflight--;
+    s->resending = false;
+    uarc_CallResponse *r = response;
+    if (status == UARC_Good && r && r->resultsSize == 1)
+        status = r->results[0].statusCode;
+    else if (status == UARC_Good)
+        status = UARC_BadUnexpectedError;
+    /* The values come with the next Publish; a failure that is not the connection's means this
+     * server cannot resend (no such method, no access, not supported): not asked again in this
+     * session. Delivery goes on either way. */
+    if (uarc_status_is_bad(status) && session_active(m) && !s->deleted) {
+        m->resend_unsupported = true;
+        if (!m->resend_told)
+            uarc__sub_log(s, UARC_LOG_INFO,
+                          "ResendData: %s; values changed inside gaps are not fetched from this "
+                          "server",
+                          uarc_status_name(status));
+        m->resend_told = true;
+    }
+    uarc__sub_sweep(m);
+}
+
+/* A gap in a subscription that goes on (Part 4 §6.7 step 5): Server.ResendData has the server
+ * send the current value of every data item again; those unchanged since the last delivered are
+ * dropped as repeats, so what arrives is what changed inside the gap. */
+static void resend_after_gap(uarc_subscription *s)
+{
+    manager *m = s->mgr;
+    if (s->cfg.no_resend_after_gap || s->resending || s->initial_values || s->deleted || !s->id ||
+        m->resend_unsupported || !session_active(m))
+        return;
+    if (uarc__sub_call_server(s, SERVER_RESEND_DATA, on_resent) == UARC_Good)
+        s->resending = true;
+}
+
 void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc_status reason)
 {
     uarc__sub_log(s, UARC_LOG_WARNING, "messages %u..%u lost (%s)", from, to,
@@ -104,6 +164,9 @@ void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc
         s->cfg.callbacks.gap(s->cfg.callbacks.user_data, s, from, to, reason);
         s->delivering--;
     }
+    /* `to` 0: the subscription was lost and is made again; its new items bring their values */
+    if (to && (reason == UARC_BadMessageNotAvailable || reason == UARC_BadResourceUnavailable))
+        resend_after_gap(s);
 }
 
 /* A revised publishing interval as the server gave it, made usable: NaN, 0 or less is the one we
@@ -153,6 +216,7 @@ static void on_create_subscription(void *user_data, uarc_status status, void *re
     s->phase = PHASE_LIVE;
     s->last_heard = uarc__client_now(s->mgr->client);
     s->stalled = false;
+    s->initial_values = false;
     s->mgr->no_subscription = false;
     uarc__sub_set_state(s, s->recreate ? UARC_SUBSCRIPTION_RECREATED : UARC_SUBSCRIPTION_CREATED,
                         UARC_Good);

@@ -95,6 +95,10 @@ struct uarc_subscription {
     size_t available_count;
     int64_t last_heard;
     bool stalled;
+    bool resending; /* Server.ResendData in flight */
+    /* transferred with sendInitialValues: the next message of a Publish brings every value, so
+     * a gap before it needs no ResendData */
+    bool initial_values;
 };
 
 typedef enum limits_state {
@@ -124,6 +128,8 @@ struct manager {
     size_t ack_count;
     bool sweeping;     /* inside free_deleted */
     bool transferring; /* a TransferSubscriptions in flight */
+    /* this session's server cannot ResendData (asked no more); said once per client */
+    bool resend_unsupported, resend_told;
 };
 
 /* ---- sequence numbers: 32 bits, wrapping from 4294967295 to 1, never 0 ---- */
@@ -167,6 +173,9 @@ void uarc__sub_sweep(manager *m);
 void uarc__sub_set_state(uarc_subscription *s, uarc_subscription_state state, uarc_status status);
 void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc_status reason);
 void uarc__sub_create(uarc_subscription *s);
+/* Calls method `method` of the Server object (i=2253) with the subscription id as its one input
+ * argument; the request carries `s` (inflight counted). Returns what uarc_client_send() did. */
+uarc_status uarc__sub_call_server(uarc_subscription *s, uint32_t method, uarc_response_fn callback);
 /* DeleteSubscriptions of subscription `id` on the server, its answer not waited for. */
 void uarc__sub_send_delete(manager *m, uint32_t id);
 /* A new subscription with the config's defaults applied, in PHASE_NEW, not sent. */

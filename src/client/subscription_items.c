@@ -243,20 +243,8 @@ static void on_server_items(void *user_data, uarc_status status, void *response)
  * GetMonitoredItems, Part 5 §9.1) before creating the others again, so none exists twice. */
 static void ask_server_items(uarc_subscription *s)
 {
-    uarc_variant id = {.type = UARC_T(UInt32), .data = &s->id};
-    uarc_CallMethodRequest call = {.objectId = uarc_nodeid_numeric(0, UARC_NS0ID_Server),
-                                   .methodId = uarc_nodeid_numeric(0, SERVER_GET_MONITORED_ITEMS),
-                                   .inputArgumentsSize = 1,
-                                   .inputArguments = &id};
-    uarc_CallRequest req;
-    uarc_init(&req, UARC_T(CallRequest));
-    req.methodsToCallSize = 1;
-    req.methodsToCall = &call;
-    if (uarc_client_send(s->mgr->client, &req, UARC_T(CallRequest), UARC_T(CallResponse), 0,
-                         on_server_items, s, NULL) == UARC_Good) {
+    if (uarc__sub_call_server(s, SERVER_GET_MONITORED_ITEMS, on_server_items) == UARC_Good)
         s->asking_items = true;
-        s->inflight++;
-    }
 }
 
 uint32_t uarc__sub_batch_limit(uarc_subscription *s)

@@ -467,6 +467,8 @@ static void on_publish(void *user_data, uarc_status status, void *response)
             take_message(s, &r->notificationMessage);
             if (!s->deleted)
                 uarc__sub_drain(s);
+            if (r->notificationMessage.notificationDataSize)
+                s->initial_values = false; /* those were in this message or one before */
             s->delivering--;
             uarc__sub_sweep(m);
         }

@@ -108,6 +108,7 @@ static void on_transfer(void *user_data, uarc_status status, void *response)
         }
         uarc__sub_keep_available(s, r->results[index].availableSequenceNumbers,
                                  r->results[index].availableSequenceNumbersSize);
+        s->initial_values = true; /* sendInitialValues */
         uarc__sub_set_state(s, UARC_SUBSCRIPTION_TRANSFERRED, result);
         catch_up(s);
     }
@@ -194,6 +195,8 @@ static void on_session_active(void *user_data, bool resumed)
     m->retry_at = -1;
     if (!resumed && m->limits == LIMITS_KNOWN)
         m->limits = LIMITS_UNKNOWN; /* another session: perhaps another server */
+    if (!resumed)
+        m->resend_unsupported = false;
     /* Acknowledgements name the old subscription ids; after a transfer they still hold. */
     transfer(m, resumed); /* a re-activated session still has ours, not adopted ones */
     for (size_t i = 0; i < m->sub_count; i++) {

@@ -263,6 +263,34 @@ static inline void reply_server_items(byte_peer *p, const uint32_t *handles, siz
     peer_reply(p, rid, &r, UARC_T(CallResponse));
 }
 
+/* Pops a Call of Server.ResendData for `subscription_id`; returns its request id. */
+static inline uint32_t pop_resend(byte_peer *p, uint32_t subscription_id)
+{
+    uarc_CallRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CallRequest), &req);
+    assert_int_equal(req.methodsToCallSize, 1);
+    const uarc_CallMethodRequest *m = req.methodsToCall;
+    assert_int_equal(m->objectId.identifier.numeric, UARC_NS0ID_Server);
+    assert_int_equal(m->methodId.identifier.numeric, 12873); /* ResendData */
+    assert_int_equal(m->inputArgumentsSize, 1);
+    assert_ptr_equal(m->inputArguments[0].type, UARC_T(UInt32));
+    assert_false(m->inputArguments[0].is_array);
+    assert_int_equal(*(uint32_t *)m->inputArguments[0].data, subscription_id);
+    uarc_clear(&req, UARC_T(CallRequest));
+    return rid;
+}
+
+/* Answers a Call of one method with `status` and no outputs. */
+static inline void reply_call(byte_peer *p, uint32_t rid, uarc_status status)
+{
+    uarc_CallMethodResult result = {.statusCode = status};
+    uarc_CallResponse r;
+    uarc_init(&r, UARC_T(CallResponse));
+    r.resultsSize = 1;
+    r.results = &result;
+    peer_reply(p, rid, &r, UARC_T(CallResponse));
+}
+
 /* A session, a subscription with one item, created; the two PublishRequests it keeps out are in
  * pub[0], pub[1]. */
 static inline uarc_subscription *setup(byte_peer *p, recorder *r, uarc_subscription_config *cfg,
