@@ -45,6 +45,11 @@ const USAGE = `usage: node server.mjs --uri URI [options]
                              OperationLimits/MaxMonitoredItemsPerCall; more items in one
                              Create/Modify/SetMonitoringMode/DeleteMonitoredItems get
                              BadTooManyOperations (default 0: node-opcua's 10000)
+  --retransmission-queue N   keep at most N sent NotificationMessages per subscription for
+                             Republish (default: node-opcua's 100; 0: none, as a server
+                             without a retransmission queue)
+  --no-values-on-activate    do not re-send every item's last value at each ActivateSession
+                             (node-opcua does; open62541 does not)
   --trust-user FILE          trust this user certificate (PEM or DER) for X509 identities;
                              repeatable. Without it every user certificate is accepted
   --help                     this text`;
@@ -77,6 +82,8 @@ function parseArgs(argv) {
     maxMonitoredItemsPerCall: 0,
     eventsEvery: 0,
     fastCounter: false,
+    retransmissionQueue: -1,
+    valuesOnActivate: true,
     trustUser: [],
   };
   const intArg = (name, value) => {
@@ -116,6 +123,8 @@ function parseArgs(argv) {
       case "--max-monitored-items-per-call": opts.maxMonitoredItemsPerCall = intArg(arg, next()); break;
       case "--events-every": opts.eventsEvery = intArg(arg, next()); break;
       case "--fast-counter": opts.fastCounter = true; break;
+      case "--retransmission-queue": opts.retransmissionQueue = intArg(arg, next()); break;
+      case "--no-values-on-activate": opts.valuesOnActivate = false; break;
       case "--trust-user": opts.trustUser.push(next()); break;
       case "--help": case "-h":
         process.stdout.write(USAGE + "\n");
@@ -141,9 +150,21 @@ const {
   OPCUAServer, OPCUACertificateManager, SecurityPolicy, MessageSecurityMode, RegisterServerMethod,
   DataType, Variant, VariantArrayType, StatusCodes, AccessLevelFlag, LocalizedText, QualifiedName,
   DataValue, DiagnosticInfo, ExpandedNodeId, NodeId, resolveNodeId, Range, UserTokenType, UserTokenPolicy,
-  Argument, ServerSession,
+  Argument, ServerSession, Subscription,
 } = ua;
 if (opts.maxPublishRequests > 0) ServerSession.maxPublishRequestInQueue = opts.maxPublishRequests;
+// A smaller retransmission queue: a sent message stays listed in its own PublishResponse, then
+// only the newest N are kept (node-opcua's own limit is a constant, 100).
+if (opts.retransmissionQueue >= 0) {
+  const publish = Subscription.prototype._publish_pending_notifications;
+  Subscription.prototype._publish_pending_notifications = function (...args) {
+    const result = publish.apply(this, args);
+    const sent = this._sent_notification_messages;
+    if (sent.length > opts.retransmissionQueue) sent.splice(0, sent.length - opts.retransmissionQueue);
+    return result;
+  };
+}
+if (!opts.valuesOnActivate) ServerSession.prototype.resendMonitoredItemInitialValues = async () => {};
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "uarc-peer-"));
 const certificateManager = (sub, acceptUnknown = true) =>
