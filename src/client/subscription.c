@@ -1,6 +1,7 @@
 /*
  * Subscriptions: create, modify, publishing mode and delete, the API's accessors, and what the
- * other subscription files share (log, state, gaps, freeing).
+ * other subscription files share (log, state, gaps and the ResendData after them, calls of Server
+ * methods, freeing).
  */
 #include <math.h>
 #include <stdarg.h>

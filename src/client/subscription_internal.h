@@ -1,9 +1,10 @@
 /*
  * The insides of subscriptions, shared by their files: subscription.c (subscriptions and the
- * API), subscription_items.c (monitored items: creation), subscription_changes.c (their removal,
- * modification and monitoring mode), subscription_publish.c (the publish pipeline,
- * delivery in sequence order, Republish of holes, acknowledgements) and subscription_recover.c
- * (resume, transfer and re-creation across connections, the keep-alive watch, the client hooks).
+ * API, gaps and Server.ResendData), subscription_items.c (monitored items: creation),
+ * subscription_changes.c (their removal, modification and monitoring mode), subscription_publish.c
+ * (the publish pipeline, delivery in sequence order, Republish of holes, acknowledgements) and
+ * subscription_recover.c (resume, transfer and re-creation across connections, the keep-alive
+ * watch, the client hooks).
  *
  * One manager per client holds the subscriptions and the pipeline; it is attached through the
  * client's hooks the first time a subscription is made. Every request carries its subscription
