@@ -52,6 +52,9 @@ static const char usage_text[] =
     "  --max-publish-requests N  PublishRequests a session queues (open62541's\n"
     "                            maxPublishReqPerSession; default: its own); one more gets the\n"
     "                            oldest answered BadTooManyPublishRequests\n"
+    "  --max-retransmission-queue N\n"
+    "                            NotificationMessages a session keeps for Republish (open62541's\n"
+    "                            maxRetransmissionQueueSize; default: no limit)\n"
     "  --verbose                 open62541's log from level info (default: warnings)\n";
 
 typedef struct options {
@@ -71,6 +74,7 @@ typedef struct options {
     const char *certificate_out;
     bool ecc;
     unsigned max_publish_requests; /* 0: open62541's default */
+    unsigned max_retransmission;   /* 0: no limit */
     bool verbose;
 } options;
 
@@ -187,6 +191,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->certificate_out = value;
         } else if (strcmp(arg, "--max-publish-requests") == 0) {
             o->max_publish_requests = parse_uint(arg, value, 1000);
+        } else if (strcmp(arg, "--max-retransmission-queue") == 0) {
+            o->max_retransmission = parse_uint(arg, value, 100000);
         } else if (strcmp(arg, "--verbose") == 0) {
             o->verbose = true;
         } else if (strcmp(arg, "--ecc") == 0) {
@@ -299,6 +305,7 @@ static UA_StatusCode configure(UA_ServerConfig *config, const options *o, const 
     config->allowNonePolicyPassword = false;
     if (o->max_publish_requests)
         config->maxPublishReqPerSession = o->max_publish_requests;
+    config->maxRetransmissionQueueSize = o->max_retransmission;
 
     if ((s = UA_ServerConfig_addSecurityPolicyNone(config, certificate)) != UA_STATUSCODE_GOOD ||
         (s = UA_ServerConfig_addSecurityPolicyBasic256Sha256(config, certificate, key)) !=
