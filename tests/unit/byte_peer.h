@@ -99,6 +99,22 @@ static inline void peer_fault(byte_peer *p, uint32_t request_id, uarc_status sta
     peer_reply(p, request_id, &fault, UARC_T(ServiceFault));
 }
 
+/* Pops the client's OPN request and answers it (Issue, SecurityPolicy None) with the next
+ * sequence number: what the client's processing returned. */
+static inline uarc_status peer_answer_opn(byte_peer *p)
+{
+    peer_pop(p, "OPNF");
+    const uint8_t *buf = p->message;
+    size_t pos = 12; /* after the three strings of the asymmetric header: sequence, request id */
+    for (int i = 0; i < 3; i++) {
+        int32_t len = (int32_t)get_u32(buf + pos);
+        pos += 4 + (len > 0 ? (size_t)len : 0);
+    }
+    fake_frame f;
+    frame_opn_response(&f, PEER_CHANNEL_ID, PEER_TOKEN_ID, p->sequence++, get_u32(buf + pos + 4));
+    return peer_feed(p, &f);
+}
+
 /* HEL, ACK, OPN: the channel of a (re)started byte-mode connection. */
 static inline void peer_open_channel(byte_peer *p)
 {
@@ -107,15 +123,7 @@ static inline void peer_open_channel(byte_peer *p)
     fake_frame f;
     frame_ack(&f);
     assert_int_equal(peer_feed(p, &f), UARC_Good);
-    peer_pop(p, "OPNF");
-    const uint8_t *buf = p->message;
-    size_t pos = 12; /* after the three strings of the asymmetric header: sequence, request id */
-    for (int i = 0; i < 3; i++) {
-        int32_t len = (int32_t)get_u32(buf + pos);
-        pos += 4 + (len > 0 ? (size_t)len : 0);
-    }
-    frame_opn_response(&f, PEER_CHANNEL_ID, PEER_TOKEN_ID, p->sequence++, get_u32(buf + pos + 4));
-    assert_int_equal(peer_feed(p, &f), UARC_Good);
+    assert_int_equal(peer_answer_opn(p), UARC_Good);
 }
 
 /* CreateSession and ActivateSession answered: a new session. */
@@ -135,14 +143,20 @@ static inline void peer_new_session(byte_peer *p, uint32_t token)
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
 }
 
-/* A byte-mode client with an active session at PEER_START_MS. */
-static inline void peer_open(byte_peer *p, const uarc_client_config *cfg)
+/* A byte-mode client of `cfg` at PEER_START_MS, not started. */
+static inline void peer_new(byte_peer *p, const uarc_client_config *cfg)
 {
     memset(p, 0, sizeof *p);
     p->now = PEER_START_MS;
     p->sequence = 1;
     p->client = uarc_client_new(cfg);
     assert_non_null(p->client);
+}
+
+/* A byte-mode client with an active session at PEER_START_MS. */
+static inline void peer_open(byte_peer *p, const uarc_client_config *cfg)
+{
+    peer_new(p, cfg);
     peer_open_channel(p);
     peer_new_session(p, 78);
 }
