@@ -56,9 +56,9 @@ static inline bool peer_silent(byte_peer *p)
     return p->out_length == 0;
 }
 
-/* Pops a MSG request of `type`, decodes it into `request` (may be NULL; uarc_clear it) and
- * returns its RequestId. */
-static inline uint32_t peer_pop_request(byte_peer *p, const uarc_type *type, void *request)
+/* Pops the next MSG request: the numeric id of its encoding NodeId; *body (may be NULL) gets
+ * where the request after that NodeId starts in p->message. */
+static inline uint32_t peer_pop_any(byte_peer *p, size_t *body)
 {
     peer_pop(p, "MSGF");
     size_t offset = 0;
@@ -67,12 +67,33 @@ static inline uint32_t peer_pop_request(byte_peer *p, const uarc_type *type, voi
         uarc_decode(p->message + 24, p->message_length - 24, &offset, &id, UARC_T(NodeId), NULL),
         UARC_Good);
     assert_int_equal(id.identifier_type, UARC_NODEID_NUMERIC);
-    if (id.identifier.numeric != type->binary_encoding_id)
-        fail_msg("expected a %s, got encoding i=%u", type->name, id.identifier.numeric);
+    if (body)
+        *body = 24 + offset;
+    return id.identifier.numeric;
+}
+
+/* Decodes the request peer_pop_any() popped, from `body` on, into `request` (uarc_clear it) and
+ * returns its RequestId. */
+static inline uint32_t peer_decode_request(byte_peer *p, size_t body, const uarc_type *type,
+                                           void *request)
+{
+    size_t offset = 0;
+    assert_int_equal(
+        uarc_decode(p->message + body, p->message_length - body, &offset, request, type, NULL),
+        UARC_Good);
+    return get_u32(p->message + 20);
+}
+
+/* Pops a MSG request of `type`, decodes it into `request` (may be NULL; uarc_clear it) and
+ * returns its RequestId. */
+static inline uint32_t peer_pop_request(byte_peer *p, const uarc_type *type, void *request)
+{
+    size_t body;
+    uint32_t encoding = peer_pop_any(p, &body);
+    if (encoding != type->binary_encoding_id)
+        fail_msg("expected a %s, got encoding i=%u", type->name, encoding);
     if (request)
-        assert_int_equal(
-            uarc_decode(p->message + 24, p->message_length - 24, &offset, request, type, NULL),
-            UARC_Good);
+        peer_decode_request(p, body, type, request);
     return get_u32(p->message + 20);
 }
 
@@ -141,6 +162,33 @@ static inline void peer_new_session(byte_peer *p, uint32_t token)
     peer_reply(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL), &as,
                UARC_T(ActivateSessionResponse));
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
+}
+
+/* The connection drops (its transport closes) and a new one is opened a second later, up to the
+ * client's ActivateSession. */
+static inline void peer_reconnect(byte_peer *p)
+{
+    assert_int_equal(uarc_client_transport_closed(p->client, UARC_Good), UARC_BadConnectionClosed);
+    p->now += 1000;
+    peer_open_channel(p);
+}
+
+/* Answers the client's ActivateSession Good: the session is resumed. */
+static inline void peer_resume_session(byte_peer *p)
+{
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+}
+
+/* The server lost the session: the client's ActivateSession is refused (BadSessionIdInvalid)
+ * and a new session is made (authentication token `token`). */
+static inline void peer_replace_session(byte_peer *p, uint32_t token)
+{
+    peer_fault(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL),
+               UARC_BadSessionIdInvalid);
+    peer_new_session(p, token);
 }
 
 /* A byte-mode client of `cfg` at PEER_START_MS, not started. */
