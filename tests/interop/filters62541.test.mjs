@@ -5,7 +5,8 @@
 // a percent deadband for its own item only. The peer's ns=1;s=Counter and ns=1;s=Analog (EURange
 // 0..1000) both step by 1 every 10 ms, every step sampled (--sampling 0), so exactly which values
 // arrive is known. Then events the peer raises every 100 ms ("tick N"), forward with uarc monitor
-// and dialed in to uarc listen --stay, across a cut of the reverse connection.
+// (an OfType where clause of another type lets none through) and dialed in to uarc listen --stay,
+// across a cut of the reverse connection.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { runUarc, startListen, relay, startPeer62541 } from "./helpers.mjs";
@@ -16,8 +17,9 @@ after(() => peer.stop());
 
 const isData = (e) => e.event === "data";
 const isEvent = (e) => e.event === "event";
-const EVENTS = ["--events", "i=2253", "--select", "Message", "--select", "0:Severity", "--of-type",
-  "i=2041", "--interval", "100", "--queue", "1000"];
+/** The Server object's events of `type` (BaseEventType by default), two fields selected. */
+const eventArgs = (type = "i=2041") => ["--events", "i=2253", "--select", "Message", "--select",
+  "0:Severity", "--of-type", type, "--interval", "100", "--queue", "1000"];
 
 /** Runs uarc monitor until `count` data lines; returns them (and the run, for messages). */
 async function monitor(args, count) {
@@ -84,7 +86,7 @@ test("--deadband pct on a variable without EURange: open62541 refuses that item,
 });
 
 test("monitor --events against open62541: its events arrive with the selected fields, each once, in order", async () => {
-  const uarc = runUarc(["monitor", peer.endpointUrl, ...EVENTS, "--count", "10", "--json"]);
+  const uarc = runUarc(["monitor", peer.endpointUrl, ...eventArgs(), "--count", "10", "--json"]);
   assert.equal((await uarc.exited).code, 0, uarc.describe());
   const item = uarc.events.find((e) => e.event === "item");
   assert.equal(item.node, "i=2253");
@@ -94,9 +96,25 @@ test("monitor --events against open62541: its events arrive with the selected fi
   assertConsecutive(ticks(events), uarc.describe);
 });
 
+test("--of-type is the where clause open62541 applies: none of its BaseEventType ticks is a SystemEventType", async () => {
+  const system = runUarc(["monitor", peer.endpointUrl, ...eventArgs("i=2130"), "--json"]);
+  let base;
+  try {
+    const item = await system.waitFor((e) => e.event === "item", 20000);
+    assert.equal(item.status, "Good", system.describe());
+    // Five ticks, all raised while the SystemEventType item existed.
+    base = runUarc(["monitor", peer.endpointUrl, ...eventArgs(), "--json"]);
+    await base.waitCount(isEvent, 5, 20000);
+  } finally {
+    await system.stop();
+    await base?.stop();
+  }
+  assert.deepEqual(system.events.filter(isEvent), [], system.describe());
+});
+
 test("listen --events --stay with open62541 dialing in: the selected fields arrive, and resume once it has dialed again", async () => {
   const uri = "urn:o62-listen-events";
-  const listener = await startListen(["--allow", uri, "--stay", ...EVENTS]);
+  const listener = await startListen(["--allow", uri, "--stay", ...eventArgs()]);
   // The reverse connection runs through a relay, which cuts it and refuses new ones for half a
   // second: open62541 dials again, the session is re-activated, the events raised meanwhile are
   // delivered from the item's queue.
