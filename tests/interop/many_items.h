@@ -86,9 +86,10 @@ static void many_items_run_until(uarc_client *c, const size_t *counter, size_t c
     assert_int_equal(*counter, count);
 }
 
-/* On a new session to `url`: MANY_ITEMS items added, disabled, modified and removed, one call
- * each; every item's result is reported Good, the server holds them all and then none. */
-static void many_items_back_and_forth(const char *url, many_items_log *log)
+/* On a new session to `url`: MANY_ITEMS items added (`step` at a time, each step created before
+ * the next; 0: all at once), then disabled, modified and removed with one call each; every
+ * item's result is reported Good, the server holds them all and then none. */
+static void many_items_back_and_forth(const char *url, size_t step, many_items_log *log)
 {
     memset(log, 0, sizeof *log);
     uarc_client_config ccfg = {.connect_timeout_ms = 60000,
@@ -109,6 +110,8 @@ static void many_items_back_and_forth(const char *url, many_items_log *log)
             .node = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus_State),
             .sampling_interval_ms = 1000};
         assert_int_equal(uarc_subscription_add_item(s, &item, &handles[i]), UARC_Good);
+        if (step && (i + 1) % step == 0)
+            many_items_run_until(c, &log->created, i + 1);
     }
     many_items_run_until(c, &log->created, MANY_ITEMS);
     assert_int_equal(items_on_server(c, uarc_subscription_id(s)), MANY_ITEMS);

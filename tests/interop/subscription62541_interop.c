@@ -5,7 +5,8 @@
  * call each (many_items.h), and the peer counts the requests it received (ns=1;s=Calls.*,
  * refused ones included): with every item accepted, 12 calls each prove calls of exactly 100.
  * One peer says so in OperationLimits; the other reads "no limit" there, so uarc starts at its
- * default batch of 500 and halves it on each refusal: 250, 125, then 62 are accepted.
+ * default batch of 500 and halves it on each refusal: 250, 125, then 62 are accepted, whether
+ * the refused call is the creation or, with the items created 100 at a time, the first change.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,7 +72,7 @@ static void test_batches_within_the_advertised_limit(void **state)
 {
     (void)state;
     many_items_log log;
-    many_items_back_and_forth(advertised.url, &log);
+    many_items_back_and_forth(advertised.url, 0, &log);
     call_counts n;
     read_calls(advertised.url, &n);
     uint32_t each = calls_for(MANY_ITEMS, per_call());
@@ -89,7 +90,7 @@ static void test_refused_batches_are_halved(void **state)
 {
     (void)state;
     many_items_log log;
-    many_items_back_and_forth(unadvertised.url, &log);
+    many_items_back_and_forth(unadvertised.url, 0, &log);
     assert_int_equal(log.limit, 0);
     uint32_t batch = DEFAULT_BATCH, refused = 0;
     while (batch > per_call()) {
@@ -106,6 +107,25 @@ static void test_refused_batches_are_halved(void **state)
     assert_int_equal(n.mode, each);
     assert_int_equal(n.modify, each);
     assert_int_equal(n.remove, each);
+}
+
+/* No limit advertised, the items created 100 at a time (never refused; how many requests that
+ * takes depends on when each is sent): the first change, 1,200 items set to Disabled, is refused
+ * at 500, 250 and 125 and goes in batches of 62, which the modification and the removal keep. */
+static void test_refused_changes_are_halved(void **state)
+{
+    (void)state;
+    call_counts before, n;
+    read_calls(unadvertised.url, &before);
+    many_items_log log;
+    many_items_back_and_forth(unadvertised.url, per_call(), &log);
+    read_calls(unadvertised.url, &n);
+    uint32_t batch = 62, each = calls_for(MANY_ITEMS, batch);
+    assert_int_equal(n.mode - before.mode, 3 + each);
+    assert_int_equal(n.modify - before.modify, each);
+    assert_int_equal(n.remove - before.remove, each);
+    assert_int_equal(log.refused, 3);
+    assert_int_equal(log.batch, batch);
 }
 
 static int start_peers(void **state)
@@ -144,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_within_the_advertised_limit),
         cmocka_unit_test(test_refused_batches_are_halved),
+        cmocka_unit_test(test_refused_changes_are_halved),
     };
     return cmocka_run_group_tests(tests, start_peers, stop_peers);
 }

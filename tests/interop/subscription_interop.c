@@ -313,7 +313,7 @@ static void test_many_items_in_one_call(void **state)
 {
     (void)state;
     many_items_log log;
-    many_items_back_and_forth(the_peer.url, &log);
+    many_items_back_and_forth(the_peer.url, 0, &log);
     assert_int_equal(log.limit, atoi(PER_CALL));
     assert_int_equal(log.refused, 0);
 }
