@@ -23,8 +23,11 @@
  * the first undelivered number (`to` 0: open-ended). Items whose CreateMonitoredItems got no
  * answer (the connection went, or it timed out) may exist on the server all the same: the
  * subscription asks Server.GetMonitoredItems, takes over those the server has (item_created
- * Good) and creates only the others, so no item exists twice; a server that cannot answer gets
- * them created again.
+ * Good) and creates only the others, so no item exists twice. A server that cannot answer (the
+ * Call fails: no such method, no access, a fault; or its outputs are not two UInt32 arrays of
+ * one length) gets the subscription deleted (DeleteSubscriptions) and created again with all its
+ * items, as one it had lost: a gap from the first undelivered number, `to` 0, with the status of
+ * that Call as the reason, then state RECREATED.
  *
  * The module does no I/O and reads no clock: it sends through uarc_client_send() and runs from
  * the client's callbacks and tick, so it works the same in blocking, event-loop and byte mode.
@@ -110,7 +113,9 @@ typedef struct uarc_subscription_callbacks {
     /* Messages `from`..`to` (wrapping past 4294967295 to 1) will never be delivered; `to` 0:
      * every number from `from` on, of the subscription id the server had before. `reason`:
      * BadMessageNotAvailable (the server does not hold them), BadSubscriptionIdInvalid (the
-     * subscription was lost and re-created), BadResourceUnavailable (a bound was reached). */
+     * subscription was lost and re-created), BadResourceUnavailable (a bound was reached); for a
+     * refused transfer, or a Server.GetMonitoredItems that failed (the subscription was deleted
+     * and re-created, see above), that status. */
     void (*gap)(void *user_data, uarc_subscription *subscription, uint32_t from, uint32_t to,
                 uarc_status reason);
     void (*state_changed)(void *user_data, uarc_subscription *subscription,
@@ -127,6 +132,15 @@ typedef struct uarc_subscription_callbacks {
     void (*item_modified)(void *user_data, uarc_subscription *subscription, uint32_t item,
                           uarc_status status);
     void *user_data;
+    /* An item's result of uarc_subscription_remove_items(), once per item that was on the server
+     * at the call (created and answered; not for one still to be created, nor for one whose
+     * creation was in flight or unanswered: that one is deleted on the server without a report
+     * once its id is known): the server's result (a removal repeated after its answer was lost
+     * tells BadMonitoredItemIdInvalid as Good: the first one took it), the status of the request
+     * when it failed as a whole, or the status that ended the subscription (see "when the
+     * connection drops" below). The handle is invalid already: only its number is told. */
+    void (*item_removed)(void *user_data, uarc_subscription *subscription, uint32_t item,
+                         uarc_status status);
 } uarc_subscription_callbacks;
 
 /* A zero-filled struct is valid; each default is given per field. */
@@ -190,14 +204,14 @@ UARC_API uarc_status uarc_subscription_new(uarc_client *client,
  * that arrives which the server no longer has are a gap, as after a lost connection. Items added
  * before the transfer is answered are taken to be the previous client's, added in the same order
  * (handle k is client handle k): Server.GetMonitoredItems tells which the server has, and only
- * the others are created. A server that refuses the transfer (Part 4 §5.13.7: another user, or
- * for an anonymous one another ApplicationUri or SecurityMode None; or the subscription is gone)
- * gets a gap from `next_sequence` (1 when 0), `to` 0, with its status as the reason, and a new
- * subscription with the items (state RECREATED). `config` as for uarc_subscription_new(); its
- * publishing interval and keep-alive count should be the previous client's (the stall watch
- * uses them until the subscription is modified); uarc_subscription_modify() and
- * uarc_subscription_set_publishing() before the transfer is answered are kept for a re-creation
- * only. Returns Good, BadSubscriptionIdInvalid (id 0), BadOutOfMemory.
+ * the others are created (a server that cannot tell: deleted and re-created, as above). A server
+ * that refuses the transfer (Part 4 §5.13.7: another user, or for an anonymous one another
+ * ApplicationUri or SecurityMode None; or the subscription is gone) gets a gap from `next_sequence`
+ * (1 when 0), `to` 0, with its status as the reason, and a new subscription with the items (state
+ * RECREATED). `config` as for uarc_subscription_new(); its publishing interval and keep-alive count
+ * should be the previous client's (the stall watch uses them until the subscription is modified);
+ * uarc_subscription_modify() and uarc_subscription_set_publishing() before the transfer is answered
+ * are kept for a re-creation only. Returns Good, BadSubscriptionIdInvalid (id 0), BadOutOfMemory.
  */
 UARC_API uarc_status uarc_subscription_adopt(uarc_client *client, uint32_t subscription_id,
                                              uint32_t next_sequence,
@@ -252,17 +266,20 @@ UARC_API uarc_status uarc_subscription_add_event_item(uarc_subscription *subscri
  * batch that got no answer included, are sent once the session is back (the same session
  * re-activated, or the subscription transferred to a new one; these services may be repeated).
  * When the server lost the subscription instead (it is created again: state RECREATED), what was
- * not yet answered is not sent: item_modified tells BadSubscriptionIdInvalid for each of those
- * items, which are then created with the new parameters and modes (item_created tells), and
- * removed items are not created again.
+ * not yet answered is not sent: item_modified tells the status that ended the subscription
+ * (BadSubscriptionIdInvalid; a refused transfer's or a failed Server.GetMonitoredItems' status)
+ * for each of those items, which are then created with the new parameters and modes
+ * (item_created tells), and item_removed tells it for each removed item whose removal was not
+ * answered: gone from the server with the subscription, it is not created again.
  */
 
 /* Removes `count` items (DeleteMonitoredItems for those on the server; one whose
  * CreateMonitoredItems is still in flight is deleted there once the answer gives its id, or,
  * when the answer was lost, once Server.GetMonitoredItems shows the server has it): their
- * handles are invalid from now on and their data no longer delivered; the server's answers are
- * not reported. `items` is only read during the call. Returns Good, BadMonitoredItemIdInvalid (an
- * unknown or removed handle: nothing is removed), BadOutOfMemory (nothing is removed). */
+ * handles are invalid from now on and their data no longer delivered; item_removed tells the
+ * result of each item that was on the server. `items` is only read during the call. Returns Good,
+ * BadMonitoredItemIdInvalid (an unknown or removed handle: nothing is removed), BadOutOfMemory
+ * (nothing is removed). */
 UARC_API uarc_status uarc_subscription_remove_items(uarc_subscription *subscription,
                                                     const uint32_t *items, size_t count);
 
@@ -324,7 +341,12 @@ UARC_API void uarc_subscription_revised(const uarc_subscription *subscription,
                                         uint32_t *max_keepalive_count, uint32_t *lifetime_count);
 
 /* The most PublishRequests the client keeps outstanding (0: 5). A BadTooManyPublishRequests
- * lowers it to what the server held at the time, until the next session. */
+ * lowers it to what the server held at the time (logged at INFO). A server's limit may be shared
+ * by its sessions and leave room later: after 2 x that many good PublishResponses in a row one
+ * more is tried, and so on up to the cap; each further BadTooManyPublishRequests lowers it again
+ * and doubles the wait before the next try (at most 1024 responses). A refused try costs the
+ * server's oldest request, the others still wait there: delivery goes on. A new session starts
+ * from the cap. */
 UARC_API void uarc_subscription_set_publish_cap(uarc_client *client, uint32_t cap);
 
 #ifdef __cplusplus

@@ -21,6 +21,16 @@ void uarc__sub_ignore_response(void *user_data, uarc_status status, void *respon
     (void)user_data, (void)status, (void)response;
 }
 
+void uarc__sub_send_delete(manager *m, uint32_t id)
+{
+    uarc_DeleteSubscriptionsRequest req;
+    uarc_init(&req, UARC_T(DeleteSubscriptionsRequest));
+    req.subscriptionIdsSize = 1;
+    req.subscriptionIds = &id;
+    uarc_client_send(m->client, &req, UARC_T(DeleteSubscriptionsRequest),
+                     UARC_T(DeleteSubscriptionsResponse), 0, uarc__sub_ignore_response, NULL, NULL);
+}
+
 static const char *const state_names[] = {"pending",   "created", "resumed", "transferred",
                                           "recreated", "stalled", "failed"};
 
@@ -121,15 +131,8 @@ static void on_create_subscription(void *user_data, uarc_status status, void *re
     if (s->deleted) {
         /* Deleted while being created: delete it on the server too. */
         uarc_CreateSubscriptionResponse *r = response;
-        if (status == UARC_Good && r && session_active(s->mgr)) {
-            uarc_DeleteSubscriptionsRequest req;
-            uarc_init(&req, UARC_T(DeleteSubscriptionsRequest));
-            req.subscriptionIdsSize = 1;
-            req.subscriptionIds = &r->subscriptionId;
-            uarc_client_send(s->mgr->client, &req, UARC_T(DeleteSubscriptionsRequest),
-                             UARC_T(DeleteSubscriptionsResponse), 0, uarc__sub_ignore_response,
-                             NULL, NULL);
-        }
+        if (status == UARC_Good && r && session_active(s->mgr))
+            uarc__sub_send_delete(s->mgr, r->subscriptionId);
         uarc__sub_sweep(s->mgr);
         return;
     }
@@ -224,15 +227,8 @@ UARC_API void uarc_subscription_delete(uarc_subscription *s)
     if (!s || s->deleted)
         return;
     manager *m = s->mgr;
-    if (s->id && session_active(m)) {
-        uarc_DeleteSubscriptionsRequest req;
-        uarc_init(&req, UARC_T(DeleteSubscriptionsRequest));
-        req.subscriptionIdsSize = 1;
-        req.subscriptionIds = &s->id;
-        uarc_client_send(m->client, &req, UARC_T(DeleteSubscriptionsRequest),
-                         UARC_T(DeleteSubscriptionsResponse), 0, uarc__sub_ignore_response, NULL,
-                         NULL);
-    }
+    if (s->id && session_active(m))
+        uarc__sub_send_delete(m, s->id);
     s->deleted = true;
     uarc__sub_sweep(m);
 }

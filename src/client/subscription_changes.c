@@ -17,6 +17,10 @@ struct item_change {
     uarc_MonitoringMode mode;
     size_t count, capacity;
     size_t taken; /* handles[0..taken) have been put in a request */
+    /* handles[0..unanswered) went in a request that got no answer: a removal of them may have
+     * been done already */
+    size_t unanswered;
+    bool quiet; /* removals of items found on the server after their removal: not reported */
     uint32_t handles[];
 };
 
@@ -26,15 +30,21 @@ struct change_batch {
     uarc_subscription *s;
     change_kind kind;
     size_t taken;
+    size_t repeated; /* the first `repeated` handles were sent before without an answer */
+    bool quiet;
     size_t count;
     uint32_t handles[];
 };
 
-static void report(uarc_subscription *s, uint32_t handle, uarc_status status)
+/* item_removed for a removal (its handle no longer valid), else item_modified while the item is
+ * still there. */
+static void report(uarc_subscription *s, change_kind kind, uint32_t handle, uarc_status status)
 {
-    if (s->cfg.callbacks.item_modified && !s->deleted && item_of(s, handle)) {
+    void (*callback)(void *, uarc_subscription *, uint32_t, uarc_status) =
+        kind == CHANGE_REMOVE ? s->cfg.callbacks.item_removed : s->cfg.callbacks.item_modified;
+    if (callback && !s->deleted && (kind == CHANGE_REMOVE || item_of(s, handle))) {
         s->delivering++;
-        s->cfg.callbacks.item_modified(s->cfg.callbacks.user_data, s, handle, status);
+        callback(s->cfg.callbacks.user_data, s, handle, status);
         s->delivering--;
     }
 }
@@ -50,8 +60,8 @@ void uarc__sub_drop_changes(uarc_subscription *s, uarc_status reason, bool repor
     s->changes = NULL; /* a callback below may queue new changes */
     while (c) {
         item_change *next = c->next;
-        for (size_t i = c->taken; report_them && c->kind != CHANGE_REMOVE && i < c->count; i++)
-            report(s, c->handles[i], reason);
+        for (size_t i = c->taken; report_them && !c->quiet && i < c->count; i++)
+            report(s, c->kind, c->handles[i], reason);
         uarc__free(c);
         c = next;
     }
@@ -85,6 +95,8 @@ static void batch_answered(change_batch *b, uarc_status status, const uarc_statu
         /* No answer, the connection went: perhaps done, perhaps not. All three services may be
          * repeated, so the batch goes again once the session is back. */
         c->taken -= b->taken;
+        if (c->unanswered < c->taken + b->taken)
+            c->unanswered = c->taken + b->taken;
     } else if (status == UARC_BadSubscriptionIdInvalid) {
         c->taken -= b->taken;
         uarc__free(b);
@@ -92,13 +104,15 @@ static void batch_answered(change_batch *b, uarc_status status, const uarc_statu
         uarc__sub_sweep(s->mgr);
         return;
     } else {
-        for (size_t i = 0; i < b->count && b->kind != CHANGE_REMOVE; i++) {
+        for (size_t i = 0; i < b->count && !b->quiet; i++) {
             const uarc_status *r =
                 i < result_count ? (const void *)((const char *)results + i * result_stride) : NULL;
-            report(s, b->handles[i],
-                   status != UARC_Good ? status
-                   : r                 ? *r
-                                       : UARC_BadUnexpectedError);
+            uarc_status result = status != UARC_Good ? status : r ? *r : UARC_BadUnexpectedError;
+            /* a removal repeated after a lost answer: the first one may have done it */
+            if (b->kind == CHANGE_REMOVE && i < b->repeated &&
+                result == UARC_BadMonitoredItemIdInvalid)
+                result = UARC_Good;
+            report(s, b->kind, b->handles[i], result);
         }
     }
     uarc__free(b);
@@ -108,8 +122,9 @@ static void batch_answered(change_batch *b, uarc_status status, const uarc_statu
 
 static void on_removed(void *user_data, uarc_status status, void *response)
 {
-    (void)response; /* a removed item is not reported, whatever the server says */
-    batch_answered(user_data, status, NULL, 0, 0);
+    uarc_DeleteMonitoredItemsResponse *r = response;
+    batch_answered(user_data, status, r ? r->results : NULL, sizeof(uarc_status),
+                   r ? r->resultsSize : 0);
 }
 
 static void on_modified(void *user_data, uarc_status status, void *response)
@@ -198,6 +213,9 @@ void uarc__sub_send_changes(uarc_subscription *s)
             return; /* tried again with the next answer or call */
         b->s = s;
         b->kind = c->kind;
+        b->quiet = c->quiet;
+        /* a removal's batch holds every handle of its range, in order */
+        b->repeated = c->unanswered > c->taken ? c->unanswered - c->taken : 0;
         size_t i = c->taken;
         for (; i < c->count && b->count < room; i++) {
             /* an item removed since the call is left out (and not reported) */
@@ -273,11 +291,12 @@ void uarc__sub_delete_on_server(uarc_subscription *s, uint32_t handle)
     while (*tail && (*tail)->next)
         tail = &(*tail)->next;
     item_change *c = *tail;
-    if (!c || c->kind != CHANGE_REMOVE || c->count == c->capacity) {
+    if (!c || c->kind != CHANGE_REMOVE || !c->quiet || c->count == c->capacity) {
         c = uarc__calloc(1, sizeof *c + GROUP * sizeof c->handles[0]);
         if (!c)
             return; /* out of memory: it stays on the server, its values ignored */
         c->kind = CHANGE_REMOVE;
+        c->quiet = true;
         c->capacity = GROUP;
         if (*tail)
             (*tail)->next = c;

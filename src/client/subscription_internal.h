@@ -76,7 +76,9 @@ struct uarc_subscription {
     item *items;
     size_t item_count, item_capacity;
     bool batch_in_flight;
-    bool asking_items; /* Server.GetMonitoredItems in flight, for the ITEM_UNSURE ones */
+    /* Server.GetMonitoredItems in flight, for the ITEM_UNSURE ones (a server that cannot answer
+     * gets the subscription deleted and created again, so that no item exists twice) */
+    bool asking_items;
     /* removals, modifications and monitoring modes to send, in the order of the calls, and the
      * one batch of them in flight */
     item_change *changes;
@@ -111,6 +113,10 @@ struct manager {
     size_t sub_count, sub_capacity;
     uint32_t cap;      /* configured */
     uint32_t throttle; /* lowered by BadTooManyPublishRequests; 0: none */
+    /* Raising it again: after `probe_wait` good PublishResponses in a row while it binds, one
+     * more is tried; each refusal doubles the wait (0: no refusal yet in this session). */
+    uint32_t probe_wait;
+    uint32_t good_since;
     uint32_t outstanding;
     bool no_subscription; /* the server said BadNoSubscription: wait for a (re)creation */
     int64_t retry_at;     /* after an unexpected Publish failure; -1: none */
@@ -161,6 +167,8 @@ void uarc__sub_sweep(manager *m);
 void uarc__sub_set_state(uarc_subscription *s, uarc_subscription_state state, uarc_status status);
 void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc_status reason);
 void uarc__sub_create(uarc_subscription *s);
+/* DeleteSubscriptions of subscription `id` on the server, its answer not waited for. */
+void uarc__sub_send_delete(manager *m, uint32_t id);
 /* A new subscription with the config's defaults applied, in PHASE_NEW, not sent. */
 uarc_status uarc__sub_alloc(uarc_client *client, const uarc_subscription_config *config,
                             uarc_subscription **subscription);

@@ -195,15 +195,20 @@ static void on_server_items(void *user_data, uarc_status status, void *response)
     }
     if (!server || !client || n != n_client) {
         /* The server cannot say (no such method, no access, outputs not two UInt32 arrays of one
-         * length): created again, at the risk of an item twice on the server; its values still
-         * arrive under the one handle. */
-        uarc_status why = !res                                  ? status
-                          : uarc_status_is_bad(res->statusCode) ? res->statusCode
-                                                                : UARC_BadTypeMismatch;
+         * length). Created again beside ones it may have, an item would report twice, and its
+         * server id is unknown, so it could not be deleted: the subscription goes, with all its
+         * items, and is made again (a gap, state RECREATED). */
+        uarc_status why = res && uarc_status_is_bad(res->statusCode) ? res->statusCode
+                          : res                                      ? UARC_BadTypeMismatch
+                          : uarc_status_is_bad(status)               ? status
+                                                                     : UARC_BadUnexpectedError;
         uarc__sub_log(s, UARC_LOG_WARNING,
-                      "GetMonitoredItems: %s; items without an answer are created again",
+                      "GetMonitoredItems: %s; the subscription is deleted and created again, so "
+                      "that no item exists twice",
                       uarc_status_name(why));
-        n = 0;
+        uarc__sub_send_delete(s->mgr, s->id);
+        uarc__sub_make_again(s, why);
+        return;
     }
     /* client handles index the items: one pass over the server's list */
     for (size_t k = 0; k < n; k++) {

@@ -10,6 +10,9 @@
 #define MAX_AVAILABLE    1024u
 #define ACKS_PER_PUBLISH 256u
 #define PUBLISH_RETRY_MS 1000
+/* Good PublishResponses before a throttled pipeline tries one more request: 2 x the throttle
+ * after the first refusal, doubled by each further one up to this. */
+#define MAX_PROBE_WAIT 1024u
 
 static void on_republish(void *user_data, uarc_status status, void *response);
 static void on_publish(void *user_data, uarc_status status, void *response);
@@ -33,16 +36,22 @@ void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence)
     m->acks[m->ack_count++] = (uarc_SubscriptionAcknowledgement){id, sequence};
 }
 
-/* PublishRequests wanted: one more than the subscriptions that publish, within the cap. */
-static uint32_t wanted(const manager *m)
+/* PublishRequests the subscriptions call for: one more than those that publish, within the
+ * configured cap (the server's throttle aside). */
+static uint32_t demand(const manager *m)
 {
     uint32_t live = 0;
     for (size_t i = 0; i < m->sub_count; i++)
         live += m->subs[i]->phase == PHASE_LIVE && m->subs[i]->id && !m->subs[i]->deleted;
     if (!live)
         return 0;
-    uint32_t cap = m->throttle ? m->throttle : m->cap;
-    return live + 1 < cap ? live + 1 : cap;
+    return live + 1 < m->cap ? live + 1 : m->cap;
+}
+
+static uint32_t wanted(const manager *m)
+{
+    uint32_t want = demand(m);
+    return m->throttle && m->throttle < want ? m->throttle : want;
 }
 
 /* How long a PublishRequest may wait: the server answers the queued ones one keep-alive period
@@ -409,6 +418,35 @@ void uarc__sub_refill(manager *m)
         send_publish(m);
 }
 
+/* BadTooManyPublishRequests: the server holds no more than are out now. */
+static void throttle_down(manager *m)
+{
+    m->throttle = m->outstanding ? m->outstanding : 1;
+    uint32_t wait = m->probe_wait ? 2 * m->probe_wait : 2 * m->throttle;
+    m->probe_wait = wait < MAX_PROBE_WAIT && wait >= m->probe_wait ? wait : MAX_PROBE_WAIT;
+    m->good_since = 0;
+    uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
+              "BadTooManyPublishRequests: at most %u PublishRequests from now on (one more tried "
+              "after %u good responses)",
+              m->throttle, m->probe_wait);
+}
+
+/* A good PublishResponse under a throttle that holds the pipeline back: a server whose limit
+ * is shared by its sessions (open62541, node-opcua) may take more later, so after a while one
+ * more is tried. Refused, it costs the server's oldest request, answered at once: the others
+ * still wait there, and delivery goes on. */
+static void throttle_probe(manager *m)
+{
+    if (!m->throttle || m->throttle >= demand(m) || ++m->good_since < m->probe_wait)
+        return;
+    m->good_since = 0;
+    m->throttle++;
+    if (m->throttle >= m->cap)
+        m->throttle = 0;
+    uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
+              "PublishRequests: trying %u", m->throttle ? m->throttle : m->cap);
+}
+
 static void on_publish(void *user_data, uarc_status status, void *response)
 {
     manager *m = user_data;
@@ -432,15 +470,14 @@ static void on_publish(void *user_data, uarc_status status, void *response)
             s->delivering--;
             uarc__sub_sweep(m);
         }
+        throttle_probe(m);
         uarc__sub_refill(m);
         return;
     }
     switch (status) {
     case UARC_BadTooManyPublishRequests:
         /* The server holds no more: send the next only when one of those comes back. */
-        m->throttle = m->outstanding ? m->outstanding : 1;
-        uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
-                  "BadTooManyPublishRequests: at most %u PublishRequests from now on", m->throttle);
+        throttle_down(m);
         return;
     case UARC_BadNoSubscription:
         m->no_subscription = true; /* harmless; resumes with the next (re)created subscription */

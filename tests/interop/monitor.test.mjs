@@ -151,6 +151,9 @@ test("a server that queues one PublishRequest: BadTooManyPublishRequests lowers 
   // One subscription wants two PublishRequests out; the server answered the older of them
   // BadTooManyPublishRequests, and from then on one at a time carried every value.
   assert.match(uarc.stderr(), /BadTooManyPublishRequests: at most 1 PublishRequests/);
+  // After two good responses one more was tried, and refused again: the throttle held, data flowed.
+  assert.match(uarc.stderr(), /PublishRequests: trying 2/);
+  assert.ok(uarc.stderr().match(/BadTooManyPublishRequests: at most 1 PublishRequests/g).length >= 2);
   assert.deepEqual(uarc.events.filter((e) => e.event === "gap" || e.state === "stalled"), []);
   assertConsecutive(uarc.events.filter(isData));
 });

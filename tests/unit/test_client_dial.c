@@ -62,11 +62,25 @@ static int listen_on(int family, uint16_t *port)
     return fd;
 }
 
+/* One step of the client: its own poll, or (own_poll false) a poll here whose events are handed
+ * to uarc_client_process_events(), as an epoll loop does. */
+static void step(uarc_client *c, bool own_poll)
+{
+    if (own_poll) {
+        uarc_client_process(c, 10);
+        return;
+    }
+    struct pollfd pfd = {.fd = uarc_client_fd(c), .events = uarc_client_poll_events(c)};
+    int timeout = uarc_client_timeout_ms(c);
+    int n = poll(&pfd, 1, timeout < 0 || timeout > 10 ? 10 : timeout);
+    uarc_client_process_events(c, n > 0 ? pfd.revents : 0);
+}
+
 /*
  * Dials `url`, expects a connection on `server`, checks the HEL names `url`, answers ERR, and
  * checks the client reports it at step HEL.
  */
-static void dial_and_refuse(int server, const char *url)
+static void dial_and_refuse_by(int server, const char *url, bool own_poll)
 {
     uarc_client *c = uarc_client_new(NULL);
     assert_int_equal(uarc_client_start_connect(c, url), UARC_Good);
@@ -75,7 +89,7 @@ static void dial_and_refuse(int server, const char *url)
     size_t got = 0;
     int64_t deadline = now_ms() + 5000;
     while (now_ms() < deadline && uarc_client_state_get(c) != UARC_CLIENT_DISCONNECTED) {
-        uarc_client_process(c, 10);
+        step(c, own_poll);
         if (peer < 0)
             peer = accept4(server, NULL, NULL, SOCK_CLOEXEC);
         if (peer >= 0 && got < 8) {
@@ -107,6 +121,11 @@ static void dial_and_refuse(int server, const char *url)
     uarc_client_delete(c);
 }
 
+static void dial_and_refuse(int server, const char *url)
+{
+    dial_and_refuse_by(server, url, true);
+}
+
 static void test_dial_ipv4(void **state)
 {
     (void)state;
@@ -117,6 +136,59 @@ static void test_dial_ipv4(void **state)
     snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u/some/path", port);
     dial_and_refuse(server, url);
     close(server);
+}
+
+/* The same through uarc_client_process_events(). */
+static void test_dial_with_events_handed_in(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", port);
+    dial_and_refuse_by(server, url, false);
+    close(server);
+}
+
+/* uarc_client_process_events() reads only when told the socket is readable: the ERR waiting on
+ * the socket is not taken by a call with no events, and is by one with POLLIN. */
+static void test_events_handed_in_are_the_only_wait(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int server = listen_on(AF_INET, &port);
+    assert_true(server >= 0);
+    char url[64];
+    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", port);
+    uarc_client *c = uarc_client_new(NULL);
+    assert_int_equal(uarc_client_start_connect(c, url), UARC_Good);
+    int peer = -1;
+    int64_t deadline = now_ms() + 5000;
+    while (peer < 0 && now_ms() < deadline) {
+        step(c, false);
+        peer = accept4(server, NULL, NULL, SOCK_CLOEXEC);
+    }
+    assert_true(peer >= 0);
+    /* the HEL went out once the connect was seen done */
+    while (uarc_client_state_get(c) != UARC_CLIENT_HELLO && now_ms() < deadline)
+        step(c, false);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_HELLO);
+    fake_frame err;
+    frame_begin(&err, "ERRF");
+    frame_u32(&err, UARC_BadTcpServerTooBusy);
+    frame_cstring(&err, "busy");
+    frame_end(&err);
+    send_all(peer, err.bytes, err.length);
+    struct pollfd pfd = {.fd = uarc_client_fd(c), .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    assert_int_equal(uarc_client_process_events(c, 0), UARC_Good);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_HELLO);
+    assert_int_equal(uarc_client_process_events(c, POLLIN), UARC_BadTcpServerTooBusy);
+    assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_DISCONNECTED);
+    close(peer);
+    close(server);
+    uarc_client_delete(c);
 }
 
 static void test_dial_ipv6(void **state)
@@ -252,6 +324,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dial_ipv4),
+        cmocka_unit_test(test_dial_with_events_handed_in),
+        cmocka_unit_test(test_events_handed_in_are_the_only_wait),
         cmocka_unit_test(test_dial_ipv6),
         cmocka_unit_test(test_dial_name_tries_every_address),
         cmocka_unit_test(test_dial_refused_names_connect),

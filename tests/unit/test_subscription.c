@@ -206,6 +206,52 @@ static void test_too_many_publish_requests(void **state)
     uarc_client_delete(p.client);
 }
 
+/* Answers the one PublishRequest out (`*rid`) with message `seq` and pops the one sent in its
+ * place; the pipeline stays at one. */
+static void publish_one(byte_peer *p, uint32_t *rid, uint32_t seq)
+{
+    reply_publish(p, *rid, SUB_ID, seq, (int32_t)seq, NULL, 0);
+    *rid = pop_publish(p, NULL, NULL);
+    assert_true(peer_silent(p));
+}
+
+/* The throttle is not for ever: after good responses one more PublishRequest is tried, up to the
+ * cap; a new refusal lowers it again and doubles the wait before the next try. */
+static void test_publish_throttle_rises_again(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    uarc_subscription_set_publish_cap(p.client, 2);
+    /* The server holds one: the pipeline drops to one. */
+    peer_fault(&p, pub[0], UARC_BadTooManyPublishRequests);
+    assert_true(peer_silent(&p));
+    uint32_t rid = pub[1], seq = 1;
+    publish_one(&p, &rid, seq++); /* 1 good response: the wait is 2 x 1 */
+    /* The second brings the pipeline back to the cap: two go out in place of one. */
+    reply_publish(&p, rid, SUB_ID, seq, (int32_t)seq, NULL, 0);
+    seq++;
+    uint32_t a = pop_publish(&p, NULL, NULL), b = pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    /* Still held: refused again (the oldest), back to one; the wait doubles to 4. Delivery did
+     * not stop: the other request still waits on the server. */
+    peer_fault(&p, a, UARC_BadTooManyPublishRequests);
+    assert_true(peer_silent(&p));
+    rid = b;
+    for (int i = 0; i < 3; i++)
+        publish_one(&p, &rid, seq++);
+    reply_publish(&p, rid, SUB_ID, seq, (int32_t)seq, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    assert_int_equal(r.count, seq);
+    assert_int_equal(r.gaps, 0);
+    uarc_client_delete(p.client);
+}
+
 static void test_deferred_ack(void **state)
 {
     (void)state;
@@ -546,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_hole_filled_by_a_late_publish),
         cmocka_unit_test(test_republish_not_available_as_fault_and_result),
         cmocka_unit_test(test_too_many_publish_requests),
+        cmocka_unit_test(test_publish_throttle_rises_again),
         cmocka_unit_test(test_deferred_ack),
         cmocka_unit_test(test_resume_republishes_until_not_available),
         cmocka_unit_test(test_new_session_transfer_fails_then_recreate_with_gap),

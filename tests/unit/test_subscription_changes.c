@@ -1,8 +1,8 @@
 /*
  * Removal, modification and monitoring mode of many items in one call, against a scripted
  * server: batches within the configured size and the server's MaxMonitoredItemsPerCall,
- * BadTooManyOperations, one result per item, a connection lost between batches. The clock is the
- * test's.
+ * BadTooManyOperations, one result per item (item_modified, item_removed), a connection lost
+ * between batches. The clock is the test's.
  */
 #include <stdlib.h>
 
@@ -10,7 +10,7 @@
 
 #define ITEMS 1200u
 
-static uint8_t modified[ITEMS + 1]; /* item_modified calls per handle */
+static uint8_t modified[ITEMS + 1]; /* item_modified and item_removed calls per handle */
 static uarc_status modified_status[ITEMS + 1];
 static size_t modified_total;
 
@@ -95,6 +95,7 @@ static uarc_subscription *setup_items(byte_peer *p, recorder *r, uint32_t limit,
 {
     uarc_subscription_config cfg = config_for(r);
     cfg.callbacks.item_modified = on_item_modified;
+    cfg.callbacks.item_removed = on_item_modified;
     memset(modified, 0, sizeof modified);
     modified_total = 0;
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
@@ -213,12 +214,8 @@ static void answer_batches(byte_peer *p, change c, size_t first, size_t expected
     assert_true(only_publishes(p));
 }
 
-static void check_each_modified_once(change c, uarc_status status)
+static void check_each_modified_once(uarc_status status)
 {
-    if (c == REMOVE) {
-        assert_int_equal(modified_total, 0);
-        return;
-    }
     assert_int_equal(modified_total, ITEMS);
     for (uint32_t h = 1; h <= ITEMS; h++) {
         assert_int_equal(modified[h], 1);
@@ -235,7 +232,7 @@ static void check_batches(change c, uint32_t limit, size_t batch, size_t request
     uarc_subscription *s = setup_items(&p, &r, limit, handles);
     assert_int_equal(start(s, c, handles, ITEMS), UARC_Good);
     answer_batches(&p, c, 0, batch, requests);
-    check_each_modified_once(c, UARC_Good);
+    check_each_modified_once(UARC_Good);
     if (c == REMOVE)
         assert_int_equal(uarc_subscription_remove_item(s, 1), UARC_BadMonitoredItemIdInvalid);
     uarc_client_delete(p.client);
@@ -272,7 +269,7 @@ static void test_too_many_operations_halves(void **state)
         peer_fault(&p, rid, UARC_BadTooManyOperations);
         assert_int_equal(modified_total, 0);
         answer_batches(&p, c, 0, 250, 5);
-        check_each_modified_once(c, UARC_Good);
+        check_each_modified_once(UARC_Good);
         uarc_client_delete(p.client);
     }
 }
@@ -289,7 +286,7 @@ static void test_duplicate_handles_once(void **state)
         twice[2 * i] = twice[2 * i + 1] = handles[i];
     assert_int_equal(start(s, MODE, twice, 2 * ITEMS), UARC_Good);
     answer_batches(&p, MODE, 0, 500, 3);
-    check_each_modified_once(MODE, UARC_Good);
+    check_each_modified_once(UARC_Good);
     uarc_client_delete(p.client);
 }
 
@@ -312,13 +309,13 @@ static void test_drop_between_batches_resumes(void **state)
         assert_int_equal(got[0], 501);
         assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good),
                          UARC_BadConnectionClosed);
-        assert_int_equal(modified_total, c == REMOVE ? 0 : 500); /* the lost answer: nothing */
+        assert_int_equal(modified_total, 500); /* the lost answer: nothing */
         p.now += 1000;
         peer_open_channel(&p);
         peer_resume_session(&p);
         assert_true(uarc_client_session_resumed(p.client));
         answer_batches(&p, c, 500, 500, 2);
-        check_each_modified_once(c, UARC_Good);
+        check_each_modified_once(UARC_Good);
         uarc_client_delete(p.client);
     }
 }
@@ -371,18 +368,17 @@ static void test_drop_and_subscription_lost(void **state)
 /* The server ends the subscription (a StatusChangeNotification, e.g. its lifetime expired)
  * between batches: the items not yet answered are reported BadSubscriptionIdInvalid, once; the
  * answer of the batch in flight, coming later, reports nothing more. */
-static void test_ended_by_the_server_between_batches(void **state)
+static void check_ended_by_the_server_between_batches(change c)
 {
-    (void)state;
     byte_peer p;
     recorder r;
     static uint32_t handles[ITEMS], got[ITEMS];
     uarc_subscription *s = setup_items(&p, &r, 0, handles);
-    assert_int_equal(start(s, MODE, handles, ITEMS), UARC_Good);
+    assert_int_equal(start(s, c, handles, ITEMS), UARC_Good);
     size_t n;
-    uint32_t rid = pop_change(&p, MODE, got, &n);
-    reply_change(&p, MODE, rid, n);
-    rid = pop_change(&p, MODE, got, &n);
+    uint32_t rid = pop_change(&p, c, got, &n);
+    reply_change(&p, c, rid, n);
+    rid = pop_change(&p, c, got, &n);
     uarc_StatusChangeNotification sc = {.status = UARC_BadTimeout};
     uarc_extension_object e = {.encoding = UARC_EXTENSION_OBJECT_DECODED};
     e.content.decoded.type = UARC_T(StatusChangeNotification);
@@ -397,11 +393,18 @@ static void test_ended_by_the_server_between_batches(void **state)
     assert_int_equal(modified_total, ITEMS);
     for (uint32_t h = 1; h <= ITEMS; h++)
         assert_int_equal(modified_status[h], h <= 500 ? UARC_Good : UARC_BadSubscriptionIdInvalid);
-    reply_change(&p, MODE, rid, n);
+    reply_change(&p, c, rid, n);
     assert_int_equal(modified_total, ITEMS);
     uarc_CreateSubscriptionRequest creq;
     pop_skipping_publish(&p, UARC_T(CreateSubscriptionRequest), &creq);
     uarc_client_delete(p.client);
+}
+
+static void test_ended_by_the_server_between_batches(void **state)
+{
+    (void)state;
+    check_ended_by_the_server_between_batches(MODE);
+    check_ended_by_the_server_between_batches(REMOVE);
 }
 
 /* The subscription is deleted while a batch is in flight: its answer reports nothing and
@@ -426,11 +429,88 @@ static void test_deleted_with_a_batch_in_flight(void **state)
     uarc_client_delete(p.client);
 }
 
+/* Answers DeleteMonitoredItems `rid` with `statuses`, one per item. */
+static void reply_removed(byte_peer *p, uint32_t rid, uarc_status *statuses, size_t n)
+{
+    uarc_DeleteMonitoredItemsResponse r;
+    uarc_init(&r, UARC_T(DeleteMonitoredItemsResponse));
+    r.resultsSize = n;
+    r.results = statuses;
+    peer_reply(p, rid, &r, UARC_T(DeleteMonitoredItemsResponse));
+}
+
+/* The connection drops and the same session is re-activated. */
+static void drop_and_resume(byte_peer *p)
+{
+    assert_int_equal(uarc_client_transport_closed(p->client, UARC_Good), UARC_BadConnectionClosed);
+    p->now += 1000;
+    peer_open_channel(p);
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+    assert_true(uarc_client_session_resumed(p->client));
+}
+
+/* item_removed tells the server's result per item, the status of a request that failed as a
+ * whole, and Good for a removal repeated after a lost answer that the server no longer knows. */
+static void test_removal_results(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    static uint32_t handles[ITEMS], got[ITEMS];
+    uarc_subscription *s = setup_items(&p, &r, 0, handles);
+    size_t n;
+    /* one result per item, as the server gave it */
+    uint32_t three[] = {1, 2, 3};
+    assert_int_equal(uarc_subscription_remove_items(s, three, 3), UARC_Good);
+    uint32_t rid = pop_change(&p, REMOVE, got, &n);
+    assert_int_equal(n, 3);
+    uarc_status results[3] = {UARC_Good, UARC_BadMonitoredItemIdInvalid, UARC_Good};
+    reply_removed(&p, rid, results, 3);
+    assert_int_equal(modified_total, 3);
+    assert_int_equal(modified_status[1], UARC_Good);
+    assert_int_equal(modified_status[2], UARC_BadMonitoredItemIdInvalid);
+    assert_int_equal(modified_status[3], UARC_Good);
+    /* a request that failed as a whole: its status for each item */
+    uint32_t two[] = {4, 5};
+    assert_int_equal(uarc_subscription_remove_items(s, two, 2), UARC_Good);
+    peer_fault(&p, pop_change(&p, REMOVE, got, &n), UARC_BadInternalError);
+    assert_int_equal(modified_total, 5);
+    assert_int_equal(modified_status[4], UARC_BadInternalError);
+    assert_int_equal(modified_status[5], UARC_BadInternalError);
+    /* the answer lost with the connection: sent again; the server no longer knows the item,
+     * since the first request deleted it */
+    assert_int_equal(uarc_subscription_remove_item(s, 6), UARC_Good);
+    pop_change(&p, REMOVE, got, &n);
+    drop_and_resume(&p);
+    assert_int_equal(modified_total, 5);
+    rid = pop_change(&p, REMOVE, got, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0], 6);
+    results[0] = UARC_BadMonitoredItemIdInvalid;
+    reply_removed(&p, rid, results, 1);
+    assert_int_equal(modified_total, 6);
+    assert_int_equal(modified[6], 1);
+    assert_int_equal(modified_status[6], UARC_Good);
+    /* ... while a first request that the server refuses per item still tells it */
+    assert_int_equal(uarc_subscription_remove_item(s, 7), UARC_Good);
+    reply_removed(&p, pop_change(&p, REMOVE, got, &n), results, 1);
+    assert_int_equal(modified_status[7], UARC_BadMonitoredItemIdInvalid);
+    assert_int_equal(modified_total, 7);
+    assert_true(only_publishes(&p));
+    uarc_client_delete(p.client);
+}
+
 /* Items 1, 2, 3 added before the subscription exists; it is created and their
  * CreateMonitoredItems is in flight (returned: its RequestId). */
 static uint32_t three_items_in_flight(byte_peer *p, recorder *r, uarc_subscription **s)
 {
     uarc_subscription_config cfg = config_for(r);
+    cfg.callbacks.item_removed = on_item_modified;
+    memset(modified, 0, sizeof modified);
+    modified_total = 0;
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
     peer_open(p, &ccfg);
     assert_int_equal(uarc_subscription_new(p->client, &cfg, s), UARC_Good);
@@ -480,6 +560,8 @@ static void test_removed_while_being_created(void **state)
     assert_true(only_publishes(&p));
     assert_int_equal(uarc_subscription_remove_item(s, 3), UARC_Good);
     expect_delete_of(&p, 103);
+    assert_int_equal(modified_total, 1);
+    assert_int_equal(modified[3], 1);
     uarc_client_delete(p.client);
 }
 
@@ -512,6 +594,9 @@ static void test_removed_while_unsure(void **state)
     assert_true(only_publishes(&p)); /* nothing created again */
     assert_int_equal(uarc_subscription_remove_item(s, 3), UARC_Good);
     expect_delete_of(&p, 203);
+    /* item 2 was not on the server when it was removed: not reported; item 3 was */
+    assert_int_equal(modified_total, 1);
+    assert_int_equal(modified[3], 1);
     uarc_client_delete(p.client);
 }
 
@@ -528,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_deleted_with_a_batch_in_flight),
         cmocka_unit_test(test_removed_while_being_created),
         cmocka_unit_test(test_removed_while_unsure),
+        cmocka_unit_test(test_removal_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

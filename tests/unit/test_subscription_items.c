@@ -387,10 +387,10 @@ static size_t created_handles(byte_peer *p, uint32_t handles[8])
 
 /* The connection drops while CreateMonitoredItems for item 2 is in flight (item 3 waits behind
  * it); the session is re-activated. Whether the server created item 2 is unknown: it is asked,
- * and only the items it does not have are created (`has`: the client handles it has; `status`
- * Bad: it cannot say). `created_again`: how many CreateMonitoredItems then carry. */
+ * and only the items it does not have are created (`has`: the client handles it has).
+ * `created_again`: how many CreateMonitoredItems then carry. */
 static void check_items_in_flight_at_a_cut(const uint32_t *has, size_t has_count,
-                                           uarc_status status, size_t created_again)
+                                           size_t created_again)
 {
     byte_peer p;
     recorder r;
@@ -414,7 +414,7 @@ static void check_items_in_flight_at_a_cut(const uint32_t *has, size_t has_count
     assert_true(uarc_client_session_resumed(p.client));
     assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RESUMED);
     /* Asked before anything is created again; the pipeline goes out meanwhile. */
-    reply_server_items(&p, has, has_count, status);
+    reply_server_items(&p, has, has_count, UARC_Good);
     size_t created = created_count;
     uint32_t handles[8];
     size_t n = created_handles(&p, handles);
@@ -431,9 +431,127 @@ static void test_items_in_flight_at_a_cut_exist_once(void **state)
 {
     (void)state;
     uint32_t all[] = {1, 2, 3}, one[] = {1};
-    check_items_in_flight_at_a_cut(all, 2, UARC_Good, 1); /* the server had created item 2 */
-    check_items_in_flight_at_a_cut(one, 1, UARC_Good, 2); /* it had not */
-    check_items_in_flight_at_a_cut(NULL, 0, UARC_BadMethodInvalid, 2); /* it cannot say */
+    check_items_in_flight_at_a_cut(all, 2, 1); /* the server had created item 2 */
+    check_items_in_flight_at_a_cut(one, 1, 2); /* it had not */
+}
+
+/* What a scripted server holds: per subscription id (below 8), how many items of each client
+ * handle (below 8). */
+static uint8_t held[8][8];
+
+/* Plays the server for every request the client sent: DeleteSubscriptions drops a
+ * subscription's items, CreateSubscription answers id `new_id`, CreateMonitoredItems creates the
+ * items; PublishRequests are left unanswered. */
+static void serve(byte_peer *p, uint32_t new_id, bool *deleted)
+{
+    while (!peer_silent(p)) {
+        peer_pop(p, "MSGF");
+        size_t offset = 0;
+        uarc_nodeid id;
+        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
+                                     UARC_T(NodeId), NULL),
+                         UARC_Good);
+        uint32_t rid = get_u32(p->message + 20), type = id.identifier.numeric;
+        const uint8_t *body = p->message + 24;
+        size_t length = p->message_length - 24;
+        if (type == UARC_T(DeleteSubscriptionsRequest)->binary_encoding_id) {
+            uarc_DeleteSubscriptionsRequest d;
+            assert_int_equal(
+                uarc_decode(body, length, &offset, &d, UARC_T(DeleteSubscriptionsRequest), NULL),
+                UARC_Good);
+            for (size_t i = 0; i < d.subscriptionIdsSize; i++)
+                memset(held[d.subscriptionIds[i] % 8], 0, sizeof held[0]);
+            uarc_clear(&d, UARC_T(DeleteSubscriptionsRequest));
+            uarc_DeleteSubscriptionsResponse r;
+            uarc_init(&r, UARC_T(DeleteSubscriptionsResponse));
+            peer_reply(p, rid, &r, UARC_T(DeleteSubscriptionsResponse));
+            *deleted = true;
+        } else if (type == UARC_T(CreateSubscriptionRequest)->binary_encoding_id) {
+            uarc_CreateSubscriptionResponse r;
+            uarc_init(&r, UARC_T(CreateSubscriptionResponse));
+            r.subscriptionId = new_id;
+            r.revisedPublishingInterval = INTERVAL_MS;
+            r.revisedMaxKeepAliveCount = KEEPALIVE;
+            r.revisedLifetimeCount = 1200;
+            peer_reply(p, rid, &r, UARC_T(CreateSubscriptionResponse));
+        } else if (type == UARC_T(CreateMonitoredItemsRequest)->binary_encoding_id) {
+            uarc_CreateMonitoredItemsRequest c;
+            assert_int_equal(
+                uarc_decode(body, length, &offset, &c, UARC_T(CreateMonitoredItemsRequest), NULL),
+                UARC_Good);
+            uarc_MonitoredItemCreateResult results[8] = {{0}};
+            assert_true(c.itemsToCreateSize <= 8);
+            for (size_t i = 0; i < c.itemsToCreateSize; i++) {
+                uint32_t h = c.itemsToCreate[i].requestedParameters.clientHandle;
+                assert_true(h < 8);
+                held[c.subscriptionId % 8][h]++;
+                results[i].monitoredItemId = 300 + h;
+            }
+            uarc_CreateMonitoredItemsResponse r;
+            uarc_init(&r, UARC_T(CreateMonitoredItemsResponse));
+            r.resultsSize = c.itemsToCreateSize;
+            r.results = results;
+            uarc_clear(&c, UARC_T(CreateMonitoredItemsRequest));
+            peer_reply(p, rid, &r, UARC_T(CreateMonitoredItemsResponse));
+        } else {
+            assert_int_equal(type, UARC_T(PublishRequest)->binary_encoding_id);
+        }
+    }
+}
+
+/* The connection drops while CreateMonitoredItems for item 2 is in flight, and the server had
+ * created it; it cannot tell its items (no Server.GetMonitoredItems). Created again beside it,
+ * item 2 would exist twice: instead the subscription is deleted and made again with its three
+ * items, after a gap; the server then holds each item once. */
+static void test_without_get_monitored_items_recreated_once(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    memset(held, 0, sizeof held);
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    held[SUB_ID % 8][1] = 1;
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
+    pop_publish(&p, NULL, NULL);
+    for (uint32_t i = 0; i < 2; i++) {
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 10 + i)};
+        assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    }
+    uarc_CreateMonitoredItemsRequest creq;
+    peer_pop_request(&p, UARC_T(CreateMonitoredItemsRequest), &creq);
+    assert_int_equal(creq.itemsToCreateSize, 1);
+    uarc_clear(&creq, UARC_T(CreateMonitoredItemsRequest));
+    held[SUB_ID % 8][2] = 1; /* created; the answer is lost with the connection */
+    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
+    p.now += 1000;
+    peer_open_channel(&p);
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+    /* (the Republish from message 2: not there) */
+    uint32_t seq;
+    peer_fault(&p, pop_republish(&p, &seq), UARC_BadMessageNotAvailable);
+    assert_int_equal(seq, 2);
+    reply_server_items(&p, NULL, 0, UARC_BadMethodInvalid);
+    bool deleted = false;
+    serve(&p, SUB_ID + 1, &deleted);
+    for (uint32_t h = 1; h < 8; h++) /* never two of one item */
+        assert_true(held[SUB_ID % 8][h] <= 1);
+    for (uint32_t sub = 0; sub < 8; sub++)
+        for (uint32_t h = 1; h < 8; h++)
+            assert_int_equal(held[sub][h], sub == (SUB_ID + 1) % 8 && h <= 3);
+    assert_true(deleted);
+    assert_int_equal(uarc_subscription_id(s), SUB_ID + 1);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RECREATED);
+    /* what the deleted subscription would have sent from message 2 on is a gap */
+    assert_int_equal(r.gaps, 1);
+    assert_int_equal(r.gap_from[0], 2);
+    assert_int_equal(r.gap_to[0], 0);
+    assert_int_equal(r.gap_reason[0], UARC_BadMethodInvalid);
+    uarc_client_delete(p.client);
 }
 
 int main(void)
@@ -445,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_items_within_the_servers_limit),
         cmocka_unit_test(test_modify_item_and_monitoring_mode),
         cmocka_unit_test(test_items_in_flight_at_a_cut_exist_once),
+        cmocka_unit_test(test_without_get_monitored_items_recreated_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -444,11 +444,12 @@ static uarc_status step(monitor *m, int64_t wait)
         if (sink_wait >= 0 && sink_wait < wait)
             wait = sink_wait;
     }
-    if (poll(fds, n, (int)(wait < 0 ? 0 : wait)) < 0 && errno != EINTR)
+    int ready = poll(fds, n, (int)(wait < 0 ? 0 : wait));
+    if (ready < 0 && errno != EINTR)
         return UARC_BadInternalError;
     uarc_status status = UARC_Good;
     if (fd >= 0)
-        status = uarc_client_process(m->client, 0);
+        status = uarc_client_process_events(m->client, ready > 0 ? fds[0].revents : 0);
     if (out->ops->process)
         out->ops->process(out, sink_index < n ? fds[sink_index].revents : 0, now_ms());
     return status;
