@@ -442,13 +442,8 @@ static void reply_removed(byte_peer *p, uint32_t rid, uarc_status *statuses, siz
 /* The connection drops and the same session is re-activated. */
 static void drop_and_resume(byte_peer *p)
 {
-    assert_int_equal(uarc_client_transport_closed(p->client, UARC_Good), UARC_BadConnectionClosed);
-    p->now += 1000;
-    peer_open_channel(p);
-    uarc_ActivateSessionResponse as;
-    uarc_init(&as, UARC_T(ActivateSessionResponse));
-    peer_reply(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL), &as,
-               UARC_T(ActivateSessionResponse));
+    peer_reconnect(p);
+    peer_resume_session(p);
     assert_true(uarc_client_session_resumed(p->client));
 }
 
