@@ -1,3 +1,5 @@
+/* The secure channel: the HEL/ACK handshake, received bytes cut into messages and dispatched,
+ * MSG and CLO chunks sent, timers, and the public functions of channel/channel.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,14 +81,14 @@ void uarc__ch_drop_previous(uarc__channel *ch)
     ch->previous = (token){0};
 }
 
-static uint32_t next_sequence(uarc__channel *ch)
+uint32_t uarc__ch_next_sequence(uarc__channel *ch)
 {
     uint32_t s = ch->send_sequence;
     ch->send_sequence = s > SEQUENCE_WRAP_AFTER ? 1 : s + 1;
     return s;
 }
 
-static uint32_t next_request_id(uarc__channel *ch)
+uint32_t uarc__ch_next_request_id(uarc__channel *ch)
 {
     uint32_t id = ch->next_request_id++;
     if (ch->next_request_id == 0)
@@ -94,7 +96,7 @@ static uint32_t next_request_id(uarc__channel *ch)
     return id;
 }
 
-static bool reserve_output(uarc__channel *ch, size_t extra)
+bool uarc__ch_reserve_output(uarc__channel *ch, size_t extra)
 {
     if (ch->out_capacity - ch->out_len >= extra)
         return true;
@@ -118,9 +120,8 @@ static bool reserve_output(uarc__channel *ch, size_t extra)
     return true;
 }
 
-/* The encoding NodeId of `type` followed by the encoded value, in a new buffer. */
-static uarc_status encode_body(const void *value, const uarc_type *type, uint8_t **out,
-                               size_t *length)
+uarc_status uarc__ch_encode_body(const void *value, const uarc_type *type, uint8_t **out,
+                                 size_t *length)
 {
     uint8_t *payload;
     size_t payload_length;
@@ -179,7 +180,7 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
         (type != UARC__UATCP_MSG && chunks > 1))
         return UARC_BadRequestTooLarge;
     if (chunks > SIZE_MAX / ch->send_chunk_size ||
-        !reserve_output(ch, chunks * ch->send_chunk_size))
+        !uarc__ch_reserve_output(ch, chunks * ch->send_chunk_size))
         return UARC_BadOutOfMemory;
 
     size_t saved_len = ch->out_len;
@@ -188,7 +189,7 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
     for (size_t i = 0; i < chunks; i++) {
         size_t piece = length - offset < max_body ? length - offset : max_body;
         info.chunk_type = i + 1 == chunks ? 'F' : 'C';
-        info.sequence_number = next_sequence(ch);
+        info.sequence_number = uarc__ch_next_sequence(ch);
         info.request_id = request_id;
         info.body = body + offset;
         info.body_length = piece;
@@ -204,84 +205,6 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
         offset += piece;
     }
     return UARC_Good;
-}
-
-/* The client nonce with the server's derives every key of a token: it is wiped once it served. */
-static void drop_client_nonce(uarc__channel *ch)
-{
-    uarc__crypto_free_secret(ch->client_nonce, ch->client_nonce_length);
-    ch->client_nonce = NULL;
-    ch->client_nonce_length = 0;
-}
-
-static uarc_status queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType request_type,
-                             int64_t now_ms)
-{
-    drop_client_nonce(ch);
-    ch->client_nonce_length = ch->policy->nonce_length;
-    if (ch->client_nonce_length) {
-        ch->client_nonce = uarc__malloc(ch->client_nonce_length);
-        if (!ch->client_nonce)
-            return UARC_BadOutOfMemory;
-        uarc_status s =
-            ch->policy->new_nonce(ch->security, ch->client_nonce, ch->client_nonce_length);
-        if (s != UARC_Good)
-            return s;
-    }
-
-    uint32_t request_id = next_request_id(ch);
-    uarc_OpenSecureChannelRequest request;
-    uarc_init(&request, UARC_T(OpenSecureChannelRequest));
-    request.requestHeader.requestHandle = request_id;
-    request.requestHeader.timeoutHint = ch->handshake_timeout;
-    request.clientProtocolVersion = 0;
-    request.requestType = request_type;
-    request.securityMode = ch->policy->mode(ch->security);
-    request.clientNonce.length = ch->client_nonce_length;
-    request.clientNonce.data = ch->client_nonce_length ? ch->client_nonce : UARC_EMPTY;
-    request.requestedLifetime = ch->requested_lifetime;
-
-    uint8_t *body;
-    size_t length;
-    uarc_status s = encode_body(&request, UARC_T(OpenSecureChannelRequest), &body, &length);
-    if (s != UARC_Good)
-        return s;
-
-    uarc__chunk_info info = {0};
-    info.type = UARC__UATCP_OPN;
-    info.chunk_type = 'F';
-    info.channel_id = ch->channel_id;
-    info.policy_uri = (uarc_view){(const uint8_t *)ch->policy->uri, strlen(ch->policy->uri)};
-    info.sender_certificate = ch->policy->local_certificate(ch->security);
-    info.receiver_thumbprint = ch->policy->remote_thumbprint(ch->security);
-    info.request_id = request_id;
-    info.body = body;
-    info.body_length = length;
-    uarc__chunk_security security = {ch->policy, ch->security, NULL};
-    if (length > uarc__chunk_max_body(&security, &info, ch->send_chunk_size)) {
-        s = UARC_BadEncodingLimitsExceeded;
-    } else if (!reserve_output(ch, ch->send_chunk_size)) {
-        s = UARC_BadOutOfMemory;
-    } else {
-        uint32_t saved_sequence = ch->send_sequence;
-        info.sequence_number = next_sequence(ch);
-        size_t size;
-        s = uarc__chunk_encode(&security, &info, ch->out + ch->out_len,
-                               ch->out_capacity - ch->out_len, &size);
-        if (s == UARC_Good)
-            ch->out_len += size;
-        else
-            ch->send_sequence = saved_sequence;
-    }
-    uarc__crypto_free_secret(body, length);
-    if (s == UARC_Good) {
-        ch->opn_request_id = request_id;
-        ch->deadline = now_ms + ch->handshake_timeout;
-        uarc__log(&ch->logger, UARC_LOG_DEBUG, "channel", "OPN %s sent (request %u)",
-                  request_type == UARC_SecurityTokenRequestType_Issue ? "Issue" : "Renew",
-                  request_id);
-    }
-    return s;
 }
 
 /* ---- receiving: handshake ------------------------------------------------------------------ */
@@ -318,7 +241,7 @@ static void handle_ack(uarc__channel *ch, const uint8_t *message, size_t size, i
               ch->peer.receive_buffer_size, ch->peer.send_buffer_size, ch->peer.max_message_size,
               ch->peer.max_chunk_count);
     ch->state = UARC__CHANNEL_OPN_SENT;
-    s = queue_opn(ch, UARC_SecurityTokenRequestType_Issue, now_ms);
+    s = uarc__ch_queue_opn(ch, UARC_SecurityTokenRequestType_Issue, now_ms);
     if (s != UARC_Good)
         uarc__ch_fail(ch, s, "cannot encode OPN");
 }
@@ -340,152 +263,6 @@ bool uarc__ch_check_sequence(uarc__channel *ch, uint32_t sequence)
         uarc__ch_fail(ch, UARC_BadSequenceNumberInvalid, "sequence number %u after %u", sequence,
                       last);
     return ok;
-}
-
-/* The status of a ServiceFault body or an OPN response, decoded from `body`. */
-static void handle_opn_response(uarc__channel *ch, const uarc__chunk_info *info, int64_t now_ms)
-{
-    size_t offset = 0;
-    uarc_nodeid type_id;
-    uarc_decode_config options = ch->decode;
-    options.arena = NULL;
-    if (uarc_decode(info->body, info->body_length, &offset, &type_id, UARC_T(NodeId), &options) !=
-            UARC_Good ||
-        type_id.namespace_index != 0 || type_id.identifier_type != UARC_NODEID_NUMERIC) {
-        uarc_clear(&type_id, UARC_T(NodeId));
-        uarc__ch_fail(ch, UARC_BadDecodingError, "OPN response: bad type id");
-        return;
-    }
-    uint32_t encoding = type_id.identifier.numeric;
-    if (encoding == UARC_T(ServiceFault)->binary_encoding_id) {
-        uarc_ServiceFault fault;
-        uarc_status s = uarc_decode(info->body, info->body_length, &offset, &fault,
-                                    UARC_T(ServiceFault), &options);
-        uarc_status result = fault.responseHeader.serviceResult;
-        if (s == UARC_Good)
-            uarc_clear(&fault, UARC_T(ServiceFault));
-        uarc__ch_fail(ch,
-                      s != UARC_Good               ? s
-                      : uarc_status_is_bad(result) ? result
-                                                   : UARC_BadUnexpectedError,
-                      "OPN answered with a ServiceFault");
-        return;
-    }
-    if (encoding != UARC_T(OpenSecureChannelResponse)->binary_encoding_id) {
-        uarc__ch_fail(ch, UARC_BadDecodingError, "OPN response: unexpected type %u", encoding);
-        return;
-    }
-    uarc_OpenSecureChannelResponse r;
-    uarc_status s = uarc_decode(info->body, info->body_length, &offset, &r,
-                                UARC_T(OpenSecureChannelResponse), &options);
-    if (s != UARC_Good) {
-        uarc__ch_fail(ch, s, "OPN response: %s", options.detail ? options.detail : "cannot decode");
-        return;
-    }
-    bool issue = !ch->current.valid;
-    /* Part 4 §5.5.2, Part 6 §6.7: a renewal issues a new token, and each chunk names its token
-     * by id; were the id reused, which keys secure a chunk could not be told. */
-    bool reused = !issue && r.securityToken.tokenId == ch->current.id;
-    void *keys = NULL;
-    if (uarc_status_is_bad(r.responseHeader.serviceResult))
-        s = r.responseHeader.serviceResult;
-    else if (r.securityToken.channelId != info->channel_id || info->channel_id == 0 ||
-             (!issue && info->channel_id != ch->channel_id))
-        s = UARC_BadSecureChannelIdInvalid;
-    else if (reused)
-        s = UARC_BadSecurityChecksFailed;
-    else if (ch->policy->nonce_length &&
-             (r.serverNonce.length != ch->policy->nonce_length || !r.serverNonce.data))
-        s = UARC_BadNonceInvalid;
-    else
-        s = ch->policy->derive_keys(
-            ch->security, (uarc_view){ch->client_nonce, ch->client_nonce_length},
-            (uarc_view){r.serverNonce.length ? r.serverNonce.data : NULL, r.serverNonce.length},
-            &keys);
-    drop_client_nonce(ch);
-    if (r.serverNonce.data)
-        OPENSSL_cleanse(r.serverNonce.data, r.serverNonce.length);
-    if (s != UARC_Good) {
-        if (s == UARC_BadSecurityChecksFailed && reused)
-            uarc__ch_fail(ch, s,
-                          "OPN Renew: the new token has id %u, the id of the current token %u",
-                          r.securityToken.tokenId, ch->current.id);
-        else
-            uarc__ch_fail(ch, s, "OPN %s rejected", issue ? "Issue" : "Renew");
-        uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
-        return;
-    }
-    uarc__ch_drop_previous(ch);
-    ch->previous = ch->current; /* invalid after an Issue */
-    /* Part 4 §5.5.2.1: messages under an expired token are still accepted for 25 % of its
-     * lifetime; not beyond */
-    ch->previous_until =
-        ch->previous.issued + (int64_t)ch->previous.lifetime + ch->previous.lifetime / 4;
-    ch->revised_lifetime =
-        r.securityToken.revisedLifetime ? r.securityToken.revisedLifetime : ch->requested_lifetime;
-    ch->current = (token){true, r.securityToken.tokenId, keys, ch->revised_lifetime, now_ms};
-    ch->channel_id = info->channel_id;
-    ch->renewing = false;
-    ch->deadline = -1;
-    int64_t renew_after = (int64_t)ch->revised_lifetime * 3 / 4;
-    if (renew_after < MIN_RENEW_DELAY_MS) {
-        if (!ch->short_lifetime_logged)
-            uarc__log(&ch->logger, UARC_LOG_WARNING, "channel",
-                      "the server revised the token lifetime to %u ms; renewing every %u ms "
-                      "instead of at 75 %% of it",
-                      ch->revised_lifetime, MIN_RENEW_DELAY_MS);
-        ch->short_lifetime_logged = true;
-        renew_after = MIN_RENEW_DELAY_MS;
-    }
-    ch->renew_at = now_ms + renew_after;
-    uarc_clear(&r, UARC_T(OpenSecureChannelResponse));
-    uarc__log(&ch->logger, UARC_LOG_INFO, "channel", "secure channel %u token %u, lifetime %u ms",
-              ch->channel_id, ch->current.id, ch->revised_lifetime);
-    if (issue) {
-        ch->state = UARC__CHANNEL_OPEN;
-        if (ch->events.opened)
-            ch->events.opened(ch->events.user_data);
-    }
-}
-
-static void handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms)
-{
-    bool expected = ch->state == UARC__CHANNEL_OPN_SENT || ch->renewing;
-    if (!expected) {
-        uarc__ch_fail(ch, UARC_BadTcpMessageTypeInvalid, "unexpected OPN");
-        return;
-    }
-    uarc__chunk_info info;
-    size_t header_size;
-    if (uarc__chunk_parse_header(chunk, size, &info, &header_size) != UARC_Good) {
-        uarc__ch_fail(ch, UARC_BadDecodingError, "malformed OPN header");
-        return;
-    }
-    if (!info.policy_uri.data || info.policy_uri.length != strlen(ch->policy->uri) ||
-        memcmp(info.policy_uri.data, ch->policy->uri, info.policy_uri.length) != 0) {
-        uarc__ch_fail(ch, UARC_BadSecurityPolicyRejected,
-                      "OPN response names another security policy");
-        return;
-    }
-    uarc_status s = ch->policy->check_asym_header(ch->security, info.sender_certificate,
-                                                  info.receiver_thumbprint);
-    uarc__chunk_security security = {ch->policy, ch->security, NULL};
-    if (s == UARC_Good)
-        s = uarc__chunk_open(&security, chunk, size, header_size, &info);
-    if (s != UARC_Good) {
-        uarc__ch_fail(ch, s, "OPN response fails security checks");
-        return;
-    }
-    /* A renewal's response continues the sequence; an Issue response starts it. */
-    if (!uarc__ch_check_sequence(ch, info.sequence_number))
-        return;
-    if (info.request_id != ch->opn_request_id) {
-        uarc__ch_fail(ch, UARC_BadSecurityChecksFailed, "OPN response for request %u, expected %u",
-                      info.request_id, ch->opn_request_id);
-        return;
-    }
-    handle_opn_response(ch, &info, now_ms);
-    OPENSSL_cleanse(chunk, size); /* the decrypted server nonce */
 }
 
 /* Which message types the current state accepts (Part 6 §7.1.2, §6.7). */
@@ -510,7 +287,7 @@ static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int
         handle_ack(ch, message, size, now_ms);
         break;
     case UARC__UATCP_OPN:
-        handle_opn(ch, message, size, now_ms);
+        uarc__ch_handle_opn(ch, message, size, now_ms);
         break;
     case UARC__UATCP_MSG:
         uarc__ch_handle_msg(ch, message, size, now_ms);
@@ -619,7 +396,7 @@ void uarc__channel_delete(uarc__channel *ch)
     ch->policy->context_delete(ch->security);
     ch->receiving = false;
     release_receive_state(ch);
-    drop_client_nonce(ch);
+    uarc__ch_drop_client_nonce(ch);
     uarc__free(ch->outstanding);
     uarc__free(ch->out);
     uarc__free(ch->endpoint_url);
@@ -638,7 +415,7 @@ uarc_status uarc__channel_start(uarc__channel *ch, int64_t now_ms)
     uarc__uatcp_limits limits = {0, ch->receive_buffer_size, ch->send_buffer_size,
                                  ch->max_message_size, ch->max_chunk_count};
     size_t url_length = strlen(ch->endpoint_url);
-    if (!reserve_output(ch, UARC__UATCP_HEADER_SIZE + 24 + url_length))
+    if (!uarc__ch_reserve_output(ch, UARC__UATCP_HEADER_SIZE + 24 + url_length))
         return UARC_BadOutOfMemory;
     ch->out_len += uarc__uatcp_encode_hel(ch->out + ch->out_len, ch->out_capacity - ch->out_len,
                                           &limits, ch->endpoint_url, url_length);
@@ -724,7 +501,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
         return UARC_BadInvalidArgument;
     uint8_t *body;
     size_t length;
-    uarc_status s = encode_body(request, type, &body, &length);
+    uarc_status s = uarc__ch_encode_body(request, type, &body, &length);
     if (s != UARC_Good)
         return s;
     if (ch->outstanding_count == ch->outstanding_capacity) {
@@ -737,7 +514,7 @@ uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,
         ch->outstanding = p;
         ch->outstanding_capacity = capacity;
     }
-    uint32_t id = next_request_id(ch);
+    uint32_t id = uarc__ch_next_request_id(ch);
     s = queue_message(ch, UARC__UATCP_MSG, body, length, id);
     uarc__crypto_free_secret(body, length);
     if (s != UARC_Good)
@@ -775,7 +552,7 @@ void uarc__channel_tick(uarc__channel *ch, int64_t now_ms)
         uarc__ch_fail(ch, UARC_BadTimeout, "no OPN Renew response within %u ms",
                       ch->handshake_timeout);
     } else {
-        uarc_status s = queue_opn(ch, UARC_SecurityTokenRequestType_Renew, now_ms);
+        uarc_status s = uarc__ch_queue_opn(ch, UARC_SecurityTokenRequestType_Renew, now_ms);
         if (s != UARC_Good)
             uarc__ch_fail(ch, s, "cannot encode OPN Renew");
         else
@@ -792,11 +569,12 @@ void uarc__channel_close(uarc__channel *ch)
     if (ch->state == UARC__CHANNEL_OPEN) {
         uarc_CloseSecureChannelRequest request;
         uarc_init(&request, UARC_T(CloseSecureChannelRequest));
-        uint32_t id = next_request_id(ch);
+        uint32_t id = uarc__ch_next_request_id(ch);
         request.requestHeader.requestHandle = id;
         uint8_t *body;
         size_t length;
-        if (encode_body(&request, UARC_T(CloseSecureChannelRequest), &body, &length) == UARC_Good) {
+        if (uarc__ch_encode_body(&request, UARC_T(CloseSecureChannelRequest), &body, &length) ==
+            UARC_Good) {
             (void)queue_message(ch, UARC__UATCP_CLO, body, length, id); /* best effort */
             uarc__crypto_free_secret(body, length);
         }

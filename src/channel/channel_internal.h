@@ -1,5 +1,6 @@
-/* The secure channel's state, shared by its files (channel.c: handshake, sending, the public
- * functions; channel_msg.c: MSG chunks joined into responses). Internal to src/channel. */
+/* The secure channel's state, shared by its files (channel.c: HEL/ACK, sending, the public
+ * functions; channel_open.c: the OPN exchange that issues and renews tokens; channel_msg.c: MSG
+ * chunks joined into responses). Internal to src/channel. */
 #ifndef UARC_CHANNEL_CHANNEL_INTERNAL_H
 #define UARC_CHANNEL_CHANNEL_INTERNAL_H
 
@@ -128,5 +129,25 @@ bool uarc__ch_check_sequence(uarc__channel *ch, uint32_t sequence);
 void uarc__ch_drop_previous(uarc__channel *ch);
 /* One MSG chunk (whole message in `chunk`): opened, checked, joined, delivered. */
 void uarc__ch_handle_msg(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms);
+
+/* The next sequence number and request id to send (Part 6 wrap rules; request ids skip 0). */
+uint32_t uarc__ch_next_sequence(uarc__channel *ch);
+uint32_t uarc__ch_next_request_id(uarc__channel *ch);
+/* Makes room for `extra` more bytes of output; false when out of memory. */
+bool uarc__ch_reserve_output(uarc__channel *ch, size_t extra);
+/* The encoding NodeId of `type` followed by the encoded value, in a new buffer (*out, freed by
+ * the caller). */
+uarc_status uarc__ch_encode_body(const void *value, const uarc_type *type, uint8_t **out,
+                                 size_t *length);
+
+/* Wipes and frees the client nonce of the last OPN request. */
+void uarc__ch_drop_client_nonce(uarc__channel *ch);
+/* Queues an OPN request (Issue or Renew) with a new client nonce and sets the response
+ * deadline. Nothing is queued on failure. */
+uarc_status uarc__ch_queue_opn(uarc__channel *ch, uarc_SecurityTokenRequestType request_type,
+                               int64_t now_ms);
+/* One OPN chunk (whole message in `chunk`): opened, checked, and its token taken into use; the
+ * channel is failed when it does not pass. */
+void uarc__ch_handle_opn(uarc__channel *ch, uint8_t *chunk, size_t size, int64_t now_ms);
 
 #endif

@@ -205,9 +205,15 @@ uarc_status uarc__client_start_channel(uarc_client *c);
 uarc_status uarc__client_begin(uarc_client *c, const char *endpoint_url, bool bytes, int64_t now);
 uarc_status uarc__client_check_endpoint_url(uarc_client *c, const char *endpoint_url);
 
-/* client_security.c: trust, session signatures, user tokens, serverEndpoints */
+/* client_security.c: certificates, trust decisions, endpoints and serverEndpoints */
 uarc_status uarc__client_keep_endpoints(uarc_client *c, const uarc_EndpointDescription *endpoints,
                                         size_t count);
+uarc_status uarc__client_check_password_key(uarc_client *c, char *why, size_t why_size);
+uarc_status uarc__client_check_server_endpoints(uarc_client *c,
+                                                const uarc_CreateSessionResponse *r);
+uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *cc);
+
+/* client_identity.c: session signatures, the server nonce and ECDH key, user identity tokens */
 void uarc__client_keep_server_nonce(uarc_client *c, const uarc_ActivateSessionResponse *r);
 void uarc__client_keep_ecdh_key(uarc_client *c, const uarc_ResponseHeader *h);
 /* The AdditionalHeader of a CreateSession that asks for the server's ECDHKey, and what it points
@@ -223,17 +229,13 @@ uarc_status uarc__client_check_server_signature(uarc_client *c,
                                                 const uarc_CreateSessionResponse *r);
 uarc_status uarc__client_sign_activation(uarc_client *c, uarc_SignatureData *out,
                                          uint8_t **signature);
-uarc_status uarc__client_check_password_key(uarc_client *c, char *why, size_t why_size);
 uarc_status uarc__client_encrypt_password(uarc_client *c, const char *password,
                                           uarc_bytestring *secret, const char **algorithm,
                                           char *why, size_t why_size);
-uarc_status uarc__client_check_server_endpoints(uarc_client *c,
-                                                const uarc_CreateSessionResponse *r);
 uarc_status uarc__client_sign_user_token(uarc_client *c, uarc_SignatureData *out,
                                          uint8_t **signature, char *why, size_t why_size);
 void uarc__client_choose_identity_policy(uarc_client *c, const uarc_CreateSessionResponse *r,
                                          uarc_string *token_security_policy);
-uarc_status uarc__client_prepare_security(uarc_client *c, uarc__channel_config *cc);
 
 /* client_io.c: the socket edge, the only code that writes to or closes the socket. The protocol
  * (client.c, client_connect.c, client_timers.c) only queues bytes in the channel; the public

@@ -1,5 +1,5 @@
-// Shared helpers of the interop tests: run `uarc` and read its JSON Lines events, play a fake
-// server on a raw socket. Paths come from the environment (set by tests/interop/CMakeLists.txt):
+// Shared helpers of the interop tests: run `uarc` and read its JSON Lines events, start the
+// open62541 peer, relay (and cut) a connection, play a fake server on a raw socket. Paths come from the environment (set by tests/interop/CMakeLists.txt):
 //   UARC_BIN  the uarc tool          PEER_DIR  tests/peer (server.mjs, peer.mjs, node_modules)
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -145,6 +145,77 @@ export async function startListen(extra = [], { port = 0 } = {}) {
   proc.port = Number(m[1]);
   proc.url = `opc.tcp://127.0.0.1:${proc.port}`;
   return proc;
+}
+
+/** Starts the open62541 peer (PEER62541, tests/peer62541) as `--uri URI`, re-dialing 100 ms after
+ * a reverse connection ends; `args` are its own options (tests/peer62541/README.md). */
+export async function startPeer62541(uri, args = []) {
+  const program = process.env.PEER62541;
+  if (!program) throw new Error("PEER62541 is not set: run these tests through ctest");
+  const { startPeerProgram } = await loadPeer();
+  return startPeerProgram(program, ["--uri", uri, "--reconnect-interval", "100", ...args],
+    { uri, startTimeoutMs: 20000 });
+}
+
+/**
+ * A TCP relay on 127.0.0.1 to `port`: { port, url, accepted, swallow(), cut(ms), close() }.
+ * `serverDials`: the server is the side that connects to the relay (Reverse Connect).
+ * swallow() drops from then on whatever the server side sends (the client never sees those
+ * responses, as when they die in a broken network); cut(ms) destroys every relayed pair of sockets
+ * and for `ms` refuses new connections by closing them at once, then relays again.
+ */
+export async function relay(port, { serverDials = false } = {}) {
+  const pairs = new Set();
+  const r = { accepted: 0 };
+  let refuseUntil = 0;
+  let swallowing = false;
+  const listening = net.createServer((inbound) => {
+    if (Date.now() < refuseUntil) {
+      inbound.destroy();
+      return;
+    }
+    r.accepted++;
+    const outbound = net.connect(port, "127.0.0.1");
+    const pair = [inbound, outbound];
+    pairs.add(pair);
+    const drop = () => {
+      pairs.delete(pair);
+      inbound.destroy();
+      outbound.destroy();
+    };
+    for (const s of pair) {
+      s.on("error", drop);
+      s.on("close", drop);
+    }
+    const [server, client] = serverDials ? pair : [outbound, inbound];
+    client.pipe(server);
+    server.on("data", (chunk) => {
+      if (swallowing) r.swallowed = (r.swallowed ?? 0) + chunk.length;
+      else client.write(chunk);
+    });
+  });
+  await new Promise((resolve) => listening.listen(0, "127.0.0.1", resolve));
+  r.port = listening.address().port;
+  r.url = `opc.tcp://127.0.0.1:${r.port}`;
+  r.swallow = () => {
+    swallowing = true;
+  };
+  r.cut = (ms = 0) => {
+    refuseUntil = Date.now() + ms;
+    swallowing = false;
+    const n = pairs.size;
+    for (const [a, b] of [...pairs]) {
+      a.destroy();
+      b.destroy();
+    }
+    pairs.clear();
+    return n;
+  };
+  r.close = () => {
+    r.cut();
+    return new Promise((resolve) => listening.close(resolve));
+  };
+  return r;
 }
 
 // ---- UA-TCP bytes ---------------------------------------------------------------------------

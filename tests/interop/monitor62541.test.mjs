@@ -9,81 +9,10 @@
 // Overflow bit of a queue of 2, and a session limited to one PublishRequest.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { runUarc, startListen, loadPeer } from "./helpers.mjs";
-
-const PEER62541 = process.env.PEER62541;
-if (!PEER62541) throw new Error("PEER62541 is not set: run these tests through ctest");
-const { startPeerProgram } = await loadPeer();
+import { runUarc, startListen, relay, startPeer62541 } from "./helpers.mjs";
 
 const MONITOR = ["--interval", "100", "--sampling", "0", "--queue", "10000"];
 const isData = (e) => e.event === "data";
-
-/**
- * A TCP relay on 127.0.0.1 to `port`: { port, url, accepted, swallow(), cut(ms), close() }.
- * `serverDials`: the server is the side that connects to the relay (Reverse Connect).
- * swallow() drops from then on whatever the server side sends (the client never sees those
- * responses, as when they die in a broken network); cut(ms) destroys every relayed pair of sockets
- * and for `ms` refuses new connections by closing them at once, then relays again.
- */
-async function relay(port, { serverDials = false } = {}) {
-  const pairs = new Set();
-  const r = { accepted: 0 };
-  let refuseUntil = 0;
-  let swallowing = false;
-  const listening = net.createServer((inbound) => {
-    if (Date.now() < refuseUntil) {
-      inbound.destroy();
-      return;
-    }
-    r.accepted++;
-    const outbound = net.connect(port, "127.0.0.1");
-    const pair = [inbound, outbound];
-    pairs.add(pair);
-    const drop = () => {
-      pairs.delete(pair);
-      inbound.destroy();
-      outbound.destroy();
-    };
-    for (const s of pair) {
-      s.on("error", drop);
-      s.on("close", drop);
-    }
-    const [server, client] = serverDials ? pair : [outbound, inbound];
-    client.pipe(server);
-    server.on("data", (chunk) => {
-      if (swallowing) r.swallowed = (r.swallowed ?? 0) + chunk.length;
-      else client.write(chunk);
-    });
-  });
-  await new Promise((resolve) => listening.listen(0, "127.0.0.1", resolve));
-  r.port = listening.address().port;
-  r.url = `opc.tcp://127.0.0.1:${r.port}`;
-  r.swallow = () => {
-    swallowing = true;
-  };
-  r.cut = (ms = 0) => {
-    refuseUntil = Date.now() + ms;
-    swallowing = false;
-    const n = pairs.size;
-    for (const [a, b] of [...pairs]) {
-      a.destroy();
-      b.destroy();
-    }
-    pairs.clear();
-    return n;
-  };
-  r.close = () => {
-    r.cut();
-    return new Promise((resolve) => listening.close(resolve));
-  };
-  return r;
-}
-
-function startPeer62541(uri, args = []) {
-  return startPeerProgram(PEER62541, ["--uri", uri, "--reconnect-interval", "100", ...args],
-    { uri, startTimeoutMs: 20000 });
-}
 
 /** Every counter value from the first to the last, each once, in order, in one subscription
  * whose sequence numbers never go back. */

@@ -14,11 +14,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { runUarc, startListen, loadPeer, exitWithin, makeCertificate } from "./helpers.mjs";
-
-const PEER62541 = process.env.PEER62541;
-if (!PEER62541) throw new Error("PEER62541 is not set: run these tests through ctest");
-const { startPeerProgram } = await loadPeer();
+import { runUarc, startListen, exitWithin, makeCertificate, startPeer62541 } from "./helpers.mjs";
 
 const URI = "urn:o62-peer";
 const NODE = "ns=1;s=Scalar.Double";
@@ -44,12 +40,6 @@ const passwordFile = path.join(tmp, "password");
 const wrongFile = path.join(tmp, "wrong");
 fs.writeFileSync(passwordFile, "secret\n");
 fs.writeFileSync(wrongFile, "wrong\n");
-
-/** Starts the open62541 peer; `args` are its own options (tests/peer62541/README.md). */
-function startPeer62541(uri, args = []) {
-  return startPeerProgram(PEER62541, ["--uri", uri, "--reconnect-interval", "100", ...args],
-    { uri, startTimeoutMs: 20000 });
-}
 
 const collector = makeCertificate(tmp, "collector-7", "urn:plant:collector-7");
 const ownCertificate = ["--certificate", collector.cert, "--private-key", collector.key];

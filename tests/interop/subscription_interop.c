@@ -22,6 +22,7 @@
 #include "uarc/uarc.h"
 
 #include "peer_process.h"
+#include "many_items.h"
 
 #define PEER_URI      "urn:uarc:subscription-interop"
 #define START_TIMEOUT 60000
@@ -243,23 +244,6 @@ static void test_transferred_on_a_signed_channel(void **state)
     uarc_client_delete(c);
 }
 
-/* Server.GetMonitoredItems: how many items subscription `id` has on the server. */
-static size_t items_on_server(uarc_client *c, uint32_t id)
-{
-    uarc_nodeid server = uarc_nodeid_numeric(0, UARC_NS0ID_Server);
-    uarc_nodeid method = uarc_nodeid_numeric(0, 11492); /* GetMonitoredItems */
-    uarc_variant in = {.type = UARC_T(UInt32), .data = &id};
-    uarc_variant *out = NULL;
-    size_t out_count = 0;
-    assert_int_equal(uarc_client_call_method(c, &server, &method, &in, 1, &out, &out_count),
-                     UARC_Good);
-    assert_int_equal(out_count, 2);
-    size_t n = out[0].array_length;
-    assert_int_equal(out[1].array_length, n);
-    uarc_array_delete(out, out_count, UARC_T(Variant));
-    return n;
-}
-
 /* Waits until a response of `type` lies in the socket's receive buffer (the channel is None: its
  * bytes are plain), then takes it and everything before it away from the client, as a broken
  * network would; false after WAIT_MS. */
@@ -321,43 +305,7 @@ static void test_item_in_flight_at_a_cut_exists_once(void **state)
     uarc_client_delete(c);
 }
 
-#define MANY_ITEMS 1200u
-#define PER_CALL   "100" /* the peer's MaxMonitoredItemsPerCall */
-
-static size_t many_created, many_modified, many_bad;
-static bool limit_read, refused; /* seen in the log */
-
-static void on_many_created(void *user_data, uarc_subscription *s, uint32_t item,
-                            uarc_status status)
-{
-    (void)user_data, (void)s, (void)item;
-    many_created++;
-    many_bad += status != UARC_Good;
-}
-
-static void on_many_modified(void *user_data, uarc_subscription *s, uint32_t item,
-                             uarc_status status)
-{
-    (void)user_data, (void)s, (void)item;
-    many_modified++;
-    many_bad += status != UARC_Good;
-}
-
-static void on_log(void *user_data, uarc_log_level level, const char *category, const char *message)
-{
-    (void)user_data, (void)level, (void)category;
-    limit_read |= strstr(message, "MaxMonitoredItemsPerCall " PER_CALL) != NULL;
-    refused |= strstr(message, "BadTooManyOperations") != NULL;
-}
-
-/* Drives the client until *counter reaches `count` (or WAIT_MS passed). */
-static void run_until_count(uarc_client *c, const size_t *counter, size_t count)
-{
-    int64_t end = peer_process_now_ms() + WAIT_MS;
-    while (*counter < count && peer_process_now_ms() < end)
-        uarc_client_process(c, 100);
-    assert_int_equal(*counter, count);
-}
+#define PER_CALL "100" /* the peer's MaxMonitoredItemsPerCall */
 
 /* Each call goes out in batches within the server's MaxMonitoredItemsPerCall (read, so none is
  * refused: node-opcua answers BadTooManyOperations past it); every item's result is Good, the
@@ -365,47 +313,10 @@ static void run_until_count(uarc_client *c, const size_t *counter, size_t count)
 static void test_many_items_in_one_call(void **state)
 {
     (void)state;
-    many_created = many_modified = many_bad = 0;
-    limit_read = refused = false;
-    uarc_client_config ccfg = {
-        .connect_timeout_ms = 60000, .request_timeout_ms = 30000, .logger = {.fn = on_log}};
-    uarc_client *c = uarc_client_new(&ccfg);
-    assert_non_null(c);
-    assert_int_equal(uarc_client_connect(c, the_peer.url), UARC_Good);
-    uarc_subscription_config cfg = {.publishing_interval_ms = 100};
-    cfg.callbacks.item_created = on_many_created;
-    cfg.callbacks.item_modified = on_many_modified;
-    cfg.callbacks.item_removed = on_many_modified;
-    uarc_subscription *s;
-    assert_int_equal(uarc_subscription_new(c, &cfg, &s), UARC_Good);
-    static uint32_t handles[MANY_ITEMS];
-    for (size_t i = 0; i < MANY_ITEMS; i++) {
-        uarc_monitored_item_params item = {
-            .node = uarc_nodeid_numeric(0, UARC_NS0ID_Server_ServerStatus_State),
-            .sampling_interval_ms = 1000};
-        assert_int_equal(uarc_subscription_add_item(s, &item, &handles[i]), UARC_Good);
-    }
-    run_until_count(c, &many_created, MANY_ITEMS);
-    assert_int_equal(items_on_server(c, uarc_subscription_id(s)), MANY_ITEMS);
-    assert_int_equal(
-        uarc_subscription_set_monitoring_mode(s, handles, MANY_ITEMS, UARC_MonitoringMode_Disabled),
-        UARC_Good);
-    run_until_count(c, &many_modified, MANY_ITEMS);
-    uarc_monitored_item_params changed = {.sampling_interval_ms = 2000, .queue_size = 2};
-    assert_int_equal(uarc_subscription_modify_items(s, handles, MANY_ITEMS, &changed), UARC_Good);
-    run_until_count(c, &many_modified, 2 * MANY_ITEMS);
-    assert_int_equal(many_bad, 0);
-    assert_int_equal(uarc_subscription_remove_items(s, handles, MANY_ITEMS), UARC_Good);
-    run_until_count(c, &many_modified, 3 * MANY_ITEMS); /* item_removed: each Good */
-    assert_int_equal(many_bad, 0);
-    int64_t end = peer_process_now_ms() + WAIT_MS;
-    size_t left;
-    while ((left = items_on_server(c, uarc_subscription_id(s))) > 0 && peer_process_now_ms() < end)
-        uarc_client_process(c, 100);
-    assert_int_equal(left, 0);
-    assert_true(limit_read);
-    assert_false(refused);
-    uarc_client_delete(c);
+    many_items_log log;
+    many_items_back_and_forth(the_peer.url, 0, &log);
+    assert_int_equal(log.limit, atoi(PER_CALL));
+    assert_int_equal(log.refused, 0);
 }
 
 static int group_setup(void **state)

@@ -27,6 +27,8 @@
 #include <open62541/server.h>
 #include <open62541/server_config_default.h>
 
+#include "address_space.h"
+
 #define MAX_LIST 32
 
 static const char usage_text[] =
@@ -52,6 +54,16 @@ static const char usage_text[] =
     "  --max-publish-requests N  PublishRequests a session queues (open62541's\n"
     "                            maxPublishReqPerSession; default: its own); one more gets the\n"
     "                            oldest answered BadTooManyPublishRequests\n"
+    "  --max-monitored-items-per-call N\n"
+    "                            OperationLimits/MaxMonitoredItemsPerCall (open62541's\n"
+    "                            maxMonitoredItemsPerCall; default 0: none); a Create/Modify/\n"
+    "                            SetMonitoringMode/DeleteMonitoredItems of more items gets\n"
+    "                            BadTooManyOperations\n"
+    "  --advertise-max-monitored-items-per-call N\n"
+    "                            what OperationLimits/MaxMonitoredItemsPerCall reads instead\n"
+    "                            (0: no limit); the limit above is still enforced\n"
+    "  --events-every MS         raise a BaseEventType event on the Server object every MS:\n"
+    "                            Message \"tick N\" (N from 1), Severity 100 (default 0: none)\n"
     "  --max-retransmission-queue N\n"
     "                            NotificationMessages a session keeps for Republish (open62541's\n"
     "                            maxRetransmissionQueueSize; default: no limit)\n"
@@ -74,7 +86,9 @@ typedef struct options {
     const char *certificate_out;
     bool ecc;
     unsigned max_publish_requests; /* 0: open62541's default */
-    unsigned max_retransmission;   /* 0: no limit */
+    unsigned max_items_per_call;   /* 0: no limit */
+    address_space_options space;
+    unsigned max_retransmission; /* 0: no limit */
     bool verbose;
 } options;
 
@@ -191,6 +205,13 @@ static void parse_options(int argc, char **argv, options *o)
             o->certificate_out = value;
         } else if (strcmp(arg, "--max-publish-requests") == 0) {
             o->max_publish_requests = parse_uint(arg, value, 1000);
+        } else if (strcmp(arg, "--max-monitored-items-per-call") == 0) {
+            o->max_items_per_call = parse_uint(arg, value, 1000000);
+        } else if (strcmp(arg, "--advertise-max-monitored-items-per-call") == 0) {
+            o->space.advertise_limit = true;
+            o->space.advertised_limit = parse_uint(arg, value, 1000000);
+        } else if (strcmp(arg, "--events-every") == 0) {
+            o->space.events_every_ms = parse_uint(arg, value, 3600000);
         } else if (strcmp(arg, "--max-retransmission-queue") == 0) {
             o->max_retransmission = parse_uint(arg, value, 100000);
         } else if (strcmp(arg, "--verbose") == 0) {
@@ -305,6 +326,8 @@ static UA_StatusCode configure(UA_ServerConfig *config, const options *o, const 
     config->allowNonePolicyPassword = false;
     if (o->max_publish_requests)
         config->maxPublishReqPerSession = o->max_publish_requests;
+    config->maxMonitoredItemsPerCall = o->max_items_per_call;
+    config->serviceNotificationCallback = peer_count_service;
     config->maxRetransmissionQueueSize = o->max_retransmission;
 
     if ((s = UA_ServerConfig_addSecurityPolicyNone(config, certificate)) != UA_STATUSCODE_GOOD ||
@@ -342,52 +365,6 @@ static UA_StatusCode configure(UA_ServerConfig *config, const options *o, const 
     if (s != UA_STATUSCODE_GOOD)
         return s;
     return UA_ServerConfig_addAllEndpoints(config);
-}
-
-/* ---- address space ---------------------------------------------------------------------- */
-
-static UA_StatusCode add_variable(UA_Server *server, const char *id, const void *value,
-                                  const UA_DataType *type, bool writable)
-{
-    UA_VariableAttributes attr = UA_VariableAttributes_default;
-    attr.displayName = UA_LOCALIZEDTEXT("", (char *)(uintptr_t)id);
-    attr.dataType = type->typeId;
-    attr.valueRank = UA_VALUERANK_SCALAR;
-    attr.accessLevel = UA_ACCESSLEVELMASK_READ | (writable ? UA_ACCESSLEVELMASK_WRITE : 0);
-    attr.userAccessLevel = attr.accessLevel;
-    UA_Variant_setScalar(&attr.value, (void *)(uintptr_t)value, type);
-    return UA_Server_addVariableNode(server, UA_NODEID_STRING(1, (char *)(uintptr_t)id),
-                                     UA_NS0ID(OBJECTSFOLDER), UA_NS0ID(ORGANIZES),
-                                     UA_QUALIFIEDNAME(1, (char *)(uintptr_t)id),
-                                     UA_NS0ID(BASEDATAVARIABLETYPE), attr, NULL, NULL);
-}
-
-static UA_UInt32 counter;
-
-/* ns=1;s=Counter counts up every 10 ms, for subscription tests. */
-static void count(UA_Server *server, void *data)
-{
-    (void)data;
-    counter++;
-    UA_Variant v;
-    UA_Variant_setScalar(&v, &counter, &UA_TYPES[UA_TYPES_UINT32]);
-    UA_Server_writeValue(server, UA_NODEID_STRING(1, "Counter"), v);
-}
-
-static UA_StatusCode build_address_space(UA_Server *server)
-{
-    UA_Double pi = 3.141592653589793;
-    UA_Int32 i32 = -2000000000;
-    UA_Boolean yes = true;
-    UA_String text = UA_STRING("Hello, uarc \xe2\x9c\x93");
-    UA_StatusCode s = add_variable(server, "Scalar.Double", &pi, &UA_TYPES[UA_TYPES_DOUBLE], true);
-    s |= add_variable(server, "Scalar.Int32", &i32, &UA_TYPES[UA_TYPES_INT32], true);
-    s |= add_variable(server, "Scalar.Boolean", &yes, &UA_TYPES[UA_TYPES_BOOLEAN], true);
-    s |= add_variable(server, "Scalar.String", &text, &UA_TYPES[UA_TYPES_STRING], true);
-    s |= add_variable(server, "Counter", &counter, &UA_TYPES[UA_TYPES_UINT32], false);
-    if (s == UA_STATUSCODE_GOOD)
-        s = UA_Server_addRepeatedCallback(server, count, NULL, 10.0, NULL);
-    return s;
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -505,7 +482,7 @@ int main(int argc, char **argv)
         return 1;
     }
     char url[256];
-    s = build_address_space(server);
+    s = peer_build_address_space(server, &o.space);
     if (s == UA_STATUSCODE_GOOD)
         s = UA_Server_run_startup(server);
     if (s != UA_STATUSCODE_GOOD || !listening_url(server, url, sizeof url)) {

@@ -56,9 +56,9 @@ static inline bool peer_silent(byte_peer *p)
     return p->out_length == 0;
 }
 
-/* Pops a MSG request of `type`, decodes it into `request` (may be NULL; uarc_clear it) and
- * returns its RequestId. */
-static inline uint32_t peer_pop_request(byte_peer *p, const uarc_type *type, void *request)
+/* Pops the next MSG request: the numeric id of its encoding NodeId; *body (may be NULL) gets
+ * where the request after that NodeId starts in p->message. */
+static inline uint32_t peer_pop_any(byte_peer *p, size_t *body)
 {
     peer_pop(p, "MSGF");
     size_t offset = 0;
@@ -67,12 +67,33 @@ static inline uint32_t peer_pop_request(byte_peer *p, const uarc_type *type, voi
         uarc_decode(p->message + 24, p->message_length - 24, &offset, &id, UARC_T(NodeId), NULL),
         UARC_Good);
     assert_int_equal(id.identifier_type, UARC_NODEID_NUMERIC);
-    if (id.identifier.numeric != type->binary_encoding_id)
-        fail_msg("expected a %s, got encoding i=%u", type->name, id.identifier.numeric);
+    if (body)
+        *body = 24 + offset;
+    return id.identifier.numeric;
+}
+
+/* Decodes the request peer_pop_any() popped, from `body` on, into `request` (uarc_clear it) and
+ * returns its RequestId. */
+static inline uint32_t peer_decode_request(byte_peer *p, size_t body, const uarc_type *type,
+                                           void *request)
+{
+    size_t offset = 0;
+    assert_int_equal(
+        uarc_decode(p->message + body, p->message_length - body, &offset, request, type, NULL),
+        UARC_Good);
+    return get_u32(p->message + 20);
+}
+
+/* Pops a MSG request of `type`, decodes it into `request` (may be NULL; uarc_clear it) and
+ * returns its RequestId. */
+static inline uint32_t peer_pop_request(byte_peer *p, const uarc_type *type, void *request)
+{
+    size_t body;
+    uint32_t encoding = peer_pop_any(p, &body);
+    if (encoding != type->binary_encoding_id)
+        fail_msg("expected a %s, got encoding i=%u", type->name, encoding);
     if (request)
-        assert_int_equal(
-            uarc_decode(p->message + 24, p->message_length - 24, &offset, request, type, NULL),
-            UARC_Good);
+        peer_decode_request(p, body, type, request);
     return get_u32(p->message + 20);
 }
 
@@ -99,6 +120,22 @@ static inline void peer_fault(byte_peer *p, uint32_t request_id, uarc_status sta
     peer_reply(p, request_id, &fault, UARC_T(ServiceFault));
 }
 
+/* Pops the client's OPN request and answers it (Issue, SecurityPolicy None) with the next
+ * sequence number: what the client's processing returned. */
+static inline uarc_status peer_answer_opn(byte_peer *p)
+{
+    peer_pop(p, "OPNF");
+    const uint8_t *buf = p->message;
+    size_t pos = 12; /* after the three strings of the asymmetric header: sequence, request id */
+    for (int i = 0; i < 3; i++) {
+        int32_t len = (int32_t)get_u32(buf + pos);
+        pos += 4 + (len > 0 ? (size_t)len : 0);
+    }
+    fake_frame f;
+    frame_opn_response(&f, PEER_CHANNEL_ID, PEER_TOKEN_ID, p->sequence++, get_u32(buf + pos + 4));
+    return peer_feed(p, &f);
+}
+
 /* HEL, ACK, OPN: the channel of a (re)started byte-mode connection. */
 static inline void peer_open_channel(byte_peer *p)
 {
@@ -107,15 +144,7 @@ static inline void peer_open_channel(byte_peer *p)
     fake_frame f;
     frame_ack(&f);
     assert_int_equal(peer_feed(p, &f), UARC_Good);
-    peer_pop(p, "OPNF");
-    const uint8_t *buf = p->message;
-    size_t pos = 12; /* after the three strings of the asymmetric header: sequence, request id */
-    for (int i = 0; i < 3; i++) {
-        int32_t len = (int32_t)get_u32(buf + pos);
-        pos += 4 + (len > 0 ? (size_t)len : 0);
-    }
-    frame_opn_response(&f, PEER_CHANNEL_ID, PEER_TOKEN_ID, p->sequence++, get_u32(buf + pos + 4));
-    assert_int_equal(peer_feed(p, &f), UARC_Good);
+    assert_int_equal(peer_answer_opn(p), UARC_Good);
 }
 
 /* CreateSession and ActivateSession answered: a new session. */
@@ -135,14 +164,47 @@ static inline void peer_new_session(byte_peer *p, uint32_t token)
     assert_int_equal(uarc_client_state_get(p->client), UARC_CLIENT_SESSION_ACTIVE);
 }
 
-/* A byte-mode client with an active session at PEER_START_MS. */
-static inline void peer_open(byte_peer *p, const uarc_client_config *cfg)
+/* The connection drops (its transport closes) and a new one is opened a second later, up to the
+ * client's ActivateSession. */
+static inline void peer_reconnect(byte_peer *p)
+{
+    assert_int_equal(uarc_client_transport_closed(p->client, UARC_Good), UARC_BadConnectionClosed);
+    p->now += 1000;
+    peer_open_channel(p);
+}
+
+/* Answers the client's ActivateSession Good: the session is resumed. */
+static inline void peer_resume_session(byte_peer *p)
+{
+    uarc_ActivateSessionResponse as;
+    uarc_init(&as, UARC_T(ActivateSessionResponse));
+    peer_reply(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL), &as,
+               UARC_T(ActivateSessionResponse));
+}
+
+/* The server lost the session: the client's ActivateSession is refused (BadSessionIdInvalid)
+ * and a new session is made (authentication token `token`). */
+static inline void peer_replace_session(byte_peer *p, uint32_t token)
+{
+    peer_fault(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL),
+               UARC_BadSessionIdInvalid);
+    peer_new_session(p, token);
+}
+
+/* A byte-mode client of `cfg` at PEER_START_MS, not started. */
+static inline void peer_new(byte_peer *p, const uarc_client_config *cfg)
 {
     memset(p, 0, sizeof *p);
     p->now = PEER_START_MS;
     p->sequence = 1;
     p->client = uarc_client_new(cfg);
     assert_non_null(p->client);
+}
+
+/* A byte-mode client with an active session at PEER_START_MS. */
+static inline void peer_open(byte_peer *p, const uarc_client_config *cfg)
+{
+    peer_new(p, cfg);
     peer_open_channel(p);
     peer_new_session(p, 78);
 }

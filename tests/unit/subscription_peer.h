@@ -88,11 +88,9 @@ static inline uarc_subscription_config config_for(recorder *r)
     return cfg;
 }
 
-static inline void reply_create(byte_peer *p, uint32_t id)
+/* Answers CreateSubscription `rid`: subscription `id` with INTERVAL_MS and KEEPALIVE. */
+static inline void answer_create(byte_peer *p, uint32_t rid, uint32_t id)
 {
-    uarc_CreateSubscriptionRequest req;
-    uint32_t rid = peer_pop_request(p, UARC_T(CreateSubscriptionRequest), &req);
-    assert_true(req.requestedLifetimeCount >= 3 * req.requestedMaxKeepAliveCount);
     uarc_CreateSubscriptionResponse r;
     uarc_init(&r, UARC_T(CreateSubscriptionResponse));
     r.subscriptionId = id;
@@ -100,6 +98,15 @@ static inline void reply_create(byte_peer *p, uint32_t id)
     r.revisedMaxKeepAliveCount = KEEPALIVE;
     r.revisedLifetimeCount = 1200;
     peer_reply(p, rid, &r, UARC_T(CreateSubscriptionResponse));
+}
+
+/* Pops the CreateSubscription the client sent next and answers it (answer_create). */
+static inline void reply_create(byte_peer *p, uint32_t id)
+{
+    uarc_CreateSubscriptionRequest req;
+    uint32_t rid = peer_pop_request(p, UARC_T(CreateSubscriptionRequest), &req);
+    assert_true(req.requestedLifetimeCount >= 3 * req.requestedMaxKeepAliveCount);
+    answer_create(p, rid, id);
 }
 
 /* Answers a CreateMonitoredItems with `count` Good results; returns how many items it asked. */

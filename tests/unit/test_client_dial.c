@@ -135,19 +135,7 @@ static void test_dial_ipv4(void **state)
     char url[64];
     snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u/some/path", port);
     dial_and_refuse(server, url);
-    close(server);
-}
-
-/* The same through uarc_client_process_events(). */
-static void test_dial_with_events_handed_in(void **state)
-{
-    (void)state;
-    uint16_t port;
-    int server = listen_on(AF_INET, &port);
-    assert_true(server >= 0);
-    char url[64];
-    snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", port);
-    dial_and_refuse_by(server, url, false);
+    dial_and_refuse_by(server, url, false); /* the events handed in by a poll here */
     close(server);
 }
 
@@ -324,7 +312,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dial_ipv4),
-        cmocka_unit_test(test_dial_with_events_handed_in),
         cmocka_unit_test(test_events_handed_in_are_the_only_wait),
         cmocka_unit_test(test_dial_ipv6),
         cmocka_unit_test(test_dial_name_tries_every_address),

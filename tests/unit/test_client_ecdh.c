@@ -14,44 +14,31 @@
 
 #include "client/client_internal.h"
 #include "core/alloc.h"
+#include "app_pair.h"
 
 #define P256 "http://opcfoundation.org/UA/SecurityPolicy#ECC_nistP256"
 
 static const uarc__security_policy *policy = &uarc__security_policy_ecc_nistp256;
-static uint8_t *cert[2], *key[2];
-static size_t cert_length[2], key_length[2];
+static app_pair apps;
 
 static int setup(void **state)
 {
     (void)state;
-    for (int i = 0; i < 2; i++)
-        if (uarc_certificate_generate_for(i ? "urn:test:server" : "urn:test:client", P256, &cert[i],
-                                          &cert_length[i], &key[i], &key_length[i]) != UARC_Good)
-            return -1;
-    return 0;
+    return app_pair_make(&apps, P256);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 2; i++) {
-        uarc__free(cert[i]);
-        uarc__free(key[i]);
-    }
+    app_pair_free(&apps);
     return 0;
 }
 
 /* The security context of application `self` (0 client, 1 server) facing the other. */
 static void *context_of(int self)
 {
-    uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
-                                    {cert[self], cert_length[self]},
-                                    {key[self], key_length[self]},
-                                    {cert[1 - self], cert_length[1 - self]},
-                                    self == 1};
-    void *context = NULL;
-    assert_int_equal(policy->context_new(&config, &context), UARC_Good);
-    return context;
+    return app_pair_context(&apps, policy, self, UARC_MessageSecurityMode_SignAndEncrypt,
+                            self == 1);
 }
 
 /* A response header whose AdditionalHeader carries `ephemeral` as ECDHKey. */

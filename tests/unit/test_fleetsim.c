@@ -574,6 +574,26 @@ static size_t values(const uarc_NotificationMessage *m, uint32_t *out, size_t ma
     return d->monitoredItemsSize;
 }
 
+/* Asks for message `sequence` of `subscription` again. */
+static void republish(client *c, int64_t now, uint32_t subscription, uint32_t sequence)
+{
+    uarc_RepublishRequest q;
+    uarc_init(&q, UARC_T(RepublishRequest));
+    q.subscriptionId = subscription;
+    q.retransmitSequenceNumber = sequence;
+    assert_true(send_request(c, &q, UARC_T(RepublishRequest), now));
+}
+
+/* Takes the Republish response: the counter values of its message (values()). */
+static size_t republished(client *c, uint32_t *out, size_t max)
+{
+    uarc_RepublishResponse r;
+    response(c, UARC_T(RepublishResponse), &r);
+    size_t n = values(&r.notificationMessage, out, max);
+    uarc_clear(&r, UARC_T(RepublishResponse));
+    return n;
+}
+
 static void test_publish_every_change_once_then_keepalive(void **state)
 {
     (void)state;
@@ -610,20 +630,10 @@ static void test_publish_every_change_once_then_keepalive(void **state)
     uarc_clear(&r, UARC_T(PublishResponse));
 
     /* Republish: 2 is kept, 1 was acknowledged. */
-    uarc_RepublishRequest rq;
-    uarc_init(&rq, UARC_T(RepublishRequest));
-    rq.subscriptionId = sub;
-    rq.retransmitSequenceNumber = 2;
-    assert_true(send_request(&c, &rq, UARC_T(RepublishRequest), T0 + 1150));
-    uarc_RepublishResponse rr;
-    response(&c, UARC_T(RepublishResponse), &rr);
-    assert_int_equal(values(&rr.notificationMessage, v, 32), 10);
+    republish(&c, T0 + 1150, sub, 2);
+    assert_int_equal(republished(&c, v, 32), 10);
     assert_int_equal(v[9], 11);
-    uarc_clear(&rr, UARC_T(RepublishResponse));
-    uarc_init(&rq, UARC_T(RepublishRequest));
-    rq.subscriptionId = sub;
-    rq.retransmitSequenceNumber = 1;
-    assert_true(send_request(&c, &rq, UARC_T(RepublishRequest), T0 + 1150));
+    republish(&c, T0 + 1150, sub, 1);
     assert_int_equal(fault_status(&c), UARC_BadMessageNotAvailable);
     client_clear(&c);
 
@@ -670,17 +680,10 @@ static void test_resume_republish_and_restart(void **state)
     assert_true(send_request(&c, &q, UARC_T(ReadRequest), T0 + 300));
     assert_int_equal(fault_status(&c), UARC_BadSessionNotActivated);
     activate(&c, T0 + 300, UARC_Good);
-    uarc_RepublishRequest rq;
-    uarc_init(&rq, UARC_T(RepublishRequest));
-    rq.subscriptionId = sub;
-    rq.retransmitSequenceNumber = 1;
-    assert_true(send_request(&c, &rq, UARC_T(RepublishRequest), T0 + 300));
-    uarc_RepublishResponse rr;
-    response(&c, UARC_T(RepublishResponse), &rr);
+    republish(&c, T0 + 300, sub, 1);
     uint32_t v[32];
-    assert_int_equal(values(&rr.notificationMessage, v, 32), 1);
+    assert_int_equal(republished(&c, v, 32), 1);
     assert_int_equal(v[0], 1);
-    uarc_clear(&rr, UARC_T(RepublishResponse));
     publish(&c, T0 + 300, sub, 1);
     uarc_PublishResponse r;
     response(&c, UARC_T(PublishResponse), &r); /* changes 2 and 3 waited */
@@ -748,17 +751,10 @@ static void test_lost_publish_response_is_republished(void **state)
     sim_conn_closed(&c.conn);
     connect_channel(&c, T0 + 200);
     activate(&c, T0 + 200, UARC_Good);
-    uarc_RepublishRequest rq;
-    uarc_init(&rq, UARC_T(RepublishRequest));
-    rq.subscriptionId = sub;
-    rq.retransmitSequenceNumber = 1;
-    assert_true(send_request(&c, &rq, UARC_T(RepublishRequest), T0 + 200));
-    uarc_RepublishResponse rr;
-    response(&c, UARC_T(RepublishResponse), &rr);
+    republish(&c, T0 + 200, sub, 1);
     uint32_t v[4];
-    assert_int_equal(values(&rr.notificationMessage, v, 4), 1);
+    assert_int_equal(republished(&c, v, 4), 1);
     assert_int_equal(v[0], 1);
-    uarc_clear(&rr, UARC_T(RepublishResponse));
     client_clear(&c);
 }
 

@@ -33,6 +33,7 @@
 #include "channel/security.h"
 #include "core/alloc.h"
 #include "uarc/client.h"
+#include "app_pair.h"
 #include "rsa_keys.h"
 
 static const uint8_t short_expected[40] = {
@@ -77,8 +78,7 @@ static const uarc__security_policy *const secured[] = {
 };
 
 /* Two applications' certificates, made once. */
-static uint8_t *cert[2], *key[2];
-static size_t cert_length[2], key_length[2];
+static app_pair apps;
 
 static int setup(void **state)
 {
@@ -87,21 +87,13 @@ static int setup(void **state)
         client_nonce[i] = (uint8_t)i;
         server_nonce[i] = (uint8_t)(0x20 + i);
     }
-    const char *uris[2] = {"urn:test:client", "urn:test:server"};
-    for (int i = 0; i < 2; i++)
-        if (uarc__crypto_make_certificate(uris[i], NULL, &cert[i], &cert_length[i], &key[i],
-                                          &key_length[i]) != UARC_Good)
-            return -1;
-    return 0;
+    return app_pair_make(&apps, NULL);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 2; i++) {
-        uarc__free(cert[i]);
-        uarc__free(key[i]);
-    }
+    app_pair_free(&apps);
     return 0;
 }
 
@@ -109,16 +101,7 @@ static int teardown(void **state)
 static void *context_of(const uarc__security_policy *policy, int self,
                         uarc_MessageSecurityMode mode)
 {
-    uarc__security_config config = {
-        mode,
-        {cert[self], cert_length[self]},
-        {key[self], key_length[self]},
-        {cert[1 - self], cert_length[1 - self]},
-        false,
-    };
-    void *context = NULL;
-    assert_int_equal(policy->context_new(&config, &context), UARC_Good);
-    return context;
+    return app_pair_context(&apps, policy, self, mode, false);
 }
 
 static void test_p_sha256_known_answers(void **state)
@@ -175,17 +158,7 @@ static void test_asymmetric_round_trip(void **state)
         uint8_t body[700];
         for (size_t j = 0; j < sizeof body; j++)
             body[j] = (uint8_t)(j * 7);
-        uarc__chunk_info info = {0};
-        info.type = UARC__UATCP_OPN;
-        info.chunk_type = 'F';
-        info.channel_id = 5;
-        info.policy_uri = (uarc_view){(const uint8_t *)policy->uri, strlen(policy->uri)};
-        info.sender_certificate = policy->local_certificate(sender);
-        info.receiver_thumbprint = policy->remote_thumbprint(sender);
-        info.sequence_number = 51;
-        info.request_id = 1;
-        info.body = body;
-        info.body_length = sizeof body;
+        uarc__chunk_info info = test_opn_chunk(policy, sender, 5, 51, body, sizeof body);
         uarc__chunk_security out_security = {policy, sender, NULL};
         static uint8_t chunk[8192], copy[8192];
         size_t size;
@@ -212,7 +185,8 @@ static void test_asymmetric_round_trip(void **state)
                                       (uarc_view){(const uint8_t *)"01234567890123456789", 20}),
             UARC_BadCertificateInvalid);
         /* a certificate that is not the one configured for the peer */
-        assert_int_equal(policy->check_asym_header(receiver, (uarc_view){cert[1], cert_length[1]},
+        assert_int_equal(policy->check_asym_header(receiver,
+                                                   (uarc_view){apps.cert[1], apps.cert_length[1]},
                                                    got.receiver_thumbprint),
                          UARC_BadCertificateInvalid);
         /* a flipped ciphertext byte */
@@ -246,15 +220,7 @@ static void test_symmetric_round_trip(void **state)
             uint8_t body[333];
             for (size_t j = 0; j < sizeof body; j++)
                 body[j] = (uint8_t)(j * 3 + 1);
-            uarc__chunk_info info = {0};
-            info.type = UARC__UATCP_MSG;
-            info.chunk_type = 'F';
-            info.channel_id = 5;
-            info.token_id = 9;
-            info.sequence_number = 77;
-            info.request_id = 4;
-            info.body = body;
-            info.body_length = sizeof body;
+            uarc__chunk_info info = test_msg_chunk(body, sizeof body);
             uarc__chunk_security out_security = {policy, client, client_k};
             uint8_t chunk[1024];
             size_t size;
@@ -326,22 +292,23 @@ static void test_context_refusals(void **state)
     const uarc__security_policy *policy = &uarc__security_policy_basic256sha256;
     void *context = NULL;
     uarc__security_config config = {UARC_MessageSecurityMode_None,
-                                    {cert[0], cert_length[0]},
-                                    {key[0], key_length[0]},
-                                    {cert[1], cert_length[1]},
+                                    {apps.cert[0], apps.cert_length[0]},
+                                    {apps.key[0], apps.key_length[0]},
+                                    {apps.cert[1], apps.cert_length[1]},
                                     false};
     assert_int_equal(policy->context_new(&config, &context), UARC_BadSecurityModeRejected);
     config.mode = UARC_MessageSecurityMode_Sign;
-    config.local_private_key = (uarc_view){key[1], key_length[1]}; /* not the certificate's key */
+    config.local_private_key =
+        (uarc_view){apps.key[1], apps.key_length[1]}; /* not the certificate's key */
     assert_int_equal(policy->context_new(&config, &context), UARC_BadCertificateInvalid);
-    config.local_private_key = (uarc_view){key[0], key_length[0]};
+    config.local_private_key = (uarc_view){apps.key[0], apps.key_length[0]};
     config.remote_certificate = (uarc_view){NULL, 0};
     assert_int_equal(policy->context_new(&config, &context), UARC_BadCertificateInvalid);
     config.remote_certificate = (uarc_view){(const uint8_t *)"garbage", 7};
     assert_int_equal(policy->context_new(&config, &context), UARC_BadCertificateInvalid);
     /* Invalid reads as SignAndEncrypt */
     config.mode = UARC_MessageSecurityMode_Invalid;
-    config.remote_certificate = (uarc_view){cert[1], cert_length[1]};
+    config.remote_certificate = (uarc_view){apps.cert[1], apps.cert_length[1]};
     assert_int_equal(policy->context_new(&config, &context), UARC_Good);
     assert_int_equal(policy->mode(context), UARC_MessageSecurityMode_SignAndEncrypt);
     policy->context_delete(context);
@@ -365,10 +332,11 @@ static void test_remote_key_sizes(void **state)
         const uarc__security_policy *policy = secured[i];
         for (size_t j = 0; j < sizeof refused / sizeof refused[0]; j++) {
             size_t length;
-            uint8_t *remote = rsa_certificate_of_bits(refused[j], key[0], key_length[0], &length);
+            uint8_t *remote =
+                rsa_certificate_of_bits(refused[j], apps.key[0], apps.key_length[0], &length);
             uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
-                                            {cert[0], cert_length[0]},
-                                            {key[0], key_length[0]},
+                                            {apps.cert[0], apps.cert_length[0]},
+                                            {apps.key[0], apps.key_length[0]},
                                             {remote, length},
                                             false};
             void *context = NULL;
@@ -383,10 +351,11 @@ static void test_remote_key_sizes(void **state)
         }
         for (size_t j = 0; j < sizeof accepted / sizeof accepted[0]; j++) {
             size_t length;
-            uint8_t *remote = rsa_certificate_of_bits(accepted[j], key[0], key_length[0], &length);
+            uint8_t *remote =
+                rsa_certificate_of_bits(accepted[j], apps.key[0], apps.key_length[0], &length);
             uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
-                                            {cert[0], cert_length[0]},
-                                            {key[0], key_length[0]},
+                                            {apps.cert[0], apps.cert_length[0]},
+                                            {apps.key[0], apps.key_length[0]},
                                             {remote, length},
                                             false};
             void *context = NULL;
@@ -400,16 +369,7 @@ static void test_remote_key_sizes(void **state)
             assert_int_equal(layout.signature_size, 256);
 
             static uint8_t body[1000], chunk[16384];
-            uarc__chunk_info info = {0};
-            info.type = UARC__UATCP_OPN;
-            info.chunk_type = 'F';
-            info.policy_uri = (uarc_view){(const uint8_t *)policy->uri, strlen(policy->uri)};
-            info.sender_certificate = policy->local_certificate(context);
-            info.receiver_thumbprint = policy->remote_thumbprint(context);
-            info.sequence_number = 1;
-            info.request_id = 1;
-            info.body = body;
-            info.body_length = sizeof body;
+            uarc__chunk_info info = test_opn_chunk(policy, context, 0, 1, body, sizeof body);
             uarc__chunk_security security = {policy, context, NULL};
             size_t size = 0, header = uarc__chunk_header_size(&info);
             assert_true(uarc__chunk_max_body(&security, &info, sizeof chunk) >= sizeof body);
@@ -433,7 +393,7 @@ static void test_local_key_size(void **state)
         uarc__security_config config = {UARC_MessageSecurityMode_SignAndEncrypt,
                                         {small_cert, small_cert_length},
                                         {small_key, small_key_length},
-                                        {cert[1], cert_length[1]},
+                                        {apps.cert[1], apps.cert_length[1]},
                                         false};
         void *context = NULL;
         assert_int_equal(secured[i]->context_new(&config, &context),
@@ -448,8 +408,8 @@ static void test_local_key_size(void **state)
  * OpenSSL's RSA_PSS_SALTLEN_* choices). */
 static void sign_pss(int salt, const uint8_t *data, size_t length, uint8_t signature[256])
 {
-    const unsigned char *p = key[1];
-    EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)key_length[1]);
+    const unsigned char *p = apps.key[1];
+    EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)apps.key_length[1]);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     size_t size = 256;
@@ -465,8 +425,8 @@ static void sign_pss(int salt, const uint8_t *data, size_t length, uint8_t signa
 static bool verifies_with_salt(int salt, const uint8_t *data, size_t length,
                                const uint8_t signature[256])
 {
-    const unsigned char *p = cert[1];
-    X509 *x = d2i_X509(NULL, &p, (long)cert_length[1]);
+    const unsigned char *p = apps.cert[1];
+    X509 *x = d2i_X509(NULL, &p, (long)apps.cert_length[1]);
     EVP_PKEY *pkey = x ? X509_get_pubkey(x) : NULL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
@@ -520,20 +480,23 @@ static void test_certificate_uri(void **state)
 {
     (void)state;
     char uri[128];
-    assert_int_equal(uarc__crypto_certificate_uri(cert[1], cert_length[1], uri, sizeof uri),
-                     UARC_Good);
+    assert_int_equal(
+        uarc__crypto_certificate_uri(apps.cert[1], apps.cert_length[1], uri, sizeof uri),
+        UARC_Good);
     assert_string_equal(uri, "urn:test:server");
-    assert_int_equal(uarc__crypto_certificate_uri(cert[1], cert_length[1], uri, 5),
+    assert_int_equal(uarc__crypto_certificate_uri(apps.cert[1], apps.cert_length[1], uri, 5),
                      UARC_BadCertificateUriInvalid);
     assert_int_equal(uarc__crypto_certificate_uri((const uint8_t *)"x", 1, uri, sizeof uri),
                      UARC_BadCertificateInvalid);
-    assert_int_equal(uarc__crypto_first_certificate(cert[0], cert_length[0]), cert_length[0]);
+    assert_int_equal(uarc__crypto_first_certificate(apps.cert[0], apps.cert_length[0]),
+                     apps.cert_length[0]);
     /* the public form the reverse-connect hub uses */
     memset(uri, 0, sizeof uri);
-    assert_int_equal(uarc_certificate_uri(cert[1], cert_length[1], uri, sizeof uri), UARC_Good);
+    assert_int_equal(uarc_certificate_uri(apps.cert[1], apps.cert_length[1], uri, sizeof uri),
+                     UARC_Good);
     assert_string_equal(uri, "urn:test:server");
     assert_int_equal(uarc_certificate_uri(NULL, 0, uri, sizeof uri), UARC_BadInvalidArgument);
-    assert_int_equal(uarc_certificate_uri(cert[1], cert_length[1], uri, 0),
+    assert_int_equal(uarc_certificate_uri(apps.cert[1], apps.cert_length[1], uri, 0),
                      UARC_BadInvalidArgument);
 }
 

@@ -24,6 +24,7 @@
 #include "channel/security.h"
 #include "core/alloc.h"
 #include "uarc/client.h"
+#include "app_pair.h"
 
 typedef struct ecc_case {
     const uarc__security_policy *policy;
@@ -41,8 +42,7 @@ static const ecc_case cases[] = {
 #define CASES (sizeof cases / sizeof cases[0])
 
 /* Per case: a client and a server certificate on its curve, made once. */
-static uint8_t *cert[CASES][2], *key[CASES][2];
-static size_t cert_length[CASES][2], key_length[CASES][2];
+static app_pair apps[CASES];
 static uint8_t *rsa_cert, *rsa_key;
 static size_t rsa_cert_length, rsa_key_length;
 
@@ -50,11 +50,8 @@ static int setup(void **state)
 {
     (void)state;
     for (size_t i = 0; i < CASES; i++)
-        for (int j = 0; j < 2; j++)
-            if (uarc_certificate_generate_for(j ? "urn:test:server" : "urn:test:client",
-                                              cases[i].policy->uri, &cert[i][j], &cert_length[i][j],
-                                              &key[i][j], &key_length[i][j]) != UARC_Good)
-                return -1;
+        if (app_pair_make(&apps[i], cases[i].policy->uri) != 0)
+            return -1;
     return uarc_certificate_generate_for("urn:test:rsa", NULL, &rsa_cert, &rsa_cert_length,
                                          &rsa_key, &rsa_key_length) == UARC_Good
                ? 0
@@ -65,10 +62,7 @@ static int teardown(void **state)
 {
     (void)state;
     for (size_t i = 0; i < CASES; i++)
-        for (int j = 0; j < 2; j++) {
-            uarc__free(cert[i][j]);
-            uarc__free(key[i][j]);
-        }
+        app_pair_free(&apps[i]);
     uarc__free(rsa_cert);
     uarc__free(rsa_key);
     return 0;
@@ -76,16 +70,7 @@ static int teardown(void **state)
 
 static void *context_of(size_t i, int self, uarc_MessageSecurityMode mode)
 {
-    uarc__security_config config = {
-        mode,
-        {cert[i][self], cert_length[i][self]},
-        {key[i][self], key_length[i][self]},
-        {cert[i][1 - self], cert_length[i][1 - self]},
-        false,
-    };
-    void *context = NULL;
-    assert_int_equal(cases[i].policy->context_new(&config, &context), UARC_Good);
-    return context;
+    return app_pair_context(&apps[i], cases[i].policy, self, mode, false);
 }
 
 /* HKDF of RFC 5869 from HMAC alone: extract, then expand block by block. */
@@ -264,15 +249,7 @@ static void test_derived_keys_and_chunks(void **state)
             uint8_t body[301];
             for (size_t j = 0; j < sizeof body; j++)
                 body[j] = (uint8_t)(j * 7 + 3);
-            uarc__chunk_info info = {0};
-            info.type = UARC__UATCP_MSG;
-            info.chunk_type = 'F';
-            info.channel_id = 5;
-            info.token_id = 9;
-            info.sequence_number = 77;
-            info.request_id = 4;
-            info.body = body;
-            info.body_length = sizeof body;
+            uarc__chunk_info info = test_msg_chunk(body, sizeof body);
             bool encrypted = mode == UARC_MessageSecurityMode_SignAndEncrypt;
 
             /* ours out, opened with the client keys derived here */
@@ -327,16 +304,7 @@ static void test_opn_sign_verify(void **state)
         uint8_t body[200];
         for (size_t j = 0; j < sizeof body; j++)
             body[j] = (uint8_t)j;
-        uarc__chunk_info info = {0};
-        info.type = UARC__UATCP_OPN;
-        info.chunk_type = 'F';
-        info.policy_uri = (uarc_view){(const uint8_t *)policy->uri, strlen(policy->uri)};
-        info.sender_certificate = policy->local_certificate(a);
-        info.receiver_thumbprint = policy->remote_thumbprint(a);
-        info.sequence_number = 1;
-        info.request_id = 1;
-        info.body = body;
-        info.body_length = sizeof body;
+        uarc__chunk_info info = test_opn_chunk(policy, a, 0, 1, body, sizeof body);
         uarc__chunk_security out = {policy, a, NULL}, in = {policy, b, NULL};
         uint8_t chunk[2048], copy[2048];
         size_t size, header;
@@ -373,22 +341,22 @@ static void test_refusals(void **state)
     const uarc__security_policy *p256 = &uarc__security_policy_ecc_nistp256;
     void *context = NULL;
     uarc__security_config config = {UARC_MessageSecurityMode_None,
-                                    {cert[0][0], cert_length[0][0]},
-                                    {key[0][0], key_length[0][0]},
-                                    {cert[0][1], cert_length[0][1]},
+                                    {apps[0].cert[0], apps[0].cert_length[0]},
+                                    {apps[0].key[0], apps[0].key_length[0]},
+                                    {apps[0].cert[1], apps[0].cert_length[1]},
                                     false};
     assert_int_equal(p256->context_new(&config, &context), UARC_BadSecurityModeRejected);
     config.mode = UARC_MessageSecurityMode_Sign;
-    config.local_private_key = (uarc_view){key[0][1], key_length[0][1]}; /* not its key */
+    config.local_private_key = (uarc_view){apps[0].key[1], apps[0].key_length[1]}; /* not its key */
     assert_int_equal(p256->context_new(&config, &context), UARC_BadCertificateInvalid);
-    config.local_private_key = (uarc_view){key[0][0], key_length[0][0]};
+    config.local_private_key = (uarc_view){apps[0].key[0], apps[0].key_length[0]};
     /* an RSA server certificate, and one on P-384 */
     config.remote_certificate = (uarc_view){rsa_cert, rsa_cert_length};
     assert_int_equal(p256->context_new(&config, &context), UARC_BadCertificateInvalid);
-    config.remote_certificate = (uarc_view){cert[1][1], cert_length[1][1]};
+    config.remote_certificate = (uarc_view){apps[1].cert[1], apps[1].cert_length[1]};
     assert_int_equal(p256->context_new(&config, &context), UARC_BadCertificatePolicyCheckFailed);
     /* and the RSA policies take no EC certificate */
-    config.remote_certificate = (uarc_view){cert[0][1], cert_length[0][1]};
+    config.remote_certificate = (uarc_view){apps[0].cert[1], apps[0].cert_length[1]};
     assert_int_not_equal(uarc__security_policy_basic256sha256.context_new(&config, &context),
                          UARC_Good);
 
@@ -543,8 +511,8 @@ static void test_generated_certificates(void **state)
 {
     (void)state;
     for (size_t i = 0; i < CASES; i++) {
-        const unsigned char *p = cert[i][0];
-        X509 *x = d2i_X509(NULL, &p, (long)cert_length[i][0]);
+        const unsigned char *p = apps[i].cert[0];
+        X509 *x = d2i_X509(NULL, &p, (long)apps[i].cert_length[0]);
         assert_non_null(x);
         EVP_PKEY *k = X509_get0_pubkey(x);
         char group[64];
@@ -558,8 +526,9 @@ static void test_generated_certificates(void **state)
         assert_true(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
         assert_false(X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT);
         char uri[64];
-        assert_int_equal(uarc_certificate_uri(cert[i][0], cert_length[i][0], uri, sizeof uri),
-                         UARC_Good);
+        assert_int_equal(
+            uarc_certificate_uri(apps[i].cert[0], apps[i].cert_length[0], uri, sizeof uri),
+            UARC_Good);
         assert_string_equal(uri, "urn:test:client");
         X509_free(x);
     }
@@ -580,8 +549,8 @@ static void test_ec_certificates_validate(void **state)
     (void)state;
     char detail[512];
     for (size_t i = 0; i < CASES; i++)
-        assert_int_equal(uarc__cert_validate(cert[i][1], cert_length[i][1], NULL, NULL, 0, detail,
-                                             sizeof detail),
+        assert_int_equal(uarc__cert_validate(apps[i].cert[1], apps[i].cert_length[1], NULL, NULL, 0,
+                                             detail, sizeof detail),
                          UARC_Good);
 }
 

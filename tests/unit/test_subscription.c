@@ -288,13 +288,8 @@ static void test_resume_republishes_until_not_available(void **state)
     reply_publish(&p, pub[0], SUB_ID, 20, 1, NULL, 0);
     pop_publish(&p, NULL, NULL);
     /* The connection drops with 21 and 22 still unacknowledged on the server. */
-    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
-    p.now += 1000;
-    peer_open_channel(&p);
-    uarc_ActivateSessionResponse as;
-    uarc_init(&as, UARC_T(ActivateSessionResponse));
-    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
-               UARC_T(ActivateSessionResponse));
+    peer_reconnect(&p);
+    peer_resume_session(&p);
     assert_true(uarc_client_session_resumed(p.client));
     /* Republish 21, 22, 23 (gone: caught up), then the pipeline is refilled. */
     uint32_t seq;
@@ -335,12 +330,8 @@ static void test_new_session_transfer_fails_then_recreate_with_gap(void **state)
     reply_publish(&p, pub[0], SUB_ID, 30, 1, NULL, 0);
     pop_publish(&p, NULL, NULL);
     /* The server restarted: the session is unknown, a new one is made. */
-    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
-    p.now += 1000;
-    peer_open_channel(&p);
-    peer_fault(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL),
-               UARC_BadSessionIdInvalid);
-    peer_new_session(&p, 90);
+    peer_reconnect(&p);
+    peer_replace_session(&p, 90);
     uarc_TransferSubscriptionsRequest treq;
     uint32_t rid = peer_pop_request(&p, UARC_T(TransferSubscriptionsRequest), &treq);
     assert_int_equal(treq.subscriptionIdsSize, 1);

@@ -38,22 +38,15 @@ static uint32_t last_publish;
 static uint32_t pop_skipping_publish(byte_peer *p, const uarc_type *type, void *request)
 {
     for (;;) {
-        peer_pop(p, "MSGF");
-        size_t offset = 0;
-        uarc_nodeid id;
-        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
-                                     UARC_T(NodeId), NULL),
-                         UARC_Good);
-        if (id.identifier.numeric == UARC_T(PublishRequest)->binary_encoding_id) {
+        size_t body;
+        uint32_t encoding = peer_pop_any(p, &body);
+        if (encoding == UARC_T(PublishRequest)->binary_encoding_id) {
             last_publish = get_u32(p->message + 20);
             continue;
         }
-        if (id.identifier.numeric != type->binary_encoding_id)
-            fail_msg("expected a %s, got encoding i=%u", type->name, id.identifier.numeric);
-        assert_int_equal(
-            uarc_decode(p->message + 24, p->message_length - 24, &offset, request, type, NULL),
-            UARC_Good);
-        return get_u32(p->message + 20);
+        if (encoding != type->binary_encoding_id)
+            fail_msg("expected a %s, got encoding i=%u", type->name, encoding);
+        return peer_decode_request(p, body, type, request);
     }
 }
 
@@ -61,13 +54,7 @@ static uint32_t pop_skipping_publish(byte_peer *p, const uarc_type *type, void *
 static bool only_publishes(byte_peer *p)
 {
     while (!peer_silent(p)) {
-        peer_pop(p, "MSGF");
-        size_t offset = 0;
-        uarc_nodeid id;
-        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
-                                     UARC_T(NodeId), NULL),
-                         UARC_Good);
-        if (id.identifier.numeric != UARC_T(PublishRequest)->binary_encoding_id)
+        if (peer_pop_any(p, NULL) != UARC_T(PublishRequest)->binary_encoding_id)
             return false;
         last_publish = get_u32(p->message + 20);
     }
@@ -325,10 +312,7 @@ static void test_drop_between_batches_resumes(void **state)
         assert_int_equal(modified_total, 500); /* the lost answer: nothing */
         p.now += 1000;
         peer_open_channel(&p);
-        uarc_ActivateSessionResponse as;
-        uarc_init(&as, UARC_T(ActivateSessionResponse));
-        peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
-                   UARC_T(ActivateSessionResponse));
+        peer_resume_session(&p);
         assert_true(uarc_client_session_resumed(p.client));
         answer_batches(&p, c, 500, 500, 2);
         check_each_modified_once(UARC_Good);
@@ -351,13 +335,8 @@ static void test_drop_and_subscription_lost(void **state)
     uint32_t rid = pop_change(&p, MODIFY, got, &n);
     reply_change(&p, MODIFY, rid, n);
     pop_change(&p, MODIFY, got, &n);
-    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
-    p.now += 1000;
-    peer_open_channel(&p);
-    /* the session is gone: ActivateSession refused, a new one */
-    peer_fault(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL),
-               UARC_BadSessionIdInvalid);
-    peer_new_session(&p, 90);
+    peer_reconnect(&p);
+    peer_replace_session(&p, 90); /* the session is gone: ActivateSession refused, a new one */
     uarc_TransferSubscriptionsRequest treq;
     rid = pop_skipping_publish(&p, UARC_T(TransferSubscriptionsRequest), &treq);
     uarc_clear(&treq, UARC_T(TransferSubscriptionsRequest));
@@ -374,14 +353,7 @@ static void test_drop_and_subscription_lost(void **state)
     }
     /* created again, every item with the new parameters */
     uarc_CreateSubscriptionRequest creq;
-    uarc_CreateSubscriptionResponse cres;
-    uarc_init(&cres, UARC_T(CreateSubscriptionResponse));
-    cres.subscriptionId = SUB_ID;
-    cres.revisedPublishingInterval = INTERVAL_MS;
-    cres.revisedMaxKeepAliveCount = KEEPALIVE;
-    cres.revisedLifetimeCount = 1200;
-    peer_reply(&p, pop_skipping_publish(&p, UARC_T(CreateSubscriptionRequest), &creq), &cres,
-               UARC_T(CreateSubscriptionResponse));
+    answer_create(&p, pop_skipping_publish(&p, UARC_T(CreateSubscriptionRequest), &creq), SUB_ID);
     reply_limits(&p, UARC_Good, 0);
     uarc_CreateMonitoredItemsRequest items;
     pop_skipping_publish(&p, UARC_T(CreateMonitoredItemsRequest), &items);
@@ -470,13 +442,8 @@ static void reply_removed(byte_peer *p, uint32_t rid, uarc_status *statuses, siz
 /* The connection drops and the same session is re-activated. */
 static void drop_and_resume(byte_peer *p)
 {
-    assert_int_equal(uarc_client_transport_closed(p->client, UARC_Good), UARC_BadConnectionClosed);
-    p->now += 1000;
-    peer_open_channel(p);
-    uarc_ActivateSessionResponse as;
-    uarc_init(&as, UARC_T(ActivateSessionResponse));
-    peer_reply(p, peer_pop_request(p, UARC_T(ActivateSessionRequest), NULL), &as,
-               UARC_T(ActivateSessionResponse));
+    peer_reconnect(p);
+    peer_resume_session(p);
     assert_true(uarc_client_session_resumed(p->client));
 }
 
@@ -603,13 +570,8 @@ static void test_removed_while_unsure(void **state)
     uarc_subscription *s;
     three_items_in_flight(&p, &r, &s);
     assert_int_equal(uarc_subscription_remove_item(s, 2), UARC_Good);
-    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
-    p.now += 1000;
-    peer_open_channel(&p);
-    uarc_ActivateSessionResponse as;
-    uarc_init(&as, UARC_T(ActivateSessionResponse));
-    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
-               UARC_T(ActivateSessionResponse));
+    peer_reconnect(&p);
+    peer_resume_session(&p);
     uarc_CallRequest creq;
     uint32_t rid = pop_skipping_publish(&p, UARC_T(CallRequest), &creq);
     uarc_clear(&creq, UARC_T(CallRequest));

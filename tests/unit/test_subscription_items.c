@@ -371,18 +371,11 @@ static size_t created_handles(byte_peer *p, uint32_t handles[8])
 {
     size_t n = 0;
     while (!peer_silent(p)) {
-        peer_pop(p, "MSGF");
-        size_t offset = 0;
-        uarc_nodeid id;
-        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
-                                     UARC_T(NodeId), NULL),
-                         UARC_Good);
-        if (id.identifier.numeric != UARC_T(CreateMonitoredItemsRequest)->binary_encoding_id)
+        size_t body;
+        if (peer_pop_any(p, &body) != UARC_T(CreateMonitoredItemsRequest)->binary_encoding_id)
             continue;
         uarc_CreateMonitoredItemsRequest c;
-        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &c,
-                                     UARC_T(CreateMonitoredItemsRequest), NULL),
-                         UARC_Good);
+        peer_decode_request(p, body, UARC_T(CreateMonitoredItemsRequest), &c);
         for (size_t i = 0; i < c.itemsToCreateSize; i++) {
             assert_true(n < 8);
             handles[n++] = c.itemsToCreate[i].requestedParameters.clientHandle;
@@ -416,13 +409,8 @@ static void check_items_in_flight_at_a_cut(const uint32_t *has, size_t has_count
     assert_int_equal(creq.itemsToCreateSize, 1); /* item 2 went as it was added */
     uarc_clear(&creq, UARC_T(CreateMonitoredItemsRequest));
     assert_true(peer_silent(&p)); /* item 3 waits for that batch */
-    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
-    p.now += 1000;
-    peer_open_channel(&p);
-    uarc_ActivateSessionResponse as;
-    uarc_init(&as, UARC_T(ActivateSessionResponse));
-    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
-               UARC_T(ActivateSessionResponse));
+    peer_reconnect(&p);
+    peer_resume_session(&p);
     assert_true(uarc_client_session_resumed(p.client));
     assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_RESUMED);
     /* Asked before anything is created again; the pipeline goes out meanwhile. */
@@ -457,20 +445,11 @@ static uint8_t held[8][8];
 static void serve(byte_peer *p, uint32_t new_id, bool *deleted)
 {
     while (!peer_silent(p)) {
-        peer_pop(p, "MSGF");
-        size_t offset = 0;
-        uarc_nodeid id;
-        assert_int_equal(uarc_decode(p->message + 24, p->message_length - 24, &offset, &id,
-                                     UARC_T(NodeId), NULL),
-                         UARC_Good);
-        uint32_t rid = get_u32(p->message + 20), type = id.identifier.numeric;
-        const uint8_t *body = p->message + 24;
-        size_t length = p->message_length - 24;
+        size_t body;
+        uint32_t type = peer_pop_any(p, &body), rid = get_u32(p->message + 20);
         if (type == UARC_T(DeleteSubscriptionsRequest)->binary_encoding_id) {
             uarc_DeleteSubscriptionsRequest d;
-            assert_int_equal(
-                uarc_decode(body, length, &offset, &d, UARC_T(DeleteSubscriptionsRequest), NULL),
-                UARC_Good);
+            peer_decode_request(p, body, UARC_T(DeleteSubscriptionsRequest), &d);
             for (size_t i = 0; i < d.subscriptionIdsSize; i++)
                 memset(held[d.subscriptionIds[i] % 8], 0, sizeof held[0]);
             uarc_clear(&d, UARC_T(DeleteSubscriptionsRequest));
@@ -479,18 +458,10 @@ static void serve(byte_peer *p, uint32_t new_id, bool *deleted)
             peer_reply(p, rid, &r, UARC_T(DeleteSubscriptionsResponse));
             *deleted = true;
         } else if (type == UARC_T(CreateSubscriptionRequest)->binary_encoding_id) {
-            uarc_CreateSubscriptionResponse r;
-            uarc_init(&r, UARC_T(CreateSubscriptionResponse));
-            r.subscriptionId = new_id;
-            r.revisedPublishingInterval = INTERVAL_MS;
-            r.revisedMaxKeepAliveCount = KEEPALIVE;
-            r.revisedLifetimeCount = 1200;
-            peer_reply(p, rid, &r, UARC_T(CreateSubscriptionResponse));
+            answer_create(p, rid, new_id);
         } else if (type == UARC_T(CreateMonitoredItemsRequest)->binary_encoding_id) {
             uarc_CreateMonitoredItemsRequest c;
-            assert_int_equal(
-                uarc_decode(body, length, &offset, &c, UARC_T(CreateMonitoredItemsRequest), NULL),
-                UARC_Good);
+            peer_decode_request(p, body, UARC_T(CreateMonitoredItemsRequest), &c);
             uarc_MonitoredItemCreateResult results[8] = {{0}};
             assert_true(c.itemsToCreateSize <= 8);
             for (size_t i = 0; i < c.itemsToCreateSize; i++) {
@@ -536,13 +507,8 @@ static void test_without_get_monitored_items_recreated_once(void **state)
     assert_int_equal(creq.itemsToCreateSize, 1);
     uarc_clear(&creq, UARC_T(CreateMonitoredItemsRequest));
     held[SUB_ID % 8][2] = 1; /* created; the answer is lost with the connection */
-    assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good), UARC_BadConnectionClosed);
-    p.now += 1000;
-    peer_open_channel(&p);
-    uarc_ActivateSessionResponse as;
-    uarc_init(&as, UARC_T(ActivateSessionResponse));
-    peer_reply(&p, peer_pop_request(&p, UARC_T(ActivateSessionRequest), NULL), &as,
-               UARC_T(ActivateSessionResponse));
+    peer_reconnect(&p);
+    peer_resume_session(&p);
     /* (the Republish from message 2: not there) */
     uint32_t seq;
     peer_fault(&p, pop_republish(&p, &seq), UARC_BadMessageNotAvailable);
