@@ -1,7 +1,8 @@
 /*
  * Subscriptions of a simulated server (Part 4 §5.13, §5.12): Create/Modify/Delete,
  * SetPublishingMode, Create/Delete monitored items, SetMonitoringMode, Publish with
- * acknowledgements and a retransmission queue, Republish, TransferSubscriptions.
+ * acknowledgements and a retransmission queue, Republish, TransferSubscriptions, and the Server
+ * object's methods about subscriptions (Part 5 §9.1, §9.2): GetMonitoredItems, ResendData.
  *
  * The variables are functions of time (sim_changes), so an item needs no sampling: at each
  * publishing cycle it reports the changes since the last one it sent, at most its queue size of
@@ -15,6 +16,10 @@
 
 #include "sim.h"
 #include "uarc/attributes.h"
+#include "uarc/nodeids.h"
+
+#define SERVER_GET_MONITORED_ITEMS 11492u
+#define SERVER_RESEND_DATA         12873u
 
 #define MIN_INTERVAL_MS 20u
 #define MAX_INTERVAL_MS 3600000u
@@ -584,6 +589,83 @@ static void transfer(sim_conn *conn, sim_session *session, uint32_t request_id,
     sim_reply(conn, request_id, handle, &r, UARC_T(TransferSubscriptionsResponse), now_ms);
 }
 
+/* One method of the Server object about subscription `in[0]` (a UInt32) of this session. */
+static uarc_status call_method(sim_session *session, const uarc_CallMethodRequest *m,
+                               uarc_CallMethodResult *result, int64_t now_ms)
+{
+    uint32_t method =
+        m->methodId.identifier_type == UARC_NODEID_NUMERIC && m->methodId.namespace_index == 0
+            ? m->methodId.identifier.numeric
+            : 0;
+    if (m->objectId.identifier_type != UARC_NODEID_NUMERIC || m->objectId.namespace_index != 0 ||
+        m->objectId.identifier.numeric != UARC_NS0ID_Server ||
+        (method != SERVER_GET_MONITORED_ITEMS && method != SERVER_RESEND_DATA))
+        return UARC_BadMethodInvalid;
+    if (m->inputArgumentsSize != 1)
+        return m->inputArgumentsSize ? UARC_BadTooManyArguments : UARC_BadArgumentsMissing;
+    const uarc_variant *in = &m->inputArguments[0];
+    if (in->type != UARC_T(UInt32) || in->is_array || !in->data)
+        return UARC_BadTypeMismatch;
+    sim_subscription *s = find(session, *(const uint32_t *)in->data, NULL);
+    if (!s)
+        return UARC_BadSubscriptionIdInvalid;
+    if (method == SERVER_RESEND_DATA) {
+        /* every reporting item sends its current value in the next message */
+        uint64_t changes = sim_changes(session->server, now_ms);
+        for (size_t j = 0; j < s->item_count; j++)
+            s->items[j].initial = s->items[j].reporting &&
+                                  !item_pending(session->server, &s->items[j], changes, now_ms);
+        return UARC_Good;
+    }
+    uint32_t *ids = calloc(s->item_count + 1, sizeof *ids);
+    uint32_t *handles = calloc(s->item_count + 1, sizeof *handles);
+    uarc_variant *out = calloc(2, sizeof *out);
+    uarc_status status = ids && handles && out ? UARC_Good : UARC_BadOutOfMemory;
+    for (size_t j = 0; status == UARC_Good && j < s->item_count; j++) {
+        ids[j] = s->items[j].id;
+        handles[j] = s->items[j].client_handle;
+    }
+    if (status == UARC_Good)
+        status = uarc_variant_set_array(&out[0], ids, s->item_count, UARC_T(UInt32));
+    if (status == UARC_Good)
+        status = uarc_variant_set_array(&out[1], handles, s->item_count, UARC_T(UInt32));
+    free(ids);
+    free(handles);
+    if (status != UARC_Good) {
+        if (out) {
+            uarc_clear(&out[0], UARC_T(Variant));
+            uarc_clear(&out[1], UARC_T(Variant));
+        }
+        free(out);
+        return status;
+    }
+    result->outputArguments = out;
+    result->outputArgumentsSize = 2;
+    return UARC_Good;
+}
+
+static void call(sim_conn *conn, sim_session *session, uint32_t request_id,
+                 const uarc_CallRequest *q, int64_t now_ms)
+{
+    uint32_t handle = q->requestHeader.requestHandle;
+    size_t n = q->methodsToCallSize;
+    if (n == 0) {
+        sim_fault(conn, request_id, handle, UARC_BadNothingToDo, now_ms);
+        return;
+    }
+    uarc_CallResponse r;
+    uarc_init(&r, UARC_T(CallResponse));
+    r.results = calloc(n, sizeof *r.results);
+    if (!r.results) {
+        sim_fault(conn, request_id, handle, UARC_BadOutOfMemory, now_ms);
+        return;
+    }
+    r.resultsSize = n;
+    for (size_t i = 0; i < n; i++)
+        r.results[i].statusCode = call_method(session, &q->methodsToCall[i], &r.results[i], now_ms);
+    sim_reply(conn, request_id, handle, &r, UARC_T(CallResponse), now_ms);
+}
+
 bool sim_subscription_service(sim_conn *conn, sim_session *session, uint32_t request_id,
                               void *request, const uarc_type *type, int64_t now_ms)
 {
@@ -618,6 +700,8 @@ bool sim_subscription_service(sim_conn *conn, sim_session *session, uint32_t req
         republish(conn, session, request_id, request, now_ms);
     } else if (type == UARC_T(TransferSubscriptionsRequest)) {
         transfer(conn, session, request_id, request, now_ms);
+    } else if (type == UARC_T(CallRequest)) {
+        call(conn, session, request_id, request, now_ms);
     } else {
         return false;
     }
