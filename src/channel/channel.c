@@ -151,6 +151,12 @@ uarc_status uarc__ch_encode_body(const void *value, const uarc_type *type, uint8
 
 /* ---- sending ----------------------------------------------------------------------------- */
 
+/* More than any symmetric cipher block (AES: 16 bytes) a short last chunk may need as padding
+ * beyond what a full chunk's overhead holds. */
+#define LAST_CHUNK_PADDING 64
+/* Output buffer capacity kept once everything queued has been sent. */
+#define OUTPUT_KEPT ((size_t)16 * 1024)
+
 static void symmetric_chunk(uarc__channel *ch, uarc__uatcp_type type, uarc__chunk_info *info,
                             uarc__chunk_security *security)
 {
@@ -179,8 +185,15 @@ static uarc_status queue_message(uarc__channel *ch, uarc__uatcp_type type, const
         (ch->peer.max_chunk_count && chunks > ch->peer.max_chunk_count) ||
         (type != UARC__UATCP_MSG && chunks > 1))
         return UARC_BadRequestTooLarge;
-    if (chunks > SIZE_MAX / ch->send_chunk_size ||
-        !uarc__ch_reserve_output(ch, chunks * ch->send_chunk_size))
+    /* Room for whole chunks but the last, which takes what its body needs: the overhead of a
+     * full chunk (headers, signature, padding-size bytes), a cipher block of padding more at
+     * most, and its body. A request of 100 bytes takes some 200, not a chunk of 64 KiB. */
+    size_t last = length - (chunks - 1) * max_body;
+    size_t last_size = ch->send_chunk_size - max_body + LAST_CHUNK_PADDING + last;
+    if (last_size > ch->send_chunk_size)
+        last_size = ch->send_chunk_size;
+    if (chunks - 1 > (SIZE_MAX - last_size) / ch->send_chunk_size ||
+        !uarc__ch_reserve_output(ch, (chunks - 1) * ch->send_chunk_size + last_size))
         return UARC_BadOutOfMemory;
 
     size_t saved_len = ch->out_len;
@@ -488,8 +501,16 @@ void uarc__channel_output_done(uarc__channel *ch, size_t count)
 {
     size_t waiting = ch->out_len - ch->out_pos;
     ch->out_pos += count < waiting ? count : waiting;
-    if (ch->out_pos == ch->out_len)
+    if (ch->out_pos == ch->out_len) {
         ch->out_pos = ch->out_len = 0;
+        /* A big buffer (a large request, an OPN, a burst) is not kept once it has gone out: a
+         * fleet of idle sessions holds none of it. */
+        if (ch->out_capacity > OUTPUT_KEPT) {
+            uarc__free(ch->out);
+            ch->out = NULL;
+            ch->out_capacity = 0;
+        }
+    }
 }
 
 uarc_status uarc__channel_send_request(uarc__channel *ch, const void *request,

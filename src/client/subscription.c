@@ -82,6 +82,7 @@ void uarc__sub_free(uarc_subscription *s)
     }
     for (size_t i = 0; i < s->held_count; i++)
         uarc_clear(&s->held[i], UARC_T(NotificationMessage));
+    uarc__free(s->held);
     uarc__free(s->items);
     uarc__free(s->available);
     uarc__free(s);

@@ -90,8 +90,8 @@ struct uarc_subscription {
     bool republishing; /* a Republish of `asked` is in flight */
     bool probing;      /* that Republish asks whether it still exists */
     uint32_t asked;
-    uarc_NotificationMessage held[MAX_HELD]; /* ahead of a hole, sorted */
-    size_t held_count;
+    uarc_NotificationMessage *held; /* ahead of a hole, sorted; at most MAX_HELD */
+    size_t held_count, held_capacity;
     uint32_t *available;
     size_t available_count;
     int64_t last_heard;
@@ -125,8 +125,8 @@ struct manager {
     uint32_t outstanding;
     bool no_subscription; /* the server said BadNoSubscription: wait for a (re)creation */
     int64_t retry_at;     /* after an unexpected Publish failure; -1: none */
-    uarc_SubscriptionAcknowledgement *acks;
-    size_t ack_count;
+    uarc_SubscriptionAcknowledgement *acks; /* at most MAX_ACKS, grown as needed */
+    size_t ack_count, ack_capacity;
     bool sweeping;     /* inside free_deleted */
     bool transferring; /* a TransferSubscriptions in flight */
     /* this session's server cannot ResendData (asked no more); said once per client */

@@ -25,12 +25,35 @@ static uarc_subscription *find_by_id(manager *m, uint32_t id)
     return NULL;
 }
 
+/* `array` (of `count` elements of `size`, room for *capacity) with room for one more: itself,
+ * or grown by doubling up to `max` elements; NULL when full or out of memory. */
+static void *room_for_one(void *array, size_t *capacity, size_t count, size_t size, size_t max)
+{
+    if (count < *capacity)
+        return array;
+    if (*capacity >= max)
+        return NULL;
+    size_t grown = *capacity ? 2 * *capacity : 8;
+    if (grown > max)
+        grown = max;
+    void *p = uarc__realloc(array, grown * size);
+    if (p)
+        *capacity = grown;
+    return p;
+}
+
 void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence)
 {
-    if (m->ack_count == MAX_ACKS) {
+    uarc_SubscriptionAcknowledgement *acks =
+        room_for_one(m->acks, &m->ack_capacity, m->ack_count, sizeof *m->acks, MAX_ACKS);
+    if (acks) {
+        m->acks = acks;
+    } else {
+        if (!m->ack_count)
+            return; /* no memory for even one: the server keeps the message until it ages out */
         /* The server keeps an unacknowledged message until it ages out: dropping the oldest
          * acknowledgement costs the server memory, not the application data. */
-        memmove(m->acks, m->acks + 1, (MAX_ACKS - 1) * sizeof *m->acks);
+        memmove(m->acks, m->acks + 1, (m->ack_count - 1) * sizeof *m->acks);
         m->ack_count--;
     }
     m->acks[m->ack_count++] = (uarc_SubscriptionAcknowledgement){id, sequence};
@@ -234,8 +257,11 @@ static bool hold(uarc_subscription *s, const uarc_NotificationMessage *msg)
         i++;
     if (i < s->held_count && s->held[i].sequenceNumber == msg->sequenceNumber)
         return false;
-    if (s->held_count == MAX_HELD)
+    uarc_NotificationMessage *held =
+        room_for_one(s->held, &s->held_capacity, s->held_count, sizeof *s->held, MAX_HELD);
+    if (!held)
         return false;
+    s->held = held;
     uarc_NotificationMessage copy;
     if (uarc_copy(msg, &copy, UARC_T(NotificationMessage)) != UARC_Good) {
         uarc__sub_log(s, UARC_LOG_WARNING, "message %u: out of memory holding it",

@@ -294,11 +294,6 @@ manager *uarc__sub_manager(uarc_client *client)
     m = uarc__calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->acks = uarc__calloc(MAX_ACKS, sizeof *m->acks);
-    if (!m->acks) {
-        uarc__free(m);
-        return NULL;
-    }
     m->client = client;
     m->cap = DEFAULT_PUBLISH_CAP;
     m->retry_at = -1;
