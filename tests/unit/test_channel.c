@@ -667,6 +667,71 @@ static void test_failing_allocations(void **state)
     assert_true(survived);
 }
 
+/* ---- the output buffer's size ------------------------------------------------------------- */
+
+/* Bytes held through the allocator, each block's size kept in front of it. */
+static size_t live_bytes;
+
+static void *count_malloc(size_t size, void *u)
+{
+    (void)u;
+    size_t *p = malloc(sizeof(size_t) * 2 + size);
+    if (!p)
+        return NULL;
+    p[0] = size;
+    live_bytes += size;
+    return p + 2;
+}
+
+static void count_free(void *q, void *u)
+{
+    (void)u;
+    if (!q)
+        return;
+    size_t *p = (size_t *)q - 2;
+    live_bytes -= p[0];
+    free(p);
+}
+
+static void *count_realloc(void *q, size_t size, void *u)
+{
+    void *grown = count_malloc(size, u);
+    if (grown && q) {
+        size_t old = ((size_t *)q - 2)[0];
+        memcpy(grown, q, old < size ? old : size);
+        count_free(q, u);
+    }
+    return grown;
+}
+
+/* A short request reserves what it needs, not a chunk of the peer's 64 KiB buffer, also behind
+ * output not yet sent; a big buffer goes once its bytes are sent. */
+static void test_output_buffer_sized_and_released(void **state)
+{
+    (void)state;
+    uarc_allocator counting = {count_malloc, count_realloc, count_free, NULL};
+    uarc_set_allocator(&counting);
+    fixture *f = new_fixture(NULL);
+    open_channel(f, 65535, 0, 0, 60000, 0);
+    take(f);
+    size_t before = live_bytes;
+    send_read(f);
+    send_read(f); /* behind the first, not yet taken */
+    assert_true(live_bytes - before < 8192);
+    take(f);
+    uarc_CreateSessionRequest r;
+    big_request(&r, sizeof big_blob);
+    uint32_t id;
+    assert_int_equal(uarc__channel_send_request(f->ch, &r, UARC_T(CreateSessionRequest), &id),
+                     UARC_Good);
+    assert_true(live_bytes - before >= sizeof big_blob);
+    take(f);
+    assert_true(live_bytes <= before + 8192);
+    free_fixture(f);
+    uarc_set_allocator(NULL);
+    assert_int_equal(live_bytes, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_connection_lost),
         cmocka_unit_test(test_close_from_callback),
         cmocka_unit_test(test_failing_allocations),
+        cmocka_unit_test(test_output_buffer_sized_and_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
