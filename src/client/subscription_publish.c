@@ -431,7 +431,8 @@ static void send_publish(manager *m)
         return;
     }
     m->outstanding++;
-    memmove(m->acks, m->acks + n, (m->ack_count - n) * sizeof *m->acks);
+    if (n) /* none yet: no array either */
+        memmove(m->acks, m->acks + n, (m->ack_count - n) * sizeof *m->acks);
     m->ack_count -= n;
 }
 
