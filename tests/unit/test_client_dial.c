@@ -62,6 +62,17 @@ static int listen_on(int family, uint16_t *port)
     return fd;
 }
 
+/* The server's answer to a HEL: ERR with `status` and `reason`. */
+static void send_err(int peer, uarc_status status, const char *reason)
+{
+    fake_frame err;
+    frame_begin(&err, "ERRF");
+    frame_u32(&err, status);
+    frame_cstring(&err, reason);
+    frame_end(&err);
+    send_all(peer, err.bytes, err.length);
+}
+
 /* One step of the client: its own poll, or (own_poll false) a poll here whose events are handed
  * to uarc_client_process_events(), as an epoll loop does. */
 static void step(uarc_client *c, bool own_poll)
@@ -102,12 +113,7 @@ static void dial_and_refuse_by(int server, const char *url, bool own_poll)
             assert_memory_equal(hel, "HELF", 4);
             assert_int_equal(get_u32(hel + 28), strlen(url));
             assert_memory_equal(hel + 32, url, strlen(url));
-            fake_frame err;
-            frame_begin(&err, "ERRF");
-            frame_u32(&err, UARC_BadTcpEndpointUrlInvalid);
-            frame_cstring(&err, "no such endpoint here");
-            frame_end(&err);
-            send_all(peer, err.bytes, err.length);
+            send_err(peer, UARC_BadTcpEndpointUrlInvalid, "no such endpoint here");
             got = 0;
             hel[4] = 0xff; /* answered: do not answer again */
         }
@@ -162,12 +168,7 @@ static void test_events_handed_in_are_the_only_wait(void **state)
     while (uarc_client_state_get(c) != UARC_CLIENT_HELLO && now_ms() < deadline)
         step(c, false);
     assert_int_equal(uarc_client_state_get(c), UARC_CLIENT_HELLO);
-    fake_frame err;
-    frame_begin(&err, "ERRF");
-    frame_u32(&err, UARC_BadTcpServerTooBusy);
-    frame_cstring(&err, "busy");
-    frame_end(&err);
-    send_all(peer, err.bytes, err.length);
+    send_err(peer, UARC_BadTcpServerTooBusy, "busy");
     struct pollfd pfd = {.fd = uarc_client_fd(c), .events = POLLIN};
     assert_int_equal(poll(&pfd, 1, 5000), 1);
     assert_int_equal(uarc_client_process_events(c, 0), UARC_Good);

@@ -540,6 +540,17 @@ static void republish(sim_conn *conn, sim_session *session, uint32_t request_id,
     sim_fault(conn, request_id, handle, UARC_BadMessageNotAvailable, now_ms);
 }
 
+/* TransferSubscriptions' sendInitialValues and ResendData (Part 4 §5.14.7.2): an item with
+ * values queued sends them (the current one is the last); only one with none sends its last
+ * value again, in the next message. */
+static void send_current_values(sim_session *session, sim_subscription *s, int64_t now_ms)
+{
+    uint64_t changes = sim_changes(session->server, now_ms);
+    for (size_t j = 0; j < s->item_count; j++)
+        s->items[j].initial =
+            s->items[j].reporting && !item_pending(session->server, &s->items[j], changes, now_ms);
+}
+
 static void transfer(sim_conn *conn, sim_session *session, uint32_t request_id,
                      const uarc_TransferSubscriptionsRequest *q, int64_t now_ms)
 {
@@ -572,15 +583,8 @@ static void transfer(sim_conn *conn, sim_session *session, uint32_t request_id,
             s->next = session->subscriptions;
             session->subscriptions = s;
         }
-        if (q->sendInitialValues) {
-            /* Part 4 §5.14.7.2: an item with values queued sends them (the current one is the
-             * last); only one with none sends its last value again. */
-            uint64_t changes = sim_changes(session->server, now_ms);
-            for (size_t j = 0; j < s->item_count; j++)
-                s->items[j].initial =
-                    !item_pending(session->server, &s->items[j], changes, now_ms) &&
-                    s->items[j].reporting;
-        }
+        if (q->sendInitialValues)
+            send_current_values(session, s, now_ms);
         available(s, &r.results[i].availableSequenceNumbers,
                   &r.results[i].availableSequenceNumbersSize);
         if (stats_of(session))
@@ -610,11 +614,7 @@ static uarc_status call_method(sim_session *session, const uarc_CallMethodReques
     if (!s)
         return UARC_BadSubscriptionIdInvalid;
     if (method == SERVER_RESEND_DATA) {
-        /* every reporting item sends its current value in the next message */
-        uint64_t changes = sim_changes(session->server, now_ms);
-        for (size_t j = 0; j < s->item_count; j++)
-            s->items[j].initial = s->items[j].reporting &&
-                                  !item_pending(session->server, &s->items[j], changes, now_ms);
+        send_current_values(session, s, now_ms);
         return UARC_Good;
     }
     uint32_t *ids = calloc(s->item_count + 1, sizeof *ids);
