@@ -27,7 +27,9 @@ typedef struct dec {
     const uint8_t *end;
     uarc_arena *arena;
     size_t alloc_left;
-    uarc_memory_budget *budget; /* charged before each heap allocation; NULL: none */
+    uarc_memory_budget *budget; /* charged before each allocation; NULL: none */
+    size_t charged;             /* charged to `budget` so far */
+    size_t credit;              /* of which not yet allocated */
     size_t max_string;
     size_t max_array;
     uint32_t depth_left;
@@ -96,6 +98,27 @@ static COLD uarc_status at(dec *d, uarc_status status, const char *name, size_t 
 
 #define LEAVE(d) ((d)->depth_left++)
 
+/* The budget is charged ahead in steps (one shared counter update per step, not per value);
+ * what a decode did not use goes back when it ends. */
+#define CHARGE_STEP 4096u
+
+static bool charge(dec *d, size_t size)
+{
+    size_t step = size - d->credit;
+    if (step < CHARGE_STEP)
+        step = CHARGE_STEP;
+    if (step > d->alloc_left)
+        step = d->alloc_left; /* never more than the decode may allocate */
+    if (!uarc__budget_charge(d->budget, step)) {
+        step = size - d->credit; /* near the budget's end: only what this value needs */
+        if (!uarc__budget_charge(d->budget, step))
+            return false;
+    }
+    d->charged += step;
+    d->credit += step;
+    return true;
+}
+
 static inline void *dalloc(dec *d, size_t size, uarc_status *status)
 {
     if (UNLIKELY(size > d->alloc_left)) {
@@ -103,11 +126,12 @@ static inline void *dalloc(dec *d, size_t size, uarc_status *status)
                        "allocation of %zu bytes exceeds the message allocation limit", size);
         return NULL;
     }
-    if (UNLIKELY(!uarc__budget_charge(d->budget, size))) {
+    if (d->budget && UNLIKELY(size > d->credit) && !charge(d, size)) {
         *status = fail(d, UARC_BadResponseTooLarge,
                        "allocation of %zu bytes exceeds the memory budget", size);
         return NULL;
     }
+    d->credit -= d->budget ? size : 0;
     d->alloc_left -= size;
     void *p;
     if (d->arena) {
@@ -722,7 +746,7 @@ static uarc_status decode(const void *data, size_t length, size_t *offset, void 
     d.arena = o->arena;
     d.alloc_left = o->max_alloc ? o->max_alloc : UARC_DECODE_DEFAULT_MAX_ALLOC;
     d.budget = budget;
-    size_t alloc_limit = d.alloc_left;
+    d.charged = d.credit = 0;
     d.max_string =
         o->max_string_length ? o->max_string_length : UARC_DECODE_DEFAULT_MAX_STRING_LENGTH;
     d.max_array = o->max_array_length ? o->max_array_length : UARC_DECODE_DEFAULT_MAX_ARRAY_LENGTH;
@@ -737,8 +761,9 @@ static uarc_status decode(const void *data, size_t length, size_t *offset, void 
     uarc_status s = dec_table[type->kind](&d, dst, type);
     if (LIKELY(s == UARC_Good)) {
         *offset = (size_t)(d.pos - (const uint8_t *)data);
+        uarc__budget_release(d.budget, d.credit);
         if (charged)
-            *charged = d.budget ? alloc_limit - d.alloc_left : 0;
+            *charged = d.charged - d.credit;
         return UARC_Good;
     }
     write_detail(&d, type, o->detail, o->detail_size);
@@ -746,7 +771,7 @@ static uarc_status decode(const void *data, size_t length, size_t *offset, void 
         uarc__arena_release(d.arena, mark);
     else
         uarc_clear(dst, type);
-    uarc__budget_release(d.budget, alloc_limit - d.alloc_left);
+    uarc__budget_release(d.budget, d.charged);
     memset(dst, 0, type->size);
     return s;
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "uarc/uarc.h"
+#include "encoding/decode_charged.h"
 
 /* Encodes `value` and compares with `expected`; then decodes `expected` and compares values. */
 static void check_vector(const void *value, const uarc_type *type, const uint8_t *expected,
@@ -672,6 +673,63 @@ static void test_arena(void **state)
     uarc_arena_delete(arena);
 }
 
+/* A decode charged to a memory budget: what stays charged is exactly what the value holds,
+ * however the charges are made; a budget of exactly that much suffices, one byte less fails and
+ * leaves nothing charged. */
+static void test_charged_decode(void **state)
+{
+    (void)state;
+    int32_t ints[40];
+    uarc_data_value values[40];
+    for (int i = 0; i < 40; i++) {
+        ints[i] = i;
+        values[i] = (uarc_data_value){.value = {.type = UARC_T(Int32), .data = &ints[i]},
+                                      .has_value = true};
+    }
+    uarc_ReadResponse resp;
+    uarc_init(&resp, UARC_T(ReadResponse));
+    resp.results = values;
+    resp.resultsSize = 40;
+    uint8_t buf[2048];
+    size_t n = 0;
+    assert_int_equal(uarc_encode(&resp, UARC_T(ReadResponse), buf, sizeof buf, &n), UARC_Good);
+
+    uarc_memory_budget *big = uarc_memory_budget_new(1 << 20);
+    uarc_ReadResponse back;
+    size_t pos = 0, need = 0;
+    assert_int_equal(
+        uarc__decode_charged(buf, n, &pos, &back, UARC_T(ReadResponse), NULL, big, &need),
+        UARC_Good);
+    assert_true(need >= 40 * sizeof(uarc_data_value) && need < 4096);
+    assert_int_equal(uarc_memory_budget_used(big), need);
+    assert_int_equal(*(int32_t *)back.results[39].value.data, 39);
+    uarc_clear(&back, UARC_T(ReadResponse));
+    uarc__budget_release(big, need);
+    assert_int_equal(uarc_memory_budget_used(big), 0);
+    uarc_memory_budget_delete(big);
+
+    uarc_memory_budget *exact = uarc_memory_budget_new(need);
+    size_t charged = 0;
+    pos = 0;
+    assert_int_equal(
+        uarc__decode_charged(buf, n, &pos, &back, UARC_T(ReadResponse), NULL, exact, &charged),
+        UARC_Good);
+    assert_int_equal(charged, need);
+    assert_int_equal(uarc_memory_budget_used(exact), need);
+    uarc_clear(&back, UARC_T(ReadResponse));
+    uarc__budget_release(exact, charged);
+    uarc_memory_budget_delete(exact);
+
+    uarc_memory_budget *short_one = uarc_memory_budget_new(need - 1);
+    pos = 0;
+    assert_int_equal(
+        uarc__decode_charged(buf, n, &pos, &back, UARC_T(ReadResponse), NULL, short_one, &charged),
+        UARC_BadResponseTooLarge);
+    assert_int_equal(charged, 0);
+    assert_int_equal(uarc_memory_budget_used(short_one), 0);
+    uarc_memory_budget_delete(short_one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_offsets_and_arguments),
         cmocka_unit_test(test_extension_object_decoding),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_charged_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
