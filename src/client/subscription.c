@@ -76,14 +76,14 @@ void uarc__sub_free(uarc_subscription *s)
     uarc__sub_drop_changes(s, UARC_Good, false);
     for (size_t i = 0; i < s->item_count; i++) {
         uarc_clear(&s->items[i].params.node, UARC_T(NodeId));
-        uarc_clear(&s->items[i].last, UARC_T(DataValue));
+        item_forget_last(&s->items[i]);
         if (s->items[i].event_filter)
             uarc_delete(s->items[i].event_filter, UARC_T(EventFilter));
     }
     for (size_t i = 0; i < s->held_count; i++)
         uarc_clear(&s->held[i], UARC_T(NotificationMessage));
     uarc__free(s->held);
-    uarc__free(s->items);
+    uarc__free(s->items_raw);
     uarc__free(s->available);
     uarc__free(s);
 }

@@ -45,16 +45,45 @@ typedef enum item_state {
     ITEM_DROPPED_UNSURE, /* removed while UNSURE: deleted on the server if it has it */
 } item_state;
 
+/* 192 bytes, in an array that starts on a cache line (ITEM_ALIGN): what a notification reads of
+ * its item (params.user_data to last_scalar) is two cache lines. */
 typedef struct item {
     uarc_monitored_item_params params; /* params.node owned */
     item_state state;
-    uint32_t server_id;
-    /* the last value delivered, to drop one the server sends again in a later message
-     * (node-opcua does at each ActivateSession: same value, same timestamps, new number) */
-    uarc_data_value last;
     uarc_EventFilter *event_filter; /* an event item's filter, owned; NULL for a data item */
-    uarc_MonitoringMode mode;       /* Reporting unless set otherwise */
+    /* the last value delivered, to drop one the server sends again in a later message
+     * (node-opcua does at each ActivateSession: same value, same timestamps, new number); a
+     * plain scalar of up to 8 bytes lives in last_scalar, and last.value.data points there
+     * only once item_last() has been called (the array moves as it grows) */
+    uarc_data_value last;
+    uint64_t last_scalar;
+    uint32_t server_id;
+    uarc_MonitoringMode mode; /* Reporting unless set otherwise */
 } item;
+
+#define ITEM_ALIGN 64u
+_Static_assert(sizeof(void *) != 8 || sizeof(item) == 3 * ITEM_ALIGN, "item is three cache lines");
+
+/* A value kept in an item's last_scalar rather than on the heap. */
+static inline bool item_scalar_inline(const uarc_variant *v)
+{
+    return v->type && v->type->pointer_free && !v->is_array && v->type->size <= sizeof(uint64_t);
+}
+
+static inline const uarc_data_value *item_last(item *it)
+{
+    if (item_scalar_inline(&it->last.value))
+        it->last.value.data = &it->last_scalar;
+    return &it->last;
+}
+
+/* Frees the last value an item keeps and forgets it. */
+static inline void item_forget_last(item *it)
+{
+    if (item_scalar_inline(&it->last.value))
+        it->last.value.data = NULL; /* nothing on the heap */
+    uarc_clear(&it->last, UARC_T(DataValue));
+}
 
 typedef struct manager manager;
 typedef struct item_change item_change;
@@ -74,7 +103,8 @@ struct uarc_subscription {
     bool adopting;
     unsigned inflight;   /* requests carrying this subscription */
     unsigned delivering; /* callbacks running */
-    item *items;
+    item *items;         /* ITEM_ALIGN-aligned, inside items_raw */
+    void *items_raw;     /* the allocation */
     size_t item_count, item_capacity;
     bool batch_in_flight;
     /* Server.GetMonitoredItems in flight, for the ITEM_UNSURE ones (a server that cannot answer

@@ -322,20 +322,31 @@ static void send_creations(uarc_subscription *s)
     uarc__free(filters);
 }
 
+/* Doubles the room for items, in an array that starts on a cache line. */
+static bool grow_items(uarc_subscription *s)
+{
+    size_t cap = s->item_capacity ? 2 * s->item_capacity : 8;
+    char *raw = uarc__malloc(cap * sizeof(item) + ITEM_ALIGN - 1);
+    if (!raw)
+        return false;
+    item *items = (item *)(raw + (ITEM_ALIGN - (uintptr_t)raw % ITEM_ALIGN) % ITEM_ALIGN);
+    if (s->item_count)
+        memcpy(items, s->items, s->item_count * sizeof *items);
+    uarc__free(s->items_raw);
+    s->items_raw = raw;
+    s->items = items;
+    s->item_capacity = cap;
+    return true;
+}
+
 /* Adds an item (data, or event with `event_filter`, taken over on success). */
 static uarc_status add_item(uarc_subscription *s, const uarc_monitored_item_params *params,
                             uarc_EventFilter *event_filter, uint32_t *handle)
 {
     if (s->item_count >= MAX_ITEMS)
         return UARC_BadTooManyMonitoredItems;
-    if (s->item_count == s->item_capacity) {
-        size_t cap = s->item_capacity ? 2 * s->item_capacity : 8;
-        item *grown = uarc__realloc(s->items, cap * sizeof *grown);
-        if (!grown)
-            return UARC_BadOutOfMemory;
-        s->items = grown;
-        s->item_capacity = cap;
-    }
+    if (s->item_count == s->item_capacity && !grow_items(s))
+        return UARC_BadOutOfMemory;
     item *it = &s->items[s->item_count];
     memset(it, 0, sizeof *it);
     it->params = *params;

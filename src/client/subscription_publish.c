@@ -92,6 +92,26 @@ static uint32_t publish_timeout(const manager *m)
     return t > 3600000 ? 3600000 : (uint32_t)t;
 }
 
+/* Keeps `value` as the last one `it` delivered. */
+static void remember(item *it, const uarc_data_value *value)
+{
+    const uarc_variant *v = &value->value;
+    if (item_scalar_inline(v) && v->data) {
+        /* the usual case: a plain scalar, no allocation */
+        if (!item_scalar_inline(&it->last.value))
+            uarc_clear(&it->last, UARC_T(DataValue));
+        memcpy(&it->last_scalar, v->data, v->type->size);
+        it->last = *value;
+        it->last.value.data = &it->last_scalar;
+        return;
+    }
+    uarc_data_value copy;
+    if (uarc_copy(value, &copy, UARC_T(DataValue)) == UARC_Good) {
+        item_forget_last(it);
+        it->last = copy;
+    }
+}
+
 /* The same value with the same source timestamp as the last one delivered: not a change. */
 static bool repeated(item *it, const uarc_data_value *value)
 {
@@ -100,24 +120,9 @@ static bool repeated(item *it, const uarc_data_value *value)
     /* Equal values carry equal source timestamps: a new timestamp (the usual case) settles it
      * without comparing the values. */
     if (it->last.has_source_timestamp && it->last.source_timestamp == value->source_timestamp &&
-        uarc_equal(&it->last, value, UARC_T(DataValue)))
+        uarc_equal(item_last(it), value, UARC_T(DataValue)))
         return true;
-    const uarc_variant *v = &value->value, *had = &it->last.value;
-    if (v->type && v->type == had->type && v->type->pointer_free && !v->is_array &&
-        !had->is_array && v->data && had->data) {
-        /* The same plain scalar type as before (the usual case): the value goes into the box
-         * the last one had, without a free and an allocation per data change. */
-        void *box = had->data;
-        memcpy(box, v->data, v->type->size);
-        it->last = *value;
-        it->last.value.data = box;
-        return false;
-    }
-    uarc_data_value copy;
-    if (uarc_copy(value, &copy, UARC_T(DataValue)) == UARC_Good) {
-        uarc_clear(&it->last, UARC_T(DataValue));
-        it->last = copy;
-    }
+    remember(it, value);
     return false;
 }
 

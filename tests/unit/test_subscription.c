@@ -533,6 +533,39 @@ static void test_repeat_judged_by_the_value_kept_in_place(void **state)
     uarc_client_delete(p.client);
 }
 
+/* A plain scalar is kept inside the item, whose array moves when items are added: the value
+ * kept must be found again there (under ASan or valgrind a stale place is an error too). */
+static void test_repeat_judged_after_the_items_moved(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    uarc_subscription *s = setup(&p, &r, &cfg, pub);
+    message_timestamp = 1000;
+    reply_publish(&p, pub[0], SUB_ID, 1, 7, NULL, 0);
+    uint32_t next = pop_publish(&p, NULL, NULL);
+    for (int i = 0; i < 8; i++) { /* the room for 8 items grows, and moves */
+        uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 100 + (uint32_t)i)};
+        assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    }
+    size_t created = 0;
+    while (created < 8) /* one batch at a time */
+        created += reply_items(&p, SUB_ID);
+    reply_publish(&p, pub[1], SUB_ID, 2, 7, NULL, 0); /* the same again: dropped */
+    uint32_t next2 = pop_publish(&p, NULL, NULL);
+    reply_publish(&p, next, SUB_ID, 3, 9, NULL, 0); /* another value, same time: delivered */
+    message_timestamp = 0;
+    reply_publish(&p, next2, SUB_ID, 4, 9, NULL, 0);
+    assert_int_equal(r.count, 3);
+    assert_int_equal(r.seq[0], 1);
+    assert_int_equal(r.seq[1], 3);
+    assert_int_equal(r.value[1], 9);
+    assert_int_equal(r.seq[2], 4);
+    uarc_client_delete(p.client);
+}
+
 static void test_far_keepalive_is_one_gap(void **state)
 {
     (void)state;
@@ -604,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_delete_from_own_callback),
         cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_repeat_judged_by_the_value_kept_in_place),
+        cmocka_unit_test(test_repeat_judged_after_the_items_moved),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
         cmocka_unit_test(test_half_way_sequence_is_not_ahead),
     };
