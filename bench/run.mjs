@@ -740,9 +740,9 @@ function markdown(m, body, checks) {
     "changes delivered to the callback per second of the thread's CPU time.",
     "- 9: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
     "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
-    "(event-loop API: one epoll set and a deadline heap, woken per client by `uarc_client_set_wake_callback`, as the reverse hub does); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
+    "(event-loop API: one epoll set and a deadline heap, woken per client by `uarc_client_set_wake_callback`, as the reverse hub does; the loop sleeps until the next deadline or the end of the window); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
-    "session in `UA_Client_run_iterate`, items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
+    "session in `UA_Client_run_iterate` (waits of up to 1 s, shorter when its own timers are due), items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback.",
     "- 10: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
     "PublishRequest at once with 1,000 data changes; `uarc monitor URL <1,000 nodes> --json --count " +

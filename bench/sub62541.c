@@ -127,8 +127,9 @@ static void *run(void *arg)
         if (s->failed)
             return NULL;
     }
+    /* as long a wait as its own timers allow, within a second so that the thread sees the end */
     while (!atomic_load(&stopping))
-        if (UA_Client_run_iterate(s->client, 100) != UA_STATUSCODE_GOOD) {
+        if (UA_Client_run_iterate(s->client, 1000) != UA_STATUSCODE_GOOD) {
             s->failed = 1;
             break;
         }
