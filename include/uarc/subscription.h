@@ -124,7 +124,8 @@ typedef struct uarc_subscription_callbacks {
      * timestamp) are dropped, so the data changes that follow the gap include each item whose
      * value changed inside it, with its current value (not the values in between; events
      * inside a gap stay lost). A server that cannot (the Call fails, or its result is Bad) is
-     * not asked again in that session (logged once per client at INFO). After a re-creation
+     * not asked again in that session (logged once per client at INFO). The call is sent before
+     * this callback runs: uarc_subscription_resend_pending() tells it. After a re-creation
      * (`to` 0) or a transfer (sendInitialValues) the items' values come anyway: no call. */
     void (*gap)(void *user_data, uarc_subscription *subscription, uint32_t from, uint32_t to,
                 uarc_status reason);
@@ -348,6 +349,9 @@ UARC_API uarc_status uarc_subscription_ack(uarc_subscription *subscription,
 /* The server's subscription id (0 while not created) and state. */
 UARC_API uint32_t uarc_subscription_id(const uarc_subscription *subscription);
 UARC_API uarc_subscription_state uarc_subscription_state_get(const uarc_subscription *subscription);
+/* True while a Server.ResendData call for the subscription is in flight: asked after a gap (see
+ * the `gap` callback, from which it is already true), the changed values follow. */
+UARC_API bool uarc_subscription_resend_pending(const uarc_subscription *subscription);
 /* The values the server revised (0 until created). */
 UARC_API void uarc_subscription_revised(const uarc_subscription *subscription,
                                         double *publishing_interval_ms,

@@ -161,14 +161,15 @@ void uarc__sub_report_gap(uarc_subscription *s, uint32_t from, uint32_t to, uarc
 {
     uarc__sub_log(s, UARC_LOG_WARNING, "messages %u..%u lost (%s)", from, to,
                   uarc_status_name(reason));
+    /* `to` 0: the subscription was lost and is made again; its new items bring their values.
+     * Asked first, so that the callback can tell whether the changed values will follow. */
+    if (to && (reason == UARC_BadMessageNotAvailable || reason == UARC_BadResourceUnavailable))
+        resend_after_gap(s);
     if (s->cfg.callbacks.gap && !s->deleted) {
         s->delivering++;
         s->cfg.callbacks.gap(s->cfg.callbacks.user_data, s, from, to, reason);
         s->delivering--;
     }
-    /* `to` 0: the subscription was lost and is made again; its new items bring their values */
-    if (to && (reason == UARC_BadMessageNotAvailable || reason == UARC_BadResourceUnavailable))
-        resend_after_gap(s);
 }
 
 /* A revised publishing interval as the server gave it, made usable: NaN, 0 or less is the one we
@@ -367,6 +368,11 @@ UARC_API uarc_status uarc_subscription_ack(uarc_subscription *s, uint32_t sequen
 UARC_API uint32_t uarc_subscription_id(const uarc_subscription *s)
 {
     return s->id;
+}
+
+UARC_API bool uarc_subscription_resend_pending(const uarc_subscription *s)
+{
+    return s->resending;
 }
 
 UARC_API uarc_subscription_state uarc_subscription_state_get(const uarc_subscription *s)

@@ -85,6 +85,7 @@ test("a restarted server: a gap after the last delivered message, the subscripti
     assert.equal(gap.from, lastOld.sequence + 1);
     assert.equal(gap.to, null);
     assert.equal(gap.reason, "BadSubscriptionIdInvalid");
+    assert.equal(gap.resend, false); // re-created: the new items bring their values, nothing to ask
     const recreated = await uarc.waitFor((e) => e.event === "subscription" && e.state === "recreated", 20000);
     const after = await uarc.waitCount((e) => isData(e) && e.subscription === recreated.subscription, 20, 20000);
     // The new server counts from 0 again; from there on, every value once, in order.

@@ -26,6 +26,7 @@ typedef struct recorder {
     size_t count;
     uint32_t gap_from[8], gap_to[8];
     uarc_status gap_reason[8];
+    bool gap_resend[8]; /* uarc_subscription_resend_pending() in the callback */
     size_t gaps;
     uarc_subscription_state states[16];
     size_t state_count;
@@ -57,9 +58,9 @@ static inline void on_delivered(void *user_data, uarc_subscription *s, uint32_t 
 static inline void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
                           uarc_status reason)
 {
-    (void)s;
     recorder *r = user_data;
     assert_true(r->gaps < 8);
+    r->gap_resend[r->gaps] = uarc_subscription_resend_pending(s);
     r->gap_from[r->gaps] = from;
     r->gap_to[r->gaps] = to;
     r->gap_reason[r->gaps] = reason;

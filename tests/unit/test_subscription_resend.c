@@ -76,11 +76,13 @@ static void test_gap_resends_and_delivers_what_changed(void **state)
     recorder r;
     uarc_subscription_config cfg = config_for(&r);
     uint32_t pub[2], next;
-    setup_two(&p, &r, &cfg, pub);
+    uarc_subscription *s = setup_two(&p, &r, &cfg, pub);
     lose_message_2(&p, &r, pub, &next);
+    assert_true(r.gap_resend[0]); /* asked before the gap was told */
     uint32_t rid = pop_resend(&p, SUB_ID);
     uint32_t next2 = pop_publish(&p, NULL, NULL);
     reply_call(&p, rid, UARC_Good);
+    assert_false(uarc_subscription_resend_pending(s));
     assert_true(peer_silent(&p));
     /* The resent values: item 1 as delivered in 3 (dropped), item 2 changed in the lost 2. */
     reply_two(&p, next, 4, 12, 3000, 21, 2000, NULL, 0);
@@ -170,6 +172,7 @@ static void test_option_off_no_call(void **state)
     uint32_t pub[2], next;
     setup_two(&p, &r, &cfg, pub);
     lose_message_2(&p, &r, pub, &next);
+    assert_false(r.gap_resend[0]);
     pop_publish(&p, NULL, NULL);
     assert_true(peer_silent(&p));
     uarc_client_delete(p.client);
@@ -193,6 +196,7 @@ static void test_recreation_gap_no_call(void **state)
     assert_int_equal(r.gaps, 1);
     assert_int_equal(r.gap_to[0], 0);
     assert_int_equal(r.gap_reason[0], UARC_BadSubscriptionIdInvalid);
+    assert_false(r.gap_resend[0]);
     reply_create(&p, 88);
     assert_int_equal(reply_items(&p, 88), 1);
     assert_true(peer_silent(&p));

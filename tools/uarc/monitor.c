@@ -78,7 +78,9 @@ static const char monitor_help[] =
     "overflow (true when the server's queue for the item dropped values next to this one),\n"
     "subscription, sequence}; event {node, fields {FIELD: value}, subscription, sequence};\n"
     "gap {subscription, from, to (null: every number from `from` on\n"
-    "of that subscription id), reason}; subscription {state: created, resumed, transferred,\n"
+    "of that subscription id), reason, resend (true: Server.ResendData was asked, the\n"
+    "values that changed inside the gap follow)}; subscription {state: created, resumed, "
+    "transferred,\n"
     "recreated, stalled or failed; subscription, status}; item {node, status};\n"
     "connection {state: connected, lost or failed; status, reason}; with --mqtt, mqtt {state:\n"
     "connected, lost, failed, paused or resumed; broker, client_id, reason} and no data or\n"
@@ -216,7 +218,7 @@ static void on_delivered(void *user_data, uarc_subscription *s, uint32_t sequenc
 }
 
 void monitor_report_gap(monitor_sink *m, uint32_t subscription_id, uint32_t from, uint32_t to,
-                        uarc_status reason)
+                        uarc_status reason, bool resend)
 {
     out_line line;
     monitor_begin_line(&line, m, "gap");
@@ -227,6 +229,7 @@ void monitor_report_gap(monitor_sink *m, uint32_t subscription_id, uint32_t from
     else
         out_field_raw(&line, "to", "null");
     out_field_str(&line, "reason", uarc_status_name(reason));
+    out_field_raw(&line, "resend", resend ? "true" : "false");
     out_end(&line);
     data_sink *out = out_of(m);
     if (out->ops->gap)
@@ -236,7 +239,8 @@ void monitor_report_gap(monitor_sink *m, uint32_t subscription_id, uint32_t from
 static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_t to,
                    uarc_status reason)
 {
-    monitor_report_gap(user_data, uarc_subscription_id(s), from, to, reason);
+    monitor_report_gap(user_data, uarc_subscription_id(s), from, to, reason,
+                       uarc_subscription_resend_pending(s));
 }
 
 static void on_state(void *user_data, uarc_subscription *s, uarc_subscription_state state,

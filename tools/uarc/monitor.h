@@ -68,9 +68,10 @@ void monitor_events_free(monitor_events_args *e);
 /* Starts a line for `event`, with server_uri when the subscription has one. */
 void monitor_begin_line(out_line *line, const monitor_sink *m, const char *event);
 /* Reports messages `from`..`to` (0: open-ended) of subscription `subscription_id` as lost: a
- * gap line on stdout and, when the sink has one, on its status channel. */
+ * gap line on stdout and, when the sink has one, on its status channel. `resend`: the server
+ * was asked to send the values that changed inside the gap. */
 void monitor_report_gap(monitor_sink *m, uint32_t subscription_id, uint32_t from, uint32_t to,
-                        uarc_status reason);
+                        uarc_status reason, bool resend);
 
 /* Creates a subscription on `client` with one data item per node of `sink` (and the event item),
  * printing to `sink`

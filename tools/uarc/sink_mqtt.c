@@ -547,7 +547,8 @@ static void mqtt_message_end(data_sink *base, monitor_sink *m, uarc_subscription
          * said so. */
         free(payload);
         free(topic);
-        monitor_report_gap(m, id, sequence_number, sequence_number, UARC_BadResourceUnavailable);
+        monitor_report_gap(m, id, sequence_number, sequence_number, UARC_BadResourceUnavailable,
+                           false);
         uarc_subscription_ack(subscription, sequence_number);
         return;
     }
