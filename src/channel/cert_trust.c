@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "channel/crypto.h"
 #include "core/alloc.h"
 #include "core/log.h"
 
@@ -209,8 +210,9 @@ static uarc_status split_chain(const uint8_t *der, size_t length, X509 **leaf,
             length, (unsigned)UARC__CERT_CHAIN_MAX_BYTES);
         return UARC_BadCertificateInvalid;
     }
-    const unsigned char *p = der, *end = der + length;
-    *leaf = d2i_X509(NULL, &p, (long)length);
+    size_t leaf_length;
+    *leaf = uarc__crypto_parse_certificate(der, length, &leaf_length);
+    const unsigned char *p = der + leaf_length, *end = der + length;
     if (!*leaf) {
         say(detail, size, "not a DER certificate");
         return UARC_BadCertificateInvalid;

@@ -4,10 +4,13 @@
 
 #include <stdbool.h>
 
+#include <pthread.h>
+
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -122,14 +125,69 @@ uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_
     return to_der(out, n, true, der, length);
 }
 
+#define PARSED_KEPT 128
+
+typedef struct parsed_certificate {
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    size_t length;
+    X509 *x; /* NULL: a free slot */
+} parsed_certificate;
+
+static pthread_mutex_t parsed_lock = PTHREAD_MUTEX_INITIALIZER;
+static parsed_certificate parsed[PARSED_KEPT];
+static size_t parsed_next; /* the slot to reuse next: the oldest */
+
+X509 *uarc__crypto_parse_certificate(const uint8_t *der, size_t length, size_t *consumed)
+{
+    size_t n = uarc__crypto_der_sequence_length(der, length);
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    if (!n || !SHA256(der, n, digest)) {
+        /* not DER-shaped: parsed as it is, and not kept */
+        const unsigned char *p = der;
+        X509 *x = d2i_X509(NULL, &p, (long)length);
+        *consumed = x ? (size_t)(p - der) : 0;
+        return x;
+    }
+    X509 *x = NULL;
+    pthread_mutex_lock(&parsed_lock);
+    for (size_t i = 0; i < PARSED_KEPT && !x; i++)
+        if (parsed[i].x && parsed[i].length == n &&
+            memcmp(parsed[i].digest, digest, sizeof digest) == 0 && X509_up_ref(parsed[i].x) == 1)
+            x = parsed[i].x;
+    pthread_mutex_unlock(&parsed_lock);
+    if (x) {
+        *consumed = n;
+        return x;
+    }
+    const unsigned char *p = der;
+    x = d2i_X509(NULL, &p, (long)n);
+    if (!x || (size_t)(p - der) != n) {
+        X509_free(x);
+        *consumed = 0;
+        return NULL;
+    }
+    *consumed = n;
+    if (X509_up_ref(x) != 1)
+        return x;
+    pthread_mutex_lock(&parsed_lock);
+    parsed_certificate *slot = &parsed[parsed_next];
+    parsed_next = (parsed_next + 1) % PARSED_KEPT;
+    X509 *old = slot->x;
+    *slot = (parsed_certificate){.length = n, .x = x};
+    memcpy(slot->digest, digest, sizeof digest);
+    pthread_mutex_unlock(&parsed_lock);
+    X509_free(old);
+    return x;
+}
+
 size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length)
 {
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)length);
+    size_t n;
+    X509 *x = uarc__crypto_parse_certificate(der, length, &n);
     if (!x)
         return 0;
     X509_free(x);
-    return (size_t)(p - der);
+    return n;
 }
 
 size_t uarc__crypto_der_sequence_length(const uint8_t *der, size_t length)
@@ -248,8 +306,8 @@ uarc_status uarc__crypto_certify_key(const char *application_uri, const uint8_t 
 uarc_status uarc__crypto_certificate_uri(const uint8_t *der, size_t length, char *out,
                                          size_t out_size)
 {
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)length);
+    size_t consumed;
+    X509 *x = uarc__crypto_parse_certificate(der, length, &consumed);
     if (!x)
         return UARC_BadCertificateInvalid;
     uarc_status s = UARC_BadCertificateUriInvalid;

@@ -24,6 +24,13 @@ uarc_status uarc__crypto_load_private_key(const char *path, uint8_t **der, size_
 /* The first certificate of `der` (a certificate or a chain of them): its length, 0 when not a
  * certificate. */
 size_t uarc__crypto_first_certificate(const uint8_t *der, size_t length);
+/* The first certificate of `der` parsed: a new reference (X509_free() it), its length in
+ * *consumed; NULL when not a certificate. A channel's certificate is read several times on the
+ * way to a session (discovery, the ServerUri check, the policy's context, the session's
+ * signatures), and each parse decodes its public key, which in OpenSSL 3 costs about as much as
+ * an RSA signature: the last 128 certificates parsed are kept, by the SHA-256 of their bytes,
+ * and shared (a process-wide cache under a mutex, at most 128 parsed certificates held). */
+struct x509_st *uarc__crypto_parse_certificate(const uint8_t *der, size_t length, size_t *consumed);
 /* The length of the DER element at der[0..length) when it is a SEQUENCE with a definite length
  * that fits (a certificate's outer shape), 0 otherwise. Reads the header only: for comparing the
  * first certificates of two chains byte for byte, where parsing them (which decodes the public

@@ -20,6 +20,7 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "channel/crypto.h"
 #include "channel/security.h"
 #include "core/alloc.h"
 
@@ -95,11 +96,9 @@ static bool on_curve(const ecc_params *p, EVP_PKEY *key)
 static uarc_status take_certificate(const ecc_params *p, uarc_view der, uint8_t **copy,
                                     size_t *length, EVP_PKEY **key, uint8_t thumbprint[THUMBPRINT])
 {
-    const unsigned char *q = der.data;
-    X509 *x = d2i_X509(NULL, &q, (long)der.length);
+    X509 *x = uarc__crypto_parse_certificate(der.data, der.length, length);
     if (!x)
         return UARC_BadCertificateInvalid;
-    *length = (size_t)(q - der.data);
     *key = X509_get_pubkey(x);
     X509_free(x);
     if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_EC)

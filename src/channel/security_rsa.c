@@ -85,11 +85,9 @@ static void rsa_context_delete(void *context)
 static uarc_status take_certificate(uarc_view der, uint8_t **copy, size_t *length, EVP_PKEY **key,
                                     uint8_t thumbprint[THUMBPRINT])
 {
-    const unsigned char *p = der.data;
-    X509 *x = d2i_X509(NULL, &p, (long)der.length);
+    X509 *x = uarc__crypto_parse_certificate(der.data, der.length, length);
     if (!x)
         return UARC_BadCertificateInvalid;
-    *length = (size_t)(p - der.data);
     *key = X509_get_pubkey(x);
     X509_free(x);
     if (!*key || EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA)

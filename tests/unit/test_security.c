@@ -500,6 +500,50 @@ static void test_certificate_uri(void **state)
                      UARC_BadInvalidArgument);
 }
 
+/* Parsed certificates are kept and shared: the same bytes give the same object (also at the
+ * head of a chain), other bytes another, and the oldest goes once 128 others were parsed. */
+static void test_parsed_certificates_kept(void **state)
+{
+    (void)state;
+    size_t n0 = apps.cert_length[0], n1 = apps.cert_length[1], consumed = 0;
+    X509 *first = uarc__crypto_parse_certificate(apps.cert[0], n0, &consumed);
+    assert_non_null(first);
+    assert_int_equal(consumed, n0);
+    uint8_t *chain = malloc(n0 + n1);
+    assert_non_null(chain);
+    memcpy(chain, apps.cert[0], n0);
+    memcpy(chain + n0, apps.cert[1], n1);
+    X509 *again = uarc__crypto_parse_certificate(chain, n0 + n1, &consumed);
+    assert_ptr_equal(again, first);
+    assert_int_equal(consumed, n0);
+    X509_free(again);
+    assert_null(uarc__crypto_parse_certificate(chain, n0 - 1, &consumed));
+    assert_int_equal(consumed, 0);
+    assert_null(uarc__crypto_parse_certificate((const uint8_t *)"x", 1, &consumed));
+    /* 128 other certificates: the second one with a different last byte of its signature */
+    uint8_t *other = chain + n0;
+    other[n1 - 2] ^= 0xFF; /* none of them is the second certificate itself */
+    X509 *last = NULL;
+    for (int i = 0; i < 128; i++) {
+        other[n1 - 1] = (uint8_t)i;
+        X509_free(last);
+        last = uarc__crypto_parse_certificate(other, n1, &consumed);
+        assert_non_null(last);
+        assert_ptr_not_equal(last, first);
+    }
+    X509 *kept = uarc__crypto_parse_certificate(other, n1, &consumed);
+    assert_ptr_equal(kept, last); /* the newest is still kept */
+    X509_free(kept);
+    X509_free(last);
+    X509 *anew = uarc__crypto_parse_certificate(apps.cert[0], n0, &consumed);
+    assert_non_null(anew);
+    assert_ptr_not_equal(anew, first); /* the oldest was let go, and parsed again */
+    assert_int_equal(X509_cmp(anew, first), 0);
+    X509_free(anew);
+    X509_free(first);
+    free(chain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_pss_salt_length),
         cmocka_unit_test(test_policy_lookup),
         cmocka_unit_test(test_certificate_uri),
+        cmocka_unit_test(test_parsed_certificates_kept),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
