@@ -142,7 +142,9 @@ typedef struct uarc_reverse_hub_config {
      * handshake_timeout_ms 0: 5000 ms, and memory_budget NULL: the hub's own). With
      * generate_certificate and no certificate, the hub makes one certificate per key type (RSA,
      * or each ECC policy's curve) for this application_uri and every secured client of that URI
-     * presents the one its policy needs; a client `configure` gives another URI makes its own. */
+     * presents the one its policy needs; a client `configure` gives another URI makes its own.
+     * The one for this configuration's own security_policy_uri is made by
+     * uarc_reverse_hub_new(), so that no server waits for a key to be generated. */
     uarc_client_config client;
     uarc_reverse_hub_callbacks callbacks; /* each NULL: not told */
     uint32_t spare_timeout_ms;            /* how long a spare is held. 0: 30000 */

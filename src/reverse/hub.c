@@ -81,6 +81,11 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *o
         uarc__free(hub);
         return NULL;
     }
+    /* The base configuration's certificate is made now rather than for the first server: an
+     * RSA key takes a good part of a second, in which no other server would be served. Failing
+     * here, it is tried again for the first server that needs it. */
+    uarc_client_config base = hub->opt.client;
+    (void)uarc__hub_share_certificate(hub, &base);
     uarc__hub_sync_listener(hub);
     return hub;
 }

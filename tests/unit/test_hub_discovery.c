@@ -20,6 +20,7 @@
 #include "uarc/uarc.h"
 #include "channel/crypto.h"
 #include "core/alloc.h"
+#include "reverse/hub_internal.h"
 
 #define CHANNEL_ID 21u
 #define TOKEN_ID   1u
@@ -496,8 +497,9 @@ static const uint8_t *sender_certificate(size_t *length)
     return at + 4;
 }
 
-/* generate_certificate with no certificate given: the hub makes one certificate, once, and every
- * client presents it (each client making its own would stall the hub's loop for every server). */
+/* generate_certificate with no certificate given: the hub makes one certificate, once, when it is
+ * made, and every client presents it (each client making its own, or the first server waiting
+ * for it, would stall the hub's loop). */
 static void test_generated_certificate_shared(void **state)
 {
     (void)state;
@@ -506,6 +508,8 @@ static void test_generated_certificate_shared(void **state)
                                                      .application_uri = "urn:uarc:test-hub",
                                                      .generate_certificate = true},
                                           .callbacks = {.configure = configure_per_server}});
+    /* made with the hub, before any server dialed */
+    assert_int_equal(fx->hub->certificate_count, 1);
 
     uint8_t *first = NULL;
     size_t first_length = 0;
