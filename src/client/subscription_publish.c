@@ -100,7 +100,23 @@ static void remember(item *it, const uarc_data_value *value)
         /* the usual case: a plain scalar, no allocation */
         if (!item_scalar_inline(&it->last.value))
             uarc_clear(&it->last, UARC_T(DataValue));
-        memcpy(&it->last_scalar, v->data, v->type->size);
+        switch (v->type->size) { /* moves of known sizes, not a call */
+        case 1:
+            memcpy(&it->last_scalar, v->data, 1);
+            break;
+        case 2:
+            memcpy(&it->last_scalar, v->data, 2);
+            break;
+        case 4:
+            memcpy(&it->last_scalar, v->data, 4);
+            break;
+        case 8:
+            memcpy(&it->last_scalar, v->data, 8);
+            break;
+        default:
+            memcpy(&it->last_scalar, v->data, v->type->size);
+            break;
+        }
         it->last = *value;
         it->last.value.data = &it->last_scalar;
         return;

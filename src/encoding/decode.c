@@ -259,6 +259,33 @@ static const uint8_t memcpy_size[UARC_KIND_STRUCT + 1] = {
 _Static_assert(sizeof(uarc_guid) == 16, "Guid must have no padding");
 _Static_assert(sizeof(uarc_NodeClass) == 4, "enumerations must be 32 bits wide");
 
+/* A value of a kind whose C layout is its wire layout (`wire` bytes, from memcpy_size), read in
+ * place: the fields of a data change are mostly such, and a call through dec_table for each
+ * costs more than the read. */
+static inline uarc_status dec_plain(dec *d, void *dst, size_t wire)
+{
+    NEED(d, wire);
+    switch (wire) { /* sizes known to the compiler: moves, not calls */
+    case 1:
+        memcpy(dst, d->pos, 1);
+        break;
+    case 2:
+        memcpy(dst, d->pos, 2);
+        break;
+    case 4:
+        memcpy(dst, d->pos, 4);
+        break;
+    case 8:
+        memcpy(dst, d->pos, 8);
+        break;
+    default:
+        memcpy(dst, d->pos, 16);
+        break;
+    }
+    d->pos += wire;
+    return UARC_Good;
+}
+
 /* Decodes the elements of an array whose memory is allocated; reports the failing index. */
 static uarc_status dec_elements(dec *d, uint8_t *p, size_t n, const uarc_type *et)
 {
@@ -597,7 +624,8 @@ static uarc_status dec_variant(dec *d, void *dst, const uarc_type *t)
             LEAVE(d);
             return s;
         }
-        s = dec_table[id](d, v->data, et);
+        size_t wire = UARC__BIG_ENDIAN ? 0 : memcpy_size[id];
+        s = wire ? dec_plain(d, v->data, wire) : dec_table[id](d, v->data, et);
         LEAVE(d);
         return s;
     }
@@ -668,9 +696,12 @@ static uarc_status dec_struct(dec *d, void *dst, const uarc_type *t)
     for (uint16_t i = 0; i < t->member_count; i++) {
         const uarc_member *m = &t->members[i];
         uarc_status s;
+        size_t wire = UARC__BIG_ENDIAN ? 0 : memcpy_size[m->type->kind];
         if (m->is_array)
             s = dec_array(d, (void **)(base + m->offset), (size_t *)(base + m->size_offset),
                           m->type);
+        else if (wire)
+            s = dec_plain(d, base + m->offset, wire);
         else
             s = dec_table[m->type->kind](d, base + m->offset, m->type);
         if (UNLIKELY(s)) {
