@@ -1,150 +1,20 @@
 /*
  * The binary decoder: one walk over the type descriptors with a {pos, end} cursor. Every read is
  * preceded by a bounds check, every allocation by a limit check against lengths already known to
- * fit in the remaining input. On failure the path to the failing field is collected while the
- * calls unwind, so the successful path pays nothing for the detail text.
+ * fit in the remaining input (the cursor, its allocations and its failure path: decode_cursor.h).
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
 #include "uarc/types.h"
 #include "core/arena.h"
 #include "core/budget.h"
 #include "encoding/decode_charged.h"
+#include "encoding/decode_cursor.h"
 #include "core/endian.h"
-
-#define MAX_SEGMENTS 16
-
-typedef struct segment {
-    const char *name; /* NULL: an array index */
-    size_t index;
-} segment;
-
-typedef struct dec {
-    const uint8_t *pos;
-    const uint8_t *end;
-    uarc_arena *arena;
-    size_t alloc_left;
-    uarc_memory_budget *budget; /* charged before each allocation; NULL: none */
-    size_t charged;             /* charged to `budget` so far */
-    size_t credit;              /* of which not yet allocated */
-    size_t max_string;
-    size_t max_array;
-    uint32_t depth_left;
-    uint32_t nseg; /* innermost first */
-    bool seg_dropped;
-    segment seg[MAX_SEGMENTS];
-    char msg[160];
-} dec;
 
 typedef uarc_status (*dec_fn)(dec *d, void *dst, const uarc_type *t);
 
 static const dec_fn dec_table[UARC_KIND_STRUCT + 1];
-
-#if defined(__GNUC__)
-#define COLD        __attribute__((cold, noinline))
-#define LIKELY(x)   __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define COLD
-#define LIKELY(x)   (x)
-#define UNLIKELY(x) (x)
-#endif
-
-static COLD uarc_status fail(dec *d, uarc_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static COLD uarc_status fail(dec *d, uarc_status status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-static COLD uarc_status fail_short(dec *d, size_t need)
-{
-    return fail(d, UARC_BadDecodingError, "needs %zu bytes, %zu left", need,
-                (size_t)(d->end - d->pos));
-}
-
-/* Records one more outer level of the failing field's path. */
-static COLD uarc_status at(dec *d, uarc_status status, const char *name, size_t index)
-{
-    if (d->nseg == MAX_SEGMENTS) {
-        memmove(d->seg, d->seg + 1, (MAX_SEGMENTS - 1) * sizeof d->seg[0]);
-        d->nseg--;
-        d->seg_dropped = true;
-    }
-    d->seg[d->nseg++] = (segment){name, index};
-    return status;
-}
-
-#define NEED(d, n)                                                                                 \
-    do {                                                                                           \
-        if (UNLIKELY((size_t)((d)->end - (d)->pos) < (size_t)(n)))                                 \
-            return fail_short((d), (n));                                                           \
-    } while (0)
-
-#define ENTER(d)                                                                                   \
-    do {                                                                                           \
-        if (UNLIKELY((d)->depth_left == 0))                                                        \
-            return fail((d), UARC_BadEncodingLimitsExceeded, "nesting exceeds the depth limit");   \
-        (d)->depth_left--;                                                                         \
-    } while (0)
-
-#define LEAVE(d) ((d)->depth_left++)
-
-/* The budget is charged ahead in steps (one shared counter update per step, not per value);
- * what a decode did not use goes back when it ends. */
-#define CHARGE_STEP 4096u
-
-static bool charge(dec *d, size_t size)
-{
-    size_t step = size - d->credit;
-    if (step < CHARGE_STEP)
-        step = CHARGE_STEP;
-    if (step > d->alloc_left)
-        step = d->alloc_left; /* never more than the decode may allocate */
-    if (!uarc__budget_charge(d->budget, step)) {
-        step = size - d->credit; /* near the budget's end: only what this value needs */
-        if (!uarc__budget_charge(d->budget, step))
-            return false;
-    }
-    d->charged += step;
-    d->credit += step;
-    return true;
-}
-
-static inline void *dalloc(dec *d, size_t size, uarc_status *status)
-{
-    if (UNLIKELY(size > d->alloc_left)) {
-        *status = fail(d, UARC_BadEncodingLimitsExceeded,
-                       "allocation of %zu bytes exceeds the message allocation limit", size);
-        return NULL;
-    }
-    if (d->budget && UNLIKELY(size > d->credit) && !charge(d, size)) {
-        *status = fail(d, UARC_BadResponseTooLarge,
-                       "allocation of %zu bytes exceeds the memory budget", size);
-        return NULL;
-    }
-    d->credit -= d->budget ? size : 0;
-    d->alloc_left -= size;
-    void *p;
-    if (d->arena) {
-        p = uarc__arena_alloc(d->arena, size);
-    } else {
-        p = uarc__malloc(size);
-        if (p)
-            memset(p, 0, size);
-    }
-    if (UNLIKELY(!p))
-        *status = fail(d, UARC_BadOutOfMemory, "out of memory allocating %zu bytes", size);
-    return p;
-}
 
 /* ---- Fixed-size values ------------------------------------------------------------------- */
 
@@ -218,17 +88,18 @@ static uarc_status dec_string_body(dec *d, uarc_string *s, int32_t len)
 {
     if (len <= 0) {
         if (len < -1)
-            return fail(d, UARC_BadDecodingError, "string length %d is invalid", (int)len);
+            return uarc__dec_fail(d, UARC_BadDecodingError, "string length %d is invalid",
+                                  (int)len);
         s->length = 0;
         s->data = len == 0 ? UARC_EMPTY : NULL;
         return UARC_Good;
     }
     if (UNLIKELY((size_t)len > d->max_string))
-        return fail(d, UARC_BadEncodingLimitsExceeded, "string length %d exceeds limit %zu",
-                    (int)len, d->max_string);
+        return uarc__dec_fail(d, UARC_BadEncodingLimitsExceeded,
+                              "string length %d exceeds limit %zu", (int)len, d->max_string);
     NEED(d, (size_t)len);
     uarc_status status;
-    uint8_t *p = dalloc(d, (size_t)len, &status);
+    uint8_t *p = uarc__dec_alloc(d, (size_t)len, &status);
     if (!p)
         return status;
     memcpy(p, d->pos, (size_t)len);
@@ -301,7 +172,7 @@ static uarc_status dec_elements(dec *d, uint8_t *p, size_t n, const uarc_type *e
     for (size_t i = 0; i < n; i++) {
         uarc_status s = fn(d, p + i * size, et);
         if (UNLIKELY(s))
-            return at(d, s, NULL, i);
+            return uarc__dec_at(d, s, NULL, i);
     }
     return UARC_Good;
 }
@@ -310,19 +181,21 @@ static uarc_status dec_elements(dec *d, uint8_t *p, size_t n, const uarc_type *e
 static uarc_status alloc_array(dec *d, int32_t n, const uarc_type *et, void **out)
 {
     if (UNLIKELY((size_t)n > d->max_array))
-        return fail(d, UARC_BadEncodingLimitsExceeded, "array length %d exceeds limit %zu", (int)n,
-                    d->max_array);
+        return uarc__dec_fail(d, UARC_BadEncodingLimitsExceeded,
+                              "array length %d exceeds limit %zu", (int)n, d->max_array);
     /* Every element takes at least one byte, except values of a structure without fields. */
     size_t min_wire = memcpy_size[et->kind] ? memcpy_size[et->kind] : 1;
     if (et->kind == UARC_KIND_STRUCT && et->member_count == 0)
         min_wire = 0;
     if (UNLIKELY(min_wire && (size_t)n > (size_t)(d->end - d->pos) / min_wire))
-        return fail(d, UARC_BadDecodingError, "array length %d exceeds the %zu bytes left", (int)n,
-                    (size_t)(d->end - d->pos));
+        return uarc__dec_fail(d, UARC_BadDecodingError,
+                              "array length %d exceeds the %zu bytes left", (int)n,
+                              (size_t)(d->end - d->pos));
     if (UNLIKELY((size_t)n > SIZE_MAX / et->size))
-        return fail(d, UARC_BadEncodingLimitsExceeded, "array length %d is too large", (int)n);
+        return uarc__dec_fail(d, UARC_BadEncodingLimitsExceeded, "array length %d is too large",
+                              (int)n);
     uarc_status status;
-    *out = dalloc(d, (size_t)n * et->size, &status);
+    *out = uarc__dec_alloc(d, (size_t)n * et->size, &status);
     return *out ? UARC_Good : status;
 }
 
@@ -333,7 +206,7 @@ static uarc_status dec_array(dec *d, void **data, size_t *count, const uarc_type
     d->pos += 4;
     if (n <= 0) {
         if (n < -1)
-            return fail(d, UARC_BadDecodingError, "array length %d is invalid", (int)n);
+            return uarc__dec_fail(d, UARC_BadDecodingError, "array length %d is invalid", (int)n);
         *data = n == 0 ? UARC_EMPTY : NULL;
         *count = 0;
         return UARC_Good;
@@ -389,7 +262,7 @@ static uarc_status dec_nodeid_body(dec *d, uarc_nodeid *id, uint8_t form)
         d->pos += 18;
         return UARC_Good;
     default:
-        return fail(d, UARC_BadDecodingError, "NodeId encoding 0x%02X is invalid", form);
+        return uarc__dec_fail(d, UARC_BadDecodingError, "NodeId encoding 0x%02X is invalid", form);
     }
 }
 
@@ -399,8 +272,8 @@ static uarc_status dec_nodeid(dec *d, void *dst, const uarc_type *t)
     NEED(d, 1);
     uint8_t form = *d->pos++;
     if (form & 0xC0)
-        return fail(d, UARC_BadDecodingError, "NodeId encoding 0x%02X has ExpandedNodeId flags",
-                    form);
+        return uarc__dec_fail(d, UARC_BadDecodingError,
+                              "NodeId encoding 0x%02X has ExpandedNodeId flags", form);
     return dec_nodeid_body(d, dst, form);
 }
 
@@ -418,7 +291,7 @@ static uarc_status dec_expanded_nodeid(dec *d, void *dst, const uarc_type *t)
     if (form & 0x80) {
         s = dec_string(d, &x->namespace_uri, NULL);
         if (s)
-            return at(d, s, "namespaceUri", 0);
+            return uarc__dec_at(d, s, "namespaceUri", 0);
     }
     if (form & 0x40) {
         NEED(d, 4);
@@ -450,9 +323,9 @@ static uarc_status dec_localized_text(dec *d, void *dst, const uarc_type *t)
     lt->text = (uarc_string){0, NULL};
     uarc_status s;
     if ((mask & 0x01) && (s = dec_string(d, &lt->locale, NULL)))
-        return at(d, s, "locale", 0);
+        return uarc__dec_at(d, s, "locale", 0);
     if ((mask & 0x02) && (s = dec_string(d, &lt->text, NULL)))
-        return at(d, s, "text", 0);
+        return uarc__dec_at(d, s, "text", 0);
     return UARC_Good;
 }
 
@@ -466,13 +339,14 @@ static uarc_status dec_extension_object(dec *d, void *dst, const uarc_type *t)
     eo->content.encoded.body = (uarc_string){0, NULL};
     uarc_status s = dec_nodeid(d, &eo->content.encoded.type_id, NULL);
     if (s)
-        return at(d, s, "typeId", 0);
+        return uarc__dec_at(d, s, "typeId", 0);
     NEED(d, 1);
     uint8_t encoding = *d->pos++;
     if (encoding == 0)
         return UARC_Good;
     if (encoding > 2)
-        return fail(d, UARC_BadDecodingError, "ExtensionObject encoding %u is invalid", encoding);
+        return uarc__dec_fail(d, UARC_BadDecodingError, "ExtensionObject encoding %u is invalid",
+                              encoding);
     NEED(d, 4);
     int32_t len = (int32_t)uarc__ld32(d->pos);
     d->pos += 4;
@@ -484,10 +358,10 @@ static uarc_status dec_extension_object(dec *d, void *dst, const uarc_type *t)
     if (!bt) {
         eo->encoding = encoding == 1 ? UARC_EXTENSION_OBJECT_BINARY : UARC_EXTENSION_OBJECT_XML;
         s = dec_string_body(d, &eo->content.encoded.body, len);
-        return s ? at(d, s, "body", 0) : UARC_Good;
+        return s ? uarc__dec_at(d, s, "body", 0) : UARC_Good;
     }
     NEED(d, (size_t)len);
-    void *body = dalloc(d, bt->size, &s);
+    void *body = uarc__dec_alloc(d, bt->size, &s);
     if (!body)
         return s;
     /* The numeric type id owns nothing, so the union can switch to the decoded form now. */
@@ -499,7 +373,7 @@ static uarc_status dec_extension_object(dec *d, void *dst, const uarc_type *t)
     s = dec_struct(d, body, bt);
     d->pos = d->end; /* bytes the known type does not use are skipped */
     d->end = end;
-    return s ? at(d, s, bt->name, 0) : UARC_Good;
+    return s ? uarc__dec_at(d, s, bt->name, 0) : UARC_Good;
 }
 
 static uarc_status dec_variant(dec *d, void *dst, const uarc_type *t);
@@ -519,7 +393,7 @@ static uarc_status dec_data_value(dec *d, void *dst, const uarc_type *t)
     if (mask & 0x01) {
         uarc_status s = dec_variant(d, &dv->value, NULL);
         if (UNLIKELY(s))
-            return at(d, s, "value", 0);
+            return uarc__dec_at(d, s, "value", 0);
     } else {
         dv->value = (uarc_variant){0};
     }
@@ -562,7 +436,8 @@ static uarc_status dec_dimensions(dec *d, uarc_variant *v)
     int32_t n = (int32_t)uarc__ld32(d->pos);
     d->pos += 4;
     if (n <= 0)
-        return fail(d, UARC_BadDecodingError, "array dimension count %d is invalid", (int)n);
+        return uarc__dec_fail(d, UARC_BadDecodingError, "array dimension count %d is invalid",
+                              (int)n);
     void *p;
     uarc_status s = alloc_array(d, n, UARC_T(Int32), &p);
     if (s)
@@ -576,7 +451,8 @@ static uarc_status dec_dimensions(dec *d, uarc_variant *v)
     for (int32_t i = 0; i < n; i++) {
         int32_t dim = (int32_t)uarc__ld32(d->pos + 4 * (size_t)i);
         if (dim < 0)
-            return fail(d, UARC_BadDecodingError, "array dimension %d is negative", (int)i);
+            return uarc__dec_fail(d, UARC_BadDecodingError, "array dimension %d is negative",
+                                  (int)i);
         v->array_dimensions[i] = dim;
         if (dim == 0)
             zero = true;
@@ -585,8 +461,9 @@ static uarc_status dec_dimensions(dec *d, uarc_variant *v)
     }
     d->pos += (size_t)n * 4;
     if ((zero ? 0 : product) != v->array_length)
-        return fail(d, UARC_BadDecodingError, "array dimensions do not match the array length %zu",
-                    v->array_length);
+        return uarc__dec_fail(d, UARC_BadDecodingError,
+                              "array dimensions do not match the array length %zu",
+                              v->array_length);
     return UARC_Good;
 }
 
@@ -605,11 +482,12 @@ static uarc_status dec_variant(dec *d, void *dst, const uarc_type *t)
     v->type = NULL;
     if (id == 0) {
         if (mask)
-            return fail(d, UARC_BadDecodingError, "empty Variant with flags 0x%02X", mask);
+            return uarc__dec_fail(d, UARC_BadDecodingError, "empty Variant with flags 0x%02X",
+                                  mask);
         return UARC_Good;
     }
     if (id > UARC_KIND_DIAGNOSTICINFO)
-        return fail(d, UARC_BadDecodingError, "Variant type %u is invalid", id);
+        return uarc__dec_fail(d, UARC_BadDecodingError, "Variant type %u is invalid", id);
     const uarc_type *et = &uarc_types[id - 1];
     v->type = et;
     ENTER(d);
@@ -617,9 +495,9 @@ static uarc_status dec_variant(dec *d, void *dst, const uarc_type *t)
     if (!(mask & 0x80)) {
         if (mask & 0x40) {
             LEAVE(d);
-            return fail(d, UARC_BadDecodingError, "scalar Variant with array dimensions");
+            return uarc__dec_fail(d, UARC_BadDecodingError, "scalar Variant with array dimensions");
         }
-        v->data = dalloc(d, et->size, &s);
+        v->data = uarc__dec_alloc(d, et->size, &s);
         if (UNLIKELY(!v->data)) {
             LEAVE(d);
             return s;
@@ -633,7 +511,7 @@ static uarc_status dec_variant(dec *d, void *dst, const uarc_type *t)
     s = dec_array(d, &v->data, &v->array_length, et);
     if (!s && (mask & 0x40)) {
         if (!v->data)
-            s = fail(d, UARC_BadDecodingError, "null array with array dimensions");
+            s = uarc__dec_fail(d, UARC_BadDecodingError, "null array with array dimensions");
         else
             s = dec_dimensions(d, v);
     }
@@ -666,7 +544,7 @@ static uarc_status dec_diagnostic_info(dec *d, void *dst, const uarc_type *t)
     }
     uarc_status s;
     if ((mask & 0x10) && (s = dec_string(d, &di->additional_info, NULL)))
-        return at(d, s, "additionalInfo", 0);
+        return uarc__dec_at(d, s, "additionalInfo", 0);
     if (mask & 0x20) {
         NEED(d, 4);
         di->inner_status_code = uarc__ld32(d->pos);
@@ -674,7 +552,7 @@ static uarc_status dec_diagnostic_info(dec *d, void *dst, const uarc_type *t)
     }
     if (mask & 0x40) {
         ENTER(d);
-        di->inner_diagnostic_info = dalloc(d, sizeof *di, &s);
+        di->inner_diagnostic_info = uarc__dec_alloc(d, sizeof *di, &s);
         if (!di->inner_diagnostic_info) {
             LEAVE(d);
             return s;
@@ -682,7 +560,7 @@ static uarc_status dec_diagnostic_info(dec *d, void *dst, const uarc_type *t)
         s = dec_diagnostic_info(d, di->inner_diagnostic_info, NULL);
         LEAVE(d);
         if (s)
-            return at(d, s, "innerDiagnosticInfo", 0);
+            return uarc__dec_at(d, s, "innerDiagnosticInfo", 0);
     }
     return UARC_Good;
 }
@@ -706,7 +584,7 @@ static uarc_status dec_struct(dec *d, void *dst, const uarc_type *t)
             s = dec_table[m->type->kind](d, base + m->offset, m->type);
         if (UNLIKELY(s)) {
             LEAVE(d);
-            return at(d, s, m->name, 0);
+            return uarc__dec_at(d, s, m->name, 0);
         }
     }
     LEAVE(d);
@@ -745,22 +623,6 @@ static const dec_fn dec_table[UARC_KIND_STRUCT + 1] = {
 
 /* ---- Entry point ------------------------------------------------------------------------- */
 
-static COLD void write_detail(const dec *d, const uarc_type *type, char *out, size_t size)
-{
-    if (!out || size == 0)
-        return;
-    size_t n = (size_t)snprintf(out, size, "%s%s", type->name, d->seg_dropped ? "..." : "");
-    for (uint32_t i = d->nseg; i-- > 0 && n < size;) {
-        const segment *sg = &d->seg[i];
-        if (sg->name)
-            n += (size_t)snprintf(out + n, size - n, ".%s", sg->name);
-        else
-            n += (size_t)snprintf(out + n, size - n, "[%zu]", sg->index);
-    }
-    if (n < size)
-        snprintf(out + n, size - n, ": %s", d->msg);
-}
-
 static uarc_status decode(const void *data, size_t length, size_t *offset, void *dst,
                           const uarc_type *type, const uarc_decode_config *options,
                           uarc_memory_budget *budget, size_t *charged)
@@ -797,7 +659,7 @@ static uarc_status decode(const void *data, size_t length, size_t *offset, void 
             *charged = d.charged - d.credit;
         return UARC_Good;
     }
-    write_detail(&d, type, o->detail, o->detail_size);
+    uarc__dec_write_detail(&d, type, o->detail, o->detail_size);
     if (d.arena)
         uarc__arena_release(d.arena, mark);
     else
