@@ -6,6 +6,7 @@
 
 #include "client/subscription_internal.h"
 #include "core/alloc.h"
+#include "core/endian.h"
 
 #define MAX_AVAILABLE    1024u
 #define ACKS_PER_PUBLISH 256u
@@ -100,23 +101,7 @@ static void remember(item *it, const uarc_data_value *value)
         /* the usual case: a plain scalar, no allocation */
         if (!item_scalar_inline(&it->last.value))
             uarc_clear(&it->last, UARC_T(DataValue));
-        switch (v->type->size) { /* moves of known sizes, not a call */
-        case 1:
-            memcpy(&it->last_scalar, v->data, 1);
-            break;
-        case 2:
-            memcpy(&it->last_scalar, v->data, 2);
-            break;
-        case 4:
-            memcpy(&it->last_scalar, v->data, 4);
-            break;
-        case 8:
-            memcpy(&it->last_scalar, v->data, 8);
-            break;
-        default:
-            memcpy(&it->last_scalar, v->data, v->type->size);
-            break;
-        }
+        uarc__copy_small(&it->last_scalar, v->data, v->type->size);
         it->last = *value;
         it->last.value.data = &it->last_scalar;
         return;

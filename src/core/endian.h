@@ -1,7 +1,9 @@
-/* Little-endian loads and stores: the byte order of every OPC UA binary field. Internal. */
+/* Little-endian loads and stores: the byte order of every OPC UA binary field; and copies of
+ * field widths. Internal. */
 #ifndef UARC_CORE_ENDIAN_H
 #define UARC_CORE_ENDIAN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -54,6 +56,32 @@ static inline void uarc__st64(uint8_t *p, uint64_t v)
 {
     v = UARC__LE64(v);
     memcpy(p, &v, 8);
+}
+
+/* Copies `n` bytes, where `n` is mostly a field's width: for 1, 2, 4, 8 and 16 a move of a width
+ * the compiler knows rather than a call to memcpy (a value per data change on the hot path). */
+static inline void uarc__copy_small(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 1:
+        memcpy(dst, src, 1);
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    default:
+        memcpy(dst, src, n);
+        break;
+    }
 }
 
 #endif

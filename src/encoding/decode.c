@@ -136,23 +136,7 @@ _Static_assert(sizeof(uarc_NodeClass) == 4, "enumerations must be 32 bits wide")
 static inline uarc_status dec_plain(dec *d, void *dst, size_t wire)
 {
     NEED(d, wire);
-    switch (wire) { /* sizes known to the compiler: moves, not calls */
-    case 1:
-        memcpy(dst, d->pos, 1);
-        break;
-    case 2:
-        memcpy(dst, d->pos, 2);
-        break;
-    case 4:
-        memcpy(dst, d->pos, 4);
-        break;
-    case 8:
-        memcpy(dst, d->pos, 8);
-        break;
-    default:
-        memcpy(dst, d->pos, 16);
-        break;
-    }
+    uarc__copy_small(dst, d->pos, wire);
     d->pos += wire;
     return UARC_Good;
 }
