@@ -125,6 +125,9 @@ struct uarc_subscription {
     uint32_t *available;
     size_t available_count;
     int64_t last_heard;
+    /* its last PublishResponse said the server holds more notifications than it sent: the
+     * pipeline goes to the cap until they are out, instead of one round trip per message */
+    bool more;
     bool stalled;
     bool resending; /* Server.ResendData in flight */
     /* transferred with sendInitialValues: the next message of a Publish brings every value, so

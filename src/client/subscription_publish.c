@@ -60,16 +60,24 @@ void uarc__sub_queue_ack(manager *m, uint32_t id, uint32_t sequence)
     m->acks[m->ack_count++] = (uarc_SubscriptionAcknowledgement){id, sequence};
 }
 
-/* PublishRequests the subscriptions call for: one more than those that publish, within the
- * configured cap (the server's throttle aside). */
+/* PublishRequests the subscriptions call for (the server's throttle aside): one per live
+ * subscription and one more, up to the configured cap; the whole cap while a subscription has a
+ * backlog on the server (moreNotifications), so that the server sends its messages one after
+ * another instead of each after a round trip (Part 4 §5.13.5: pipelining). */
 static uint32_t demand(const manager *m)
 {
     uint32_t live = 0;
-    for (size_t i = 0; i < m->sub_count; i++)
-        live += m->subs[i]->phase == PHASE_LIVE && m->subs[i]->id && !m->subs[i]->deleted;
+    bool backlog = false;
+    for (size_t i = 0; i < m->sub_count; i++) {
+        const uarc_subscription *s = m->subs[i];
+        if (s->phase == PHASE_LIVE && s->id && !s->deleted) {
+            live++;
+            backlog |= s->more;
+        }
+    }
     if (!live)
         return 0;
-    return live + 1 < m->cap ? live + 1 : m->cap;
+    return !backlog && live + 1 < m->cap ? live + 1 : m->cap;
 }
 
 static uint32_t wanted(const manager *m)
@@ -510,6 +518,7 @@ static void on_publish(void *user_data, uarc_status status, void *response)
         uarc_subscription *s = find_by_id(m, r->subscriptionId);
         if (s && (s->phase == PHASE_LIVE || s->phase == PHASE_CATCHING_UP)) {
             s->last_heard = uarc__client_now(m->client);
+            s->more = r->moreNotifications;
             if (s->stalled) {
                 s->stalled = false;
                 uarc__sub_set_state(s, UARC_SUBSCRIPTION_RESUMED, UARC_Good); /* heard from again */

@@ -253,6 +253,58 @@ static void test_publish_throttle_rises_again(void **state)
     uarc_client_delete(p.client);
 }
 
+/* Answers Publish `rid` with message `seq` (one value), saying whether the server holds more. */
+static void reply_publish_more(byte_peer *p, uint32_t rid, uint32_t seq, bool more)
+{
+    uarc_DataChangeNotification dcn;
+    uarc_MonitoredItemNotification mn;
+    uarc_extension_object e;
+    int32_t boxed;
+    uarc_PublishResponse r;
+    uarc_init(&r, UARC_T(PublishResponse));
+    r.subscriptionId = SUB_ID;
+    r.moreNotifications = more;
+    make_message(&r.notificationMessage, seq, (int32_t)seq, &dcn, &mn, &e, &boxed);
+    peer_reply(p, rid, &r, UARC_T(PublishResponse));
+}
+
+/* A server with more notifications than one message holds says so (moreNotifications): the
+ * pipeline goes to the cap (5) so that the rest comes without a round trip per message, and
+ * back to one per subscription and one more once the backlog is out. */
+static void test_backlog_fills_the_pipeline(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    uint32_t out[8];
+    size_t first = 0, count = 0;
+    out[count++] = pub[1];
+    reply_publish_more(&p, pub[0], 1, true);
+    for (int i = 0; i < 4; i++) /* one was still out: four more make five */
+        out[count++] = pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    reply_publish_more(&p, out[first++], 2, true);
+    out[count++] = pop_publish(&p, NULL, NULL); /* back to five */
+    assert_true(peer_silent(&p));
+    /* The backlog is out: the five requests still there are used up before one is sent again. */
+    reply_publish_more(&p, out[first++], 3, false);
+    assert_true(peer_silent(&p));
+    reply_publish_more(&p, out[first++], 4, false);
+    reply_publish_more(&p, out[first++], 5, false);
+    assert_true(peer_silent(&p)); /* two out */
+    reply_publish_more(&p, out[first++], 6, false);
+    out[count++] = pop_publish(&p, NULL, NULL); /* one left: refilled to two */
+    assert_true(peer_silent(&p));
+    assert_int_equal(count - first, 2);
+    assert_int_equal(r.count, 6);
+    assert_int_equal(r.seq[5], 6);
+    assert_int_equal(r.gaps, 0);
+    uarc_client_delete(p.client);
+}
+
 static void test_deferred_ack(void **state)
 {
     (void)state;
@@ -628,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_republish_not_available_as_fault_and_result),
         cmocka_unit_test(test_too_many_publish_requests),
         cmocka_unit_test(test_publish_throttle_rises_again),
+        cmocka_unit_test(test_backlog_fills_the_pipeline),
         cmocka_unit_test(test_deferred_ack),
         cmocka_unit_test(test_resume_republishes_until_not_available),
         cmocka_unit_test(test_new_session_transfer_fails_then_recreate_with_gap),
