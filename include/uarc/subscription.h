@@ -42,10 +42,10 @@
  * (1024), acknowledgements waiting for a PublishRequest (4096; beyond, the oldest are dropped and
  * the server keeps those messages until they age out), item handles outside the subscription's
  * items (ignored). Array lengths and nesting in responses are bounded by the client's decode
- * limits. Memory per monitored item: a record of 192 bytes (on 64-bit machines) that holds
+ * limits. Memory per monitored item: a record of 128 bytes (on 64-bit machines) that holds
  * the last value delivered when it is a scalar of up to 8 bytes, a copy of its NodeId, and a
  * copy of any other last value; measured (scripts/bench, bench/RESULTS.md §11, 100,000 items in
- * one subscription): about 195 bytes per item with a numeric NodeId, created and with an Int32
+ * one subscription): about 131 bytes per item with a numeric NodeId, created and with an Int32
  * value alike; a 14-character string NodeId adds about 32.
  *
  * A value the server sends again in a later message (the same DataValue, source timestamp

@@ -15,6 +15,7 @@
 #define UARC_CLIENT_SUBSCRIPTION_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "uarc/subscription.h"
@@ -45,44 +46,52 @@ typedef enum item_state {
     ITEM_DROPPED_UNSURE, /* removed while UNSURE: deleted on the server if it has it */
 } item_state;
 
-/* 192 bytes, in an array that starts on a cache line (ITEM_ALIGN): what a notification reads of
- * its item (params.user_data to last_scalar) is two cache lines. */
+/* What an item keeps of the last value it delivered (item.last_flags). */
+enum {
+    LAST_BOXED = 0x01, /* last.boxed holds the whole value; the fields below only its timestamp */
+    LAST_HAS_VALUE = 0x02,
+    LAST_HAS_STATUS = 0x04,
+    LAST_HAS_SOURCE_TIMESTAMP = 0x08, /* every value kept has one (see repeated()) */
+    LAST_HAS_SERVER_TIMESTAMP = 0x10,
+    LAST_HAS_SOURCE_PICOSECONDS = 0x20,
+    LAST_HAS_SERVER_PICOSECONDS = 0x40,
+};
+
+/* 128 bytes, in an array that starts on a cache line (ITEM_ALIGN): all that a data change reads
+ * and writes of its item (params.user_data to the end) is the second cache line. */
 typedef struct item {
     uarc_monitored_item_params params; /* params.node owned */
-    item_state state;
-    uarc_EventFilter *event_filter; /* an event item's filter, owned; NULL for a data item */
-    /* the last value delivered, to drop one the server sends again in a later message
-     * (node-opcua does at each ActivateSession: same value, same timestamps, new number); a
-     * plain scalar of up to 8 bytes lives in last_scalar, and last.value.data points there
-     * only once item_last() has been called (the array moves as it grows) */
-    uarc_data_value last;
-    uint64_t last_scalar;
+    uarc_EventFilter *event_filter;    /* an event item's filter, owned; NULL for a data item */
+    /* The last value delivered, to drop one the server sends again in a later message
+     * (node-opcua does at each ActivateSession: same value, same timestamps, new number). A
+     * plain scalar of up to 8 bytes is kept in these fields, another value whole on the heap
+     * (LAST_BOXED); last_flags 0: none kept. */
+    int64_t last_source_timestamp, last_server_timestamp;
+    const uarc_type *last_type; /* of the kept scalar */
+    union {
+        uint64_t scalar;
+        uarc_data_value *boxed;
+    } last;
+    uarc_status last_status;
     uint32_t server_id;
-    uarc_MonitoringMode mode; /* Reporting unless set otherwise */
+    uint16_t last_source_picoseconds, last_server_picoseconds;
+    uint8_t last_flags;
+    uint8_t state; /* item_state */
+    uint8_t mode;  /* uarc_MonitoringMode: Reporting unless set otherwise */
 } item;
 
 #define ITEM_ALIGN 64u
-_Static_assert(sizeof(void *) != 8 || sizeof(item) == 3 * ITEM_ALIGN, "item is three cache lines");
-
-/* A value kept in an item's last_scalar rather than on the heap. */
-static inline bool item_scalar_inline(const uarc_variant *v)
-{
-    return v->type && v->type->pointer_free && !v->is_array && v->type->size <= sizeof(uint64_t);
-}
-
-static inline const uarc_data_value *item_last(item *it)
-{
-    if (item_scalar_inline(&it->last.value))
-        it->last.value.data = &it->last_scalar;
-    return &it->last;
-}
+_Static_assert(sizeof(void *) != 8 || sizeof(item) == 2 * ITEM_ALIGN, "item is two cache lines");
+_Static_assert(sizeof(void *) != 8 || offsetof(item, params.user_data) == ITEM_ALIGN,
+               "what a data change touches starts the second cache line");
 
 /* Frees the last value an item keeps and forgets it. */
 static inline void item_forget_last(item *it)
 {
-    if (item_scalar_inline(&it->last.value))
-        it->last.value.data = NULL; /* nothing on the heap */
-    uarc_clear(&it->last, UARC_T(DataValue));
+    if (it->last_flags & LAST_BOXED)
+        uarc_delete(it->last.boxed, UARC_T(DataValue));
+    it->last_flags = 0;
+    it->last_type = NULL;
 }
 
 typedef struct manager manager;

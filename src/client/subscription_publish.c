@@ -101,24 +101,69 @@ static uint32_t publish_timeout(const manager *m)
     return t > 3600000 ? 3600000 : (uint32_t)t;
 }
 
+/* A plain scalar of up to 8 bytes: kept in the item's own fields. */
+static bool scalar_kept_inline(const uarc_variant *v)
+{
+    return v->type && v->data && v->type->pointer_free && !v->is_array &&
+           v->type->size <= sizeof(uint64_t);
+}
+
 /* Keeps `value` as the last one `it` delivered. */
 static void remember(item *it, const uarc_data_value *value)
 {
+    uint8_t flags = (value->has_value ? LAST_HAS_VALUE : 0) |
+                    (value->has_status ? LAST_HAS_STATUS : 0) |
+                    (value->has_source_timestamp ? LAST_HAS_SOURCE_TIMESTAMP : 0) |
+                    (value->has_server_timestamp ? LAST_HAS_SERVER_TIMESTAMP : 0) |
+                    (value->has_source_picoseconds ? LAST_HAS_SOURCE_PICOSECONDS : 0) |
+                    (value->has_server_picoseconds ? LAST_HAS_SERVER_PICOSECONDS : 0);
     const uarc_variant *v = &value->value;
-    if (item_scalar_inline(v) && v->data) {
-        /* the usual case: a plain scalar, no allocation */
-        if (!item_scalar_inline(&it->last.value))
-            uarc_clear(&it->last, UARC_T(DataValue));
-        uarc__copy_small(&it->last_scalar, v->data, v->type->size);
-        it->last = *value;
-        it->last.value.data = &it->last_scalar;
-        return;
+    if (scalar_kept_inline(v)) {
+        /* the usual case: no allocation */
+        if (it->last_flags & LAST_BOXED)
+            item_forget_last(it);
+        uarc__copy_small(&it->last.scalar, v->data, v->type->size);
+        it->last_type = v->type;
+        it->last_status = value->status;
+        it->last_server_timestamp = value->server_timestamp;
+        it->last_source_picoseconds = value->source_picoseconds;
+        it->last_server_picoseconds = value->server_picoseconds;
+    } else {
+        uarc_data_value *box = uarc__malloc(sizeof *box);
+        bool copied = box && uarc_copy(value, box, UARC_T(DataValue)) == UARC_Good;
+        item_forget_last(it); /* no copy: none kept, rather than an older one */
+        if (!copied) {
+            uarc__free(box);
+            return;
+        }
+        it->last.boxed = box;
+        flags |= LAST_BOXED;
     }
-    uarc_data_value copy;
-    if (uarc_copy(value, &copy, UARC_T(DataValue)) == UARC_Good) {
-        item_forget_last(it);
-        it->last = copy;
-    }
+    it->last_source_timestamp = value->source_timestamp;
+    it->last_flags = flags;
+}
+
+/* Whether the value `it` keeps (one with the same source timestamp) equals `value`. */
+static bool same_as_last(item *it, const uarc_data_value *value)
+{
+    if (it->last_flags & LAST_BOXED)
+        return uarc_equal(it->last.boxed, value, UARC_T(DataValue));
+    uint8_t f = it->last_flags;
+    uarc_data_value last = {
+        .value = {.type = it->last_type, .data = &it->last.scalar},
+        .status = it->last_status,
+        .source_timestamp = it->last_source_timestamp,
+        .server_timestamp = it->last_server_timestamp,
+        .source_picoseconds = it->last_source_picoseconds,
+        .server_picoseconds = it->last_server_picoseconds,
+        .has_value = (f & LAST_HAS_VALUE) != 0,
+        .has_status = (f & LAST_HAS_STATUS) != 0,
+        .has_source_timestamp = (f & LAST_HAS_SOURCE_TIMESTAMP) != 0,
+        .has_server_timestamp = (f & LAST_HAS_SERVER_TIMESTAMP) != 0,
+        .has_source_picoseconds = (f & LAST_HAS_SOURCE_PICOSECONDS) != 0,
+        .has_server_picoseconds = (f & LAST_HAS_SERVER_PICOSECONDS) != 0,
+    };
+    return uarc_equal(&last, value, UARC_T(DataValue));
 }
 
 /* The same value with the same source timestamp as the last one delivered: not a change. */
@@ -128,8 +173,8 @@ static bool repeated(item *it, const uarc_data_value *value)
         return false;
     /* Equal values carry equal source timestamps: a new timestamp (the usual case) settles it
      * without comparing the values. */
-    if (it->last.has_source_timestamp && it->last.source_timestamp == value->source_timestamp &&
-        uarc_equal(item_last(it), value, UARC_T(DataValue)))
+    if ((it->last_flags & LAST_HAS_SOURCE_TIMESTAMP) &&
+        it->last_source_timestamp == value->source_timestamp && same_as_last(it, value))
         return true;
     remember(it, value);
     return false;
@@ -173,9 +218,7 @@ static inline void prefetch_item(const uarc_subscription *s, uint32_t handle)
 {
 #if defined(__GNUC__)
     if (handle && handle <= s->item_count) {
-        const char *at = (const char *)&s->items[handle - 1];
-        __builtin_prefetch(at + offsetof(item, state));
-        __builtin_prefetch(at + offsetof(item, last) + sizeof(uarc_data_value) - 1);
+        __builtin_prefetch((const char *)&s->items[handle - 1] + ITEM_ALIGN);
     }
 #else
     (void)s, (void)handle;

@@ -618,6 +618,66 @@ static void test_repeat_judged_after_the_items_moved(void **state)
     uarc_client_delete(p.client);
 }
 
+/* Answers Publish `rid` with message `seq`: item 1 changed to the string `text` (NULL: a bad
+ * status and no value), at message_timestamp. */
+static void reply_publish_text(byte_peer *p, uint32_t rid, uint32_t seq, const char *text)
+{
+    uarc_DataChangeNotification dcn;
+    uarc_MonitoredItemNotification mn;
+    uarc_extension_object e;
+    int32_t boxed;
+    uarc_PublishResponse r;
+    uarc_init(&r, UARC_T(PublishResponse));
+    r.subscriptionId = SUB_ID;
+    make_message(&r.notificationMessage, seq, 0, &dcn, &mn, &e, &boxed);
+    uarc_string str = uarc_string_from(text ? text : "");
+    mn.value.has_value = text != NULL;
+    mn.value.value.type = text ? UARC_T(String) : NULL;
+    mn.value.value.data = text ? &str : NULL;
+    mn.value.has_status = text == NULL;
+    mn.value.status = text ? UARC_Good : UARC_BadNodeIdUnknown;
+    peer_reply(p, rid, &r, UARC_T(PublishResponse));
+    uarc_clear(&str, UARC_T(String));
+}
+
+/* A value that is not a plain scalar is kept whole on the heap: a string or a status without a
+ * value is judged a repeat by all of it, and what was kept is freed when a scalar follows
+ * (valgrind and ASan tell a leak or a stale read). */
+static void test_repeat_of_a_value_kept_on_the_heap(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uint32_t pub[2];
+    setup(&p, &r, &cfg, pub);
+    message_timestamp = 1000;
+    uint32_t rid[8] = {pub[0], pub[1]};
+    size_t out = 2, seq = 1;
+    reply_publish_text(&p, rid[seq - 1], (uint32_t)seq, "alpha"); /* delivered */
+    rid[out++] = pop_publish(&p, NULL, NULL), seq++;
+    reply_publish_text(&p, rid[seq - 1], (uint32_t)seq, "alpha"); /* the same again: dropped */
+    rid[out++] = pop_publish(&p, NULL, NULL), seq++;
+    reply_publish_text(&p, rid[seq - 1], (uint32_t)seq, "beta"); /* another, same time */
+    rid[out++] = pop_publish(&p, NULL, NULL), seq++;
+    reply_publish_text(&p, rid[seq - 1], (uint32_t)seq, NULL); /* a bad status: delivered */
+    rid[out++] = pop_publish(&p, NULL, NULL), seq++;
+    reply_publish_text(&p, rid[seq - 1], (uint32_t)seq, NULL); /* again: dropped */
+    rid[out++] = pop_publish(&p, NULL, NULL), seq++;
+    reply_publish(&p, rid[seq - 1], SUB_ID, (uint32_t)seq, 5, NULL, 0); /* a scalar after it */
+    rid[out++] = pop_publish(&p, NULL, NULL), seq++;
+    reply_publish(&p, rid[seq - 1], SUB_ID, (uint32_t)seq, 5, NULL, 0); /* again: dropped */
+    message_timestamp = 0;
+    assert_int_equal(r.count, 4);
+    assert_int_equal(r.seq[0], 1);
+    assert_int_equal(r.seq[1], 3);
+    assert_int_equal(r.seq[2], 4);
+    assert_int_equal(r.value[2], -1);
+    assert_int_equal(r.seq[3], 6);
+    assert_int_equal(r.value[3], 5);
+    uarc_client_delete(p.client);
+}
+
 static void test_far_keepalive_is_one_gap(void **state)
 {
     (void)state;
@@ -691,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_same_value_again_dropped),
         cmocka_unit_test(test_repeat_judged_by_the_value_kept_in_place),
         cmocka_unit_test(test_repeat_judged_after_the_items_moved),
+        cmocka_unit_test(test_repeat_of_a_value_kept_on_the_heap),
         cmocka_unit_test(test_far_keepalive_is_one_gap),
         cmocka_unit_test(test_half_way_sequence_is_not_ahead),
     };
