@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUCKETS 100000 /* 0.1 ms each */
-#define BATCH   500
+#define BUCKETS       100000 /* 0.1 ms each */
+#define BATCH         500
 #define LATENCY_EVERY 16 /* the latency of items 0, 16, 32, ... of each session */
 
 static atomic_long unseen;
