@@ -21,12 +21,16 @@
  * of ITEMS items (V0..V<ITEMS-1>, sampling and publishing every INTERVAL_MS, default 100, queue
  * 10). Once every item has reported, for SECONDS: the notifications, this process's CPU time and
  * the latency from a value's source timestamp to its callback (p50, p99; items 0, 16, 32, ... of
- * each session). bench_subscription
- * pipe UARC LINES [ITEMS]   the fake server on a loopback socket answers every PublishRequest at
- * once with ITEMS (default 1,000) data changes; `UARC monitor URL <ITEMS nodes> --json --count
- * LINES` writes to a pipe read here; lines per second from the first data line to the end of the
- *                      pipe, and the tool's CPU time per line.
+ * each session).
+ *   bench_subscription e2e-tool UARC URL ITEMS SECONDS [INTERVAL_MS]   the same for one session
+ *                      of `UARC monitor URL <ITEMS nodes> --json`, its lines read from a pipe: the
+ *                      latency to the moment a data line is read, the tool's CPU time.
+ *   bench_subscription pipe UARC LINES [ITEMS]   the fake server on a loopback socket answers every
+ * PublishRequest at once with ITEMS (default 1,000) data changes; `UARC monitor URL <ITEMS nodes>
+ * --json --count LINES` writes to a pipe read here; lines per second from the first data line to
+ * the end of the pipe, and the tool's CPU time per line.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -714,6 +718,167 @@ static int pipe_bench(const char *uarc, unsigned long lines, uint32_t items)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 && total >= lines ? 0 : 1;
 }
 
+/* ---- the tool against a real server: latency to the JSON line ---- */
+
+/* Nanoseconds the threads of process `pid` have run (the scheduler's count, not ticks). */
+static double task_cpu_s(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    double total = 0;
+    struct dirent *d;
+    while ((d = readdir(dir))) {
+        if (d->d_name[0] == '.')
+            continue;
+        char stat_path[sizeof path + sizeof d->d_name + 16];
+        snprintf(stat_path, sizeof stat_path, "%s/%s/schedstat", path, d->d_name);
+        FILE *f = fopen(stat_path, "r");
+        unsigned long long ns = 0;
+        if (f && fscanf(f, "%llu", &ns) == 1)
+            total += (double)ns / 1e9;
+        if (f)
+            fclose(f);
+    }
+    closedir(dir);
+    return total;
+}
+
+/* The item index of a data line's node ("ns=1;s=V<k>"); -1 when the line is no data line. */
+static long data_line_item(const char *line, const char *end, uarc_datetime *source)
+{
+    static const char data[] = "{\"event\":\"data\",\"node\":\"ns=1;s=V";
+    size_t n = sizeof data - 1;
+    if ((size_t)(end - line) < n || memcmp(line, data, n) != 0)
+        return -1;
+    long k = strtol(line + n, NULL, 10);
+    static const char ts[] = "\"source_timestamp\":\"";
+    const char *t = memmem(line, (size_t)(end - line), ts, sizeof ts - 1);
+    const char *close =
+        t ? memchr(t + sizeof ts - 1, '"', (size_t)(end - t - (sizeof ts - 1))) : NULL;
+    *source = 0;
+    if (close)
+        uarc_datetime_parse(t + sizeof ts - 1, (size_t)(close - t - (sizeof ts - 1)), source);
+    return k;
+}
+
+/* `UARC monitor URL ns=1;s=V0 .. --json` against a real server, its lines read from a pipe here:
+ * once every item has reported, for SECONDS, the data lines, the tool's CPU time and the latency
+ * from a value's source timestamp to the moment its line is read (items 0, 16, 32, ...). */
+static int end_to_end_tool(const char *uarc, const char *url, uint32_t items, double seconds,
+                           double interval)
+{
+    int out[2];
+    if (pipe(out) != 0)
+        fake_ua_die("pipe");
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.0f", interval);
+    char **argv = calloc(items + 16, sizeof *argv);
+    uint8_t *seen = calloc(items, 1);
+    uint32_t *latency = calloc(LATENCY_BUCKETS, sizeof *latency);
+    if (!argv || !seen || !latency)
+        fake_ua_die("out of memory");
+    size_t argc = 0;
+    argv[argc++] = (char *)uarc;
+    argv[argc++] = "monitor";
+    argv[argc++] = (char *)url;
+    for (uint32_t i = 0; i < items; i++) {
+        argv[argc] = malloc(24);
+        snprintf(argv[argc++], 24, "ns=1;s=V%u", (unsigned)i);
+    }
+    const char *tail[] = {"--interval", ms, "--sampling", ms, "--queue", "10", "--json"};
+    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
+        argv[argc++] = (char *)tail[i];
+    double wall0 = clock_s(CLOCK_MONOTONIC);
+    pid_t tool = fork();
+    if (tool == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execv(uarc, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    static char buf[1 << 20];
+    size_t have = 0, unseen = items;
+    uint64_t lines = 0, late = 0;
+    double t0 = 0, cpu0 = 0, setup = 0;
+    bool measuring = false;
+    for (;;) {
+        if (measuring && clock_s(CLOCK_MONOTONIC) - t0 >= seconds)
+            break;
+        if (!measuring && clock_s(CLOCK_MONOTONIC) - wall0 > 60)
+            break;
+        struct pollfd p = {out[0], POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(out[0], buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        uarc_datetime now = uarc_datetime_now();
+        have += (size_t)n;
+        char *line = buf, *end = buf + have, *nl;
+        while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
+            uarc_datetime source;
+            long k = data_line_item(line, nl, &source);
+            line = nl + 1;
+            if (k < 0 || k >= (long)items)
+                continue;
+            if (!measuring) {
+                if (!seen[k]) {
+                    seen[k] = 1;
+                    unseen--;
+                }
+                continue;
+            }
+            lines++;
+            if (k % LATENCY_EVERY == 0 && source) {
+                double lat = (double)(now - source) / 1e4;
+                size_t bucket = lat < 0 ? 0 : (size_t)(lat * 10);
+                if (bucket < LATENCY_BUCKETS)
+                    latency[bucket]++;
+                else
+                    late++;
+            }
+        }
+        have = (size_t)(end - line);
+        memmove(buf, line, have);
+        if (!measuring && unseen == 0) {
+            measuring = true;
+            setup = clock_s(CLOCK_MONOTONIC) - wall0;
+            t0 = clock_s(CLOCK_MONOTONIC);
+            cpu0 = task_cpu_s(tool);
+        }
+    }
+    double cpu = task_cpu_s(tool) - cpu0, wall = clock_s(CLOCK_MONOTONIC) - t0;
+    kill(tool, SIGINT);
+    close(out[0]);
+    waitpid(tool, NULL, 0);
+    int result = 1;
+    if (!measuring) {
+        fprintf(stderr, "bench_subscription: %zu items never reported\n", unseen);
+    } else {
+        e2e run = {.changes = lines, .latency = latency, .late = late};
+        printf("{\"bench\":\"e2e\",\"who\":\"uarc monitor --json\",\"sessions\":1,\"items\":%u,"
+               "\"setup_s\":%.3f,\"wall_s\":%.3f,\"notifications\":%llu,\"per_s\":%.0f,"
+               "\"cpu_s\":%.4f,\"cpu_s_per_million\":%.4f,\"p50_ms\":%.2f,\"p99_ms\":%.2f}\n",
+               items, setup, wall, (unsigned long long)lines, (double)lines / wall, cpu,
+               lines ? cpu * 1e6 / (double)lines : 0, latency_quantile(&run, 0.5),
+               latency_quantile(&run, 0.99));
+        result = 0;
+    }
+    for (size_t i = 3; i < 3 + items; i++)
+        free(argv[i]);
+    free(argv);
+    free(seen);
+    free(latency);
+    return result;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -727,12 +892,16 @@ int main(int argc, char **argv)
     if (argc >= 6 && strcmp(argv[1], "e2e") == 0)
         return end_to_end(argv[2], (size_t)atol(argv[3]), (size_t)atol(argv[4]), atof(argv[5]),
                           argc >= 7 ? atof(argv[6]) : 100);
+    if (argc >= 6 && strcmp(argv[1], "e2e-tool") == 0)
+        return end_to_end_tool(argv[2], argv[3], (uint32_t)atol(argv[4]), atof(argv[5]),
+                               argc >= 7 ? atof(argv[6]) : 100);
     if (argc >= 4 && strcmp(argv[1], "pipe") == 0)
         return pipe_bench(argv[2], strtoul(argv[3], NULL, 10),
                           argc >= 5 ? (uint32_t)atol(argv[4]) : ITEMS);
     fprintf(stderr, "usage: bench_subscription ceiling [MESSAGES]\n"
                     "       bench_subscription memory N [string]\n"
                     "       bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS]\n"
+                    "       bench_subscription e2e-tool UARC URL ITEMS SECONDS [INTERVAL_MS]\n"
                     "       bench_subscription pipe UARC LINES [ITEMS]\n");
     return 2;
 }

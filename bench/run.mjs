@@ -385,7 +385,7 @@ async function benchCeiling(results) {
 
 // ---- 7: end to end against the node-opcua server -------------------------------------------------
 
-const E2E_INTERVAL = 1000, E2E_SECONDS = 4;
+const E2E_INTERVAL = 1000, E2E_SECONDS = 4, TOOL = "uarc monitor --json";
 const E2E_CONFIGS = [{ sessions: 1, items: 10000 }, { sessions: 100, items: 100 }];
 
 function runJson(cmd, args) {
@@ -420,8 +420,13 @@ async function benchE2e(results) {
     clients.open62541 = (c) => runJson(exe("sub62541"), [url, String(c.sessions), String(c.items),
       String(E2E_SECONDS), String(E2E_INTERVAL)]);
   else log("  bench/sub62541 is not built (open62541 missing): open62541's client is left out");
-  const names = Object.keys(clients);
+  // the tool, for one session: the issue's latency is to the JSON line (no CPU target: the line
+  // is formatted and written, which the library clients do not do)
+  const tool = path.join(opts.build, "tools/uarc/uarc");
+  clients[TOOL] = (c) => runJson(exe("bench_subscription"), ["e2e-tool", tool, url,
+    String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]);
   for (const c of E2E_CONFIGS) {
+    const names = Object.keys(clients).filter((n) => n !== TOOL || c.sessions === 1);
     const row = { ...c, samples: Object.fromEntries(names.map((n) => [n, []])), failures: [] };
     for (let r = 0; r < opts.e2eRuns; r++) {
       const order = r % 2 ? [...names].reverse() : names;
@@ -612,6 +617,10 @@ function table(results) {
       const name = `${r.sessions} × ${fk(r.items)}`;
       out.push(`| ${name} | uarc | ${fk(m("uarc", "per_s"))} | ${f(u, 3)} | ${f(m("uarc", "p50_ms"), 1)} | ` +
         `${f(m("uarc", "p99_ms"), 1)} | — | | |`);
+      if (r.samples[TOOL]?.length)
+        out.push(`| ${name} | \`${TOOL}\` (the tool; latency to the JSON line read from its pipe) | ` +
+          `${fk(m(TOOL, "per_s"))} | ${f(m(TOOL, "cpu_s_per_million"), 3)} | ${f(m(TOOL, "p50_ms"), 1)} | ` +
+          `${f(m(TOOL, "p99_ms"), 1)} | — | | |`);
       for (const [who, label, limit] of [["node-opcua", "node-opcua ClientSubscription", 0.05],
         ["open62541", "open62541 1.5.7 client (a thread per session)", 0.5]]) {
         if (!r.samples[who]?.length) {
@@ -744,7 +753,11 @@ function markdown(m, body, checks) {
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
     "session in `UA_Client_run_iterate` (waits of up to 1 s, shorter when its own timers are due), items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback, in all three clients on the same items (0, 16, 32, ... " +
-    "of each session: reading the clock for every value cost a quarter of uarc's CPU at 1 × 10,000).",
+    "of each session: reading the clock for every value cost a quarter of uarc's CPU at 1 × 10,000). " +
+    "`uarc monitor --json` (1 session only): bench_subscription e2e-tool runs the tool with the 10,000 " +
+    "nodes and reads its lines from a pipe; latency from a data line's source_timestamp (milliseconds) " +
+    "to the read that brought the line, CPU the tool's scheduler time (/proc/PID/task/*/schedstat) " +
+    "over the window; it formats and writes every line, so no CPU target applies to it.",
     "- 10: bench_subscription pipe: a fake server (bench/fake_ua.h on loopback) answers every " +
     "PublishRequest at once with 1,000 data changes; `uarc monitor URL <1,000 nodes> --json --count " +
     "300000` writes into a pipe read by the bench; lines from the first data line to the end, and " +
