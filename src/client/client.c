@@ -505,9 +505,11 @@ UARC_API uarc_status uarc_client_send(uarc_client *c, void *request, const uarc_
     }
     uarc_status status = uarc__client_send_request(c, request, request_type, response_type,
                                                    timeout_ms, callback, user_data, request_handle);
-    /* A request sent from the application goes out at once over a socket, as in byte mode it is
-     * there to take at once. */
-    if (status == UARC_Good)
+    /* A request goes out at once (in byte mode it is there to take at once); one sent from a
+     * callback inside a receive goes in one write with the others made there, at its end. */
+    if (status == UARC_Good && c->receiving)
+        uarc__client_wake(c);
+    else if (status == UARC_Good)
         uarc__client_flush(c);
     return status;
 }

@@ -397,3 +397,10 @@ UARC_API void uarc_subscription_set_publish_cap(uarc_client *client, uint32_t ca
     if (m)
         m->cap = cap ? cap : DEFAULT_PUBLISH_CAP;
 }
+
+UARC_API void uarc_subscription_set_publish_spare(uarc_client *client, uint32_t spare)
+{
+    manager *m = uarc__sub_manager(client);
+    if (m)
+        m->spare = spare;
+}

@@ -22,7 +22,8 @@
 #include "client/client_internal.h"
 #include "core/log.h"
 
-#define DEFAULT_PUBLISH_CAP 5u
+#define DEFAULT_PUBLISH_CAP   5u
+#define DEFAULT_PUBLISH_SPARE 1u
 #define MAX_HELD            256u
 #define MAX_ACKS            4096u
 
@@ -159,6 +160,7 @@ struct manager {
     uarc_subscription **subs;
     size_t sub_count, sub_capacity;
     uint32_t cap;      /* configured */
+    uint32_t spare;    /* requests a refill adds beyond those wanted (within the cap) */
     uint32_t throttle; /* lowered by BadTooManyPublishRequests; 0: none */
     /* Raising it again: after `probe_wait` good PublishResponses in a row while it binds, one
      * more is tried; each refusal doubles the wait (0: no refusal yet in this session). */

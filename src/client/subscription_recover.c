@@ -296,6 +296,7 @@ manager *uarc__sub_manager(uarc_client *client)
         return NULL;
     m->client = client;
     m->cap = DEFAULT_PUBLISH_CAP;
+    m->spare = DEFAULT_PUBLISH_SPARE;
     m->retry_at = -1;
     uarc__client_hooks hooks = {on_session_active, on_connection_lost, on_next_deadline,
                                 on_tick,           on_destroy,         m};

@@ -299,13 +299,21 @@ static inline void reply_call(byte_peer *p, uint32_t rid, uarc_status status)
     peer_reply(p, rid, &r, UARC_T(CallResponse));
 }
 
+/* peer_open(), the pipeline refilled one PublishRequest for each response, as the tests count
+ * them (test_publish_spare has the default, a pair every second response). */
+static inline void sub_peer_open(byte_peer *p, const uarc_client_config *cfg)
+{
+    peer_open(p, cfg);
+    uarc_subscription_set_publish_spare(p->client, 0);
+}
+
 /* A session, a subscription with one item, created; the two PublishRequests it keeps out are in
  * pub[0], pub[1]. */
 static inline uarc_subscription *setup(byte_peer *p, recorder *r, uarc_subscription_config *cfg,
                                        uint32_t pub[2])
 {
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(p, &ccfg);
+    sub_peer_open(p, &ccfg);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_new(p->client, cfg, &s), UARC_Good);
     uarc_monitored_item_params item = {.node = uarc_nodeid_string(1, "Counter"), .queue_size = 100};

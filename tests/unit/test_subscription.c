@@ -305,6 +305,55 @@ static void test_backlog_fills_the_pipeline(void **state)
     uarc_client_delete(p.client);
 }
 
+/* By default a refill sends one PublishRequest beyond those wanted: a steady subscription gets
+ * a pair every second response (in one write) instead of one each time; never beyond the cap. */
+static void test_publish_spare(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(&p, &ccfg); /* the default spare */
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
+    uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 7)};
+    assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    reply_create(&p, SUB_ID);
+    reply_limits(&p, UARC_Good, 0);
+    uint32_t out[16];
+    size_t first = 0, count = 0;
+    for (int i = 0; i < 3; i++) /* one subscription wants two, and one spare */
+        out[count++] = pop_publish(&p, NULL, NULL);
+    assert_int_equal(reply_items(&p, SUB_ID), 1);
+    assert_true(peer_silent(&p));
+    uint32_t seq = 1;
+    for (int round = 0; round < 3; round++) {
+        reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+        seq++;
+        assert_true(peer_silent(&p)); /* two still out: as many as wanted */
+        reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+        seq++;
+        out[count++] = pop_publish(&p, NULL, NULL); /* one out: a pair goes */
+        out[count++] = pop_publish(&p, NULL, NULL);
+        assert_true(peer_silent(&p));
+    }
+    /* Within the cap: at two, a refill brings it to two, one at a time. */
+    uarc_subscription_set_publish_cap(p.client, 2);
+    reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+    seq++;
+    assert_true(peer_silent(&p));
+    reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+    seq++;
+    out[count++] = pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    assert_int_equal(count - first, 2);
+    assert_int_equal(r.count, seq - 1);
+    assert_int_equal(r.gaps, 0);
+    uarc_clear(&item.node, UARC_T(NodeId));
+    uarc_client_delete(p.client);
+}
+
 static void test_deferred_ack(void **state)
 {
     (void)state;
@@ -741,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_too_many_publish_requests),
         cmocka_unit_test(test_publish_throttle_rises_again),
         cmocka_unit_test(test_backlog_fills_the_pipeline),
+        cmocka_unit_test(test_publish_spare),
         cmocka_unit_test(test_deferred_ack),
         cmocka_unit_test(test_resume_republishes_until_not_available),
         cmocka_unit_test(test_new_session_transfer_fails_then_recreate_with_gap),

@@ -12,7 +12,7 @@ static uarc_subscription *adopt(byte_peer *p, recorder *r, uarc_subscription_con
 {
     memset(r, 0, sizeof *r);
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(p, &ccfg);
+    sub_peer_open(p, &ccfg);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_adopt(p->client, SUB_ID, next, cfg, &s), UARC_Good);
     uarc_monitored_item_params item = {.node = uarc_nodeid_string(1, "Counter"), .queue_size = 100};
@@ -133,6 +133,7 @@ static void test_adopted_before_the_session_waits_for_it(void **state)
     p.sequence = 1;
     p.client = uarc_client_new(&ccfg);
     assert_non_null(p.client);
+    uarc_subscription_set_publish_spare(p.client, 0);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_adopt(p.client, 0, 0, &cfg, &s),
                      UARC_BadSubscriptionIdInvalid);

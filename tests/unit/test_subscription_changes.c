@@ -99,7 +99,7 @@ static uarc_subscription *setup_items(byte_peer *p, recorder *r, uint32_t limit,
     memset(modified, 0, sizeof modified);
     modified_total = 0;
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(p, &ccfg);
+    sub_peer_open(p, &ccfg);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_new(p->client, &cfg, &s), UARC_Good);
     for (uint32_t i = 0; i < ITEMS; i++) {
@@ -507,7 +507,7 @@ static uint32_t three_items_in_flight(byte_peer *p, recorder *r, uarc_subscripti
     memset(modified, 0, sizeof modified);
     modified_total = 0;
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(p, &ccfg);
+    sub_peer_open(p, &ccfg);
     assert_int_equal(uarc_subscription_new(p->client, &cfg, s), UARC_Good);
     for (uint32_t i = 0; i < 3; i++) {
         uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 10 + i)};

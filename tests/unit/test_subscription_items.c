@@ -81,7 +81,7 @@ static void test_event_item(void **state)
     cfg.callbacks.event = on_event_cb;
     cfg.callbacks.user_data = &er;
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(&p, &ccfg);
+    sub_peer_open(&p, &ccfg);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
     const char *select[] = {"Message", "0:Severity", "EnabledState/Id"};
@@ -154,7 +154,7 @@ static void test_items_in_batches(void **state)
     uarc_subscription_config cfg = config_for(&r);
     cfg.item_batch_size = 2;
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(&p, &ccfg);
+    sub_peer_open(&p, &ccfg);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
     for (int i = 0; i < 5; i++) {
@@ -213,7 +213,7 @@ static void test_items_within_the_servers_limit(void **state)
     recorder r;
     uarc_subscription_config cfg = config_for(&r); /* batches of 500 */
     uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(&p, &ccfg);
+    sub_peer_open(&p, &ccfg);
     uarc_subscription *s;
     assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
     for (uint32_t i = 0; i < 5; i++) {
