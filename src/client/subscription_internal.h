@@ -24,8 +24,8 @@
 
 #define DEFAULT_PUBLISH_CAP   5u
 #define DEFAULT_PUBLISH_SPARE 1u
-#define MAX_HELD            256u
-#define MAX_ACKS            4096u
+#define MAX_HELD              256u
+#define MAX_ACKS              4096u
 
 typedef enum phase {
     PHASE_NEW,          /* to be created at the next chance */
