@@ -639,6 +639,42 @@ static void serve(int listen_fd, uint32_t items)
     _exit(0);
 }
 
+/* Starts `UARC monitor URL <nodes> <tail...>` with its standard output into the pipe `out`
+ * (whose writing end is closed here); the nodes are `node_prefix` and k, for k = first .. first
+ * + items - 1. Returns the tool's pid. */
+static pid_t start_monitor(const char *uarc, const char *url, const char *node_prefix,
+                           uint32_t first, uint32_t items, const char *const *tail,
+                           size_t tail_count, int out[2])
+{
+    char **argv = calloc(items + tail_count + 4, sizeof *argv);
+    if (!argv)
+        fake_ua_die("out of memory");
+    size_t argc = 0;
+    argv[argc++] = (char *)uarc;
+    argv[argc++] = "monitor";
+    argv[argc++] = (char *)url;
+    for (uint32_t i = 0; i < items; i++) {
+        if (!(argv[argc] = malloc(24)))
+            fake_ua_die("out of memory");
+        snprintf(argv[argc++], 24, "%s%u", node_prefix, (unsigned)(first + i));
+    }
+    for (size_t i = 0; i < tail_count; i++)
+        argv[argc++] = (char *)tail[i];
+    pid_t tool = fork();
+    if (tool == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execv(uarc, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    for (size_t i = 3; i < 3 + items; i++)
+        free(argv[i]);
+    free(argv);
+    return tool;
+}
+
 static int pipe_bench(const char *uarc, unsigned long lines, uint32_t items)
 {
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -658,27 +694,8 @@ static int pipe_bench(const char *uarc, unsigned long lines, uint32_t items)
     char url[64], count[32];
     snprintf(url, sizeof url, "opc.tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
     snprintf(count, sizeof count, "%lu", lines);
-    char **argv = calloc(items + 16, sizeof *argv);
-    size_t argc = 0;
-    argv[argc++] = (char *)uarc;
-    argv[argc++] = "monitor";
-    argv[argc++] = url;
-    for (uint32_t i = 0; i < items; i++) {
-        argv[argc] = malloc(24);
-        snprintf(argv[argc++], 24, "ns=1;i=%u", (unsigned)i + 1);
-    }
-    argv[argc++] = "--json";
-    argv[argc++] = "--count";
-    argv[argc++] = count;
-    pid_t tool = fork();
-    if (tool == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execv(uarc, argv);
-        _exit(127);
-    }
-    close(out[1]);
+    const char *tail[] = {"--json", "--count", count};
+    pid_t tool = start_monitor(uarc, url, "ns=1;i=", 1, items, tail, 3, out);
 
     static char buf[1 << 20];
     unsigned long after = 0, total = 0;
@@ -712,9 +729,6 @@ static int pipe_bench(const char *uarc, unsigned long lines, uint32_t items)
            "\"tool_sys_s\":%.6f,\"cpu_us_per_line\":%.4f,\"exit\":%d}\n",
            items, total, after, wall, (double)after / wall, cpu, sys, cpu * 1e6 / (double)total,
            WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    for (size_t i = 3; i < 3 + items; i++)
-        free(argv[i]);
-    free(argv);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 && total >= lines ? 0 : 1;
 }
 
@@ -775,32 +789,13 @@ static int end_to_end_tool(const char *uarc, const char *url, uint32_t items, do
         fake_ua_die("pipe");
     char ms[32];
     snprintf(ms, sizeof ms, "%.0f", interval);
-    char **argv = calloc(items + 16, sizeof *argv);
     uint8_t *seen = calloc(items, 1);
     uint32_t *latency = calloc(LATENCY_BUCKETS, sizeof *latency);
-    if (!argv || !seen || !latency)
+    if (!seen || !latency)
         fake_ua_die("out of memory");
-    size_t argc = 0;
-    argv[argc++] = (char *)uarc;
-    argv[argc++] = "monitor";
-    argv[argc++] = (char *)url;
-    for (uint32_t i = 0; i < items; i++) {
-        argv[argc] = malloc(24);
-        snprintf(argv[argc++], 24, "ns=1;s=V%u", (unsigned)i);
-    }
     const char *tail[] = {"--interval", ms, "--sampling", ms, "--queue", "10", "--json"};
-    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
-        argv[argc++] = (char *)tail[i];
     double wall0 = clock_s(CLOCK_MONOTONIC);
-    pid_t tool = fork();
-    if (tool == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execv(uarc, argv);
-        _exit(127);
-    }
-    close(out[1]);
+    pid_t tool = start_monitor(uarc, url, "ns=1;s=V", 0, items, tail, 7, out);
     static char buf[1 << 20];
     size_t have = 0, unseen = items;
     uint64_t lines = 0, late = 0;
@@ -871,9 +866,6 @@ static int end_to_end_tool(const char *uarc, const char *url, uint32_t items, do
                latency_quantile(&run, 0.99));
         result = 0;
     }
-    for (size_t i = 3; i < 3 + items; i++)
-        free(argv[i]);
-    free(argv);
     free(seen);
     free(latency);
     return result;

@@ -171,6 +171,8 @@ static inline uint32_t pop_publish(byte_peer *p, uint32_t *acks, size_t *ack_cou
 
 /* Non-zero: the source timestamp of the values make_message() builds. */
 static uarc_datetime message_timestamp;
+/* The moreNotifications of the PublishResponses reply_publish() sends. */
+static bool publish_more;
 
 /* A NotificationMessage `seq` with one data change of item 1 to `value` (value < 0: a
  * keep-alive). The message borrows `dcn` and `mn`. */
@@ -212,6 +214,7 @@ static inline void reply_publish(byte_peer *p, uint32_t rid, uint32_t subscripti
     r.subscriptionId = subscription_id;
     r.availableSequenceNumbersSize = available_count;
     r.availableSequenceNumbers = (uint32_t *)available;
+    r.moreNotifications = publish_more;
     make_message(&r.notificationMessage, seq, value, &dcn, &mn, &e, &boxed);
     peer_reply(p, rid, &r, UARC_T(PublishResponse));
 }

@@ -253,21 +253,6 @@ static void test_publish_throttle_rises_again(void **state)
     uarc_client_delete(p.client);
 }
 
-/* Answers Publish `rid` with message `seq` (one value), saying whether the server holds more. */
-static void reply_publish_more(byte_peer *p, uint32_t rid, uint32_t seq, bool more)
-{
-    uarc_DataChangeNotification dcn;
-    uarc_MonitoredItemNotification mn;
-    uarc_extension_object e;
-    int32_t boxed;
-    uarc_PublishResponse r;
-    uarc_init(&r, UARC_T(PublishResponse));
-    r.subscriptionId = SUB_ID;
-    r.moreNotifications = more;
-    make_message(&r.notificationMessage, seq, (int32_t)seq, &dcn, &mn, &e, &boxed);
-    peer_reply(p, rid, &r, UARC_T(PublishResponse));
-}
-
 /* A server with more notifications than one message holds says so (moreNotifications): the
  * pipeline goes to the cap (5) so that the rest comes without a round trip per message, and
  * back to one per subscription and one more once the backlog is out. */
@@ -282,20 +267,22 @@ static void test_backlog_fills_the_pipeline(void **state)
     uint32_t out[8];
     size_t first = 0, count = 0;
     out[count++] = pub[1];
-    reply_publish_more(&p, pub[0], 1, true);
+    publish_more = true;
+    reply_publish(&p, pub[0], SUB_ID, 1, 1, NULL, 0);
     for (int i = 0; i < 4; i++) /* one was still out: four more make five */
         out[count++] = pop_publish(&p, NULL, NULL);
     assert_true(peer_silent(&p));
-    reply_publish_more(&p, out[first++], 2, true);
+    reply_publish(&p, out[first++], SUB_ID, 2, 2, NULL, 0);
     out[count++] = pop_publish(&p, NULL, NULL); /* back to five */
     assert_true(peer_silent(&p));
     /* The backlog is out: the five requests still there are used up before one is sent again. */
-    reply_publish_more(&p, out[first++], 3, false);
+    publish_more = false;
+    reply_publish(&p, out[first++], SUB_ID, 3, 3, NULL, 0);
     assert_true(peer_silent(&p));
-    reply_publish_more(&p, out[first++], 4, false);
-    reply_publish_more(&p, out[first++], 5, false);
+    reply_publish(&p, out[first++], SUB_ID, 4, 4, NULL, 0);
+    reply_publish(&p, out[first++], SUB_ID, 5, 5, NULL, 0);
     assert_true(peer_silent(&p)); /* two out */
-    reply_publish_more(&p, out[first++], 6, false);
+    reply_publish(&p, out[first++], SUB_ID, 6, 6, NULL, 0);
     out[count++] = pop_publish(&p, NULL, NULL); /* one left: refilled to two */
     assert_true(peer_silent(&p));
     assert_int_equal(count - first, 2);
