@@ -5,9 +5,9 @@
  * server as soon as the client's session is active (at once, or at the next activation), and
  * its items are created in batches after it. While subscriptions exist the client keeps at
  * least min(live subscriptions + 1, cap) PublishRequests outstanding (cap: 5, see
- * uarc_subscription_set_publish_cap()), refilled one beyond that in one write
- * (uarc_subscription_set_publish_spare()), and the whole cap while the server reports that it
- * holds more notifications than it sent (moreNotifications).
+ * uarc_subscription_set_publish_cap()); when it falls below that, it is refilled to the cap in
+ * one write (uarc_subscription_set_publish_spare()), and kept at the whole cap while the server
+ * reports that it holds more notifications than it sent (moreNotifications).
  *
  * Delivery is in sequence-number order, once: duplicates are dropped; a missing number that the
  * server still lists as available is fetched with Republish before anything newer is delivered;
@@ -367,11 +367,13 @@ UARC_API void uarc_subscription_revised(const uarc_subscription *subscription,
  * server's oldest request, the others still wait there: delivery goes on. A new session starts
  * from the cap. */
 UARC_API void uarc_subscription_set_publish_cap(uarc_client *client, uint32_t cap);
-/* How many PublishRequests beyond those wanted a refill sends (default 1; 0: one for each
- * response). The pipeline is refilled when it falls below min(live subscriptions + 1, cap), and
- * then to that many more, within the cap and the server's limit, in one write: a subscription
- * that publishes steadily costs one write (and one wake-up of the server) every second response
- * instead of every response. */
+/* How many PublishRequests beyond those wanted a refill sends (default UINT32_MAX: up to the
+ * cap; 0: one for each response). The pipeline is refilled when it falls below
+ * min(live subscriptions + 1, cap), and then to that many more, within the cap and the server's
+ * limit, in one write: one subscription that publishes steadily under the default cap costs one
+ * write (and one wake-up of the server) every fourth response instead of every response. The
+ * acknowledgements ride on those requests, so the server keeps up to that many more messages in
+ * its retransmission queue until they go. */
 UARC_API void uarc_subscription_set_publish_spare(uarc_client *client, uint32_t spare);
 
 #ifdef __cplusplus

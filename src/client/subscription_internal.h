@@ -23,7 +23,7 @@
 #include "core/log.h"
 
 #define DEFAULT_PUBLISH_CAP   5u
-#define DEFAULT_PUBLISH_SPARE 1u
+#define DEFAULT_PUBLISH_SPARE UINT32_MAX /* up to the cap */
 #define MAX_HELD              256u
 #define MAX_ACKS              4096u
 
@@ -163,9 +163,12 @@ struct manager {
     uint32_t spare;    /* requests a refill adds beyond those wanted (within the cap) */
     uint32_t throttle; /* lowered by BadTooManyPublishRequests; 0: none */
     /* Raising it again: after `probe_wait` good PublishResponses in a row while it binds, one
-     * more is tried; each refusal doubles the wait (0: no refusal yet in this session). */
+     * more is tried (`probing` until it is refused or held); the wait is 2 x the throttle,
+     * doubled for each refused try in this session (`probe_refusals`). */
     uint32_t probe_wait;
     uint32_t good_since;
+    uint32_t probe_refusals;
+    bool probing;
     uint32_t outstanding;
     bool no_subscription; /* the server said BadNoSubscription: wait for a (re)creation */
     int64_t retry_at;     /* after an unexpected Publish failure; -1: none */

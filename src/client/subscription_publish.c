@@ -520,10 +520,11 @@ void uarc__sub_refill(manager *m)
     uint32_t want = wanted(m);
     if (m->outstanding >= want)
         return;
-    /* Below what is wanted: topped up `spare` beyond it, within the cap and the server's limit,
-     * in one write (requests made inside a receive go out at its end). A steady subscription
-     * then sends two requests every second response instead of one each time: half the writes
-     * and the server's wake-ups. */
+    /* Below what is wanted: topped up `spare` beyond it (by default to the cap), within the cap
+     * and the server's limit, in one write (requests made inside a receive go out at its end).
+     * One steady subscription under the default cap of 5 then sends four requests every fourth
+     * response instead of one each time: a quarter of the writes and of the server's wake-ups,
+     * while never fewer than wanted - 1 are out, as before. */
     uint32_t limit = m->throttle && m->throttle < m->cap ? m->throttle : m->cap;
     uint32_t fill = limit - want > m->spare ? want + m->spare : limit;
     while (m->outstanding < fill && m->retry_at < 0 && session_active(m))
@@ -531,11 +532,17 @@ void uarc__sub_refill(manager *m)
 }
 
 /* BadTooManyPublishRequests: the server holds no more than are out now. */
+/* Only a refused try lengthens the wait before the next: the refusals of requests sent together
+ * (a refill to the cap) come one after another, each lowering the throttle to what is still out,
+ * and are one refusal. */
 static void throttle_down(manager *m)
 {
     m->throttle = m->outstanding ? m->outstanding : 1;
-    uint32_t wait = m->probe_wait ? 2 * m->probe_wait : 2 * m->throttle;
-    m->probe_wait = wait < MAX_PROBE_WAIT && wait >= m->probe_wait ? wait : MAX_PROBE_WAIT;
+    if (m->probing && m->probe_refusals < 32)
+        m->probe_refusals++;
+    m->probing = false;
+    uint64_t wait = (uint64_t)(2 * m->throttle) << m->probe_refusals;
+    m->probe_wait = wait < MAX_PROBE_WAIT ? (uint32_t)wait : MAX_PROBE_WAIT;
     m->good_since = 0;
     uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
               "BadTooManyPublishRequests: at most %u PublishRequests from now on (one more tried "
@@ -549,9 +556,17 @@ static void throttle_down(manager *m)
  * still wait there, and delivery goes on. */
 static void throttle_probe(manager *m)
 {
+    if (m->probing) { /* a try is out: held once as many good responses came as were out */
+        if (++m->good_since >= (m->throttle ? m->throttle : m->cap)) {
+            m->probing = false;
+            m->good_since = 0;
+        }
+        return;
+    }
     if (!m->throttle || m->throttle >= demand(m) || ++m->good_since < m->probe_wait)
         return;
     m->good_since = 0;
+    m->probing = true;
     m->throttle++;
     if (m->throttle >= m->cap)
         m->throttle = 0;

@@ -189,7 +189,8 @@ UARC_API uarc_status uarc_subscription_adopt(uarc_client *client, uint32_t subsc
 static void on_session_active(void *user_data, bool resumed)
 {
     manager *m = user_data;
-    m->throttle = m->probe_wait = m->good_since = 0;
+    m->throttle = m->probe_wait = m->good_since = m->probe_refusals = 0;
+    m->probing = false;
     m->outstanding = 0;
     m->no_subscription = false;
     m->retry_at = -1;

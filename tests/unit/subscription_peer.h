@@ -303,7 +303,7 @@ static inline void reply_call(byte_peer *p, uint32_t rid, uarc_status status)
 }
 
 /* peer_open(), the pipeline refilled one PublishRequest for each response, as the tests count
- * them (test_publish_spare has the default, a pair every second response). */
+ * them (test_publish_spare has the default, up to the cap). */
 static inline void sub_peer_open(byte_peer *p, const uarc_client_config *cfg)
 {
     peer_open(p, cfg);

@@ -253,6 +253,44 @@ static void test_publish_throttle_rises_again(void **state)
     uarc_client_delete(p.client);
 }
 
+/* A refill to the cap sends five PublishRequests at once; a server that holds one refuses four
+ * of them, one after another. That is one refusal, not four: the throttle falls to one, and one
+ * more is tried after 2 x 1 good responses (not after a wait doubled three times). */
+static void test_publish_refusals_of_one_refill_count_once(void **state)
+{
+    (void)state;
+    byte_peer p;
+    recorder r;
+    uarc_subscription_config cfg = config_for(&r);
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(&p, &ccfg); /* the default: refilled to the cap */
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
+    uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 7)};
+    assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
+    reply_create(&p, SUB_ID);
+    reply_limits(&p, UARC_Good, 0);
+    uint32_t out[5];
+    for (int i = 0; i < 5; i++)
+        out[i] = pop_publish(&p, NULL, NULL);
+    assert_int_equal(reply_items(&p, SUB_ID), 1);
+    assert_true(peer_silent(&p));
+    for (int i = 0; i < 4; i++) {
+        peer_fault(&p, out[i], UARC_BadTooManyPublishRequests);
+        assert_true(peer_silent(&p));
+    }
+    uint32_t rid = out[4], seq = 1;
+    publish_one(&p, &rid, seq++); /* one good response of the two */
+    reply_publish(&p, rid, SUB_ID, seq, (int32_t)seq, NULL, 0);
+    pop_publish(&p, NULL, NULL); /* the second: two are tried */
+    pop_publish(&p, NULL, NULL);
+    assert_true(peer_silent(&p));
+    assert_int_equal(r.count, seq);
+    assert_int_equal(r.gaps, 0);
+    uarc_clear(&item.node, UARC_T(NodeId));
+    uarc_client_delete(p.client);
+}
+
 /* A server with more notifications than one message holds says so (moreNotifications): the
  * pipeline goes to the cap (5) so that the rest comes without a round trip per message, and
  * back to one per subscription and one more once the backlog is out. */
@@ -292,8 +330,9 @@ static void test_backlog_fills_the_pipeline(void **state)
     uarc_client_delete(p.client);
 }
 
-/* By default a refill sends one PublishRequest beyond those wanted: a steady subscription gets
- * a pair every second response (in one write) instead of one each time; never beyond the cap. */
+/* By default a refill tops the pipeline up to the cap: one steady subscription (two wanted, cap
+ * 5) gets four PublishRequests every fourth response, in one write, and never has fewer than
+ * one out. A spare of 1 gets a pair every second response; never beyond the cap. */
 static void test_publish_spare(void **state)
 {
     (void)state;
@@ -308,27 +347,47 @@ static void test_publish_spare(void **state)
     assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
     reply_create(&p, SUB_ID);
     reply_limits(&p, UARC_Good, 0);
-    uint32_t out[16];
+    uint32_t out[32];
     size_t first = 0, count = 0;
-    for (int i = 0; i < 3; i++) /* one subscription wants two, and one spare */
+    for (int i = 0; i < 5; i++) /* one subscription wants two: filled to the cap */
         out[count++] = pop_publish(&p, NULL, NULL);
     assert_int_equal(reply_items(&p, SUB_ID), 1);
     assert_true(peer_silent(&p));
     uint32_t seq = 1;
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < 3; k++) {
+            reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+            seq++;
+            assert_true(peer_silent(&p)); /* four, three, two still out: not below two */
+        }
         reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
         seq++;
-        assert_true(peer_silent(&p)); /* two still out: as many as wanted */
+        for (int k = 0; k < 4; k++) /* one out: back to five */
+            out[count++] = pop_publish(&p, NULL, NULL);
+        assert_true(peer_silent(&p));
+    }
+    /* A spare of 1: refilled to three when it falls below two. */
+    uarc_subscription_set_publish_spare(p.client, 1);
+    for (int k = 0; k < 3; k++) {
+        reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+        seq++;
+        assert_true(peer_silent(&p)); /* four, three, two */
+    }
+    for (int round = 0; round < 2; round++) {
         reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
         seq++;
         out[count++] = pop_publish(&p, NULL, NULL); /* one out: a pair goes */
         out[count++] = pop_publish(&p, NULL, NULL);
         assert_true(peer_silent(&p));
+        reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
+        seq++;
+        assert_true(peer_silent(&p)); /* two still out: as many as wanted */
     }
     /* Within the cap: at two, a refill brings it to two, one at a time. */
     uarc_subscription_set_publish_cap(p.client, 2);
     reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
     seq++;
+    out[count++] = pop_publish(&p, NULL, NULL);
     assert_true(peer_silent(&p));
     reply_publish(&p, out[first++], SUB_ID, seq, (int32_t)seq, NULL, 0);
     seq++;
@@ -776,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_republish_not_available_as_fault_and_result),
         cmocka_unit_test(test_too_many_publish_requests),
         cmocka_unit_test(test_publish_throttle_rises_again),
+        cmocka_unit_test(test_publish_refusals_of_one_refill_count_once),
         cmocka_unit_test(test_backlog_fills_the_pipeline),
         cmocka_unit_test(test_publish_spare),
         cmocka_unit_test(test_deferred_ack),
