@@ -362,10 +362,10 @@ UARC_API void uarc_subscription_revised(const uarc_subscription *subscription,
 /* The most PublishRequests the client keeps outstanding (0: 5). A BadTooManyPublishRequests
  * lowers it to what the server held at the time (logged at INFO). A server's limit may be shared
  * by its sessions and leave room later: after 2 x that many good PublishResponses in a row one
- * more is tried, and so on up to the cap; each further BadTooManyPublishRequests lowers it again
- * and doubles the wait before the next try (at most 1024 responses). A refused try costs the
- * server's oldest request, the others still wait there: delivery goes on. A new session starts
- * from the cap. */
+ * more is tried, and so on up to the cap; a refused try lowers it again and doubles the wait
+ * before the next (at most 1024 responses). The refusals of requests sent together (a refill)
+ * only lower it, one after another. A refused try costs the server's oldest request, the others
+ * still wait there: delivery goes on. A new session starts from the cap. */
 UARC_API void uarc_subscription_set_publish_cap(uarc_client *client, uint32_t cap);
 /* How many PublishRequests beyond those wanted a refill sends (default UINT32_MAX: up to the
  * cap; 0: one for each response). The pipeline is refilled when it falls below

@@ -538,10 +538,10 @@ void uarc__sub_refill(manager *m)
 static void throttle_down(manager *m)
 {
     m->throttle = m->outstanding ? m->outstanding : 1;
-    if (m->probing && m->probe_refusals < 32)
+    if (m->probing && (2u << m->probe_refusals) < MAX_PROBE_WAIT)
         m->probe_refusals++;
     m->probing = false;
-    uint64_t wait = (uint64_t)(2 * m->throttle) << m->probe_refusals;
+    uint64_t wait = (uint64_t)m->throttle * 2 << m->probe_refusals;
     m->probe_wait = wait < MAX_PROBE_WAIT ? (uint32_t)wait : MAX_PROBE_WAIT;
     m->good_since = 0;
     uarc__log(uarc__client_logger(m->client), UARC_LOG_INFO, "subscription",
