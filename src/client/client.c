@@ -20,8 +20,6 @@
 #include "core/log.h"
 #include "encoding/decode_charged.h"
 
-#define ARENA_FIRST_MAX ((size_t)1 << 20) /* a transient response's first arena block */
-
 static const char *const state_names[] = {
     "Disconnected",    "Connecting",        "Hello",         "Opening", "ChannelOpen",
     "CreatingSession", "ActivatingSession", "SessionActive", "Closing",
@@ -579,14 +577,10 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
         return;
     }
     /* A transient response lives in one arena, sized for it from the message length: a few
-     * allocations instead of one per value, and none of it kept once the callback returned.
-     * Decoded values take about four times their encoded size (a data change of 27 bytes is a
-     * DataValue of 80 and its scalar), so one block usually holds the whole response; a bigger
-     * one grows the arena geometrically from a first block of at most 1 MiB. */
+     * allocations instead of one per value, and none of it kept once the callback returned. */
     uarc_arena *arena = NULL;
     if (p.transient && type != UARC_T(ServiceFault)) {
-        size_t first = length < ARENA_FIRST_MAX / 4 ? length * 4 : ARENA_FIRST_MAX;
-        arena = uarc_arena_new(first < 8192 ? 8192 : first);
+        arena = uarc__arena_new_for_decode(length);
         if (!arena) {
             p.callback(p.user_data, UARC_BadOutOfMemory, NULL);
             return;

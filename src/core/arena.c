@@ -15,6 +15,15 @@ UARC_API uarc_arena *uarc_arena_new(size_t block_size)
     return a;
 }
 
+#define DECODE_FIRST_MIN ((size_t)8 * 1024)
+#define DECODE_FIRST_MAX ((size_t)1024 * 1024)
+
+uarc_arena *uarc__arena_new_for_decode(size_t encoded_length)
+{
+    size_t first = encoded_length < DECODE_FIRST_MAX / 4 ? encoded_length * 4 : DECODE_FIRST_MAX;
+    return uarc_arena_new(first < DECODE_FIRST_MIN ? DECODE_FIRST_MIN : first);
+}
+
 void *uarc__arena_alloc_slow(uarc_arena *arena, size_t size)
 {
     /* Blocks grow geometrically so a big message needs few of them; reset keeps the largest. */

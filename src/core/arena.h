@@ -24,6 +24,11 @@ typedef struct uarc__arena_mark {
     size_t used;
 } uarc__arena_mark;
 
+/* An arena for the values decoded from `encoded_length` bytes: decoded values take about four
+ * times their encoded size (a data change of 27 bytes is a DataValue of 80 and its scalar), so
+ * the first block (at least 8 KiB, at most 1 MiB) usually holds them all; more grows it
+ * geometrically. NULL when out of memory. */
+uarc_arena *uarc__arena_new_for_decode(size_t encoded_length);
 void *uarc__arena_alloc_slow(uarc_arena *arena, size_t size);
 uarc__arena_mark uarc__arena_mark_get(const uarc_arena *arena);
 /* Frees every block allocated after `mark` and forgets the allocations made since. */

@@ -253,6 +253,27 @@ static void test_publish_throttle_rises_again(void **state)
     uarc_client_delete(p.client);
 }
 
+/* A session with the default spare (refilled to the cap) and one subscription of one item,
+ * created; the five PublishRequests it sends at once are in out[0..4]. The item's NodeId is for
+ * the caller to clear. */
+static void open_at_cap(byte_peer *p, recorder *r, uarc_monitored_item_params *item,
+                        uint32_t out[5])
+{
+    uarc_subscription_config cfg = config_for(r);
+    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
+    peer_open(p, &ccfg); /* not sub_peer_open(): the default spare */
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p->client, &cfg, &s), UARC_Good);
+    *item = (uarc_monitored_item_params){.node = uarc_nodeid_numeric(1, 7)};
+    assert_int_equal(uarc_subscription_add_item(s, item, NULL), UARC_Good);
+    reply_create(p, SUB_ID);
+    reply_limits(p, UARC_Good, 0);
+    for (int i = 0; i < 5; i++) /* one subscription wants two: filled to the cap */
+        out[i] = pop_publish(p, NULL, NULL);
+    assert_int_equal(reply_items(p, SUB_ID), 1);
+    assert_true(peer_silent(p));
+}
+
 /* A refill to the cap sends five PublishRequests at once; a server that holds one refuses four
  * of them, one after another. That is one refusal, not four: the throttle falls to one, and one
  * more is tried after 2 x 1 good responses (not after a wait doubled three times). */
@@ -261,20 +282,9 @@ static void test_publish_refusals_of_one_refill_count_once(void **state)
     (void)state;
     byte_peer p;
     recorder r;
-    uarc_subscription_config cfg = config_for(&r);
-    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(&p, &ccfg); /* the default: refilled to the cap */
-    uarc_subscription *s;
-    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
-    uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 7)};
-    assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
-    reply_create(&p, SUB_ID);
-    reply_limits(&p, UARC_Good, 0);
+    uarc_monitored_item_params item;
     uint32_t out[5];
-    for (int i = 0; i < 5; i++)
-        out[i] = pop_publish(&p, NULL, NULL);
-    assert_int_equal(reply_items(&p, SUB_ID), 1);
-    assert_true(peer_silent(&p));
+    open_at_cap(&p, &r, &item, out);
     for (int i = 0; i < 4; i++) {
         peer_fault(&p, out[i], UARC_BadTooManyPublishRequests);
         assert_true(peer_silent(&p));
@@ -338,21 +348,10 @@ static void test_publish_spare(void **state)
     (void)state;
     byte_peer p;
     recorder r;
-    uarc_subscription_config cfg = config_for(&r);
-    uarc_client_config ccfg = {.request_timeout_ms = 2000, .keepalive_interval_ms = 60000};
-    peer_open(&p, &ccfg); /* the default spare */
-    uarc_subscription *s;
-    assert_int_equal(uarc_subscription_new(p.client, &cfg, &s), UARC_Good);
-    uarc_monitored_item_params item = {.node = uarc_nodeid_numeric(1, 7)};
-    assert_int_equal(uarc_subscription_add_item(s, &item, NULL), UARC_Good);
-    reply_create(&p, SUB_ID);
-    reply_limits(&p, UARC_Good, 0);
+    uarc_monitored_item_params item;
     uint32_t out[32];
-    size_t first = 0, count = 0;
-    for (int i = 0; i < 5; i++) /* one subscription wants two: filled to the cap */
-        out[count++] = pop_publish(&p, NULL, NULL);
-    assert_int_equal(reply_items(&p, SUB_ID), 1);
-    assert_true(peer_silent(&p));
+    open_at_cap(&p, &r, &item, out);
+    size_t first = 0, count = 5;
     uint32_t seq = 1;
     for (int round = 0; round < 2; round++) {
         for (int k = 0; k < 3; k++) {
