@@ -531,10 +531,9 @@ void uarc__sub_refill(manager *m)
         send_publish(m);
 }
 
-/* BadTooManyPublishRequests: the server holds no more than are out now. */
-/* Only a refused try lengthens the wait before the next: the refusals of requests sent together
- * (a refill to the cap) come one after another, each lowering the throttle to what is still out,
- * and are one refusal. */
+/* BadTooManyPublishRequests: the server holds no more than are out now. Only a refused try
+ * lengthens the wait before the next: the refusals of requests sent together (a refill to the
+ * cap) come one after another, each lowering the throttle to what is still out, and are one. */
 static void throttle_down(manager *m)
 {
     m->throttle = m->outstanding ? m->outstanding : 1;
