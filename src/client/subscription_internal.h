@@ -133,7 +133,7 @@ struct uarc_subscription {
     uarc_NotificationMessage *held; /* ahead of a hole, sorted; at most MAX_HELD */
     size_t held_count, held_capacity;
     uint32_t *available;
-    size_t available_count;
+    size_t available_count, available_capacity;
     int64_t last_heard;
     /* its last PublishResponse said the server holds more notifications than it sent: the
      * pipeline goes to the cap until they are out, instead of one round trip per message */

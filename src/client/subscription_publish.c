@@ -292,13 +292,14 @@ void uarc__sub_keep_available(uarc_subscription *s, const uint32_t *numbers, siz
 {
     if (count > MAX_AVAILABLE)
         count = MAX_AVAILABLE;
-    if (count > s->available_count) {
+    if (count > s->available_capacity) {
         uint32_t *grown = uarc__realloc(s->available, count * sizeof *grown);
         if (!grown) {
             s->available_count = 0;
             return;
         }
         s->available = grown;
+        s->available_capacity = count;
     }
     if (count)
         memcpy(s->available, numbers, count * sizeof *numbers);
