@@ -16,6 +16,7 @@ typedef struct uarc__block {
 struct uarc_arena {
     uarc__block *head;
     size_t block_size;
+    uarc__block *embedded; /* a first block allocated with the arena itself, never freed alone */
 };
 
 /* A position in the arena to roll back to when a decode fails. */
