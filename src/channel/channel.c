@@ -312,20 +312,29 @@ static void handle_message(uarc__channel *ch, uint8_t *message, size_t size, int
     }
 }
 
-/* Reads the 8-byte header, checks type and size, and makes room for the body: the size the peer
+/* Checks a header: a type this state allows, a size within our ReceiveBufferSize. A refused one
+ * fails the channel. */
+static bool header_accepted(uarc__channel *ch, const uint8_t *header, uarc__uatcp_header *h)
+{
+    uarc_status s = uarc__uatcp_parse_header(header, ch->receive_buffer_size, h);
+    if (s == UARC_Good && !type_allowed(ch, h->type))
+        s = UARC_BadTcpMessageTypeInvalid;
+    if (s != UARC_Good) {
+        uarc__ch_fail(ch, s, "message %.3s%c of %u bytes refused", (const char *)header,
+                      (header[3] >= 0x20 && header[3] < 0x7F) ? header[3] : '?',
+                      uarc__ld32(header + 4));
+        return false;
+    }
+    return true;
+}
+
+/* Reads the 8-byte header in the receive buffer and makes room for the body: the size the peer
  * announces is bounded by our ReceiveBufferSize before anything is allocated. */
 static bool begin_message(uarc__channel *ch)
 {
     uarc__uatcp_header h;
-    uarc_status s = uarc__uatcp_parse_header(ch->rx, ch->receive_buffer_size, &h);
-    if (s == UARC_Good && !type_allowed(ch, h.type))
-        s = UARC_BadTcpMessageTypeInvalid;
-    if (s != UARC_Good) {
-        uarc__ch_fail(ch, s, "message %.3s%c of %u bytes refused", (const char *)ch->rx,
-                      (ch->rx[3] >= 0x20 && ch->rx[3] < 0x7F) ? ch->rx[3] : '?',
-                      uarc__ld32(ch->rx + 4));
+    if (!header_accepted(ch, ch->rx, &h))
         return false;
-    }
     if (h.size > ch->rx_capacity) {
         if (!uarc__budget_charge(ch->budget, h.size - ch->rx_capacity)) {
             uarc__ch_fail(ch, UARC_BadTcpNotEnoughResources,
@@ -437,8 +446,10 @@ uarc_status uarc__channel_start(uarc__channel *ch, int64_t now_ms)
     return UARC_Good;
 }
 
-uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t length,
-                                  int64_t now_ms)
+/* `own` is `data` when the caller lets the channel work on its bytes in place: a chunk that is
+ * whole in them is handled there, without a copy into the receive buffer. */
+static uarc_status receive(uarc__channel *ch, uint8_t *own, const uint8_t *data, size_t length,
+                           int64_t now_ms)
 {
     if (ch->state == UARC__CHANNEL_IDLE)
         return UARC_BadInvalidState;
@@ -446,6 +457,18 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
         return UARC_BadInvalidState; /* not from inside a callback */
     ch->receiving = true;
     while (length && ch->state != UARC__CHANNEL_CLOSED) {
+        uarc__uatcp_header h;
+        if (own && !ch->rx_fill && length >= UARC__UATCP_HEADER_SIZE) {
+            if (!header_accepted(ch, own, &h))
+                break;
+            if (h.size <= length) {
+                handle_message(ch, own, h.size, now_ms);
+                own += h.size;
+                data += h.size;
+                length -= h.size;
+                continue;
+            }
+        }
         if (!ch->rx) {
             if (!uarc__budget_charge(ch->budget, UARC__UATCP_HEADER_SIZE)) {
                 uarc__ch_fail(ch, UARC_BadTcpNotEnoughResources, "the memory budget is exhausted");
@@ -466,6 +489,8 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
         ch->rx_fill += n;
         data += n;
         length -= n;
+        if (own)
+            own += n;
         if (!ch->rx_size) {
             if (ch->rx_fill < UARC__UATCP_HEADER_SIZE || !begin_message(ch))
                 continue;
@@ -483,6 +508,18 @@ uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t
         return ch->close_status;
     }
     return UARC_Good;
+}
+
+uarc_status uarc__channel_receive(uarc__channel *ch, const uint8_t *data, size_t length,
+                                  int64_t now_ms)
+{
+    return receive(ch, NULL, data, length, now_ms);
+}
+
+uarc_status uarc__channel_receive_own(uarc__channel *ch, uint8_t *data, size_t length,
+                                      int64_t now_ms)
+{
+    return receive(ch, data, data, length, now_ms);
 }
 
 void uarc__channel_connection_lost(uarc__channel *ch, uarc_status status, const char *reason)

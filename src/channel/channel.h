@@ -93,6 +93,11 @@ uarc_status uarc__channel_start(uarc__channel *channel, int64_t now_ms);
 uarc_status uarc__channel_receive(uarc__channel *channel, const uint8_t *data, size_t length,
                                   int64_t now_ms);
 
+/* The same for bytes the caller lets the channel change (decrypt in place) until it returns: a
+ * chunk that is whole in them is handled where it is, without a copy. */
+uarc_status uarc__channel_receive_own(uarc__channel *channel, uint8_t *data, size_t length,
+                                      int64_t now_ms);
+
 /* The peer closed the socket (or it failed): pending work fails, `closed` fires with `status`. */
 void uarc__channel_connection_lost(uarc__channel *channel, uarc_status status, const char *reason);
 

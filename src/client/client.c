@@ -661,18 +661,6 @@ void uarc__client_on_closed(void *user_data, uarc_status status, const char *rea
         c, uarc__client_connected_state(c->state) ? UARC_BadSecureChannelClosed : status);
 }
 
-/* Bytes the transport received, in either mode. */
-void uarc__client_receive(uarc_client *c, const uint8_t *data, size_t length)
-{
-    c->receiving = true;
-    uarc__channel_receive(c->channel, data, length, uarc__client_now(c));
-    c->receiving = false;
-    /* The ACK arrived and OPN went out: failures from here on belong to the OPN step. */
-    if (c->state == UARC_CLIENT_HELLO && c->channel &&
-        uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
-        uarc__client_set_state(c, UARC_CLIENT_OPENING, UARC_Good);
-}
-
 /* The transport ended (EOF or an error), in either mode. */
 void uarc__client_transport_ended(uarc_client *c, uarc_status status, const char *cause,
                                   const char *why)
@@ -715,7 +703,7 @@ UARC_API uarc_status uarc_client_receive_bytes(uarc_client *c, const uint8_t *da
         return UARC_BadInvalidState;
     c->now = now_ms;
     if (c->channel && !c->ending && length)
-        uarc__client_receive(c, data, length);
+        uarc__client_receive(c, NULL, data, length);
     return bytes_result(c);
 }
 

@@ -193,7 +193,7 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
 void uarc__client_on_message_failed(void *user_data, uint32_t request_id, uarc_status status,
                                     const char *reason);
 void uarc__client_on_closed(void *user_data, uarc_status status, const char *reason);
-void uarc__client_receive(uarc_client *c, const uint8_t *data, size_t length);
+void uarc__client_receive(uarc_client *c, uint8_t *own, const uint8_t *data, size_t length);
 void uarc__client_transport_ended(uarc_client *c, uarc_status status, const char *cause,
                                   const char *why);
 

@@ -172,13 +172,29 @@ UARC_API short uarc_client_poll_events(const uarc_client *c)
     return (short)(POLLIN | (c->channel && uarc__channel_output(c->channel, &data) ? POLLOUT : 0));
 }
 
+/* Bytes the transport received, in either mode. `own` is `data` when the channel may work on
+ * them in place (the socket's read buffer), NULL when they are the application's. */
+void uarc__client_receive(uarc_client *c, uint8_t *own, const uint8_t *data, size_t length)
+{
+    c->receiving = true;
+    if (own)
+        uarc__channel_receive_own(c->channel, own, length, uarc__client_now(c));
+    else
+        uarc__channel_receive(c->channel, data, length, uarc__client_now(c));
+    c->receiving = false;
+    /* The ACK arrived and OPN went out: failures from here on belong to the OPN step. */
+    if (c->state == UARC_CLIENT_HELLO && c->channel &&
+        uarc__channel_get_state(c->channel) == UARC__CHANNEL_OPN_SENT)
+        uarc__client_set_state(c, UARC_CLIENT_OPENING, UARC_Good);
+}
+
 static void on_readable(uarc_client *c)
 {
     uint8_t buffer[READ_CHUNK];
     for (int i = 0; i < 16 && c->channel && !c->ending; i++) {
         ssize_t n = recv(c->fd, buffer, sizeof buffer, MSG_DONTWAIT);
         if (n > 0) {
-            uarc__client_receive(c, buffer, (size_t)n);
+            uarc__client_receive(c, buffer, buffer, (size_t)n);
             uarc__client_flush(c);
             if ((size_t)n < sizeof buffer)
                 return;

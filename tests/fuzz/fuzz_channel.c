@@ -82,6 +82,21 @@ static void drain(run *r, uint32_t limit)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A piece goes to the channel as the application's bytes or, in a buffer of its exact size that
+ * the channel may change, as the socket's own read buffer (chunks handled in place). */
+static uarc_status receive_piece(uarc__channel *ch, const uint8_t *data, size_t n, int64_t now,
+                                 bool own)
+{
+    if (!own)
+        return uarc__channel_receive(ch, data, n, now);
+    uint8_t *copy = malloc(n);
+    require(copy != NULL);
+    memcpy(copy, data, n);
+    uarc_status s = uarc__channel_receive_own(ch, copy, n, now);
+    free(copy);
+    return s;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -117,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = steps[(seed >> 16) % (sizeof steps / sizeof steps[0])];
         if (n > size - pos)
             n = size - pos;
-        uarc_status s = uarc__channel_receive(r.channel, data + pos, n, now);
+        uarc_status s = receive_piece(r.channel, data + pos, n, now, seed & 0x10000);
         require(s == UARC_Good || r.closed);
         pos += n;
         now += (seed >> 8) % 1500;
