@@ -96,6 +96,10 @@ uint32_t uarc__ch_next_request_id(uarc__channel *ch)
     return id;
 }
 
+/* The output buffer's first capacity, doubled as needed: a Publish or a short Read fits, and an
+ * idle session of a fleet keeps half a KiB rather than a page. */
+#define OUTPUT_FIRST ((size_t)512)
+
 bool uarc__ch_reserve_output(uarc__channel *ch, size_t extra)
 {
     if (ch->out_capacity - ch->out_len >= extra)
@@ -109,7 +113,7 @@ bool uarc__ch_reserve_output(uarc__channel *ch, size_t extra)
     }
     if (extra > SIZE_MAX / 2 - ch->out_len)
         return false;
-    size_t capacity = ch->out_capacity ? ch->out_capacity : 4096;
+    size_t capacity = ch->out_capacity ? ch->out_capacity : OUTPUT_FIRST;
     while (capacity - ch->out_len < extra)
         capacity *= 2;
     uint8_t *p = uarc__realloc(ch->out, capacity);
