@@ -30,25 +30,6 @@ UARC_API const char *uarc_client_state_name(uarc_client_state state)
     return (unsigned)state < sizeof state_names / sizeof *state_names ? state_names[state] : "?";
 }
 
-void uarc__client_vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
-                             va_list ap)
-{
-    char reason[1024];
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    snprintf(c->error, sizeof c->error, "%s: %s: %s", step, uarc_status_name(status), reason);
-    c->last_status = status;
-    uarc__log(&c->cfg.logger, UARC_LOG_WARNING, "client", "%s", c->error);
-}
-
-void uarc__client_set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
-                            ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    uarc__client_vset_error(c, step, status, fmt, ap);
-    va_end(ap);
-}
-
 void uarc__client_wake(uarc_client *c)
 {
     if (c->wake)
@@ -72,36 +53,6 @@ void uarc__client_set_state(uarc_client *c, uarc_client_state state, uarc_status
               uarc_client_state_name(state), uarc_status_name(status));
     if (c->cfg.callbacks.state_changed)
         c->cfg.callbacks.state_changed(c->cfg.callbacks.user_data, state, status);
-}
-
-/* Notes why the connection ends; the first cause noted for a connection is the one reported. */
-void uarc__client_note_cause(uarc_client *c, uarc_status status, const char *reason)
-{
-    if (c->cause_reason[0])
-        return;
-    c->cause_status = status;
-    snprintf(c->cause_reason, sizeof c->cause_reason, "%s", reason);
-}
-
-/* The step a failure in the current state belongs to. */
-const char *uarc__client_current_step(const uarc_client *c)
-{
-    switch (c->state) {
-    case UARC_CLIENT_CONNECTING:
-        return "connect";
-    case UARC_CLIENT_HELLO:
-        return "HEL";
-    case UARC_CLIENT_OPENING:
-        return "OPN";
-    case UARC_CLIENT_CREATING_SESSION:
-        return "CreateSession";
-    case UARC_CLIENT_ACTIVATING_SESSION:
-        return "ActivateSession";
-    case UARC_CLIENT_CLOSING:
-        return "close";
-    default:
-        return "connection";
-    }
 }
 
 bool uarc__client_connected_state(uarc_client_state s)
@@ -337,17 +288,13 @@ UARC_API void uarc_client_delete(uarc_client *c)
     uarc__free(c->endpoint_url);
     uarc__free(c->pending);
     uarc__client_drop_tail(c);
+    uarc__free(c->error);
     uarc__free(c);
 }
 
 UARC_API uarc_client_state uarc_client_state_get(const uarc_client *c)
 {
     return c->state;
-}
-
-UARC_API const char *uarc_client_error(const uarc_client *c)
-{
-    return c->error;
 }
 
 UARC_API const char *uarc_client_endpoint_url(const uarc_client *c)

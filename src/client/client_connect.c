@@ -380,7 +380,8 @@ uarc_status uarc__client_begin(uarc_client *c, const char *endpoint_url, bool by
     c->bytes_mode = bytes;
     c->now = now;
     uarc__client_drop_tail(c);
-    c->error[0] = '\0';
+    if (c->error)
+        c->error[0] = '\0';
     c->last_status = UARC_Good;
     c->cause_status = UARC_Good;
     c->cause_reason[0] = c->peer[0] = '\0';

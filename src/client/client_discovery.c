@@ -81,8 +81,7 @@ UARC_API uarc_status uarc_client_discover(uarc_client *c, const char *endpoint_u
         status = uarc_client_get_endpoints(probe, &r);
     if (status != UARC_Good) {
         /* The probe's error already names the step (connect, HEL, OPN, GetEndpoints). */
-        snprintf(c->error, sizeof c->error, "%s", uarc_client_error(probe));
-        c->last_status = status;
+        uarc__client_set_error_text(c, status, uarc_client_error(probe));
     } else if (!uarc_client_pick_endpoint(c, r.endpoints, r.endpointsSize)) {
         char offered[512];
         list_offered(&r, offered, sizeof offered);

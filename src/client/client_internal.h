@@ -59,6 +59,7 @@ uint32_t uarc__client_request_timeout(const uarc_client *client);
 #define DEFAULT_APPLICATION_URI          "urn:uarc:client"
 #define DEFAULT_KEEPALIVE_MAX_MS         5000
 #define READ_CHUNK                       65536
+#define ERROR_SIZE                       1280
 #define SESSION_NONCE_LENGTH             32u
 #define SECURITY_POLICY_NONE             "http://opcfoundation.org/UA/SecurityPolicy#None"
 
@@ -129,7 +130,7 @@ struct uarc_client {
     bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;
     uarc_status last_status;
-    char error[1280];
+    char *error; /* the last error's text (ERROR_SIZE), allocated at the first: NULL, none yet */
     /* how the last connection ended (the first cause noted counts) and with whom */
     uarc_status cause_status;
     char cause_reason[64];
@@ -161,6 +162,8 @@ struct uarc_client {
 /* client.c: the object, the request table, dispatch, byte mode */
 void uarc__client_vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
                              va_list ap) UARC__PRINTF(4, 0);
+/* The last error's text as it is (it names its step) and its status; not logged. */
+void uarc__client_set_error_text(uarc_client *c, uarc_status status, const char *text);
 void uarc__client_set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
                             ...) UARC__PRINTF(4, 5);
 void uarc__client_set_state(uarc_client *c, uarc_client_state state, uarc_status status);

@@ -236,6 +236,65 @@ static void test_transport_closed_fails_pending(void **state)
     uarc_client_delete(p.client);
 }
 
+/* An allocator that counts big blocks (an error's text is one) and can refuse them. */
+static size_t big_blocks;
+static bool refuse_big;
+
+static void *big_malloc(size_t size, void *u)
+{
+    (void)u;
+    if (size >= 1024) {
+        big_blocks++;
+        if (refuse_big)
+            return NULL;
+    }
+    return malloc(size);
+}
+
+static void *big_realloc(void *q, size_t size, void *u)
+{
+    (void)u;
+    return realloc(q, size);
+}
+
+static void big_free(void *q, void *u)
+{
+    (void)u;
+    free(q);
+}
+
+/* A healthy session holds no buffer for an error's text; without memory for it at the failure,
+ * uarc_client_error() still names the failure by its status; with memory, the whole text. */
+static void test_error_text_made_at_the_first_failure(void **state)
+{
+    (void)state;
+    uarc_set_allocator(&(uarc_allocator){big_malloc, big_realloc, big_free, NULL});
+    for (int refused = 1; refused >= 0; refused--) {
+        byte_peer p;
+        open_peer(&p);
+        outcome o = {0};
+        send_read(&p, &o);
+        uarc_ReadResponse r;
+        uarc_init(&r, UARC_T(ReadResponse));
+        big_blocks = 0;
+        peer_reply(&p, peer_pop_request(&p, UARC_T(ReadRequest), NULL), &r, UARC_T(ReadResponse));
+        assert_int_equal(o.status, UARC_Good);
+        assert_string_equal(uarc_client_error(p.client), "");
+        assert_int_equal(big_blocks, 0);
+        refuse_big = refused;
+        assert_int_equal(uarc_client_transport_closed(p.client, UARC_Good),
+                         UARC_BadConnectionClosed);
+        refuse_big = false;
+        assert_true(big_blocks >= 1); /* asked for at the failure (again at the next, if refused) */
+        if (refused)
+            assert_string_equal(uarc_client_error(p.client), "BadConnectionClosed");
+        else
+            assert_non_null(strstr(uarc_client_error(p.client), ": BadConnectionClosed: "));
+        uarc_client_delete(p.client);
+    }
+    uarc_set_allocator(NULL);
+}
+
 static void test_blocking_calls_refused(void **state)
 {
     (void)state;
@@ -629,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_after_idle_interval),
         cmocka_unit_test(test_keepalive_jitter_spreads_sessions),
         cmocka_unit_test(test_transport_closed_fails_pending),
+        cmocka_unit_test(test_error_text_made_at_the_first_failure),
         cmocka_unit_test(test_blocking_calls_refused),
         cmocka_unit_test(test_disconnect_leaves_close_bytes),
         cmocka_unit_test(test_browse_send),
