@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "reverse/hub_internal.h"
+#include "core/alloc.h"
 #include "core/log.h"
 
 static const char *mode_name(uarc_MessageSecurityMode mode)
@@ -38,6 +39,22 @@ static void appendf(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+#define DETAIL_SIZE 1024
+
+/* Keeps the text of a discovery failure, in a block of its length: a fleet whose servers need no
+ * discovery holds none. Without memory for it, the status names the failure. */
+static void keep_detail(hub_server *s, const char *fmt, ...) UARC__PRINTF(2, 3);
+static void keep_detail(hub_server *s, const char *fmt, ...)
+{
+    char text[DETAIL_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    uarc__free(s->probe_detail);
+    s->probe_detail = uarc__strndup(text, strlen(text));
+}
+
 /* Notes why the probe's connection failed (the first reason counts). `error` is the probe's
  * detail, which names the step and the status; the reason says it was the discovery. */
 static void probe_failed(hub_server *s, uarc_status status, const char *error)
@@ -46,14 +63,14 @@ static void probe_failed(hub_server *s, uarc_status status, const char *error)
         return;
     s->probe_answered = true;
     s->probe_status = status;
-    s->probe_detail[0] = '\0';
+    char d[DETAIL_SIZE] = "";
     if (error[0])
-        appendf(s->probe_detail, sizeof s->probe_detail, "%s", error);
+        appendf(d, sizeof d, "%s", error);
     else
-        appendf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: connection ended",
-                uarc_status_name(status));
-    appendf(s->probe_detail, sizeof s->probe_detail,
+        appendf(d, sizeof d, "GetEndpoints: %s: connection ended", uarc_status_name(status));
+    appendf(d, sizeof d,
             " (asking GetEndpoints for the server's certificate over SecurityPolicy None)");
+    keep_detail(s, "%s", d);
 }
 
 /* The endpoint of the configured policy and mode, or NULL with the failure noted. */
@@ -65,10 +82,9 @@ static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
         uarc_client_pick_endpoint(s->client, r->endpoints, r->endpointsSize);
     if (e)
         return e;
-    char *d = s->probe_detail;
-    d[0] = '\0';
+    char d[DETAIL_SIZE] = "";
     appendf(
-        d, sizeof s->probe_detail,
+        d, sizeof d,
         "GetEndpoints: BadSecurityPolicyRejected: the server offers no endpoint with %s in mode "
         "%s and a certificate; it offers",
         policy, mode_name(s->mode));
@@ -76,11 +92,12 @@ static const uarc_EndpointDescription *pick_endpoint(hub_server *s,
         const uarc_string *p = &r->endpoints[i].securityPolicyUri;
         const char *hash = p->length ? memchr(p->data, '#', p->length) : NULL;
         size_t skip = hash ? (size_t)(hash + 1 - (const char *)p->data) : 0;
-        appendf(d, sizeof s->probe_detail, "%s %.*s/%s", i ? "," : "", (int)(p->length - skip),
+        appendf(d, sizeof d, "%s %.*s/%s", i ? "," : "", (int)(p->length - skip),
                 p->length ? (const char *)p->data + skip : "",
                 mode_name(r->endpoints[i].securityMode));
     }
-    appendf(d, sizeof s->probe_detail, "%s", r->endpointsSize ? "" : " none");
+    appendf(d, sizeof d, "%s", r->endpointsSize ? "" : " none");
+    keep_detail(s, "%s", d);
     s->probe_status = UARC_BadSecurityPolicyRejected;
     s->probe_answered = true;
     return NULL;
@@ -94,17 +111,18 @@ static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
                                               e->serverCertificate.length, uri, sizeof uri);
     if (status == UARC_BadCertificateInvalid) {
         s->probe_status = status;
-        snprintf(s->probe_detail, sizeof s->probe_detail,
-                 "GetEndpoints: BadCertificateInvalid: the serverCertificate of the endpoint for "
-                 "%s is not a certificate",
-                 uarc_client_security_policy_uri(s->client));
+        keep_detail(
+            s,
+            "GetEndpoints: BadCertificateInvalid: the serverCertificate of the endpoint for "
+            "%s is not a certificate",
+            uarc_client_security_policy_uri(s->client));
     } else if (status != UARC_Good || strcmp(uri, s->server_uri) != 0) {
         s->probe_status = UARC_BadCertificateUriInvalid;
-        snprintf(s->probe_detail, sizeof s->probe_detail,
-                 "GetEndpoints: BadCertificateUriInvalid: the server's certificate names URI "
-                 "%.400s, but the server claims to be %.400s (ReverseHello); the certificate is "
-                 "not used",
-                 status == UARC_Good ? uri : "(none)", s->server_uri);
+        keep_detail(s,
+                    "GetEndpoints: BadCertificateUriInvalid: the server's certificate names URI "
+                    "%.400s, but the server claims to be %.400s (ReverseHello); the certificate is "
+                    "not used",
+                    status == UARC_Good ? uri : "(none)", s->server_uri);
     } else {
         s->found = uarc_new(UARC_T(EndpointDescription));
         status =
@@ -113,8 +131,7 @@ static void check_endpoint(hub_server *s, const uarc_EndpointDescription *e)
         if (status != UARC_Good) {
             uarc_delete(s->found, UARC_T(EndpointDescription)); /* found only when copied */
             s->found = NULL;
-            snprintf(s->probe_detail, sizeof s->probe_detail, "GetEndpoints: %s: out of memory",
-                     uarc_status_name(status));
+            keep_detail(s, "GetEndpoints: %s: out of memory", uarc_status_name(status));
         }
     }
     s->probe_answered = true;
@@ -132,8 +149,7 @@ static void keep_offered(hub_server *s, const uarc_GetEndpointsResponse *r)
     uarc_delete(s->found, UARC_T(EndpointDescription));
     s->found = NULL;
     s->probe_status = UARC_BadOutOfMemory;
-    snprintf(s->probe_detail, sizeof s->probe_detail,
-             "GetEndpoints: BadOutOfMemory: out of memory");
+    keep_detail(s, "GetEndpoints: BadOutOfMemory: out of memory");
 }
 
 static void on_endpoints(void *user_data, uarc_status status, void *response)
@@ -245,12 +261,13 @@ bool uarc__hub_finish_discovery(uarc_reverse_hub *hub, hub_server *s)
             return called;
         }
         s->probe_status = status;
-        snprintf(s->probe_detail, sizeof s->probe_detail,
-                 "GetEndpoints: %s: the server's certificate cannot be used",
-                 uarc_status_name(status));
+        keep_detail(s, "GetEndpoints: %s: the server's certificate cannot be used",
+                    uarc_status_name(status));
         uarc_delete(found, UARC_T(EndpointDescription));
     }
-    return uarc__hub_report_failed(hub, s, s->probe_status, s->probe_detail);
+    return uarc__hub_report_failed(hub, s, s->probe_status,
+                                   s->probe_detail ? s->probe_detail
+                                                   : uarc_status_name(s->probe_status));
 }
 
 void uarc__hub_free_discovery(hub_server *s)
@@ -265,4 +282,6 @@ void uarc__hub_free_discovery(hub_server *s)
     uarc_delete(s->offered, UARC_T(GetEndpointsResponse));
     s->found = NULL;
     s->offered = NULL;
+    uarc__free(s->probe_detail);
+    s->probe_detail = NULL;
 }

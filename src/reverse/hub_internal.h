@@ -45,7 +45,7 @@ typedef struct hub_server {
     bool probe_answered;             /* the outcome is known: found or probe_status */
     uarc_status probe_status;        /* why discovery failed */
     uarc_EndpointDescription *found; /* the endpoint whose certificate fits */
-    char probe_detail[1024];         /* "<step>: <StatusName>: <reason>" of a failure */
+    char *probe_detail; /* "<step>: <StatusName>: <reason>" of a failure, owned; NULL: none */
     /* with `found`: everything GetEndpoints said, for the server's client */
     uarc_GetEndpointsResponse *offered;
 } hub_server;
