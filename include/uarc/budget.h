@@ -3,10 +3,11 @@
  * what servers send, so that many hostile or broken servers together cannot make the process
  * hold more than the operator allows.
  *
- * What it counts, per connection: the receive buffer (a chunk being read, up to our
- * ReceiveBufferSize), the chunks of responses being joined (up to MaxMessageSize), and the decoded
- * response while its callback runs. Each is charged before it is allocated and released when it
- * is freed. A connection whose receive buffer would go over the budget ends with
+ * What it counts, per connection: the receive buffer (a chunk cut across two reads of the socket,
+ * up to our ReceiveBufferSize; a chunk whole in one read is handled in the read buffer itself, on
+ * the stack, and costs nothing), the chunks of responses being joined (up to MaxMessageSize), and
+ * the decoded response while its callback runs. Each is charged before it is allocated and released
+ * when it is freed. A connection whose receive buffer would go over the budget ends with
  * BadTcpNotEnoughResources; a response that would go over fails with BadResponseTooLarge (the
  * connection goes on). Responses being joined may fill at most three quarters of the budget, so
  * that while hostile servers stream endless responses the last quarter still serves everyone's

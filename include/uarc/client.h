@@ -378,7 +378,8 @@ UARC_API uarc_status uarc_client_discover(uarc_client *client, const char *endpo
  * BadOutOfMemory; BadInvalidState while connected. */
 UARC_API uarc_status uarc_client_set_expected_server_uri(uarc_client *client, const char *uri);
 
-/* Detail of the last failure ("" when none): "<step>: <StatusName>: <reason>". */
+/* Detail of the last failure ("" when none): "<step>: <StatusName>: <reason>"; only the
+ * StatusName if there was no memory for the text. */
 UARC_API const char *uarc_client_error(const uarc_client *client);
 
 /*

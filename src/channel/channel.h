@@ -3,9 +3,10 @@
  *
  * It owns the UA-TCP handshake (HEL/ACK/ERR) and the secure conversation (OPN Issue/Renew, MSG
  * chunking and reassembly, CLO). The caller moves bytes: it feeds what the socket received to
- * uarc__channel_receive() and writes what uarc__channel_output() holds. Events come back through
- * the callbacks, always from inside uarc__channel_receive(), uarc__channel_tick() or
- * uarc__channel_send_request(). Time is passed in (monotonic ms), so tests can script it.
+ * uarc__channel_receive() (or uarc__channel_receive_own()) and writes what uarc__channel_output()
+ * holds. Events come back through the callbacks, always from inside one of the two receives,
+ * uarc__channel_tick() or uarc__channel_send_request(). Time is passed in (monotonic ms), so tests
+ * can script it.
  *
  * Internal to uarc; used by src/client only.
  */

@@ -116,7 +116,7 @@ struct uarc__channel {
 
     uarc_status close_status;
     bool closed_fired;
-    bool receiving; /* inside uarc__channel_receive: rx and assemblies may be in use */
+    bool receiving; /* inside a receive: rx and assemblies may be in use */
     char error[256];
 };
 

@@ -125,8 +125,8 @@ struct uarc_client {
     size_t pending_count, pending_capacity;
     /* teardown requested from inside a callback */
     bool ending;
-    bool receiving;      /* inside uarc__channel_receive: the channel must outlive the call */
-    bool send_transient; /* set around uarc__client_send_transient() */
+    bool receiving;             /* inside uarc__client_receive: the channel must outlive the call */
+    bool send_transient;        /* set around uarc__client_send_transient() */
     bool application_uri_given; /* config named one: it must equal our certificate's */
     uarc_status end_status;
     uarc_status last_status;
@@ -159,16 +159,18 @@ struct uarc_client {
     void *wake_user_data;
 };
 
-/* client.c: the object, the request table, dispatch, byte mode */
+/* client_errors.c: the last failure's text and status, the cause of an end */
 void uarc__client_vset_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
                              va_list ap) UARC__PRINTF(4, 0);
 /* The last error's text as it is (it names its step) and its status; not logged. */
 void uarc__client_set_error_text(uarc_client *c, uarc_status status, const char *text);
 void uarc__client_set_error(uarc_client *c, const char *step, uarc_status status, const char *fmt,
                             ...) UARC__PRINTF(4, 5);
-void uarc__client_set_state(uarc_client *c, uarc_client_state state, uarc_status status);
 void uarc__client_note_cause(uarc_client *c, uarc_status status, const char *reason);
 const char *uarc__client_current_step(const uarc_client *c);
+
+/* client.c: the object, the request table, dispatch, byte mode */
+void uarc__client_set_state(uarc_client *c, uarc_client_state state, uarc_status status);
 bool uarc__client_connected_state(uarc_client_state s);
 char *uarc__client_dup_or_null(const char *s);
 bool uarc__client_copy_bytes(uint8_t **dst, size_t *dst_length, const uint8_t *src, size_t length);
@@ -196,7 +198,6 @@ void uarc__client_on_message(void *user_data, uint32_t request_id, const uint8_t
 void uarc__client_on_message_failed(void *user_data, uint32_t request_id, uarc_status status,
                                     const char *reason);
 void uarc__client_on_closed(void *user_data, uarc_status status, const char *reason);
-void uarc__client_receive(uarc_client *c, uint8_t *own, const uint8_t *data, size_t length);
 void uarc__client_transport_ended(uarc_client *c, uarc_status status, const char *cause,
                                   const char *why);
 
@@ -248,6 +249,9 @@ void uarc__client_flush(uarc_client *c);
 void uarc__client_drain(uarc_client *c, int wait_ms);
 void uarc__client_close_socket(uarc_client *c);
 bool uarc__client_refuse_inside_receive(uarc_client *c, const char *step);
+/* Bytes the transport received, in either mode: `own` is NULL (the application's bytes, copied)
+ * or `data` itself (the socket's read buffer, which the channel may change in place). */
+void uarc__client_receive(uarc_client *c, uint8_t *own, const uint8_t *data, size_t length);
 
 /* client_timers.c: timeouts, keep-alive, the modules' deadlines */
 void uarc__client_tick(uarc_client *c, int64_t now);

@@ -254,6 +254,8 @@ bool uarc__hub_finish_discovery(uarc_reverse_hub *hub, hub_server *s)
             uarc_client_set_wake_callback(s->probe, NULL, NULL);
             uarc_client_delete(s->probe);
             s->probe = NULL;
+            uarc__free(s->probe_detail); /* an earlier failure's */
+            s->probe_detail = NULL;
             bool called = cb->discovered != NULL;
             if (called)
                 cb->discovered(cb->user_data, s->client, s->server_uri, found);
@@ -265,9 +267,14 @@ bool uarc__hub_finish_discovery(uarc_reverse_hub *hub, hub_server *s)
                     uarc_status_name(status));
         uarc_delete(found, UARC_T(EndpointDescription));
     }
-    return uarc__hub_report_failed(hub, s, s->probe_status,
-                                   s->probe_detail ? s->probe_detail
-                                                   : uarc_status_name(s->probe_status));
+    /* Taken from the server first: the callback may run the hub, and a new discovery of the
+     * same server would replace the text it is reading. */
+    char *detail = s->probe_detail;
+    s->probe_detail = NULL;
+    bool called = uarc__hub_report_failed(hub, s, s->probe_status,
+                                          detail ? detail : "GetEndpoints: no memory for the text");
+    uarc__free(detail);
+    return called;
 }
 
 void uarc__hub_free_discovery(hub_server *s)
