@@ -155,6 +155,17 @@ typedef struct uarc_reverse_hub_config {
     uint32_t backoff_initial_ms;
     uint32_t backoff_max_ms;
     bool backoff_disable;
+    /* Gathering: after a wait that ended with socket events, the hub's next wait first pauses
+     * until gather_ms after that wake-up, and everything that arrived meanwhile is handled in one
+     * round. A fleet whose messages come spread out then wakes the thread once per gather_ms
+     * instead of once per message (each wake-up costs the kernel a context switch and an
+     * epoll_wait), and each message may wait up to gather_ms longer. The hub pauses in the
+     * waits it does itself (uarc_reverse_hub_process() with a timeout other than 0, never
+     * longer than that timeout; uarc_reverse_hub_wait()); an event loop that calls
+     * uarc_reverse_hub_process(hub, 0) pauses by leaving the hub's descriptor out of its wait
+     * for uarc_reverse_hub_gather_ms(). Deadlines are not delayed past their due time. 0: off
+     * (the default). At most 1000: larger values count as 1000. */
+    uint32_t gather_ms;
 } uarc_reverse_hub_config;
 
 /* Creates a hub; NULL when out of memory or without a listener. */
@@ -178,6 +189,11 @@ UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct po
 /* Milliseconds until the hub has something to do by itself; -1 when nothing. 0 when one of its
  * clients was called from outside since the last process call (so it is re-read). */
 UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
+
+/* Gathering (uarc_reverse_hub_config.gather_ms): how many milliseconds an event loop leaves the
+ * hub's descriptor out of its wait before it polls it again (waiting on its other descriptors,
+ * and for no longer than uarc_reverse_hub_timeout_ms()); 0: poll it now. */
+UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub);
 
 /*
  * Waits up to `timeout_ms` (0: no wait, -1: no limit) for any descriptor, then does all due work:

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "reverse/hub_internal.h"
@@ -35,6 +36,8 @@
 /* Deadlines are served up to this late, so that those close together (thousands of spread
  * keep-alives) share a wake-up instead of each costing one. */
 #define TIMER_SLACK_MS 20
+/* The longest gathering pause (uarc_reverse_hub_config.gather_ms). */
+#define MAX_GATHER_MS 1000u
 
 UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_connection *connection)
 {
@@ -70,6 +73,10 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *o
         hub->opt.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
     if (hub->opt.backoff_max_ms < hub->opt.backoff_initial_ms)
         hub->opt.backoff_max_ms = hub->opt.backoff_initial_ms;
+    if (hub->opt.gather_ms > MAX_GATHER_MS)
+        hub->opt.gather_ms = MAX_GATHER_MS;
+    hub->woke_at = -1;
+    hub->nap = uarc__hub_nap;
     bool events = uarc__hub_events_init(hub);
     if (!hub->opt.client.memory_budget) {
         hub->own_budget = uarc_memory_budget_new(0);
@@ -659,6 +666,39 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
     hub->touched_count = 0;
 }
 
+bool uarc__hub_nap(void *context, int ms)
+{
+    (void)context;
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    return nanosleep(&t, NULL) == 0;
+}
+
+UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub)
+{
+    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count)
+        return 0;
+    int64_t left = hub->woke_at + hub->opt.gather_ms - uarc__now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+/* The pause of a wait the hub does itself (uarc_reverse_hub_gather_ms()), within the wait the
+ * caller allows and the hub's own deadlines (both already in `wait`); what is left of `wait`
+ * goes to epoll_wait. False when a signal cut the pause short: then nothing more is waited for. */
+static bool gather(uarc_reverse_hub *hub, int *wait)
+{
+    int left = *wait == 0 ? 0 : uarc_reverse_hub_gather_ms(hub);
+    if (left == 0)
+        return true;
+    int pause = *wait > 0 && *wait < left ? *wait : left;
+    if (!hub->nap(hub->nap_context, pause)) {
+        *wait = 0;
+        return false;
+    }
+    if (*wait > 0)
+        *wait -= pause;
+    return true;
+}
+
 UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms)
 {
     hub->processing++;
@@ -668,10 +708,12 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
     int wait = uarc_reverse_hub_timeout_ms(hub);
     if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
         wait = timeout_ms;
+    bool interrupted = !gather(hub, &wait);
     struct epoll_event events[EVENTS_PER_WAIT];
     int n = epoll_wait(hub->epfd, events, EVENTS_PER_WAIT, wait);
-    uarc_status status = n < 0 && errno == EINTR ? UARC_GoodCallAgain : UARC_Good;
+    uarc_status status = interrupted || (n < 0 && errno == EINTR) ? UARC_GoodCallAgain : UARC_Good;
     int64_t now = uarc__now_ms();
+    hub->woke_at = n > 0 ? now : -1;
     hub->clients_run = 0;
     bool listener_due = uarc_listener_timeout_ms(hub->opt.listener) == 0;
     for (int i = 0; i < n; i++) {

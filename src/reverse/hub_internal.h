@@ -88,6 +88,11 @@ struct uarc_reverse_hub {
     hub_server *graveyard; /* released during a round, freed after it */
     size_t handshakes;     /* servers whose client or probe is connecting */
     size_t clients_run;    /* clients run in the last process call (tests) */
+    /* gathering: when the last wait ended with events (-1: it did not), and how a pause is
+     * taken (uarc__hub_nap; tests put their own) */
+    int64_t woke_at;
+    bool (*nap)(void *context, int ms);
+    void *nap_context;
 };
 
 /* hub_certificate.c: gives a client configured with generate_certificate (secured, no
@@ -122,5 +127,10 @@ void uarc__hub_on_wake(void *user_data, uarc_client *client);
 /* Clients run by the last uarc_reverse_hub_process() call (tests prove it is what happened,
  * not what exists). */
 size_t uarc__reverse_hub_clients_run(const uarc_reverse_hub *hub);
+/* Sleeps `ms` milliseconds; false when a signal cut it short. The hub's pause when gathering. */
+bool uarc__hub_nap(void *context, int ms);
+/* Replaces how the hub pauses when gathering (tests: a pause that does something meanwhile). */
+void uarc__reverse_hub_set_nap(uarc_reverse_hub *hub, bool (*nap)(void *context, int ms),
+                               void *context);
 
 #endif

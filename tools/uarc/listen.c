@@ -507,7 +507,8 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                                                     .dropped = on_dropped,
                                                     .backoff = on_backoff,
                                                     .user_data = &st},
-                                      .max_handshakes = (uint32_t)a->max_handshakes};
+                                      .max_handshakes = (uint32_t)a->max_handshakes,
+                                      .gather_ms = (uint32_t)a->gather};
         client_config_from_args(&ho.client, a->common.user, a->common.password,
                                 a->common.allow_unencrypted, 0, a->common.verbose);
         ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
@@ -564,10 +565,17 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             if (wait < 0 || left < wait)
                 wait = left;
         }
+        /* --gather: the hub's descriptor is left out for a while after a wake-up with data */
+        int gather = st.hub ? uarc_reverse_hub_gather_ms(st.hub) : 0;
+        if (gather > 0 && (wait < 0 || gather < wait))
+            wait = gather;
+        else
+            gather = 0;
         /* One descriptor whatever the number of servers (the hub's epoll set), and the sink's. */
-        struct pollfd fds[2] = {
-            {.fd = st.hub ? uarc_reverse_hub_fd(st.hub) : uarc_listener_fd(listener),
-             .events = POLLIN}};
+        struct pollfd fds[2] = {{.fd = gather   ? -1
+                                       : st.hub ? uarc_reverse_hub_fd(st.hub)
+                                                : uarc_listener_fd(listener),
+                                 .events = POLLIN}};
         size_t n = 1, hub_fds = 1;
         if (st.hub)
             n = add_sink_fd(out, fds, n, &wait);

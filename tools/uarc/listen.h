@@ -35,6 +35,7 @@ typedef struct listen_args {
     unsigned long connect_timeout, request_timeout, keepalive;
     unsigned long memory_budget_mib; /* 0: the hub's default */
     unsigned long max_handshakes;    /* 0: the hub's default */
+    unsigned long gather;            /* ms: uarc_reverse_hub_config.gather_ms */
     bool reuse_port;
     mqtt_args mqtt; /* --mqtt: --monitor data to a broker */
 } listen_args;

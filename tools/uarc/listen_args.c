@@ -20,6 +20,7 @@ static const char listen_help[] =
     "                   [--events NODEID [--select FIELD]... [--of-type NODEID]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
     "                   [--memory-budget MIB] [--reuse-port] [--max-handshakes N]\n"
+    "                   [--gather MS]\n"
     "                   [--mqtt mqtt://HOST[:PORT] [--mqtt-topic-prefix P] [--mqtt-qos 0|1]\n"
     "                    [--mqtt-client-id ID] [--mqtt-user U --mqtt-password-file F]\n"
     "                    [--mqtt-tls CAFILE] [--mqtt-backlog BYTES]]\n"
@@ -86,6 +87,9 @@ static const char listen_help[] =
     "                       BadTcpNotEnoughResources, and the others go on\n"
     "  --max-handshakes N   servers connecting at once (HEL to session; default 64); the\n"
     "                       others wait, in their order, until one is done\n"
+    "  --gather MS          after a wake-up that brought data, wait MS (at most 1000) before\n"
+    "                       the next, and handle all that came meanwhile in one go: fewer\n"
+    "                       wake-ups for many servers, each message up to MS later (default 0)\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
@@ -149,6 +153,7 @@ enum {
     OPT_KEEPALIVE,
     OPT_MEMORY_BUDGET,
     OPT_MAX_HANDSHAKES,
+    OPT_GATHER,
     OPT_REUSE_PORT,
 };
 
@@ -179,6 +184,7 @@ static const arg_spec listen_specs[] = {
     {"--keepalive", true, OPT_KEEPALIVE},
     {"--memory-budget", true, OPT_MEMORY_BUDGET},
     {"--max-handshakes", true, OPT_MAX_HANDSHAKES},
+    {"--gather", true, OPT_GATHER},
     {"--reuse-port", false, OPT_REUSE_PORT},
     SECURITY_SPECS,
     MQTT_SPECS,
@@ -316,6 +322,8 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
     case OPT_MAX_HANDSHAKES:
         return positive_arg("--max-handshakes", value, 1000000, &a->max_handshakes);
+    case OPT_GATHER:
+        return args_uint("listen", "--gather", value, 1000, &a->gather);
     case OPT_REUSE_PORT:
         a->reuse_port = true;
         return true;
@@ -348,10 +356,10 @@ int listen_args_read(int argc, char **argv, listen_args *a)
     if (a->accept_only &&
         (a->op_count || a->stay || a->common.user || a->common.security.user_certificate ||
          a->connect_timeout || a->request_timeout || a->keepalive || a->memory_budget_mib ||
-         a->max_handshakes)) {
+         a->max_handshakes || a->gather)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
                         "--user, --stay, --connect-timeout, --request-timeout, --keepalive, "
-                        "--memory-budget and --max-handshakes do not apply\n");
+                        "--memory-budget, --max-handshakes and --gather do not apply\n");
         return EXIT_USAGE;
     }
     if (a->common.password && !a->common.user) {
