@@ -565,12 +565,11 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             if (wait < 0 || left < wait)
                 wait = left;
         }
-        /* --gather: the hub's descriptor is left out for a while after a wake-up with data */
+        /* --gather: the hub's descriptor is left out for a while after a wake-up with data (a
+         * deadline due sooner still ends the wait sooner) */
         int gather = st.hub ? uarc_reverse_hub_gather_ms(st.hub) : 0;
         if (gather > 0 && (wait < 0 || gather < wait))
             wait = gather;
-        else
-            gather = 0;
         /* One descriptor whatever the number of servers (the hub's epoll set), and the sink's. */
         struct pollfd fds[2] = {{.fd = gather   ? -1
                                        : st.hub ? uarc_reverse_hub_fd(st.hub)
