@@ -22,6 +22,8 @@
 #include "fake_ua.h"
 #include "reverse/hub_timers.h"
 
+#define E2E_EVENTS 64 /* per epoll_wait */
+
 typedef struct e2e_item {
     e2e *run;
     size_t index;
@@ -188,11 +190,13 @@ static bool e2e_step(e2e_driver *d, int timeout_ms)
     if (top && top->due - now < timeout_ms)
         timeout_ms = top->due <= now ? 0 : (int)(top->due - now);
     timeout_ms = e2e_gather(d, timeout_ms);
-    struct epoll_event events[64];
-    int n = epoll_wait(d->epfd, events, 64, timeout_ms);
+    struct epoll_event events[E2E_EVENTS];
+    int n = epoll_wait(d->epfd, events, E2E_EVENTS, timeout_ms);
     if (n < 0 && errno != EINTR)
         return false;
-    d->woke_at = n > 0 ? now_ms() : -1;
+    /* as the hub: a wait that found nothing leaves the window, a full batch ends it */
+    if (d->gather_ms && n > 0)
+        d->woke_at = n < E2E_EVENTS ? now_ms() : -1;
     for (int i = 0; i < n; i++)
         if (!e2e_run_client(events[i].data.ptr, events[i].events))
             return false;

@@ -439,7 +439,7 @@ async function benchE2e(results) {
       const order = r % 2 ? [...names].reverse() : names;
       for (const who of order) {
         const x = await clients[who](c);
-        raw.write(JSON.stringify({ bench: "e2e", who, ...c, ...x }) + "\n");
+        raw.write(JSON.stringify({ bench: "e2e", ...c, ...x, who }) + "\n");
         if (x.failed) row.failures.push(`${who}: ${x.failed}`);
         else row.samples[who].push(x);
         log(`  e2e ${c.sessions} x ${c.items}: ${who} run ${r + 1}/${opts.e2eRuns}` +

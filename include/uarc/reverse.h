@@ -155,16 +155,20 @@ typedef struct uarc_reverse_hub_config {
     uint32_t backoff_initial_ms;
     uint32_t backoff_max_ms;
     bool backoff_disable;
-    /* Gathering: after a wait that ended with socket events, the hub's next wait first pauses
-     * until gather_ms after that wake-up, and everything that arrived meanwhile is handled in one
-     * round. A fleet whose messages come spread out then wakes the thread once per gather_ms
-     * instead of once per message (each wake-up costs the kernel a context switch and an
-     * epoll_wait), and each message may wait up to gather_ms longer. The hub pauses in the
-     * waits it does itself (uarc_reverse_hub_process() with a timeout other than 0, never
-     * longer than that timeout; uarc_reverse_hub_wait()); an event loop that calls
-     * uarc_reverse_hub_process(hub, 0) pauses by leaving the hub's descriptor out of its wait
-     * for uarc_reverse_hub_gather_ms(). Deadlines are not delayed past their due time. 0: off
-     * (the default). At most 1000: larger values count as 1000. */
+    /* Gathering: after a wait that ended with socket events, the hub leaves its sockets unread
+     * until gather_ms after that wake-up, then handles all that arrived meanwhile in one round.
+     * A fleet whose messages come spread out then wakes the thread about once per gather_ms
+     * instead of once per message (each wake-up costs a context switch and an epoll_wait in the
+     * kernel), and each message may wait up to gather_ms longer. Every step of a handshake
+     * (HEL/ACK, OPN, CreateSession, ActivateSession) may wait as long, so a server takes up to
+     * four gather_ms more to connect: keep client.connect_timeout_ms well above that. A due
+     * deadline ends the pause (served, as always, up to 20 ms late), and a round that took a
+     * full batch of events (256) is followed by the next without a pause. The hub pauses in
+     * the waits it does itself (uarc_reverse_hub_process() with a timeout other than 0, never
+     * longer than that timeout, and uarc_reverse_hub_wait()); an event loop that calls
+     * uarc_reverse_hub_process(hub, 0) pauses by leaving the hub's descriptors out of its wait
+     * for uarc_reverse_hub_gather_ms(). 0: off (the default). At most 1000: larger values
+     * count as 1000. */
     uint32_t gather_ms;
 } uarc_reverse_hub_config;
 
@@ -176,7 +180,8 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *c
 UARC_API void uarc_reverse_hub_delete(uarc_reverse_hub *hub);
 
 /* The one descriptor to wait on for reading (an epoll set of the listener and every socket of
- * the hub), with uarc_reverse_hub_timeout_ms(); then call uarc_reverse_hub_process(hub, 0). */
+ * the hub), with uarc_reverse_hub_timeout_ms() (and left out for uarc_reverse_hub_gather_ms()
+ * when gathering); then call uarc_reverse_hub_process(hub, 0). */
 UARC_API int uarc_reverse_hub_fd(const uarc_reverse_hub *hub);
 
 /*
@@ -191,12 +196,14 @@ UARC_API size_t uarc_reverse_hub_poll_fds(const uarc_reverse_hub *hub, struct po
 UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
 
 /* Gathering (uarc_reverse_hub_config.gather_ms): how many milliseconds an event loop leaves the
- * hub's descriptor out of its wait before it polls it again (waiting on its other descriptors,
- * and for no longer than uarc_reverse_hub_timeout_ms()); 0: poll it now. */
+ * hub's descriptor (or those of uarc_reverse_hub_poll_fds()) out of its wait before it polls it
+ * again, still waiting on its own descriptors and no longer than uarc_reverse_hub_timeout_ms();
+ * 0: poll it now. */
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub);
 
 /*
- * Waits up to `timeout_ms` (0: no wait, -1: no limit) for any descriptor, then does all due work:
+ * Waits up to `timeout_ms` (0: no wait, -1: no limit) for any descriptor (when gathering, first
+ * pausing for uarc_reverse_hub_gather_ms() within that time), then does all due work:
  * accepts, hands sockets to clients, drives the clients with events or due deadlines, runs
  * callbacks. Callbacks run at the end of this call, outside of any client's processing, so they may
  * call blocking client functions (which pause the other connections meanwhile). Returns Good,

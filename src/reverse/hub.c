@@ -53,6 +53,14 @@ UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_conn
     return uarc_client_connect_socket(client, fd, connection->endpoint_url);
 }
 
+/* Sleeps `ms` milliseconds; false when a signal cut it short. */
+static bool nap(void *context, int ms)
+{
+    (void)context;
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    return nanosleep(&t, NULL) == 0;
+}
+
 UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *options)
 {
     if (!options || !options->listener)
@@ -76,7 +84,7 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *o
     if (hub->opt.gather_ms > MAX_GATHER_MS)
         hub->opt.gather_ms = MAX_GATHER_MS;
     hub->woke_at = -1;
-    hub->nap = uarc__hub_nap;
+    hub->nap = nap;
     bool events = uarc__hub_events_init(hub);
     if (!hub->opt.client.memory_budget) {
         hub->own_budget = uarc_memory_budget_new(0);
@@ -666,13 +674,6 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
     hub->touched_count = 0;
 }
 
-bool uarc__hub_nap(void *context, int ms)
-{
-    (void)context;
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    return nanosleep(&t, NULL) == 0;
-}
-
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub)
 {
     if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count)
@@ -713,7 +714,11 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
     int n = epoll_wait(hub->epfd, events, EVENTS_PER_WAIT, wait);
     uarc_status status = interrupted || (n < 0 && errno == EINTR) ? UARC_GoodCallAgain : UARC_Good;
     int64_t now = uarc__now_ms();
-    hub->woke_at = n > 0 ? now : -1;
+    /* A wait with nothing leaves the gathering window as it is; a full batch may have left
+     * more ready, which the next call takes without a pause. */
+    if (n > 0)
+        hub->woke_at = n < EVENTS_PER_WAIT ? now : -1;
+    hub->last_wait = wait;
     hub->clients_run = 0;
     bool listener_due = uarc_listener_timeout_ms(hub->opt.listener) == 0;
     for (int i = 0; i < n; i++) {

@@ -208,3 +208,8 @@ void uarc__reverse_hub_set_nap(uarc_reverse_hub *hub, bool (*nap)(void *context,
     hub->nap = nap;
     hub->nap_context = context;
 }
+
+int uarc__reverse_hub_last_wait(const uarc_reverse_hub *hub)
+{
+    return hub->last_wait;
+}

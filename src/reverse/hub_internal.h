@@ -88,11 +88,12 @@ struct uarc_reverse_hub {
     hub_server *graveyard; /* released during a round, freed after it */
     size_t handshakes;     /* servers whose client or probe is connecting */
     size_t clients_run;    /* clients run in the last process call (tests) */
-    /* gathering: when the last wait ended with events (-1: it did not), and how a pause is
-     * taken (uarc__hub_nap; tests put their own) */
+    /* gathering: when the last wait that ended with events did (-1: none, or it took a full
+     * batch), and how a pause is taken (a sleep; tests put their own) */
     int64_t woke_at;
     bool (*nap)(void *context, int ms);
     void *nap_context;
+    int last_wait; /* the timeout of the last epoll_wait (tests) */
 };
 
 /* hub_certificate.c: gives a client configured with generate_certificate (secured, no
@@ -127,10 +128,11 @@ void uarc__hub_on_wake(void *user_data, uarc_client *client);
 /* Clients run by the last uarc_reverse_hub_process() call (tests prove it is what happened,
  * not what exists). */
 size_t uarc__reverse_hub_clients_run(const uarc_reverse_hub *hub);
-/* Sleeps `ms` milliseconds; false when a signal cut it short. The hub's pause when gathering. */
-bool uarc__hub_nap(void *context, int ms);
-/* Replaces how the hub pauses when gathering (tests: a pause that does something meanwhile). */
+/* Replaces how the hub pauses when gathering (tests: a pause that does something meanwhile, and
+ * returns false to play a signal). */
 void uarc__reverse_hub_set_nap(uarc_reverse_hub *hub, bool (*nap)(void *context, int ms),
                                void *context);
+/* The timeout the last uarc_reverse_hub_process() gave epoll_wait, after any pause (tests). */
+int uarc__reverse_hub_last_wait(const uarc_reverse_hub *hub);
 
 #endif

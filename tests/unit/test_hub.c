@@ -13,26 +13,11 @@
 #include <cmocka.h>
 
 #include "fake_server.h"
+#include "hub_peer.h"
 #include "reverse/hub_internal.h"
 #include "uarc/uarc.h"
 
 #define CHANNEL_ID 11u
-
-static size_t read_message(int fd, uint8_t *buf, size_t capacity)
-{
-    assert_true(recv_exact(fd, buf, 8));
-    uint32_t size = get_u32(buf + 4);
-    assert_true(size >= 8 && size <= capacity);
-    assert_true(recv_exact(fd, buf + 8, size - 8));
-    return size;
-}
-
-static void send_ack(int fd)
-{
-    fake_frame f;
-    frame_ack(&f);
-    send_all(fd, f.bytes, f.length);
-}
 
 /* Reads the client's OPN and answers it. */
 static void answer_opn(int fd)
@@ -49,12 +34,6 @@ static void answer_opn(int fd)
     fake_frame f;
     frame_opn_response(&f, CHANNEL_ID, 1, 1, request_id);
     send_all(fd, f.bytes, f.length);
-}
-
-static bool readable(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    return poll(&p, 1, 0) > 0;
 }
 
 typedef struct events {
@@ -616,13 +595,6 @@ static void test_backoff_after_repeated_failure(void **state)
 
 #define IDLE_SERVERS 1000
 
-static uarc_status accept_any(void *user_data, const uarc_rhe *hello, const char *peer,
-                              char *reason, size_t reason_size)
-{
-    (void)user_data, (void)hello, (void)peer, (void)reason, (void)reason_size;
-    return UARC_Good;
-}
-
 /* A thousand servers wait for their ACK without anything due; one answers. The round that
  * handles that answer runs that one client, not the thousand. */
 static void test_round_runs_only_what_happened(void **state)
@@ -676,117 +648,6 @@ static void test_round_runs_only_what_happened(void **state)
     uarc_listener_delete(listener);
 }
 
-/* Gathering (gather_ms): the pause the hub takes instead of sleeping in epoll, recorded, and the
- * servers whose ACK arrives during it. */
-typedef struct gathering {
-    int pauses;
-    int last_pause;
-    bool interrupt; /* the pause ends as a signal would end it */
-    int *acks;      /* servers that send their ACK during the next pause */
-    size_t ack_count;
-} gathering;
-
-static bool record_pause(void *context, int ms)
-{
-    gathering *g = context;
-    g->pauses++;
-    g->last_pause = ms;
-    for (size_t i = 0; i < g->ack_count; i++)
-        send_ack(g->acks[i]);
-    g->ack_count = 0;
-    return !g->interrupt;
-}
-
-#define GATHER_MS 1000
-
-/* After a round that had events, the hub's next wait pauses first (up to gather_ms, never
- * longer than the caller's timeout), and what arrived during the pause is handled in one round.
- * A wait of 0 never pauses, nor does the wait after a round without events. The pauses are the
- * test's own (nothing sleeps); each is asked for within milliseconds of the wake-up it follows,
- * well inside GATHER_MS even under valgrind. */
-static void test_gathering_pauses_after_a_round_with_events(void **state)
-{
-    (void)state;
-    uarc_listener_config lo = {.policy = accept_any,
-                               .bind_addresses = (const char *[]){"127.0.0.1"},
-                               .bind_address_count = 1};
-    uarc_listener *listener = uarc_listener_new(&lo);
-    assert_int_equal(uarc_listener_listen(listener), UARC_Good);
-    uarc_reverse_hub_config ho = {.listener = listener,
-                                  .client = {.no_session = true,
-                                             .connect_timeout_ms = 600000,
-                                             .handshake_timeout_ms = 600000},
-                                  .gather_ms = GATHER_MS};
-    uarc_reverse_hub *hub = uarc_reverse_hub_new(&ho);
-    assert_non_null(hub);
-    int fd[4];
-    uint8_t buf[4096];
-    for (int i = 0; i < 4; i++) {
-        fd[i] = connect_to(uarc_listener_port(listener));
-        fake_frame fr;
-        char uri[32];
-        snprintf(uri, sizeof uri, "urn:gathered%d", i);
-        frame_rhe(&fr, uri, "opc.tcp://127.0.0.1:4840");
-        send_all(fd[i], fr.bytes, fr.length);
-        for (int k = 0; k < 500 && !readable(fd[i]); k++)
-            uarc_reverse_hub_process(hub, 10);
-        read_message(fd[i], buf, sizeof buf);
-        assert_memory_equal(buf, "HELF", 4);
-    }
-    gathering g = {0};
-    uarc__reverse_hub_set_nap(hub, record_pause, &g);
-    while (uarc_reverse_hub_process(hub, 0), uarc__reverse_hub_clients_run(hub) > 0) {
-    }
-    assert_int_equal(uarc_reverse_hub_process(hub, 0), UARC_Good); /* a round without events */
-    assert_int_equal(g.pauses, 0);
-
-    /* an event after a quiet round: handled at once */
-    send_ack(fd[0]);
-    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
-    assert_int_equal(g.pauses, 0);
-    int left = uarc_reverse_hub_gather_ms(hub); /* what an event loop leaves the hub out for */
-    assert_true(left > 0 && left <= GATHER_MS);
-    /* a wait of 0 after it: no pause (an event loop's call) */
-    assert_int_equal(uarc_reverse_hub_process(hub, 0), UARC_Good);
-    assert_int_equal(g.pauses, 0);
-    assert_int_equal(uarc_reverse_hub_gather_ms(hub), 0); /* that round had no events */
-
-    send_ack(fd[1]);
-    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
-    assert_int_equal(g.pauses, 0);
-    /* the next wait pauses, and both ACKs that came meanwhile are one round */
-    int later[] = {fd[2], fd[3]};
-    g.acks = later;
-    g.ack_count = 2;
-    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
-    assert_int_equal(g.pauses, 1);
-    assert_true(g.last_pause > 0 && g.last_pause <= GATHER_MS);
-    assert_int_equal(uarc__reverse_hub_clients_run(hub), 2);
-    /* the pause after that round stays within the caller's timeout */
-    assert_int_equal(uarc_reverse_hub_process(hub, 50), UARC_Good);
-    assert_int_equal(g.pauses, 2);
-    assert_true(g.last_pause > 0 && g.last_pause <= 50);
-    for (int i = 0; i < 4; i++) {
-        read_message(fd[i], buf, sizeof buf);
-        assert_memory_equal(buf, "OPNF", 4); /* every one went on */
-    }
-
-    /* a signal during the pause: the call returns at once, as from an interrupted wait */
-    send_ack(fd[0]); /* an ACK where an OPN response belongs: the client fails, an event */
-    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
-    g.interrupt = true;
-    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_GoodCallAgain);
-    assert_int_equal(g.pauses, 3);
-
-    for (int i = 0; i < 4; i++)
-        close(fd[i]);
-    uarc_reverse_hub_delete(hub);
-    uarc_listener_delete(listener);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -797,7 +658,6 @@ int main(void)
         cmocka_unit_test(test_handshake_cap_serves_in_order),
         cmocka_unit_test(test_backoff_after_repeated_failure),
         cmocka_unit_test(test_round_runs_only_what_happened),
-        cmocka_unit_test(test_gathering_pauses_after_a_round_with_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,219 @@
+/*
+ * The hub's gathering (uarc_reverse_hub_config.gather_ms): after a round with socket events the
+ * next wait pauses until gather_ms after that wake-up, and what arrived meanwhile is one round.
+ * The pauses are the test's own (uarc__reverse_hub_set_nap): nothing sleeps, and what the test
+ * does during a pause is what arrives during it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "hub_peer.h"
+#include "reverse/hub_internal.h"
+#include "uarc/uarc.h"
+
+#define SERVERS 4
+/* asked for: more than the most the hub takes (1000), which the pauses must show */
+#define GATHER_MS     5000
+#define MAX_GATHER_MS 1000
+
+typedef struct gathering {
+    uarc_reverse_hub *hub;
+    int pauses;
+    int last_pause;
+    bool interrupt; /* the pause ends as a signal would end it */
+    int *acks;      /* servers that send their ACK during the next pause */
+    size_t ack_count;
+} gathering;
+
+/* Ready descriptors in the hub's epoll set, which it reports again (level-triggered). */
+static int ready_in_hub(uarc_reverse_hub *hub)
+{
+    struct epoll_event ev[SERVERS + 1];
+    return epoll_wait(uarc_reverse_hub_fd(hub), ev, SERVERS + 1, 0);
+}
+
+static bool record_pause(void *context, int ms)
+{
+    gathering *g = context;
+    g->pauses++;
+    g->last_pause = ms;
+    int before = ready_in_hub(g->hub);
+    for (size_t i = 0; i < g->ack_count; i++)
+        send_ack(g->acks[i]);
+    /* arrived by the pause's end: loopback delivers at once, but this does not rely on it */
+    for (int k = 0; k < 5000 && ready_in_hub(g->hub) < before + (int)g->ack_count; k++)
+        poll(NULL, 0, 1);
+    g->ack_count = 0;
+    return !g->interrupt;
+}
+
+typedef struct hub_fixture {
+    uarc_listener *listener;
+    uarc_reverse_hub *hub;
+    int fd[SERVERS];
+    gathering g;
+} hub_fixture;
+
+/* SERVERS servers dialed in, each waiting for its ACK, with the test's pauses in the hub. */
+static void open_fixture(hub_fixture *f, uint32_t gather_ms)
+{
+    memset(f, 0, sizeof *f);
+    uarc_listener_config lo = {.policy = accept_any,
+                               .bind_addresses = (const char *[]){"127.0.0.1"},
+                               .bind_address_count = 1};
+    f->listener = uarc_listener_new(&lo);
+    assert_int_equal(uarc_listener_listen(f->listener), UARC_Good);
+    uarc_reverse_hub_config ho = {.listener = f->listener,
+                                  .client = {.no_session = true,
+                                             .connect_timeout_ms = 600000,
+                                             .handshake_timeout_ms = 600000},
+                                  .gather_ms = gather_ms};
+    f->hub = uarc_reverse_hub_new(&ho);
+    assert_non_null(f->hub);
+    f->g.hub = f->hub;
+    uarc__reverse_hub_set_nap(f->hub, record_pause, &f->g);
+    uint8_t buf[4096];
+    for (int i = 0; i < SERVERS; i++) {
+        f->fd[i] = connect_to(uarc_listener_port(f->listener));
+        fake_frame fr;
+        char uri[32];
+        snprintf(uri, sizeof uri, "urn:gathered%d", i);
+        frame_rhe(&fr, uri, "opc.tcp://127.0.0.1:4840");
+        send_all(f->fd[i], fr.bytes, fr.length);
+        for (int k = 0; k < 500 && !readable(f->fd[i]); k++)
+            uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+        read_message(f->fd[i], buf, sizeof buf);
+        assert_memory_equal(buf, "HELF", 4);
+    }
+    while (uarc_reverse_hub_process(f->hub, 0), uarc__reverse_hub_clients_run(f->hub) > 0) {
+    }
+    /* the setup's rounds had events: their window is closed here rather than waited out */
+    f->hub->woke_at = -1;
+    f->g = (gathering){.hub = f->hub};
+}
+
+static void close_fixture(hub_fixture *f)
+{
+    for (int i = 0; i < SERVERS; i++)
+        close(f->fd[i]);
+    uarc_reverse_hub_delete(f->hub);
+    uarc_listener_delete(f->listener);
+}
+
+/* After a round that had events, the hub's next wait pauses first (up to gather_ms, at most
+ * 1000, never longer than the caller's timeout, and what is left of that goes to epoll_wait),
+ * and what arrived during the pause is handled in one round. A wait of 0 never pauses; a wait
+ * that finds nothing leaves the window as it was. Each pause is asked for within milliseconds
+ * of the wake-up it follows, well inside the window even under valgrind. */
+static void test_gathering_pauses_after_a_round_with_events(void **state)
+{
+    (void)state;
+    hub_fixture f;
+    open_fixture(&f, GATHER_MS);
+    uarc_reverse_hub *hub = f.hub;
+    int *fd = f.fd;
+    gathering *g = &f.g;
+    assert_int_equal(uarc_reverse_hub_gather_ms(hub), 0); /* no round with events yet */
+
+    /* an event after a quiet round: handled at once */
+    send_ack(fd[0]);
+    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
+    assert_int_equal(g->pauses, 0);
+    int left = uarc_reverse_hub_gather_ms(hub); /* what an event loop leaves the hub out for */
+    assert_true(left > 0 && left <= MAX_GATHER_MS);
+    /* a wait of 0 after it: no pause (an event loop's call), and the window stays */
+    assert_int_equal(uarc_reverse_hub_process(hub, 0), UARC_Good);
+    assert_int_equal(g->pauses, 0);
+    assert_true(uarc_reverse_hub_gather_ms(hub) > 0);
+
+    /* the next wait pauses, and both ACKs that came meanwhile are one round */
+    int later[] = {fd[1], fd[2]};
+    g->acks = later;
+    g->ack_count = 2;
+    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
+    assert_int_equal(g->pauses, 1);
+    assert_true(g->last_pause > 0 && g->last_pause <= MAX_GATHER_MS);
+    assert_int_equal(uarc__reverse_hub_last_wait(hub), 5000 - g->last_pause);
+    assert_int_equal(uarc__reverse_hub_clients_run(hub), 2);
+
+    /* the pause after that round stays within the caller's timeout, with nothing left after */
+    assert_int_equal(uarc_reverse_hub_process(hub, 50), UARC_Good);
+    assert_int_equal(g->pauses, 2);
+    assert_int_equal(g->last_pause, 50);
+    assert_int_equal(uarc__reverse_hub_last_wait(hub), 0);
+    assert_int_equal(uarc__reverse_hub_clients_run(hub), 0);
+    /* that found nothing: the window goes on (the test's pauses take no time), and the next
+     * wait pauses for the rest of it */
+    int rest = uarc_reverse_hub_gather_ms(hub);
+    assert_true(rest > 0 && rest <= MAX_GATHER_MS);
+    int last[] = {fd[3]};
+    g->acks = last;
+    g->ack_count = 1;
+    assert_int_equal(uarc_reverse_hub_process(hub, -1), UARC_Good);
+    assert_int_equal(g->pauses, 3);
+    assert_true(g->last_pause <= rest);
+    /* no limit of the caller's: the hub's next deadline (minutes away), less the pause */
+    assert_true(uarc__reverse_hub_last_wait(hub) > 60000);
+    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
+
+    uint8_t buf[4096];
+    for (int i = 0; i < SERVERS; i++) {
+        read_message(fd[i], buf, sizeof buf);
+        assert_memory_equal(buf, "OPNF", 4); /* every one went on */
+    }
+    close_fixture(&f);
+}
+
+/* A signal during the pause: the call returns at once, as from an interrupted wait, without
+ * waiting for what is left of its timeout. */
+static void test_gathering_pause_cut_by_a_signal(void **state)
+{
+    (void)state;
+    hub_fixture f;
+    open_fixture(&f, GATHER_MS);
+    send_ack(f.fd[0]);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    f.g.interrupt = true;
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_GoodCallAgain);
+    assert_int_equal(f.g.pauses, 1);
+    assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 0);
+    close_fixture(&f);
+}
+
+/* gather_ms 0: no pause at all, whatever happened before. */
+static void test_no_gathering_no_pause(void **state)
+{
+    (void)state;
+    hub_fixture f;
+    open_fixture(&f, 0);
+    send_ack(f.fd[0]);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
+    send_ack(f.fd[1]);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 5000);
+    assert_int_equal(f.g.pauses, 0);
+    close_fixture(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gathering_pauses_after_a_round_with_events),
+        cmocka_unit_test(test_gathering_pause_cut_by_a_signal),
+        cmocka_unit_test(test_no_gathering_no_pause),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
