@@ -143,11 +143,12 @@ async function countInFile(file, kinds) {
 // measurement, so they go to a file, readiness and delivery are read from fleetsim's stats
 // (`subscribed`, and `acknowledged`: values in messages the tool acknowledged, which it does
 // after printing them), and the file is counted after the run.
-async function runPhase({ uarcBin, fleetBin, n, seconds, subscribed, allow, tmp }) {
+async function runPhase({ uarcBin, fleetBin, n, seconds, subscribed, gather, allow, tmp }) {
   const items = Array.from({ length: 10 }, (_, k) => ["--monitor", `ns=1;i=${1000 + k}`]).flat();
   const args = ["listen", "--json", "--bind", "127.0.0.1", "--port", "0", "--allow-file", allow,
     "--stay", "--max-pending", String(n),
-    ...(subscribed ? [...items, "--interval", "1000"] : ["--read", "i=2258"])];
+    ...(subscribed ? [...items, "--interval", "1000"] : ["--read", "i=2258"]),
+    ...(gather ? ["--gather", String(gather)] : [])];
   const kinds = ["listening", "connected", "read", "subscription", "data", "gap", "disconnected", "error"];
   const out = path.join(tmp, "events.jsonl");
   let listen = null, fleet = null;
@@ -205,7 +206,7 @@ async function runPhase({ uarcBin, fleetBin, n, seconds, subscribed, allow, tmp 
     const wall = (performance.now() - t0) / 1000;
     const statsWall = (s1.t_ms - s0.t_ms) / 1000;
     const row = {
-      n, subscribed, up_s: upSeconds, window_s: wall,
+      n, subscribed, gather, up_s: upSeconds, window_s: wall,
       rss_kib: rssKiB(listen.child.pid), rss_before_kib: rssBefore,
       cpu_pct: 100 * (c1 - c0) / wall, fleet_cpu_pct: 100 * (f1 - f0) / wall,
       lost: s1.closed - s0.closed,
@@ -233,6 +234,13 @@ async function runPhase({ uarcBin, fleetBin, n, seconds, subscribed, allow, tmp 
   }
 }
 
+// The gathering window of the third phase (uarc listen --gather, uarc_reverse_hub_config.gather_ms).
+const FLEET_GATHER_MS = 50;
+
+function phaseName(r) {
+  return r.subscribed ? `10 items/server, 1 Hz${r.gather ? `, \`--gather ${r.gather}\`` : ""}` : "idle";
+}
+
 /**
  * Runs the fleet section for every N in `sizes`; returns rows for the table. `log` reports
  * progress, `raw` gets every row as JSON.
@@ -246,13 +254,16 @@ export async function benchFleet({ build, sizes, seconds, subscriptions, log, ra
     for (const n of sizes) {
       const allow = path.join(tmp, `allow-${n}.txt`);
       fs.writeFileSync(allow, Array.from({ length: n }, (_, i) => `urn:fleetsim:${i}\n`).join(""));
-      for (const subscribed of subscriptions ? [false, true] : [false]) {
-        log(`  fleet: ${n} servers, ${subscribed ? "10 items each, 1 change/s" : "idle"}`);
+      // subscribed twice: as the tool runs by default, and gathering (--gather)
+      const phases = [{ subscribed: false, gather: 0 }, ...(subscriptions
+        ? [{ subscribed: true, gather: 0 }, { subscribed: true, gather: FLEET_GATHER_MS }] : [])];
+      for (const { subscribed, gather } of phases) {
+        log(`  fleet: ${n} servers, ${phaseName({ subscribed, gather })}`);
         let row;
         try {
-          row = await runPhase({ uarcBin, fleetBin, n, seconds, subscribed, allow, tmp });
+          row = await runPhase({ uarcBin, fleetBin, n, seconds, subscribed, gather, allow, tmp });
         } catch (err) {
-          row = { n, subscribed, failed: String(err?.message ?? err).split("\n")[0] };
+          row = { n, subscribed, gather, failed: String(err?.message ?? err).split("\n")[0] };
         }
         raw.write(JSON.stringify({ bench: "fleet", ...row }) + "\n");
         rows.push(row);
@@ -281,14 +292,16 @@ export function fleetTable(rows, seconds, stamp) {
     "from fleetsim's counters; gaps from uarc's events. All up: idle, the N-th `read` event; " +
     `subscribed, fleetsim seeing every server with a monitored item (200 ms steps). CPU over ${seconds} s ` +
     "in % of one core, from /proc/PID/stat; RSS from /proc/PID/status; lost sessions: connections " +
-    "fleetsim saw closed in that window. One run per row; other work on the machine shows in it.",
+    "fleetsim saw closed in that window. `--gather 50`: the same, the tool leaving the servers' " +
+    "sockets unread until 50 ms after each wake-up with events. One run per row; other work on " +
+    "the machine shows in it.",
     "",
     "| N | phase | all up, s | uarc RSS, MiB | RSS / N, KiB | (RSS − before) / N, KiB | uarc CPU % | fleetsim CPU % | values delivered / changes, per s | lost sessions | held (up ≤ 30 s; idle: RSS/N ≤ 32 KiB, CPU ≤ 5 %; subscribed: delivered = changes ± 5 %, no gap) |",
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   const checks = [];
   for (const r of rows) {
-    const phase = r.subscribed ? "10 items/server, 1 Hz" : "idle";
+    const phase = phaseName(r);
     if (r.failed) {
       out.push(`| ${r.n} | ${phase} | failed: ${r.failed.replace(/\|/g, "/")} | | | | | | | | **no** |`);
       checks.push([`#7 N=${r.n} ${phase}`, false]);
