@@ -4,8 +4,9 @@
  * hold more than the operator allows.
  *
  * What it counts, per connection: the receive buffer (a chunk cut across two reads of the socket,
- * up to our ReceiveBufferSize; a chunk whole in one read is handled in the read buffer itself, on
- * the stack, and costs nothing), the chunks of responses being joined (up to MaxMessageSize), and
+ * up to our ReceiveBufferSize, given back once that chunk is handled when over 16 KiB; a chunk
+ * whole in one read is handled in the read buffer itself, on the stack, and costs nothing), the
+ * chunks of responses being joined (up to MaxMessageSize), and
  * the decoded response while its callback runs. Each is charged before it is allocated and released
  * when it is freed. A connection whose receive buffer would go over the budget ends with
  * BadTcpNotEnoughResources; a response that would go over fails with BadResponseTooLarge (the

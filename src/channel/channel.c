@@ -160,6 +160,10 @@ uarc_status uarc__ch_encode_body(const void *value, const uarc_type *type, uint8
 #define LAST_CHUNK_PADDING 64
 /* Output buffer capacity kept once everything queued has been sent. */
 #define OUTPUT_KEPT ((size_t)16 * 1024)
+/* A receive buffer that a chunk cut between two socket reads grew beyond this is freed once that
+ * chunk is handled: a session that once got a big response does not hold its size until it
+ * closes. (Bytes the application feeds are all copied into it, so there it is kept.) */
+#define RX_KEPT ((size_t)16 * 1024)
 
 static void symmetric_chunk(uarc__channel *ch, uarc__uatcp_type type, uarc__chunk_info *info,
                             uarc__chunk_security *security)
@@ -505,6 +509,12 @@ static uarc_status receive(uarc__channel *ch, uint8_t *own, const uint8_t *data,
             ch->rx_size = 0;
             handle_message(ch, ch->rx, size, now_ms);
         }
+    }
+    if (own && ch->rx && !ch->rx_fill && ch->rx_capacity > RX_KEPT) {
+        uarc__free(ch->rx);
+        uarc__budget_release(ch->budget, ch->rx_capacity);
+        ch->rx = NULL;
+        ch->rx_capacity = 0;
     }
     ch->receiving = false;
     if (ch->state == UARC__CHANNEL_CLOSED) {

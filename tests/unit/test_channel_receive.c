@@ -122,6 +122,46 @@ static void test_cut_chunk_is_kept(void **state)
     }
 }
 
+/* A big chunk cut between two reads grows the receive buffer to its size; once it is handled,
+ * that buffer is given back (a session does not hold the size of its biggest response), and a
+ * small cut chunk after it is kept and completed as before. */
+static void test_big_cut_chunk_buffer_given_back(void **state)
+{
+    (void)state;
+    uarc_memory_budget *budget = uarc_memory_budget_new(0);
+    assert_non_null(budget);
+    uarc__channel_config config = {.endpoint_url = URL, .budget = budget};
+    fixture *f = new_fixture(&config);
+    open_channel(f, 65535, 0, 0, 60000, 0);
+    static char big[40000];
+    memset(big, 'b', sizeof big);
+    uint32_t a = send_read(f);
+    take(f);
+    f->in.n = 0;
+    msg_chunk(&f->in, 'F', TOKEN_ID, f->server_sequence++, a, big, sizeof big);
+    size_t used = uarc_memory_budget_used(budget);
+    assert_int_equal(feed_own(f, &f->in, 0, 30000), UARC_Good);
+    assert_true(uarc_memory_budget_used(budget) >= used + 30000); /* the cut chunk, copied */
+    assert_int_equal(feed_own(f, &f->in, 30000, f->in.n), UARC_Good);
+    assert_int_equal(f->rec.messages, 1);
+    assert_memory_equal(f->rec.message.data, big, sizeof big);
+    /* given back (with the small buffer the handshake, fed as bytes, had left) */
+    assert_true(uarc_memory_budget_used(budget) <= used);
+
+    uint32_t b = send_read(f);
+    take(f);
+    f->in.n = 0;
+    msg_chunk(&f->in, 'F', TOKEN_ID, f->server_sequence++, b, "small one", 9);
+    assert_int_equal(feed_own(f, &f->in, 0, 30), UARC_Good);
+    assert_int_equal(feed_own(f, &f->in, 30, f->in.n), UARC_Good);
+    assert_int_equal(f->rec.messages, 2);
+    assert_memory_equal(f->rec.message.data, "small one", 9);
+    assert_true(uarc_memory_budget_used(budget) > 0); /* a small buffer stays */
+    free_fixture(f);
+    assert_int_equal(uarc_memory_budget_used(budget), 0);
+    uarc_memory_budget_delete(budget);
+}
+
 /* A header read in place is checked as one in the receive buffer is: its type, and its size
  * against our ReceiveBufferSize, before the body is looked at. */
 static void test_headers_checked_in_place(void **state)
@@ -169,6 +209,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_chunks_are_not_copied),
         cmocka_unit_test(test_cut_chunk_is_kept),
+        cmocka_unit_test(test_big_cut_chunk_buffer_given_back),
         cmocka_unit_test(test_headers_checked_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
