@@ -676,7 +676,9 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
 
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub)
 {
-    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count)
+    /* a server connecting goes at full speed: each step of its handshake would wait otherwise,
+     * and a connect storm (slots held that much longer) with it */
+    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count || hub->handshakes)
         return 0;
     int64_t left = hub->woke_at + hub->opt.gather_ms - uarc__now_ms();
     return left > 0 ? (int)left : 0;

@@ -17,25 +17,6 @@
 #include "reverse/hub_internal.h"
 #include "uarc/uarc.h"
 
-#define CHANNEL_ID 11u
-
-/* Reads the client's OPN and answers it. */
-static void answer_opn(int fd)
-{
-    uint8_t buf[4096];
-    read_message(fd, buf, sizeof buf);
-    assert_memory_equal(buf, "OPNF", 4);
-    size_t pos = 12;
-    for (int i = 0; i < 3; i++) {
-        int32_t len = (int32_t)get_u32(buf + pos);
-        pos += 4 + (len > 0 ? (size_t)len : 0);
-    }
-    uint32_t request_id = get_u32(buf + pos + 4);
-    fake_frame f;
-    frame_opn_response(&f, CHANNEL_ID, 1, 1, request_id);
-    send_all(fd, f.bytes, f.length);
-}
-
 typedef struct events {
     uarc_reverse_hub *hub;
     int connected;

@@ -1,8 +1,9 @@
 /*
  * The hub's gathering (uarc_reverse_hub_config.gather_ms): after a round with socket events the
- * next wait pauses until gather_ms after that wake-up, and what arrived meanwhile is one round.
- * The pauses are the test's own (uarc__reverse_hub_set_nap): nothing sleeps, and what the test
- * does during a pause is what arrives during it.
+ * next wait pauses until gather_ms after that wake-up, and what arrived meanwhile is one round;
+ * not while a server is connecting. The pauses are the test's own (uarc__reverse_hub_set_nap):
+ * nothing sleeps, and what the test does during a pause is what arrives during it. The events
+ * are servers closing their sockets (their channels were open: no handshake is going on).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,8 +30,8 @@ typedef struct gathering {
     int pauses;
     int last_pause;
     bool interrupt; /* the pause ends as a signal would end it */
-    int *acks;      /* servers that send their ACK during the next pause */
-    size_t ack_count;
+    int *closing;   /* servers that close their socket during the next pause */
+    size_t closing_count;
 } gathering;
 
 /* Ready descriptors in the hub's epoll set, which it reports again (level-triggered). */
@@ -46,23 +47,61 @@ static bool record_pause(void *context, int ms)
     g->pauses++;
     g->last_pause = ms;
     int before = ready_in_hub(g->hub);
-    for (size_t i = 0; i < g->ack_count; i++)
-        send_ack(g->acks[i]);
+    for (size_t i = 0; i < g->closing_count; i++)
+        close(g->closing[i]);
     /* arrived by the pause's end: loopback delivers at once, but this does not rely on it */
-    for (int k = 0; k < 5000 && ready_in_hub(g->hub) < before + (int)g->ack_count; k++)
+    for (int k = 0; k < 5000 && ready_in_hub(g->hub) < before + (int)g->closing_count; k++)
         poll(NULL, 0, 1);
-    g->ack_count = 0;
+    g->closing_count = 0;
     return !g->interrupt;
+}
+
+static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
+                         bool restored, bool resumed)
+{
+    (void)client, (void)server_uri, (void)restored, (void)resumed;
+    (*(int *)user_data)++;
 }
 
 typedef struct hub_fixture {
     uarc_listener *listener;
     uarc_reverse_hub *hub;
-    int fd[SERVERS];
+    int fd[SERVERS]; /* -1: closed */
+    int connected;
     gathering g;
 } hub_fixture;
 
-/* SERVERS servers dialed in, each waiting for its ACK, with the test's pauses in the hub. */
+/* A server dials with an RHE for `uri`; returns once the client's HEL arrived. */
+static int dial(hub_fixture *f, const char *uri)
+{
+    int fd = connect_to(uarc_listener_port(f->listener));
+    fake_frame fr;
+    frame_rhe(&fr, uri, "opc.tcp://127.0.0.1:4840");
+    send_all(fd, fr.bytes, fr.length);
+    for (int k = 0; k < 5000 && !readable(fd); k++)
+        uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+    uint8_t buf[4096];
+    read_message(fd, buf, sizeof buf);
+    assert_memory_equal(buf, "HELF", 4);
+    return fd;
+}
+
+/* The server answers HEL and OPN; returns once the hub reports the channel open. */
+static void open_channel(hub_fixture *f, int fd)
+{
+    int connected = f->connected;
+    send_ack(fd);
+    for (int k = 0; k < 5000 && !readable(fd); k++)
+        uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+    answer_opn(fd);
+    for (int k = 0; k < 5000 && f->connected == connected; k++)
+        uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+    assert_int_equal(f->connected, connected + 1);
+    while (uarc_reverse_hub_process(f->hub, 0), uarc__reverse_hub_clients_run(f->hub) > 0) {
+    }
+}
+
+/* SERVERS servers with their channel open (no session), the test's pauses in the hub. */
 static void open_fixture(hub_fixture *f, uint32_t gather_ms)
 {
     memset(f, 0, sizeof *f);
@@ -71,27 +110,20 @@ static void open_fixture(hub_fixture *f, uint32_t gather_ms)
                                .bind_address_count = 1};
     f->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(f->listener), UARC_Good);
-    uarc_reverse_hub_config ho = {.listener = f->listener,
-                                  .client = {.no_session = true,
-                                             .connect_timeout_ms = 600000,
-                                             .handshake_timeout_ms = 600000},
-                                  .gather_ms = gather_ms};
+    uarc_reverse_hub_config ho = {
+        .listener = f->listener,
+        .client = {.no_session = true},
+        .callbacks = {.connected = on_connected, .user_data = &f->connected},
+        .gather_ms = gather_ms};
     f->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(f->hub);
     f->g.hub = f->hub;
     uarc__reverse_hub_set_nap(f->hub, record_pause, &f->g);
-    uint8_t buf[4096];
     for (int i = 0; i < SERVERS; i++) {
-        f->fd[i] = connect_to(uarc_listener_port(f->listener));
-        fake_frame fr;
         char uri[32];
         snprintf(uri, sizeof uri, "urn:gathered%d", i);
-        frame_rhe(&fr, uri, "opc.tcp://127.0.0.1:4840");
-        send_all(f->fd[i], fr.bytes, fr.length);
-        for (int k = 0; k < 500 && !readable(f->fd[i]); k++)
-            uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
-        read_message(f->fd[i], buf, sizeof buf);
-        assert_memory_equal(buf, "HELF", 4);
+        f->fd[i] = dial(f, uri);
+        open_channel(f, f->fd[i]);
     }
     while (uarc_reverse_hub_process(f->hub, 0), uarc__reverse_hub_clients_run(f->hub) > 0) {
     }
@@ -100,10 +132,18 @@ static void open_fixture(hub_fixture *f, uint32_t gather_ms)
     f->g = (gathering){.hub = f->hub};
 }
 
+/* Closes server i's socket (its client sees the end: an event for the hub). */
+static void close_server(hub_fixture *f, int i)
+{
+    close(f->fd[i]);
+    f->fd[i] = -1;
+}
+
 static void close_fixture(hub_fixture *f)
 {
     for (int i = 0; i < SERVERS; i++)
-        close(f->fd[i]);
+        if (f->fd[i] >= 0)
+            close(f->fd[i]);
     uarc_reverse_hub_delete(f->hub);
     uarc_listener_delete(f->listener);
 }
@@ -119,12 +159,11 @@ static void test_gathering_pauses_after_a_round_with_events(void **state)
     hub_fixture f;
     open_fixture(&f, GATHER_MS);
     uarc_reverse_hub *hub = f.hub;
-    int *fd = f.fd;
     gathering *g = &f.g;
     assert_int_equal(uarc_reverse_hub_gather_ms(hub), 0); /* no round with events yet */
 
     /* an event after a quiet round: handled at once */
-    send_ack(fd[0]);
+    close_server(&f, 0);
     assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
     assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
     assert_int_equal(g->pauses, 0);
@@ -135,10 +174,11 @@ static void test_gathering_pauses_after_a_round_with_events(void **state)
     assert_int_equal(g->pauses, 0);
     assert_true(uarc_reverse_hub_gather_ms(hub) > 0);
 
-    /* the next wait pauses, and both ACKs that came meanwhile are one round */
-    int later[] = {fd[1], fd[2]};
-    g->acks = later;
-    g->ack_count = 2;
+    /* the next wait pauses, and both servers that closed meanwhile are one round */
+    int later[] = {f.fd[1], f.fd[2]};
+    f.fd[1] = f.fd[2] = -1;
+    g->closing = later;
+    g->closing_count = 2;
     assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
     assert_int_equal(g->pauses, 1);
     assert_true(g->last_pause > 0 && g->last_pause <= MAX_GATHER_MS);
@@ -152,24 +192,47 @@ static void test_gathering_pauses_after_a_round_with_events(void **state)
     assert_int_equal(uarc__reverse_hub_last_wait(hub), 0);
     assert_int_equal(uarc__reverse_hub_clients_run(hub), 0);
     /* that found nothing: the window goes on (the test's pauses take no time), and the next
-     * wait pauses for the rest of it */
+     * wait pauses for the rest of it; a wait without a limit of the caller's keeps the hub's */
     int rest = uarc_reverse_hub_gather_ms(hub);
     assert_true(rest > 0 && rest <= MAX_GATHER_MS);
-    int last[] = {fd[3]};
-    g->acks = last;
-    g->ack_count = 1;
+    int last[] = {f.fd[3]};
+    f.fd[3] = -1;
+    g->closing = last;
+    g->closing_count = 1;
     assert_int_equal(uarc_reverse_hub_process(hub, -1), UARC_Good);
     assert_int_equal(g->pauses, 3);
     assert_true(g->last_pause <= rest);
-    /* no limit of the caller's: the hub's next deadline (minutes away), less the pause */
-    assert_true(uarc__reverse_hub_last_wait(hub) > 60000);
+    assert_true(uarc__reverse_hub_last_wait(hub) > 60000); /* the hub's own next deadline */
     assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
+    close_fixture(&f);
+}
 
-    uint8_t buf[4096];
-    for (int i = 0; i < SERVERS; i++) {
-        read_message(fd[i], buf, sizeof buf);
-        assert_memory_equal(buf, "OPNF", 4); /* every one went on */
-    }
+/* While a server is connecting there is no pause, so that no step of its handshake waits; once
+ * its channel is open, gathering resumes. */
+static void test_no_pause_while_a_server_connects(void **state)
+{
+    (void)state;
+    hub_fixture f;
+    open_fixture(&f, GATHER_MS);
+    int newcomer = dial(&f, "urn:newcomer"); /* its client waits for the ACK now */
+    close_server(&f, 0);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 20), UARC_Good);
+    assert_int_equal(f.g.pauses, 0);
+    assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 20);
+
+    open_channel(&f, newcomer); /* connected: nobody is connecting any more */
+    close_server(&f, 1);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    assert_true(uarc_reverse_hub_gather_ms(f.hub) > 0);
+    int pauses = f.g.pauses;
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 20), UARC_Good);
+    assert_int_equal(f.g.pauses, pauses + 1);
+    assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 20 - f.g.last_pause);
+    close(newcomer);
     close_fixture(&f);
 }
 
@@ -180,7 +243,7 @@ static void test_gathering_pause_cut_by_a_signal(void **state)
     (void)state;
     hub_fixture f;
     open_fixture(&f, GATHER_MS);
-    send_ack(f.fd[0]);
+    close_server(&f, 0);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
     f.g.interrupt = true;
@@ -196,11 +259,11 @@ static void test_no_gathering_no_pause(void **state)
     (void)state;
     hub_fixture f;
     open_fixture(&f, 0);
-    send_ack(f.fd[0]);
+    close_server(&f, 0);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
-    send_ack(f.fd[1]);
+    close_server(&f, 1);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
     assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 5000);
@@ -212,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gathering_pauses_after_a_round_with_events),
+        cmocka_unit_test(test_no_pause_while_a_server_connects),
         cmocka_unit_test(test_gathering_pause_cut_by_a_signal),
         cmocka_unit_test(test_no_gathering_no_pause),
     };
