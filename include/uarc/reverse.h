@@ -159,16 +159,16 @@ typedef struct uarc_reverse_hub_config {
      * until gather_ms after that wake-up, then handles all that arrived meanwhile in one round.
      * A fleet whose messages come spread out then wakes the thread about once per gather_ms
      * instead of once per message (each wake-up costs a context switch and an epoll_wait in the
-     * kernel), and each message may wait up to gather_ms longer. While any server is connecting
-     * (HEL to ActivateSession) the hub does not pause, so that neither a handshake nor a connect
-     * storm is slowed. A due deadline ends the pause (served, as always, up to 20 ms late), and
-     * a round that took a full batch of events (256) is followed by the next without a pause.
-     * The hub pauses in
-     * the waits it does itself (uarc_reverse_hub_process() with a timeout other than 0, never
-     * longer than that timeout, and uarc_reverse_hub_wait()); an event loop that calls
-     * uarc_reverse_hub_process(hub, 0) pauses by leaving the hub's descriptors out of its wait
-     * for uarc_reverse_hub_gather_ms(). 0: off (the default). At most 1000: larger values
-     * count as 1000. */
+     * kernel), and each message from a server (a notification, or a response: the
+     * subscriptions of a server that just connected are made that much slower) may wait up to
+     * gather_ms longer. While any server is connecting (HEL to ActivateSession) the hub does not
+     * pause, so that neither a handshake nor a connect storm is slowed. A due deadline ends the
+     * pause (served, as always, up to 20 ms late), and a round that took a full batch of events
+     * (256) is followed by the next without a pause. The hub pauses in the waits it does itself
+     * (uarc_reverse_hub_process() with a timeout other than 0, never longer than that timeout, and
+     * uarc_reverse_hub_wait()); an event loop that calls uarc_reverse_hub_process(hub, 0) pauses by
+     * leaving the hub's descriptors out of its wait for uarc_reverse_hub_gather_ms(). 0: off (the
+     * default). At most 1000: larger values count as 1000. */
     uint32_t gather_ms;
 } uarc_reverse_hub_config;
 
