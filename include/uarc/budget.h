@@ -3,16 +3,17 @@
  * what servers send, so that many hostile or broken servers together cannot make the process
  * hold more than the operator allows.
  *
- * What it counts, per connection: the receive buffer (a chunk cut across two reads of the socket,
- * up to our ReceiveBufferSize, given back once that chunk is handled when over 16 KiB; a chunk
- * whole in one read is handled in the read buffer itself, on the stack, and costs nothing), the
- * chunks of responses being joined (up to MaxMessageSize), and
- * the decoded response while its callback runs. Each is charged before it is allocated and released
- * when it is freed. A connection whose receive buffer would go over the budget ends with
- * BadTcpNotEnoughResources; a response that would go over fails with BadResponseTooLarge (the
- * connection goes on). Responses being joined may fill at most three quarters of the budget, so
- * that while hostile servers stream endless responses the last quarter still serves everyone's
- * receive buffers and small answers.
+ * What it counts, per connection: the receive buffer, the chunks of responses being joined (up to
+ * MaxMessageSize), and the decoded response while its callback runs. The receive buffer holds a
+ * chunk cut across two reads of the socket, up to our ReceiveBufferSize; one over 16 KiB is given
+ * back once that chunk is handled, unless the bytes are the application's (byte mode: all are
+ * copied, and the buffer is kept) or the read ended inside the next chunk. A chunk whole in one
+ * read is handled in the read buffer itself, on the stack, and costs nothing. Each is charged
+ * before it is allocated and released when it is freed. A connection whose receive buffer would
+ * go over the budget ends with BadTcpNotEnoughResources; a response that would go over fails with
+ * BadResponseTooLarge (the connection goes on). Responses being joined may fill at most three
+ * quarters of the budget, so that while hostile servers stream endless responses the last
+ * quarter still serves everyone's receive buffers and small answers.
  *
  * Give one budget to many clients through uarc_client_config.memory_budget; a hub with none in its
  * base configuration makes one of UARC_MEMORY_BUDGET_DEFAULT for all its clients.

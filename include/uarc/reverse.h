@@ -161,8 +161,11 @@ typedef struct uarc_reverse_hub_config {
      * instead of once per message (each wake-up costs a context switch and an epoll_wait in the
      * kernel), and each message from a server (a notification, or a response: the
      * subscriptions of a server that just connected are made that much slower) may wait up to
-     * gather_ms longer. While any server is connecting (HEL to ActivateSession) the hub does not
-     * pause, so that neither a handshake nor a connect storm is slowed. A due deadline ends the
+     * gather_ms longer. After a round that moved a server's handshake on (HEL to
+     * ActivateSession, or its GetEndpoints) the hub does not pause, so that a connect storm is
+     * not slowed; a server that connects alone while others send may still see a step wait up
+     * to gather_ms, and one that connects and then stays silent does not turn gathering off. A
+     * due deadline ends the
      * pause (served, as always, up to 20 ms late), and a round that took a full batch of events
      * (256) is followed by the next without a pause. The hub pauses in the waits it does itself
      * (uarc_reverse_hub_process() with a timeout other than 0, never longer than that timeout, and
@@ -198,7 +201,8 @@ UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
 /* Gathering (uarc_reverse_hub_config.gather_ms): how many milliseconds an event loop leaves the
  * hub's descriptor (or those of uarc_reverse_hub_poll_fds()) out of its wait before it polls it
  * again, still waiting on its own descriptors and no longer than uarc_reverse_hub_timeout_ms();
- * 0: poll it now. */
+ * 0: poll it now (gathering off, the last wait brought no events, it moved a handshake on, or a
+ * client was called from outside since). */
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub);
 
 /*

@@ -670,15 +670,17 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
             continue;
         s->touched_at = UARC__HEAP_ABSENT;
         uarc__hub_sync(hub, s, now);
+        hub->connecting_touched |= s->handshaking;
     }
     hub->touched_count = 0;
 }
 
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub)
 {
-    /* a server connecting goes at full speed: each step of its handshake would wait otherwise,
-     * and a connect storm (slots held that much longer) with it */
-    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count || hub->handshakes)
+    /* After a round that moved a handshake on, the next step comes at full speed: a connect
+     * storm (its slots held longer at every step otherwise) is not slowed. A server that connects
+     * and then says nothing is not in such a round, and does not turn gathering off. */
+    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count || hub->connecting_touched)
         return 0;
     int64_t left = hub->woke_at + hub->opt.gather_ms - uarc__now_ms();
     return left > 0 ? (int)left : 0;
@@ -748,6 +750,7 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
     }
     if (!uarc_status_is_bad(status)) {
         route_waiting(hub, now);
+        hub->connecting_touched = false;
         finish_round(hub, now);
     }
     if (--hub->processing == 0)
