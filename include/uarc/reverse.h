@@ -161,11 +161,10 @@ typedef struct uarc_reverse_hub_config {
      * instead of once per message (each wake-up costs a context switch and an epoll_wait in the
      * kernel), and each message from a server (a notification, or a response: the
      * subscriptions of a server that just connected are made that much slower) may wait up to
-     * gather_ms longer. After a round that moved a server's handshake on (HEL to
-     * ActivateSession, or its GetEndpoints) the hub does not pause, so that a connect storm is
-     * not slowed; a server that connects alone while others send may still see a step wait up
-     * to gather_ms, and one that connects and then stays silent does not turn gathering off. A
-     * due deadline ends the
+     * gather_ms longer. For gather_ms after a round that moved a server's handshake on (HEL to
+     * ActivateSession, or its GetEndpoints) the hub does not pause, so that the handshake's next
+     * steps and a connect storm are not slowed; a server that connects and then stays silent
+     * holds gathering off no longer than that. A due deadline ends the
      * pause (served, as always, up to 20 ms late), and a round that took a full batch of events
      * (256) is followed by the next without a pause. The hub pauses in the waits it does itself
      * (uarc_reverse_hub_process() with a timeout other than 0, never longer than that timeout, and

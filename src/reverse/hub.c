@@ -83,7 +83,7 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *o
         hub->opt.backoff_max_ms = hub->opt.backoff_initial_ms;
     if (hub->opt.gather_ms > MAX_GATHER_MS)
         hub->opt.gather_ms = MAX_GATHER_MS;
-    hub->woke_at = -1;
+    hub->woke_at = hub->handshake_moved_at = -1;
     hub->nap = nap;
     bool events = uarc__hub_events_init(hub);
     if (!hub->opt.client.memory_budget) {
@@ -670,19 +670,23 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
             continue;
         s->touched_at = UARC__HEAP_ABSENT;
         uarc__hub_sync(hub, s, now);
-        hub->connecting_touched |= s->handshaking;
+        if (s->handshaking)
+            hub->handshake_moved_at = now;
     }
     hub->touched_count = 0;
 }
 
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub)
 {
-    /* After a round that moved a handshake on, the next step comes at full speed: a connect
-     * storm (its slots held longer at every step otherwise) is not slowed. A server that connects
-     * and then says nothing is not in such a round, and does not turn gathering off. */
-    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count || hub->connecting_touched)
+    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count)
         return 0;
-    int64_t left = hub->woke_at + hub->opt.gather_ms - uarc__now_ms();
+    /* For gather_ms after a round that moved a handshake on, no pause: its next steps come at
+     * full speed, and a connect storm (its slots held longer at every step otherwise) is not
+     * slowed. A server that connects and then says nothing holds this off no longer than that. */
+    int64_t now = uarc__now_ms();
+    if (hub->handshake_moved_at >= 0 && now - hub->handshake_moved_at < hub->opt.gather_ms)
+        return 0;
+    int64_t left = hub->woke_at + hub->opt.gather_ms - now;
     return left > 0 ? (int)left : 0;
 }
 
@@ -750,7 +754,6 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
     }
     if (!uarc_status_is_bad(status)) {
         route_waiting(hub, now);
-        hub->connecting_touched = false;
         finish_round(hub, now);
     }
     if (--hub->processing == 0)

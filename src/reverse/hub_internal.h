@@ -94,8 +94,9 @@ struct uarc_reverse_hub {
     bool (*nap)(void *context, int ms);
     void *nap_context;
     int last_wait; /* the timeout of the last epoll_wait (tests) */
-    /* the last round touched a server that is still connecting: no gathering pause next */
-    bool connecting_touched;
+    /* the last round that touched a server still connecting (-1: none): no gathering pause
+     * for gather_ms after it */
+    int64_t handshake_moved_at;
 };
 
 /* hub_certificate.c: gives a client configured with generate_certificate (secured, no

@@ -1,7 +1,7 @@
 /*
  * The hub's gathering (uarc_reverse_hub_config.gather_ms): after a round with socket events the
  * next wait pauses until gather_ms after that wake-up, and what arrived meanwhile is one round;
- * not after a round that moved a handshake on. The pauses are the test's own
+ * not for gather_ms after a round that moved a handshake on. The pauses are the test's own
  * (uarc__reverse_hub_set_nap): nothing sleeps, and what the test does during a pause is what
  * arrives during it. The events are servers closing their sockets (their channels were open: no
  * handshake is going on).
@@ -128,8 +128,9 @@ static void open_fixture(hub_fixture *f, uint32_t gather_ms)
     }
     while (uarc_reverse_hub_process(f->hub, 0), uarc__reverse_hub_clients_run(f->hub) > 0) {
     }
-    /* the setup's rounds had events: their window is closed here rather than waited out */
-    f->hub->woke_at = -1;
+    /* the setup's rounds had events and moved handshakes on: their window and hold are closed
+     * here rather than waited out */
+    f->hub->woke_at = f->hub->handshake_moved_at = -1;
     f->g = (gathering){.hub = f->hub};
 }
 
@@ -208,9 +209,9 @@ static void test_gathering_pauses_after_a_round_with_events(void **state)
     close_fixture(&f);
 }
 
-/* After a round that moved a handshake on there is no pause, so that the next step comes at full
- * speed; once the channel is open, gathering resumes. A server that connects and then says
- * nothing does not turn gathering off. */
+/* For gather_ms after a round that moved a handshake on there is no pause, whatever else comes
+ * meanwhile, so that the handshake's next steps come at full speed. A server that connects and
+ * then says nothing does not hold gathering off beyond that. */
 static void test_no_pause_after_a_handshake_step(void **state)
 {
     (void)state;
@@ -219,15 +220,16 @@ static void test_no_pause_after_a_handshake_step(void **state)
     int newcomer = dial(&f, "urn:newcomer"); /* its client waits for the ACK now */
     while (uarc_reverse_hub_process(f.hub, 0), uarc__reverse_hub_clients_run(f.hub) > 0) {
     }
-    f.hub->woke_at = -1; /* the dial's rounds: their window closed */
+    /* the dial's rounds: their window and their hold closed here rather than waited out */
+    f.hub->woke_at = f.hub->handshake_moved_at = -1;
 
-    /* the newcomer is silent: a round of another server's event opens the window as usual */
+    /* the newcomer stays silent: a round of another server's event opens the window as usual */
     close_server(&f, 0);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
     assert_true(uarc_reverse_hub_gather_ms(f.hub) > 0);
 
-    /* its ACK comes with another server's end: that round moved its handshake on (OPN sent) */
+    /* its ACK comes with another server's end: that round moves its handshake on (OPN sent) */
     send_ack(newcomer);
     close_server(&f, 1);
     int pauses = f.g.pauses;
@@ -235,14 +237,20 @@ static void test_no_pause_after_a_handshake_step(void **state)
     assert_int_equal(f.g.pauses, pauses + 1); /* the window of the round before */
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 2);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
-    answer_opn(newcomer); /* and the next step is not held back */
+    /* a round of other servers only: still no pause after it */
+    close_server(&f, 2);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
+    answer_opn(newcomer); /* and the handshake's next step is not held back */
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_int_equal(f.g.pauses, pauses + 1);
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
     assert_int_equal(f.connected, SERVERS + 1);
 
-    /* connected: the next round with events opens the window again */
-    close_server(&f, 2);
+    /* connected, and the hold over (closed here): a round with events opens the window again */
+    f.hub->handshake_moved_at = -1;
+    close_server(&f, 3);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_true(uarc_reverse_hub_gather_ms(f.hub) > 0);
     close(newcomer);

@@ -90,9 +90,9 @@ static const char listen_help[] =
     "  --gather MS          after a wake-up with socket events, leave the servers' sockets\n"
     "                       unread until MS after it (due deadlines still run), then handle\n"
     "                       all that came meanwhile in one go: fewer wake-ups for many servers;\n"
-    "                       each server message may wait up to MS longer; no pause after a\n"
-    "                       handshake step, so connect storms are not slowed (at most 1000;\n"
-    "                       default 0)\n"
+    "                       each server message may wait up to MS longer; no pause for MS\n"
+    "                       after a handshake step, so connect storms are not slowed (at most\n"
+    "                       1000; default 0)\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
