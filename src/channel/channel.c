@@ -33,17 +33,22 @@ void uarc__ch_free_assembly(uarc__channel *ch, size_t index)
     ch->assemblies[index] = ch->assemblies[--ch->assembly_count];
 }
 
+static void free_rx(uarc__channel *ch)
+{
+    uarc__free(ch->rx);
+    uarc__budget_release(ch->budget, ch->rx_capacity);
+    ch->rx = NULL;
+    ch->rx_capacity = ch->rx_fill = 0;
+    ch->rx_size = 0;
+}
+
 static void release_receive_state(uarc__channel *ch)
 {
     if (ch->receiving)
         return;
     while (ch->assembly_count)
         uarc__ch_free_assembly(ch, 0);
-    uarc__free(ch->rx);
-    uarc__budget_release(ch->budget, ch->rx_capacity);
-    ch->rx = NULL;
-    ch->rx_capacity = ch->rx_fill = 0;
-    ch->rx_size = 0;
+    free_rx(ch);
 }
 
 static void fire_closed(uarc__channel *ch)
@@ -510,12 +515,8 @@ static uarc_status receive(uarc__channel *ch, uint8_t *own, const uint8_t *data,
             handle_message(ch, ch->rx, size, now_ms);
         }
     }
-    if (own && ch->rx && !ch->rx_fill && ch->rx_capacity > RX_KEPT) {
-        uarc__free(ch->rx);
-        uarc__budget_release(ch->budget, ch->rx_capacity);
-        ch->rx = NULL;
-        ch->rx_capacity = 0;
-    }
+    if (own && !ch->rx_fill && ch->rx_capacity > RX_KEPT)
+        free_rx(ch);
     ch->receiving = false;
     if (ch->state == UARC__CHANNEL_CLOSED) {
         release_receive_state(ch);

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "reverse/hub_internal.h"
@@ -36,8 +35,6 @@
 /* Deadlines are served up to this late, so that those close together (thousands of spread
  * keep-alives) share a wake-up instead of each costing one. */
 #define TIMER_SLACK_MS 20
-/* The longest gathering pause (uarc_reverse_hub_config.gather_ms). */
-#define MAX_GATHER_MS 1000u
 
 UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_connection *connection)
 {
@@ -51,14 +48,6 @@ UARC_API uarc_status uarc_reverse_connect(uarc_client *client, uarc_reverse_conn
         return status;
     }
     return uarc_client_connect_socket(client, fd, connection->endpoint_url);
-}
-
-/* Sleeps `ms` milliseconds; false when a signal cut it short. */
-static bool nap(void *context, int ms)
-{
-    (void)context;
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    return nanosleep(&t, NULL) == 0;
 }
 
 UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *options)
@@ -81,10 +70,7 @@ UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *o
         hub->opt.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
     if (hub->opt.backoff_max_ms < hub->opt.backoff_initial_ms)
         hub->opt.backoff_max_ms = hub->opt.backoff_initial_ms;
-    if (hub->opt.gather_ms > MAX_GATHER_MS)
-        hub->opt.gather_ms = MAX_GATHER_MS;
-    hub->woke_at = hub->handshake_moved_at = -1;
-    hub->nap = nap;
+    uarc__hub_gather_init(hub);
     bool events = uarc__hub_events_init(hub);
     if (!hub->opt.client.memory_budget) {
         hub->own_budget = uarc_memory_budget_new(0);
@@ -676,38 +662,6 @@ static void finish_round(uarc_reverse_hub *hub, int64_t now)
     hub->touched_count = 0;
 }
 
-UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub)
-{
-    if (!hub->opt.gather_ms || hub->woke_at < 0 || hub->touched_count)
-        return 0;
-    /* For gather_ms after a round that moved a handshake on, no pause: its next steps come at
-     * full speed, and a connect storm (its slots held longer at every step otherwise) is not
-     * slowed. A server that connects and then says nothing holds this off no longer than that. */
-    int64_t now = uarc__now_ms();
-    if (hub->handshake_moved_at >= 0 && now - hub->handshake_moved_at < hub->opt.gather_ms)
-        return 0;
-    int64_t left = hub->woke_at + hub->opt.gather_ms - now;
-    return left > 0 ? (int)left : 0;
-}
-
-/* The pause of a wait the hub does itself (uarc_reverse_hub_gather_ms()), within the wait the
- * caller allows and the hub's own deadlines (both already in `wait`); what is left of `wait`
- * goes to epoll_wait. False when a signal cut the pause short: then nothing more is waited for. */
-static bool gather(uarc_reverse_hub *hub, int *wait)
-{
-    int left = *wait == 0 ? 0 : uarc_reverse_hub_gather_ms(hub);
-    if (left == 0)
-        return true;
-    int pause = *wait > 0 && *wait < left ? *wait : left;
-    if (!hub->nap(hub->nap_context, pause)) {
-        *wait = 0;
-        return false;
-    }
-    if (*wait > 0)
-        *wait -= pause;
-    return true;
-}
-
 UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout_ms)
 {
     hub->processing++;
@@ -717,7 +671,7 @@ UARC_API uarc_status uarc_reverse_hub_process(uarc_reverse_hub *hub, int timeout
     int wait = uarc_reverse_hub_timeout_ms(hub);
     if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
         wait = timeout_ms;
-    bool interrupted = !gather(hub, &wait);
+    bool interrupted = !uarc__hub_gather(hub, &wait);
     struct epoll_event events[EVENTS_PER_WAIT];
     int n = epoll_wait(hub->epfd, events, EVENTS_PER_WAIT, wait);
     uarc_status status = interrupted || (n < 0 && errno == EINTR) ? UARC_GoodCallAgain : UARC_Good;

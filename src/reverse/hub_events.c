@@ -201,15 +201,3 @@ size_t uarc__reverse_hub_clients_run(const uarc_reverse_hub *hub)
 {
     return hub->clients_run;
 }
-
-void uarc__reverse_hub_set_nap(uarc_reverse_hub *hub, bool (*nap)(void *context, int ms),
-                               void *context)
-{
-    hub->nap = nap;
-    hub->nap_context = context;
-}
-
-int uarc__reverse_hub_last_wait(const uarc_reverse_hub *hub)
-{
-    return hub->last_wait;
-}

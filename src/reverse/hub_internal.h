@@ -131,6 +131,12 @@ void uarc__hub_on_wake(void *user_data, uarc_client *client);
 /* Clients run by the last uarc_reverse_hub_process() call (tests prove it is what happened,
  * not what exists). */
 size_t uarc__reverse_hub_clients_run(const uarc_reverse_hub *hub);
+/* hub_gather.c: gather_ms capped, no window or hold yet, pauses taken by sleeping. */
+void uarc__hub_gather_init(uarc_reverse_hub *hub);
+/* The pause of a wait the hub does itself (uarc_reverse_hub_gather_ms()), within the wait the
+ * caller allows and the hub's own deadlines (both already in `wait`); what is left of `wait`
+ * goes to epoll_wait. False when a signal cut the pause short: then nothing more is waited for. */
+bool uarc__hub_gather(uarc_reverse_hub *hub, int *wait);
 /* Replaces how the hub pauses when gathering (tests: a pause that does something meanwhile, and
  * returns false to play a signal). */
 void uarc__reverse_hub_set_nap(uarc_reverse_hub *hub, bool (*nap)(void *context, int ms),

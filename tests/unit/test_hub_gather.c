@@ -72,6 +72,20 @@ typedef struct hub_fixture {
     gathering g;
 } hub_fixture;
 
+/* Rounds without waiting until `fd` has bytes to read (5 s at most). */
+static void run_until_readable(hub_fixture *f, int fd)
+{
+    for (int k = 0; k < 5000 && !readable(fd); k++)
+        uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+}
+
+/* Rounds without waiting until one runs no client. */
+static void settle(uarc_reverse_hub *hub)
+{
+    while (uarc_reverse_hub_process(hub, 0), uarc__reverse_hub_clients_run(hub) > 0) {
+    }
+}
+
 /* A server dials with an RHE for `uri`; returns once the client's HEL arrived. */
 static int dial(hub_fixture *f, const char *uri)
 {
@@ -79,8 +93,7 @@ static int dial(hub_fixture *f, const char *uri)
     fake_frame fr;
     frame_rhe(&fr, uri, "opc.tcp://127.0.0.1:4840");
     send_all(fd, fr.bytes, fr.length);
-    for (int k = 0; k < 5000 && !readable(fd); k++)
-        uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+    run_until_readable(f, fd);
     uint8_t buf[4096];
     read_message(fd, buf, sizeof buf);
     assert_memory_equal(buf, "HELF", 4);
@@ -92,14 +105,12 @@ static void open_channel(hub_fixture *f, int fd)
 {
     int connected = f->connected;
     send_ack(fd);
-    for (int k = 0; k < 5000 && !readable(fd); k++)
-        uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
+    run_until_readable(f, fd);
     answer_opn(fd);
     for (int k = 0; k < 5000 && f->connected == connected; k++)
         uarc_reverse_hub_process(f->hub, 0), poll(NULL, 0, 1);
     assert_int_equal(f->connected, connected + 1);
-    while (uarc_reverse_hub_process(f->hub, 0), uarc__reverse_hub_clients_run(f->hub) > 0) {
-    }
+    settle(f->hub);
 }
 
 /* SERVERS servers with their channel open (no session), the test's pauses in the hub. */
@@ -126,8 +137,7 @@ static void open_fixture(hub_fixture *f, uint32_t gather_ms)
         f->fd[i] = dial(f, uri);
         open_channel(f, f->fd[i]);
     }
-    while (uarc_reverse_hub_process(f->hub, 0), uarc__reverse_hub_clients_run(f->hub) > 0) {
-    }
+    settle(f->hub);
     /* the setup's rounds had events and moved handshakes on: their window and hold are closed
      * here rather than waited out */
     f->hub->woke_at = f->hub->handshake_moved_at = -1;
@@ -218,8 +228,7 @@ static void test_no_pause_after_a_handshake_step(void **state)
     hub_fixture f;
     open_fixture(&f, GATHER_MS);
     int newcomer = dial(&f, "urn:newcomer"); /* its client waits for the ACK now */
-    while (uarc_reverse_hub_process(f.hub, 0), uarc__reverse_hub_clients_run(f.hub) > 0) {
-    }
+    settle(f.hub);
     /* the dial's rounds: their window and their hold closed here rather than waited out */
     f.hub->woke_at = f.hub->handshake_moved_at = -1;
 
