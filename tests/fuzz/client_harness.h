@@ -103,7 +103,8 @@ typedef struct harness {
     /* subscriptions */
     struct watched {
         uarc_subscription *subscription; /* NULL once deleted */
-        uint32_t last_id, last_sequence; /* of the last message delivered */
+        /* where the subscription `last_id` is: the last number delivered or given up in a gap */
+        uint32_t last_id, last_sequence;
     } subs[MAX_SUBSCRIPTIONS];
     size_t sub_count;
 } harness;

@@ -287,15 +287,23 @@ static struct watched *watched_of(const uarc_subscription *s)
     return NULL;
 }
 
+/* Every sequence number of a subscription id is delivered or inside a reported gap, once and in
+ * order: what comes next is the number right after where the subscription was. (A comparison
+ * with the last number delivered would not do: steps over gaps, each less than half the number
+ * space, may together go round it.) */
+static void require_next(const struct watched *w, uint32_t id, uint32_t sequence)
+{
+    if (w->last_id == id && w->last_sequence)
+        require(sequence == (w->last_sequence == UINT32_MAX ? 1 : w->last_sequence + 1));
+}
+
 static void on_data_change(void *user_data, const uarc_data_change *c)
 {
     (void)user_data;
     struct watched *w = watched_of(c->subscription);
     require(c->sequence_number != 0);
     require(c->node && c->value && c->item == 1);
-    /* in the message after the last one delivered */
-    if (w->last_id == c->subscription_id && w->last_sequence)
-        require((int32_t)(c->sequence_number - w->last_sequence) > 0);
+    require_next(w, c->subscription_id, c->sequence_number);
 }
 
 static void on_message_delivered(void *user_data, uarc_subscription *s, uint32_t sequence)
@@ -303,8 +311,7 @@ static void on_message_delivered(void *user_data, uarc_subscription *s, uint32_t
     (void)user_data;
     struct watched *w = watched_of(s);
     uint32_t id = uarc_subscription_id(s);
-    if (w->last_id == id && w->last_sequence)
-        require((int32_t)(sequence - w->last_sequence) > 0);
+    require_next(w, id, sequence);
     w->last_id = id;
     w->last_sequence = sequence;
     if (uarc_subscription_ack(s, sequence) == UARC_Good)
@@ -322,9 +329,16 @@ static void on_gap(void *user_data, uarc_subscription *s, uint32_t from, uint32_
                    uarc_status reason)
 {
     (void)user_data;
-    watched_of(s);
+    struct watched *w = watched_of(s);
     require(from != 0 && uarc_status_is_bad(reason));
     trace("gap %u..%u %s", from, to, uarc_status_name(reason));
+    if (!to)
+        return; /* the subscription is lost and made again (told next) */
+    require((uint32_t)(to - from) < 0x80000000u); /* a range forward from `from` */
+    uint32_t id = uarc_subscription_id(s);
+    require_next(w, id, from);
+    w->last_id = id;
+    w->last_sequence = to;
 }
 
 static void on_subscription_state(void *user_data, uarc_subscription *s,
