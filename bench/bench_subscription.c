@@ -15,7 +15,7 @@
  *   bench_subscription memory N [string]     byte mode: RSS growth per monitored item with N
  *                      items of one subscription created on the server (ns=1;i=k node ids, or
  *                      ns=1;s=Variable000k), then again once every item has had one value.
- *   bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS [GATHER_MS]]   against a real
+ *   bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS [GATHER]]   against a real
  *                      server: bench/e2e_library.c.
  *   bench_subscription e2e-tool UARC URL ITEMS SECONDS [INTERVAL_MS]   the same for one session
  *                      of `UARC monitor URL <ITEMS nodes> --json`, its lines read from a pipe: the
@@ -598,7 +598,7 @@ int main(int argc, char **argv)
         return memory((uint32_t)atol(argv[2]), argc >= 4 && strcmp(argv[3], "string") == 0);
     if (argc >= 6 && strcmp(argv[1], "e2e") == 0)
         return end_to_end(argv[2], (size_t)atol(argv[3]), (size_t)atol(argv[4]), atof(argv[5]),
-                          argc >= 7 ? atof(argv[6]) : 100, argc >= 8 ? atoi(argv[7]) : 0);
+                          argc >= 7 ? atof(argv[6]) : 100, argc >= 8 ? argv[7] : "auto");
     if (argc >= 6 && strcmp(argv[1], "e2e-tool") == 0)
         return end_to_end_tool(argv[2], argv[3], (uint32_t)atol(argv[4]), atof(argv[5]),
                                argc >= 7 ? atof(argv[6]) : 100);
@@ -608,7 +608,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "usage: bench_subscription ceiling [MESSAGES]\n"
                     "       bench_subscription memory N [string]\n"
                     "       bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS "
-                    "[GATHER_MS]]\n"
+                    "[auto|off|GATHER_MS]]\n"
                     "       bench_subscription e2e-tool UARC URL ITEMS SECONDS [INTERVAL_MS]\n"
                     "       bench_subscription pipe UARC LINES [ITEMS]\n");
     return 2;

@@ -24,7 +24,8 @@ typedef struct e2e {
 /* The latency below which a share `q` of the samples lies, in milliseconds. */
 double e2e_latency_quantile(const e2e *run, double q);
 
+/* GATHER: "auto", "off" or milliseconds (e2e_library.c) */
 int end_to_end(const char *url, size_t sessions, size_t items, double seconds, double interval,
-               int gather_ms);
+               const char *gather);
 
 #endif

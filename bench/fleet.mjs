@@ -234,8 +234,9 @@ async function runPhase({ uarcBin, fleetBin, n, seconds, subscribed, gather, all
   }
 }
 
-// The gathering window of the third phase (uarc listen --gather, uarc_reverse_hub_config.gather_ms).
-const FLEET_GATHER_MS = 50;
+// The third phase's gathering (uarc listen --gather, uarc_reverse_hub_config.gather_ms): off,
+// against the tool's default (automatic).
+const FLEET_GATHER = "off";
 
 function phaseName(r) {
   return r.subscribed ? `10 items/server, 1 Hz${r.gather ? `, \`--gather ${r.gather}\`` : ""}` : "idle";
@@ -254,9 +255,10 @@ export async function benchFleet({ build, sizes, seconds, subscriptions, log, ra
     for (const n of sizes) {
       const allow = path.join(tmp, `allow-${n}.txt`);
       fs.writeFileSync(allow, Array.from({ length: n }, (_, i) => `urn:fleetsim:${i}\n`).join(""));
-      // subscribed twice: as the tool runs by default, and gathering (--gather)
+      // subscribed twice: as the tool runs by default (gathering automatically), and without
+      // gathering (--gather off)
       const phases = [{ subscribed: false, gather: 0 }, ...(subscriptions
-        ? [{ subscribed: true, gather: 0 }, { subscribed: true, gather: FLEET_GATHER_MS }] : [])];
+        ? [{ subscribed: true, gather: 0 }, { subscribed: true, gather: FLEET_GATHER }] : [])];
       for (const { subscribed, gather } of phases) {
         log(`  fleet: ${n} servers, ${phaseName({ subscribed, gather })}`);
         let row;
@@ -292,8 +294,10 @@ export function fleetTable(rows, seconds, stamp) {
     "from fleetsim's counters; gaps from uarc's events. All up: idle, the N-th `read` event; " +
     `subscribed, fleetsim seeing every server with a monitored item (200 ms steps). CPU over ${seconds} s ` +
     "in % of one core, from /proc/PID/stat; RSS from /proc/PID/status; lost sessions: connections " +
-    "fleetsim saw closed in that window. `--gather 50`: the same, the tool leaving the servers' " +
-    "sockets unread until 50 ms after each wake-up with events. One run per row; other work on " +
+    "fleetsim saw closed in that window. The tool gathers by default (automatic: after a wake-up " +
+    "with events it leaves the servers' sockets unread for 1/20 of the publishing interval, 50 ms " +
+    "here, unless a server waits for an answer other than Publish); `--gather off`: the same " +
+    "without gathering. One run per row; other work on " +
     "the machine shows in it.",
     "",
     "| N | phase | all up, s | uarc RSS, MiB | RSS / N, KiB | (RSS − before) / N, KiB | uarc CPU % | fleetsim CPU % | values delivered / changes, per s | lost sessions | held (up ≤ 30 s; idle: RSS/N ≤ 32 KiB, CPU ≤ 5 %; subscribed: delivered = changes ± 5 %, no gap) |",

@@ -386,9 +386,11 @@ async function benchCeiling(results) {
 // ---- 7: end to end against the node-opcua server -------------------------------------------------
 
 const E2E_INTERVAL = 1000, E2E_SECONDS = 4, TOOL = "uarc monitor --json";
-// uarc's clients again, gathering as `uarc_reverse_hub_config.gather_ms` does (sessions > 1 only:
-// one session's messages do not come spread out)
-const E2E_GATHER_MS = [20, 50], GATHERED = E2E_GATHER_MS.map((ms) => `uarc, gather_ms ${ms}`);
+// uarc's clients gather by default as the hub does (uarc_reverse_hub_config.gather_ms 0:
+// automatic); run again with each of these settings, labelled (sessions > 1 only: one session's
+// messages do not come spread out)
+const E2E_GATHER = [["off", "gathering off (every wake-up handled at once: UARC_REVERSE_HUB_GATHER_OFF)"]];
+const GATHERED = E2E_GATHER.map(([arg]) => `uarc, gather ${arg}`);
 const E2E_CONFIGS = [{ sessions: 1, items: 10000 }, { sessions: 100, items: 100 }];
 
 function runJson(cmd, args) {
@@ -415,9 +417,9 @@ async function benchE2e(results) {
   const clients = {
     uarc: (c) => runJson(exe("bench_subscription"), ["e2e", url, String(c.sessions),
       String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]),
-    ...Object.fromEntries(E2E_GATHER_MS.map((ms, i) => [GATHERED[i], (c) =>
+    ...Object.fromEntries(E2E_GATHER.map(([arg], i) => [GATHERED[i], (c) =>
       runJson(exe("bench_subscription"), ["e2e", url, String(c.sessions), String(c.items),
-        String(E2E_SECONDS), String(E2E_INTERVAL), String(ms)])])),
+        String(E2E_SECONDS), String(E2E_INTERVAL), arg])])),
     "node-opcua": (c) => runJson(process.execPath, [path.join(ROOT, "bench/sub_node.mjs"), url,
       String(c.sessions), String(c.items), String(E2E_SECONDS), String(E2E_INTERVAL)]),
   };
@@ -622,13 +624,11 @@ function table(results) {
       const m = (who, k) => median((r.samples[who] ?? []).map((x) => x[k]));
       const u = m("uarc", "cpu_s_per_million");
       const name = `${r.sessions} × ${fk(r.items)}`;
-      out.push(`| ${name} | uarc | ${fk(m("uarc", "per_s"))} | ${f(u, 3)} | ${f(m("uarc", "p50_ms"), 1)} | ` +
+      out.push(`| ${name} | uarc (default: automatic gathering) | ${fk(m("uarc", "per_s"))} | ${f(u, 3)} | ${f(m("uarc", "p50_ms"), 1)} | ` +
         `${f(m("uarc", "p99_ms"), 1)} | — | | |`);
       const gathered = GATHERED.filter((who) => r.samples[who]?.length);
       for (const who of gathered)
-        out.push(`| ${name} | ${who} (each wake-up with data followed by a ` +
-          `${E2E_GATHER_MS[GATHERED.indexOf(who)]} ms ` +
-          `pause) | ${fk(m(who, "per_s"))} | ${f(m(who, "cpu_s_per_million"), 3)} | ` +
+        out.push(`| ${name} | uarc, ${E2E_GATHER[GATHERED.indexOf(who)][1]} | ${fk(m(who, "per_s"))} | ${f(m(who, "cpu_s_per_million"), 3)} | ` +
           `${f(m(who, "p50_ms"), 1)} | ${f(m(who, "p99_ms"), 1)} | — | | |`);
       if (r.samples[TOOL]?.length)
         out.push(`| ${name} | \`${TOOL}\` (the tool; latency to the JSON line read from its pipe) | ` +
@@ -767,7 +767,7 @@ function markdown(m, body, checks) {
     "changes delivered to the callback per second of the thread's CPU time.",
     "- 9: bench/server.mjs --variables 10000 (node-opcua; every read of ns=1;s=Vk is a new value " +
     "stamped with the time of the sample). uarc: bench_subscription e2e, all sessions in one thread " +
-    "(event-loop API: one epoll set and a deadline heap, woken per client by `uarc_client_set_wake_callback`, as the reverse hub does; the loop sleeps until the next deadline or the end of the window); `uarc, gather_ms N`: the same loop, which after a wait that brought events pauses until " + E2E_GATHER_MS.join(" or ") + " ms after it before the next, as the hub does with that option (`uarc listen --gather`); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
+    "(event-loop API: one epoll set and a deadline heap, woken per client by `uarc_client_set_wake_callback`, as the reverse hub does; the loop sleeps until the next deadline or the end of the window); by default it gathers as the hub does (`uarc_reverse_hub_config.gather_ms` 0, automatic): after a wait that brought events the next pauses until the smallest `uarc_client_gather_ms()` of the clients after it, here 50 ms (1/20 of the 1 s publishing interval), none while a client waits for an answer other than Publish; `uarc, gathering off`: the same loop without pauses (`uarc listen --gather off`); node-opcua: bench/sub_node.mjs, `ClientSubscription` and " +
     "`ClientMonitoredItemGroup`; open62541: bench/sub62541.c, its 1.5.7 client, one thread per " +
     "session in `UA_Client_run_iterate` (waits of up to 1 s, shorter when its own timers are due), items created in batches of 500. CPU: the client process's whole CPU time over the window; latency: " +
     "source timestamp to the data callback, in all three clients on the same items (0, 16, 32, ... " +

@@ -456,6 +456,16 @@ UARC_API short uarc_client_poll_events(const uarc_client *client);
 /* Milliseconds until the client has something to do by itself (a timeout, a renewal, a
  * keep-alive); -1 when nothing. In byte mode counted from the last time the application gave. */
 UARC_API int uarc_client_timeout_ms(const uarc_client *client);
+/*
+ * Gathering: how many milliseconds the client's incoming data may wait unread after a wake-up
+ * without anyone noticing, for an event loop over many clients that wants fewer wake-ups (it
+ * leaves the sockets unread for the smallest of its clients' answers; uarc_reverse_hub does).
+ * -1: nothing is expected (no subscription, no request in flight, or disconnected). 0: none (a
+ * handshake, a request other than Publish, output not yet written, a message partly read, or a
+ * subscription being made or recovered). Else 1/20 of the shortest publishing interval of its subscriptions, at most 50:
+ * the server already holds a change for up to a whole interval before it publishes it.
+ */
+UARC_API int uarc_client_gather_ms(const uarc_client *client);
 /* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
  * -1: no limit). Returns Good, or the status the connection ended with. */
 UARC_API uarc_status uarc_client_process(uarc_client *client, int timeout_ms);

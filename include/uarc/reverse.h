@@ -156,23 +156,34 @@ typedef struct uarc_reverse_hub_config {
     uint32_t backoff_max_ms;
     bool backoff_disable;
     /* Gathering: after a wait that ended with socket events, the hub leaves its sockets unread
-     * until gather_ms after that wake-up, then handles all that arrived meanwhile in one round.
-     * A fleet whose messages come spread out then wakes the thread about once per gather_ms
-     * instead of once per message (each wake-up costs a context switch and an epoll_wait in the
-     * kernel), and each message from a server (a notification, or a response: the
-     * subscriptions of a server that just connected are made that much slower) may wait up to
-     * gather_ms longer. For gather_ms after a round that moved a server's handshake on (HEL to
-     * ActivateSession, or its GetEndpoints) the hub does not pause, so that the handshake's next
-     * steps and a connect storm are not slowed; a server that connects and then stays silent
-     * holds gathering off no longer than that. A due deadline ends the
-     * pause (served, as always, up to 20 ms late), and a round that took a full batch of events
-     * (256) is followed by the next without a pause. The hub pauses in the waits it does itself
-     * (uarc_reverse_hub_process() with a timeout other than 0, never longer than that timeout, and
-     * uarc_reverse_hub_wait()); an event loop that calls uarc_reverse_hub_process(hub, 0) pauses by
-     * leaving the hub's descriptors out of its wait for uarc_reverse_hub_gather_ms(). 0: off (the
-     * default). At most 1000: larger values count as 1000. */
+     * for a while after that wake-up, then handles all that arrived meanwhile in one round. A
+     * fleet whose messages come spread out then wakes the thread once per window instead of
+     * once per message (each wake-up costs a context switch and an epoll_wait in the kernel),
+     * and each message from a server may wait up to the window longer.
+     *   0 (the default): automatic. The window is the smallest uarc_client_gather_ms() of the
+     *     servers in session: 1/20 of the shortest publishing interval, at most 50 ms (a fleet
+     *     publishing every second: 50 ms; every 100 ms: 5 ms); none while any of them waits for
+     *     the answer to a request other than Publish or has a subscription being made or
+     *     recovered, and none while no server in session has a subscription.
+     *   UARC_REVERSE_HUB_GATHER_OFF: never.
+     *   Other values: a fixed window of gather_ms, for every message (also the responses that
+     *     make a new server's subscriptions, which come that much slower); at most 1000, larger
+     *     values count as 1000.
+     * For the window after a round that moved a server's handshake on (HEL to ActivateSession,
+     * or its GetEndpoints) the hub does not pause, so that the handshake's next steps and a
+     * connect storm are not slowed; a server that connects and then stays silent holds
+     * gathering off no longer than that. A due deadline ends the pause (served, as always, up
+     * to 20 ms late), and a round that took a full batch of events (256) is followed by the next
+     * without a pause. The hub pauses in the waits it does itself (uarc_reverse_hub_process()
+     * with a timeout other than 0, never longer than that timeout, and
+     * uarc_reverse_hub_wait()); an event loop that calls uarc_reverse_hub_process(hub, 0)
+     * pauses by leaving the hub's descriptors out of its wait for
+     * uarc_reverse_hub_gather_ms(). */
     uint32_t gather_ms;
 } uarc_reverse_hub_config;
+
+/* uarc_reverse_hub_config.gather_ms: no gathering. */
+#define UARC_REVERSE_HUB_GATHER_OFF UINT32_MAX
 
 /* Creates a hub; NULL when out of memory or without a listener. */
 UARC_API uarc_reverse_hub *uarc_reverse_hub_new(const uarc_reverse_hub_config *config);
@@ -200,8 +211,8 @@ UARC_API int uarc_reverse_hub_timeout_ms(const uarc_reverse_hub *hub);
 /* Gathering (uarc_reverse_hub_config.gather_ms): how many milliseconds an event loop leaves the
  * hub's descriptor (or those of uarc_reverse_hub_poll_fds()) out of its wait before it polls it
  * again, still waiting on its own descriptors and no longer than uarc_reverse_hub_timeout_ms();
- * 0: poll it now (gathering off, the last wait brought no events, it moved a handshake on, or a
- * client was called from outside since). */
+ * 0: poll it now (gathering off or no window now, the last wait brought no events, it moved a
+ * handshake on, or a client was called from outside since). */
 UARC_API int uarc_reverse_hub_gather_ms(const uarc_reverse_hub *hub);
 
 /*

@@ -36,6 +36,9 @@ typedef struct uarc__client_hooks {
     void (*tick)(void *user_data, int64_t now_ms);
     /* uarc_client_delete(): the module frees itself (after the connection_lost call). */
     void (*destroy)(void *user_data);
+    /* How long the module's incoming data may wait unread (uarc_client_gather_ms()), asked
+     * only while no request but Publish is in flight: -1 it expects nothing, 0 not at all. */
+    int (*gather_ms)(void *user_data);
     void *user_data;
 } uarc__client_hooks;
 

@@ -172,6 +172,22 @@ UARC_API short uarc_client_poll_events(const uarc_client *c)
     return (short)(POLLIN | (c->channel && uarc__channel_output(c->channel, &data) ? POLLOUT : 0));
 }
 
+UARC_API int uarc_client_gather_ms(const uarc_client *c)
+{
+    if (c->state == UARC_CLIENT_DISCONNECTED)
+        return -1;
+    if (c->state != UARC_CLIENT_SESSION_ACTIVE && c->state != UARC_CLIENT_CHANNEL_OPEN)
+        return 0; /* a handshake goes on */
+    if (uarc_client_poll_events(c) & POLLOUT || (c->channel && uarc__channel_mid_message(c->channel)))
+        return 0; /* output not yet written, or a message half read */
+    for (size_t i = 0; i < c->pending_count; i++)
+        if (c->pending[i].response_type != UARC_T(PublishResponse))
+            return 0; /* an answer someone waits for */
+    if (!c->hooks.gather_ms)
+        return c->pending_count ? 0 : -1;
+    return c->hooks.gather_ms(c->hooks.user_data);
+}
+
 /* Bytes the transport received, in either mode. `own` is `data` when the channel may work on
  * them in place (the socket's read buffer), NULL when they are the application's. */
 void uarc__client_receive(uarc_client *c, uint8_t *own, const uint8_t *data, size_t length)

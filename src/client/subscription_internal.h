@@ -259,6 +259,9 @@ void uarc__sub_send_republish(uarc_subscription *s);
  * has it, else reports the numbers it no longer has as a gap. */
 void uarc__sub_drain(uarc_subscription *s);
 void uarc__sub_refill(manager *m);
+/* The client hook behind uarc_client_gather_ms(): -1 without subscriptions, 0 while one is not
+ * steadily publishing, else a share of the shortest publishing interval. */
+int uarc__sub_gather_ms(void *user_data);
 
 /* subscription_recover.c */
 void uarc__sub_caught_up(uarc_subscription *s);

@@ -101,6 +101,31 @@ static uint32_t publish_timeout(const manager *m)
     return t > 3600000 ? 3600000 : (uint32_t)t;
 }
 
+/* Gathering (uarc_client_gather_ms()): a message may wait unread for this share of the shortest
+ * publishing interval, and never longer than GATHER_MAX_MS. The server holds a change for up to
+ * a whole interval before it publishes it; a twentieth more is within that jitter. */
+#define GATHER_SHARE  20
+#define GATHER_MAX_MS 50
+
+int uarc__sub_gather_ms(void *user_data)
+{
+    const manager *m = user_data;
+    double shortest = -1;
+    for (size_t i = 0; i < m->sub_count; i++) {
+        const uarc_subscription *s = m->subs[i];
+        if (s->deleted)
+            continue;
+        if (s->phase != PHASE_LIVE || !s->id || s->held_count || s->republishing)
+            return 0; /* being made, recovered, or waiting for a hole to be filled */
+        if (shortest < 0 || s->revised_interval < shortest)
+            shortest = s->revised_interval;
+    }
+    if (shortest < 0)
+        return -1;
+    double ms = shortest / GATHER_SHARE;
+    return ms >= GATHER_MAX_MS ? GATHER_MAX_MS : (int)ms;
+}
+
 /* A plain scalar of up to 8 bytes: kept in the item's own fields. */
 static bool scalar_kept_inline(const uarc_variant *v)
 {

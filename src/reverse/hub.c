@@ -267,6 +267,7 @@ static hub_server *add_server(uarc_reverse_hub *hub, uarc_reverse_connection *c)
     uarc_reverse_connection_init(&s->spare);
     uarc__heap_node_init(&s->timer);
     s->touched_at = UARC__HEAP_ABSENT;
+    s->gather = -1;
     for (int k = 0; k < 3; k++)
         s->watches[k] = (hub_watch){.kind = (uint8_t)(HUB_WATCH_CLIENT + k), .fd = -1, .server = s};
     s->hub = hub;

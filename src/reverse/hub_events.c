@@ -176,6 +176,7 @@ void uarc__hub_sync(uarc_reverse_hub *hub, hub_server *s, int64_t now)
         else
             hub->handshakes--;
     }
+    uarc__hub_gather_note(hub, s);
 }
 
 void uarc__hub_forget(uarc_reverse_hub *hub, hub_server *s)
@@ -190,6 +191,7 @@ void uarc__hub_forget(uarc_reverse_hub *hub, hub_server *s)
     if (s->handshaking)
         hub->handshakes--;
     s->handshaking = false;
+    uarc__hub_gather_forget(hub, s);
 }
 
 void uarc__hub_sync_listener(uarc_reverse_hub *hub)

@@ -9,6 +9,9 @@
 #include "uarc/reverse.h"
 #include "reverse/hub_timers.h"
 
+/* The most uarc_client_gather_ms() says (larger answers count as this). */
+#define HUB_AUTO_GATHER_MAX_MS 50
+
 enum hub_watch_kind { HUB_WATCH_LISTENER, HUB_WATCH_CLIENT, HUB_WATCH_PROBE, HUB_WATCH_SPARE };
 
 /* A descriptor in the hub's epoll set; the epoll data points at it. */
@@ -32,6 +35,7 @@ typedef struct hub_server {
     bool became_inactive; /* likewise */
     bool reopened;        /* a socket ended: its descriptor number may come back for another */
     bool handshaking;     /* counted in hub->handshakes */
+    int gather;           /* its client's uarc_client_gather_ms() as counted by the hub; -1 not */
     size_t touched_at;    /* index in hub->touched, UARC__HEAP_ABSENT when not there */
     uarc_status end_status;
     uarc_reverse_connection spare; /* a newer socket from this server, kept while in session */
@@ -97,6 +101,8 @@ struct uarc_reverse_hub {
     /* the last round that touched a server still connecting (-1: none): no gathering pause
      * for gather_ms after it */
     int64_t handshake_moved_at;
+    /* automatic gathering: servers in session by what their client tolerates (0 ms..max) */
+    size_t gather_counts[HUB_AUTO_GATHER_MAX_MS + 1];
 };
 
 /* hub_certificate.c: gives a client configured with generate_certificate (secured, no
@@ -133,6 +139,10 @@ void uarc__hub_on_wake(void *user_data, uarc_client *client);
 size_t uarc__reverse_hub_clients_run(const uarc_reverse_hub *hub);
 /* hub_gather.c: gather_ms capped, no window or hold yet, pauses taken by sleeping. */
 void uarc__hub_gather_init(uarc_reverse_hub *hub);
+/* Counts what the server's client tolerates now (automatic gathering; from uarc__hub_sync). */
+void uarc__hub_gather_note(uarc_reverse_hub *hub, hub_server *s);
+/* The server no longer counts (from uarc__hub_forget). */
+void uarc__hub_gather_forget(uarc_reverse_hub *hub, hub_server *s);
 /* The pause of a wait the hub does itself (uarc_reverse_hub_gather_ms()), within the wait the
  * caller allows and the hub's own deadlines (both already in `wait`); what is left of `wait`
  * goes to epoll_wait. False when a signal cut the pause short: then nothing more is waited for. */

@@ -508,7 +508,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
                                                     .backoff = on_backoff,
                                                     .user_data = &st},
                                       .max_handshakes = (uint32_t)a->max_handshakes,
-                                      .gather_ms = (uint32_t)a->gather};
+                                      .gather_ms = a->gather};
         client_config_from_args(&ho.client, a->common.user, a->common.password,
                                 a->common.allow_unencrypted, 0, a->common.verbose);
         ho.client.connect_timeout_ms = (uint32_t)a->connect_timeout;
@@ -565,7 +565,7 @@ static int serve(uarc_listener *listener, const listen_args *a, listen_state *s,
             if (wait < 0 || left < wait)
                 wait = left;
         }
-        /* --gather: the hub's descriptor is left out for a while after a wake-up with data (a
+        /* gathering: the hub's descriptor is left out for a while after a wake-up with data (a
          * deadline due sooner still ends the wait sooner) */
         int gather = st.hub ? uarc_reverse_hub_gather_ms(st.hub) : 0;
         if (gather > 0 && (wait < 0 || gather < wait))

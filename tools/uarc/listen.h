@@ -35,7 +35,8 @@ typedef struct listen_args {
     unsigned long connect_timeout, request_timeout, keepalive;
     unsigned long memory_budget_mib; /* 0: the hub's default */
     unsigned long max_handshakes;    /* 0: the hub's default */
-    unsigned long gather;            /* ms: uarc_reverse_hub_config.gather_ms */
+    uint32_t gather;                 /* uarc_reverse_hub_config.gather_ms (0: automatic) */
+    bool gather_given;
     bool reuse_port;
     mqtt_args mqtt; /* --mqtt: --monitor data to a broker */
 } listen_args;

@@ -20,7 +20,7 @@ static const char listen_help[] =
     "                   [--events NODEID [--select FIELD]... [--of-type NODEID]]\n"
     "                   [--connect-timeout MS] [--request-timeout MS] [--keepalive MS]\n"
     "                   [--memory-budget MIB] [--reuse-port] [--max-handshakes N]\n"
-    "                   [--gather MS]\n"
+    "                   [--gather auto|off|MS]\n"
     "                   [--mqtt mqtt://HOST[:PORT] [--mqtt-topic-prefix P] [--mqtt-qos 0|1]\n"
     "                    [--mqtt-client-id ID] [--mqtt-user U --mqtt-password-file F]\n"
     "                    [--mqtt-tls CAFILE] [--mqtt-backlog BYTES]]\n"
@@ -87,12 +87,13 @@ static const char listen_help[] =
     "                       BadTcpNotEnoughResources, and the others go on\n"
     "  --max-handshakes N   servers connecting at once (HEL to session; default 64); the\n"
     "                       others wait, in their order, until one is done\n"
-    "  --gather MS          after a wake-up with socket events, leave the servers' sockets\n"
-    "                       unread until MS after it (due deadlines still run), then handle\n"
-    "                       all that came meanwhile in one go: fewer wake-ups for many servers;\n"
-    "                       each server message may wait up to MS longer; no pause for MS\n"
-    "                       after a handshake step, so connect storms are not slowed (at most\n"
-    "                       1000; default 0)\n"
+    "  --gather auto|off|MS after a wake-up with socket events, leave the servers' sockets\n"
+    "                       unread for a while (due deadlines still run), then handle all\n"
+    "                       that came meanwhile in one go: fewer wake-ups for many servers.\n"
+    "                       auto (default): 1/20 of the shortest publishing interval, at most\n"
+    "                       50 ms, and none while a server waits for an answer other than\n"
+    "                       Publish; MS: always MS (at most 1000; 0 is off); no pause after\n"
+    "                       a handshake step, so connect storms are not slowed\n"
     "  --user NAME          session identity (default anonymous); --password-file FILE holds the\n"
     "                       password; --allow-unencrypted-password permits it on a None "
     "channel\n" SECURITY_HELP
@@ -325,8 +326,19 @@ static bool on_listen_arg(void *ctx, int id, const char *value)
         return positive_arg("--memory-budget", value, 1024 * 1024, &a->memory_budget_mib);
     case OPT_MAX_HANDSHAKES:
         return positive_arg("--max-handshakes", value, 1000000, &a->max_handshakes);
-    case OPT_GATHER:
-        return args_uint("listen", "--gather", value, 1000, &a->gather);
+    case OPT_GATHER: {
+        a->gather_given = true;
+        unsigned long ms = 0;
+        if (!strcmp(value, "auto"))
+            a->gather = 0;
+        else if (!strcmp(value, "off"))
+            a->gather = UARC_REVERSE_HUB_GATHER_OFF;
+        else if (!args_uint("listen", "--gather", value, 1000, &ms))
+            return false;
+        else
+            a->gather = ms ? (uint32_t)ms : UARC_REVERSE_HUB_GATHER_OFF;
+        return true;
+    }
     case OPT_REUSE_PORT:
         a->reuse_port = true;
         return true;
@@ -359,7 +371,7 @@ int listen_args_read(int argc, char **argv, listen_args *a)
     if (a->accept_only &&
         (a->op_count || a->stay || a->common.user || a->common.security.user_certificate ||
          a->connect_timeout || a->request_timeout || a->keepalive || a->memory_budget_mib ||
-         a->max_handshakes || a->gather)) {
+         a->max_handshakes || a->gather_given)) {
         fprintf(stderr, "uarc listen: --accept-only opens no session, so --read, --browse, "
                         "--user, --stay, --connect-timeout, --request-timeout, --keepalive, "
                         "--memory-budget, --max-handshakes and --gather do not apply\n");
