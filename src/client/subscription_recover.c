@@ -299,8 +299,12 @@ manager *uarc__sub_manager(uarc_client *client)
     m->cap = DEFAULT_PUBLISH_CAP;
     m->spare = DEFAULT_PUBLISH_SPARE;
     m->retry_at = -1;
-    uarc__client_hooks hooks = {on_session_active, on_connection_lost, on_next_deadline,
-                                on_tick,           on_destroy,         uarc__sub_gather_ms,
+    uarc__client_hooks hooks = {on_session_active,
+                                on_connection_lost,
+                                on_next_deadline,
+                                on_tick,
+                                on_destroy,
+                                uarc__sub_gather_ms,
                                 m};
     uarc__client_set_hooks(client, &hooks);
     return m;
