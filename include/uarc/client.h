@@ -462,8 +462,9 @@ UARC_API int uarc_client_timeout_ms(const uarc_client *client);
  * leaves the sockets unread for the smallest of its clients' answers; uarc_reverse_hub does).
  * -1: nothing is expected (no subscription, no request in flight, or disconnected). 0: none (a
  * handshake, a request other than Publish, output not yet written, a message partly read, or a
- * subscription being made or recovered). Else 1/20 of the shortest publishing interval of its subscriptions, at most 50:
- * the server already holds a change for up to a whole interval before it publishes it.
+ * subscription being made or recovered). Else 1/20 of the shortest publishing interval of its
+ * subscriptions, at most 50: the server already holds a change for up to a whole interval before it
+ * publishes it.
  */
 UARC_API int uarc_client_gather_ms(const uarc_client *client);
 /* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
