@@ -1,7 +1,9 @@
 /*
  * The hub's gathering (uarc_reverse_hub_config.gather_ms): after a round with socket events the
- * next wait pauses until gather_ms after that wake-up, and what arrived meanwhile is one round;
- * not for gather_ms after a round that moved a handshake on. The pauses are the test's own
+ * next wait pauses until the window after that wake-up, and what arrived meanwhile is one round;
+ * not for the window after a round that moved a handshake on. The window is gather_ms, or by
+ * default what every server in session tolerates (uarc_client_gather_ms(), which the test's
+ * servers' clients answer through a module hook of their own). The pauses are the test's own
  * (uarc__reverse_hub_set_nap): nothing sleeps, and what the test does during a pause is what
  * arrives during it. The events are servers closing their sockets (their channels were open: no
  * handshake is going on).
@@ -16,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "client/client_internal.h"
 #include "fake_server.h"
 #include "hub_peer.h"
 #include "reverse/hub_internal.h"
@@ -57,20 +60,33 @@ static bool record_pause(void *context, int ms)
     return !g->interrupt;
 }
 
-static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
-                         bool restored, bool resumed)
-{
-    (void)client, (void)server_uri, (void)restored, (void)resumed;
-    (*(int *)user_data)++;
-}
-
 typedef struct hub_fixture {
     uarc_listener *listener;
     uarc_reverse_hub *hub;
     int fd[SERVERS]; /* -1: closed */
     int connected;
+    int tolerance[SERVERS]; /* what each server's client says to uarc_client_gather_ms() */
     gathering g;
 } hub_fixture;
+
+static int tolerates(void *user_data)
+{
+    return *(int *)user_data;
+}
+
+/* Counts the connection; the fixture's servers (urn:gatheredN) answer tolerance[N]. */
+static void on_connected(void *user_data, uarc_client *client, const char *server_uri,
+                         bool restored, bool resumed)
+{
+    (void)restored, (void)resumed;
+    hub_fixture *f = user_data;
+    f->connected++;
+    unsigned i;
+    if (sscanf(server_uri, "urn:gathered%u", &i) == 1 && i < SERVERS)
+        uarc__client_set_hooks(client,
+                               &(uarc__client_hooks){.gather_ms = tolerates,
+                                                     .user_data = &f->tolerance[i]});
+}
 
 /* Rounds without waiting until `fd` has bytes to read (5 s at most). */
 static void run_until_readable(hub_fixture *f, int fd)
@@ -113,10 +129,13 @@ static void open_channel(hub_fixture *f, int fd)
     settle(f->hub);
 }
 
-/* SERVERS servers with their channel open (no session), the test's pauses in the hub. */
-static void open_fixture(hub_fixture *f, uint32_t gather_ms)
+/* SERVERS servers with their channel open (no session), their clients tolerating `tolerance`
+ * (NULL: -1, nothing expected), the test's pauses in the hub. */
+static void open_fixture_with(hub_fixture *f, uint32_t gather_ms, const int *tolerance)
 {
     memset(f, 0, sizeof *f);
+    for (int i = 0; i < SERVERS; i++)
+        f->tolerance[i] = tolerance ? tolerance[i] : -1;
     uarc_listener_config lo = {.policy = accept_any,
                                .bind_addresses = (const char *[]){"127.0.0.1"},
                                .bind_address_count = 1};
@@ -125,7 +144,7 @@ static void open_fixture(hub_fixture *f, uint32_t gather_ms)
     uarc_reverse_hub_config ho = {
         .listener = f->listener,
         .client = {.no_session = true},
-        .callbacks = {.connected = on_connected, .user_data = &f->connected},
+        .callbacks = {.connected = on_connected, .user_data = f},
         .gather_ms = gather_ms};
     f->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(f->hub);
@@ -142,6 +161,11 @@ static void open_fixture(hub_fixture *f, uint32_t gather_ms)
      * here rather than waited out */
     f->hub->woke_at = f->hub->handshake_moved_at = -1;
     f->g = (gathering){.hub = f->hub};
+}
+
+static void open_fixture(hub_fixture *f, uint32_t gather_ms)
+{
+    open_fixture_with(f, gather_ms, NULL);
 }
 
 /* Closes server i's socket (its client sees the end: an event for the hub). */
@@ -283,12 +307,13 @@ static void test_gathering_pause_cut_by_a_signal(void **state)
     close_fixture(&f);
 }
 
-/* gather_ms 0: no pause at all, whatever happened before. */
+/* UARC_REVERSE_HUB_GATHER_OFF: no pause at all, whatever happened before and whatever the
+ * servers tolerate. */
 static void test_no_gathering_no_pause(void **state)
 {
     (void)state;
     hub_fixture f;
-    open_fixture(&f, 0);
+    open_fixture_with(&f, UARC_REVERSE_HUB_GATHER_OFF, (int[SERVERS]){30, 30, 30, 30});
     close_server(&f, 0);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
@@ -301,6 +326,69 @@ static void test_no_gathering_no_pause(void **state)
     close_fixture(&f);
 }
 
+/* Automatic (gather_ms 0): the window is the smallest that a server in session tolerates, more
+ * than 50 counting as 50; a server that goes no longer counts; none counted, no pause. */
+static void test_automatic_window(void **state)
+{
+    (void)state;
+    hub_fixture f;
+    open_fixture_with(&f, 0, (int[SERVERS]){45, 10, -1, 80});
+    gathering *g = &f.g;
+    close_server(&f, 2); /* expected nothing: the window stays the smallest, 10 */
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    int left = uarc_reverse_hub_gather_ms(f.hub);
+    assert_true(left > 0 && left <= 10);
+
+    int one[] = {f.fd[1]}; /* the 10 goes during the pause: 45 next */
+    f.fd[1] = -1;
+    g->closing = one;
+    g->closing_count = 1;
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(g->pauses, 1);
+    assert_true(g->last_pause > 0 && g->last_pause <= 10);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    left = uarc_reverse_hub_gather_ms(f.hub);
+    assert_true(left > 10 && left <= 45);
+
+    int zero[] = {f.fd[0]}; /* then the 45: the 80 left, as 50 */
+    f.fd[0] = -1;
+    g->closing = zero;
+    g->closing_count = 1;
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(g->pauses, 2);
+    assert_true(g->last_pause > 10 && g->last_pause <= 45);
+    left = uarc_reverse_hub_gather_ms(f.hub);
+    assert_true(left > 10 && left <= 50);
+
+    int three[] = {f.fd[3]}; /* then the last one that counted: none left */
+    f.fd[3] = -1;
+    g->closing = three;
+    g->closing_count = 1;
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(g->pauses, 3);
+    assert_true(g->last_pause > 10 && g->last_pause <= 50);
+    assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
+    close_fixture(&f);
+}
+
+/* Automatic: one server in session that tolerates nothing (a request in flight) keeps every
+ * wait from pausing. */
+static void test_automatic_none_while_one_tolerates_nothing(void **state)
+{
+    (void)state;
+    hub_fixture f;
+    open_fixture_with(&f, 0, (int[SERVERS]){0, 30, 30, -1});
+    close_server(&f, 3);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
+    assert_int_equal(uarc_reverse_hub_process(f.hub, 20), UARC_Good);
+    assert_int_equal(f.g.pauses, 0);
+    assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 20);
+    close_fixture(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +396,8 @@ int main(void)
         cmocka_unit_test(test_no_pause_after_a_handshake_step),
         cmocka_unit_test(test_gathering_pause_cut_by_a_signal),
         cmocka_unit_test(test_no_gathering_no_pause),
+        cmocka_unit_test(test_automatic_window),
+        cmocka_unit_test(test_automatic_none_while_one_tolerates_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
