@@ -83,9 +83,8 @@ static void on_connected(void *user_data, uarc_client *client, const char *serve
     f->connected++;
     unsigned i;
     if (sscanf(server_uri, "urn:gathered%u", &i) == 1 && i < SERVERS)
-        uarc__client_set_hooks(client,
-                               &(uarc__client_hooks){.gather_ms = tolerates,
-                                                     .user_data = &f->tolerance[i]});
+        uarc__client_set_hooks(
+            client, &(uarc__client_hooks){.gather_ms = tolerates, .user_data = &f->tolerance[i]});
 }
 
 /* Rounds without waiting until `fd` has bytes to read (5 s at most). */
@@ -141,11 +140,10 @@ static void open_fixture_with(hub_fixture *f, uint32_t gather_ms, const int *tol
                                .bind_address_count = 1};
     f->listener = uarc_listener_new(&lo);
     assert_int_equal(uarc_listener_listen(f->listener), UARC_Good);
-    uarc_reverse_hub_config ho = {
-        .listener = f->listener,
-        .client = {.no_session = true},
-        .callbacks = {.connected = on_connected, .user_data = f},
-        .gather_ms = gather_ms};
+    uarc_reverse_hub_config ho = {.listener = f->listener,
+                                  .client = {.no_session = true},
+                                  .callbacks = {.connected = on_connected, .user_data = f},
+                                  .gather_ms = gather_ms};
     f->hub = uarc_reverse_hub_new(&ho);
     assert_non_null(f->hub);
     f->g.hub = f->hub;
