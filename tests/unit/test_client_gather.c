@@ -32,8 +32,7 @@ static void test_nothing_expected(void **state)
     byte_peer p;
     peer_new(&p, &(uarc_client_config){0});
     assert_int_equal(uarc_client_gather_ms(p.client), -1); /* not connected */
-    assert_int_equal(uarc_client_start_bytes(p.client, "opc.tcp://server:4840", p.now),
-                     UARC_Good);
+    assert_int_equal(uarc_client_start_bytes(p.client, "opc.tcp://server:4840", p.now), UARC_Good);
     assert_int_equal(uarc_client_gather_ms(p.client), 0); /* HEL out, ACK awaited */
     uarc_client_delete(p.client);
     peer_open(&p, &(uarc_client_config){.keepalive_interval_ms = 60000});
@@ -58,8 +57,8 @@ static void test_a_twentieth_of_the_interval_unless_a_request_waits(void **state
     read.nodesToReadSize = 1;
     read.nodesToRead = &node;
     uarc_status answered = UARC_BadInternalError;
-    assert_int_equal(uarc_client_send(p.client, &read, UARC_T(ReadRequest), UARC_T(ReadResponse),
-                                      0, on_response, &answered, NULL),
+    assert_int_equal(uarc_client_send(p.client, &read, UARC_T(ReadRequest), UARC_T(ReadResponse), 0,
+                                      on_response, &answered, NULL),
                      UARC_Good);
     assert_int_equal(uarc_client_gather_ms(p.client), 0);
     uint32_t rid = peer_pop_request(&p, UARC_T(ReadRequest), NULL);
