@@ -1,5 +1,5 @@
 /*
- * bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS [GATHER_MS]]: uarc's clients
+ * bench_subscription e2e URL SESSIONS ITEMS SECONDS [INTERVAL_MS [GATHER]]: uarc's clients
  * against a real server with ns=1;s=V0.. (bench/server.mjs --variables). SESSIONS clients in this
  * one thread (event-loop API, one epoll set), each a session with one subscription of ITEMS items
  * (V0..V<ITEMS-1>, sampling and publishing every INTERVAL_MS, default 100, queue 10). Once every

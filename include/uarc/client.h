@@ -461,8 +461,9 @@ UARC_API int uarc_client_timeout_ms(const uarc_client *client);
  * without anyone noticing, for an event loop over many clients that wants fewer wake-ups (it
  * leaves the sockets unread for the smallest of its clients' answers; uarc_reverse_hub does).
  * -1: nothing is expected (no subscription, no request in flight, or disconnected). 0: none (a
- * handshake, a request other than Publish, output not yet written, a message partly read, or a
- * subscription being made or recovered). Else 1/20 of the shortest publishing interval of its
+ * handshake, a request other than Publish or a renewal of the secure channel in flight, output
+ * not yet written, a message partly read, or a subscription being made or recovered; a
+ * subscription that failed and waits for nothing does not count). Else 1/20 of the shortest publishing interval of its
  * subscriptions, at most 50: the server already holds a change for up to a whole interval before it
  * publishes it.
  */

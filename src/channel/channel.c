@@ -689,9 +689,9 @@ uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *ch)
     return ch->peer.max_chunk_count;
 }
 
-bool uarc__channel_mid_message(const uarc__channel *ch)
+bool uarc__channel_awaiting(const uarc__channel *ch)
 {
-    return ch->rx_fill > 0 || ch->assembly_count > 0;
+    return ch->rx_fill > 0 || ch->assembly_count > 0 || ch->renewing;
 }
 
 const char *uarc__channel_security_policy_uri(const uarc__channel *ch)

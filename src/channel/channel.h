@@ -148,9 +148,10 @@ uint32_t uarc__channel_peer_receive_buffer_size(const uarc__channel *channel);
 uint32_t uarc__channel_peer_max_message_size(const uarc__channel *channel);
 uint32_t uarc__channel_peer_max_chunk_count(const uarc__channel *channel);
 const char *uarc__channel_security_policy_uri(const uarc__channel *channel);
-/* Part of a message has arrived, the rest not yet (a chunk cut between reads, or chunks of a
- * message that has more). */
-bool uarc__channel_mid_message(const uarc__channel *channel);
+/* The peer is to finish something now: part of a message has arrived and the rest not yet (a
+ * chunk cut between reads, or chunks of a message that has more), or the answer to the
+ * channel's renewal is awaited. */
+bool uarc__channel_awaiting(const uarc__channel *channel);
 /* The channel ended because the server sent ERR. */
 bool uarc__channel_ended_by_err(const uarc__channel *channel);
 /* Detail of the last failure ("" when none). */

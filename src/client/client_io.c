@@ -178,9 +178,10 @@ UARC_API int uarc_client_gather_ms(const uarc_client *c)
         return -1;
     if (c->state != UARC_CLIENT_SESSION_ACTIVE && c->state != UARC_CLIENT_CHANNEL_OPEN)
         return 0; /* a handshake goes on */
-    if (uarc_client_poll_events(c) & POLLOUT ||
-        (c->channel && uarc__channel_mid_message(c->channel)))
-        return 0; /* output not yet written, or a message half read */
+    const uint8_t *output;
+    if (c->channel &&
+        (uarc__channel_output(c->channel, &output) || uarc__channel_awaiting(c->channel)))
+        return 0; /* output not yet written, a message half read, or a renewal's answer */
     for (size_t i = 0; i < c->pending_count; i++)
         if (c->pending[i].response_type != UARC_T(PublishResponse))
             return 0; /* an answer someone waits for */

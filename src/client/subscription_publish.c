@@ -113,8 +113,8 @@ int uarc__sub_gather_ms(void *user_data)
     double shortest = -1;
     for (size_t i = 0; i < m->sub_count; i++) {
         const uarc_subscription *s = m->subs[i];
-        if (s->deleted)
-            continue;
+        if (s->deleted || (s->phase == PHASE_NEW && !s->inflight))
+            continue; /* gone, or failed (made again with the next session) */
         if (s->phase != PHASE_LIVE || !s->id || s->held_count || s->republishing)
             return 0; /* being made, recovered, or waiting for a hole to be filled */
         if (shortest < 0 || s->revised_interval < shortest)

@@ -99,7 +99,7 @@ struct uarc_reverse_hub {
     void *nap_context;
     int last_wait; /* the timeout of the last epoll_wait (tests) */
     /* the last round that touched a server still connecting (-1: none): no gathering pause
-     * for gather_ms after it */
+     * for the window after it */
     int64_t handshake_moved_at;
     /* automatic gathering: servers in session by what their client tolerates (0 ms..max) */
     size_t gather_counts[HUB_AUTO_GATHER_MAX_MS + 1];

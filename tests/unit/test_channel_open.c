@@ -92,10 +92,12 @@ static void test_renewal(void **state)
     uarc__channel_tick(f->ch, 3999);
     take(f);
     assert_int_equal(f->out.n, 0);
+    assert_false(uarc__channel_awaiting(f->ch));
 
     uarc__channel_tick(f->ch, 4000); /* 75 % of 4000 ms */
     take(f);
     uint32_t renew_id = check_renew(f);
+    assert_true(uarc__channel_awaiting(f->ch)); /* its answer is awaited */
     assert_int_equal(uarc__channel_next_deadline(f->ch), 4000 + 10000);
     uarc__channel_tick(f->ch, 4001); /* nothing new while the renewal is in flight */
     take(f);
@@ -112,6 +114,7 @@ static void test_renewal(void **state)
     assert_int_equal(f->rec.opened, 1); /* no second `opened` */
     assert_int_equal(uarc__channel_token_id(f->ch), TOKEN_ID + 1);
     assert_int_equal(uarc__channel_next_deadline(f->ch), 5000 + 6000);
+    assert_false(uarc__channel_awaiting(f->ch));
 
     uint32_t after = send_read(f);
     take(f);

@@ -105,6 +105,24 @@ static void test_shortest_interval_capped(void **state)
     uarc_client_delete(p.client);
 }
 
+/* A subscription the server refused waits for nothing (it is made again with the next
+ * session): it does not hold the answer at 0. */
+static void test_failed_subscription_expects_nothing(void **state)
+{
+    (void)state;
+    byte_peer p;
+    peer_open(&p, &(uarc_client_config){.keepalive_interval_ms = 60000});
+    uarc_subscription *s;
+    assert_int_equal(uarc_subscription_new(p.client, &(uarc_subscription_config){0}, &s),
+                     UARC_Good);
+    assert_int_equal(uarc_client_gather_ms(p.client), 0);
+    peer_fault(&p, peer_pop_request(&p, UARC_T(CreateSubscriptionRequest), NULL),
+               UARC_BadTooManySubscriptions);
+    assert_int_equal(uarc_subscription_state_get(s), UARC_SUBSCRIPTION_FAILED);
+    assert_int_equal(uarc_client_gather_ms(p.client), -1);
+    uarc_client_delete(p.client);
+}
+
 /* A PublishResponse that has partly arrived: 0 until the rest is there. */
 static void test_half_read_message(void **state)
 {
@@ -145,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_nothing_expected),
         cmocka_unit_test(test_a_twentieth_of_the_interval_unless_a_request_waits),
         cmocka_unit_test(test_shortest_interval_capped),
+        cmocka_unit_test(test_failed_subscription_expects_nothing),
         cmocka_unit_test(test_half_read_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
