@@ -463,9 +463,9 @@ UARC_API int uarc_client_timeout_ms(const uarc_client *client);
  * -1: nothing is expected (no subscription, no request in flight, or disconnected). 0: none (a
  * handshake, a request other than Publish or a renewal of the secure channel in flight, output
  * not yet written, a message partly read, or a subscription being made or recovered; a
- * subscription that failed and waits for nothing does not count). Else 1/20 of the shortest publishing interval of its
- * subscriptions, at most 50: the server already holds a change for up to a whole interval before it
- * publishes it.
+ * subscription that failed and waits for nothing does not count). Else 1/20 of the shortest
+ * publishing interval of its subscriptions, at most 50: the server already holds a change for up to
+ * a whole interval before it publishes it.
  */
 UARC_API int uarc_client_gather_ms(const uarc_client *client);
 /* Reads, writes and handles what is due; waits up to `timeout_ms` for the socket (0: no wait;
