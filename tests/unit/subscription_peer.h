@@ -89,16 +89,23 @@ static inline uarc_subscription_config config_for(recorder *r)
     return cfg;
 }
 
-/* Answers CreateSubscription `rid`: subscription `id` with INTERVAL_MS and KEEPALIVE. */
-static inline void answer_create(byte_peer *p, uint32_t rid, uint32_t id)
+/* Answers CreateSubscription `rid`: subscription `id` publishing every `interval` ms, with
+ * KEEPALIVE. */
+static inline void answer_create_every(byte_peer *p, uint32_t rid, uint32_t id, double interval)
 {
     uarc_CreateSubscriptionResponse r;
     uarc_init(&r, UARC_T(CreateSubscriptionResponse));
     r.subscriptionId = id;
-    r.revisedPublishingInterval = INTERVAL_MS;
+    r.revisedPublishingInterval = interval;
     r.revisedMaxKeepAliveCount = KEEPALIVE;
     r.revisedLifetimeCount = 1200;
     peer_reply(p, rid, &r, UARC_T(CreateSubscriptionResponse));
+}
+
+/* Answers CreateSubscription `rid`: subscription `id` with INTERVAL_MS and KEEPALIVE. */
+static inline void answer_create(byte_peer *p, uint32_t rid, uint32_t id)
+{
+    answer_create_every(p, rid, id, INTERVAL_MS);
 }
 
 /* Pops the CreateSubscription the client sent next and answers it (answer_create). */

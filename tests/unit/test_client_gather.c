@@ -9,15 +9,8 @@
 /* Answers the CreateSubscription the client sent next with `interval` ms. */
 static void reply_create_every(byte_peer *p, uint32_t id, double interval)
 {
-    uarc_CreateSubscriptionRequest req;
-    uint32_t rid = peer_pop_request(p, UARC_T(CreateSubscriptionRequest), &req);
-    uarc_CreateSubscriptionResponse r;
-    uarc_init(&r, UARC_T(CreateSubscriptionResponse));
-    r.subscriptionId = id;
-    r.revisedPublishingInterval = interval;
-    r.revisedMaxKeepAliveCount = KEEPALIVE;
-    r.revisedLifetimeCount = 1200;
-    peer_reply(p, rid, &r, UARC_T(CreateSubscriptionResponse));
+    answer_create_every(p, peer_pop_request(p, UARC_T(CreateSubscriptionRequest), NULL), id,
+                        interval);
 }
 
 static void on_response(void *user_data, uarc_status status, void *response)

@@ -324,6 +324,20 @@ static void test_no_gathering_no_pause(void **state)
     close_fixture(&f);
 }
 
+/* A wait in which server i closes its socket during the pause: that is its round. Returns the
+ * pauses taken so far. */
+static int pause_closing(hub_fixture *f, int i)
+{
+    static int fd;
+    fd = f->fd[i];
+    f->fd[i] = -1;
+    f->g.closing = &fd;
+    f->g.closing_count = 1;
+    assert_int_equal(uarc_reverse_hub_process(f->hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f->hub), 1);
+    return f->g.pauses;
+}
+
 /* Automatic (gather_ms 0): the window is the smallest that a server in session tolerates, more
  * than 50 counting as 50; a server that goes no longer counts; none counted, no pause. */
 static void test_automatic_window(void **state)
@@ -338,33 +352,18 @@ static void test_automatic_window(void **state)
     int left = uarc_reverse_hub_gather_ms(f.hub);
     assert_true(left > 0 && left <= 10);
 
-    int one[] = {f.fd[1]}; /* the 10 goes during the pause: 45 next */
-    f.fd[1] = -1;
-    g->closing = one;
-    g->closing_count = 1;
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(g->pauses, 1);
+    /* the 10 goes during the pause: 45 next */
+    assert_int_equal(pause_closing(&f, 1), 1);
     assert_true(g->last_pause > 0 && g->last_pause <= 10);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
     left = uarc_reverse_hub_gather_ms(f.hub);
     assert_true(left > 10 && left <= 45);
-
-    int zero[] = {f.fd[0]}; /* then the 45: the 80 left, as 50 */
-    f.fd[0] = -1;
-    g->closing = zero;
-    g->closing_count = 1;
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(g->pauses, 2);
+    /* then the 45: the 80 left, as 50 */
+    assert_int_equal(pause_closing(&f, 0), 2);
     assert_true(g->last_pause > 10 && g->last_pause <= 45);
     left = uarc_reverse_hub_gather_ms(f.hub);
     assert_true(left > 10 && left <= 50);
-
-    int three[] = {f.fd[3]}; /* then the last one that counted: none left */
-    f.fd[3] = -1;
-    g->closing = three;
-    g->closing_count = 1;
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(g->pauses, 3);
+    /* then the last one that counted: none left */
+    assert_int_equal(pause_closing(&f, 3), 3);
     assert_true(g->last_pause > 10 && g->last_pause <= 50);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
     close_fixture(&f);
