@@ -255,14 +255,27 @@ static bool swallow_response(int fd, const uarc_type *type)
     uint32_t id = type->binary_encoding_id;
     const uint8_t want[4] = {1, 0, (uint8_t)id, (uint8_t)(id >> 8)}; /* four-byte NodeId */
     int64_t end = peer_process_now_ms() + WAIT_MS;
+    ssize_t n = 0;
     while (peer_process_now_ms() < end) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         poll(&p, 1, 100);
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
         for (ssize_t i = 0; i + 4 <= n; i++)
             if (memcmp(buf + i, want, 4) == 0)
                 return recv(fd, buf, (size_t)n, MSG_DONTWAIT) == n;
     }
+    /* what was there instead, for the report: the message types of the chunks waiting */
+    fprintf(stderr, "swallow_response: no %s in the %zd bytes waiting:", type->name, n);
+    for (ssize_t at = 0; at + 28 <= n;) {
+        uint32_t size = (uint32_t)buf[at + 4] | (uint32_t)buf[at + 5] << 8 |
+                        (uint32_t)buf[at + 6] << 16 | (uint32_t)buf[at + 7] << 24;
+        fprintf(stderr, " %.3s/%u(i=%u)", (const char *)buf + at, size,
+                (unsigned)(buf[at + 26] | buf[at + 27] << 8));
+        if (size < 8)
+            break;
+        at += size;
+    }
+    fputc('\n', stderr);
     return false;
 }
 
