@@ -185,9 +185,8 @@ UARC_API int uarc_client_gather_ms(const uarc_client *c)
     for (size_t i = 0; i < c->pending_count; i++)
         if (c->pending[i].response_type != UARC_T(PublishResponse))
             return 0; /* an answer someone waits for */
-    if (!c->hooks.gather_ms)
-        return c->pending_count ? 0 : -1;
-    return c->hooks.gather_ms(c->hooks.user_data);
+    /* only the subscriptions send Publish, and they hook in first */
+    return c->hooks.gather_ms ? c->hooks.gather_ms(c->hooks.user_data) : -1;
 }
 
 /* Bytes the transport received, in either mode. `own` is `data` when the channel may work on

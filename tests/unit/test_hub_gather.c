@@ -173,6 +173,14 @@ static void close_server(hub_fixture *f, int i)
     f->fd[i] = -1;
 }
 
+/* Server i closes its socket, and the next wait (up to 5 s) takes that as its one round. */
+static void round_closing(hub_fixture *f, int i)
+{
+    close_server(f, i);
+    assert_int_equal(uarc_reverse_hub_process(f->hub, 5000), UARC_Good);
+    assert_int_equal(uarc__reverse_hub_clients_run(f->hub), 1);
+}
+
 static void close_fixture(hub_fixture *f)
 {
     for (int i = 0; i < SERVERS; i++)
@@ -197,9 +205,7 @@ static void test_gathering_pauses_after_a_round_with_events(void **state)
     assert_int_equal(uarc_reverse_hub_gather_ms(hub), 0); /* no round with events yet */
 
     /* an event after a quiet round: handled at once */
-    close_server(&f, 0);
-    assert_int_equal(uarc_reverse_hub_process(hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(hub), 1);
+    round_closing(&f, 0);
     assert_int_equal(g->pauses, 0);
     int left = uarc_reverse_hub_gather_ms(hub); /* what an event loop leaves the hub out for */
     assert_true(left > 0 && left <= MAX_GATHER_MS);
@@ -255,9 +261,7 @@ static void test_no_pause_after_a_handshake_step(void **state)
     f.hub->woke_at = f.hub->handshake_moved_at = -1;
 
     /* the newcomer stays silent: a round of another server's event opens the window as usual */
-    close_server(&f, 0);
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 0);
     assert_true(uarc_reverse_hub_gather_ms(f.hub) > 0);
 
     /* its ACK comes with another server's end: that round moves its handshake on (OPN sent) */
@@ -269,9 +273,7 @@ static void test_no_pause_after_a_handshake_step(void **state)
     assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 2);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
     /* a round of other servers only: still no pause after it */
-    close_server(&f, 2);
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 2);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
     answer_opn(newcomer); /* and the handshake's next step is not held back */
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
@@ -295,9 +297,7 @@ static void test_gathering_pause_cut_by_a_signal(void **state)
     (void)state;
     hub_fixture f;
     open_fixture(&f, GATHER_MS);
-    close_server(&f, 0);
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 0);
     f.g.interrupt = true;
     assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_GoodCallAgain);
     assert_int_equal(f.g.pauses, 1);
@@ -312,13 +312,9 @@ static void test_no_gathering_no_pause(void **state)
     (void)state;
     hub_fixture f;
     open_fixture_with(&f, UARC_REVERSE_HUB_GATHER_OFF, (int[SERVERS]){30, 30, 30, 30});
-    close_server(&f, 0);
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 0);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
-    close_server(&f, 1);
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 1);
     assert_int_equal(uarc__reverse_hub_last_wait(f.hub), 5000);
     assert_int_equal(f.g.pauses, 0);
     close_fixture(&f);
@@ -346,9 +342,7 @@ static void test_automatic_window(void **state)
     hub_fixture f;
     open_fixture_with(&f, 0, (int[SERVERS]){45, 10, -1, 80});
     gathering *g = &f.g;
-    close_server(&f, 2); /* expected nothing: the window stays the smallest, 10 */
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 2); /* expected nothing: the window stays the smallest, 10 */
     int left = uarc_reverse_hub_gather_ms(f.hub);
     assert_true(left > 0 && left <= 10);
 
@@ -376,9 +370,7 @@ static void test_automatic_none_while_one_tolerates_nothing(void **state)
     (void)state;
     hub_fixture f;
     open_fixture_with(&f, 0, (int[SERVERS]){0, 30, 30, -1});
-    close_server(&f, 3);
-    assert_int_equal(uarc_reverse_hub_process(f.hub, 5000), UARC_Good);
-    assert_int_equal(uarc__reverse_hub_clients_run(f.hub), 1);
+    round_closing(&f, 3);
     assert_int_equal(uarc_reverse_hub_gather_ms(f.hub), 0);
     assert_int_equal(uarc_reverse_hub_process(f.hub, 20), UARC_Good);
     assert_int_equal(f.g.pauses, 0);
